@@ -1,0 +1,3 @@
+from footseg.cli import main
+
+raise SystemExit(main())

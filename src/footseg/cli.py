@@ -1,0 +1,178 @@
+"""``footseg`` command line: one verb per job (check, train, eval, predict, bench, report, run).
+
+Heavy imports happen inside each verb so ``footseg --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from footseg.errors import FootsegError
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from footseg.data.check import check_dataset
+
+    result = check_dataset(Path(args.data))
+    for problem in result.problems:
+        print(problem, file=sys.stderr)
+    print(result.summary())
+    return 1 if result.problems else 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from footseg.config import TrainConfig
+    from footseg.train.trainer import train
+
+    cfg = TrainConfig(
+        model=args.model,
+        data=args.data,
+        out=args.out,
+        width=args.width,
+        size=args.size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        loss=args.loss,
+        seed=args.seed,
+        workers=args.workers,
+        steps_per_epoch=args.steps_per_epoch,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    best = train(cfg, resume=args.resume)
+    print(f"best model: {best}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from footseg.eval.evaluate import evaluate
+
+    scores = evaluate(args.model, Path(args.data), split=args.split, batch_size=args.batch_size)
+    print(
+        f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  miou {scores['miou']:.4f}  n {scores['n']}"
+    )
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(scores, indent=2) + "\n")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from footseg.eval.predict import predict
+
+    n = predict(args.model, [Path(p) for p in args.inputs], Path(args.out))
+    print(f"wrote masks and overlays for {n} images to {args.out}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from footseg.eval.bench import benchmark, format_table
+
+    rows = benchmark(args.models or None, size=args.size, threads=args.threads, runs=args.runs)
+    print(format_table(rows))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from footseg.eval.report import write_report
+
+    real = Path(args.real) if args.real else None
+    out = write_report([Path(r) for r in args.runs], Path(args.out), test_data=args.data, real_data=real)
+    print(f"report: {out}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from footseg.pipeline import run_main
+
+    report = run_main(Path(args.out), quick=args.quick)
+    print(f"report: {report}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from footseg import __version__
+
+    p = argparse.ArgumentParser(prog="footseg", description="Real-time segmentation of feet on a smartphone.")
+    p.add_argument("--version", action="version", version=f"footseg {__version__}")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    s = sub.add_parser("check", help="validate a dataset folder and report every problem by file")
+    s.add_argument("data", help="dataset folder (with train/val/test splits, or flat images/ + masks/)")
+    s.set_defaults(func=_cmd_check)
+
+    s = sub.add_parser("train", help="train a model (single process, or under torchrun for DDP)")
+    s.add_argument("--model", default="fastlinknet")
+    s.add_argument("--data", default=None, help="dataset folder with train/ and val/ (default: built-in procedural set)")
+    s.add_argument("--out", required=True, help="run folder; RUN/best/ holds the best model")
+    s.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
+    s.add_argument("--size", type=int, default=256, help="training image side, a multiple of 32")
+    s.add_argument("--epochs", type=int, default=10)
+    s.add_argument("--batch-size", type=int, default=8, help="per process")
+    s.add_argument("--lr", type=float, default=2e-3)
+    s.add_argument("--loss", default="ce+iou", choices=["ce", "iou", "ce+iou"])
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--workers", type=int, default=2, help="data loader worker processes")
+    s.add_argument("--steps-per-epoch", type=int, default=None)
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("eval", help="score a saved model on a dataset: accuracy, IoU, mIoU")
+    s.add_argument("model", help="saved model folder (config.json + model.safetensors)")
+    s.add_argument("--data", required=True, help="dataset folder (uses its test split if it has splits)")
+    s.add_argument("--split", default="test", help="split to use when the dataset has splits")
+    s.add_argument("--batch-size", type=int, default=8)
+    s.add_argument("--json", default=None, help="also write the scores to this JSON file")
+    s.set_defaults(func=_cmd_eval)
+
+    s = sub.add_parser("predict", help="write masks and overlays for images or folders of images")
+    s.add_argument("model", help="saved model folder")
+    s.add_argument("inputs", nargs="+", help="image files or folders")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=_cmd_predict)
+
+    s = sub.add_parser("bench", help="parameters, GFLOPs, size and CPU latency of every model")
+    s.add_argument("models", nargs="*", help="model names (default: all registered)")
+    s.add_argument("--size", type=int, default=256)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--runs", type=int, default=20, help="timed runs per model (after warm-up)")
+    s.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    s.set_defaults(func=_cmd_bench)
+
+    s = sub.add_parser("report", help="thesis tables 4.1 and 4.2 and a prediction grid from trained runs")
+    s.add_argument("runs", nargs="+", help="run folders (each with best/) or saved model folders")
+    s.add_argument("--out", required=True)
+    s.add_argument("--data", default=None, help="synthetic dataset with a test split")
+    s.add_argument("--real", default=None, help="flat folder of real photos with masks")
+    s.set_defaults(func=_cmd_report)
+
+    s = sub.add_parser("run", help="the main job: procedural data, train all five models, benchmark, report")
+    s.add_argument("--out", default="runs/main")
+    s.add_argument("--quick", action="store_true", help="tiny settings, for smoke tests")
+    s.set_defaults(func=_cmd_run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except FootsegError as exc:
+        print(f"footseg: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("footseg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

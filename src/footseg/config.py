@@ -1,0 +1,60 @@
+"""One config object per training run; it is written to RUN/config.json and checked on --resume."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from footseg.errors import FootsegError
+
+LOSSES = ("ce", "iou", "ce+iou")
+
+
+@dataclass
+class TrainConfig:
+    model: str = "fastlinknet"
+    data: str | None = None  # dataset folder with train/val splits; None trains on the built-in procedural set
+    out: str = "runs/train"
+    width: float = 1.0
+    num_classes: int = 2
+    size: int = 256  # square training crop; must be a multiple of 32
+    epochs: int = 10
+    batch_size: int = 8
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    loss: str = "ce+iou"
+    seed: int = 0
+    workers: int = 2
+    steps_per_epoch: int | None = None  # None: one pass over the training split
+    device: str = "auto"  # auto | cpu | cuda
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.loss not in LOSSES:
+            raise FootsegError(f"unknown loss '{self.loss}'; choose one of: {', '.join(LOSSES)}")
+        if self.size <= 0 or self.size % 32:
+            raise FootsegError(f"--size must be a positive multiple of 32, got {self.size}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise FootsegError("--epochs and --batch-size must be at least 1")
+
+    # Settings that define *what* is trained; a resumed run must agree on these.
+    IDENTITY = ("model", "data", "width", "num_classes", "size", "loss", "seed", "batch_size", "lr")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError, TypeError) as exc:
+            raise FootsegError(f"invalid run config ({exc})", path) from exc

@@ -1,0 +1,1 @@
+"""Datasets: reading images, validating folders, augmentation and the built-in procedural set."""

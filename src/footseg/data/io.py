@@ -1,0 +1,75 @@
+"""The one place that reads and writes images and masks.
+
+Images come back as ``uint8`` RGB arrays of shape (H, W, 3) with EXIF orientation applied, so a phone photo taken
+in portrait is portrait here too. Masks come back as ``uint8`` arrays of shape (H, W) holding the raw stored values;
+callers binarise with ``mask > 0`` (0 = background, anything else = foot).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from footseg.errors import FootsegError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+MASK_EXTENSION = ".png"
+
+
+def _open(path: Path) -> Image.Image:
+    path = Path(path)
+    if not path.is_file():
+        raise FootsegError("file not found", path)
+    try:
+        with Image.open(path) as im:
+            im.load()  # decode fully now so a truncated file fails here, not in a worker later
+            return ImageOps.exif_transpose(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise FootsegError(f"unreadable or truncated image ({exc})", path) from exc
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read a photo as (H, W, 3) uint8 RGB with EXIF orientation applied."""
+    return np.asarray(_open(Path(path)).convert("RGB"))
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Read a mask as (H, W) uint8 with its raw values (palette indices for 'P' images)."""
+    im = _open(Path(path))
+    if im.mode in ("L", "P", "1"):
+        arr = np.asarray(im if im.mode != "1" else im.convert("L"))
+    elif im.mode in ("I", "I;16", "I;16B", "F"):
+        arr = np.asarray(im)
+        if arr.max(initial=0) > 255:
+            arr = (arr > 0).astype(np.uint8) * 255
+        arr = arr.astype(np.uint8)
+    else:  # RGB(A) masks: any non-black pixel is foreground
+        arr = np.asarray(im.convert("L"))
+    return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) after EXIF orientation, without decoding pixels."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise FootsegError(f"unreadable image ({exc})", path) from exc
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def write_png(path: str | Path, array: np.ndarray) -> None:
+    """Write an (H, W) or (H, W, 3) uint8 array as PNG, creating parent folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.ascontiguousarray(array)).save(path)
+
+
+def write_jpeg(path: str | Path, array: np.ndarray, quality: int = 92) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.ascontiguousarray(array)).save(path, quality=quality)

@@ -1,0 +1,17 @@
+"""The one exception type users see.
+
+Every failure a user can cause (bad file, bad folder, bad name) raises ``FootsegError`` with a one-line message
+that names the file and the problem; the CLI prints it and exits non-zero instead of dumping a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class FootsegError(Exception):
+    """A user-facing error: one line, naming the offending file (if any) and the problem."""
+
+    def __init__(self, message: str, path: str | Path | None = None):
+        self.path = None if path is None else Path(path)
+        super().__init__(f"{path}: {message}" if path is not None else message)

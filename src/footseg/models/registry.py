@@ -1,0 +1,49 @@
+"""The model registry, after timm: architectures register a factory under a name; ``create_model`` builds them.
+
+Every registered model takes an (N, 3, H, W) float batch of RGB in [0, 1], with H and W multiples of 32, and returns
+(N, num_classes, H, W) logits.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from torch import nn
+
+from footseg.errors import FootsegError
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+# One module per architecture; importing it registers its factory.
+_ARCHITECTURES = ("enet", "linknet", "mobileseg", "fastlinknet", "emilseg")
+
+
+def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        _REGISTRY[name] = factory
+        return factory
+
+    return wrap
+
+
+def _load_architectures() -> None:
+    for arch in _ARCHITECTURES:
+        importlib.import_module(f"footseg.models.{arch}")
+
+
+def list_models() -> list[str]:
+    """Registered model names, in the order of the thesis's tables."""
+    _load_architectures()
+    return [n for n in _ARCHITECTURES if n in _REGISTRY] + sorted(set(_REGISTRY) - set(_ARCHITECTURES))
+
+
+def create_model(name: str, width: float = 1.0, num_classes: int = 2) -> nn.Module:
+    """Build an untrained model by registry name. ``width`` scales every layer's channel count."""
+    _load_architectures()
+    if name not in _REGISTRY:
+        raise FootsegError(f"unknown model '{name}'; choose one of: {', '.join(list_models())}")
+    if width <= 0:
+        raise FootsegError(f"width must be positive, got {width}")
+    if num_classes < 1:
+        raise FootsegError(f"num_classes must be at least 1, got {num_classes}")
+    return _REGISTRY[name](width=width, num_classes=num_classes)

@@ -1,0 +1,107 @@
+"""A saved model is a folder: ``config.json`` (how to rebuild it) and ``model.safetensors`` (its weights).
+
+Weights never travel as pickles, so loading a model folder from anywhere cannot execute code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorsError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from footseg.errors import FootsegError
+from footseg.models.registry import create_model
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass
+class SavedModelInfo:
+    """What ``config.json`` holds: enough to rebuild the network and feed it correctly."""
+
+    model: str
+    width: float = 1.0
+    num_classes: int = 2
+    input_size: tuple[int, int] = (256, 256)  # (height, width) the network was trained at
+    extra: dict = field(default_factory=dict)  # training settings and scores, for people reading the folder
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(model: nn.Module, folder: str | Path, info: SavedModelInfo) -> Path:
+    """Write ``folder/config.json`` and ``folder/model.safetensors``, each atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    module = model.module if hasattr(model, "module") else model  # unwrap DDP
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{WEIGHTS_NAME}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={"format": "pt", "model": info.model})
+        os.replace(tmp, folder / WEIGHTS_NAME)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    config = asdict(info)
+    config["input_size"] = list(info.input_size)
+    _atomic_write_bytes(folder / CONFIG_NAME, (json.dumps(config, indent=2) + "\n").encode())
+    return folder
+
+
+def read_info(folder: str | Path) -> SavedModelInfo:
+    folder = Path(folder)
+    path = folder / CONFIG_NAME
+    if not folder.is_dir():
+        raise FootsegError("not a model folder (expected a folder with config.json and model.safetensors)", folder)
+    if not path.is_file():
+        raise FootsegError("model folder has no config.json", folder)
+    try:
+        raw = json.loads(path.read_text())
+        return SavedModelInfo(
+            model=str(raw["model"]),
+            width=float(raw.get("width", 1.0)),
+            num_classes=int(raw.get("num_classes", 2)),
+            input_size=tuple(int(s) for s in raw.get("input_size", (256, 256))),
+            extra=dict(raw.get("extra", {})),
+        )
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise FootsegError(f"invalid config.json ({type(exc).__name__}: {exc})", path) from exc
+
+
+def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, SavedModelInfo]:
+    """Rebuild a saved model in eval mode. Raises ``FootsegError`` naming the bad file."""
+    folder = Path(folder)
+    info = read_info(folder)
+    weights = folder / WEIGHTS_NAME
+    if not weights.is_file():
+        raise FootsegError("model folder has no model.safetensors", folder)
+    model = create_model(info.model, width=info.width, num_classes=info.num_classes)
+    try:
+        state = load_file(str(weights), device=str(device))
+    except (SafetensorsError, OSError, ValueError) as exc:
+        raise FootsegError(f"unreadable weights ({exc})", weights) from exc
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise FootsegError(f"weights do not match model '{info.model}' (width {info.width}): {first}", weights) from exc
+    return model.to(device).eval(), info
