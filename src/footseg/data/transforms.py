@@ -1,0 +1,34 @@
+"""Resizing and tensor conversion shared by training, evaluation and prediction, so all three see the same pixels."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an (H, W, 3) uint8 image to ``size`` = (height, width); area filter when shrinking avoids aliasing."""
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image
+    shrink = h < image.shape[0] or w < image.shape[1]
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a label map with nearest-neighbour sampling so no new label values appear."""
+    h, w = size
+    if mask.shape[:2] == (h, w):
+        return mask
+    return cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 RGB -> (3, H, W) float32 in [0, 1], the input every footseg model expects."""
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
+
+
+def mask_to_tensor(mask: np.ndarray) -> torch.Tensor:
+    """(H, W) raw mask -> (H, W) int64 labels, 0 = background and 1 = foot."""
+    return torch.from_numpy((mask > 0).astype(np.int64))

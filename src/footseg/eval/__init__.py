@@ -1,0 +1,1 @@
+"""Measurement: metrics, evaluation, prediction, benchmarks and reports."""
