@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train a model (single process, or under torchrun for DDP)")
     s.add_argument("--model", default="fastlinknet")
-    s.add_argument("--data", default=None, help="dataset folder with train/ and val/ (default: built-in procedural set)")
+    s.add_argument("--data", default=None, help="dataset with train/ and val/ (default: built-in procedural set)")
     s.add_argument("--out", required=True, help="run folder; RUN/best/ holds the best model")
     s.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
     s.add_argument("--size", type=int, default=256, help="training image side, a multiple of 32")
