@@ -1,0 +1,106 @@
+"""Running a saved model on photos of any size: the one place where inference pre- and post-processing live.
+
+A photo is resized to the size the network was trained at, the network gives a foot probability per pixel, and that
+probability map is resized back (bilinear) to the photo's own size, so a 640x480 phone photo gets a 640x480 mask.
+Evaluation, prediction and the report all go through ``Predictor`` so they see exactly the same pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from footseg.data.transforms import resize_image, to_tensor
+from footseg.errors import FootsegError
+from footseg.models.saved import SavedModelInfo, load_model
+
+THRESHOLD = 0.5  # with two classes, probability > 0.5 is the same decision as argmax over the logits
+
+
+def resize_proba(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an (h, w) float probability map to ``size`` = (height, width) with bilinear interpolation."""
+    h, w = size
+    if prob.shape == (h, w):
+        return prob
+    return cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+class Predictor:
+    """A loaded model plus the preprocessing it was trained with.
+
+    ``model`` is a saved model folder (``config.json`` + ``model.safetensors``) or an ``(nn.Module, SavedModelInfo)``
+    pair, e.g. a network still in memory after training.
+    """
+
+    def __init__(self, model: str | Path | tuple[nn.Module, SavedModelInfo], device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        if isinstance(model, (str, Path)):
+            self.folder: Path | None = Path(model)
+            net, info = load_model(self.folder, device=self.device)
+        else:
+            self.folder = None
+            net, info = model
+            net = net.to(self.device)
+        if len(info.input_size) != 2 or any(s <= 0 or s % 32 for s in info.input_size):
+            raise FootsegError(
+                f"input_size must be two positive multiples of 32, got {list(info.input_size)}",
+                self.folder / "config.json" if self.folder else None,
+            )
+        self.model = net.eval()
+        self.info = info
+
+    @property
+    def name(self) -> str:
+        return self.info.model
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return (int(self.info.input_size[0]), int(self.info.input_size[1]))
+
+    def _foreground(self, batch: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) float batch at ``input_size`` -> (N, H, W) foot probability.
+
+        Kept small on purpose: another backend (e.g. ONNX Runtime) only has to replace this method.
+        """
+        logits = self.model(batch.to(self.device))
+        if logits.shape[1] == 1:
+            return torch.sigmoid(logits[:, 0])
+        return torch.softmax(logits, dim=1)[:, 1]
+
+    def predict_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Foot probability maps, float32 (H, W) at each image's own size, for (H, W, 3) uint8 RGB images.
+
+        Images may have different sizes: each is resized to ``input_size`` before they are stacked.
+        """
+        if not images:
+            return []
+        for image in images:
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise ValueError(f"expected (H, W, 3) uint8 RGB images, got {image.shape} {image.dtype}")
+        batch = torch.stack([to_tensor(resize_image(image, self.input_size)) for image in images])
+        with torch.inference_mode():
+            probs = self._foreground(batch).float().cpu().numpy()
+        return [resize_proba(np.ascontiguousarray(p), image.shape[:2]) for p, image in zip(probs, images, strict=True)]
+
+    def predict_proba(self, image: np.ndarray) -> np.ndarray:
+        """Foot probability, float32 (H, W) at the image's size, for one (H, W, 3) uint8 RGB image."""
+        return self.predict_batch([image])[0]
+
+    def predict_mask(self, image: np.ndarray) -> np.ndarray:
+        """Binary foot mask, uint8 (H, W) in {0, 1}, at the image's size."""
+        return to_mask(self.predict_proba(image))
+
+
+def to_mask(prob: np.ndarray) -> np.ndarray:
+    """Probability map -> uint8 {0, 1} mask."""
+    return (prob > THRESHOLD).astype(np.uint8)
+
+
+def as_predictor(model: str | Path | Predictor | tuple[nn.Module, SavedModelInfo]) -> Predictor:
+    """Accept a model folder, an in-memory (module, info) pair or a ready ``Predictor``."""
+    return model if isinstance(model, Predictor) else Predictor(model)
