@@ -1,4 +1,4 @@
-"""``footseg`` command line: one verb per job (check, train, eval, predict, bench, report, run).
+"""``footseg`` command line: one verb per job (check, train, eval, predict, bench, export, report, run).
 
 Heavy imports happen inside each verb so ``footseg --help`` is instant.
 """
@@ -80,6 +80,31 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "onnx":
+        from footseg.deploy.export import export_onnx
+
+        out = export_onnx(args.model, args.out, opset=args.opset, dynamic_batch=args.dynamic_batch)
+    else:
+        from footseg.deploy.quantize import export_int8
+
+        if args.calib is None:
+            print("calibrating on the built-in procedural dataset (no --calib given)")
+        keep = [name for group in args.keep_fp32 for name in group.split(",") if name]
+        out = export_int8(
+            args.model,
+            args.out,
+            calib=args.calib,
+            calib_n=args.calib_n,
+            method=args.calib_method,
+            keep_fp32=keep,
+            opset=args.opset,
+            dynamic_batch=args.dynamic_batch,
+        )
+    print(f"wrote {out} ({out.stat().st_size / 1024:.1f} KiB)")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from footseg.eval.report import write_report
 
@@ -127,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("eval", help="score a saved model on a dataset: accuracy, IoU, mIoU")
-    s.add_argument("model", help="saved model folder (config.json + model.safetensors)")
+    s.add_argument("model", help="saved model folder (config.json + model.safetensors) or exported .onnx file")
     s.add_argument("--data", required=True, help="dataset folder (uses its test split if it has splits)")
     s.add_argument("--split", default="test", help="split to use when the dataset has splits")
     s.add_argument("--batch-size", type=int, default=8)
@@ -135,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_eval)
 
     s = sub.add_parser("predict", help="write masks and overlays for images or folders of images")
-    s.add_argument("model", help="saved model folder")
+    s.add_argument("model", help="saved model folder or exported .onnx file")
     s.add_argument("inputs", nargs="+", help="image files or folders")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_cmd_predict)
@@ -147,6 +172,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs", type=int, default=20, help="timed runs per model (after warm-up)")
     s.add_argument("--json", default=None, help="also write the rows to this JSON file")
     s.set_defaults(func=_cmd_bench)
+
+    s = sub.add_parser("export", help="export a saved model to ONNX (fp32) or int8 ONNX (static quantization)")
+    s.add_argument("model", help="saved model folder")
+    s.add_argument("--format", default="onnx", choices=["onnx", "onnx-int8"])
+    s.add_argument("--out", default=None, help="output file (default: MODEL/model.onnx or MODEL/model.int8.onnx)")
+    s.add_argument("--opset", type=int, default=17)
+    s.add_argument("--dynamic-batch", action="store_true", help="accept any batch size instead of 1")
+    s.add_argument("--calib", default=None, help="int8: dataset for calibration (its train split if it has splits)")
+    s.add_argument("--calib-n", type=int, default=64, help="int8: number of calibration images")
+    s.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"])
+    s.add_argument(
+        "--keep-fp32",
+        action="append",
+        default=[],
+        metavar="NODES",
+        help="int8: comma-separated node names left in fp32; first-conv and last-conv name the first and last conv",
+    )
+    s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("report", help="thesis tables 4.1 and 4.2 and a prediction grid from trained runs")
     s.add_argument("runs", nargs="+", help="run folders (each with best/) or saved model folders")

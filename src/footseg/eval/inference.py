@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -18,6 +19,9 @@ from torch import nn
 from footseg.data.transforms import resize_image, to_tensor
 from footseg.errors import FootsegError
 from footseg.models.saved import SavedModelInfo, load_model
+
+if TYPE_CHECKING:
+    from footseg.deploy.onnx_model import OnnxModel
 
 THRESHOLD = 0.5  # with two classes, probability > 0.5 is the same decision as argmax over the logits
 
@@ -33,17 +37,24 @@ def resize_proba(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class Predictor:
     """A loaded model plus the preprocessing it was trained with.
 
-    ``model`` is a saved model folder (``config.json`` + ``model.safetensors``) or an ``(nn.Module, SavedModelInfo)``
-    pair, e.g. a network still in memory after training.
+    ``model`` is a saved model folder (``config.json`` + ``model.safetensors``), an ``(nn.Module, SavedModelInfo)``
+    pair, e.g. a network still in memory after training, or an ONNX file from ``footseg export`` (run by ONNX
+    Runtime; the file's metadata gives the input size).
     """
 
     def __init__(self, model: str | Path | tuple[nn.Module, SavedModelInfo], device: str | torch.device = "cpu"):
         self.device = torch.device(device)
-        if isinstance(model, (str, Path)):
-            self.folder: Path | None = Path(model)
+        self.onnx: OnnxModel | None = None
+        self.folder: Path | None = None
+        if isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".onnx":
+            from footseg.deploy.onnx_model import OnnxModel  # onnxruntime is imported only for exported files
+
+            self.onnx = OnnxModel(model, threads=torch.get_num_threads())
+            net, info = None, self.onnx.info
+        elif isinstance(model, (str, Path)):
+            self.folder = Path(model)
             net, info = load_model(self.folder, device=self.device)
         else:
-            self.folder = None
             net, info = model
             net = net.to(self.device)
         if len(info.input_size) != 2 or any(s <= 0 or s % 32 for s in info.input_size):
@@ -51,7 +62,7 @@ class Predictor:
                 f"input_size must be two positive multiples of 32, got {list(info.input_size)}",
                 self.folder / "config.json" if self.folder else None,
             )
-        self.model = net.eval()
+        self.model = net.eval() if net is not None else None  # None: ``onnx`` runs the network
         self.info = info
 
     @property
@@ -67,7 +78,10 @@ class Predictor:
 
         Kept small on purpose: another backend (e.g. ONNX Runtime) only has to replace this method.
         """
-        logits = self.model(batch.to(self.device))
+        if self.onnx is not None:
+            logits = torch.from_numpy(self.onnx(batch.numpy()))
+        else:
+            logits = self.model(batch.to(self.device))
         if logits.shape[1] == 1:
             return torch.sigmoid(logits[:, 0])
         return torch.softmax(logits, dim=1)[:, 1]

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -94,10 +94,13 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise FootsegError("model folder has no model.safetensors", folder)
-    model = create_model(info.model, width=info.width, num_classes=info.num_classes)
+    try:
+        model = create_model(info.model, width=info.width, num_classes=info.num_classes)
+    except FootsegError as exc:  # e.g. an unknown model name: point at the file that names it
+        raise FootsegError(str(exc), folder / CONFIG_NAME) from exc
     try:
         state = load_file(str(weights), device=str(device))
-    except (SafetensorsError, OSError, ValueError) as exc:
+    except (SafetensorError, OSError, ValueError) as exc:
         raise FootsegError(f"unreadable weights ({exc})", weights) from exc
     try:
         model.load_state_dict(state, strict=True)

@@ -1,0 +1,125 @@
+"""The thesis augmentation: a random corner-point perspective warp, a flip, and photometric noise.
+
+The warp picks one random point inside each corner cell of a 3x3 grid over the source image and maps those four
+points to the corners of the square output. One perspective matrix therefore gives random zoom (up to 3x), shear,
+translation and aspect change at once, and the image is resampled only once. Rotating the point set first lets the
+network see feet at every orientation, since a phone can be held any way round.
+
+Everything random comes from the ``np.random.Generator`` passed in, so a sample's augmentation is reproducible from
+(seed, epoch, index) no matter which worker process produces it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and ranges of each augmentation step; the defaults are the ones used for training."""
+
+    # geometry
+    rotate_p: float = 1.0  # rotate the four source points about their centre
+    max_rotation: float = 180.0  # degrees; 180 covers every orientation
+    flip_p: float = 0.5
+    # photometric, image only
+    brightness_p: float = 0.8
+    brightness: float = 0.2  # additive shift, fraction of full scale
+    contrast_p: float = 0.8
+    contrast: float = 0.3  # factor in [1 - c, 1 + c] around the mean grey level
+    saturation_p: float = 0.8
+    saturation: float = 0.4  # factor in [1 - s, 1 + s]
+    hue_p: float = 0.5
+    hue: float = 0.04  # shift, fraction of the hue circle (skin tones must stay plausible)
+    blur_p: float = 0.2
+    blur_sigma: tuple[float, float] = (0.3, 1.5)
+    noise_p: float = 0.3
+    noise_std: tuple[float, float] = (2.0, 10.0)  # in 0..255 units
+    jpeg_p: float = 0.3
+    jpeg_quality: tuple[int, int] = (30, 95)
+
+
+def corner_points(height: int, width: int, rng: np.random.Generator, config: AugmentConfig | None = None) -> np.ndarray:
+    """Four source points (x, y) in order top-left, top-right, bottom-right, bottom-left, one per 3x3 corner cell.
+
+    With ``config.rotate_p`` the quadrilateral is rotated about its centre; points may then fall outside the image,
+    where the warp reflects the border.
+    """
+    config = config or AugmentConfig()
+    cw, ch = width / 3.0, height / 3.0
+    u = rng.random((4, 2))
+    cells = np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0]])  # cell origin in cell units
+    pts = (cells + u) * np.array([cw, ch])
+    if rng.random() < config.rotate_p and config.max_rotation > 0:
+        angle = np.deg2rad(rng.uniform(-config.max_rotation, config.max_rotation))
+        c, s = np.cos(angle), np.sin(angle)
+        centre = pts.mean(axis=0)
+        pts = (pts - centre) @ np.array([[c, s], [-s, c]]) + centre
+    return pts.astype(np.float32)
+
+
+def warp_matrix(points: np.ndarray, size: int) -> np.ndarray:
+    """3x3 perspective matrix sending ``points`` (TL, TR, BR, BL) to the corners of a size x size image."""
+    dst = np.array([[0, 0], [size - 1, 0], [size - 1, size - 1], [0, size - 1]], dtype=np.float32)
+    return cv2.getPerspectiveTransform(np.asarray(points, dtype=np.float32), dst)
+
+
+def warp(image: np.ndarray, mask: np.ndarray, matrix: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Apply one perspective matrix to image (bilinear) and mask (nearest, so no new label values appear)."""
+    img = cv2.warpPerspective(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    msk = cv2.warpPerspective(mask, matrix, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
+    return img, msk
+
+
+def photometric(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig | None = None) -> np.ndarray:
+    """Colour, blur, noise and JPEG artefacts on an (H, W, 3) uint8 RGB image; the mask is never touched."""
+    config = config or AugmentConfig()
+    img = image.astype(np.float32)
+    if rng.random() < config.contrast_p:
+        factor = rng.uniform(1 - config.contrast, 1 + config.contrast)
+        img = (img - img.mean()) * factor + img.mean()
+    if rng.random() < config.brightness_p:
+        img = img + 255.0 * rng.uniform(-config.brightness, config.brightness)
+    if rng.random() < config.saturation_p:
+        grey = img @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        factor = rng.uniform(1 - config.saturation, 1 + config.saturation)
+        img = grey[..., None] + (img - grey[..., None]) * factor
+    img = np.clip(img, 0, 255)
+    if rng.random() < config.hue_p:
+        hsv = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_RGB2HSV)
+        shift = int(round(rng.uniform(-config.hue, config.hue) * 180))
+        hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 180).astype(np.uint8)
+        img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(np.float32)
+    if rng.random() < config.blur_p:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(*config.blur_sigma))
+    if rng.random() < config.noise_p:
+        img = img + rng.normal(0.0, rng.uniform(*config.noise_std), img.shape).astype(np.float32)
+    out = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    if rng.random() < config.jpeg_p:
+        quality = int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1))
+        ok, buf = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if ok:
+            out = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+    return out
+
+
+class ThesisAugment:
+    """``(image, mask, rng) -> (image, mask)``: warp to size x size, maybe flip, then photometric noise on the image."""
+
+    def __init__(self, size: int = 256, config: AugmentConfig | None = None):
+        self.size = size
+        self.config = config or AugmentConfig()
+
+    def __call__(
+        self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        h, w = image.shape[:2]
+        matrix = warp_matrix(corner_points(h, w, rng, self.config), self.size)
+        img, msk = warp(image, mask, matrix, self.size)
+        if rng.random() < self.config.flip_p:
+            img, msk = img[:, ::-1], msk[:, ::-1]
+        img = photometric(np.ascontiguousarray(img), rng, self.config)
+        return img, np.ascontiguousarray(msk)

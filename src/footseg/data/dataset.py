@@ -1,0 +1,182 @@
+"""Dataset folders, the torch Dataset over them, and the one way to build a DataLoader.
+
+A dataset folder holds ``images/<stem>.(jpg|jpeg|png)`` and ``masks/<stem>.png`` (0 = background, any other value =
+foot). A dataset root either has ``train/``, ``val/`` and ``test/`` folders in that format, or is itself one flat
+folder (as real photos for evaluation usually are).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from footseg.data.augment import AugmentConfig, ThesisAugment
+from footseg.data.io import IMAGE_EXTENSIONS, MASK_EXTENSION, read_image, read_mask
+from footseg.data.transforms import mask_to_tensor, resize_image, resize_mask, to_tensor
+from footseg.errors import FootsegError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Sample:
+    stem: str
+    image: Path
+    mask: Path | None  # None when a flat folder of photos has no mask for this one
+
+
+def image_files(images_dir: Path) -> list[Path]:
+    """Image files directly inside ``images_dir``, sorted, hidden files skipped."""
+    return sorted(
+        p
+        for p in Path(images_dir).iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
+def find_samples(folder: Path) -> list[Sample]:
+    """Pair ``folder/images/*`` with ``folder/masks/<stem>.png``, sorted by stem; mask is None where missing."""
+    folder = Path(folder)
+    images_dir = folder / "images"
+    if not images_dir.is_dir():
+        raise FootsegError("no images/ folder (expected images/<stem>.jpg|png and masks/<stem>.png)", folder)
+    samples: dict[str, Sample] = {}
+    for path in image_files(images_dir):
+        if path.stem in samples:
+            raise FootsegError(f"two images share the stem '{path.stem}' ({samples[path.stem].image.name})", path)
+        mask = folder / "masks" / f"{path.stem}{MASK_EXTENSION}"
+        samples[path.stem] = Sample(path.stem, path, mask if mask.is_file() else None)
+    return [samples[k] for k in sorted(samples)]
+
+
+def has_splits(root: Path) -> bool:
+    """True when ``root`` holds any of the train/val/test split folders."""
+    return any((Path(root) / s).is_dir() for s in SPLITS)
+
+
+def split_folder(root: Path, split: str) -> Path:
+    """``root/split`` for a dataset with splits, ``root`` itself for a flat folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FootsegError("dataset folder not found", root)
+    if has_splits(root):
+        folder = root / split
+        if not folder.is_dir():
+            raise FootsegError(f"dataset has no '{split}' split", root)
+        return folder
+    if (root / "images").is_dir():
+        return root
+    raise FootsegError("not a dataset: expected train/ val/ test/ folders or images/ + masks/", root)
+
+
+class SegmentationDataset(Dataset):
+    """Items are (image float32 (3, size, size) in [0, 1], mask int64 (size, size) in {0, 1}).
+
+    With ``augment`` each access applies the thesis warp, flip and photometric noise drawn from
+    ``np.random.default_rng([seed, epoch, index])``: the same sample in the same epoch looks the same whichever
+    worker or process loads it, and a resumed run replays the same augmentations.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        size: int = 256,
+        augment: bool = False,
+        seed: int = 0,
+        config: AugmentConfig | None = None,
+    ):
+        self.folder = Path(folder)
+        self.size = size
+        self.seed = seed
+        self.samples = find_samples(self.folder)
+        if not self.samples:
+            raise FootsegError("no images in images/", self.folder)
+        for s in self.samples:
+            if s.mask is None:
+                raise FootsegError(f"no mask for this image (expected masks/{s.stem}{MASK_EXTENSION})", s.image)
+        self.augment = ThesisAugment(size, config) if augment else None
+        # Shared memory, so persistent worker processes see set_epoch() made in the main process.
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch[0])
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch[0] = epoch
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The decoded (image, raw mask) of one sample at full resolution."""
+        s = self.samples[index]
+        image, mask = read_image(s.image), read_mask(s.mask)
+        if image.shape[:2] != mask.shape:
+            raise FootsegError(f"mask size {mask.shape[::-1]} differs from image size {image.shape[1::-1]}", s.mask)
+        return image, mask
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = self.load(index)
+        if self.augment is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            image, mask = self.augment(image, mask, rng)
+        else:
+            image = resize_image(image, (self.size, self.size))
+            mask = resize_mask(mask, (self.size, self.size))
+        return to_tensor(image), mask_to_tensor(mask)
+
+
+class EpochSampler(DistributedSampler):
+    """A DistributedSampler (one replica when not distributed) whose ``set_epoch`` also re-seeds the dataset's
+    augmentation, so the trainer makes one call per epoch and shuffling stays reproducible across resumes."""
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+
+
+def _worker_init(worker_id: int) -> None:
+    # Each worker does its own decoding and warping; extra intra-op threads would only fight over the 2 cores.
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    np.random.seed(torch.initial_seed() % 2**32)
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    workers: int,
+    seed: int,
+    distributed: bool = False,
+    drop_last: bool = False,
+) -> DataLoader:
+    """The DataLoader every footseg job uses; call ``loader.sampler.set_epoch(epoch)`` before each epoch.
+
+    Without ``distributed`` the sampler covers the whole dataset as one replica; with it, each process gets its
+    share (torch.distributed must be initialised).
+    """
+    if distributed:
+        sampler = EpochSampler(dataset, shuffle=shuffle, seed=seed)
+    else:
+        sampler = EpochSampler(dataset, num_replicas=1, rank=0, shuffle=shuffle, seed=seed)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=workers > 0,
+        worker_init_fn=_worker_init if workers > 0 else None,
+        generator=generator,
+        drop_last=drop_last,
+    )

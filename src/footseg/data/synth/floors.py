@@ -1,0 +1,259 @@
+"""Floors: procedural materials (wood planks, tiles with grout, stone and marble, carpets and rugs, concrete, painted
+walls) evaluated per pixel in GLSL, and floor photos from a folder, both partitioned by split.
+
+A ``Surface`` is the parameter set of one material; the renderer draws the ground plane, rugs and the wall with it.
+Procedural floors are identified by an integer seed, and the seed's residue decides its split (like foot identities),
+so no floor appears in two splits. Photo floors keep the split of their folder (``DIR/train``, ``DIR/val``,
+``DIR/test``); a flat folder is partitioned by a hash of each file's path.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from footseg.data.io import IMAGE_EXTENSIONS
+from footseg.errors import FootsegError
+
+SPLITS = ("train", "val", "test")
+
+WOOD, TILES, STONE, CARPET, CONCRETE, PHOTO, WALL = range(7)
+
+
+def split_of(index: int) -> str:
+    """80/10/10 by residue: the split of image ``index``, of foot identity ``index``, of procedural floor ``index``."""
+    r = index % 10
+    return "train" if r < 8 else ("val" if r == 8 else "test")
+
+
+def ids_of_split(count: int, split: str) -> np.ndarray:
+    return np.array([i for i in range(count) if split_of(i) == split], np.int64)
+
+
+@dataclass
+class Surface:
+    kind: int
+    params: np.ndarray = field(default_factory=lambda: np.zeros(8, np.float32))  # meaning depends on kind
+    colors: np.ndarray = field(default_factory=lambda: np.zeros((3, 3), np.float32))
+    angle: float = 0.0
+    offset: tuple[float, float] = (0.0, 0.0)
+    gloss: float = 0.0  # strength of mirror-like lamp reflections
+    photo: str | None = None  # path of a floor photo (kind PHOTO)
+
+
+def _hsv(rng: np.random.Generator, h: tuple[float, float], s: tuple[float, float], v: tuple[float, float]) -> np.ndarray:
+    import colorsys
+
+    return np.array(colorsys.hsv_to_rgb(rng.uniform(*h) % 1.0, rng.uniform(*s), rng.uniform(*v)), np.float32)
+
+
+def random_color(rng: np.random.Generator) -> np.ndarray:
+    return _hsv(rng, (0, 1), (0, 0.8), (0.1, 0.95))
+
+
+def procedural_floor(rng: np.random.Generator) -> Surface:
+    """One procedural floor material (wood, tiles, stone/marble, carpet/rug or concrete)."""
+    kind = int(rng.choice([WOOD, TILES, STONE, CARPET, CONCRETE], p=[0.32, 0.26, 0.14, 0.18, 0.10]))
+    p = np.zeros(8, np.float32)
+    c = np.zeros((3, 3), np.float32)
+    gloss = 0.0
+    if kind == WOOD:
+        p[:4] = [rng.uniform(0.07, 0.22), rng.uniform(0.5, 2.0), rng.uniform(20, 70), rng.uniform(0.001, 0.004)]
+        p[4] = rng.uniform(0.05, 0.3)  # plank-to-plank variation
+        base = _hsv(rng, (0.03, 0.11), (0.3, 0.8), (0.25, 0.85))
+        c[0], c[1] = base, base * rng.uniform(0.55, 0.85)
+        c[2] = base * 0.35
+        gloss = rng.uniform(0, 0.5)
+    elif kind == TILES:
+        p[:4] = [rng.uniform(0.1, 0.8), rng.uniform(0.002, 0.01), rng.integers(0, 4), rng.uniform(3, 14)]
+        p[4] = rng.uniform(0.0, 0.12)
+        c[0] = _hsv(rng, (0, 1), (0, 0.35), (0.55, 0.97)) if rng.random() < 0.8 else random_color(rng)
+        c[1] = random_color(rng) if rng.random() < 0.5 else c[0] * rng.uniform(0.5, 0.9)
+        c[2] = _hsv(rng, (0, 1), (0, 0.2), (0.2, 0.9))
+        gloss = rng.uniform(0.1, 1.0)
+    elif kind == STONE:
+        p[:4] = [rng.uniform(2, 15), rng.uniform(1, 6), rng.uniform(1, 5), rng.uniform(0.3, 1.2)]
+        p[4] = rng.uniform(0.0, 1.0)  # slab seams when > 0.5
+        c[0] = _hsv(rng, (0, 1), (0, 0.25), (0.55, 0.97))
+        c[1] = _hsv(rng, (0, 1), (0, 0.4), (0.1, 0.7))
+        c[2] = c[0] * 0.8
+        gloss = rng.uniform(0.3, 1.0)
+    elif kind == CARPET:
+        p[:4] = [rng.uniform(150, 500), rng.integers(0, 5), rng.uniform(2, 12), rng.uniform(0.05, 0.35)]
+        c[0], c[1], c[2] = random_color(rng), random_color(rng), random_color(rng)
+    else:
+        p[:4] = [rng.uniform(2, 12), rng.uniform(0.1, 0.4), rng.uniform(0, 1), 0]
+        c[0] = _hsv(rng, (0.05, 0.15), (0, 0.15), (0.35, 0.8))
+        c[1] = c[0] * 0.7
+        gloss = rng.uniform(0, 0.3)
+    return Surface(kind, p, c, angle=float(rng.uniform(0, np.pi)), offset=tuple(rng.uniform(-50, 50, 2)),
+                   gloss=float(gloss))
+
+
+def wall_surface(rng: np.random.Generator) -> Surface:
+    p = np.zeros(8, np.float32)
+    p[0] = rng.uniform(0.0, 0.12)  # skirting board height
+    c = np.zeros((3, 3), np.float32)
+    c[0] = _hsv(rng, (0, 1), (0, 0.3), (0.5, 0.95))
+    c[1] = _hsv(rng, (0, 1), (0, 0.2), (0.3, 1.0))
+    return Surface(WALL, p, c)
+
+
+def photo_floor(path: str, rng: np.random.Generator) -> Surface:
+    p = np.zeros(8, np.float32)
+    p[0] = rng.uniform(0.6, 1.8)  # metres covered by the photo's long side
+    return Surface(PHOTO, p, np.zeros((3, 3), np.float32), angle=float(rng.uniform(0, 2 * np.pi)),
+                   offset=tuple(rng.uniform(-5, 5, 2)), gloss=float(rng.uniform(0, 0.4)), photo=path)
+
+
+def list_photos(folder: Path) -> dict[str, list[str]]:
+    """Floor photos of each split, as sorted absolute paths. ``folder`` has train/val/test subfolders, or is flat."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FootsegError("floor photo folder not found", folder)
+    if any((folder / s).is_dir() for s in SPLITS):
+        out = {s: sorted(str(p) for p in (folder / s).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+               for s in SPLITS}
+    else:
+        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        out = {s: [] for s in SPLITS}
+        for f in files:
+            out[split_of(zlib.crc32(str(f.relative_to(folder)).encode()))].append(str(f))
+    if not any(out.values()):
+        raise FootsegError("no floor photos (.jpg/.jpeg/.png) found", folder)
+    return out
+
+
+# GLSL: one function per material kind. The renderer compiles one program per kind (``#define KIND k``): llvmpipe
+# evaluates both sides of a branch, so a single program dispatching at run time would pay for every material.
+FLOOR_GLSL = """
+uniform float s_p[8];
+uniform vec3 s_c[3];
+uniform vec2 s_rot;      // cos, sin of the material angle
+uniform vec2 s_offset;
+uniform sampler2D photo;
+
+float hash(vec2 p) { return fract(sin(dot(p, vec2(127.1, 311.7))) * 43758.5453); }
+float vnoise(vec2 p) {
+    vec2 i = floor(p); vec2 f = fract(p); f = f * f * (3.0 - 2.0 * f);
+    return mix(mix(hash(i), hash(i + vec2(1, 0)), f.x), mix(hash(i + vec2(0, 1)), hash(i + vec2(1, 1)), f.x), f.y);
+}
+float fbm(vec2 p) {
+    float a = 0.5, s = 0.0;
+    for (int k = 0; k < 4; k++) { s += a * vnoise(p); p = p * 2.03 + 17.1; a *= 0.5; }
+    return s;
+}
+
+vec3 wood(vec2 uv) {
+    float w = s_p[0], len = s_p[1];
+    float row = floor(uv.y / w);
+    float off = hash(vec2(row, 3.1)) * len;
+    float col = floor((uv.x + off) / len);
+    float h = hash(vec2(row, col));
+    vec2 l = vec2(uv.x + off - col * len, uv.y - row * w);
+    float g = fbm(vec2(uv.x * 2.0, uv.y * 30.0 + h * 40.0));
+    float rings = sin((l.y + 0.02 * sin(l.x * 3.0 + h * 6.0)) * s_p[2] * 6.0 + g * 6.0 + h * 30.0);
+    float t = smoothstep(-0.6, 1.0, rings) * 0.6 + 0.4 * g;
+    vec3 c = mix(s_c[0], s_c[1], t) * (1.0 + s_p[4] * (h - 0.5) * 2.0);
+    float gap = s_p[3];
+    if (l.y < gap || l.x < gap) c = mix(c, s_c[2], 0.8);
+    return c;
+}
+
+vec3 marble(vec2 uv) {
+    float v = abs(sin(uv.x * s_p[0] + fbm(uv * s_p[1]) * s_p[2] * 3.0));
+    float veins = smoothstep(0.0, 0.12 * s_p[3], v);
+    return mix(s_c[1], s_c[0], 0.25 + 0.75 * veins) * (0.93 + 0.1 * fbm(uv * 6.0));
+}
+
+vec3 tiles(vec2 uv) {
+    float s = s_p[0];
+    vec2 id = floor(uv / s);
+    vec2 f = uv - id * s;
+    float h = hash(id);
+    float d = min(min(f.x, f.y), min(s - f.x, s - f.y));
+    if (d < s_p[1] * 0.5) return s_c[2] * (0.9 + 0.2 * vnoise(uv * 200.0));
+    int pat = int(s_p[2]);
+    vec3 c = s_c[0] * (1.0 + s_p[4] * (h - 0.5));
+    vec2 q = f / s - 0.5;
+    if (pat == 1) {
+        if (mod(id.x + id.y, 2.0) > 0.5) c = s_c[1];
+    } else if (pat == 2) {
+        float v = abs(sin((uv.x + uv.y) * 9.0 + fbm(uv * 3.0 + h * 5.0) * 6.0));
+        c = mix(s_c[1], c, smoothstep(0.0, 0.1, v));
+    } else if (pat == 3) {
+        float r = length(q), a = atan(q.y, q.x);
+        float m = sin(r * s_p[3] * 6.0) * sin(a * 4.0 + r * 10.0) + 0.6 * sin((abs(q.x) + abs(q.y)) * s_p[3] * 9.0);
+        c = mix(c, s_c[1], smoothstep(0.2, 0.5, m));
+    }
+    return c * (0.95 + 0.07 * vnoise(uv * 40.0));
+}
+
+vec3 carpet(vec2 uv) {
+    float fibre = vnoise(uv * s_p[0]) * 0.6 + 0.4 * vnoise(uv * s_p[0] * 2.3 + 5.0);
+    int pat = int(s_p[1]);
+    float k = s_p[2];
+    vec3 c = s_c[0];
+    if (pat == 1) {
+        c = mix(s_c[0], s_c[1], step(0.5, fract(uv.x * k)));
+    } else if (pat == 2) {
+        vec2 q = abs(fract(uv * k) - 0.5);
+        c = mix(s_c[0], s_c[1], step(q.x + q.y, 0.3));
+        c = mix(c, s_c[2], step(abs(q.x + q.y - 0.4), 0.04));
+    } else if (pat == 3) {
+        float n = fbm(uv * k * 0.5);
+        c = mix(s_c[0], s_c[1], smoothstep(0.45, 0.55, n));
+        c = mix(c, s_c[2], smoothstep(0.62, 0.68, n));
+    } else if (pat == 4) {
+        vec2 q = fract(uv * k * 0.5);
+        c = mix(s_c[0], s_c[1], step(0.5, q.x) * step(0.5, q.y) + step(q.x, 0.5) * step(q.y, 0.5));
+    }
+    float folds = 1.0 + s_p[3] * (fbm(uv * 3.0) - 0.5);
+    return c * (0.75 + 0.45 * fibre) * folds;
+}
+
+vec3 concrete(vec2 uv) {
+    float n = fbm(uv * s_p[0]);
+    float speck = step(0.93, hash(floor(uv * 300.0)));
+    return s_c[0] * (0.75 + 0.5 * n) * (1.0 - s_p[1] * speck);
+}
+
+vec3 photo_floor(vec2 uv) {
+    vec2 size = vec2(textureSize(photo, 0));
+    vec2 t = uv / s_p[0] * vec2(1.0, size.x / size.y);
+    vec2 m = 1.0 - abs(mod(t, 2.0) - 1.0);   // mirrored repeat, seamless
+    return textureGrad(photo, m, dFdx(t), dFdy(t)).rgb;
+}
+
+vec3 wall(vec3 p) {
+    if (p.z < s_p[0]) return s_c[1];
+    return s_c[0] * (0.93 + 0.1 * fbm(p.xz * 3.0 + p.yz * 3.0));
+}
+
+vec3 surface_color(vec3 p) {
+    vec2 uv = vec2(s_rot.x * p.x - s_rot.y * p.y, s_rot.y * p.x + s_rot.x * p.y) + s_offset;
+#if KIND == 0
+    return wood(uv);
+#elif KIND == 1
+    return tiles(uv);
+#elif KIND == 2
+    vec3 c = marble(uv);
+    if (s_p[4] > 0.5) {
+        vec2 f = fract(uv / 0.6) * 0.6;
+        if (min(f.x, f.y) < 0.002) c *= 0.7;
+    }
+    return c;
+#elif KIND == 3
+    return carpet(uv);
+#elif KIND == 4
+    return concrete(uv);
+#elif KIND == 5
+    return photo_floor(uv);
+#else
+    return wall(p);
+#endif
+}
+"""

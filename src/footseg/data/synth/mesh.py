@@ -1,0 +1,277 @@
+"""Triangle meshes as plain numpy arrays: grid surfaces (tubes and sweeps), merging, rigid transforms, OBJ/PLY files.
+
+Every renderable object in a synthetic scene is a ``Mesh``. Vertices carry a colour, a material slot (which
+procedural pattern the fragment shader applies: plain colour, sock knit, trouser cloth ...), a label (1 = foot,
+0 = anything else; the mask is rendered from it) and pattern coordinates that stay glued to the surface when the
+object is posed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from footseg.errors import FootsegError
+
+
+@dataclass
+class Mesh:
+    positions: np.ndarray  # (V, 3) float32, metres, z up
+    normals: np.ndarray  # (V, 3) float32 (orientation is irrelevant: the renderer lights both faces)
+    colors: np.ndarray  # (V, 3) float32 RGB in [0, 1]
+    material: np.ndarray  # (V,) float32 material slot index
+    label: np.ndarray  # (V,) float32: 1 foot, 0 background
+    pattern: np.ndarray  # (V, 3) float32 rest-pose coordinates for procedural patterns
+    indices: np.ndarray  # (T, 3) uint32
+
+    @property
+    def n_vertices(self) -> int:
+        return len(self.positions)
+
+    def transformed(self, rotation: np.ndarray, translation: np.ndarray) -> Mesh:
+        """Rigid transform ``p -> R p + t`` (normals rotate too)."""
+        r = np.asarray(rotation, np.float32)
+        return Mesh(
+            (self.positions @ r.T + np.asarray(translation, np.float32)).astype(np.float32),
+            (self.normals @ r.T).astype(np.float32),
+            self.colors, self.material, self.label, self.pattern, self.indices,
+        )
+
+    def mirrored_y(self) -> Mesh:
+        flip = np.array([1.0, -1.0, 1.0], np.float32)
+        return Mesh(self.positions * flip, self.normals * flip, self.colors, self.material, self.label,
+                    self.pattern * flip, self.indices[:, ::-1].copy())
+
+
+def merge(meshes: list[Mesh]) -> Mesh:
+    offsets = np.cumsum([0] + [m.n_vertices for m in meshes[:-1]])
+    return Mesh(
+        np.concatenate([m.positions for m in meshes]).astype(np.float32),
+        np.concatenate([m.normals for m in meshes]).astype(np.float32),
+        np.concatenate([m.colors for m in meshes]).astype(np.float32),
+        np.concatenate([m.material for m in meshes]).astype(np.float32),
+        np.concatenate([m.label for m in meshes]).astype(np.float32),
+        np.concatenate([m.pattern for m in meshes]).astype(np.float32),
+        np.concatenate([m.indices + np.uint32(o) for m, o in zip(meshes, offsets, strict=True)]).astype(np.uint32),
+    )
+
+
+def rotation_z(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], np.float64)
+
+
+def rotation_y(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]], np.float64)
+
+
+def rotation_x(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]], np.float64)
+
+
+def grid_indices(nu: int, nv: int, wrap_v: bool = True) -> np.ndarray:
+    """Two triangles per quad of an (nu, nv) vertex grid, closing the v direction when ``wrap_v``."""
+    i, j = np.meshgrid(np.arange(nu - 1), np.arange(nv if wrap_v else nv - 1), indexing="ij")
+    a = i * nv + j
+    b = i * nv + (j + 1) % nv
+    c = (i + 1) * nv + j
+    d = (i + 1) * nv + (j + 1) % nv
+    return np.stack([np.stack([a, c, b], -1), np.stack([b, c, d], -1)], 2).reshape(-1, 3).astype(np.uint32)
+
+
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.cross`` for (..., 3) arrays without its per-call overhead (meshes are built per image)."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], -1)
+
+
+def _diff(x: np.ndarray, axis: int, wrap: bool) -> np.ndarray:
+    """Central differences along ``axis`` (one-sided at open ends)."""
+    if wrap:
+        return np.roll(x, -1, axis) - np.roll(x, 1, axis)
+    x = np.moveaxis(x, axis, 0)
+    d = np.empty_like(x)
+    d[1:-1] = x[2:] - x[:-2]
+    d[0], d[-1] = 2 * (x[1] - x[0]), 2 * (x[-1] - x[-2])
+    return np.moveaxis(d, 0, axis)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.sqrt((v * v).sum(-1, keepdims=True)), 1e-12)
+
+
+def grid_normals(grid: np.ndarray, wrap_v: bool = True) -> np.ndarray:
+    """Per-vertex normals of an (nu, nv, 3) surface grid from central differences."""
+    return _unit(cross(_diff(grid, 0, False), _diff(grid, 1, wrap_v)))
+
+
+def grid_mesh(grid: np.ndarray, colors: np.ndarray, material: float | np.ndarray, label: float,
+              wrap_v: bool = True) -> Mesh:
+    nu, nv, _ = grid.shape
+    v = nu * nv
+    mat = np.broadcast_to(np.asarray(material, np.float32), (nu, nv)).reshape(v)
+    pos = grid.reshape(v, 3).astype(np.float32)
+    return Mesh(pos, grid_normals(grid, wrap_v).reshape(v, 3).astype(np.float32),
+                np.broadcast_to(colors, (nu, nv, 3)).reshape(v, 3).astype(np.float32), mat.copy(),
+                np.full(v, label, np.float32), pos.copy(), grid_indices(nu, nv, wrap_v))
+
+
+def tube_frames(centers: np.ndarray, up_hint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(side, up) unit vectors perpendicular to a polyline, with ``up`` as close to ``up_hint`` as possible."""
+    t = _unit(_diff(centers, 0, False))
+    side = _unit(cross(t, np.broadcast_to(up_hint, t.shape)))
+    return side, cross(side, t)
+
+
+def tube_grid(centers: np.ndarray, ra: np.ndarray, rb: np.ndarray, nv: int,
+              up_hint: tuple[float, float, float] = (0.0, 0.0, 1.0), squareness: float = 1.0) -> np.ndarray:
+    """Sweep an elliptic (``squareness`` > 1: superelliptic) section with semi-axes (ra side, rb up) along centers."""
+    side, up = tube_frames(np.asarray(centers, np.float64), np.asarray(up_hint, np.float64))
+    v = np.linspace(0, 2 * np.pi, nv, endpoint=False)
+    cs, sn = np.cos(v), np.sin(v)
+    e = 1.0 / squareness
+    cs, sn = np.sign(cs) * np.abs(cs) ** e, np.sign(sn) * np.abs(sn) ** e
+    return (centers[:, None, :] + ra[:, None, None] * cs[None, :, None] * side[:, None, :]
+            + rb[:, None, None] * sn[None, :, None] * up[:, None, :])
+
+
+def box_mesh(size: tuple[float, float, float], color: np.ndarray, material: float = 0.0, label: float = 0.0) -> Mesh:
+    """An axis-aligned box standing on z = 0, centred on the z axis (flat-shaded: 24 vertices)."""
+    sx, sy, sz = (s / 2 for s in size)
+    faces = []
+    for axis in range(3):
+        for sign in (-1.0, 1.0):
+            n = np.zeros(3)
+            n[axis] = sign
+            a, b = [k for k in range(3) if k != axis]
+            quad = []
+            for ua, ub in ((-1, -1), (1, -1), (1, 1), (-1, 1)):
+                p = np.zeros(3)
+                p[axis] = sign
+                p[a], p[b] = ua, ub
+                quad.append(p)
+            faces.append((np.array(quad), n))
+    pos = np.concatenate([q for q, _ in faces]) * np.array([sx, sy, sz]) + np.array([0, 0, sz])
+    nrm = np.concatenate([np.repeat(n[None], 4, 0) for _, n in faces])
+    idx = np.concatenate([np.array([[0, 1, 2], [0, 2, 3]]) + 4 * k for k in range(6)])
+    v = len(pos)
+    return Mesh(pos.astype(np.float32), nrm.astype(np.float32), np.tile(np.asarray(color, np.float32), (v, 1)),
+                np.full(v, material, np.float32), np.full(v, label, np.float32), pos.astype(np.float32),
+                idx.astype(np.uint32))
+
+
+def _parse_obj(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    verts, cols, faces = [], [], []
+    for line in path.read_text(errors="replace").splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "v":
+            verts.append([float(x) for x in parts[1:4]])
+            if len(parts) >= 7:
+                cols.append([float(x) for x in parts[4:7]])
+        elif parts[0] == "f":
+            idx = [int(p.split("/")[0]) for p in parts[1:]]
+            idx = [k - 1 if k > 0 else len(verts) + k for k in idx]
+            faces.extend([idx[0], idx[k], idx[k + 1]] for k in range(1, len(idx) - 1))
+    v = np.asarray(verts, np.float64)
+    c = np.asarray(cols, np.float64) if len(cols) == len(verts) and cols else None
+    return v, c, np.asarray(faces, np.int64)
+
+
+def _parse_ply(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    data = path.read_bytes()
+    end = data.find(b"end_header")
+    if not data.startswith(b"ply") or end < 0:
+        raise FootsegError("not a PLY file", path)
+    header = data[:end].decode("ascii", "replace").splitlines()
+    body = data[data.index(b"\n", end) + 1:]
+    fmt = next((h.split()[1] for h in header if h.startswith("format")), "ascii")
+    elements: list[tuple[str, int, list[tuple[str, ...]]]] = []
+    for h in header:
+        p = h.split()
+        if p and p[0] == "element":
+            elements.append((p[1], int(p[2]), []))
+        elif p and p[0] == "property" and elements:
+            elements[-1][2].append(tuple(p[1:]))
+    types = {"char": "i1", "uchar": "u1", "short": "i2", "ushort": "u2", "int": "i4", "uint": "u4",
+             "float": "f4", "double": "f8", "int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2",
+             "int32": "i4", "uint32": "u4", "float32": "f4", "float64": "f8"}
+    verts = cols = faces = None
+    if fmt == "ascii":
+        tokens = body.decode("ascii", "replace").split()
+        pos = 0
+        for name, count, props in elements:
+            if name == "vertex":
+                k = len(props)
+                arr = np.asarray(tokens[pos:pos + k * count], np.float64).reshape(count, k)
+                pos += k * count
+                names = [p[-1] for p in props]
+                verts = arr[:, [names.index(a) for a in "xyz"]]
+                if all(c in names for c in ("red", "green", "blue")):
+                    cols = arr[:, [names.index(c) for c in ("red", "green", "blue")]]
+            elif name == "face":
+                faces = []
+                for _ in range(count):
+                    n = int(tokens[pos])
+                    idx = [int(t) for t in tokens[pos + 1:pos + 1 + n]]
+                    pos += 1 + n
+                    faces.extend([idx[0], idx[k], idx[k + 1]] for k in range(1, n - 1))
+            else:
+                pos += len(props) * count
+    else:
+        order = "<" if "little" in fmt else ">"
+        pos = 0
+        for name, count, props in elements:
+            if name == "face":
+                # the common layout: uchar count + int/uint indices, all triangles
+                lt, it = types[props[0][1]], types[props[0][2]]
+                dt = np.dtype([("n", order + lt), ("i", order + it, (3,))])
+                arr = np.frombuffer(body, dt, count, pos)
+                if np.any(arr["n"] != 3):
+                    raise FootsegError("binary PLY faces must be triangles", path)
+                faces = arr["i"].astype(np.int64)
+                pos += dt.itemsize * count
+            else:
+                dt = np.dtype([(p[-1], order + types[p[0]]) for p in props])
+                arr = np.frombuffer(body, dt, count, pos)
+                pos += dt.itemsize * count
+                if name == "vertex":
+                    verts = np.stack([arr[a].astype(np.float64) for a in "xyz"], 1)
+                    if all(c in arr.dtype.names for c in ("red", "green", "blue")):
+                        cols = np.stack([arr[c].astype(np.float64) for c in ("red", "green", "blue")], 1)
+    if verts is None or faces is None:
+        raise FootsegError("PLY file without vertices or faces", path)
+    return verts, cols, np.asarray(faces, np.int64)
+
+
+def load_mesh_file(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(vertices (V,3), colours (V,3) in [0,1] or None, triangles (T,3)) from an OBJ or PLY file."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".obj":
+            v, c, f = _parse_obj(path)
+        elif path.suffix.lower() == ".ply":
+            v, c, f = _parse_ply(path)
+        else:
+            raise FootsegError("mesh files must be .obj or .ply", path)
+    except (ValueError, IndexError, UnicodeDecodeError) as exc:
+        raise FootsegError(f"unreadable mesh ({exc})", path) from exc
+    if len(v) < 4 or len(f) < 1 or f.max() >= len(v) or f.min() < 0:
+        raise FootsegError("mesh has no usable triangles", path)
+    if c is not None and c.max() > 1.0:
+        c = c / 255.0
+    return v, c, f
+
+
+def vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
+    fn = cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    n = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(n, f[:, k], fn)
+    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)

@@ -1,0 +1,193 @@
+"""One synthetic photo's scene: feet placed on the ground, a phone camera, lights, floor, wall and distractors.
+
+``sample_scene`` draws everything from the image's random generator, given the foot model (the identity) and the
+floor material chosen by the engine for the image's split. The camera is a phone held 0.3-1.2 m from the feet,
+looking down 0-60 degrees from vertical, with random roll and a phone's field of view; frames are 3:4 portrait,
+4:3 landscape or square, rendered at the output resolution along their short side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from footseg.data.synth.distractors import (
+    SurfaceQuad,
+    flat_quad,
+    paper_sheet,
+    random_solid,
+    rug,
+)
+from footseg.data.synth.floors import Surface, random_color, wall_surface
+from footseg.data.synth.foot import FootPose
+from footseg.data.synth.mesh import Mesh, merge, rotation_z
+
+# (pose, rng) -> meshes of a left foot in its local frame (heel at the origin, toes along +x)
+FootModel = Callable[[FootPose, np.random.Generator], list[Mesh]]
+
+
+@dataclass
+class Scene:
+    width: int
+    height: int
+    eye: np.ndarray
+    target: np.ndarray
+    up: np.ndarray
+    fovy: float
+    light_dir: np.ndarray
+    light_color: np.ndarray
+    ambient: np.ndarray
+    lamps: np.ndarray
+    lamp_power: float
+    mesh: Mesh
+    materials: np.ndarray  # (8, 10): pattern type, scale, specular, casts shadow, colour 1, colour 2
+    surfaces: list[SurfaceQuad] = field(default_factory=list)
+    shadow_center: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    shadow_size: float = 1.6
+    shadow_strength: tuple[float, float] = (0.7, 0.5)
+    shadow_blur: float = 0.02
+    contact_k: float = 0.02
+
+
+def _materials(rng: np.random.Generator) -> np.ndarray:
+    m = np.zeros((8, 10), np.float32)
+    m[:, 3] = 1.0
+
+    def sock_like(row: int) -> None:
+        m[row, 0] = rng.choice([2, 3, 4, 5], p=[0.5, 0.25, 0.1, 0.15])
+        m[row, 1] = rng.uniform(15, 70)
+        dark = rng.random() < 0.3
+        m[row, 4:7] = np.full(3, rng.uniform(0.03, 0.2)) if dark else (
+            np.full(3, rng.uniform(0.75, 0.98)) if rng.random() < 0.35 else random_color(rng))
+        m[row, 7:10] = random_color(rng)
+        m[row, 2] = 0.03
+
+    m[0, :3] = [1, 1, rng.uniform(0.05, 0.3)]  # skin
+    sock_like(1)
+    m[2, 0] = rng.choice([6, 2, 7, 4], p=[0.35, 0.4, 0.13, 0.12])  # trousers
+    m[2, 1] = rng.uniform(10, 40)
+    m[2, 4:7] = (np.array([0.15, 0.22, 0.42]) * rng.uniform(0.5, 1.6) if m[2, 0] == 6 else random_color(rng))
+    m[2, 7:10] = random_color(rng)
+    m[2, 2] = 0.02
+    m[3, :3] = [0, 1, rng.uniform(0.05, 0.5)]  # plain objects
+    m[4, :4] = [0, 1, 0.05, 0.0]  # flat, casts no shadow
+    m[5, 0] = rng.choice([3, 4, 5, 7])
+    m[5, 1] = rng.uniform(5, 40)
+    m[5, 4:7], m[5, 7:10] = random_color(rng), random_color(rng)
+    m[6, :3] = [1, 1, rng.uniform(0.05, 0.3)]  # skin-like
+    sock_like(7)
+    return m
+
+
+def _frame(rng: np.random.Generator, size: int) -> tuple[int, int]:
+    long = int(round(size * 4 / 3))
+    k = rng.choice(3, p=[0.6, 0.25, 0.15])
+    return ((size, long), (long, size), (size, size))[int(k)]  # (width, height)
+
+
+def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Surface, *, distractors: bool = True,
+                 shadows: bool = True, paper: bool = True) -> Scene:
+    width, height = _frame(rng, size)
+
+    # feet: one or two, a left/right pair standing side by side
+    yaw = rng.uniform(0, 2 * np.pi)
+    two = rng.random() < 0.45
+    first_right = rng.random() < 0.5
+    length_guess = 0.26
+    centers = [np.zeros(2)]
+    sides = [first_right]
+    yaws = [yaw]
+    if two:
+        gap = rng.uniform(0.09, 0.3)
+        shift = rng.uniform(-0.12, 0.12)
+        lateral = -gap if not first_right else gap  # the right foot stands to the left foot's right (-y)
+        centers.append(rotation_z(yaw)[:2, :2] @ np.array([shift, lateral]))
+        sides.append(not first_right)
+        yaws.append(yaw + rng.normal(0, 0.2))
+    feet_center = np.mean(centers, axis=0)
+
+    # camera
+    d = float(np.exp(rng.uniform(np.log(0.3), np.log(1.2))))
+    tilt = rng.uniform(0, np.deg2rad(60))
+    az = yaw + np.pi + rng.normal(0, 0.5) if rng.random() < 0.55 else rng.uniform(0, 2 * np.pi)
+    fov_long = np.deg2rad(rng.uniform(55, 72))
+    fovy = fov_long if height >= width else 2 * np.arctan(np.tan(fov_long / 2) * height / width)
+    reach = d * np.tan(fovy / 2)
+    target = np.array([*(feet_center + rng.uniform(-0.35, 0.35, 2) * reach), 0.04])
+    horiz = np.array([np.cos(az), np.sin(az), 0.0])
+    eye = target + d * (np.sin(tilt) * horiz + np.array([0, 0, np.cos(tilt)]))
+    forward = -horiz
+    side = np.array([-forward[1], forward[0], 0.0])
+    roll = rng.normal(0, 0.15) if rng.random() < 0.85 else rng.uniform(-np.pi, np.pi)
+    up = np.cos(roll) * forward + np.sin(roll) * side
+
+    # feet meshes (legs kept clear of the phone: nobody holds a phone inside their own calf)
+    meshes: list[Mesh] = []
+    for c, right, fyaw in zip(centers, sides, yaws, strict=True):
+        pose = FootPose.sample(rng)
+        ankle = np.array([*(c + rotation_z(fyaw)[:2, :2] @ np.array([-0.3 * length_guess, 0.0]))])
+        if np.linalg.norm(eye[:2] - ankle) < 0.22:
+            pose.leg_height = float(np.clip(eye[2] - 0.12, 0.12, pose.leg_height))
+        parts = foot(pose, rng)
+        rot = rotation_z(fyaw)
+        for part in parts:
+            p = part.mirrored_y() if right else part
+            meshes.append(p.transformed(rot, np.array([*(c - rot[:2, :2] @ np.array([0.5 * length_guess, 0])), 0])))
+
+    # surfaces: ground, maybe a wall, rugs and a sheet of paper under the feet
+    g = 15.0
+    gx, gy = target[:2]
+    surfaces = [SurfaceQuad(floor, np.array([[gx - g, gy - g, 0], [gx + g, gy - g, 0], [gx - g, gy + g, 0],
+                                             [gx + g, gy + g, 0]], np.float32), np.array([0, 0, 1.0], np.float32))]
+    if rng.random() < 0.6:
+        dist = rng.uniform(0.6, 3.0)
+        base = target[:2] + forward[:2] * dist
+        corners = np.array([[*(base - side[:2] * g), 0], [*(base + side[:2] * g), 0],
+                            [*(base - side[:2] * g), 3.0], [*(base + side[:2] * g), 3.0]], np.float32)
+        surfaces.append(SurfaceQuad(wall_surface(rng), corners, (-forward).astype(np.float32), shadowed=False))
+    z = 0.0015
+    if distractors and rng.random() < 0.3:
+        under = rng.random() < 0.4
+        at = feet_center + (rng.normal(0, 0.1, 2) if under else rng.uniform(-1.0, 1.0, 2))
+        surfaces.append(rug(rng, at, z))
+        z += 0.0015
+    if paper and rng.random() < 0.55:
+        at = centers[int(rng.integers(len(centers)))] + rng.normal(0, 0.04, 2)
+        surfaces.append(paper_sheet(rng, at, yaw + np.pi / 2 + rng.normal(0, 0.4), z))
+        z += 0.001
+    if distractors:
+        for _ in range(int(rng.poisson(0.5))):
+            surfaces.append(paper_sheet(rng, feet_center + rng.uniform(-0.8, 0.8, 2), rng.uniform(0, 7), z))
+            z += 0.001
+        for _ in range(int(rng.poisson(1.6))):
+            thing = random_solid(rng)
+            ang = rng.uniform(0, 2 * np.pi)
+            r = rng.uniform(0.22, 0.9)
+            at = feet_center + r * np.array([np.cos(ang), np.sin(ang)])
+            meshes.append(thing.transformed(rotation_z(rng.uniform(0, 2 * np.pi)), np.array([*at, 0.0])))
+    if not distractors:
+        surfaces = [s for s in surfaces if s.surface is floor or s.normal[2] < 0.5]
+
+    # light
+    elev = rng.uniform(np.deg2rad(25), np.deg2rad(85))
+    laz = rng.uniform(0, 2 * np.pi)
+    light_dir = np.array([np.cos(elev) * np.cos(laz), np.cos(elev) * np.sin(laz), np.sin(elev)])
+    warm = rng.uniform(-1, 1)
+    tint = np.array([1.0 + 0.12 * warm, 1.0, 1.0 - 0.18 * warm])
+    key = rng.uniform(0.35, 0.85)
+    amb = rng.uniform(0.3, 0.65)
+    lamps = np.array([[*(target[:2] + rng.uniform(-2, 2, 2)), rng.uniform(2.2, 2.8)]
+                      for _ in range(int(rng.integers(1, 4)))])
+    return Scene(
+        width=width, height=height, eye=eye, target=target, up=up, fovy=float(fovy),
+        light_dir=light_dir, light_color=key * tint, ambient=amb * (tint * 0.5 + 0.5 * np.array([0.95, 1.0, 1.08])),
+        lamps=lamps, lamp_power=float(rng.uniform(0.3, 1.5)), mesh=merge(meshes), materials=_materials(rng),
+        surfaces=surfaces, shadow_center=feet_center.copy(), shadow_size=1.8,
+        shadow_strength=(rng.uniform(0.4, 0.85), rng.uniform(0.3, 0.8)) if shadows else (0.0, 0.0),
+        shadow_blur=float(rng.uniform(0.008, 0.04)), contact_k=float(rng.uniform(0.012, 0.03)),
+    )
+
+
+__all__ = ["FootModel", "Scene", "flat_quad", "sample_scene"]

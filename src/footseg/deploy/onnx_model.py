@@ -1,0 +1,104 @@
+"""Running an exported footseg ONNX file with ONNX Runtime, and the metadata that makes the file self-describing.
+
+An exported file carries the ``SavedModelInfo`` of the model it came from in its ``metadata_props``, so an ``.onnx``
+file alone is enough to evaluate or predict: the runner knows the input size to resize photos to and the classes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from footseg.errors import FootsegError
+from footseg.models.saved import SavedModelInfo
+
+INPUT_NAME = "image"
+OUTPUT_NAME = "logits"
+_PREFIX = "footseg."
+PRECISION_KEY = _PREFIX + "precision"  # "fp32" or "int8"
+
+
+def info_to_metadata(info: SavedModelInfo, precision: str) -> dict[str, str]:
+    """The ``metadata_props`` an exported file carries (ONNX metadata values are strings)."""
+    raw = asdict(info)
+    meta = {_PREFIX + key: json.dumps(list(value) if key == "input_size" else value) for key, value in raw.items()}
+    meta[PRECISION_KEY] = precision
+    return meta
+
+
+def info_from_metadata(meta: dict[str, str], path: str | Path) -> SavedModelInfo:
+    """Rebuild the ``SavedModelInfo`` stored by ``info_to_metadata``; ``FootsegError`` naming ``path`` if absent."""
+    if _PREFIX + "model" not in meta:
+        raise FootsegError("not a footseg ONNX file (no footseg metadata; export it with `footseg export`)", path)
+    try:
+        size = json.loads(meta[_PREFIX + "input_size"])
+        return SavedModelInfo(
+            model=str(json.loads(meta[_PREFIX + "model"])),
+            width=float(json.loads(meta.get(_PREFIX + "width", "1.0"))),
+            num_classes=int(json.loads(meta.get(_PREFIX + "num_classes", "2"))),
+            input_size=(int(size[0]), int(size[1])),
+            extra=dict(json.loads(meta.get(_PREFIX + "extra", "{}"))),
+        )
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise FootsegError(f"invalid footseg metadata ({type(exc).__name__}: {exc})", path) from exc
+
+
+def session_options(threads: int = 1) -> ort.SessionOptions:
+    """Pinned thread counts (one model call never fans out beyond ``threads``) and full graph optimisation."""
+    if threads < 1:
+        raise FootsegError(f"threads must be at least 1, got {threads}")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads == 1:
+        # One thread never waits for others, so spinning would only burn a core another process could use.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
+class OnnxModel:
+    """An exported footseg model: ``OnnxModel(path)(batch)`` maps an (N, 3, H, W) float32 batch to logits.
+
+    ``info`` is the ``SavedModelInfo`` of the model it was exported from; ``precision`` is "fp32" or "int8".
+    Files exported with a fixed batch of one still accept any N: the images run one after the other.
+    """
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FootsegError("ONNX file not found", self.path)
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), session_options(threads), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # ORT raises its own exception types (InvalidProtobuf, Fail, ...) for bad files
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FootsegError(f"unreadable ONNX model ({first})", self.path) from exc
+        meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.info = info_from_metadata(meta, self.path)
+        self.precision = meta.get(PRECISION_KEY, "fp32")
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise FootsegError("expected one (N, 3, H, W) image input", self.path)
+        self.input_name = inputs[0].name
+        batch = inputs[0].shape[0]
+        self.fixed_batch = batch if isinstance(batch, int) else None
+        self.threads = threads
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 3, H, W) float32 RGB in [0, 1] at ``info.input_size`` -> (N, num_classes, H, W) float32 logits."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        expected = (3, *self.info.input_size)
+        if batch.ndim != 4 or tuple(batch.shape[1:]) != expected:
+            raise ValueError(f"{self.path}: expected an (N, {', '.join(map(str, expected))}) batch, got {batch.shape}")
+        if self.fixed_batch is None or batch.shape[0] == self.fixed_batch:
+            return self.session.run(None, {self.input_name: batch})[0]
+        step = self.fixed_batch
+        parts = [self.session.run(None, {self.input_name: batch[i : i + step]})[0] for i in range(0, len(batch), step)]
+        return np.concatenate(parts)

@@ -1,0 +1,81 @@
+"""Masks and overlays for photos: ``out/<stem>_mask.png`` (0/255) and ``out/<stem>_overlay.jpg``, full resolution."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from torch import nn
+
+from footseg.data.io import IMAGE_EXTENSIONS, read_image, write_jpeg, write_png
+from footseg.errors import FootsegError
+from footseg.eval.inference import Predictor, as_predictor, to_mask
+from footseg.models.saved import SavedModelInfo
+
+FOOT_COLOUR = (40, 220, 60)  # RGB green: readable on skin, wood, tiles and paper alike
+_BATCH = 8
+
+
+def overlay_mask(
+    image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = FOOT_COLOUR, alpha: float = 0.45
+) -> np.ndarray:
+    """Tint the foot pixels of an (H, W, 3) uint8 RGB image and outline them, so the mask edge is easy to judge."""
+    fg = mask > 0
+    out = image.copy()
+    tint = np.array(colour, dtype=np.float32)
+    out[fg] = (image[fg].astype(np.float32) * (1 - alpha) + tint * alpha).round().astype(np.uint8)
+    contours, _ = cv2.findContours(fg.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    thickness = max(1, round(max(image.shape[:2]) / 300))
+    cv2.drawContours(out, contours, -1, colour, thickness, lineType=cv2.LINE_AA)
+    return out
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
+    """Image files named by ``inputs``: files as given; a folder gives its images (or those of its images/ folder)."""
+    if not inputs:
+        raise FootsegError("no input images given")
+    found: list[Path] = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            folder = path / "images" if (path / "images").is_dir() else path
+            images = sorted(p for p in folder.iterdir() if _is_image(p))
+            if not images:
+                raise FootsegError(f"folder has no images ({', '.join(IMAGE_EXTENSIONS)})", folder)
+            found.extend(images)
+        elif not path.exists():
+            raise FootsegError("file not found", path)
+        elif path.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise FootsegError(f"not an image (expected {', '.join(IMAGE_EXTENSIONS)})", path)
+        else:
+            found.append(path)
+    seen: dict[str, Path] = {}
+    for path in found:
+        if path.stem in seen and seen[path.stem].resolve() != path.resolve():
+            raise FootsegError(f"same name as {seen[path.stem]}; their outputs would overwrite each other", path)
+        seen[path.stem] = path
+    return list(seen.values())
+
+
+def predict(
+    model: str | Path | Predictor | tuple[nn.Module, SavedModelInfo], inputs: Sequence[str | Path], out: str | Path
+) -> int:
+    """Write a mask and an overlay for every input image; returns the number of images."""
+    paths = collect_images(inputs)  # all input problems surface before the model is loaded
+    predictor = as_predictor(model)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for start in range(0, len(paths), _BATCH):
+        chunk = paths[start : start + _BATCH]
+        images = [read_image(p) for p in chunk]
+        for path, image, prob in zip(chunk, images, predictor.predict_batch(images), strict=True):
+            mask = to_mask(prob)
+            write_png(out / f"{path.stem}_mask.png", mask * 255)
+            write_jpeg(out / f"{path.stem}_overlay.jpg", overlay_mask(image, mask))
+    return len(paths)

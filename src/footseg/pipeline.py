@@ -1,0 +1,132 @@
+"""The main job (``footseg run`` / ``make run``): built-in data, train all five models, write the report.
+
+Needs nothing outside the repository: the training data is the procedural set made on the spot. Real photos are
+scored too when there are some: ``FOOTSEG_REAL_DATA`` (a flat images/ + masks/ folder; ``none`` turns it off), or else
+``../shared/data/real-dev`` next to the repository or the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from footseg.config import TrainConfig
+from footseg.data.procedural import make_procedural_dataset
+from footseg.errors import FootsegError
+from footseg.eval.report import write_report
+from footseg.train.trainer import train
+
+REAL_DATA_ENV = "FOOTSEG_REAL_DATA"
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one model is trained in the main job."""
+
+    size: int  # training (and inference) side in pixels
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+
+
+# The whole `make run` must finish in under 15 minutes on 2 CPU cores, so each model gets a share of ~10 minutes of
+# training sized to its cost per step (measured on 2 cores): the light models train at 160 px, the heavy ones at
+# 128 px, and emilseg (the heaviest per pixel) takes fewer, smaller steps. Quality at these budgets is a smoke-level
+# result; `footseg train` with the defaults trains properly.
+PLANS: dict[str, Plan] = {
+    "enet": Plan(size=160, epochs=6, steps_per_epoch=25, batch_size=8),
+    "linknet": Plan(size=128, epochs=6, steps_per_epoch=25, batch_size=8),
+    "mobileseg": Plan(size=160, epochs=6, steps_per_epoch=25, batch_size=8),
+    "fastlinknet": Plan(size=160, epochs=6, steps_per_epoch=25, batch_size=8),
+    "emilseg": Plan(size=128, epochs=6, steps_per_epoch=20, batch_size=4),
+}
+QUICK_PLAN = Plan(size=64, epochs=1, steps_per_epoch=2, batch_size=2)
+
+DATA_SIZE = 256  # stored side of the procedural images; each model resizes to its own training size
+DATA_SPLITS = {"n_train": 400, "n_val": 40, "n_test": 40}
+QUICK_DATA_SPLITS = {"n_train": 8, "n_val": 4, "n_test": 4}
+QUICK_DATA_SIZE = 64
+
+
+def find_real_data() -> Path | None:
+    """The real-photo folder to score on, if any; never required."""
+    env = os.environ.get(REAL_DATA_ENV, "").strip()
+    if env.lower() in ("none", "off", "0"):
+        return None
+    if env:
+        path = Path(env)
+        if not (path / "images").is_dir():
+            raise FootsegError(f"{REAL_DATA_ENV} must name a folder with images/ and masks/", path)
+        return path
+    for base in (_REPO_ROOT, Path.cwd()):
+        candidate = base.parent / "shared" / "data" / "real-dev"
+        if (candidate / "images").is_dir() and (candidate / "masks").is_dir():
+            return candidate
+    return None
+
+
+def _resumable(run: Path, cfg: TrainConfig) -> bool:
+    """Whether ``run`` holds this same training run, which is then continued (or reused when finished).
+
+    A run folder left by different settings (say, an older version of ``PLANS``) is removed: under ``out/runs`` the
+    main job only keeps runs it made itself, and training it afresh is the only way to honour the new settings.
+    """
+    stored = run / "config.json"
+    if not stored.is_file():
+        return False
+    old = TrainConfig.load(stored)
+    if all(getattr(old, k) == getattr(cfg, k) for k in TrainConfig.IDENTITY):
+        return True
+    print(f"  {run} holds a run with other settings; training it afresh", flush=True)
+    shutil.rmtree(run)
+    return False
+
+
+def _say(message: str, started: float) -> None:
+    print(f"[footseg run {time.monotonic() - started:6.0f}s] {message}", flush=True)
+
+
+def run_main(out: str | Path, quick: bool = False) -> Path:
+    """Make the procedural dataset, train every model, write the report; returns out/report/README.md."""
+    started = time.monotonic()
+    out = Path(out)
+    real = find_real_data()
+    splits = QUICK_DATA_SPLITS if quick else DATA_SPLITS
+    _say(f"making the procedural dataset ({sum(splits.values())} images) in {out / 'data'}", started)
+    data = make_procedural_dataset(out / "data", size=QUICK_DATA_SIZE if quick else DATA_SIZE, seed=0, **splits)
+
+    runs = []
+    for name, plan in PLANS.items():
+        if quick:
+            plan = QUICK_PLAN
+        run = out / "runs" / name
+        _say(
+            f"training {name}: {plan.epochs} epochs x {plan.steps_per_epoch} steps, batch {plan.batch_size}, "
+            f"{plan.size}px -> {run}",
+            started,
+        )
+        cfg = TrainConfig(
+            model=name,
+            data=str(data),
+            out=str(run),
+            size=plan.size,
+            epochs=plan.epochs,
+            batch_size=plan.batch_size,
+            steps_per_epoch=plan.steps_per_epoch,
+            workers=0 if quick else 1,
+            seed=0,
+            progress=sys.stderr.isatty(),
+        )
+        train(cfg, resume=_resumable(run, cfg))
+        runs.append(run)
+
+    where = f" and real photos in {real}" if real else ""
+    _say(f"benchmarking and scoring {len(runs)} models on the test split{where}", started)
+    report = write_report(runs, out / "report", test_data=data, real_data=real, bench_runs=5 if quick else 20)
+    _say(f"done: {report}", started)
+    return report

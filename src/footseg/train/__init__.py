@@ -1,0 +1,1 @@
+"""Training: losses, atomic checkpoints and the training loop (single process or DDP under torchrun)."""

@@ -1,0 +1,492 @@
+"""The training loop, in the spirit of torchvision's reference scripts: one process, or DDP when run by torchrun.
+
+A run folder RUN holds ``config.json`` (the TrainConfig), ``checkpoint.pt`` (the latest state, written after every
+epoch and every ``CHECKPOINT_EVERY_STEPS`` steps or ``CHECKPOINT_EVERY_S`` seconds within one), ``history.json``
+(per-epoch metrics) and ``best/`` (the saved model with the best validation IoU so far).
+
+``--resume`` continues from ``checkpoint.pt`` exactly where it stopped, mid-epoch included: the sampler's order depends
+only on (seed, epoch) and augmentation on (seed, epoch, index), so the batches already done are skipped by position
+and the rest of the epoch sees the same batches an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import math
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Subset
+from tqdm import tqdm
+
+from footseg.config import TrainConfig
+from footseg.data.check import require_valid
+from footseg.data.dataset import SegmentationDataset, make_loader, split_folder
+from footseg.data.procedural import make_procedural_dataset
+from footseg.errors import FootsegError
+from footseg.eval.metrics import ConfusionMeter
+from footseg.models.registry import create_model
+from footseg.models.saved import SavedModelInfo, _atomic_write_bytes, save_model
+from footseg.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from footseg.train.losses import build_loss
+
+CHECKPOINT_EVERY_STEPS = 50
+CHECKPOINT_EVERY_S = 60.0
+CHECKPOINT_VERSION = 1
+MIN_LR_FACTOR = 0.01  # the cosine ends at 1 % of the peak rate, so extending a finished run still learns
+
+
+@dataclass
+class _Dist:
+    """Where this process sits in a torchrun job (world 1 when run directly)."""
+
+    world: int = 1
+    rank: int = 0
+    local_rank: int = 0
+    local_world: int = 1
+
+    @classmethod
+    def from_environ(cls) -> _Dist:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        return cls(
+            world=world,
+            rank=int(os.environ["RANK"]),
+            local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+            local_world=int(os.environ.get("LOCAL_WORLD_SIZE", str(world))),
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class _Progress:
+    """Where the run stands; everything here goes into the checkpoint."""
+
+    epoch: int = 0  # index of the epoch in progress (== cfg.epochs when finished)
+    step: int = 0  # batches of that epoch already trained
+    global_step: int = 0
+    best_iou: float = -1.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    # Running sums of the epoch in progress, so a resumed epoch reports the same train loss as an uninterrupted one.
+    loss_sum: float = 0.0
+    images: int = 0
+    counts: torch.Tensor = field(default_factory=lambda: torch.zeros(4, dtype=torch.int64))
+    seconds: float = 0.0
+
+    def start_epoch(self, epoch: int) -> None:
+        self.epoch, self.step = epoch, 0
+        self.loss_sum, self.images, self.seconds = 0.0, 0, 0.0
+        self.counts = torch.zeros(4, dtype=torch.int64)
+
+
+class _StopRequest:
+    """Turns the first Ctrl-C or SIGTERM into a flag checked between steps; a second Ctrl-C stops at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum is not None else "an error"
+
+
+class _StopError(Exception):
+    """Raised between steps once a stop was requested."""
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> Path:
+    """Train ``cfg.model`` into the run folder ``cfg.out`` and return the folder of the best model, ``RUN/best``."""
+    cfg.validate()
+    run = Path(cfg.out)
+    env = _Dist.from_environ()
+    device = _pick_device(cfg.device, env)
+    if env.enabled:
+        if device.type == "cpu":
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // env.local_world))
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    try:
+        # Every check that can refuse the job comes before any file is written or any time is spent; all ranks
+        # check before rank 0 writes config.json, or a late rank would take the new run for an old one.
+        _check_run_folder(run, cfg, resume)
+        if cfg.data is not None:
+            require_valid(Path(cfg.data), ("train", "val"))
+        if env.enabled:
+            dist.barrier()
+        if env.main:
+            run.mkdir(parents=True, exist_ok=True)
+            cfg.save(run / "config.json")
+            if cfg.data is None:
+                make_procedural_dataset(run / "data", size=cfg.size)
+        if env.enabled:
+            dist.barrier()
+        data = Path(cfg.data) if cfg.data is not None else run / "data"
+        best = _Trainer(cfg, run, data, device, env, resume).fit()
+        if env.enabled:
+            dist.barrier()
+        return best
+    finally:
+        if env.enabled and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _check_run_folder(run: Path, cfg: TrainConfig, resume: bool) -> None:
+    if run.exists() and not run.is_dir():
+        raise FootsegError("exists and is not a folder; choose another --out", run)
+    stored_path = run / "config.json"
+    if not stored_path.is_file():
+        return
+    if not resume:
+        raise FootsegError("already holds a run; pass --resume to continue it or choose another --out", run)
+    stored = TrainConfig.load(stored_path)
+    differ = [
+        f"{name} ({getattr(stored, name)!r} there, {getattr(cfg, name)!r} now)"
+        for name in TrainConfig.IDENTITY
+        if getattr(stored, name) != getattr(cfg, name)
+    ]
+    if differ:
+        raise FootsegError(f"holds a different run; cannot resume with another {', '.join(differ)}", run)
+
+
+def _pick_device(name: str, env: _Dist) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise FootsegError("--device cuda was asked for but no CUDA device is available")
+        torch.cuda.set_device(env.local_rank)
+        return torch.device("cuda", env.local_rank)
+    if name != "cpu":
+        raise FootsegError(f"unknown device '{name}'; choose auto, cpu or cuda")
+    return torch.device("cpu")
+
+
+def _lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up, then a cosine from the peak down to MIN_LR_FACTOR at ``total`` steps."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return MIN_LR_FACTOR + (1 - MIN_LR_FACTOR) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class _Trainer:
+    def __init__(self, cfg: TrainConfig, run: Path, data: Path, device: torch.device, env: _Dist, resume: bool):
+        self.cfg, self.run, self.device, self.env = cfg, run, device, env
+        self.checkpoint_path = run / "checkpoint.pt"
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+
+        self.train_set = SegmentationDataset(split_folder(data, "train"), cfg.size, augment=True, seed=cfg.seed)
+        val_set = SegmentationDataset(split_folder(data, "val"), cfg.size, augment=False)
+        self.train_loader = make_loader(
+            self.train_set, cfg.batch_size, shuffle=True, workers=cfg.workers, seed=cfg.seed, distributed=env.enabled
+        )
+        # Each rank scores its own slice of the validation set; unlike a DistributedSampler this never pads with
+        # repeated images, so the all-reduced counts are exactly those of the whole set.
+        val_shard = Subset(val_set, range(env.rank, len(val_set), env.world))
+        self.val_loader = make_loader(val_shard, cfg.batch_size, shuffle=False, workers=cfg.workers, seed=cfg.seed)
+        self.steps_per_epoch = len(self.train_loader)
+        if cfg.steps_per_epoch is not None:
+            self.steps_per_epoch = max(1, min(self.steps_per_epoch, cfg.steps_per_epoch))
+
+        self.model = create_model(cfg.model, cfg.width, cfg.num_classes).to(device)
+        self.ddp: nn.Module | None = None
+        if env.enabled:
+            self.ddp = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.loss_fn = build_loss(cfg.loss)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        total = cfg.epochs * self.steps_per_epoch
+        warmup = max(1, min(500, total // 20))
+        # LambdaLR stores no function in its state_dict, so the checkpoint stays weights_only-loadable; the
+        # schedule is rebuilt from cfg on resume (more epochs stretch the cosine).
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: _lr_factor(step, total, warmup))
+        self.state = _Progress()
+        if resume:
+            self._restore()
+
+    # --- checkpoints -------------------------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        if not self.checkpoint_path.is_file():
+            self._log(f"{self.run}: no checkpoint yet; starting the run from the beginning")
+            return
+        ckpt = load_checkpoint(self.checkpoint_path)
+        try:
+            if ckpt.get("version") != CHECKPOINT_VERSION:
+                raise ValueError(f"version {ckpt.get('version')!r}, expected {CHECKPOINT_VERSION}")
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+            p = ckpt["progress"]
+            self.state = _Progress(
+                epoch=int(p["epoch"]),
+                step=int(p["step"]),
+                global_step=int(p["global_step"]),
+                best_iou=float(p["best_iou"]),
+                history=list(p["history"]),
+                loss_sum=float(p["loss_sum"]),
+                images=int(p["images"]),
+                counts=p["counts"].to(torch.int64),
+                seconds=float(p["seconds"]),
+            )
+            set_rng_state(ckpt["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise FootsegError(
+                f"checkpoint does not fit this run ({type(exc).__name__}: {first})", self.checkpoint_path
+            ) from exc
+        s = self.state
+        where = f"epoch {s.epoch + 1}, batch {s.step}" if s.step else f"the start of epoch {s.epoch + 1}"
+        self._log(f"{self.run}: resuming at {where} (best val IoU so far {max(s.best_iou, 0):.4f})")
+
+    def _save_checkpoint(self) -> None:
+        if not self.env.main:
+            return
+        s = self.state
+        save_checkpoint(
+            self.checkpoint_path,
+            {
+                "version": CHECKPOINT_VERSION,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "progress": {
+                    "epoch": s.epoch,
+                    "step": s.step,
+                    "global_step": s.global_step,
+                    "best_iou": s.best_iou,
+                    "history": s.history,
+                    "loss_sum": s.loss_sum,
+                    "images": s.images,
+                    "counts": s.counts.clone(),
+                    "seconds": s.seconds,
+                },
+                "rng": rng_state(),
+            },
+        )
+
+    # --- the loop ----------------------------------------------------------------------------------------------
+
+    def fit(self) -> Path:
+        with _StopRequest() as stop:
+            try:
+                while self.state.epoch < self.cfg.epochs:
+                    self._train_epoch(stop)
+                    self._end_epoch()
+                    if self._stop_requested(stop):
+                        raise _StopError
+            except Exception as exc:
+                # A DataLoader whose workers caught the same Ctrl-C fails with its own error: still a stop.
+                if stop.signum is None:
+                    raise
+                self._save_checkpoint()
+                s = self.state
+                message = (
+                    f"training stopped by {stop.name} at epoch {s.epoch + 1}, batch {s.step}; "
+                    f"checkpoint saved to {self.checkpoint_path}. Continue with: "
+                    f"footseg train --out {self.run} --resume (and the same options)"
+                )
+                self._log(message, err=True)
+                raise KeyboardInterrupt(message) from exc
+        best = self.run / "best"
+        if not (best / "config.json").is_file():
+            raise FootsegError("run finished without a best model (was best/ deleted?)", best)
+        return best
+
+    def _stop_requested(self, stop: _StopRequest) -> bool:
+        flag = stop.signum is not None
+        if self.env.enabled:
+            # Ranks may receive the signal at different steps; they must all stop after the same one.
+            t = torch.tensor([int(flag)], device=self.device)
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            flag = bool(t.item())
+            if flag and stop.signum is None:
+                stop.signum = signal.SIGTERM
+        return flag
+
+    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of the current epoch not yet trained on, in the same order as an uninterrupted run."""
+        s, loader = self.state, self.train_loader
+        loader.sampler.set_epoch(s.epoch)
+        todo = self.steps_per_epoch - s.step
+        if s.step == 0:
+            return itertools.islice(loader, todo)
+        # Skip by index rather than by loading and dropping the done batches. Subset keeps the dataset indices,
+        # so augmentation (seeded by index) is unchanged.
+        order = list(loader.sampler)[s.step * self.cfg.batch_size :]
+        rest = make_loader(
+            Subset(self.train_set, order),
+            self.cfg.batch_size,
+            shuffle=False,
+            workers=self.cfg.workers,
+            seed=self.cfg.seed,
+        )
+        return itertools.islice(rest, todo)
+
+    def _train_epoch(self, stop: _StopRequest) -> None:
+        cfg, s = self.cfg, self.state
+        net = self.ddp if self.ddp is not None else self.model
+        net.train()
+        meter = ConfusionMeter()
+        meter.counts = s.counts.clone()
+        bar = tqdm(
+            total=self.steps_per_epoch,
+            initial=s.step,
+            desc=f"epoch {s.epoch + 1}/{cfg.epochs}",
+            unit="batch",
+            dynamic_ncols=True,
+            leave=False,
+            disable=not self._show_bar(),
+        )
+        last_save = time.monotonic()
+        tick = time.perf_counter()
+        with bar:
+            for images, masks in self._batches():
+                images = images.to(self.device, non_blocking=True)
+                masks = masks.to(self.device, non_blocking=True)
+                logits = net(images)
+                loss = self.loss_fn(logits, masks)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                self.scheduler.step()
+
+                n = images.shape[0]
+                s.loss_sum += loss.item() * n
+                s.images += n
+                meter.update(logits.argmax(1), masks)
+                s.counts = meter.counts.clone()
+                s.step += 1
+                s.global_step += 1
+                now = time.perf_counter()
+                s.seconds += now - tick  # data loading included: this is the rate the run really achieves
+                tick = now
+                bar.set_postfix(
+                    loss=f"{s.loss_sum / s.images:.4f}",
+                    iou=f"{meter.compute()['iou']:.3f}",
+                    img_s=f"{s.images * self.env.world / max(s.seconds, 1e-9):.1f}",
+                    refresh=False,
+                )
+                bar.update(1)
+                if self._stop_requested(stop):
+                    raise _StopError
+                if s.step < self.steps_per_epoch and (
+                    s.step % CHECKPOINT_EVERY_STEPS == 0 or time.monotonic() - last_save > CHECKPOINT_EVERY_S
+                ):
+                    self._save_checkpoint()
+                    last_save = time.monotonic()
+
+    @torch.no_grad()
+    def _validate(self) -> dict[str, float]:
+        # The bare module, not DDP: ranks may hold different numbers of validation batches, and DDP's forward
+        # would wait for the others to sync buffers.
+        self.model.eval()
+        if self.env.enabled:
+            # Without SyncBatchNorm each rank's running statistics drift apart; score every shard with rank 0's,
+            # which are the ones saved in best/.
+            for buffer in self.model.buffers():
+                dist.broadcast(buffer, src=0)
+        meter = ConfusionMeter()
+        for images, masks in self.val_loader:
+            logits = self.model(images.to(self.device, non_blocking=True))
+            meter.update(logits.argmax(1), masks)
+        if self.env.enabled:
+            counts = meter.counts.to(self.device)
+            dist.all_reduce(counts)
+            meter.counts = counts.cpu()
+        return meter.compute()
+
+    def _end_epoch(self) -> None:
+        cfg, s = self.cfg, self.state
+        train_sums = torch.tensor([s.loss_sum, float(s.images), s.seconds], dtype=torch.float64)
+        train_counts = s.counts.clone()
+        if self.env.enabled:
+            sums, counts = train_sums.to(self.device), train_counts.to(self.device)
+            dist.all_reduce(sums)
+            dist.all_reduce(counts)
+            train_sums, train_counts = sums.cpu(), counts.cpu()
+        train_meter = ConfusionMeter()
+        train_meter.counts = train_counts
+        loss_sum, images, _ = train_sums.tolist()
+        val = self._validate()
+        entry = {
+            "epoch": s.epoch + 1,
+            "train_loss": loss_sum / max(images, 1.0),
+            "train_iou": train_meter.compute()["iou"],
+            "val_accuracy": val["accuracy"],
+            "val_iou": val["iou"],
+            "val_miou": val["miou"],
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "images_per_s": images / max(s.seconds, 1e-9),
+        }
+        s.history.append(entry)
+        improved = val["iou"] > s.best_iou
+        if improved:
+            s.best_iou = val["iou"]
+            if self.env.main:
+                info = SavedModelInfo(
+                    model=cfg.model,
+                    width=cfg.width,
+                    num_classes=cfg.num_classes,
+                    input_size=(cfg.size, cfg.size),
+                    extra={"val_iou": val["iou"], "epoch": s.epoch + 1, "train_config": cfg.to_dict()},
+                )
+                save_model(self.model, self.run / "best", info)
+        s.start_epoch(s.epoch + 1)
+        if self.env.main:
+            _atomic_write_bytes(self.run / "history.json", (json.dumps(s.history, indent=2) + "\n").encode())
+        self._save_checkpoint()
+        self._log(
+            f"epoch {entry['epoch']}/{cfg.epochs}  loss {entry['train_loss']:.4f}  train iou {entry['train_iou']:.4f}"
+            f"  val iou {entry['val_iou']:.4f}  acc {entry['val_accuracy']:.4f}  miou {entry['val_miou']:.4f}"
+            f"  {entry['images_per_s']:.1f} img/s{'  (best)' if improved else ''}"
+        )
+
+    # --- output ------------------------------------------------------------------------------------------------
+
+    def _show_bar(self) -> bool:
+        return self.cfg.progress and self.env.main and sys.stderr.isatty()
+
+    def _log(self, message: str, err: bool = False) -> None:
+        if self.env.main:
+            with contextlib.suppress(ValueError):  # stdout closed by the caller
+                print(message, file=sys.stderr if err else sys.stdout, flush=True)

@@ -1,0 +1,109 @@
+"""Fixtures for evaluation tests: red-blob photos whose true mask is known, and models to run on them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from footseg.data.io import write_jpeg, write_png
+from footseg.models import SavedModelInfo, create_model, save_model
+
+TEST_MODEL = "fastlinknet"
+
+
+class RedIsFoot(nn.Module):
+    """A hand-built 'perfect' model for blob photos: a pixel is foot when red clearly exceeds green.
+
+    It records the input shapes it sees, so tests can check what the network is fed.
+    """
+
+    def __init__(self, num_classes: int = 2):
+        super().__init__()
+        self.num_classes = num_classes
+        self.seen: list[tuple[int, ...]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(tuple(x.shape))
+        score = 40.0 * (x[:, 0] - x[:, 1] - 0.3)
+        if self.num_classes == 1:
+            return score[:, None]
+        return torch.stack([torch.zeros_like(score), score], dim=1)
+
+
+def blob_photo(h: int, w: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A grey noisy photo with one red ellipse, and its (H, W) uint8 mask (255 = the ellipse)."""
+    rng = np.random.default_rng(seed)
+    grey = rng.integers(90, 170, size=(h, w, 1))
+    image = np.repeat(grey, 3, axis=2) + rng.integers(-8, 9, size=(h, w, 3))
+    yy, xx = np.mgrid[0:h, 0:w]
+    cy, cx = h * rng.uniform(0.35, 0.65), w * rng.uniform(0.35, 0.65)
+    ry, rx = h * rng.uniform(0.2, 0.3), w * rng.uniform(0.15, 0.25)
+    inside = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+    image[inside] = (205, 45, 40)
+    return np.clip(image, 0, 255).astype(np.uint8), inside.astype(np.uint8) * 255
+
+
+def write_blob_folder(
+    folder: Path, sizes: list[tuple[int, int]], ext: str = ".png", seed: int = 0, prefix: str = "blob"
+) -> Path:
+    """A flat dataset folder: images/<prefix><i><ext> + masks/<prefix><i>.png, one per (height, width) in ``sizes``."""
+    for i, (h, w) in enumerate(sizes):
+        image, mask = blob_photo(h, w, seed + i)
+        (write_jpeg if ext in (".jpg", ".jpeg") else write_png)(folder / "images" / f"{prefix}{i}{ext}", image)
+        write_png(folder / "masks" / f"{prefix}{i}.png", mask)
+    return folder
+
+
+# Helpers reach tests as fixtures: two conftest modules cannot both be imported by the name ``conftest``.
+@pytest.fixture
+def make_photo() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    return blob_photo
+
+
+@pytest.fixture
+def red_net() -> type[RedIsFoot]:
+    return RedIsFoot
+
+
+@pytest.fixture
+def make_blob_folder() -> Callable[..., Path]:
+    return write_blob_folder
+
+
+@pytest.fixture
+def red_model() -> tuple[RedIsFoot, SavedModelInfo]:
+    return RedIsFoot(), SavedModelInfo(model="red-is-foot", input_size=(64, 64))
+
+
+@pytest.fixture
+def blob_folder(tmp_path: Path) -> Path:
+    """Flat folder of photos with odd, non-square sizes (and one JPEG)."""
+    write_blob_folder(tmp_path / "flat", [(45, 67), (80, 52), (64, 64)])
+    write_blob_folder(tmp_path / "flat", [(37, 91)], ext=".jpg", seed=10, prefix="photo")
+    return tmp_path / "flat"
+
+
+@pytest.fixture(scope="session")
+def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small untrained real architecture saved as a model folder (weights are random but fixed by the seed)."""
+    torch.manual_seed(0)
+    model = create_model(TEST_MODEL, width=0.25)
+    return save_model(model, tmp_path_factory.mktemp("model") / "best", SavedModelInfo(TEST_MODEL, 0.25, 2, (64, 64)))
+
+
+@pytest.fixture
+def blob_dataset(tmp_path: Path) -> Callable[..., Path]:
+    """Factory for a dataset with train/val/test splits of blob photos."""
+
+    def make(n: tuple[int, int, int] = (2, 2, 3), size: tuple[int, int] = (48, 72)) -> Path:
+        root = tmp_path / "splits"
+        for k, (split, count) in enumerate(zip(("train", "val", "test"), n, strict=True)):
+            write_blob_folder(root / split, [size] * count, seed=100 * k)
+        return root
+
+    return make

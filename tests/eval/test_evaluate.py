@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from footseg.cli import main
+from footseg.data.dataset import find_samples, split_folder
+from footseg.data.io import read_image, read_mask, write_png
+from footseg.data.transforms import resize_mask
+from footseg.errors import FootsegError
+from footseg.eval.evaluate import evaluate
+from footseg.eval.inference import Predictor
+from footseg.eval.metrics import ConfusionMeter
+
+
+def _by_hand(predictor: Predictor, folder: Path) -> dict:
+    meter = ConfusionMeter()
+    samples = find_samples(folder)
+    for s in samples:
+        pred = predictor.predict_mask(read_image(s.image))
+        meter.update(torch.from_numpy(pred), torch.from_numpy(read_mask(s.mask) > 0))
+    return {**meter.compute(), "n": len(samples)}
+
+
+def test_scores_equal_a_confusion_meter_over_the_predictor_outputs(saved_model: Path, tiny_dataset: Path) -> None:
+    scores = evaluate(saved_model, tiny_dataset, batch_size=3)
+    expected = _by_hand(Predictor(saved_model), split_folder(tiny_dataset, "test"))
+    assert scores["n"] == expected["n"] == 4
+    for key in ("accuracy", "iou", "miou"):
+        assert scores[key] == pytest.approx(expected[key], abs=1e-12)
+    assert [r["stem"] for r in scores["per_image"]] == [s.stem for s in find_samples(tiny_dataset / "test")]
+
+
+def test_flat_folder_of_odd_sized_photos(saved_model: Path, blob_folder: Path) -> None:
+    scores = evaluate(saved_model, blob_folder, batch_size=2)
+    expected = _by_hand(Predictor(saved_model), blob_folder)
+    assert scores["n"] == 4
+    for key in ("accuracy", "iou", "miou"):
+        assert scores[key] == pytest.approx(expected[key], abs=1e-12)
+
+
+def test_a_perfect_model_scores_near_one_and_a_blind_one_zero(red_model, red_net, blob_folder: Path) -> None:
+    good = evaluate(red_model, blob_folder)
+    assert good["iou"] > 0.9 and good["accuracy"] > 0.97 and good["miou"] > 0.9
+    assert all(r["iou"] > 0.85 for r in good["per_image"])
+    blind = red_net()
+    blind.forward = lambda x: torch.stack([torch.ones_like(x[:, 0]), torch.zeros_like(x[:, 0])], 1)  # never foot
+    scores = evaluate((blind, red_model[1]), blob_folder)
+    assert scores["iou"] == 0.0 and 0.5 < scores["accuracy"] < 1.0
+
+
+def test_batch_size_does_not_change_scores(red_model, blob_folder: Path) -> None:
+    one = evaluate(red_model, blob_folder, batch_size=1)
+    many = evaluate(red_model, blob_folder, batch_size=16)
+    assert one == many
+
+
+def test_prediction_is_resized_to_the_mask(red_model, make_blob_folder, tmp_path: Path) -> None:
+    folder = make_blob_folder(tmp_path / "d", [(60, 90)])
+    write_png(folder / "masks" / "blob0.png", resize_mask(read_mask(folder / "masks" / "blob0.png"), (30, 45)))
+    scores = evaluate(red_model, folder)
+    assert scores["iou"] > 0.85
+
+
+def test_uses_the_requested_split(red_model, blob_dataset) -> None:
+    root = blob_dataset(n=(2, 2, 3))
+    assert evaluate(red_model, root)["n"] == 3
+    assert evaluate(red_model, root, split="val")["n"] == 2
+    with pytest.raises(FootsegError, match="no 'nope' split"):
+        evaluate(red_model, root, split="nope")
+
+
+def test_missing_mask_names_the_image(red_model, blob_folder: Path) -> None:
+    (blob_folder / "masks" / "blob1.png").unlink()
+    with pytest.raises(FootsegError, match="no mask") as err:
+        evaluate(red_model, blob_folder)
+    assert str(blob_folder / "images" / "blob1.png") in str(err.value)
+
+
+def test_empty_or_missing_dataset(red_model, tmp_path: Path) -> None:
+    (tmp_path / "empty" / "images").mkdir(parents=True)
+    with pytest.raises(FootsegError, match="no images"):
+        evaluate(red_model, tmp_path / "empty")
+    with pytest.raises(FootsegError, match="not found"):
+        evaluate(red_model, tmp_path / "absent")
+
+
+def test_cli_json_holds_the_scores(saved_model: Path, blob_folder: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "scores" / "eval.json"
+    assert main(["eval", str(saved_model), "--data", str(blob_folder), "--json", str(out)]) == 0
+    scores = json.loads(out.read_text())
+    assert {"accuracy", "iou", "miou", "n"} <= set(scores) and scores["n"] == 4
+    assert len(scores["per_image"]) == 4
+    assert f"iou {scores['iou']:.4f}" in capsys.readouterr().out

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from footseg.errors import FootsegError
+from footseg.eval.inference import Predictor, as_predictor
+from footseg.eval.metrics import binary_scores
+from footseg.models import SavedModelInfo
+
+
+def _iou(pred: np.ndarray, mask: np.ndarray) -> float:
+    return binary_scores(torch.from_numpy(pred), torch.from_numpy(mask > 0))["iou"]
+
+
+@pytest.mark.parametrize(("h", "w"), [(480, 640), (640, 480), (37, 91), (64, 64)])
+def test_probability_comes_back_at_the_photo_size(red_model, make_photo, h: int, w: int) -> None:
+    image, mask = make_photo(h, w, seed=h + w)
+    predictor = Predictor(red_model)
+    prob = predictor.predict_proba(image)
+    assert prob.shape == (h, w) and prob.dtype == np.float32
+    assert prob.min() >= 0.0 and prob.max() <= 1.0
+    assert red_model[0].seen == [(1, 3, 64, 64)]  # the network always sees its training size
+    pred = predictor.predict_mask(image)
+    assert pred.dtype == np.uint8 and set(np.unique(pred)) <= {0, 1}
+    assert _iou(pred, mask) > 0.9
+
+
+def test_non_square_input_size_is_honoured(red_net, make_photo) -> None:
+    net = red_net()
+    predictor = Predictor((net, SavedModelInfo("red", input_size=(96, 64))))
+    image, mask = make_photo(120, 80)
+    assert _iou(predictor.predict_mask(image), mask) > 0.9
+    assert net.seen == [(1, 3, 96, 64)]
+
+
+def test_single_logit_models_use_a_sigmoid(red_net, make_photo) -> None:
+    image, mask = make_photo(50, 70)
+    predictor = Predictor((red_net(num_classes=1), SavedModelInfo("red", num_classes=1, input_size=(64, 64))))
+    assert _iou(predictor.predict_mask(image), mask) > 0.9
+
+
+def test_batch_matches_one_by_one(saved_model: Path, make_photo) -> None:
+    predictor = Predictor(saved_model)
+    images = [make_photo(h, w, seed=i)[0] for i, (h, w) in enumerate([(40, 60), (64, 64), (90, 33)])]
+    batch = predictor.predict_batch(images)
+    assert [p.shape for p in batch] == [im.shape[:2] for im in images]
+    for image, prob in zip(images, batch, strict=True):
+        np.testing.assert_allclose(prob, predictor.predict_proba(image), atol=1e-5)
+    assert predictor.predict_batch([]) == []
+
+
+def test_loads_a_saved_model_folder(saved_model: Path) -> None:
+    predictor = as_predictor(saved_model)
+    assert predictor.folder == saved_model and predictor.input_size == (64, 64)
+    assert not predictor.model.training
+    assert as_predictor(predictor) is predictor
+
+
+def test_rejects_input_sizes_the_network_cannot_take(red_net) -> None:
+    with pytest.raises(FootsegError, match="multiples of 32"):
+        Predictor((red_net(), SavedModelInfo("red", input_size=(50, 64))))
+
+
+def test_rejects_non_rgb_arrays(red_model) -> None:
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        Predictor(red_model).predict_proba(np.zeros((32, 32), dtype=np.uint8))

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from footseg.data.io import read_image, read_mask
+from footseg.errors import FootsegError
+from footseg.eval.predict import FOOT_COLOUR, collect_images, overlay_mask, predict
+
+
+def test_files_and_folders_get_full_size_masks_and_overlays(red_model, make_blob_folder, tmp_path: Path) -> None:
+    nested = make_blob_folder(tmp_path / "dataset", [(40, 70), (66, 50)])  # a folder with images/ inside
+    loose = make_blob_folder(tmp_path / "loose", [(33, 47)], prefix="loose") / "images"  # images directly inside
+    single = make_blob_folder(tmp_path / "one", [(80, 61)], ext=".jpg", prefix="single") / "images" / "single0.jpg"
+    out = tmp_path / "out"
+    assert predict(red_model, [nested, loose, single], out) == 4
+    for stem, folder in [("blob0", nested / "images"), ("blob1", nested / "images"), ("loose0", loose)]:
+        image = read_image(folder / f"{stem}.png")
+        mask = read_mask(out / f"{stem}_mask.png")
+        assert mask.shape == image.shape[:2] and set(np.unique(mask)) <= {0, 255}
+        truth = read_mask(folder.parent / "masks" / f"{stem}.png") if folder.name == "images" else None
+        if truth is not None:
+            assert ((mask > 0) == (truth > 0)).mean() > 0.95
+        assert read_image(out / f"{stem}_overlay.jpg").shape == image.shape
+    assert read_mask(out / "single0_mask.png").shape == (80, 61)
+
+
+def test_runs_a_saved_model_folder(saved_model: Path, make_blob_folder, tmp_path: Path) -> None:
+    folder = make_blob_folder(tmp_path / "d", [(48, 80)])
+    assert predict(saved_model, [folder], tmp_path / "out") == 1
+    assert read_mask(tmp_path / "out" / "blob0_mask.png").shape == (48, 80)
+
+
+def test_overlay_tints_only_the_foot(make_photo) -> None:
+    image = make_photo(100, 120)[0]
+    mask = np.zeros((100, 120), dtype=np.uint8)
+    mask[40:60, 30:90] = 1
+    out = overlay_mask(image, mask)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    far = np.ones((100, 120), dtype=bool)
+    far[35:65, 25:95] = False  # leave room for the outline
+    assert np.array_equal(out[far], image[far])
+    inner = np.zeros_like(far)
+    inner[43:57, 33:87] = True
+    green = np.array(FOOT_COLOUR, dtype=float)
+    assert np.abs(out[inner] - green).mean() < 0.7 * np.abs(image[inner] - green).mean()
+
+
+def test_unreadable_image_names_the_file(red_model, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(FootsegError, match="unreadable") as err:
+        predict(red_model, [bad], tmp_path / "out")
+    assert str(bad) in str(err.value)
+
+
+@pytest.mark.parametrize("case", ["not-an-image", "missing", "empty-folder"])
+def test_bad_inputs_name_the_path(case: str, tmp_path: Path) -> None:
+    path = {"not-an-image": tmp_path / "notes.txt", "missing": tmp_path / "nope.jpg", "empty-folder": tmp_path / "e"}[
+        case
+    ]
+    if case == "not-an-image":
+        path.write_text("hello")
+    if case == "empty-folder":
+        path.mkdir()
+        (path / "readme.txt").write_text("no pictures here")
+    with pytest.raises(FootsegError) as err:
+        collect_images([path])
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_two_inputs_with_one_name_are_refused(make_blob_folder, tmp_path: Path) -> None:
+    a = make_blob_folder(tmp_path / "a", [(32, 32)])
+    b = make_blob_folder(tmp_path / "b", [(32, 32)])
+    with pytest.raises(FootsegError, match="overwrite"):
+        collect_images([a, b])
+    assert collect_images([a, a / "images" / "blob0.png"]) == [a / "images" / "blob0.png"]

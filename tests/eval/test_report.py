@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from footseg.data.io import read_image
+from footseg.errors import FootsegError
+from footseg.eval.report import write_report
+from footseg.models import SavedModelInfo, create_model, save_model
+
+
+@pytest.fixture
+def runs(tmp_path: Path, saved_model: Path) -> list[Path]:
+    """A run folder (best/ + history.json) and a bare saved model folder of another architecture."""
+    run = tmp_path / "runs" / "fast"
+    shutil.copytree(saved_model, run / "best")
+    history = [
+        {"epoch": 1, "train_loss": 0.9, "val_iou": 0.41, "val_accuracy": 0.8, "val_miou": 0.6},
+        {"epoch": 2, "train_loss": 0.7, "val_iou": 0.63, "val_accuracy": 0.9, "val_miou": 0.75},
+        {"epoch": 3, "train_loss": 0.6, "val_iou": 0.58, "val_accuracy": 0.88, "val_miou": 0.72},
+    ]
+    (run / "history.json").write_text(json.dumps(history))
+    torch.manual_seed(1)
+    bare = save_model(
+        create_model("enet", width=0.25), tmp_path / "enet-model", SavedModelInfo("enet", 0.25, 2, (64, 64))
+    )
+    return [run, bare]
+
+
+def test_tables_figures_and_json_cover_every_model(runs: list[Path], tiny_dataset: Path, blob_folder: Path) -> None:
+    out = runs[0].parent.parent / "report"
+    readme = write_report(runs, out, test_data=tiny_dataset, real_data=blob_folder, bench_runs=2)
+    assert readme == out / "README.md"
+    text = readme.read_text()
+    assert "Table 4.1" in text and "Table 4.2" in text
+    for name in ("fastlinknet", "enet"):
+        rows = [line for line in text.splitlines() if line.startswith(f"| {name} |")]
+        assert len(rows) == (3 if name == "fastlinknet" else 2)  # cost, quality (+ training)
+    training = next(line for line in text.splitlines() if line.startswith("| fastlinknet |") and "→" in line)
+    assert "| 3 | 2 | 63.0 |" in training  # epochs, best epoch, best val IoU
+
+    report = json.loads((out / "report.json").read_text())
+    assert [m["model"] for m in report["models"]] == ["fastlinknet", "enet"]
+    for m in report["models"]:
+        assert m["params"] > 0 and m["latency_ms"] > 0 and m["gflops"] > 0
+        assert m["test"]["n"] == 4 and m["real"]["n"] == 4
+        assert f"{100 * m['test']['iou']:.1f}" in text
+    assert report["models"][0]["history"]["best_epoch"] == 2 and report["models"][1]["history"] is None
+
+    for name, cols in (("figure_4_1.png", 4), ("figure_4_1_real.png", 4)):
+        figure = read_image(out / name)
+        assert figure.ndim == 3 and figure.shape[0] > 4 * 150 and figure.shape[1] > cols * 150  # input, truth, 2 models
+        assert figure.std() > 10  # not a blank canvas
+        assert name in text
+
+
+def test_without_datasets_quality_is_a_dash(runs: list[Path], tmp_path: Path) -> None:
+    readme = write_report(runs[1:], tmp_path / "r", bench_runs=1)
+    row = [line for line in readme.read_text().splitlines() if line.startswith("| enet |")][1]
+    assert row.count("—") == 4
+    assert not (tmp_path / "r" / "figure_4_1.png").exists()
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["models"][0]["test"] is None
+
+
+def test_two_runs_of_one_model_get_told_apart(runs: list[Path], tmp_path: Path) -> None:
+    other = tmp_path / "runs" / "fast-again"
+    shutil.copytree(runs[0], other)
+    text = write_report([runs[0], other], tmp_path / "r", bench_runs=1).read_text()
+    assert "| fastlinknet (fast) |" in text and "| fastlinknet (fast-again) |" in text
+
+
+def test_bad_run_folder_and_bad_history_name_the_file(runs: list[Path], tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FootsegError, match="run folder") as err:
+        write_report([tmp_path / "empty"], tmp_path / "r")
+    assert str(tmp_path / "empty") in str(err.value)
+    (runs[0] / "history.json").write_text("{not json")
+    with pytest.raises(FootsegError, match="history") as err:
+        write_report(runs[:1], tmp_path / "r", bench_runs=1)
+    assert str(runs[0] / "history.json") in str(err.value)
+
+
+def test_figure_rows_follow_the_models(runs: list[Path], tiny_dataset: Path, tmp_path: Path) -> None:
+    one = read_image(
+        write_report(runs[:1], tmp_path / "a", test_data=tiny_dataset, bench_runs=1).parent / "figure_4_1.png"
+    )
+    two = read_image(write_report(runs, tmp_path / "b", test_data=tiny_dataset, bench_runs=1).parent / "figure_4_1.png")
+    assert one.shape[1] == two.shape[1] and two.shape[0] > one.shape[0]
+    assert np.array_equal(one[:300], two[:300])  # same inputs and ground truth on top

@@ -1,0 +1,130 @@
+"""User errors through the command line: one line on stderr naming the file, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from footseg.cli import main
+from footseg.data.io import write_png
+from footseg.models import SavedModelInfo, create_model, save_model
+
+REAL_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-dev"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("cli") / "model"
+    return save_model(create_model("fastlinknet", width=0.25), folder, SavedModelInfo("fastlinknet", 0.25, 2, (64, 64)))
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    """A flat dataset folder with two small photos and their masks."""
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(40, 56), (50, 30)]):
+        write_png(tmp_path / "photos" / "images" / f"p{i}.png", rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        write_png(tmp_path / "photos" / "masks" / f"p{i}.png", (rng.random((h, w)) > 0.5).astype(np.uint8) * 255)
+    return tmp_path / "photos"
+
+
+def _fails(argv: list[str], capsys: pytest.CaptureFixture[str], *names: str | Path) -> str:
+    """Run the CLI, expect exit 2 and a one-line error naming each of ``names``; return the line."""
+    assert main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("footseg: error: ") and "\n" not in err, err
+    assert "Traceback" not in err
+    for name in names:
+        assert str(name) in err, err
+    return err
+
+
+def test_corrupt_image(model_dir: Path, tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "cut.png"
+    good = tmp_path / "whole.png"
+    write_png(good, np.zeros((40, 40, 3), dtype=np.uint8))
+    bad.write_bytes(good.read_bytes()[:60])  # a truncated PNG
+    _fails(["predict", model_dir, bad, "--out", tmp_path / "out"], capsys, bad)
+
+
+def test_corrupt_image_in_a_dataset(model_dir: Path, photos: Path, capsys) -> None:
+    bad = photos / "images" / "p1.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    _fails(["eval", model_dir, "--data", photos], capsys, bad)
+
+
+def test_missing_mask(model_dir: Path, photos: Path, capsys) -> None:
+    (photos / "masks" / "p0.png").unlink()
+    err = _fails(["eval", model_dir, "--data", photos], capsys, photos / "images" / "p0.png")
+    assert "mask" in err
+
+
+def test_model_folder_without_config(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "no-config"
+    shutil.copytree(model_dir, broken)
+    (broken / "config.json").unlink()
+    err = _fails(["eval", broken, "--data", photos], capsys, broken)
+    assert "config.json" in err
+
+
+def test_model_folder_without_weights(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "no-weights"
+    shutil.copytree(model_dir, broken)
+    (broken / "model.safetensors").unlink()
+    err = _fails(["predict", broken, photos, "--out", tmp_path / "out"], capsys, broken)
+    assert "model.safetensors" in err
+
+
+def test_model_folder_with_wrong_weights(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:
+    wrong = tmp_path / "wrong"
+    shutil.copytree(model_dir, wrong)
+    config = json.loads((wrong / "config.json").read_text())
+    (wrong / "config.json").write_text(json.dumps({**config, "width": 0.5}))  # weights are for width 0.25
+    _fails(["eval", wrong, "--data", photos], capsys, wrong / "model.safetensors")
+
+
+def test_model_folder_with_garbage_weights(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:
+    wrong = tmp_path / "garbage"
+    shutil.copytree(model_dir, wrong)
+    (wrong / "model.safetensors").write_bytes(b"\x00" * 64)
+    _fails(["eval", wrong, "--data", photos], capsys, wrong / "model.safetensors")
+
+
+def test_unknown_model_name(tmp_path: Path, capsys) -> None:
+    err = _fails(["bench", "nosuchnet", "--runs", "1", "--size", "64"], capsys, "nosuchnet")
+    assert "fastlinknet" in err  # lists the choices
+
+
+def test_unknown_model_name_in_a_model_folder(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:
+    odd = tmp_path / "odd"
+    shutil.copytree(model_dir, odd)
+    config = json.loads((odd / "config.json").read_text())
+    (odd / "config.json").write_text(json.dumps({**config, "model": "nosuchnet"}))
+    _fails(["eval", odd, "--data", photos], capsys, "nosuchnet")
+
+
+def test_eval_and_predict_happy_path(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:
+    assert main(["eval", str(model_dir), "--data", str(photos)]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    assert main(["predict", str(model_dir), str(photos), "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "p0_mask.png",
+        "p0_overlay.jpg",
+        "p1_mask.png",
+        "p1_overlay.jpg",
+    ]
+
+
+@pytest.mark.skipif(not REAL_DEV.is_dir(), reason="../shared/data/real-dev not present")
+def test_eval_on_real_phone_photos(model_dir: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "real.json"
+    assert main(["eval", str(model_dir), "--data", str(REAL_DEV), "--json", str(out)]) == 0
+    scores = json.loads(out.read_text())
+    assert scores["n"] == len(list((REAL_DEV / "images").iterdir()))
+    assert 0.0 <= scores["iou"] <= 1.0 and 0.0 <= scores["accuracy"] <= 1.0

@@ -1,0 +1,237 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from footseg.config import TrainConfig
+from footseg.data.dataset import SegmentationDataset
+from footseg.data.procedural import make_procedural_dataset
+from footseg.errors import FootsegError
+from footseg.eval.metrics import ConfusionMeter
+from footseg.models.saved import load_model
+from footseg.train import trainer
+from footseg.train.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cfg(data: Path, out: Path, **kw: object) -> TrainConfig:
+    settings: dict = dict(
+        model="fastlinknet", width=0.25, size=64, epochs=2, batch_size=2, workers=0, progress=False, lr=5e-3
+    )
+    settings.update(kw)
+    return TrainConfig(data=str(data), out=str(out), **settings)
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(run / "checkpoint.pt")["model"]
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@torch.no_grad()
+def _val_iou(model: torch.nn.Module, data: Path) -> float:
+    meter = ConfusionMeter()
+    for image, mask in SegmentationDataset(data / "val", 64):
+        meter.update(model(image[None]).argmax(1)[0], mask)
+    return meter.compute()["iou"]
+
+
+def test_train_writes_config_history_checkpoint_and_a_loadable_best_model(
+    tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    cfg = _cfg(tiny_dataset, run)
+    best = trainer.train(cfg)
+
+    assert best == run / "best"
+    assert TrainConfig.load(run / "config.json") == cfg
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    for h in history:
+        assert h["train_loss"] > 0 and 0 <= h["val_iou"] <= 1 and 0 <= h["val_accuracy"] <= 1
+    model, info = load_model(best)
+    assert (info.model, info.width, info.input_size) == ("fastlinknet", 0.25, (64, 64))
+    assert info.extra["val_iou"] == max(h["val_iou"] for h in history)
+    assert info.extra["train_config"] == cfg.to_dict()
+    # The recorded score is the saved model's score on the whole validation split.
+    assert _val_iou(model, tiny_dataset) == pytest.approx(info.extra["val_iou"], abs=1e-12)
+    progress = load_checkpoint(run / "checkpoint.pt")["progress"]
+    assert (progress["epoch"], progress["step"], progress["global_step"]) == (2, 0, 8)
+    out = capsys.readouterr().out
+    assert "epoch 1/2" in out and "epoch 2/2" in out
+
+
+def test_same_seed_gives_identical_weights(tiny_dataset: Path, tmp_path: Path) -> None:
+    runs = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        trainer.train(_cfg(tiny_dataset, tmp_path / name, seed=seed))
+        runs[name] = _weights(tmp_path / name)
+    assert _same(runs["a"], runs["b"])
+    assert not _same(runs["a"], runs["c"])
+
+
+def test_a_folder_holding_a_run_is_refused_unless_resumed_with_the_same_identity(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    trainer.train(_cfg(tiny_dataset, run, epochs=1, steps_per_epoch=1))
+    with pytest.raises(FootsegError, match="already holds a run; pass --resume"):
+        trainer.train(_cfg(tiny_dataset, run, epochs=1, steps_per_epoch=1))
+    with pytest.raises(
+        FootsegError,
+        match=r"holds a different run; cannot resume with another seed \(0 there, 3 now\), lr \(0\.005 there, 0\.001 now\)",
+    ) as info:
+        trainer.train(_cfg(tiny_dataset, run, epochs=1, steps_per_epoch=1, lr=1e-3, seed=3), resume=True)
+    assert str(info.value).startswith(str(run))
+    # More epochs on resume continue the same run.
+    trainer.train(_cfg(tiny_dataset, run, epochs=2, steps_per_epoch=1), resume=True)
+    assert [h["epoch"] for h in json.loads((run / "history.json").read_text())] == [1, 2]
+    assert load_checkpoint(run / "checkpoint.pt")["progress"]["global_step"] == 2
+
+
+def test_resume_of_an_empty_folder_starts_a_new_run(tiny_dataset: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert trainer.train(_cfg(tiny_dataset, run, epochs=1, steps_per_epoch=1), resume=True) == run / "best"
+    assert len(json.loads((run / "history.json").read_text())) == 1
+
+
+def test_a_checkpoint_from_another_model_is_a_user_error(tiny_dataset: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    trainer.train(_cfg(tiny_dataset, run, epochs=1, steps_per_epoch=1))
+    other = tmp_path / "other"
+    trainer.train(_cfg(tiny_dataset, other, epochs=1, steps_per_epoch=1, model="mobileseg"))
+    (run / "checkpoint.pt").write_bytes((other / "checkpoint.pt").read_bytes())
+    with pytest.raises(FootsegError, match=r"checkpoint\.pt: checkpoint does not fit this run"):
+        trainer.train(_cfg(tiny_dataset, run, epochs=2, steps_per_epoch=1), resume=True)
+
+
+def test_a_dataset_failing_the_check_is_refused_before_anything_is_written(tiny_dataset: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    for split in ("train", "val"):
+        for kind in ("images", "masks"):
+            (broken / split / kind).mkdir(parents=True)
+            for f in (tiny_dataset / split / kind).iterdir():
+                (broken / split / kind / f.name).write_bytes(f.read_bytes())
+    next((broken / "val" / "masks").iterdir()).unlink()
+    run = tmp_path / "run"
+    with pytest.raises(FootsegError):
+        trainer.train(_cfg(broken, run))
+    assert not run.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_asking_for_cuda_without_it_is_a_user_error(tiny_dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(FootsegError, match="no CUDA device"):
+        trainer.train(_cfg(tiny_dataset, tmp_path / "run", device="cuda"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_sigterm_mid_epoch_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reference = tmp_path / "reference"
+    trainer.train(_cfg(tiny_dataset, reference))  # 2 epochs of 4 batches
+
+    real_build_loss = trainer.build_loss
+
+    def build_loss_that_gets_killed(name: str):  # noqa: ANN202
+        loss_fn, calls = real_build_loss(name), [0]
+
+        def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            calls[0] += 1
+            if calls[0] == 6:  # the second batch of epoch 2
+                os.kill(os.getpid(), signal.SIGTERM)
+            return loss_fn(logits, target)
+
+        return loss
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(trainer, "build_loss", build_loss_that_gets_killed)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(_cfg(tiny_dataset, run))
+    assert "stopped by SIGTERM at epoch 2, batch 2" in capsys.readouterr().err
+    progress = load_checkpoint(run / "checkpoint.pt")["progress"]
+    assert (progress["epoch"], progress["step"], progress["global_step"]) == (1, 2, 6)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is removed again
+
+    monkeypatch.setattr(trainer, "build_loss", real_build_loss)
+    trainer.train(_cfg(tiny_dataset, run), resume=True)
+    assert _same(_weights(run), _weights(reference))
+    assert _history_matches(run, reference)
+
+
+def _history_matches(run: Path, reference: Path) -> bool:
+    """Histories agree on every score (speed and timing fields naturally differ)."""
+    a = json.loads((run / "history.json").read_text())
+    b = json.loads((reference / "history.json").read_text())
+    keys = ("epoch", "train_loss", "train_iou", "val_accuracy", "val_iou", "val_miou", "lr")
+    return [[h[k] for k in keys] for h in a] == [[h[k] for k in keys] for h in b]
+
+
+def _footseg(*args: str, **kw: object) -> subprocess.Popen:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "footseg", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_finishes_the_run(tmp_path: Path) -> None:
+    # 120 batches per epoch: the in-epoch checkpoints come at batches 50 and 100, well before the epoch ends.
+    data = make_procedural_dataset(tmp_path / "data", n_train=120, n_val=4, n_test=1, size=64)
+    run = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(run), "--model", "fastlinknet", "--width", "0.25"]
+    args += ["--size", "64", "--epochs", "2", "--batch-size", "1", "--workers", "0", "--no-progress"]
+    proc = _footseg(*args)
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoint.pt").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.01)
+    proc.kill()
+    proc.communicate()
+    progress = load_checkpoint(run / "checkpoint.pt")["progress"]
+    assert progress["epoch"] == 0 and progress["step"] in (50, 100), progress
+    assert not (run / "history.json").exists()
+
+    resumed = _footseg(*args, "--resume")
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert f"resuming at epoch 1, batch {progress['step']}" in out
+    assert [h["epoch"] for h in json.loads((run / "history.json").read_text())] == [1, 2]
+    load_model(run / "best")
+    assert load_checkpoint(run / "checkpoint.pt")["progress"]["global_step"] == 240
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(tiny_dataset: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += ["-m", "footseg", "train", "--data", str(tiny_dataset), "--out", str(run), "--model", "fastlinknet"]
+    cmd += ["--width", "0.25", "--size", "64", "--epochs", "2", "--batch-size", "2", "--workers", "0"]
+    cmd += ["--device", "cpu", "--no-progress"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    # 8 training images over 2 processes of batch 2: 2 steps per epoch each.
+    assert load_checkpoint(run / "checkpoint.pt")["progress"]["global_step"] == 4
+    model, info = load_model(run / "best")
+    # Validation counts are all-reduced over both processes' halves of the split: the score is the whole split's.
+    assert _val_iou(model, tiny_dataset) == pytest.approx(info.extra["val_iou"], abs=1e-12)
+    assert done.stdout.count("epoch 1/2") == 1  # only rank 0 prints
