@@ -114,6 +114,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from footseg.data.synth import SynthSettings, synthesize
+    from footseg.data.synth.engine import parse_shard
+
+    settings = SynthSettings(n=args.n, seed=args.seed, size=args.size, floors=args.floors, find=args.find,
+                             meshes=args.meshes, image_format=args.format)
+    manifest = synthesize(Path(args.out), settings, workers=args.workers, resume=args.resume,
+                          shard=parse_shard(args.shard), progress=not args.no_progress)
+    counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
+    print(f"synthetic dataset in {args.out} ({counts}; shard {args.shard})")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from footseg.pipeline import run_main
 
@@ -197,6 +210,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default=None, help="synthetic dataset with a test split")
     s.add_argument("--real", default=None, help="flat folder of real photos with masks")
     s.set_defaults(func=_cmd_report)
+
+    s = sub.add_parser("synth", help="render a synthetic dataset: 3D feet on floors seen by a phone camera")
+    s.add_argument("out", help="output folder (train/val/test splits + manifest.json)")
+    s.add_argument("--n", type=int, required=True, help="number of images in the whole dataset (all shards)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--size", type=int, default=256, help="square output side in pixels")
+    s.add_argument("--workers", type=int, default=1, help="worker processes, one OpenGL context each")
+    s.add_argument("--resume", action="store_true", help="keep images already written, make the missing ones")
+    s.add_argument("--shard", default="0/1", help="I/N: make only images i with i %% N == I")
+    s.add_argument("--floors", default=None, help="folder of floor photos (train/val/test subfolders, or flat)")
+    s.add_argument("--find", default=None, help="FIND foot model folder (template.obj, model.onnx, latents.json)")
+    s.add_argument("--meshes", default=None, help="folder of .obj/.ply foot meshes (vertex colours if present)")
+    s.add_argument("--format", default="jpg", choices=["jpg", "png"], help="image file format")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_synth)
 
     s = sub.add_parser("run", help="the main job: procedural data, train all five models, benchmark, report")
     s.add_argument("--out", default="runs/main")

@@ -19,6 +19,7 @@ from footseg.data.transforms import resize_image, to_tensor
 from footseg.models import SavedModelInfo, create_model, save_model
 
 SIZE = 64
+STEPS = 80
 
 
 @pytest.fixture(scope="session")
@@ -37,11 +38,11 @@ def trained_dir(tmp_path_factory: pytest.TempPathFactory, tiny_dataset: Path) ->
     masks = torch.stack([data[i][1] for i in range(len(data))])
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.train()
-    for _ in range(40):
+    for _ in range(STEPS):
         opt.zero_grad()
         nn.functional.cross_entropy(model(images), masks).backward()
         opt.step()
-    info = SavedModelInfo("fastlinknet", 0.5, 2, (SIZE, SIZE), extra={"note": "deploy test", "steps": 40})
+    info = SavedModelInfo("fastlinknet", 0.5, 2, (SIZE, SIZE), extra={"note": "deploy test", "steps": STEPS})
     return save_model(model.eval(), tmp_path_factory.mktemp("deploy") / "model", info)
 
 

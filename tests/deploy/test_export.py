@@ -12,28 +12,48 @@ import torch
 from footseg.deploy.export import export_onnx
 from footseg.deploy.onnx_model import OnnxModel
 from footseg.errors import FootsegError
-from footseg.models import load_model
+from footseg.models import SavedModelInfo, create_model, load_model, save_model
 
 SIZE = 64  # the input size of the conftest model
 
 
-def _torch_logits(model_dir: Path, batch: np.ndarray) -> np.ndarray:
+def _torch_logits(model_dir: Path, batch: np.ndarray, dtype: torch.dtype = torch.float32) -> np.ndarray:
     model, _ = load_model(model_dir)
     with torch.inference_mode():
-        return model(torch.from_numpy(batch)).numpy()
+        return model.to(dtype)(torch.from_numpy(batch).to(dtype)).numpy()
 
 
-def test_fp32_matches_pytorch_on_random_and_procedural_images(
-    trained_dir: Path, fp32_onnx: Path, test_images: np.ndarray
-) -> None:
-    runner = OnnxModel(fp32_onnx)
+def test_untrained_fp32_matches_pytorch_to_1e4(tiny_dataset: Path, test_images: np.ndarray, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    folder = save_model(create_model("fastlinknet", width=0.5), tmp_path / "m", SavedModelInfo("fastlinknet", 0.5))
+    info = SavedModelInfo("fastlinknet", 0.5, 2, (SIZE, SIZE))
+    save_model(load_model(folder)[0], folder, info)
+    runner = OnnxModel(export_onnx(folder))
     random = np.random.default_rng(0).random((2, 3, SIZE, SIZE), dtype=np.float32)
     for batch in (random, test_images):
-        ref = _torch_logits(trained_dir, batch)
+        ref = _torch_logits(folder, batch)
         got = runner(batch)
         assert got.shape == ref.shape == (len(batch), 2, SIZE, SIZE)
         assert np.abs(got - ref).max() <= 1e-4
-        assert ref.std() > 0.1  # a degenerate constant output would make the comparison meaningless
+
+
+def test_trained_fp32_is_as_exact_as_pytorch(trained_dir: Path, fp32_onnx: Path, test_images: np.ndarray) -> None:
+    """Against a float64 reference, ONNX Runtime's error is of the size of PyTorch's own float32 error.
+
+    A trained network's logits (here up to ~13) carry float32 rounding noise of a few 1e-4 in PyTorch itself, so
+    two float32 runtimes cannot agree to 1e-4 there; a real export bug (wrong resize mode, padding, folded
+    BatchNorm) shows up as errors orders of magnitude above that noise.
+    """
+    runner = OnnxModel(fp32_onnx)
+    random = np.random.default_rng(0).random((2, 3, SIZE, SIZE), dtype=np.float32)
+    for batch in (random, test_images):
+        exact = _torch_logits(trained_dir, batch, torch.float64)
+        ref = _torch_logits(trained_dir, batch)
+        got = runner(batch)
+        torch_error = np.abs(ref - exact).max()
+        assert np.abs(got - exact).max() <= 4 * torch_error + 1e-5
+        assert np.abs(got - ref).max() <= 2e-3
+        assert ref.std() > 0.5  # a near-constant output would make the comparison meaningless
 
 
 def test_graph_is_a_clean_static_conv_graph(fp32_onnx: Path) -> None:
@@ -52,7 +72,7 @@ def test_metadata_round_trip(trained_dir: Path, fp32_onnx: Path) -> None:
     _, info = load_model(trained_dir)
     runner = OnnxModel(fp32_onnx)
     assert runner.info == info
-    assert runner.info.extra == {"note": "deploy test", "steps": 40}
+    assert runner.info.extra == {"note": "deploy test", "steps": 80}
     assert runner.precision == "fp32"
 
 
@@ -74,7 +94,7 @@ def test_default_path_and_dynamic_batch(trained_dir: Path, tmp_path: Path) -> No
 
 
 def test_bad_model_folder_and_opset(tmp_path: Path, trained_dir: Path) -> None:
-    with pytest.raises(FootsegError, match="config.json"):
+    with pytest.raises(FootsegError, match=r"config\.json"):
         export_onnx(tmp_path)
     with pytest.raises(FootsegError, match="opset"):
         export_onnx(trained_dir, tmp_path / "x.onnx", opset=11)

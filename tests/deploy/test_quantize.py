@@ -8,15 +8,17 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto
+from onnx import TensorProto, numpy_helper
 
 from footseg.deploy.onnx_model import OnnxModel
 from footseg.deploy.quantize import ImageCalibrationReader, calibration_images, quantize_onnx, resolve_nodes
 from footseg.errors import FootsegError
 
 
-def _agreement(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a.argmax(1) == b.argmax(1)).mean())
+def _agreement(ref: np.ndarray, other: np.ndarray, min_margin: float = 0.0) -> float:
+    """Share of pixels whose class agrees, among those where ``ref``'s two logits differ by more than min_margin."""
+    sure = np.abs(ref[:, 1] - ref[:, 0]) > min_margin
+    return float((ref.argmax(1) == other.argmax(1))[sure].mean())
 
 
 def test_int8_is_smaller_quantized_and_agrees_with_fp32(fp32_onnx: Path, int8_onnx: Path, test_images: np.ndarray):
@@ -30,7 +32,10 @@ def test_int8_is_smaller_quantized_and_agrees_with_fp32(fp32_onnx: Path, int8_on
     fp32, int8 = OnnxModel(fp32_onnx)(test_images), OnnxModel(int8_onnx)(test_images)
     ref_fg = fp32.argmax(1).mean()
     assert 0.05 < ref_fg < 0.95  # the trained fixture predicts a real mask, not all one class
-    assert _agreement(fp32, int8) >= 0.97
+    # The briefly trained fixture leaves many pixels near the decision boundary, where int8 noise may flip them;
+    # pixels the fp32 model is sure about must keep their class (int16 saturation in the first conv breaks this).
+    assert _agreement(fp32, int8) >= 0.94
+    assert _agreement(fp32, int8, min_margin=1.0) >= 0.99
     assert np.abs(fp32 - int8).max() > 0  # it really runs in int8
 
 
@@ -59,7 +64,7 @@ def test_calibration_reads_train_split_evenly(tiny_dataset: Path) -> None:
 def test_keep_fp32_aliases_leave_first_and_last_conv_unquantized(
     fp32_onnx: Path, tiny_dataset: Path, tmp_path: Path, test_images: np.ndarray
 ) -> None:
-    out = quantize_onnx(fp32_onnx, tmp_path / "k.onnx", tiny_dataset, calib_n=4, keep_fp32=["first-conv", "last-conv"])
+    out = quantize_onnx(fp32_onnx, tmp_path / "k.onnx", tiny_dataset, calib_n=8, keep_fp32=["first-conv", "last-conv"])
     model = onnx.load(str(out))
     producers = {o: n for n in model.graph.node for o in n.output}
     consumers = [n for n in model.graph.node if "image" in n.input]
@@ -70,7 +75,7 @@ def test_keep_fp32_aliases_leave_first_and_last_conv_unquantized(
     last = convs[-1]
     assert last.input[1] in inits and inits[last.input[1]].data_type == TensorProto.FLOAT
     assert producers[last.input[0]].op_type == "DequantizeLinear"  # its input still comes out of int8
-    assert _agreement(OnnxModel(fp32_onnx)(test_images), OnnxModel(out)(test_images)) >= 0.97
+    assert _agreement(OnnxModel(fp32_onnx)(test_images), OnnxModel(out)(test_images), min_margin=1.0) >= 0.99
 
 
 def test_unknown_node_and_method(fp32_onnx: Path, tiny_dataset: Path, tmp_path: Path) -> None:
@@ -83,12 +88,22 @@ def test_unknown_node_and_method(fp32_onnx: Path, tiny_dataset: Path, tmp_path: 
     assert resolve_nodes(model, ["first-conv", model.graph.node[0].name]) == [model.graph.node[0].name]
 
 
-@pytest.mark.parametrize("method", ["entropy", "percentile"])
-def test_other_calibration_methods(
-    method: str, fp32_onnx: Path, tiny_dataset: Path, tmp_path: Path, test_images: np.ndarray
+def test_calibration_methods_give_their_own_ranges(
+    fp32_onnx: Path, tiny_dataset: Path, tmp_path: Path, test_images: np.ndarray
 ) -> None:
-    out = quantize_onnx(fp32_onnx, tmp_path / f"{method}.onnx", tiny_dataset, calib_n=4, method=method)
-    assert _agreement(OnnxModel(fp32_onnx)(test_images), OnnxModel(out)(test_images)) >= 0.95
+    ref = OnnxModel(fp32_onnx)(test_images)
+    scales = {}
+    for method in ("minmax", "entropy", "percentile"):
+        out = quantize_onnx(fp32_onnx, tmp_path / f"{method}.onnx", tiny_dataset, calib_n=4, method=method)
+        model = onnx.load(str(out))
+        scales[method] = sorted(
+            float(numpy_helper.to_array(i))
+            for i in model.graph.initializer
+            if i.data_type == TensorProto.FLOAT and not i.dims
+        )
+        assert _agreement(ref, OnnxModel(out)(test_images), min_margin=1.0) >= 0.9
+    # Activation scales come from each method's own ranges (entropy used to fall back to plain min/max).
+    assert scales["entropy"] != scales["minmax"] and scales["percentile"] != scales["minmax"]
 
 
 def test_fp32_input_must_be_a_footseg_export(tmp_path: Path, tiny_dataset: Path) -> None:

@@ -90,7 +90,7 @@ def photometric(image: np.ndarray, rng: np.random.Generator, config: AugmentConf
     img = np.clip(img, 0, 255)
     if rng.random() < config.hue_p:
         hsv = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_RGB2HSV)
-        shift = int(round(rng.uniform(-config.hue, config.hue) * 180))
+        shift = round(rng.uniform(-config.hue, config.hue) * 180)
         hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 180).astype(np.uint8)
         img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(np.float32)
     if rng.random() < config.blur_p:
@@ -113,9 +113,7 @@ class ThesisAugment:
         self.size = size
         self.config = config or AugmentConfig()
 
-    def __call__(
-        self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         h, w = image.shape[:2]
         matrix = warp_matrix(corner_points(h, w, rng, self.config), self.size)
         img, msk = warp(image, mask, matrix, self.size)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -144,8 +143,8 @@ class EpochSampler(DistributedSampler):
 
 def _worker_init(worker_id: int) -> None:
     # Each worker does its own decoding and warping; extra intra-op threads would only fight over the 2 cores.
+    # Not cv2.setNumThreads: in a forked child whose parent already used OpenCV's thread pool it can hang forever.
     torch.set_num_threads(1)
-    cv2.setNumThreads(1)
     np.random.seed(torch.initial_seed() % 2**32)
 
 

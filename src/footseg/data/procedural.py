@@ -132,7 +132,7 @@ def _carpet(rng: np.random.Generator, size: int) -> np.ndarray:
     lum = 0.7 + 0.5 * (fine - fine.mean()) / (fine.std() + 1e-6) * 0.15 + 0.3 * (blotch - 0.5)
     img = colour[None, None, :] * lum[..., None]
     if rng.random() < 0.3:  # patterned rug
-        u, v = _coords(rng, size)
+        u, _ = _coords(rng, size)
         stripes = (np.sin(u * rng.uniform(0.05, 0.2)) > 0).astype(np.float32)[..., None]
         img = img * (1 - 0.5 * stripes) + _random_colour(rng) * 0.5 * stripes * lum[..., None]
     return img
@@ -214,7 +214,7 @@ def _foot_shapes(rng: np.random.Generator, sock: bool) -> tuple[list[np.ndarray]
         x, y = x * splay + rng.normal(0, 0.005), y + rng.normal(0, 0.008)
         toes.append(_capsule((x, y + r), (x * 0.95, -0.22), r))
     if sock:  # a sock wraps the toes into one rounded front
-        toes = [_hull(np.concatenate(toes + [ball]))]
+        toes = [_hull(np.concatenate([*toes, ball]))]
     tip = min(float(t[:, 1].min()) for t in toes)
     return [body], toes, tip
 

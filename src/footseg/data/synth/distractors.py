@@ -72,7 +72,7 @@ def cable(rng: np.random.Generator) -> Mesh:
 def shoe(rng: np.random.Generator) -> Mesh:
     """An empty shoe: a foot-like body, wider, on a sole, with the dark opening on top."""
     shape = FootShape.sample(rng)
-    grid, _, sole = _body(shape, nu=28, nv=22)
+    grid, _, _sole = _body(shape, nu=28, nv=22)
     grid = grid * np.array([1.12, 1.15, 1.0]) + np.array([0, 0, 0.012])
     u = np.linspace(0, 1, grid.shape[0])[:, None]
     sn = np.sin(np.linspace(0, 2 * np.pi, grid.shape[1], endpoint=False))[None, :]

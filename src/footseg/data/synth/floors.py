@@ -44,7 +44,8 @@ class Surface:
     photo: str | None = None  # path of a floor photo (kind PHOTO)
 
 
-def _hsv(rng: np.random.Generator, h: tuple[float, float], s: tuple[float, float], v: tuple[float, float]) -> np.ndarray:
+def _hsv(rng: np.random.Generator, h: tuple[float, float], s: tuple[float, float],
+         v: tuple[float, float]) -> np.ndarray:
     import colorsys
 
     return np.array(colorsys.hsv_to_rgb(rng.uniform(*h) % 1.0, rng.uniform(*s), rng.uniform(*v)), np.float32)
@@ -143,7 +144,7 @@ float vnoise(vec2 p) {
 }
 float fbm(vec2 p) {
     float a = 0.5, s = 0.0;
-    for (int k = 0; k < 4; k++) { s += a * vnoise(p); p = p * 2.03 + 17.1; a *= 0.5; }
+    for (int k = 0; k < 3; k++) { s += a * vnoise(p); p = p * 2.03 + 17.1; a *= 0.5; }
     return s;
 }
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from footseg.data.synth.mesh import Mesh, grid_mesh, merge, rotation_x, rotation_y, tube_grid
+from footseg.data.synth.mesh import Mesh, grid_mesh, rotation_x, rotation_y, tube_grid
 
 # Material slots understood by the renderer's mesh shader (see render.py).
 MAT_SKIN, MAT_SOCK, MAT_TROUSER = 0.0, 1.0, 2.0
@@ -87,11 +87,13 @@ class FootPose:
         sock = 0.0
         if rng.random() < 0.22:
             sock = float(rng.choice([rng.uniform(0.05, 0.09), rng.uniform(0.1, 0.25), rng.uniform(0.3, 0.42)]))
-        hem = np.inf
-        if rng.random() < 0.45:
-            hem = rng.uniform(0.06, 0.4) if rng.random() < 0.8 else rng.uniform(0.02, 0.06)
+        # trousers (hem near the ankle), shorts/skirt, or a bare leg
+        u = rng.random()
+        hem = rng.uniform(0.07, 0.3) if u < 0.25 else (rng.uniform(0.02, 0.07) if u < 0.3 else rng.uniform(0.3, 0.65))
+        if rng.random() < 0.35:
+            hem = np.inf  # bare to mid-thigh: the leg leaves the frame, as in most real photos
         return FootPose(heel_raise=raise_, lean_forward=rng.uniform(-0.25, 0.35) + 0.8 * raise_,
-                        lean_side=rng.uniform(-0.15, 0.15), leg_height=rng.uniform(0.32, 0.55),
+                        lean_side=rng.uniform(-0.15, 0.15), leg_height=_LEG_TOP,
                         sock_height=sock, trouser_hem=hem, trouser_gap=rng.uniform(0.008, 0.05),
                         trouser_flare=rng.uniform(0.0, 0.025))
 
@@ -118,7 +120,7 @@ def _skin_colors(shape: FootShape, pts: np.ndarray, red: np.ndarray, rng_phase: 
 
 def _body(shape: FootShape, nu: int = 44, nv: int = 36) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     L, W = shape.length, shape.width
-    lb = 0.76 * L
+    lb = 0.8 * L
     u = np.linspace(0, 1, nu)[:, None]
     v = np.linspace(0, 2 * np.pi, nv, endpoint=False)[None, :]
     x = u * lb
@@ -142,13 +144,18 @@ def _body(shape: FootShape, nu: int = 44, nv: int = 36) -> tuple[np.ndarray, np.
     return grid, red, sole
 
 
-def _leg(shape: FootShape, pose: FootPose, nu: int = 40, nv: int = 32) -> tuple[np.ndarray, np.ndarray]:
+_LEG_TOP = 0.9  # the leg is modelled up to mid-thigh once per identity; a pose keeps the rows below its leg height
+
+
+def _leg(shape: FootShape, nu: int = 44, nv: int = 32) -> tuple[np.ndarray, np.ndarray]:
     L = shape.length
-    h = np.linspace(0.02, pose.leg_height, nu)
+    h = np.linspace(0.02, _LEG_TOP, nu)
     ax = 0.2 * L
     s = L / 0.255
-    ry = _interp(h, [0.02, 0.07, 0.13, 0.3, 0.42, 0.6], [1.25, 1.1, 0.9, 1.0, 0.85, 0.85]) * shape.ankle_r
-    ry = np.maximum(ry, shape.calf_r * np.exp(-(((h - 0.3 * s) / (0.11 * s)) ** 2)))
+    ry = _interp(h, [0.02, 0.07, 0.13, 0.3, 0.45, 0.62], [1.25, 1.1, 0.9, 1.0, 1.0, 1.0]) * shape.ankle_r
+    ry = np.maximum(ry, shape.calf_r * np.exp(-(((h - 0.3 * s) / (0.13 * s)) ** 2)))
+    thigh = _interp(h / s, [0.3, 0.5, 0.62, 0.9], [0.8, 0.8, 1.1, 1.5])  # knee, then the thigh widens
+    ry = np.maximum(ry, shape.calf_r * np.where(h > 0.3 * s, thigh, 0))
     rx = _interp(h, [0.02, 0.06, 0.13, 0.3, 0.5], [1.7, 1.35, 1.05, 1.1, 1.0]) * ry
     cx = ax - 0.2 * _interp(h, [0.02, 0.1, 0.3], [0.5, 0.2, 0.25]) * rx
     centers = np.stack([cx, np.full_like(h, -0.02 * L), h], 1)
@@ -159,9 +166,9 @@ def _leg(shape: FootShape, pose: FootPose, nu: int = 40, nv: int = 32) -> tuple[
 def _toe(shape: FootShape, k: int, nu: int = 16, nv: int = 14) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     L, W = shape.length, shape.width
     r = shape.toe_radius[k]
-    y = -0.03 * L + np.array([-0.3, -0.08, 0.08, 0.23, 0.37])[k] * W
+    y = -0.03 * L + np.array([-0.29, -0.07, 0.08, 0.22, 0.35])[k] * W
     tip = L * (1 - shape.toe_tips[k]) - (0.0 if k == 0 else 0.01 * L)
-    start = 0.64 * L + 0.02 * L * (k == 0) - 0.03 * L * (k / 4)
+    start = 0.68 * L + 0.02 * L * (k == 0) - 0.04 * L * (k / 4)
     t = np.linspace(0, 1, nu)
     x = start + (tip - start) * t
     z0 = 0.42 * shape.instep * L * (0.9 - 0.25 * k / 4)
@@ -169,7 +176,7 @@ def _toe(shape: FootShape, k: int, nu: int = 16, nv: int = 14) -> tuple[np.ndarr
     yy = y + (t * 0.012 * L * (k - 1.5) / 2.5)  # toes fan out slightly
     centers = np.stack([x, yy, z], 1)
     prof = np.sqrt(np.clip(1 - ((t - 0.72) / 0.28).clip(0, 1) ** 2, 0, 1))
-    ra = r * (1.0 + 0.25 * (1 - t)) * prof + 1e-4
+    ra = r * (1.2 + 0.3 * (1 - t)) * prof + 1e-4
     rb = r * 0.85 * prof + 1e-4
     grid = tube_grid(centers, ra, rb, nv)
     v = np.linspace(0, 2 * np.pi, nv, endpoint=False)
@@ -177,46 +184,68 @@ def _toe(shape: FootShape, k: int, nu: int = 16, nv: int = 14) -> tuple[np.ndarr
     return grid, nail, np.broadcast_to(t[:, None], (nu, nv))
 
 
+def _capped(grid: np.ndarray) -> np.ndarray:
+    """Close the open last ring of a tube with its centre (the top of a cut leg, seen from above)."""
+    return np.concatenate([grid, grid[-1:].mean(axis=1, keepdims=True).repeat(grid.shape[1], 1)])
+
+
+class ParametricFoot:
+    """A person's left foot: rest-pose geometry and colours built once, posed per image by ``__call__``."""
+
+    def __init__(self, shape: FootShape, rng: np.random.Generator):
+        self.shape = shape
+        L = shape.length
+        phase = rng.normal(0, 1, 7)
+        self.body, red, sole = _body(shape)
+        c = _skin_colors(shape, self.body.reshape(-1, 3), red.reshape(-1), phase).reshape(self.body.shape)
+        dark = float(np.clip(1.2 - shape.skin.mean() * 1.6, 0, 1))  # darker skin: markedly paler soles
+        self.body_col = c + (np.array([0.85, 0.7, 0.62]) - c) * (0.45 * dark * sole)[..., None]
+        self.leg, self.heights = _leg(shape)
+        red_leg = np.exp(-(((self.heights - 0.04) / 0.04) ** 2)).repeat(self.leg.shape[1]) * 0.5
+        self.leg_col = _skin_colors(shape, self.leg.reshape(-1, 3), red_leg, phase).reshape(self.leg.shape)
+        self.toes = []
+        for k in range(5):
+            toe, nail, t = _toe(shape, k)
+            tc = _skin_colors(shape, toe.reshape(-1, 3), 0.7 * np.ones(toe.size // 3), phase).reshape(toe.shape)
+            nailed = np.where(nail[..., None], shape.nail[None, None, :] * 0.9 + tc * 0.1, tc)
+            self.toes.append((toe, tc, nailed, 1.0 - np.clip(t * 1.6, 0, 1)))
+        self.pivot = np.array([0.7 * L, 0.0, 0.0])
+        self.ankle = np.array([0.2 * L, -0.02 * L, 0.06])
+
+    def __call__(self, pose: FootPose, rng: np.random.Generator) -> list[Mesh]:
+        """Meshes of the posed foot + leg (label 1) and trousers (label 0) in the local frame."""
+        r_heel = rotation_y(-pose.heel_raise)  # heel up: the body turns about the ball
+        lean = rotation_y(pose.lean_forward) @ rotation_x(pose.lean_side)
+        pivot = self.pivot
+
+        def raise_points(p: np.ndarray, weight: np.ndarray | float) -> np.ndarray:
+            q = (p - pivot) @ r_heel.T + pivot
+            return p + (q - p) * (weight[..., None] if isinstance(weight, np.ndarray) else weight)
+
+        sock = pose.sock_height > 0
+        parts = [_textured(grid_mesh(raise_points(self.body, 1.0), self.body_col, MAT_SOCK if sock else MAT_SKIN,
+                                     1.0), self.body)]
+        rows = max(int(np.searchsorted(self.heights, pose.leg_height)), 4)
+        leg, heights = self.leg[:rows], self.heights[:rows]
+        w_lean = np.clip((heights - 0.04) / 0.1, 0, 1)[:, None, None]
+        leg_lean = (leg - self.ankle) @ lean.T + self.ankle
+        leg_posed = raise_points(leg + (leg_lean - leg) * w_lean, 1.0)
+        leg_mat = np.where(heights[:, None] < pose.sock_height, MAT_SOCK, MAT_SKIN) * np.ones(leg.shape[:2])
+        capped = _capped(leg_posed)
+        leg_mat = np.concatenate([leg_mat, leg_mat[-1:]])
+        parts.append(_textured(grid_mesh(capped, np.concatenate([self.leg_col[:rows], self.leg_col[rows - 1:rows]]),
+                                         leg_mat, 1.0), _capped(leg)))
+        for toe, tc, nailed, weight in self.toes:
+            parts.append(_textured(grid_mesh(raise_points(toe, weight), tc if sock else nailed,
+                                             MAT_SOCK if sock else MAT_SKIN, 1.0), toe))
+        if np.isfinite(pose.trouser_hem) and pose.trouser_hem < pose.leg_height - 0.03:
+            parts.append(_trousers(pose, leg, heights, leg_posed))
+        return parts
+
+
 def build_foot(shape: FootShape, pose: FootPose, rng: np.random.Generator) -> list[Mesh]:
-    """Meshes of one left foot (foot + leg, label 1; trousers, label 0) in the local frame, posed."""
-    L = shape.length
-    phase = rng.normal(0, 1, 7)
-    pivot = np.array([0.7 * L, 0.0, 0.0])
-    r_heel = rotation_y(-pose.heel_raise)  # heel up: the body turns about the ball
-    lean = rotation_y(pose.lean_forward) @ rotation_x(pose.lean_side)
-
-    def raise_points(p: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        q = (p - pivot) @ r_heel.T + pivot
-        return p + (q - p) * weight[..., None]
-
-    body, red, sole = _body(shape)
-    body_posed = raise_points(body, np.ones(body.shape[:2]))
-    leg, heights = _leg(shape, pose)
-    ankle = np.array([0.2 * L, -0.02 * L, 0.06])
-    w_lean = np.clip((heights - 0.04) / 0.1, 0, 1)[:, None] * np.ones(leg.shape[:2])
-    leg_lean = (leg - ankle) @ lean.T + ankle
-    leg_posed = raise_points(leg + (leg_lean - leg) * w_lean[..., None], np.ones(leg.shape[:2]))
-
-    parts: list[Mesh] = []
-    c = _skin_colors(shape, body.reshape(-1, 3), red.reshape(-1), phase).reshape(body.shape)
-    dark = float(np.clip(1.2 - shape.skin.mean() * 1.6, 0, 1))  # darker skin: markedly paler soles
-    c = c + (np.array([0.85, 0.7, 0.62]) - c) * (0.45 * dark * sole)[..., None]
-    sock = pose.sock_height > 0
-    parts.append(_textured(grid_mesh(body_posed, c, MAT_SOCK if sock else MAT_SKIN, 1.0), body))
-    lc = _skin_colors(shape, leg.reshape(-1, 3), np.exp(-((heights - 0.04) / 0.04) ** 2).repeat(leg.shape[1]) * 0.5,
-                      phase).reshape(leg.shape)
-    leg_mat = np.where(heights[:, None] < pose.sock_height, MAT_SOCK, MAT_SKIN) * np.ones(leg.shape[:2])
-    parts.append(_textured(grid_mesh(leg_posed, lc, leg_mat, 1.0), leg))
-    for k in range(5):
-        toe, nail, t = _toe(shape, k)
-        toe_posed = raise_points(toe, 1.0 - np.clip(t * 1.6, 0, 1))
-        tc = _skin_colors(shape, toe.reshape(-1, 3), 0.7 * np.ones(toe.size // 3), phase).reshape(toe.shape)
-        if not sock:
-            tc = np.where(nail[..., None], shape.nail[None, None, :] * 0.9 + tc * 0.1, tc)
-        parts.append(_textured(grid_mesh(toe_posed, tc, MAT_SOCK if sock else MAT_SKIN, 1.0), toe))
-    if np.isfinite(pose.trouser_hem) and pose.trouser_hem < pose.leg_height - 0.03:
-        parts.append(_trousers(shape, pose, leg, heights, leg_posed))
-    return parts
+    """One-off: the posed meshes of a left foot of ``shape`` (see ``ParametricFoot``)."""
+    return ParametricFoot(shape, rng)(pose, rng)
 
 
 def _textured(mesh: Mesh, rest: np.ndarray) -> Mesh:
@@ -224,9 +253,9 @@ def _textured(mesh: Mesh, rest: np.ndarray) -> Mesh:
     return mesh
 
 
-def _trousers(shape: FootShape, pose: FootPose, leg: np.ndarray, heights: np.ndarray, leg_posed: np.ndarray) -> Mesh:
+def _trousers(pose: FootPose, leg: np.ndarray, heights: np.ndarray, leg_posed: np.ndarray) -> Mesh:
     """A cloth tube around the posed leg from the hem up, a little wider than the leg and flared at the hem."""
-    keep = heights >= pose.trouser_hem - 1e-9
+    keep = heights >= pose.trouser_hem - 1e-9  # the cloth goes one row above the leg's cut so their caps never meet
     first = max(int(np.argmax(keep)) - 1, 0)
     sel = slice(first, None)
     ring = leg_posed[sel]
@@ -237,5 +266,7 @@ def _trousers(shape: FootShape, pose: FootPose, leg: np.ndarray, heights: np.nda
     grid = centre + (ring - centre) * (1 + grow[:, None, None] / np.maximum(radius, 1e-3))
     grid = grid.copy()
     grid[0, :, 2] = grid[1, :, 2] - 0.002  # a clean hem edge at the requested height
-    colors = np.ones(grid.shape)  # the trouser material supplies colour
-    return _textured(grid_mesh(grid, colors, MAT_TROUSER, 0.0), leg[sel])
+    grid[-1] = centre[-1] + (grid[-1] - centre[-1]) * 1.05 + np.array([0, 0, 0.01])
+    colors = np.ones((*grid.shape[:2], 3))  # the trouser material supplies colour
+    grid = _capped(grid)
+    return _textured(grid_mesh(grid, np.concatenate([colors, colors[-1:]]), MAT_TROUSER, 0.0), _capped(leg[sel]))

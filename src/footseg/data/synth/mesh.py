@@ -8,6 +8,7 @@ object is posed.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def rotation_x(angle: float) -> np.ndarray:
     return np.array([[1, 0, 0], [0, c, -s], [0, s, c]], np.float64)
 
 
+@functools.lru_cache(maxsize=256)
 def grid_indices(nu: int, nv: int, wrap_v: bool = True) -> np.ndarray:
     """Two triangles per quad of an (nu, nv) vertex grid, closing the v direction when ``wrap_v``."""
     i, j = np.meshgrid(np.arange(nu - 1), np.arange(nv if wrap_v else nv - 1), indexing="ij")
@@ -80,7 +82,9 @@ def grid_indices(nu: int, nv: int, wrap_v: bool = True) -> np.ndarray:
     b = i * nv + (j + 1) % nv
     c = (i + 1) * nv + j
     d = (i + 1) * nv + (j + 1) % nv
-    return np.stack([np.stack([a, c, b], -1), np.stack([b, c, d], -1)], 2).reshape(-1, 3).astype(np.uint32)
+    out = np.stack([np.stack([a, c, b], -1), np.stack([b, c, d], -1)], 2).reshape(-1, 3).astype(np.uint32)
+    out.flags.writeable = False  # shared by every mesh with this grid size
+    return out
 
 
 def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:

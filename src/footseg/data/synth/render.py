@@ -6,8 +6,9 @@ cast shadow along the key light into a shadow map, which is blurred (soft shadow
 (2) the ground, rugs and the wall are drawn with the procedural or photo floor materials of ``floors.py``;
 (3) the meshes are drawn with Lambert + a little specular lighting. The label of every mesh vertex (1 foot, 0 anything
 else) goes to the alpha channel, so the mask comes from the same rasterisation and depth test as the image: whatever
-hides the foot (trousers, a shoe in front) hides it in the mask too. 4x MSAA gives anti-aliased edges; the resolved
-alpha is the foot coverage of each pixel.
+hides the foot (trousers, a shoe in front) hides it in the mask too. Optional MSAA gives anti-aliased edges (the
+resolved alpha is then the foot coverage of each pixel) but costs about 3x the time on llvmpipe, so it is off by
+default; the resize to the square output smooths edges along the long side.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
-import cv2
 import numpy as np
 
 from footseg.data.io import read_image
@@ -55,25 +55,24 @@ float noise3(vec3 p) {
 }
 
 vec3 albedo(int m) {
+    // llvmpipe runs every branch, so: one noise lookup, cheap pattern maths, then a select
     int t = int(m_a[m].x);
     float k = m_a[m].y;
     vec3 p = v_pat * k;
     vec3 c1 = m_b[m], c2 = m_c[m];
-    if (t == 0) return v_col;
-    if (t == 1) return v_col * (0.95 + 0.1 * noise3(v_pat * 400.0));                       // skin
-    if (t == 2) return c1 * (0.85 + 0.15 * noise3(v_pat * vec3(900.0, 900.0, 250.0)));      // knit, solid
-    if (t == 3) return mix(c1, c2, step(0.5, fract(p.z))) * (0.9 + 0.1 * noise3(v_pat * 800.0));   // stripes
-    if (t == 4) return mix(c1, c2, step(1.0, mod(floor(p.x) + floor(p.y) + floor(p.z), 2.0)));     // checks
-    if (t == 5) return mix(c1, c2, step(length(fract(p) - 0.5), 0.25));                            // dots
-    if (t == 6) {                                                                                   // denim
-        float tw = 0.5 + 0.5 * sin((v_pat.x + v_pat.y + v_pat.z) * 1500.0);
-        return c1 * (0.75 + 0.2 * tw + 0.15 * noise3(v_pat * 300.0));
-    }
-    if (t == 7) {                                                                                   // plaid
-        float a = step(0.7, fract(p.z)), b = step(0.7, fract(p.x + p.y));
-        return mix(c1, c2, 0.5 * a + 0.5 * b);
-    }
-    return v_col * (0.85 + 0.3 * noise3(v_pat * k));                                              // mottled
+    float nf = t == 1 ? 400.0 : (t == 6 ? 300.0 : (t == 8 ? k : 800.0));
+    float n = noise3(v_pat * nf);
+    float tw = 0.5 + 0.5 * sin((v_pat.x + v_pat.y + v_pat.z) * 1500.0);
+    vec3 c = v_col;
+    if (t == 1) c = v_col * (0.95 + 0.1 * n);                                               // skin
+    if (t == 2) c = c1 * (0.85 + 0.15 * n);                                                 // knit, solid
+    if (t == 3) c = mix(c1, c2, step(0.5, fract(p.z))) * (0.9 + 0.1 * n);                   // stripes
+    if (t == 4) c = mix(c1, c2, step(1.0, mod(floor(p.x) + floor(p.y) + floor(p.z), 2.0)));  // checks
+    if (t == 5) c = mix(c1, c2, step(length(fract(p) - 0.5), 0.25));                        // dots
+    if (t == 6) c = c1 * (0.75 + 0.2 * tw + 0.15 * n);                                      // denim
+    if (t == 7) c = mix(c1, c2, 0.5 * step(0.7, fract(p.z)) + 0.5 * step(0.7, fract(p.x + p.y)));  // plaid
+    if (t == 8) c = v_col * (0.85 + 0.3 * n);                                               // mottled
+    return c;
 }
 
 void main() {
@@ -103,6 +102,7 @@ uniform vec3 eye; uniform vec3 light_dir; uniform vec3 light_col; uniform vec3 a
 uniform vec3 normal; uniform float gloss; uniform vec3 lamps[3]; uniform float lamp_power;
 uniform sampler2D shadow; uniform vec3 shadow_rect; uniform int use_shadow;
 uniform vec2 shadow_strength;  // contact, cast
+uniform vec2 shadow_lod;       // blur of each, as a mip level
 in vec3 v_pos;
 out vec4 frag;
 void main() {
@@ -111,8 +111,8 @@ void main() {
     if (use_shadow == 1) {
         vec2 st = (v_pos.xy - shadow_rect.xy) / shadow_rect.z + 0.5;
         if (all(greaterThan(st, vec2(0.0))) && all(lessThan(st, vec2(1.0)))) {
-            vec4 s = texture(shadow, st);
-            contact = s.r * shadow_strength.x; castsh = s.g * shadow_strength.y;
+            contact = textureLod(shadow, st, shadow_lod.x).r * shadow_strength.x;
+            castsh = textureLod(shadow, st, shadow_lod.y).g * shadow_strength.y;
         }
     }
     vec3 v = normalize(eye - v_pos);
@@ -210,7 +210,7 @@ def _mat(m: np.ndarray) -> bytes:
 class Renderer:
     """Owns one EGL context; ``render(scene)`` -> (RGB uint8 image, foot coverage uint8) at the scene's resolution."""
 
-    def __init__(self, max_vertices: int = 400_000, shadow_res: int = 160, photo_cache: int = 48):
+    def __init__(self, max_vertices: int = 400_000, shadow_res: int = 128, photo_cache: int = 48, msaa: int = 0):
         import moderngl
 
         try:
@@ -231,6 +231,7 @@ class Renderer:
             self.surf_progs[kind] = (prog, quad_vao)
         self.shadow_prog = ctx.program(vertex_shader=_SHADOW_VS, fragment_shader=_SHADOW_FS)
         self.max_vertices = max_vertices
+        self.msaa = min(msaa, ctx.max_samples)
         self.vbo = ctx.buffer(reserve=max_vertices * _STRIDE)
         self.ibo = ctx.buffer(reserve=max_vertices * 2 * 12)
         self.mesh_vao = ctx.vertex_array(
@@ -242,9 +243,8 @@ class Renderer:
         self.shadow_res = shadow_res
         self.shadow_target = ctx.texture((shadow_res, shadow_res), 4)
         self.shadow_fbo = ctx.framebuffer(color_attachments=[self.shadow_target])
-        self.shadow_tex = ctx.texture((shadow_res, shadow_res), 4)
-        self.shadow_tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
-        self.shadow_tex.repeat_x = self.shadow_tex.repeat_y = False
+        self.shadow_target.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+        self.shadow_target.repeat_x = self.shadow_target.repeat_y = False
         self.blank = ctx.texture((1, 1), 3, b"\x80\x80\x80")
         self.targets: dict[tuple[int, int], tuple] = {}
         self.photos: OrderedDict[str, object] = OrderedDict()
@@ -254,10 +254,9 @@ class Renderer:
         key = (width, height)
         if key not in self.targets:
             ctx = self.ctx
-            samples = min(4, ctx.max_samples)
-            ms = ctx.framebuffer(color_attachments=[ctx.renderbuffer(key, 4, samples=samples)],
-                                 depth_attachment=ctx.depth_renderbuffer(key, samples=samples))
-            resolved = ctx.framebuffer(color_attachments=[ctx.renderbuffer(key, 4)])
+            ms = ctx.framebuffer(color_attachments=[ctx.renderbuffer(key, 4, samples=self.msaa)],
+                                 depth_attachment=ctx.depth_renderbuffer(key, samples=self.msaa))
+            resolved = ctx.framebuffer(color_attachments=[ctx.renderbuffer(key, 4)]) if self.msaa else ms
             self.targets[key] = (ms, resolved)
         return self.targets[key]
 
@@ -310,14 +309,8 @@ class Renderer:
             self.shadow_vao.render(moderngl.TRIANGLES, vertices=n_indices)
         ctx.blend_equation = moderngl.FUNC_ADD
         ctx.disable(moderngl.BLEND)
-        res = self.shadow_res
-        raw = np.frombuffer(self.shadow_fbo.read(components=4, alignment=1), np.uint8).reshape(res, res, 4)
-        px = scene.shadow_size / res
-        contact = cv2.GaussianBlur(raw[..., 0], (0, 0), max(0.006 / px, 0.5))
-        cast = cv2.GaussianBlur(raw[..., 1], (0, 0), max(scene.shadow_blur / px, 0.5))
-        out = np.zeros_like(raw)
-        out[..., 0], out[..., 1] = contact, cast
-        self.shadow_tex.write(out.tobytes())
+        # soft shadows from the mip chain (no read-back: that would stall the pipeline)
+        self.shadow_target.build_mipmaps()
 
     def render(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
         import moderngl
@@ -331,14 +324,14 @@ class Renderer:
         ctx.enable(moderngl.DEPTH_TEST)
         ctx.disable(moderngl.CULL_FACE | moderngl.BLEND)
         view = look_at(scene.eye, scene.target, scene.up)
-        proj = perspective(scene.fovy, scene.width / scene.height, 0.02, 40.0)
+        proj = perspective(scene.fovy, scene.aspect or scene.width / scene.height, 0.02, 40.0)
         vp = _mat(proj @ view)
         common = {"eye": scene.eye, "light_dir": scene.light_dir, "light_col": scene.light_color,
                   "ambient": scene.ambient}
 
         lamps = np.zeros((3, 3), "f4")
         lamps[: len(scene.lamps)] = scene.lamps[:3]
-        self.shadow_tex.use(1)
+        self.shadow_target.use(1)
         for quad in scene.surfaces:
             s = quad.surface
             sp, vao = self.surf_progs[s.kind]
@@ -349,6 +342,9 @@ class Renderer:
             _set(sp, "lamp_power", float(scene.lamp_power))
             _set(sp, "shadow_rect", (*map(float, scene.shadow_center[:2]), float(scene.shadow_size)))
             _set(sp, "shadow_strength", tuple(float(x) for x in scene.shadow_strength))
+            px = scene.shadow_size / self.shadow_res
+            lods = (np.log2(max(0.006 / px, 1.0)), np.log2(max(scene.shadow_blur / px, 1.0)))
+            _set(sp, "shadow_lod", tuple(float(x) for x in lods))
             (self._photo(s.photo) if s.kind == PHOTO and s.photo else self.blank).use(0)
             _write_array(sp, "s_p", s.params)
             _write_array(sp, "s_c", s.colors)
@@ -367,7 +363,8 @@ class Renderer:
         self._set_materials(mp, scene)
         self.mesh_vao.render(moderngl.TRIANGLES, vertices=n_indices)
 
-        ctx.copy_framebuffer(resolved, ms)
+        if resolved is not ms:
+            ctx.copy_framebuffer(resolved, ms)
         raw = np.frombuffer(resolved.read(components=4, alignment=1), np.uint8)
         raw = raw.reshape(scene.height, scene.width, 4)[::-1]
         return np.ascontiguousarray(raw[..., :3]), np.ascontiguousarray(raw[..., 3])

@@ -3,7 +3,7 @@
 ``sample_scene`` draws everything from the image's random generator, given the foot model (the identity) and the
 floor material chosen by the engine for the image's split. The camera is a phone held 0.3-1.2 m from the feet,
 looking down 0-60 degrees from vertical, with random roll and a phone's field of view; frames are 3:4 portrait,
-4:3 landscape or square, rendered at the output resolution along their short side.
+4:3 landscape or square, squashed into the square output as ``resize_image`` does to a phone photo.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class Scene:
     shadow_strength: tuple[float, float] = (0.7, 0.5)
     shadow_blur: float = 0.02
     contact_k: float = 0.02
+    aspect: float | None = None  # of the phone frame; None = width / height (else the frame is squashed into it)
 
 
 def _materials(rng: np.random.Generator) -> np.ndarray:
@@ -82,7 +83,7 @@ def _materials(rng: np.random.Generator) -> np.ndarray:
 
 
 def _frame(rng: np.random.Generator, size: int) -> tuple[int, int]:
-    long = int(round(size * 4 / 3))
+    long = round(size * 4 / 3)
     k = rng.choice(3, p=[0.6, 0.25, 0.15])
     return ((size, long), (long, size), (size, size))[int(k)]  # (width, height)
 
@@ -123,13 +124,22 @@ def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Su
     roll = rng.normal(0, 0.15) if rng.random() < 0.85 else rng.uniform(-np.pi, np.pi)
     up = np.cos(roll) * forward + np.sin(roll) * side
 
-    # feet meshes (legs kept clear of the phone: nobody holds a phone inside their own calf)
+    # nobody holds a phone inside their own leg: move the camera sideways out of it, looking at the same point
+    for c, fyaw in zip(centers, yaws, strict=True):
+        ankle = c + rotation_z(fyaw)[:2, :2] @ np.array([-0.3 * length_guess, 0.0])
+        away = eye[:2] - ankle
+        dist = float(np.linalg.norm(away))
+        if dist < 0.25:
+            away = away / dist if dist > 1e-6 else horiz[:2]
+            eye[:2] = ankle + away * 0.25
+    forward = target - eye
+    forward = np.array([forward[0], forward[1], 0.0]) / max(float(np.linalg.norm(forward[:2])), 1e-6)
+    side = np.array([-forward[1], forward[0], 0.0])
+    up = np.cos(roll) * forward + np.sin(roll) * side
+
     meshes: list[Mesh] = []
     for c, right, fyaw in zip(centers, sides, yaws, strict=True):
         pose = FootPose.sample(rng)
-        ankle = np.array([*(c + rotation_z(fyaw)[:2, :2] @ np.array([-0.3 * length_guess, 0.0]))])
-        if np.linalg.norm(eye[:2] - ankle) < 0.22:
-            pose.leg_height = float(np.clip(eye[2] - 0.12, 0.12, pose.leg_height))
         parts = foot(pose, rng)
         rot = rotation_z(fyaw)
         for part in parts:
@@ -180,8 +190,10 @@ def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Su
     amb = rng.uniform(0.3, 0.65)
     lamps = np.array([[*(target[:2] + rng.uniform(-2, 2, 2)), rng.uniform(2.2, 2.8)]
                       for _ in range(int(rng.integers(1, 4)))])
+    # A phone frame (3:4, 4:3 or 1:1) drawn straight into the square output: the same squash as evaluation's plain
+    # resize of a phone photo, without rendering the pixels that the resize would throw away.
     return Scene(
-        width=width, height=height, eye=eye, target=target, up=up, fovy=float(fovy),
+        width=size, height=size, aspect=width / height, eye=eye, target=target, up=up, fovy=float(fovy),
         light_dir=light_dir, light_color=key * tint, ambient=amb * (tint * 0.5 + 0.5 * np.array([0.95, 1.0, 1.08])),
         lamps=lamps, lamp_power=float(rng.uniform(0.3, 1.5)), mesh=merge(meshes), materials=_materials(rng),
         surfaces=surfaces, shadow_center=feet_center.copy(), shadow_size=1.8,

@@ -1,0 +1,162 @@
+"""Validate a dataset folder and report every problem by file, before anything spends time on it.
+
+Each image and mask is really decoded (a truncated JPEG only fails when its pixels are read), sizes are compared
+after EXIF orientation (the way training sees them), and masks must hold at most two values, one of them 0.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from footseg.data.dataset import SPLITS, has_splits
+from footseg.data.io import IMAGE_EXTENSIONS, MASK_EXTENSION, read_image, read_mask
+from footseg.errors import FootsegError
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass
+class CheckResult:
+    root: Path
+    problems: list[Problem] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # images per split; key "" for a flat folder
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        if self.problems:
+            n = len(self.problems)
+            return f"{n} problem{'s' if n != 1 else ''} in {self.root}"
+        if list(self.counts) == [""]:
+            return f"ok: {self.counts['']} images"
+        return "ok: " + ", ".join(f"{split} {n}" for split, n in self.counts.items()) + " images"
+
+
+def _message(exc: FootsegError) -> str:
+    """The message of a FootsegError without its 'PATH: ' prefix (the Problem carries the path)."""
+    text = str(exc)
+    prefix = f"{exc.path}: "
+    return text[len(prefix) :] if exc.path is not None and text.startswith(prefix) else text
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _check_pair(image: Path, mask: Path | None) -> list[Problem]:
+    """Decode one image (and its mask) and return what is wrong with them."""
+    problems = []
+    try:
+        img = read_image(image)
+    except FootsegError as exc:
+        img = None
+        problems.append(Problem(image, _message(exc)))
+    if mask is None:
+        return problems
+    try:
+        msk = read_mask(mask)
+    except FootsegError as exc:
+        return [*problems, Problem(mask, _message(exc))]
+    values = np.unique(msk)
+    if len(values) > 2:
+        shown = ", ".join(str(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
+        message = f"mask has {len(values)} distinct values ({shown}); expected 0 = background and one foot value"
+        problems.append(Problem(mask, message))
+    elif len(values) == 2 and values[0] != 0:
+        problems.append(Problem(mask, f"mask values are {values[0]} and {values[1]}; expected 0 for background"))
+    if img is not None and img.shape[:2] != msk.shape:
+        problems.append(
+            Problem(
+                mask,
+                f"mask is {msk.shape[1]}x{msk.shape[0]} but its image is {img.shape[1]}x{img.shape[0]} "
+                "(width x height, after EXIF orientation)",
+            )
+        )
+    return problems
+
+
+def _check_folder(folder: Path, pool: ThreadPoolExecutor) -> tuple[list[Problem], int]:
+    """Problems of one folder in the dataset format, and its number of images."""
+    images_dir, masks_dir = folder / "images", folder / "masks"
+    if not folder.is_dir():
+        return [Problem(folder, "folder not found")], 0
+    if not images_dir.is_dir():
+        return [Problem(images_dir, "missing images/ folder (expected images/<stem>.jpg|png and masks/<stem>.png)")], 0
+    problems: list[Problem] = []
+    images: dict[str, Path] = {}
+    for path in _visible_files(images_dir):
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            problems.append(Problem(path, f"not an image file (expected {', '.join(IMAGE_EXTENSIONS)})"))
+        elif path.stem in images:
+            problems.append(Problem(path, f"duplicate stem '{path.stem}' (also {images[path.stem].name})"))
+        else:
+            images[path.stem] = path
+    if not images:
+        problems.append(Problem(images_dir, "empty split: no images"))
+    masks: dict[str, Path] = {}
+    if not masks_dir.is_dir():
+        problems.append(Problem(masks_dir, "missing masks/ folder"))
+    else:
+        for path in _visible_files(masks_dir):
+            if path.suffix.lower() != MASK_EXTENSION:
+                problems.append(Problem(path, "mask must be a .png (lossy formats change the label values)"))
+            elif path.stem not in images:
+                problems.append(Problem(path, "mask without image"))
+            else:
+                masks[path.stem] = path
+        for stem, image in images.items():
+            if stem not in masks:
+                problems.append(Problem(image, f"mask missing (expected masks/{stem}{MASK_EXTENSION})"))
+    for found in pool.map(lambda s: _check_pair(images[s], masks.get(s)), sorted(images)):
+        problems.extend(found)
+    return problems, len(images)
+
+
+def check_dataset(root: Path, splits: Sequence[str] | None = None) -> CheckResult:
+    """Check a dataset with train/val/test splits, or a flat folder, and collect every problem by file.
+
+    ``splits`` names the splits that must be there (each is checked as ``split_folder`` would resolve it, so a flat
+    folder stands for any split); by default every split folder present is checked.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FootsegError("dataset folder not found", root)
+    result = CheckResult(root)
+    if has_splits(root):
+        folders = {s: root / s for s in (splits or [s for s in SPLITS if (root / s).is_dir()])}
+    else:
+        folders = {"": root}
+    # Decoding is done by PIL and releases the GIL, so threads keep all cores busy without pickling arrays.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        for name, folder in folders.items():
+            problems, count = _check_folder(folder, pool)
+            if name and not folder.is_dir():
+                problems = [Problem(folder, f"missing {name}/ split")]
+            result.problems.extend(sorted(problems))
+            result.counts[name] = count
+    return result
+
+
+def require_valid(root: Path, splits: Sequence[str] = ("train", "val")) -> CheckResult:
+    """Raise FootsegError naming the first problem if the given splits of ``root`` are not valid."""
+    result = check_dataset(root, splits)
+    if result.problems:
+        first, more = result.problems[0], len(result.problems) - 1
+        hint = f"and {more} more; " if more else ""
+        raise FootsegError(f"{first.message} ({hint}run `footseg check {root}`)", first.path)
+    return result

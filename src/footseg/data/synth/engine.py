@@ -1,0 +1,297 @@
+"""``footseg synth``: plan, render and write a synthetic dataset with splits, a manifest, workers, resume and shards.
+
+Image ``i`` takes all its randomness from ``np.random.default_rng([seed, i])`` and its split from ``i`` (80/10/10
+by residue), so the bytes written do not depend on the number of workers, on sharding or on resuming. Foot
+identities, procedural floor seeds, floor photos and mesh files are partitioned by split the same way, so none
+appears in two splits; the manifest lists which went where.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import zlib
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from footseg.data.io import write_jpeg, write_png
+from footseg.data.synth.floors import SPLITS, ids_of_split, list_photos, photo_floor, procedural_floor, split_of
+from footseg.data.transforms import resize_image
+from footseg.errors import FootsegError
+
+MANIFEST = "manifest.json"
+_PARTIAL = ".partial"
+
+
+@dataclass
+class SynthSettings:
+    n: int
+    seed: int = 0
+    size: int = 256
+    foot_ids: int = 1000  # parametric foot identities (split by residue)
+    floor_ids: int = 2000  # procedural floor seeds (split by residue)
+    floors: str | None = None  # folder of floor photos
+    photo_floor_prob: float = 0.5
+    find: str | None = None  # FIND model folder
+    find_prob: float = 0.5
+    meshes: str | None = None  # folder of OBJ/PLY feet
+    mesh_prob: float = 0.3
+    distractors: bool = True
+    shadows: bool = True
+    paper: bool = True
+    camera_effects: bool = True
+    image_format: str = "jpg"
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.n < 1:
+            raise FootsegError(f"--n must be at least 1 (got {self.n})")
+        if self.size < 16 or self.size > 2048:
+            raise FootsegError(f"--size must be between 16 and 2048 (got {self.size})")
+        if self.image_format not in ("jpg", "png"):
+            raise FootsegError(f"image format must be jpg or png (got {self.image_format})")
+        for name in ("floors", "find", "meshes"):
+            value = getattr(self, name)
+            if value is not None and not Path(value).is_dir():
+                raise FootsegError("folder not found", value)
+
+
+def _mesh_files(folder: str | None) -> dict[str, list[str]]:
+    if folder is None:
+        return {s: [] for s in SPLITS}
+    root = Path(folder)
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".obj", ".ply"))
+    if not files:
+        raise FootsegError("no .obj or .ply meshes found", root)
+    out: dict[str, list[str]] = {s: [] for s in SPLITS}
+    for f in files:
+        out[split_of(zlib.crc32(str(f.relative_to(root)).encode()))].append(str(f))
+    return out
+
+
+class Planner:
+    """The first random choices of every image: split, foot source and identity, floor. Cheap, done for all images
+    by the manifest and again by the worker that renders the image (which then keeps drawing from the same rng)."""
+
+    def __init__(self, s: SynthSettings):
+        self.s = s
+        self.foot_pool = {sp: ids_of_split(s.foot_ids, sp) for sp in SPLITS}
+        self.floor_pool = {sp: ids_of_split(s.floor_ids, sp) for sp in SPLITS}
+        self.photos = list_photos(Path(s.floors)) if s.floors else {sp: [] for sp in SPLITS}
+        self.meshes = _mesh_files(s.meshes)
+        if any(len(self.foot_pool[sp]) == 0 or len(self.floor_pool[sp]) == 0 for sp in SPLITS):
+            raise FootsegError("foot_ids and floor_ids must be at least 10 so every split has some")
+
+    def plan(self, i: int) -> tuple[np.random.Generator, dict]:
+        s = self.s
+        rng = np.random.default_rng([s.seed, i])
+        split = split_of(i)
+        p: dict = {"split": split}
+        u_src, u_floor = rng.random(), rng.random()
+        if self.meshes[split] and u_src < s.mesh_prob:
+            p["mesh"] = self.meshes[split][int(rng.integers(len(self.meshes[split])))]
+        else:
+            p["foot_id"] = int(rng.choice(self.foot_pool[split]))
+            p["find"] = bool(s.find) and rng.random() < s.find_prob
+        if self.photos[split] and u_floor < s.photo_floor_prob:
+            p["photo"] = self.photos[split][int(rng.integers(len(self.photos[split])))]
+        else:
+            p["floor_id"] = int(rng.choice(self.floor_pool[split]))
+        return rng, p
+
+
+def build_manifest(s: SynthSettings, planner: Planner) -> dict:
+    per = {sp: {"images": 0, "foot_ids": set(), "find_foot_ids": set(), "procedural_floors": set(),
+                "floor_photos": set(), "meshes": set()} for sp in SPLITS}
+    for i in range(s.n):
+        _, p = planner.plan(i)
+        d = per[p["split"]]
+        d["images"] += 1
+        if "mesh" in p:
+            d["meshes"].add(os.path.relpath(p["mesh"], s.meshes))
+        else:
+            d["find_foot_ids" if p["find"] else "foot_ids"].add(p["foot_id"])
+        if "photo" in p:
+            d["floor_photos"].add(os.path.relpath(p["photo"], s.floors))
+        else:
+            d["procedural_floors"].add(p["floor_id"])
+    splits = {sp: {k: (sorted(v) if isinstance(v, set) else v) for k, v in d.items()} for sp, d in per.items()}
+    return {"format": "footseg-synth/1", "seed": s.seed, "n": s.n, "size": s.size, "settings": asdict(s),
+            "counts": {sp: per[sp]["images"] for sp in SPLITS}, "splits": splits}
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def image_paths(out: Path, i: int, s: SynthSettings) -> tuple[Path, Path]:
+    split = split_of(i)
+    stem = f"{i:07d}"
+    return out / split / "images" / f"{stem}.{s.image_format}", out / split / "masks" / f"{stem}.png"
+
+
+class Worker:
+    """Per-process state: one GL renderer, caches of foot identities and of the FIND model."""
+
+    def __init__(self, s: SynthSettings):
+        from footseg.data.synth.render import Renderer
+
+        cv2.setNumThreads(1)
+        self.s = s
+        self.planner = Planner(s)
+        self.renderer = Renderer()
+        self.feet: OrderedDict[tuple, object] = OrderedDict()
+        self.find_model = None
+
+    def _foot(self, p: dict):
+        from footseg.data.synth.foot import FootShape, ParametricFoot
+
+        key = ("mesh", p["mesh"]) if "mesh" in p else ("find" if p["find"] else "param", p["foot_id"])
+        if key in self.feet:
+            self.feet.move_to_end(key)
+            return self.feet[key]
+        if key[0] == "mesh":
+            from footseg.data.synth.find import MeshFoot
+
+            foot = MeshFoot(Path(p["mesh"]), np.random.default_rng([self.s.seed, zlib.crc32(p["mesh"].encode()), 7]))
+        elif key[0] == "find":
+            from footseg.data.synth.find import FindModel
+
+            if self.find_model is None:
+                self.find_model = FindModel(Path(self.s.find))
+            foot = self.find_model.foot(np.random.default_rng([self.s.seed, p["foot_id"], 13]))
+        else:
+            irng = np.random.default_rng([self.s.seed, p["foot_id"], 7])
+            foot = ParametricFoot(FootShape.sample(irng), irng)
+        self.feet[key] = foot
+        if len(self.feet) > 1200:  # ~50 kB each; every identity of a default run stays cached
+            self.feet.popitem(last=False)
+        return foot
+
+    def make(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """(image (size, size, 3) uint8, mask (size, size) uint8 0/255, JPEG quality) of image ``i``."""
+        from footseg.data.synth.post import CameraEffects, apply_optics, apply_sensor
+        from footseg.data.synth.scene import sample_scene
+
+        s = self.s
+        rng, p = self.planner.plan(i)
+        foot = self._foot(p)
+        if "photo" in p:
+            floor = photo_floor(p["photo"], rng)
+        else:
+            floor = procedural_floor(np.random.default_rng([s.seed, p["floor_id"], 11]))
+        scene = sample_scene(rng, s.size, foot, floor, distractors=s.distractors, shadows=s.shadows, paper=s.paper)
+        image, coverage = self.renderer.render(scene)
+        quality = 95
+        fx = CameraEffects.sample(rng) if s.camera_effects else None
+        if fx is not None:
+            image = apply_optics(image, fx)
+        image = resize_image(image, (s.size, s.size))
+        if fx is not None:
+            image = apply_sensor(image, fx, rng)
+            quality = fx.jpeg_quality
+        coverage = cv2.resize(coverage, (s.size, s.size), interpolation=cv2.INTER_AREA)
+        mask = np.where(coverage >= 128, 255, 0).astype(np.uint8)
+        return image, mask, quality
+
+    def write(self, out: Path, i: int) -> None:
+        image, mask, quality = self.make(i)
+        img_path, mask_path = image_paths(out, i, self.s)
+        tmp = out / _PARTIAL
+        t_img = tmp / f"{os.getpid()}-{img_path.name}"
+        t_mask = tmp / f"{os.getpid()}-{mask_path.name}"
+        if self.s.image_format == "jpg":
+            write_jpeg(t_img, image, quality=quality)
+        else:
+            write_png(t_img, image)
+        write_png(t_mask, mask)
+        # image first, mask last: an image with its mask present is complete (what --resume checks)
+        os.replace(t_img, img_path)
+        os.replace(t_mask, mask_path)
+
+
+_WORKER: Worker | None = None
+
+
+def _init_worker(s: SynthSettings) -> None:
+    global _WORKER
+    _WORKER = Worker(s)
+
+
+def _work(job: tuple[str, int]) -> int:
+    out, i = job
+    assert _WORKER is not None
+    _WORKER.write(Path(out), i)
+    return i
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        a, b = (int(x) for x in text.split("/"))
+    except ValueError as exc:
+        raise FootsegError(f"--shard must look like I/N, e.g. 0/4 (got {text!r})") from exc
+    if b < 1 or not 0 <= a < b:
+        raise FootsegError(f"--shard I/N needs 0 <= I < N (got {text!r})")
+    return a, b
+
+
+def synthesize(out: Path, s: SynthSettings, workers: int = 1, resume: bool = False, shard: tuple[int, int] = (0, 1),
+               progress: bool = True) -> dict:
+    """Write images ``i`` with ``i % N == I`` of the dataset to ``out``; returns the manifest (written to ``out``)."""
+    from tqdm import tqdm
+
+    s.validate()
+    if workers < 1:
+        raise FootsegError(f"--workers must be at least 1 (got {workers})")
+    out = Path(out)
+    planner = Planner(s)
+    manifest = build_manifest(s, planner)
+    text = json.dumps(manifest, indent=1) + "\n"
+    mpath = out / MANIFEST
+    if mpath.is_file():
+        try:
+            old = json.loads(mpath.read_text())
+        except (OSError, ValueError) as exc:
+            raise FootsegError(f"unreadable manifest ({exc})", mpath) from exc
+        if old.get("settings") != manifest["settings"]:
+            raise FootsegError("holds a dataset made with other settings; use another output folder", mpath)
+    for sp in SPLITS:
+        (out / sp / "images").mkdir(parents=True, exist_ok=True)
+        (out / sp / "masks").mkdir(parents=True, exist_ok=True)
+    (out / _PARTIAL).mkdir(exist_ok=True)
+    _atomic_write_text(mpath, text)
+
+    index, count = shard
+    todo = [i for i in range(index, s.n, count)]
+    if resume:
+        todo = [i for i in todo if not all(p.is_file() for p in image_paths(out, i, s))]
+    bar = tqdm(total=len(todo), desc="synth", unit="img", disable=not progress, smoothing=0.05)
+    if workers == 1 or len(todo) <= 1:
+        global _WORKER
+        if todo:
+            if _WORKER is None or _WORKER.s != s:
+                _WORKER = Worker(s)
+            for i in todo:
+                _WORKER.write(out, i)
+                bar.update(1)
+    else:
+        from footseg.data.synth.render import lp_threads_for
+
+        lp_threads_for(workers)
+        ctx = mp.get_context("spawn")
+        chunk = max(1, min(16, len(todo) // (workers * 8)))
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(s,)) as pool:
+            for _ in pool.imap_unordered(_work, [(str(out), i) for i in todo], chunksize=chunk):
+                bar.update(1)
+    bar.close()
+    with contextlib.suppress(OSError):  # another shard may still be writing there
+        (out / _PARTIAL).rmdir()
+    return manifest

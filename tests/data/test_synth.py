@@ -1,0 +1,203 @@
+"""``footseg synth``: dataset layout, manifest split discipline, determinism (workers, shards), resume, masks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from footseg.data.io import read_image, read_mask, write_jpeg
+from footseg.data.synth import SynthSettings, synthesize
+from footseg.data.synth.engine import parse_shard
+from footseg.data.synth.floors import SPLITS
+from footseg.errors import FootsegError
+
+
+@pytest.fixture(scope="module")
+def egl() -> None:
+    import moderngl
+
+    try:
+        moderngl.create_standalone_context(backend="egl").release()
+    except Exception as exc:
+        pytest.skip(f"no headless OpenGL (EGL) context here: {exc}")
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def small(egl, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "ds"
+    synthesize(out, SynthSettings(n=12, size=64, seed=3), workers=1, progress=False)
+    return out
+
+
+def test_layout_masks_and_manifest(small: Path) -> None:
+    manifest = json.loads((small / "manifest.json").read_text())
+    assert manifest["counts"] == {"train": 10, "val": 1, "test": 1}
+    n_fg = 0
+    for split in SPLITS:
+        images = sorted((small / split / "images").glob("*.jpg"))
+        masks = sorted((small / split / "masks").glob("*.png"))
+        assert [p.stem for p in images] == [p.stem for p in masks]
+        assert len(images) == manifest["counts"][split]
+        for img, msk in zip(images, masks, strict=True):
+            assert read_image(img).shape == (64, 64, 3)
+            m = read_mask(msk)
+            assert m.shape == (64, 64)
+            assert set(np.unique(m)) <= {0, 255}
+            n_fg += bool((m > 0).sum() > 0)
+    assert n_fg >= 9  # the feet are in most frames
+    assert not (small / ".partial").exists()
+    try:
+        from footseg.data.check import check_dataset
+    except ImportError:
+        return
+    assert check_dataset(small).ok
+
+
+def test_manifest_partitions_identities_and_floors(small: Path) -> None:
+    splits = json.loads((small / "manifest.json").read_text())["splits"]
+    for key in ("foot_ids", "procedural_floors"):
+        seen: dict[int, str] = {}
+        for split in SPLITS:
+            for x in splits[split][key]:
+                assert seen.setdefault(x, split) == split, f"{key} {x} in two splits"
+    assert sum(len(splits[s]["foot_ids"]) for s in SPLITS) > 3
+
+
+def test_same_bytes_for_workers_and_shards(small: Path, tmp_path: Path) -> None:
+    s = SynthSettings(n=12, size=64, seed=3)
+    synthesize(tmp_path / "w2", s, workers=2, progress=False)
+    synthesize(tmp_path / "sh", s, shard=(0, 2), progress=False)
+    half = _files(tmp_path / "sh")
+    assert 1 <= sum(k.endswith(".png") for k in half) < 12
+    synthesize(tmp_path / "sh", s, shard=(1, 2), progress=False)
+    ref = _files(small)
+    assert _files(tmp_path / "w2") == ref
+    assert _files(tmp_path / "sh") == ref
+
+
+def test_other_seed_other_images(small: Path, tmp_path: Path) -> None:
+    synthesize(tmp_path / "s4", SynthSettings(n=2, size=64, seed=4), progress=False)
+    ours = (tmp_path / "s4" / "train" / "images" / "0000000.jpg").read_bytes()
+    assert ours != (small / "train" / "images" / "0000000.jpg").read_bytes()
+
+
+def test_resume_keeps_finished_and_completes_missing(egl, tmp_path: Path) -> None:
+    s = SynthSettings(n=10, size=48, seed=1)
+    out = tmp_path / "r"
+    synthesize(out, s, progress=False)
+    images = sorted((out / "train" / "images").glob("*.jpg"))
+    gone_img, gone_mask = images[0], out / "train" / "masks" / f"{images[0].stem}.png"
+    half_done = out / "train" / "masks" / f"{images[1].stem}.png"  # image written, mask missing: redo
+    before = gone_img.read_bytes()
+    gone_img.unlink()
+    gone_mask.unlink()
+    half_done.unlink()
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.*") if p.suffix in (".jpg", ".png")}
+    synthesize(out, s, resume=True, progress=False)
+    assert gone_img.read_bytes() == before and gone_mask.is_file() and half_done.is_file()
+    for p, t in stamps.items():
+        if p != images[1]:
+            assert p.stat().st_mtime_ns == t, f"{p} was redone"
+
+
+def test_resume_refuses_other_settings(egl, tmp_path: Path) -> None:
+    synthesize(tmp_path / "x", SynthSettings(n=1, size=32), progress=False)
+    with pytest.raises(FootsegError, match="other settings"):
+        synthesize(tmp_path / "x", SynthSettings(n=1, size=48), resume=True, progress=False)
+
+
+def test_trousers_are_background(egl) -> None:
+    from footseg.data.synth.floors import procedural_floor
+    from footseg.data.synth.foot import MAT_TROUSER, FootShape, ParametricFoot
+    from footseg.data.synth.render import Renderer
+    from footseg.data.synth.scene import sample_scene
+
+    foot = ParametricFoot(FootShape.sample(np.random.default_rng(0)), np.random.default_rng(1))
+
+    def trousered(pose, rng):
+        pose.trouser_hem = 0.08
+        return foot(pose, rng)
+
+    renderer = Renderer()
+    checked = 0
+    for i in range(6):
+        scene = sample_scene(np.random.default_rng(i), 96, trousered, procedural_floor(np.random.default_rng(i)),
+                             distractors=False)
+        _, coverage = renderer.render(scene)
+        trouser = scene.mesh.material == MAT_TROUSER
+        assert trouser.any() and np.all(scene.mesh.label[trouser] == 0)
+        scene.mesh.label = np.where(trouser, 1.0, scene.mesh.label).astype(np.float32)
+        _, with_cloth = renderer.render(scene)
+        cloth = (with_cloth >= 128) & (coverage < 128)  # pixels where trousers are the visible surface
+        checked += int(cloth.sum())
+        assert not np.any(coverage[cloth] >= 128)
+    assert checked > 100
+    renderer.release()
+
+
+def test_floor_photos_respect_splits(egl, tmp_path: Path) -> None:
+    floors = tmp_path / "floors"
+    rng = np.random.default_rng(0)
+    for split in SPLITS:
+        for k in range(2):
+            write_jpeg(floors / split / f"{split}{k}.jpg", rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
+    out = tmp_path / "f"
+    synthesize(out, SynthSettings(n=20, size=32, floors=str(floors), photo_floor_prob=1.0), progress=False)
+    splits = json.loads((out / "manifest.json").read_text())["splits"]
+    for split in SPLITS:
+        used = splits[split]["floor_photos"]
+        assert used and all(Path(p).parts[0] == split for p in used)
+        assert splits[split]["procedural_floors"] == []
+
+
+def test_mesh_folder_feet(egl, tmp_path: Path) -> None:
+    from footseg.data.synth.mesh import load_mesh_file
+
+    folder = tmp_path / "meshes"
+    folder.mkdir()
+    # a crude foot-sized wedge, in millimetres, as OBJ (with vertex colours) and as ASCII PLY
+    v = np.array([[0, -45, 0], [250, -45, 0], [250, 45, 0], [0, 45, 0], [0, -35, 120], [60, -35, 120],
+                  [60, 35, 120], [0, 35, 120]], float)
+    f = np.array([[0, 1, 2], [0, 2, 3], [4, 6, 5], [4, 7, 6], [0, 4, 5], [0, 5, 1], [1, 5, 6], [1, 6, 2],
+                  [2, 6, 7], [2, 7, 3], [3, 7, 4], [3, 4, 0]])
+    lines = [f"v {a} {b} {c} 0.8 0.6 0.5" for a, b, c in v] + [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in f]
+    (folder / "a.obj").write_text("\n".join(lines) + "\n")
+    ply = ["ply", "format ascii 1.0", f"element vertex {len(v)}", "property float x", "property float y",
+           "property float z", f"element face {len(f)}", "property list uchar int vertex_indices", "end_header"]
+    ply += [f"{a} {b} {c}" for a, b, c in v] + [f"3 {a} {b} {c}" for a, b, c in f]
+    (folder / "b.ply").write_text("\n".join(ply) + "\n")
+    for name in ("a.obj", "b.ply"):
+        verts, _cols, tris = load_mesh_file(folder / name)
+        assert verts.shape == (8, 3) and tris.shape == (12, 3)
+    assert load_mesh_file(folder / "a.obj")[1] is not None
+    out = tmp_path / "m"
+    synthesize(out, SynthSettings(n=10, size=32, meshes=str(folder), mesh_prob=1.0), progress=False)
+    splits = json.loads((out / "manifest.json").read_text())["splits"]
+    used = [m for s in SPLITS for m in splits[s]["meshes"]]
+    assert used and len(used) == len(set(used))
+
+
+def test_bad_arguments() -> None:
+    assert parse_shard("1/4") == (1, 4)
+    for bad in ("4/4", "x", "1/0"):
+        with pytest.raises(FootsegError):
+            parse_shard(bad)
+    with pytest.raises(FootsegError):
+        synthesize(Path("/nonexistent/x"), SynthSettings(n=0))
+    with pytest.raises(FootsegError, match="folder not found"):
+        synthesize(Path("/tmp/unused"), SynthSettings(n=2, floors="/nonexistent/floors"))
+
+
+def test_cli_synth(egl, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from footseg.cli import main
+
+    assert main(["synth", str(tmp_path / "c"), "--n", "3", "--size", "32", "--no-progress"]) == 0
+    assert "train 3" in capsys.readouterr().out
+    assert main(["synth", str(tmp_path / "c"), "--n", "3", "--shard", "3/2"]) == 2

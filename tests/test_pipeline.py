@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from footseg.data.io import read_image
+from footseg.errors import FootsegError
+from footseg.models import list_models
+from footseg.pipeline import PLANS, REAL_DATA_ENV, find_real_data, run_main
+
+
+def test_every_model_has_a_plan_that_trains() -> None:
+    assert list(PLANS) == list_models()
+    for plan in PLANS.values():
+        assert plan.size % 32 == 0 and plan.epochs >= 1 and plan.steps_per_epoch >= 1 and plan.batch_size >= 1
+
+
+def test_real_data_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "real" / "images").mkdir(parents=True)
+    monkeypatch.setenv(REAL_DATA_ENV, str(tmp_path / "real"))
+    assert find_real_data() == tmp_path / "real"
+    monkeypatch.setenv(REAL_DATA_ENV, "none")
+    assert find_real_data() is None
+    monkeypatch.setenv(REAL_DATA_ENV, str(tmp_path / "missing"))
+    with pytest.raises(FootsegError, match=REAL_DATA_ENV):
+        find_real_data()
+
+
+@pytest.mark.slow
+def test_quick_main_job_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv(REAL_DATA_ENV, "none")  # the job must not need ../shared
+    readme = run_main(tmp_path / "main", quick=True)
+    assert readme == tmp_path / "main" / "report" / "README.md"
+    text = readme.read_text()
+    report = json.loads((readme.parent / "report.json").read_text())
+    assert [m["model"] for m in report["models"]] == list(PLANS)
+    for name in PLANS:
+        assert (tmp_path / "main" / "runs" / name / "best" / "model.safetensors").is_file()
+        assert sum(line.startswith(f"| {name} |") for line in text.splitlines()) == 3  # cost, quality, training
+    assert all(m["test"]["n"] == 4 and m["real"] is None for m in report["models"])
+    assert read_image(readme.parent / "figure_4_1.png").shape[0] > 7 * 150  # input, truth, five models
+    progress = capsys.readouterr().out
+    assert "training emilseg" in progress and "done" in progress
+
+    # A second run reuses the finished runs instead of training again.
+    before = {n: (tmp_path / "main" / "runs" / n / "best" / "model.safetensors").stat().st_mtime_ns for n in PLANS}
+    run_main(tmp_path / "main", quick=True)
+    after = {n: (tmp_path / "main" / "runs" / n / "best" / "model.safetensors").stat().st_mtime_ns for n in PLANS}
+    assert before == after
