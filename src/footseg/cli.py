@@ -1,4 +1,4 @@
-"""``footseg`` command line: one verb per job (check, train, eval, predict, bench, export, report, run).
+"""``footseg`` command line: one verb per job (check, train, eval, predict, bench, export, compress, report, run).
 
 Heavy imports happen inside each verb so ``footseg --help`` is instant.
 """
@@ -105,6 +105,27 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compress(args: argparse.Namespace) -> int:
+    from footseg.deploy.compress import CompressSettings, compress
+
+    settings = CompressSettings(
+        prune_amount=args.prune_amount,
+        channel_ratio=args.channel_ratio,
+        clusters=args.clusters,
+        finetune_steps=args.finetune_steps,
+        importance=args.importance,
+        workers=args.workers,
+    )
+    out = Path(args.out) if args.out else Path(args.model).parent / f"{Path(args.model).name}-compressed"
+    result = compress(args.model, Path(args.data), out, real=args.real, settings=settings)
+    for row in result["rows"]:
+        real = f"  real IoU {row['real_iou']:.4f}" if row["real_iou"] is not None else ""
+        size = f"{row['bytes'] / 1024:.1f} KiB ({row['ratio']:.1f}x)"
+        print(f"{row['step']}: {size}  test IoU {row['test_iou']:.4f}{real}")
+    print(f"report: {out / 'compress.md'}")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from footseg.eval.report import write_report
 
@@ -203,6 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="int8: comma-separated node names left in fp32; first-conv and last-conv name the first and last conv",
     )
     s.set_defaults(func=_cmd_export)
+
+    s = sub.add_parser("compress", help="channel/magnitude pruning, weight sharing and Huffman coding, step by step")
+    s.add_argument("model", help="saved model folder")
+    s.add_argument("--data", required=True, help="dataset with train/ (fine-tuning) and test/ (scoring) splits")
+    s.add_argument("--real", default=None, help="flat folder of real photos with masks, also scored")
+    s.add_argument("--out", default=None, help="output folder (default: MODEL-compressed next to MODEL)")
+    s.add_argument("--prune-amount", type=float, default=0.5, help="fraction of weights zeroed (0 skips)")
+    s.add_argument("--channel-ratio", type=float, default=0.25, help="fraction of channels removed (0 skips)")
+    s.add_argument("--clusters", type=int, default=16, help="shared weight values per layer (16 = 4 bits)")
+    s.add_argument("--finetune-steps", type=int, default=100, help="fine-tuning steps after each step")
+    s.add_argument("--importance", default="l1", choices=["l1", "bn"], help="channel score: L1 norm or BN |gamma|")
+    s.add_argument("--workers", type=int, default=0, help="data loader worker processes for fine-tuning")
+    s.set_defaults(func=_cmd_compress)
 
     s = sub.add_parser("report", help="thesis tables 4.1 and 4.2 and a prediction grid from trained runs")
     s.add_argument("runs", nargs="+", help="run folders (each with best/) or saved model folders")

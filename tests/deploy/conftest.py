@@ -19,7 +19,7 @@ from footseg.data.transforms import resize_image, to_tensor
 from footseg.models import SavedModelInfo, create_model, save_model
 
 SIZE = 64
-STEPS = 80
+STEPS = 40
 
 
 @pytest.fixture(scope="session")

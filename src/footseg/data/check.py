@@ -117,6 +117,8 @@ def _check_folder(folder: Path, pool: ThreadPoolExecutor) -> tuple[list[Problem]
                 problems.append(Problem(path, "mask must be a .png (lossy formats change the label values)"))
             elif path.stem not in images:
                 problems.append(Problem(path, "mask without image"))
+            elif path.stem in masks:
+                problems.append(Problem(path, f"duplicate mask stem '{path.stem}' (also {masks[path.stem].name})"))
             else:
                 masks[path.stem] = path
         for stem, image in images.items():

@@ -44,12 +44,15 @@ def find_samples(folder: Path) -> list[Sample]:
     images_dir = folder / "images"
     if not images_dir.is_dir():
         raise FootsegError("no images/ folder (expected images/<stem>.jpg|png and masks/<stem>.png)", folder)
+    masks_dir = folder / "masks"
+    masks = {}
+    if masks_dir.is_dir():  # listed rather than probed, so 'a.PNG' pairs with 'a.jpg' on case-sensitive file systems
+        masks = {p.stem: p for p in masks_dir.iterdir() if p.is_file() and p.suffix.lower() == MASK_EXTENSION}
     samples: dict[str, Sample] = {}
     for path in image_files(images_dir):
         if path.stem in samples:
             raise FootsegError(f"two images share the stem '{path.stem}' ({samples[path.stem].image.name})", path)
-        mask = folder / "masks" / f"{path.stem}{MASK_EXTENSION}"
-        samples[path.stem] = Sample(path.stem, path, mask if mask.is_file() else None)
+        samples[path.stem] = Sample(path.stem, path, masks.get(path.stem))
     return [samples[k] for k in sorted(samples)]
 
 

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from footseg.data.io import write_jpeg, write_png
+from footseg.errors import FootsegError
 
 SS = 4  # supersampling factor for anti-aliased edges
 SPLIT_KEYS = {"train": 1, "val": 2, "test": 3}
@@ -273,8 +274,15 @@ def _skin_colour(rng: np.random.Generator) -> np.ndarray:
 
 
 def _over(img: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    a = alpha[..., None]
-    return img * (1 - a) + colour * a
+    """Composite ``colour`` (RGB or an image) over ``img`` in place, touching only the box where alpha > 0."""
+    x, y, w, h = cv2.boundingRect((alpha > 0).astype(np.uint8))
+    if w == 0:
+        return img
+    box = np.s_[y : y + h, x : x + w]
+    a = alpha[box][..., None]
+    c = colour[box] if np.ndim(colour) == 3 else colour
+    img[box] = img[box] * (1 - a) + c * a
+    return img
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -342,6 +350,7 @@ def render_sample(rng: np.random.Generator, size: int = 256) -> tuple[np.ndarray
     fg = np.zeros((big, big), np.uint8)  # foot, sock and leg: the mask
     sock_layer = np.zeros_like(fg)
     nails = np.zeros_like(fg)
+    creases = np.zeros_like(fg)  # the lines between toes
     trousers = np.zeros_like(fg)
     sock = rng.random() < 0.2
     n_feet = 1 if rng.random() < 0.5 else 2
@@ -354,7 +363,15 @@ def render_sample(rng: np.random.Generator, size: int = 256) -> tuple[np.ndarray
         pose = _Pose(centre + side * offset, angle + rng.normal(0, 0.15) * k, length * rng.uniform(0.97, 1.03), mirror)
         body, toes, _ = _foot_shapes(rng, sock)
         leg, _ = _leg(rng, reach=3.0)
-        _fill(fg, [pose(p) for p in [*body, *toes, leg]])
+        polys = [pose(p) for p in [*body, *toes, leg]]
+        _fill(nails, polys, 0)  # this foot hides the details of any foot under it
+        _fill(creases, polys, 0)
+        _fill(fg, polys)
+        if not sock:  # toe outlines, only where the toes stick out in front of the sole
+            lines = np.zeros_like(fg)
+            cv2.polylines(lines, [pose(t).reshape(-1, 1, 2) for t in toes], True, 255, max(1, round(SS * size / 256)))
+            _fill(lines, [pose(p) for p in body], 0)
+            creases |= lines
         if sock:
             sock_len = rng.uniform(0.2, 0.9)
             cut = _leg_cut(leg, sock_len)
@@ -363,8 +380,10 @@ def render_sample(rng: np.random.Generator, size: int = 256) -> tuple[np.ndarray
             _fill(nails, [pose(p) for p in _nails(rng)])
         if trouser_at is not None:
             _fill(trousers, [pose(_trouser(leg, trouser_at))])
-    fg[trousers > 0] = 0
-    sock_layer[fg == 0] = 0
+    if trouser_at is not None:
+        fg[trousers > 0] = 0
+    if sock:
+        sock_layer[fg == 0] = 0
 
     alpha = _coverage(fg, size)
     mask = (alpha >= 0.5).astype(np.uint8) * 255
@@ -382,6 +401,7 @@ def render_sample(rng: np.random.Generator, size: int = 256) -> tuple[np.ndarray
     skin = _skin_colour(rng)[None, None, :] * light[..., None]
     skin *= 1 + 0.05 * (rng.random((size, size, 1)).astype(np.float32) - 0.5)
     img = _over(img, skin, alpha)
+    img *= 1 - rng.uniform(0.15, 0.35) * (_coverage(creases, size) * alpha)[..., None]
     if nails.any():
         nail_colour = skin * 0.6 + np.array([235, 200, 200], np.float32) * 0.4
         if rng.random() < 0.2:  # painted nails
@@ -446,6 +466,10 @@ def make_procedural_dataset(
                 return out
         except (OSError, json.JSONDecodeError):
             pass
+    elif any((out / split).exists() for split in SPLIT_KEYS):
+        # never delete a folder that this function did not write: it may be someone's real dataset
+        raise FootsegError(f"holds a dataset not made by footseg (no {_MARKER}); choose another folder", out)
+    marker.unlink(missing_ok=True)  # an interrupted rewrite must not look complete
     for split in SPLIT_KEYS:
         if (out / split).exists():
             shutil.rmtree(out / split)
@@ -460,5 +484,7 @@ def make_procedural_dataset(
     # numpy and OpenCV release the GIL in their heavy loops, so threads use both cores without pickling.
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(lambda job: _write_one(*job), jobs))
-    marker.write_text(json.dumps(params, indent=2) + "\n")
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(params, indent=2) + "\n")
+    tmp.replace(marker)
     return out

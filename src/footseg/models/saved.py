@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from footseg.errors import FootsegError
+from footseg.models.layer_shapes import LAYER_SHAPES_KEY, apply_layer_shapes
 from footseg.models.registry import create_model
 
 CONFIG_NAME = "config.json"
@@ -98,6 +99,11 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[
         model = create_model(info.model, width=info.width, num_classes=info.num_classes)
     except FootsegError as exc:  # e.g. an unknown model name: point at the file that names it
         raise FootsegError(str(exc), folder / CONFIG_NAME) from exc
+    if LAYER_SHAPES_KEY in info.extra:  # a channel-pruned network: narrow its layers before loading the weights
+        try:
+            apply_layer_shapes(model, info.extra[LAYER_SHAPES_KEY])
+        except FootsegError as exc:
+            raise FootsegError(str(exc), folder / CONFIG_NAME) from exc
     try:
         state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError, ValueError) as exc:

@@ -43,7 +43,7 @@ from footseg.eval.metrics import ConfusionMeter
 from footseg.models.registry import create_model
 from footseg.models.saved import SavedModelInfo, _atomic_write_bytes, save_model
 from footseg.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from footseg.train.losses import build_loss
+from footseg.train.losses import Loss, build_loss
 
 CHECKPOINT_EVERY_STEPS = 50
 CHECKPOINT_EVERY_S = 60.0
@@ -144,13 +144,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // env.local_world))
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     try:
-        # Every check that can refuse the job comes before any file is written or any time is spent; all ranks
-        # check before rank 0 writes config.json, or a late rank would take the new run for an old one.
-        _check_run_folder(run, cfg, resume)
-        if cfg.data is not None:
-            require_valid(Path(cfg.data), ("train", "val"))
-        if env.enabled:
-            dist.barrier()
+        # Every check that can refuse the job comes before any file is written or any time is spent.
+        _check_inputs(run, cfg, resume, env)
         if env.main:
             run.mkdir(parents=True, exist_ok=True)
             cfg.save(run / "config.json")
@@ -166,6 +161,25 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     finally:
         if env.enabled and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _check_inputs(run: Path, cfg: TrainConfig, resume: bool, env: _Dist) -> None:
+    """Rank 0 checks the run folder and the dataset; every rank raises the same error if one is found."""
+    error = None
+    if env.main:
+        try:
+            _check_run_folder(run, cfg, resume)
+            if cfg.data is not None:
+                require_valid(Path(cfg.data), ("train", "val"))
+        except FootsegError as exc:
+            if not env.enabled:
+                raise
+            error = str(exc)
+    if env.enabled:
+        box = [error]
+        dist.broadcast_object_list(box, src=0)
+        if box[0] is not None:
+            raise FootsegError(box[0])
 
 
 def _check_run_folder(run: Path, cfg: TrainConfig, resume: bool) -> None:
@@ -232,7 +246,7 @@ class _Trainer:
         self.ddp: nn.Module | None = None
         if env.enabled:
             self.ddp = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
-        self.loss_fn = build_loss(cfg.loss)
+        self.loss_fn: Loss = build_loss(cfg.loss)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         total = cfg.epochs * self.steps_per_epoch
         warmup = max(1, min(500, total // 20))
@@ -276,7 +290,8 @@ class _Trainer:
             ) from exc
         s = self.state
         where = f"epoch {s.epoch + 1}, batch {s.step}" if s.step else f"the start of epoch {s.epoch + 1}"
-        self._log(f"{self.run}: resuming at {where} (best val IoU so far {max(s.best_iou, 0):.4f})")
+        best = f" (best val IoU so far {s.best_iou:.4f})" if s.history else ""
+        self._log(f"{self.run}: resuming at {where}{best}")
 
     def _save_checkpoint(self) -> None:
         if not self.env.main:
@@ -347,7 +362,7 @@ class _Trainer:
         """The batches of the current epoch not yet trained on, in the same order as an uninterrupted run."""
         s, loader = self.state, self.train_loader
         loader.sampler.set_epoch(s.epoch)
-        todo = self.steps_per_epoch - s.step
+        todo = max(0, self.steps_per_epoch - s.step)  # --steps-per-epoch may have shrunk since the checkpoint
         if s.step == 0:
             return itertools.islice(loader, todo)
         # Skip by index rather than by loading and dropping the done batches. Subset keeps the dataset indices,

@@ -1,0 +1,231 @@
+"""The deep-compression file (``.fsdc``): sparse, weight-shared and Huffman-coded weights of a saved model.
+
+Layout: ``MAGIC``, a little-endian uint32 header length, the zlib-compressed JSON header, then the payload bytes.
+The header holds the model's ``SavedModelInfo`` (so the file alone rebuilds the network) and one record per tensor
+of the state dict:
+
+- ``raw``: the tensor's bytes as they are (BatchNorm parameters and statistics, biases, small tensors);
+- ``sparse``: the non-zero positions as a relative index (Han et al. 2016: the gap to the previous non-zero in
+  ``index_bits``-bit symbols; the largest symbol means "skip that many positions and keep going", so gaps of any
+  length fit), omitted when the tensor has no zeros, and the non-zero values either as float32 or as cluster indices
+  into a per-tensor float32 codebook (weight sharing). Each symbol stream is stored with a fixed bit width or
+  Huffman-coded (``footseg.deploy.huffman``), whichever ``huffman`` asks for.
+
+``read_compressed`` decodes a file back to exactly the tensors it was written from.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from footseg.deploy import huffman
+from footseg.errors import FootsegError
+from footseg.models.saved import SavedModelInfo, _atomic_write_bytes
+
+MAGIC = b"FSDC\x01"
+SUFFIX = ".fsdc"
+INDEX_BITS = 8  # relative-index width, as deep compression used for conv layers
+
+
+def relative_index(mask: np.ndarray, index_bits: int = INDEX_BITS) -> np.ndarray:
+    """Gap symbols for the True positions of the flat boolean ``mask``; ``2**index_bits - 1`` means "skip"."""
+    skip = (1 << index_bits) - 1
+    positions = np.flatnonzero(mask)
+    gaps = np.diff(positions, prepend=-1) - 1
+    jumps = gaps // skip  # how many skip symbols precede each non-zero
+    out = np.full(int(jumps.sum()) + len(gaps), skip, dtype=np.int64)
+    ends = np.cumsum(jumps + 1) - 1  # where each non-zero's own gap symbol lands
+    out[ends] = gaps - jumps * skip
+    return out
+
+
+def positions_from_index(symbols: np.ndarray, index_bits: int = INDEX_BITS) -> np.ndarray:
+    """Inverse of ``relative_index``: the flat positions of the non-zeros."""
+    skip = (1 << index_bits) - 1
+    steps = np.where(symbols == skip, skip, symbols + 1)
+    pos = np.cumsum(steps) - 1
+    return pos[symbols != skip]
+
+
+def _pack_fixed(symbols: np.ndarray, bits: int) -> bytes:
+    shifts = np.arange(bits - 1, -1, -1, dtype=np.int64)
+    return np.packbits(((symbols[:, None] >> shifts) & 1).astype(np.uint8).ravel()).tobytes()
+
+
+def _unpack_fixed(data: bytes, bits: int, count: int) -> np.ndarray:
+    raw = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: count * bits].reshape(count, bits).astype(np.int64)
+    return raw @ (1 << np.arange(bits - 1, -1, -1, dtype=np.int64))
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.offset = 0
+
+    def add(self, data: bytes) -> dict:
+        self.chunks.append(data)
+        record = {"offset": self.offset, "nbytes": len(data)}
+        self.offset += len(data)
+        return record
+
+    def stream(self, symbols: np.ndarray, alphabet: int, use_huffman: bool) -> dict:
+        """Store a symbol stream; the record says how, and how many bits its symbols take."""
+        bits = max(1, int(alphabet - 1).bit_length())
+        if use_huffman:
+            lengths = huffman.code_lengths(np.bincount(symbols, minlength=alphabet))
+            record = self.add(huffman.encode(symbols, lengths))
+            return {**record, "coding": "huffman", "lengths": lengths.tolist(), "count": len(symbols),
+                    "bits": huffman.coded_bits(symbols, lengths)}
+        record = self.add(_pack_fixed(symbols, bits) if len(symbols) else b"")
+        return {**record, "coding": "fixed", "width": bits, "count": len(symbols), "bits": bits * len(symbols)}
+
+
+def _read_stream(payload: bytes, record: dict) -> np.ndarray:
+    data = payload[record["offset"] : record["offset"] + record["nbytes"]]
+    if record["coding"] == "huffman":
+        return huffman.decode(data, np.asarray(record["lengths"]), record["count"])
+    return _unpack_fixed(data, record["width"], record["count"])
+
+
+def write_compressed(
+    path: str | Path,
+    state: dict[str, torch.Tensor],
+    info: SavedModelInfo,
+    shared: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    sparse: set[str] | None = None,
+    use_huffman: bool = True,
+    index_bits: int = INDEX_BITS,
+) -> dict:
+    """Write ``state`` to ``path``; returns a summary (bytes on disk and bits per kind of data).
+
+    ``shared`` maps tensor names to ``(codebook (k,), indices (same shape, int))`` for weight-shared tensors (their
+    zeros are the pruned positions: zero entries in ``state``); ``sparse`` names the other tensors stored as sparse
+    float32. Every other tensor is stored raw.
+    """
+    shared = shared or {}
+    sparse = set(sparse or ()) - set(shared)
+    writer = _Writer()
+    records = []
+    bits = {"raw": 0, "positions": 0, "indices": 0, "codebooks": 0, "values": 0}
+    for name, tensor in state.items():
+        t = tensor.detach().cpu().contiguous()
+        record: dict = {"name": name, "shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
+        if name in shared or name in sparse:
+            if t.dtype != torch.float32:
+                raise ValueError(f"sparse tensor {name} must be float32, got {t.dtype}")
+            flat = t.numpy().ravel()
+            mask = flat != 0
+            record["kind"] = "sparse"
+            record["nnz"] = int(mask.sum())
+            if mask.all():
+                record["positions"] = None
+            else:
+                record["positions"] = writer.stream(relative_index(mask, index_bits), 1 << index_bits, use_huffman)
+                record["index_bits"] = index_bits
+                bits["positions"] += record["positions"]["bits"]
+            if name in shared:
+                codebook, indices = shared[name]
+                codebook = codebook.detach().cpu().to(torch.float32).numpy()
+                idx = indices.detach().cpu().numpy().ravel()[mask].astype(np.int64)
+                if not np.array_equal(codebook[idx], flat[mask]):
+                    raise ValueError(f"tensor {name} does not equal its codebook entries")
+                record["codebook"] = writer.add(codebook.tobytes())
+                record["codebook"]["k"] = len(codebook)
+                record["indices"] = writer.stream(idx, len(codebook), use_huffman)
+                bits["codebooks"] += 32 * len(codebook)
+                bits["indices"] += record["indices"]["bits"]
+            else:
+                record["values"] = writer.add(flat[mask].astype(np.float32).tobytes())
+                bits["values"] += 32 * record["nnz"]
+        else:
+            record["kind"] = "raw"
+            data = t.numpy().tobytes() if t.numel() else b""
+            record["data"] = writer.add(data)
+            bits["raw"] += 8 * len(data)
+        records.append(record)
+    config = asdict(info)
+    config["input_size"] = list(info.input_size)
+    header = zlib.compress(json.dumps({"info": config, "tensors": records}, separators=(",", ":")).encode(), 9)
+    blob = MAGIC + struct.pack("<I", len(header)) + header + b"".join(writer.chunks)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_bytes(path, blob)
+    return {"path": str(path), "bytes": len(blob), "header_bytes": len(header), "bits": bits}
+
+
+def read_compressed(path: str | Path) -> tuple[dict[str, torch.Tensor], SavedModelInfo]:
+    """Decode a ``.fsdc`` file to its state dict and model info. Raises ``FootsegError`` for a bad file."""
+    path = Path(path)
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise FootsegError(f"cannot read compressed model ({exc.strerror})", path) from exc
+    if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 4:
+        raise FootsegError("not a footseg compressed model (bad magic bytes)", path)
+    try:
+        (n,) = struct.unpack_from("<I", blob, len(MAGIC))
+        start = len(MAGIC) + 4
+        header = json.loads(zlib.decompress(blob[start : start + n]))
+        payload = blob[start + n :]
+        raw_info = header["info"]
+        info = SavedModelInfo(
+            model=raw_info["model"],
+            width=float(raw_info["width"]),
+            num_classes=int(raw_info["num_classes"]),
+            input_size=tuple(int(s) for s in raw_info["input_size"]),
+            extra=dict(raw_info.get("extra", {})),
+        )
+        state = {rec["name"]: _decode_tensor(payload, rec) for rec in header["tensors"]}
+    except (zlib.error, json.JSONDecodeError, KeyError, TypeError, ValueError, struct.error) as exc:
+        raise FootsegError(f"corrupt compressed model ({type(exc).__name__}: {exc})", path) from exc
+    return state, info
+
+
+def _decode_tensor(payload: bytes, rec: dict) -> torch.Tensor:
+    dtype = getattr(torch, rec["dtype"])
+    shape = tuple(rec["shape"])
+    if rec["kind"] == "raw":
+        chunk = payload[rec["data"]["offset"] : rec["data"]["offset"] + rec["data"]["nbytes"]]
+        if not chunk:
+            return torch.empty(shape, dtype=dtype)
+        np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
+        return torch.from_numpy(np.frombuffer(chunk, dtype=np_dtype).copy()).reshape(shape)
+    numel = int(np.prod(shape, dtype=np.int64))
+    flat = np.zeros(numel, dtype=np.float32)
+    if rec["positions"] is None:
+        positions = np.arange(numel)
+    else:
+        positions = positions_from_index(_read_stream(payload, rec["positions"]), rec["index_bits"])
+    if len(positions) != rec["nnz"] or (len(positions) and positions[-1] >= numel):
+        raise ValueError(f"position stream of {rec['name']} does not match its shape")
+    if "codebook" in rec:
+        cb = rec["codebook"]
+        codebook = np.frombuffer(payload[cb["offset"] : cb["offset"] + cb["nbytes"]], dtype=np.float32)
+        flat[positions] = codebook[_read_stream(payload, rec["indices"])]
+    else:
+        v = rec["values"]
+        flat[positions] = np.frombuffer(payload[v["offset"] : v["offset"] + v["nbytes"]], dtype=np.float32)
+    return torch.from_numpy(flat).reshape(shape)
+
+
+def load_compressed(path: str | Path) -> tuple[nn.Module, SavedModelInfo]:
+    """Rebuild the network stored in a ``.fsdc`` file (eval mode), as ``load_model`` does for a model folder."""
+    from footseg.models.layer_shapes import LAYER_SHAPES_KEY, apply_layer_shapes
+    from footseg.models.registry import create_model
+
+    state, info = read_compressed(path)
+    model = create_model(info.model, width=info.width, num_classes=info.num_classes)
+    apply_layer_shapes(model, info.extra.get(LAYER_SHAPES_KEY, {}))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise FootsegError(f"weights do not match model '{info.model}': {str(exc).splitlines()[0]}", path) from exc
+    return model.eval(), info

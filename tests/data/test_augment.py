@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from footseg.data.augment import AugmentConfig, ThesisAugment, corner_points, photometric, warp, warp_matrix
+
+
+def _pair(h: int = 48, w: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (30, 24), (18, 10), 30, 0, 360, 255, -1)
+    return image, mask
+
+
+def test_output_shapes_and_dtypes() -> None:
+    image, mask = _pair()
+    out_img, out_mask = ThesisAugment(32)(image, mask, np.random.default_rng(1))
+    assert out_img.shape == (32, 32, 3) and out_img.dtype == np.uint8
+    assert out_mask.shape == (32, 32) and out_mask.dtype == np.uint8
+
+
+def test_same_seed_same_output_different_seed_different() -> None:
+    image, mask = _pair()
+    aug = ThesisAugment(32)
+    a = aug(image, mask, np.random.default_rng(7))
+    b = aug(image, mask, np.random.default_rng(7))
+    c = aug(image, mask, np.random.default_rng(8))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_mask_keeps_only_its_original_values(seed: int) -> None:
+    image, mask = _pair()
+    mask[mask > 0] = 7  # an unusual foot value must survive as is: nearest-neighbour warping only
+    _, out = ThesisAugment(40)(image, mask, np.random.default_rng(seed))
+    assert set(np.unique(out)) <= {0, 7}
+
+
+def test_all_foreground_mask_stays_mostly_foreground() -> None:
+    image, _ = _pair()
+    full = np.full(image.shape[:2], 255, np.uint8)
+    for seed in range(10):
+        _, out = ThesisAugment(32)(image, full, np.random.default_rng(seed))
+        assert (out > 0).mean() > 0.95  # reflected borders of an all-foot mask are foot too
+
+
+def test_corner_points_lie_in_corner_cells_without_rotation() -> None:
+    config = AugmentConfig(rotate_p=0.0)
+    for seed in range(20):
+        pts = corner_points(90, 120, np.random.default_rng(seed), config)
+        cells = np.floor(pts / np.array([40.0, 30.0])).astype(int)
+        assert cells.tolist() == [[0, 0], [2, 0], [2, 2], [0, 2]]
+
+
+def test_rotation_moves_points_rigidly() -> None:
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    plain = corner_points(90, 120, rng_a, AugmentConfig(rotate_p=0.0))
+    rotated = corner_points(90, 120, rng_b, AugmentConfig(rotate_p=1.0, max_rotation=90))
+    assert not np.allclose(plain, rotated)
+    dists = lambda p: np.linalg.norm(p[:, None] - p[None], axis=-1)  # noqa: E731
+    np.testing.assert_allclose(dists(plain), dists(rotated), rtol=1e-4)
+    np.testing.assert_allclose(plain.mean(0), rotated.mean(0), atol=1e-3)
+
+
+def test_warp_matrix_maps_chosen_points_to_output_corners() -> None:
+    pts = corner_points(90, 120, np.random.default_rng(5))
+    matrix = warp_matrix(pts, 64)
+    mapped = cv2.perspectiveTransform(pts.reshape(-1, 1, 2).astype(np.float64), matrix).reshape(-1, 2)
+    np.testing.assert_allclose(mapped, [[0, 0], [63, 0], [63, 63], [0, 63]], atol=1e-3)
+
+
+def test_warp_moves_a_marked_pixel_to_the_corner() -> None:
+    image = np.zeros((60, 60, 3), np.uint8)
+    mask = np.zeros((60, 60), np.uint8)
+    image[10, 12] = 255
+    mask[10, 12] = 1
+    pts = np.array([[12, 10], [50, 8], [52, 49], [9, 51]], np.float32)
+    img, msk = warp(image, mask, warp_matrix(pts, 32), 32)
+    assert msk[0, 0] == 1 and img[0, 0].max() > 200
+    assert msk.sum() <= 4  # one source pixel covers at most a couple of output pixels
+
+
+def test_flip_flips_image_and_mask_together() -> None:
+    image, mask = _pair()
+    flip = ThesisAugment(32, AugmentConfig(rotate_p=0.0, flip_p=1.0, **_no_photometric()))
+    keep = ThesisAugment(32, AugmentConfig(rotate_p=0.0, flip_p=0.0, **_no_photometric()))
+    fi, fm = flip(image, mask, np.random.default_rng(4))
+    ki, km = keep(image, mask, np.random.default_rng(4))
+    assert np.array_equal(fi, ki[:, ::-1]) and np.array_equal(fm, km[:, ::-1])
+    assert not np.array_equal(fm, km)
+
+
+def _no_photometric() -> dict:
+    return {k: 0.0 for k in ("brightness_p", "contrast_p", "saturation_p", "hue_p", "blur_p", "noise_p", "jpeg_p")}
+
+
+def test_without_photometric_the_image_is_just_warped() -> None:
+    image, mask = _pair()
+    config = AugmentConfig(flip_p=0.0, **_no_photometric())
+    out, _ = ThesisAugment(32, config)(image, mask, np.random.default_rng(2))
+    rng = np.random.default_rng(2)
+    expected, _ = warp(image, mask, warp_matrix(corner_points(48, 64, rng, config), 32), 32)
+    assert np.array_equal(out, expected)
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        {"brightness_p": 1.0},
+        {"contrast_p": 1.0},
+        {"saturation_p": 1.0},
+        {"hue_p": 1.0},
+        {"blur_p": 1.0},
+        {"noise_p": 1.0},
+        {"jpeg_p": 1.0},
+    ],
+)
+def test_each_photometric_step_changes_the_image(step: dict) -> None:
+    image = cv2.GaussianBlur(_pair()[0], (0, 0), 2)  # smooth, so blur and JPEG have something to change
+    image = cv2.addWeighted(image, 0.5, np.full_like(image, (200, 120, 90)), 0.5, 0)  # saturated, for hue
+    config = AugmentConfig(**{**_no_photometric(), **step})
+    rng = np.random.default_rng(0)
+    out = photometric(image, rng, config)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - image.astype(int)).mean() > 0.2
+    assert np.array_equal(photometric(image, np.random.default_rng(0), AugmentConfig(**_no_photometric())), image)

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from footseg.data.dataset import SegmentationDataset, find_samples, has_splits, make_loader, split_folder
+from footseg.data.io import write_jpeg, write_png
+from footseg.errors import FootsegError
+
+
+def _flat(tmp_path: Path, stems: list[str], masks: list[str]) -> Path:
+    rng = np.random.default_rng(0)
+    for s in stems:
+        write_jpeg(tmp_path / "images" / f"{s}.jpg", rng.integers(0, 255, (40, 30, 3), dtype=np.uint8))
+    for s in masks:
+        m = np.zeros((40, 30), np.uint8)
+        m[10:30, 5:20] = 255
+        write_png(tmp_path / "masks" / f"{s}.png", m)
+    return tmp_path
+
+
+def test_find_samples_pairs_masks_and_sorts(tmp_path: Path) -> None:
+    folder = _flat(tmp_path, ["b", "a", "c"], ["a", "b"])
+    samples = find_samples(folder)
+    assert [s.stem for s in samples] == ["a", "b", "c"]
+    assert samples[0].mask == folder / "masks" / "a.png"
+    assert samples[2].mask is None
+    (folder / "masks" / "b.png").rename(folder / "masks" / "c.PNG")
+    assert find_samples(folder)[2].mask == folder / "masks" / "c.PNG"
+
+
+def test_find_samples_rejects_duplicate_stems_and_missing_images_folder(tmp_path: Path) -> None:
+    folder = _flat(tmp_path / "d", ["a"], ["a"])
+    write_png(folder / "images" / "a.png", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(FootsegError, match="share the stem"):
+        find_samples(folder)
+    with pytest.raises(FootsegError, match="no images/ folder"):
+        find_samples(tmp_path / "empty")
+
+
+def test_splits(tiny_dataset: Path, tmp_path: Path) -> None:
+    assert has_splits(tiny_dataset)
+    assert split_folder(tiny_dataset, "val") == tiny_dataset / "val"
+    assert [len(find_samples(tiny_dataset / s)) for s in ("train", "val", "test")] == [8, 4, 4]
+    flat = _flat(tmp_path / "flat", ["a"], ["a"])
+    assert not has_splits(flat)
+    assert split_folder(flat, "test") == flat
+    with pytest.raises(FootsegError, match="not a dataset"):
+        split_folder(tmp_path, "test")
+    (tmp_path / "partial" / "train").mkdir(parents=True)
+    with pytest.raises(FootsegError, match="no 'test' split"):
+        split_folder(tmp_path / "partial", "test")
+
+
+def test_dataset_requires_masks(tmp_path: Path) -> None:
+    folder = _flat(tmp_path, ["a", "b"], ["a"])
+    with pytest.raises(FootsegError, match=r"b\.jpg: no mask"):
+        SegmentationDataset(folder, size=32)
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_items_have_model_shapes(tiny_dataset: Path, augment: bool) -> None:
+    ds = SegmentationDataset(tiny_dataset / "train", size=32, augment=augment)
+    image, mask = ds[0]
+    assert image.shape == (3, 32, 32) and image.dtype == torch.float32
+    assert mask.shape == (32, 32) and mask.dtype == torch.int64
+    assert image.min() >= 0.0 and image.max() <= 1.0
+    assert set(mask.unique().tolist()) <= {0, 1}
+
+
+def test_augmentation_depends_on_seed_epoch_and_index_only(tiny_dataset: Path) -> None:
+    a = SegmentationDataset(tiny_dataset / "train", size=32, augment=True, seed=1)
+    b = SegmentationDataset(tiny_dataset / "train", size=32, augment=True, seed=1)
+    assert torch.equal(a[3][0], b[3][0]) and torch.equal(a[3][1], b[3][1])
+    first = a[3][0]
+    a.set_epoch(1)
+    assert a.epoch == 1
+    assert not torch.equal(a[3][0], first)
+    c = SegmentationDataset(tiny_dataset / "train", size=32, augment=True, seed=2)
+    assert not torch.equal(c[3][0], first)
+
+
+def test_plain_items_are_resized_masks(tiny_dataset: Path) -> None:
+    ds = SegmentationDataset(tiny_dataset / "val", size=64)
+    image, raw = ds.load(0)
+    _, mask = ds[0]
+    assert torch.equal(mask, torch.from_numpy((raw > 0).astype(np.int64)))  # 64 -> 64: no resampling at all
+    assert ds[0][0].shape == (3, 64, 64) and image.shape == (64, 64, 3)
+
+
+def _epoch_batches(loader, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    loader.sampler.set_epoch(epoch)
+    return list(loader)
+
+
+def test_loader_batches_and_reproducibility_across_worker_counts(tiny_dataset: Path) -> None:
+    ds0 = SegmentationDataset(tiny_dataset / "train", size=32, augment=True, seed=3)
+    ds2 = SegmentationDataset(tiny_dataset / "train", size=32, augment=True, seed=3)
+    inline = make_loader(ds0, batch_size=3, shuffle=True, workers=0, seed=3)
+    workers = make_loader(ds2, batch_size=3, shuffle=True, workers=2, seed=3)
+    assert workers.persistent_workers and workers.pin_memory == torch.cuda.is_available()
+    for epoch in (0, 1):  # epoch 1 checks that set_epoch reaches the persistent worker processes
+        a, b = _epoch_batches(inline, epoch), _epoch_batches(workers, epoch)
+        assert [x.shape[0] for x, _ in a] == [3, 3, 2]
+        assert a[0][0].shape == (3, 3, 32, 32) and a[0][1].shape == (3, 32, 32) and a[0][1].dtype == torch.int64
+        for (xa, ya), (xb, yb) in zip(a, b, strict=True):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    e0, e1 = _epoch_batches(inline, 0), _epoch_batches(inline, 1)
+    assert not torch.equal(e0[0][0], e1[0][0])
+
+
+def test_loader_shuffle_and_drop_last(tiny_dataset: Path) -> None:
+    ds = SegmentationDataset(tiny_dataset / "train", size=32)
+    ordered = make_loader(ds, batch_size=8, shuffle=False, workers=0, seed=0)
+    assert list(ordered.sampler) == list(range(8))
+    shuffled = make_loader(ds, batch_size=3, shuffle=True, workers=0, seed=0, drop_last=True)
+    shuffled.sampler.set_epoch(0)
+    order0 = list(shuffled.sampler)
+    shuffled.sampler.set_epoch(1)
+    assert sorted(order0) == list(range(8)) and order0 != list(shuffled.sampler)
+    assert len(shuffled) == 2
+
+
+def test_distributed_loader_uses_the_process_group(tiny_dataset: Path, tmp_path: Path) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        ds = SegmentationDataset(tiny_dataset / "train", size=32, augment=True, seed=5)
+        loader = make_loader(ds, batch_size=4, shuffle=True, workers=0, seed=5, distributed=True)
+        assert loader.sampler.num_replicas == 1 and loader.sampler.seed == 5
+        loader.sampler.set_epoch(2)
+        assert ds.epoch == 2  # one call re-seeds both the shuffle and the augmentation
+        assert sum(x.shape[0] for x, _ in loader) == 8
+    finally:
+        dist.destroy_process_group()
