@@ -23,20 +23,20 @@ def _torch_logits(model_dir: Path, batch: np.ndarray, dtype: torch.dtype = torch
         return model.to(dtype)(torch.from_numpy(batch).to(dtype)).numpy()
 
 
-def test_untrained_fp32_matches_pytorch_to_1e4(tiny_dataset: Path, test_images: np.ndarray, tmp_path: Path) -> None:
+def test_untrained_fp32_matches_pytorch_to_1e4(tiny_dataset: Path, fitted_images: np.ndarray, tmp_path: Path) -> None:
     torch.manual_seed(0)
     info = SavedModelInfo("fastlinknet", 0.5, 2, (SIZE, SIZE))
     folder = save_model(create_model("fastlinknet", width=0.5), tmp_path / "m", info)
     runner = OnnxModel(export_onnx(folder))
     random = np.random.default_rng(0).random((2, 3, SIZE, SIZE), dtype=np.float32)
-    for batch in (random, test_images):
+    for batch in (random, fitted_images):
         ref = _torch_logits(folder, batch)
         got = runner(batch)
         assert got.shape == ref.shape == (len(batch), 2, SIZE, SIZE)
         assert np.abs(got - ref).max() <= 1e-4
 
 
-def test_trained_fp32_is_as_exact_as_pytorch(trained_dir: Path, fp32_onnx: Path, test_images: np.ndarray) -> None:
+def test_trained_fp32_is_as_exact_as_pytorch(trained_dir: Path, fp32_onnx: Path, fitted_images: np.ndarray) -> None:
     """Against a float64 reference, ONNX Runtime's error is of the size of PyTorch's own float32 error.
 
     A trained network's logits (here up to ~13) carry float32 rounding noise of a few 1e-4 in PyTorch itself, so
@@ -45,7 +45,7 @@ def test_trained_fp32_is_as_exact_as_pytorch(trained_dir: Path, fp32_onnx: Path,
     """
     runner = OnnxModel(fp32_onnx)
     random = np.random.default_rng(0).random((2, 3, SIZE, SIZE), dtype=np.float32)
-    for batch in (random, test_images):
+    for batch in (random, fitted_images):
         exact = _torch_logits(trained_dir, batch, torch.float64)
         ref = _torch_logits(trained_dir, batch)
         got = runner(batch)

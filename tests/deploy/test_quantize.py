@@ -21,7 +21,7 @@ def _agreement(ref: np.ndarray, other: np.ndarray, min_margin: float = 0.0) -> f
     return float((ref.argmax(1) == other.argmax(1))[sure].mean())
 
 
-def test_int8_is_smaller_quantized_and_agrees_with_fp32(fp32_onnx: Path, int8_onnx: Path, test_images: np.ndarray):
+def test_int8_is_smaller_quantized_and_agrees_with_fp32(fp32_onnx: Path, int8_onnx: Path, fitted_images: np.ndarray):
     assert int8_onnx.stat().st_size < 0.55 * fp32_onnx.stat().st_size  # 4-byte weights -> 1 byte, plus scales
     model = onnx.load(str(int8_onnx))
     ops = Counter(n.op_type for n in model.graph.node)
@@ -29,13 +29,12 @@ def test_int8_is_smaller_quantized_and_agrees_with_fp32(fp32_onnx: Path, int8_on
     int8_weights = [i for i in model.graph.initializer if i.data_type == TensorProto.INT8 and len(i.dims) == 4]
     assert len(int8_weights) == ops["Conv"]  # every conv weight stored as int8
     assert any(len(i.dims) == 1 and i.dims[0] > 1 for i in model.graph.initializer if i.data_type == TensorProto.FLOAT)
-    fp32, int8 = OnnxModel(fp32_onnx)(test_images), OnnxModel(int8_onnx)(test_images)
+    fp32, int8 = OnnxModel(fp32_onnx)(fitted_images), OnnxModel(int8_onnx)(fitted_images)
     ref_fg = fp32.argmax(1).mean()
     assert 0.05 < ref_fg < 0.95  # the trained fixture predicts a real mask, not all one class
-    # The briefly trained fixture leaves many pixels near the decision boundary, where int8 noise may flip them;
-    # pixels the fp32 model is sure about must keep their class (int16 saturation in the first conv breaks this).
-    assert _agreement(fp32, int8) >= 0.94
-    assert _agreement(fp32, int8, min_margin=1.0) >= 0.985
+    # Pixels near the decision boundary may flip under int8 noise; those the fp32 model is sure about must not.
+    assert _agreement(fp32, int8) >= 0.95
+    assert _agreement(fp32, int8, min_margin=2.0) >= 0.98
     assert np.abs(fp32 - int8).max() > 0  # it really runs in int8
 
 
@@ -62,7 +61,7 @@ def test_calibration_reads_train_split_evenly(tiny_dataset: Path) -> None:
 
 
 def test_keep_fp32_aliases_leave_first_and_last_conv_unquantized(
-    fp32_onnx: Path, tiny_dataset: Path, tmp_path: Path, test_images: np.ndarray
+    fp32_onnx: Path, tiny_dataset: Path, tmp_path: Path, fitted_images: np.ndarray
 ) -> None:
     out = quantize_onnx(fp32_onnx, tmp_path / "k.onnx", tiny_dataset, calib_n=8, keep_fp32=["first-conv", "last-conv"])
     model = onnx.load(str(out))
@@ -75,7 +74,7 @@ def test_keep_fp32_aliases_leave_first_and_last_conv_unquantized(
     last = convs[-1]
     assert last.input[1] in inits and inits[last.input[1]].data_type == TensorProto.FLOAT
     assert producers[last.input[0]].op_type == "DequantizeLinear"  # its input still comes out of int8
-    assert _agreement(OnnxModel(fp32_onnx)(test_images), OnnxModel(out)(test_images), min_margin=1.0) >= 0.985
+    assert _agreement(OnnxModel(fp32_onnx)(fitted_images), OnnxModel(out)(fitted_images), min_margin=2.0) >= 0.98
 
 
 def test_unknown_node_and_method(fp32_onnx: Path, tiny_dataset: Path, tmp_path: Path) -> None:
@@ -89,9 +88,9 @@ def test_unknown_node_and_method(fp32_onnx: Path, tiny_dataset: Path, tmp_path: 
 
 
 def test_calibration_methods_give_their_own_ranges(
-    fp32_onnx: Path, tiny_dataset: Path, tmp_path: Path, test_images: np.ndarray
+    fp32_onnx: Path, tiny_dataset: Path, tmp_path: Path, fitted_images: np.ndarray
 ) -> None:
-    ref = OnnxModel(fp32_onnx)(test_images)
+    ref = OnnxModel(fp32_onnx)(fitted_images)
     scales = {}
     for method in ("minmax", "entropy", "percentile"):
         out = quantize_onnx(fp32_onnx, tmp_path / f"{method}.onnx", tiny_dataset, calib_n=4, method=method)
@@ -101,7 +100,7 @@ def test_calibration_methods_give_their_own_ranges(
             for i in model.graph.initializer
             if i.data_type == TensorProto.FLOAT and not i.dims
         )
-        assert _agreement(ref, OnnxModel(out)(test_images), min_margin=1.0) >= 0.9
+        assert _agreement(ref, OnnxModel(out)(fitted_images), min_margin=2.0) >= 0.9
     # Activation scales come from each method's own ranges (entropy used to fall back to plain min/max).
     assert scales["entropy"] != scales["minmax"] and scales["percentile"] != scales["minmax"]
 

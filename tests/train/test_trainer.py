@@ -1,6 +1,8 @@
+import io
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -71,6 +73,19 @@ def test_train_writes_config_history_checkpoint_and_a_loadable_best_model(
     assert "epoch 1/2" in out and "epoch 2/2" in out
 
 
+def test_on_a_terminal_a_progress_bar_shows_loss_iou_and_speed(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    trainer.train(_cfg(tiny_dataset, tmp_path / "run", epochs=1, progress=True))
+    assert re.search(r"epoch 1/1: .*/4 .*loss \d\.\d{4}  iou \d\.\d{3}  [\d.]+ img/s", terminal.getvalue())
+
+
 def test_same_seed_gives_identical_weights(tiny_dataset: Path, tmp_path: Path) -> None:
     runs = {}
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
@@ -124,9 +139,19 @@ def test_a_dataset_failing_the_check_is_refused_before_anything_is_written(tiny_
                 (broken / split / kind / f.name).write_bytes(f.read_bytes())
     next((broken / "val" / "masks").iterdir()).unlink()
     run = tmp_path / "run"
-    with pytest.raises(FootsegError):
+    with pytest.raises(FootsegError, match=r"val_\d+\.jpg: .*run `footseg check"):
         trainer.train(_cfg(broken, run))
     assert not run.exists()
+
+
+@pytest.mark.slow
+def test_without_data_the_built_in_procedural_set_is_made_in_the_run_folder(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    cfg = TrainConfig(model="fastlinknet", width=0.25, size=64, epochs=1, batch_size=2, steps_per_epoch=1)
+    cfg.out, cfg.workers, cfg.progress = str(run), 0, False
+    trainer.train(cfg)
+    assert (run / "data" / "train" / "images").is_dir() and (run / "data" / "val" / "masks").is_dir()
+    load_model(run / "best")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

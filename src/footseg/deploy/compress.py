@@ -126,16 +126,30 @@ def compress(
     report.add("fp32 input model", model, info, model_dir / WEIGHTS_NAME, baseline_bytes)
 
     def tune(net: nn.Module) -> list[float]:
-        return finetune(net, data, settings.finetune_steps, size, lr=settings.lr, loss=settings.loss,
-                        batch_size=settings.batch_size, workers=settings.workers)
+        return finetune(
+            net,
+            data,
+            settings.finetune_steps,
+            size,
+            lr=settings.lr,
+            loss=settings.loss,
+            batch_size=settings.batch_size,
+            workers=settings.workers,
+        )
 
     if settings.channel_ratio > 0:
         channel_prune(model, settings.channel_ratio, size=size, importance=settings.importance)
         losses = tune(model)
         info = pruned_info(model, info, compressed_from=str(model_dir), channel_ratio=settings.channel_ratio)
         folder = save_model(model, out / "channel", info)
-        report.add(f"channel pruning ({settings.channel_ratio:.0%} of channels, {settings.importance})", model, info,
-                   folder / WEIGHTS_NAME, (folder / WEIGHTS_NAME).stat().st_size, final_loss=_last(losses))
+        report.add(
+            f"channel pruning ({settings.channel_ratio:.0%} of channels, {settings.importance})",
+            model,
+            info,
+            folder / WEIGHTS_NAME,
+            (folder / WEIGHTS_NAME).stat().st_size,
+            final_loss=_last(losses),
+        )
 
     weight_names = {f"{name}.weight" for name, _ in weight_layers(model)}
     if settings.prune_amount > 0:
@@ -146,8 +160,15 @@ def compress(
         save_model(model, out / "magnitude", info)
         path = out / f"magnitude{SUFFIX}"
         written = write_compressed(path, model.state_dict(), info, sparse=weight_names, use_huffman=False)
-        report.add(f"magnitude pruning ({settings.prune_amount:.0%} of weights, 8-bit relative index)", model, info,
-                   path, written["bytes"], final_loss=_last(losses), bits=written["bits"])
+        report.add(
+            f"magnitude pruning ({settings.prune_amount:.0%} of weights, 8-bit relative index)",
+            model,
+            info,
+            path,
+            written["bytes"],
+            final_loss=_last(losses),
+            bits=written["bits"],
+        )
 
     share_weights(model, settings.clusters)
     losses = tune(model)  # only the codebooks train: indices and zeros stay fixed
@@ -157,8 +178,15 @@ def compress(
     path = out / f"shared-fixed{SUFFIX}"
     written = write_compressed(path, model.state_dict(), info, shared=shared, sparse=weight_names, use_huffman=False)
     bits = max(1, (settings.clusters - 1).bit_length())
-    report.add(f"weight sharing ({settings.clusters} clusters, {bits}-bit indices)", model, info, path,
-               written["bytes"], final_loss=_last(losses), bits=written["bits"])
+    report.add(
+        f"weight sharing ({settings.clusters} clusters, {bits}-bit indices)",
+        model,
+        info,
+        path,
+        written["bytes"],
+        final_loss=_last(losses),
+        bits=written["bits"],
+    )
 
     path = out / f"model{SUFFIX}"
     written = write_compressed(path, model.state_dict(), info, shared=shared, sparse=weight_names, use_huffman=True)
@@ -167,8 +195,15 @@ def compress(
     exact = all(torch.equal(decoded.state_dict()[k], v) for k, v in expected.items())
     if not exact:
         raise RuntimeError(f"{path} does not decode to the weights it was written from")
-    report.add("Huffman coding (decoded from the file)", decoded, decoded_info, path, written["bytes"],
-               bits=written["bits"], decodes_exactly=exact)
+    report.add(
+        "Huffman coding (decoded from the file)",
+        decoded,
+        decoded_info,
+        path,
+        written["bytes"],
+        bits=written["bits"],
+        decodes_exactly=exact,
+    )
 
     result = {
         "model": str(model_dir),

@@ -82,8 +82,13 @@ class _Writer:
         if use_huffman:
             lengths = huffman.code_lengths(np.bincount(symbols, minlength=alphabet))
             record = self.add(huffman.encode(symbols, lengths))
-            return {**record, "coding": "huffman", "lengths": lengths.tolist(), "count": len(symbols),
-                    "bits": huffman.coded_bits(symbols, lengths)}
+            return {
+                **record,
+                "coding": "huffman",
+                "lengths": lengths.tolist(),
+                "count": len(symbols),
+                "bits": huffman.coded_bits(symbols, lengths),
+            }
         record = self.add(_pack_fixed(symbols, bits) if len(symbols) else b"")
         return {**record, "coding": "fixed", "width": bits, "count": len(symbols), "bits": bits * len(symbols)}
 

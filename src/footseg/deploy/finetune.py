@@ -39,8 +39,14 @@ def finetune(
     if steps == 0:
         return []
     dataset = SegmentationDataset(split_folder(Path(data), "train"), size=size, augment=augment, seed=seed)
-    loader = make_loader(dataset, batch_size=min(batch_size, len(dataset)), shuffle=True, workers=workers, seed=seed,
-                         drop_last=len(dataset) >= batch_size)
+    loader = make_loader(
+        dataset,
+        batch_size=min(batch_size, len(dataset)),
+        shuffle=True,
+        workers=workers,
+        seed=seed,
+        drop_last=len(dataset) >= batch_size,
+    )
     criterion = build_loss(loss)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)

@@ -415,10 +415,9 @@ class _Trainer:
                 now = time.perf_counter()
                 s.seconds += now - tick  # data loading included: this is the rate the run really achieves
                 tick = now
-                bar.set_postfix(
-                    loss=f"{s.loss_sum / s.images:.4f}",
-                    iou=f"{meter.compute()['iou']:.3f}",
-                    img_s=f"{s.images * self.env.world / max(s.seconds, 1e-9):.1f}",
+                rate = s.images * self.env.world / max(s.seconds, 1e-9)
+                bar.set_postfix_str(
+                    f"loss {s.loss_sum / s.images:.4f}  iou {meter.compute()['iou']:.3f}  {rate:.1f} img/s",
                     refresh=False,
                 )
                 bar.update(1)

@@ -1,0 +1,78 @@
+"""``footseg compress`` end to end on the tiny dataset: every step written, smaller, scored and decodable."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from footseg.cli import main
+from footseg.deploy.compress import CompressSettings, compress
+from footseg.deploy.compressed_file import load_compressed
+from footseg.eval.evaluate import evaluate
+from footseg.models import load_model
+from footseg.models.layer_shapes import LAYER_SHAPES_KEY
+
+
+@pytest.mark.slow
+def test_compress_cli_end_to_end(trained_dir: Path, tiny_dataset: Path, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    rc = main(["compress", str(trained_dir), "--data", str(tiny_dataset), "--real", str(tiny_dataset / "test"),
+               "--out", str(out), "--finetune-steps", "2", "--clusters", "8"])
+    assert rc == 0
+    assert "report:" in capsys.readouterr().out
+    result = json.loads((out / "compress.json").read_text())
+    rows = result["rows"]
+    assert [r["step"].split(" (")[0] for r in rows] == [
+        "fp32 input model", "channel pruning", "magnitude pruning", "weight sharing", "Huffman coding"]
+    sizes = [r["bytes"] for r in rows]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
+    for row in rows:
+        assert row["bytes"] == Path(row["artefact"]).stat().st_size
+        assert row["ratio"] == pytest.approx(sizes[0] / row["bytes"])
+        assert 0.0 <= row["test_iou"] <= 1.0 and row["real_iou"] == pytest.approx(row["test_iou"])
+    base, channel, magnitude, shared, coded = rows
+    assert channel["params"] < base["params"] and channel["gflops"] < base["gflops"]
+    assert magnitude["sparsity"] == pytest.approx(0.5, abs=0.01)
+    assert coded["decodes_exactly"] and coded["test_iou"] == shared["test_iou"]
+    assert coded["ratio"] > 4
+
+    model, info = load_model(out / "channel")
+    assert info.extra[LAYER_SHAPES_KEY] and sum(p.numel() for p in model.parameters()) == channel["params"]
+    decoded, _ = load_compressed(out / "model.fsdc")
+    shared_model, _ = load_model(out / "shared")
+    for key, value in shared_model.state_dict().items():
+        assert torch.equal(decoded.state_dict()[key], value), key
+    for name, module in decoded.named_modules():
+        if isinstance(module, torch.nn.Conv2d):
+            assert torch.unique(module.weight[module.weight != 0]).numel() <= 8, name
+    table = (out / "compress.md").read_text()
+    assert table.count("\n| ") == 6 and "real IoU" in table  # header + five steps
+
+
+def test_skipped_steps_and_scores_of_the_input(trained_dir: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    settings = CompressSettings(prune_amount=0.0, channel_ratio=0.0, clusters=32, finetune_steps=0, runs=1)
+    result = compress(trained_dir, tiny_dataset, tmp_path / "out", settings=settings)
+    steps = [r["step"].split(" (")[0] for r in result["rows"]]
+    assert steps == ["fp32 input model", "weight sharing", "Huffman coding"]
+    assert result["rows"][0]["test_iou"] == pytest.approx(evaluate(trained_dir, tiny_dataset)["iou"])
+    assert result["rows"][0]["real_iou"] is None
+    assert all(r["sparsity"] == 0.0 for r in result["rows"])
+    assert "real IoU" not in (tmp_path / "out" / "compress.md").read_text()
+
+
+def test_user_errors(trained_dir: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flat = tmp_path / "flat"
+    shutil.copytree(tiny_dataset / "test", flat)
+    assert main(["compress", str(trained_dir), "--data", str(flat), "--out", str(tmp_path / "o")]) == 2
+    assert "splits" in capsys.readouterr().err
+    rc = main(["compress", str(trained_dir), "--data", str(tiny_dataset), "--out", str(tmp_path / "o"),
+               "--channel-ratio", "1.5"])
+    assert rc == 2
+    assert "footseg: error: --channel-ratio" in capsys.readouterr().err
+    assert main(["compress", str(tmp_path / "nope"), "--data", str(tiny_dataset)]) == 2
+    assert "not a model folder" in capsys.readouterr().err

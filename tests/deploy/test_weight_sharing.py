@@ -1,0 +1,138 @@
+"""Weight sharing: k-means codebooks, sharing that survives fine-tuning, and a compressed file that decodes to
+exactly the shared weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from footseg.deploy.compressed_file import load_compressed, positions_from_index, read_compressed, relative_index
+from footseg.deploy.compressed_file import write_compressed as write
+from footseg.deploy.finetune import finetune
+from footseg.deploy.prune import channel_prune, magnitude_prune, make_permanent, pruned_info, weight_layers
+from footseg.deploy.weight_sharing import distinct_values, finish_sharing, kmeans_1d, share_weights
+from footseg.errors import FootsegError
+from footseg.models import SavedModelInfo, create_model
+
+
+def _pruned_shared_model(clusters: int = 16) -> tuple[torch.nn.Module, dict, SavedModelInfo]:
+    torch.manual_seed(0)
+    model = create_model("fastlinknet", width=0.5).eval()
+    channel_prune(model, 0.25)
+    magnitude_prune(model, 0.5)
+    make_permanent(model)
+    share_weights(model, clusters)
+    shared = finish_sharing(model)
+    info = pruned_info(model, SavedModelInfo("fastlinknet", 0.5, 2, (64, 64)))
+    return model, shared, info
+
+
+def test_kmeans_finds_obvious_clusters() -> None:
+    gen = torch.Generator().manual_seed(0)
+    centres = torch.tensor([-1.0, 0.2, 3.0])
+    labels = torch.arange(3).repeat_interleave(200)
+    values = centres[labels] + 0.01 * torch.randn(600, generator=gen)
+    centroids, got = kmeans_1d(values, 3)
+    torch.testing.assert_close(centroids, centres, atol=0.005, rtol=0)
+    assert torch.equal(got, labels)
+    # More clusters than values: every value becomes its own centroid, no error.
+    centroids, got = kmeans_1d(torch.tensor([0.5, -2.0]), 8)
+    assert torch.equal(centroids[got], torch.tensor([0.5, -2.0]))
+
+
+def test_every_weight_sits_on_its_nearest_centroid() -> None:
+    values = torch.randn(5000, generator=torch.Generator().manual_seed(1))
+    centroids, labels = kmeans_1d(values, 16)
+    nearest = (values[:, None] - centroids[None, :]).abs().argmin(1)
+    assert torch.equal(centroids[labels], centroids[nearest])
+
+
+def test_sharing_leaves_at_most_k_values_per_layer_and_keeps_zeros(tiny_dataset: Path) -> None:
+    torch.manual_seed(0)
+    model = create_model("fastlinknet", width=0.25).eval()
+    magnitude_prune(model, 0.5)
+    make_permanent(model)
+    zeros = {name: m.weight == 0 for name, m in weight_layers(model)}
+    names = share_weights(model, 4)
+    assert len(names) == len(weight_layers(model))
+    before = {k: v.detach().clone() for k, v in model.state_dict().items() if k.endswith("original")}
+    finetune(model, tiny_dataset, steps=2, size=64, batch_size=4, lr=1e-2)
+    after = {k: v.detach() for k, v in model.state_dict().items() if k.endswith("original")}
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # the codebooks learned
+    shared = finish_sharing(model)
+    for name, m in weight_layers(model):
+        assert not hasattr(m, "parametrizations")
+        assert bool((m.weight[zeros[name]] == 0).all())
+        codebook, indices = shared[f"{name}.weight"]
+        assert torch.equal(m.weight[~zeros[name]], codebook[indices][~zeros[name]])
+    assert max(distinct_values(model).values()) <= 4
+
+
+def test_relative_index_round_trip_with_long_gaps() -> None:
+    mask = np.zeros(2000, dtype=bool)
+    mask[[0, 1, 256, 600, 1999]] = True  # gaps 0, 0, 254, 343 (needs a skip), 1398 (several skips)
+    symbols = relative_index(mask, 8)
+    assert symbols[:3].tolist() == [0, 0, 254]
+    assert np.array_equal(positions_from_index(symbols, 8), np.flatnonzero(mask))
+    assert relative_index(np.zeros(5, dtype=bool), 8).size == 0
+
+
+@pytest.mark.parametrize("use_huffman", [False, True])
+def test_file_decodes_to_exactly_the_shared_weights(tmp_path: Path, use_huffman: bool) -> None:
+    model, shared, info = _pruned_shared_model()
+    state = model.state_dict()
+    weights = {f"{name}.weight" for name, _ in weight_layers(model)}
+    written = write(tmp_path / "m.fsdc", state, info, shared=shared, sparse=weights, use_huffman=use_huffman)
+    assert written["bytes"] == (tmp_path / "m.fsdc").stat().st_size
+    decoded, decoded_info = read_compressed(tmp_path / "m.fsdc")
+    assert decoded.keys() == state.keys()
+    for key, value in state.items():
+        assert decoded[key].dtype == value.dtype and torch.equal(decoded[key], value), key
+    assert decoded_info == info
+    net, _ = load_compressed(tmp_path / "m.fsdc")
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(net(x), model(x))
+
+
+def test_huffman_beats_fixed_width_and_the_dense_file(tmp_path: Path) -> None:
+    model, shared, info = _pruned_shared_model()
+    state = model.state_dict()
+    weights = {f"{name}.weight" for name, _ in weight_layers(model)}
+    fixed = write(tmp_path / "f.fsdc", state, info, shared=shared, sparse=weights, use_huffman=False)
+    coded = write(tmp_path / "h.fsdc", state, info, shared=shared, sparse=weights, use_huffman=True)
+    assert coded["bits"]["indices"] < fixed["bits"]["indices"]
+    assert coded["bits"]["positions"] < fixed["bits"]["positions"]
+    assert coded["bytes"] < fixed["bytes"]
+    nonzero = sum(int((state[k] != 0).sum()) for k in weights)
+    assert fixed["bits"]["indices"] == 4 * nonzero  # 16 clusters: 4 bits per surviving weight
+    # The conv weights themselves: half of them zero, the rest ~4 coded bits plus a short gap, against 32 bits each.
+    weight_bits = coded["bits"]["positions"] + coded["bits"]["indices"] + coded["bits"]["codebooks"]
+    assert weight_bits < sum(32 * state[k].numel() for k in weights) / 8
+
+
+def test_a_mismatched_codebook_is_refused(tmp_path: Path) -> None:
+    model, shared, info = _pruned_shared_model()
+    name = next(iter(shared))
+    codebook, indices = shared[name]
+    shared[name] = (codebook + 1.0, indices)
+    with pytest.raises(ValueError, match="codebook"):
+        write(tmp_path / "m.fsdc", model.state_dict(), info, shared=shared)
+
+
+def test_corrupt_files_are_user_errors(tmp_path: Path) -> None:
+    model, shared, info = _pruned_shared_model()
+    path = tmp_path / "m.fsdc"
+    write(path, model.state_dict(), info, shared=shared)
+    blob = path.read_bytes()
+    (tmp_path / "bad.fsdc").write_bytes(b"nope" + blob[4:])
+    with pytest.raises(FootsegError, match="magic"):
+        read_compressed(tmp_path / "bad.fsdc")
+    (tmp_path / "cut.fsdc").write_bytes(blob[:40])
+    with pytest.raises(FootsegError, match="corrupt"):
+        read_compressed(tmp_path / "cut.fsdc")
+    with pytest.raises(FootsegError, match="cannot read"):
+        read_compressed(tmp_path / "missing.fsdc")
