@@ -71,7 +71,7 @@ def test_metadata_round_trip(trained_dir: Path, fp32_onnx: Path) -> None:
     _, info = load_model(trained_dir)
     runner = OnnxModel(fp32_onnx)
     assert runner.info == info
-    assert runner.info.extra == {"note": "deploy test", "steps": 40}
+    assert runner.info.extra == {"note": "deploy test", "steps": 60}
     assert runner.precision == "fp32"
 
 

@@ -87,6 +87,7 @@ def test_unknown_node_and_method(fp32_onnx: Path, tiny_dataset: Path, tmp_path: 
     assert resolve_nodes(model, ["first-conv", model.graph.node[0].name]) == [model.graph.node[0].name]
 
 
+@pytest.mark.slow  # ORT's entropy search is pure Python over every activation's histogram
 def test_calibration_methods_give_their_own_ranges(
     fp32_onnx: Path, tiny_dataset: Path, tmp_path: Path, fitted_images: np.ndarray
 ) -> None:
@@ -100,7 +101,9 @@ def test_calibration_methods_give_their_own_ranges(
             for i in model.graph.initializer
             if i.data_type == TensorProto.FLOAT and not i.dims
         )
-        assert _agreement(ref, OnnxModel(out)(fitted_images), min_margin=2.0) >= 0.9
+        agreement = _agreement(ref, OnnxModel(out)(fitted_images), min_margin=2.0)
+        # Entropy (KL) clips ReLU activations hard and is measurably worse on this network; it must still run.
+        assert agreement >= (0.5 if method == "entropy" else 0.95), (method, agreement)
     # Activation scales come from each method's own ranges (entropy used to fall back to plain min/max).
     assert scales["entropy"] != scales["minmax"] and scales["percentile"] != scales["minmax"]
 

@@ -6,7 +6,8 @@ The steps build on each other, and each is fine-tuned with the training loss bef
    first because fine-tuning a narrower dense network afterwards is ordinary training, while zeros from step 2
    would have to be kept masked through it;
 2. magnitude pruning (unstructured), stored as sparse float32 weights with an 8-bit relative index;
-3. weight sharing: k-means codebooks per layer, cluster indices at a fixed log2(k) bits, centroids fine-tuned;
+3. weight sharing: BatchNorms folded into the convs (``footseg.deploy.fold_bn``), then k-means codebooks per layer,
+   cluster indices at a fixed log2(k) bits, centroids fine-tuned with the BatchNorm statistics frozen;
 4. Huffman coding of the cluster indices and of the relative index (steps 2-4 are Han et al.'s deep compression).
 
 Every step reports the bytes of the artefact it writes (a safetensors model folder for step 1, a ``.fsdc`` file for
@@ -27,6 +28,7 @@ from torch import nn
 from footseg.data.dataset import has_splits
 from footseg.deploy.compressed_file import SUFFIX, load_compressed, write_compressed
 from footseg.deploy.finetune import finetune
+from footseg.deploy.fold_bn import fold_batchnorm
 from footseg.deploy.prune import (
     channel_prune,
     magnitude_prune,
@@ -125,7 +127,7 @@ def compress(
     report = _Reporter(data, real, size, baseline_bytes, settings)
     report.add("fp32 input model", model, info, model_dir / WEIGHTS_NAME, baseline_bytes)
 
-    def tune(net: nn.Module) -> list[float]:
+    def tune(net: nn.Module, freeze_bn: bool = False) -> list[float]:
         return finetune(
             net,
             data,
@@ -135,6 +137,7 @@ def compress(
             loss=settings.loss,
             batch_size=settings.batch_size,
             workers=settings.workers,
+            freeze_bn=freeze_bn,
         )
 
     if settings.channel_ratio > 0:
@@ -170,8 +173,9 @@ def compress(
             bits=written["bits"],
         )
 
+    folded = fold_batchnorm(model)  # cluster the weights the network really multiplies by; BNs become biases
     share_weights(model, settings.clusters)
-    losses = tune(model)  # only the codebooks train: indices and zeros stay fixed
+    losses = tune(model, freeze_bn=True)  # codebooks and biases train; indices, zeros and the fold stay fixed
     shared = finish_sharing(model)
     info = pruned_info(model, info, clusters=settings.clusters)
     save_model(model, out / "shared", info)
@@ -179,13 +183,14 @@ def compress(
     written = write_compressed(path, model.state_dict(), info, shared=shared, sparse=weight_names, use_huffman=False)
     bits = max(1, (settings.clusters - 1).bit_length())
     report.add(
-        f"weight sharing ({settings.clusters} clusters, {bits}-bit indices)",
+        f"weight sharing ({settings.clusters} clusters, {bits}-bit indices, BN folded)",
         model,
         info,
         path,
         written["bytes"],
         final_loss=_last(losses),
         bits=written["bits"],
+        folded_batchnorms=folded,
     )
 
     path = out / f"model{SUFFIX}"

@@ -5,6 +5,7 @@ The header holds the model's ``SavedModelInfo`` (so the file alone rebuilds the 
 of the state dict:
 
 - ``raw``: the tensor's bytes as they are (BatchNorm parameters and statistics, biases, small tensors);
+- ``fill``: one value, for a tensor whose elements are all equal (e.g. the gammas of folded BatchNorms);
 - ``sparse``: the non-zero positions as a relative index (Han et al. 2016: the gap to the previous non-zero in
   ``index_bits``-bit symbols; the largest symbol means "skip that many positions and keep going", so gaps of any
   length fit), omitted when the tensor has no zeros, and the non-zero values either as float32 or as cluster indices
@@ -150,6 +151,11 @@ def write_compressed(
             else:
                 record["values"] = writer.add(flat[mask].astype(np.float32).tobytes())
                 bits["values"] += 32 * record["nnz"]
+        elif t.numel() > 1 and bool((t == t.flatten()[0]).all()):
+            # Constant tensors (e.g. the gammas and statistics of folded BatchNorms) need one value, not all.
+            record["kind"] = "fill"
+            record["data"] = writer.add(t.flatten()[:1].numpy().tobytes())
+            bits["raw"] += 8 * t.element_size()
         else:
             record["kind"] = "raw"
             data = t.numpy().tobytes() if t.numel() else b""
@@ -197,12 +203,13 @@ def read_compressed(path: str | Path) -> tuple[dict[str, torch.Tensor], SavedMod
 def _decode_tensor(payload: bytes, rec: dict) -> torch.Tensor:
     dtype = getattr(torch, rec["dtype"])
     shape = tuple(rec["shape"])
-    if rec["kind"] == "raw":
+    if rec["kind"] in ("raw", "fill"):
         chunk = payload[rec["data"]["offset"] : rec["data"]["offset"] + rec["data"]["nbytes"]]
         if not chunk:
             return torch.empty(shape, dtype=dtype)
         np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
-        return torch.from_numpy(np.frombuffer(chunk, dtype=np_dtype).copy()).reshape(shape)
+        values = torch.from_numpy(np.frombuffer(chunk, dtype=np_dtype).copy())
+        return values.expand(shape).clone() if rec["kind"] == "fill" else values.reshape(shape)
     numel = int(np.prod(shape, dtype=np.int64))
     flat = np.zeros(numel, dtype=np.float32)
     if rec["positions"] is None:

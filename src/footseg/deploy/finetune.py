@@ -29,10 +29,13 @@ def finetune(
     workers: int = 0,
     seed: int = 0,
     augment: bool = True,
+    freeze_bn: bool = False,
 ) -> list[float]:
     """``steps`` Adam steps of ``loss`` on ``data``'s train split at ``size``; returns the per-step losses.
 
-    The model is left in eval mode. ``steps=0`` does nothing.
+    ``freeze_bn`` keeps BatchNorms in eval mode (running statistics used and kept) with their scales fixed, as a
+    network whose BatchNorms were folded into its convs needs. The model is left in eval mode. ``steps=0`` does
+    nothing.
     """
     if steps < 0:
         raise FootsegError(f"fine-tuning steps must be at least 0, got {steps}")
@@ -48,10 +51,14 @@ def finetune(
         drop_last=len(dataset) >= batch_size,
     )
     criterion = build_loss(loss)
-    params = [p for p in model.parameters() if p.requires_grad]
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if freeze_bn else []
+    frozen = {id(m.weight) for m in norms if m.weight is not None}
+    params = [p for p in model.parameters() if p.requires_grad and id(p) not in frozen]
     optimizer = torch.optim.Adam(params, lr=lr)
     losses: list[float] = []
     model.train()
+    for m in norms:
+        m.eval()
     try:
         for epoch in itertools.count():
             loader.sampler.set_epoch(epoch)

@@ -43,7 +43,7 @@ CALIB_METHODS = {
 # a single candidate -- the full min/max range. Calibrating here with a finer histogram makes "entropy" mean entropy.
 _CALIB_OPTIONS: dict[str, dict] = {
     "minmax": {},
-    "entropy": {"num_bins": 2048, "num_quantized_bins": 128},
+    "entropy": {"num_bins": 512, "num_quantized_bins": 128},
     "percentile": {"num_bins": 2048, "percentile": 99.99},
 }
 # Aliases for the layers that usually suffer most from int8: the first conv sees raw pixels, the last one

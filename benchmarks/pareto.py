@@ -1,0 +1,94 @@
+"""Pareto plot of foot IoU against 1-thread latency across models, widths and input sizes (MobileNet's two knobs).
+
+    python benchmarks/pareto.py MODEL_DIR [MODEL_DIR ...] [--sizes 128,160,192,256] [--budget 10] [--out DIR]
+    python benchmarks/pareto.py --train fastlinknet,mobileseg --widths 0.5,1.0 --epochs 2 --steps-per-epoch 30
+
+Points are scored on ``../shared/data/real-dev`` when it exists (or ``--real``), else on the test split of
+``--data`` (default: the built-in procedural dataset). ``--train`` first trains each model at each width briefly
+(into OUT/runs/) and uses those. Writes OUT/pareto.png, pareto.json and pareto.md (default OUT:
+benchmarks/results/pareto). The library part is footseg.eval.pareto.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from footseg.config import TrainConfig
+from footseg.data.procedural import make_procedural_dataset
+from footseg.errors import FootsegError
+from footseg.eval.pareto import format_points, plot_pareto, recommend, sweep
+from footseg.pipeline import find_real_data
+from footseg.train.trainer import train
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="*", help="saved model folders (RUN/best)")
+    p.add_argument("--sizes", type=_ints, default=[128, 160, 192, 256], help="input sides, multiples of 32")
+    p.add_argument("--budget", type=float, default=10.0, help="latency budget (ms) for the recommended point")
+    p.add_argument("--data", default=None, help="dataset with a test split (default: built-in procedural set)")
+    p.add_argument("--real", default=None, help="flat folder of real photos with masks (default: real-dev if found)")
+    p.add_argument("--train", type=lambda s: [v for v in s.split(",") if v], default=[],
+                   help="comma-separated model names to train first, at each --widths")
+    p.add_argument("--widths", type=_floats, default=[0.5, 1.0])
+    p.add_argument("--train-size", type=int, default=256)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--steps-per-epoch", type=int, default=30)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "pareto"))
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    try:
+        real = Path(args.real) if args.real else find_real_data()
+        data = Path(args.data) if args.data else None
+        if data is None and (args.train or real is None):
+            data = make_procedural_dataset(out / "data")  # reuses the folder when it is already complete
+        models = [Path(m) for m in args.models]
+        for name in args.train:
+            for width in args.widths:
+                cfg = TrainConfig(model=name, data=str(data), out=str(out / "runs" / f"{name}-w{width:g}"), width=width,
+                                  size=args.train_size, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+                                  progress=False)
+                run = Path(cfg.out)
+                models.append(train(cfg, resume=(run / "checkpoint.pt").is_file()))
+        if not models:
+            raise FootsegError("give model folders, or --train model names to train first")
+        scored_on = real if real is not None else data
+        torch.set_num_threads(args.threads)
+        points = sweep(models, scored_on, args.sizes, threads=args.threads, runs=args.runs)
+    except FootsegError as exc:
+        print(f"pareto: error: {exc}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    where = "real photos" if real is not None else "synthetic test split"
+    plot_pareto(points, out / "pareto.png", budget_ms=args.budget,
+                title=f"foot IoU ({where}) vs {args.threads}-thread latency")
+    best = recommend(points, args.budget)
+    result = {"scored_on": str(scored_on), "threads": args.threads, "budget_ms": args.budget, "points": points,
+              "recommended": points[best] if best is not None else None}
+    (out / "pareto.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = format_points(points, args.budget)
+    note = (f"\nIoU on {scored_on} ({where}); latency: PyTorch eager, batch 1, {args.threads} thread(s), median of "
+            f"{args.runs} runs; recommended: most accurate point within {args.budget:g} ms.\n")
+    (out / "pareto.md").write_text("# Accuracy against latency\n\n" + table + note)
+    print(table + note)
+    print(f"plot: {out / 'pareto.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

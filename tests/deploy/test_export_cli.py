@@ -1,0 +1,77 @@
+"""``footseg export`` in-process, and exported files used as MODEL by eval and predict."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from footseg.cli import main
+from footseg.data.io import read_image
+from footseg.deploy.onnx_model import OnnxModel
+from footseg.eval.inference import Predictor
+
+
+@pytest.fixture
+def model_copy(trained_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(trained_dir, tmp_path / "model"))
+
+
+def test_export_fp32_default_path(model_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", str(model_copy)]) == 0
+    out = model_copy / "model.onnx"
+    assert str(out) in capsys.readouterr().out
+    assert OnnxModel(out).precision == "fp32"
+
+
+def test_export_int8_with_calib_and_keep(
+    model_copy: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sub" / "m.int8.onnx"
+    argv = ["export", str(model_copy), "--format", "onnx-int8", "--out", str(out), "--calib", str(tiny_dataset)]
+    assert main([*argv, "--calib-n", "4", "--keep-fp32", "first-conv,last-conv", "--calib-method", "percentile"]) == 0
+    assert "procedural" not in capsys.readouterr().out
+    assert OnnxModel(out).precision == "int8"
+
+
+def test_export_int8_without_calib_uses_procedural_data(model_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", str(model_copy), "--format", "onnx-int8", "--calib-n", "2"]) == 0
+    assert "built-in procedural dataset" in capsys.readouterr().out
+    assert OnnxModel(model_copy / "model.int8.onnx").precision == "int8"
+
+
+def test_export_errors_name_the_file(tmp_path: Path, model_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", str(tmp_path / "nothing")]) == 2
+    assert capsys.readouterr().err.strip().startswith(f"footseg: error: {tmp_path / 'nothing'}: ")
+    argv = ["export", str(model_copy), "--format", "onnx-int8", "--calib", str(tmp_path / "nodata")]
+    assert main(argv) == 2
+    assert f"{tmp_path / 'nodata'}: dataset folder not found" in capsys.readouterr().err
+    assert main(["export", str(model_copy), "--format", "onnx-int8", "--keep-fp32", "nope", "--calib-n", "1"]) == 2
+    assert "no node named 'nope'" in capsys.readouterr().err
+    assert not (model_copy / "model.int8.onnx").exists()
+
+
+def test_predictor_eval_and_predict_accept_onnx(
+    trained_dir: Path, fp32_onnx: Path, int8_onnx: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    image = read_image(sorted((tiny_dataset / "train" / "images").iterdir())[0])
+    torch_prob = Predictor(trained_dir).predict_proba(image)
+    onnx_prob = Predictor(fp32_onnx).predict_proba(image)
+    assert Predictor(fp32_onnx).input_size == (64, 64)
+    assert np.abs(onnx_prob - torch_prob).max() < 1e-4
+    assert main(["eval", str(int8_onnx), "--data", str(tiny_dataset), "--json", str(tmp_path / "s.json")]) == 0
+    assert (tmp_path / "s.json").is_file()
+    inputs = str(tiny_dataset / "test")
+    assert main(["predict", str(int8_onnx), inputs, "--out", str(tmp_path / "pred")]) == 0
+    assert len(list((tmp_path / "pred").glob("*_mask.png"))) == 4
+
+
+def test_predictor_bad_onnx_is_a_user_error(
+    tmp_path: Path, tiny_dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"nope")
+    assert main(["eval", str(bad), "--data", str(tiny_dataset)]) == 2
+    assert f"{bad}: unreadable ONNX model" in capsys.readouterr().err
