@@ -41,8 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=10.0, help="latency budget (ms) for the recommended point")
     p.add_argument("--data", default=None, help="dataset with a test split (default: built-in procedural set)")
     p.add_argument("--real", default=None, help="flat folder of real photos with masks (default: real-dev if found)")
-    p.add_argument("--train", type=lambda s: [v for v in s.split(",") if v], default=[],
-                   help="comma-separated model names to train first, at each --widths")
+    p.add_argument(
+        "--train",
+        type=lambda s: [v for v in s.split(",") if v],
+        default=[],
+        help="comma-separated model names to train first, at each --widths",
+    )
     p.add_argument("--widths", type=_floats, default=[0.5, 1.0])
     p.add_argument("--train-size", type=int, default=256)
     p.add_argument("--epochs", type=int, default=2)
@@ -60,9 +64,16 @@ def main(argv: list[str] | None = None) -> int:
         models = [Path(m) for m in args.models]
         for name in args.train:
             for width in args.widths:
-                cfg = TrainConfig(model=name, data=str(data), out=str(out / "runs" / f"{name}-w{width:g}"), width=width,
-                                  size=args.train_size, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-                                  progress=False)
+                cfg = TrainConfig(
+                    model=name,
+                    data=str(data),
+                    out=str(out / "runs" / f"{name}-w{width:g}"),
+                    width=width,
+                    size=args.train_size,
+                    epochs=args.epochs,
+                    steps_per_epoch=args.steps_per_epoch,
+                    progress=False,
+                )
                 run = Path(cfg.out)
                 models.append(train(cfg, resume=(run / "checkpoint.pt").is_file()))
         if not models:
@@ -75,15 +86,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out.mkdir(parents=True, exist_ok=True)
     where = "real photos" if real is not None else "synthetic test split"
-    plot_pareto(points, out / "pareto.png", budget_ms=args.budget,
-                title=f"foot IoU ({where}) vs {args.threads}-thread latency")
+    plot_pareto(
+        points, out / "pareto.png", budget_ms=args.budget, title=f"foot IoU ({where}) vs {args.threads}-thread latency"
+    )
     best = recommend(points, args.budget)
-    result = {"scored_on": str(scored_on), "threads": args.threads, "budget_ms": args.budget, "points": points,
-              "recommended": points[best] if best is not None else None}
+    result = {
+        "scored_on": str(scored_on),
+        "threads": args.threads,
+        "budget_ms": args.budget,
+        "points": points,
+        "recommended": points[best] if best is not None else None,
+    }
     (out / "pareto.json").write_text(json.dumps(result, indent=2) + "\n")
     table = format_points(points, args.budget)
-    note = (f"\nIoU on {scored_on} ({where}); latency: PyTorch eager, batch 1, {args.threads} thread(s), median of "
-            f"{args.runs} runs; recommended: most accurate point within {args.budget:g} ms.\n")
+    note = (
+        f"\nIoU on {scored_on} ({where}); latency: PyTorch eager, batch 1, {args.threads} thread(s), median of "
+        f"{args.runs} runs; recommended: most accurate point within {args.budget:g} ms.\n"
+    )
     (out / "pareto.md").write_text("# Accuracy against latency\n\n" + table + note)
     print(table + note)
     print(f"plot: {out / 'pareto.png'}")

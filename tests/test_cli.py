@@ -106,7 +106,7 @@ def test_unknown_model_name_in_a_model_folder(model_dir: Path, photos: Path, tmp
     shutil.copytree(model_dir, odd)
     config = json.loads((odd / "config.json").read_text())
     (odd / "config.json").write_text(json.dumps({**config, "model": "nosuchnet"}))
-    _fails(["eval", odd, "--data", photos], capsys, "nosuchnet")
+    _fails(["eval", odd, "--data", photos], capsys, "nosuchnet", odd / "config.json")
 
 
 def test_eval_and_predict_happy_path(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:

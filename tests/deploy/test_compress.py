@@ -18,17 +18,37 @@ from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 
 
 @pytest.mark.slow
-def test_compress_cli_end_to_end(trained_dir: Path, tiny_dataset: Path, tmp_path: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_compress_cli_end_to_end(
+    trained_dir: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
-    rc = main(["compress", str(trained_dir), "--data", str(tiny_dataset), "--real", str(tiny_dataset / "test"),
-               "--out", str(out), "--finetune-steps", "2", "--clusters", "8"])
+    rc = main(
+        [
+            "compress",
+            str(trained_dir),
+            "--data",
+            str(tiny_dataset),
+            "--real",
+            str(tiny_dataset / "test"),
+            "--out",
+            str(out),
+            "--finetune-steps",
+            "2",
+            "--clusters",
+            "8",
+        ]
+    )
     assert rc == 0
     assert "report:" in capsys.readouterr().out
     result = json.loads((out / "compress.json").read_text())
     rows = result["rows"]
     assert [r["step"].split(" (")[0] for r in rows] == [
-        "fp32 input model", "channel pruning", "magnitude pruning", "weight sharing", "Huffman coding"]
+        "fp32 input model",
+        "channel pruning",
+        "magnitude pruning",
+        "weight sharing",
+        "Huffman coding",
+    ]
     sizes = [r["bytes"] for r in rows]
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
     for row in rows:
@@ -70,8 +90,18 @@ def test_user_errors(trained_dir: Path, tiny_dataset: Path, tmp_path: Path, caps
     shutil.copytree(tiny_dataset / "test", flat)
     assert main(["compress", str(trained_dir), "--data", str(flat), "--out", str(tmp_path / "o")]) == 2
     assert "splits" in capsys.readouterr().err
-    rc = main(["compress", str(trained_dir), "--data", str(tiny_dataset), "--out", str(tmp_path / "o"),
-               "--channel-ratio", "1.5"])
+    rc = main(
+        [
+            "compress",
+            str(trained_dir),
+            "--data",
+            str(tiny_dataset),
+            "--out",
+            str(tmp_path / "o"),
+            "--channel-ratio",
+            "1.5",
+        ]
+    )
     assert rc == 2
     assert "footseg: error: --channel-ratio" in capsys.readouterr().err
     assert main(["compress", str(tmp_path / "nope"), "--data", str(tiny_dataset)]) == 2

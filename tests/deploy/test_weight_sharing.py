@@ -12,6 +12,7 @@ import torch
 from footseg.deploy.compressed_file import load_compressed, positions_from_index, read_compressed, relative_index
 from footseg.deploy.compressed_file import write_compressed as write
 from footseg.deploy.finetune import finetune
+from footseg.deploy.fold_bn import fold_batchnorm
 from footseg.deploy.prune import channel_prune, magnitude_prune, make_permanent, pruned_info, weight_layers
 from footseg.deploy.weight_sharing import distinct_values, finish_sharing, kmeans_1d, share_weights
 from footseg.errors import FootsegError
@@ -24,6 +25,7 @@ def _pruned_shared_model(clusters: int = 16) -> tuple[torch.nn.Module, dict, Sav
     channel_prune(model, 0.25)
     magnitude_prune(model, 0.5)
     make_permanent(model)
+    fold_batchnorm(model)  # as compress does: BN gammas and statistics become constant tensors ("fill" records)
     share_weights(model, clusters)
     shared = finish_sharing(model)
     info = pruned_info(model, SavedModelInfo("fastlinknet", 0.5, 2, (64, 64)))
@@ -87,6 +89,9 @@ def test_file_decodes_to_exactly_the_shared_weights(tmp_path: Path, use_huffman:
     weights = {f"{name}.weight" for name, _ in weight_layers(model)}
     written = write(tmp_path / "m.fsdc", state, info, shared=shared, sparse=weights, use_huffman=use_huffman)
     assert written["bytes"] == (tmp_path / "m.fsdc").stat().st_size
+    # Folded BatchNorms keep one informative vector (the bias) of four; the constant ones cost one value each.
+    other_bits = sum(8 * v.numel() * v.element_size() for k, v in state.items() if k not in weights)
+    assert written["bits"]["raw"] < 0.3 * other_bits
     decoded, decoded_info = read_compressed(tmp_path / "m.fsdc")
     assert decoded.keys() == state.keys()
     for key, value in state.items():

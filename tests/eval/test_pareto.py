@@ -61,3 +61,15 @@ def test_sweep_plot_and_table(tiny_dataset: Path, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     png = plot_pareto(points, tmp_path / "plot" / "pareto.png", budget_ms=1e9)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pruned_models_are_labelled(tiny_dataset: Path, tmp_path: Path) -> None:
+    from footseg.deploy.prune import channel_prune, pruned_info
+
+    model = channel_prune(create_model("fastlinknet", width=0.25), 0.25)
+    info = pruned_info(model, SavedModelInfo("fastlinknet", 0.25, 2, (64, 64)))
+    plain = save_model(create_model("fastlinknet", width=0.25), tmp_path / "plain", SavedModelInfo("fastlinknet", 0.25))
+    points = sweep([save_model(model, tmp_path / "pruned", info), plain], tiny_dataset, sizes=[64], runs=1)
+    assert [p["label"] for p in points] == ["fastlinknet (pruned)", "fastlinknet"]
+    assert points[0]["params"] < points[1]["params"]
+    assert "| fastlinknet (pruned) |" in format_points(points)

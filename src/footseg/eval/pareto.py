@@ -15,7 +15,12 @@ from pathlib import Path
 
 from footseg.eval.bench import measure_model
 from footseg.eval.evaluate import evaluate
+from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.models.saved import load_model
+
+
+def _label(point: dict) -> str:
+    return str(point.get("label", point["model"]))
 
 
 def pareto_front(points: Sequence[dict], x: str = "latency_ms", y: str = "iou") -> list[int]:
@@ -47,7 +52,11 @@ def sweep(
     threads: int = 1,
     runs: int = 20,
 ) -> list[dict]:
-    """One point per (saved model folder, input size): model, width, size, params, gflops, latency_ms, iou."""
+    """One point per (saved model folder, input size): model, label, width, size, params, gflops, latency_ms, iou.
+
+    ``label`` is the model name, marked "(pruned)" for a channel-pruned model (``footseg compress``), whose width
+    alone no longer says how wide it is.
+    """
     for size in sizes:
         if size <= 0 or size % 32:
             raise ValueError(f"input sizes must be positive multiples of 32, got {size}")
@@ -57,17 +66,20 @@ def sweep(
         for size in sizes:
             cost = measure_model(model, size=size, threads=threads, runs=runs)
             scores = evaluate((model, replace(info, input_size=(size, size))), data, split)
-            points.append({
-                "model": info.model,
-                "width": info.width,
-                "trained_size": int(info.input_size[0]),
-                "size": size,
-                "folder": str(folder),
-                "params": cost["params"],
-                "gflops": cost["gflops"],
-                "latency_ms": cost["latency_ms"],
-                "iou": scores["iou"],
-            })
+            points.append(
+                {
+                    "model": info.model,
+                    "label": info.model + (" (pruned)" if LAYER_SHAPES_KEY in info.extra else ""),
+                    "width": info.width,
+                    "trained_size": int(info.input_size[0]),
+                    "size": size,
+                    "folder": str(folder),
+                    "params": cost["params"],
+                    "gflops": cost["gflops"],
+                    "latency_ms": cost["latency_ms"],
+                    "iou": scores["iou"],
+                }
+            )
     return points
 
 
@@ -86,24 +98,45 @@ def plot_pareto(
 
     front = pareto_front(points)
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
-    names = sorted({p["model"] for p in points})
+    names = sorted({_label(p) for p in points})
     colours = plt.get_cmap("tab10")
     for k, name in enumerate(names):
-        mine = [p for p in points if p["model"] == name]
-        ax.scatter([p["latency_ms"] for p in mine], [p["iou"] for p in mine], s=[p["size"] / 4 for p in mine],
-                   color=colours(k % 10), alpha=0.75, label=name, edgecolors="none")
+        mine = [p for p in points if _label(p) == name]
+        ax.scatter(
+            [p["latency_ms"] for p in mine],
+            [p["iou"] for p in mine],
+            s=[p["size"] / 4 for p in mine],
+            color=colours(k % 10),
+            alpha=0.75,
+            label=name,
+            edgecolors="none",
+        )
     for p in points:
-        ax.annotate(f"w{p['width']:g}/{p['size']}", (p["latency_ms"], p["iou"]), fontsize=6,
-                    xytext=(3, 3), textcoords="offset points", color="0.3")
-    ax.plot([points[i]["latency_ms"] for i in front], [points[i]["iou"] for i in front], "k--", lw=1,
-            label="Pareto front")
+        ax.annotate(
+            f"w{p['width']:g}/{p['size']}",
+            (p["latency_ms"], p["iou"]),
+            fontsize=6,
+            xytext=(3, 3),
+            textcoords="offset points",
+            color="0.3",
+        )
+    ax.plot(
+        [points[i]["latency_ms"] for i in front], [points[i]["iou"] for i in front], "k--", lw=1, label="Pareto front"
+    )
     if budget_ms is not None:
         ax.axvline(budget_ms, color="tab:red", lw=0.8, ls=":", label=f"budget {budget_ms:g} ms")
         best = recommend(points, budget_ms)
         if best is not None:
             p = points[best]
-            ax.scatter([p["latency_ms"]], [p["iou"]], s=250, facecolors="none", edgecolors="tab:red", lw=2,
-                       label=f"recommended: {p['model']} w{p['width']:g} @ {p['size']}")
+            ax.scatter(
+                [p["latency_ms"]],
+                [p["iou"]],
+                s=250,
+                facecolors="none",
+                edgecolors="tab:red",
+                lw=2,
+                label=f"recommended: {_label(p)} w{p['width']:g} @ {p['size']}",
+            )
     ax.set_xscale("log")
     ax.set_xlabel("latency (ms, median, log scale)")
     ax.set_ylabel("foot IoU")
@@ -130,7 +163,7 @@ def format_points(points: Sequence[dict], budget_ms: float | None = None) -> str
         p = points[i]
         mark = ("front" if i in front else "") + (" **recommended**" if i == best else "")
         lines.append(
-            f"| {p['model']} | {p['width']:g} | {p['size']} | {p['params']:,} | {p['gflops']:.3f} | "
+            f"| {_label(p)} | {p['width']:g} | {p['size']} | {p['params']:,} | {p['gflops']:.3f} | "
             f"{p['latency_ms']:.2f} | {p['iou']:.4f} | {mark.strip()} |"
         )
     return "\n".join(lines) + "\n"

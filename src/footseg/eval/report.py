@@ -293,16 +293,18 @@ def write_report(
         _Entry(label=label, folder=folder, run=run, predictor=p)
         for label, (folder, run), p in zip(labels, resolved, predictors, strict=True)
     ]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for e in entries:
+    for e in entries:  # the quick checks first: a bad folder fails before minutes of benchmarking
         h, w = e.predictor.input_size
         if h != w:
             raise FootsegError(f"benchmark needs a square input size, got {h}x{w}", e.folder / CONFIG_NAME)
-        e.cost = dict(measure_model(e.predictor.model, size=h, threads=1, runs=bench_runs))
+        e.history = _read_history(e.run / "history.json") if e.run else None
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for e in entries:
+        size = e.predictor.input_size[0]
+        e.cost = dict(measure_model(e.predictor.model, size=size, threads=1, runs=bench_runs))
         e.test = _scores(evaluate(e.predictor, test_data)) if test_data else None
         e.real = _scores(evaluate(e.predictor, real_data)) if real_data else None
-        e.history = _read_history(e.run / "history.json") if e.run else None
 
     figures: dict[str, str] = {}
     if test_data:
