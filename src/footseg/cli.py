@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     best = train(cfg, resume=args.resume)
-    print(f"best model: {best}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun every process returns here; say it once
+        print(f"best model: {best}")
     return 0
 
 

@@ -45,8 +45,8 @@ class Plan:
 PLANS: dict[str, Plan] = {
     "enet": Plan(size=160, epochs=6, steps_per_epoch=30, batch_size=8),
     "linknet": Plan(size=128, epochs=6, steps_per_epoch=25, batch_size=8),
-    "mobileseg": Plan(size=160, epochs=6, steps_per_epoch=30, batch_size=8),
-    "fastlinknet": Plan(size=160, epochs=8, steps_per_epoch=60, batch_size=8),
+    "mobileseg": Plan(size=160, epochs=6, steps_per_epoch=25, batch_size=8),
+    "fastlinknet": Plan(size=160, epochs=8, steps_per_epoch=50, batch_size=8),
     "emilseg": Plan(size=128, epochs=5, steps_per_epoch=22, batch_size=4),
 }
 QUICK_PLAN = Plan(size=64, epochs=1, steps_per_epoch=2, batch_size=2, width=0.25)  # smoke test: every step runs

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from footseg.atomic import atomic_write_text
 from footseg.data.io import write_jpeg, write_png
 from footseg.errors import FootsegError
 
@@ -484,7 +485,5 @@ def make_procedural_dataset(
     # numpy and OpenCV release the GIL in their heavy loops, so threads use both cores without pickling.
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(lambda job: _write_one(*job), jobs))
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(params, indent=2) + "\n")
-    tmp.replace(marker)
+    atomic_write_text(marker, json.dumps(params, indent=2) + "\n")
     return out

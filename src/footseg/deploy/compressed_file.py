@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from footseg.atomic import atomic_write_bytes
 from footseg.deploy import huffman
 from footseg.errors import FootsegError
-from footseg.models.saved import SavedModelInfo, _atomic_write_bytes
+from footseg.models.saved import SavedModelInfo
 
 MAGIC = b"FSDC\x01"
 SUFFIX = ".fsdc"
@@ -168,7 +169,7 @@ def write_compressed(
     blob = MAGIC + struct.pack("<I", len(header)) + header + b"".join(writer.chunks)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(path, blob)
+    atomic_write_bytes(path, blob)
     return {"path": str(path), "bytes": len(blob), "header_bytes": len(header), "bits": bits}
 
 

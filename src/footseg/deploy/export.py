@@ -7,7 +7,6 @@ exporter needs the separate ``onnxscript`` package for the same graph.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -16,6 +15,7 @@ import onnx
 import torch
 from torch import nn
 
+from footseg.atomic import atomic_path
 from footseg.deploy.onnx_model import INPUT_NAME, OUTPUT_NAME, info_to_metadata
 from footseg.errors import FootsegError
 from footseg.models.saved import SavedModelInfo, load_model
@@ -90,14 +90,8 @@ def save_onnx(model: onnx.ModelProto, out: Path) -> Path:
     """Check ``model`` and write it to ``out`` atomically (a half-written file never carries the final name)."""
     onnx.checker.check_model(model, full_check=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        onnx.save_model(model, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp:
+        onnx.save_model(model, str(tmp))
     return out
 
 

@@ -6,8 +6,6 @@ Weights never travel as pickles, so loading a model folder from anywhere cannot 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from footseg.atomic import atomic_path, atomic_write_text
 from footseg.errors import FootsegError
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY, apply_layer_shapes
 from footseg.models.registry import create_model
@@ -35,36 +34,17 @@ class SavedModelInfo:
     extra: dict = field(default_factory=dict)  # training settings and scores, for people reading the folder
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model(model: nn.Module, folder: str | Path, info: SavedModelInfo) -> Path:
     """Write ``folder/config.json`` and ``folder/model.safetensors``, each atomically."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     module = model.module if hasattr(model, "module") else model  # unwrap DDP
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{WEIGHTS_NAME}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"format": "pt", "model": info.model})
-        os.replace(tmp, folder / WEIGHTS_NAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(folder / WEIGHTS_NAME) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "model": info.model})
     config = asdict(info)
     config["input_size"] = list(info.input_size)
-    _atomic_write_bytes(folder / CONFIG_NAME, (json.dumps(config, indent=2) + "\n").encode())
+    atomic_write_text(folder / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
     return folder
 
 

@@ -34,6 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Subset
 from tqdm import tqdm
 
+from footseg.atomic import atomic_write_bytes
 from footseg.config import TrainConfig
 from footseg.data.check import require_valid
 from footseg.data.dataset import SegmentationDataset, make_loader, split_folder
@@ -41,7 +42,7 @@ from footseg.data.procedural import make_procedural_dataset
 from footseg.errors import FootsegError
 from footseg.eval.metrics import ConfusionMeter
 from footseg.models.registry import create_model
-from footseg.models.saved import SavedModelInfo, _atomic_write_bytes, save_model
+from footseg.models.saved import SavedModelInfo, save_model
 from footseg.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from footseg.train.losses import Loss, build_loss
 
@@ -487,7 +488,7 @@ class _Trainer:
                 save_model(self.model, self.run / "best", info)
         s.start_epoch(s.epoch + 1)
         if self.env.main:
-            _atomic_write_bytes(self.run / "history.json", (json.dumps(s.history, indent=2) + "\n").encode())
+            atomic_write_bytes(self.run / "history.json", (json.dumps(s.history, indent=2) + "\n").encode())
         self._save_checkpoint()
         self._log(
             f"epoch {entry['epoch']}/{cfg.epochs}  loss {entry['train_loss']:.4f}  train iou {entry['train_iou']:.4f}"

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from footseg.atomic import atomic_write_text
 from footseg.data.io import write_jpeg, write_png
 from footseg.data.synth.floors import SPLITS, ids_of_split, list_photos, photo_floor, procedural_floor, split_of
 from footseg.data.transforms import resize_image
@@ -124,12 +125,6 @@ def build_manifest(s: SynthSettings, planner: Planner) -> dict:
     splits = {sp: {k: (sorted(v) if isinstance(v, set) else v) for k, v in d.items()} for sp, d in per.items()}
     return {"format": "footseg-synth/1", "seed": s.seed, "n": s.n, "size": s.size, "settings": asdict(s),
             "counts": {sp: per[sp]["images"] for sp in SPLITS}, "splits": splits}
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def image_paths(out: Path, i: int, s: SynthSettings) -> tuple[Path, Path]:
@@ -267,7 +262,7 @@ def synthesize(out: Path, s: SynthSettings, workers: int = 1, resume: bool = Fal
         (out / sp / "images").mkdir(parents=True, exist_ok=True)
         (out / sp / "masks").mkdir(parents=True, exist_ok=True)
     (out / _PARTIAL).mkdir(exist_ok=True)
-    _atomic_write_text(mpath, text)
+    atomic_write_text(mpath, text)
 
     index, count = shard
     todo = [i for i in range(index, s.n, count)]
