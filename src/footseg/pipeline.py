@@ -1,8 +1,9 @@
 """The main job (``footseg run`` / ``make run``): built-in data, train all five models, write the report.
 
-Needs nothing outside the repository: the training data is the procedural set made on the spot. Real photos are
-scored too when there are some: ``FOOTSEG_REAL_DATA`` (a flat images/ + masks/ folder; ``none`` turns it off), or else
-``../shared/data/real-dev`` next to the repository or the working directory.
+Needs nothing outside the repository: the training data is made on the spot by the synthetic engine (3D feet on
+procedural floors, ``footseg synth``) when a headless OpenGL context is available, else by the 2D procedural set.
+Real photos are scored too when there are some: ``FOOTSEG_REAL_DATA`` (a flat images/ + masks/ folder; ``none``
+turns it off), or else ``../shared/data/real-dev`` next to the repository or the working directory.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from footseg.config import TrainConfig
 from footseg.data.procedural import make_procedural_dataset
+from footseg.data.synth import SynthSettings, synthesize
+from footseg.data.synth.render import headless_gl_problem
 from footseg.errors import FootsegError
 from footseg.eval.report import write_report
 from footseg.train.trainer import train
@@ -52,8 +55,9 @@ PLANS: dict[str, Plan] = {
 QUICK_PLAN = Plan(size=64, epochs=1, steps_per_epoch=2, batch_size=2, width=0.25)  # smoke test: every step runs
 
 DATA_SIZE = 256  # stored side of the procedural images; each model resizes to its own training size
-DATA_SPLITS = {"n_train": 480, "n_val": 48, "n_test": 48}  # 60 batches of 8: enough for every plan's epoch
-QUICK_DATA_SPLITS = {"n_train": 8, "n_val": 4, "n_test": 4}
+DATA_SPLITS = {"n_train": 480, "n_val": 60, "n_test": 60}  # 60 batches of 8: enough for every plan's epoch;
+# the synthetic engine splits 80/10/10, so the same total gives the same training count
+QUICK_DATA_SPLITS = {"n_train": 32, "n_val": 4, "n_test": 4}  # 80/10/10, as the synthetic engine splits
 QUICK_DATA_SIZE = 64
 
 
@@ -91,6 +95,21 @@ def _resumable(run: Path, cfg: TrainConfig) -> bool:
     return False
 
 
+def _make_data(folder: Path, quick: bool, started: float) -> Path:
+    """Synthetic 3D renders where OpenGL runs (the realistic data), else the 2D procedural set."""
+    splits = QUICK_DATA_SPLITS if quick else DATA_SPLITS
+    size = QUICK_DATA_SIZE if quick else DATA_SIZE
+    n = sum(splits.values())
+    problem = headless_gl_problem()
+    if problem is None:
+        _say(f"rendering {n} synthetic images (footseg synth) in {folder / 'synth'}", started)
+        synthesize(folder / "synth", SynthSettings(n=n, seed=0, size=size), workers=1 if quick else 2, resume=True,
+                   progress=sys.stderr.isatty())
+        return folder / "synth"
+    _say(f"no headless OpenGL ({problem}); making {n} procedural images in {folder / 'procedural'}", started)
+    return make_procedural_dataset(folder / "procedural", size=size, seed=0, **splits)
+
+
 def _say(message: str, started: float) -> None:
     print(f"[footseg run {time.monotonic() - started:6.0f}s] {message}", flush=True)
 
@@ -100,9 +119,7 @@ def run_main(out: str | Path, quick: bool = False) -> Path:
     started = time.monotonic()
     out = Path(out)
     real = find_real_data()
-    splits = QUICK_DATA_SPLITS if quick else DATA_SPLITS
-    _say(f"making the procedural dataset ({sum(splits.values())} images) in {out / 'data'}", started)
-    data = make_procedural_dataset(out / "data", size=QUICK_DATA_SIZE if quick else DATA_SIZE, seed=0, **splits)
+    data = _make_data(out / "data", quick, started)
 
     runs = []
     for name, plan in PLANS.items():

@@ -377,3 +377,14 @@ def lp_threads_for(workers: int) -> None:
     """llvmpipe rasterises with one thread per core by default; with several worker processes that oversubscribes."""
     if workers > 1:
         os.environ.setdefault("LP_NUM_THREADS", "1")
+
+
+def headless_gl_problem() -> str | None:
+    """Why no headless OpenGL context can be made here, or None when one can (the renderer's only system need)."""
+    try:
+        import moderngl
+
+        moderngl.create_standalone_context(backend="egl").release()
+    except Exception as exc:  # moderngl raises plain Exceptions for missing EGL/drivers
+        return f"{type(exc).__name__}: {exc}"
+    return None
