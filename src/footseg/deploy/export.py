@@ -18,7 +18,7 @@ from torch import nn
 from footseg.atomic import atomic_path
 from footseg.deploy.onnx_model import INPUT_NAME, OUTPUT_NAME, info_to_metadata
 from footseg.errors import FootsegError
-from footseg.models.saved import SavedModelInfo, load_model
+from footseg.models.saved import PRETRAINED_DIR, SavedModelInfo, load_model, resolve_model_folder
 
 DEFAULT_OPSET = 17
 FP32_NAME = "model.onnx"
@@ -132,9 +132,19 @@ def export_module(
     return save_onnx(proto, out)
 
 
+def default_export_path(model_ref: str | Path, file_name: str) -> Path:
+    """Where an export goes without --out: inside the model folder, or in the working directory for a shipped model
+    (the installed package is no place to write, and a folder named after the model would shadow it)."""
+    folder = resolve_model_folder(model_ref)
+    if folder.parent == PRETRAINED_DIR:
+        return Path(f"{folder.name}.{file_name.removeprefix('model.')}")
+    return folder / file_name
+
+
 def export_onnx(
     model_dir: str | Path, out: str | Path | None = None, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False
 ) -> Path:
     """Export the saved model folder ``model_dir`` to fp32 ONNX (default ``model_dir/model.onnx``)."""
     model, info = load_model(model_dir)
-    return export_module(model, info, Path(out) if out else Path(model_dir) / FP32_NAME, opset, dynamic_batch)
+    out = Path(out) if out else default_export_path(model_dir, FP32_NAME)
+    return export_module(model, info, out, opset, dynamic_batch)

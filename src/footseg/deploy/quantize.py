@@ -28,7 +28,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from footseg.data.io import read_image
 from footseg.data.transforms import resize_image, to_tensor
-from footseg.deploy.export import FP32_NAME, compact_names, export_module, save_onnx, set_metadata
+from footseg.deploy.export import FP32_NAME, compact_names, default_export_path, export_module, save_onnx, set_metadata
 from footseg.deploy.onnx_model import INPUT_NAME, PRECISION_KEY, info_from_metadata
 from footseg.errors import FootsegError
 from footseg.models.saved import SavedModelInfo, load_model
@@ -199,7 +199,7 @@ def export_int8(
     Without ``calib`` the built-in procedural dataset is generated in a temporary folder and used for calibration.
     """
     model, info = load_model(model_dir)
-    out = Path(out) if out else Path(model_dir) / INT8_NAME
+    out = Path(out) if out else default_export_path(model_dir, INT8_NAME)
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_module(model, info, Path(tmp) / FP32_NAME, opset=opset, dynamic_batch=dynamic_batch)
         data = Path(calib) if calib else _procedural_calibration(Path(tmp) / "calib", calib_n, info)

@@ -18,7 +18,7 @@ from torch import nn
 
 from footseg.data.transforms import resize_image, to_tensor
 from footseg.errors import FootsegError
-from footseg.models.saved import SavedModelInfo, load_model
+from footseg.models.saved import SavedModelInfo, load_model, resolve_model_folder
 
 if TYPE_CHECKING:
     from footseg.deploy.onnx_model import OnnxModel
@@ -52,7 +52,7 @@ class Predictor:
             self.onnx = OnnxModel(model, threads=torch.get_num_threads())
             net, info = None, self.onnx.info
         elif isinstance(model, (str, Path)):
-            self.folder = Path(model)
+            self.folder = resolve_model_folder(model)
             net, info = load_model(self.folder, device=self.device)
         else:
             net, info = model

@@ -17,10 +17,31 @@ from torch import nn
 from footseg.atomic import atomic_path, atomic_write_text
 from footseg.errors import FootsegError
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY, apply_layer_shapes
-from footseg.models.registry import create_model
+from footseg.models.registry import create_model, list_models
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+# Models shipped inside the package, each a saved model folder named after its architecture, with a MODEL_CARD.md.
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+
+
+def pretrained_models() -> list[str]:
+    """Names that ``load_model`` resolves to weights shipped with footseg."""
+    return sorted(p.name for p in PRETRAINED_DIR.glob("*") if (p / WEIGHTS_NAME).is_file())
+
+
+def resolve_model_folder(ref: str | Path) -> Path:
+    """A saved model folder from a path, or from the name of a shipped model (``footseg eval fastlinknet ...``).
+
+    An existing path always wins, so a local folder that happens to share a model's name is never shadowed.
+    """
+    path = Path(ref)
+    if path.exists() or str(ref) not in list_models():
+        return path
+    if str(ref) in pretrained_models():
+        return PRETRAINED_DIR / str(ref)
+    shipped = ", ".join(pretrained_models()) or "none"
+    raise FootsegError(f"no weights ship with footseg for '{ref}' (shipped: {shipped}); pass a saved model folder")
 
 
 @dataclass
@@ -69,8 +90,8 @@ def read_info(folder: str | Path) -> SavedModelInfo:
 
 
 def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, SavedModelInfo]:
-    """Rebuild a saved model in eval mode. Raises ``FootsegError`` naming the bad file."""
-    folder = Path(folder)
+    """Rebuild a saved model (a folder, or a shipped model's name) in eval mode. Errors name the bad file."""
+    folder = resolve_model_folder(folder)
     info = read_info(folder)
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
