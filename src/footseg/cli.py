@@ -60,6 +60,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(scores, indent=2) + "\n")
+    if args.worst_figure:
+        from footseg.eval.report import worst_cases_figure
+
+        out = worst_cases_figure(args.model, Path(args.data), args.worst_figure, k=args.worst, split=args.split,
+                                 scores=scores)
+        print(f"the {args.worst} worst images: {out}")
     return 0
 
 
@@ -193,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", default="test", help="split to use when the dataset has splits")
     s.add_argument("--batch-size", type=int, default=8)
     s.add_argument("--json", default=None, help="also write the scores to this JSON file")
+    s.add_argument("--worst-figure", default=None, metavar="PNG", help="draw the worst images and their predictions")
+    s.add_argument("--worst", type=int, default=5, help="how many images --worst-figure shows")
     s.set_defaults(func=_cmd_eval)
 
     s = sub.add_parser("predict", help="write masks and overlays for images or folders of images")

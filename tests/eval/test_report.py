@@ -92,3 +92,27 @@ def test_figure_rows_follow_the_models(runs: list[Path], tiny_dataset: Path, tmp
     two = read_image(write_report(runs, tmp_path / "b", test_data=tiny_dataset, bench_runs=1).parent / "figure_4_1.png")
     assert one.shape[1] == two.shape[1] and two.shape[0] > one.shape[0]
     assert np.array_equal(one[:300], two[:300])  # same inputs and ground truth on top
+
+
+def test_worst_cases_figure_shows_the_lowest_iou_images(saved_model: Path, tiny_dataset: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import footseg.eval.report as report
+
+    scores = report.evaluate(saved_model, tiny_dataset)
+    drawn: list[list[str]] = []
+    real_grid = report.prediction_grid
+    monkeypatch.setattr(report, "prediction_grid",
+                        lambda models, samples, title, out: drawn.append([s.stem for s in samples])
+                        or real_grid(models, samples, title, out))
+    out = report.worst_cases_figure(saved_model, tiny_dataset, tmp_path / "worst.png", k=2, scores=scores)
+    expected = [r["stem"] for r in sorted(scores["per_image"], key=lambda r: r["iou"])[:2]]
+    assert drawn == [expected]
+    assert read_image(out).shape[0] > 3 * 100  # input, truth, prediction rows
+
+
+def test_eval_cli_writes_the_worst_figure(saved_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    from footseg.cli import main
+
+    assert main(["eval", str(saved_model), "--data", str(tiny_dataset), "--worst-figure", str(tmp_path / "w.png"),
+                 "--worst", "3"]) == 0
+    assert read_image(tmp_path / "w.png").ndim == 3

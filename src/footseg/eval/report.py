@@ -140,21 +140,26 @@ def _pick(samples: list, k: int) -> list:
 
 
 def _figure(entries: list[_Entry], data: Path, split: str, title: str, out: Path) -> Path:
-    samples = _pick(labelled_samples(data, split), FIGURE_IMAGES)
+    return prediction_grid([(e.label, e.predictor) for e in entries], _pick(labelled_samples(data, split),
+                           FIGURE_IMAGES), title, out)
+
+
+def prediction_grid(models: list[tuple[str, Predictor]], samples: list, title: str, out: Path) -> Path:
+    """A PNG grid: input photos, ground truth, then one row of predictions (with per-image IoU) per model."""
     images = [read_image(s.image) for s in samples]
     masks = [(read_mask(s.mask) > 0).astype(np.uint8) for s in samples]
     rows: list[tuple[str, list[np.ndarray]]] = [
         ("input photo", [_fit(im) for im in images]),
         ("ground truth", [_overlay_tile(im, m) for im, m in zip(images, masks, strict=True)]),
     ]
-    for entry in entries:
+    for label, predictor in models:
         tiles = []
-        for image, mask, prob in zip(images, masks, entry.predictor.predict_batch(images), strict=True):
+        for image, mask, prob in zip(images, masks, predictor.predict_batch(images), strict=True):
             pred = to_mask(cv2.resize(prob, mask.shape[::-1], interpolation=cv2.INTER_LINEAR))
             tile = _overlay_tile(image, pred)
             _caption(tile, f"IoU {100 * binary_scores(torch.from_numpy(pred), torch.from_numpy(mask))['iou']:.0f}%")
             tiles.append(tile)
-        rows.append((entry.label, tiles))
+        rows.append((label, tiles))
 
     cols = len(images)
     label_w = max(_LABEL_W, *(cv2.getTextSize(label, _FONT, 0.5, 2)[0][0] + 16 for label, _ in rows))
@@ -171,6 +176,20 @@ def _figure(entries: list[_Entry], data: Path, split: str, title: str, out: Path
             canvas[y : y + _TILE, x : x + _TILE] = tile
     write_png(out, canvas)
     return out
+
+
+def worst_cases_figure(model: str | Path | Predictor, data: str | Path, out: str | Path, k: int = 5,
+                       split: str = "test", scores: dict | None = None) -> Path:
+    """The ``k`` images of ``data`` with the lowest IoU, with their predictions: where to look to improve a model.
+
+    ``scores`` (an ``evaluate`` result on the same data) saves scoring the whole set again."""
+    predictor = model if isinstance(model, Predictor) else Predictor(model)
+    scores = scores or evaluate(predictor, data, split=split)
+    worst = [r["stem"] for r in sorted(scores["per_image"], key=lambda r: r["iou"])[:k]]
+    by_stem = {s.stem: s for s in labelled_samples(data, split)}
+    label = predictor.folder.name if predictor.folder else "model"
+    return prediction_grid([(label, predictor)], [by_stem[s] for s in worst], f"The {len(worst)} worst images",
+                           Path(out))
 
 
 # --- report -----------------------------------------------------------------------------------------------------
