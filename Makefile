@@ -16,11 +16,11 @@ run: $(STAMP)
 	$(BIN)/footseg run --out runs/main
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
 
 clean:
 	rm -rf $(VENV) runs
