@@ -16,11 +16,11 @@ run: $(STAMP)
 	$(BIN)/footseg run --out runs/main
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks docs
+	$(BIN)/ruff check src tests benchmarks docs scripts
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks docs
+	$(BIN)/ruff check src tests benchmarks docs scripts
 
 clean:
 	rm -rf $(VENV) runs

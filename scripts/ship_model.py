@@ -1,0 +1,101 @@
+"""Ship a trained model inside the package: copy RUN/best to footseg/models/pretrained/<name>/ and write its card.
+
+The card states the training data (the synth manifest's settings), the training settings, and the scores on the
+synthetic test split and on real photos (per image). The picture of the worst real images goes to RUN/, never into
+the package: the real photos are for evaluation only and must not ship.
+
+    .venv/bin/python scripts/ship_model.py RUN --data SYNTH_DIR [--real ../shared/data/real-dev]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from footseg.eval.bench import measure_model
+from footseg.eval.evaluate import evaluate
+from footseg.eval.report import worst_cases_figure
+from footseg.models.saved import CONFIG_NAME, PRETRAINED_DIR, WEIGHTS_NAME, load_model
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path, help="training run folder (with best/)")
+    ap.add_argument("--data", type=Path, required=True, help="the synthetic dataset it was trained on")
+    ap.add_argument("--real", type=Path, default=None, help="flat folder of real photos with masks (evaluation only)")
+    args = ap.parse_args()
+
+    best = args.run / "best"
+    model, info = load_model(best)
+    dest = PRETRAINED_DIR / info.model
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        shutil.copy2(best / name, dest / name)
+
+    manifest = json.loads((args.data / "manifest.json").read_text())
+    cost = measure_model(model, size=info.input_size[0], threads=1, runs=30)
+    synth = evaluate(dest, args.data, split="test")
+    lines = [
+        f"# {info.model} (shipped default model)",
+        "",
+        f"Written {datetime.now(UTC):%Y-%m-%d} by `scripts/ship_model.py`. Load it by name: "
+        f"`footseg eval {info.model} --data DIR`, `footseg predict {info.model} PHOTOS --out DIR`.",
+        "",
+        "## Training data",
+        "",
+        f"Only synthetic images from `footseg synth` (no real photo was used in training): {manifest['n']} images, "
+        f"seed {manifest['seed']}, {manifest['size']} px, split {manifest['counts']}.",
+        "",
+        "```json",
+        json.dumps(manifest["settings"], indent=1),
+        "```",
+        "",
+        "Floor photos (when `floors` is set) are the indoor-surface photos of FieldRoboticsLab's "
+        "Dataset-for-Indoor-Surface-Classification (please cite \"Indoor Surface Classification for Mobile Robots\", "
+        "PeerJ Computer Science, 2023); FIND feet (when `find` is set) come from the MIT-licensed FIND model "
+        "(Boyne et al., BMVC 2022).",
+        "",
+        "## Training settings",
+        "",
+        "```json",
+        json.dumps(info.extra.get("train_config", {}), indent=1),
+        "```",
+        "",
+        f"Best epoch {info.extra.get('epoch')}, validation IoU {_pct(info.extra.get('val_iou', 0))}%.",
+        "",
+        "## Cost",
+        "",
+        f"Input {info.input_size[0]}x{info.input_size[1]} RGB in [0, 1]; {cost['params']:,} parameters, "
+        f"{cost['gflops']:.3f} GFLOPs (2 per multiply-add), {cost['size_mb']:.2f} MB fp32; "
+        f"PyTorch CPU latency {cost['latency_ms']:.1f} ms median at 1 thread on the machine that wrote this card.",
+        "",
+        "## Scores",
+        "",
+        "| data | images | accuracy (%) | foot IoU (%) | mean IoU (%) |",
+        "|---|---|---|---|---|",
+        f"| synthetic test split | {synth['n']} | {_pct(synth['accuracy'])} | {_pct(synth['iou'])} | "
+        f"{_pct(synth['miou'])} |",
+    ]
+    if args.real:
+        real = evaluate(dest, args.real)
+        lines.append(f"| real photos (`{args.real.name}`) | {real['n']} | {_pct(real['accuracy'])} | "
+                     f"{_pct(real['iou'])} | {_pct(real['miou'])} |")
+        figure = worst_cases_figure(dest, args.real, args.run / "worst_real.png", k=5, scores=real)
+        lines += ["", "### Per real image", "", "| image | IoU (%) | accuracy (%) |", "|---|---|---|"]
+        for r in sorted(real["per_image"], key=lambda r: r["iou"]):
+            lines.append(f"| {r['stem']} | {_pct(r['iou'])} | {_pct(r['accuracy'])} |")
+        lines += ["", "The picture of the five worst real images is not shipped (the photos may not be); "
+                  f"`scripts/ship_model.py` drew it to `{figure}`."]
+    (dest / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")
+    print(f"shipped {best} as {dest}")
+
+
+if __name__ == "__main__":
+    main()
