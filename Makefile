@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint clean
+.PHONY: run test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -21,6 +21,19 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks docs scripts
+
+# The speed table of issue 4, with MediaPipe's selfie segmenter as a peer. mediapipe lives in its own venv: its pins
+# (numpy<2, protobuf<5) must not reach footseg's. If it cannot be installed, the peer rows are skipped with a message.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP):
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV) || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet mediapipe==0.10.21 ai-edge-litert==2.3.0 && touch $@ \
+		|| echo "make bench: mediapipe did not install; footseg bench will skip the peer rows"
+
+bench: $(STAMP) $(BENCH_STAMP)
+	$(BIN)/footseg bench fastlinknet --runtimes torch,onnx,onnx-int8 --threads 1,all --peer --json runs/bench.json
 
 clean:
 	rm -rf $(VENV) runs

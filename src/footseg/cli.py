@@ -78,9 +78,27 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from footseg.eval.bench import benchmark, format_table
+    from footseg.eval.bench import benchmark, format_table, peer_rows
 
-    rows = benchmark(args.models or None, size=args.size, threads=args.threads, runs=args.runs)
+    rows = benchmark(
+        args.models or None,
+        size=args.size,
+        threads=args.threads,
+        runs=args.runs,
+        runtimes=args.runtimes,
+        warmup=args.warmup,
+        min_time=args.min_time,
+        data=args.data,
+        calib_n=args.calib_n,
+    )
+    if args.peer:
+        threads = list(dict.fromkeys(r["threads"] for r in rows))
+        peers, why = peer_rows(threads, size=args.size, runs=args.runs, warmup=args.warmup, min_time=args.min_time)
+        if why:
+            print(f"footseg bench: {why}", file=sys.stderr)
+        # the peer goes under each thread count's table, next to the rows it is compared with
+        rows = [r for count in threads for r in (*[r for r in rows if r["threads"] == count],
+                                                  *[p for p in peers if p["threads"] == count])]
     print(format_table(rows))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -209,11 +227,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=_cmd_predict)
 
-    s = sub.add_parser("bench", help="parameters, GFLOPs, size and CPU latency of every model")
-    s.add_argument("models", nargs="*", help="model names (default: all registered)")
-    s.add_argument("--size", type=int, default=256)
-    s.add_argument("--threads", type=int, default=1)
-    s.add_argument("--runs", type=int, default=20, help="timed runs per model (after warm-up)")
+    s = sub.add_parser("bench", help="parameters, GFLOPs, size, latency, FPS and roofline per model and runtime")
+    s.add_argument(
+        "models", nargs="*",
+        help="registry names (untrained unless weights ship), saved model folders or .onnx files (default: all "
+        "registered)",
+    )
+    s.add_argument("--runtimes", default="torch", help="comma-separated: torch, onnx, onnx-int8 (default: torch)")
+    s.add_argument("--threads", default="1", help="comma-separated thread counts; 'all' = every usable core")
+    s.add_argument("--size", type=int, default=256, help="input side for PyTorch models (an .onnx file has its own)")
+    s.add_argument("--runs", type=int, default=20, help="at least this many timed runs per row (after warm-up)")
+    s.add_argument("--min-time", type=float, default=2.0, help="and keep timing for at least this many seconds")
+    s.add_argument("--warmup", type=int, default=5, help="untimed runs before timing")
+    s.add_argument("--data", default=None, help="dataset: adds the IoU on its test split; int8 calibrates on train/")
+    s.add_argument("--calib-n", type=int, default=64, help="int8: number of calibration images")
+    s.add_argument("--peer", action="store_true", help="add MediaPipe's selfie segmenter, run in .venv-bench")
     s.add_argument("--json", default=None, help="also write the rows to this JSON file")
     s.set_defaults(func=_cmd_bench)
 

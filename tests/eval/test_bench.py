@@ -1,8 +1,11 @@
-"""Benchmark rows: cost numbers of a model, the Markdown table and the ``footseg bench`` command."""
+"""Benchmark rows: cost numbers per model x runtime x thread count, the Markdown table and ``footseg bench``."""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -10,10 +13,33 @@ import torch
 from torch import nn
 
 from footseg.cli import main
+from footseg.deploy.export import export_onnx
+from footseg.deploy.quantize import export_int8
 from footseg.errors import FootsegError
-from footseg.eval.bench import benchmark, format_table, measure_model
+from footseg.eval import bench
+from footseg.eval.bench import RUNTIMES, benchmark, format_table, measure_model, parse_runtimes, parse_threads
+from footseg.models.saved import WEIGHTS_NAME
 
 REQUIRED = {"model", "params", "gflops", "size_mb", "latency_ms"}
+ADDED = {"runtime", "threads", "p90_ms", "fps", "gflops_per_s", "roofline_fraction", "iou"}
+QUICK = ["--runs", "2", "--min-time", "0", "--warmup", "1"]
+
+
+@pytest.fixture(autouse=True)
+def small_peak(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 512x512 matmul is enough to estimate the peak in a test; 2048 is for real runs."""
+    monkeypatch.setattr(bench, "PEAK_SIZE", 512)
+
+
+@pytest.fixture(scope="module")
+def grid(saved_model: Path, tiny_dataset: Path) -> list[dict]:
+    """Every runtime at 1 and 2 threads for a width-0.25 model at 64x64, scored on the tiny dataset."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bench, "PEAK_SIZE", 512)
+        return benchmark(
+            [str(saved_model)], size=64, threads=[1, 2], runs=3, warmup=1, runtimes=RUNTIMES, data=tiny_dataset,
+            calib_n=4,
+        )
 
 
 def test_measure_model_counts_a_known_model() -> None:
@@ -29,29 +55,142 @@ def test_measure_model_counts_a_known_model() -> None:
     assert model.training  # mode restored
 
 
-def test_benchmark_rows_and_table() -> None:
-    rows = benchmark(["fastlinknet"], size=64, threads=1, runs=2)
-    assert len(rows) == 1 and set(rows[0]) >= REQUIRED
-    assert rows[0]["model"] == "fastlinknet" and rows[0]["threads"] == 1 and rows[0]["size"] == 64
-    table = format_table(rows)
-    assert table.splitlines()[0].startswith("| model | params | GFLOPs")
-    assert "| fastlinknet |" in table
-    assert "FlopCounterMode" in table and "2 FLOPs" in table and "1 thread" in table
+def test_one_row_per_runtime_and_thread_count(grid: list[dict], saved_model: Path) -> None:
+    assert {r["model"] for r in grid} == {saved_model.parent.name}  # a run's best/ is named after its run folder
+    assert sorted((r["runtime"], r["threads"]) for r in grid) == sorted((rt, t) for rt in RUNTIMES for t in (1, 2))
+    assert [r["threads"] for r in grid] == [1, 1, 1, 2, 2, 2]  # grouped by thread count, as the tables are
+    for row in grid:
+        assert set(row) >= REQUIRED | ADDED
+        assert row["size"] == 64 and row["weights"] == "trained"
+        assert row["fps"] == pytest.approx(1000 / row["latency_ms"])
+        assert 0 < row["latency_ms"] <= row["p90_ms"]
+        assert row["gflops_per_s"] == pytest.approx(row["gflops"] / (row["latency_ms"] / 1000))
+        assert 0 < row["roofline_fraction"] < 1.5
+        assert row["roofline_fraction"] == pytest.approx(row["gflops_per_s"] / row["peak_gflops_per_s"])
+        assert 0 <= row["iou"] <= 1
+    assert len({(r["params"], r["gflops"]) for r in grid}) == 1  # one network, whatever runs it
+
+
+def test_sizes_are_the_files_on_disk(grid: list[dict], saved_model: Path) -> None:
+    size = {r["runtime"]: r["size_mb"] for r in grid if r["threads"] == 1}
+    assert size["torch"] == pytest.approx((saved_model / WEIGHTS_NAME).stat().st_size / 1e6, rel=0.02)
+    assert size["onnx-int8"] < size["onnx"]
+
+
+def test_fp32_onnx_scores_like_torch(grid: list[dict]) -> None:
+    iou = {r["runtime"]: r["iou"] for r in grid}
+    assert iou["onnx"] == pytest.approx(iou["torch"], abs=1e-3)
+
+
+def test_table_has_one_section_per_thread_count(grid: list[dict]) -> None:
+    table = format_table(grid)
+    assert next(line for line in table.splitlines() if line.startswith("### ")).startswith("### 1 thread (fp32 peak")
+    assert sum(line.startswith("### 2 threads") for line in table.splitlines()) == 1
+    assert table.count("| model | runtime | params | GFLOPs |") == 2 and "IoU |" in table
+    assert "2 FLOPs" in table and "torch.mm" in table and "intra_op_num_threads" in table
+
+
+def test_onnx_files_run_in_their_own_runtime(saved_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    fp32 = export_onnx(saved_model, tmp_path / "net.onnx")
+    int8 = export_int8(saved_model, tmp_path / "net.int8.onnx", calib=tiny_dataset, calib_n=2)
+    torch_row = benchmark([str(saved_model)], size=64, runs=2, warmup=0)[0]
+    rows = benchmark([str(fp32), str(int8)], size=256, runs=2, warmup=0, runtimes=["torch"], data=tiny_dataset)
+    assert [(r["model"], r["runtime"]) for r in rows] == [("net.onnx", "onnx"), ("net.int8.onnx", "onnx-int8")]
+    for row in rows:
+        assert row["size"] == 64  # the file's own input size, not --size
+        assert row["gflops"] == pytest.approx(torch_row["gflops"])
+        assert 0 < row["params"] <= torch_row["params"]  # BatchNorm is folded into the convolutions
+        assert 0 <= row["iou"] <= 1
+    assert rows[0]["size_mb"] == pytest.approx(fp32.stat().st_size / 1e6)
+
+
+def test_default_cli_is_torch_at_one_thread(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sub" / "bench.json"
+    assert main(["bench", "fastlinknet", *QUICK, "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [(r["model"], r["runtime"], r["threads"]) for r in rows] == [("fastlinknet", "torch", 1)]
+    assert set(rows[0]) >= REQUIRED | ADDED and rows[0]["iou"] is None
+    assert 0.1 < rows[0]["gflops"] <= 0.3 and rows[0]["latency_ms"] > 0
+    out_text = capsys.readouterr().out
+    assert "| fastlinknet" in out_text and "### 1 thread" in out_text and "IoU" not in out_text.split("\n- ")[0]
+
+
+def test_peer_without_its_venv_prints_the_hint(
+    saved_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(bench, "PEER_VENV", tmp_path / "no-venv")
+    out = tmp_path / "bench.json"
+    assert main(["bench", str(saved_model), "--size", "64", *QUICK, "--peer", "--json", str(out)]) == 0
+    assert "make bench" in capsys.readouterr().err
+    assert [r["runtime"] for r in json.loads(out.read_text())] == ["torch"]
+
+
+def test_peer_rows_join_their_thread_count(
+    saved_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a stand-in for .venv-bench and benchmarks/mediapipe_peer.py: echoes one row per requested thread count
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    script = tmp_path / "peer.py"
+    script.write_text(
+        "import json, sys\n"
+        "threads = sys.argv[sys.argv.index('--threads') + 1].split(',')\n"
+        "print(json.dumps([{'model': 'peer', 'runtime': 'litert', 'threads': int(t), 'size': 256, 'params': 10,\n"
+        "                   'gflops': 0.1, 'size_mb': 0.25, 'latency_ms': 4.0, 'p90_ms': 5.0, 'fps': 250.0,\n"
+        "                   'iou': None} for t in threads]))\n"
+    )
+    monkeypatch.setattr(bench, "PEER_VENV", venv)
+    monkeypatch.setattr(bench, "PEER_SCRIPT", script)
+    out = tmp_path / "bench.json"
+    args = ["bench", str(saved_model), "--size", "64", "--threads", "1,2", *QUICK, "--peer", "--json", str(out)]
+    assert main(args) == 0
+    rows = json.loads(out.read_text())
+    name = saved_model.parent.name
+    assert [(r["model"], r["threads"]) for r in rows] == [(name, 1), ("peer", 1), (name, 2), ("peer", 2)]
+    peer = rows[1]
+    assert peer["gflops_per_s"] == pytest.approx(0.1 / 0.004)
+    assert peer["roofline_fraction"] == pytest.approx(peer["gflops_per_s"] / peer["peak_gflops_per_s"])
+    assert "| peer | litert |" in capsys.readouterr().out
+
+
+def test_a_failing_peer_is_reported_not_fatal(
+    saved_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    script = tmp_path / "peer.py"
+    script.write_text("raise SystemExit('no module named mediapipe')\n")
+    monkeypatch.setattr(bench, "PEER_VENV", venv)
+    monkeypatch.setattr(bench, "PEER_SCRIPT", script)
+    assert main(["bench", str(saved_model), "--size", "64", *QUICK, "--peer"]) == 0
+    captured = capsys.readouterr()
+    assert "no module named mediapipe" in captured.err and f"| {saved_model.parent.name} | torch |" in captured.out
+
+
+def test_thread_and_runtime_lists() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert parse_threads("1,all") == list(dict.fromkeys([1, cores]))
+    assert parse_threads("2,2,1") == [2, 1]
+    for bad in ("0", "x", ""):
+        with pytest.raises(FootsegError):
+            parse_threads(bad)
+    assert parse_runtimes("onnx,torch") == ["onnx", "torch"]
+    with pytest.raises(FootsegError, match="unknown runtime 'tflite'"):
+        parse_runtimes("torch,tflite")
+
+
+def test_timing_lasts_at_least_min_time() -> None:
+    start = time.perf_counter()
+    times = bench.time_runs(lambda: None, runs=3, warmup=0, min_time=0.05)
+    assert time.perf_counter() - start >= 0.05 and len(times) > 3
+    assert len(bench.time_runs(lambda: None, runs=3, warmup=0)) == 3
 
 
 def test_unknown_model_lists_the_valid_names() -> None:
     with pytest.raises(FootsegError, match=r"unknown model 'nope'.*fastlinknet"):
         benchmark(["nope"], runs=1)
-
-
-def test_cli_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "sub" / "bench.json"
-    assert main(["bench", "fastlinknet", "--runs", "2", "--json", str(out)]) == 0
-    rows = json.loads(out.read_text())
-    assert [r["model"] for r in rows] == ["fastlinknet"]
-    assert set(rows[0]) >= REQUIRED
-    assert 0.1 < rows[0]["gflops"] <= 0.3 and rows[0]["latency_ms"] > 0
-    assert "| fastlinknet |" in capsys.readouterr().out
 
 
 def test_size_must_be_a_multiple_of_32() -> None:
