@@ -1,8 +1,8 @@
 """The peer in ``footseg bench --peer``: MediaPipe's selfie segmenter, timed through Google's own runtimes.
 
 Runs in its own environment (``make bench`` creates .venv-bench with mediapipe==0.10.21 and ai-edge-litert), never in
-footseg's: mediapipe pins numpy<2 and protobuf<5. It imports nothing from footseg, so the few timing lines below
-mirror footseg.eval.bench on purpose; keep the two in step.
+footseg's: mediapipe pins numpy<2 and protobuf<5. From footseg it imports only footseg.eval.timing (standard library
+only), straight from this checkout's src/, so both sides time the same way.
 
     .venv-bench/bin/python benchmarks/mediapipe_peer.py --threads 1,all --runs 20 --min-time 2
 
@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from footseg.eval.timing import latency_stats, time_runs
 
 MODEL_NAME = "mediapipe-selfie"
 NATIVE_SIZE = 256
@@ -41,29 +41,6 @@ def model_path() -> Path:
     if not path.is_file():
         raise SystemExit(f"{path}: the selfie segmentation model is not in this mediapipe install")
     return path
-
-
-def time_runs(fn: Callable[[], object], runs: int, warmup: int, min_time: float) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times: list[float] = []
-    begin = time.perf_counter()
-    while len(times) < runs or time.perf_counter() - begin < min_time:
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return times
-
-
-def latency_stats(times: list[float]) -> dict:
-    ordered = sorted(times)
-    median = statistics.median(ordered)
-    return {
-        "latency_ms": median,
-        "p90_ms": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
-        "fps": 1000.0 / median,
-        "runs": len(ordered),
-    }
 
 
 def graph_cost(interpreter) -> tuple[int, float]:

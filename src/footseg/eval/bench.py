@@ -12,11 +12,9 @@ from __future__ import annotations
 import functools
 import json
 import os
-import statistics
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,10 +23,10 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from footseg.errors import FootsegError
+from footseg.eval.timing import WARMUP_RUNS, latency_stats, time_runs
 from footseg.models.registry import create_model, list_models
 from footseg.models.saved import SavedModelInfo
 
-WARMUP_RUNS = 3
 RUNTIMES = ("torch", "onnx", "onnx-int8")
 PEER_RUNTIMES = ("litert", "mediapipe-tasks")  # what benchmarks/mediapipe_peer.py reports
 PEAK_SIZE = 2048  # side of the square fp32 matmul whose speed stands for the CPU's peak
@@ -54,41 +52,6 @@ def count_flops(model: nn.Module, size: int = 256) -> int:
     finally:
         model.train(was_training)
     return int(counter.get_total_flops())
-
-
-def time_runs(
-    fn: Callable[[], object], runs: int = 20, warmup: int = WARMUP_RUNS, min_time: float = 0.0
-) -> list[float]:
-    """Milliseconds of each timed call of ``fn``, after ``warmup`` untimed calls.
-
-    Timing goes on until there are at least ``runs`` samples *and* ``min_time`` seconds have passed, so a fast
-    model gets thousands of samples and a stable median while a slow one still gets ``runs``.
-    """
-    if runs < 1:
-        raise FootsegError(f"runs must be at least 1, got {runs}")
-    if warmup < 0:
-        raise FootsegError(f"warm-up runs cannot be negative, got {warmup}")
-    for _ in range(warmup):
-        fn()
-    times: list[float] = []
-    begin = time.perf_counter()
-    while len(times) < runs or time.perf_counter() - begin < min_time:
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return times
-
-
-def latency_stats(times: Sequence[float]) -> dict:
-    """Median and 90th percentile (nearest rank) of latencies in ms, and the frames per second of the median."""
-    ordered = sorted(times)
-    median = statistics.median(ordered)
-    return {
-        "latency_ms": median,
-        "p90_ms": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
-        "fps": 1000.0 / median,
-        "runs": len(ordered),
-    }
 
 
 def _check_threads(threads: int) -> None:
