@@ -8,6 +8,7 @@ import pytest
 from footseg.data.io import read_image
 from footseg.errors import FootsegError
 from footseg.models import list_models
+from footseg.models.saved import pretrained_models
 from footseg.pipeline import PLANS, REAL_DATA_ENV, find_real_data, run_main
 
 
@@ -35,7 +36,7 @@ def test_quick_main_job_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert readme == tmp_path / "main" / "report" / "README.md"
     text = readme.read_text()
     report = json.loads((readme.parent / "report.json").read_text())
-    assert [m["model"] for m in report["models"]] == list(PLANS)
+    assert [m["model"] for m in report["models"]] == list(PLANS) + pretrained_models()  # shipped ones last
     for name in PLANS:
         assert (tmp_path / "main" / "runs" / name / "best" / "model.safetensors").is_file()
         assert sum(line.startswith(f"| {name} |") for line in text.splitlines()) == 3  # cost, quality, training

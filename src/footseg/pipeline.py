@@ -21,6 +21,7 @@ from footseg.data.synth import SynthSettings, synthesize
 from footseg.data.synth.render import headless_gl_problem
 from footseg.errors import FootsegError
 from footseg.eval.report import write_report
+from footseg.models.saved import PRETRAINED_DIR, pretrained_models
 from footseg.train.trainer import train
 
 REAL_DATA_ENV = "FOOTSEG_REAL_DATA"
@@ -147,6 +148,9 @@ def run_main(out: str | Path, quick: bool = False) -> Path:
         train(cfg, resume=_resumable(run, cfg))
         runs.append(run)
 
+    # The shipped models (trained far longer, on a large synthetic set) stand beside the minutes-long runs above, so the
+    # report shows what the same architectures reach with real training.
+    runs += [PRETRAINED_DIR / name for name in pretrained_models()]
     where = f" and real photos in {real}" if real else ""
     _say(f"benchmarking and scoring {len(runs)} models on the test split{where}", started)
     report = write_report(runs, out / "report", test_data=data, real_data=real, bench_runs=2 if quick else 20)

@@ -116,3 +116,15 @@ def test_eval_cli_writes_the_worst_figure(saved_model: Path, tiny_dataset: Path,
     assert main(["eval", str(saved_model), "--data", str(tiny_dataset), "--worst-figure", str(tmp_path / "w.png"),
                  "--worst", "3"]) == 0
     assert read_image(tmp_path / "w.png").ndim == 3
+
+
+def test_labels_mark_shipped_models_and_tell_same_named_runs_apart() -> None:
+    from footseg.eval.report import _labels
+    from footseg.models.saved import PRETRAINED_DIR
+
+    shipped = PRETRAINED_DIR / "fastlinknet"
+    assert _labels(["fastlinknet", "fastlinknet"], [Path("r/fastlinknet/best"), shipped]) == [
+        "fastlinknet",
+        "fastlinknet (shipped)",
+    ]
+    assert _labels(["enet", "enet"], [Path("a/best"), Path("b")]) == ["enet (a)", "enet (b)"]

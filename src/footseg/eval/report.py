@@ -22,7 +22,7 @@ from footseg.eval.evaluate import evaluate, labelled_samples
 from footseg.eval.inference import Predictor, to_mask
 from footseg.eval.metrics import binary_scores
 from footseg.eval.predict import overlay_mask
-from footseg.models.saved import CONFIG_NAME, WEIGHTS_NAME
+from footseg.models.saved import CONFIG_NAME, PRETRAINED_DIR, WEIGHTS_NAME
 
 FIGURE_IMAGES = 6
 _TILE = 176  # side of one picture in the figure, in pixels
@@ -196,11 +196,13 @@ def worst_cases_figure(model: str | Path | Predictor, data: str | Path, out: str
 
 
 def _labels(models: list[str], folders: list[Path]) -> list[str]:
-    """Model names, with the run folder's name added where two runs share a model name."""
+    """Model names; a shipped model is "name (shipped)", and runs sharing a name get their run folder's name."""
+    shipped = [folder.resolve().parent == PRETRAINED_DIR.resolve() for folder in folders]
+    trained = [name for name, ship in zip(models, shipped, strict=True) if not ship]
     out = []
-    for name, folder in zip(models, folders, strict=True):
-        where = folder.parent.name if folder.name == "best" else folder.name
-        out.append(f"{name} ({where})" if models.count(name) > 1 else name)
+    for name, folder, ship in zip(models, folders, shipped, strict=True):
+        where = "shipped" if ship else folder.parent.name if folder.name == "best" else folder.name
+        out.append(f"{name} ({where})" if ship or trained.count(name) > 1 else name)
     return out
 
 
