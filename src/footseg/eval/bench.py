@@ -71,9 +71,7 @@ def measure_model(
 
     Keys: params, gflops, size_mb (parameters and buffers as fp32), latency_ms (median), p90_ms, fps, runs.
     """
-    if runs < 1:
-        raise FootsegError(f"runs must be at least 1, got {runs}")
-    _check_threads(threads)
+    _check_threads(threads)  # before the FLOP count, so a bad setting fails at once (time_runs checks runs)
     size_mb = sum(t.numel() for t in (*model.parameters(), *model.buffers())) * 4 / 1e6  # every value as fp32
     gflops = count_flops(model, size) / 1e9
     timing = time_torch(model, size=size, threads=threads, runs=runs, warmup=warmup, min_time=min_time)
