@@ -29,6 +29,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # None: one pass over the training split
     device: str = "auto"  # auto | cpu | cuda
     progress: bool = True
+    init: str | None = None  # start from these weights (a saved model folder or a shipped model's name): fine-tuning
 
     def validate(self) -> None:
         if self.loss not in LOSSES:
@@ -39,7 +40,7 @@ class TrainConfig:
             raise FootsegError("--epochs and --batch-size must be at least 1")
 
     # Settings that define *what* is trained; a resumed run must agree on these.
-    IDENTITY = ("model", "data", "width", "num_classes", "size", "loss", "seed", "batch_size", "lr")
+    IDENTITY = ("model", "data", "width", "num_classes", "size", "loss", "seed", "batch_size", "lr", "init")
 
     def to_dict(self) -> dict:
         return asdict(self)

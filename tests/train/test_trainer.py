@@ -130,6 +130,28 @@ def test_a_checkpoint_from_another_model_is_a_user_error(tiny_dataset: Path, tmp
         trainer.train(_cfg(tiny_dataset, run, epochs=2, steps_per_epoch=1), resume=True)
 
 
+def test_init_starts_from_a_saved_models_weights(tiny_dataset: Path, tmp_path: Path) -> None:
+    first = trainer.train(_cfg(tiny_dataset, tmp_path / "first", epochs=1, steps_per_epoch=2))
+    start, _ = load_model(first)
+    # lr 0 and no weight decay: fine-tuning changes nothing, so the run's weights are exactly the --init weights
+    run = tmp_path / "tuned"
+    trainer.train(_cfg(tiny_dataset, run, epochs=1, steps_per_epoch=1, lr=0.0, weight_decay=0.0, init=str(first)))
+    tuned = _weights(run)
+    params = {k: v for k, v in start.state_dict().items() if "running" not in k and "num_batches" not in k}
+    assert _same(params, {k: tuned[k] for k in params})
+    fresh = tmp_path / "fresh"
+    trainer.train(_cfg(tiny_dataset, fresh, epochs=1, steps_per_epoch=1, lr=0.0, weight_decay=0.0))
+    assert not _same(params, {k: _weights(fresh)[k] for k in params})
+
+
+def test_init_from_another_architecture_is_a_user_error(tiny_dataset: Path, tmp_path: Path) -> None:
+    first = trainer.train(_cfg(tiny_dataset, tmp_path / "first", epochs=1, steps_per_epoch=1))
+    with pytest.raises(FootsegError, match=r"first/best: --init holds fastlinknet width 0\.25 .* this run trains "
+                                           r"mobileseg"):
+        trainer.train(_cfg(tiny_dataset, tmp_path / "run", epochs=1, steps_per_epoch=1, model="mobileseg",
+                           init=str(first)))
+
+
 def test_a_dataset_failing_the_check_is_refused_before_anything_is_written(tiny_dataset: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     for split in ("train", "val"):

@@ -164,6 +164,22 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             dist.destroy_process_group()
 
 
+def _load_init(model: nn.Module, cfg: TrainConfig) -> None:
+    """Copy the weights of a saved model (``--init``) into ``model``; the architecture must be the same."""
+    from footseg.models.saved import load_model, resolve_model_folder
+
+    start, info = load_model(cfg.init)
+    if (info.model, info.width, info.num_classes) != (cfg.model, cfg.width, cfg.num_classes):
+        raise FootsegError(
+            f"--init holds {info.model} width {info.width} with {info.num_classes} classes, but this run trains "
+            f"{cfg.model} width {cfg.width} with {cfg.num_classes}", resolve_model_folder(cfg.init))
+    try:
+        model.load_state_dict(start.state_dict())
+    except RuntimeError as exc:  # e.g. a channel-pruned model: its layers are narrower than a fresh one's
+        raise FootsegError(f"--init weights do not fit a fresh {cfg.model} ({exc})",
+                           resolve_model_folder(cfg.init)) from exc
+
+
 def _check_inputs(run: Path, cfg: TrainConfig, resume: bool, env: _Dist) -> None:
     """Rank 0 checks the run folder and the dataset; every rank raises the same error if one is found."""
     error = None
@@ -243,7 +259,10 @@ class _Trainer:
         if cfg.steps_per_epoch is not None:
             self.steps_per_epoch = max(1, min(self.steps_per_epoch, cfg.steps_per_epoch))
 
-        self.model = create_model(cfg.model, cfg.width, cfg.num_classes).to(device)
+        self.model = create_model(cfg.model, cfg.width, cfg.num_classes)
+        if cfg.init is not None:
+            _load_init(self.model, cfg)
+        self.model = self.model.to(device)
         self.ddp: nn.Module | None = None
         if env.enabled:
             self.ddp = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)

@@ -85,12 +85,12 @@ class FootPose:
     def sample(rng: np.random.Generator) -> FootPose:
         raise_ = 0.0 if rng.random() < 0.7 else rng.uniform(0.08, 0.6)
         sock = 0.0
-        if rng.random() < 0.22:
+        if rng.random() < 0.15:
             sock = float(rng.choice([rng.uniform(0.05, 0.09), rng.uniform(0.1, 0.25), rng.uniform(0.3, 0.42)]))
         # trousers (hem near the ankle), shorts/skirt, or a bare leg
         u = rng.random()
         hem = rng.uniform(0.07, 0.3) if u < 0.25 else (rng.uniform(0.02, 0.07) if u < 0.3 else rng.uniform(0.3, 0.65))
-        if rng.random() < 0.35:
+        if rng.random() < 0.5:
             hem = np.inf  # bare to mid-thigh: the leg leaves the frame, as in most real photos
         return FootPose(heel_raise=raise_, lean_forward=rng.uniform(-0.25, 0.35) + 0.8 * raise_,
                         lean_side=rng.uniform(-0.15, 0.15), leg_height=_LEG_TOP,
