@@ -43,6 +43,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         steps_per_epoch=args.steps_per_epoch,
         device=args.device,
         progress=not args.no_progress,
+        init=args.init,
     )
     best = train(cfg, resume=args.resume)
     if os.environ.get("RANK", "0") == "0":  # under torchrun every process returns here; say it once
@@ -166,7 +167,9 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from footseg.data.synth.engine import parse_shard
 
     settings = SynthSettings(n=args.n, seed=args.seed, size=args.size, floors=args.floors, find=args.find,
-                             meshes=args.meshes, image_format=args.format)
+                             meshes=args.meshes, image_format=args.format, cutouts=args.cutouts,
+                             cutout_prob=args.cutout_prob)
+    settings.remove(args.without.split(",") if args.without else [])
     manifest = synthesize(Path(args.out), settings, workers=args.workers, resume=args.resume,
                           shard=parse_shard(args.shard), progress=not args.no_progress)
     counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
@@ -206,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=int, default=2, help="data loader worker processes")
     s.add_argument("--steps-per-epoch", type=int, default=None)
+    s.add_argument("--init", default=None, metavar="MODEL",
+                   help="start from a saved model's weights (folder or shipped name, e.g. fastlinknet): fine-tune")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
@@ -294,7 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--floors", default=None, help="folder of floor photos (train/val/test subfolders, or flat)")
     s.add_argument("--find", default=None, help="FIND foot model folder (template.obj, model.onnx, latents.json)")
     s.add_argument("--meshes", default=None, help="folder of .obj/.ply foot meshes (vertex colours if present)")
+    s.add_argument("--cutouts", default=None, metavar="DIR",
+                   help="the thesis's mode: composite foreground photos with masks (DIR/images + DIR/masks, or "
+                        "train/val/test subfolders of them) onto the floors, with shadows and colour matching")
+    s.add_argument("--cutout-prob", type=float, default=1.0, metavar="P",
+                   help="share of composites when --cutouts is given (the rest are 3D renders; default 1)")
     s.add_argument("--format", default="jpg", choices=["jpg", "png"], help="image file format")
+    s.add_argument("--without", default="", metavar="A,B",
+                   help="leave ingredients out (for ablations): distractors, shadows, paper, camera-effects, "
+                        "photo-floors, find")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_synth)
 

@@ -2,8 +2,9 @@
 
 Image ``i`` takes all its randomness from ``np.random.default_rng([seed, i])`` and its split from ``i`` (80/10/10
 by residue), so the bytes written do not depend on the number of workers, on sharding or on resuming. Foot
-identities, procedural floor seeds, floor photos and mesh files are partitioned by split the same way, so none
-appears in two splits; the manifest lists which went where.
+identities, procedural floor seeds, floor photos, mesh files and cutouts are partitioned by split the same way, so
+none appears in two splits; the manifest lists which went where. With ``cutouts`` (the thesis's own mode) an image
+is, with ``cutout_prob``, a foreground photo composited onto a rendered scene without a foot (``cutouts.py``).
 """
 
 from __future__ import annotations
@@ -38,17 +39,27 @@ class SynthSettings:
     foot_ids: int = 1000  # parametric foot identities (split by residue)
     floor_ids: int = 2000  # procedural floor seeds (split by residue)
     floors: str | None = None  # folder of floor photos
-    photo_floor_prob: float = 0.5
+    photo_floor_prob: float = 0.65  # photos teach real wood grain and tile glare better than GLSL floors
     find: str | None = None  # FIND model folder
     find_prob: float = 0.5
     meshes: str | None = None  # folder of OBJ/PLY feet
     mesh_prob: float = 0.3
+    cutouts: str | None = None  # folder of foreground photos with masks (images/ + masks/), composited on floors
+    cutout_prob: float = 1.0  # share of composites when cutouts are given (the rest: 3D renders)
     distractors: bool = True
     shadows: bool = True
     paper: bool = True
     camera_effects: bool = True
     image_format: str = "jpg"
     extra: dict = field(default_factory=dict)
+
+    def remove(self, ingredients: list[str]) -> None:
+        """Switch ingredients off by name (see ``INGREDIENTS``), as the ablation study does."""
+        for name in ingredients:
+            if name not in INGREDIENTS:
+                raise FootsegError(f"unknown ingredient {name!r}; choose from {', '.join(INGREDIENTS)}")
+            field_name, off = INGREDIENTS[name]
+            setattr(self, field_name, off)
 
     def validate(self) -> None:
         if self.n < 1:
@@ -57,10 +68,23 @@ class SynthSettings:
             raise FootsegError(f"--size must be between 16 and 2048 (got {self.size})")
         if self.image_format not in ("jpg", "png"):
             raise FootsegError(f"image format must be jpg or png (got {self.image_format})")
-        for name in ("floors", "find", "meshes"):
+        if not 0.0 <= self.cutout_prob <= 1.0:
+            raise FootsegError(f"--cutout-prob must be between 0 and 1 (got {self.cutout_prob})")
+        for name in ("floors", "find", "meshes", "cutouts"):
             value = getattr(self, name)
             if value is not None and not Path(value).is_dir():
                 raise FootsegError("folder not found", value)
+
+
+# ingredient name -> (SynthSettings field, value that switches it off)
+INGREDIENTS: dict[str, tuple[str, object]] = {
+    "distractors": ("distractors", False),
+    "shadows": ("shadows", False),
+    "paper": ("paper", False),
+    "camera-effects": ("camera_effects", False),
+    "photo-floors": ("photo_floor_prob", 0.0),
+    "find": ("find_prob", 0.0),
+}
 
 
 def _mesh_files(folder: str | None) -> dict[str, list[str]]:
@@ -88,6 +112,18 @@ class Planner:
         self.meshes = _mesh_files(s.meshes)
         if any(len(self.foot_pool[sp]) == 0 or len(self.floor_pool[sp]) == 0 for sp in SPLITS):
             raise FootsegError("foot_ids and floor_ids must be at least 10 so every split has some")
+        self.cutouts: dict[str, list] = {sp: [] for sp in SPLITS}
+        if s.cutouts is not None:
+            from footseg.data.synth.cutouts import list_cutouts
+
+            self.cutouts = list_cutouts(s.cutouts)
+            if s.cutout_prob > 0:
+                for sp in sorted({split_of(i) for i in range(min(s.n, 10))}, key=SPLITS.index):
+                    if not self.cutouts[sp]:
+                        total = sum(len(v) for v in self.cutouts.values())
+                        raise FootsegError(
+                            f"no cutout falls into the {sp} split ({total} cutouts, split by a hash of their paths); "
+                            "add more, or give the folder train/ val/ test/ subfolders", s.cutouts)
 
     def plan(self, i: int) -> tuple[np.random.Generator, dict]:
         s = self.s
@@ -95,7 +131,10 @@ class Planner:
         split = split_of(i)
         p: dict = {"split": split}
         u_src, u_floor = rng.random(), rng.random()
-        if self.meshes[split] and u_src < s.mesh_prob:
+        if s.cutouts is not None and rng.random() < s.cutout_prob:  # drawn only in cutout runs
+            cut = self.cutouts[split][int(rng.integers(len(self.cutouts[split])))]
+            p["cutout"] = cut.image
+        elif self.meshes[split] and u_src < s.mesh_prob:
             p["mesh"] = self.meshes[split][int(rng.integers(len(self.meshes[split])))]
         else:
             p["foot_id"] = int(rng.choice(self.foot_pool[split]))
@@ -109,12 +148,14 @@ class Planner:
 
 def build_manifest(s: SynthSettings, planner: Planner) -> dict:
     per = {sp: {"images": 0, "foot_ids": set(), "find_foot_ids": set(), "procedural_floors": set(),
-                "floor_photos": set(), "meshes": set()} for sp in SPLITS}
+                "floor_photos": set(), "meshes": set(), "cutouts": set()} for sp in SPLITS}
     for i in range(s.n):
         _, p = planner.plan(i)
         d = per[p["split"]]
         d["images"] += 1
-        if "mesh" in p:
+        if "cutout" in p:
+            d["cutouts"].add(os.path.relpath(p["cutout"], s.cutouts))
+        elif "mesh" in p:
             d["meshes"].add(os.path.relpath(p["mesh"], s.meshes))
         else:
             d["find_foot_ids" if p["find"] else "foot_ids"].add(p["foot_id"])
@@ -145,6 +186,20 @@ class Worker:
         self.renderer = Renderer()
         self.feet: OrderedDict[tuple, object] = OrderedDict()
         self.find_model = None
+        self.cutout_files = {c.image: c for sp in SPLITS for c in self.planner.cutouts[sp]}
+        self.cutout_cache: OrderedDict[str, object] = OrderedDict()
+
+    def _cutout(self, path: str):
+        from footseg.data.synth.cutouts import load_cutout
+
+        if path in self.cutout_cache:
+            self.cutout_cache.move_to_end(path)
+            return self.cutout_cache[path]
+        cut = load_cutout(self.cutout_files[path], max_side=max(256, 2 * self.s.size))
+        self.cutout_cache[path] = cut
+        if len(self.cutout_cache) > 64:
+            self.cutout_cache.popitem(last=False)
+        return cut
 
     def _foot(self, p: dict):
         from footseg.data.synth.foot import FootShape, ParametricFoot
@@ -178,13 +233,20 @@ class Worker:
 
         s = self.s
         rng, p = self.planner.plan(i)
-        foot = self._foot(p)
+        if "cutout" in p:
+            from footseg.data.synth.cutouts import composite, no_foot
+
+            foot = no_foot
+        else:
+            foot = self._foot(p)
         if "photo" in p:
             floor = photo_floor(p["photo"], rng)
         else:
             floor = procedural_floor(np.random.default_rng([s.seed, p["floor_id"], 11]))
         scene = sample_scene(rng, s.size, foot, floor, distractors=s.distractors, shadows=s.shadows, paper=s.paper)
         image, coverage = self.renderer.render(scene)
+        if "cutout" in p:
+            image, coverage = composite(rng, image, scene, self._cutout(p["cutout"]))
         quality = 95
         fx = CameraEffects.sample(rng) if s.camera_effects else None
         if fx is not None:
@@ -201,8 +263,8 @@ class Worker:
         image, mask, quality = self.make(i)
         img_path, mask_path = image_paths(out, i, self.s)
         tmp = out / _PARTIAL
-        t_img = tmp / f"{os.getpid()}-{img_path.name}"
-        t_mask = tmp / f"{os.getpid()}-{mask_path.name}"
+        t_img = tmp / f"{os.getpid()}-image-{img_path.name}"
+        t_mask = tmp / f"{os.getpid()}-mask-{mask_path.name}"  # distinct even when both are .png
         if self.s.image_format == "jpg":
             write_jpeg(t_img, image, quality=quality)
         else:
@@ -238,6 +300,14 @@ def parse_shard(text: str) -> tuple[int, int]:
     return a, b
 
 
+def _same_settings(old: object, new: dict) -> bool:
+    """A setting missing from an older manifest had its default then (the feature did not exist yet)."""
+    if not isinstance(old, dict):
+        return False
+    defaults = asdict(SynthSettings(n=1))
+    return all(old.get(k, defaults.get(k)) == new.get(k, defaults.get(k)) for k in set(old) | set(new))
+
+
 def synthesize(out: Path, s: SynthSettings, workers: int = 1, resume: bool = False, shard: tuple[int, int] = (0, 1),
                progress: bool = True) -> dict:
     """Write images ``i`` with ``i % N == I`` of the dataset to ``out``; returns the manifest (written to ``out``)."""
@@ -256,7 +326,7 @@ def synthesize(out: Path, s: SynthSettings, workers: int = 1, resume: bool = Fal
             old = json.loads(mpath.read_text())
         except (OSError, ValueError) as exc:
             raise FootsegError(f"unreadable manifest ({exc})", mpath) from exc
-        if old.get("settings") != manifest["settings"]:
+        if not _same_settings(old.get("settings"), manifest["settings"]):
             raise FootsegError("holds a dataset made with other settings; use another output folder", mpath)
     for sp in SPLITS:
         (out / sp / "images").mkdir(parents=True, exist_ok=True)

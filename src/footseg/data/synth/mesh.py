@@ -47,6 +47,9 @@ class Mesh:
 
 
 def merge(meshes: list[Mesh]) -> Mesh:
+    if not meshes:  # a scene with nothing standing on the floor (the cutout compositor's background)
+        z3, z1 = np.zeros((0, 3), np.float32), np.zeros(0, np.float32)
+        return Mesh(z3, z3, z3, z1, z1, z3, np.zeros((0, 3), np.uint32))
     offsets = np.cumsum([0] + [m.n_vertices for m in meshes[:-1]])
     return Mesh(
         np.concatenate([m.positions for m in meshes]).astype(np.float32),

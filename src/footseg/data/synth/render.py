@@ -281,8 +281,9 @@ class Renderer:
             raise FootsegError(f"scene too large for the renderer ({m.n_vertices} vertices)")
         data = np.concatenate([m.positions, m.normals, m.colors, m.material[:, None], m.label[:, None], m.pattern],
                               1).astype("f4")
-        self.vbo.write(data.tobytes())
-        self.ibo.write(np.ascontiguousarray(m.indices, dtype="u4").tobytes())
+        if len(m.indices):
+            self.vbo.write(data.tobytes())
+            self.ibo.write(np.ascontiguousarray(m.indices, dtype="u4").tobytes())
         return len(m.indices) * 3
 
     def _set_materials(self, prog, scene: Scene) -> None:
@@ -306,7 +307,8 @@ class Renderer:
         for pass_id, direction in enumerate((np.array([0.0, 0.0, 1.0]), scene.light_dir)):
             prog["pass_id"].value = pass_id
             prog["proj"].write(_mat(shadow_projection(scene.shadow_center, scene.shadow_size, direction)))
-            self.shadow_vao.render(moderngl.TRIANGLES, vertices=n_indices)
+            if n_indices:
+                self.shadow_vao.render(moderngl.TRIANGLES, vertices=n_indices)
         ctx.blend_equation = moderngl.FUNC_ADD
         ctx.disable(moderngl.BLEND)
         # soft shadows from the mip chain (no read-back: that would stall the pipeline)
@@ -361,7 +363,8 @@ class Renderer:
         for k, v in common.items():
             mp[k].value = tuple(float(x) for x in v)
         self._set_materials(mp, scene)
-        self.mesh_vao.render(moderngl.TRIANGLES, vertices=n_indices)
+        if n_indices:
+            self.mesh_vao.render(moderngl.TRIANGLES, vertices=n_indices)
 
         if resolved is not ms:
             ctx.copy_framebuffer(resolved, ms)
