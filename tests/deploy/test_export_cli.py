@@ -36,6 +36,26 @@ def test_export_int8_with_calib_and_keep(
     assert OnnxModel(out).precision == "int8"
 
 
+def test_export_int8_min_stride_chooses_how_much_is_quantized(
+    model_copy: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import onnx
+
+    def quantized_convs(min_stride: str) -> int:
+        out = tmp_path / f"s{min_stride}.onnx"
+        argv = ["export", str(model_copy), "--format", "onnx-int8", "--out", str(out), "--calib", str(tiny_dataset)]
+        assert main([*argv, "--calib-n", "2", "--min-stride", min_stride]) == 0
+        graph = onnx.load(str(out)).graph
+        weights = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.INT8}
+        dequantized = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in weights}
+        return sum(1 for n in graph.node if n.op_type == "Conv" and n.input[1] in dequantized)
+
+    everything, default = quantized_convs("1"), quantized_convs("8")
+    assert everything > default > 0
+    assert main(["export", str(model_copy), "--format", "onnx-int8", "--calib-n", "1", "--min-stride", "0"]) == 2
+    assert "min_stride must be at least 1" in capsys.readouterr().err
+
+
 def test_export_int8_without_calib_uses_procedural_data(model_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", str(model_copy), "--format", "onnx-int8", "--calib-n", "2"]) == 0
     assert "built-in procedural dataset" in capsys.readouterr().out

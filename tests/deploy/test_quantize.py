@@ -11,7 +11,14 @@ import pytest
 from onnx import TensorProto, numpy_helper
 
 from footseg.deploy.onnx_model import OnnxModel
-from footseg.deploy.quantize import ImageCalibrationReader, calibration_images, quantize_onnx, resolve_nodes
+from footseg.deploy.quantize import (
+    DEFAULT_MIN_STRIDE,
+    ImageCalibrationReader,
+    calibration_images,
+    high_resolution_nodes,
+    quantize_onnx,
+    resolve_nodes,
+)
 from footseg.errors import FootsegError
 
 
@@ -21,14 +28,60 @@ def _agreement(ref: np.ndarray, other: np.ndarray, min_margin: float = 0.0) -> f
     return float((ref.argmax(1) == other.argmax(1))[sure].mean())
 
 
-def test_int8_is_smaller_quantized_and_agrees_with_fp32(fp32_onnx: Path, int8_onnx: Path, fitted_images: np.ndarray):
-    assert int8_onnx.stat().st_size < 0.55 * fp32_onnx.stat().st_size  # 4-byte weights -> 1 byte, plus scales
+def _conv_weight_types(model: onnx.ModelProto) -> list[int]:
+    """Data type of each Conv's weight (the initializer itself, or the one its DequantizeLinear reads)."""
+    inits = {i.name: i for i in model.graph.initializer}
+    producers = {o: n for n in model.graph.node for o in n.output}
+    types = []
+    for conv in (n for n in model.graph.node if n.op_type == "Conv"):
+        name = conv.input[1]
+        if name not in inits:
+            name = producers[name].input[0]
+        types.append(inits[name].data_type)
+    return types
+
+
+@pytest.fixture(scope="module")
+def all_int8_onnx(fp32_onnx: Path, tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every layer int8 (min_stride 1), as for a CPU with fast int8 kernels."""
+    return quantize_onnx(fp32_onnx, tmp_path_factory.mktemp("all") / "all.int8.onnx", tiny_dataset, calib_n=8,
+                         min_stride=1)
+
+
+def test_all_int8_is_smaller_quantized_and_agrees_with_fp32(
+    fp32_onnx: Path, all_int8_onnx: Path, fitted_images: np.ndarray
+) -> None:
+    assert all_int8_onnx.stat().st_size < 0.55 * fp32_onnx.stat().st_size  # 4-byte weights -> 1 byte, plus scales
+    model = onnx.load(str(all_int8_onnx))
+    ops = Counter(n.op_type for n in model.graph.node)
+    assert ops["QuantizeLinear"] > 0 and ops["DequantizeLinear"] > 0
+    assert set(_conv_weight_types(model)) == {TensorProto.INT8}  # every conv weight stored as int8
+    assert any(len(i.dims) == 1 and i.dims[0] > 1 for i in model.graph.initializer if i.data_type == TensorProto.FLOAT)
+    consumers = [n for n in model.graph.node if "image" in n.input]
+    assert [n.op_type for n in consumers] == ["QuantizeLinear"]  # even the raw pixels
+    fp32, int8 = OnnxModel(fp32_onnx)(fitted_images), OnnxModel(all_int8_onnx)(fitted_images)
+    assert _agreement(fp32, int8) >= 0.95
+    assert _agreement(fp32, int8, min_margin=2.0) >= 0.98
+    assert np.abs(fp32 - int8).max() > 0
+
+
+def test_default_int8_is_mixed_smaller_and_agrees_with_fp32(
+    fp32_onnx: Path, int8_onnx: Path, fitted_images: np.ndarray
+) -> None:
+    # By default only the layers at 1/8 resolution or coarser (where most weights are) are int8; the first conv,
+    # the high-resolution decoder, the head and the final upsampling stay fp32.
+    assert DEFAULT_MIN_STRIDE == 8
+    assert int8_onnx.stat().st_size < 0.6 * fp32_onnx.stat().st_size
     model = onnx.load(str(int8_onnx))
     ops = Counter(n.op_type for n in model.graph.node)
     assert ops["QuantizeLinear"] > 0 and ops["DequantizeLinear"] > 0
-    int8_weights = [i for i in model.graph.initializer if i.data_type == TensorProto.INT8 and len(i.dims) == 4]
-    assert len(int8_weights) == ops["Conv"]  # every conv weight stored as int8
-    assert any(len(i.dims) == 1 and i.dims[0] > 1 for i in model.graph.initializer if i.data_type == TensorProto.FLOAT)
+    types = _conv_weight_types(model)
+    assert types[0] == types[-1] == TensorProto.FLOAT  # first conv and 2-class head
+    assert types.count(TensorProto.INT8) > len(types) / 2
+    consumers = [n for n in model.graph.node if "image" in n.input]
+    assert [n.op_type for n in consumers] == ["Conv"]  # the raw pixels are not quantized
+    producer = {o: n for n in model.graph.node for o in n.output}["logits"]
+    assert producer.op_type == "Resize"  # the output comes straight out of fp32 layers, no DequantizeLinear
     fp32, int8 = OnnxModel(fp32_onnx)(fitted_images), OnnxModel(int8_onnx)(fitted_images)
     ref_fg = fp32.argmax(1).mean()
     assert 0.05 < ref_fg < 0.95  # the trained fixture predicts a real mask, not all one class
@@ -63,7 +116,9 @@ def test_calibration_reads_train_split_evenly(tiny_dataset: Path) -> None:
 def test_keep_fp32_aliases_leave_first_and_last_conv_unquantized(
     fp32_onnx: Path, tiny_dataset: Path, tmp_path: Path, fitted_images: np.ndarray
 ) -> None:
-    out = quantize_onnx(fp32_onnx, tmp_path / "k.onnx", tiny_dataset, calib_n=8, keep_fp32=["first-conv", "last-conv"])
+    out = quantize_onnx(
+        fp32_onnx, tmp_path / "k.onnx", tiny_dataset, calib_n=8, keep_fp32=["first-conv", "last-conv"], min_stride=1
+    )
     model = onnx.load(str(out))
     producers = {o: n for n in model.graph.node for o in n.output}
     consumers = [n for n in model.graph.node if "image" in n.input]
@@ -77,11 +132,34 @@ def test_keep_fp32_aliases_leave_first_and_last_conv_unquantized(
     assert _agreement(OnnxModel(fp32_onnx)(fitted_images), OnnxModel(out)(fitted_images), min_margin=2.0) >= 0.98
 
 
+def test_high_resolution_nodes_follow_the_output_resolution(fp32_onnx: Path) -> None:
+    model = onnx.load(str(fp32_onnx))  # 64x64 input: 1/8 is 8x8
+    assert high_resolution_nodes(model, 1) == []
+    inferred = onnx.shape_inference.infer_shapes(model)
+    hw = {
+        v.name: v.type.tensor_type.shape.dim[2].dim_value * v.type.tensor_type.shape.dim[3].dim_value
+        for v in (*inferred.graph.value_info, *inferred.graph.output)
+        if len(v.type.tensor_type.shape.dim) == 4
+    }
+    for stride in (2, 8, 32):
+        kept = set(high_resolution_nodes(model, stride))
+        expected = {n.name for n in model.graph.node if any(hw.get(o, 0) > 64 * 64 / stride**2 for o in n.output)}
+        assert kept == expected and kept
+    assert set(high_resolution_nodes(model, 2)) < set(high_resolution_nodes(model, 8))
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
+    assert high_resolution_nodes(model, 2) == ["/Resize"]  # only the final upsampling is at full resolution
+    assert convs[0] in high_resolution_nodes(model, 4) and convs[-1] in high_resolution_nodes(model, 4)
+    with pytest.raises(FootsegError, match="min_stride must be at least 1"):
+        high_resolution_nodes(model, 0)
+
+
 def test_unknown_node_and_method(fp32_onnx: Path, tiny_dataset: Path, tmp_path: Path) -> None:
     with pytest.raises(FootsegError, match="no node named 'nope'"):
         quantize_onnx(fp32_onnx, tmp_path / "x.onnx", tiny_dataset, calib_n=2, keep_fp32=["nope"])
     with pytest.raises(FootsegError, match="unknown calibration method 'kl'"):
         quantize_onnx(fp32_onnx, tmp_path / "x.onnx", tiny_dataset, method="kl")
+    with pytest.raises(FootsegError, match="leaves no layer to quantize"):
+        quantize_onnx(fp32_onnx, tmp_path / "x.onnx", tiny_dataset, calib_n=1, min_stride=1024)
     assert not (tmp_path / "x.onnx").exists()
     model = onnx.load(str(fp32_onnx))
     assert resolve_nodes(model, ["first-conv", model.graph.node[0].name]) == [model.graph.node[0].name]
@@ -94,7 +172,8 @@ def test_calibration_methods_give_their_own_ranges(
     ref = OnnxModel(fp32_onnx)(fitted_images)
     scales = {}
     for method in ("minmax", "entropy", "percentile"):
-        out = quantize_onnx(fp32_onnx, tmp_path / f"{method}.onnx", tiny_dataset, calib_n=4, method=method)
+        out = tmp_path / f"{method}.onnx"
+        quantize_onnx(fp32_onnx, out, tiny_dataset, calib_n=4, method=method, min_stride=1)
         model = onnx.load(str(out))
         scales[method] = sorted(
             float(numpy_helper.to_array(i))

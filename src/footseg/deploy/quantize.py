@@ -2,6 +2,19 @@
 
 Activation ranges are calibrated on training images run through exactly the preprocessing of inference (read,
 resize to the model's input size, scale to [0, 1]), so the ranges match what the model sees in use.
+
+By default the model is *mixed*: only layers at 1/8 of the input resolution or coarser run in int8, the
+high-resolution ends of the network stay fp32 (``min_stride``). Profiling FastLinkNet at 256x256 on one thread of an
+x86-64 CPU with AVX2 but no VNNI showed that int8 loses there, at no gain in file size:
+- QLinearConv on few channels at high resolution is ~2x slower than ORT's fp32 NCHWc convs (first conv 0.64 vs
+  0.28 ms; the 8- and 24-channel depthwise convs of the decoder miss MLAS's symmetric depthwise kernel, which needs
+  a multiple of 16 channels: 0.47 vs ~0.1 ms);
+- uint8 bilinear Resize is ~3x slower than fp32, and int8 residual Adds run as separate QLinearAdd nodes where
+  fp32 fuses them into the preceding Conv;
+- the deep layers, which hold most of the weights, are about as fast in int8 as in fp32.
+The high-resolution ends -- the first conv on raw pixels, the last layers and the 2-class head whose logit sign is
+the mask -- are also where int8 rounding moves the mask most, so keeping them fp32 is good by construction for
+accuracy too. ``min_stride=1`` quantizes every layer (what a CPU with fast int8, e.g. ARM dot-product, wants).
 """
 
 from __future__ import annotations
@@ -50,6 +63,8 @@ _CALIB_OPTIONS: dict[str, dict] = {
 # produces the logits whose sign is the mask.
 FIRST_CONV = "first-conv"
 LAST_CONV = "last-conv"
+# Layers whose output is finer than 1/DEFAULT_MIN_STRIDE of the input resolution stay fp32 (see the module doc).
+DEFAULT_MIN_STRIDE = 8
 
 
 def calibration_images(calib: str | Path, n: int) -> list[Path]:
@@ -113,6 +128,35 @@ def resolve_nodes(model: onnx.ModelProto, names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(resolved))
 
 
+def _spatial_sizes(model: onnx.ModelProto) -> dict[str, int]:
+    """H*W of every 4-D (N, C, H, W) tensor of ``model`` whose spatial size shape inference knows."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    sizes: dict[str, int] = {}
+    for value in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) == 4 and all(d.HasField("dim_value") for d in dims[2:]):
+            sizes[value.name] = dims[2].dim_value * dims[3].dim_value
+    return sizes
+
+
+def high_resolution_nodes(model: onnx.ModelProto, min_stride: int) -> list[str]:
+    """Nodes with an output finer than 1/``min_stride`` of the input image's resolution (none for min_stride 1).
+
+    With ``min_stride`` 8 on a 256x256 input, every node producing a map larger than 32x32 is listed: the first
+    conv, the 1/2 and 1/4 resolution encoder and decoder layers, the head and the final upsampling.
+    """
+    if min_stride < 1:
+        raise FootsegError(f"min_stride must be at least 1, got {min_stride}")
+    if min_stride == 1:
+        return []
+    sizes = _spatial_sizes(model)
+    image = sizes.get(INPUT_NAME) or next((sizes[i.name] for i in model.graph.input if i.name in sizes), None)
+    if image is None:
+        raise FootsegError("cannot tell the input resolution of the model (expected a fixed (N, 3, H, W) input)")
+    limit = image / (min_stride * min_stride)
+    return [n.name for n in model.graph.node if any(sizes.get(o, 0) > limit for o in n.output)]
+
+
 def quantize_onnx(
     fp32: str | Path,
     out: str | Path,
@@ -123,12 +167,18 @@ def quantize_onnx(
     activation_type: QuantType = QuantType.QUInt8,
     weight_type: QuantType = QuantType.QInt8,
     reduce_range: bool = True,
+    min_stride: int = DEFAULT_MIN_STRIDE,
 ) -> Path:
     """Quantize the footseg fp32 ONNX file ``fp32`` to int8 QDQ at ``out``, calibrated on ``calib``'s images.
 
-    The defaults (uint8 activations, 7-bit int8 weights) suit x86 CPUs without VNNI, whose int8 kernels
+    Nodes named in ``keep_fp32`` and, unless ``min_stride`` is 1, every node whose output is finer than
+    1/``min_stride`` of the input resolution stay fp32 (see the module doc for why 8 is the default).
+
+    The defaults (uint8 activations, 7-bit symmetric int8 weights) suit x86 CPUs without VNNI, whose int8 kernels
     (VPMADDUBSW) add pairs of u8*s8 products in int16 and saturate with full 8-bit weights; without
-    ``reduce_range`` the first convolution, fed raw pixels, visibly degrades the mask there.
+    ``reduce_range`` the first convolution, fed raw pixels, visibly degrades the mask there. uint8 weights (U8U8)
+    avoid the saturation but take ORT's slower generic kernels (1.7x the fp32 time instead of 1.35x when every
+    layer is int8), and int8 activations (S8S8) have no fast AVX2 kernel at all.
     """
     fp32, out = Path(fp32), Path(out)
     if method not in CALIB_METHODS:
@@ -144,7 +194,10 @@ def quantize_onnx(
         prepared = Path(tmp) / "prepared.onnx"
         # Shape inference plus ORT's graph optimisations, so calibration sees the graph that will be quantized.
         quant_pre_process(str(fp32), str(prepared))
-        exclude = resolve_nodes(onnx.load(str(prepared)), keep_fp32)
+        graph = onnx.load(str(prepared))
+        exclude = list(dict.fromkeys([*resolve_nodes(graph, keep_fp32), *high_resolution_nodes(graph, min_stride)]))
+        if len(exclude) == len(graph.graph.node):
+            raise FootsegError(f"min_stride {min_stride} leaves no layer to quantize", fp32)
         ranges = Path(tmp) / "ranges.json"
         calibrator = create_calibrator(
             prepared,
@@ -193,14 +246,18 @@ def export_int8(
     keep_fp32: Sequence[str] = (),
     opset: int = 17,
     dynamic_batch: bool = False,
+    min_stride: int = DEFAULT_MIN_STRIDE,
 ) -> Path:
     """Export the saved model folder ``model_dir`` to int8 ONNX (default ``model_dir/model.int8.onnx``).
 
     Without ``calib`` the built-in procedural dataset is generated in a temporary folder and used for calibration.
+    ``min_stride`` as in ``quantize_onnx``: 8 keeps the high-resolution layers fp32, 1 quantizes every layer.
     """
     model, info = load_model(model_dir)
     out = Path(out) if out else default_export_path(model_dir, INT8_NAME)
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_module(model, info, Path(tmp) / FP32_NAME, opset=opset, dynamic_batch=dynamic_batch)
         data = Path(calib) if calib else _procedural_calibration(Path(tmp) / "calib", calib_n, info)
-        return quantize_onnx(fp32, out, data, calib_n=calib_n, method=method, keep_fp32=keep_fp32)
+        return quantize_onnx(
+            fp32, out, data, calib_n=calib_n, method=method, keep_fp32=keep_fp32, min_stride=min_stride
+        )
