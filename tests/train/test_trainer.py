@@ -268,6 +268,34 @@ def test_sigkill_mid_epoch_then_resume_finishes_the_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_whole_process_group_still_saves_a_checkpoint(tmp_path: Path, signum: int) -> None:
+    # A scheduler's SIGTERM or a terminal's Ctrl-C reaches the data loader workers too, not only the trainer.
+    data = make_procedural_dataset(tmp_path / "data", n_train=110, n_val=4, n_test=1, size=64)
+    run = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(run), "--model", "fastlinknet", "--width", "0.25"]
+    args += ["--size", "64", "--epochs", "1", "--batch-size", "1", "--workers", "2", "--no-progress"]
+    proc = _footseg(*args, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoint.pt").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signum)
+    _, err = proc.communicate(timeout=120)
+    name = signal.Signals(signum).name
+    stopped = re.search(rf"training stopped by {name} at epoch 1, batch (\d+); checkpoint saved", err)
+    assert stopped, err[-3000:]
+    step = load_checkpoint(run / "checkpoint.pt")["progress"]["step"]
+    assert step == int(stopped.group(1)) >= 50  # the checkpoint holds the batch the run stopped at
+
+    resumed = _footseg(*args, "--resume")
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert f"resuming at epoch 1, batch {step}" in out
+
+
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes(tiny_dataset: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]

@@ -7,6 +7,7 @@ folder (as real photos for evaluation usually are).
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,6 +150,9 @@ def _worker_init(worker_id: int) -> None:
     # Not cv2.setNumThreads: in a forked child whose parent already used OpenCV's thread pool it can hang forever.
     torch.set_num_threads(1)
     np.random.seed(torch.initial_seed() % 2**32)
+    # Ctrl-C in a terminal reaches the whole process group: the main process stops at the next step and saves a
+    # checkpoint, which it can only do while its workers still serve batches.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def make_loader(

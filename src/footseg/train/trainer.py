@@ -353,6 +353,10 @@ class _Trainer:
                 # A DataLoader whose workers caught the same Ctrl-C fails with its own error: still a stop.
                 if stop.signum is None:
                     raise
+                if threading.current_thread() is threading.main_thread():
+                    # Workers killed by the same signal (a scheduler's SIGTERM to the whole process group) would
+                    # make the DataLoader's SIGCHLD handler raise again in the middle of writing the checkpoint.
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 self._save_checkpoint()
                 s = self.state
                 message = (
