@@ -1,4 +1,4 @@
-"""fp32 ONNX export: same logits as PyTorch, a clean graph, self-describing metadata."""
+"""fp32 ONNX export: the same foreground margin (l1 - l0) and masks as PyTorch, a clean graph, metadata."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import onnx
 import pytest
 import torch
 
-from footseg.deploy.export import export_onnx
+from footseg.deploy.export import MarginOutput, export_module, export_onnx, margin_module
 from footseg.deploy.onnx_model import OnnxModel
 from footseg.errors import FootsegError
-from footseg.models import SavedModelInfo, create_model, load_model, save_model
+from footseg.models import SavedModelInfo, create_model, list_models, load_model, save_model
 
 SIZE = 64  # the input size of the conftest model
 
@@ -23,6 +23,21 @@ def _torch_logits(model_dir: Path, batch: np.ndarray, dtype: torch.dtype = torch
         return model.to(dtype)(torch.from_numpy(batch).to(dtype)).numpy()
 
 
+def _margin(logits: np.ndarray) -> np.ndarray:
+    return logits[:, 1] - logits[:, 0]
+
+
+def _onnx_margin(runner: OnnxModel, batch: np.ndarray) -> np.ndarray:
+    """The file's one-channel margin output, checked against the [0, m] logits the runner returns."""
+    assert runner.margin
+    raw = runner.run(batch)
+    assert raw.shape == (len(batch), 1, *batch.shape[2:])
+    logits = runner(batch)
+    np.testing.assert_array_equal(logits[:, 0], 0)
+    np.testing.assert_array_equal(logits[:, 1], raw[:, 0])
+    return raw[:, 0]
+
+
 def test_untrained_fp32_matches_pytorch_to_1e4(tiny_dataset: Path, fitted_images: np.ndarray, tmp_path: Path) -> None:
     torch.manual_seed(0)
     info = SavedModelInfo("fastlinknet", 0.5, 2, (SIZE, SIZE))
@@ -31,9 +46,10 @@ def test_untrained_fp32_matches_pytorch_to_1e4(tiny_dataset: Path, fitted_images
     random = np.random.default_rng(0).random((2, 3, SIZE, SIZE), dtype=np.float32)
     for batch in (random, fitted_images):
         ref = _torch_logits(folder, batch)
-        got = runner(batch)
-        assert got.shape == ref.shape == (len(batch), 2, SIZE, SIZE)
-        assert np.abs(got - ref).max() <= 1e-4
+        got = _onnx_margin(runner, batch)
+        assert ref.shape == (len(batch), 2, SIZE, SIZE)
+        assert np.abs(got - _margin(ref)).max() <= 1e-4
+        np.testing.assert_array_equal(runner(batch).argmax(1), ref.argmax(1))
 
 
 def test_trained_fp32_is_as_exact_as_pytorch(trained_dir: Path, fp32_onnx: Path, fitted_images: np.ndarray) -> None:
@@ -46,25 +62,87 @@ def test_trained_fp32_is_as_exact_as_pytorch(trained_dir: Path, fp32_onnx: Path,
     runner = OnnxModel(fp32_onnx)
     random = np.random.default_rng(0).random((2, 3, SIZE, SIZE), dtype=np.float32)
     for batch in (random, fitted_images):
-        exact = _torch_logits(trained_dir, batch, torch.float64)
-        ref = _torch_logits(trained_dir, batch)
-        got = runner(batch)
+        exact = _margin(_torch_logits(trained_dir, batch, torch.float64))
+        ref = _margin(_torch_logits(trained_dir, batch))
+        got = _onnx_margin(runner, batch)
         torch_error = np.abs(ref - exact).max()
         assert np.abs(got - exact).max() <= 4 * torch_error + 1e-5
         assert np.abs(got - ref).max() <= 2e-3
         assert ref.std() > 0.5  # a near-constant output would make the comparison meaningless
+        sure = np.abs(exact) > 1e-3  # pixels float32 rounding cannot flip
+        np.testing.assert_array_equal((got > 0)[sure], (exact > 0)[sure])
 
 
 def test_graph_is_a_clean_static_conv_graph(fp32_onnx: Path) -> None:
     model = onnx.load(str(fp32_onnx))
     ops = {n.op_type for n in model.graph.node}
-    assert ops <= {"Conv", "Relu", "Add", "Resize", "Constant"}, ops  # BatchNorm folded, no Identity left over
+    assert ops <= {"Conv", "Relu", "Add", "Resize", "Reshape", "Constant"}, ops  # BN folded, no Identity left over
     assert "BatchNormalization" not in ops
     (inp,) = model.graph.input
     (out,) = model.graph.output
     assert inp.name == "image" and out.name == "logits"
     assert [d.dim_value for d in inp.type.tensor_type.shape.dim] == [1, 3, SIZE, SIZE]
+    assert [d.dim_value for d in out.type.tensor_type.shape.dim] == [1, 1, SIZE, SIZE]  # the margin only
     assert model.opset_import[0].version == 17
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["footseg.output"] == "margin"
+    # The head conv itself computes the margin (no Sub of two logits), and the final upsampling reads it through a
+    # no-op Reshape that keeps ONNX Runtime from resizing it in its 8-channel blocked layout.
+    head, reshape, resize = model.graph.node[-4], model.graph.node[-2], model.graph.node[-1]
+    weights = {i.name: i for i in model.graph.initializer}
+    assert head.op_type == "Conv" and weights[head.input[1]].dims[0] == 1
+    assert reshape.op_type == "Reshape" and resize.op_type == "Resize" and resize.input[0] == reshape.output[0]
+    assert list(onnx.numpy_helper.to_array(weights[reshape.input[1]])) == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_exports_its_margin(name: str, tmp_path: Path) -> None:
+    """Each registered model's two-output head folds into one output channel; ONNX matches PyTorch's margin."""
+    torch.manual_seed(0)
+    model = create_model(name, width=0.25).eval()
+    for m in model.modules():  # random BN statistics so the comparison exercises more than the init values
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    x = torch.rand(2, 3, SIZE, SIZE)
+    folded = margin_module(model, x[:1])
+    assert not isinstance(folded, MarginOutput)
+    with torch.inference_mode():
+        want = _margin(model(x).numpy())
+        np.testing.assert_allclose(folded(x)[:, 0].numpy(), want, atol=1e-4 * (1 + np.abs(want).max()), rtol=0)
+    runner = OnnxModel(export_module(model, SavedModelInfo(name, 0.25, 2, (SIZE, SIZE)), tmp_path / "m.onnx"))
+    got = _onnx_margin(runner, x.numpy())
+    assert np.abs(got - want).max() <= 1e-4 * (1 + np.abs(want).max())
+    sure = np.abs(want) > 1e-3 * (1 + np.abs(want).max())
+    np.testing.assert_array_equal((got > 0)[sure], (want > 0)[sure])
+
+
+def test_margin_falls_back_to_a_subtraction() -> None:
+    """A model whose two-output conv is followed by a layer mixing its channels cannot fold the conv."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1), torch.nn.Conv2d(2, 2, 1, groups=2), torch.nn.Tanh())
+    x = torch.rand(1, 3, 8, 8)
+    folded = margin_module(model, x)
+    assert isinstance(folded, MarginOutput)
+    with torch.inference_mode():
+        np.testing.assert_allclose(folded(x).numpy(), _margin(model(x).numpy())[:, None], atol=1e-6)
+    assert model[0].out_channels == 2  # the model itself is untouched
+
+
+def test_two_channel_files_still_run(trained_dir: Path, fp32_onnx: Path, tmp_path: Path) -> None:
+    """A file without the margin (as exported before it, or with margin=False) gives the same softmax and masks."""
+    model, info = load_model(trained_dir)
+    old = OnnxModel(export_module(model, info, tmp_path / "old.onnx", margin=False))
+    new = OnnxModel(fp32_onnx)
+    assert not old.margin and new.margin
+    batch = np.random.default_rng(2).random((2, 3, SIZE, SIZE), dtype=np.float32)
+    two = old(batch)
+    assert two.shape == old.run(batch).shape == (2, 2, SIZE, SIZE)
+    one = new(batch)
+    assert np.abs(_margin(two) - _margin(one)).max() <= 1e-4
+    np.testing.assert_allclose(
+        torch.softmax(torch.from_numpy(two), 1).numpy(), torch.softmax(torch.from_numpy(one), 1).numpy(), atol=1e-5
+    )
 
 
 def test_metadata_round_trip(trained_dir: Path, fp32_onnx: Path) -> None:
@@ -82,7 +160,7 @@ def test_default_path_and_dynamic_batch(trained_dir: Path, tmp_path: Path) -> No
     batch = np.random.default_rng(1).random((3, 3, SIZE, SIZE), dtype=np.float32)
     runner = OnnxModel(out)
     assert runner.fixed_batch is None
-    assert np.abs(runner(batch) - _torch_logits(trained_dir, batch)).max() <= 1e-4
+    assert np.abs(_onnx_margin(runner, batch) - _margin(_torch_logits(trained_dir, batch))).max() <= 1e-4
 
     folder = tmp_path / "copy"
     folder.mkdir()

@@ -133,8 +133,10 @@ def test_pruned_model_round_trips_through_save_load_and_onnx(tmp_path: Path) -> 
         expected = model(x)
         assert torch.equal(loaded(x), expected)
     onnx_path = export_onnx(folder, tmp_path / "pruned.onnx")
-    got = OnnxModel(onnx_path)(x.numpy())
-    assert abs(got - expected.numpy()).max() < 1e-4
+    got = OnnxModel(onnx_path)(x.numpy())  # logits [0, l1 - l0]: the exported file outputs the margin
+    margin = (expected[:, 1] - expected[:, 0]).numpy()
+    assert abs(got[:, 1] - margin).max() < 1e-4
+    assert (got.argmax(1) == expected.argmax(1).numpy()).all()
 
 
 def test_corrupt_layer_shapes_name_the_config(tmp_path: Path) -> None:

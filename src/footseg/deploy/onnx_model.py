@@ -2,6 +2,11 @@
 
 An exported file carries the ``SavedModelInfo`` of the model it came from in its ``metadata_props``, so an ``.onnx``
 file alone is enough to evaluate or predict: the runner knows the input size to resize photos to and the classes.
+
+Two-class models are exported with one output channel, the foreground margin ``m = l1 - l0`` (``footseg.output`` is
+"margin"; files without the key output the logits themselves). ``OnnxModel.run`` returns the file's raw output;
+calling the model returns logits in either case, [0, m] for a margin file, whose softmax and argmax are those of the
+original logits.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
 _PREFIX = "footseg."
 PRECISION_KEY = _PREFIX + "precision"  # "fp32" or "int8"
+OUTPUT_KEY = _PREFIX + "output"  # MARGIN, or absent: the output is the logits
+MARGIN = "margin"
 
 
 def info_to_metadata(info: SavedModelInfo, precision: str) -> dict[str, str]:
@@ -83,6 +90,12 @@ class OnnxModel:
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         self.info = info_from_metadata(meta, self.path)
         self.precision = meta.get(PRECISION_KEY, "fp32")
+        output = meta.get(OUTPUT_KEY, "logits")
+        if output not in ("logits", MARGIN) or (output == MARGIN and self.info.num_classes != 2):
+            raise FootsegError(
+                f"invalid footseg metadata (output '{output}' for {self.info.num_classes} classes)", self.path
+            )
+        self.margin = output == MARGIN  # the file outputs (N, 1, H, W) foreground margins l1 - l0
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise FootsegError("expected one (N, 3, H, W) image input", self.path)
@@ -92,7 +105,19 @@ class OnnxModel:
         self.threads = threads
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 3, H, W) float32 RGB in [0, 1] at ``info.input_size`` -> (N, num_classes, H, W) float32 logits."""
+        """(N, 3, H, W) float32 RGB in [0, 1] at ``info.input_size`` -> (N, num_classes, H, W) float32 logits.
+
+        For a margin file the logits are [0, m]: the same softmax and argmax as the model's own.
+        """
+        out = self.run(batch)
+        if not self.margin:
+            return out
+        logits = np.zeros((out.shape[0], 2, *out.shape[2:]), dtype=out.dtype)
+        logits[:, 1:] = out
+        return logits
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """The file's raw output for ``batch``: logits, or (N, 1, H, W) foreground margins if ``margin``."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         expected = (3, *self.info.input_size)
         if batch.ndim != 4 or tuple(batch.shape[1:]) != expected:

@@ -195,7 +195,8 @@ def resolve_target(ref: str) -> Target:
 
 
 def _onnx_params(path: Path) -> int:
-    """Weights of an ONNX file: constant tensors, less the scales and zero points that quantization adds."""
+    """Weights of an ONNX file: constant tensors, less the scales and zero points that quantization adds and int64
+    shape tensors (e.g. the target shape of the Reshape before the output upsampling)."""
     import onnx
     from onnx import numpy_helper
 
@@ -206,7 +207,13 @@ def _onnx_params(path: Path) -> int:
         if node.op_type in ("QuantizeLinear", "DequantizeLinear")
         for name in node.input[1:]
     }
-    return int(sum(numpy_helper.to_array(t).size for t in model.graph.initializer if t.name not in quant_side))
+    return int(
+        sum(
+            numpy_helper.to_array(t).size
+            for t in model.graph.initializer
+            if t.name not in quant_side and t.data_type != onnx.TensorProto.INT64
+        )
+    )
 
 
 def _architecture(info: SavedModelInfo) -> nn.Module:
@@ -312,7 +319,7 @@ def _time_prepared(p: _Prepared, threads: int, runs: int, warmup: int, min_time:
 
     session = OnnxModel(p.onnx_file, threads=threads)
     x = np.random.default_rng(0).random((1, 3, p.size, p.size), dtype=np.float32)
-    return latency_stats(time_runs(lambda: session(x), runs=runs, warmup=warmup, min_time=min_time))
+    return latency_stats(time_runs(lambda: session.run(x), runs=runs, warmup=warmup, min_time=min_time))
 
 
 def add_roofline(row: dict) -> dict:

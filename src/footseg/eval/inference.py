@@ -79,7 +79,8 @@ class Predictor:
         Kept small on purpose: another backend (e.g. ONNX Runtime) only has to replace this method.
         """
         if self.onnx is not None:
-            logits = torch.from_numpy(self.onnx(batch.numpy()))
+            # A margin file's one channel m = l1 - l0 is the foot logit: sigmoid(m) = softmax([l0, l1])[1].
+            logits = torch.from_numpy(self.onnx.run(batch.numpy()))
         else:
             logits = self.model(batch.to(self.device))
         if logits.shape[1] == 1:
