@@ -105,8 +105,15 @@ def wall_surface(rng: np.random.Generator) -> Surface:
 
 def photo_floor(path: str, rng: np.random.Generator) -> Surface:
     p = np.zeros(8, np.float32)
+    c = np.ones((3, 3), np.float32)
     p[0] = rng.uniform(0.6, 1.8)  # metres covered by the photo's long side
-    return Surface(PHOTO, p, np.zeros((3, 3), np.float32), angle=float(rng.uniform(0, 2 * np.pi)),
+    p[1:3] = 1.0  # saturation, gamma: the photo as it is
+    # Most floor photos are pale laminate, but feet are photographed on dark, warm, stained wood too, where skin and
+    # floor share a colour (the worst real photos). Stain part of the photos: more saturated, darker, warmer.
+    if rng.random() < 0.45:
+        p[1], p[2] = rng.uniform(1.1, 1.8), rng.uniform(1.1, 1.9)
+        c[0] = [rng.uniform(0.95, 1.1), rng.uniform(0.68, 0.9), rng.uniform(0.45, 0.75)]
+    return Surface(PHOTO, p, c, angle=float(rng.uniform(0, 2 * np.pi)),
                    offset=tuple(rng.uniform(-5, 5, 2)), gloss=float(rng.uniform(0, 0.4)), photo=path)
 
 
@@ -226,7 +233,9 @@ vec3 photo_floor(vec2 uv) {
     vec2 size = vec2(textureSize(photo, 0));
     vec2 t = uv / s_p[0] * vec2(1.0, size.x / size.y);
     vec2 m = 1.0 - abs(mod(t, 2.0) - 1.0);   // mirrored repeat, seamless
-    return textureGrad(photo, m, dFdx(t), dFdy(t)).rgb;
+    vec3 c = textureGrad(photo, m, dFdx(t), dFdy(t)).rgb;
+    c = mix(vec3(dot(c, vec3(0.299, 0.587, 0.114))), c, s_p[1]);  // saturation
+    return pow(max(c, 0.0), vec3(s_p[2])) * s_c[0];                // stain: darker and warmer
 }
 
 vec3 wall(vec3 p) {
