@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -67,6 +68,18 @@ def write_png(path: str | Path, array: np.ndarray) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.ascontiguousarray(array)).save(path)
+
+
+def write_mask(path: str | Path, mask: np.ndarray) -> None:
+    """Write an (H, W) uint8 mask as PNG. Masks hold long runs of one value: zlib's fastest level with run-length
+    matching packs them about as small as the default level does, in a fifth of the time."""
+    ok, png = cv2.imencode(".png", np.ascontiguousarray(mask),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
+    if not ok:
+        raise FootsegError("cannot encode the mask as PNG", path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png.tobytes())
 
 
 def write_jpeg(path: str | Path, array: np.ndarray, quality: int = 92) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -26,9 +30,13 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (3, H, W) float32 in [0, 1], the input every footseg model expects."""
+    import torch  # lazily: synth workers resize with this module and never need torch (seconds of start-up)
+
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
 
 
 def mask_to_tensor(mask: np.ndarray) -> torch.Tensor:
     """(H, W) raw mask -> (H, W) int64 labels, 0 = background and 1 = foot."""
+    import torch
+
     return torch.from_numpy((mask > 0).astype(np.int64))

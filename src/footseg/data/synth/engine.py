@@ -22,9 +22,9 @@ import cv2
 import numpy as np
 
 from footseg.atomic import atomic_write_text
-from footseg.data.io import write_jpeg, write_png
+from footseg.data.io import write_jpeg, write_mask, write_png
 from footseg.data.synth.floors import SPLITS, ids_of_split, list_photos, photo_floor, procedural_floor, split_of
-from footseg.data.transforms import resize_image
+from footseg.data.transforms import resize_image  # torch-free: workers never import torch
 from footseg.errors import FootsegError
 
 MANIFEST = "manifest.json"
@@ -255,7 +255,8 @@ class Worker:
         if fx is not None:
             image = apply_sensor(image, fx, rng)
             quality = fx.jpeg_quality
-        coverage = cv2.resize(coverage, (s.size, s.size), interpolation=cv2.INTER_AREA)
+        if coverage.shape != (s.size, s.size):
+            coverage = cv2.resize(coverage, (s.size, s.size), interpolation=cv2.INTER_AREA)
         mask = np.where(coverage >= 128, 255, 0).astype(np.uint8)
         return image, mask, quality
 
@@ -269,7 +270,7 @@ class Worker:
             write_jpeg(t_img, image, quality=quality)
         else:
             write_png(t_img, image)
-        write_png(t_mask, mask)
+        write_mask(t_mask, mask)
         # image first, mask last: an image with its mask present is complete (what --resume checks)
         os.replace(t_img, img_path)
         os.replace(t_mask, mask_path)

@@ -63,10 +63,87 @@ def _to_foot_frame(v: np.ndarray) -> np.ndarray:
     return v - np.array([v[:, 0].min(), (v[:, 1].min() + v[:, 1].max()) / 2, v[:, 2].min()])
 
 
+_CODES = ("shapevec", "texvec", "posevec")
+
+
+def _split_decoder(model) -> tuple[object, object, dict[str, tuple[np.ndarray, list[tuple[str, np.ndarray]]]]] | None:
+    """Split FIND's decoder into the part that sees only the points and the part that sees the codes, or None.
+
+    The decoder is an MLP on the (positionally encoded) template points whose features are concatenated with the
+    codes, repeated for every point, before the displacement and colour heads. The features are the same for every
+    identity: compute them once. Each head's first layer ``concat(features, codes) @ W.T + b`` becomes
+    ``features @ W_f.T + (W_c @ code + b)``, with the bracket (one vector per identity) a graph input. This is about
+    2.5 times less arithmetic per identity than running the whole decoder; the results agree to float rounding.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnx.utils import Extractor
+
+    g = model.graph
+    producer = {o: n for n in g.node for o in n.output}
+    inits = {i.name: i for i in g.initializer}
+
+    def leaves(name: str) -> list[str]:
+        node = producer.get(name)
+        if node is not None and node.op_type == "Concat":
+            axis = next((a.i for a in node.attribute if a.name == "axis"), None)
+            if axis in (-1, 1):
+                return [x for i in node.input for x in leaves(i)]
+        return [name]
+
+    heads = []
+    for node in g.node:
+        if node.op_type != "Gemm" or len(node.input) != 3:
+            continue
+        parts = leaves(node.input[0])
+        if len(parts) < 2 or parts[0] in _CODES or not all(x in _CODES for x in parts[1:]):
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if (attrs.get("transA", 0), attrs.get("transB", 0), attrs.get("alpha", 1.0), attrs.get("beta", 1.0)) != (
+                0, 1, 1.0, 1.0) or node.input[1] not in inits or node.input[2] not in inits:
+            return None
+        heads.append((node, parts))
+    feats = {parts[0] for _, parts in heads}
+    used = {c for _, parts in heads for c in parts[1:]}
+    if not heads or len(feats) != 1 or used != set(_CODES):
+        return None
+    feat = feats.pop()
+    inferred = onnx.shape_inference.infer_shapes(model)
+    width = next((vi.type.tensor_type.shape.dim[-1].dim_value for vi in inferred.graph.value_info if vi.name == feat),
+                 0)
+    if width <= 0:
+        return None
+    base = Extractor(inferred).extract_model(["points"], [feat])
+    code_len = {i.name: i.type.tensor_type.shape.dim[-1].dim_value for i in g.input}
+    head_model = onnx.ModelProto()
+    head_model.CopyFrom(model)
+    hg = head_model.graph
+    biases: dict[str, tuple[np.ndarray, list[tuple[str, np.ndarray]]]] = {}
+    for k, (node, parts) in enumerate(heads):
+        w = numpy_helper.to_array(inits[node.input[1]]).astype(np.float64)
+        b = numpy_helper.to_array(inits[node.input[2]]).astype(np.float64)
+        blocks, col = [], width
+        for code in parts[1:]:
+            blocks.append((code, w[:, col:col + code_len[code]]))
+            col += code_len[code]
+        if col != w.shape[1]:
+            return None
+        hnode = next(n for n in hg.node if list(n.output) == list(node.output))
+        w_name, b_name = f"_feat_weight_{k}", f"_code_bias_{k}"
+        hg.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w[:, :width], np.float32), w_name))
+        hg.input.append(helper.make_tensor_value_info(b_name, onnx.TensorProto.FLOAT, [w.shape[0]]))
+        hnode.input[0], hnode.input[1], hnode.input[2] = feat, w_name, b_name
+        biases[b_name] = (b, blocks)
+    hg.value_info.extend(vi for vi in inferred.graph.value_info if vi.name == feat)
+    head = Extractor(head_model).extract_model([feat, *biases], ["disp", "col"])
+    return base, head, biases
+
+
 class FindModel:
     """The FIND decoder: a random shape/texture/pose code per identity -> a textured foot + ankle mesh."""
 
     def __init__(self, folder: Path):
+        import onnx
         import onnxruntime as ort
 
         folder = Path(folder)
@@ -78,18 +155,50 @@ class FindModel:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+
+        def session(m) -> object:
+            return ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+        model = onnx.load(str(folder / "model.onnx"))
+        try:
+            split = _split_decoder(model)
+        except Exception:  # an export of another shape: run it whole
+            split = None
+        self.session = self.features = self.head = None
+        if split is None:
+            self.session = session(model)
+        else:
+            base, head, self.biases = split
+            feat = base.graph.output[0].name
+            self.features = session(base).run([feat], {"points": self.template.astype(np.float32)})[0]
+            self.feat_name = feat
+            self.head = session(head)
 
     def _code(self, name: str, rng: np.random.Generator) -> np.ndarray:
         d = self.latents[name]
         z = np.clip(rng.normal(0, 1, len(d["stddev"])), -2.5, 2.5)
-        code = np.asarray(d["mean"]) + (z * np.asarray(d["stddev"])) @ np.asarray(d["V"])
-        return np.repeat(code[None].astype(np.float32), len(self.template), 0)
+        return np.asarray(d["mean"]) + (z * np.asarray(d["stddev"])) @ np.asarray(d["V"])
+
+    def decode(self, codes: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(displacement (V, 3), colour (V, 3)) of the template's vertices for one shape/tex/pose code."""
+        if self.head is None:
+            n = len(self.template)
+            feeds = {"points": self.template.astype(np.float32)}
+            feeds.update({k: np.repeat(v[None].astype(np.float32), n, 0) for k, v in codes.items()})
+            disp, col = self.session.run(["disp", "col"], feeds)
+        else:
+            feeds = {self.feat_name: self.features}
+            for name, (b, blocks) in self.biases.items():
+                # the code as the first layer sees it: float32, as the whole decoder would be fed it
+                feeds[name] = (b + sum(w @ codes[c].astype(np.float32).astype(np.float64) for c, w in blocks)
+                               ).astype(np.float32)
+            disp, col = self.head.run(["disp", "col"], feeds)
+        return disp, col
 
     def foot(self, rng: np.random.Generator) -> AttachedLegFoot:
-        feeds = {"points": self.template.astype(np.float32), "shapevec": self._code("shape", rng),
-                 "texvec": self._code("tex", rng), "posevec": self._code("pose", rng)}
-        disp, col = self.session.run(["disp", "col"], feeds)
+        codes = {"shapevec": self._code("shape", rng), "texvec": self._code("tex", rng),
+                 "posevec": self._code("pose", rng)}
+        disp, col = self.decode(codes)
         verts = _to_foot_frame(self.template + disp)
         # FIND's scans span few skin tones: pull the texture towards a tone drawn across Fitzpatrick I-VI
         skin = sample_skin(rng)

@@ -99,13 +99,24 @@ def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _diff(x: np.ndarray, axis: int, wrap: bool) -> np.ndarray:
     """Central differences along ``axis`` (one-sided at open ends)."""
-    if wrap:
-        return np.roll(x, -1, axis) - np.roll(x, 1, axis)
-    x = np.moveaxis(x, axis, 0)
+    n = x.shape[axis]
+    if n < 3:
+        if wrap:
+            return np.roll(x, -1, axis) - np.roll(x, 1, axis)
+        x = np.moveaxis(x, axis, 0)
+        d = np.empty_like(x)
+        d[0], d[-1] = 2 * (x[1] - x[0]), 2 * (x[-1] - x[-2])
+        return np.moveaxis(d, 0, axis)
+    pre = (slice(None),) * axis
     d = np.empty_like(x)
-    d[1:-1] = x[2:] - x[:-2]
-    d[0], d[-1] = 2 * (x[1] - x[0]), 2 * (x[-1] - x[-2])
-    return np.moveaxis(d, 0, axis)
+    d[(*pre, slice(1, -1))] = x[(*pre, slice(2, None))] - x[(*pre, slice(None, -2))]
+    if wrap:  # what np.roll(x, -1) - np.roll(x, 1) gives at the ends
+        d[(*pre, 0)] = x[(*pre, 1)] - x[(*pre, -1)]
+        d[(*pre, -1)] = x[(*pre, 0)] - x[(*pre, -2)]
+    else:
+        d[(*pre, 0)] = 2 * (x[(*pre, 1)] - x[(*pre, 0)])
+        d[(*pre, -1)] = 2 * (x[(*pre, -1)] - x[(*pre, -2)])
+    return d
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

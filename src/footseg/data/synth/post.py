@@ -51,8 +51,17 @@ def _motion_kernel(length: float, angle: float) -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def _noise_tile() -> np.ndarray:
     """Gaussian grain, drawn once per process (a fixed seed) and cropped at random offsets: drawing fresh normals
-    for every pixel of every image costs more than rendering it."""
-    return np.random.default_rng(12345).standard_normal((1100, 1100, 4), dtype=np.float32)
+    for every pixel of every image costs more than rendering it. Per pixel: a luminance grain shared by the
+    channels plus half as much colour grain per channel, pre-summed (the sensor noise scales both alike)."""
+    g = np.random.default_rng(12345).standard_normal((1100, 1100, 4), dtype=np.float32)
+    return np.ascontiguousarray(g[..., :1] + 0.5 * g[..., 1:])
+
+
+@functools.lru_cache(maxsize=8)
+def _radius2(h: int, w: int) -> np.ndarray:
+    """Squared distance from the centre, 1 at the middle of each edge (the vignette's shape), (h, w, 1) float32."""
+    y, x = np.ogrid[-1:1:h * 1j, -1:1:w * 1j]
+    return (x * x + y * y).astype(np.float32)[..., None]
 
 
 def apply_optics(image: np.ndarray, fx: CameraEffects) -> np.ndarray:
@@ -71,11 +80,9 @@ def apply_sensor(image: np.ndarray, fx: CameraEffects, rng: np.random.Generator)
     img = cv2.LUT(image, lut.astype(np.float32).reshape(256, 1, 3))
     h, w = img.shape[:2]
     if fx.vignette > 0:
-        y, xx = np.ogrid[-1:1:h * 1j, -1:1:w * 1j]
-        img *= (1.0 - fx.vignette * 0.5 * (xx * xx + y * y)).astype(np.float32)[..., None]
+        img *= 1.0 - np.float32(fx.vignette * 0.5) * _radius2(h, w)
     tile = _noise_tile()
     oy, ox = (int(v) for v in rng.integers(0, [tile.shape[0] - h + 1, tile.shape[1] - w + 1]))
-    grain = tile[oy:oy + h, ox:ox + w]
-    img += grain[..., :1] * fx.noise + grain[..., 1:] * (fx.noise * 0.5)
+    img = cv2.scaleAdd(tile[oy:oy + h, ox:ox + w], fx.noise, img)  # noise * grain + img
     img += 0.5
-    return np.clip(img, 0, 255).astype(np.uint8)
+    return np.clip(img, 0, 255, out=img).astype(np.uint8)

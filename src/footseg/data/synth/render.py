@@ -210,7 +210,7 @@ def _mat(m: np.ndarray) -> bytes:
 class Renderer:
     """Owns one EGL context; ``render(scene)`` -> (RGB uint8 image, foot coverage uint8) at the scene's resolution."""
 
-    def __init__(self, max_vertices: int = 400_000, shadow_res: int = 128, photo_cache: int = 48, msaa: int = 0):
+    def __init__(self, max_vertices: int = 400_000, shadow_res: int = 128, photo_cache_mb: int = 256, msaa: int = 0):
         import moderngl
 
         try:
@@ -240,6 +240,10 @@ class Renderer:
             self.ibo)
         self.shadow_vao = ctx.vertex_array(self.shadow_prog, [(self.vbo, "3f 24x 1f 16x", "in_pos", "in_mat")],
                                            self.ibo)
+        # the triangles near the floor, the only ones that can darken the contact shadow (see ``_shadows``)
+        self.low_ibo = ctx.buffer(reserve=max_vertices * 2 * 12)
+        self.low_vao = ctx.vertex_array(self.shadow_prog, [(self.vbo, "3f 24x 1f 16x", "in_pos", "in_mat")],
+                                        self.low_ibo)
         self.shadow_res = shadow_res
         self.shadow_target = ctx.texture((shadow_res, shadow_res), 4)
         self.shadow_fbo = ctx.framebuffer(color_attachments=[self.shadow_target])
@@ -248,7 +252,8 @@ class Renderer:
         self.blank = ctx.texture((1, 1), 3, b"\x80\x80\x80")
         self.targets: dict[tuple[int, int], tuple] = {}
         self.photos: OrderedDict[str, object] = OrderedDict()
-        self.photo_cache = photo_cache
+        self.photo_cache_mb = photo_cache_mb
+        self.photo_bytes = 0
 
     def _target(self, width: int, height: int) -> tuple:
         key = (width, height)
@@ -271,8 +276,13 @@ class Renderer:
         tex.build_mipmaps()
         tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
         self.photos[path] = tex
-        if len(self.photos) > self.photo_cache:
-            self.photos.popitem(last=False)[1].release()
+        self.photo_bytes += img.size * 4 // 3
+        # keep photos up to a memory budget (not a count): a worker with a few hundred phone-size floor photos then
+        # decodes and uploads each once instead of once per use (about 4 ms each)
+        while len(self.photos) > 1 and self.photo_bytes > self.photo_cache_mb * 2**20:
+            old = self.photos.popitem(last=False)[1]
+            self.photo_bytes -= old.width * old.height * 3 * 4 // 3
+            old.release()
         return tex
 
     def _upload(self, scene: Scene) -> int:
@@ -304,10 +314,22 @@ class Renderer:
         prog = self.shadow_prog
         self._set_materials(prog, scene)
         prog["contact_k"].value = scene.contact_k
+        # The contact pass writes exp(-z / contact_k), below half a step of the 8-bit map (so 0) for a triangle whose
+        # corners all stand higher than 7 contact_k: it draws only the others (the feet and the
+        # bottom of the legs, about two thirds of the triangles), with the same result.
+        n_low = 0
+        if n_indices:
+            m = scene.mesh
+            low = m.indices[(m.positions[:, 2] < 7.0 * scene.contact_k)[m.indices].any(1)]
+            n_low = low.size
+            if n_low:
+                self.low_ibo.write(np.ascontiguousarray(low, dtype="u4").tobytes())
         for pass_id, direction in enumerate((np.array([0.0, 0.0, 1.0]), scene.light_dir)):
             prog["pass_id"].value = pass_id
             prog["proj"].write(_mat(shadow_projection(scene.shadow_center, scene.shadow_size, direction)))
-            if n_indices:
+            if pass_id == 0 and n_low:
+                self.low_vao.render(moderngl.TRIANGLES, vertices=n_low)
+            elif pass_id == 1 and n_indices:
                 self.shadow_vao.render(moderngl.TRIANGLES, vertices=n_indices)
         ctx.blend_equation = moderngl.FUNC_ADD
         ctx.disable(moderngl.BLEND)
@@ -331,10 +353,12 @@ class Renderer:
         common = {"eye": scene.eye, "light_dir": scene.light_dir, "light_col": scene.light_color,
                   "ambient": scene.ambient}
 
+        # Upper surface layers (paper on a rug on the ground) first: llvmpipe tests depth before shading, so the
+        # ground under a sheet of paper is never shaded; the depth test decides what is seen, as before.
         lamps = np.zeros((3, 3), "f4")
         lamps[: len(scene.lamps)] = scene.lamps[:3]
         self.shadow_target.use(1)
-        for quad in scene.surfaces:
+        for quad in reversed(scene.surfaces):
             s = quad.surface
             sp, vao = self.surf_progs[s.kind]
             _set(sp, "vp", vp)
@@ -377,9 +401,15 @@ class Renderer:
 
 
 def lp_threads_for(workers: int) -> None:
-    """llvmpipe rasterises with one thread per core by default; with several worker processes that oversubscribes."""
+    """llvmpipe rasterises with one thread per core by default; with several worker processes that oversubscribes.
+    With a worker per core, rasterising in the worker's own thread (0) also saves the hand-over to a helper thread
+    (about 1 ms of CPU per image); with cores to spare each worker keeps one helper."""
     if workers > 1:
-        os.environ.setdefault("LP_NUM_THREADS", "1")
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cores = os.cpu_count() or 1
+        os.environ.setdefault("LP_NUM_THREADS", "0" if workers >= cores else "1")
 
 
 def headless_gl_problem() -> str | None:
