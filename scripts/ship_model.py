@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("run", type=Path, help="training run folder (with best/)")
     ap.add_argument("--data", type=Path, required=True, help="the synthetic dataset it was trained on")
     ap.add_argument("--real", type=Path, default=None, help="flat folder of real photos with masks (evaluation only)")
+    ap.add_argument("--history", default="", help="Markdown: how the --init weights were trained, for the card")
     args = ap.parse_args()
 
     best = args.run / "best"
@@ -83,6 +84,7 @@ def main() -> None:
         "```",
         "",
         f"Best epoch {info.extra.get('epoch')}, validation IoU {_pct(info.extra.get('val_iou', 0))}%.",
+        *(["", "## How the starting weights were trained", "", args.history] if args.history else []),
         *earlier,
         "",
         "## Cost",
