@@ -17,7 +17,6 @@ in. The mask is the warped cutout mask thresholded at one half, the same warp as
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import numpy as np
 
 from footseg.data.dataset import find_samples
 from footseg.data.io import MASK_EXTENSION, read_image, read_mask
-from footseg.data.synth.floors import SPLITS, split_of
+from footseg.data.synth.floors import by_split
 from footseg.data.synth.render import look_at, perspective
 from footseg.data.synth.scene import Scene
 from footseg.errors import FootsegError
@@ -40,24 +39,22 @@ class Cutout:
     mask: str
 
 
+def _cutouts_in(folder: Path) -> list[Cutout]:
+    cutouts = []
+    for smp in find_samples(folder):
+        if smp.mask is None:
+            raise FootsegError(f"cutout image without a mask (expected masks/{smp.stem}{MASK_EXTENSION})", smp.image)
+        cutouts.append(Cutout(str(smp.image), str(smp.mask)))
+    return cutouts
+
+
 def list_cutouts(folder: str | Path) -> dict[str, list[Cutout]]:
     """Cutouts of each split, sorted. ``folder`` is a dataset folder (``images/`` + ``masks/``, partitioned by a
     crc32 of each image's relative path) or has ``train/``, ``val/``, ``test/`` dataset folders (kept as given)."""
     root = Path(folder)
     if not root.is_dir():
         raise FootsegError("cutout folder not found", root)
-    if any((root / s).is_dir() for s in SPLITS):
-        groups = [(s, root / s) for s in SPLITS if (root / s).is_dir()]
-    else:
-        groups = [(None, root)]
-    out: dict[str, list[Cutout]] = {s: [] for s in SPLITS}
-    for split, sub in groups:
-        for smp in find_samples(sub):
-            if smp.mask is None:
-                raise FootsegError(f"cutout image without a mask (expected masks/{smp.stem}{MASK_EXTENSION})",
-                                   smp.image)
-            sp = split or split_of(zlib.crc32(str(smp.image.relative_to(root)).encode()))
-            out[sp].append(Cutout(str(smp.image), str(smp.mask)))
+    out = by_split(root, _cutouts_in, lambda c: Path(c.image))
     if not any(out.values()):
         raise FootsegError("no cutouts found (expected images/<stem>.jpg|png with masks/<stem>.png)", root)
     return out

@@ -10,13 +10,17 @@ so no floor appears in two splits. Photo floors keep the split of their folder (
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from footseg.data.io import IMAGE_EXTENSIONS
 from footseg.errors import FootsegError
+
+T = TypeVar("T")
 
 SPLITS = ("train", "val", "test")
 
@@ -27,6 +31,20 @@ def split_of(index: int) -> str:
     """80/10/10 by residue: the split of image ``index``, of foot identity ``index``, of procedural floor ``index``."""
     r = index % 10
     return "train" if r < 8 else ("val" if r == 8 else "test")
+
+
+def by_split(root: Path, items: Callable[[Path], list[T]], path: Callable[[T], Path]) -> dict[str, list[T]]:
+    """The ``items`` of a folder per split: those of ``root/train``, ``root/val`` and ``root/test`` when such folders
+    exist (kept as given), else those of ``root`` itself, partitioned by a crc32 of each one's path below ``root``."""
+    out: dict[str, list[T]] = {s: [] for s in SPLITS}
+    if any((root / s).is_dir() for s in SPLITS):
+        for s in SPLITS:
+            if (root / s).is_dir():
+                out[s] = items(root / s)
+        return out
+    for item in items(root):
+        out[split_of(zlib.crc32(str(path(item).relative_to(root)).encode()))].append(item)
+    return out
 
 
 def ids_of_split(count: int, split: str) -> np.ndarray:
@@ -122,14 +140,8 @@ def list_photos(folder: Path) -> dict[str, list[str]]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FootsegError("floor photo folder not found", folder)
-    if any((folder / s).is_dir() for s in SPLITS):
-        out = {s: sorted(str(p) for p in (folder / s).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-               for s in SPLITS}
-    else:
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-        out = {s: [] for s in SPLITS}
-        for f in files:
-            out[split_of(zlib.crc32(str(f.relative_to(folder)).encode()))].append(str(f))
+    out = by_split(folder, lambda d: sorted(str(p) for p in d.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS),
+                   Path)
     if not any(out.values()):
         raise FootsegError("no floor photos (.jpg/.jpeg/.png) found", folder)
     return out
