@@ -125,23 +125,30 @@ def test_peer_without_its_venv_prints_the_hint(
     assert [r["runtime"] for r in json.loads(out.read_text())] == ["torch"]
 
 
-def test_peer_rows_join_their_thread_count(
-    saved_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # a stand-in for .venv-bench and benchmarks/mediapipe_peer.py: echoes one row per requested thread count
+def _fake_peer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> None:
+    """A stand-in for .venv-bench (this interpreter) running ``source`` as the peer script."""
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to(sys.executable)
     script = tmp_path / "peer.py"
-    script.write_text(
+    script.write_text(source)
+    monkeypatch.setattr(bench, "PEER_VENV", venv)
+    monkeypatch.setattr(bench, "PEER_SCRIPT", script)
+
+
+def test_peer_rows_join_their_thread_count(
+    saved_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a stand-in for benchmarks/mediapipe_peer.py: echoes one row per requested thread count
+    _fake_peer(
+        tmp_path,
+        monkeypatch,
         "import json, sys\n"
         "threads = sys.argv[sys.argv.index('--threads') + 1].split(',')\n"
         "print(json.dumps([{'model': 'peer', 'runtime': 'litert', 'threads': int(t), 'size': 256, 'params': 10,\n"
         "                   'gflops': 0.1, 'size_mb': 0.25, 'latency_ms': 4.0, 'p90_ms': 5.0, 'fps': 250.0,\n"
-        "                   'iou': None} for t in threads]))\n"
+        "                   'iou': None} for t in threads]))\n",
     )
-    monkeypatch.setattr(bench, "PEER_VENV", venv)
-    monkeypatch.setattr(bench, "PEER_SCRIPT", script)
     out = tmp_path / "bench.json"
     args = ["bench", str(saved_model), "--size", "64", "--threads", "1,2", *QUICK, "--peer", "--json", str(out)]
     assert main(args) == 0
@@ -157,13 +164,7 @@ def test_peer_rows_join_their_thread_count(
 def test_a_failing_peer_is_reported_not_fatal(
     saved_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    venv = tmp_path / "venv"
-    (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "python").symlink_to(sys.executable)
-    script = tmp_path / "peer.py"
-    script.write_text("raise SystemExit('no module named mediapipe')\n")
-    monkeypatch.setattr(bench, "PEER_VENV", venv)
-    monkeypatch.setattr(bench, "PEER_SCRIPT", script)
+    _fake_peer(tmp_path, monkeypatch, "raise SystemExit('no module named mediapipe')\n")
     assert main(["bench", str(saved_model), "--size", "64", *QUICK, "--peer"]) == 0
     captured = capsys.readouterr()
     assert "no module named mediapipe" in captured.err and f"| {saved_model.parent.name} | torch |" in captured.out
