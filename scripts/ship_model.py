@@ -25,19 +25,6 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-def _earlier_training(train_config: dict, dest: Path) -> list[str]:
-    """A run fine-tuned (``--init``) from the model it replaces inherits that model's data and settings sections."""
-    card = dest / "MODEL_CARD.md"
-    if train_config.get("init") != dest.name or not card.is_file():
-        return []
-    text = card.read_text()
-    start, end = text.find("## Training data"), text.find("## Cost")
-    if start < 0 or end < 0:
-        return []
-    body = text[start:end].replace("## ", "### ").strip()  # an older lineage nests one level deeper
-    return ["", f"## Earlier training (the `--init {dest.name}` weights this run started from)", "", body]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="training run folder (with best/)")
@@ -50,7 +37,6 @@ def main() -> None:
     model, info = load_model(best)
     dest = PRETRAINED_DIR / info.model
     dest.mkdir(parents=True, exist_ok=True)
-    earlier = _earlier_training(info.extra.get("train_config", {}), dest)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         shutil.copy2(best / name, dest / name)
 
@@ -85,7 +71,6 @@ def main() -> None:
         "",
         f"Best epoch {info.extra.get('epoch')}, validation IoU {_pct(info.extra.get('val_iou', 0))}%.",
         *(["", "## How the starting weights were trained", "", args.history] if args.history else []),
-        *earlier,
         "",
         "## Cost",
         "",
