@@ -91,6 +91,38 @@ def test_default_int8_is_mixed_smaller_and_agrees_with_fp32(
     assert np.abs(fp32 - int8).max() > 0  # it really runs in int8
 
 
+def test_fp32_layers_at_the_edges_of_the_int8_region_read_fp32_tensors(int8_onnx: Path) -> None:
+    model = onnx.load(str(int8_onnx))
+    producer = {o: n for n in model.graph.node for o in n.output}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for n in model.graph.node:
+        for name in n.input:
+            readers.setdefault(name, []).append(n)
+
+    def int8_side(node: onnx.NodeProto) -> bool:  # in QDQ form a quantized op reads DequantizeLinear, writes Quantize
+        inputs = [producer[i] for i in node.input if i in producer]
+        outputs = readers.get(node.output[0], [])
+        return (bool(inputs) and all(p.op_type == "DequantizeLinear" for p in inputs)
+                and bool(outputs) and all(r.op_type == "QuantizeLinear" for r in outputs))
+
+    fp32_side = [n for n in model.graph.node
+                 if n.op_type not in ("QuantizeLinear", "DequantizeLinear") and not int8_side(n)]
+    resizes = [n for n in fp32_side if n.op_type == "Resize"]
+    assert len(resizes) >= 2  # the decoder's upsamplings at 1/4 and 1/2, and the output's
+    for resize in resizes:  # fed by a float Conv, so ONNX Runtime runs it channel-blocked
+        assert producer[resize.input[0]].op_type != "DequantizeLinear", resize.name
+    round_trips = 0
+    for node in fp32_side:
+        for name in node.input:
+            dq = producer.get(name)
+            q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+            if q is not None:  # an activation from the int8 region: it must really have been computed in int8
+                source = producer.get(q.input[0])
+                assert source is not None and int8_side(source), f"{node.name} reads a rounded fp32 tensor"
+                round_trips += 1
+    assert round_trips >= 1  # the int8 region does hand its result back to fp32 layers
+
+
 def test_int8_metadata(int8_onnx: Path, fp32_onnx: Path) -> None:
     runner = OnnxModel(int8_onnx)
     assert runner.precision == "int8"
