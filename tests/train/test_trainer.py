@@ -144,6 +144,24 @@ def test_init_starts_from_a_saved_models_weights(tiny_dataset: Path, tmp_path: P
     assert not _same(params, {k: _weights(fresh)[k] for k in params})
 
 
+def test_init_from_a_channel_pruned_model_trains_the_pruned_network(tiny_dataset: Path, tmp_path: Path) -> None:
+    from footseg.deploy.prune import channel_prune, pruned_info
+    from footseg.models.saved import save_model
+
+    first = trainer.train(_cfg(tiny_dataset, tmp_path / "first", epochs=1, steps_per_epoch=1, width=1.0))
+    model, info = load_model(first)
+    full = sum(p.numel() for p in model.parameters())
+    channel_prune(model, 0.25, round_to=8)
+    pruned = save_model(model, tmp_path / "pruned", pruned_info(model, info))
+    run = tmp_path / "tuned"
+    trainer.train(_cfg(tiny_dataset, run, epochs=1, steps_per_epoch=1, width=1.0, init=str(pruned)))
+    trainer.train(_cfg(tiny_dataset, run, epochs=2, steps_per_epoch=1, width=1.0, init=str(pruned)), resume=True)
+    tuned, tuned_info = load_model(run / "best")
+    assert tuned_info.extra["layer_shapes"] == pruned_info(model, info).extra["layer_shapes"]
+    assert sum(p.numel() for p in tuned.parameters()) == sum(p.numel() for p in model.parameters()) < full
+    assert json.loads((run / "history.json").read_text())[-1]["epoch"] == 2
+
+
 def test_init_from_another_architecture_is_a_user_error(tiny_dataset: Path, tmp_path: Path) -> None:
     first = trainer.train(_cfg(tiny_dataset, tmp_path / "first", epochs=1, steps_per_epoch=1))
     with pytest.raises(FootsegError, match=r"first/best: --init holds fastlinknet width 0\.25 .* this run trains "

@@ -41,6 +41,7 @@ from footseg.data.dataset import SegmentationDataset, make_loader, split_folder
 from footseg.data.procedural import make_procedural_dataset
 from footseg.errors import FootsegError
 from footseg.eval.metrics import ConfusionMeter
+from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.models.registry import create_model
 from footseg.models.saved import SavedModelInfo, save_model
 from footseg.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -164,8 +165,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             dist.destroy_process_group()
 
 
-def _load_init(model: nn.Module, cfg: TrainConfig) -> None:
-    """Copy the weights of a saved model (``--init``) into ``model``; the architecture must be the same."""
+def _initial_model(cfg: TrainConfig) -> tuple[nn.Module, dict]:
+    """The network a run starts from and its layer widths that differ from a fresh one's (``layer_shapes``).
+
+    A fresh ``create_model`` network, or with ``--init`` the saved model itself: the same architecture, width and
+    classes, possibly channel-pruned (narrower layers), which is how a pruned network is fine-tuned at length.
+    """
+    if cfg.init is None:
+        return create_model(cfg.model, cfg.width, cfg.num_classes), {}
     from footseg.models.saved import load_model, resolve_model_folder
 
     start, info = load_model(cfg.init)
@@ -173,11 +180,7 @@ def _load_init(model: nn.Module, cfg: TrainConfig) -> None:
         raise FootsegError(
             f"--init holds {info.model} width {info.width} with {info.num_classes} classes, but this run trains "
             f"{cfg.model} width {cfg.width} with {cfg.num_classes}", resolve_model_folder(cfg.init))
-    try:
-        model.load_state_dict(start.state_dict())
-    except RuntimeError as exc:  # e.g. a channel-pruned model: its layers are narrower than a fresh one's
-        raise FootsegError(f"--init weights do not fit a fresh {cfg.model} ({exc})",
-                           resolve_model_folder(cfg.init)) from exc
+    return start.train(), dict(info.extra.get(LAYER_SHAPES_KEY, {}))
 
 
 def _check_inputs(run: Path, cfg: TrainConfig, resume: bool, env: _Dist) -> None:
@@ -259,9 +262,7 @@ class _Trainer:
         if cfg.steps_per_epoch is not None:
             self.steps_per_epoch = max(1, min(self.steps_per_epoch, cfg.steps_per_epoch))
 
-        self.model = create_model(cfg.model, cfg.width, cfg.num_classes)
-        if cfg.init is not None:
-            _load_init(self.model, cfg)
+        self.model, self.layer_shapes = _initial_model(cfg)
         self.model = self.model.to(device)
         self.ddp: nn.Module | None = None
         if env.enabled:
@@ -508,6 +509,8 @@ class _Trainer:
                     input_size=(cfg.size, cfg.size),
                     extra={"val_iou": val["iou"], "epoch": s.epoch + 1, "train_config": cfg.to_dict()},
                 )
+                if self.layer_shapes:
+                    info.extra[LAYER_SHAPES_KEY] = self.layer_shapes
                 save_model(self.model, self.run / "best", info)
         s.start_epoch(s.epoch + 1)
         if self.env.main:
