@@ -142,6 +142,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         clusters=args.clusters,
         finetune_steps=args.finetune_steps,
         importance=args.importance,
+        channel_multiple=args.channel_multiple,
         workers=args.workers,
     )
     out = Path(args.out) if args.out else Path(args.model).parent / f"{Path(args.model).name}-compressed"
@@ -282,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--clusters", type=int, default=16, help="shared weight values per layer (16 = 4 bits)")
     s.add_argument("--finetune-steps", type=int, default=100, help="fine-tuning steps after each step")
     s.add_argument("--importance", default="l1", choices=["l1", "bn"], help="channel score: L1 norm or BN |gamma|")
+    s.add_argument("--channel-multiple", type=int, default=8,
+                   help="kept channel counts are multiples of this (8: full SIMD blocks; 1: exact ratio)")
     s.add_argument("--workers", type=int, default=0, help="data loader worker processes for fine-tuning")
     s.set_defaults(func=_cmd_compress)
 
