@@ -94,7 +94,7 @@ def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Su
 
     # feet: one or two, a left/right pair standing side by side
     yaw = rng.uniform(0, 2 * np.pi)
-    two = rng.random() < 0.45
+    two = rng.random() < 0.55
     first_right = rng.random() < 0.5
     length_guess = 0.26
     centers = [np.zeros(2)]
@@ -119,7 +119,10 @@ def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Su
     fov_long = np.deg2rad(rng.uniform(55, 72))
     fovy = fov_long if height >= width else 2 * np.arctan(np.tan(fov_long / 2) * height / width)
     reach = d * np.tan(fovy / 2)
-    target = np.array([*(feet_center + rng.uniform(-0.35, 0.35, 2) * reach), 0.04])
+    # People often photograph one foot of a pair: the other then stands at the edge or in a corner of the frame,
+    # cut by it. Real photos showed that case missed when the camera always aimed between the feet.
+    aim = centers[int(rng.integers(len(centers)))] if two and rng.random() < 0.35 else feet_center
+    target = np.array([*(aim + rng.uniform(-0.35, 0.35, 2) * reach), 0.04])
     horiz = np.array([np.cos(az), np.sin(az), 0.0])
     eye = target + d * (np.sin(tilt) * horiz + np.array([0, 0, np.cos(tilt)]))
     forward = -horiz
