@@ -8,14 +8,18 @@ Every variant renders its own dataset with the same seed (so the images differ o
 trains fastlinknet from scratch with the same budget and seed, and is scored on the real photos. Results go to
 OUT/ablation.md and OUT/ablation.json; finished variants are reused, so an interrupted study continues where it
 stopped. The default budget is small (minutes per variant on 2 cores): differences of a point or two are noise.
+With ``--jobs J`` J variants render and train side by side, each in one thread: on a small machine that is faster
+than one variant at a time, whose PyTorch threads mostly wait on each other at this network size.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from footseg.data.synth.engine import INGREDIENTS
@@ -23,17 +27,14 @@ from footseg.data.synth.engine import INGREDIENTS
 FOOTSEG = [sys.executable, "-m", "footseg"]
 
 
-def _run(args: list[str]) -> None:
+def _run(args: list[str], a: argparse.Namespace) -> None:
     print("+", " ".join(args), flush=True)
-    subprocess.run(args, check=True)
+    env = os.environ | ({"OMP_NUM_THREADS": "1"} if a.jobs > 1 else {})
+    subprocess.run(args, check=True, env=env)
 
 
-def variant(name: str, removed: list[str], a: argparse.Namespace) -> dict:
-    folder = Path(a.out) / name
-    result_file = folder / "result.json"
-    if result_file.is_file():
-        return json.loads(result_file.read_text())
-    data, run = folder / "data", folder / "run"
+def render(name: str, removed: list[str], a: argparse.Namespace) -> Path:
+    data = Path(a.out) / name / "data"
     synth = [*FOOTSEG, "synth", str(data), "--n", str(a.n), "--seed", str(a.seed), "--size", str(a.size),
              "--workers", str(a.workers), "--no-progress", "--resume"]
     if a.floors:
@@ -42,15 +43,24 @@ def variant(name: str, removed: list[str], a: argparse.Namespace) -> dict:
         synth += ["--find", a.find]
     if removed:
         synth += ["--without", ",".join(removed)]
-    _run(synth)
+    _run(synth, a)
+    return data
+
+
+def variant(name: str, removed: list[str], a: argparse.Namespace) -> dict:
+    folder = Path(a.out) / name
+    result_file = folder / "result.json"
+    if result_file.is_file():
+        return json.loads(result_file.read_text())
+    data, run = render(name, removed, a), folder / "run"
     _run([*FOOTSEG, "train", "--model", a.model, "--data", str(data), "--out", str(run), "--size", str(a.size),
           "--epochs", str(a.epochs), "--steps-per-epoch", str(a.steps), "--batch-size", "16", "--lr", "3e-3",
-          "--workers", str(a.workers), "--no-progress", "--resume"])
+          "--workers", str(a.workers), "--no-progress", "--resume"], a)
     scores = {}
     # every variant is scored on the full recipe's test split: a variant's own test split would be easier
     for label, where in (("real", a.real), ("synth_test", str(Path(a.out) / "full" / "data" / "test"))):
         out = folder / f"eval_{label}.json"
-        _run([*FOOTSEG, "eval", str(run / "best"), "--data", where, "--json", str(out)])
+        _run([*FOOTSEG, "eval", str(run / "best"), "--data", where, "--json", str(out)], a)
         scores[label] = json.loads(out.read_text())["iou"]
     result = {"variant": name, "removed": removed, "real_iou": scores["real"], "synth_test_iou": scores["synth_test"]}
     result_file.write_text(json.dumps(result, indent=1) + "\n")
@@ -70,12 +80,15 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--steps", type=int, default=150, help="steps per epoch (batch 16)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="synth and data-loader worker processes per variant")
+    ap.add_argument("--jobs", type=int, default=1, help="variants run side by side, one PyTorch thread each")
     a = ap.parse_args()
     variants = {"full": []} | {f"-{k}": [k] for k in INGREDIENTS}
     if a.only:  # the full recipe always runs: its test split scores every variant
         variants = {k: v for k, v in variants.items() if k == "full" or k in a.only.split(",")}
-    rows = [variant(name, removed, a) for name, removed in variants.items()]
+    render("full", [], a)  # every variant is scored on its test split, so it must exist before any finishes
+    with ThreadPoolExecutor(max(1, a.jobs)) as pool:
+        rows = list(pool.map(lambda item: variant(*item, a), variants.items()))
     full = next((r for r in rows if r["variant"] == "full"), None)
     lines = ["| synthetic data | real IoU | change | synthetic test IoU (full recipe) |", "|---|---:|---:|---:|"]
     for r in rows:
