@@ -25,6 +25,8 @@ from footseg.eval.pareto import format_points, plot_pareto, recommend, sweep
 from footseg.pipeline import find_real_data
 from footseg.train.trainer import train
 
+RUNTIME_NAMES = {"onnx": "ONNX Runtime fp32", "torch": "PyTorch eager"}
+
 
 def _floats(text: str) -> list[float]:
     return [float(v) for v in text.split(",") if v]
@@ -52,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--steps-per-epoch", type=int, default=30)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--runtime", choices=["onnx", "torch"], default="onnx",
+                   help="latency in ONNX Runtime fp32 (deployed) or PyTorch eager")
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "pareto"))
     args = p.parse_args(argv)
@@ -80,15 +84,14 @@ def main(argv: list[str] | None = None) -> int:
             raise FootsegError("give model folders, or --train model names to train first")
         scored_on = real if real is not None else data
         torch.set_num_threads(args.threads)
-        points = sweep(models, scored_on, args.sizes, threads=args.threads, runs=args.runs)
+        points = sweep(models, scored_on, args.sizes, threads=args.threads, runs=args.runs, runtime=args.runtime)
     except FootsegError as exc:
         print(f"pareto: error: {exc}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
     where = "real photos" if real is not None else "synthetic test split"
-    plot_pareto(
-        points, out / "pareto.png", budget_ms=args.budget, title=f"foot IoU ({where}) vs {args.threads}-thread latency"
-    )
+    title = f"foot IoU ({where}) vs {args.threads}-thread {RUNTIME_NAMES[args.runtime]} latency"
+    plot_pareto(points, out / "pareto.png", budget_ms=args.budget, title=title)
     best = recommend(points, args.budget)
     result = {
         "scored_on": str(scored_on),
@@ -100,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "pareto.json").write_text(json.dumps(result, indent=2) + "\n")
     table = format_points(points, args.budget)
     note = (
-        f"\nIoU on {scored_on} ({where}); latency: PyTorch eager, batch 1, {args.threads} thread(s), median of "
-        f"{args.runs} runs; recommended: most accurate point within {args.budget:g} ms.\n"
+        f"\nIoU on {scored_on} ({where}); latency: {RUNTIME_NAMES[args.runtime]}, batch 1, {args.threads} "
+        f"thread(s), median of {args.runs} runs; recommended: most accurate point within {args.budget:g} ms.\n"
     )
     (out / "pareto.md").write_text("# Accuracy against latency\n\n" + table + note)
     print(table + note)

@@ -52,6 +52,11 @@ def test_sweep_plot_and_table(tiny_dataset: Path, tmp_path: Path) -> None:
     points = sweep(folders, tiny_dataset, sizes=[32, 64], runs=2)
     assert [(p["width"], p["size"]) for p in points] == [(0.25, 32), (0.25, 64), (0.5, 32), (0.5, 64)]
     assert all(p["trained_size"] == 64 and 0.0 <= p["iou"] <= 1.0 and p["latency_ms"] > 0 for p in points)
+    assert {p["runtime"] for p in points} == {"onnx"}  # timed where it is deployed, by default
+    eager = sweep(folders[:1], tiny_dataset, sizes=[64], runs=1, runtime="torch")
+    assert eager[0]["runtime"] == "torch" and eager[0]["iou"] == pytest.approx(points[1]["iou"])
+    with pytest.raises(ValueError, match="unknown runtime 'tflite'"):
+        sweep(folders, tiny_dataset, sizes=[64], runtime="tflite")
     assert points[1]["gflops"] == pytest.approx(4 * points[0]["gflops"], rel=0.01)  # FLOPs scale with pixels
     assert points[2]["params"] > points[0]["params"]
     table = format_points(points, budget_ms=1e9)

@@ -102,6 +102,21 @@ def time_torch(
     return latency_stats(times)
 
 
+def time_onnx(
+    path: str | Path, threads: int = 1, runs: int = 20, warmup: int = WARMUP_RUNS, min_time: float = 0.0
+) -> dict:
+    """Latency of the exported ``path`` in ONNX Runtime (CPU) on one input of its own size at ``threads`` threads."""
+    import numpy as np
+
+    from footseg.deploy.onnx_model import OnnxModel
+
+    _check_threads(threads)
+    session = OnnxModel(path, threads=threads)
+    h, w = session.info.input_size
+    x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
+    return latency_stats(time_runs(lambda: session.run(x), runs=runs, warmup=warmup, min_time=min_time))
+
+
 def peak_gflops(threads: int) -> float:
     """This CPU's fp32 peak GFLOP/s at ``threads`` threads: the best of a few ``torch.mm`` of PEAK_SIZE matrices.
 
@@ -313,13 +328,7 @@ def _prepare(
 def _time_prepared(p: _Prepared, threads: int, runs: int, warmup: int, min_time: float) -> dict:
     if p.module is not None:
         return time_torch(p.module, size=p.size, threads=threads, runs=runs, warmup=warmup, min_time=min_time)
-    import numpy as np
-
-    from footseg.deploy.onnx_model import OnnxModel
-
-    session = OnnxModel(p.onnx_file, threads=threads)
-    x = np.random.default_rng(0).random((1, 3, p.size, p.size), dtype=np.float32)
-    return latency_stats(time_runs(lambda: session.run(x), runs=runs, warmup=warmup, min_time=min_time))
+    return time_onnx(p.onnx_file, threads=threads, runs=runs, warmup=warmup, min_time=min_time)
 
 
 def add_roofline(row: dict) -> dict:

@@ -9,11 +9,13 @@ within a latency budget.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from footseg.eval.bench import measure_model
+from footseg.deploy.export import export_module
+from footseg.eval.bench import measure_model, time_onnx
 from footseg.eval.evaluate import evaluate
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.models.saved import load_model
@@ -44,6 +46,9 @@ def recommend(points: Sequence[dict], budget_ms: float, x: str = "latency_ms", y
     return max(fitting, key=lambda i: (points[i][y], -points[i][x]))
 
 
+RUNTIMES = ("onnx", "torch")
+
+
 def sweep(
     models: Sequence[str | Path],
     data: str | Path,
@@ -51,12 +56,17 @@ def sweep(
     split: str = "test",
     threads: int = 1,
     runs: int = 20,
+    runtime: str = "onnx",
 ) -> list[dict]:
     """One point per (saved model folder, input size): model, label, width, size, params, gflops, latency_ms, iou.
 
+    ``runtime`` times the network where it is deployed, ONNX Runtime fp32 (the model exported at that size), or in
+    PyTorch eager (``"torch"``), whose per-operation overhead dominates small networks and flattens the curve.
     ``label`` is the model name, marked "(pruned)" for a channel-pruned model (``footseg compress``), whose width
     alone no longer says how wide it is.
     """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
     for size in sizes:
         if size <= 0 or size % 32:
             raise ValueError(f"input sizes must be positive multiples of 32, got {size}")
@@ -64,8 +74,13 @@ def sweep(
     for folder in models:
         model, info = load_model(folder)
         for size in sizes:
-            cost = measure_model(model, size=size, threads=threads, runs=runs)
-            scores = evaluate((model, replace(info, input_size=(size, size))), data, split)
+            sized = replace(info, input_size=(size, size))
+            cost = measure_model(model, size=size, threads=threads, runs=runs if runtime == "torch" else 1)
+            if runtime == "onnx":
+                with tempfile.TemporaryDirectory() as tmp:
+                    exported = export_module(model, sized, Path(tmp) / "model.onnx")
+                    cost.update(time_onnx(exported, threads=threads, runs=runs))
+            scores = evaluate((model, sized), data, split)
             points.append(
                 {
                     "model": info.model,
@@ -76,6 +91,7 @@ def sweep(
                     "folder": str(folder),
                     "params": cost["params"],
                     "gflops": cost["gflops"],
+                    "runtime": runtime,
                     "latency_ms": cost["latency_ms"],
                     "iou": scores["iou"],
                 }
