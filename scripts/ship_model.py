@@ -12,12 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from footseg.eval.bench import measure_model
+from footseg.deploy.export import export_module
+from footseg.eval.bench import measure_model, time_onnx
 from footseg.eval.evaluate import evaluate
 from footseg.eval.report import worst_cases_figure
+from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.models.saved import CONFIG_NAME, PRETRAINED_DIR, WEIGHTS_NAME, load_model
 
 
@@ -42,6 +45,9 @@ def main() -> None:
 
     manifest = json.loads((args.data / "manifest.json").read_text())
     cost = measure_model(model, size=info.input_size[0], threads=1, runs=30)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_cost = time_onnx(export_module(model, info, Path(tmp) / "model.onnx"), threads=1, runs=200, min_time=2)
+    shapes = info.extra.get(LAYER_SHAPES_KEY)
     synth = evaluate(dest, args.data, split="test")
     lines = [
         f"# {info.model} (shipped default model)",
@@ -76,7 +82,12 @@ def main() -> None:
         "",
         f"Input {info.input_size[0]}x{info.input_size[1]} RGB in [0, 1]; {cost['params']:,} parameters, "
         f"{cost['gflops']:.3f} GFLOPs (2 per multiply-add), {cost['size_mb']:.2f} MB fp32; "
-        f"PyTorch CPU latency {cost['latency_ms']:.1f} ms median at 1 thread on the machine that wrote this card.",
+        f"median latency at 1 thread on the machine that wrote this card: {onnx_cost['latency_ms']:.2f} ms in ONNX "
+        f"Runtime fp32 (`footseg export`), {cost['latency_ms']:.1f} ms in PyTorch eager. "
+        "`footseg bench` measures it at any input size and in int8.",
+        *(["", f"Channel-pruned (`footseg compress`): {len(shapes)} layers are narrower than `create_model` builds "
+               "them; `config.json` records their widths (`layer_shapes`), so `load_model` rebuilds the network."]
+          if shapes else []),
         "",
         "## Scores",
         "",
