@@ -15,6 +15,8 @@ x86-64 CPU with AVX2 but no VNNI showed that int8 loses there, at no gain in fil
 The high-resolution ends -- the first conv on raw pixels, the last layers and the 2-class head whose logit sign is
 the mask -- are also where int8 rounding moves the mask most, so keeping them fp32 is good by construction for
 accuracy too. ``min_stride=1`` quantizes every layer (what a CPU with fast int8, e.g. ARM dot-product, wants).
+Where the int8 region meets fp32 layers, the fp32 side reads fp32 tensors (``read_fp32_sources``) and every fp32
+Resize is fed by an fp32 conv (``fp32_resize_feeders``), so ONNX Runtime keeps its fused, channel-blocked fp32 kernels.
 """
 
 from __future__ import annotations
