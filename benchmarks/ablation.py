@@ -33,9 +33,9 @@ def _run(args: list[str], a: argparse.Namespace) -> None:
     subprocess.run(args, check=True, env=env)
 
 
-def render(name: str, removed: list[str], a: argparse.Namespace) -> Path:
+def render(name: str, removed: list[str], seed: int, a: argparse.Namespace) -> Path:
     data = Path(a.out) / name / "data"
-    synth = [*FOOTSEG, "synth", str(data), "--n", str(a.n), "--seed", str(a.seed), "--size", str(a.size),
+    synth = [*FOOTSEG, "synth", str(data), "--n", str(a.n), "--seed", str(seed), "--size", str(a.size),
              "--workers", str(a.workers), "--no-progress", "--resume"]
     if a.floors:
         synth += ["--floors", a.floors]
@@ -47,12 +47,12 @@ def render(name: str, removed: list[str], a: argparse.Namespace) -> Path:
     return data
 
 
-def variant(name: str, removed: list[str], a: argparse.Namespace) -> dict:
+def variant(name: str, removed: list[str], seed: int, a: argparse.Namespace) -> dict:
     folder = Path(a.out) / name
     result_file = folder / "result.json"
     if result_file.is_file():
         return json.loads(result_file.read_text())
-    data, run = render(name, removed, a), folder / "run"
+    data, run = render(name, removed, seed, a), folder / "run"
     _run([*FOOTSEG, "train", "--model", a.model, "--data", str(data), "--out", str(run), "--size", str(a.size),
           "--epochs", str(a.epochs), "--steps-per-epoch", str(a.steps), "--batch-size", "16", "--lr", "3e-3",
           "--workers", str(a.workers), "--no-progress", "--resume"], a)
@@ -62,7 +62,8 @@ def variant(name: str, removed: list[str], a: argparse.Namespace) -> dict:
         out = folder / f"eval_{label}.json"
         _run([*FOOTSEG, "eval", str(run / "best"), "--data", where, "--json", str(out)], a)
         scores[label] = json.loads(out.read_text())["iou"]
-    result = {"variant": name, "removed": removed, "real_iou": scores["real"], "synth_test_iou": scores["synth_test"]}
+    result = {"variant": name, "removed": removed, "seed": seed, "real_iou": scores["real"],
+              "synth_test_iou": scores["synth_test"]}
     result_file.write_text(json.dumps(result, indent=1) + "\n")
     return result
 
@@ -80,23 +81,31 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--steps", type=int, default=150, help="steps per epoch (batch 16)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--replicates", type=int, default=1,
+                    help="renders of the full recipe with data seeds seed, seed+1, ...: their spread is the noise")
     ap.add_argument("--workers", type=int, default=2, help="synth and data-loader worker processes per variant")
     ap.add_argument("--jobs", type=int, default=1, help="variants run side by side, one PyTorch thread each")
     a = ap.parse_args()
-    variants = {"full": []} | {f"-{k}": [k] for k in INGREDIENTS}
+    variants = {"full": ([], a.seed)} | {f"-{k}": ([k], a.seed) for k in INGREDIENTS}
     if a.only:  # the full recipe always runs: its test split scores every variant
         variants = {k: v for k, v in variants.items() if k == "full" or k in a.only.split(",")}
-    render("full", [], a)  # every variant is scored on its test split, so it must exist before any finishes
+    variants |= {f"full-seed{a.seed + i}": ([], a.seed + i) for i in range(1, a.replicates)}
+    render("full", [], a.seed, a)  # every variant is scored on its test split, so it must exist before any finishes
     with ThreadPoolExecutor(max(1, a.jobs)) as pool:
-        rows = list(pool.map(lambda item: variant(*item, a), variants.items()))
+        rows = list(pool.map(lambda item: variant(item[0], *item[1], a), variants.items()))
     full = next((r for r in rows if r["variant"] == "full"), None)
     lines = ["| synthetic data | real IoU | change | synthetic test IoU (full recipe) |", "|---|---:|---:|---:|"]
     for r in rows:
         delta = "" if full is None or r is full else f"{100 * (r['real_iou'] - full['real_iou']):+.1f}"
-        lines.append(f"| {'all ingredients' if r is full else 'without ' + r['variant'][1:]} | "
-                     f"{100 * r['real_iou']:.1f} | {delta} | {100 * r['synth_test_iou']:.1f} |")
+        name = ("all ingredients" + (f", data seed {r['seed']}" if r["variant"] != "full" else "")
+                if r["variant"].startswith("full") else "without " + r["variant"][1:])
+        lines.append(f"| {name} | {100 * r['real_iou']:.1f} | {delta} | {100 * r['synth_test_iou']:.1f} |")
     budget = (f"\nfastlinknet from scratch, {a.epochs} x {a.steps} steps of 16 images at {a.size}x{a.size}, on {a.n} "
-              f"synthetic images per variant (seed {a.seed}); real IoU on {a.real}.\n")
+              f"synthetic images per variant (data seed {a.seed}); real IoU on {a.real}.\n")
+    replicates = [r["real_iou"] for r in rows if r["variant"].startswith("full")]
+    if len(replicates) > 1:
+        budget += (f"The full recipe rendered with {len(replicates)} data seeds scores {100 * min(replicates):.1f} to "
+                   f"{100 * max(replicates):.1f} real IoU: a change within that spread is noise.\n")
     Path(a.out).mkdir(parents=True, exist_ok=True)
     (Path(a.out) / "ablation.md").write_text("\n".join(lines) + "\n" + budget)
     (Path(a.out) / "ablation.json").write_text(json.dumps(rows, indent=1) + "\n")
