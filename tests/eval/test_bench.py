@@ -18,7 +18,7 @@ from footseg.deploy.quantize import export_int8
 from footseg.errors import FootsegError
 from footseg.eval import bench
 from footseg.eval.bench import RUNTIMES, benchmark, format_table, measure_model, parse_runtimes, parse_threads
-from footseg.models.saved import WEIGHTS_NAME
+from footseg.models.saved import WEIGHTS_NAME, load_model
 
 REQUIRED = {"model", "params", "gflops", "size_mb", "latency_ms"}
 ADDED = {"runtime", "threads", "p90_ms", "fps", "gflops_per_s", "roofline_fraction", "iou"}
@@ -110,7 +110,10 @@ def test_default_cli_is_torch_at_one_thread(tmp_path: Path, capsys: pytest.Captu
     rows = json.loads(out.read_text())
     assert [(r["model"], r["runtime"], r["threads"]) for r in rows] == [("fastlinknet", "torch", 1)]
     assert set(rows[0]) >= REQUIRED | ADDED and rows[0]["iou"] is None
-    assert 0.1 < rows[0]["gflops"] <= 0.3 and rows[0]["latency_ms"] > 0
+    shipped, _ = load_model("fastlinknet")  # the name means the shipped weights (and widths, if pruned)
+    assert rows[0]["weights"] == "shipped" and rows[0]["params"] == sum(p.numel() for p in shipped.parameters())
+    assert rows[0]["gflops"] == pytest.approx(bench.count_flops(shipped, 256) / 1e9) and rows[0]["gflops"] < 0.3
+    assert rows[0]["latency_ms"] > 0
     out_text = capsys.readouterr().out
     assert "| fastlinknet" in out_text and "### 1 thread" in out_text and "IoU" not in out_text.split("\n- ")[0]
 
