@@ -87,8 +87,8 @@ def litert_row(path: Path, threads: int, args: argparse.Namespace) -> dict:
     x = np.random.default_rng(0).random(tuple(inp["shape"]), dtype=np.float32)
     interpreter.set_tensor(inp["index"], x)
     params, gflops = graph_cost(interpreter)
-    timing = latency_stats(time_runs(interpreter.invoke, args.runs, args.warmup, args.min_time))
-    return {"runtime": "litert", "params": params, "gflops": gflops, **timing}
+    times = time_runs(interpreter.invoke, args.runs, args.warmup, args.min_time)
+    return {"runtime": "litert", "params": params, "gflops": gflops, **latency_stats(times), "samples_ms": times}
 
 
 def tasks_row(path: Path, threads: int, args: argparse.Namespace) -> dict:
@@ -104,10 +104,10 @@ def tasks_row(path: Path, threads: int, args: argparse.Namespace) -> dict:
         with vision.ImageSegmenter.create_from_options(options) as segmenter:
             pixels = np.random.default_rng(0).integers(0, 256, (NATIVE_SIZE, NATIVE_SIZE, 3), dtype=np.uint8)
             image = mp.Image(image_format=mp.ImageFormat.SRGB, data=pixels)
-            timing = latency_stats(time_runs(lambda: segmenter.segment(image), args.runs, args.warmup, args.min_time))
+            times = time_runs(lambda: segmenter.segment(image), args.runs, args.warmup, args.min_time)
     finally:
         os.sched_setaffinity(0, everything)
-    return {"runtime": "mediapipe-tasks", **timing}
+    return {"runtime": "mediapipe-tasks", **latency_stats(times), "samples_ms": times}
 
 
 def parse_threads(spec: str) -> list[int]:

@@ -79,9 +79,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from footseg.eval.bench import benchmark, format_table, peer_rows
+    from footseg.eval.bench import benchmark, format_table
 
-    rows = benchmark(
+    rows, why = benchmark(
         args.models or None,
         size=args.size,
         threads=args.threads,
@@ -91,15 +91,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         min_time=args.min_time,
         data=args.data,
         calib_n=args.calib_n,
+        rounds=args.rounds,
+        peer=args.peer,
     )
-    if args.peer:
-        threads = list(dict.fromkeys(r["threads"] for r in rows))
-        peers, why = peer_rows(threads, size=args.size, runs=args.runs, warmup=args.warmup, min_time=args.min_time)
-        if why:
-            print(f"footseg bench: {why}", file=sys.stderr)
-        # the peer goes under each thread count's table, next to the rows it is compared with
-        rows = [r for count in threads for r in (*[r for r in rows if r["threads"] == count],
-                                                  *[p for p in peers if p["threads"] == count])]
+    if why:
+        print(f"footseg bench: {why}", file=sys.stderr)
     print(format_table(rows))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -246,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs", type=int, default=20, help="at least this many timed runs per row (after warm-up)")
     s.add_argument("--min-time", type=float, default=2.0, help="and keep timing for at least this many seconds")
     s.add_argument("--warmup", type=int, default=5, help="untimed runs before timing")
+    s.add_argument("--rounds", type=int, default=5,
+                   help="timing is split into this many interleaved rounds over all rows (fair under bursts of load)")
     s.add_argument("--data", default=None, help="dataset: adds the IoU on its test split; int8 calibrates on train/")
     s.add_argument("--calib-n", type=int, default=64, help="int8: number of calibration images")
     s.add_argument("--peer", action="store_true", help="add MediaPipe's selfie segmenter, run in .venv-bench")

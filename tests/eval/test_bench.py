@@ -36,10 +36,12 @@ def grid(saved_model: Path, tiny_dataset: Path) -> list[dict]:
     """Every runtime at 1 and 2 threads for a width-0.25 model at 64x64, scored on the tiny dataset."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(bench, "PEAK_SIZE", 512)
-        return benchmark(
+        rows, why = benchmark(
             [str(saved_model)], size=64, threads=[1, 2], runs=3, warmup=1, runtimes=RUNTIMES, data=tiny_dataset,
-            calib_n=4,
+            calib_n=4, rounds=2,
         )
+        assert why is None
+        return rows
 
 
 def test_measure_model_counts_a_known_model() -> None:
@@ -93,8 +95,8 @@ def test_table_has_one_section_per_thread_count(grid: list[dict]) -> None:
 def test_onnx_files_run_in_their_own_runtime(saved_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
     fp32 = export_onnx(saved_model, tmp_path / "net.onnx")
     int8 = export_int8(saved_model, tmp_path / "net.int8.onnx", calib=tiny_dataset, calib_n=2)
-    torch_row = benchmark([str(saved_model)], size=64, runs=2, warmup=0)[0]
-    rows = benchmark([str(fp32), str(int8)], size=256, runs=2, warmup=0, runtimes=["torch"], data=tiny_dataset)
+    torch_row = benchmark([str(saved_model)], size=64, runs=2, warmup=0)[0][0]
+    rows, _ = benchmark([str(fp32), str(int8)], size=256, runs=2, warmup=0, runtimes=["torch"], data=tiny_dataset)
     assert [(r["model"], r["runtime"]) for r in rows] == [("net.onnx", "onnx"), ("net.int8.onnx", "onnx-int8")]
     for row in rows:
         assert row["size"] == 64  # the file's own input size, not --size
@@ -147,18 +149,24 @@ def test_peer_rows_join_their_thread_count(
         tmp_path,
         monkeypatch,
         "import json, sys\n"
+        f"open({str(tmp_path / 'calls')!r}, 'a').write('call\\n')\n"
         "threads = sys.argv[sys.argv.index('--threads') + 1].split(',')\n"
         "print(json.dumps([{'model': 'peer', 'runtime': 'litert', 'threads': int(t), 'size': 256, 'params': 10,\n"
-        "                   'gflops': 0.1, 'size_mb': 0.25, 'latency_ms': 4.0, 'p90_ms': 5.0, 'fps': 250.0,\n"
-        "                   'iou': None} for t in threads]))\n",
+        "                   'gflops': 0.1, 'size_mb': 0.25, 'latency_ms': 9.0, 'p90_ms': 9.0, 'fps': 111.0,\n"
+        "                   'iou': None, 'samples_ms': [4.0, 4.0, 5.0]} for t in threads]))\n",
     )
     out = tmp_path / "bench.json"
-    args = ["bench", str(saved_model), "--size", "64", "--threads", "1,2", *QUICK, "--peer", "--json", str(out)]
+    args = ["bench", str(saved_model), "--size", "64", "--threads", "1,2", *QUICK, "--rounds", "3", "--peer",
+            "--json", str(out)]
     assert main(args) == 0
     rows = json.loads(out.read_text())
     name = saved_model.parent.name
     assert [(r["model"], r["threads"]) for r in rows] == [(name, 1), ("peer", 1), (name, 2), ("peer", 2)]
+    # the peer is timed in every round, between the rounds of footseg's rows, and its samples are pooled
+    assert (tmp_path / "calls").read_text().count("call") == 3
     peer = rows[1]
+    assert (peer["runs"], peer["latency_ms"], peer["p90_ms"]) == (9, 4.0, 5.0) and "samples_ms" not in peer
+    assert rows[0]["runs"] >= 3  # 3 rounds of at least ceil(2 / 3) forwards
     assert peer["gflops_per_s"] == pytest.approx(0.1 / 0.004)
     assert peer["roofline_fraction"] == pytest.approx(peer["gflops_per_s"] / peer["peak_gflops_per_s"])
     assert "| peer | litert |" in capsys.readouterr().out

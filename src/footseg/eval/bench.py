@@ -14,7 +14,7 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -87,6 +87,10 @@ def time_torch(
     min_time: float = 0.0,
 ) -> dict:
     """Latency of PyTorch eager on one (1, 3, size, size) input at ``threads`` threads (model mode restored)."""
+    return latency_stats(_torch_samples(model, size, threads, runs, warmup, min_time))
+
+
+def _torch_samples(model: nn.Module, size: int, threads: int, runs: int, warmup: int, min_time: float) -> list[float]:
     _check_threads(threads)
     was_training = model.training
     previous_threads = torch.get_num_threads()
@@ -95,11 +99,10 @@ def time_torch(
     try:
         x = torch.rand(1, 3, size, size)
         with torch.inference_mode():
-            times = time_runs(lambda: model(x), runs=runs, warmup=warmup, min_time=min_time)
+            return time_runs(lambda: model(x), runs=runs, warmup=warmup, min_time=min_time)
     finally:
         torch.set_num_threads(previous_threads)
         model.train(was_training)
-    return latency_stats(times)
 
 
 def time_onnx(
@@ -325,10 +328,19 @@ def _prepare(
     return prepared
 
 
-def _time_prepared(p: _Prepared, threads: int, runs: int, warmup: int, min_time: float) -> dict:
-    if p.module is not None:
-        return time_torch(p.module, size=p.size, threads=threads, runs=runs, warmup=warmup, min_time=min_time)
-    return time_onnx(p.onnx_file, threads=threads, runs=runs, warmup=warmup, min_time=min_time)
+def _sampler(p: _Prepared, threads: int) -> Callable[[int, int, float], list[float]]:
+    """``sample(runs, warmup, min_time)`` -> latencies (ms) of ``p`` at ``threads``; an ONNX session is made once."""
+    module = p.module
+    if module is not None:
+        return lambda runs, warmup, min_time: _torch_samples(module, p.size, threads, runs, warmup, min_time)
+    import numpy as np
+
+    from footseg.deploy.onnx_model import OnnxModel
+
+    session = OnnxModel(p.onnx_file, threads=threads)
+    x = np.random.default_rng(0).random((1, 3, p.size, p.size), dtype=np.float32)
+    return lambda runs, warmup, min_time: time_runs(lambda: session.run(x), runs=runs, warmup=warmup,
+                                                    min_time=min_time)
 
 
 def add_roofline(row: dict) -> dict:
@@ -351,13 +363,22 @@ def benchmark(
     min_time: float = 0.0,
     data: str | Path | None = None,
     calib_n: int = 64,
-) -> list[dict]:
-    """One row per model x runtime x thread count, grouped by thread count.
+    rounds: int = 1,
+    peer: bool = False,
+) -> tuple[list[dict], str | None]:
+    """One row per model x runtime x thread count, grouped by thread count, and why the peer rows are missing.
 
     ``models`` are registry names (untrained unless footseg ships weights for them), saved model folders or
     ``.onnx`` files; all registered models by default. With ``data``, each row also has the foot IoU on its test
     split (or the flat folder); int8 is calibrated on its train split when it has one, else on the procedural set.
+
+    Timing is interleaved: in each of ``rounds`` rounds every row (and, with ``peer``, MediaPipe's selfie
+    segmenter) is timed for ``min_time / rounds`` seconds and at least ``runs / rounds`` forwards, and a row's
+    median is taken over all its samples. A burst of load on a shared machine then slows every row a little instead
+    of one row a lot, so rows measured in the same run compare fairly.
     """
+    if rounds < 1:
+        raise FootsegError(f"rounds must be at least 1, got {rounds}")
     names = list(models) if models else list_models()
     runtimes = parse_runtimes(runtimes)
     thread_counts = parse_threads(threads)
@@ -367,7 +388,7 @@ def benchmark(
     if data is not None and not data.is_dir():
         raise FootsegError("dataset folder not found", data)
     targets = [resolve_target(name) for name in names]  # fail on a bad name before timing anything
-    rows = []
+    chunk_runs, chunk_time = -(-runs // rounds), min_time / rounds
     with tempfile.TemporaryDirectory(prefix="footseg-bench-") as tmp:
         prepared = [
             p
@@ -376,25 +397,47 @@ def benchmark(
         ]
         for count in thread_counts:
             peak_gflops(count)  # measured before the models, on the same quiet-as-possible machine
-            for p in prepared:
-                timing = _time_prepared(p, count, runs, warmup, min_time)
-                row = {
-                    "model": p.name,
-                    "runtime": p.runtime,
-                    "threads": count,
-                    "size": p.size,
-                    "weights": p.weights,
-                    "params": p.params,
-                    "gflops": p.gflops,
-                    "size_mb": p.size_mb,
-                    "latency_ms": timing["latency_ms"],
-                    "p90_ms": timing["p90_ms"],
-                    "fps": timing["fps"],
-                    "runs": timing["runs"],
-                    "iou": p.iou,
-                }
-                rows.append(add_roofline(row))
-    return rows
+        cells = [(p, count) for count in thread_counts for p in prepared]
+        samplers = [_sampler(p, count) for p, count in cells]
+        samples: list[list[float]] = [[] for _ in cells]
+        peer_samples: dict[tuple[str, int], list[float]] = {}
+        peers: list[dict] = []
+        why = None
+        for r in range(rounds):
+            for i, sample in enumerate(samplers):
+                samples[i] += sample(chunk_runs, warmup if r == 0 else 1, chunk_time)
+            if peer and why is None:
+                got, why = peer_rows(thread_counts, size, chunk_runs, warmup, chunk_time)
+                for row in got:
+                    peer_samples.setdefault((row["runtime"], row["threads"]), []).extend(row.pop("samples_ms"))
+                peers = peers or got
+    rows = []
+    for count in thread_counts:
+        for (p, cell_count), times in zip(cells, samples, strict=True):
+            if cell_count != count:
+                continue
+            timing = latency_stats(times)
+            row = {
+                "model": p.name,
+                "runtime": p.runtime,
+                "threads": count,
+                "size": p.size,
+                "weights": p.weights,
+                "params": p.params,
+                "gflops": p.gflops,
+                "size_mb": p.size_mb,
+                "latency_ms": timing["latency_ms"],
+                "p90_ms": timing["p90_ms"],
+                "fps": timing["fps"],
+                "runs": timing["runs"],
+                "iou": p.iou,
+            }
+            rows.append(add_roofline(row))
+        if why is None:  # the peer goes under each thread count's table, next to the rows it is compared with
+            for row in (r for r in peers if r["threads"] == count):
+                pooled = peer_samples.get((row["runtime"], count))
+                rows.append(add_roofline({**row, **(latency_stats(pooled) if pooled else {})}))
+    return rows, why
 
 
 def peer_hint() -> str:
@@ -433,6 +476,8 @@ def peer_rows(
         return [], f"{PEER_SCRIPT}: MediaPipe peer failed (exit {done.returncode}): {last}"
     try:
         rows = json.loads(done.stdout)
+        for row in rows:
+            row.setdefault("samples_ms", [])
         return [add_roofline(dict(row)) for row in rows], None
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         return [], f"{PEER_SCRIPT}: unreadable peer output ({type(exc).__name__}: {exc})"
