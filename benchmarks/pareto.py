@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runtime", choices=["onnx", "torch"], default="onnx",
                    help="latency in ONNX Runtime fp32 (deployed) or PyTorch eager")
     p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--min-time", type=float, default=1.0, help="and time each point for at least this many seconds")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "pareto"))
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             raise FootsegError("give model folders, or --train model names to train first")
         scored_on = real if real is not None else data
         torch.set_num_threads(args.threads)
-        points = sweep(models, scored_on, args.sizes, threads=args.threads, runs=args.runs, runtime=args.runtime)
+        points = sweep(models, scored_on, args.sizes, threads=args.threads, runs=args.runs, runtime=args.runtime,
+                       min_time=args.min_time)
     except FootsegError as exc:
         print(f"pareto: error: {exc}", file=sys.stderr)
         return 2
@@ -104,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     table = format_points(points, args.budget)
     note = (
         f"\nIoU on {scored_on} ({where}); latency: {RUNTIME_NAMES[args.runtime]}, batch 1, {args.threads} "
-        f"thread(s), median of {args.runs} runs; recommended: most accurate point within {args.budget:g} ms.\n"
+        f"thread(s), median of at least {args.runs} runs and {args.min_time:g} s; recommended: most accurate point "
+        f"within {args.budget:g} ms.\n"
     )
     (out / "pareto.md").write_text("# Accuracy against latency\n\n" + table + note)
     print(table + note)

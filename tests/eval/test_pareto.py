@@ -75,6 +75,7 @@ def test_pruned_models_are_labelled(tiny_dataset: Path, tmp_path: Path) -> None:
     info = pruned_info(model, SavedModelInfo("fastlinknet", 0.25, 2, (64, 64)))
     plain = save_model(create_model("fastlinknet", width=0.25), tmp_path / "plain", SavedModelInfo("fastlinknet", 0.25))
     points = sweep([save_model(model, tmp_path / "pruned", info), plain], tiny_dataset, sizes=[64], runs=1)
-    assert [p["label"] for p in points] == ["fastlinknet (pruned)", "fastlinknet"]
+    thousands = round(points[0]["params"] / 1000)
+    assert [p["label"] for p in points] == [f"fastlinknet (pruned, {thousands}K params)", "fastlinknet"]
     assert points[0]["params"] < points[1]["params"]
-    assert "| fastlinknet (pruned) |" in format_points(points)
+    assert f"| fastlinknet (pruned, {thousands}K params) |" in format_points(points)

@@ -57,13 +57,14 @@ def sweep(
     threads: int = 1,
     runs: int = 20,
     runtime: str = "onnx",
+    min_time: float = 0.0,
 ) -> list[dict]:
     """One point per (saved model folder, input size): model, label, width, size, params, gflops, latency_ms, iou.
 
     ``runtime`` times the network where it is deployed, ONNX Runtime fp32 (the model exported at that size), or in
     PyTorch eager (``"torch"``), whose per-operation overhead dominates small networks and flattens the curve.
-    ``label`` is the model name, marked "(pruned)" for a channel-pruned model (``footseg compress``), whose width
-    alone no longer says how wide it is.
+    ``label`` is the model name, marked "(pruned, N params)" for a channel-pruned model (``footseg compress``),
+    whose width alone no longer says how wide it is.
     """
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
@@ -75,16 +76,18 @@ def sweep(
         model, info = load_model(folder)
         for size in sizes:
             sized = replace(info, input_size=(size, size))
-            cost = measure_model(model, size=size, threads=threads, runs=runs if runtime == "torch" else 1)
+            cost = measure_model(model, size=size, threads=threads, runs=runs if runtime == "torch" else 1,
+                                 min_time=min_time if runtime == "torch" else 0.0)
             if runtime == "onnx":
                 with tempfile.TemporaryDirectory() as tmp:
                     exported = export_module(model, sized, Path(tmp) / "model.onnx")
-                    cost.update(time_onnx(exported, threads=threads, runs=runs))
+                    cost.update(time_onnx(exported, threads=threads, runs=runs, min_time=min_time))
             scores = evaluate((model, sized), data, split)
             points.append(
                 {
                     "model": info.model,
-                    "label": info.model + (" (pruned)" if LAYER_SHAPES_KEY in info.extra else ""),
+                    "label": info.model + (f" (pruned, {cost['params'] / 1000:.0f}K params)"
+                                           if LAYER_SHAPES_KEY in info.extra else ""),
                     "width": info.width,
                     "trained_size": int(info.input_size[0]),
                     "size": size,
