@@ -105,21 +105,6 @@ def _torch_samples(model: nn.Module, size: int, threads: int, runs: int, warmup:
         model.train(was_training)
 
 
-def time_onnx(
-    path: str | Path, threads: int = 1, runs: int = 20, warmup: int = WARMUP_RUNS, min_time: float = 0.0
-) -> dict:
-    """Latency of the exported ``path`` in ONNX Runtime (CPU) on one input of its own size at ``threads`` threads."""
-    import numpy as np
-
-    from footseg.deploy.onnx_model import OnnxModel
-
-    _check_threads(threads)
-    session = OnnxModel(path, threads=threads)
-    h, w = session.info.input_size
-    x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
-    return latency_stats(time_runs(lambda: session.run(x), runs=runs, warmup=warmup, min_time=min_time))
-
-
 def peak_gflops(threads: int) -> float:
     """This CPU's fp32 peak GFLOP/s at ``threads`` threads: the best of a few ``torch.mm`` of PEAK_SIZE matrices.
 
@@ -328,19 +313,57 @@ def _prepare(
     return prepared
 
 
-def _sampler(p: _Prepared, threads: int) -> Callable[[int, int, float], list[float]]:
-    """``sample(runs, warmup, min_time)`` -> latencies (ms) of ``p`` at ``threads``; an ONNX session is made once."""
-    module = p.module
-    if module is not None:
-        return lambda runs, warmup, min_time: _torch_samples(module, p.size, threads, runs, warmup, min_time)
+Sampler = Callable[[int, int, float], list[float]]  # (runs, warmup, min_time) -> latencies in ms
+
+
+def torch_sampler(model: nn.Module, size: int, threads: int) -> Sampler:
+    """Times PyTorch eager forwards of ``model`` on one (1, 3, size, size) input at ``threads`` threads."""
+    return lambda runs, warmup, min_time: _torch_samples(model, size, threads, runs, warmup, min_time)
+
+
+def onnx_sampler(path: str | Path, threads: int) -> Sampler:
+    """Times ONNX Runtime forwards of the exported ``path`` on one input of its own size; one session for all calls."""
     import numpy as np
 
     from footseg.deploy.onnx_model import OnnxModel
 
-    session = OnnxModel(p.onnx_file, threads=threads)
-    x = np.random.default_rng(0).random((1, 3, p.size, p.size), dtype=np.float32)
+    _check_threads(threads)
+    session = OnnxModel(path, threads=threads)
+    h, w = session.info.input_size
+    x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
     return lambda runs, warmup, min_time: time_runs(lambda: session.run(x), runs=runs, warmup=warmup,
                                                     min_time=min_time)
+
+
+def interleaved(
+    samplers: Sequence[Sampler], rounds: int, runs: int, warmup: int, min_time: float,
+    between: Callable[[], None] | None = None,
+) -> list[list[float]]:
+    """Latencies of every sampler, timed in ``rounds`` interleaved rounds of ``runs / rounds`` forwards and
+    ``min_time / rounds`` seconds each (``between`` runs after each round). A burst of load on a shared machine
+    then slows every row a little instead of one row a lot, so rows compare fairly."""
+    if rounds < 1:
+        raise FootsegError(f"rounds must be at least 1, got {rounds}")
+    samples: list[list[float]] = [[] for _ in samplers]
+    for r in range(rounds):
+        for i, sample in enumerate(samplers):
+            samples[i] += sample(-(-runs // rounds), warmup if r == 0 else 1, min_time / rounds)
+        if between is not None:
+            between()
+    return samples
+
+
+def time_onnx(
+    path: str | Path, threads: int = 1, runs: int = 20, warmup: int = WARMUP_RUNS, min_time: float = 0.0
+) -> dict:
+    """Latency of the exported ``path`` in ONNX Runtime (CPU) on one input of its own size at ``threads`` threads."""
+    return latency_stats(onnx_sampler(path, threads)(runs, warmup, min_time))
+
+
+def _sampler(p: _Prepared, threads: int) -> Sampler:
+    if p.module is not None:
+        return torch_sampler(p.module, p.size, threads)
+    return onnx_sampler(p.onnx_file, threads)
 
 
 def add_roofline(row: dict) -> dict:
@@ -378,7 +401,7 @@ def benchmark(
     of one row a lot, so rows measured in the same run compare fairly.
     """
     if rounds < 1:
-        raise FootsegError(f"rounds must be at least 1, got {rounds}")
+        raise FootsegError(f"rounds must be at least 1, got {rounds}")  # before the slow preparation
     names = list(models) if models else list_models()
     runtimes = parse_runtimes(runtimes)
     thread_counts = parse_threads(threads)
@@ -398,19 +421,19 @@ def benchmark(
         for count in thread_counts:
             peak_gflops(count)  # measured before the models, on the same quiet-as-possible machine
         cells = [(p, count) for count in thread_counts for p in prepared]
-        samplers = [_sampler(p, count) for p, count in cells]
-        samples: list[list[float]] = [[] for _ in cells]
         peer_samples: dict[tuple[str, int], list[float]] = {}
         peers: list[dict] = []
         why = None
-        for r in range(rounds):
-            for i, sample in enumerate(samplers):
-                samples[i] += sample(chunk_runs, warmup if r == 0 else 1, chunk_time)
+
+        def time_peer() -> None:  # the peer's round, between footseg's rounds
+            nonlocal peers, why
             if peer and why is None:
                 got, why = peer_rows(thread_counts, size, chunk_runs, warmup, chunk_time)
                 for row in got:
                     peer_samples.setdefault((row["runtime"], row["threads"]), []).extend(row.pop("samples_ms"))
                 peers = peers or got
+
+        samples = interleaved([_sampler(p, count) for p, count in cells], rounds, runs, warmup, min_time, time_peer)
     rows = []
     for count in thread_counts:
         for (p, cell_count), times in zip(cells, samples, strict=True):

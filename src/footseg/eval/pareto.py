@@ -15,8 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from footseg.deploy.export import export_module
-from footseg.eval.bench import measure_model, time_onnx
+from footseg.eval.bench import count_flops, count_params, interleaved, onnx_sampler, torch_sampler
 from footseg.eval.evaluate import evaluate
+from footseg.eval.timing import WARMUP_RUNS, latency_stats
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.models.saved import load_model
 
@@ -58,6 +59,7 @@ def sweep(
     runs: int = 20,
     runtime: str = "onnx",
     min_time: float = 0.0,
+    rounds: int = 5,
 ) -> list[dict]:
     """One point per (saved model folder, input size): model, label, width, size, params, gflops, latency_ms, iou.
 
@@ -71,34 +73,36 @@ def sweep(
     for size in sizes:
         if size <= 0 or size % 32:
             raise ValueError(f"input sizes must be positive multiples of 32, got {size}")
-    points = []
-    for folder in models:
-        model, info = load_model(folder)
-        for size in sizes:
-            sized = replace(info, input_size=(size, size))
-            cost = measure_model(model, size=size, threads=threads, runs=runs if runtime == "torch" else 1,
-                                 min_time=min_time if runtime == "torch" else 0.0)
-            if runtime == "onnx":
-                with tempfile.TemporaryDirectory() as tmp:
-                    exported = export_module(model, sized, Path(tmp) / "model.onnx")
-                    cost.update(time_onnx(exported, threads=threads, runs=runs, min_time=min_time))
-            scores = evaluate((model, sized), data, split)
-            points.append(
-                {
-                    "model": info.model,
-                    "label": info.model + (f" (pruned, {cost['params'] / 1000:.0f}K params)"
-                                           if LAYER_SHAPES_KEY in info.extra else ""),
-                    "width": info.width,
-                    "trained_size": int(info.input_size[0]),
-                    "size": size,
-                    "folder": str(folder),
-                    "params": cost["params"],
-                    "gflops": cost["gflops"],
-                    "runtime": runtime,
-                    "latency_ms": cost["latency_ms"],
-                    "iou": scores["iou"],
-                }
-            )
+    points, samplers = [], []
+    with tempfile.TemporaryDirectory(prefix="footseg-pareto-") as tmp:
+        for folder in models:
+            model, info = load_model(folder)
+            for size in sizes:
+                sized = replace(info, input_size=(size, size))
+                params, gflops = count_params(model), count_flops(model, size) / 1e9
+                if runtime == "onnx":
+                    exported = export_module(model, sized, Path(tmp) / f"{len(points)}.onnx")
+                    samplers.append(onnx_sampler(exported, threads))
+                else:
+                    samplers.append(torch_sampler(model, size, threads))
+                points.append(
+                    {
+                        "model": info.model,
+                        "label": info.model + (f" (pruned, {params / 1000:.0f}K params)"
+                                               if LAYER_SHAPES_KEY in info.extra else ""),
+                        "width": info.width,
+                        "trained_size": int(info.input_size[0]),
+                        "size": size,
+                        "folder": str(folder),
+                        "params": params,
+                        "gflops": gflops,
+                        "runtime": runtime,
+                        "iou": evaluate((model, sized), data, split)["iou"],
+                    }
+                )
+        # every point timed in the same interleaved rounds, so a burst of load cannot reorder the curve
+        for point, times in zip(points, interleaved(samplers, rounds, runs, WARMUP_RUNS, min_time), strict=True):
+            point["latency_ms"] = latency_stats(times)["latency_ms"]
     return points
 
 
