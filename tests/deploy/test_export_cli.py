@@ -50,8 +50,8 @@ def test_export_int8_min_stride_chooses_how_much_is_quantized(
         dequantized = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in weights}
         return sum(1 for n in graph.node if n.op_type == "Conv" and n.input[1] in dequantized)
 
-    everything, default = quantized_convs("1"), quantized_convs("8")
-    assert everything > default > 0
+    everything, eighth, default = quantized_convs("1"), quantized_convs("8"), quantized_convs("16")
+    assert everything > eighth > default > 0
     assert main(["export", str(model_copy), "--format", "onnx-int8", "--calib-n", "1", "--min-stride", "0"]) == 2
     assert "min_stride must be at least 1" in capsys.readouterr().err
 
