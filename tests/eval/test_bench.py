@@ -162,8 +162,8 @@ def test_peer_rows_join_their_thread_count(
     rows = json.loads(out.read_text())
     name = saved_model.parent.name
     assert [(r["model"], r["threads"]) for r in rows] == [(name, 1), ("peer", 1), (name, 2), ("peer", 2)]
-    # the peer is timed in every round, between the rounds of footseg's rows, and its samples are pooled
-    assert (tmp_path / "calls").read_text().count("call") == 3
+    # the peer is timed in every round of each thread count, between footseg's rounds, and its samples are pooled
+    assert (tmp_path / "calls").read_text().count("call") == 3 * 2
     peer = rows[1]
     assert (peer["runs"], peer["latency_ms"], peer["p90_ms"]) == (9, 4.0, 5.0) and "samples_ms" not in peer
     assert rows[0]["runs"] >= 3  # 3 rounds of at least ceil(2 / 3) forwards

@@ -420,25 +420,29 @@ def benchmark(
         ]
         for count in thread_counts:
             peak_gflops(count)  # measured before the models, on the same quiet-as-possible machine
-        cells = [(p, count) for count in thread_counts for p in prepared]
         peer_samples: dict[tuple[str, int], list[float]] = {}
         peers: list[dict] = []
         why = None
+        samples: dict[int, list[list[float]]] = {}
+        # One thread count at a time: the idle workers of a multi-threaded session spin for a while after each run
+        # and would steal the core a 1-thread row runs next to (the two cores here may be hyperthread siblings).
+        for count in thread_counts:
 
-        def time_peer() -> None:  # the peer's round, between footseg's rounds
-            nonlocal peers, why
-            if peer and why is None:
-                got, why = peer_rows(thread_counts, size, chunk_runs, warmup, chunk_time)
-                for row in got:
-                    peer_samples.setdefault((row["runtime"], row["threads"]), []).extend(row.pop("samples_ms"))
-                peers = peers or got
+            def time_peer(count: int = count) -> None:  # the peer's round, between footseg's rounds
+                nonlocal peers, why
+                if peer and why is None:
+                    got, why = peer_rows([count], size, chunk_runs, warmup, chunk_time)
+                    for row in got:
+                        peer_samples.setdefault((row["runtime"], count), []).extend(row.pop("samples_ms"))
+                    peers += [row for row in got if not any(p["runtime"] == row["runtime"] and p["threads"] == count
+                                                            for p in peers)]
 
-        samples = interleaved([_sampler(p, count) for p, count in cells], rounds, runs, warmup, min_time, time_peer)
+            samplers = [_sampler(p, count) for p in prepared]
+            samples[count] = interleaved(samplers, rounds, runs, warmup, min_time, time_peer)
+            del samplers  # release the sessions (and their spinning threads) before the next thread count
     rows = []
     for count in thread_counts:
-        for (p, cell_count), times in zip(cells, samples, strict=True):
-            if cell_count != count:
-                continue
+        for p, times in zip(prepared, samples[count], strict=True):
             timing = latency_stats(times)
             row = {
                 "model": p.name,
