@@ -108,6 +108,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
         from footseg.deploy.export import export_onnx
 
         out = export_onnx(args.model, args.out, opset=args.opset, dynamic_batch=args.dynamic_batch)
+    elif args.format == "tflite":
+        from footseg.deploy.tflite import export_tflite
+
+        out = export_tflite(args.model, args.out)
     else:
         from footseg.deploy.quantize import export_int8
 
@@ -250,10 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", default=None, help="also write the rows to this JSON file")
     s.set_defaults(func=_cmd_bench)
 
-    s = sub.add_parser("export", help="export a saved model to ONNX (fp32) or int8 ONNX (static quantization)")
+    s = sub.add_parser("export", help="export a saved model to ONNX (fp32), int8 ONNX (static quantization) or TFLite")
     s.add_argument("model", help="saved model folder")
-    s.add_argument("--format", default="onnx", choices=["onnx", "onnx-int8"])
-    s.add_argument("--out", default=None, help="output file (default: MODEL/model.onnx or MODEL/model.int8.onnx)")
+    s.add_argument("--format", default="onnx", choices=["onnx", "onnx-int8", "tflite"],
+                   help="tflite (fp32) needs the optional litert-torch converter: pip install 'footseg[tflite]'")
+    s.add_argument("--out", default=None,
+                   help="output file (default: MODEL/model.onnx, MODEL/model.int8.onnx or MODEL/model.tflite)")
     s.add_argument("--opset", type=int, default=17)
     s.add_argument("--dynamic-batch", action="store_true", help="accept any batch size instead of 1")
     s.add_argument("--calib", default=None, help="int8: dataset for calibration (its train split if it has splits)")
