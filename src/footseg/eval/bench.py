@@ -420,8 +420,7 @@ def benchmark(
         ]
         for count in thread_counts:
             peak_gflops(count)  # measured before the models, on the same quiet-as-possible machine
-        peer_samples: dict[tuple[str, int], list[float]] = {}
-        peers: list[dict] = []
+        peers: dict[tuple[int, str], dict] = {}  # (threads, runtime) -> the peer's row, samples pooled over rounds
         why = None
         samples: dict[int, list[list[float]]] = {}
         # One thread count at a time: the idle workers of a multi-threaded session spin for a while after each run
@@ -429,13 +428,12 @@ def benchmark(
         for count in thread_counts:
 
             def time_peer(count: int = count) -> None:  # the peer's round, between footseg's rounds
-                nonlocal peers, why
+                nonlocal why
                 if peer and why is None:
                     got, why = peer_rows([count], size, chunk_runs, warmup, chunk_time)
                     for row in got:
-                        peer_samples.setdefault((row["runtime"], count), []).extend(row.pop("samples_ms"))
-                    peers += [row for row in got if not any(p["runtime"] == row["runtime"] and p["threads"] == count
-                                                            for p in peers)]
+                        peers.setdefault((count, row["runtime"]), {**row, "samples_ms": []})["samples_ms"] += (
+                            row["samples_ms"])
 
             samplers = [_sampler(p, count) for p in prepared]
             samples[count] = interleaved(samplers, rounds, runs, warmup, min_time, time_peer)
@@ -461,9 +459,10 @@ def benchmark(
             }
             rows.append(add_roofline(row))
         if why is None:  # the peer goes under each thread count's table, next to the rows it is compared with
-            for row in (r for r in peers if r["threads"] == count):
-                pooled = peer_samples.get((row["runtime"], count))
-                rows.append(add_roofline({**row, **(latency_stats(pooled) if pooled else {})}))
+            for (threads, _), row in peers.items():
+                if threads == count:
+                    pooled = row.pop("samples_ms")
+                    rows.append(add_roofline({**row, **(latency_stats(pooled) if pooled else {})}))
     return rows, why
 
 
