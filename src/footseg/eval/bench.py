@@ -337,19 +337,20 @@ def onnx_sampler(path: str | Path, threads: int) -> Sampler:
 
 def interleaved(
     samplers: Sequence[Sampler], rounds: int, runs: int, warmup: int, min_time: float,
-    between: Callable[[], None] | None = None,
+    between: Callable[[int, float], None] | None = None,
 ) -> list[list[float]]:
     """Latencies of every sampler, timed in ``rounds`` interleaved rounds of ``runs / rounds`` forwards and
-    ``min_time / rounds`` seconds each (``between`` runs after each round). A burst of load on a shared machine
-    then slows every row a little instead of one row a lot, so rows compare fairly."""
+    ``min_time / rounds`` seconds each (``between(runs, min_time)`` gets the same share after each round). A burst
+    of load on a shared machine then slows every row a little instead of one row a lot, so rows compare fairly."""
     if rounds < 1:
         raise FootsegError(f"rounds must be at least 1, got {rounds}")
+    share_runs, share_time = -(-runs // rounds), min_time / rounds
     samples: list[list[float]] = [[] for _ in samplers]
     for r in range(rounds):
         for i, sample in enumerate(samplers):
-            samples[i] += sample(-(-runs // rounds), warmup if r == 0 else 1, min_time / rounds)
+            samples[i] += sample(share_runs, warmup if r == 0 else 1, share_time)
         if between is not None:
-            between()
+            between(share_runs, share_time)
     return samples
 
 
@@ -411,7 +412,6 @@ def benchmark(
     if data is not None and not data.is_dir():
         raise FootsegError("dataset folder not found", data)
     targets = [resolve_target(name) for name in names]  # fail on a bad name before timing anything
-    chunk_runs, chunk_time = -(-runs // rounds), min_time / rounds
     with tempfile.TemporaryDirectory(prefix="footseg-bench-") as tmp:
         prepared = [
             p
@@ -427,10 +427,10 @@ def benchmark(
         # and would steal the core a 1-thread row runs next to (the two cores here may be hyperthread siblings).
         for count in thread_counts:
 
-            def time_peer(count: int = count) -> None:  # the peer's round, between footseg's rounds
+            def time_peer(share_runs: int, share_time: float, count: int = count) -> None:  # between footseg's rounds
                 nonlocal why
                 if peer and why is None:
-                    got, why = peer_rows([count], size, chunk_runs, warmup, chunk_time)
+                    got, why = peer_rows([count], size, share_runs, warmup, share_time)
                     for row in got:
                         peers.setdefault((count, row["runtime"]), {**row, "samples_ms": []})["samples_ms"] += (
                             row["samples_ms"])
