@@ -68,6 +68,14 @@ def variant(name: str, removed: list[str], seed: int, a: argparse.Namespace) -> 
     return result
 
 
+def _row_name(row: dict) -> str:
+    if row["variant"] == "full":
+        return "all ingredients"
+    if row["variant"].startswith("full-seed"):
+        return f"all ingredients, data seed {row['seed']}"
+    return "without " + row["variant"][1:]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real", required=True, help="real photos with masks (flat images/ + masks/)")
@@ -97,9 +105,7 @@ def main() -> None:
     lines = ["| synthetic data | real IoU | change | synthetic test IoU (full recipe) |", "|---|---:|---:|---:|"]
     for r in rows:
         delta = "" if full is None or r is full else f"{100 * (r['real_iou'] - full['real_iou']):+.1f}"
-        name = ("all ingredients" + (f", data seed {r['seed']}" if r["variant"] != "full" else "")
-                if r["variant"].startswith("full") else "without " + r["variant"][1:])
-        lines.append(f"| {name} | {100 * r['real_iou']:.1f} | {delta} | {100 * r['synth_test_iou']:.1f} |")
+        lines.append(f"| {_row_name(r)} | {100 * r['real_iou']:.1f} | {delta} | {100 * r['synth_test_iou']:.1f} |")
     budget = (f"\nfastlinknet from scratch, {a.epochs} x {a.steps} steps of 16 images at {a.size}x{a.size}, on {a.n} "
               f"synthetic images per variant (data seed {a.seed}); real IoU on {a.real}.\n")
     replicates = [r["real_iou"] for r in rows if r["variant"].startswith("full")]
