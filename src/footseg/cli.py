@@ -44,6 +44,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.no_progress,
         init=args.init,
+        ema=args.ema,
+        teacher=args.teacher,
+        distill_weight=args.distill_weight,
+        distill_temperature=args.distill_temperature,
+        distill_anneal=not args.no_distill_anneal,
     )
     best = train(cfg, resume=args.resume)
     if os.environ.get("RANK", "0") == "0":  # under torchrun every process returns here; say it once
@@ -213,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps-per-epoch", type=int, default=None)
     s.add_argument("--init", default=None, metavar="MODEL",
                    help="start from a saved model's weights (folder or shipped name, e.g. fastlinknet): fine-tune")
+    s.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="validate and save a moving average of the weights with this decay per step, e.g. 0.999")
+    s.add_argument("--teacher", default=None, metavar="MODEL",
+                   help="distil from this saved model (folder or shipped name): Hinton's softened outputs")
+    s.add_argument("--distill-weight", type=float, default=0.5,
+                   help="share of the distillation term in the loss at the first step (FitNets: falls to 0)")
+    s.add_argument("--distill-temperature", type=float, default=4.0, help="softmax temperature T of the teacher")
+    s.add_argument("--no-distill-anneal", action="store_true", help="keep --distill-weight constant all run")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")

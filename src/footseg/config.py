@@ -30,6 +30,13 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     progress: bool = True
     init: str | None = None  # start from these weights (a saved model folder or a shipped model's name): fine-tuning
+    # Validate and save an exponential moving average of the weights (decay per step, e.g. 0.999); 0 = off.
+    ema: float = 0.0
+    # Knowledge distillation: a saved model (folder or shipped name) whose softened outputs the student also fits.
+    teacher: str | None = None
+    distill_weight: float = 0.5  # share of the distillation term in the loss at the first step
+    distill_temperature: float = 4.0
+    distill_anneal: bool = True  # FitNets: the weight falls linearly to 0 by the last step
 
     def validate(self) -> None:
         if self.loss not in LOSSES:
@@ -38,9 +45,16 @@ class TrainConfig:
             raise FootsegError(f"--size must be a positive multiple of 32, got {self.size}")
         if self.epochs < 1 or self.batch_size < 1:
             raise FootsegError("--epochs and --batch-size must be at least 1")
+        if not 0.0 <= self.ema < 1.0:
+            raise FootsegError(f"--ema is a decay per step in [0, 1) (0 = off), got {self.ema}")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise FootsegError(f"--distill-weight must lie in [0, 1], got {self.distill_weight}")
+        if self.distill_temperature <= 0:
+            raise FootsegError(f"--distill-temperature must be positive, got {self.distill_temperature}")
 
     # Settings that define *what* is trained; a resumed run must agree on these.
-    IDENTITY = ("model", "data", "width", "num_classes", "size", "loss", "seed", "batch_size", "lr", "init")
+    IDENTITY = ("model", "data", "width", "num_classes", "size", "loss", "seed", "batch_size", "lr", "init", "ema",
+                "teacher", "distill_weight", "distill_temperature", "distill_anneal")
 
     def to_dict(self) -> dict:
         return asdict(self)

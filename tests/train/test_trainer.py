@@ -201,12 +201,8 @@ def test_asking_for_cuda_without_it_is_a_user_error(tiny_dataset: Path, tmp_path
     assert not (tmp_path / "run").exists()
 
 
-def test_sigterm_mid_epoch_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(
-    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    reference = tmp_path / "reference"
-    trainer.train(_cfg(tiny_dataset, reference))  # 2 epochs of 4 batches
-
+def _build_loss_killed_at(call: int):
+    """``build_loss`` whose loss sends this process SIGTERM at its ``call``-th evaluation."""
     real_build_loss = trainer.build_loss
 
     def build_loss_that_gets_killed(name: str) -> trainer.Loss:
@@ -214,14 +210,24 @@ def test_sigterm_mid_epoch_saves_a_checkpoint_and_resume_matches_an_uninterrupte
 
         def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             calls[0] += 1
-            if calls[0] == 6:  # the second batch of epoch 2
+            if calls[0] == call:
                 os.kill(os.getpid(), signal.SIGTERM)
             return loss_fn(logits, target)
 
         return loss
 
+    return build_loss_that_gets_killed
+
+
+def test_sigterm_mid_epoch_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reference = tmp_path / "reference"
+    trainer.train(_cfg(tiny_dataset, reference))  # 2 epochs of 4 batches
+
+    real_build_loss = trainer.build_loss
     run = tmp_path / "run"
-    monkeypatch.setattr(trainer, "build_loss", build_loss_that_gets_killed)
+    monkeypatch.setattr(trainer, "build_loss", _build_loss_killed_at(6))  # the second batch of epoch 2
     with pytest.raises(KeyboardInterrupt):
         trainer.train(_cfg(tiny_dataset, run))
     assert "stopped by SIGTERM at epoch 2, batch 2" in capsys.readouterr().err
@@ -339,3 +345,71 @@ def test_learning_rate_warms_up_then_follows_a_cosine_to_the_floor() -> None:
     assert all(a >= b for a, b in itertools.pairwise(factors[5:]))
     assert factors[100] == pytest.approx(trainer.MIN_LR_FACTOR)
     assert trainer._lr_factor(500, total=100, warmup=5) == pytest.approx(trainer.MIN_LR_FACTOR)
+
+
+def test_ema_saves_the_moving_average_and_resumes_it(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = tmp_path / "whole"
+    trainer.train(_cfg(tiny_dataset, whole, epochs=1, ema=0.9))
+    ckpt = load_checkpoint(whole / "checkpoint.pt")
+    average = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k.startswith("module.")}
+    saved, _ = load_model(whole / "best")
+    assert _same(saved.state_dict(), average)
+    assert not _same(average, ckpt["model"])  # the average lags the raw weights
+    # A run stopped mid-epoch resumes its average too: it ends with the same one as the uninterrupted run.
+    run = tmp_path / "run"
+    real_build_loss = trainer.build_loss
+    monkeypatch.setattr(trainer, "build_loss", _build_loss_killed_at(3))
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(_cfg(tiny_dataset, run, epochs=1, ema=0.9))
+    monkeypatch.setattr(trainer, "build_loss", real_build_loss)
+    trainer.train(_cfg(tiny_dataset, run, epochs=1, ema=0.9), resume=True)
+    assert _same(load_checkpoint(run / "checkpoint.pt")["ema"], ckpt["ema"])
+
+
+def test_ema_decay_outside_zero_to_one_is_a_user_error(tiny_dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(FootsegError, match="--ema"):
+        trainer.train(_cfg(tiny_dataset, tmp_path / "run", ema=1.0))
+    assert not (tmp_path / "run").exists()
+
+
+def _inverted_labels(data: Path, out: Path) -> Path:
+    """A copy of ``data`` whose training masks say the opposite."""
+    import shutil
+
+    from PIL import Image
+
+    shutil.copytree(data, out)
+    for mask in (out / "train" / "masks").glob("*.png"):
+        m = Image.open(mask)
+        Image.eval(m, lambda v: 0 if v else 1).save(mask)
+    return out
+
+
+def test_distillation_with_full_weight_follows_the_teacher_not_the_labels(tiny_dataset: Path, tmp_path: Path) -> None:
+    teacher = trainer.train(_cfg(tiny_dataset, tmp_path / "teacher", epochs=1))
+    inverted = _inverted_labels(tiny_dataset, tmp_path / "inverted")
+    kw = dict(epochs=1, steps_per_epoch=2, teacher=str(teacher), distill_weight=1.0, distill_anneal=False)
+    trainer.train(_cfg(tiny_dataset, tmp_path / "a", **kw))
+    trainer.train(_cfg(inverted, tmp_path / "b", **kw))
+    assert _same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
+    # Without the teacher the labels matter: the same two datasets train different weights.
+    trainer.train(_cfg(tiny_dataset, tmp_path / "c", epochs=1, steps_per_epoch=2))
+    trainer.train(_cfg(inverted, tmp_path / "d", epochs=1, steps_per_epoch=2))
+    assert not _same(_weights(tmp_path / "c"), _weights(tmp_path / "d"))
+
+
+def test_distillation_weight_is_annealed_and_recorded(tiny_dataset: Path, tmp_path: Path) -> None:
+    teacher = trainer.train(_cfg(tiny_dataset, tmp_path / "teacher", epochs=1, steps_per_epoch=1))
+    run = tmp_path / "student"
+    trainer.train(_cfg(tiny_dataset, run, epochs=2, teacher=str(teacher), distill_weight=0.8))
+    weights = [h["distill_weight"] for h in json.loads((run / "history.json").read_text())]
+    assert weights[0] < 0.8 and weights[1] == pytest.approx(0.0)
+    assert weights[0] > weights[1]
+
+
+def test_a_teacher_with_other_classes_is_a_user_error(tiny_dataset: Path, tmp_path: Path) -> None:
+    teacher = trainer.train(_cfg(tiny_dataset, tmp_path / "teacher", epochs=1, steps_per_epoch=1, num_classes=3))
+    with pytest.raises(FootsegError, match="3 classes"):
+        trainer.train(_cfg(tiny_dataset, tmp_path / "student", epochs=1, teacher=str(teacher)))

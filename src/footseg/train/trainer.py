@@ -4,6 +4,9 @@ A run folder RUN holds ``config.json`` (the TrainConfig), ``checkpoint.pt`` (the
 epoch and every ``CHECKPOINT_EVERY_STEPS`` steps or ``CHECKPOINT_EVERY_S`` seconds within one), ``history.json``
 (per-epoch metrics) and ``best/`` (the saved model with the best validation IoU so far).
 
+With ``--ema`` the run keeps an exponential moving average of the weights (and BatchNorm statistics); that average is
+what is validated and saved. With ``--teacher`` the loss mixes the labels' loss with Hinton's distillation term.
+
 ``--resume`` continues from ``checkpoint.pt`` exactly where it stopped, mid-epoch included: the sampler's order depends
 only on (seed, epoch) and augmentation on (seed, epoch, index), so the batches already done are skipped by position
 and the rest of the epoch sees the same batches an uninterrupted run would.
@@ -45,7 +48,7 @@ from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.models.registry import create_model
 from footseg.models.saved import SavedModelInfo, save_model
 from footseg.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from footseg.train.losses import Loss, build_loss
+from footseg.train.losses import Loss, build_loss, distill_weight, distillation_loss
 
 CHECKPOINT_EVERY_STEPS = 50
 CHECKPOINT_EVERY_S = 60.0
@@ -183,6 +186,41 @@ def _initial_model(cfg: TrainConfig) -> tuple[nn.Module, dict]:
     return start.train(), dict(info.extra.get(LAYER_SHAPES_KEY, {}))
 
 
+def _ema_update(decay: float):
+    """``AveragedModel``'s ``multi_avg_fn`` for an EMA whose decay ramps up as ``(1 + n) / (10 + n)`` (timm's warm-up).
+
+    Without the ramp the first hundreds of steps would be dominated by the starting weights, which for a run from
+    scratch are random. Integer buffers (BatchNorm's batch counter) are copied, not averaged.
+    """
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        if not averaged[0].is_floating_point():
+            for a, c in zip(averaged, current, strict=True):
+                a.copy_(c)
+            return
+        n = float(num_averaged)
+        weight = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
+        for a, c in zip(averaged, current, strict=True):
+            a.lerp_(c, weight)
+
+    return update
+
+
+def _teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
+    """The frozen teacher network of a distillation run, in eval mode, or None."""
+    if cfg.teacher is None:
+        return None
+    from footseg.models.saved import load_model, resolve_model_folder
+
+    net, info = load_model(cfg.teacher, device=device)
+    if info.num_classes != cfg.num_classes:
+        raise FootsegError(f"--teacher has {info.num_classes} classes, but this run trains {cfg.num_classes}",
+                           resolve_model_folder(cfg.teacher))
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net.eval()
+
+
 def _check_inputs(run: Path, cfg: TrainConfig, resume: bool, env: _Dist) -> None:
     """Rank 0 checks the run folder and the dataset; every rank raises the same error if one is found."""
     error = None
@@ -267,9 +305,14 @@ class _Trainer:
         self.ddp: nn.Module | None = None
         if env.enabled:
             self.ddp = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.ema = (
+            torch.optim.swa_utils.AveragedModel(self.model, multi_avg_fn=_ema_update(cfg.ema), use_buffers=True)
+            if cfg.ema > 0 else None
+        )
+        self.teacher = _teacher(cfg, device)
         self.loss_fn: Loss = build_loss(cfg.loss)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        total = cfg.epochs * self.steps_per_epoch
+        total = self.total_steps = cfg.epochs * self.steps_per_epoch
         warmup = max(1, min(500, total // 20))
         # LambdaLR stores no function in its state_dict, so the checkpoint stays weights_only-loadable; the
         # schedule is rebuilt from cfg on resume (more epochs stretch the cosine).
@@ -291,6 +334,8 @@ class _Trainer:
             self.model.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])
+            if self.ema is not None:
+                self.ema.load_state_dict(ckpt["ema"])
             p = ckpt["progress"]
             self.state = _Progress(
                 epoch=int(p["epoch"]),
@@ -337,6 +382,7 @@ class _Trainer:
                     "seconds": s.seconds,
                 },
                 "rng": rng_state(),
+                **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
             },
         )
 
@@ -425,10 +471,17 @@ class _Trainer:
                 masks = masks.to(self.device, non_blocking=True)
                 logits = net(images)
                 loss = self.loss_fn(logits, masks)
+                if self.teacher is not None:
+                    with torch.no_grad():
+                        soft = self.teacher(images)
+                    w = self._distill_weight()
+                    loss = (1.0 - w) * loss + w * distillation_loss(logits, soft, cfg.distill_temperature)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
                 self.scheduler.step()
+                if self.ema is not None:
+                    self.ema.update_parameters(self.model)
 
                 n = images.shape[0]
                 s.loss_sum += loss.item() * n
@@ -454,19 +507,29 @@ class _Trainer:
                     self._save_checkpoint()
                     last_save = time.monotonic()
 
+    def _distill_weight(self) -> float:
+        progress = self.state.global_step / max(1, self.total_steps - 1)
+        return distill_weight(self.cfg.distill_weight, progress, self.cfg.distill_anneal)
+
+    @property
+    def _kept_model(self) -> nn.Module:
+        """The network that is validated and saved: the weights' moving average with --ema, else the weights."""
+        return self.ema.module if self.ema is not None else self.model
+
     @torch.no_grad()
     def _validate(self) -> dict[str, float]:
         # The bare module, not DDP: ranks may hold different numbers of validation batches, and DDP's forward
         # would wait for the others to sync buffers.
-        self.model.eval()
+        net = self._kept_model
+        net.eval()
         if self.env.enabled:
             # Without SyncBatchNorm each rank's running statistics drift apart; score every shard with rank 0's,
             # which are the ones saved in best/.
-            for buffer in self.model.buffers():
+            for buffer in net.buffers():
                 dist.broadcast(buffer, src=0)
         meter = ConfusionMeter()
         for images, masks in self.val_loader:
-            logits = self.model(images.to(self.device, non_blocking=True))
+            logits = net(images.to(self.device, non_blocking=True))
             meter.update(logits.argmax(1), masks)
         if self.env.enabled:
             counts = meter.counts.to(self.device)
@@ -497,6 +560,8 @@ class _Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
             "images_per_s": images / max(s.seconds, 1e-9),
         }
+        if self.teacher is not None:
+            entry["distill_weight"] = self._distill_weight()
         s.history.append(entry)
         improved = val["iou"] > s.best_iou
         if improved:
@@ -511,7 +576,7 @@ class _Trainer:
                 )
                 if self.layer_shapes:
                     info.extra[LAYER_SHAPES_KEY] = self.layer_shapes
-                save_model(self.model, self.run / "best", info)
+                save_model(self._kept_model, self.run / "best", info)
         s.start_epoch(s.epoch + 1)
         if self.env.main:
             atomic_write_bytes(self.run / "history.json", (json.dumps(s.history, indent=2) + "\n").encode())
