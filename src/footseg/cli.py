@@ -49,6 +49,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         distill_weight=args.distill_weight,
         distill_temperature=args.distill_temperature,
         distill_anneal=not args.no_distill_anneal,
+        attention_weight=args.attention_weight,
     )
     best = train(cfg, resume=args.resume)
     if os.environ.get("RANK", "0") == "0":  # under torchrun every process returns here; say it once
@@ -226,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of the distillation term in the loss at the first step (FitNets: falls to 0)")
     s.add_argument("--distill-temperature", type=float, default=4.0, help="softmax temperature T of the teacher")
     s.add_argument("--no-distill-anneal", action="store_true", help="keep --distill-weight constant all run")
+    s.add_argument("--attention-weight", type=float, default=0.0, metavar="BETA",
+                   help="add attention transfer from the teacher's encoder stages with this weight (e.g. 1000)")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")

@@ -37,6 +37,7 @@ class TrainConfig:
     distill_weight: float = 0.5  # share of the distillation term in the loss at the first step
     distill_temperature: float = 4.0
     distill_anneal: bool = True  # FitNets: the weight falls linearly to 0 by the last step
+    attention_weight: float = 0.0  # attention transfer from the teacher's encoder stages (beta; ~1e3); 0 = off
 
     def validate(self) -> None:
         if self.loss not in LOSSES:
@@ -51,10 +52,14 @@ class TrainConfig:
             raise FootsegError(f"--distill-weight must lie in [0, 1], got {self.distill_weight}")
         if self.distill_temperature <= 0:
             raise FootsegError(f"--distill-temperature must be positive, got {self.distill_temperature}")
+        if self.attention_weight < 0:
+            raise FootsegError(f"--attention-weight must not be negative, got {self.attention_weight}")
+        if self.attention_weight > 0 and self.teacher is None:
+            raise FootsegError("--attention-weight needs a --teacher to transfer attention from")
 
     # Settings that define *what* is trained; a resumed run must agree on these.
     IDENTITY = ("model", "data", "width", "num_classes", "size", "loss", "seed", "batch_size", "lr", "init", "ema",
-                "teacher", "distill_weight", "distill_temperature", "distill_anneal")
+                "teacher", "distill_weight", "distill_temperature", "distill_anneal", "attention_weight")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from footseg.errors import FootsegError
-from footseg.train.losses import build_loss, cross_entropy, distill_weight, distillation_loss, soft_iou_loss
+from footseg.train.losses import build_loss, cross_entropy, soft_iou_loss
 
 
 def _target() -> torch.Tensor:
@@ -71,36 +71,3 @@ def test_unknown_loss_is_a_user_error(name: str) -> None:
     with pytest.raises(FootsegError, match="unknown loss"):
         build_loss(name)
 
-
-def test_distillation_is_zero_when_the_student_matches_the_teacher_and_positive_otherwise() -> None:
-    torch.manual_seed(2)
-    teacher = torch.randn(2, 2, 8, 8)
-    assert distillation_loss(teacher.clone(), teacher, 4.0).item() == pytest.approx(0.0, abs=1e-6)
-    assert distillation_loss(torch.randn(2, 2, 8, 8), teacher, 4.0).item() > 1e-3
-
-
-def test_distillation_is_t_squared_times_the_kl_of_softened_outputs() -> None:
-    torch.manual_seed(3)
-    student, teacher, t = torch.randn(1, 2, 4, 4), torch.randn(1, 2, 4, 4), 3.0
-    p = teacher.div(t).softmax(1)
-    q = student.div(t).softmax(1)
-    kl = (p * (p.log() - q.log())).sum(1).mean()
-    assert distillation_loss(student, teacher, t).item() == pytest.approx(t * t * kl.item(), rel=1e-5)
-    with pytest.raises(ValueError, match="differ"):
-        distillation_loss(student, teacher[:, :, :2], t)
-
-
-def test_distillation_pulls_the_student_towards_the_teacher() -> None:
-    torch.manual_seed(4)
-    teacher = torch.randn(1, 2, 8, 8) * 3
-    student = torch.zeros(1, 2, 8, 8, requires_grad=True)
-    before = distillation_loss(student, teacher, 2.0)
-    before.backward()
-    with torch.no_grad():
-        after = distillation_loss(student - 0.5 * student.grad, teacher, 2.0)
-    assert after < before
-
-
-def test_distill_weight_falls_linearly_to_zero_unless_constant() -> None:
-    assert [distill_weight(0.6, p) for p in (0.0, 0.5, 1.0, 2.0)] == pytest.approx([0.6, 0.3, 0.0, 0.0])
-    assert distill_weight(0.6, 0.9, anneal=False) == 0.6

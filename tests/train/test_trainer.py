@@ -413,3 +413,13 @@ def test_a_teacher_with_other_classes_is_a_user_error(tiny_dataset: Path, tmp_pa
     teacher = trainer.train(_cfg(tiny_dataset, tmp_path / "teacher", epochs=1, steps_per_epoch=1, num_classes=3))
     with pytest.raises(FootsegError, match="3 classes"):
         trainer.train(_cfg(tiny_dataset, tmp_path / "student", epochs=1, teacher=str(teacher)))
+
+
+def test_attention_transfer_changes_what_the_student_learns(tiny_dataset: Path, tmp_path: Path) -> None:
+    teacher = trainer.train(_cfg(tiny_dataset, tmp_path / "teacher", epochs=1, steps_per_epoch=1))
+    kw = dict(epochs=1, steps_per_epoch=2, teacher=str(teacher))
+    trainer.train(_cfg(tiny_dataset, tmp_path / "kd", **kw))
+    trainer.train(_cfg(tiny_dataset, tmp_path / "at", attention_weight=1000.0, **kw))
+    assert not _same(_weights(tmp_path / "kd"), _weights(tmp_path / "at"))
+    with pytest.raises(FootsegError, match="needs a --teacher"):
+        trainer.train(_cfg(tiny_dataset, tmp_path / "alone", attention_weight=1000.0))

@@ -12,6 +12,8 @@ scales every channel count.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -32,6 +34,10 @@ class UpBlock(nn.Module):
 
 
 class EmilSeg(nn.Module):
+    # Encoder outputs by stride, for attention transfer (``footseg.train.distill``): module names in this network.
+    feature_stages: ClassVar[dict[int, str]] = {4: "encoder.stages.0", 8: "encoder.stages.1", 16: "encoder.stages.2",
+                                                32: "encoder.stages.3"}
+
     def __init__(self, width: float = 1.0, num_classes: int = 2):
         super().__init__()
         self.encoder = ResNetEncoder((3, 4, 6, 3), width)

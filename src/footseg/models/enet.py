@@ -23,6 +23,8 @@ width of every bottleneck is out_channels/4.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -134,6 +136,9 @@ def _stage23(ch: int) -> list[nn.Module]:
 
 
 class ENet(nn.Module):
+    # Encoder outputs by stride, for attention transfer (``footseg.train.distill``): module names in this network.
+    feature_stages: ClassVar[dict[int, str]] = {4: "stage1", 8: "stage3"}
+
     def __init__(self, width: float = 1.0, num_classes: int = 2):
         super().__init__()
         c16, c64, c128 = (scaled(c, width) for c in (16, 64, 128))

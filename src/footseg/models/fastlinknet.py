@@ -18,6 +18,8 @@ Only Conv+BN(+ReLU), Add, Resize: operations that ONNX Runtime fuses and quantiz
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -58,6 +60,9 @@ class Decoder(nn.Module):
 
 
 class FastLinkNet(nn.Module):
+    # Encoder outputs by stride, for attention transfer (``footseg.train.distill``): module names in this network.
+    feature_stages: ClassVar[dict[int, str]] = {4: "stages.0", 8: "stages.1", 16: "stages.2", 32: "stages.3"}
+
     def __init__(self, width: float = 1.0, num_classes: int = 2):
         super().__init__()
         c0, c1, c2, c3, c4 = (scaled(c, width) for c in (16, 32, 64, 96, 128))

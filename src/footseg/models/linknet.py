@@ -17,6 +17,8 @@ downsample either; the head's transposed convs then bring 1/4 back to full resol
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -44,6 +46,10 @@ class DecoderBlock(nn.Sequential):
 
 
 class LinkNet(nn.Module):
+    # Encoder outputs by stride, for attention transfer (``footseg.train.distill``): module names in this network.
+    feature_stages: ClassVar[dict[int, str]] = {4: "encoder.stages.0", 8: "encoder.stages.1", 16: "encoder.stages.2",
+                                                32: "encoder.stages.3"}
+
     def __init__(self, width: float = 1.0, num_classes: int = 2):
         super().__init__()
         self.encoder = ResNetEncoder((2, 2, 2, 2), width)

@@ -13,6 +13,8 @@ logits at 1/4, bilinearly upsampled x4 to the input size.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -44,6 +46,10 @@ class InvertedResidual(nn.Module):
 
 
 class MobileSeg(nn.Module):
+    # Encoder outputs by stride, for attention transfer (``footseg.train.distill``): module names in this network.
+    feature_stages: ClassVar[dict[int, str]] = {
+        stride: f"stages.{i}" for stride, i in zip((4, 8, 16, 32), _TAPS, strict=True)}
+
     def __init__(self, width: float = 1.0, num_classes: int = 2):
         super().__init__()
         in_ch = scaled(32, width)

@@ -1,9 +1,8 @@
-"""Segmentation losses, picked by name: ``ce``, ``iou`` (soft IoU, Rahman & Wang 2016) or their sum ``ce+iou``;
-and knowledge distillation from a teacher network (Hinton et al. 2015) with the annealed weight of FitNets.
+"""Segmentation losses, picked by name: ``ce``, ``iou`` (soft IoU, Rahman & Wang 2016) or their sum ``ce+iou``.
 
 A loss is a callable ``(logits (N, C, H, W), target (N, H, W) int64) -> scalar``. ``build_loss`` parses ``+``-joined
-term names from ``TERMS``. Distillation needs the teacher's logits as well, so it is not one of those terms: the
-trainer mixes ``distillation_loss`` with the label loss by ``distill_weight``.
+term names from ``TERMS``. Distillation needs a teacher's outputs as well, so its terms live in
+``footseg.train.distill`` and the trainer mixes them with the label loss.
 """
 
 from __future__ import annotations
@@ -55,28 +54,3 @@ def build_loss(name: str) -> Loss:
 
     return summed
 
-
-def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Hinton's soft-target loss: ``T^2 * KL(softmax(teacher / T) || softmax(student / T))``, averaged per pixel.
-
-    Both are (N, C, H, W) logits at the same size. The ``T^2`` keeps the gradient's scale independent of ``T``, so
-    the weight that mixes this with the label loss means the same at any temperature.
-    """
-    if student.shape != teacher.shape:
-        raise ValueError(f"student logits {tuple(student.shape)} and teacher logits {tuple(teacher.shape)} differ")
-    t = float(temperature)
-    log_p_student = F.log_softmax(student / t, dim=1)
-    log_p_teacher = F.log_softmax(teacher / t, dim=1)
-    kl = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(1)  # per pixel
-    return kl.mean() * (t * t)
-
-
-def distill_weight(initial: float, progress: float, anneal: bool = True) -> float:
-    """The distillation term's weight at ``progress`` (0 at the first step, 1 at the last) of a run.
-
-    As in FitNets, the weight falls linearly from ``initial`` to 0: early on the student follows the teacher's soft
-    outputs, by the end it is fitted to the labels alone. ``anneal=False`` keeps ``initial`` throughout.
-    """
-    if not anneal:
-        return initial
-    return initial * (1.0 - min(1.0, max(0.0, progress)))

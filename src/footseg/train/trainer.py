@@ -5,7 +5,8 @@ epoch and every ``CHECKPOINT_EVERY_STEPS`` steps or ``CHECKPOINT_EVERY_S`` secon
 (per-epoch metrics) and ``best/`` (the saved model with the best validation IoU so far).
 
 With ``--ema`` the run keeps an exponential moving average of the weights (and BatchNorm statistics); that average is
-what is validated and saved. With ``--teacher`` the loss mixes the labels' loss with Hinton's distillation term.
+what is validated and saved. With ``--teacher`` the loss mixes the labels' loss with Hinton's distillation term
+(and, with ``--attention-weight``, attention transfer from the teacher's encoder stages).
 
 ``--resume`` continues from ``checkpoint.pt`` exactly where it stopped, mid-epoch included: the sampler's order depends
 only on (seed, epoch) and augmentation on (seed, epoch, index), so the batches already done are skipped by position
@@ -48,7 +49,8 @@ from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.models.registry import create_model
 from footseg.models.saved import SavedModelInfo, save_model
 from footseg.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from footseg.train.losses import Loss, build_loss, distill_weight, distillation_loss
+from footseg.train.distill import FeatureTap, attention_transfer_loss, distill_weight, distillation_loss
+from footseg.train.losses import Loss, build_loss
 
 CHECKPOINT_EVERY_STEPS = 50
 CHECKPOINT_EVERY_S = 60.0
@@ -310,6 +312,9 @@ class _Trainer:
             if cfg.ema > 0 else None
         )
         self.teacher = _teacher(cfg, device)
+        self.taps: tuple[FeatureTap, FeatureTap] | None = None
+        if cfg.attention_weight > 0 and self.teacher is not None:
+            self.taps = FeatureTap(self.model), FeatureTap(self.teacher)
         self.loss_fn: Loss = build_loss(cfg.loss)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         total = self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -476,6 +481,10 @@ class _Trainer:
                         soft = self.teacher(images)
                     w = self._distill_weight()
                     loss = (1.0 - w) * loss + w * distillation_loss(logits, soft, cfg.distill_temperature)
+                    if self.taps is not None:
+                        student_tap, teacher_tap = self.taps
+                        at = attention_transfer_loss(student_tap.features, teacher_tap.features)
+                        loss = loss + cfg.attention_weight * at
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
