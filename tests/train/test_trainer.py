@@ -1,3 +1,4 @@
+import functools
 import io
 import itertools
 import json
@@ -82,6 +83,8 @@ def test_on_a_terminal_a_progress_bar_shows_loss_iou_and_speed(
 
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
+    # tqdm redraws at most every 0.1 s; four tiny batches can finish inside that and never show their postfix
+    monkeypatch.setattr(trainer, "tqdm", functools.partial(trainer.tqdm, mininterval=0))
     trainer.train(_cfg(tiny_dataset, tmp_path / "run", epochs=1, progress=True))
     assert re.search(r"epoch 1/1: .*/4 .*loss \d\.\d{4}  iou \d\.\d{3}  [\d.]+ img/s", terminal.getvalue())
 
