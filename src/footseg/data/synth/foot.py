@@ -82,8 +82,10 @@ class FootPose:
     trouser_flare: float
 
     @staticmethod
-    def sample(rng: np.random.Generator) -> FootPose:
-        raise_ = 0.0 if rng.random() < 0.7 else rng.uniform(0.08, 0.6)
+    def sample(rng: np.random.Generator, seated: bool = False) -> FootPose:
+        """A standing pose, or with ``seated`` a foot flat on the floor whose shin slopes back 25-60 degrees, towards
+        the chair: the leg then lies across the floor in the photo, as in real photos taken sitting down."""
+        raise_ = 0.0 if rng.random() < 0.7 or seated else rng.uniform(0.08, 0.6)
         sock = 0.0
         if rng.random() < 0.15:
             sock = float(rng.choice([rng.uniform(0.05, 0.09), rng.uniform(0.1, 0.25), rng.uniform(0.3, 0.42)]))
@@ -92,7 +94,10 @@ class FootPose:
         hem = rng.uniform(0.07, 0.3) if u < 0.25 else (rng.uniform(0.02, 0.07) if u < 0.3 else rng.uniform(0.3, 0.65))
         if rng.random() < 0.5:
             hem = np.inf  # bare to mid-thigh: the leg leaves the frame, as in most real photos
-        return FootPose(heel_raise=raise_, lean_forward=rng.uniform(-0.25, 0.35) + 0.8 * raise_,
+        lean = rng.uniform(-0.25, 0.35) + 0.8 * raise_
+        if seated:
+            lean = -rng.uniform(0.45, 1.05)
+        return FootPose(heel_raise=raise_, lean_forward=lean,
                         lean_side=rng.uniform(-0.15, 0.15), leg_height=_LEG_TOP,
                         sock_height=sock, trouser_hem=hem, trouser_gap=rng.uniform(0.008, 0.05),
                         trouser_flare=rng.uniform(0.0, 0.025))

@@ -24,6 +24,8 @@ from footseg.data.synth.floors import Surface, random_color, wall_surface
 from footseg.data.synth.foot import FootPose
 from footseg.data.synth.mesh import Mesh, merge, rotation_z
 
+SEATED_P = 0.2  # share of scenes photographed sitting down
+
 # (pose, rng) -> meshes of a left foot in its local frame (heel at the origin, toes along +x)
 FootModel = Callable[[FootPose, np.random.Generator], list[Mesh]]
 
@@ -92,6 +94,9 @@ def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Su
                  shadows: bool = True, paper: bool = True) -> Scene:
     width, height = _frame(rng, size)
 
+    # Some photos are taken sitting down: the shins slope back from the feet across the floor, and the camera is in
+    # front of or beside the feet, never where the legs are. Real photos had such legs, missed off the paper.
+    seated = rng.random() < SEATED_P
     # feet: one or two, a left/right pair standing side by side
     yaw = rng.uniform(0, 2 * np.pi)
     two = rng.random() < 0.55
@@ -116,6 +121,8 @@ def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Su
     d = float(np.exp(rng.uniform(np.log(0.3), np.log(far))))
     tilt = rng.uniform(0, np.deg2rad(60))
     az = yaw + np.pi + rng.normal(0, 0.5) if rng.random() < 0.55 else rng.uniform(0, 2 * np.pi)
+    if seated:
+        az = yaw + rng.uniform(-0.5 * np.pi, 0.5 * np.pi)
     fov_long = np.deg2rad(rng.uniform(55, 72))
     fovy = fov_long if height >= width else 2 * np.arctan(np.tan(fov_long / 2) * height / width)
     reach = d * np.tan(fovy / 2)
@@ -145,7 +152,7 @@ def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Su
 
     meshes: list[Mesh] = []
     for c, right, fyaw in zip(centers, sides, yaws, strict=True):
-        pose = FootPose.sample(rng)
+        pose = FootPose.sample(rng, seated=seated)
         parts = foot(pose, rng)
         rot = rotation_z(fyaw)
         for part in parts:
