@@ -199,3 +199,45 @@ def test_cli_synth(egl, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["synth", str(tmp_path / "c"), "--n", "3", "--size", "32", "--no-progress"]) == 0
     assert "train 3" in capsys.readouterr().out
     assert main(["synth", str(tmp_path / "c"), "--n", "3", "--shard", "3/2"]) == 2
+
+
+def _leg_top(pose) -> np.ndarray:
+    """The highest skin point of a posed left foot (heel at the origin, toes along +x)."""
+    from footseg.data.synth.foot import FootShape, ParametricFoot
+
+    foot = ParametricFoot(FootShape.sample(np.random.default_rng(0)), np.random.default_rng(1))
+    pts = np.concatenate([m.positions[m.label > 0] for m in foot(pose, np.random.default_rng(2))])
+    return pts[np.argmax(pts[:, 2])]
+
+
+def test_seated_feet_have_shins_sloping_back_across_the_floor() -> None:
+    from footseg.data.synth.foot import FootPose
+
+    for seed in range(5):
+        standing = FootPose.sample(np.random.default_rng(seed))
+        seated = FootPose.sample(np.random.default_rng(seed), seated=True)
+        assert seated.heel_raise == 0.0
+        assert _leg_top(standing)[0] > -0.25  # the leg stands up from the ankle
+        top = _leg_top(seated)
+        assert top[0] < -0.3 and top[2] < 0.85  # the leg runs back from the heel, over the floor
+
+
+def test_a_seated_scene_seats_every_foot(monkeypatch: pytest.MonkeyPatch) -> None:
+    from footseg.data.synth import scene as scene_module
+    from footseg.data.synth.floors import procedural_floor
+    from footseg.data.synth.foot import FootShape, ParametricFoot
+
+    foot = ParametricFoot(FootShape.sample(np.random.default_rng(0)), np.random.default_rng(1))
+    leans: list[float] = []
+
+    def recorded(pose, rng):
+        leans.append(pose.lean_forward)
+        return foot(pose, rng)
+
+    for share, check in ((1.0, lambda a: a <= -0.45), (0.0, lambda a: a > -0.26)):
+        monkeypatch.setattr(scene_module, "SEATED_P", share)
+        leans.clear()
+        for i in range(4):
+            floor = procedural_floor(np.random.default_rng(i))
+            scene_module.sample_scene(np.random.default_rng(i), 64, recorded, floor)
+        assert leans and all(check(a) for a in leans)
