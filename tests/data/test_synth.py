@@ -222,7 +222,7 @@ def test_seated_feet_have_shins_sloping_back_across_the_floor() -> None:
         assert top[0] < -0.3 and top[2] < 0.85  # the leg runs back from the heel, over the floor
 
 
-def test_a_seated_scene_seats_every_foot(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_seated_scene_seats_every_foot() -> None:
     from footseg.data.synth import scene as scene_module
     from footseg.data.synth.floors import procedural_floor
     from footseg.data.synth.foot import FootShape, ParametricFoot
@@ -235,9 +235,8 @@ def test_a_seated_scene_seats_every_foot(monkeypatch: pytest.MonkeyPatch) -> Non
         return foot(pose, rng)
 
     for share, check in ((1.0, lambda a: a <= -0.45), (0.0, lambda a: a > -0.26)):
-        monkeypatch.setattr(scene_module, "SEATED_P", share)
         leans.clear()
         for i in range(4):
             floor = procedural_floor(np.random.default_rng(i))
-            scene_module.sample_scene(np.random.default_rng(i), 64, recorded, floor)
+            scene_module.sample_scene(np.random.default_rng(i), 64, recorded, floor, seated_prob=share)
         assert leans and all(check(a) for a in leans)

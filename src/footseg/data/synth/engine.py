@@ -50,6 +50,7 @@ class SynthSettings:
     shadows: bool = True
     paper: bool = True
     camera_effects: bool = True
+    seated_prob: float = 0.2  # share of scenes photographed sitting down (shins across the floor)
     image_format: str = "jpg"
     extra: dict = field(default_factory=dict)
 
@@ -70,6 +71,8 @@ class SynthSettings:
             raise FootsegError(f"image format must be jpg or png (got {self.image_format})")
         if not 0.0 <= self.cutout_prob <= 1.0:
             raise FootsegError(f"--cutout-prob must be between 0 and 1 (got {self.cutout_prob})")
+        if not 0.0 <= self.seated_prob <= 1.0:
+            raise FootsegError(f"seated_prob must be between 0 and 1 (got {self.seated_prob})")
         for name in ("floors", "find", "meshes", "cutouts"):
             value = getattr(self, name)
             if value is not None and not Path(value).is_dir():
@@ -84,6 +87,7 @@ INGREDIENTS: dict[str, tuple[str, object]] = {
     "camera-effects": ("camera_effects", False),
     "photo-floors": ("photo_floor_prob", 0.0),
     "find": ("find_prob", 0.0),
+    "seated": ("seated_prob", 0.0),
 }
 
 
@@ -243,7 +247,8 @@ class Worker:
             floor = photo_floor(p["photo"], rng)
         else:
             floor = procedural_floor(np.random.default_rng([s.seed, p["floor_id"], 11]))
-        scene = sample_scene(rng, s.size, foot, floor, distractors=s.distractors, shadows=s.shadows, paper=s.paper)
+        scene = sample_scene(rng, s.size, foot, floor, distractors=s.distractors, shadows=s.shadows, paper=s.paper,
+                             seated_prob=s.seated_prob)
         image, coverage = self.renderer.render(scene)
         if "cutout" in p:
             image, coverage = composite(rng, image, scene, self._cutout(p["cutout"]))

@@ -24,8 +24,6 @@ from footseg.data.synth.floors import Surface, random_color, wall_surface
 from footseg.data.synth.foot import FootPose
 from footseg.data.synth.mesh import Mesh, merge, rotation_z
 
-SEATED_P = 0.2  # share of scenes photographed sitting down
-
 # (pose, rng) -> meshes of a left foot in its local frame (heel at the origin, toes along +x)
 FootModel = Callable[[FootPose, np.random.Generator], list[Mesh]]
 
@@ -91,12 +89,12 @@ def _frame(rng: np.random.Generator, size: int) -> tuple[int, int]:
 
 
 def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Surface, *, distractors: bool = True,
-                 shadows: bool = True, paper: bool = True) -> Scene:
+                 shadows: bool = True, paper: bool = True, seated_prob: float = 0.2) -> Scene:
     width, height = _frame(rng, size)
 
     # Some photos are taken sitting down: the shins slope back from the feet across the floor, and the camera is in
     # front of or beside the feet, never where the legs are. Real photos had such legs, missed off the paper.
-    seated = rng.random() < SEATED_P
+    seated = rng.random() < seated_prob
     # feet: one or two, a left/right pair standing side by side
     yaw = rng.uniform(0, 2 * np.pi)
     two = rng.random() < 0.55
