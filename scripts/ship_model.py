@@ -59,6 +59,8 @@ def main() -> None:
         "",
         f"Only synthetic images from `footseg synth` (no real photo was used in training): {manifest['n']} images, "
         f"seed {manifest['seed']}, {manifest['size']} px, split {manifest['counts']}.",
+        *(["", "Made of these renders, each split the union of theirs:", "",
+           *(f"- `{name}`: {how}" for name, how in manifest["sources"].items())] if "sources" in manifest else []),
         "",
         "```json",
         json.dumps(manifest["settings"], indent=1),
