@@ -128,3 +128,20 @@ def test_eval_on_real_phone_photos(model_dir: Path, tmp_path: Path, capsys) -> N
     scores = json.loads(out.read_text())
     assert scores["n"] == len(list((REAL_DEV / "images").iterdir()))
     assert 0.0 <= scores["iou"] <= 1.0 and 0.0 <= scores["accuracy"] <= 1.0
+
+
+def test_train_options_reach_the_run_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from footseg.config import TrainConfig
+    from footseg.train import trainer
+
+    seen: list[TrainConfig] = []
+    monkeypatch.setattr(trainer, "train", lambda cfg, resume=False: seen.append(cfg) or tmp_path / "best")
+    argv = ["train", "--out", str(tmp_path / "run"), "--size", "128", "--epochs", "3", "--batch-size", "4",
+            "--lr", "0.01", "--ema", "0.99", "--teacher", "fastlinknet", "--distill-weight", "0.3",
+            "--distill-temperature", "2", "--no-distill-anneal", "--attention-weight", "500", "--no-progress"]
+    assert main(argv) == 0
+    cfg = seen[0]
+    assert (cfg.out, cfg.size, cfg.epochs, cfg.batch_size, cfg.lr) == (str(tmp_path / "run"), 128, 3, 4, 0.01)
+    assert (cfg.ema, cfg.teacher, cfg.distill_weight, cfg.distill_temperature) == (0.99, "fastlinknet", 0.3, 2.0)
+    assert (cfg.distill_anneal, cfg.attention_weight, cfg.progress) == (False, 500.0, False)
+    assert (cfg.model, cfg.data, cfg.init) == ("fastlinknet", None, None)

@@ -6,6 +6,7 @@ Heavy imports happen inside each verb so ``footseg --help`` is instant.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -28,28 +29,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from footseg.config import TrainConfig
     from footseg.train.trainer import train
 
+    # Every train option named like a TrainConfig field sets it; the two --no-* switches are negated.
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig(
-        model=args.model,
-        data=args.data,
-        out=args.out,
-        width=args.width,
-        size=args.size,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        loss=args.loss,
-        seed=args.seed,
-        workers=args.workers,
-        steps_per_epoch=args.steps_per_epoch,
-        device=args.device,
+        **{k: v for k, v in vars(args).items() if k in names},
         progress=not args.no_progress,
-        init=args.init,
-        ema=args.ema,
-        teacher=args.teacher,
-        distill_weight=args.distill_weight,
-        distill_temperature=args.distill_temperature,
         distill_anneal=not args.no_distill_anneal,
-        attention_weight=args.attention_weight,
     )
     best = train(cfg, resume=args.resume)
     if os.environ.get("RANK", "0") == "0":  # under torchrun every process returns here; say it once

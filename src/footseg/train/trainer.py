@@ -312,6 +312,7 @@ class _Trainer:
             if cfg.ema > 0 else None
         )
         self.teacher = _teacher(cfg, device)
+        # After the EMA copy, so the average (validated, saved) carries no hooks.
         self.taps: tuple[FeatureTap, FeatureTap] | None = None
         if cfg.attention_weight > 0 and self.teacher is not None:
             self.taps = FeatureTap(self.model), FeatureTap(self.teacher)
