@@ -94,7 +94,8 @@ def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Su
 
     # Some photos are taken sitting down: the shins slope back from the feet across the floor, and the camera is in
     # front of or beside the feet, never where the legs are. Real photos had such legs, missed off the paper.
-    seated = rng.random() < seated_prob
+    # (no draw when off, so ``--without seated`` renders the same bytes as before seated scenes existed)
+    seated = seated_prob > 0 and rng.random() < seated_prob
     # feet: one or two, a left/right pair standing side by side
     yaw = rng.uniform(0, 2 * np.pi)
     two = rng.random() < 0.55
