@@ -28,7 +28,7 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature:
     t = float(temperature)
     log_p_student = F.log_softmax(student / t, dim=1)
     log_p_teacher = F.log_softmax(teacher / t, dim=1)
-    kl = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(1)  # per pixel
+    kl = F.kl_div(log_p_student, log_p_teacher, reduction="none", log_target=True).sum(1)  # per pixel
     return kl.mean() * (t * t)
 
 

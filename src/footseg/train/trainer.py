@@ -47,7 +47,7 @@ from footseg.errors import FootsegError
 from footseg.eval.metrics import ConfusionMeter
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.models.registry import create_model
-from footseg.models.saved import SavedModelInfo, save_model
+from footseg.models.saved import SavedModelInfo, load_model, resolve_model_folder, save_model
 from footseg.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from footseg.train.distill import FeatureTap, attention_transfer_loss, distill_weight, distillation_loss
 from footseg.train.losses import Loss, build_loss
@@ -178,8 +178,6 @@ def _initial_model(cfg: TrainConfig) -> tuple[nn.Module, dict]:
     """
     if cfg.init is None:
         return create_model(cfg.model, cfg.width, cfg.num_classes), {}
-    from footseg.models.saved import load_model, resolve_model_folder
-
     start, info = load_model(cfg.init)
     if (info.model, info.width, info.num_classes) != (cfg.model, cfg.width, cfg.num_classes):
         raise FootsegError(
@@ -212,8 +210,6 @@ def _teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
     """The frozen teacher network of a distillation run, in eval mode, or None."""
     if cfg.teacher is None:
         return None
-    from footseg.models.saved import load_model, resolve_model_folder
-
     net, info = load_model(cfg.teacher, device=device)
     if info.num_classes != cfg.num_classes:
         raise FootsegError(f"--teacher has {info.num_classes} classes, but this run trains {cfg.num_classes}",
@@ -476,16 +472,7 @@ class _Trainer:
                 images = images.to(self.device, non_blocking=True)
                 masks = masks.to(self.device, non_blocking=True)
                 logits = net(images)
-                loss = self.loss_fn(logits, masks)
-                if self.teacher is not None:
-                    with torch.no_grad():
-                        soft = self.teacher(images)
-                    w = self._distill_weight()
-                    loss = (1.0 - w) * loss + w * distillation_loss(logits, soft, cfg.distill_temperature)
-                    if self.taps is not None:
-                        student_tap, teacher_tap = self.taps
-                        at = attention_transfer_loss(student_tap.features, teacher_tap.features)
-                        loss = loss + cfg.attention_weight * at
+                loss = self._loss(images, logits, masks)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
@@ -516,6 +503,21 @@ class _Trainer:
                 ):
                     self._save_checkpoint()
                     last_save = time.monotonic()
+
+    def _loss(self, images: torch.Tensor, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """The label loss, mixed with the teacher's distillation terms when the run has a teacher."""
+        loss = self.loss_fn(logits, masks)
+        if self.teacher is None:
+            return loss
+        with torch.no_grad():
+            soft = self.teacher(images)  # also fills the teacher's FeatureTap
+        w = self._distill_weight()
+        loss = (1.0 - w) * loss + w * distillation_loss(logits, soft, self.cfg.distill_temperature)
+        if self.taps is not None:
+            student_tap, teacher_tap = self.taps
+            loss = loss + self.cfg.attention_weight * attention_transfer_loss(student_tap.features,
+                                                                              teacher_tap.features)
+        return loss
 
     def _distill_weight(self) -> float:
         progress = self.state.global_step / max(1, self.total_steps - 1)
