@@ -15,7 +15,7 @@ import multiprocessing as mp
 import os
 import zlib
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import cv2
@@ -29,6 +29,11 @@ from footseg.errors import FootsegError
 
 MANIFEST = "manifest.json"
 _PARTIAL = ".partial"
+
+# Field metadata of every setting added after manifests were first written: the value that reproduces what footseg
+# rendered before the setting existed. A manifest without the setting was made with that value, whatever today's
+# default is; --resume compares against it, so a resumed old render never gets the new feature mixed in.
+ABSENT_IN_OLD_MANIFESTS = "absent_in_old_manifests"
 
 
 @dataclass
@@ -44,13 +49,18 @@ class SynthSettings:
     find_prob: float = 0.5
     meshes: str | None = None  # folder of OBJ/PLY feet
     mesh_prob: float = 0.3
-    cutouts: str | None = None  # folder of foreground photos with masks (images/ + masks/), composited on floors
-    cutout_prob: float = 1.0  # share of composites when cutouts are given (the rest: 3D renders)
+    # folder of foreground photos with masks (images/ + masks/), composited on floors
+    cutouts: str | None = field(default=None, metadata={ABSENT_IN_OLD_MANIFESTS: None})
+    # share of composites when cutouts are given (the rest: 3D renders). Renders older than it had no cutouts, which
+    # any value reproduces; its first default makes a resume that asks for another share refuse rather than guess
+    cutout_prob: float = field(default=1.0, metadata={ABSENT_IN_OLD_MANIFESTS: 1.0})
     distractors: bool = True
     shadows: bool = True
     paper: bool = True
     camera_effects: bool = True
-    seated_prob: float = 0.2  # share of scenes photographed sitting down (shins across the floor)
+    # share of scenes photographed sitting down (shins across the floor); at 0 scenes draw exactly what they drew
+    # before seated scenes existed
+    seated_prob: float = field(default=0.2, metadata={ABSENT_IN_OLD_MANIFESTS: 0.0})
     image_format: str = "jpg"
     extra: dict = field(default_factory=dict)
 
@@ -306,12 +316,42 @@ def parse_shard(text: str) -> tuple[int, int]:
     return a, b
 
 
-def _same_settings(old: object, new: dict) -> bool:
-    """A setting missing from an older manifest had its default then (the feature did not exist yet)."""
-    if not isinstance(old, dict):
-        return False
-    defaults = asdict(SynthSettings(n=1))
-    return all(old.get(k, defaults.get(k)) == new.get(k, defaults.get(k)) for k in set(old) | set(new))
+def stored_settings(stored: dict) -> dict:
+    """A manifest's settings with those it predates filled in as the render had them: without the feature."""
+    out = dict(stored)
+    for f in fields(SynthSettings):
+        if f.name not in out and ABSENT_IN_OLD_MANIFESTS in f.metadata:
+            out[f.name] = f.metadata[ABSENT_IN_OLD_MANIFESTS]
+    return out
+
+
+def setting_differences(stored: object, s: SynthSettings) -> list[str]:
+    """Where a manifest's settings differ from ``s``: one ``"name was X, now Y"`` each; empty when they agree."""
+    if not isinstance(stored, dict):
+        return ["settings missing from the manifest"]
+    old = stored_settings(stored)
+    new = json.loads(json.dumps(asdict(s)))  # compare as the manifest stores them (lists, not tuples)
+    out = []
+    for name in [*new, *(k for k in old if k not in new)]:
+        if name not in new:  # a newer footseg's setting: its meaning here is unknown
+            out.append(f"{name} was {json.dumps(old[name])}, unknown to this footseg")
+        elif name not in old:  # in every manifest ever written: a damaged manifest, not an old one
+            out.append(f"{name} missing from the manifest, now {json.dumps(new[name])}")
+        elif old[name] != new[name]:
+            predates = " (not in the manifest, which predates it)" if name not in stored else ""
+            out.append(f"{name} was {json.dumps(old[name])}{predates}, now {json.dumps(new[name])}")
+    return out
+
+
+def _without_hint(stored: dict, s: SynthSettings) -> str:
+    """The --without that resumes a render made without ingredients ``s`` has on, if that is all that differs."""
+    old = stored_settings(stored)
+    off = [name for name, (key, value) in INGREDIENTS.items() if old.get(key) == value != getattr(s, key)]
+    if not off:
+        return ""
+    trial = SynthSettings(**asdict(s))
+    trial.remove(off)
+    return "" if setting_differences(stored, trial) else f", or resume it with --without {','.join(off)}"
 
 
 def synthesize(out: Path, s: SynthSettings, workers: int = 1, resume: bool = False, shard: tuple[int, int] = (0, 1),
@@ -332,8 +372,12 @@ def synthesize(out: Path, s: SynthSettings, workers: int = 1, resume: bool = Fal
             old = json.loads(mpath.read_text())
         except (OSError, ValueError) as exc:
             raise FootsegError(f"unreadable manifest ({exc})", mpath) from exc
-        if not _same_settings(old.get("settings"), manifest["settings"]):
-            raise FootsegError("holds a dataset made with other settings; use another output folder", mpath)
+        stored = old.get("settings") if isinstance(old, dict) else None
+        differences = setting_differences(stored, s)
+        if differences:
+            hint = _without_hint(stored, s) if isinstance(stored, dict) else ""
+            raise FootsegError(f"holds a dataset made with other settings: {'; '.join(differences)}. "
+                               f"Use another output folder{hint}", mpath)
     for sp in SPLITS:
         (out / sp / "images").mkdir(parents=True, exist_ok=True)
         (out / sp / "masks").mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from plyfile import PlyData, PlyElementParseError, PlyListProperty, PlyParseError
 
 from footseg.errors import FootsegError
 
@@ -202,70 +203,49 @@ def _parse_obj(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     return v, c, np.asarray(faces, np.int64)
 
 
+def _fan(polygons: list[np.ndarray] | np.ndarray) -> np.ndarray:
+    """(T, 3) triangles of polygons given as index lists, each fanned from its first corner, in file order."""
+    if isinstance(polygons, np.ndarray) and polygons.ndim == 2 and polygons.shape[1] == 3:
+        return polygons.astype(np.int64)
+    lens = np.fromiter((len(p) for p in polygons), np.int64, len(polygons))
+    if not len(lens):
+        return np.zeros((0, 3), np.int64)
+    flat = np.concatenate([np.asarray(p, np.int64).reshape(-1) for p in polygons])
+    start = np.cumsum(lens) - lens
+    n_tri = np.maximum(lens - 2, 0)  # points and edges give no triangles
+    first = np.repeat(start, n_tri)
+    corner = np.arange(int(n_tri.sum())) - np.repeat(np.cumsum(n_tri) - n_tri, n_tri) + 1
+    return np.stack([flat[first], flat[first + corner], flat[first + corner + 1]], 1)
+
+
+# Index lists memory-map as one (F, 3) block when every face is a triangle (the usual scan export); otherwise
+# plyfile reads faces one by one in Python, which is correct but slow on large meshes.
+_TRIANGLE_LISTS = {"face": {"vertex_indices": 3, "vertex_index": 3}}
+
+
 def _parse_ply(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    data = path.read_bytes()
-    end = data.find(b"end_header")
-    if not data.startswith(b"ply") or end < 0:
-        raise FootsegError("not a PLY file", path)
-    header = data[:end].decode("ascii", "replace").splitlines()
-    body = data[data.index(b"\n", end) + 1:]
-    fmt = next((h.split()[1] for h in header if h.startswith("format")), "ascii")
-    elements: list[tuple[str, int, list[tuple[str, ...]]]] = []
-    for h in header:
-        p = h.split()
-        if p and p[0] == "element":
-            elements.append((p[1], int(p[2]), []))
-        elif p and p[0] == "property" and elements:
-            elements[-1][2].append(tuple(p[1:]))
-    types = {"char": "i1", "uchar": "u1", "short": "i2", "ushort": "u2", "int": "i4", "uint": "u4",
-             "float": "f4", "double": "f8", "int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2",
-             "int32": "i4", "uint32": "u4", "float32": "f4", "float64": "f8"}
-    verts = cols = faces = None
-    if fmt == "ascii":
-        tokens = body.decode("ascii", "replace").split()
-        pos = 0
-        for name, count, props in elements:
-            if name == "vertex":
-                k = len(props)
-                arr = np.asarray(tokens[pos:pos + k * count], np.float64).reshape(count, k)
-                pos += k * count
-                names = [p[-1] for p in props]
-                verts = arr[:, [names.index(a) for a in "xyz"]]
-                if all(c in names for c in ("red", "green", "blue")):
-                    cols = arr[:, [names.index(c) for c in ("red", "green", "blue")]]
-            elif name == "face":
-                faces = []
-                for _ in range(count):
-                    n = int(tokens[pos])
-                    idx = [int(t) for t in tokens[pos + 1:pos + 1 + n]]
-                    pos += 1 + n
-                    faces.extend([idx[0], idx[k], idx[k + 1]] for k in range(1, n - 1))
-            else:
-                pos += len(props) * count
-    else:
-        order = "<" if "little" in fmt else ">"
-        pos = 0
-        for name, count, props in elements:
-            if name == "face":
-                # the common layout: uchar count + int/uint indices, all triangles
-                lt, it = types[props[0][1]], types[props[0][2]]
-                dt = np.dtype([("n", order + lt), ("i", order + it, (3,))])
-                arr = np.frombuffer(body, dt, count, pos)
-                if np.any(arr["n"] != 3):
-                    raise FootsegError("binary PLY faces must be triangles", path)
-                faces = arr["i"].astype(np.int64)
-                pos += dt.itemsize * count
-            else:
-                dt = np.dtype([(p[-1], order + types[p[0]]) for p in props])
-                arr = np.frombuffer(body, dt, count, pos)
-                pos += dt.itemsize * count
-                if name == "vertex":
-                    verts = np.stack([arr[a].astype(np.float64) for a in "xyz"], 1)
-                    if all(c in arr.dtype.names for c in ("red", "green", "blue")):
-                        cols = np.stack([arr[c].astype(np.float64) for c in ("red", "green", "blue")], 1)
-    if verts is None or faces is None:
+    try:
+        ply = PlyData.read(str(path), known_list_len=_TRIANGLE_LISTS)
+    except PlyElementParseError as exc:
+        if exc.element is None or exc.element.name != "face":
+            raise
+        ply = PlyData.read(str(path))  # polygons, or triangles after a differently named list
+    names = [e.name for e in ply.elements]
+    if "vertex" not in names or "face" not in names:
         raise FootsegError("PLY file without vertices or faces", path)
-    return verts, cols, np.asarray(faces, np.int64)
+    vertex, face = ply["vertex"], ply["face"]
+    if not all(a in vertex for a in "xyz"):
+        raise FootsegError("PLY vertices without x, y and z", path)
+    verts = np.stack([np.asarray(vertex[a], np.float64) for a in "xyz"], 1)
+    cols = None
+    if all(c in vertex for c in ("red", "green", "blue")):
+        cols = np.stack([np.asarray(vertex[c], np.float64) for c in ("red", "green", "blue")], 1)
+    lists = [p.name for p in face.properties if isinstance(p, PlyListProperty)]
+    if not lists:
+        raise FootsegError("PLY faces without a vertex index list", path)
+    # the index list's name varies between exporters, and some add other lists (per-face texture coordinates)
+    name = next((n for n in ("vertex_indices", "vertex_index") if n in lists), lists[0])
+    return verts, cols, _fan(face[name])
 
 
 def load_mesh_file(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
@@ -278,8 +258,9 @@ def load_mesh_file(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarra
             v, c, f = _parse_ply(path)
         else:
             raise FootsegError("mesh files must be .obj or .ply", path)
-    except (ValueError, IndexError, UnicodeDecodeError) as exc:
-        raise FootsegError(f"unreadable mesh ({exc})", path) from exc
+    except (OSError, ValueError, IndexError, UnicodeDecodeError, PlyParseError) as exc:
+        # one line, as FootsegError promises (plyfile's messages may hold the offending header line)
+        raise FootsegError(f"unreadable mesh ({' '.join(str(exc).split())})", path) from exc
     if len(v) < 4 or len(f) < 1 or f.max() >= len(v) or f.min() < 0:
         raise FootsegError("mesh has no usable triangles", path)
     if c is not None and c.max() > 1.0:
