@@ -31,16 +31,17 @@ def _exporting() -> bool:
     return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
 
 
-def check_input(x: torch.Tensor) -> None:
-    """Raise a ``FootsegError`` unless ``x`` is an (N, 3, H, W) batch with H and W multiples of 32.
+def check_input(x: torch.Tensor, channels: int = 3) -> None:
+    """Raise a ``FootsegError`` unless ``x`` is an (N, channels, H, W) batch with H and W multiples of 32.
 
     Skipped while tracing/exporting: the check is Python control flow on the shape, which an exported graph
     cannot (and need not) contain.
     """
     if _exporting():
         return
-    if x.dim() != 4 or x.shape[1] != 3:
-        raise FootsegError(f"expected an (N, 3, H, W) RGB batch, got shape {tuple(x.shape)}")
+    if x.dim() != 4 or x.shape[1] != channels:
+        kind = "RGB" if channels == 3 else f"{channels}-channel"
+        raise FootsegError(f"expected an (N, {channels}, H, W) {kind} batch, got shape {tuple(x.shape)}")
     h, w = int(x.shape[2]), int(x.shape[3])
     if h % STRIDE or w % STRIDE:
         raise FootsegError(f"input size {h}x{w} is not a multiple of {STRIDE}; resize or pad it")
@@ -136,11 +137,11 @@ class ResNetEncoder(nn.Module):
     and the four stage outputs (1/4, 1/8, 1/16, 1/32).
     """
 
-    def __init__(self, depths: tuple[int, int, int, int], width: float = 1.0):
+    def __init__(self, depths: tuple[int, int, int, int], width: float = 1.0, in_channels: int = 3):
         super().__init__()
         chans = [scaled(c, width) for c in (64, 128, 256, 512)]
         self.channels = (chans[0], *chans)
-        self.stem = ConvBNAct(3, chans[0], 7, 2)
+        self.stem = ConvBNAct(in_channels, chans[0], 7, 2)
         self.pool = nn.MaxPool2d(3, 2, 1)
         stages = []
         in_ch = chans[0]

@@ -17,7 +17,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from footseg.models.blocks import ConvBNAct, ResNetEncoder, check_input, init_weights, scaled, upsample2x
+from footseg.models.base import SegmentationModel
+from footseg.models.blocks import ConvBNAct, ResNetEncoder, scaled, upsample2x
 from footseg.models.registry import register_model
 
 
@@ -33,14 +34,17 @@ class UpBlock(nn.Module):
         return self.convs(x)
 
 
-class EmilSeg(nn.Module):
-    # Encoder outputs by stride, for attention transfer (``footseg.train.distill``): module names in this network.
-    feature_stages: ClassVar[dict[int, str]] = {4: "encoder.stages.0", 8: "encoder.stages.1", 16: "encoder.stages.2",
-                                                32: "encoder.stages.3"}
+class EmilSeg(SegmentationModel):
+    feature_stages: ClassVar[dict[int, str]] = {
+        4: "encoder.stages.0",
+        8: "encoder.stages.1",
+        16: "encoder.stages.2",
+        32: "encoder.stages.3",
+    }
 
-    def __init__(self, width: float = 1.0, num_classes: int = 2):
-        super().__init__()
-        self.encoder = ResNetEncoder((3, 4, 6, 3), width)
+    def __init__(self, width: float = 1.0, num_classes: int = 2, in_channels: int = 3):
+        super().__init__(in_channels)
+        self.encoder = ResNetEncoder((3, 4, 6, 3), width, in_channels)
         s2, e4, e8, e16, e32 = self.encoder.channels
         d16, d8, d4, d2, d1 = (scaled(c, width) for c in (256, 128, 64, 32, 16))
         self.up16 = UpBlock(e32, e16, d16)
@@ -49,18 +53,20 @@ class EmilSeg(nn.Module):
         self.up2 = UpBlock(d4, s2, d2)
         self.up1 = UpBlock(d2, 0, d1)
         self.head = nn.Conv2d(d1, num_classes, 3, padding=1)
-        init_weights(self)
+        self.initialize()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x)
-        s2, e4, e8, e16, e32 = self.encoder(x)
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.encoder(x)
+
+    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
+        s2, e4, e8, e16, e32 = features
         d = self.up16(e32, e16)
         d = self.up8(d, e8)
         d = self.up4(d, e4)
         d = self.up2(d, s2)
-        return self.head(self.up1(d))
+        return self.up1(d)
 
 
 @register_model("emilseg")
-def emilseg(width: float = 1.0, num_classes: int = 2) -> nn.Module:
-    return EmilSeg(width=width, num_classes=num_classes)
+def emilseg(width: float = 1.0, num_classes: int = 2, in_channels: int = 3) -> nn.Module:
+    return EmilSeg(width=width, num_classes=num_classes, in_channels=in_channels)

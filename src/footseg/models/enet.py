@@ -13,12 +13,13 @@ From the paper (Table 1 and Section 3):
   zero-padded to the new channel count;
 - decoder (stages 4, 5): upsampling bottlenecks whose shortcut is a 1x1 conv + max-unpooling with the indices of
   the matching encoder max-pool and whose main branch uses a 3x3 stride-2 transposed conv, followed by regular
-  bottlenecks (64, 64 then 16); a final 2x2 stride-2 transposed conv ("fullconv") produces full-resolution logits.
+  bottlenecks (64, 64 then 16); a final 2x2 stride-2 transposed conv ("fullconv", ``head`` here) produces
+  full-resolution logits.
 About 0.35M parameters at width 1 (the paper reports 0.37M).
 
-Deviations: ``width`` scales the 16/64/128 channel counts (rounded to multiples of 8; the initial conv keeps 3 of
-the 16 channels for the pooled input); the decoder uses spatial dropout p=0.1 like stage 2 and 3; the internal
-width of every bottleneck is out_channels/4.
+Deviations: ``width`` scales the 16/64/128 channel counts (rounded to multiples of 8; the initial conv leaves
+``in_channels``, 3 for RGB, of the 16 channels to the pooled input); the decoder uses spatial dropout p=0.1 like
+stage 2 and 3; the internal width of every bottleneck is out_channels/4.
 """
 
 from __future__ import annotations
@@ -28,14 +29,15 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from footseg.models.blocks import ConvBNAct, activation, check_input, init_weights, scaled
+from footseg.models.base import SegmentationModel
+from footseg.models.blocks import ConvBNAct, activation, scaled
 from footseg.models.registry import register_model
 
 
 class InitialBlock(nn.Module):
-    def __init__(self, out_ch: int):
+    def __init__(self, out_ch: int, in_ch: int = 3):
         super().__init__()
-        self.conv = nn.Conv2d(3, out_ch - 3, 3, 2, 1, bias=False)
+        self.conv = nn.Conv2d(in_ch, out_ch - in_ch, 3, 2, 1, bias=False)  # the pooled input fills the rest
         self.pool = nn.MaxPool2d(2, 2)
         self.bn = nn.BatchNorm2d(out_ch)
         self.act = nn.PReLU(out_ch)
@@ -135,14 +137,13 @@ def _stage23(ch: int) -> list[nn.Module]:
     ]
 
 
-class ENet(nn.Module):
-    # Encoder outputs by stride, for attention transfer (``footseg.train.distill``): module names in this network.
+class ENet(SegmentationModel):
     feature_stages: ClassVar[dict[int, str]] = {4: "stage1", 8: "stage3"}
 
-    def __init__(self, width: float = 1.0, num_classes: int = 2):
-        super().__init__()
+    def __init__(self, width: float = 1.0, num_classes: int = 2, in_channels: int = 3):
+        super().__init__(in_channels)
         c16, c64, c128 = (scaled(c, width) for c in (16, 64, 128))
-        self.initial = InitialBlock(c16)
+        self.initial = InitialBlock(c16, in_channels)
         self.down1 = DownsamplingBottleneck(c16, c64, dropout=0.01)
         self.stage1 = nn.Sequential(*[Bottleneck(c64, dropout=0.01) for _ in range(4)])
         self.down2 = DownsamplingBottleneck(c64, c128, dropout=0.1)
@@ -152,21 +153,23 @@ class ENet(nn.Module):
         self.stage4 = nn.Sequential(Bottleneck(c64, act="relu"), Bottleneck(c64, act="relu"))
         self.up5 = UpsamplingBottleneck(c64, c16, dropout=0.1)
         self.stage5 = Bottleneck(c16, act="relu")
-        self.fullconv = nn.ConvTranspose2d(c16, num_classes, 2, 2)
-        init_weights(self)
+        self.head = nn.ConvTranspose2d(c16, num_classes, 2, 2)  # the paper's "fullconv"
+        self.initialize()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x)
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        # The decoder unpools with the encoder's max-pool indices, so they travel with the 1/8 features.
         x = self.initial(x)
         x, idx1 = self.down1(x)
         x = self.stage1(x)
         x, idx2 = self.down2(x)
-        x = self.stage3(self.stage2(x))
+        return [idx1, idx2, self.stage3(self.stage2(x))]
+
+    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
+        idx1, idx2, x = features
         x = self.stage4(self.up4(x, idx2))
-        x = self.stage5(self.up5(x, idx1))
-        return self.fullconv(x)
+        return self.stage5(self.up5(x, idx1))
 
 
 @register_model("enet")
-def enet(width: float = 1.0, num_classes: int = 2) -> nn.Module:
-    return ENet(width=width, num_classes=num_classes)
+def enet(width: float = 1.0, num_classes: int = 2, in_channels: int = 3) -> nn.Module:
+    return ENet(width=width, num_classes=num_classes, in_channels=in_channels)

@@ -23,7 +23,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from footseg.models.blocks import ConvBNAct, SeparableConv, check_input, init_weights, scaled, upsample2x
+from footseg.models.base import SegmentationModel
+from footseg.models.blocks import ConvBNAct, SeparableConv, scaled, upsample2x
 from footseg.models.registry import register_model
 
 
@@ -59,15 +60,15 @@ class Decoder(nn.Module):
         return self.expand(self.spatial(upsample2x(self.squeeze(x))))
 
 
-class FastLinkNet(nn.Module):
-    # Encoder outputs by stride, for attention transfer (``footseg.train.distill``): module names in this network.
+class FastLinkNet(SegmentationModel):
     feature_stages: ClassVar[dict[int, str]] = {4: "stages.0", 8: "stages.1", 16: "stages.2", 32: "stages.3"}
+    head_upsample: ClassVar[int] = 2  # the head runs at 1/2
 
-    def __init__(self, width: float = 1.0, num_classes: int = 2):
-        super().__init__()
+    def __init__(self, width: float = 1.0, num_classes: int = 2, in_channels: int = 3):
+        super().__init__(in_channels)
         c0, c1, c2, c3, c4 = (scaled(c, width) for c in (16, 32, 64, 96, 128))
         depths = (2, 2, 2, 2)  # as in LinkNet's ResNet-18
-        self.stem = ConvBNAct(3, c0, 3, 2)  # 1/2
+        self.stem = ConvBNAct(in_channels, c0, 3, 2)  # 1/2
         self.down = SeparableConv(c0, c1, 2)  # 1/4
         stages = []
         for i, (depth, cin, cout) in enumerate(zip(depths, (c1, c1, c2, c3), (c1, c2, c3, c4), strict=True)):
@@ -81,22 +82,25 @@ class FastLinkNet(nn.Module):
         self.dec1 = Decoder(c1, c0)
         self.refine = SeparableConv(c0, c0)
         self.head = nn.Conv2d(c0, num_classes, 1)
-        init_weights(self)
+        self.initialize()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x)
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         s = self.stem(x)
         e1 = self.stages[0](self.down(s))
         e2 = self.stages[1](e1)
         e3 = self.stages[2](e2)
         e4 = self.stages[3](e3)
+        return [s, e1, e2, e3, e4]
+
+    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
+        s, e1, e2, e3, e4 = features
         d = self.dec4(e4) + e3
         d = self.dec3(d) + e2
         d = self.dec2(d) + e1
         d = self.dec1(d) + s
-        return upsample2x(self.head(self.refine(d)))
+        return self.refine(d)  # kept out of the head so that ``head`` is the one-layer classifier
 
 
 @register_model("fastlinknet")
-def fastlinknet(width: float = 1.0, num_classes: int = 2) -> nn.Module:
-    return FastLinkNet(width=width, num_classes=num_classes)
+def fastlinknet(width: float = 1.0, num_classes: int = 2, in_channels: int = 3) -> nn.Module:
+    return FastLinkNet(width=width, num_classes=num_classes, in_channels=in_channels)

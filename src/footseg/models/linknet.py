@@ -22,7 +22,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from footseg.models.blocks import ConvBNAct, ResNetEncoder, check_input, init_weights, scaled
+from footseg.models.base import SegmentationModel
+from footseg.models.blocks import ConvBNAct, ResNetEncoder, scaled
 from footseg.models.registry import register_model
 
 
@@ -45,14 +46,17 @@ class DecoderBlock(nn.Sequential):
         )
 
 
-class LinkNet(nn.Module):
-    # Encoder outputs by stride, for attention transfer (``footseg.train.distill``): module names in this network.
-    feature_stages: ClassVar[dict[int, str]] = {4: "encoder.stages.0", 8: "encoder.stages.1", 16: "encoder.stages.2",
-                                                32: "encoder.stages.3"}
+class LinkNet(SegmentationModel):
+    feature_stages: ClassVar[dict[int, str]] = {
+        4: "encoder.stages.0",
+        8: "encoder.stages.1",
+        16: "encoder.stages.2",
+        32: "encoder.stages.3",
+    }
 
-    def __init__(self, width: float = 1.0, num_classes: int = 2):
-        super().__init__()
-        self.encoder = ResNetEncoder((2, 2, 2, 2), width)
+    def __init__(self, width: float = 1.0, num_classes: int = 2, in_channels: int = 3):
+        super().__init__(in_channels)
+        self.encoder = ResNetEncoder((2, 2, 2, 2), width, in_channels)
         _, c1, c2, c3, c4 = self.encoder.channels
         self.dec4 = DecoderBlock(c4, c3)
         self.dec3 = DecoderBlock(c3, c2)
@@ -64,17 +68,19 @@ class LinkNet(nn.Module):
             ConvBNAct(c32, c32, 3),
             nn.ConvTranspose2d(c32, num_classes, 2, 2),
         )
-        init_weights(self)
+        self.initialize()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x)
-        _, e1, e2, e3, e4 = self.encoder(x)
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.encoder(x)
+
+    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
+        _, e1, e2, e3, e4 = features
         d = self.dec4(e4) + e3
         d = self.dec3(d) + e2
         d = self.dec2(d) + e1
-        return self.head(self.dec1(d))
+        return self.dec1(d)
 
 
 @register_model("linknet")
-def linknet(width: float = 1.0, num_classes: int = 2) -> nn.Module:
-    return LinkNet(width=width, num_classes=num_classes)
+def linknet(width: float = 1.0, num_classes: int = 2, in_channels: int = 3) -> nn.Module:
+    return LinkNet(width=width, num_classes=num_classes, in_channels=in_channels)

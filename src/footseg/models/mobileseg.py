@@ -18,7 +18,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from footseg.models.blocks import ConvBNAct, SeparableConv, check_input, init_weights, scaled, upsample2x
+from footseg.models.base import SegmentationModel
+from footseg.models.blocks import ConvBNAct, SeparableConv, scaled, upsample2x
 from footseg.models.registry import register_model
 
 # (expansion, channels, repeats, first stride) from MobileNetV2 Table 2
@@ -45,15 +46,16 @@ class InvertedResidual(nn.Module):
         return x + self.block(x) if self.residual else self.block(x)
 
 
-class MobileSeg(nn.Module):
-    # Encoder outputs by stride, for attention transfer (``footseg.train.distill``): module names in this network.
+class MobileSeg(SegmentationModel):
     feature_stages: ClassVar[dict[int, str]] = {
-        stride: f"stages.{i}" for stride, i in zip((4, 8, 16, 32), _TAPS, strict=True)}
+        stride: f"stages.{i}" for stride, i in zip((4, 8, 16, 32), _TAPS, strict=True)
+    }
+    head_upsample: ClassVar[int] = 4  # the head runs at 1/4
 
-    def __init__(self, width: float = 1.0, num_classes: int = 2):
-        super().__init__()
+    def __init__(self, width: float = 1.0, num_classes: int = 2, in_channels: int = 3):
+        super().__init__(in_channels)
         in_ch = scaled(32, width)
-        self.stem = ConvBNAct(3, in_ch, 3, 2, act="relu6")
+        self.stem = ConvBNAct(in_channels, in_ch, 3, 2, act="relu6")
         stages = []
         taps = []
         for i, (t, c, n, s) in enumerate(_STAGES):
@@ -73,24 +75,25 @@ class MobileSeg(nn.Module):
         self.fuse8 = SeparableConv(d16 + e8, d8)
         self.fuse4 = SeparableConv(d8 + e4, d4)
         self.head = nn.Conv2d(d4, num_classes, 1)
-        init_weights(self)
+        self.initialize()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x)
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         feats = []
         y = self.stem(x)
         for i, stage in enumerate(self.stages):
             y = stage(y)
             if i in _TAPS:
                 feats.append(y)
-        e4, e8, e16, e32 = feats
+        return feats
+
+    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
+        e4, e8, e16, e32 = features
         d = self.top(e32)
         d = self.fuse16(torch.cat([upsample2x(d), e16], dim=1))
         d = self.fuse8(torch.cat([upsample2x(d), e8], dim=1))
-        d = self.fuse4(torch.cat([upsample2x(d), e4], dim=1))
-        return nn.functional.interpolate(self.head(d), scale_factor=4.0, mode="bilinear", align_corners=False)
+        return self.fuse4(torch.cat([upsample2x(d), e4], dim=1))
 
 
 @register_model("mobileseg")
-def mobileseg(width: float = 1.0, num_classes: int = 2) -> nn.Module:
-    return MobileSeg(width=width, num_classes=num_classes)
+def mobileseg(width: float = 1.0, num_classes: int = 2, in_channels: int = 3) -> nn.Module:
+    return MobileSeg(width=width, num_classes=num_classes, in_channels=in_channels)
