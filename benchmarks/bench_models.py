@@ -1,6 +1,6 @@
 """Speed table of every registered model: ``python benchmarks/bench_models.py [--threads N] [--runs N]``.
 
-A thin wrapper over ``footseg bench`` (footseg.eval.bench) that also writes the rows to benchmarks/results/.
+A thin wrapper over ``footseg bench`` (footseg.bench.table) that also writes the rows to benchmarks/results/.
 """
 
 from __future__ import annotations

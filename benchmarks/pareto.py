@@ -1,12 +1,12 @@
 """Pareto plot of foot IoU against 1-thread latency across models, widths and input sizes (MobileNet's two knobs).
 
-    python benchmarks/pareto.py MODEL_DIR [MODEL_DIR ...] [--sizes 128,160,192,256] [--budget 10] [--out DIR]
-    python benchmarks/pareto.py --train fastlinknet,mobileseg --widths 0.5,1.0 --epochs 2 --steps-per-epoch 30
+    python benchmarks/pareto.py MODEL [MODEL ...] [--sizes 128,160,192,256] [--budget 10] [--out DIR]
+    python benchmarks/pareto.py --train fastlinknet,mobileseg --data SYNTH --widths 0.5,1.0 --epochs 2
 
 Points are scored on ``../shared/data/real-dev`` when it exists (or ``--real``), else on the test split of
-``--data`` (default: the built-in procedural dataset). ``--train`` first trains each model at each width briefly
+``--data`` (a ``footseg synth`` render). ``--train`` first trains each model at each width briefly
 (into OUT/runs/) and uses those. Writes OUT/pareto.png, pareto.json and pareto.md (default OUT:
-benchmarks/results/pareto). The library part is footseg.eval.pareto.
+benchmarks/results/pareto). The library part is footseg.bench.pareto.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from pathlib import Path
 
 import torch
 
+from footseg.bench.pareto import format_points, plot_pareto, recommend, sweep
 from footseg.config import TrainConfig
-from footseg.data.procedural import make_procedural_dataset
 from footseg.errors import FootsegError
-from footseg.eval.pareto import format_points, plot_pareto, recommend, sweep
 from footseg.pipeline import find_real_data
 from footseg.train.trainer import train
 
@@ -38,10 +37,10 @@ def _ints(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("models", nargs="*", help="saved model folders (RUN/best)")
+    p.add_argument("models", nargs="*", help="models: saved or run folders, shipped names")
     p.add_argument("--sizes", type=_ints, default=[128, 160, 192, 256], help="input sides, multiples of 32")
     p.add_argument("--budget", type=float, default=10.0, help="latency budget (ms) for the recommended point")
-    p.add_argument("--data", default=None, help="dataset with a test split (default: built-in procedural set)")
+    p.add_argument("--data", default=None, help="dataset with a test split (and train/val splits for --train)")
     p.add_argument("--real", default=None, help="flat folder of real photos with masks (default: real-dev if found)")
     p.add_argument(
         "--train",
@@ -65,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         real = Path(args.real) if args.real else find_real_data()
         data = Path(args.data) if args.data else None
         if data is None and (args.train or real is None):
-            data = make_procedural_dataset(out / "data")  # reuses the folder when it is already complete
-        models = [Path(m) for m in args.models]
+            raise FootsegError("--data DIR is needed (a `footseg synth` render) to train on or, without real photos, "
+                               "to score on")
+        models = list(args.models)
         for name in args.train:
             for width in args.widths:
                 cfg = TrainConfig(

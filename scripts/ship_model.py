@@ -16,10 +16,10 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from footseg.bench.cost import measure_model, time_onnx
 from footseg.deploy.export import export_module
-from footseg.eval.bench import measure_model, time_onnx
 from footseg.eval.evaluate import evaluate
-from footseg.eval.report import worst_cases_figure
+from footseg.eval.figures import worst_cases_figure
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.models.saved import CONFIG_NAME, PRETRAINED_DIR, WEIGHTS_NAME, load_model
 

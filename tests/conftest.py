@@ -1,13 +1,28 @@
-"""Shared fixtures: a tiny procedural dataset that every test package can read (never write into it)."""
+"""Shared fixtures: a tiny procedural dataset that every test package can read (never write into it), red-blob photos
+whose true mask is known with models to run on them, and a briefly trained tiny FastLinkNet with its fp32 and int8
+exports.
+
+The trained model: untrained networks make weak quantization tests (their logits are near-constant, so any int8 error
+looks harmless or any disagreement looks huge). Sixty optimiser steps on the eight training images fit them (foot IoU
+roughly 0.5-0.9): real activation ranges and real masks to compare, on the images the model has learnt.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from torch import nn
 
+from footseg.data.dataset import SegmentationDataset, find_samples, split_folder
+from footseg.data.io import read_image, write_jpeg, write_png
 from footseg.data.procedural import make_procedural_dataset
+from footseg.data.transforms import resize_image, to_tensor
+from footseg.models import SavedModelInfo, create_model, save_model
+from footseg.train.losses import build_loss
 
 torch.set_num_threads(1)  # the suite runs on 2 cores next to data-loader workers; extra threads only contend
 
@@ -16,3 +31,142 @@ torch.set_num_threads(1)  # the suite runs on 2 cores next to data-loader worker
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A procedural dataset with train/val/test splits of 8/4/4 images, 64x64, seed 0."""
     return make_procedural_dataset(tmp_path_factory.mktemp("tiny") / "data", n_train=8, n_val=4, n_test=4, size=64)
+
+
+TEST_MODEL = "fastlinknet"
+
+
+class RedIsFoot(nn.Module):
+    """A hand-built 'perfect' model for blob photos: a pixel is foot when red clearly exceeds green.
+
+    It records the input shapes it sees, so tests can check what the network is fed.
+    """
+
+    def __init__(self, num_classes: int = 2):
+        super().__init__()
+        self.num_classes = num_classes
+        self.seen: list[tuple[int, ...]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(tuple(x.shape))
+        score = 40.0 * (x[:, 0] - x[:, 1] - 0.3)
+        if self.num_classes == 1:
+            return score[:, None]
+        return torch.stack([torch.zeros_like(score), score], dim=1)
+
+
+def blob_photo(h: int, w: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A grey noisy photo with one red ellipse, and its (H, W) uint8 mask (255 = the ellipse)."""
+    rng = np.random.default_rng(seed)
+    grey = rng.integers(90, 170, size=(h, w, 1))
+    image = np.repeat(grey, 3, axis=2) + rng.integers(-8, 9, size=(h, w, 3))
+    yy, xx = np.mgrid[0:h, 0:w]
+    cy, cx = h * rng.uniform(0.35, 0.65), w * rng.uniform(0.35, 0.65)
+    ry, rx = h * rng.uniform(0.2, 0.3), w * rng.uniform(0.15, 0.25)
+    inside = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+    image[inside] = (205, 45, 40)
+    return np.clip(image, 0, 255).astype(np.uint8), inside.astype(np.uint8) * 255
+
+
+def write_blob_folder(
+    folder: Path, sizes: list[tuple[int, int]], ext: str = ".png", seed: int = 0, prefix: str = "blob"
+) -> Path:
+    """A flat dataset folder: images/<prefix><i><ext> + masks/<prefix><i>.png, one per (height, width) in ``sizes``."""
+    for i, (h, w) in enumerate(sizes):
+        image, mask = blob_photo(h, w, seed + i)
+        (write_jpeg if ext in (".jpg", ".jpeg") else write_png)(folder / "images" / f"{prefix}{i}{ext}", image)
+        write_png(folder / "masks" / f"{prefix}{i}.png", mask)
+    return folder
+
+
+# Helpers reach tests as fixtures: two conftest modules cannot both be imported by the name ``conftest``.
+@pytest.fixture
+def make_photo() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    return blob_photo
+
+
+@pytest.fixture
+def red_net() -> type[RedIsFoot]:
+    return RedIsFoot
+
+
+@pytest.fixture
+def make_blob_folder() -> Callable[..., Path]:
+    return write_blob_folder
+
+
+@pytest.fixture
+def red_model() -> tuple[RedIsFoot, SavedModelInfo]:
+    return RedIsFoot(), SavedModelInfo(model="red-is-foot", input_size=(64, 64))
+
+
+@pytest.fixture
+def blob_folder(tmp_path: Path) -> Path:
+    """Flat folder of photos with odd, non-square sizes (and one JPEG)."""
+    write_blob_folder(tmp_path / "flat", [(45, 67), (80, 52), (64, 64)])
+    write_blob_folder(tmp_path / "flat", [(37, 91)], ext=".jpg", seed=10, prefix="photo")
+    return tmp_path / "flat"
+
+
+@pytest.fixture(scope="session")
+def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small untrained real architecture saved as a model folder (weights are random but fixed by the seed)."""
+    torch.manual_seed(0)
+    model = create_model(TEST_MODEL, width=0.25)
+    return save_model(model, tmp_path_factory.mktemp("model") / "best", SavedModelInfo(TEST_MODEL, 0.25, 2, (64, 64)))
+
+
+@pytest.fixture
+def blob_dataset(tmp_path: Path) -> Callable[..., Path]:
+    """Factory for a dataset with train/val/test splits of blob photos."""
+
+    def make(n: tuple[int, int, int] = (2, 2, 3), size: tuple[int, int] = (48, 72)) -> Path:
+        root = tmp_path / "splits"
+        for k, (split, count) in enumerate(zip(("train", "val", "test"), n, strict=True)):
+            write_blob_folder(root / split, [size] * count, seed=100 * k)
+        return root
+
+    return make
+
+
+SIZE = 64
+STEPS = 60
+
+
+@pytest.fixture(scope="session")
+def fitted_images(tiny_dataset: Path) -> np.ndarray:
+    """(N, 3, 64, 64) float32 batch of the train split (what the fixture model fits), preprocessed as inference does."""
+    paths = [s.image for s in find_samples(split_folder(tiny_dataset, "train"))]
+    return np.stack([to_tensor(resize_image(read_image(p), (SIZE, SIZE))).numpy() for p in paths])
+
+
+@pytest.fixture(scope="session")
+def trained_dir(tmp_path_factory: pytest.TempPathFactory, tiny_dataset: Path) -> Path:
+    torch.manual_seed(0)
+    model = create_model("fastlinknet", width=0.5)
+    data = SegmentationDataset(tiny_dataset / "train", size=SIZE)
+    images = torch.stack([data[i][0] for i in range(len(data))])
+    masks = torch.stack([data[i][1] for i in range(len(data))])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    loss_fn = build_loss("ce+iou")  # the IoU term keeps the small foot class from collapsing to background
+    model.train()
+    for _ in range(STEPS):
+        opt.zero_grad()
+        loss_fn(model(images), masks).backward()
+        opt.step()
+    info = SavedModelInfo("fastlinknet", 0.5, 2, (SIZE, SIZE), extra={"note": "deploy test", "steps": STEPS})
+    return save_model(model.eval(), tmp_path_factory.mktemp("deploy") / "model", info)
+
+
+@pytest.fixture(scope="session")
+def fp32_onnx(trained_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from footseg.deploy.export import export_onnx
+
+    return export_onnx(trained_dir, tmp_path_factory.mktemp("fp32") / "model.onnx")
+
+
+@pytest.fixture(scope="session")
+def int8_onnx(trained_dir: Path, tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from footseg.deploy.quantize import export_int8
+
+    return export_int8(trained_dir, tmp_path_factory.mktemp("int8") / "model.int8.onnx", calib=tiny_dataset, calib_n=8)

@@ -50,7 +50,11 @@ def test_corrupt_image(model_dir: Path, tmp_path: Path, capsys) -> None:
     good = tmp_path / "whole.png"
     write_png(good, np.zeros((40, 40, 3), dtype=np.uint8))
     bad.write_bytes(good.read_bytes()[:60])  # a truncated PNG
-    _fails(["predict", model_dir, bad, "--out", tmp_path / "out"], capsys, bad)
+    # a batch predict reports each unreadable photo and exits 1 once the rest are written
+    assert main([str(a) for a in ["predict", model_dir, bad, good, "--out", tmp_path / "out"]]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"footseg: error: {bad}: ") and "\n" not in err
+    assert (tmp_path / "out" / "whole_mask.png").is_file()
 
 
 def test_corrupt_image_in_a_dataset(model_dir: Path, photos: Path, capsys) -> None:
@@ -122,12 +126,13 @@ def test_eval_and_predict_happy_path(model_dir: Path, photos: Path, tmp_path: Pa
 
 
 @pytest.mark.skipif(not REAL_DEV.is_dir(), reason="../shared/data/real-dev not present")
-def test_eval_on_real_phone_photos(model_dir: Path, tmp_path: Path, capsys) -> None:
+def test_eval_without_a_model_scores_the_default_on_real_phone_photos(tmp_path: Path) -> None:
     out = tmp_path / "real.json"
-    assert main(["eval", str(model_dir), "--data", str(REAL_DEV), "--json", str(out)]) == 0
+    assert main(["eval", "--data", str(REAL_DEV), "--json", str(out)]) == 0
     scores = json.loads(out.read_text())
     assert scores["n"] == len(list((REAL_DEV / "images").iterdir()))
-    assert 0.0 <= scores["iou"] <= 1.0 and 0.0 <= scores["accuracy"] <= 1.0
+    # The shipped model scored 0.907 foot IoU here (corrected masks); 0.88 is the floor the project stands by.
+    assert scores["iou"] > 0.88 and scores["accuracy"] > 0.95
 
 
 def test_train_options_reach_the_run_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -136,12 +141,12 @@ def test_train_options_reach_the_run_config(monkeypatch: pytest.MonkeyPatch, tmp
 
     seen: list[TrainConfig] = []
     monkeypatch.setattr(trainer, "train", lambda cfg, resume=False: seen.append(cfg) or tmp_path / "best")
-    argv = ["train", "--out", str(tmp_path / "run"), "--size", "128", "--epochs", "3", "--batch-size", "4",
-            "--lr", "0.01", "--ema", "0.99", "--teacher", "fastlinknet", "--distill-weight", "0.3",
+    argv = ["train", "--data", "d", "--out", str(tmp_path / "run"), "--size", "128", "--epochs", "3",
+            "--batch-size", "4", "--lr", "0.01", "--ema", "0.99", "--teacher", "fastlinknet", "--distill-weight", "0.3",
             "--distill-temperature", "2", "--no-distill-anneal", "--attention-weight", "500", "--no-progress"]
     assert main(argv) == 0
     cfg = seen[0]
     assert (cfg.out, cfg.size, cfg.epochs, cfg.batch_size, cfg.lr) == (str(tmp_path / "run"), 128, 3, 4, 0.01)
     assert (cfg.ema, cfg.teacher, cfg.distill_weight, cfg.distill_temperature) == (0.99, "fastlinknet", 0.3, 2.0)
     assert (cfg.distill_anneal, cfg.attention_weight, cfg.progress) == (False, 500.0, False)
-    assert (cfg.model, cfg.data, cfg.init) == ("fastlinknet", None, None)
+    assert (cfg.model, cfg.data, cfg.init) == ("fastlinknet", "d", None)

@@ -10,8 +10,9 @@ import torch
 
 from footseg.data.io import read_image
 from footseg.errors import FootsegError
-from footseg.eval.report import write_report
+from footseg.eval.figures import worst_cases_figure
 from footseg.models import SavedModelInfo, create_model, save_model
+from footseg.report import write_report
 
 
 @pytest.fixture
@@ -96,15 +97,16 @@ def test_figure_rows_follow_the_models(runs: list[Path], tiny_dataset: Path, tmp
 
 def test_worst_cases_figure_shows_the_lowest_iou_images(saved_model: Path, tiny_dataset: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import footseg.eval.report as report
+    from footseg.eval import figures
+    from footseg.eval.evaluate import evaluate
 
-    scores = report.evaluate(saved_model, tiny_dataset)
+    scores = evaluate(saved_model, tiny_dataset)
     drawn: list[list[str]] = []
-    real_grid = report.prediction_grid
-    monkeypatch.setattr(report, "prediction_grid",
+    real_grid = figures.prediction_grid
+    monkeypatch.setattr(figures, "prediction_grid",
                         lambda models, samples, title, out: drawn.append([s.stem for s in samples])
                         or real_grid(models, samples, title, out))
-    out = report.worst_cases_figure(saved_model, tiny_dataset, tmp_path / "worst.png", k=2, scores=scores)
+    out = worst_cases_figure(saved_model, tiny_dataset, tmp_path / "worst.png", k=2, scores=scores)
     expected = [r["stem"] for r in sorted(scores["per_image"], key=lambda r: r["iou"])[:2]]
     assert drawn == [expected]
     assert read_image(out).shape[0] > 3 * 100  # input, truth, prediction rows
@@ -119,12 +121,11 @@ def test_eval_cli_writes_the_worst_figure(saved_model: Path, tiny_dataset: Path,
 
 
 def test_labels_mark_shipped_models_and_tell_same_named_runs_apart() -> None:
-    from footseg.eval.report import _labels
-    from footseg.models.saved import PRETRAINED_DIR
+    from footseg.report import _labels
+    from footseg.runtime.resolve import ModelRef
 
-    shipped = PRETRAINED_DIR / "fastlinknet"
-    assert _labels(["fastlinknet", "fastlinknet"], [Path("r/fastlinknet/best"), shipped]) == [
-        "fastlinknet",
-        "fastlinknet (shipped)",
-    ]
-    assert _labels(["enet", "enet"], [Path("a/best"), Path("b")]) == ["enet (a)", "enet (b)"]
+    shipped = ModelRef(path=Path("pretrained/fastlinknet"), name="fastlinknet", shipped=True)
+    run = ModelRef(path=Path("r/fastlinknet/best"), name="fastlinknet")
+    assert _labels(["fastlinknet", "fastlinknet"], [run, shipped]) == ["fastlinknet", "fastlinknet (shipped)"]
+    a, b = ModelRef(path=Path("a/best"), name="a"), ModelRef(path=Path("b"), name="b")
+    assert _labels(["enet", "enet"], [a, b]) == ["enet (a)", "enet (b)"]

@@ -53,7 +53,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(scores, indent=2) + "\n")
     if args.worst_figure:
-        from footseg.eval.report import worst_cases_figure
+        from footseg.eval.figures import worst_cases_figure
 
         out = worst_cases_figure(args.model, Path(args.data), args.worst_figure, k=args.worst, split=args.split,
                                  scores=scores)
@@ -61,16 +61,36 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_and_inputs(items: list[str]) -> tuple[str | None, list[str]]:
+    """``[MODEL] INPUT...``: the first item is the model when more follow and it names one, else all are inputs."""
+    from footseg.runtime.resolve import resolve_model
+
+    if len(items) > 1:
+        first = Path(items[0])
+        try:
+            resolve_model(items[0])
+            return items[0], items[1:]
+        except FootsegError:
+            # A typo in a model name, or a broken model folder, is reported as such, not as a missing image.
+            if not first.exists() or (first / "config.json").is_file():
+                raise
+    return None, items
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from footseg.eval.predict import predict
 
-    n = predict(args.model, [Path(p) for p in args.inputs], Path(args.out))
-    print(f"wrote masks and overlays for {n} images to {args.out}")
-    return 0
+    model, inputs = _model_and_inputs(args.items)
+    result = predict(model, [Path(p) for p in inputs], Path(args.out))
+    for path, why in result.failed:
+        print(f"footseg: error: {path}: {why}", file=sys.stderr)
+    print(f"wrote masks and overlays for {result.done} images to {args.out}"
+          + (f"; {len(result.failed)} could not be read" if result.failed else ""))
+    return 1 if result.failed else 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from footseg.eval.bench import benchmark, format_table
+    from footseg.bench.table import benchmark, format_table
 
     rows, why = benchmark(
         args.models or None,
@@ -95,6 +115,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.calib is None and args.format == "onnx-int8":
+        raise FootsegError("--format onnx-int8 needs --calib DIR: images like those the model will see (a "
+                           "`footseg synth` render), to calibrate activation ranges on")
     if args.format == "onnx":
         from footseg.deploy.export import export_onnx
 
@@ -106,8 +129,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
     else:
         from footseg.deploy.quantize import export_int8
 
-        if args.calib is None:
-            print("calibrating on the built-in procedural dataset (no --calib given)")
         keep = [name for group in args.keep_fp32 for name in group.split(",") if name]
         out = export_int8(
             args.model,
@@ -125,7 +146,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_compress(args: argparse.Namespace) -> int:
-    from footseg.deploy.compress import CompressSettings, compress
+    from footseg.compress.pipeline import CompressSettings, compress
 
     settings = CompressSettings(
         prune_amount=args.prune_amount,
@@ -136,8 +157,13 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         channel_multiple=args.channel_multiple,
         workers=args.workers,
     )
-    out = Path(args.out) if args.out else Path(args.model).parent / f"{Path(args.model).name}-compressed"
-    result = compress(args.model, Path(args.data), out, real=args.real, settings=settings)
+    from footseg.runtime.resolve import resolve_model
+
+    model = resolve_model(args.model)
+    # Next to the model folder, or in the working directory for a shipped model (the package is no place to write).
+    out = Path(args.out) if args.out else (Path.cwd() if model.shipped else model.folder.parent) / (
+        f"{model.name}-compressed")
+    result = compress(model, Path(args.data), out, real=args.real, settings=settings)
     for row in result["rows"]:
         real = f"  real IoU {row['real_iou']:.4f}" if row["real_iou"] is not None else ""
         size = f"{row['bytes'] / 1024:.1f} KiB ({row['ratio']:.1f}x)"
@@ -147,10 +173,10 @@ def _cmd_compress(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from footseg.eval.report import write_report
+    from footseg.report import write_report
 
     real = Path(args.real) if args.real else None
-    out = write_report([Path(r) for r in args.runs], Path(args.out), test_data=args.data, real_data=real)
+    out = write_report(args.runs, Path(args.out), test_data=args.data, real_data=real)
     print(f"report: {out}")
     return 0
 
@@ -178,6 +204,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+MODEL_HELP = ("a saved model folder, a run folder (its best/), an exported .onnx file, a shipped model's name, or "
+              "'default' (the default shipped model, also what an omitted MODEL means)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from footseg import __version__
 
@@ -191,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train a model (single process, or under torchrun for DDP)")
     s.add_argument("--model", default="fastlinknet")
-    s.add_argument("--data", default=None, help="dataset with train/ and val/ (default: built-in procedural set)")
+    s.add_argument("--data", required=True, help="dataset with train/ and val/ splits (e.g. from footseg synth)")
     s.add_argument("--out", required=True, help="run folder; RUN/best/ holds the best model")
     s.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
     s.add_argument("--size", type=int, default=256, help="training image side, a multiple of 32")
@@ -220,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("eval", help="score a saved model on a dataset: accuracy, IoU, mIoU")
-    s.add_argument("model", help="saved model folder (config.json + model.safetensors) or exported .onnx file")
+    s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
     s.add_argument("--data", required=True, help="dataset folder (uses its test split if it has splits)")
     s.add_argument("--split", default="test", help="split to use when the dataset has splits")
     s.add_argument("--batch-size", type=int, default=8)
@@ -230,16 +260,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_eval)
 
     s = sub.add_parser("predict", help="write masks and overlays for images or folders of images")
-    s.add_argument("model", help="saved model folder or exported .onnx file")
-    s.add_argument("inputs", nargs="+", help="image files or folders")
+    s.add_argument("items", nargs="+", metavar="[MODEL] INPUT",
+                   help=f"the model ({MODEL_HELP}), then image files or folders")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("bench", help="parameters, GFLOPs, size, latency, FPS and roofline per model and runtime")
     s.add_argument(
         "models", nargs="*",
-        help="registry names (untrained unless weights ship), saved model folders or .onnx files (default: all "
-        "registered)",
+        help=f"models ({MODEL_HELP}), or architecture names (untrained, cost only); default: every architecture",
     )
     s.add_argument("--runtimes", default="torch", help="comma-separated: torch, onnx, onnx-int8 (default: torch)")
     s.add_argument("--threads", default="1", help="comma-separated thread counts; 'all' = every usable core")
@@ -249,21 +278,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--warmup", type=int, default=5, help="untimed runs before timing")
     s.add_argument("--rounds", type=int, default=5,
                    help="timing is split into this many interleaved rounds over all rows (fair under bursts of load)")
-    s.add_argument("--data", default=None, help="dataset: adds the IoU on its test split; int8 calibrates on train/")
+    s.add_argument("--data", default=None,
+                   help="dataset: adds the IoU on its test split; onnx-int8 needs its train/ split to calibrate on")
     s.add_argument("--calib-n", type=int, default=64, help="int8: number of calibration images")
     s.add_argument("--peer", action="store_true", help="add MediaPipe's selfie segmenter, run in .venv-bench")
     s.add_argument("--json", default=None, help="also write the rows to this JSON file")
     s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("export", help="export a saved model to ONNX (fp32), int8 ONNX (static quantization) or TFLite")
-    s.add_argument("model", help="saved model folder")
+    s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
     s.add_argument("--format", default="onnx", choices=["onnx", "onnx-int8", "tflite"],
                    help="tflite (fp32) needs the optional litert-torch converter: pip install 'footseg[tflite]'")
     s.add_argument("--out", default=None,
                    help="output file (default: MODEL/model.onnx, MODEL/model.int8.onnx or MODEL/model.tflite)")
     s.add_argument("--opset", type=int, default=17)
     s.add_argument("--dynamic-batch", action="store_true", help="accept any batch size instead of 1")
-    s.add_argument("--calib", default=None, help="int8: dataset for calibration (its train split if it has splits)")
+    s.add_argument("--calib", default=None,
+                   help="int8 (required): dataset for calibration (its train split if it has splits)")
     s.add_argument("--calib-n", type=int, default=64, help="int8: number of calibration images")
     s.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"])
     s.add_argument(
@@ -279,14 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("compress", help="channel/magnitude pruning, weight sharing and Huffman coding, step by step")
-    s.add_argument("model", help="saved model folder")
-    s.add_argument("--data", required=True, help="dataset with train/ (fine-tuning) and test/ (scoring) splits")
+    s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
+    s.add_argument("--data", required=True, help="dataset with train/, val/ (fine-tuning) and test/ (scoring) splits")
     s.add_argument("--real", default=None, help="flat folder of real photos with masks, also scored")
     s.add_argument("--out", default=None, help="output folder (default: MODEL-compressed next to MODEL)")
     s.add_argument("--prune-amount", type=float, default=0.5, help="fraction of weights zeroed (0 skips)")
     s.add_argument("--channel-ratio", type=float, default=0.25, help="fraction of channels removed (0 skips)")
     s.add_argument("--clusters", type=int, default=16, help="shared weight values per layer (16 = 4 bits)")
-    s.add_argument("--finetune-steps", type=int, default=100, help="fine-tuning steps after each step")
+    s.add_argument("--finetune-steps", type=int, default=100,
+                   help="fine-tuning steps after each step (at least; the trainer runs whole epochs)")
     s.add_argument("--importance", default="l1", choices=["l1", "bn"], help="channel score: L1 norm or BN |gamma|")
     s.add_argument("--channel-multiple", type=int, default=8,
                    help="kept channel counts are multiples of this (8: full SIMD blocks; 1: exact ratio)")
@@ -294,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_compress)
 
     s = sub.add_parser("report", help="thesis tables 4.1 and 4.2 and a prediction grid from trained runs")
-    s.add_argument("runs", nargs="+", help="run folders (each with best/) or saved model folders")
+    s.add_argument("runs", nargs="+", help="run folders (each with best/), saved model folders or shipped names")
     s.add_argument("--out", required=True)
     s.add_argument("--data", default=None, help="synthetic dataset with a test split")
     s.add_argument("--real", default=None, help="flat folder of real photos with masks")
@@ -323,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_synth)
 
-    s = sub.add_parser("run", help="the main job: procedural data, train all five models, benchmark, report")
+    s = sub.add_parser("run", help="the main job: synthetic data, train all five models, benchmark, report")
     s.add_argument("--out", default="runs/main")
     s.add_argument("--quick", action="store_true", help="tiny settings, for smoke tests")
     s.set_defaults(func=_cmd_run)

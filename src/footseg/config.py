@@ -14,7 +14,7 @@ LOSSES = ("ce", "iou", "ce+iou")
 @dataclass
 class TrainConfig:
     model: str = "fastlinknet"
-    data: str | None = None  # dataset folder with train/val splits; None trains on the built-in procedural set
+    data: str | None = None  # dataset folder with train/val splits (required; None only until the CLI fills it)
     out: str = "runs/train"
     width: float = 1.0
     num_classes: int = 2
@@ -38,6 +38,8 @@ class TrainConfig:
     distill_temperature: float = 4.0
     distill_anneal: bool = True  # FitNets: the weight falls linearly to 0 by the last step
     attention_weight: float = 0.0  # attention transfer from the teacher's encoder stages (beta; ~1e3); 0 = off
+    # BatchNorms stay in eval mode with their scales fixed (``finetune`` of a network whose BNs were folded).
+    freeze_bn: bool = False
 
     def validate(self) -> None:
         if self.loss not in LOSSES:
@@ -58,8 +60,11 @@ class TrainConfig:
             raise FootsegError("--attention-weight needs a --teacher to transfer attention from")
 
     # Settings that define *what* is trained; a resumed run must agree on these.
+    # ``steps_per_epoch`` shapes the LR and distillation schedules just as ``epochs`` does; more epochs may extend a
+    # finished run (the cosine stretches, as intended), but a changed epoch length would reshape both silently.
     IDENTITY = ("model", "data", "width", "num_classes", "size", "loss", "seed", "batch_size", "lr", "init", "ema",
-                "teacher", "distill_weight", "distill_temperature", "distill_anneal", "attention_weight")
+                "teacher", "distill_weight", "distill_temperature", "distill_anneal", "attention_weight",
+                "steps_per_epoch", "freeze_bn")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -20,8 +20,8 @@ from footseg.data.procedural import make_procedural_dataset
 from footseg.data.synth import SynthSettings, synthesize
 from footseg.data.synth.render import headless_gl_problem
 from footseg.errors import FootsegError
-from footseg.eval.report import write_report
 from footseg.models.saved import PRETRAINED_DIR, pretrained_models
+from footseg.report import write_report
 from footseg.train.trainer import train
 
 REAL_DATA_ENV = "FOOTSEG_REAL_DATA"

@@ -11,26 +11,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import cv2
-import numpy as np
-import torch
-
-from footseg.data.io import read_image, read_mask, write_png
+from footseg.bench.cost import measure_model
 from footseg.errors import FootsegError
-from footseg.eval.bench import measure_model
 from footseg.eval.evaluate import evaluate, labelled_samples
-from footseg.eval.inference import Predictor, to_mask
-from footseg.eval.metrics import binary_scores
-from footseg.eval.predict import overlay_mask
-from footseg.models.saved import CONFIG_NAME, PRETRAINED_DIR, WEIGHTS_NAME
+from footseg.eval.figures import prediction_grid
+from footseg.models.saved import CONFIG_NAME
+from footseg.runtime.predictor import Predictor
+from footseg.runtime.resolve import ModelRef, resolve_model
 
 FIGURE_IMAGES = 6
-_TILE = 176  # side of one picture in the figure, in pixels
-_LABEL_W = 150  # width of the row-label column
-_HEADER_H = 56
-_GAP = 4
-_BG = (255, 255, 255)
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
 _DASH = "—"
 
 
@@ -48,16 +37,12 @@ class _Entry:
     history: dict | None = None
 
 
-def _resolve(path: Path) -> tuple[Path, Path | None]:
-    """(saved model folder, run folder or None) for a run folder (with best/) or a saved model folder."""
-    if (path / "best" / CONFIG_NAME).is_file():
-        return path / "best", path
-    if (path / WEIGHTS_NAME).is_file():
-        run = path.parent if path.name == "best" and (path.parent / "history.json").is_file() else None
-        return path, run
-    raise FootsegError(
-        "expected a run folder with best/ or a saved model folder (config.json + model.safetensors)", path
-    )
+def _resolve(ref: str | Path) -> tuple[ModelRef, Path | None]:
+    """The model to report on and its run folder (for history.json), when it came from one."""
+    model = resolve_model(ref)
+    folder = model.folder  # an ONNX file has no PyTorch network to count and time as the tables do
+    run = folder.parent if folder.name == "best" and (folder.parent / "history.json").is_file() else None
+    return model, run
 
 
 def _read_history(path: Path) -> dict | None:
@@ -99,39 +84,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 # --- figure -----------------------------------------------------------------------------------------------------
 
 
-def _fit(image: np.ndarray, side: int = _TILE) -> np.ndarray:
-    """Scale an image (or a mask) to fit a side x side tile, keeping its aspect ratio, centred on white (or 0)."""
-    h, w = image.shape[:2]
-    scale = side / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    if image.ndim == 2:  # label map: nearest, so no new values; the letterbox is background
-        small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_NEAREST)
-        tile = np.zeros((side, side), dtype=image.dtype)
-    else:
-        small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        tile = np.full((side, side, 3), _BG, dtype=np.uint8)
-    y, x = (side - nh) // 2, (side - nw) // 2
-    tile[y : y + nh, x : x + nw] = small
-    return tile
-
-
-def _overlay_tile(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Overlay drawn at tile scale, so the outline stays crisp however large the photo."""
-    return overlay_mask(_fit(image), _fit(mask))
-
-
-def _text(canvas: np.ndarray, text: str, x: int, y: int, scale: float = 0.5, bold: bool = False) -> None:
-    cv2.putText(canvas, text, (x, y), _FONT, scale, (0, 0, 0), 2 if bold else 1, cv2.LINE_AA)
-
-
-def _caption(tile: np.ndarray, text: str) -> None:
-    """A small white label in the tile's bottom-left corner (e.g. the IoU of that prediction)."""
-    (tw, th), base = cv2.getTextSize(text, _FONT, 0.45, 1)
-    y0 = tile.shape[0] - th - base - 6
-    cv2.rectangle(tile, (0, y0), (tw + 8, tile.shape[0]), (255, 255, 255), -1)
-    cv2.putText(tile, text, (4, tile.shape[0] - base - 3), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-
-
 def _pick(samples: list, k: int) -> list:
     """``k`` samples spread evenly over the (sorted) list, so the figure is reproducible."""
     if len(samples) <= k:
@@ -144,65 +96,21 @@ def _figure(entries: list[_Entry], data: Path, split: str, title: str, out: Path
                            FIGURE_IMAGES), title, out)
 
 
-def prediction_grid(models: list[tuple[str, Predictor]], samples: list, title: str, out: Path) -> Path:
-    """A PNG grid: input photos, ground truth, then one row of predictions (with per-image IoU) per model."""
-    images = [read_image(s.image) for s in samples]
-    masks = [(read_mask(s.mask) > 0).astype(np.uint8) for s in samples]
-    rows: list[tuple[str, list[np.ndarray]]] = [
-        ("input photo", [_fit(im) for im in images]),
-        ("ground truth", [_overlay_tile(im, m) for im, m in zip(images, masks, strict=True)]),
-    ]
-    for label, predictor in models:
-        tiles = []
-        for image, mask, prob in zip(images, masks, predictor.predict_batch(images), strict=True):
-            pred = to_mask(cv2.resize(prob, mask.shape[::-1], interpolation=cv2.INTER_LINEAR))
-            tile = _overlay_tile(image, pred)
-            _caption(tile, f"IoU {100 * binary_scores(torch.from_numpy(pred), torch.from_numpy(mask))['iou']:.0f}%")
-            tiles.append(tile)
-        rows.append((label, tiles))
-
-    cols = len(images)
-    label_w = max(_LABEL_W, *(cv2.getTextSize(label, _FONT, 0.5, 2)[0][0] + 16 for label, _ in rows))
-    width = max(label_w + cols * (_TILE + _GAP), 560)  # room for the title lines
-    height = _HEADER_H + len(rows) * (_TILE + _GAP)
-    canvas = np.full((height, width, 3), _BG, dtype=np.uint8)
-    _text(canvas, title, 8, 22, 0.6, bold=True)
-    _text(canvas, "green = foot; each row below ground truth is one model's prediction", 8, 44, 0.45)
-    for r, (label, tiles) in enumerate(rows):
-        y = _HEADER_H + r * (_TILE + _GAP)
-        _text(canvas, label, 8, y + _TILE // 2 + 5, 0.5, bold=r >= 2)
-        for c, tile in enumerate(tiles):
-            x = label_w + c * (_TILE + _GAP)
-            canvas[y : y + _TILE, x : x + _TILE] = tile
-    write_png(out, canvas)
-    return out
-
-
-def worst_cases_figure(model: str | Path | Predictor, data: str | Path, out: str | Path, k: int = 5,
-                       split: str = "test", scores: dict | None = None) -> Path:
-    """The ``k`` images of ``data`` with the lowest IoU, with their predictions: where to look to improve a model.
-
-    ``scores`` (an ``evaluate`` result on the same data) saves scoring the whole set again."""
-    predictor = model if isinstance(model, Predictor) else Predictor(model)
-    scores = scores or evaluate(predictor, data, split=split)
-    worst = [r["stem"] for r in sorted(scores["per_image"], key=lambda r: r["iou"])[:k]]
-    by_stem = {s.stem: s for s in labelled_samples(data, split)}
-    label = predictor.folder.name if predictor.folder else "model"
-    return prediction_grid([(label, predictor)], [by_stem[s] for s in worst], f"The {len(worst)} worst images",
-                           Path(out))
+def _figure(entries: list[_Entry], data: Path, split: str, title: str, out: Path) -> Path:
+    return prediction_grid([(e.label, e.predictor) for e in entries], _pick(labelled_samples(data, split),
+                           FIGURE_IMAGES), title, out)
 
 
 # --- report -----------------------------------------------------------------------------------------------------
 
 
-def _labels(models: list[str], folders: list[Path]) -> list[str]:
+def _labels(models: list[str], refs: list[ModelRef]) -> list[str]:
     """Model names; a shipped model is "name (shipped)", and runs sharing a name get their run folder's name."""
-    shipped = [folder.resolve().parent == PRETRAINED_DIR.resolve() for folder in folders]
-    trained = [name for name, ship in zip(models, shipped, strict=True) if not ship]
+    trained = [name for name, ref in zip(models, refs, strict=True) if not ref.shipped]
     out = []
-    for name, folder, ship in zip(models, folders, shipped, strict=True):
-        where = "shipped" if ship else folder.parent.name if folder.name == "best" else folder.name
-        out.append(f"{name} ({where})" if ship or trained.count(name) > 1 else name)
+    for name, ref in zip(models, refs, strict=True):
+        where = "shipped" if ref.shipped else ref.name
+        out.append(f"{name} ({where})" if ref.shipped or trained.count(name) > 1 else name)
     return out
 
 
@@ -307,12 +215,12 @@ def write_report(
     for data in (test_data, real_data):
         if data is not None:
             labelled_samples(data)
-    resolved = [_resolve(Path(r)) for r in runs]
-    predictors = [Predictor(folder) for folder, _ in resolved]
-    labels = _labels([p.name for p in predictors], [folder for folder, _ in resolved])
+    resolved = [_resolve(r) for r in runs]
+    predictors = [Predictor(ref) for ref, _ in resolved]
+    labels = _labels([p.name for p in predictors], [ref for ref, _ in resolved])
     entries = [
-        _Entry(label=label, folder=folder, run=run, predictor=p)
-        for label, (folder, run), p in zip(labels, resolved, predictors, strict=True)
+        _Entry(label=label, folder=ref.folder, run=run, predictor=p)
+        for label, (ref, run), p in zip(labels, resolved, predictors, strict=True)
     ]
     for e in entries:  # the quick checks first: a bad folder fails before minutes of benchmarking
         h, w = e.predictor.input_size

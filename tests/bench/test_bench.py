@@ -12,13 +12,16 @@ import pytest
 import torch
 from torch import nn
 
+from footseg.bench import cost, peer, timing
+from footseg.bench.cost import measure_model, parse_threads
+from footseg.bench.table import RUNTIMES, benchmark, format_table, parse_runtimes
 from footseg.cli import main
 from footseg.deploy.export import export_onnx
 from footseg.deploy.quantize import export_int8
 from footseg.errors import FootsegError
-from footseg.eval import bench
-from footseg.eval.bench import RUNTIMES, benchmark, format_table, measure_model, parse_runtimes, parse_threads
-from footseg.models.saved import WEIGHTS_NAME, load_model
+from footseg.eval.evaluate import evaluate
+from footseg.models.saved import WEIGHTS_NAME
+from footseg.runtime.resolve import load_network
 
 REQUIRED = {"model", "params", "gflops", "size_mb", "latency_ms"}
 ADDED = {"runtime", "threads", "p90_ms", "fps", "gflops_per_s", "roofline_fraction", "iou"}
@@ -28,14 +31,14 @@ QUICK = ["--runs", "2", "--min-time", "0", "--warmup", "1"]
 @pytest.fixture(autouse=True)
 def small_peak(monkeypatch: pytest.MonkeyPatch) -> None:
     """A 512x512 matmul is enough to estimate the peak in a test; 2048 is for real runs."""
-    monkeypatch.setattr(bench, "PEAK_SIZE", 512)
+    monkeypatch.setattr(cost, "PEAK_SIZE", 512)
 
 
 @pytest.fixture(scope="module")
 def grid(saved_model: Path, tiny_dataset: Path) -> list[dict]:
     """Every runtime at 1 and 2 threads for a width-0.25 model at 64x64, scored on the tiny dataset."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(bench, "PEAK_SIZE", 512)
+        mp.setattr(cost, "PEAK_SIZE", 512)
         rows, why = benchmark(
             [str(saved_model)], size=64, threads=[1, 2], runs=3, warmup=1, runtimes=RUNTIMES, data=tiny_dataset,
             calib_n=4, rounds=2,
@@ -69,7 +72,6 @@ def test_one_row_per_runtime_and_thread_count(grid: list[dict], saved_model: Pat
         assert row["gflops_per_s"] == pytest.approx(row["gflops"] / (row["latency_ms"] / 1000))
         assert 0 < row["roofline_fraction"] < 1.5
         assert row["roofline_fraction"] == pytest.approx(row["gflops_per_s"] / row["peak_gflops_per_s"])
-        assert 0 <= row["iou"] <= 1
     assert len({(r["params"], r["gflops"]) for r in grid}) == 1  # one network, whatever runs it
 
 
@@ -102,7 +104,7 @@ def test_onnx_files_run_in_their_own_runtime(saved_model: Path, tiny_dataset: Pa
         assert row["size"] == 64  # the file's own input size, not --size
         assert row["gflops"] == pytest.approx(torch_row["gflops"])
         assert 0 < row["params"] <= torch_row["params"]  # BatchNorm is folded into the convolutions
-        assert 0 <= row["iou"] <= 1
+    assert [r["iou"] for r in rows] == [pytest.approx(evaluate(f, tiny_dataset)["iou"]) for f in (fp32, int8)]
     assert rows[0]["size_mb"] == pytest.approx(fp32.stat().st_size / 1e6)
 
 
@@ -112,9 +114,9 @@ def test_default_cli_is_torch_at_one_thread(tmp_path: Path, capsys: pytest.Captu
     rows = json.loads(out.read_text())
     assert [(r["model"], r["runtime"], r["threads"]) for r in rows] == [("fastlinknet", "torch", 1)]
     assert set(rows[0]) >= REQUIRED | ADDED and rows[0]["iou"] is None
-    shipped, _ = load_model("fastlinknet")  # the name means the shipped weights (and widths, if pruned)
+    shipped, _ = load_network("fastlinknet")  # the name means the shipped weights (and widths, if pruned)
     assert rows[0]["weights"] == "shipped" and rows[0]["params"] == sum(p.numel() for p in shipped.parameters())
-    assert rows[0]["gflops"] == pytest.approx(bench.count_flops(shipped, 256) / 1e9) and rows[0]["gflops"] < 0.3
+    assert rows[0]["gflops"] == pytest.approx(cost.count_flops(shipped, 256) / 1e9) and rows[0]["gflops"] < 0.3
     assert rows[0]["latency_ms"] > 0
     out_text = capsys.readouterr().out
     assert "| fastlinknet" in out_text and "### 1 thread" in out_text and "IoU" not in out_text.split("\n- ")[0]
@@ -123,7 +125,7 @@ def test_default_cli_is_torch_at_one_thread(tmp_path: Path, capsys: pytest.Captu
 def test_peer_without_its_venv_prints_the_hint(
     saved_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(bench, "PEER_VENV", tmp_path / "no-venv")
+    monkeypatch.setattr(peer, "PEER_VENV", tmp_path / "no-venv")
     out = tmp_path / "bench.json"
     assert main(["bench", str(saved_model), "--size", "64", *QUICK, "--peer", "--json", str(out)]) == 0
     assert "make bench" in capsys.readouterr().err
@@ -137,8 +139,8 @@ def _fake_peer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> 
     (venv / "bin" / "python").symlink_to(sys.executable)
     script = tmp_path / "peer.py"
     script.write_text(source)
-    monkeypatch.setattr(bench, "PEER_VENV", venv)
-    monkeypatch.setattr(bench, "PEER_SCRIPT", script)
+    monkeypatch.setattr(peer, "PEER_VENV", venv)
+    monkeypatch.setattr(peer, "PEER_SCRIPT", script)
 
 
 def test_peer_rows_join_their_thread_count(
@@ -195,13 +197,13 @@ def test_thread_and_runtime_lists() -> None:
 
 def test_timing_lasts_at_least_min_time() -> None:
     start = time.perf_counter()
-    times = bench.time_runs(lambda: None, runs=3, warmup=0, min_time=0.05)
+    times = timing.time_runs(lambda: None, runs=3, warmup=0, min_time=0.05)
     assert time.perf_counter() - start >= 0.05 and len(times) > 3
-    assert len(bench.time_runs(lambda: None, runs=3, warmup=0)) == 3
+    assert len(timing.time_runs(lambda: None, runs=3, warmup=0)) == 3
 
 
 def test_unknown_model_lists_the_valid_names() -> None:
-    with pytest.raises(FootsegError, match=r"unknown model 'nope'.*fastlinknet"):
+    with pytest.raises(FootsegError, match=r"no model named 'nope'.*fastlinknet"):
         benchmark(["nope"], runs=1)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from footseg.eval.pareto import format_points, pareto_front, plot_pareto, recommend, sweep
+from footseg.bench.pareto import format_points, pareto_front, plot_pareto, recommend, sweep
 from footseg.models import SavedModelInfo, create_model, save_model
 
 
@@ -69,7 +69,7 @@ def test_sweep_plot_and_table(tiny_dataset: Path, tmp_path: Path) -> None:
 
 
 def test_pruned_models_are_labelled(tiny_dataset: Path, tmp_path: Path) -> None:
-    from footseg.deploy.prune import channel_prune, pruned_info
+    from footseg.compress.prune import channel_prune, pruned_info
 
     model = channel_prune(create_model("fastlinknet", width=0.25), 0.25)
     info = pruned_info(model, SavedModelInfo("fastlinknet", 0.25, 2, (64, 64)))

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from footseg.cli import main
-from footseg.deploy.compress import CompressSettings, compress
-from footseg.deploy.compressed_file import load_compressed
+from footseg.compress.compressed_file import load_compressed
+from footseg.compress.pipeline import CompressSettings, compress
 from footseg.eval.evaluate import evaluate
 from footseg.models import load_model
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
@@ -105,4 +105,14 @@ def test_user_errors(trained_dir: Path, tiny_dataset: Path, tmp_path: Path, caps
     assert rc == 2
     assert "footseg: error: --channel-ratio" in capsys.readouterr().err
     assert main(["compress", str(tmp_path / "nope"), "--data", str(tiny_dataset)]) == 2
-    assert "not a model folder" in capsys.readouterr().err
+    assert f"{tmp_path / 'nope'}: model not found" in capsys.readouterr().err
+
+
+def test_a_shipped_model_compresses_by_name(tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)  # without --out the result goes next to the model: here, not into the package
+    argv = ["compress", "fastlinknet", "--data", str(tiny_dataset), "--channel-ratio", "0", "--prune-amount", "0",
+            "--finetune-steps", "0", "--clusters", "64"]
+    assert main(argv) == 0
+    result = json.loads((tmp_path / "fastlinknet-compressed" / "compress.json").read_text())
+    assert result["rows"][0]["params"] == 96_138 and result["rows"][-1]["decodes_exactly"]

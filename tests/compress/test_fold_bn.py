@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 
-from footseg.deploy.finetune import finetune
-from footseg.deploy.fold_bn import conv_bn_pairs, fold_batchnorm
+from footseg.compress.fold_bn import conv_bn_pairs, fold_batchnorm
 from footseg.models import create_model
 
 
@@ -41,7 +38,7 @@ def test_folding_keeps_the_output_and_empties_the_batchnorms() -> None:
             assert bool((m.running_var == 1 - m.eps).all())
 
 
-def test_zeros_stay_zero_and_frozen_fine_tuning_keeps_the_fold(tiny_dataset: Path) -> None:
+def test_zeros_stay_zero_and_frozen_fine_tuning_keeps_the_fold(tune) -> None:
     model = _trained_like()
     conv = model.stem[0]
     with torch.no_grad():
@@ -50,6 +47,6 @@ def test_zeros_stay_zero_and_frozen_fine_tuning_keeps_the_fold(tiny_dataset: Pat
     assert bool((conv.weight[0, 0] == 0).all())
     bn = model.stem[1]
     bias = bn.bias.detach().clone()
-    finetune(model, tiny_dataset, steps=2, size=64, batch_size=4, lr=1e-2, freeze_bn=True)
+    tune(model, steps=2, freeze_bn=True)
     assert bool((bn.weight == 1).all()) and bool((bn.running_mean == 0).all())
     assert not torch.equal(bn.bias, bias)  # the folded bias still learns

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from footseg.deploy import huffman
+from footseg.compress import huffman
 
 
 def test_lengths_of_a_dyadic_distribution() -> None:

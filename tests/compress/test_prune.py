@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from footseg.deploy.compressed_file import write_compressed
-from footseg.deploy.finetune import finetune
-from footseg.deploy.prune import (
+from footseg.bench.cost import count_flops, count_params
+from footseg.compress.compressed_file import write_compressed
+from footseg.compress.prune import (
     channel_prune,
     magnitude_prune,
     make_permanent,
@@ -21,7 +21,6 @@ from footseg.deploy.prune import (
     weight_layers,
 )
 from footseg.errors import FootsegError
-from footseg.eval.bench import count_flops, count_params
 from footseg.models import SavedModelInfo, create_model, load_model, save_model
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 
@@ -66,12 +65,12 @@ def test_the_smallest_weights_go_first() -> None:
     assert before[after == 0].max() <= before[after != 0].min()
 
 
-def test_fine_tuning_keeps_pruned_weights_at_zero(tiny_dataset: Path) -> None:
+def test_fine_tuning_keeps_pruned_weights_at_zero(tune) -> None:
     model = _model(width=0.25)
     magnitude_prune(model, 0.5)
     zeros = {name: (m.weight == 0).clone() for name, m in weight_layers(model)}
-    losses = finetune(model, tiny_dataset, steps=2, size=64, batch_size=4, lr=1e-2)
-    assert len(losses) == 2
+    history = tune(model, steps=2)
+    assert len(history) == 2
     make_permanent(model)
     for name, m in weight_layers(model):
         assert bool((m.weight[zeros[name]] == 0).all()), name
@@ -118,7 +117,7 @@ def test_channel_pruning_removes_exactly_the_dead_channels() -> None:
 def test_pruned_model_round_trips_through_save_load_and_onnx(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     from footseg.deploy.export import export_onnx
-    from footseg.deploy.onnx_model import OnnxModel
+    from footseg.runtime.onnx_model import OnnxModel
 
     model = _model()
     channel_prune(model, 0.5)

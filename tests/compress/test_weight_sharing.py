@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from footseg.deploy.compressed_file import load_compressed, positions_from_index, read_compressed, relative_index
-from footseg.deploy.compressed_file import write_compressed as write
-from footseg.deploy.finetune import finetune
-from footseg.deploy.fold_bn import fold_batchnorm
-from footseg.deploy.prune import channel_prune, magnitude_prune, make_permanent, pruned_info, weight_layers
-from footseg.deploy.weight_sharing import distinct_values, finish_sharing, kmeans_1d, share_weights
+from footseg.compress.compressed_file import load_compressed, positions_from_index, read_compressed, relative_index
+from footseg.compress.compressed_file import write_compressed as write
+from footseg.compress.fold_bn import fold_batchnorm
+from footseg.compress.prune import channel_prune, magnitude_prune, make_permanent, pruned_info, weight_layers
+from footseg.compress.weight_sharing import distinct_values, finish_sharing, kmeans_1d, share_weights
 from footseg.errors import FootsegError
 from footseg.models import SavedModelInfo, create_model
 
@@ -52,7 +51,7 @@ def test_every_weight_sits_on_its_nearest_centroid() -> None:
     assert torch.equal(centroids[labels], centroids[nearest])
 
 
-def test_sharing_leaves_at_most_k_values_per_layer_and_keeps_zeros(tiny_dataset: Path) -> None:
+def test_sharing_leaves_at_most_k_values_per_layer_and_keeps_zeros(tune) -> None:
     torch.manual_seed(0)
     model = create_model("fastlinknet", width=0.25).eval()
     magnitude_prune(model, 0.5)
@@ -61,7 +60,7 @@ def test_sharing_leaves_at_most_k_values_per_layer_and_keeps_zeros(tiny_dataset:
     names = share_weights(model, 4)
     assert len(names) == len(weight_layers(model))
     before = {k: v.detach().clone() for k, v in model.state_dict().items() if k.endswith("original")}
-    finetune(model, tiny_dataset, steps=2, size=64, batch_size=4, lr=1e-2)
+    tune(model, steps=2)
     after = {k: v.detach() for k, v in model.state_dict().items() if k.endswith("original")}
     assert any(not torch.equal(before[k], after[k]) for k in before)  # the codebooks learned
     shared = finish_sharing(model)

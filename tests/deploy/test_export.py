@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from footseg.deploy.export import MarginOutput, export_module, export_onnx, margin_module
-from footseg.deploy.onnx_model import OnnxModel
 from footseg.errors import FootsegError
 from footseg.models import SavedModelInfo, create_model, list_models, load_model, save_model
+from footseg.runtime.onnx_model import OnnxModel
 
 SIZE = 64  # the input size of the conftest model
 

@@ -10,8 +10,8 @@ import pytest
 
 from footseg.cli import main
 from footseg.data.io import read_image
-from footseg.deploy.onnx_model import OnnxModel
-from footseg.eval.inference import Predictor
+from footseg.runtime.onnx_model import OnnxModel
+from footseg.runtime.predictor import Predictor
 
 
 @pytest.fixture
@@ -52,23 +52,33 @@ def test_export_int8_min_stride_chooses_how_much_is_quantized(
 
     everything, eighth, default = quantized_convs("1"), quantized_convs("8"), quantized_convs("16")
     assert everything > eighth > default > 0
-    assert main(["export", str(model_copy), "--format", "onnx-int8", "--calib-n", "1", "--min-stride", "0"]) == 2
+    argv = ["export", str(model_copy), "--format", "onnx-int8", "--calib", str(tiny_dataset), "--calib-n", "1"]
+    assert main([*argv, "--min-stride", "0"]) == 2
     assert "min_stride must be at least 1" in capsys.readouterr().err
 
 
-def test_export_int8_without_calib_uses_procedural_data(model_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["export", str(model_copy), "--format", "onnx-int8", "--calib-n", "2"]) == 0
-    assert "built-in procedural dataset" in capsys.readouterr().out
-    assert OnnxModel(model_copy / "model.int8.onnx").precision == "int8"
+def test_export_int8_without_calib_says_what_it_needs(model_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", str(model_copy), "--format", "onnx-int8", "--calib-n", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "needs --calib DIR" in err and len(err.strip().splitlines()) == 1
+    assert not (model_copy / "model.int8.onnx").exists()
 
 
-def test_export_errors_name_the_file(tmp_path: Path, model_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_without_a_model_exports_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a shipped model exports into the working directory, never into the package
+    assert main(["export"]) == 0
+    assert OnnxModel(tmp_path / "fastlinknet.onnx").info.model == "fastlinknet"
+
+
+def test_export_errors_name_the_file(tmp_path: Path, model_copy: Path, tiny_dataset: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", str(tmp_path / "nothing")]) == 2
     assert capsys.readouterr().err.strip().startswith(f"footseg: error: {tmp_path / 'nothing'}: ")
     argv = ["export", str(model_copy), "--format", "onnx-int8", "--calib", str(tmp_path / "nodata")]
     assert main(argv) == 2
     assert f"{tmp_path / 'nodata'}: dataset folder not found" in capsys.readouterr().err
-    assert main(["export", str(model_copy), "--format", "onnx-int8", "--keep-fp32", "nope", "--calib-n", "1"]) == 2
+    argv = ["export", str(model_copy), "--format", "onnx-int8", "--keep-fp32", "nope", "--calib", str(tiny_dataset)]
+    assert main([*argv, "--calib-n", "1"]) == 2
     assert "no node named 'nope'" in capsys.readouterr().err
     assert not (model_copy / "model.int8.onnx").exists()
 

@@ -10,7 +10,6 @@ import onnx
 import pytest
 from onnx import TensorProto, numpy_helper
 
-from footseg.deploy.onnx_model import OnnxModel
 from footseg.deploy.quantize import (
     DEFAULT_MIN_STRIDE,
     ImageCalibrationReader,
@@ -20,6 +19,7 @@ from footseg.deploy.quantize import (
     resolve_nodes,
 )
 from footseg.errors import FootsegError
+from footseg.runtime.onnx_model import OnnxModel
 
 
 def _agreement(ref: np.ndarray, other: np.ndarray, min_margin: float = 0.0) -> float:

@@ -12,8 +12,8 @@ from footseg.data.io import read_image, read_mask, write_png
 from footseg.data.transforms import resize_mask
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate
-from footseg.eval.inference import Predictor
-from footseg.eval.metrics import ConfusionMeter
+from footseg.metrics import ConfusionMeter
+from footseg.runtime.predictor import Predictor
 
 
 def _by_hand(predictor: Predictor, folder: Path) -> dict:

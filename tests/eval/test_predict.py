@@ -15,7 +15,7 @@ def test_files_and_folders_get_full_size_masks_and_overlays(red_model, make_blob
     loose = make_blob_folder(tmp_path / "loose", [(33, 47)], prefix="loose") / "images"  # images directly inside
     single = make_blob_folder(tmp_path / "one", [(80, 61)], ext=".jpg", prefix="single") / "images" / "single0.jpg"
     out = tmp_path / "out"
-    assert predict(red_model, [nested, loose, single], out) == 4
+    assert predict(red_model, [nested, loose, single], out).done == 4
     for stem, folder in [("blob0", nested / "images"), ("blob1", nested / "images"), ("loose0", loose)]:
         image = read_image(folder / f"{stem}.png")
         mask = read_mask(out / f"{stem}_mask.png")
@@ -29,7 +29,7 @@ def test_files_and_folders_get_full_size_masks_and_overlays(red_model, make_blob
 
 def test_runs_a_saved_model_folder(saved_model: Path, make_blob_folder, tmp_path: Path) -> None:
     folder = make_blob_folder(tmp_path / "d", [(48, 80)])
-    assert predict(saved_model, [folder], tmp_path / "out") == 1
+    assert predict(saved_model, [folder], tmp_path / "out").done == 1
     assert read_mask(tmp_path / "out" / "blob0_mask.png").shape == (48, 80)
 
 
@@ -48,12 +48,28 @@ def test_overlay_tints_only_the_foot(make_photo) -> None:
     assert np.abs(out[inner] - green).mean() < 0.7 * np.abs(image[inner] - green).mean()
 
 
-def test_unreadable_image_names_the_file(red_model, tmp_path: Path) -> None:
-    bad = tmp_path / "broken.jpg"
-    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    with pytest.raises(FootsegError, match="unreadable") as err:
-        predict(red_model, [bad], tmp_path / "out")
-    assert str(bad) in str(err.value)
+def test_unreadable_photos_are_each_reported_and_the_rest_finished(red_model, make_blob_folder, tmp_path: Path
+                                                                    ) -> None:
+    folder = make_blob_folder(tmp_path / "d", [(40, 48), (40, 48), (40, 48)])
+    for name in ("blob0.png", "blob2.png"):  # the first photo and one in the middle, so reading order cannot hide it
+        (folder / "images" / name).write_bytes(b"\x89PNG not really a png")
+    result = predict(red_model, [folder], tmp_path / "out")
+    assert result.done == 1 and (tmp_path / "out" / "blob1_mask.png").is_file()
+    assert [p.name for p, _ in result.failed] == ["blob0.png", "blob2.png"]
+    assert all("unreadable" in why and "\n" not in why for _, why in result.failed)
+
+
+def test_cli_predict_exits_non_zero_naming_each_bad_file(red_model, saved_model: Path, make_blob_folder,
+                                                         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from footseg.cli import main
+
+    folder = make_blob_folder(tmp_path / "d", [(40, 48), (40, 48)])
+    bad = folder / "images" / "blob0.png"
+    bad.write_bytes(b"broken")
+    assert main(["predict", str(saved_model), str(folder), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}: " in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "out" / "blob1_mask.png").is_file()
 
 
 @pytest.mark.parametrize("case", ["not-an-image", "missing", "empty-folder"])

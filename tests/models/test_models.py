@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from footseg.bench.cost import count_flops, count_params
 from footseg.errors import FootsegError
-from footseg.eval.bench import count_flops, count_params
 from footseg.models import create_model, list_models
 
 ARCHITECTURES = ("enet", "linknet", "mobileseg", "fastlinknet", "emilseg")

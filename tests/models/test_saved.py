@@ -9,7 +9,7 @@ import torch
 
 from footseg.models import SavedModelInfo, create_model, load_model, save_model
 from footseg.models import saved as saved_module
-from footseg.models.saved import pretrained_models, resolve_model_folder
+from footseg.models.saved import pretrained_models
 
 
 def _save_tiny(folder: Path) -> torch.nn.Module:
@@ -31,34 +31,15 @@ def test_round_trip_gives_identical_outputs_and_readable_files(tmp_path: Path) -
     assert not list((tmp_path / "m").glob("*.tmp"))
 
 
-def test_a_shipped_model_loads_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(saved_module, "PRETRAINED_DIR", tmp_path / "pretrained")
-    assert pretrained_models() == []
-    _save_tiny(tmp_path / "pretrained" / "fastlinknet")
-    assert pretrained_models() == ["fastlinknet"]
-    assert resolve_model_folder("fastlinknet") == tmp_path / "pretrained" / "fastlinknet"
-    _, info = load_model("fastlinknet")
-    assert info.width == 0.25
-
-
-def test_a_local_folder_wins_over_a_shipped_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(saved_module, "PRETRAINED_DIR", tmp_path / "pretrained")
-    _save_tiny(tmp_path / "pretrained" / "fastlinknet")
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "fastlinknet").mkdir()
-    assert resolve_model_folder("fastlinknet") == Path("fastlinknet")
-
-
-def test_a_model_without_shipped_weights_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(saved_module, "PRETRAINED_DIR", tmp_path / "none")
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(saved_module.FootsegError, match="no weights ship with footseg for 'enet'"):
-        load_model("enet")
+def test_load_model_takes_a_folder_not_a_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # names are the runtime's job (footseg.runtime.resolve_model)
+    with pytest.raises(saved_module.FootsegError, match="not a model folder"):
+        load_model("fastlinknet")
 
 
 @pytest.mark.parametrize("name", pretrained_models())
 def test_every_shipped_model_loads_and_has_a_model_card(name: str) -> None:
-    model, info = load_model(name)
+    model, info = load_model(saved_module.PRETRAINED_DIR / name)
     assert info.model == name
     assert (saved_module.PRETRAINED_DIR / name / "MODEL_CARD.md").is_file()
     with torch.no_grad():

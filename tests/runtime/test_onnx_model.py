@@ -9,9 +9,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from footseg.deploy.onnx_model import OnnxModel, info_from_metadata, info_to_metadata, session_options
 from footseg.errors import FootsegError
 from footseg.models import SavedModelInfo
+from footseg.runtime.onnx_model import OnnxModel, info_from_metadata, info_to_metadata, session_options
 
 
 def test_metadata_encoding_round_trip() -> None:

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from footseg.errors import FootsegError
-from footseg.eval.inference import Predictor, as_predictor
-from footseg.eval.metrics import binary_scores
+from footseg.metrics import binary_scores
 from footseg.models import SavedModelInfo
+from footseg.runtime.predictor import Predictor, as_predictor
 
 
 def _iou(pred: np.ndarray, mask: np.ndarray) -> float:
@@ -55,7 +55,7 @@ def test_batch_matches_one_by_one(saved_model: Path, make_photo) -> None:
 
 def test_loads_a_saved_model_folder(saved_model: Path) -> None:
     predictor = as_predictor(saved_model)
-    assert predictor.folder == saved_model and predictor.input_size == (64, 64)
+    assert predictor.ref.path == saved_model and predictor.input_size == (64, 64)
     assert not predictor.model.training
     assert as_predictor(predictor) is predictor
 
@@ -68,3 +68,20 @@ def test_rejects_input_sizes_the_network_cannot_take(red_net) -> None:
 def test_rejects_non_rgb_arrays(red_model) -> None:
     with pytest.raises(ValueError, match="uint8 RGB"):
         Predictor(red_model).predict_proba(np.zeros((32, 32), dtype=np.uint8))
+
+
+class _SplitFoot(torch.nn.Module):
+    """Three classes, foot split between classes 1 and 2: each alone is less likely than background's share of the
+    rest, together they are the argmax-foot the losses and metrics count (any non-zero class)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        return torch.tensor([0.0, 0.3, 0.3]).view(1, 3, 1, 1).expand(n, 3, h, w).clone()
+
+
+def test_every_non_background_class_counts_as_foot(make_photo) -> None:
+    predictor = Predictor((_SplitFoot(), SavedModelInfo("split", num_classes=3, input_size=(64, 64))))
+    prob = predictor.predict_proba(make_photo(40, 40)[0])
+    # softmax([0, .3, .3]): background 0.27, each foot class 0.365 -- class 1 alone would call it background
+    assert np.allclose(prob, 1 - 1 / (1 + 2 * np.exp(0.3)), atol=1e-6)
+    assert predictor.predict_mask(make_photo(40, 40)[0]).all()

@@ -17,7 +17,7 @@ from footseg.config import TrainConfig
 from footseg.data.dataset import SegmentationDataset
 from footseg.data.procedural import make_procedural_dataset
 from footseg.errors import FootsegError
-from footseg.eval.metrics import ConfusionMeter
+from footseg.metrics import ConfusionMeter
 from footseg.models.saved import load_model
 from footseg.train import trainer
 from footseg.train.checkpoint import load_checkpoint
@@ -148,7 +148,7 @@ def test_init_starts_from_a_saved_models_weights(tiny_dataset: Path, tmp_path: P
 
 
 def test_init_from_a_channel_pruned_model_trains_the_pruned_network(tiny_dataset: Path, tmp_path: Path) -> None:
-    from footseg.deploy.prune import channel_prune, pruned_info
+    from footseg.compress.prune import channel_prune, pruned_info
     from footseg.models.saved import save_model
 
     first = trainer.train(_cfg(tiny_dataset, tmp_path / "first", epochs=1, steps_per_epoch=1, width=1.0))
@@ -188,13 +188,13 @@ def test_a_dataset_failing_the_check_is_refused_before_anything_is_written(tiny_
 
 
 @pytest.mark.slow
-def test_without_data_the_built_in_procedural_set_is_made_in_the_run_folder(tmp_path: Path) -> None:
+def test_without_data_training_says_what_it_needs(tmp_path: Path) -> None:
     run = tmp_path / "run"
     cfg = TrainConfig(model="fastlinknet", width=0.25, size=64, epochs=1, batch_size=2, steps_per_epoch=1)
     cfg.out, cfg.workers, cfg.progress = str(run), 0, False
-    trainer.train(cfg)
-    assert (run / "data" / "train" / "images").is_dir() and (run / "data" / "val" / "masks").is_dir()
-    load_model(run / "best")
+    with pytest.raises(FootsegError, match="training needs --data DIR"):
+        trainer.train(cfg)
+    assert not run.exists()  # refused before anything was written
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from footseg.bench.cost import count_flops, count_params, interleaved, onnx_sampler, torch_sampler
+from footseg.bench.timing import WARMUP_RUNS, latency_stats
 from footseg.deploy.export import export_module
-from footseg.eval.bench import count_flops, count_params, interleaved, onnx_sampler, torch_sampler
 from footseg.eval.evaluate import evaluate
-from footseg.eval.timing import WARMUP_RUNS, latency_stats
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
-from footseg.models.saved import load_model
+from footseg.runtime.resolve import load_network
 
 
 def _label(point: dict) -> str:
@@ -61,7 +61,7 @@ def sweep(
     min_time: float = 0.0,
     rounds: int = 5,
 ) -> list[dict]:
-    """One point per (saved model folder, input size): model, label, width, size, params, gflops, latency_ms, iou.
+    """One point per (model, input size): model, label, width, size, params, gflops, latency_ms, iou.
 
     ``runtime`` times the network where it is deployed, ONNX Runtime fp32 (the model exported at that size), or in
     PyTorch eager (``"torch"``), whose per-operation overhead dominates small networks and flattens the curve.
@@ -76,7 +76,7 @@ def sweep(
     points, samplers = [], []
     with tempfile.TemporaryDirectory(prefix="footseg-pareto-") as tmp:
         for folder in models:
-            model, info = load_model(folder)
+            model, info = load_network(folder)
             for size in sizes:
                 sized = replace(info, input_size=(size, size))
                 params, gflops = count_params(model), count_flops(model, size) / 1e9

@@ -10,7 +10,7 @@ of the state dict:
   ``index_bits``-bit symbols; the largest symbol means "skip that many positions and keep going", so gaps of any
   length fit), omitted when the tensor has no zeros, and the non-zero values either as float32 or as cluster indices
   into a per-tensor float32 codebook (weight sharing). Each symbol stream is stored with a fixed bit width or
-  Huffman-coded (``footseg.deploy.huffman``), whichever ``huffman`` asks for.
+  Huffman-coded (``footseg.compress.huffman``), whichever ``huffman`` asks for.
 
 ``read_compressed`` decodes a file back to exactly the tensors it was written from.
 """
@@ -28,9 +28,9 @@ import torch
 from torch import nn
 
 from footseg.atomic import atomic_write_bytes
-from footseg.deploy import huffman
+from footseg.compress import huffman
 from footseg.errors import FootsegError
-from footseg.models.saved import SavedModelInfo
+from footseg.models.saved import SavedModelInfo, build_model
 
 MAGIC = b"FSDC\x01"
 SUFFIX = ".fsdc"
@@ -231,12 +231,8 @@ def _decode_tensor(payload: bytes, rec: dict) -> torch.Tensor:
 
 def load_compressed(path: str | Path) -> tuple[nn.Module, SavedModelInfo]:
     """Rebuild the network stored in a ``.fsdc`` file (eval mode), as ``load_model`` does for a model folder."""
-    from footseg.models.layer_shapes import LAYER_SHAPES_KEY, apply_layer_shapes
-    from footseg.models.registry import create_model
-
     state, info = read_compressed(path)
-    model = create_model(info.model, width=info.width, num_classes=info.num_classes)
-    apply_layer_shapes(model, info.extra.get(LAYER_SHAPES_KEY, {}))
+    model = build_model(info)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

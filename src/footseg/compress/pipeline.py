@@ -6,7 +6,7 @@ The steps build on each other, and each is fine-tuned with the training loss bef
    first because fine-tuning a narrower dense network afterwards is ordinary training, while zeros from step 2
    would have to be kept masked through it;
 2. magnitude pruning (unstructured), stored as sparse float32 weights with an 8-bit relative index;
-3. weight sharing: BatchNorms folded into the convs (``footseg.deploy.fold_bn``), then k-means codebooks per layer,
+3. weight sharing: BatchNorms folded into the convs (``footseg.compress.fold_bn``), then k-means codebooks per layer,
    cluster indices at a fixed log2(k) bits, centroids fine-tuned with the BatchNorm statistics frozen;
 4. Huffman coding of the cluster indices and of the relative index (steps 2-4 are Han et al.'s deep compression).
 
@@ -19,17 +19,18 @@ GFLOPs and 1-thread PyTorch latency at the model's input size, and foot IoU on t
 from __future__ import annotations
 
 import json
+import math
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from footseg.data.dataset import has_splits
-from footseg.deploy.compressed_file import SUFFIX, load_compressed, write_compressed
-from footseg.deploy.finetune import finetune
-from footseg.deploy.fold_bn import fold_batchnorm
-from footseg.deploy.prune import (
+from footseg.bench.cost import measure_model
+from footseg.compress.compressed_file import SUFFIX, load_compressed, write_compressed
+from footseg.compress.fold_bn import fold_batchnorm
+from footseg.compress.prune import (
     channel_prune,
     magnitude_prune,
     make_permanent,
@@ -37,11 +38,14 @@ from footseg.deploy.prune import (
     sparsity,
     weight_layers,
 )
-from footseg.deploy.weight_sharing import finish_sharing, share_weights
+from footseg.compress.weight_sharing import finish_sharing, share_weights
+from footseg.config import TrainConfig
+from footseg.data.dataset import find_samples, has_splits, split_folder
 from footseg.errors import FootsegError
-from footseg.eval.bench import measure_model
 from footseg.eval.evaluate import evaluate
-from footseg.models.saved import WEIGHTS_NAME, SavedModelInfo, load_model, save_model
+from footseg.models.saved import WEIGHTS_NAME, SavedModelInfo, save_model
+from footseg.runtime.resolve import ModelRef, resolve_model
+from footseg.train.trainer import finetune
 
 
 @dataclass
@@ -49,7 +53,7 @@ class CompressSettings:
     prune_amount: float = 0.5  # fraction of conv/linear weights set to zero (0 skips the step)
     channel_ratio: float = 0.25  # fraction of channels removed from every prunable group (0 skips the step)
     clusters: int = 16  # shared values per layer (16 = 4-bit indices)
-    finetune_steps: int = 100  # after each step
+    finetune_steps: int = 100  # at least this many training steps after each step (whole epochs of the trainer)
     importance: str = "l1"  # channel importance: "l1" or "bn"
     # Kept channel counts are multiples of this: ORT (NCHWc) and XNNPACK work in blocks of 8 channels, so 12 channels
     # cost as much as 16 and pruning to them would save parameters but no time.
@@ -108,7 +112,7 @@ class _Reporter:
 
 
 def compress(
-    model_dir: str | Path,
+    model_dir: str | Path | ModelRef | None,
     data: str | Path,
     out: str | Path,
     real: str | Path | None = None,
@@ -116,34 +120,39 @@ def compress(
 ) -> dict:
     """Run the compression steps on the saved model ``model_dir``; write ``out/compress.md`` and ``compress.json``.
 
-    ``data`` must have train/ (fine-tuning) and test/ (scoring) splits; ``real`` is a flat folder of labelled photos.
-    Returns the report as a dict (``rows``: one per step).
+    ``model_dir`` is anything ``resolve_model`` takes (a saved or run folder, a shipped name, None for the default).
+    ``data`` must have train/ and val/ (fine-tuning) and test/ (scoring) splits; ``real`` is a flat folder of
+    labelled photos. Returns the report as a dict (``rows``: one per step).
     """
     settings = settings or CompressSettings()
     settings.validate()
-    model_dir, data, out = Path(model_dir), Path(data), Path(out)
+    data, out = Path(data), Path(out)
     real = Path(real) if real is not None else None
     if not has_splits(data):
-        raise FootsegError("compress needs a dataset with train/ (fine-tuning) and test/ (scoring) splits", data)
-    model, info = load_model(model_dir)
+        raise FootsegError("compress needs a dataset with train/, val/ (fine-tuning) and test/ (scoring) splits", data)
+    ref = resolve_model(model_dir)
+    model_dir = ref.folder
+    model, info = ref.load()
     size = int(info.input_size[0])
     out.mkdir(parents=True, exist_ok=True)
     baseline_bytes = (model_dir / WEIGHTS_NAME).stat().st_size
     report = _Reporter(data, real, size, baseline_bytes, settings)
     report.add("fp32 input model", model, info, model_dir / WEIGHTS_NAME, baseline_bytes)
 
+    # Fine-tuning goes through the trainer: whole epochs of at most one pass each, enough for finetune_steps steps.
+    batches = max(1, math.ceil(len(find_samples(split_folder(data, "train"))) / settings.batch_size))
+    steps_per_epoch = min(batches, max(1, settings.finetune_steps))
+    epochs = math.ceil(settings.finetune_steps / steps_per_epoch)
+
     def tune(net: nn.Module, freeze_bn: bool = False) -> list[float]:
-        return finetune(
-            net,
-            data,
-            settings.finetune_steps,
-            size,
-            lr=settings.lr,
-            loss=settings.loss,
-            batch_size=settings.batch_size,
-            workers=settings.workers,
-            freeze_bn=freeze_bn,
-        )
+        if settings.finetune_steps == 0:
+            return []
+        with tempfile.TemporaryDirectory(prefix="footseg-compress-") as run:
+            cfg = TrainConfig(model=info.model, data=str(data), out=run, width=info.width,
+                              num_classes=info.num_classes, size=size, epochs=epochs, batch_size=settings.batch_size,
+                              lr=settings.lr, loss=settings.loss, workers=settings.workers,
+                              steps_per_epoch=steps_per_epoch, progress=False, freeze_bn=freeze_bn, device="cpu")
+            return [row["train_loss"] for row in finetune(net, cfg)]
 
     if settings.channel_ratio > 0:
         channel_prune(model, settings.channel_ratio, size=size, importance=settings.importance,

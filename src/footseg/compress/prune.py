@@ -2,7 +2,7 @@
 
 Magnitude pruning (Han et al. 2015) uses ``torch.nn.utils.prune``: the globally smallest |w| of all conv/linear
 weights are masked to zero; the masks stay in force while fine-tuning and ``make_permanent`` bakes them in. The
-tensors keep their shape, so this only saves space once stored sparsely (``footseg.deploy.compressed_file``).
+tensors keep their shape, so this only saves space once stored sparsely (``footseg.compress.compressed_file``).
 
 Channel pruning removes whole output channels and rebuilds narrower layers, so the network really has fewer
 parameters, fewer FLOPs and runs faster. Removing a channel means cutting it everywhere it is tied: the BatchNorm

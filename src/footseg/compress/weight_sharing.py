@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from footseg.deploy.prune import weight_layers
+from footseg.compress.prune import weight_layers
 from footseg.errors import FootsegError
 
 

@@ -31,9 +31,10 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from footseg.atomic import atomic_path
-from footseg.deploy.onnx_model import INPUT_NAME, MARGIN, OUTPUT_KEY, OUTPUT_NAME, info_to_metadata
 from footseg.errors import FootsegError
-from footseg.models.saved import PRETRAINED_DIR, SavedModelInfo, load_model, resolve_model_folder
+from footseg.models.saved import SavedModelInfo
+from footseg.runtime.onnx_model import INPUT_NAME, MARGIN, OUTPUT_KEY, OUTPUT_NAME, info_to_metadata
+from footseg.runtime.resolve import ModelRef, resolve_model
 
 DEFAULT_OPSET = 17
 FP32_NAME = "model.onnx"
@@ -247,19 +248,21 @@ def export_module(
     return save_onnx(proto, out)
 
 
-def default_export_path(model_ref: str | Path, file_name: str) -> Path:
+def default_export_path(model: ModelRef, file_name: str) -> Path:
     """Where an export goes without --out: inside the model folder, or in the working directory for a shipped model
     (the installed package is no place to write, and a folder named after the model would shadow it)."""
-    folder = resolve_model_folder(model_ref)
-    if folder.parent == PRETRAINED_DIR:
-        return Path(f"{folder.name}.{file_name.removeprefix('model.')}")
-    return folder / file_name
+    if model.shipped:
+        return Path(f"{model.folder.name}.{file_name.removeprefix('model.')}")
+    return model.folder / file_name
 
 
 def export_onnx(
-    model_dir: str | Path, out: str | Path | None = None, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False
+    model: str | Path | ModelRef | None, out: str | Path | None = None, opset: int = DEFAULT_OPSET,
+    dynamic_batch: bool = False,
 ) -> Path:
-    """Export the saved model folder ``model_dir`` to fp32 ONNX (default ``model_dir/model.onnx``)."""
-    model, info = load_model(model_dir)
-    out = Path(out) if out else default_export_path(model_dir, FP32_NAME)
-    return export_module(model, info, out, opset, dynamic_batch)
+    """Export a model (anything ``resolve_model`` takes; None = the default) to fp32 ONNX (default
+    ``MODEL/model.onnx``)."""
+    ref = resolve_model(model)
+    net, info = ref.load()
+    out = Path(out) if out else default_export_path(ref, FP32_NAME)
+    return export_module(net, info, out, opset, dynamic_batch)

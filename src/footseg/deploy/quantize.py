@@ -45,12 +45,13 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.calibrate import save_tensors_data
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from footseg.data.dataset import find_samples, split_folder
 from footseg.data.io import read_image
 from footseg.data.transforms import resize_image, to_tensor
 from footseg.deploy.export import FP32_NAME, compact_names, default_export_path, export_module, save_onnx, set_metadata
-from footseg.deploy.onnx_model import INPUT_NAME, PRECISION_KEY, info_from_metadata
 from footseg.errors import FootsegError
-from footseg.models.saved import SavedModelInfo, load_model
+from footseg.runtime.onnx_model import INPUT_NAME, PRECISION_KEY, info_from_metadata
+from footseg.runtime.resolve import ModelRef, resolve_model
 
 INT8_NAME = "model.int8.onnx"
 CALIB_METHODS = {
@@ -75,8 +76,6 @@ DEFAULT_MIN_STRIDE = 16
 
 def calibration_images(calib: str | Path, n: int) -> list[Path]:
     """Up to ``n`` images of the dataset ``calib`` (its train split if it has splits), spread evenly over it."""
-    from footseg.data.dataset import find_samples, split_folder
-
     if n < 1:
         raise FootsegError(f"calibration needs at least one image, got --calib-n {n}")
     folder = split_folder(Path(calib), "train")
@@ -290,14 +289,8 @@ def quantize_onnx(
     return save_onnx(proto, out)
 
 
-def _procedural_calibration(folder: Path, n: int, info: SavedModelInfo) -> Path:
-    from footseg.data.procedural import make_procedural_dataset
-
-    return make_procedural_dataset(folder, n_train=n, n_val=0, n_test=0, size=max(info.input_size), seed=0)
-
-
 def export_int8(
-    model_dir: str | Path,
+    model_dir: str | Path | ModelRef | None,
     out: str | Path | None = None,
     calib: str | Path | None = None,
     calib_n: int = 64,
@@ -307,16 +300,21 @@ def export_int8(
     dynamic_batch: bool = False,
     min_stride: int = DEFAULT_MIN_STRIDE,
 ) -> Path:
-    """Export the saved model folder ``model_dir`` to int8 ONNX (default ``model_dir/model.int8.onnx``).
+    """Export a model (anything ``resolve_model`` takes) to int8 ONNX (default ``MODEL/model.int8.onnx``).
 
-    Without ``calib`` the built-in procedural dataset is generated in a temporary folder and used for calibration.
-    ``min_stride`` as in ``quantize_onnx``: 8 keeps the high-resolution layers fp32, 1 quantizes every layer.
+    ``calib`` is the dataset whose images (its train split, if it has splits) calibrate the activation ranges: images
+    like those the model will see, never the photos it is judged on. ``min_stride`` as in ``quantize_onnx``: 8
+    keeps the high-resolution layers fp32, 1 quantizes every layer.
     """
-    model, info = load_model(model_dir)
-    out = Path(out) if out else default_export_path(model_dir, INT8_NAME)
+    if calib is None:
+        raise FootsegError("int8 export needs --calib DIR, images like those the model will see (e.g. a "
+                           "`footseg synth` render), to calibrate activation ranges on")
+    calibration_images(calib, calib_n)  # a bad calibration set fails before the export
+    ref = resolve_model(model_dir)
+    model, info = ref.load()
+    out = Path(out) if out else default_export_path(ref, INT8_NAME)
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_module(model, info, Path(tmp) / FP32_NAME, opset=opset, dynamic_batch=dynamic_batch)
-        data = Path(calib) if calib else _procedural_calibration(Path(tmp) / "calib", calib_n, info)
         return quantize_onnx(
-            fp32, out, data, calib_n=calib_n, method=method, keep_fp32=keep_fp32, min_stride=min_stride
+            fp32, out, Path(calib), calib_n=calib_n, method=method, keep_fp32=keep_fp32, min_stride=min_stride
         )

@@ -18,7 +18,7 @@ import torch
 from footseg.atomic import atomic_path
 from footseg.deploy.export import default_export_path, margin_module
 from footseg.errors import FootsegError
-from footseg.models.saved import load_model
+from footseg.runtime.resolve import ModelRef, resolve_model
 
 TFLITE_NAME = "model.tflite"
 INSTALL_HINT = "pip install 'footseg[tflite]' (litert-torch; it brings JAX and transformers, a large download)"
@@ -32,11 +32,12 @@ def _converter():
             from exc
 
 
-def export_tflite(model_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Export the saved model folder ``model_dir`` to fp32 TFLite (default ``model_dir/model.tflite``)."""
+def export_tflite(model_dir: str | Path | ModelRef | None, out: str | Path | None = None) -> Path:
+    """Export a model (anything ``resolve_model`` takes) to fp32 TFLite (default ``MODEL/model.tflite``)."""
     converter = _converter()  # before any work, so a missing converter fails at once
-    model, info = load_model(model_dir)
-    out = Path(out) if out else default_export_path(model_dir, TFLITE_NAME)
+    ref = resolve_model(model_dir)
+    model, info = ref.load()
+    out = Path(out) if out else default_export_path(ref, TFLITE_NAME)
     h, w = info.input_size
     example = torch.rand(1, 3, h, w)
     module = margin_module(model, example) if info.num_classes == 2 else model.eval()
@@ -44,7 +45,7 @@ def export_tflite(model_dir: str | Path, out: str | Path | None = None) -> Path:
         edge = converter.convert(module, (example,))
     except Exception as exc:  # the converter raises many types; the user needs the model and the reason
         raise FootsegError(f"litert-torch could not convert {info.model} ({type(exc).__name__}: {exc})",
-                           model_dir) from exc
+                           ref.path) from exc
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         edge.export(str(tmp))

@@ -15,9 +15,9 @@ from torch import nn
 from footseg.data.dataset import Sample, find_samples, split_folder
 from footseg.data.io import read_image, read_mask
 from footseg.errors import FootsegError
-from footseg.eval.inference import Predictor, as_predictor, resize_proba, to_mask
-from footseg.eval.metrics import ConfusionMeter
+from footseg.metrics import ConfusionMeter
 from footseg.models.saved import SavedModelInfo
+from footseg.runtime.predictor import Predictor, as_predictor, resize_proba, to_mask
 
 
 def labelled_samples(data: str | Path, split: str = "test") -> list[Sample]:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
-from torch import nn
 
 from footseg.data.io import IMAGE_EXTENSIONS, read_image, write_jpeg, write_png
 from footseg.errors import FootsegError
-from footseg.eval.inference import Predictor, as_predictor, to_mask
-from footseg.models.saved import SavedModelInfo
+from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mask
 
 FOOT_COLOUR = (40, 220, 60)  # RGB green: readable on skin, wood, tiles and paper alike
 _BATCH = 8
@@ -63,19 +62,41 @@ def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
     return list(seen.values())
 
 
-def predict(
-    model: str | Path | Predictor | tuple[nn.Module, SavedModelInfo], inputs: Sequence[str | Path], out: str | Path
-) -> int:
-    """Write a mask and an overlay for every input image; returns the number of images."""
-    paths = collect_images(inputs)  # all input problems surface before the model is loaded
+@dataclass
+class PredictResult:
+    """How a batch prediction went: images written, and each photo that could not be read with the reason."""
+
+    done: int = 0
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _read_or_fail(path: Path, result: PredictResult) -> np.ndarray | None:
+    try:
+        return read_image(path)
+    except FootsegError as exc:  # read_image names the file; keep only the reason, the path goes alongside
+        message = str(exc)
+        result.failed.append((path, message.removeprefix(f"{path}: ")))
+        return None
+
+
+def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str | Path) -> PredictResult:
+    """Write a mask and an overlay for every input image (``model`` None = the default model).
+
+    A photo that cannot be read is reported in the result and skipped; the others are still written, so one bad
+    file in a folder of hundreds costs that file, not the run.
+    """
+    paths = collect_images(inputs)  # all problems with the inputs as named surface before the model is loaded
     predictor = as_predictor(model)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    result = PredictResult()
     for start in range(0, len(paths), _BATCH):
-        chunk = paths[start : start + _BATCH]
-        images = [read_image(p) for p in chunk]
-        for path, image, prob in zip(chunk, images, predictor.predict_batch(images), strict=True):
+        read = [(p, _read_or_fail(p, result)) for p in paths[start : start + _BATCH]]
+        chunk = [(p, image) for p, image in read if image is not None]
+        images = [image for _, image in chunk]
+        for (path, image), prob in zip(chunk, predictor.predict_batch(images), strict=True):
             mask = to_mask(prob)
             write_png(out / f"{path.stem}_mask.png", mask * 255)
             write_jpeg(out / f"{path.stem}_overlay.jpg", overlay_mask(image, mask))
-    return len(paths)
+            result.done += 1
+    return result

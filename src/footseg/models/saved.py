@@ -17,7 +17,7 @@ from torch import nn
 from footseg.atomic import atomic_path, atomic_write_text
 from footseg.errors import FootsegError
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY, apply_layer_shapes
-from footseg.models.registry import create_model, list_models
+from footseg.models.registry import create_model
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -26,22 +26,8 @@ PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
 
 def pretrained_models() -> list[str]:
-    """Names that ``load_model`` resolves to weights shipped with footseg."""
+    """Names of the models whose weights ship with footseg (``footseg.runtime.resolve_model`` resolves them)."""
     return sorted(p.name for p in PRETRAINED_DIR.glob("*") if (p / WEIGHTS_NAME).is_file())
-
-
-def resolve_model_folder(ref: str | Path) -> Path:
-    """A saved model folder from a path, or from the name of a shipped model (``footseg eval fastlinknet ...``).
-
-    An existing path always wins, so a local folder that happens to share a model's name is never shadowed.
-    """
-    path = Path(ref)
-    if path.exists() or str(ref) not in list_models():
-        return path
-    if str(ref) in pretrained_models():
-        return PRETRAINED_DIR / str(ref)
-    shipped = ", ".join(pretrained_models()) or "none"
-    raise FootsegError(f"no weights ship with footseg for '{ref}' (shipped: {shipped}); pass a saved model folder")
 
 
 @dataclass
@@ -89,22 +75,28 @@ def read_info(folder: str | Path) -> SavedModelInfo:
         raise FootsegError(f"invalid config.json ({type(exc).__name__}: {exc})", path) from exc
 
 
+def build_model(info: SavedModelInfo) -> nn.Module:
+    """The untrained network ``info`` describes, channel-pruned layers narrowed as its ``layer_shapes`` say."""
+    model = create_model(info.model, width=info.width, num_classes=info.num_classes)
+    if LAYER_SHAPES_KEY in info.extra:  # a channel-pruned network: narrow its layers before loading the weights
+        apply_layer_shapes(model, info.extra[LAYER_SHAPES_KEY])
+    return model
+
+
 def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, SavedModelInfo]:
-    """Rebuild a saved model (a folder, or a shipped model's name) in eval mode. Errors name the bad file."""
-    folder = resolve_model_folder(folder)
+    """Rebuild the saved model in ``folder`` in eval mode. Errors name the bad file.
+
+    Takes a folder only: names, run folders and the default model are resolved by ``footseg.runtime.resolve_model``.
+    """
+    folder = Path(folder)
     info = read_info(folder)
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise FootsegError("model folder has no model.safetensors", folder)
     try:
-        model = create_model(info.model, width=info.width, num_classes=info.num_classes)
-    except FootsegError as exc:  # e.g. an unknown model name: point at the file that names it
+        model = build_model(info)
+    except FootsegError as exc:  # e.g. an unknown model name or bad layer shapes: point at the file that names it
         raise FootsegError(str(exc), folder / CONFIG_NAME) from exc
-    if LAYER_SHAPES_KEY in info.extra:  # a channel-pruned network: narrow its layers before loading the weights
-        try:
-            apply_layer_shapes(model, info.extra[LAYER_SHAPES_KEY])
-        except FootsegError as exc:
-            raise FootsegError(str(exc), folder / CONFIG_NAME) from exc
     try:
         state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError, ValueError) as exc:

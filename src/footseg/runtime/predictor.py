@@ -1,8 +1,8 @@
-"""Running a saved model on photos of any size: the one place where inference pre- and post-processing live.
+"""Running a model on photos of any size: the one place where inference pre- and post-processing live.
 
 A photo is resized to the size the network was trained at, the network gives a foot probability per pixel, and that
 probability map is resized back (bilinear) to the photo's own size, so a 640x480 phone photo gets a 640x480 mask.
-Evaluation, prediction and the report all go through ``Predictor`` so they see exactly the same pixels.
+Evaluation, prediction, reports and benchmarks all go through ``Predictor`` so they see exactly the same pixels.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from torch import nn
 
 from footseg.data.transforms import resize_image, to_tensor
 from footseg.errors import FootsegError
-from footseg.models.saved import SavedModelInfo, load_model, resolve_model_folder
+from footseg.models.saved import CONFIG_NAME, SavedModelInfo
+from footseg.runtime.resolve import ModelRef, resolve_model
 
 if TYPE_CHECKING:
-    from footseg.deploy.onnx_model import OnnxModel
+    from footseg.runtime.onnx_model import OnnxModel
 
 THRESHOLD = 0.5  # with two classes, probability > 0.5 is the same decision as argmax over the logits
 
@@ -34,33 +35,37 @@ def resize_proba(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+ModelLike = str | Path | ModelRef | tuple[nn.Module, SavedModelInfo] | None
+
+
 class Predictor:
     """A loaded model plus the preprocessing it was trained with.
 
-    ``model`` is a saved model folder (``config.json`` + ``model.safetensors``), an ``(nn.Module, SavedModelInfo)``
-    pair, e.g. a network still in memory after training, or an ONNX file from ``footseg export`` (run by ONNX
-    Runtime; the file's metadata gives the input size).
+    ``model`` is anything ``footseg.runtime.resolve_model`` resolves (a saved model or run folder, a shipped name,
+    an ``.onnx`` file from ``footseg export`` run by ONNX Runtime, or None for the default model), or an
+    ``(nn.Module, SavedModelInfo)`` pair, e.g. a network still in memory after training.
     """
 
-    def __init__(self, model: str | Path | tuple[nn.Module, SavedModelInfo], device: str | torch.device = "cpu"):
+    def __init__(self, model: ModelLike = None, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
         self.onnx: OnnxModel | None = None
-        self.folder: Path | None = None
-        if isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".onnx":
-            from footseg.deploy.onnx_model import OnnxModel  # onnxruntime is imported only for exported files
-
-            self.onnx = OnnxModel(model, threads=torch.get_num_threads())
-            net, info = None, self.onnx.info
-        elif isinstance(model, (str, Path)):
-            self.folder = resolve_model_folder(model)
-            net, info = load_model(self.folder, device=self.device)
-        else:
+        self.ref: ModelRef | None = None
+        if isinstance(model, tuple):
             net, info = model
             net = net.to(self.device)
+        else:
+            self.ref = resolve_model(model)
+            if self.ref.onnx:
+                from footseg.runtime.onnx_model import OnnxModel  # onnxruntime is imported only for exported files
+
+                self.onnx = OnnxModel(self.ref.path, threads=torch.get_num_threads())
+                net, info = None, self.onnx.info
+            else:
+                net, info = self.ref.load(self.device)
         if len(info.input_size) != 2 or any(s <= 0 or s % 32 for s in info.input_size):
             raise FootsegError(
                 f"input_size must be two positive multiples of 32, got {list(info.input_size)}",
-                self.folder / "config.json" if self.folder else None,
+                self.ref.path / CONFIG_NAME if self.ref is not None and not self.ref.onnx else None,
             )
         self.model = net.eval() if net is not None else None  # None: ``onnx`` runs the network
         self.info = info
@@ -68,6 +73,11 @@ class Predictor:
     @property
     def name(self) -> str:
         return self.info.model
+
+    @property
+    def label(self) -> str:
+        """How to call this model in a table or picture: its folder's or file's name, else its architecture."""
+        return self.ref.name if self.ref is not None else self.info.model
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -83,9 +93,7 @@ class Predictor:
             logits = torch.from_numpy(self.onnx.run(batch.numpy()))
         else:
             logits = self.model(batch.to(self.device))
-        if logits.shape[1] == 1:
-            return torch.sigmoid(logits[:, 0])
-        return torch.softmax(logits, dim=1)[:, 1]
+        return foot_probability(logits)
 
     def predict_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Foot probability maps, float32 (H, W) at each image's own size, for (H, W, 3) uint8 RGB images.
@@ -111,11 +119,22 @@ class Predictor:
         return to_mask(self.predict_proba(image))
 
 
+def foot_probability(logits: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) logits -> (N, H, W) probability of foot, i.e. of any class but background (class 0).
+
+    Losses and metrics count every non-zero class as foot, so inference must too. One channel is a foreground
+    margin (an exported two-class file): sigmoid(m) = softmax([0, m])[1].
+    """
+    if logits.shape[1] == 1:
+        return torch.sigmoid(logits[:, 0])
+    return 1.0 - torch.softmax(logits, dim=1)[:, 0]
+
+
 def to_mask(prob: np.ndarray) -> np.ndarray:
     """Probability map -> uint8 {0, 1} mask."""
     return (prob > THRESHOLD).astype(np.uint8)
 
 
-def as_predictor(model: str | Path | Predictor | tuple[nn.Module, SavedModelInfo]) -> Predictor:
-    """Accept a model folder, an in-memory (module, info) pair or a ready ``Predictor``."""
+def as_predictor(model: ModelLike | Predictor) -> Predictor:
+    """Accept any model reference, an in-memory (module, info) pair or a ready ``Predictor``."""
     return model if isinstance(model, Predictor) else Predictor(model)

@@ -42,12 +42,12 @@ from footseg.atomic import atomic_write_bytes
 from footseg.config import TrainConfig
 from footseg.data.check import require_valid
 from footseg.data.dataset import SegmentationDataset, make_loader, split_folder
-from footseg.data.procedural import make_procedural_dataset
 from footseg.errors import FootsegError
-from footseg.eval.metrics import ConfusionMeter
+from footseg.metrics import ConfusionMeter
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.models.registry import create_model
-from footseg.models.saved import SavedModelInfo, load_model, resolve_model_folder, save_model
+from footseg.models.saved import SavedModelInfo, save_model
+from footseg.runtime.resolve import resolve_model
 from footseg.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from footseg.train.distill import FeatureTap, attention_transfer_loss, distill_weight, distillation_loss
 from footseg.train.losses import Loss, build_loss
@@ -142,6 +142,28 @@ class _StopError(Exception):
 
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Train ``cfg.model`` into the run folder ``cfg.out`` and return the folder of the best model, ``RUN/best``."""
+    best = _run(cfg, resume, start=None)
+    assert best is not None  # a run from cfg keeps its best model
+    return best
+
+
+def finetune(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Train the in-memory ``model`` in place through the same loop as ``train``; returns the run's history.
+
+    For networks that only live in memory, such as compression's pruned and weight-shared ones: pruning masks and
+    parametrizations registered on ``model`` stay in force through the steps, and ``cfg.freeze_bn`` keeps BatchNorm
+    statistics and scales fixed (a network whose BatchNorms are folded into its convs needs that). The run folder
+    ``cfg.out`` gets the config, checkpoints and history, but no ``best/``: the caller keeps the trained network,
+    with its last weights, left in eval mode. ``cfg.init`` must be unset (``model`` is the start).
+    """
+    if cfg.init is not None:
+        raise FootsegError("finetune starts from the network it is given; --init cannot also be set")
+    _run(cfg, resume=False, start=model)
+    model.eval()
+    return json.loads((Path(cfg.out) / "history.json").read_text())
+
+
+def _run(cfg: TrainConfig, resume: bool, start: nn.Module | None) -> Path | None:
     cfg.validate()
     run = Path(cfg.out)
     env = _Dist.from_environ()
@@ -156,12 +178,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         if env.main:
             run.mkdir(parents=True, exist_ok=True)
             cfg.save(run / "config.json")
-            if cfg.data is None:
-                make_procedural_dataset(run / "data", size=cfg.size)
         if env.enabled:
             dist.barrier()
-        data = Path(cfg.data) if cfg.data is not None else run / "data"
-        best = _Trainer(cfg, run, data, device, env, resume).fit()
+        best = _Trainer(cfg, run, Path(cfg.data), device, env, resume, start).fit()
         if env.enabled:
             dist.barrier()
         return best
@@ -178,11 +197,12 @@ def _initial_model(cfg: TrainConfig) -> tuple[nn.Module, dict]:
     """
     if cfg.init is None:
         return create_model(cfg.model, cfg.width, cfg.num_classes), {}
-    start, info = load_model(cfg.init)
+    ref = resolve_model(cfg.init)
+    start, info = ref.load()
     if (info.model, info.width, info.num_classes) != (cfg.model, cfg.width, cfg.num_classes):
         raise FootsegError(
             f"--init holds {info.model} width {info.width} with {info.num_classes} classes, but this run trains "
-            f"{cfg.model} width {cfg.width} with {cfg.num_classes}", resolve_model_folder(cfg.init))
+            f"{cfg.model} width {cfg.width} with {cfg.num_classes}", ref.path)
     return start.train(), dict(info.extra.get(LAYER_SHAPES_KEY, {}))
 
 
@@ -210,10 +230,11 @@ def _teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
     """The frozen teacher network of a distillation run, in eval mode, or None."""
     if cfg.teacher is None:
         return None
-    net, info = load_model(cfg.teacher, device=device)
+    ref = resolve_model(cfg.teacher)
+    net, info = ref.load(device)
     if info.num_classes != cfg.num_classes:
         raise FootsegError(f"--teacher has {info.num_classes} classes, but this run trains {cfg.num_classes}",
-                           resolve_model_folder(cfg.teacher))
+                           ref.path)
     for p in net.parameters():
         p.requires_grad_(False)
     return net.eval()
@@ -225,8 +246,10 @@ def _check_inputs(run: Path, cfg: TrainConfig, resume: bool, env: _Dist) -> None
     if env.main:
         try:
             _check_run_folder(run, cfg, resume)
-            if cfg.data is not None:
-                require_valid(Path(cfg.data), ("train", "val"))
+            if cfg.data is None:
+                raise FootsegError("training needs --data DIR, a dataset with train/ and val/ splits (render one "
+                                   "with `footseg synth DIR --n 2000`)")
+            require_valid(Path(cfg.data), ("train", "val"))
         except FootsegError as exc:
             if not env.enabled:
                 raise
@@ -278,8 +301,10 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
 
 
 class _Trainer:
-    def __init__(self, cfg: TrainConfig, run: Path, data: Path, device: torch.device, env: _Dist, resume: bool):
+    def __init__(self, cfg: TrainConfig, run: Path, data: Path, device: torch.device, env: _Dist, resume: bool,
+                 start: nn.Module | None = None):
         self.cfg, self.run, self.device, self.env = cfg, run, device, env
+        self.keep_best = start is None  # an in-memory start (``finetune``) is handed back, not saved
         self.checkpoint_path = run / "checkpoint.pt"
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
@@ -298,8 +323,12 @@ class _Trainer:
         if cfg.steps_per_epoch is not None:
             self.steps_per_epoch = max(1, min(self.steps_per_epoch, cfg.steps_per_epoch))
 
-        self.model, self.layer_shapes = _initial_model(cfg)
+        self.model, self.layer_shapes = _initial_model(cfg) if start is None else (start, {})
         self.model = self.model.to(device)
+        # With frozen BatchNorms their scales stay out of the optimiser and their statistics out of training mode.
+        self.frozen_norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                             ] if cfg.freeze_bn else []
+        frozen = {id(m.weight) for m in self.frozen_norms if m.weight is not None}
         self.ddp: nn.Module | None = None
         if env.enabled:
             self.ddp = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -313,7 +342,8 @@ class _Trainer:
         if cfg.attention_weight > 0 and self.teacher is not None:
             self.taps = FeatureTap(self.model), FeatureTap(self.teacher)
         self.loss_fn: Loss = build_loss(cfg.loss)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        trainable = [p for p in self.model.parameters() if p.requires_grad and id(p) not in frozen]
+        self.optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
         total = self.total_steps = cfg.epochs * self.steps_per_epoch
         warmup = max(1, min(500, total // 20))
         # LambdaLR stores no function in its state_dict, so the checkpoint stays weights_only-loadable; the
@@ -390,7 +420,7 @@ class _Trainer:
 
     # --- the loop ----------------------------------------------------------------------------------------------
 
-    def fit(self) -> Path:
+    def fit(self) -> Path | None:
         with _StopRequest() as stop:
             try:
                 while self.state.epoch < self.cfg.epochs:
@@ -415,6 +445,8 @@ class _Trainer:
                 )
                 self._log(message, err=True)
                 raise KeyboardInterrupt(message) from exc
+        if not self.keep_best:
+            return None
         best = self.run / "best"
         if not (best / "config.json").is_file():
             raise FootsegError("run finished without a best model (was best/ deleted?)", best)
@@ -454,6 +486,8 @@ class _Trainer:
         cfg, s = self.cfg, self.state
         net = self.ddp if self.ddp is not None else self.model
         net.train()
+        for norm in self.frozen_norms:
+            norm.eval()
         meter = ConfusionMeter()
         meter.counts = s.counts.clone()
         bar = tqdm(
@@ -578,7 +612,7 @@ class _Trainer:
         improved = val["iou"] > s.best_iou
         if improved:
             s.best_iou = val["iou"]
-            if self.env.main:
+            if self.env.main and self.keep_best:
                 info = SavedModelInfo(
                     model=cfg.model,
                     width=cfg.width,

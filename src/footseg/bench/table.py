@@ -1,0 +1,343 @@
+"""``footseg bench``: one row per model x runtime x thread count (the thesis's speed table), as Markdown and JSON.
+
+Each model is prepared for its runtimes (exported to ONNX, quantized to int8), optionally scored on a dataset, and
+then every row -- and with ``peer`` MediaPipe's selfie segmenter -- is timed in the same interleaved rounds
+(``footseg.bench.cost``), so rows measured in one run compare fairly on a shared machine.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import onnx
+from onnx import numpy_helper
+from torch import nn
+
+from footseg.bench.cost import (
+    PEAK_REPEATS,
+    PEAK_SIZE,
+    Sampler,
+    add_roofline,
+    count_flops,
+    count_params,
+    interleaved,
+    onnx_sampler,
+    parse_threads,
+    peak_gflops,
+    torch_sampler,
+)
+from footseg.bench.peer import PEER_RUNTIMES, peer_rows
+from footseg.bench.timing import WARMUP_RUNS, latency_stats
+from footseg.data.dataset import has_splits
+from footseg.deploy.export import export_onnx
+from footseg.deploy.quantize import export_int8
+from footseg.errors import FootsegError
+from footseg.eval.evaluate import evaluate
+from footseg.models.registry import create_model, list_models
+from footseg.models.saved import WEIGHTS_NAME, SavedModelInfo, build_model, pretrained_models, save_model
+from footseg.runtime.onnx_model import OnnxModel
+from footseg.runtime.predictor import ModelLike
+from footseg.runtime.resolve import resolve_model
+
+RUNTIMES = ("torch", "onnx", "onnx-int8")
+
+
+def parse_runtimes(spec: str | Sequence[str]) -> list[str]:
+    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    for name in names:
+        if name not in RUNTIMES:
+            raise FootsegError(f"unknown runtime '{name}'; choose from: {', '.join(RUNTIMES)}")
+    if not names:
+        raise FootsegError("no runtime given")
+    return list(dict.fromkeys(names))
+
+
+@dataclass
+class Target:
+    """One model to benchmark: a PyTorch network (with the info to export it), or an exported ``.onnx`` file."""
+
+    name: str
+    weights: str  # "random" (a registry name, cost only), "trained" (a model folder) or "shipped"
+    module: nn.Module | None = None
+    info: SavedModelInfo | None = None
+    onnx_file: Path | None = None
+
+
+def resolve_target(ref: str) -> Target:
+    """A bench MODEL: whatever ``footseg.runtime.resolve_model`` resolves, or the name of an architecture.
+
+    An architecture without shipped weights (``enet``) is built untrained at width 1, which is enough to measure its
+    cost; every other reference means what it means to every verb.
+    """
+    if ref in list_models() and ref not in pretrained_models() and not Path(ref).exists():
+        return Target(name=ref, weights="random", module=create_model(ref), info=SavedModelInfo(model=ref))
+    resolved = resolve_model(ref)
+    weights = "shipped" if resolved.shipped else "trained"
+    if resolved.onnx:
+        return Target(name=resolved.name, weights=weights, onnx_file=resolved.path)
+    module, info = resolved.load()
+    return Target(name=resolved.name, weights=weights, module=module, info=info)
+
+
+def _onnx_params(path: Path) -> int:
+    """Weights of an ONNX file: constant tensors, less the scales and zero points that quantization adds and int64
+    shape tensors (e.g. the target shape of the Reshape before the output upsampling)."""
+    model = onnx.load(str(path))
+    quant_side = {
+        name
+        for node in model.graph.node
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear")
+        for name in node.input[1:]
+    }
+    return int(
+        sum(
+            numpy_helper.to_array(t).size
+            for t in model.graph.initializer
+            if t.name not in quant_side and t.data_type != onnx.TensorProto.INT64
+        )
+    )
+
+
+def _iou(model: ModelLike, data: Path) -> float:
+    return float(evaluate(model, data)["iou"])
+
+
+def calibration_data(data: Path | None, runtimes: Sequence[str], targets: Sequence[Target]) -> Path | None:
+    """The dataset int8 rows are calibrated on: ``data``'s train split, which int8 needs (and IoU does not)."""
+    if "onnx-int8" not in runtimes or all(t.onnx_file is not None for t in targets):
+        return None
+    if data is None or not has_splits(data):
+        raise FootsegError("onnx-int8 rows need --data DIR with a train/ split to calibrate on (render one with "
+                           "`footseg synth DIR --n 200`); real photos only judge, so they are no calibration set")
+    return data
+
+
+@dataclass
+class _Prepared:
+    """A target made ready for one runtime: how to run it once, and its static numbers."""
+
+    name: str
+    runtime: str
+    weights: str
+    size: int
+    params: int
+    gflops: float
+    size_mb: float
+    iou: float | None
+    module: nn.Module | None = None
+    onnx_file: Path | None = None
+
+
+def _prepare(
+    target: Target, runtimes: Sequence[str], size: int, data: Path | None, calib: Path | None, workdir: Path,
+    calib_n: int,
+) -> list[_Prepared]:
+    """Export and quantize as the runtimes need, and score each variant on ``data`` (IoU does not depend on threads)."""
+    if target.onnx_file is not None:  # an exported file runs in its own runtime at its own input size
+        onnx_model = OnnxModel(target.onnx_file)
+        info = onnx_model.info
+        h, w = info.input_size
+        if h != w:
+            raise FootsegError(f"benchmark needs a square input size, got {h}x{w}", target.onnx_file)
+        runtime = "onnx-int8" if onnx_model.precision == "int8" else "onnx"
+        return [
+            _Prepared(
+                name=target.name,
+                runtime=runtime,
+                weights=target.weights,
+                size=h,
+                params=_onnx_params(target.onnx_file),
+                gflops=count_flops(build_model(info), h) / 1e9,
+                size_mb=target.onnx_file.stat().st_size / 1e6,
+                iou=_iou(target.onnx_file, data) if data is not None else None,
+                onnx_file=target.onnx_file,
+            )
+        ]
+
+    module = target.module.eval()
+    info = replace(target.info, input_size=(size, size))
+    params, gflops = count_params(module), count_flops(module, size) / 1e9
+    folder = save_model(module, workdir / "model", info)  # the fp32 safetensors file is the torch row's size on disk
+    prepared = []
+    for runtime in runtimes:
+        common = {"name": target.name, "runtime": runtime, "weights": target.weights, "size": size, "params": params,
+                  "gflops": gflops}
+        if runtime == "torch":
+            iou = _iou((module, info), data) if data is not None else None
+            prepared.append(_Prepared(**common, size_mb=(folder / WEIGHTS_NAME).stat().st_size / 1e6, iou=iou,
+                                      module=module))
+            continue
+        if runtime == "onnx":
+            path = export_onnx(folder, workdir / "model.onnx")
+        else:
+            path = export_int8(folder, workdir / "model.int8.onnx", calib=calib, calib_n=calib_n)
+        iou = _iou(path, data) if data is not None else None
+        prepared.append(_Prepared(**common, size_mb=path.stat().st_size / 1e6, iou=iou, onnx_file=path))
+    return prepared
+
+
+def _sampler(p: _Prepared, threads: int) -> Sampler:
+    if p.module is not None:
+        return torch_sampler(p.module, p.size, threads)
+    return onnx_sampler(p.onnx_file, threads)
+
+
+def benchmark(
+    models: list[str] | None = None,
+    size: int = 256,
+    threads: int | Sequence[int] = 1,
+    runs: int = 20,
+    runtimes: Sequence[str] = ("torch",),
+    warmup: int = WARMUP_RUNS,
+    min_time: float = 0.0,
+    data: str | Path | None = None,
+    calib_n: int = 64,
+    rounds: int = 1,
+    peer: bool = False,
+) -> tuple[list[dict], str | None]:
+    """One row per model x runtime x thread count, grouped by thread count, and why the peer rows are missing.
+
+    ``models`` are registry names (untrained unless footseg ships weights for them), saved model folders or
+    ``.onnx`` files; all registered models by default. With ``data``, each row also has the foot IoU on its test
+    split (or the flat folder); int8 rows need it to have a train split, which they are calibrated on.
+
+    Timing is interleaved: in each of ``rounds`` rounds every row (and, with ``peer``, MediaPipe's selfie
+    segmenter) is timed for ``min_time / rounds`` seconds and at least ``runs / rounds`` forwards, and a row's
+    median is taken over all its samples. A burst of load on a shared machine then slows every row a little instead
+    of one row a lot, so rows measured in the same run compare fairly.
+    """
+    if rounds < 1:
+        raise FootsegError(f"rounds must be at least 1, got {rounds}")  # before the slow preparation
+    names = list(models) if models else list_models()
+    runtimes = parse_runtimes(runtimes)
+    thread_counts = parse_threads(threads)
+    if size < 32 or size % 32:
+        raise FootsegError(f"--size {size} is not a multiple of 32")
+    data = Path(data) if data is not None else None
+    if data is not None and not data.is_dir():
+        raise FootsegError("dataset folder not found", data)
+    targets = [resolve_target(name) for name in names]  # fail on a bad name before timing anything
+    calib = calibration_data(data, runtimes, targets)
+    with tempfile.TemporaryDirectory(prefix="footseg-bench-") as tmp:
+        prepared = [
+            p
+            for i, target in enumerate(targets)
+            for p in _prepare(target, runtimes, size, data, calib, Path(tmp) / str(i), calib_n)
+        ]
+        for count in thread_counts:
+            peak_gflops(count)  # measured before the models, on the same quiet-as-possible machine
+        peers: dict[tuple[int, str], dict] = {}  # (threads, runtime) -> the peer's row, samples pooled over rounds
+        why = None
+        samples: dict[int, list[list[float]]] = {}
+        # One thread count at a time: the idle workers of a multi-threaded session spin for a while after each run
+        # and would steal the core a 1-thread row runs next to (the two cores here may be hyperthread siblings).
+        for count in thread_counts:
+
+            def time_peer(share_runs: int, share_time: float, count: int = count) -> None:  # between footseg's rounds
+                nonlocal why
+                if peer and why is None:
+                    got, why = peer_rows([count], size, share_runs, warmup, share_time)
+                    for row in got:
+                        peers.setdefault((count, row["runtime"]), {**row, "samples_ms": []})["samples_ms"] += (
+                            row["samples_ms"])
+
+            samplers = [_sampler(p, count) for p in prepared]
+            samples[count] = interleaved(samplers, rounds, runs, warmup, min_time, time_peer)
+            del samplers  # release the sessions (and their spinning threads) before the next thread count
+    rows = []
+    for count in thread_counts:
+        for p, times in zip(prepared, samples[count], strict=True):
+            timing = latency_stats(times)
+            row = {
+                "model": p.name,
+                "runtime": p.runtime,
+                "threads": count,
+                "size": p.size,
+                "weights": p.weights,
+                "params": p.params,
+                "gflops": p.gflops,
+                "size_mb": p.size_mb,
+                "latency_ms": timing["latency_ms"],
+                "p90_ms": timing["p90_ms"],
+                "fps": timing["fps"],
+                "runs": timing["runs"],
+                "iou": p.iou,
+            }
+            rows.append(add_roofline(row))
+        if why is None:  # the peer goes under each thread count's table, next to the rows it is compared with
+            for (threads, _), row in peers.items():
+                if threads == count:
+                    pooled = row.pop("samples_ms")
+                    rows.append(add_roofline({**row, **(latency_stats(pooled) if pooled else {})}))
+    return rows, why
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def format_table(rows: list[dict]) -> str:
+    """Markdown: one table per thread count (``benchmark`` and peer rows), then how everything was measured."""
+    if not rows:
+        return "(no rows)"
+    with_iou = any(r.get("iou") is not None for r in rows)
+    header = "| model | runtime | params | GFLOPs | size (MB) | latency (ms) | p90 (ms) | FPS | GFLOP/s | % of peak |"
+    rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    if with_iou:
+        header, rule = header + " IoU |", rule + "---:|"
+    lines: list[str] = []
+    for count in dict.fromkeys(r.get("threads", 1) for r in rows):
+        group = [r for r in rows if r.get("threads", 1) == count]
+        peak = group[0].get("peak_gflops_per_s")
+        title = f"### {count} thread{'s' if count != 1 else ''}"
+        if peak:
+            title += f" (fp32 peak {peak:.1f} GFLOP/s)"
+        lines += [title, "", header, rule]
+        for r in group:
+            name = r["model"] + ("*" if r.get("weights") == "random" else "")
+            fraction = r.get("roofline_fraction")
+            cells = [
+                name,
+                r.get("runtime", "torch"),
+                _num(r.get("params"), ","),
+                _num(r.get("gflops"), ".3f"),
+                _num(r.get("size_mb"), ".3f"),
+                _num(r["latency_ms"], ".2f"),
+                _num(r.get("p90_ms"), ".2f"),
+                _num(r.get("fps", 1000 / r["latency_ms"]), ".0f"),
+                _num(r.get("gflops_per_s"), ".1f"),
+                _num(None if fraction is None else 100 * fraction, ".1f"),
+            ]
+            if with_iou:
+                cells.append(_num(r.get("iou"), ".4f"))
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    sizes = sorted({r.get("size", 256) for r in rows})
+    side = "/".join(str(s) for s in sizes)
+    notes = [
+        f"FLOPs: torch.utils.flop_counter.FlopCounterMode on one 1x3x{side}x{side} input, 1 multiply-add = 2 FLOPs "
+        "(convolutions and matmuls only).",
+        "Latency: median and 90th percentile of batch-1 forwards after warm-up, with the thread count pinned "
+        "(torch.set_num_threads; ONNX Runtime intra_op_num_threads, inter_op 1); FPS = 1000 / median. "
+        "torch = PyTorch eager, eval mode; onnx = ONNX Runtime fp32; onnx-int8 = ONNX Runtime, static int8 (QDQ, "
+        "per-channel weights; by default layers finer than 1/16 of the input resolution stay fp32).",
+        "Size: the file on disk (fp32 model.safetensors for torch, the .onnx file otherwise), in MB of 10^6 bytes.",
+        f"Roofline: GFLOP/s = GFLOPs / median latency; % of peak divides it by the fp32 peak, the best of "
+        f"{PEAK_REPEATS} torch.mm of two {PEAK_SIZE}x{PEAK_SIZE} fp32 matrices at the same thread count in the same "
+        "run (int8 rows are compared with that fp32 peak too).",
+    ]
+    if any(r.get("runtime") in PEER_RUNTIMES for r in rows):
+        notes.append(
+            "mediapipe-selfie: MediaPipe's selfie segmenter from the mediapipe==0.10.21 wheel (benchmarks/"
+            "mediapipe_peer.py, in .venv-bench); litert = the network alone in the TFLite interpreter (XNNPACK, "
+            "num_threads pinned), mediapipe-tasks = its ImageSegmenter end to end on a 256x256 RGB image "
+            "(pre-processing and mask included; threads bounded by CPU affinity)."
+        )
+    if any(r.get("weights") == "random" for r in rows):
+        notes.append("* untrained weights (a registry name without shipped weights): cost only, IoU meaningless.")
+    if with_iou:
+        notes.append("IoU: foreground IoU on the --data test split (or flat folder), at the benchmarked input size.")
+    return "\n".join(lines + [f"- {note}" for note in notes])
