@@ -111,6 +111,9 @@ def test_a_folder_holding_a_run_is_refused_unless_resumed_with_the_same_identity
     ) as info:
         trainer.train(_cfg(tiny_dataset, run, epochs=1, steps_per_epoch=1, lr=1e-3, seed=3), resume=True)
     assert str(info.value).startswith(str(run))
+    # A new epoch length would reshape the LR and distillation schedules under the run's feet.
+    with pytest.raises(FootsegError, match=r"cannot resume with another steps_per_epoch \(1 there, 2 now\)"):
+        trainer.train(_cfg(tiny_dataset, run, epochs=2, steps_per_epoch=2), resume=True)
     # More epochs on resume continue the same run.
     trainer.train(_cfg(tiny_dataset, run, epochs=2, steps_per_epoch=1), resume=True)
     assert [h["epoch"] for h in json.loads((run / "history.json").read_text())] == [1, 2]
