@@ -40,6 +40,8 @@ class TrainConfig:
     attention_weight: float = 0.0  # attention transfer from the teacher's encoder stages (beta; ~1e3); 0 = off
     # BatchNorms stay in eval mode with their scales fixed (``finetune`` of a network whose BNs were folded).
     freeze_bn: bool = False
+    # A prior-mask network for video: a 4th input, the previous frame's mask, faked from each image's own mask.
+    prior: bool = False
 
     def validate(self) -> None:
         if self.loss not in LOSSES:
@@ -64,7 +66,11 @@ class TrainConfig:
     # finished run (the cosine stretches, as intended), but a changed epoch length would reshape both silently.
     IDENTITY = ("model", "data", "width", "num_classes", "size", "loss", "seed", "batch_size", "lr", "init", "ema",
                 "teacher", "distill_weight", "distill_temperature", "distill_anneal", "attention_weight",
-                "steps_per_epoch", "freeze_bn")
+                "steps_per_epoch", "freeze_bn", "prior")
+
+    @property
+    def in_channels(self) -> int:
+        return 4 if self.prior else 3
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -176,3 +176,23 @@ def test_bad_model_folder_and_opset(tmp_path: Path, trained_dir: Path) -> None:
     with pytest.raises(FootsegError, match="opset"):
         export_onnx(trained_dir, tmp_path / "x.onnx", opset=11)
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_a_prior_mask_network_exports_with_image_and_prior_inputs(tmp_path: Path, tiny_dataset: Path) -> None:
+    import onnx
+
+    from footseg.deploy.quantize import export_int8
+    from footseg.runtime.onnx_model import OnnxModel
+
+    torch.manual_seed(0)
+    model = create_model("fastlinknet", width=0.25, in_channels=4).eval()
+    folder = save_model(model, tmp_path / "prior", SavedModelInfo("fastlinknet", 0.25, 2, (64, 64), in_channels=4))
+    path = export_onnx(folder, tmp_path / "prior.onnx")
+    assert [i.name for i in onnx.load(str(path)).graph.input] == ["image", "prior"]
+    x = torch.rand(2, 4, 64, 64)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = OnnxModel(path)(x.numpy())
+    assert np.abs((got[:, 1] - got[:, 0]) - (expected[:, 1] - expected[:, 0])).max() < 1e-4
+    int8 = OnnxModel(export_int8(folder, tmp_path / "prior.int8.onnx", calib=tiny_dataset, calib_n=4))
+    assert int8.precision == "int8" and int8(x.numpy()).shape == (2, 2, 64, 64)

@@ -45,3 +45,15 @@ def test_every_shipped_model_loads_and_has_a_model_card(name: str) -> None:
     with torch.no_grad():
         out = model(torch.rand(1, 3, *info.input_size))
     assert out.shape == (1, info.num_classes, *info.input_size)
+
+
+def test_adding_a_prior_input_keeps_what_the_network_computes() -> None:
+    from footseg.models.saved import add_prior_input
+    from footseg.runtime.resolve import load_network
+
+    model, info = load_network("fastlinknet")  # channel-pruned: its recorded widths must follow
+    wide, wide_info = add_prior_input(model, info)
+    assert wide_info.in_channels == 4 and wide.in_channels == 4
+    x = torch.rand(2, 3, *info.input_size)
+    with torch.no_grad():
+        assert torch.equal(model(x), wide.eval()(torch.cat([x, torch.rand(2, 1, *info.input_size)], dim=1)))

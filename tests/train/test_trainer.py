@@ -429,3 +429,14 @@ def test_attention_transfer_changes_what_the_student_learns(tiny_dataset: Path, 
     assert not _same(_weights(tmp_path / "kd"), _weights(tmp_path / "at"))
     with pytest.raises(FootsegError, match="needs a --teacher"):
         trainer.train(_cfg(tiny_dataset, tmp_path / "alone", attention_weight=1000.0))
+
+
+def test_a_prior_run_from_a_still_image_model_saves_a_four_channel_model(tiny_dataset: Path, tmp_path: Path,
+                                                                         saved_model: Path) -> None:
+    cfg = _cfg(tiny_dataset, tmp_path / "run", epochs=1, steps_per_epoch=1, prior=True, init=str(saved_model))
+    best = trainer.train(cfg)
+    model, info = load_model(best)
+    assert info.in_channels == 4 and model(torch.rand(1, 4, 64, 64)).shape == (1, 2, 64, 64)
+    assert info.extra["train_config"]["prior"] is True
+    with pytest.raises(FootsegError, match="has a prior input but this run trains without --prior"):
+        trainer.train(_cfg(tiny_dataset, tmp_path / "again", epochs=1, steps_per_epoch=1, init=str(best)))

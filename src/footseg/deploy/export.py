@@ -33,11 +33,22 @@ from torch import nn
 from footseg.atomic import atomic_path
 from footseg.errors import FootsegError
 from footseg.models.saved import SavedModelInfo
-from footseg.runtime.onnx_model import INPUT_NAME, MARGIN, OUTPUT_KEY, OUTPUT_NAME, info_to_metadata
+from footseg.runtime.onnx_model import INPUT_NAME, MARGIN, OUTPUT_KEY, OUTPUT_NAME, PRIOR_NAME, info_to_metadata
 from footseg.runtime.resolve import ModelRef, resolve_model
 
 DEFAULT_OPSET = 17
 FP32_NAME = "model.onnx"
+
+
+class PriorInput(nn.Module):
+    """A prior-mask network with its two inputs apart, as apps feed them: the image and the previous frame's mask."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        return self.model(torch.cat([image, prior], dim=1))
 
 
 class MarginOutput(nn.Module):
@@ -209,30 +220,37 @@ def export_module(
 ) -> Path:
     """Export an in-memory model to fp32 ONNX at ``out``: input "image" (1 or N, 3, H, W), output "logits".
 
-    With ``margin`` (the default) a two-class model's output is the one-channel foreground margin ``l1 - l0`` (see
-    the module doc); without it, or with more classes, the output is the model's own logits.
+    A prior-mask network (``info.in_channels`` 4) has a second input, "prior" (1 or N, 1, H, W): the previous frame's
+    foot probability at the network's input size, zeros on a first frame. With ``margin`` (the default) a two-class
+    model's output is the one-channel foreground margin ``l1 - l0`` (see the module doc); without it, or with more
+    classes, the output is the model's own logits.
     """
     out = Path(out)
     if opset < 13:
         raise FootsegError(f"opset must be at least 13 (per-channel quantization needs it), got {opset}")
     h, w = info.input_size
     model = model.cpu().eval()
-    dummy = torch.rand(1, 3, h, w)
+    dummy = torch.rand(1, info.in_channels, h, w)
     margin = margin and info.num_classes == 2
     if margin:
         model = margin_module(model, dummy)
-    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+    names, args = [INPUT_NAME], (dummy,)
+    if info.in_channels == 4:
+        model, names, args = PriorInput(model), [INPUT_NAME, PRIOR_NAME], (dummy[:, :3], dummy[:, 3:])
+    elif info.in_channels != 3:
+        raise FootsegError(f"cannot export a model with {info.in_channels} input channels (3, or 4 with a prior)")
+    axes = {name: {0: "batch"} for name in (*names, OUTPUT_NAME)} if dynamic_batch else None
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / FP32_NAME
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning)  # the TorchScript exporter is chosen
             torch.onnx.export(
                 model,
-                (dummy,),
+                args,
                 str(raw),
                 dynamo=False,
                 opset_version=opset,
-                input_names=[INPUT_NAME],
+                input_names=names,
                 output_names=[OUTPUT_NAME],
                 dynamic_axes=axes,
                 do_constant_folding=True,

@@ -46,11 +46,12 @@ from onnxruntime.quantization.calibrate import save_tensors_data
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from footseg.data.dataset import find_samples, split_folder
-from footseg.data.io import read_image
-from footseg.data.transforms import resize_image, to_tensor
+from footseg.data.io import MASK_EXTENSION, read_image, read_mask
+from footseg.data.prior import fake_prior
+from footseg.data.transforms import resize_image, resize_mask, to_tensor
 from footseg.deploy.export import FP32_NAME, compact_names, default_export_path, export_module, save_onnx, set_metadata
 from footseg.errors import FootsegError
-from footseg.runtime.onnx_model import INPUT_NAME, PRECISION_KEY, info_from_metadata
+from footseg.runtime.onnx_model import INPUT_NAME, PRECISION_KEY, PRIOR_NAME, info_from_metadata
 from footseg.runtime.resolve import ModelRef, resolve_model
 
 INT8_NAME = "model.int8.onnx"
@@ -89,17 +90,33 @@ def calibration_images(calib: str | Path, n: int) -> list[Path]:
 
 
 class ImageCalibrationReader(CalibrationDataReader):
-    """Feeds calibration images one at a time as {"image": (1, 3, H, W) float32}, preprocessed as in inference."""
+    """Feeds calibration images one at a time as {"image": (1, 3, H, W) float32}, preprocessed as in inference.
 
-    def __init__(self, paths: Sequence[Path], input_size: tuple[int, int]):
+    With ``priors`` (a prior-mask network) each also gets {"prior": (1, 1, H, W)}, a fake previous-frame mask made
+    from the image's own mask (``footseg.data.prior``, seeded by position), so the prior input is calibrated on the
+    range it sees on video; an image without a mask gets the empty prior of a first frame.
+    """
+
+    def __init__(self, paths: Sequence[Path], input_size: tuple[int, int], priors: bool = False):
         self.paths = list(paths)
         self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.priors = priors
         self._iter: Iterator[dict[str, np.ndarray]] | None = None
 
+    def _prior(self, path: Path, index: int) -> np.ndarray:
+        mask_path = path.parent.parent / "masks" / f"{path.stem}{MASK_EXTENSION}"
+        if not mask_path.is_file():
+            return np.zeros((1, 1, *self.input_size), np.float32)
+        mask = resize_mask(read_mask(mask_path), self.input_size)
+        return fake_prior(mask, np.random.default_rng([index, 1]))[None, None]
+
     def _batches(self) -> Iterator[dict[str, np.ndarray]]:
-        for path in self.paths:
+        for index, path in enumerate(self.paths):
             image = to_tensor(resize_image(read_image(path), self.input_size)).numpy()
-            yield {INPUT_NAME: image[None]}
+            feeds = {INPUT_NAME: image[None]}
+            if self.priors:
+                feeds[PRIOR_NAME] = self._prior(path, index)
+            yield feeds
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         if self._iter is None:
@@ -245,7 +262,7 @@ def quantize_onnx(
         raise FootsegError(f"unreadable ONNX model ({type(exc).__name__})", fp32) from exc
     meta = {p.key: p.value for p in source.metadata_props}
     info = info_from_metadata(meta, fp32)
-    reader = ImageCalibrationReader(calibration_images(calib, calib_n), info.input_size)
+    reader = ImageCalibrationReader(calibration_images(calib, calib_n), info.input_size, priors=info.in_channels == 4)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         # Shape inference plus ORT's graph optimisations, so calibration sees the graph that will be quantized.

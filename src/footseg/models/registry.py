@@ -1,6 +1,7 @@
 """The model registry, after timm: architectures register a factory under a name; ``create_model`` builds them.
 
-Every registered model takes an (N, 3, H, W) float batch of RGB in [0, 1], with H and W multiples of 32, and returns
+Every registered model takes an (N, in_channels, H, W) float batch -- RGB in [0, 1], then for a prior-mask network
+(``in_channels=4``) the previous frame's foot probability -- with H and W multiples of 32, and returns
 (N, num_classes, H, W) logits.
 """
 
@@ -37,8 +38,9 @@ def list_models() -> list[str]:
     return [n for n in _ARCHITECTURES if n in _REGISTRY] + sorted(set(_REGISTRY) - set(_ARCHITECTURES))
 
 
-def create_model(name: str, width: float = 1.0, num_classes: int = 2) -> nn.Module:
-    """Build an untrained model by registry name. ``width`` scales every layer's channel count."""
+def create_model(name: str, width: float = 1.0, num_classes: int = 2, in_channels: int = 3) -> nn.Module:
+    """Build an untrained model by registry name. ``width`` scales every layer's channel count; ``in_channels`` 4 adds
+    the previous frame's mask as an input (a prior-mask network for video)."""
     _load_architectures()
     if name not in _REGISTRY:
         raise FootsegError(f"unknown model '{name}'; choose one of: {', '.join(list_models())}")
@@ -46,4 +48,6 @@ def create_model(name: str, width: float = 1.0, num_classes: int = 2) -> nn.Modu
         raise FootsegError(f"width must be positive, got {width}")
     if num_classes < 1:
         raise FootsegError(f"num_classes must be at least 1, got {num_classes}")
-    return _REGISTRY[name](width=width, num_classes=num_classes)
+    if in_channels not in (3, 4):
+        raise FootsegError(f"in_channels must be 3 (RGB) or 4 (RGB + previous mask), got {in_channels}")
+    return _REGISTRY[name](width=width, num_classes=num_classes, in_channels=in_channels)

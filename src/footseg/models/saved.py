@@ -5,6 +5,7 @@ Weights never travel as pickles, so loading a model folder from anywhere cannot 
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ class SavedModelInfo:
     num_classes: int = 2
     input_size: tuple[int, int] = (256, 256)  # (height, width) the network was trained at
     extra: dict = field(default_factory=dict)  # training settings and scores, for people reading the folder
+    in_channels: int = 3  # 4: a prior-mask network, whose 4th input is the previous frame's foot probability
 
 
 def save_model(model: nn.Module, folder: str | Path, info: SavedModelInfo) -> Path:
@@ -69,6 +71,7 @@ def read_info(folder: str | Path) -> SavedModelInfo:
             width=float(raw.get("width", 1.0)),
             num_classes=int(raw.get("num_classes", 2)),
             input_size=tuple(int(s) for s in raw.get("input_size", (256, 256))),
+            in_channels=int(raw.get("in_channels", 3)),
             extra=dict(raw.get("extra", {})),
         )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -77,7 +80,7 @@ def read_info(folder: str | Path) -> SavedModelInfo:
 
 def build_model(info: SavedModelInfo) -> nn.Module:
     """The untrained network ``info`` describes, channel-pruned layers narrowed as its ``layer_shapes`` say."""
-    model = create_model(info.model, width=info.width, num_classes=info.num_classes)
+    model = create_model(info.model, width=info.width, num_classes=info.num_classes, in_channels=info.in_channels)
     if LAYER_SHAPES_KEY in info.extra:  # a channel-pruned network: narrow its layers before loading the weights
         apply_layer_shapes(model, info.extra[LAYER_SHAPES_KEY])
     return model
@@ -107,3 +110,36 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[
         first = str(exc).strip().splitlines()[0]
         raise FootsegError(f"weights do not match model '{info.model}' (width {info.width}): {first}", weights) from exc
     return model.to(device).eval(), info
+
+
+def add_prior_input(model: nn.Module, info: SavedModelInfo) -> tuple[nn.Module, SavedModelInfo]:
+    """The same network with a 4th input channel (the previous frame's mask) whose weights start at zero.
+
+    It computes exactly what ``model`` computed until training teaches it to use the new channel, which is how a
+    prior-mask network starts from a trained still-image model. Channel-pruned widths are kept; only layers that
+    read the input grow. A ``FootsegError`` if the architecture's input feeds more than plain convolutions.
+    """
+    if info.in_channels != 3:
+        raise FootsegError(f"expected a 3-channel (RGB) model to add a prior input to, got {info.in_channels}")
+    wide_info = SavedModelInfo(model=info.model, width=info.width, num_classes=info.num_classes,
+                               input_size=info.input_size, extra=copy.deepcopy(info.extra), in_channels=4)
+    shapes = wide_info.extra.get(LAYER_SHAPES_KEY, {})
+    plain = dict(create_model(info.model, info.width, info.num_classes).named_modules())
+    wide = dict(create_model(info.model, info.width, info.num_classes, in_channels=4).named_modules())
+    for name, shape in shapes.items():  # pruned layers that read the input read one channel more
+        if "in" in shape and getattr(plain[name], "in_channels", None) != getattr(wide[name], "in_channels", None):
+            shape["in"] += 1
+    target = build_model(wide_info)
+    source = model.state_dict()
+    state = {}
+    for key, value in target.state_dict().items():
+        old = source[key]
+        if old.shape == value.shape:
+            state[key] = old
+        elif old.dim() == 4 and old.shape[0] == value.shape[0] and old.shape[1] + 1 == value.shape[1]:
+            state[key] = torch.cat([old, torch.zeros_like(old[:, :1])], dim=1)
+        else:
+            raise FootsegError(f"cannot add a prior input to {info.model}: its layer '{key}' changes shape "
+                               f"{tuple(old.shape)} -> {tuple(value.shape)}")
+    target.load_state_dict(state)
+    return target.train(model.training), wide_info

@@ -22,6 +22,7 @@ from footseg.errors import FootsegError
 from footseg.models.saved import SavedModelInfo
 
 INPUT_NAME = "image"
+PRIOR_NAME = "prior"  # a prior-mask network's second input: the previous frame's foot probability (N, 1, H, W)
 OUTPUT_NAME = "logits"
 _PREFIX = "footseg."
 PRECISION_KEY = _PREFIX + "precision"  # "fp32" or "int8"
@@ -49,6 +50,7 @@ def info_from_metadata(meta: dict[str, str], path: str | Path) -> SavedModelInfo
             num_classes=int(json.loads(meta.get(_PREFIX + "num_classes", "2"))),
             input_size=(int(size[0]), int(size[1])),
             extra=dict(json.loads(meta.get(_PREFIX + "extra", "{}"))),
+            in_channels=int(json.loads(meta.get(_PREFIX + "in_channels", "3"))),
         )
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise FootsegError(f"invalid footseg metadata ({type(exc).__name__}: {exc})", path) from exc
@@ -108,15 +110,20 @@ class OnnxModel:
             )
         self.margin = output == MARGIN  # the file outputs (N, 1, H, W) foreground margins l1 - l0
         inputs = self.session.get_inputs()
-        if len(inputs) != 1 or len(inputs[0].shape) != 4:
-            raise FootsegError("expected one (N, 3, H, W) image input", self.path)
-        self.input_name = inputs[0].name
+        names = [i.name for i in inputs]
+        wanted = [INPUT_NAME, PRIOR_NAME] if self.info.in_channels == 4 else [INPUT_NAME]
+        if len(inputs) == 1 and self.info.in_channels == 3 and len(inputs[0].shape) == 4:
+            wanted = names  # files exported before inputs were named by footseg's constants
+        if names != wanted or any(len(i.shape) != 4 for i in inputs):
+            raise FootsegError(f"expected (N, C, H, W) inputs {wanted}, found {names}", self.path)
+        self.input_names = names
         batch = inputs[0].shape[0]
         self.fixed_batch = batch if isinstance(batch, int) else None
         self.threads = threads
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 3, H, W) float32 RGB in [0, 1] at ``info.input_size`` -> (N, num_classes, H, W) float32 logits.
+        """(N, in_channels, H, W) float32 at ``info.input_size`` -> (N, num_classes, H, W) float32 logits: RGB in
+        [0, 1], then for a prior-mask network the previous frame's foot probability as a 4th channel.
 
         For a margin file the logits are [0, m]: the same softmax and argmax as the model's own.
         """
@@ -129,12 +136,17 @@ class OnnxModel:
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """The file's raw output for ``batch``: logits, or (N, 1, H, W) foreground margins if ``margin``."""
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
-        expected = (3, *self.info.input_size)
+        batch = np.asarray(batch, dtype=np.float32)
+        expected = (self.info.in_channels, *self.info.input_size)
         if batch.ndim != 4 or tuple(batch.shape[1:]) != expected:
             raise ValueError(f"{self.path}: expected an (N, {', '.join(map(str, expected))}) batch, got {batch.shape}")
         if self.fixed_batch is None or batch.shape[0] == self.fixed_batch:
-            return self.session.run(None, {self.input_name: batch})[0]
+            return self.session.run(None, self._feeds(batch))[0]
         step = self.fixed_batch
-        parts = [self.session.run(None, {self.input_name: batch[i : i + step]})[0] for i in range(0, len(batch), step)]
+        parts = [self.session.run(None, self._feeds(batch[i : i + step]))[0] for i in range(0, len(batch), step)]
         return np.concatenate(parts)
+
+    def _feeds(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        if len(self.input_names) == 1:
+            return {self.input_names[0]: np.ascontiguousarray(batch)}
+        return {INPUT_NAME: np.ascontiguousarray(batch[:, :3]), PRIOR_NAME: np.ascontiguousarray(batch[:, 3:])}

@@ -83,31 +83,47 @@ class Predictor:
     def input_size(self) -> tuple[int, int]:
         return (int(self.info.input_size[0]), int(self.info.input_size[1]))
 
-    def _foreground(self, batch: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) float batch at ``input_size`` -> (N, H, W) foot probability.
+    @property
+    def takes_prior(self) -> bool:
+        """A prior-mask network: its 4th input is the previous frame's foot probability (see ``VideoSegmenter``)."""
+        return self.info.in_channels == 4
 
-        Kept small on purpose: another backend (e.g. ONNX Runtime) only has to replace this method.
+    def network_proba(self, images: Sequence[np.ndarray], priors: Sequence[np.ndarray | None] | None = None
+                      ) -> np.ndarray:
+        """(N, h, w) float32 foot probability at the network's ``input_size`` for (H, W, 3) uint8 RGB images.
+
+        ``priors`` (prior-mask networks only): per image the previous frame's probability at ``input_size``, or None
+        for a first frame (an empty prior, as in training). Kept small on purpose: the video runner keeps its state
+        at this resolution and the backends (PyTorch, ONNX Runtime) differ only in one line here.
         """
-        if self.onnx is not None:
-            # A margin file's one channel m = l1 - l0 is the foot logit: sigmoid(m) = softmax([l0, l1])[1].
-            logits = torch.from_numpy(self.onnx.run(batch.numpy()))
-        else:
-            logits = self.model(batch.to(self.device))
-        return foot_probability(logits)
-
-    def predict_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Foot probability maps, float32 (H, W) at each image's own size, for (H, W, 3) uint8 RGB images.
-
-        Images may have different sizes: each is resized to ``input_size`` before they are stacked.
-        """
-        if not images:
-            return []
         for image in images:
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
                 raise ValueError(f"expected (H, W, 3) uint8 RGB images, got {image.shape} {image.dtype}")
         batch = torch.stack([to_tensor(resize_image(image, self.input_size)) for image in images])
+        if self.takes_prior:
+            given = list(priors) if priors is not None else [None] * len(images)
+            planes = [torch.zeros(self.input_size) if p is None else torch.from_numpy(np.asarray(p, np.float32))
+                      for p in given]
+            batch = torch.cat([batch, torch.stack(planes)[:, None]], dim=1)
+        elif priors is not None and any(p is not None for p in priors):
+            raise FootsegError(f"{self.label} takes no previous-frame mask (it has no prior input)")
         with torch.inference_mode():
-            probs = self._foreground(batch).float().cpu().numpy()
+            if self.onnx is not None:
+                # A margin file's one channel m = l1 - l0 is the foot logit: sigmoid(m) = softmax([l0, l1])[1].
+                logits = torch.from_numpy(self.onnx.run(batch.numpy()))
+            else:
+                logits = self.model(batch.to(self.device))
+            return foot_probability(logits).float().cpu().numpy()
+
+    def predict_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Foot probability maps, float32 (H, W) at each image's own size, for (H, W, 3) uint8 RGB images.
+
+        Images may have different sizes: each is resized to ``input_size`` before they are stacked. A prior-mask
+        network sees each as a first frame (no previous mask).
+        """
+        if not images:
+            return []
+        probs = self.network_proba(images)
         return [resize_proba(np.ascontiguousarray(p), image.shape[:2]) for p, image in zip(probs, images, strict=True)]
 
     def predict_proba(self, image: np.ndarray) -> np.ndarray:

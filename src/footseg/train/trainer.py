@@ -35,18 +35,19 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import Subset
+from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
 from footseg.atomic import atomic_write_bytes
 from footseg.config import TrainConfig
 from footseg.data.check import require_valid
 from footseg.data.dataset import SegmentationDataset, make_loader, split_folder
+from footseg.data.prior import PriorDataset
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.models.registry import create_model
-from footseg.models.saved import SavedModelInfo, save_model
+from footseg.models.saved import SavedModelInfo, add_prior_input, save_model
 from footseg.runtime.resolve import resolve_model
 from footseg.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from footseg.train.distill import FeatureTap, attention_transfer_loss, distill_weight, distillation_loss
@@ -193,16 +194,21 @@ def _initial_model(cfg: TrainConfig) -> tuple[nn.Module, dict]:
     """The network a run starts from and its layer widths that differ from a fresh one's (``layer_shapes``).
 
     A fresh ``create_model`` network, or with ``--init`` the saved model itself: the same architecture, width and
-    classes, possibly channel-pruned (narrower layers), which is how a pruned network is fine-tuned at length.
+    classes, possibly channel-pruned (narrower layers), which is how a pruned network is fine-tuned at length. With
+    ``--prior`` a still-image ``--init`` model gets its prior input added, with zero weights (``add_prior_input``).
     """
     if cfg.init is None:
-        return create_model(cfg.model, cfg.width, cfg.num_classes), {}
+        return create_model(cfg.model, cfg.width, cfg.num_classes, in_channels=cfg.in_channels), {}
     ref = resolve_model(cfg.init)
     start, info = ref.load()
     if (info.model, info.width, info.num_classes) != (cfg.model, cfg.width, cfg.num_classes):
         raise FootsegError(
             f"--init holds {info.model} width {info.width} with {info.num_classes} classes, but this run trains "
             f"{cfg.model} width {cfg.width} with {cfg.num_classes}", ref.path)
+    if cfg.prior and info.in_channels == 3:
+        start, info = add_prior_input(start, info)
+    if info.in_channels != cfg.in_channels:
+        raise FootsegError("--init has a prior input but this run trains without --prior", ref.path)
     return start.train(), dict(info.extra.get(LAYER_SHAPES_KEY, {}))
 
 
@@ -310,8 +316,11 @@ class _Trainer:
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
 
-        self.train_set = SegmentationDataset(split_folder(data, "train"), cfg.size, augment=True, seed=cfg.seed)
-        val_set = SegmentationDataset(split_folder(data, "val"), cfg.size, augment=False)
+        self.train_set: Dataset = SegmentationDataset(split_folder(data, "train"), cfg.size, augment=True,
+                                                      seed=cfg.seed)
+        val_set: Dataset = SegmentationDataset(split_folder(data, "val"), cfg.size, augment=False)
+        if cfg.prior:  # a fake previous-frame mask as 4th channel; validation's are the same every epoch
+            self.train_set, val_set = PriorDataset(self.train_set, cfg.seed), PriorDataset(val_set, cfg.seed)
         self.train_loader = make_loader(
             self.train_set, cfg.batch_size, shuffle=True, workers=cfg.workers, seed=cfg.seed, distributed=env.enabled
         )
@@ -544,7 +553,7 @@ class _Trainer:
         if self.teacher is None:
             return loss
         with torch.no_grad():
-            soft = self.teacher(images)  # also fills the teacher's FeatureTap
+            soft = self.teacher(images[:, : self.teacher.in_channels])  # also fills the teacher's FeatureTap
         w = self._distill_weight()
         loss = (1.0 - w) * loss + w * distillation_loss(logits, soft, self.cfg.distill_temperature)
         if self.taps is not None:
@@ -618,6 +627,7 @@ class _Trainer:
                     width=cfg.width,
                     num_classes=cfg.num_classes,
                     input_size=(cfg.size, cfg.size),
+                    in_channels=cfg.in_channels,
                     extra={"val_iou": val["iou"], "epoch": s.epoch + 1, "train_config": cfg.to_dict()},
                 )
                 if self.layer_shapes:

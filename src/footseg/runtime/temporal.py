@@ -1,0 +1,75 @@
+"""Segmenting video: one small state object that carries what a frame needs from the one before.
+
+Three modes, one interface (``VideoSegmenter.step(frame) -> probability``), used the same way by ``footseg video``,
+``footseg live``, ``footseg eval --clips`` and, mirrored in JavaScript, by the web page:
+
+- ``per-frame``: every frame alone, as a photo.
+- ``smooth``: MediaPipe's segmentation smoothing. The new probability ``p`` is pulled towards the previous output
+  in proportion to its uncertainty: ``out = p + (prev - p) * u(p) * ratio``, ``u(p) = H(p)^2`` with ``H`` the binary
+  entropy in bits (1 at p = 0.5, 0 at p = 0 or 1). Confident pixels follow the new frame; unsure ones keep
+  momentum. It needs no training, but it lags a moving camera.
+- ``prior``: a prior-mask network (``in_channels`` 4, Google's 2018 mobile video segmenter) gets the previous
+  frame's output as its 4th input and learnt to follow it where the image agrees and overrule it where not.
+
+State lives at the network's input resolution (what the network reads and writes), so a frame costs one resize up
+for the caller's mask and nothing more.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from footseg.errors import FootsegError
+from footseg.runtime.predictor import Predictor, resize_proba
+
+MODES = ("per-frame", "smooth", "prior")
+DEFAULT_SMOOTHING = 0.7  # MediaPipe's selfie segmentation example's combine_with_previous_ratio
+
+
+def default_mode(predictor: Predictor) -> str:
+    """How footseg runs a model on video unless told otherwise: with its prior input where it has one."""
+    return "prior" if predictor.takes_prior else "per-frame"
+
+
+def smooth(new: np.ndarray, previous: np.ndarray, ratio: float) -> np.ndarray:
+    """MediaPipe's uncertainty-weighted blend of a new probability map with the previous output (see module doc)."""
+    p = np.clip(new, 1e-6, 1 - 1e-6)
+    entropy = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+    return (new + (previous - new) * (entropy * entropy * ratio)).astype(np.float32)
+
+
+class VideoSegmenter:
+    """Foot probability for each frame of one video, in order; ``reset()`` before the next video.
+
+    ``mode`` is one of ``MODES`` (default: ``default_mode``); ``ratio`` is the smoothing strength in [0, 1].
+    """
+
+    def __init__(self, predictor: Predictor, mode: str | None = None, ratio: float = DEFAULT_SMOOTHING):
+        mode = mode or default_mode(predictor)
+        if mode not in MODES:
+            raise FootsegError(f"unknown video mode '{mode}'; choose one of: {', '.join(MODES)}")
+        if mode == "prior" and not predictor.takes_prior:
+            raise FootsegError(f"{predictor.label} has no prior input; use --mode per-frame or smooth, or a model "
+                               "trained with --prior")
+        if not 0.0 <= ratio <= 1.0:
+            raise FootsegError(f"the smoothing ratio must lie in [0, 1], got {ratio}")
+        self.predictor, self.mode, self.ratio = predictor, mode, ratio
+        self.previous: np.ndarray | None = None  # last output at the network's input size
+
+    def reset(self) -> None:
+        """Forget the previous frame: the next one starts a new video."""
+        self.previous = None
+
+    def step_small(self, frame: np.ndarray) -> np.ndarray:
+        """The frame's foot probability at the network's input size, float32 (h, w); advances the state."""
+        prior = [self.previous] if self.mode == "prior" else None
+        prob = self.predictor.network_proba([frame], prior)[0]
+        if self.mode == "smooth" and self.previous is not None:
+            prob = smooth(prob, self.previous, self.ratio)
+        if self.mode != "per-frame":
+            self.previous = prob
+        return prob
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        """The foot probability of an (H, W, 3) uint8 RGB frame, float32 (H, W) at the frame's size."""
+        return resize_proba(self.step_small(frame), frame.shape[:2])

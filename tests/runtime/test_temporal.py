@@ -1,0 +1,72 @@
+"""Video modes through one state object: per-frame, MediaPipe's smoothing, and the prior-mask network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from footseg.errors import FootsegError
+from footseg.models import SavedModelInfo
+from footseg.runtime.predictor import Predictor
+from footseg.runtime.temporal import VideoSegmenter, default_mode, smooth
+
+
+class _PriorEcho(torch.nn.Module):
+    """A 'prior-mask network' whose foot logit is 8 * (prior - 0.5) + (red - green): it shows what prior it got."""
+
+    in_channels = 4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        score = 8.0 * (x[:, 3] - 0.5) + (x[:, 0] - x[:, 1])
+        return torch.stack([torch.zeros_like(score), score], dim=1)
+
+
+def _prior_predictor() -> Predictor:
+    return Predictor((_PriorEcho(), SavedModelInfo("echo", input_size=(32, 32), in_channels=4)))
+
+
+def test_smoothing_follows_confident_pixels_and_holds_unsure_ones() -> None:
+    previous = np.array([0.9, 0.9, 0.9], np.float32)
+    new = np.array([0.0, 0.5, 1.0], np.float32)
+    out = smooth(new, previous, ratio=0.7)
+    assert out[0] == pytest.approx(0.0, abs=1e-4) and out[2] == pytest.approx(1.0, abs=1e-4)  # certain: unchanged
+    assert out[1] == pytest.approx(0.5 + 0.4 * 0.7)  # p = 0.5 is maximally unsure: the full ratio of the pull
+    assert np.array_equal(smooth(new, previous, 0.0), new)
+
+
+def test_the_prior_mode_feeds_the_previous_output_back(make_photo) -> None:
+    seg = VideoSegmenter(_prior_predictor())
+    assert seg.mode == "prior"
+    frame = np.full((40, 50, 3), 128, np.uint8)  # no colour cue: only the prior decides
+    first = seg.step(frame)
+    assert first.shape == (40, 50) and first.max() < 0.05  # empty prior on the first frame: no foot
+    seg.previous = np.ones((32, 32), np.float32)
+    assert seg.step(frame).min() > 0.95  # a full prior makes it all foot
+    seg.reset()
+    assert seg.step(frame).max() < 0.05
+
+
+def test_smooth_mode_keeps_state_and_per_frame_does_not(red_model, make_photo) -> None:
+    image, _ = make_photo(48, 48)
+    predictor = Predictor(red_model)
+    assert default_mode(predictor) == "per-frame"
+    per_frame = VideoSegmenter(predictor)
+    assert np.array_equal(per_frame.step(image), per_frame.step(image)) and per_frame.previous is None
+    smoothed = VideoSegmenter(predictor, mode="smooth", ratio=0.5)
+    smoothed.step(image)
+    assert smoothed.previous is not None and smoothed.previous.shape == (64, 64)
+
+
+def test_modes_a_model_cannot_run_are_refused(red_model) -> None:
+    with pytest.raises(FootsegError, match="has no prior input"):
+        VideoSegmenter(Predictor(red_model), mode="prior")
+    with pytest.raises(FootsegError, match="unknown video mode"):
+        VideoSegmenter(Predictor(red_model), mode="blend")
+    with pytest.raises(FootsegError, match="smoothing ratio"):
+        VideoSegmenter(Predictor(red_model), mode="smooth", ratio=1.5)
+
+
+def test_a_still_image_model_takes_no_prior(red_model, make_photo) -> None:
+    with pytest.raises(FootsegError, match="takes no previous-frame mask"):
+        Predictor(red_model).network_proba([make_photo(32, 32)[0]], [np.zeros((64, 64), np.float32)])
