@@ -1,7 +1,7 @@
 """The peer in ``footseg bench --peer``: MediaPipe's selfie segmenter, timed through Google's own runtimes.
 
 Runs in its own environment (``make bench`` creates .venv-bench with mediapipe==0.10.21 and ai-edge-litert), never in
-footseg's: mediapipe pins numpy<2 and protobuf<5. From footseg it imports only footseg.bench.timing (standard library
+footseg's: mediapipe pins numpy<2 and protobuf<5. From footseg it imports only footseg.runtime.timing (standard library
 only), straight from this checkout's src/, so both sides time the same way.
 
     .venv-bench/bin/python benchmarks/mediapipe_peer.py --threads 1,all --runs 20 --min-time 2
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from footseg.bench.timing import latency_stats, time_runs
+from footseg.runtime.timing import latency_stats, time_runs
 
 MODEL_NAME = "mediapipe-selfie"
 NATIVE_SIZE = 256

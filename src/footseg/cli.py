@@ -1,4 +1,5 @@
-"""``footseg`` command line: one verb per job (check, train, eval, predict, bench, export, compress, report, run).
+"""``footseg`` command line: one verb per job (check, train, eval, predict, video, live, bench, export, compress,
+report, synth, run).
 
 Heavy imports happen inside each verb so ``footseg --help`` is instant.
 """
@@ -43,16 +44,28 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from footseg.eval.evaluate import evaluate
+    if (args.data is None) == (args.clips is None):
+        raise FootsegError("eval needs one of --data DIR (photos) or --clips DIR (video clips)")
+    if args.clips is not None:
+        from footseg.eval.clips import evaluate_clips
+        from footseg.runtime.temporal import video_mode
 
-    scores = evaluate(args.model, Path(args.data), split=args.split, batch_size=args.batch_size)
-    print(
-        f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  miou {scores['miou']:.4f}  n {scores['n']}"
-    )
+        mode, ratio = video_mode(args.mode, args.smooth)
+        scores = evaluate_clips(args.model, Path(args.clips), split=args.split, mode=mode, ratio=ratio)
+        print(f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  flicker {scores['flicker']:.2f}%  "
+              f"clips {scores['n_clips']}  frames {scores['n_frames']}  mode {scores['mode']}  "
+              f"{scores['latency_ms']:.1f} ms/frame")
+    else:
+        from footseg.eval.evaluate import evaluate
+
+        scores = evaluate(args.model, Path(args.data), split=args.split, batch_size=args.batch_size)
+        print(
+            f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  miou {scores['miou']:.4f}  n {scores['n']}"
+        )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(scores, indent=2) + "\n")
-    if args.worst_figure:
+    if args.worst_figure and args.data is not None:
         from footseg.eval.figures import worst_cases_figure
 
         out = worst_cases_figure(args.model, Path(args.data), args.worst_figure, k=args.worst, split=args.split,
@@ -87,6 +100,31 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     print(f"wrote masks and overlays for {result.done} images to {args.out}"
           + (f"; {len(result.failed)} could not be read" if result.failed else ""))
     return 1 if result.failed else 0
+
+
+def _cmd_video(args: argparse.Namespace) -> int:
+    from footseg.eval.video import segment_video
+    from footseg.runtime.temporal import video_mode
+
+    model, inputs = _model_and_inputs(args.items)
+    if len(inputs) != 1:
+        raise FootsegError(f"footseg video takes one video file or folder of frames, got {len(inputs)}: "
+                           + " ".join(inputs))
+    mode, ratio = video_mode(args.mode, args.smooth)
+    result = segment_video(model, Path(inputs[0]), Path(args.out), masks=args.masks, mode=mode, ratio=ratio,
+                           fps=args.fps)
+    print(result.summary())
+    return 0
+
+
+def _cmd_live(args: argparse.Namespace) -> int:
+    from footseg.eval.live import live
+    from footseg.runtime.temporal import video_mode
+
+    mode, ratio = video_mode(args.mode, args.smooth)
+    stats = live(args.model, camera=args.camera, mode=mode, ratio=ratio)
+    print(f"showed {stats.frames} frames in {stats.seconds:.1f} s ({stats.fps:.1f} FPS)")
+    return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -183,16 +221,24 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from footseg.data.synth import SynthSettings, synthesize
+    from footseg.data.synth.clips import ClipSettings, synthesize_clips
     from footseg.data.synth.engine import parse_shard
 
-    settings = SynthSettings(n=args.n, seed=args.seed, size=args.size, floors=args.floors, find=args.find,
-                             meshes=args.meshes, image_format=args.format, cutouts=args.cutouts,
-                             cutout_prob=args.cutout_prob)
+    if args.frames is not None and args.clips is None:
+        raise FootsegError("--frames sets the length of each clip: it needs --clips K")
+    common = dict(seed=args.seed, size=args.size, floors=args.floors, find=args.find, meshes=args.meshes,
+                  image_format=args.format, cutouts=args.cutouts, cutout_prob=args.cutout_prob)
+    if args.clips is not None:
+        settings = ClipSettings(n=args.clips, frames=24 if args.frames is None else args.frames, **common)
+    else:
+        settings = SynthSettings(n=args.n, **common)
     settings.remove(args.without.split(",") if args.without else [])
-    manifest = synthesize(Path(args.out), settings, workers=args.workers, resume=args.resume,
-                          shard=parse_shard(args.shard), progress=not args.no_progress)
+    run = synthesize_clips if args.clips is not None else synthesize
+    manifest = run(Path(args.out), settings, workers=args.workers, resume=args.resume,
+                   shard=parse_shard(args.shard), progress=not args.no_progress)
     counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
-    print(f"synthetic dataset in {args.out} ({counts}; shard {args.shard})")
+    what = f"clips of {manifest['frames']} frames" if args.clips is not None else "dataset"
+    print(f"synthetic {what} in {args.out} ({counts}; shard {args.shard})")
     return 0
 
 
@@ -214,6 +260,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="footseg", description="Real-time segmentation of feet on a smartphone.")
     p.add_argument("--version", action="version", version=f"footseg {__version__}")
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    # Spelt out, not imported from footseg.runtime.temporal: the parser is built without loading torch.
+    video_modes = ["per-frame", "smooth", "prior"]
+    mode_help = ("per-frame (each frame alone), smooth (blend unsure pixels with the frame before) or prior (a "
+                 "model trained with --prior); default: prior for such a model, else per-frame")
+    s = sub.add_parser("video", help="segment a video file or a folder of frames: overlay video, masks per frame",
+                       usage="footseg video [-h] [MODEL] INPUT --out OUT [--masks] [--mode MODE] [--smooth R] "
+                             "[--fps FPS]")
+    s.add_argument("items", nargs="+", metavar="[MODEL] INPUT",
+                   help=f"the model ({MODEL_HELP}), then one video (.mp4 .mov .webm .avi .mkv) or folder of frames "
+                        "(images in name order, or a clip folder with images/)")
+    s.add_argument("--out", required=True, help="output folder: overlay.mp4, and masks/ with --masks")
+    s.add_argument("--masks", action="store_true", help="also write OUT/masks/<frame>.png (0/255) per frame")
+    s.add_argument("--mode", default=None, choices=video_modes, help=mode_help)
+    s.add_argument("--smooth", type=float, default=None, metavar="R",
+                   help="mode smooth with ratio R in [0, 1] (default ratio 0.7)")
+    s.add_argument("--fps", type=float, default=None,
+                   help="frame rate of overlay.mp4 (default: the video's; 30 for a folder of frames)")
+    s.set_defaults(func=_cmd_video)
 
     s = sub.add_parser("check", help="validate a dataset folder and report every problem by file")
     s.add_argument("data", help="dataset folder (with train/val/test splits, or flat images/ + masks/)")
@@ -244,14 +309,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-distill-anneal", action="store_true", help="keep --distill-weight constant all run")
     s.add_argument("--attention-weight", type=float, default=0.0, metavar="BETA",
                    help="add attention transfer from the teacher's encoder stages with this weight (e.g. 1000)")
+    s.add_argument("--prior", action="store_true",
+                   help="train a prior-mask network for video: a 4th input, the previous frame's mask (faked from "
+                        "each image's mask); with --init a still-image model gets that input added")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     s.set_defaults(func=_cmd_train)
 
-    s = sub.add_parser("eval", help="score a saved model on a dataset: accuracy, IoU, mIoU")
+    s = sub.add_parser("eval", help="score a model on photos (accuracy, IoU, mIoU) or video clips (also flicker)")
     s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
-    s.add_argument("--data", required=True, help="dataset folder (uses its test split if it has splits)")
+    s.add_argument("--data", default=None, help="dataset folder (uses its test split if it has splits)")
+    s.add_argument("--clips", default=None, metavar="DIR",
+                   help="clip dataset (folders of frames with masks): per-frame IoU and accuracy, flicker, latency")
+    s.add_argument("--mode", default=None, choices=video_modes, help=f"video mode for --clips: {mode_help}")
+    s.add_argument("--smooth", type=float, default=None, metavar="R",
+                   help="video mode smooth: MediaPipe's uncertainty-weighted blend with ratio R in [0, 1]")
     s.add_argument("--split", default="test", help="split to use when the dataset has splits")
     s.add_argument("--batch-size", type=int, default=8)
     s.add_argument("--json", default=None, help="also write the scores to this JSON file")
@@ -264,6 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"the model ({MODEL_HELP}), then image files or folders")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_cmd_predict)
+
+    s = sub.add_parser("live", help="segment a camera's frames live and show them in a window (needs a display)")
+    s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
+    s.add_argument("--camera", type=int, default=0, help="camera number for OpenCV (0: the first)")
+    s.add_argument("--mode", default=None, choices=video_modes, help=mode_help)
+    s.add_argument("--smooth", type=float, default=None, metavar="R", help="mode smooth with ratio R in [0, 1]")
+    s.set_defaults(func=_cmd_live)
 
     s = sub.add_parser("bench", help="parameters, GFLOPs, size, latency, FPS and roofline per model and runtime")
     s.add_argument(
@@ -334,12 +414,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="render a synthetic dataset: 3D feet on floors seen by a phone camera")
     s.add_argument("out", help="output folder (train/val/test splits + manifest.json)")
-    s.add_argument("--n", type=int, required=True, help="number of images in the whole dataset (all shards)")
+    how_many = s.add_mutually_exclusive_group(required=True)
+    how_many.add_argument("--n", type=int, help="number of images in the whole dataset (all shards)")
+    how_many.add_argument("--clips", type=int, metavar="K",
+                          help="render K video clips instead of still images: OUT/<split>/clip_NNNNN/images/fNNN.jpg "
+                               "+ masks/fNNN.png, a hand-held phone moving over each scene")
+    s.add_argument("--frames", type=int, default=None, metavar="F", help="frames per clip with --clips (default 24)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", type=int, default=256, help="square output side in pixels")
     s.add_argument("--workers", type=int, default=1, help="worker processes, one OpenGL context each")
     s.add_argument("--resume", action="store_true", help="keep images already written, make the missing ones")
-    s.add_argument("--shard", default="0/1", help="I/N: make only images i with i %% N == I")
+    s.add_argument("--shard", default="0/1", help="I/N: make only images (or clips) i with i %% N == I")
     s.add_argument("--floors", default=None, help="folder of floor photos (train/val/test subfolders, or flat)")
     s.add_argument("--find", default=None, help="FIND foot model folder (template.obj, model.onnx, latents.json)")
     s.add_argument("--meshes", default=None, help="folder of .obj/.ply foot meshes (vertex colours if present)")

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from footseg.bench import cost, peer, timing
+from footseg.bench import cost, peer
 from footseg.bench.cost import measure_model, parse_threads
 from footseg.bench.table import RUNTIMES, benchmark, format_table, parse_runtimes
 from footseg.cli import main
@@ -21,6 +21,7 @@ from footseg.deploy.quantize import export_int8
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate
 from footseg.models.saved import WEIGHTS_NAME
+from footseg.runtime import timing
 from footseg.runtime.resolve import load_network
 
 REQUIRED = {"model", "params", "gflops", "size_mb", "latency_ms"}

@@ -1,7 +1,7 @@
 """What a model costs: parameters, GFLOPs, CPU latency (PyTorch eager or ONNX Runtime) and the roofline.
 
 The one place footseg times a network: ``footseg bench``, the Pareto sweep, the report, compression and the model
-card all measure latency through the samplers here, which time with ``footseg.bench.timing``.
+card all measure latency through the samplers here, which time with ``footseg.runtime.timing``.
 
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` on one (1, 3, size, size) input; it counts
 convolutions and matrix products only (not BatchNorm, activations or resizes) and one multiply-add as 2 FLOPs.
@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from footseg.bench.timing import WARMUP_RUNS, latency_stats, time_runs
 from footseg.errors import FootsegError
+from footseg.runtime.timing import WARMUP_RUNS, latency_stats, time_runs
 
 PEAK_SIZE = 2048  # side of the square fp32 matmul whose speed stands for the CPU's peak
 PEAK_REPEATS = 3

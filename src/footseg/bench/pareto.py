@@ -15,11 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from footseg.bench.cost import count_flops, count_params, interleaved, onnx_sampler, torch_sampler
-from footseg.bench.timing import WARMUP_RUNS, latency_stats
 from footseg.deploy.export import export_module
 from footseg.eval.evaluate import evaluate
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.runtime.resolve import load_network
+from footseg.runtime.timing import WARMUP_RUNS, latency_stats
 
 
 def _label(point: dict) -> str:

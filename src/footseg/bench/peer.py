@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from footseg.bench.cost import add_roofline, parse_threads
-from footseg.bench.timing import WARMUP_RUNS
+from footseg.runtime.timing import WARMUP_RUNS
 
 PEER_RUNTIMES = ("litert", "mediapipe-tasks")  # what benchmarks/mediapipe_peer.py reports
 PEER_TIMEOUT_S = 900

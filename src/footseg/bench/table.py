@@ -30,7 +30,6 @@ from footseg.bench.cost import (
     torch_sampler,
 )
 from footseg.bench.peer import PEER_RUNTIMES, peer_rows
-from footseg.bench.timing import WARMUP_RUNS, latency_stats
 from footseg.data.dataset import has_splits
 from footseg.deploy.export import export_onnx
 from footseg.deploy.quantize import export_int8
@@ -41,6 +40,7 @@ from footseg.models.saved import WEIGHTS_NAME, SavedModelInfo, build_model, pret
 from footseg.runtime.onnx_model import OnnxModel
 from footseg.runtime.predictor import ModelLike
 from footseg.runtime.resolve import resolve_model
+from footseg.runtime.timing import WARMUP_RUNS, latency_stats
 
 RUNTIMES = ("torch", "onnx", "onnx-int8")
 

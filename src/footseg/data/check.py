@@ -2,6 +2,8 @@
 
 Each image and mask is really decoded (a truncated JPEG only fails when its pixels are read), sizes are compared
 after EXIF orientation (the way training sees them), and masks must hold at most two values, one of them 0.
+A clip dataset (folders of frames, ``clips.py``) gets the same checks on every clip, whose frames must also all
+have one size.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from footseg.data.clips import clip_folders, is_clip_dataset
 from footseg.data.dataset import SPLITS, has_splits
 from footseg.data.io import IMAGE_EXTENSIONS, MASK_EXTENSION, read_image, read_mask
 from footseg.errors import FootsegError
@@ -32,7 +35,8 @@ class Problem:
 class CheckResult:
     root: Path
     problems: list[Problem] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)  # images per split; key "" for a flat folder
+    counts: dict[str, int] = field(default_factory=dict)  # images (frames) per split; key "" for a flat folder
+    clips: dict[str, int] | None = None  # clips per split, for a clip dataset
 
     @property
     def ok(self) -> bool:
@@ -42,6 +46,9 @@ class CheckResult:
         if self.problems:
             n = len(self.problems)
             return f"{n} problem{'s' if n != 1 else ''} in {self.root}"
+        if self.clips is not None:
+            parts = [f"{split} {n} clips, {self.counts[split]} frames".lstrip() for split, n in self.clips.items()]
+            return "ok: " + "; ".join(parts)
         if list(self.counts) == [""]:
             return f"ok: {self.counts['']} images"
         return "ok: " + ", ".join(f"{split} {n}" for split, n in self.counts.items()) + " images"
@@ -58,20 +65,21 @@ def _visible_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def _check_pair(image: Path, mask: Path | None) -> list[Problem]:
-    """Decode one image (and its mask) and return what is wrong with them."""
+def _check_pair(image: Path, mask: Path | None) -> tuple[list[Problem], tuple[int, int] | None]:
+    """Decode one image (and its mask): what is wrong with them, and the image's (width, height) if it decoded."""
     problems = []
     try:
         img = read_image(image)
     except FootsegError as exc:
         img = None
         problems.append(Problem(image, _message(exc)))
+    size = None if img is None else (img.shape[1], img.shape[0])
     if mask is None:
-        return problems
+        return problems, size
     try:
         msk = read_mask(mask)
     except FootsegError as exc:
-        return [*problems, Problem(mask, _message(exc))]
+        return [*problems, Problem(mask, _message(exc))], size
     values = np.unique(msk)
     if len(values) > 2:
         shown = ", ".join(str(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
@@ -87,11 +95,13 @@ def _check_pair(image: Path, mask: Path | None) -> list[Problem]:
                 "(width x height, after EXIF orientation)",
             )
         )
-    return problems
+    return problems, size
 
 
-def _check_folder(folder: Path, pool: ThreadPoolExecutor) -> tuple[list[Problem], int]:
-    """Problems of one folder in the dataset format, and its number of images."""
+def _check_folder(folder: Path, pool: ThreadPoolExecutor, empty: str = "empty split: no images",
+                  sizes: dict[Path, tuple[int, int]] | None = None) -> tuple[list[Problem], int]:
+    """Problems of one folder in the dataset format, and its number of images; the (width, height) of each image that
+    decodes goes into ``sizes`` when given."""
     images_dir, masks_dir = folder / "images", folder / "masks"
     if not folder.is_dir():
         return [Problem(folder, "folder not found")], 0
@@ -107,7 +117,7 @@ def _check_folder(folder: Path, pool: ThreadPoolExecutor) -> tuple[list[Problem]
         else:
             images[path.stem] = path
     if not images:
-        problems.append(Problem(images_dir, "empty split: no images"))
+        problems.append(Problem(images_dir, empty))
     masks: dict[str, Path] = {}
     if not masks_dir.is_dir():
         problems.append(Problem(masks_dir, "missing masks/ folder"))
@@ -124,9 +134,48 @@ def _check_folder(folder: Path, pool: ThreadPoolExecutor) -> tuple[list[Problem]
         for stem, image in images.items():
             if stem not in masks:
                 problems.append(Problem(image, f"mask missing (expected masks/{stem}{MASK_EXTENSION})"))
-    for found in pool.map(lambda s: _check_pair(images[s], masks.get(s)), sorted(images)):
+    stems = sorted(images)
+    for stem, (found, size) in zip(stems, pool.map(lambda s: _check_pair(images[s], masks.get(s)), stems),
+                                   strict=True):
         problems.extend(found)
+        if sizes is not None and size is not None:
+            sizes[images[stem]] = size
     return problems, len(images)
+
+
+def _check_clip(folder: Path, pool: ThreadPoolExecutor) -> tuple[list[Problem], int]:
+    """Problems of one clip (a folder in the dataset format whose images are its frames), and its number of frames.
+    Frames of a video all have one size: any frame of another size than most is reported."""
+    sizes: dict[Path, tuple[int, int]] = {}
+    problems, count = _check_folder(folder, pool, empty="empty clip: no frames", sizes=sizes)
+    if sizes:
+        values = list(sizes.values())
+        common = max(set(values), key=lambda v: (values.count(v), v))
+        for path, (w, h) in sizes.items():
+            if (w, h) != common:
+                problems.append(Problem(path, f"frame is {w}x{h} but the other frames of this clip are "
+                                              f"{common[0]}x{common[1]} (width x height, after EXIF orientation)"))
+    return problems, count
+
+
+def _check_clip_folder(folder: Path, pool: ThreadPoolExecutor) -> tuple[list[Problem], int, int]:
+    """Problems of a folder of clips (a flat clip dataset or one split), its number of clips and of frames."""
+    if not folder.is_dir():
+        return [Problem(folder, "folder not found")], 0, 0
+    clips = clip_folders(folder)
+    problems: list[Problem] = []
+    for sub in sorted(folder.iterdir()):
+        if sub.is_dir() and not sub.name.startswith(".") and sub not in clips:
+            problems.append(Problem(sub, "not a clip: no images/ folder (expected images/<frame>.jpg|png and "
+                                         "masks/<frame>.png)"))
+    if not clips:
+        problems.append(Problem(folder, "empty split: no clips"))
+    frames = 0
+    for clip in clips:
+        found, count = _check_clip(clip, pool)
+        problems.extend(found)
+        frames += count
+    return problems, len(clips), frames
 
 
 def check_dataset(root: Path, splits: Sequence[str] | None = None) -> CheckResult:
@@ -143,10 +192,16 @@ def check_dataset(root: Path, splits: Sequence[str] | None = None) -> CheckResul
         folders = {s: root / s for s in (splits or [s for s in SPLITS if (root / s).is_dir()])}
     else:
         folders = {"": root}
+    clips = is_clip_dataset(root)
+    if clips:
+        result.clips = {}
     # Decoding is done by PIL and releases the GIL, so threads keep all cores busy without pickling arrays.
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         for name, folder in folders.items():
-            problems, count = _check_folder(folder, pool)
+            if clips:
+                problems, result.clips[name], count = _check_clip_folder(folder, pool)
+            else:
+                problems, count = _check_folder(folder, pool)
             if name and not folder.is_dir():
                 problems = [Problem(folder, f"missing {name}/ split")]
             result.problems.extend(sorted(problems))

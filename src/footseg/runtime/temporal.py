@@ -31,6 +31,15 @@ def default_mode(predictor: Predictor) -> str:
     return "prior" if predictor.takes_prior else "per-frame"
 
 
+def video_mode(mode: str | None, smooth: float | None) -> tuple[str | None, float]:
+    """(mode, ratio) from the ``--mode`` and ``--smooth R`` options: ``--smooth`` means mode smooth with ratio R."""
+    if smooth is None:
+        return mode, DEFAULT_SMOOTHING
+    if mode not in (None, "smooth"):
+        raise FootsegError(f"--smooth sets mode smooth; it cannot go with --mode {mode}")
+    return "smooth", smooth
+
+
 def smooth(new: np.ndarray, previous: np.ndarray, ratio: float) -> np.ndarray:
     """MediaPipe's uncertainty-weighted blend of a new probability map with the previous output (see module doc)."""
     p = np.clip(new, 1e-6, 1 - 1e-6)

@@ -5,6 +5,8 @@ by residue), so the bytes written do not depend on the number of workers, on sha
 identities, procedural floor seeds, floor photos, mesh files and cutouts are partitioned by split the same way, so
 none appears in two splits; the manifest lists which went where. With ``cutouts`` (the thesis's own mode) an image
 is, with ``cutout_prob``, a foreground photo composited onto a rendered scene without a foot (``cutouts.py``).
+``render_units`` runs any unit of work that way: an image here (``Worker``), a clip in ``clips.py`` (``ClipWorker``:
+the scene of image ``i`` filmed by a moving phone), with the same splits, manifest, workers, shards and resume.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import zlib
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -27,7 +30,14 @@ from footseg.data.synth.floors import SPLITS, ids_of_split, list_photos, photo_f
 from footseg.data.transforms import resize_image  # torch-free: workers never import torch
 from footseg.errors import FootsegError
 
+if TYPE_CHECKING:  # annotations only: workers import what they use when they use it
+    from footseg.data.synth.post import CameraEffects
+    from footseg.data.synth.scene import Scene
+
 MANIFEST = "manifest.json"
+FORMAT = "footseg-synth/1"
+CLIP_FORMAT = "footseg-synth-clips/1"
+_KINDS = {FORMAT: "still-image", CLIP_FORMAT: "clip"}  # what a manifest's format holds, in words
 _PARTIAL = ".partial"
 
 # Field metadata of every setting added after manifests were first written: the value that reproduces what footseg
@@ -178,7 +188,7 @@ def build_manifest(s: SynthSettings, planner: Planner) -> dict:
         else:
             d["procedural_floors"].add(p["floor_id"])
     splits = {sp: {k: (sorted(v) if isinstance(v, set) else v) for k, v in d.items()} for sp, d in per.items()}
-    return {"format": "footseg-synth/1", "seed": s.seed, "n": s.n, "size": s.size, "settings": asdict(s),
+    return {"format": FORMAT, "seed": s.seed, "n": s.n, "size": s.size, "settings": asdict(s),
             "counts": {sp: per[sp]["images"] for sp in SPLITS}, "splits": splits}
 
 
@@ -189,7 +199,10 @@ def image_paths(out: Path, i: int, s: SynthSettings) -> tuple[Path, Path]:
 
 
 class Worker:
-    """Per-process state: one GL renderer, caches of foot identities and of the FIND model."""
+    """Per-process state: one GL renderer, caches of foot identities and of the FIND model. Its unit of work is an
+    image; a subclass may make another unit (a clip) of the same scenes, see ``render_units``."""
+
+    unit = "img"
 
     def __init__(self, s: SynthSettings):
         from footseg.data.synth.render import Renderer
@@ -240,15 +253,14 @@ class Worker:
             self.feet.popitem(last=False)
         return foot
 
-    def make(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """(image (size, size, 3) uint8, mask (size, size) uint8 0/255, JPEG quality) of image ``i``."""
-        from footseg.data.synth.post import CameraEffects, apply_optics, apply_sensor
+    def scene(self, i: int) -> tuple[np.random.Generator, dict, object, Scene]:
+        """The random generator (to keep drawing from), plan, foot model and scene of image (or clip) ``i``."""
         from footseg.data.synth.scene import sample_scene
 
         s = self.s
         rng, p = self.planner.plan(i)
         if "cutout" in p:
-            from footseg.data.synth.cutouts import composite, no_foot
+            from footseg.data.synth.cutouts import no_foot
 
             foot = no_foot
         else:
@@ -259,44 +271,81 @@ class Worker:
             floor = procedural_floor(np.random.default_rng([s.seed, p["floor_id"], 11]))
         scene = sample_scene(rng, s.size, foot, floor, distractors=s.distractors, shadows=s.shadows, paper=s.paper,
                              seated_prob=s.seated_prob)
+        return rng, p, foot, scene
+
+    def make(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """(image (size, size, 3) uint8, mask (size, size) uint8 0/255, JPEG quality) of image ``i``."""
+        from footseg.data.synth.post import CameraEffects
+
+        rng, p, _, scene = self.scene(i)
         image, coverage = self.renderer.render(scene)
         if "cutout" in p:
+            from footseg.data.synth.cutouts import composite
+
             image, coverage = composite(rng, image, scene, self._cutout(p["cutout"]))
-        quality = 95
-        fx = CameraEffects.sample(rng) if s.camera_effects else None
-        if fx is not None:
-            image = apply_optics(image, fx)
-        image = resize_image(image, (s.size, s.size))
-        if fx is not None:
-            image = apply_sensor(image, fx, rng)
-            quality = fx.jpeg_quality
-        if coverage.shape != (s.size, s.size):
-            coverage = cv2.resize(coverage, (s.size, s.size), interpolation=cv2.INTER_AREA)
-        mask = np.where(coverage >= 128, 255, 0).astype(np.uint8)
-        return image, mask, quality
+        fx = CameraEffects.sample(rng) if self.s.camera_effects else None
+        return develop(image, coverage, fx, rng, self.s.size)
 
     def write(self, out: Path, i: int) -> None:
-        image, mask, quality = self.make(i)
-        img_path, mask_path = image_paths(out, i, self.s)
-        tmp = out / _PARTIAL
-        t_img = tmp / f"{os.getpid()}-image-{img_path.name}"
-        t_mask = tmp / f"{os.getpid()}-mask-{mask_path.name}"  # distinct even when both are .png
-        if self.s.image_format == "jpg":
-            write_jpeg(t_img, image, quality=quality)
-        else:
-            write_png(t_img, image)
-        write_mask(t_mask, mask)
-        # image first, mask last: an image with its mask present is complete (what --resume checks)
-        os.replace(t_img, img_path)
-        os.replace(t_mask, mask_path)
+        write_pair(out, *image_paths(out, i, self.s), *self.make(i))
+
+    @staticmethod
+    def paths(out: Path, i: int, s: SynthSettings) -> list[Path]:
+        """Every file of unit ``i`` (here an image and its mask): it is done when all exist."""
+        return list(image_paths(out, i, s))
+
+    @staticmethod
+    def manifest(s: SynthSettings, planner: Planner) -> dict:
+        return build_manifest(s, planner)
+
+    @staticmethod
+    def prepare(out: Path, s: SynthSettings) -> None:
+        """Make the folders every unit writes into (a clip makes its own)."""
+        for sp in SPLITS:
+            (out / sp / "images").mkdir(parents=True, exist_ok=True)
+            (out / sp / "masks").mkdir(parents=True, exist_ok=True)
+
+
+def develop(image: np.ndarray, coverage: np.ndarray, fx: CameraEffects | None, rng: np.random.Generator,
+            size: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """What the phone makes of a rendered frame: camera effects ``fx`` (None: none) on the image, the output size,
+    and the exact mask from the renderer's foot coverage. Returns (image, mask 0/255, JPEG quality)."""
+    from footseg.data.synth.post import apply_optics, apply_sensor
+
+    quality = 95
+    if fx is not None:
+        image = apply_optics(image, fx)
+    image = resize_image(image, (size, size))
+    if fx is not None:
+        image = apply_sensor(image, fx, rng)
+        quality = fx.jpeg_quality
+    if coverage.shape != (size, size):
+        coverage = cv2.resize(coverage, (size, size), interpolation=cv2.INTER_AREA)
+    mask = np.where(coverage >= 128, 255, 0).astype(np.uint8)
+    return image, mask, quality
+
+
+def write_pair(out: Path, img_path: Path, mask_path: Path, image: np.ndarray, mask: np.ndarray, quality: int) -> None:
+    """Write an image (JPEG at ``quality`` or PNG, by its suffix) and its mask, each atomically via ``out/.partial``."""
+    tmp = out / _PARTIAL
+    t_img = tmp / f"{os.getpid()}-image-{img_path.name}"
+    t_mask = tmp / f"{os.getpid()}-mask-{mask_path.name}"  # distinct even when both are .png
+    if img_path.suffix == ".jpg":
+        write_jpeg(t_img, image, quality=quality)
+    else:
+        write_png(t_img, image)
+    write_mask(t_mask, mask)
+    # image first, mask last: an image with its mask present is complete (what --resume checks)
+    os.replace(t_img, img_path)
+    os.replace(t_mask, mask_path)
 
 
 _WORKER: Worker | None = None
 
 
-def _init_worker(s: SynthSettings) -> None:
+def _init_worker(s: SynthSettings, kind: type[Worker] = Worker) -> None:
     global _WORKER
-    _WORKER = Worker(s)
+    _WORKER = kind(s)
 
 
 def _work(job: tuple[str, int]) -> int:
@@ -316,10 +365,10 @@ def parse_shard(text: str) -> tuple[int, int]:
     return a, b
 
 
-def stored_settings(stored: dict) -> dict:
+def stored_settings(stored: dict, kind: type[SynthSettings] = SynthSettings) -> dict:
     """A manifest's settings with those it predates filled in as the render had them: without the feature."""
     out = dict(stored)
-    for f in fields(SynthSettings):
+    for f in fields(kind):
         if f.name not in out and ABSENT_IN_OLD_MANIFESTS in f.metadata:
             out[f.name] = f.metadata[ABSENT_IN_OLD_MANIFESTS]
     return out
@@ -329,7 +378,7 @@ def setting_differences(stored: object, s: SynthSettings) -> list[str]:
     """Where a manifest's settings differ from ``s``: one ``"name was X, now Y"`` each; empty when they agree."""
     if not isinstance(stored, dict):
         return ["settings missing from the manifest"]
-    old = stored_settings(stored)
+    old = stored_settings(stored, type(s))
     new = json.loads(json.dumps(asdict(s)))  # compare as the manifest stores them (lists, not tuples)
     out = []
     for name in [*new, *(k for k in old if k not in new)]:
@@ -345,11 +394,11 @@ def setting_differences(stored: object, s: SynthSettings) -> list[str]:
 
 def _without_hint(stored: dict, s: SynthSettings) -> str:
     """The --without that resumes a render made without ingredients ``s`` has on, if that is all that differs."""
-    old = stored_settings(stored)
+    old = stored_settings(stored, type(s))
     off = [name for name, (key, value) in INGREDIENTS.items() if old.get(key) == value != getattr(s, key)]
     if not off:
         return ""
-    trial = SynthSettings(**asdict(s))
+    trial = type(s)(**asdict(s))
     trial.remove(off)
     return "" if setting_differences(stored, trial) else f", or resume it with --without {','.join(off)}"
 
@@ -357,6 +406,13 @@ def _without_hint(stored: dict, s: SynthSettings) -> str:
 def synthesize(out: Path, s: SynthSettings, workers: int = 1, resume: bool = False, shard: tuple[int, int] = (0, 1),
                progress: bool = True) -> dict:
     """Write images ``i`` with ``i % N == I`` of the dataset to ``out``; returns the manifest (written to ``out``)."""
+    return render_units(out, s, Worker, workers=workers, resume=resume, shard=shard, progress=progress)
+
+
+def render_units(out: Path, s: SynthSettings, kind: type[Worker], workers: int = 1, resume: bool = False,
+                 shard: tuple[int, int] = (0, 1), progress: bool = True) -> dict:
+    """Write units ``i`` (images, or clips with ``kind`` a clip worker) with ``i % N == I`` of the dataset to ``out``;
+    returns the manifest (written to ``out``). ``kind`` renders and writes a unit, names its files and its manifest."""
     from tqdm import tqdm
 
     s.validate()
@@ -364,7 +420,7 @@ def synthesize(out: Path, s: SynthSettings, workers: int = 1, resume: bool = Fal
         raise FootsegError(f"--workers must be at least 1 (got {workers})")
     out = Path(out)
     planner = Planner(s)
-    manifest = build_manifest(s, planner)
+    manifest = kind.manifest(s, planner)
     text = json.dumps(manifest, indent=1) + "\n"
     mpath = out / MANIFEST
     if mpath.is_file():
@@ -372,28 +428,31 @@ def synthesize(out: Path, s: SynthSettings, workers: int = 1, resume: bool = Fal
             old = json.loads(mpath.read_text())
         except (OSError, ValueError) as exc:
             raise FootsegError(f"unreadable manifest ({exc})", mpath) from exc
+        # manifests have always named their format; a folder of still images never takes clips, nor the reverse
+        fmt = old.get("format", FORMAT) if isinstance(old, dict) else FORMAT
+        if fmt != manifest["format"]:
+            raise FootsegError(f"holds a {_KINDS.get(fmt, fmt)} dataset, not {_KINDS.get(manifest['format'])}. "
+                               "Use another output folder", mpath)
         stored = old.get("settings") if isinstance(old, dict) else None
         differences = setting_differences(stored, s)
         if differences:
             hint = _without_hint(stored, s) if isinstance(stored, dict) else ""
             raise FootsegError(f"holds a dataset made with other settings: {'; '.join(differences)}. "
                                f"Use another output folder{hint}", mpath)
-    for sp in SPLITS:
-        (out / sp / "images").mkdir(parents=True, exist_ok=True)
-        (out / sp / "masks").mkdir(parents=True, exist_ok=True)
-    (out / _PARTIAL).mkdir(exist_ok=True)
+    kind.prepare(out, s)
+    (out / _PARTIAL).mkdir(parents=True, exist_ok=True)
     atomic_write_text(mpath, text)
 
     index, count = shard
     todo = [i for i in range(index, s.n, count)]
     if resume:
-        todo = [i for i in todo if not all(p.is_file() for p in image_paths(out, i, s))]
-    bar = tqdm(total=len(todo), desc="synth", unit="img", disable=not progress, smoothing=0.05)
+        todo = [i for i in todo if not all(p.is_file() for p in kind.paths(out, i, s))]
+    bar = tqdm(total=len(todo), desc="synth", unit=kind.unit, disable=not progress, smoothing=0.05)
     if workers == 1 or len(todo) <= 1:
         global _WORKER
         if todo:
-            if _WORKER is None or _WORKER.s != s:
-                _WORKER = Worker(s)
+            if type(_WORKER) is not kind or _WORKER.s != s:
+                _WORKER = kind(s)
             for i in todo:
                 _WORKER.write(out, i)
                 bar.update(1)
@@ -403,7 +462,7 @@ def synthesize(out: Path, s: SynthSettings, workers: int = 1, resume: bool = Fal
         lp_threads_for(workers)
         ctx = mp.get_context("spawn")
         chunk = max(1, min(16, len(todo) // (workers * 8)))
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(s,)) as pool:
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(s, kind)) as pool:
             for _ in pool.imap_unordered(_work, [(str(out), i) for i in todo], chunksize=chunk):
                 bar.update(1)
     bar.close()

@@ -27,6 +27,26 @@ from footseg.data.synth.mesh import Mesh, merge, rotation_z
 # (pose, rng) -> meshes of a left foot in its local frame (heel at the origin, toes along +x)
 FootModel = Callable[[FootPose, np.random.Generator], list[Mesh]]
 
+FOOT_LENGTH_GUESS = 0.26  # m: where a foot of unknown length stands, about its middle
+
+
+@dataclass
+class FootPlacement:
+    """Where one foot of a scene stands and how: kept with the scene so a clip can re-pose and move it per frame."""
+
+    center: np.ndarray  # (2,) ground point under the middle of the foot
+    right: bool  # a right foot (the model's left foot mirrored)
+    yaw: float  # radians, toes direction about the vertical axis
+    pose: FootPose
+    height: float = 0.0  # m above the floor (a foot lifted while it steps)
+
+
+def posed_foot(foot: FootModel, placement: FootPlacement, rng: np.random.Generator) -> list[Mesh]:
+    """The meshes of ``foot`` in ``placement``'s pose, mirrored for a right foot, turned and moved into the world."""
+    rot = rotation_z(placement.yaw)
+    at = np.array([*(placement.center - rot[:2, :2] @ np.array([0.5 * FOOT_LENGTH_GUESS, 0])), placement.height])
+    return [(part.mirrored_y() if placement.right else part).transformed(rot, at) for part in foot(placement.pose, rng)]
+
 
 @dataclass
 class Scene:
@@ -50,6 +70,9 @@ class Scene:
     shadow_blur: float = 0.02
     contact_k: float = 0.02
     aspect: float | None = None  # of the phone frame; None = width / height (else the frame is squashed into it)
+    # what ``mesh`` was merged from: the feet (``posed_foot``) first, then the other things on the floor
+    feet: list[FootPlacement] = field(default_factory=list)
+    props: list[Mesh] = field(default_factory=list)
 
 
 def _materials(rng: np.random.Generator) -> np.ndarray:
@@ -100,7 +123,7 @@ def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Su
     yaw = rng.uniform(0, 2 * np.pi)
     two = rng.random() < 0.55
     first_right = rng.random() < 0.5
-    length_guess = 0.26
+    length_guess = FOOT_LENGTH_GUESS
     centers = [np.zeros(2)]
     sides = [first_right]
     yaws = [yaw]
@@ -150,13 +173,11 @@ def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Su
     up = np.cos(roll) * forward + np.sin(roll) * side
 
     meshes: list[Mesh] = []
+    placements = []
     for c, right, fyaw in zip(centers, sides, yaws, strict=True):
-        pose = FootPose.sample(rng, seated=seated)
-        parts = foot(pose, rng)
-        rot = rotation_z(fyaw)
-        for part in parts:
-            p = part.mirrored_y() if right else part
-            meshes.append(p.transformed(rot, np.array([*(c - rot[:2, :2] @ np.array([0.5 * length_guess, 0])), 0])))
+        placements.append(FootPlacement(c, right, fyaw, FootPose.sample(rng, seated=seated)))
+        meshes.extend(posed_foot(foot, placements[-1], rng))
+    n_foot_meshes = len(meshes)
 
     # surfaces: ground, maybe a wall, rugs and a sheet of paper under the feet
     g = 15.0
@@ -208,10 +229,11 @@ def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Su
         width=size, height=size, aspect=width / height, eye=eye, target=target, up=up, fovy=float(fovy),
         light_dir=light_dir, light_color=key * tint, ambient=amb * (tint * 0.5 + 0.5 * np.array([0.95, 1.0, 1.08])),
         lamps=lamps, lamp_power=float(rng.uniform(0.3, 1.5)), mesh=merge(meshes), materials=_materials(rng),
-        surfaces=surfaces, shadow_center=feet_center.copy(), shadow_size=1.8,
+        surfaces=surfaces, feet=placements, props=meshes[n_foot_meshes:], shadow_center=feet_center.copy(),
+        shadow_size=1.8,
         shadow_strength=(rng.uniform(0.4, 0.85), rng.uniform(0.3, 0.8)) if shadows else (0.0, 0.0),
         shadow_blur=float(rng.uniform(0.008, 0.04)), contact_k=float(rng.uniform(0.012, 0.03)),
     )
 
 
-__all__ = ["FootModel", "Scene", "flat_quad", "sample_scene"]
+__all__ = ["FOOT_LENGTH_GUESS", "FootModel", "FootPlacement", "Scene", "flat_quad", "posed_foot", "sample_scene"]

@@ -1,4 +1,5 @@
-"""Latency sampling and statistics, shared by ``footseg bench`` and the MediaPipe peer script.
+"""Latency sampling and statistics: the one timing module, shared by ``footseg bench``, ``footseg eval --clips``,
+the video runner and the MediaPipe peer script.
 
 Standard library only, on purpose: ``benchmarks/mediapipe_peer.py`` imports it from a venv that has no torch.
 """
@@ -47,3 +48,25 @@ def latency_stats(times: Sequence[float]) -> dict:
         "fps": 1000.0 / median,
         "runs": len(ordered),
     }
+
+
+class Stopwatch:
+    """Milliseconds of each timed section of a loop that cannot be timed by ``time_runs`` (each run needs the
+    previous one's output, as video frames do): ``with watch: step()``, then ``watch.stats()``."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._start = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.times.append((time.perf_counter() - self._start) * 1000)
+
+    def stats(self) -> dict:
+        """``latency_stats`` of the sections so far; a ``FootsegError`` when nothing was timed."""
+        if not self.times:
+            raise FootsegError("nothing was timed")
+        return latency_stats(self.times)

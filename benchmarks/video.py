@@ -1,0 +1,74 @@
+"""The live-video table: per-frame, smoothing at three ratios and the prior-mask network, on clip datasets.
+
+    python benchmarks/video.py --clips SYNTH_CLIPS [--clips ../shared/data/real-dev-clips] \
+        [--still fastlinknet] [--prior default] [--ratios 0.3,0.5,0.7] [--out benchmarks/results/video]
+
+Every row is ``footseg eval --clips`` (``footseg.eval.clips.evaluate_clips``) at 1 thread: pooled per-frame foot IoU,
+flicker (percent of the foot area whose label toggled between consecutive frames while the truth did not) and the
+median per-frame latency of the whole loop. Writes OUT/video.json and OUT/video.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from footseg.errors import FootsegError
+from footseg.eval.clips import evaluate_clips
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v]
+
+
+def rows_for(clips: Path, still: str, prior: str | None, ratios: list[float]) -> list[dict]:
+    """One row per video mode on one clip dataset (the prior model's row only when one is given)."""
+    runs = [("per-frame", still, "per-frame", 0.0)]
+    runs += [(f"smooth {r:g}", still, "smooth", r) for r in ratios]
+    if prior is not None:
+        runs.append(("prior-mask network", prior, "prior", 0.0))
+    rows = []
+    for label, model, mode, ratio in runs:
+        scores = evaluate_clips(model, clips, mode=mode, ratio=ratio or 0.7)
+        rows.append({"clips": str(clips), "mode": label, "model": model,
+                     **{k: scores[k] for k in ("iou", "accuracy", "flicker", "n_clips", "n_frames", "latency_ms")}})
+        print(f"{clips.name}: {label}: iou {scores['iou']:.4f} flicker {scores['flicker']:.2f}% "
+              f"{scores['latency_ms']:.2f} ms", flush=True)
+    return rows
+
+
+def to_markdown(rows: list[dict]) -> str:
+    lines = ["| clips | mode | foot IoU | flicker (%) | latency (ms/frame, 1 thread) | clips x frames |",
+             "|---|---|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {Path(r['clips']).name} | {r['mode']} | {100 * r['iou']:.2f} | {r['flicker']:.2f} | "
+                     f"{r['latency_ms']:.2f} | {r['n_clips']} x {r['n_frames'] // max(1, r['n_clips'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--clips", action="append", required=True, help="clip dataset (its test split if it has splits)")
+    p.add_argument("--still", default="fastlinknet", help="the still-image model run per frame and smoothed")
+    p.add_argument("--prior", default="default", help="the prior-mask model ('none' to leave its row out)")
+    p.add_argument("--ratios", type=_floats, default=[0.3, 0.5, 0.7], help="smoothing ratios")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "video"))
+    args = p.parse_args(argv)
+    prior = None if args.prior == "none" else args.prior
+    try:
+        rows = [row for clips in args.clips for row in rows_for(Path(clips), args.still, prior, args.ratios)]
+    except FootsegError as exc:
+        print(f"video benchmark: error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "video.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / "video.md").write_text(to_markdown(rows))
+    print(to_markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""Clips as data: short videos stored as folders of frames, for live-video modes (per-frame IoU, flicker).
+
+A clip is a folder ``<clip>/images/<frame>.jpg|png`` + ``<clip>/masks/<frame>.png``, the dataset format of one
+folder (``dataset.find_samples``), its frames in the order of their names (so name them ``000``, ``001``, ... or
+``f000``, ...). A clip dataset is a folder of clips, or has ``train/``, ``val/``, ``test/`` folders of clips
+(``footseg synth --clips`` writes those). ``footseg check`` validates clip datasets too (``check.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from footseg.data.dataset import SPLITS, Sample, find_samples, has_splits, split_folder
+from footseg.data.io import read_image, read_mask
+from footseg.errors import FootsegError
+
+
+@dataclass
+class Clip:
+    """One clip: its name (the folder's), its folder and its frames in order (a frame's mask is None if missing)."""
+
+    name: str
+    folder: Path
+    frames: list[Sample]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def read(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Frame ``index`` decoded: (RGB uint8 (H, W, 3), raw mask uint8 (H, W) or None when it has no mask)."""
+        frame = self.frames[index]
+        return read_image(frame.image), (read_mask(frame.mask) if frame.mask is not None else None)
+
+
+def clip_folders(folder: Path) -> list[Path]:
+    """The clips directly inside ``folder`` (sub-folders holding ``images/``), sorted by name, hidden ones skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "images").is_dir())
+
+
+def is_clip_dataset(root: Path) -> bool:
+    """True when ``root`` is a folder of clips, or its split folders are: clips inside, no ``images/`` of their own
+    (an ``images/`` folder makes a dataset of still images, whatever else is there)."""
+    root = Path(root)
+    if not root.is_dir():
+        return False
+    folders = [root / s for s in SPLITS if (root / s).is_dir()] if has_splits(root) else [root]
+    return not any((f / "images").is_dir() for f in folders) and any(clip_folders(f) for f in folders)
+
+
+def find_clips(root: Path, split: str = "test") -> list[Clip]:
+    """The clips of a clip dataset: those of ``root/split`` when ``root`` has splits, else those of ``root`` itself
+    (a flat folder of clips stands for any split, as a flat dataset does)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FootsegError("clip dataset folder not found", root)
+    folder = split_folder(root, split) if has_splits(root) else root
+    clips = [Clip(p.name, p, find_samples(p)) for p in clip_folders(folder)]
+    if not clips:
+        raise FootsegError("no clips here (expected <clip>/images/<frame>.jpg|png and <clip>/masks/<frame>.png)",
+                           folder)
+    return clips

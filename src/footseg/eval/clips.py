@@ -1,0 +1,109 @@
+"""Scoring a model on video clips: pooled per-frame IoU and accuracy, flicker, and the per-frame cost of the loop.
+
+Each clip runs from its first frame through one ``VideoSegmenter`` (reset between clips), so a temporal mode is
+scored as it runs live. Flicker counts what a viewer sees shimmer: over every pair of consecutive frames, the pixels
+whose predicted label changed while the true label did not, divided by the pixels that are foot in either of the two
+true masks; both counts are summed over all pairs of all clips before dividing, and the result is in percent.
+A model that is wrong the same way in every frame does not flicker; one that is right on average but toggles does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from footseg.data.clips import Clip, find_clips
+from footseg.errors import FootsegError
+from footseg.metrics import ConfusionMeter
+from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mask
+from footseg.runtime.temporal import DEFAULT_SMOOTHING, VideoSegmenter
+from footseg.runtime.timing import Stopwatch
+
+
+class FlickerMeter:
+    """Accumulates the flicker of a sequence of (predicted, true) binary masks; ``reset()`` between clips."""
+
+    def __init__(self) -> None:
+        self.changed = 0  # predicted label changed where the truth did not
+        self.foot = 0  # foot in either true mask of the pair
+        self._previous: tuple[np.ndarray, np.ndarray] | None = None
+
+    def reset(self) -> None:
+        self._previous = None
+
+    def update(self, pred: np.ndarray, true: np.ndarray) -> None:
+        pred, true = pred > 0, true > 0
+        if self._previous is not None:
+            last_pred, last_true = self._previous
+            if last_pred.shape != pred.shape:
+                raise ValueError(f"frame size changed within a clip: {last_pred.shape} -> {pred.shape}")
+            self.changed += int(((pred != last_pred) & (true == last_true)).sum())
+            self.foot += int((true | last_true).sum())
+        self._previous = (pred, true)
+
+    @property
+    def flicker(self) -> float:
+        """Flicker in percent (0 when no pair had foot in it)."""
+        return 100.0 * self.changed / self.foot if self.foot else 0.0
+
+
+def evaluate_clips(
+    model: ModelLike | Predictor,
+    data: str | Path,
+    split: str = "test",
+    mode: str | None = None,
+    ratio: float = DEFAULT_SMOOTHING,
+    threads: int = 1,
+) -> dict:
+    """Scores of ``model`` on the clip dataset ``data`` in video ``mode`` (the model's default when None).
+
+    Keys: iou, accuracy, miou, flicker (percent), n_clips, n_frames, mode, latency_ms and p90_ms (one frame's full
+    loop at ``threads`` threads, as ``footseg bench`` pins them: resize, network, state update, resize back; decoding
+    excluded), and per_clip ({clip, iou, flicker}).
+    """
+    clips = find_clips(Path(data), split)
+    for clip in clips:  # every problem with the data surfaces before any time is spent on the model
+        if not clip.frames:
+            raise FootsegError("clip has no frames", clip.folder)
+        missing = next((f for f in clip.frames if f.mask is None), None)
+        if missing is not None:
+            raise FootsegError(f"frame has no mask (expected masks/{missing.stem}.png)", missing.image)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)  # before the model loads: an ONNX session takes its thread count then
+    try:
+        segmenter = VideoSegmenter(as_predictor(model), mode, ratio)
+        return _run(segmenter, clips)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(segmenter: VideoSegmenter, clips: list[Clip]) -> dict:
+    total, flicker, watch = ConfusionMeter(), FlickerMeter(), Stopwatch()
+    per_clip = []
+    for clip in clips:
+        segmenter.reset()
+        flicker.reset()
+        clip_meter, clip_flicker = ConfusionMeter(), FlickerMeter()
+        for index in range(len(clip)):
+            image, mask = clip.read(index)
+            with watch:
+                pred = to_mask(segmenter.step(image))
+            true = (mask > 0).astype(np.uint8)
+            clip_meter.update(torch.from_numpy(pred), torch.from_numpy(true))
+            flicker.update(pred, true)
+            clip_flicker.update(pred, true)
+        total.counts += clip_meter.counts
+        per_clip.append({"clip": clip.name, "iou": clip_meter.compute()["iou"], "flicker": clip_flicker.flicker})
+    timing = watch.stats()
+    return {
+        **total.compute(),
+        "flicker": flicker.flicker,
+        "n_clips": len(clips),
+        "n_frames": sum(len(c) for c in clips),
+        "mode": segmenter.mode,
+        "latency_ms": timing["latency_ms"],
+        "p90_ms": timing["p90_ms"],
+        "per_clip": per_clip,
+    }

@@ -1,0 +1,107 @@
+"""``footseg video``: segment every frame of a video or a folder of frames, carrying state from frame to frame.
+
+Writes ``OUT/overlay.mp4`` (the frames with the foot tinted and outlined, at the input's frame rate) and, when asked,
+``OUT/masks/<frame>.png`` (0/255, at each frame's size; ``f00000.png``, ... for a video, the image's stem for a
+folder). Frames run through ``VideoSegmenter`` in order, so ``smooth`` and ``prior`` see the frame before.
+
+Outputs are written as each frame is done: when a video turns out to be truncated or corrupt part way, the error
+names the file, and the masks and the overlay of every frame before it stay (the overlay is finished properly, so
+it plays).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from footseg.data.io import write_mask
+from footseg.errors import FootsegError
+from footseg.eval.predict import overlay_mask
+from footseg.eval.video_io import DEFAULT_FPS, VideoWriter, open_frames
+from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mask
+from footseg.runtime.temporal import DEFAULT_SMOOTHING, VideoSegmenter
+
+OVERLAY_NAME = "overlay.mp4"
+MASKS_DIR = "masks"
+
+
+def describe_mode(segmenter: VideoSegmenter) -> str:
+    return f"smooth {segmenter.ratio:g}" if segmenter.mode == "smooth" else segmenter.mode
+
+
+@dataclass
+class VideoResult:
+    """What ``segment_video`` did: frames segmented, wall time of the whole loop (decode to encode), the mode."""
+
+    frames: int
+    seconds: float
+    mode: str
+    overlay: Path
+    masks: Path | None
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else float("inf")
+
+    def summary(self) -> str:
+        masks = f", {self.frames} masks in {self.masks}" if self.masks is not None else ""
+        return (f"segmented {self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} FPS, mode {self.mode}): "
+                f"{self.overlay}{masks}")
+
+
+def segment_video(
+    model: ModelLike | Predictor,
+    source: str | Path,
+    out: str | Path,
+    *,
+    masks: bool = False,
+    mode: str | None = None,
+    ratio: float = DEFAULT_SMOOTHING,
+    fps: float | None = None,
+    progress: bool | None = None,
+) -> VideoResult:
+    """Segment the video file or frame folder ``source`` into the folder ``out`` (see the module doc).
+
+    ``model`` is a ``Predictor`` or anything it takes (None = the default model); ``mode`` and ``ratio`` go to
+    ``VideoSegmenter``; ``fps`` overrides the overlay's frame rate (default: the video's, 30 for a frame folder);
+    ``progress`` shows a progress bar (default: when stderr is a terminal).
+    """
+    reader = open_frames(source)  # a bad input is reported before the model is loaded
+    try:
+        segmenter = VideoSegmenter(as_predictor(model), mode, ratio)
+        rate = fps if fps is not None else reader.fps or DEFAULT_FPS
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        writer = VideoWriter(out / OVERLAY_NAME, rate)
+    except BaseException:
+        reader.close()
+        raise
+    mask_dir = out / MASKS_DIR if masks else None
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=reader.frame_count, desc=Path(source).name, unit="frame", disable=not show, leave=False)
+    done = 0
+    start = time.perf_counter()
+    try:
+        for name, frame in reader:
+            mask = to_mask(segmenter.step(frame))
+            if mask_dir is not None:
+                write_mask(mask_dir / f"{name}.png", mask * 255)
+            writer.write(overlay_mask(frame, mask))
+            done += 1
+            bar.update()
+    except FootsegError as exc:
+        if not done:
+            raise
+        # One line still, but saying that the run was not wasted: what came before the bad frame is on disk.
+        reason = str(exc).removeprefix(f"{exc.path}: ") if exc.path is not None else str(exc)
+        raise FootsegError(f"{reason}; the output of the {done} frames before that is kept in {out}",
+                           exc.path) from exc
+    finally:
+        writer.close()  # finishes the MP4 index even on an error, so the partial overlay plays
+        reader.close()
+        bar.close()
+    return VideoResult(done, time.perf_counter() - start, describe_mode(segmenter), writer.path, mask_dir)

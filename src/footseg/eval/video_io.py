@@ -1,0 +1,187 @@
+"""Reading and writing video for ``footseg video``: frames come in and go out as (H, W, 3) uint8 RGB.
+
+Input is a video file (decoded by OpenCV's FFmpeg backend) or a folder of frames (images ordered by name, read with
+``footseg.data.io``). Both readers yield ``(name, frame)`` pairs, the name being what a per-frame output is called:
+``f00000``, ``f00001``, ... for a video, the image's stem for a folder.
+
+Output is an MP4 with the MPEG-4 Part 2 codec ('mp4v'): the only MP4 encoder in opencv-python-headless's FFmpeg
+(its wheels carry no H.264 encoder: 'avc1' and 'H264' fail to open). VLC, ffmpeg, QuickTime and Windows' player play
+it; web browsers do not (they need H.264, VP8/9 or AV1).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+
+from footseg.data.io import IMAGE_EXTENSIONS, read_image
+from footseg.errors import FootsegError
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".avi", ".mkv")
+DEFAULT_FPS = 30.0  # a frame folder carries no frame rate; phones record at 30
+FOURCC = "mp4v"
+
+
+def _natural_key(path: Path) -> list[int | str]:
+    # frame_2 before frame_10: numbered frames are often not zero-padded, and zero-padded ones sort the same.
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+class FrameReader:
+    """Frames of one clip in order, as ``(name, rgb)``. ``fps`` and ``frame_count`` are None where unknown."""
+
+    path: Path
+    fps: float | None = None
+    frame_count: int | None = None
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the reader holds open (nothing for a frame folder)."""
+
+
+class FolderReader(FrameReader):
+    """The images of a folder (or of its ``images/`` folder, as in a clip ``CLIP/images/*.jpg``), by name."""
+
+    def __init__(self, folder: str | Path):
+        folder = Path(folder)
+        self.path = folder / "images" if (folder / "images").is_dir() else folder
+        self.files = sorted(
+            (p for p in self.path.iterdir()
+             if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")),
+            key=_natural_key,
+        )
+        if not self.files:
+            raise FootsegError(f"folder has no frames (images: {', '.join(IMAGE_EXTENSIONS)})", self.path)
+        seen: dict[str, Path] = {}
+        for path in self.files:
+            if path.stem in seen:
+                raise FootsegError(f"same name as {seen[path.stem].name}; their masks would overwrite each other", path)
+            seen[path.stem] = path
+        self.frame_count = len(self.files)
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        for path in self.files:
+            yield path.stem, read_image(path)
+
+
+class VideoReader(FrameReader):
+    """The frames of a video file, decoded by OpenCV's FFmpeg backend and converted to RGB."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        # CAP_FFMPEG alone: the default backend list would also try CAP_IMAGES, which reads a '%' in a file name as
+        # a frame-number pattern.
+        self.capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        if not self.capture.isOpened():
+            raise FootsegError("cannot decode video: FFmpeg cannot open it (corrupt, cut off before its index, or "
+                               "an unsupported format)", self.path)
+        fps = self.capture.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if math.isfinite(fps) and 0 < fps <= 1000 else None
+        count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.frame_count = count if count > 0 else None
+        self.frames_read = 0
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        try:
+            while True:
+                ok, bgr = self.capture.read()
+                if not ok or bgr is None:
+                    break
+                name = f"f{self.frames_read:05d}"
+                self.frames_read += 1
+                yield name, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        finally:
+            self.close()
+        self._check_complete()
+
+    def _check_complete(self) -> None:
+        # OpenCV ends a stream at the first frame it cannot decode, so a truncated file shows only as fewer frames
+        # than the header's count. That count is exact for MP4/MOV/AVI but derived from duration x rate for
+        # Matroska/WebM, so a shortfall of one frame (or 1%) is forgiven rather than failing a good file.
+        if self.frames_read == 0:
+            raise FootsegError("cannot decode video: not a single frame could be decoded", self.path)
+        expected = self.frame_count
+        if expected is not None and expected - self.frames_read > max(1, round(0.01 * expected)):
+            raise FootsegError(f"video ended after {self.frames_read} frames of the {expected} its header promises "
+                               "(truncated or corrupt)", self.path)
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+def open_frames(path: str | Path) -> FrameReader:
+    """A reader for a video file or a folder of frames; a one-line ``FootsegError`` for anything else."""
+    path = Path(path)
+    if path.is_dir():
+        return FolderReader(path)
+    if not path.exists():
+        raise FootsegError("file not found", path)
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        raise FootsegError("a single image, not a video: pass the folder of frames, or use footseg predict", path)
+    if suffix not in VIDEO_EXTENSIONS:
+        raise FootsegError(f"not a video (expected {', '.join(VIDEO_EXTENSIONS)}, or a folder of frames)", path)
+    if not path.is_file():
+        raise FootsegError("not a file", path)
+    return VideoReader(path)
+
+
+class VideoWriter:
+    """Writes RGB frames to an MP4 ('mp4v') at ``fps``; the frame size is set by the first frame.
+
+    Later frames of another size are resized to it (the encoder silently drops frames of the wrong size), and odd
+    sides are padded by one edge pixel (MPEG-4 needs even sides and would otherwise crop). Use it as a context
+    manager, or call ``close()``: only a released writer leaves a playable file, so release it on errors too.
+    """
+
+    def __init__(self, path: str | Path, fps: float = DEFAULT_FPS):
+        if not (math.isfinite(fps) and fps > 0):
+            raise FootsegError(f"the frame rate must be a positive number, got {fps}")
+        self.path, self.fps = Path(path), float(fps)
+        self.writer: cv2.VideoWriter | None = None
+        self.size: tuple[int, int] | None = None  # (width, height) of the frames as given
+        self.frames = 0
+
+    def _open(self, width: int, height: int) -> cv2.VideoWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        size = (width + width % 2, height + height % 2)
+        writer = cv2.VideoWriter(str(self.path), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*FOURCC), self.fps, size)
+        if not writer.isOpened():
+            raise FootsegError(f"cannot write video (no '{FOURCC}' encoder in this OpenCV, or the folder is not "
+                               "writable)", self.path)
+        return writer
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one (H, W, 3) uint8 RGB frame."""
+        h, w = frame.shape[:2]
+        if self.writer is None:
+            self.size = (w, h)
+            self.writer = self._open(w, h)
+        elif (w, h) != self.size:
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+            h, w = frame.shape[:2]
+        if w % 2 or h % 2:
+            frame = cv2.copyMakeBorder(frame, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
+        self.writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finish the file (writes the MP4 index); safe to call twice."""
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

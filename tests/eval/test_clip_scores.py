@@ -1,0 +1,79 @@
+"""``footseg eval --clips``: pooled per-frame IoU, flicker as the issue defines it, frames and clips counted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from footseg.cli import main
+from footseg.data.io import write_png
+from footseg.errors import FootsegError
+from footseg.eval.clips import FlickerMeter, evaluate_clips
+
+
+def test_flicker_counts_label_changes_where_the_truth_stood_still() -> None:
+    meter = FlickerMeter()
+    true = np.zeros((4, 4), bool)
+    true[:2] = True  # 8 foot pixels, the same in both frames
+    first = true.copy()
+    second = true.copy()
+    second[0, 0] = False  # a toe lost: flicker
+    second[3, 3] = True  # a blob of floor: flicker
+    meter.update(first, true)
+    meter.update(second, true)
+    assert (meter.changed, meter.foot) == (2, 8) and meter.flicker == pytest.approx(25.0)
+
+
+def test_a_change_that_follows_the_truth_is_no_flicker() -> None:
+    meter = FlickerMeter()
+    a, b = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
+    a[0] = True
+    b[1] = True  # the foot moved down a row, and the prediction with it
+    meter.update(a, a)
+    meter.update(b, b)
+    assert meter.changed == 0 and meter.foot == 8 and meter.flicker == 0.0
+    meter.reset()  # a new clip: its first frame pairs with nothing
+    meter.update(a, a)
+    assert meter.foot == 8
+
+
+def _clip(folder: Path, frames: list[tuple[np.ndarray, np.ndarray]]) -> Path:
+    for i, (image, mask) in enumerate(frames):
+        write_png(folder / "images" / f"f{i:03d}.png", image)
+        write_png(folder / "masks" / f"f{i:03d}.png", mask)
+    return folder
+
+
+def test_scores_pool_every_frame_of_every_clip(red_model, make_photo, tmp_path: Path) -> None:
+    data = tmp_path / "clips"
+    _clip(data / "a", [make_photo(48, 64, seed=i) for i in range(3)])
+    _clip(data / "b", [make_photo(48, 64, seed=10 + i) for i in range(2)])
+    scores = evaluate_clips(red_model, data)
+    assert (scores["n_clips"], scores["n_frames"], scores["mode"]) == (2, 5, "per-frame")
+    assert scores["iou"] > 0.9 and [c["clip"] for c in scores["per_clip"]] == ["a", "b"]
+    assert scores["flicker"] < 20 and scores["latency_ms"] > 0
+
+
+def test_the_cli_writes_the_keys_the_issue_names(saved_model: Path, make_photo, tmp_path: Path) -> None:
+    _clip(tmp_path / "clips" / "a", [make_photo(40, 40, seed=i) for i in range(2)])
+    out = tmp_path / "scores.json"
+    assert main(["eval", str(saved_model), "--clips", str(tmp_path / "clips"), "--smooth", "0.5",
+                 "--json", str(out)]) == 0
+    scores = json.loads(out.read_text())
+    assert {"iou", "accuracy", "flicker", "n_clips", "n_frames"} <= set(scores) and scores["mode"] == "smooth"
+
+
+def test_a_frame_without_a_mask_is_named(red_model, make_photo, tmp_path: Path) -> None:
+    clip = _clip(tmp_path / "clips" / "a", [make_photo(40, 40, seed=i) for i in range(2)])
+    (clip / "masks" / "f001.png").unlink()
+    with pytest.raises(FootsegError, match="frame has no mask") as err:
+        evaluate_clips(red_model, tmp_path / "clips")
+    assert str(clip / "images" / "f001.png") in str(err.value)
+
+
+def test_eval_wants_photos_or_clips(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval"]) == 2
+    assert "one of --data DIR (photos) or --clips DIR" in capsys.readouterr().err

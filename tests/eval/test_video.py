@@ -1,0 +1,226 @@
+"""``footseg video`` and ``footseg live``: a moving red ellipse, the red-is-foot model, and broken inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from footseg.cli import main
+from footseg.data.io import read_mask, write_png
+from footseg.errors import FootsegError
+from footseg.eval import live as live_module
+from footseg.eval.live import display_problem, draw_fps, gui_backend, live, run_live
+from footseg.eval.video import segment_video
+from footseg.eval.video_io import VideoWriter, open_frames
+from footseg.runtime.predictor import Predictor
+from footseg.runtime.temporal import MODES, VideoSegmenter, video_mode
+
+H, W, N = 96, 128, 12
+
+
+def moving_blob(k: int, h: int = H, w: int = W) -> tuple[np.ndarray, np.ndarray]:
+    """Frame ``k``: grey noise with a red ellipse sliding right, and its (H, W) bool mask."""
+    rng = np.random.default_rng(k)
+    grey = rng.integers(100, 160, size=(h, w, 1))
+    image = np.repeat(grey, 3, axis=2) + rng.integers(-6, 7, size=(h, w, 3))
+    yy, xx = np.mgrid[0:h, 0:w]
+    inside = ((yy - h * 0.5) / (h * 0.25)) ** 2 + ((xx - w * (0.3 + 0.03 * k)) / (w * 0.18)) ** 2 <= 1
+    image[inside] = (205, 45, 40)
+    return np.clip(image, 0, 255).astype(np.uint8), inside
+
+
+def write_video(path: Path, n: int = N, fourcc: str = "mp4v", fps: float = 25.0) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (W, H))
+    assert writer.isOpened()
+    for k in range(n):
+        writer.write(cv2.cvtColor(moving_blob(k)[0], cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def count_frames(path: Path) -> tuple[int, float, tuple[int, int]]:
+    """Frames OpenCV decodes from ``path``, its frame rate and its (height, width)."""
+    cap = cv2.VideoCapture(str(path))
+    fps, n, shape = cap.get(cv2.CAP_PROP_FPS), 0, (0, 0)
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        n, shape = n + 1, frame.shape[:2]
+    cap.release()
+    return n, fps, shape
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+@pytest.fixture
+def red_predictor(red_model) -> Predictor:
+    return Predictor(red_model)
+
+
+def test_video_file_gives_masks_that_match_the_ellipse_and_a_playable_overlay(tmp_path: Path, red_predictor) -> None:
+    video = write_video(tmp_path / "walk.mp4")
+    result = segment_video(red_predictor, video, tmp_path / "out", masks=True, progress=False)
+    assert result.frames == N and result.mode == "per-frame" and result.fps > 0
+    masks = sorted((tmp_path / "out" / "masks").iterdir())
+    assert [p.name for p in masks] == [f"f{k:05d}.png" for k in range(N)]
+    for k, path in enumerate(masks):
+        mask = read_mask(path)
+        assert set(np.unique(mask)) <= {0, 255}
+        assert iou(mask > 0, moving_blob(k)[1]) > 0.9, path.name
+    assert count_frames(result.overlay) == (N, 25.0, (H, W))
+    assert "12 frames" in result.summary()
+
+
+def test_frame_folder_in_a_clip_keeps_the_frame_names_and_writes_30_fps(tmp_path: Path, red_predictor) -> None:
+    # Not zero-padded on purpose: frame2 comes before frame10. Odd sides: the overlay keeps every pixel.
+    for k in (1, 2, 10):
+        write_png(tmp_path / "clip" / "images" / f"frame{k}.png", moving_blob(k, 45, 67)[0])
+    reader = open_frames(tmp_path / "clip")
+    assert [name for name, _ in reader] == ["frame1", "frame2", "frame10"]
+    result = segment_video(red_predictor, tmp_path / "clip", tmp_path / "out", masks=True, mode="smooth",
+                           progress=False)
+    assert result.frames == 3 and result.mode == "smooth 0.7"
+    for k in (1, 2, 10):
+        assert iou(read_mask(tmp_path / "out" / "masks" / f"frame{k}.png") > 0, moving_blob(k, 45, 67)[1]) > 0.85
+    n, fps, shape = count_frames(result.overlay)
+    assert (n, fps) == (3, 30.0) and shape == (46, 68)
+
+
+def test_frames_of_another_size_are_fitted_to_the_first(tmp_path: Path) -> None:
+    with VideoWriter(tmp_path / "v.mp4", fps=10) as writer:
+        writer.write(moving_blob(0, 64, 96)[0])
+        writer.write(moving_blob(1, 40, 40)[0])  # OpenCV's encoder would silently drop it
+    assert count_frames(tmp_path / "v.mp4") == (2, 10.0, (64, 96))
+
+
+def test_truncated_mp4_is_refused_in_one_line_naming_the_file(tmp_path: Path, red_predictor) -> None:
+    video = write_video(tmp_path / "cut.mp4")
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])  # MP4 keeps its index at the end: FFmpeg cannot open what is left
+    with pytest.raises(FootsegError) as err:
+        segment_video(red_predictor, video, tmp_path / "out", masks=True, progress=False)
+    message = str(err.value)
+    assert "\n" not in message and str(video) in message and "cannot decode video" in message
+
+
+def test_truncated_avi_keeps_the_frames_before_the_cut(tmp_path: Path, red_predictor) -> None:
+    video = write_video(tmp_path / "cut.avi", fourcc="MJPG")  # frames stand alone: half a file decodes to half
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out"
+    with pytest.raises(FootsegError) as err:
+        segment_video(red_predictor, video, out, masks=True, progress=False)
+    message = str(err.value)
+    kept = sorted((out / "masks").iterdir())
+    assert 0 < len(kept) < N
+    assert "\n" not in message and message.startswith(f"{video}: video ended after {len(kept)} frames of the {N}")
+    assert str(out) in message
+    # The last one kept is the frame the cut goes through: FFmpeg decodes the part of it that is there.
+    for k, path in enumerate(kept[:-1]):
+        assert iou(read_mask(path) > 0, moving_blob(k)[1]) > 0.9, path.name
+    assert count_frames(out / "overlay.mp4")[0] == len(kept)  # finished properly: it plays
+
+
+def test_inputs_that_are_not_videos_are_refused(tmp_path: Path, red_predictor) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a video")
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video either")
+    (tmp_path / "empty").mkdir()
+    cases = {notes: "not a video", fake: "cannot decode video", tmp_path / "missing.mp4": "file not found",
+             tmp_path / "empty": "folder has no frames"}
+    for path, why in cases.items():
+        with pytest.raises(FootsegError, match=why) as err:
+            segment_video(red_predictor, path, tmp_path / "out", progress=False)
+        assert str(path) in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_video_mode_options() -> None:
+    assert video_mode(None, None) == (None, 0.7)
+    assert video_mode(None, 0.3) == ("smooth", 0.3)
+    with pytest.raises(FootsegError, match="--smooth"):
+        video_mode("prior", 0.3)
+
+
+def test_cli_video_with_a_saved_model(tmp_path: Path, saved_model: Path, capsys: pytest.CaptureFixture) -> None:
+    video = write_video(tmp_path / "walk.webm", n=4, fourcc="VP80")
+    out = tmp_path / "out"
+    assert main(["video", str(saved_model), str(video), "--out", str(out), "--masks", "--smooth", "0.5"]) == 0
+    assert len(list((out / "masks").glob("f*.png"))) == 4
+    assert count_frames(out / "overlay.mp4")[0] == 4
+    printed = capsys.readouterr().out.strip()
+    assert "segmented 4 frames" in printed and "smooth 0.5" in printed and "\n" not in printed
+
+
+def test_cli_video_errors_are_one_line(tmp_path: Path, saved_model: Path, capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "bad.mov"
+    bad.write_bytes(b"\0" * 100)
+    assert main(["video", str(saved_model), str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"footseg: error: {bad}: cannot decode video")
+    assert main(["video", str(saved_model), str(bad), str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert "takes one video" in capsys.readouterr().err
+
+
+def test_cli_modes_match_the_runtime() -> None:
+    from footseg.cli import build_parser
+
+    for verb in (["video", "clip.mp4", "--out", "o"], ["live"]):
+        for mode in MODES:  # the parser spells them out so that --help needs no torch
+            assert build_parser().parse_args([*verb, "--mode", mode]).mode == mode
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*verb, "--mode", "sharpen"])
+
+
+def test_live_without_a_gui_or_display_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(live_module.sys, "platform", "linux")
+    assert main(["live"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("footseg: error: footseg live needs a")
+
+
+def test_display_problem_names_the_missing_piece(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert gui_backend("  GUI:                           NONE\n") == "NONE"
+    monkeypatch.setattr(live_module, "gui_backend", lambda: "NONE")
+    assert "pip install opencv-python" in display_problem()
+    monkeypatch.setattr(live_module, "gui_backend", lambda: "GTK3")
+    monkeypatch.setattr(live_module.sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert "DISPLAY" in display_problem()
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    assert display_problem() is None
+
+
+def test_live_reports_a_missing_camera(monkeypatch: pytest.MonkeyPatch, red_model) -> None:
+    monkeypatch.setattr(live_module, "display_problem", lambda: None)
+    with pytest.raises(FootsegError, match="cannot open camera 97"):
+        live(red_model, camera=97)
+
+
+def test_live_loop_runs_on_a_fake_camera_until_the_sink_stops(red_predictor) -> None:
+    frames = [moving_blob(k)[0] for k in range(10)]
+    ticks = iter(np.arange(0.0, 100.0, 0.05))  # a frame every 50 ms: 20 FPS
+    shown: list[tuple[np.ndarray, float]] = []
+
+    def sink(image: np.ndarray, fps: float) -> bool:
+        shown.append((image, fps))
+        return len(shown) < 4
+
+    stats = run_live(VideoSegmenter(red_predictor), iter(frames), sink, clock=lambda: float(next(ticks)))
+    assert stats.frames == 4 and len(shown) == 4
+    assert stats.fps == pytest.approx(20, rel=0.3) and shown[-1][1] == pytest.approx(20)
+    image, inside = shown[2][0], moving_blob(2)[1]
+    assert not np.array_equal(image[inside], frames[2][inside])  # the foot is tinted
+    assert np.array_equal(image[~inside][:100], frames[2][~inside][:100])  # the floor is not (away from the edge)
+    assert draw_fps(image, 19.5).shape == image.shape
