@@ -312,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prior", action="store_true",
                    help="train a prior-mask network for video: a 4th input, the previous frame's mask (faked from "
                         "each image's mask); with --init a still-image model gets that input added")
+    s.add_argument("--self-prior", type=float, default=0.0, metavar="SHARE",
+                   help="with --prior: this share of images gets the network's own output as prior (e.g. 0.5)")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")

@@ -42,6 +42,9 @@ class TrainConfig:
     freeze_bn: bool = False
     # A prior-mask network for video: a 4th input, the previous frame's mask, faked from each image's own mask.
     prior: bool = False
+    # Share of training images whose prior is the network's own (detached) output for them, slightly moved: it learns
+    # to overrule its own mistakes, which a prior made from true masks never shows it. Needs ``prior``.
+    self_prior: float = 0.0
 
     def validate(self) -> None:
         if self.loss not in LOSSES:
@@ -58,6 +61,8 @@ class TrainConfig:
             raise FootsegError(f"--distill-temperature must be positive, got {self.distill_temperature}")
         if self.attention_weight < 0:
             raise FootsegError(f"--attention-weight must not be negative, got {self.attention_weight}")
+        if not 0.0 <= self.self_prior <= 1.0 or (self.self_prior > 0 and not self.prior):
+            raise FootsegError(f"--self-prior is a share in [0, 1] and needs --prior, got {self.self_prior}")
         if self.attention_weight > 0 and self.teacher is None:
             raise FootsegError("--attention-weight needs a --teacher to transfer attention from")
 
@@ -66,7 +71,7 @@ class TrainConfig:
     # finished run (the cosine stretches, as intended), but a changed epoch length would reshape both silently.
     IDENTITY = ("model", "data", "width", "num_classes", "size", "loss", "seed", "batch_size", "lr", "init", "ema",
                 "teacher", "distill_weight", "distill_temperature", "distill_anneal", "attention_weight",
-                "steps_per_epoch", "freeze_bn", "prior")
+                "steps_per_epoch", "freeze_bn", "prior", "self_prior")
 
     @property
     def in_channels(self) -> int:

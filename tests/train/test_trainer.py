@@ -440,3 +440,15 @@ def test_a_prior_run_from_a_still_image_model_saves_a_four_channel_model(tiny_da
     assert info.extra["train_config"]["prior"] is True
     with pytest.raises(FootsegError, match="has a prior input but this run trains without --prior"):
         trainer.train(_cfg(tiny_dataset, tmp_path / "again", epochs=1, steps_per_epoch=1, init=str(best)))
+
+
+def test_self_priors_replace_the_fake_ones_with_the_networks_own_output(tiny_dataset: Path, tmp_path: Path) -> None:
+    cfg = _cfg(tiny_dataset, tmp_path / "run", epochs=1, steps_per_epoch=1, prior=True, self_prior=1.0)
+    run = trainer._Trainer(cfg, tmp_path / "run", tiny_dataset, torch.device("cpu"), trainer._Dist(), resume=False)
+    images = torch.rand(3, 4, 64, 64)
+    mixed = run._own_priors(images, step=0)
+    assert torch.equal(mixed[:, :3], images[:, :3]) and not torch.equal(mixed[:, 3], images[:, 3])
+    assert 0.0 <= float(mixed[:, 3].min()) and float(mixed[:, 3].max()) <= 1.0
+    assert torch.equal(mixed, run._own_priors(images, step=0))  # reproducible, so a resumed run replays it
+    with pytest.raises(FootsegError, match="needs --prior"):
+        _cfg(tiny_dataset, tmp_path / "x", self_prior=0.5).validate()

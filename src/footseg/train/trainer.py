@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, Subset
@@ -48,6 +49,7 @@ from footseg.metrics import ConfusionMeter
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.models.registry import create_model
 from footseg.models.saved import SavedModelInfo, add_prior_input, save_model
+from footseg.runtime.predictor import foot_probability
 from footseg.runtime.resolve import resolve_model
 from footseg.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from footseg.train.distill import FeatureTap, attention_transfer_loss, distill_weight, distillation_loss
@@ -514,6 +516,8 @@ class _Trainer:
             for images, masks in self._batches():
                 images = images.to(self.device, non_blocking=True)
                 masks = masks.to(self.device, non_blocking=True)
+                if cfg.self_prior > 0:
+                    images = self._own_priors(images, s.global_step)
                 logits = net(images)
                 loss = self._loss(images, logits, masks)
                 self.optimizer.zero_grad(set_to_none=True)
@@ -546,6 +550,34 @@ class _Trainer:
                 ):
                     self._save_checkpoint()
                     last_save = time.monotonic()
+
+    @torch.no_grad()
+    def _own_priors(self, images: torch.Tensor, step: int) -> torch.Tensor:
+        """Replace a ``cfg.self_prior`` share of the batch's fake priors by the network's own output for them, moved
+        a little as by the next frame: on video the prior is the network's own last answer, errors included, and a
+        network that only saw priors made from true masks learns to trust a prior too much (its own false blobs then
+        persist from frame to frame)."""
+        generator = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
+        chosen = (torch.rand(images.shape[0], generator=generator) < self.cfg.self_prior).to(images.device)
+        if not chosen.any():
+            return images
+        was_training = self.model.training
+        self.model.eval()
+        own = foot_probability(self.model(images[chosen]))
+        self.model.train(was_training)
+        n = int(chosen.sum())
+        angle = (torch.rand(n, generator=generator) - 0.5) * 2 * math.radians(3)
+        zoom = 1 + (torch.rand(n, generator=generator) - 0.5) * 0.06
+        shift = (torch.rand(n, 2, generator=generator) - 0.5) * 0.06
+        theta = torch.zeros(n, 2, 3)
+        theta[:, 0, 0], theta[:, 0, 1] = zoom * torch.cos(angle), -zoom * torch.sin(angle)
+        theta[:, 1, 0], theta[:, 1, 1] = zoom * torch.sin(angle), zoom * torch.cos(angle)
+        theta[:, :, 2] = shift
+        grid = F.affine_grid(theta.to(images.device), [n, 1, *images.shape[2:]], align_corners=False)
+        moved = F.grid_sample(own[:, None], grid, align_corners=False, padding_mode="border")
+        images = images.clone()
+        images[chosen, 3:] = moved
+        return images
 
     def _loss(self, images: torch.Tensor, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """The label loss, mixed with the teacher's distillation terms when the run has a teacher."""
