@@ -143,10 +143,11 @@ def test_train_options_reach_the_run_config(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setattr(trainer, "train", lambda cfg, resume=False: seen.append(cfg) or tmp_path / "best")
     argv = ["train", "--data", "d", "--out", str(tmp_path / "run"), "--size", "128", "--epochs", "3",
             "--batch-size", "4", "--lr", "0.01", "--ema", "0.99", "--teacher", "fastlinknet", "--distill-weight", "0.3",
-            "--distill-temperature", "2", "--no-distill-anneal", "--attention-weight", "500", "--no-progress"]
+            "--distill-temperature", "2", "--no-distill-anneal", "--attention-weight", "500", "--no-progress",
+            "--no-augment"]
     assert main(argv) == 0
     cfg = seen[0]
     assert (cfg.out, cfg.size, cfg.epochs, cfg.batch_size, cfg.lr) == (str(tmp_path / "run"), 128, 3, 4, 0.01)
     assert (cfg.ema, cfg.teacher, cfg.distill_weight, cfg.distill_temperature) == (0.99, "fastlinknet", 0.3, 2.0)
-    assert (cfg.distill_anneal, cfg.attention_weight, cfg.progress) == (False, 500.0, False)
+    assert (cfg.distill_anneal, cfg.attention_weight, cfg.progress, cfg.augment) == (False, 500.0, False, False)
     assert (cfg.model, cfg.data, cfg.init) == ("fastlinknet", "d", None)

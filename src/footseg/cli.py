@@ -1,5 +1,5 @@
-"""``footseg`` command line: one verb per job (check, train, eval, predict, video, live, bench, export, compress,
-report, synth, run).
+"""``footseg`` command line: one verb per job (check, train, eval, predict, video, live, bench, export, serve,
+compress, report, synth, run).
 
 Heavy imports happen inside each verb so ``footseg --help`` is instant.
 """
@@ -36,6 +36,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         **{k: v for k, v in vars(args).items() if k in names},
         progress=not args.no_progress,
         distill_anneal=not args.no_distill_anneal,
+        augment=not args.no_augment,
     )
     best = train(cfg, resume=args.resume)
     if os.environ.get("RANK", "0") == "0":  # under torchrun every process returns here; say it once
@@ -156,6 +157,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.calib is None and args.format == "onnx-int8":
         raise FootsegError("--format onnx-int8 needs --calib DIR: images like those the model will see (a "
                            "`footseg synth` render), to calibrate activation ranges on")
+    if args.format == "web":
+        from footseg.deploy.web import export_web, site_size
+
+        site = export_web(args.model, args.out, precision=args.precision, calib=args.calib, calib_n=args.calib_n,
+                          opset=args.opset)
+        print(f"wrote {site}/ ({site_size(site) / 2**20:.1f} MiB): serve it with `footseg serve {site}`, or from any "
+              "HTTPS host")
+        return 0
     if args.format == "onnx":
         from footseg.deploy.export import export_onnx
 
@@ -180,6 +189,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
             min_stride=args.min_stride,
         )
     print(f"wrote {out} ({out.stat().st_size / 1024:.1f} KiB)")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from footseg.deploy.serve import serve
+
+    try:
+        serve(args.target, port=args.port, lan=args.lan)
+    except KeyboardInterrupt:  # how a server is stopped: not a failure
+        print("footseg serve: stopped", file=sys.stderr)
     return 0
 
 
@@ -309,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-distill-anneal", action="store_true", help="keep --distill-weight constant all run")
     s.add_argument("--attention-weight", type=float, default=0.0, metavar="BETA",
                    help="add attention transfer from the teacher's encoder stages with this weight (e.g. 1000)")
+    s.add_argument("--no-augment", action="store_true",
+                   help="train on the images as they are (no warp, flip or colour noise): only to check a model fits")
     s.add_argument("--prior", action="store_true",
                    help="train a prior-mask network for video: a 4th input, the previous frame's mask (faked from "
                         "each image's mask); with --init a still-image model gets that input added")
@@ -367,12 +388,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", default=None, help="also write the rows to this JSON file")
     s.set_defaults(func=_cmd_bench)
 
-    s = sub.add_parser("export", help="export a saved model to ONNX (fp32), int8 ONNX (static quantization) or TFLite")
+    s = sub.add_parser("export", help="export a saved model to ONNX (fp32), int8 ONNX (static quantization), TFLite "
+                                      "or a web page (static site, live camera in the browser)")
     s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
-    s.add_argument("--format", default="onnx", choices=["onnx", "onnx-int8", "tflite"],
-                   help="tflite (fp32) needs the optional litert-torch converter: pip install 'footseg[tflite]'")
+    s.add_argument("--format", default="onnx", choices=["onnx", "onnx-int8", "tflite", "web"],
+                   help="tflite (fp32) needs the optional litert-torch converter: pip install 'footseg[tflite]'; web "
+                        "needs onnxruntime-web (npm ci --prefix web)")
     s.add_argument("--out", default=None,
-                   help="output file (default: MODEL/model.onnx, MODEL/model.int8.onnx or MODEL/model.tflite)")
+                   help="output file (default: MODEL/model.onnx, MODEL/model.int8.onnx or MODEL/model.tflite), or "
+                        "for web a folder (default: NAME-web)")
+    s.add_argument("--precision", default="fp32", choices=["fp32", "int8"],
+                   help="web: the model's precision (fp32, the default, is faster in the browser; int8 needs --calib)")
     s.add_argument("--opset", type=int, default=17)
     s.add_argument("--dynamic-batch", action="store_true", help="accept any batch size instead of 1")
     s.add_argument("--calib", default=None,
@@ -390,6 +416,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="int8: layers finer than 1/S of the input resolution stay fp32 (default 16: fastest on x86 "
                         "without VNNI); 1 quantizes every layer (for CPUs with fast int8, e.g. ARM dot-product)")
     s.set_defaults(func=_cmd_export)
+
+    s = sub.add_parser("serve", help="serve the web page to a browser (localhost) or, with --lan, to a phone (HTTPS)")
+    s.add_argument("target", nargs="?", default=None, metavar="DIR|MODEL",
+                   help=f"a folder from `footseg export --format web`, or a model to build one for ({MODEL_HELP})")
+    s.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free one)")
+    s.add_argument("--lan", action="store_true",
+                   help="listen on this machine's LAN address over HTTPS (self-signed certificate) and print a QR "
+                        "code for a phone; default: 127.0.0.1 only")
+    s.set_defaults(func=_cmd_serve)
 
     s = sub.add_parser("compress", help="channel/magnitude pruning, weight sharing and Huffman coding, step by step")
     s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)

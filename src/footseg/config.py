@@ -40,6 +40,9 @@ class TrainConfig:
     attention_weight: float = 0.0  # attention transfer from the teacher's encoder stages (beta; ~1e3); 0 = off
     # BatchNorms stay in eval mode with their scales fixed (``finetune`` of a network whose BNs were folded).
     freeze_bn: bool = False
+    # The thesis's grid warp, flips and colour noise on training images; off only to test that a network can fit
+    # its data at all (a run without it memorises, it does not generalise).
+    augment: bool = True
     # A prior-mask network for video: a 4th input, the previous frame's mask, faked from each image's own mask.
     prior: bool = False
     # Share of training images whose prior is the network's own (detached) output for them, slightly moved: it learns
@@ -71,7 +74,7 @@ class TrainConfig:
     # finished run (the cosine stretches, as intended), but a changed epoch length would reshape both silently.
     IDENTITY = ("model", "data", "width", "num_classes", "size", "loss", "seed", "batch_size", "lr", "init", "ema",
                 "teacher", "distill_weight", "distill_temperature", "distill_anneal", "attention_weight",
-                "steps_per_epoch", "freeze_bn", "prior", "self_prior")
+                "steps_per_epoch", "freeze_bn", "prior", "self_prior", "augment")
 
     @property
     def in_channels(self) -> int:

@@ -318,7 +318,7 @@ class _Trainer:
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
 
-        self.train_set: Dataset = SegmentationDataset(split_folder(data, "train"), cfg.size, augment=True,
+        self.train_set: Dataset = SegmentationDataset(split_folder(data, "train"), cfg.size, augment=cfg.augment,
                                                       seed=cfg.seed)
         val_set: Dataset = SegmentationDataset(split_folder(data, "val"), cfg.size, augment=False)
         if cfg.prior:  # a fake previous-frame mask as 4th channel; validation's are the same every epoch
