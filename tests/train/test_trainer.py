@@ -448,7 +448,7 @@ def test_self_priors_replace_the_fake_ones_with_the_networks_own_output(tiny_dat
     images = torch.rand(3, 4, 64, 64)
     mixed = run._own_priors(images, step=0)
     assert torch.equal(mixed[:, :3], images[:, :3]) and not torch.equal(mixed[:, 3], images[:, 3])
-    assert 0.0 <= float(mixed[:, 3].min()) and float(mixed[:, 3].max()) <= 1.0
+    assert float(mixed[:, 3].min()) >= 0.0 and float(mixed[:, 3].max()) <= 1.0
     assert torch.equal(mixed, run._own_priors(images, step=0))  # reproducible, so a resumed run replays it
     with pytest.raises(FootsegError, match="needs --prior"):
         _cfg(tiny_dataset, tmp_path / "x", self_prior=0.5).validate()
