@@ -145,8 +145,9 @@ def test_inputs_that_are_not_videos_are_refused(tmp_path: Path, red_predictor) -
 def test_video_mode_options() -> None:
     assert video_mode(None, None) == (None, 0.7)
     assert video_mode(None, 0.3) == ("smooth", 0.3)
+    assert video_mode("prior", 0.0) == ("prior", 0.0)  # the prior network's output, unsmoothed
     with pytest.raises(FootsegError, match="--smooth"):
-        video_mode("prior", 0.3)
+        video_mode("per-frame", 0.3)
 
 
 def test_cli_video_with_a_saved_model(tmp_path: Path, saved_model: Path, capsys: pytest.CaptureFixture) -> None:

@@ -36,7 +36,7 @@ def test_smoothing_follows_confident_pixels_and_holds_unsure_ones() -> None:
 
 
 def test_the_prior_mode_feeds_the_previous_output_back(make_photo) -> None:
-    seg = VideoSegmenter(_prior_predictor())
+    seg = VideoSegmenter(_prior_predictor(), ratio=0.0)
     assert seg.mode == "prior"
     frame = np.full((40, 50, 3), 128, np.uint8)  # no colour cue: only the prior decides
     first = seg.step(frame)
@@ -70,3 +70,14 @@ def test_modes_a_model_cannot_run_are_refused(red_model) -> None:
 def test_a_still_image_model_takes_no_prior(red_model, make_photo) -> None:
     with pytest.raises(FootsegError, match="takes no previous-frame mask"):
         Predictor(red_model).network_proba([make_photo(32, 32)[0]], [np.zeros((64, 64), np.float32)])
+
+
+def test_the_prior_mode_smooths_what_it_shows_and_feeds_back() -> None:
+    frame = np.full((32, 32, 3), 128, np.uint8)
+    unsure = np.full((32, 32), 0.55, np.float32)
+    raw, smoothed = VideoSegmenter(_prior_predictor(), ratio=0.0), VideoSegmenter(_prior_predictor(), ratio=0.7)
+    raw.previous, smoothed.previous = unsure.copy(), unsure.copy()
+    network = raw.step_small(frame)
+    shown = smoothed.step_small(frame)
+    assert np.allclose(shown, smooth(network, unsure, 0.7), atol=1e-6) and not np.allclose(shown, network)
+    assert np.array_equal(smoothed.previous, shown)  # what was shown is the next frame's prior
