@@ -34,11 +34,13 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True, help="the synthetic dataset it was trained on")
     ap.add_argument("--real", type=Path, default=None, help="flat folder of real photos with masks (evaluation only)")
     ap.add_argument("--history", default="", help="Markdown: how the --init weights were trained, for the card")
+    ap.add_argument("--name", default=None, help="shipped name (default: the architecture's, e.g. fastlinknet)")
     args = ap.parse_args()
 
     best = args.run / "best"
     model, info = load_model(best)
-    dest = PRETRAINED_DIR / info.model
+    name = args.name or info.model
+    dest = PRETRAINED_DIR / name
     dest.mkdir(parents=True, exist_ok=True)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         shutil.copy2(best / name, dest / name)
@@ -50,10 +52,12 @@ def main() -> None:
     shapes = info.extra.get(LAYER_SHAPES_KEY)
     synth = evaluate(dest, args.data, split="test")
     lines = [
-        f"# {info.model} (shipped default model)",
+        f"# {name} (shipped model: {info.model}" + (", prior-mask network for video)" if info.in_channels == 4
+                                                     else ")"),
         "",
         f"Written {datetime.now(UTC):%Y-%m-%d} by `scripts/ship_model.py`. Load it by name: "
-        f"`footseg eval {info.model} --data DIR`, `footseg predict {info.model} PHOTOS --out DIR`.",
+        f"`footseg eval {name} --data DIR`, `footseg predict {name} PHOTOS --out DIR`"
+        + (f", `footseg video {name} VIDEO --out DIR`." if info.in_channels == 4 else "."),
         "",
         "## Training data",
         "",
@@ -82,7 +86,9 @@ def main() -> None:
         "",
         "## Cost",
         "",
-        f"Input {info.input_size[0]}x{info.input_size[1]} RGB in [0, 1]; {cost['params']:,} parameters, "
+        f"Input {info.input_size[0]}x{info.input_size[1]} RGB in [0, 1]"
+        + (" and the previous frame's foot probability" if info.in_channels == 4 else "")
+        + f"; {cost['params']:,} parameters, "
         f"{cost['gflops']:.3f} GFLOPs (2 per multiply-add), {cost['size_mb']:.2f} MB fp32; "
         f"median latency at 1 thread on the machine that wrote this card: {onnx_cost['latency_ms']:.2f} ms in ONNX "
         f"Runtime fp32 (`footseg export`), {cost['latency_ms']:.1f} ms in PyTorch eager. "

@@ -3,7 +3,7 @@
 The one place footseg times a network: ``footseg bench``, the Pareto sweep, the report, compression and the model
 card all measure latency through the samplers here, which time with ``footseg.runtime.timing``.
 
-FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` on one (1, 3, size, size) input; it counts
+FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` on one (1, C, size, size) input; it counts
 convolutions and matrix products only (not BatchNorm, activations or resizes) and one multiply-add as 2 FLOPs.
 Latency is one batch-1 forward with a pinned thread count: PyTorch eager (eval mode, ``torch.inference_mode``) or
 ONNX Runtime. The roofline divides the achieved GFLOP/s by this CPU's fp32 peak at the same thread count, estimated
@@ -29,6 +29,11 @@ PEAK_SIZE = 2048  # side of the square fp32 matmul whose speed stands for the CP
 PEAK_REPEATS = 3
 
 
+def input_channels(model: nn.Module) -> int:
+    """3 (RGB), or 4 for a prior-mask network: what one timed input must have."""
+    return int(getattr(model, "in_channels", 3))
+
+
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -39,7 +44,7 @@ def count_flops(model: nn.Module, size: int = 256) -> int:
     model.eval()
     try:
         with FlopCounterMode(display=False) as counter, torch.inference_mode():
-            model(torch.rand(1, 3, size, size))
+            model(torch.rand(1, input_channels(model), size, size))
     finally:
         model.train(was_training)
     return int(counter.get_total_flops())
@@ -58,7 +63,7 @@ def measure_model(
     warmup: int = WARMUP_RUNS,
     min_time: float = 0.0,
 ) -> dict:
-    """Cost of ``model`` on one (1, 3, size, size) input in PyTorch eager.
+    """Cost of ``model`` on one (1, C, size, size) input in PyTorch eager.
 
     Keys: params, gflops, size_mb (parameters and buffers as fp32), latency_ms (median), p90_ms, fps, runs.
     """
@@ -77,7 +82,7 @@ def time_torch(
     warmup: int = WARMUP_RUNS,
     min_time: float = 0.0,
 ) -> dict:
-    """Latency of PyTorch eager on one (1, 3, size, size) input at ``threads`` threads (model mode restored)."""
+    """Latency of PyTorch eager on one (1, C, size, size) input at ``threads`` threads (model mode restored)."""
     return latency_stats(_torch_samples(model, size, threads, runs, warmup, min_time))
 
 
@@ -88,7 +93,7 @@ def _torch_samples(model: nn.Module, size: int, threads: int, runs: int, warmup:
     model.eval()
     torch.set_num_threads(threads)
     try:
-        x = torch.rand(1, 3, size, size)
+        x = torch.rand(1, input_channels(model), size, size)
         with torch.inference_mode():
             return time_runs(lambda: model(x), runs=runs, warmup=warmup, min_time=min_time)
     finally:
@@ -148,7 +153,7 @@ Sampler = Callable[[int, int, float], list[float]]  # (runs, warmup, min_time) -
 
 
 def torch_sampler(model: nn.Module, size: int, threads: int) -> Sampler:
-    """Times PyTorch eager forwards of ``model`` on one (1, 3, size, size) input at ``threads`` threads."""
+    """Times PyTorch eager forwards of ``model`` on one (1, C, size, size) input at ``threads`` threads."""
     return lambda runs, warmup, min_time: _torch_samples(model, size, threads, runs, warmup, min_time)
 
 
@@ -159,7 +164,7 @@ def onnx_sampler(path: str | Path, threads: int) -> Sampler:
     check_threads(threads)
     session = OnnxModel(path, threads=threads)
     h, w = session.info.input_size
-    x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
+    x = np.random.default_rng(0).random((1, session.info.in_channels, h, w), dtype=np.float32)
     return lambda runs, warmup, min_time: time_runs(lambda: session.run(x), runs=runs, warmup=warmup,
                                                     min_time=min_time)
 

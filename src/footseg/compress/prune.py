@@ -69,7 +69,7 @@ def output_layers(model: nn.Module, size: int = 64) -> list[nn.Module]:
     hooks = [m.register_forward_hook(lambda mod, *_: order.append(mod)) for _, m in weight_layers(model)]
     try:
         with torch.no_grad():
-            model.eval()(torch.rand(1, 3, size, size))
+            model.eval()(torch.rand(1, getattr(model, "in_channels", 3), size, size))
     finally:
         for h in hooks:
             h.remove()
@@ -99,7 +99,7 @@ def channel_prune(
         return model.eval()
     scorer = tp.importance.GroupMagnitudeImportance(p=1) if importance == "l1" else tp.importance.BNScaleImportance()
     model.eval()
-    example = torch.rand(1, 3, size, size)
+    example = torch.rand(1, getattr(model, "in_channels", 3), size, size)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Torch-Pruning warns about every layer type it merely passes through
