@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -15,7 +15,21 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/footseg run --out runs/main
 
-test: $(STAMP)
+# The web page's tests need onnxruntime-web (npm, pinned by web/package-lock.json) and Debian's chromium; CI runs as
+# root and installs it (a failed install fails the target), elsewhere the browser tests skip with a message.
+WEB_STAMP := web/node_modules/.installed
+
+$(WEB_STAMP): web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund
+	touch $@
+
+browser:
+	@if test -x /usr/bin/chromium; then :; \
+	elif test "$$(id -u)" = 0; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "make: no /usr/bin/chromium and not root (apt-get install chromium): the browser tests will skip"; fi
+
+test: $(STAMP) $(WEB_STAMP) browser
 	$(BIN)/ruff check src tests benchmarks docs scripts
 	$(BIN)/python -m pytest -q
 

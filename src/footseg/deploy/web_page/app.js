@@ -1,0 +1,283 @@
+// The page: the rear camera, the foot mask over it, FPS and latency, a photo button.
+// window.footseg exposes the page's state so that tests and benchmarks read what the page computed.
+import { DEFAULT_SMOOTHING, MODES, Segmenter, defaultThreads, toInput } from './segmenter.js';
+
+const FOOT_RGB = [40, 220, 60]; // footseg.eval.predict.FOOT_COLOUR
+const MAX_ALPHA = 0.55;
+const LATENCY_WINDOW = 120;
+
+const params = new URLSearchParams(window.location.search);
+const $ = (id) => document.getElementById(id);
+const video = $('camera');
+const view = $('view');
+const viewCtx = view.getContext('2d');
+const stats = $('stats');
+const photoButton = $('photo');
+
+// Plain canvases, not OffscreenCanvas: iOS Safari before 16.4 has no 2D OffscreenCanvas.
+function makeCanvas(width, height) {
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  return canvas;
+}
+
+const footseg = {
+  ready: false,
+  frames: 0,
+  errors: [],
+  latency: { last: null, median: null, p90: null },
+  fps: null,
+  lastMask: null,
+  lastInput: null,
+  lastPrior: null,
+  lastProb: null,
+  inputSize: null,
+  mode: null,
+  ratio: null,
+  threads: null,
+  precision: null,
+  isolated: window.crossOriginIsolated === true,
+};
+window.footseg = footseg;
+
+const MESSAGES = {
+  'no-wasm': 'This browser cannot run WebAssembly, which the foot model needs. Open the page in a current Chrome, '
+    + 'Safari, Firefox or Edge.',
+  'insecure': 'The camera needs a secure page: open it over HTTPS (footseg serve --lan) or on localhost.',
+  'no-camera-api': 'This browser gives web pages no camera access.',
+  'no-camera': 'No camera found. Open this page on a phone, or connect a camera, and reload.',
+  'denied': 'Camera permission was denied. Allow camera access for this site in the browser\'s settings, then reload.',
+  'camera-busy': 'The camera could not be started: another app may be using it. Close that app and reload.',
+};
+
+function fail(kind, detail) {
+  const text = MESSAGES[kind] ?? `Something went wrong: ${detail ?? kind}`;
+  footseg.errors.push(text);
+  const box = $('message');
+  box.dataset.kind = kind in MESSAGES ? kind : 'error';
+  box.textContent = text;
+  box.hidden = false;
+  stats.textContent = '';
+  $('controls').hidden = true; // nothing to photograph
+  if (detail) console.error(detail);
+}
+
+function cameraProblem(error) {
+  const name = error?.name ?? '';
+  if (['NotFoundError', 'DevicesNotFoundError', 'OverconstrainedError'].includes(name)) return 'no-camera';
+  if (['NotAllowedError', 'PermissionDeniedError', 'SecurityError'].includes(name)) return 'denied';
+  if (['NotReadableError', 'TrackStartError', 'AbortError'].includes(name)) return 'camera-busy';
+  return null;
+}
+
+async function startCamera() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw Object.assign(new Error('no getUserMedia'), { kind: window.isSecureContext ? 'no-camera-api' : 'insecure' });
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      // 'ideal', not 'exact': a laptop's only camera faces the user and should still work.
+      video: { facingMode: { ideal: 'environment' }, width: { ideal: 640 }, height: { ideal: 480 } },
+      audio: false,
+    });
+  } catch (error) {
+    throw Object.assign(error, { kind: cameraProblem(error) ?? 'error' });
+  }
+  video.srcObject = stream;
+  await new Promise((resolve) => {
+    if (video.readyState >= 1) resolve();
+    else video.addEventListener('loadedmetadata', resolve, { once: true });
+  });
+  await video.play();
+  return stream;
+}
+
+async function loadModel(base) {
+  const response = await fetch(new URL('model.json', base));
+  if (!response.ok) throw new Error(`model.json: HTTP ${response.status}`);
+  const meta = await response.json();
+  const mode = params.get('mode') ?? meta.default_mode;
+  const ratio = params.has('ratio') ? Number.parseFloat(params.get('ratio')) : DEFAULT_SMOOTHING;
+  if (!MODES.includes(mode)) throw new Error(`unknown ?mode=${mode}; choose one of: ${MODES.join(', ')}`);
+  if (mode === 'prior' && !meta.prior) throw new Error('this model has no prior input; use ?mode=per-frame or smooth');
+  const threads = defaultThreads(params, footseg.isolated, navigator.hardwareConcurrency);
+  const segmenter = await Segmenter.create(base, meta, { threads, mode, ratio });
+  Object.assign(footseg, { inputSize: meta.input_size, mode, ratio, threads, precision: meta.precision });
+  return segmenter;
+}
+
+// Rolling statistics over the last frames; the median and 90th percentile hide single hiccups, not trends.
+const latencies = [];
+const doneTimes = [];
+
+function record(ms) {
+  latencies.push(ms);
+  if (latencies.length > LATENCY_WINDOW) latencies.shift();
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const pick = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  footseg.latency = { last: ms, median: pick(0.5), p90: pick(0.9) };
+  const now = performance.now();
+  doneTimes.push(now);
+  while (doneTimes.length && doneTimes[0] < now - 1000) doneTimes.shift();
+  footseg.fps = doneTimes.length;
+  stats.textContent = `${footseg.fps} FPS · ${ms.toFixed(0)} ms (median ${footseg.latency.median.toFixed(0)}, `
+    + `p90 ${footseg.latency.p90.toFixed(0)})\n${footseg.threads} thread${footseg.threads > 1 ? 's' : ''} · `
+    + `${footseg.precision} · ${footseg.mode}`;
+}
+
+async function main() {
+  if (typeof WebAssembly !== 'object' || typeof WebAssembly.instantiate !== 'function') {
+    fail('no-wasm');
+    return;
+  }
+  const base = new URL('./', import.meta.url).href;
+  const [camera, model] = await Promise.allSettled([startCamera(), loadModel(base)]);
+  if (camera.status === 'rejected') {
+    const { kind, name, message } = camera.reason;
+    fail(kind ?? 'error', `camera: ${name ?? 'Error'}: ${message ?? camera.reason}`);
+    return;
+  }
+  if (model.status === 'rejected') {
+    fail('error', `the page could not start (${model.reason?.message ?? model.reason})`);
+    return;
+  }
+  run(model.value);
+}
+
+function run(segmenter) {
+  const { width: w, height: h } = segmenter;
+  // The network's view of the frame: squashed to its input size like footseg's resize_image; 'high' quality
+  // averages when shrinking, as cv2's INTER_AREA does.
+  const input = makeCanvas(w, h);
+  const inputCtx = input.getContext('2d', { willReadFrequently: true });
+  inputCtx.imageSmoothingQuality = 'high';
+  // The mask at network resolution, probability as alpha; drawn scaled up with bilinear smoothing: soft edges.
+  const overlay = makeCanvas(w, h);
+  const overlayCtx = overlay.getContext('2d');
+  const overlayPixels = overlayCtx.createImageData(w, h);
+  let busy = null;
+  let frozen = false;
+
+  function draw() {
+    if (view.width !== video.videoWidth || view.height !== video.videoHeight) {
+      view.width = video.videoWidth;
+      view.height = video.videoHeight;
+    }
+    viewCtx.drawImage(video, 0, 0, view.width, view.height);
+    if (footseg.lastProb === null) return;
+    viewCtx.imageSmoothingEnabled = true;
+    viewCtx.imageSmoothingQuality = 'low'; // bilinear
+    viewCtx.drawImage(overlay, 0, 0, view.width, view.height);
+  }
+
+  async function segment() {
+    const t0 = performance.now();
+    inputCtx.drawImage(video, 0, 0, w, h);
+    const pixels = toInput(inputCtx.getImageData(0, 0, w, h).data, w, h);
+    const { prob, prior } = await segmenter.step(pixels);
+    const mask = new Uint8Array(prob.length);
+    const rgba = overlayPixels.data;
+    for (let i = 0, j = 0; i < prob.length; i += 1, j += 4) {
+      mask[i] = prob[i] > 0.5 ? 1 : 0;
+      rgba[j] = FOOT_RGB[0];
+      rgba[j + 1] = FOOT_RGB[1];
+      rgba[j + 2] = FOOT_RGB[2];
+      rgba[j + 3] = Math.round(255 * MAX_ALPHA * prob[i]);
+    }
+    overlayCtx.putImageData(overlayPixels, 0, 0);
+    // Set together, so a reader sees one frame's input, prior and mask.
+    Object.assign(footseg, { lastMask: mask, lastInput: pixels, lastPrior: prior, lastProb: prob });
+    footseg.frames += 1;
+    record(performance.now() - t0);
+  }
+
+  function segmentIfIdle() {
+    if (busy !== null) return;
+    busy = segment()
+      .catch((error) => fail('error', `segmentation failed (${error?.message ?? error})`))
+      .finally(() => { busy = null; });
+  }
+
+  function onFrame() {
+    if (!frozen) {
+      draw();
+      segmentIfIdle();
+    }
+    schedule();
+  }
+
+  function schedule() {
+    if (footseg.errors.length) return;
+    if ('requestVideoFrameCallback' in video) video.requestVideoFrameCallback(onFrame);
+    else requestAnimationFrame(onFrame);
+  }
+
+  async function photo() {
+    if (frozen) {
+      frozen = false;
+      photoButton.textContent = 'Photo';
+      await video.play();
+      return;
+    }
+    frozen = true;
+    photoButton.textContent = 'Resume';
+    video.pause();
+    if (busy !== null) await busy;
+    // The frozen frame gets its own mask, so the photo and its mask are the same instant.
+    await segment();
+    draw();
+    download(maskPng(footseg.lastProb, w, h, video.videoWidth, video.videoHeight));
+  }
+
+  photoButton.addEventListener('click', () => { photo().catch((error) => fail('error', error?.message)); });
+  photoButton.disabled = false;
+  footseg.ready = true;
+  schedule();
+}
+
+// The probability resized to the frame's size (bilinear, pixel centres aligned as in cv2.resize), then thresholded
+// at 0.5, as footseg's Predictor makes a mask at the photo's own size.
+function maskPng(prob, w, h, outW, outH) {
+  const canvas = makeCanvas(outW, outH);
+  const ctx = canvas.getContext('2d');
+  const image = ctx.createImageData(outW, outH);
+  const sx = w / outW;
+  const sy = h / outH;
+  for (let y = 0; y < outH; y += 1) {
+    const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), h - 1);
+    const y0 = Math.floor(fy);
+    const y1 = Math.min(y0 + 1, h - 1);
+    const wy = fy - y0;
+    for (let x = 0; x < outW; x += 1) {
+      const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), w - 1);
+      const x0 = Math.floor(fx);
+      const x1 = Math.min(x0 + 1, w - 1);
+      const wx = fx - x0;
+      const top = prob[y0 * w + x0] * (1 - wx) + prob[y0 * w + x1] * wx;
+      const bottom = prob[y1 * w + x0] * (1 - wx) + prob[y1 * w + x1] * wx;
+      const value = top * (1 - wy) + bottom * wy > 0.5 ? 255 : 0;
+      const k = 4 * (y * outW + x);
+      image.data[k] = value;
+      image.data[k + 1] = value;
+      image.data[k + 2] = value;
+      image.data[k + 3] = 255;
+    }
+  }
+  ctx.putImageData(image, 0, 0);
+  return new Promise((resolve) => { canvas.toBlob(resolve, 'image/png'); });
+}
+
+async function download(blobPromise) {
+  const url = URL.createObjectURL(await blobPromise);
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = `footseg-mask-${new Date().toISOString().replace(/[:.]/g, '-')}.png`;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+main().catch((error) => fail('error', error?.message ?? String(error)));

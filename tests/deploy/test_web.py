@@ -1,0 +1,397 @@
+"""``footseg export --format web`` and its page, in a real browser: Debian's Chromium driven by Playwright.
+
+Chromium's fake camera plays a tiny synthetic clip (``footseg synth --clips``, written as Y4M). The page's own
+numbers (``window.footseg``) are read back: masks must flow, agree with footseg's Python ONNX Runtime on the very
+input the page fed its network, and every request must go to the site itself. The error paths (no camera,
+permission denied, no WebAssembly) must each say so on the page.
+
+One browser with the fake camera serves every camera test: a context granted the camera permission sees the clip,
+a context without it is refused (headless Chromium denies permission prompts). A second browser has no camera.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from footseg.cli import main
+from footseg.data.io import read_image
+from footseg.deploy import web
+from footseg.deploy.serve import SiteServer, running
+from footseg.errors import FootsegError
+from footseg.runtime.onnx_model import OnnxModel
+from footseg.runtime.temporal import smooth
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Playwright
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+BASE_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run"]
+MIN_FRAMES = 10
+AGREEMENT = 0.995
+TIMEOUT_MS = 30_000
+
+# Everything the page computed for its latest frame, as base64 of the typed arrays' bytes (one evaluate: one frame).
+READ_STATE = """() => {
+  const f = window.footseg;
+  const b64 = (a) => {
+    if (!a) return null;
+    const u = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    let s = '';
+    for (let i = 0; i < u.length; i += 0x8000) s += String.fromCharCode.apply(null, u.subarray(i, i + 0x8000));
+    return btoa(s);
+  };
+  return { input: b64(f.lastInput), prior: b64(f.lastPrior), mask: b64(f.lastMask), size: f.inputSize,
+           frames: f.frames, errors: f.errors, mode: f.mode, ratio: f.ratio, threads: f.threads,
+           isolated: f.isolated, latency: f.latency, cores: navigator.hardwareConcurrency };
+}"""
+
+
+def _runtime_problem() -> str | None:
+    if not CHROMIUM.is_file():
+        return f"no {CHROMIUM} (apt-get install chromium; `make test` does it)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Python Playwright is not installed (pip install -e '.[dev]')"
+    try:
+        web.ort_dist()
+    except FootsegError:
+        return "web/node_modules is missing (npm ci --prefix web; `make test` does it)"
+    return None
+
+
+def _skip_without_browser() -> None:
+    problem = _runtime_problem()
+    if problem:
+        pytest.skip(problem)
+
+
+# --- the export, without a browser ------------------------------------------------------------------------------
+
+
+def test_export_web_without_runtime_says_to_run_npm_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(web, "REPO_WEB", tmp_path / "web")
+    monkeypatch.delenv(web.ENV_DIST, raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FootsegError, match=r"npm ci --prefix web") as info:
+        web.export_web(None, tmp_path / "site")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "site").exists()
+
+
+def _skip_without_runtime() -> None:
+    try:
+        web.ort_dist()
+    except FootsegError:
+        pytest.skip("web/node_modules is missing (npm ci --prefix web; `make test` does it)")
+
+
+def test_export_web_int8_and_onnx_files(trained_dir: Path, tiny_dataset: Path, fp32_onnx: Path,
+                                        tmp_path: Path) -> None:
+    _skip_without_runtime()
+    with pytest.raises(FootsegError, match="needs --calib"):
+        web.export_web(trained_dir, tmp_path / "no-calib", precision="int8")
+    site = web.export_web(trained_dir, tmp_path / "int8", precision="int8", calib=tiny_dataset, calib_n=4)
+    meta = json.loads((site / "model.json").read_text())
+    assert meta["precision"] == "int8" and OnnxModel(site / "model.onnx").precision == "int8"
+    assert meta["input_size"] == [64, 64] and meta["in_channels"] == 3 and meta["prior"] is False
+    assert meta["output"]["kind"] == "margin" and meta["footseg_version"]
+    assert {p.name for p in site.iterdir()} >= {*web.PAGE_FILES, *web.ORT_FILES, "model.onnx", "model.json"}
+    assert not any(p.suffix == ".map" or p.name.startswith(".") for p in site.iterdir())
+    # An exported file is taken as it is, and an earlier site is replaced whole.
+    again = web.export_web(fp32_onnx, site)
+    assert json.loads((again / "model.json").read_text())["precision"] == "fp32"
+    assert (again / "model.onnx").read_bytes() == fp32_onnx.read_bytes()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_export_web_refuses_to_replace_a_folder_that_is_no_site(tmp_path: Path) -> None:
+    _skip_without_runtime()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(FootsegError, match="not a footseg web site"):
+        web.export_web(None, tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_write_y4m_frames_are_i420(tmp_path: Path) -> None:
+    frames = [np.full((4, 6, 3), (255, 0, 0), np.uint8), np.zeros((4, 6, 3), np.uint8)]
+    data = web.write_y4m(frames, tmp_path / "c.y4m").read_bytes()
+    header, rest = data.split(b"\n", 1)
+    assert header == b"YUV4MPEG2 W6 H4 F30:1 Ip A1:1 C420jpeg"
+    size = 6 + 6 * 4 * 3 // 2  # "FRAME\n", Y at full size, U and V at half width and height
+    first, second = rest[:size], rest[size:]
+    assert len(rest) == 2 * size and first.startswith(b"FRAME\n") and second.startswith(b"FRAME\n")
+    y, u, v = first[6:30], first[30:36], first[36:42]
+    # BT.601 with studio swing (Y in 16..235), what Chromium's video pipeline assumes: pure red, then black.
+    assert (set(y), set(u), set(v)) == ({82}, {90}, {240})
+    assert set(second[6:30]) == {16} and set(second[30:]) == {128}
+    with pytest.raises(FootsegError, match="even sides"):
+        web.write_y4m([np.zeros((3, 6, 3), np.uint8)], tmp_path / "odd.y4m")
+
+
+# --- the page in Chromium ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site of the default shipped model, made as a user makes it."""
+    _skip_without_browser()
+    out = tmp_path_factory.mktemp("web") / "site"
+    assert main(["export", "--format", "web", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[np.ndarray]]:
+    """A fake camera clip (8 synthetic frames, 192x192) as Y4M, and its frames."""
+    _skip_without_browser()
+    from footseg.data.synth.render import headless_gl_problem
+
+    if problem := headless_gl_problem():
+        pytest.skip(f"no headless OpenGL for the synthetic clip: {problem}")
+    root = tmp_path_factory.mktemp("clip")
+    argv = ["synth", str(root / "synth"), "--clips", "1", "--frames", "8", "--size", "192", "--seed", "3"]
+    assert main([*argv, "--no-progress"]) == 0
+    frames = [read_image(p) for p in sorted((root / "synth").glob("*/clip_*/images/*"))]
+    return web.write_y4m(frames, root / "clip.y4m"), frames
+
+
+@pytest.fixture(scope="module")
+def server(site: Path) -> Iterator[SiteServer]:
+    with running(SiteServer(site, port=0)) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    _skip_without_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def camera_browser(playwright: Playwright, clip: tuple[Path, list[np.ndarray]]) -> Iterator[Browser]:
+    args = [*BASE_ARGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip[0]}",
+            "--deny-permission-prompts"]
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def no_camera_browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BASE_ARGS)
+    yield browser
+    browser.close()
+
+
+def open_page(browser: Browser, url: str, camera: bool = True, init_script: str | None = None
+              ) -> tuple[Page, list[str]]:
+    """A page in a fresh context (``camera``: with the camera permission), and the list of every URL it requests."""
+    context = browser.new_context(permissions=["camera"] if camera else [], accept_downloads=True)
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    if init_script:
+        page.add_init_script(init_script)
+    page.goto(url)
+    return page, requests
+
+
+def wait_for_frames(page: Page, n: int = MIN_FRAMES) -> dict:
+    page.wait_for_function(f"window.footseg && (window.footseg.frames >= {n} || window.footseg.errors.length > 0)",
+                           timeout=TIMEOUT_MS)
+    state = page.evaluate(READ_STATE)
+    assert state["errors"] == [], state["errors"]
+    return state
+
+
+def decode(state: dict, key: str, dtype: type, shape: tuple[int, ...]) -> np.ndarray | None:
+    raw = state[key]
+    return None if raw is None else np.frombuffer(base64.b64decode(raw), dtype=dtype).reshape(shape)
+
+
+def python_mask(model: OnnxModel, image: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
+    """footseg's Python ONNX Runtime on the page's own input: the foot probability (h, w)."""
+    batch = image[None] if prior is None else np.concatenate([image, prior[None]])[None]
+    return 1.0 / (1.0 + np.exp(-model.run(batch.astype(np.float32))[0, 0]))
+
+
+def test_masks_flow_and_match_python_onnx_runtime(
+    camera_browser: Browser, server: SiteServer, site: Path, clip: tuple[Path, list[np.ndarray]]
+) -> None:
+    page, _ = open_page(camera_browser, server.url)
+    state = wait_for_frames(page)
+    h, w = state["size"]
+    assert (h, w) == (192, 192) and state["mode"] == "per-frame"
+    assert state["isolated"] is True  # footseg serve's COOP/COEP headers
+    assert state["threads"] == min(4, state["cores"])
+    image = decode(state, "input", np.float32, (3, h, w))
+    mask = decode(state, "mask", np.uint8, (h, w))
+    assert state["prior"] is None
+    # The network's input is the camera frame as RGB in [0, 1], channel-planar: it must be one of the clip's frames
+    # (up to 4:2:0 chroma and the browser's colour conversion), and clearly worse with red and blue swapped.
+    pixels = image.transpose(1, 2, 0) * 255
+    assert np.allclose(pixels, np.round(pixels), atol=1e-3) and pixels.min() >= 0 and pixels.max() <= 255
+    error = min(np.abs(pixels - f).mean() for f in clip[1])
+    swapped = min(np.abs(pixels[..., ::-1] - f).mean() for f in clip[1])
+    assert error < 3 < swapped, (error, swapped)
+    want = python_mask(OnnxModel(site / "model.onnx"), image) > 0.5
+    agreement = float((mask == want).mean())
+    assert agreement >= AGREEMENT, agreement
+    assert 0.01 < mask.mean() < 0.99  # the clip shows a foot and floor: a mask, not an empty or full plane
+    assert state["latency"]["median"] > 0
+    stats = page.text_content("#stats")
+    assert "FPS" in stats and "ms" in stats
+    page.context.close()
+
+
+def test_without_isolation_headers_it_runs_on_one_thread(camera_browser: Browser, site: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host that cannot set COOP/COEP (plain static hosting) still gets a working page, single-threaded."""
+    from footseg.deploy import serve
+
+    monkeypatch.setattr(serve, "ISOLATION_HEADERS", {})
+    with running(SiteServer(site, port=0)) as plain:
+        page, _ = open_page(camera_browser, plain.url)
+        state = wait_for_frames(page)
+        page.context.close()
+    assert state["isolated"] is False and state["threads"] == 1
+
+
+def test_page_requests_only_its_own_files(camera_browser: Browser, server: SiteServer, site: Path) -> None:
+    page, requests = open_page(camera_browser, server.url)
+    wait_for_frames(page)
+    files = {p.name for p in site.iterdir()}
+    origin = urllib.parse.urlsplit(server.url)
+    for url in requests:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme in ("data", "blob"):
+            continue  # made by the page in memory, never sent anywhere
+        assert (parts.scheme, parts.netloc) == (origin.scheme, origin.netloc), url
+        assert parts.path == "/" or parts.path.lstrip("/") in files, url
+    assert any(u.endswith(".wasm") for u in requests) and any(u.endswith("model.onnx") for u in requests)
+    page.context.close()
+
+
+def test_smooth_mode_is_footseg_temporal_smooth(camera_browser: Browser, server: SiteServer, site: Path) -> None:
+    page, _ = open_page(camera_browser, server.url + "?mode=smooth&ratio=0.7&threads=1")
+    state = wait_for_frames(page)
+    assert (state["mode"], state["ratio"], state["threads"]) == ("smooth", 0.7, 1)
+    h, w = state["size"]
+    previous = decode(state, "prior", np.float32, (h, w))
+    assert previous is not None  # the previous frame's output, which the blend pulls towards
+    prob = python_mask(OnnxModel(site / "model.onnx"), decode(state, "input", np.float32, (3, h, w)))
+    want = smooth(prob.astype(np.float32), previous, 0.7) > 0.5
+    assert float((decode(state, "mask", np.uint8, (h, w)) == want).mean()) >= AGREEMENT
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def prior_site(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A prior-mask network: the shipped model with a 4th input whose weights are made non-zero (so it matters)."""
+    import torch
+
+    from footseg.models import save_model
+    from footseg.models.saved import add_prior_input
+    from footseg.runtime.resolve import resolve_model
+
+    net, info = add_prior_input(*resolve_model(None).load())
+    first = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels == 4)
+    with torch.no_grad():
+        first.weight[:, 3] = torch.randn(first.weight[:, 3].shape, generator=torch.Generator().manual_seed(0))
+    root = tmp_path_factory.mktemp("prior")
+    return web.export_web(save_model(net.eval(), root / "model", info), root / "site")
+
+
+def test_prior_model_gets_the_previous_probability(camera_browser: Browser, prior_site: Path) -> None:
+    meta = (prior_site / "model.json").read_text()
+    assert '"prior": true' in meta
+    with running(SiteServer(prior_site, port=0)) as srv:
+        page, _ = open_page(camera_browser, srv.url)
+        state = wait_for_frames(page)
+        page.context.close()
+    assert state["mode"] == "prior"
+    h, w = state["size"]
+    prior = decode(state, "prior", np.float32, (h, w))
+    assert prior is not None and 0 < prior.mean() < 1
+    model = OnnxModel(prior_site / "model.onnx")
+    image = decode(state, "input", np.float32, (3, h, w))
+    # As footseg.runtime.temporal runs it: the network on (frame, prior), its output smoothed towards that prior.
+    network = python_mask(model, image, prior).astype(np.float32)
+    want = smooth(network, prior, state["ratio"]) > 0.5
+    assert float((decode(state, "mask", np.uint8, (h, w)) == want).mean()) >= AGREEMENT
+    # The prior does change the network's answer, so the parity above checks that the page feeds it.
+    assert (python_mask(model, image, np.zeros_like(prior)) > 0.5).mean() != (network > 0.5).mean()
+
+
+def test_photo_button_downloads_the_mask(camera_browser: Browser, server: SiteServer) -> None:
+    from PIL import Image
+
+    page, _ = open_page(camera_browser, server.url)
+    wait_for_frames(page, 3)
+    with page.expect_download(timeout=TIMEOUT_MS) as download:
+        page.click("#photo")
+    png = Image.open(io.BytesIO(Path(download.value.path()).read_bytes()))
+    size = page.evaluate("(v => [v.videoWidth, v.videoHeight])(document.getElementById('camera'))")
+    assert download.value.suggested_filename.endswith(".png") and list(png.size) == size
+    values = np.unique(np.asarray(png.convert("L")))
+    assert set(values.tolist()) <= {0, 255} and len(values) == 2
+    assert page.text_content("#photo") == "Resume"
+    page.context.close()
+
+
+def message_of(page: Page) -> tuple[str | None, list[str]]:
+    page.wait_for_function("window.footseg && window.footseg.errors.length > 0", timeout=TIMEOUT_MS)
+    return page.get_attribute("#message", "data-kind"), page.evaluate("window.footseg.errors")
+
+
+def test_permission_denied_says_so(camera_browser: Browser, server: SiteServer) -> None:
+    page, _ = open_page(camera_browser, server.url, camera=False)
+    kind, errors = message_of(page)
+    assert kind == "denied" and "permission was denied" in errors[0]
+    assert page.is_visible("#message")
+    page.context.close()
+
+
+def test_no_camera_says_so(no_camera_browser: Browser, server: SiteServer) -> None:
+    page, _ = open_page(no_camera_browser, server.url)
+    kind, errors = message_of(page)
+    assert kind == "no-camera" and "No camera found" in errors[0]
+    page.context.close()
+
+
+def test_browser_without_webassembly_says_so(no_camera_browser: Browser, server: SiteServer) -> None:
+    page, requests = open_page(no_camera_browser, server.url, init_script="delete globalThis.WebAssembly;")
+    kind, errors = message_of(page)
+    assert kind == "no-wasm" and "WebAssembly" in errors[0]
+    assert not any(u.endswith(".wasm") for u in requests)
+    page.context.close()
+
+
+def test_serve_builds_a_site_for_a_model_when_given_no_folder(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from footseg.deploy import serve
+
+    calls = []
+    monkeypatch.setattr(web, "export_web", lambda model, out: calls.append(model) or Path(shutil.copytree(site, out)))
+    with serve.site_for("fastlinknet") as folder:
+        assert (folder / "model.json").is_file() and folder != site
+    assert calls == ["fastlinknet"] and not folder.exists()
+    with serve.site_for(site) as folder:
+        assert folder == site
