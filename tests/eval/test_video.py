@@ -143,7 +143,7 @@ def test_inputs_that_are_not_videos_are_refused(tmp_path: Path, red_predictor) -
 
 
 def test_video_mode_options() -> None:
-    assert video_mode(None, None) == (None, 0.7)
+    assert video_mode(None, None) == (None, None)  # each mode's own default ratio
     assert video_mode(None, 0.3) == ("smooth", 0.3)
     assert video_mode("prior", 0.0) == ("prior", 0.0)  # the prior network's output, unsmoothed
     with pytest.raises(FootsegError, match="--smooth"):

@@ -81,3 +81,11 @@ def test_the_prior_mode_smooths_what_it_shows_and_feeds_back() -> None:
     shown = smoothed.step_small(frame)
     assert np.allclose(shown, smooth(network, unsure, 0.7), atol=1e-6) and not np.allclose(shown, network)
     assert np.array_equal(smoothed.previous, shown)  # what was shown is the next frame's prior
+
+
+def test_each_mode_has_its_own_default_ratio(red_model) -> None:
+    from footseg.runtime.temporal import DEFAULT_RATIOS
+
+    assert VideoSegmenter(Predictor(red_model), "smooth").ratio == DEFAULT_RATIOS["smooth"] == 0.7
+    assert VideoSegmenter(_prior_predictor()).ratio == DEFAULT_RATIOS["prior"]
+    assert VideoSegmenter(Predictor(red_model), "per-frame").ratio == 0.0

@@ -18,7 +18,7 @@ from footseg.data.clips import Clip, find_clips
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
 from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mask
-from footseg.runtime.temporal import DEFAULT_SMOOTHING, VideoSegmenter
+from footseg.runtime.temporal import VideoSegmenter
 from footseg.runtime.timing import Stopwatch
 
 
@@ -54,7 +54,7 @@ def evaluate_clips(
     data: str | Path,
     split: str = "test",
     mode: str | None = None,
-    ratio: float = DEFAULT_SMOOTHING,
+    ratio: float | None = None,
     threads: int = 1,
 ) -> dict:
     """Scores of ``model`` on the clip dataset ``data`` in video ``mode`` (the model's default when None).

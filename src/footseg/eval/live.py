@@ -23,7 +23,7 @@ import numpy as np
 from footseg.errors import FootsegError
 from footseg.eval.predict import overlay_mask
 from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mask
-from footseg.runtime.temporal import DEFAULT_SMOOTHING, VideoSegmenter
+from footseg.runtime.temporal import VideoSegmenter
 
 WINDOW = "footseg live (q or Esc quits)"
 QUIT_KEYS = (ord("q"), 27)  # 27 = Esc
@@ -143,7 +143,7 @@ class Window:
 
 
 def live(model: ModelLike | Predictor = None, camera: int = 0, mode: str | None = None,
-         ratio: float = DEFAULT_SMOOTHING) -> LiveStats:
+         ratio: float | None = None) -> LiveStats:
     """Run the camera through the model in a window until the user quits (see the module doc)."""
     problem = display_problem()
     if problem:

@@ -23,7 +23,7 @@ from footseg.errors import FootsegError
 from footseg.eval.predict import overlay_mask
 from footseg.eval.video_io import DEFAULT_FPS, VideoWriter, open_frames
 from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mask
-from footseg.runtime.temporal import DEFAULT_SMOOTHING, VideoSegmenter
+from footseg.runtime.temporal import VideoSegmenter
 
 OVERLAY_NAME = "overlay.mp4"
 MASKS_DIR = "masks"
@@ -60,7 +60,7 @@ def segment_video(
     *,
     masks: bool = False,
     mode: str | None = None,
-    ratio: float = DEFAULT_SMOOTHING,
+    ratio: float | None = None,
     fps: float | None = None,
     progress: bool | None = None,
 ) -> VideoResult:

@@ -26,7 +26,11 @@ from footseg.errors import FootsegError
 from footseg.runtime.predictor import Predictor, resize_proba
 
 MODES = ("per-frame", "smooth", "prior")
-DEFAULT_SMOOTHING = 0.7  # MediaPipe's selfie segmentation example's combine_with_previous_ratio
+# The smoothing ratio of each mode when none is given. smooth: MediaPipe's selfie segmentation example's
+# combine_with_previous_ratio. prior: chosen on synthetic validation clips, where smoothing the prior network's output
+# at 1.0 flickered least at the best IoU (benchmarks/README.md, "Live video").
+DEFAULT_RATIOS = {"smooth": 0.7, "prior": 1.0}
+DEFAULT_SMOOTHING = DEFAULT_RATIOS["smooth"]
 
 
 def default_mode(predictor: Predictor) -> str:
@@ -34,11 +38,11 @@ def default_mode(predictor: Predictor) -> str:
     return "prior" if predictor.takes_prior else "per-frame"
 
 
-def video_mode(mode: str | None, smooth: float | None) -> tuple[str | None, float]:
+def video_mode(mode: str | None, smooth: float | None) -> tuple[str | None, float | None]:
     """(mode, ratio) from the ``--mode`` and ``--smooth R`` options: ``--smooth R`` alone means mode smooth with
     ratio R; with ``--mode prior`` it sets how much the prior network's output is smoothed (0: not at all)."""
     if smooth is None:
-        return mode, DEFAULT_SMOOTHING
+        return mode, None
     if mode == "per-frame":
         raise FootsegError("--smooth sets a smoothing ratio; --mode per-frame smooths nothing")
     return mode or "smooth", smooth
@@ -54,11 +58,13 @@ def smooth(new: np.ndarray, previous: np.ndarray, ratio: float) -> np.ndarray:
 class VideoSegmenter:
     """Foot probability for each frame of one video, in order; ``reset()`` before the next video.
 
-    ``mode`` is one of ``MODES`` (default: ``default_mode``); ``ratio`` is the smoothing strength in [0, 1].
+    ``mode`` is one of ``MODES`` (default: ``default_mode``); ``ratio`` is the smoothing strength in [0, 1] (default:
+    the mode's ``DEFAULT_RATIOS``).
     """
 
-    def __init__(self, predictor: Predictor, mode: str | None = None, ratio: float = DEFAULT_SMOOTHING):
+    def __init__(self, predictor: Predictor, mode: str | None = None, ratio: float | None = None):
         mode = mode or default_mode(predictor)
+        ratio = DEFAULT_RATIOS.get(mode, 0.0) if ratio is None else ratio
         if mode not in MODES:
             raise FootsegError(f"unknown video mode '{mode}'; choose one of: {', '.join(MODES)}")
         if mode == "prior" and not predictor.takes_prior:

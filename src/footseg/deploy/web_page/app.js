@@ -1,6 +1,6 @@
 // The page: the rear camera, the foot mask over it, FPS and latency, a photo button.
 // window.footseg exposes the page's state so that tests and benchmarks read what the page computed.
-import { DEFAULT_SMOOTHING, MODES, Segmenter, defaultThreads, toInput } from './segmenter.js';
+import { MODES, Segmenter, defaultThreads, toInput } from './segmenter.js';
 
 const FOOT_RGB = [40, 220, 60]; // footseg.eval.predict.FOOT_COLOUR
 const MAX_ALPHA = 0.55;
@@ -38,6 +38,7 @@ const footseg = {
   threads: null,
   precision: null,
   isolated: window.crossOriginIsolated === true,
+  onFrame: null, // set by a benchmark: called with this object after every frame
 };
 window.footseg = footseg;
 
@@ -99,7 +100,7 @@ async function loadModel(base) {
   if (!response.ok) throw new Error(`model.json: HTTP ${response.status}`);
   const meta = await response.json();
   const mode = params.get('mode') ?? meta.default_mode;
-  const ratio = params.has('ratio') ? Number.parseFloat(params.get('ratio')) : DEFAULT_SMOOTHING;
+  const ratio = params.has('ratio') ? Number.parseFloat(params.get('ratio')) : (meta.default_ratios[mode] ?? 0);
   if (!MODES.includes(mode)) throw new Error(`unknown ?mode=${mode}; choose one of: ${MODES.join(', ')}`);
   if (mode === 'prior' && !meta.prior) throw new Error('this model has no prior input; use ?mode=per-frame or smooth');
   const threads = defaultThreads(params, footseg.isolated, navigator.hardwareConcurrency);
@@ -191,6 +192,7 @@ function run(segmenter) {
     Object.assign(footseg, { lastMask: mask, lastInput: pixels, lastPrior: prior, lastProb: prob });
     footseg.frames += 1;
     record(performance.now() - t0);
+    footseg.onFrame?.(footseg); // a benchmark's hook (footseg bench --browser): sees every frame, none skipped
   }
 
   function segmentIfIdle() {

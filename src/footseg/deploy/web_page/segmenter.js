@@ -3,7 +3,6 @@
 import * as ort from './ort.wasm.min.mjs';
 
 export const MODES = ['per-frame', 'smooth', 'prior'];
-export const DEFAULT_SMOOTHING = 0.7; // footseg.runtime.temporal.DEFAULT_SMOOTHING (MediaPipe's ratio)
 
 // (h*w*4) RGBA bytes at the network's size -> (3, h, w) float32 RGB in [0, 1], as footseg.data.transforms.to_tensor.
 export function toInput(rgba, width, height) {
