@@ -16,12 +16,13 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "footseg"
 # The layers, lowest first. A part may import its own modules and any part of a lower layer, nothing else.
 LAYERS: list[set[str]] = [
     {"__init__", "errors", "atomic"},  # footseg/__init__.py holds only the version
-    {"config", "metrics"},
+    {"config", "metrics", "provenance"},
     {"data", "models"},
     {"runtime"},  # resolve a model, run it: what eval, video and the web page all sit on
     {"train", "deploy", "eval"},
     {"bench"},  # timing, the bench table, the peer, the Pareto sweep
     {"compress", "report"},
+    {"recipe"},  # runs renders, training, channel pruning and export in order
     {"pipeline"},
     {"cli"},
     {"__main__"},

@@ -29,6 +29,7 @@ from footseg.data.io import write_jpeg, write_mask, write_png
 from footseg.data.synth.floors import SPLITS, ids_of_split, list_photos, photo_floor, procedural_floor, split_of
 from footseg.data.transforms import resize_image  # torch-free: workers never import torch
 from footseg.errors import FootsegError
+from footseg.provenance import code_version
 
 if TYPE_CHECKING:  # annotations only: workers import what they use when they use it
     from footseg.data.synth.post import CameraEffects
@@ -37,7 +38,8 @@ if TYPE_CHECKING:  # annotations only: workers import what they use when they us
 MANIFEST = "manifest.json"
 FORMAT = "footseg-synth/1"
 CLIP_FORMAT = "footseg-synth-clips/1"
-_KINDS = {FORMAT: "still-image", CLIP_FORMAT: "clip"}  # what a manifest's format holds, in words
+MERGE_FORMAT = "footseg-synth-merge/1"  # still images merged from several renders (merge.py)
+_KINDS = {FORMAT: "still-image", CLIP_FORMAT: "clip", MERGE_FORMAT: "merged"}  # a manifest's format, in words
 _PARTIAL = ".partial"
 
 # Field metadata of every setting added after manifests were first written: the value that reproduces what footseg
@@ -421,7 +423,9 @@ def render_units(out: Path, s: SynthSettings, kind: type[Worker], workers: int =
     out = Path(out)
     planner = Planner(s)
     manifest = kind.manifest(s, planner)
-    text = json.dumps(manifest, indent=1) + "\n"
+    # The code that made the images, outside the settings: resume compares settings only, so an old manifest
+    # without it resumes as before, and a resume by other code is recorded rather than refused.
+    manifest["code"] = code_version()
     mpath = out / MANIFEST
     if mpath.is_file():
         try:
@@ -439,9 +443,14 @@ def render_units(out: Path, s: SynthSettings, kind: type[Worker], workers: int =
             hint = _without_hint(stored, s) if isinstance(stored, dict) else ""
             raise FootsegError(f"holds a dataset made with other settings: {'; '.join(differences)}. "
                                f"Use another output folder{hint}", mpath)
+        if resume or shard != (0, 1):  # images of the earlier run stay: so does the record of their code
+            earlier = [*old.get("earlier_code", []), old.get("code", {"unrecorded": True})]
+            earlier = [c for i, c in enumerate(earlier) if c != manifest["code"] and c not in earlier[:i]]
+            if earlier:
+                manifest["earlier_code"] = earlier
     kind.prepare(out, s)
     (out / _PARTIAL).mkdir(parents=True, exist_ok=True)
-    atomic_write_text(mpath, text)
+    atomic_write_text(mpath, json.dumps(manifest, indent=1) + "\n")
 
     index, count = shard
     todo = [i for i in range(index, s.n, count)]

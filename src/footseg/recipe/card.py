@@ -1,0 +1,149 @@
+"""The result of a recipe run, ``DIR/model/``: the model folder of the result stage, its exports, the recipe file
+and MODEL_CARD.md, which records the recipe verbatim, the software every stage ran on (footseg's commit, torch, ONNX
+Runtime, the OpenGL driver of the renders) and the sha256 of every dataset manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from footseg.atomic import atomic_write_text
+from footseg.data.synth.engine import MANIFEST
+from footseg.recipe.environment import sha256_file
+from footseg.recipe.schema import RECIPE_NAME, describe
+
+if TYPE_CHECKING:
+    from footseg.recipe.runner import RecipeRun
+
+CARD_NAME = "MODEL_CARD.md"
+
+
+def write_result(run: RecipeRun) -> Path:
+    """Fill ``DIR/model`` from the finished stages; returns it."""
+    from footseg.recipe.runner import EXPORT_FILES, RESULT, WEIGHTS, copy_file
+
+    recipe = run.recipe
+    dest = run.out / RESULT
+    dest.mkdir(parents=True, exist_ok=True)
+    source = run.model_folder(recipe.result)
+    for name in ("config.json", WEIGHTS):
+        copy_file(source / name, dest / name)
+    exports = [s for s in recipe.stages if s.kind == "export" and s.settings["model"] == recipe.result]
+    for stage in exports:
+        copy_file(run.export_file(stage), dest / EXPORT_FILES[stage.settings["format"]])
+    for name in set(EXPORT_FILES.values()) - {EXPORT_FILES[s.settings["format"]] for s in exports}:
+        (dest / name).unlink(missing_ok=True)  # an export the recipe no longer makes
+    atomic_write_text(dest / RECIPE_NAME, recipe.text)
+    atomic_write_text(dest / CARD_NAME, model_card(run, dest))
+    return dest
+
+
+def _by_value(stamps: dict[str, dict], get) -> str:
+    """One value, or each value with the stages that had it ('2.13.0 (a, b); 2.12.0 (c)')."""
+    values: dict[str, list[str]] = {}
+    for name, stamp in stamps.items():
+        value = get(stamp)
+        if value is not None:
+            values.setdefault(str(value), []).append(name)
+    if len(values) <= 1:
+        return next(iter(values), "-")
+    return "; ".join(f"{v} ({', '.join(names)})" for v, names in values.items())
+
+
+def _commit(env: dict) -> str | None:
+    if "commit" not in env:
+        return "not a git checkout"
+    return env["commit"] + (" with uncommitted changes" if env.get("dirty") else "")
+
+
+def model_card(run: RecipeRun, dest: Path) -> str:
+    from footseg.models.layer_shapes import LAYER_SHAPES_KEY
+    from footseg.models.saved import load_model
+
+    recipe = run.recipe
+    stamps = {s.name: run.read_stamp(s) or {} for s in recipe.stages}
+    renders = {n: st for n, st in stamps.items() if st.get("kind") == "render"}
+    trains = {n: st for n, st in stamps.items() if st.get("kind") == "train"}
+    result = recipe.stage(recipe.result)
+    model, info = load_model(dest)
+    params = sum(p.numel() for p in model.parameters())
+    shapes = info.extra.get(LAYER_SHAPES_KEY)
+    recipe_sha = hashlib.sha256(recipe.text.encode()).hexdigest()
+
+    def env(key: str) -> str:
+        return _by_value(stamps, lambda st: st.get("environment", {}).get(key))
+
+    lines = [
+        f"# {recipe.name}, made by `footseg recipe run`",
+        "",
+        f"Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC into `{run.out}` from the recipe `{recipe.path}` (sha256 "
+        f"`{recipe_sha}`, reproduced at the end): {len(recipe.stages)} stages. This folder holds the model of stage "
+        f"`{result.name}` ({result.kind}). To make it again from an empty folder:",
+        "",
+        "```sh",
+        f"footseg recipe run {RECIPE_NAME} --out DIR"
+        + "".join(f" --{k} DIR" for k, renders_ in recipe.inputs().items() if renders_),
+        "```",
+        *(["", recipe.description.strip()] if recipe.description.strip() else []),
+        "",
+        "## Model",
+        "",
+        f"{info.model} width {info.width:g}, input {info.input_size[0]}x{info.input_size[1]}, {params:,} parameters"
+        + (f", channel-pruned ({len(shapes)} layers narrower than `create_model` builds them)" if shapes else "")
+        + f"; weights sha256 `{sha256_file(dest / 'model.safetensors')}`.",
+        *[f"Export `{p.name}`: sha256 `{sha256_file(p)}`." for p in sorted(dest.glob("*.onnx"))],
+        "",
+        "## Software",
+        "",
+        "Where stages ran on different versions, each version is listed with its stages.",
+        "",
+        "| what | version |",
+        "|---|---|",
+        f"| footseg | {env('footseg')} |",
+        f"| git commit | {_by_value(stamps, lambda st: _commit(st['environment']) if 'environment' in st else None)} |",
+        f"| torch | {env('torch')} |",
+        f"| onnxruntime | {env('onnxruntime')} |",
+        f"| Python | {env('python')} |",
+        f"| platform | {env('platform')} |",
+        f"| Mesa (renders) | {_by_value(renders, lambda st: _mesa(st.get('opengl', {})))} |",
+        f"| OpenGL renderer (renders) | {_by_value(renders, lambda st: _gl(st.get('opengl', {})))} |",
+        f"| training device | {_by_value(trains, lambda st: st.get('device'))} |",
+    ]
+    earlier = [n for n, st in stamps.items() if st.get("earlier_environments")]
+    if earlier:
+        lines += ["", f"Stages continued by other software than began them (their stamps in `{run.out}/stamps/` "
+                      f"list it): {', '.join(earlier)}."]
+    lines += ["", "## Stages", "", "| # | stage | kind | settings | finished (UTC) | seconds |",
+              "|---|---|---|---|---|---|"]
+    for stage in recipe.stages:
+        st = stamps[stage.name]
+        lines.append(f"| {stage.index} | {stage.name} | {stage.kind} | {describe(stage)} | "
+                     f"{st.get('finished', '-')} | {st.get('seconds', '-')} |")
+    lines += ["", "## Data", "", "sha256 of each dataset's `manifest.json` (the file, as written):", "",
+              "| stage | images (train, val, test) | seeds | manifest sha256 |", "|---|---|---|---|"]
+    for stage in recipe.stages:
+        if stage.kind in ("render", "merge"):
+            path = run.folder(stage) / MANIFEST
+            manifest = json.loads(path.read_text())
+            counts = ", ".join(str(manifest["counts"][k]) for k in ("train", "val", "test"))
+            lines.append(f"| {stage.name} | {counts} | {manifest['seed']} | `{sha256_file(path)}` |")
+    fence = "````" if "```" in recipe.text else "```"
+    lines += ["", "## Recipe", "", f"{fence}toml", recipe.text.rstrip("\n"), fence]
+    return "\n".join(lines) + "\n"
+
+
+def _mesa(info: dict) -> str | None:
+    if not info or "problem" in info:
+        return None
+    return info.get("mesa", "not Mesa")
+
+
+def _gl(info: dict) -> str | None:
+    if not info:
+        return None
+    if "problem" in info:
+        return f"no OpenGL context here ({info['problem']})"
+    return f"{info.get('GL_RENDERER')}; {info.get('GL_VERSION')}; {info.get('GL_VENDOR')}"

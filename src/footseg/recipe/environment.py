@@ -1,0 +1,78 @@
+"""What a recipe stage ran on: footseg's version and commit, torch, ONNX Runtime, Python, and for renders the
+OpenGL driver (Mesa's llvmpipe on a CPU machine), whose version can change the rendered pixels."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import json
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from footseg.provenance import code_version
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, object]:
+    """footseg (version, commit, dirty), torch, onnxruntime, Python and the platform, without importing torch."""
+    return {**code_version(), "torch": _package_version("torch"), "onnxruntime": _package_version("onnxruntime"),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+_GL_PROBE = """
+import json, moderngl
+ctx = moderngl.create_standalone_context(backend="egl")
+print(json.dumps({key: str(ctx.info.get(key, "")) for key in ("GL_VENDOR", "GL_RENDERER", "GL_VERSION")}))
+"""
+
+
+@functools.cache
+def gl_strings() -> dict[str, str]:
+    """GL_VENDOR, GL_RENDERER and GL_VERSION of a headless context made as the renderer makes its own (moderngl on
+    EGL), and Mesa's version where the driver is Mesa; ``{"problem": ...}`` where no context can be made.
+
+    Asked in a child process: a context made here would become the current one and leave a renderer this process
+    already holds drawing into nothing (its next images would differ).
+    """
+    try:
+        done = subprocess.run([sys.executable, "-c", _GL_PROBE], capture_output=True, text=True, timeout=60,
+                              check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return {"problem": f"{type(exc).__name__}: {exc}"}
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"problem": last}
+    out = json.loads(done.stdout)
+    mesa = re.search(r"Mesa (\S+)", out["GL_VERSION"])
+    if mesa:
+        out["mesa"] = mesa.group(1)
+    return out
+
+
+def device_name(device: str) -> str:
+    """The device a train stage runs on, in words (``auto`` resolved as the trainer resolves it)."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return f"cpu ({platform.processor() or platform.machine()})"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,319 @@
+"""``footseg recipe run``: every stage of a recipe into one folder, resuming where an earlier run stopped.
+
+    DIR/<stage>/          a render or merge (a dataset), a training run (best/ inside), a pruned model, an export
+    DIR/stamps/<stage>.json   what the stage was made with: settings, the digests of what it read, environment
+    DIR/model/            the result: the model folder, its exports, recipe.toml and MODEL_CARD.md
+
+A stage is skipped when its folder is complete and its stamp says it was finished with the recipe's settings from
+the same inputs (the digests of the stages it reads: dataset manifests, weights). A stage that was started and not
+finished continues: a render renders its missing images, a training run resumes from its checkpoint (``footseg train
+--resume``), a merge links the rest, a prune or export is redone. A folder made with other settings, or from an
+earlier stage that has been redone since, is refused with the folder to delete: nothing is thrown away silently.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from footseg.atomic import atomic_path, atomic_write_text
+from footseg.data.synth.engine import MANIFEST, image_paths, setting_differences
+from footseg.errors import FootsegError
+from footseg.recipe.environment import device_name, gl_strings, sha256_file, versions
+from footseg.recipe.schema import SHIPPED, Recipe, Stage, describe, synth_settings, train_config
+
+STAMPS = "stamps"
+RESULT = "model"
+STAMP_VERSION = 1
+WEIGHTS = "model.safetensors"
+EXPORT_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _plain(value: Any) -> Any:
+    """As JSON stores it (tuples become lists), so settings compare equal to a stamp's."""
+    return json.loads(json.dumps(value))
+
+
+class RecipeRun:
+    """One run of ``recipe`` into ``out`` with the run's input folders and training device."""
+
+    def __init__(self, recipe: Recipe, out: str | Path | None, floors: str | Path | None = None,
+                 find: str | Path | None = None, device: str = "auto", log: Callable[[str], None] = print):
+        self.recipe = recipe
+        # Stamps and training configs record where things are: one spelling. None: only a plan can be shown.
+        self.out = Path(out).resolve() if out is not None else Path("DIR")
+        self.has_out = out is not None
+        self.inputs = {"floors": str(Path(floors).resolve()) if floors else None,
+                       "find": str(Path(find).resolve()) if find else None}
+        self.device = device
+        self.log = log
+        self.digests: dict[str, str] = {}  # stage -> digest of its output, once it is done
+
+    # --- where things are ----------------------------------------------------------------------------------------
+
+    def folder(self, stage: Stage) -> Path:
+        return self.out / stage.name
+
+    def stamp_path(self, stage: Stage) -> Path:
+        return self.out / STAMPS / f"{stage.name}.json"
+
+    def model_folder(self, ref: str) -> Path:
+        """The saved model folder of a train or prune stage, or of a ``shipped:NAME`` model."""
+        if ref.startswith(SHIPPED):
+            from footseg.models.saved import PRETRAINED_DIR
+
+            return PRETRAINED_DIR / ref[len(SHIPPED):]
+        stage = self.recipe.stage(ref)
+        return self.folder(stage) / "best" if stage.kind == "train" else self.folder(stage)
+
+    def export_file(self, stage: Stage) -> Path:
+        return self.folder(stage) / EXPORT_FILES[stage.settings["format"]]
+
+    # --- checks --------------------------------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        """Every check that can refuse the run, before any file is written or any time is spent."""
+        if not self.has_out:
+            raise FootsegError("a recipe run needs an output folder (--out DIR)")
+        for key, renders in self.recipe.inputs().items():
+            if not renders:
+                continue
+            given = self.inputs[key]
+            if given is None:
+                what = "floor photos" if key == "floors" else "the FIND foot model"
+                raise FootsegError(f"renders {', '.join(renders)} read --{key} DIR ({what}): give it to `footseg "
+                                   "recipe run`", self.recipe.path)
+            if not Path(given).is_dir():
+                raise FootsegError(f"--{key}: folder not found", given)
+        if self.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise FootsegError("--device cuda was asked for but no CUDA device is available")
+        if self.out.exists() and not self.out.is_dir():
+            raise FootsegError("exists and is not a folder; choose another --out", self.out)
+
+    def stamp_settings(self, stage: Stage) -> dict[str, Any]:
+        """What a stage's output depends on besides its inputs: its settings, and a render's input folders."""
+        settings = stage.output_settings()
+        if stage.kind == "render":
+            settings = {**settings, **{k: self.inputs[k] if settings[k] else None for k in ("floors", "find")}}
+        return _plain(settings)
+
+    def input_digests(self, stage: Stage) -> dict[str, str]:
+        out = {}
+        for ref in stage.refs():
+            if ref.startswith(SHIPPED):
+                out[ref] = sha256_file(self.model_folder(ref) / WEIGHTS)
+            else:
+                out[ref] = self.digests[ref]
+        return out
+
+    def read_stamp(self, stage: Stage) -> dict | None:
+        path = self.stamp_path(stage)
+        if not path.is_file():
+            return None
+        try:
+            stamp = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise FootsegError(f"unreadable stamp ({exc}); delete it and the folder {self.folder(stage)}",
+                               path) from exc
+        if not isinstance(stamp, dict) or stamp.get("version") != STAMP_VERSION:
+            raise FootsegError("a stamp of another footseg; delete it and the stage's folder to redo it", path)
+        return stamp
+
+    def mismatch(self, stamp: dict, settings: dict, inputs: dict) -> str | None:
+        """Why the stamped output is not what the recipe asks for now, or None."""
+        old = stamp.get("settings", {})
+        differ = [f"{k} {json.dumps(old.get(k))} there, {json.dumps(settings.get(k))} in the recipe"
+                  for k in [*settings, *(k for k in old if k not in settings)] if old.get(k) != settings.get(k)]
+        if differ:
+            return f"made with other settings ({'; '.join(differ)})"
+        redone = [ref for ref in {**inputs, **stamp.get("inputs", {})} if stamp.get("inputs", {}).get(ref) !=
+                  inputs.get(ref)]
+        if redone:
+            return f"made from another output of {', '.join(redone)} (redone or changed since)"
+        return None
+
+    def complete(self, stage: Stage) -> bool:
+        """Whether the stage's folder holds everything the stage makes."""
+        folder, s = self.folder(stage), stage.settings
+        if stage.kind == "render":
+            try:
+                manifest = json.loads((folder / MANIFEST).read_text())
+            except (OSError, ValueError):
+                return False
+            settings = synth_settings(s, self.inputs["floors"], self.inputs["find"])
+            if setting_differences(manifest.get("settings"), settings):
+                return False
+            return all(p.is_file() for i in range(settings.n) for p in image_paths(folder, i, settings))
+        if stage.kind == "merge":
+            from footseg.data.synth.merge import merged_is_complete
+
+            return merged_is_complete(folder)
+        if stage.kind == "train":
+            try:
+                history = json.loads((folder / "history.json").read_text())
+            except (OSError, ValueError):
+                return False
+            return len(history) >= s["epochs"] and (folder / "best" / WEIGHTS).is_file()
+        if stage.kind == "prune":
+            return (folder / WEIGHTS).is_file() and (folder / "config.json").is_file()
+        return self.export_file(stage).is_file()
+
+    def output_digest(self, stage: Stage) -> str:
+        """The digest later stages record of this one's output: a dataset's manifest (without the code that wrote
+        it), a model's weights, an export's file."""
+        if stage.kind in ("render", "merge"):
+            from footseg.data.synth.merge import manifest_digest
+
+            return manifest_digest(json.loads((self.folder(stage) / MANIFEST).read_text()))
+        if stage.kind == "export":
+            return sha256_file(self.export_file(stage))
+        return sha256_file(self.model_folder(stage.name) / WEIGHTS)
+
+    # --- running -------------------------------------------------------------------------------------------------
+
+    def run(self) -> Path:
+        """Run every stage not yet done, then write ``DIR/model``; returns that folder."""
+        self.preflight()
+        self.out.mkdir(parents=True, exist_ok=True)
+        n = len(self.recipe.stages)
+        for stage in self.recipe.stages:
+            where = f"[{stage.index}/{n}] {stage.kind} {stage.name}"
+            try:
+                self.run_stage(stage, where)
+            except KeyboardInterrupt:
+                self.log(f"{where}: stopped; the same `footseg recipe run` command continues from here")
+                raise
+        from footseg.recipe.card import write_result
+
+        return write_result(self)
+
+    def run_stage(self, stage: Stage, where: str) -> None:
+        folder = self.folder(stage)
+        settings, inputs = self.stamp_settings(stage), self.input_digests(stage)
+        stamp = self.read_stamp(stage)
+        if folder.exists() and any(folder.iterdir()):
+            if stamp is None:
+                raise FootsegError(f"holds files that `footseg recipe run` did not make (no {STAMPS}/{stage.name}"
+                                   ".json): delete it or choose another --out", folder)
+            why = self.mismatch(stamp, settings, inputs)
+            if why:
+                raise FootsegError(f"{why}: delete this folder, and those of the stages that read it, to redo "
+                                   "them", folder)
+            if stamp.get("state") == "done" and self.complete(stage):
+                self.digests[stage.name] = self.output_digest(stage)
+                self.log(f"{where}: done before, skipped")
+                return
+            self.log(f"{where}: continuing an unfinished stage")
+        else:
+            stamp = None  # a stamp without its folder is of an output deleted since: start again
+            self.log(f"{where}: {describe(stage)}")
+        environment = versions()
+        earlier = [] if stamp is None else [*stamp.get("earlier_environments", []), stamp.get("environment")]
+        record = {"version": STAMP_VERSION, "stage": stage.name, "kind": stage.kind, "settings": settings,
+                  "inputs": inputs, "state": "started", "started": (stamp or {}).get("started", _now()),
+                  "environment": environment}
+        self.write_stamp(stage, record)
+        tick = time.perf_counter()
+        extra = getattr(self, f"_{stage.kind}")(stage)
+        seconds = time.perf_counter() - tick + (stamp or {}).get("seconds", 0.0)
+        self.digests[stage.name] = self.output_digest(stage)
+        # a stage continued by other software says so: its output is partly theirs
+        earlier = [e for i, e in enumerate(earlier) if e and e != environment and e not in earlier[:i]]
+        record.update(state="done", finished=_now(), seconds=round(seconds, 1), output=self.digests[stage.name],
+                      **(extra or {}), **({"earlier_environments": earlier} if earlier else {}))
+        self.write_stamp(stage, record)
+        self.log(f"{where}: done in {seconds:.1f} s")
+
+    def write_stamp(self, stage: Stage, record: dict) -> None:
+        atomic_write_text(self.stamp_path(stage), json.dumps(record, indent=1) + "\n")
+
+    # --- the stages; each returns what else its stamp records ------------------------------------------------
+
+    def _render(self, stage: Stage) -> dict:
+        from footseg.data.synth import synthesize
+
+        settings = synth_settings(stage.settings, self.inputs["floors"], self.inputs["find"])
+        gl = gl_strings()  # before rendering: the context the workers get is made by the same driver
+        synthesize(self.folder(stage), settings, workers=stage.settings["workers"], resume=True,
+                   progress=sys.stderr.isatty())
+        return {"opengl": gl}
+
+    def _merge(self, stage: Stage) -> None:
+        from footseg.data.synth.merge import merge_renders
+
+        merge_renders(self.folder(stage), {name: self.out / name for name in stage.settings["sources"]})
+
+    def _train(self, stage: Stage) -> dict:
+        from footseg.train.trainer import train
+
+        s = stage.settings
+        folder = self.folder(stage)
+        cfg = train_config(s, data=str(self.out / s["data"]), out=str(folder),
+                           init=str(self.model_folder(s["init"])) if s["init"] else None,
+                           teacher=str(self.model_folder(s["teacher"])) if s["teacher"] else None, device=self.device)
+        train(cfg, resume=(folder / "config.json").is_file())
+        return {"device": device_name(self.device)}
+
+    def _prune(self, stage: Stage) -> None:
+        from footseg.compress.prune import channel_prune, pruned_info
+        from footseg.models.saved import save_model
+        from footseg.runtime.resolve import resolve_model
+
+        s = stage.settings
+        source = self.model_folder(s["model"])
+        model, info = resolve_model(source).load()
+        channel_prune(model, s["ratio"], size=int(info.input_size[0]), importance=s["importance"],
+                      round_to=s["multiple"])
+        info = pruned_info(model, info, compressed_from=str(source), channel_ratio=s["ratio"])
+        save_model(model, self.folder(stage), info)
+
+    def _export(self, stage: Stage) -> None:
+        s = stage.settings
+        source, out = self.model_folder(s["model"]), self.export_file(stage)
+        if s["format"] == "onnx":
+            from footseg.deploy.export import export_onnx
+
+            export_onnx(source, out, opset=s["opset"])
+        else:
+            from footseg.deploy.quantize import export_int8
+
+            export_int8(source, out, calib=self.out / s["calib"], calib_n=s["calib_n"], method=s["calib_method"],
+                        opset=s["opset"], min_stride=s["min_stride"])
+
+    # --- what a dry run shows ------------------------------------------------------------------------------------
+
+    def plan(self) -> list[str]:
+        """One line per stage with its key settings (and, for a folder already used, how far each stage got)."""
+        width = max(len(s.name) for s in self.recipe.stages)
+        lines = [f"recipe {self.recipe.name!r} ({self.recipe.path}): {len(self.recipe.stages)} stages into "
+                 f"{self.out}, result {self.recipe.result!r} -> {self.out / RESULT}"]
+        for stage in self.recipe.stages:
+            state = ""
+            if self.has_out and self.folder(stage).exists():
+                stamp = self.read_stamp(stage)
+                state = f"  [{stamp.get('state', '?')}]" if stamp else "  [folder exists, not made by the recipe]"
+            lines.append(f"{stage.index:>3}. {stage.kind:<6} {stage.name:<{width}}  {describe(stage)}{state}")
+        for key, renders in self.recipe.inputs().items():
+            if renders:
+                given = self.inputs[key] or "not given"
+                lines.append(f"--{key}: {given} (read by {', '.join(renders)})")
+        return lines
+
+
+def copy_file(src: Path, dest: Path) -> None:
+    """Copy atomically: a model folder is never seen with half a file."""
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)

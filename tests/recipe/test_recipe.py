@@ -1,0 +1,434 @@
+"""Recipes: the file is checked key by key (every problem is one line naming the file), ``--dry-run`` lists the
+stages, and ``footseg recipe run`` makes a model from nothing into one folder, skips what is done, continues what
+was interrupted and refuses what was made otherwise.
+
+The end-to-end recipe is tiny (a 12-image render at 64 px, two 2-step training stages of a width-0.25 FastLinkNet,
+ONNX fp32 and int8 exports): it checks the plumbing, not the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from footseg.cli import main
+from footseg.config import TrainConfig
+from footseg.errors import FootsegError
+from footseg.recipe.runner import RecipeRun
+from footseg.recipe.schema import KEYS, TRAIN_RUNTIME, find_recipe, parse_recipe
+
+TINY = """\
+[recipe]
+name = "tiny"
+description = "A 12-image render, two short training stages and an ONNX export."
+
+[defaults.train]
+model = "fastlinknet"
+width = 0.25
+num_classes = 2
+size = 64
+steps_per_epoch = 2
+batch_size = 2
+lr = 0.002
+weight_decay = 0.0001
+loss = "ce+iou"
+seed = 0
+ema = 0.0
+distill_weight = 0.5
+distill_temperature = 4.0
+distill_anneal = true
+attention_weight = 0.0
+augment = true
+prior = false
+self_prior = 0.0
+workers = 0
+
+[[stage]]
+kind = "render"
+name = "synth"
+seed = 41
+n = 12
+size = 64
+
+[[stage]]
+kind = "train"
+name = "first"
+data = "synth"
+epochs = 1
+
+[[stage]]
+kind = "train"
+name = "second"
+data = "synth"
+init = "first"
+epochs = 2
+lr = 0.001
+
+[[stage]]
+kind = "export"
+name = "onnx"
+model = "second"
+format = "onnx"
+
+[[stage]]
+kind = "export"
+name = "int8"
+model = "second"
+format = "onnx-int8"
+calib = "synth"
+calib_n = 4
+"""
+
+
+def _write(tmp_path: Path, text: str = TINY, name: str = "tiny.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# --- the file ----------------------------------------------------------------------------------------------------
+
+
+def test_a_good_file(tmp_path: Path) -> None:
+    recipe = parse_recipe(_write(tmp_path))
+    assert [(s.kind, s.name) for s in recipe.stages] == [("render", "synth"), ("train", "first"),
+                                                         ("train", "second"), ("export", "onnx"), ("export", "int8")]
+    assert recipe.result == "second"  # the last model made, when [recipe] names none
+    second = recipe.stage("second").settings
+    assert second["lr"] == 0.001 and second["batch_size"] == 2 and second["init"] == "first"  # stage over defaults
+    assert second["teacher"] is None and second["freeze_bn"] is False
+    render = recipe.stage("synth").settings
+    assert render["floors"] is False and render["without"] == [] and render["seated_prob"] == 0.2
+    assert recipe.stage("second").refs() == ["synth", "first"]
+    assert recipe.text == TINY
+
+
+def _replace(old: str, new: str) -> str:
+    assert old in TINY
+    return TINY.replace(old, new, 1)
+
+
+BAD = {
+    "unknown key": (_replace("epochs = 1\n", "epochs = 1\nlrr = 0.1\n"),
+                    "stage 'first': unknown key 'lrr' (train stages take: data, init"),
+    "unknown key in defaults": (_replace("workers = 0\n", "workers = 0\nbatch = 4\n"),
+                                "[defaults.train]: unknown key 'batch'"),
+    "unknown stage reference": (_replace('init = "first"', 'init = "frist"'),
+                                "stage 'second': init refers to unknown stage 'frist'"),
+    "reference to a later stage": (_replace('data = "synth"\nepochs = 1', 'data = "synth"\nepochs = 1\ninit = '
+                                            '"second"'), "stage 'first': init 'second' is a stage after it"),
+    "reference to itself": (_replace('init = "first"', 'init = "second"'), "stage 'second': init names the stage "
+                                                                            "itself"),
+    "reference to the wrong kind": (_replace('data = "synth"\ninit', 'data = "first"\ninit'),
+                                    "stage 'second': data 'first' is a train stage; it must name a render or merge"),
+    "unknown shipped model": (_replace('init = "first"', 'init = "shipped:nope"'),
+                              "stage 'second': init 'shipped:nope': no such shipped model"),
+    "bad type": (_replace("lr = 0.001", 'lr = "fast"'), "stage 'second': lr must be a number, got a string 'fast'"),
+    "integer for a boolean": (_replace("augment = true", "augment = 1"),
+                              "[defaults.train]: augment must be true or false, got an integer 1"),
+    "number for an integer": (_replace("epochs = 2", "epochs = 2.5"),
+                              "stage 'second': epochs must be an integer, got a number 2.5"),
+    "missing key": (_replace("lr = 0.002\n", ""), "stage 'first': missing key 'lr' (set it in the stage or in "
+                                                  "[defaults.train])"),
+    "bad choice": (_replace('loss = "ce+iou"', 'loss = "dice"'), "[defaults.train]: loss 'dice' is not one of"),
+    "unknown ingredient": (_replace("seed = 41\n", 'seed = 41\nwithout = ["sky"]\n'),
+                           "stage 'synth': without 'sky' is not one of: distractors"),
+    "bad value": (_replace("epochs = 1\n", "epochs = 1\nsize = 50\n"),
+                  "stage 'first': size must be a positive multiple of 32, got 50"),
+    "unknown kind": (_replace('kind = "export"', 'kind = "bake"'), "stage 'onnx': kind 'bake' is not one of"),
+    "two stages, one name": (_replace('name = "second"', 'name = "first"'), "stage 'first': two stages have this name"),
+    "reserved name": (_replace('name = "onnx"', 'name = "model"'), "stage 'model': a name is letters"),
+    "int8 without calibration": (_replace('format = "onnx"\n', 'format = "onnx-int8"\n'),
+                                 "stage 'onnx': format 'onnx-int8' needs calib"),
+    "int8 setting on fp32": (_replace('format = "onnx"\n', 'format = "onnx"\ncalib = "synth"\n'),
+                             "stage 'onnx': calib: only for format 'onnx-int8'"),
+    "unknown top-level table": (TINY + "\n[extra]\nx = 1\n", "top-level key 'extra': unknown"),
+    "stage as a table": (TINY.replace("[[stage]]", "[stage.x]", 1).split("[[stage]]")[0],
+                         "stage: must be an array of tables"),
+    "unknown result": (_replace('description = "', 'result = "synth"\ndescription = "'),
+                       "[recipe]: result 'synth' is not a train or prune stage"),
+    "not TOML": (TINY + "\nlr = = 3\n", "not valid TOML"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_each_error_is_one_line_naming_the_file_and_the_problem(case: str, tmp_path: Path) -> None:
+    text, problem = BAD[case]
+    path = _write(tmp_path, text)
+    with pytest.raises(FootsegError) as caught:
+        parse_recipe(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert problem in message, message
+
+
+def test_errors_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = _write(tmp_path, BAD["unknown key"][0])
+    assert main(["recipe", "run", str(path), "--out", str(tmp_path / "run"), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"footseg: error: {path}: {BAD['unknown key'][1]}")
+    assert not (tmp_path / "run").exists()
+    assert main(["recipe", "run", str(tmp_path / "missing.toml"), "--dry-run"]) == 2
+    assert "recipe not found" in capsys.readouterr().err
+
+
+def test_every_training_setting_is_a_recipe_key() -> None:
+    """A setting added to TrainConfig must be added to the recipe schema too: a train stage lists them all."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert set(KEYS["train"]) | set(TRAIN_RUNTIME) == fields | {"data", "init", "teacher"}
+    assert set(KEYS["train"]) - {"workers", "freeze_bn"} >= set(TrainConfig.IDENTITY) - {"data", "init", "teacher",
+                                                                                          "freeze_bn"}
+
+
+def test_the_schema_agrees_with_the_exporters_and_pruning() -> None:
+    from footseg.compress.prune import IMPORTANCE
+    from footseg.deploy.export import DEFAULT_OPSET
+    from footseg.deploy.quantize import CALIB_METHODS, DEFAULT_MIN_STRIDE
+
+    export = KEYS["export"]
+    assert export["opset"].default == DEFAULT_OPSET and export["min_stride"].default == DEFAULT_MIN_STRIDE
+    assert set(export["calib_method"].choices) == set(CALIB_METHODS) and export["calib_n"].default == 64
+    assert set(KEYS["prune"]["importance"].choices) == set(IMPORTANCE)
+
+
+# --- the shipped model's recipe ----------------------------------------------------------------------------------
+
+
+def test_the_shipped_recipe_says_what_its_card_says() -> None:
+    path = find_recipe("fastlinknet")
+    recipe = parse_recipe(path)
+    card = (path.parent / "MODEL_CARD.md").read_text()
+    trained = json.loads(card.split("## Training settings")[1].split("```json")[1].split("```")[0])
+    final = recipe.stage(recipe.result).settings
+    for key in ("model", "width", "num_classes", "size", "epochs", "batch_size", "lr", "weight_decay", "loss",
+                "seed", "steps_per_epoch", "ema", "distill_weight", "distill_temperature", "distill_anneal",
+                "attention_weight"):
+        assert final[key] == trained[key], key
+    assert final["teacher"] is None and recipe.stage(final["init"]).name == "seat"
+    renders = {s.name: s.settings for s in recipe.stages if s.kind == "render"}
+    assert {n: (s["seed"], s["n"]) for n, s in renders.items()} == {
+        "synth10k": (7, 10000), "synthv2": (11, 12000), "synthv3": (13, 12000), "synthv4": (17, 12000),
+        "synthv5": (19, 12000), "synthv6": (23, 12000), "synthv7": (29, 12000)}
+    assert [n for n, s in renders.items() if "seated" not in s["without"]] == ["synthv6", "synthv7"]
+    assert recipe.stage("synth4567").settings["sources"] == ["synthv4", "synthv5", "synthv6", "synthv7"]
+    kd = recipe.stage("kd").settings
+    assert (kd["teacher"], kd["ema"], kd["data"]) == ("v3", 0.998, "synth45")
+    pruned = recipe.stage("pruned").settings
+    assert (pruned["model"], pruned["ratio"], pruned["multiple"], pruned["importance"]) == ("v3", 0.25, 8, "l1")
+    chain, stage = [], recipe.result
+    while stage:
+        chain.append(stage)
+        made = recipe.stage(stage)
+        stage = made.settings["init"] if made.kind == "train" else made.settings["model"]
+    assert chain == ["final", "seat", "kd", "p25", "pruned", "v3", "v2", "base"]
+
+
+def test_dry_run_prints_the_stages_and_does_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    assert main(["recipe", "run", "fastlinknet", "--out", str(out), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    recipe = parse_recipe(find_recipe("fastlinknet"))
+    assert len(lines) == 1 + len(recipe.stages) + 2  # header, a line per stage, the two input folders
+    for line, stage in zip(lines[1:], recipe.stages, strict=False):
+        assert re.match(rf"\s*{stage.index}\. {stage.kind}\s+{re.escape(stage.name)}\s", line), line
+    text = "\n".join(lines)
+    assert "12000 images, seed 17, 256 px, --floors, --find, without seated" in text
+    assert "teacher v3 (T 4, weight 0.5 annealed)" in text and "12 epochs x 200 steps" in text
+    assert "v3: 25% of the channels" in text and "calibrated on synthv4" in text
+    assert "--floors: not given (read by synth10k" in text
+    assert not out.exists()
+    assert main(["recipe", "run", "fastlinknet", "--dry-run"]) == 0  # no --out needed to look
+    assert main(["recipe", "run", "fastlinknet"]) == 2
+    assert "needs --out" in capsys.readouterr().err
+
+
+def test_missing_input_folders_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    recipe = parse_recipe(_write(tmp_path, _replace("seed = 41\n", "seed = 41\nfloors = true\n")))
+    with pytest.raises(FootsegError, match=r"renders synth read --floors DIR \(floor photos\)"):
+        RecipeRun(recipe, tmp_path / "run").run()
+    with pytest.raises(FootsegError, match="folder not found"):
+        RecipeRun(recipe, tmp_path / "run", floors=tmp_path / "nowhere").run()
+    assert not (tmp_path / "run").exists()
+
+
+# --- running it ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def egl() -> None:
+    # The probe makes an OpenGL context current in this process, which leaves a renderer cached here by an earlier
+    # test drawing into nothing; the tiny recipe's render settings (seed 41) are its own, so it gets a fresh one.
+    from footseg.data.synth.render import headless_gl_problem
+
+    problem = headless_gl_problem()
+    if problem:
+        pytest.skip(f"no headless OpenGL (EGL) context here: {problem}")
+
+
+class _Log(list):
+    def __call__(self, line: str) -> None:
+        self.append(line)
+
+    def of(self, stage: str) -> list[str]:
+        return [line.split(": ", 1)[1] for line in self if re.match(rf"\[\d+/\d+\] \w+ {stage}:", line)]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(egl, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The tiny recipe run once, interrupted after the first epoch of stage 'second', then run again to the end."""
+    from footseg.train import trainer
+
+    root = tmp_path_factory.mktemp("recipe")
+    path, out = _write(root), root / "run"
+    original = trainer._Trainer._end_epoch
+
+    def stop_after_an_epoch_of_second(self: trainer._Trainer) -> None:
+        original(self)
+        if Path(self.cfg.out).name == "second":
+            raise KeyboardInterrupt("stopped by the test")
+
+    tick = time.perf_counter()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trainer._Trainer, "_end_epoch", stop_after_an_epoch_of_second)
+        log = _Log()
+        with pytest.raises(KeyboardInterrupt):
+            RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
+    assert log.of("second")[-1].startswith("stopped")
+    assert json.loads((out / "stamps" / "second.json").read_text())["state"] == "started"
+    assert len(json.loads((out / "second" / "history.json").read_text())) == 1
+
+    log = _Log()
+    RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
+    assert log.of("synth") == log.of("first") == ["done before, skipped"]
+    assert log.of("second")[0] == "continuing an unfinished stage"
+    assert log.of("onnx")[0].startswith("second -> onnx")
+    assert time.perf_counter() - tick < 90  # about 15 s on 2 busy cores
+    return path, out
+
+
+def test_a_run_makes_every_stage_and_the_model_folder(tiny_run: tuple[Path, Path]) -> None:
+    _, out = tiny_run
+    history = json.loads((out / "second" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]  # the interrupted stage resumed at epoch 2, not from scratch
+    assert sorted(p.name for p in (out / "model").iterdir()) == [
+        "MODEL_CARD.md", "config.json", "model.int8.onnx", "model.onnx", "model.safetensors", "recipe.toml"]
+    assert (out / "model" / "model.safetensors").read_bytes() == (out / "second" / "best" /
+                                                                 "model.safetensors").read_bytes()
+    assert (out / "model" / "recipe.toml").read_text() == TINY
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["extra"]["train_config"]["init"] == str(out / "first" / "best")
+    for name in ("synth", "first", "second", "onnx", "int8"):
+        stamp = json.loads((out / "stamps" / f"{name}.json").read_text())
+        assert stamp["state"] == "done" and stamp["environment"]["footseg"]
+
+
+def test_the_card_records_recipe_versions_and_data(tiny_run: tuple[Path, Path]) -> None:
+    from footseg.recipe.environment import gl_strings
+
+    _, out = tiny_run
+    card = (out / "model" / "MODEL_CARD.md").read_text()
+    assert "```toml\n" + TINY in card
+    assert f"| torch | {importlib.metadata.version('torch')} |" in card
+    assert f"| onnxruntime | {importlib.metadata.version('onnxruntime')} |" in card
+    gl = gl_strings()
+    assert gl["GL_RENDERER"] in card and gl["GL_VERSION"] in card
+    if "mesa" in gl:
+        assert f"| Mesa (renders) | {gl['mesa']} |" in card
+    manifest_sha = hashlib.sha256((out / "synth" / "manifest.json").read_bytes()).hexdigest()
+    assert f"| synth | 10, 1, 1 | 41 | `{manifest_sha}` |" in card
+    repo = Path(__file__).resolve().parents[2]
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
+    if head.returncode == 0:
+        assert f"| git commit | {head.stdout.strip()}" in card
+    for name in ("synth", "first", "second", "onnx"):
+        assert re.search(rf"\| \d \| {name} \| \w+ \| .+ \| 20\d\d-", card), name
+
+
+def test_a_second_run_skips_every_stage(tiny_run: tuple[Path, Path]) -> None:
+    path, out = tiny_run
+    weights = out / "second" / "best" / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    log = _Log()
+    tick = time.perf_counter()
+    RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
+    assert time.perf_counter() - tick < 15
+    assert [line.split(": ")[1] for line in log] == ["done before, skipped"] * 5
+    assert weights.stat().st_mtime_ns == before
+
+
+def test_a_deleted_output_is_made_again(tiny_run: tuple[Path, Path]) -> None:
+    path, out = tiny_run
+    shutil.rmtree(out / "onnx")
+    images = sorted((out / "synth" / "train" / "images").iterdir())[:2]
+    kept = {p: p.read_bytes() for p in images}
+    for p in images:
+        p.unlink()
+    log = _Log()
+    RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
+    assert log.of("synth")[0] == "continuing an unfinished stage" and log.of("synth")[1].startswith("done in")
+    assert {p: p.read_bytes() for p in images} == kept  # the same pixels: later stages stay valid
+    assert log.of("first") == log.of("second") == log.of("int8") == ["done before, skipped"]
+    assert log.of("onnx")[0].startswith("second -> onnx") and (out / "onnx" / "model.onnx").is_file()
+
+
+def test_a_stage_made_otherwise_is_refused(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
+    _, out = tiny_run
+    changed = parse_recipe(_write(tmp_path, _replace("lr = 0.001", "lr = 0.0005")))
+    with pytest.raises(FootsegError, match=r"second: made with other settings \(lr 0.001 there, 0.0005 in the "
+                                           r"recipe\): delete this folder"):
+        RecipeRun(changed, out, device="cpu", log=_Log()).run()
+    (out / "stray").mkdir()
+    (out / "stray" / "x").write_text("")
+    stray = parse_recipe(_write(tmp_path, TINY + '\n[[stage]]\nkind = "merge"\nname = "stray"\nsources = ["synth"]\n',
+                                "stray.toml"))
+    with pytest.raises(FootsegError, match="stray: holds files that `footseg recipe run` did not make"):
+        RecipeRun(stray, out, device="cpu", log=_Log()).run()
+    shutil.rmtree(out / "stray")
+
+
+def test_dry_run_shows_how_far_a_folder_got(tiny_run: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
+    path, out = tiny_run
+    assert main(["recipe", "run", str(path), "--out", str(out), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert len(lines) == 5 and all(line.endswith("[done]") for line in lines)
+
+
+def test_a_prune_stage_prunes_as_compress_does(tmp_path: Path) -> None:
+    """A recipe may start from a shipped model; its prune stage is ``footseg compress``'s channel step."""
+    import torch
+
+    from footseg.compress.prune import channel_prune
+    from footseg.models.saved import load_model
+    from footseg.runtime.resolve import resolve_model
+
+    path = _write(tmp_path, """
+[recipe]
+name = "pruned"
+
+[[stage]]
+kind = "prune"
+name = "p"
+model = "shipped:fastlinknet"
+ratio = 0.25
+multiple = 8
+importance = "l1"
+""")
+    out = RecipeRun(parse_recipe(path), tmp_path / "run", log=_Log()).run()
+    pruned, info = load_model(out)
+    expected, shipped = resolve_model("fastlinknet").load()
+    channel_prune(expected, 0.25, size=int(shipped.input_size[0]), importance="l1", round_to=8)
+    assert pruned.state_dict().keys() == expected.state_dict().keys()
+    assert all(torch.equal(v, expected.state_dict()[k]) for k, v in pruned.state_dict().items())
+    assert info.extra["channel_ratio"] == 0.25
+    stamp = json.loads((tmp_path / "run" / "stamps" / "p.json").read_text())
+    assert stamp["inputs"]["shipped:fastlinknet"] == hashlib.sha256(
+        (resolve_model("fastlinknet").folder / "model.safetensors").read_bytes()).hexdigest()
