@@ -18,6 +18,7 @@ from pathlib import Path
 
 from footseg.bench.cost import measure_model, time_onnx
 from footseg.deploy.export import export_module
+from footseg.eval.clips import evaluate_clips
 from footseg.eval.evaluate import evaluate
 from footseg.eval.figures import worst_cases_figure
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
@@ -35,6 +36,8 @@ def main() -> None:
     ap.add_argument("--real", type=Path, default=None, help="flat folder of real photos with masks (evaluation only)")
     ap.add_argument("--history", default="", help="Markdown: how the --init weights were trained, for the card")
     ap.add_argument("--name", default=None, help="shipped name (default: the architecture's, e.g. fastlinknet)")
+    ap.add_argument("--clips", type=Path, action="append", default=[],
+                    help="clip datasets to score the model on in its default video mode (real ones evaluation only)")
     args = ap.parse_args()
 
     best = args.run / "best"
@@ -114,6 +117,14 @@ def main() -> None:
             lines.append(f"| {r['stem']} | {_pct(r['iou'])} | {_pct(r['accuracy'])} |")
         lines += ["", "The picture of the five worst real images is not shipped (the photos may not be); "
                   f"`scripts/ship_model.py` drew it to `{figure}`."]
+    if args.clips:
+        lines += ["", "## On video (its default video mode, `footseg eval --clips`)", "",
+                  "| clips | clips x frames | foot IoU (%) | flicker (%) | ms/frame (1 thread) |",
+                  "|---|---|---|---|---|"]
+        for clips in args.clips:
+            s = evaluate_clips(dest, clips)
+            lines.append(f"| `{clips.name}` ({s['mode']}) | {s['n_clips']} x {s['n_frames'] // s['n_clips']} | "
+                         f"{_pct(s['iou'])} | {s['flicker']:.2f} | {s['latency_ms']:.1f} |")
     (dest / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")
     print(f"shipped {best} as {dest}")
 
