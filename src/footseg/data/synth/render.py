@@ -337,6 +337,12 @@ class Renderer:
         self.shadow_target.build_mipmaps()
 
     def render(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+        # Make this context current first: any other context made in the process since (a probe such as
+        # headless_gl_problem, another renderer) leaves EGL drawing elsewhere, and the images would silently differ.
+        with self.ctx:
+            return self._render(scene)
+
+    def _render(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
         import moderngl
 
         ctx = self.ctx
