@@ -108,6 +108,7 @@ def test_export_web_int8_and_onnx_files(trained_dir: Path, tiny_dataset: Path, f
     meta = json.loads((site / "model.json").read_text())
     assert meta["precision"] == "int8" and OnnxModel(site / "model.onnx").precision == "int8"
     assert meta["input_size"] == [64, 64] and meta["in_channels"] == 3 and meta["prior"] is False
+    assert meta["default_mode"] == "smooth" and meta["default_ratios"] == {"smooth": 1.0, "prior": 1.0}
     assert meta["output"]["kind"] == "margin" and meta["footseg_version"]
     assert {p.name for p in site.iterdir()} >= {*web.PAGE_FILES, *web.ORT_FILES, "model.onnx", "model.json"}
     assert not any(p.suffix == ".map" or p.name.startswith(".") for p in site.iterdir())
@@ -236,7 +237,7 @@ def python_mask(model: OnnxModel, image: np.ndarray, prior: np.ndarray | None = 
 def test_masks_flow_and_match_python_onnx_runtime(
     camera_browser: Browser, server: SiteServer, site: Path, clip: tuple[Path, list[np.ndarray]]
 ) -> None:
-    page, _ = open_page(camera_browser, server.url)
+    page, _ = open_page(camera_browser, server.url + "?mode=per-frame")
     state = wait_for_frames(page)
     h, w = state["size"]
     assert (h, w) == (192, 192) and state["mode"] == "per-frame"

@@ -65,7 +65,7 @@ def red_predictor(red_model) -> Predictor:
 
 def test_video_file_gives_masks_that_match_the_ellipse_and_a_playable_overlay(tmp_path: Path, red_predictor) -> None:
     video = write_video(tmp_path / "walk.mp4")
-    result = segment_video(red_predictor, video, tmp_path / "out", masks=True, progress=False)
+    result = segment_video(red_predictor, video, tmp_path / "out", masks=True, progress=False, mode="per-frame")
     assert result.frames == N and result.mode == "per-frame" and result.fps > 0
     masks = sorted((tmp_path / "out" / "masks").iterdir())
     assert [p.name for p in masks] == [f"f{k:05d}.png" for k in range(N)]
@@ -85,7 +85,7 @@ def test_frame_folder_in_a_clip_keeps_the_frame_names_and_writes_30_fps(tmp_path
     assert [name for name, _ in reader] == ["frame1", "frame2", "frame10"]
     result = segment_video(red_predictor, tmp_path / "clip", tmp_path / "out", masks=True, mode="smooth",
                            progress=False)
-    assert result.frames == 3 and result.mode == "smooth 0.7"
+    assert result.frames == 3 and result.mode == "smooth 1"  # the default ratio
     for k in (1, 2, 10):
         assert iou(read_mask(tmp_path / "out" / "masks" / f"frame{k}.png") > 0, moving_blob(k, 45, 67)[1]) > 0.85
     n, fps, shape = count_frames(result.overlay)

@@ -50,8 +50,8 @@ def test_the_prior_mode_feeds_the_previous_output_back(make_photo) -> None:
 def test_smooth_mode_keeps_state_and_per_frame_does_not(red_model, make_photo) -> None:
     image, _ = make_photo(48, 48)
     predictor = Predictor(red_model)
-    assert default_mode(predictor) == "per-frame"
-    per_frame = VideoSegmenter(predictor)
+    assert default_mode(predictor.takes_prior) == "smooth"
+    per_frame = VideoSegmenter(predictor, "per-frame")
     assert np.array_equal(per_frame.step(image), per_frame.step(image)) and per_frame.previous is None
     smoothed = VideoSegmenter(predictor, mode="smooth", ratio=0.5)
     smoothed.step(image)
@@ -86,6 +86,6 @@ def test_the_prior_mode_smooths_what_it_shows_and_feeds_back() -> None:
 def test_each_mode_has_its_own_default_ratio(red_model) -> None:
     from footseg.runtime.temporal import DEFAULT_RATIOS
 
-    assert VideoSegmenter(Predictor(red_model), "smooth").ratio == DEFAULT_RATIOS["smooth"] == 0.7
+    assert VideoSegmenter(Predictor(red_model)).ratio == DEFAULT_RATIOS["smooth"] == 1.0
     assert VideoSegmenter(_prior_predictor()).ratio == DEFAULT_RATIOS["prior"]
     assert VideoSegmenter(Predictor(red_model), "per-frame").ratio == 0.0

@@ -45,7 +45,7 @@ from footseg.runtime.onnx_model import (
     info_from_metadata,
 )
 from footseg.runtime.resolve import ModelRef, resolve_model
-from footseg.runtime.temporal import DEFAULT_RATIOS
+from footseg.runtime.temporal import DEFAULT_RATIOS, default_mode
 
 PAGE_DIR = Path(__file__).resolve().parent / "web_page"
 PAGE_FILES = ("index.html", "style.css", "app.js", "segmenter.js")
@@ -99,7 +99,7 @@ def site_meta(onnx_path: Path, runtime_version: str | None) -> dict:
         "input_size": [int(s) for s in info.input_size],
         "in_channels": info.in_channels,
         "prior": prior,
-        "default_mode": "prior" if prior else "per-frame",
+        "default_mode": default_mode(prior),
         "default_ratios": DEFAULT_RATIOS,  # the smoothing of each video mode, as footseg.runtime.temporal runs it
         "inputs": {"image": INPUT_NAME, **({"prior": PRIOR_NAME} if prior else {})},
         "output": {"name": OUTPUT_NAME, "channels": 1, "kind": MARGIN, "meaning": "l1 - l0; foot where > 0"},

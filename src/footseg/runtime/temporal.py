@@ -26,16 +26,17 @@ from footseg.errors import FootsegError
 from footseg.runtime.predictor import Predictor, resize_proba
 
 MODES = ("per-frame", "smooth", "prior")
-# The smoothing ratio of each mode when none is given. smooth: MediaPipe's selfie segmentation example's
-# combine_with_previous_ratio. prior: chosen on synthetic validation clips, where smoothing the prior network's output
-# at 1.0 flickered least at the best IoU (benchmarks/README.md, "Live video").
-DEFAULT_RATIOS = {"smooth": 0.7, "prior": 1.0}
+# The smoothing ratio of each mode when none is given, both chosen on synthetic validation clips (benchmarks/README.md,
+# "Live video"): 1.0 flickered least at the best IoU, for a still model's output and for a prior network's.
+# (MediaPipe's selfie segmentation example uses 0.7.)
+DEFAULT_RATIOS = {"smooth": 1.0, "prior": 1.0}
 DEFAULT_SMOOTHING = DEFAULT_RATIOS["smooth"]
 
 
-def default_mode(predictor: Predictor) -> str:
-    """How footseg runs a model on video unless told otherwise: with its prior input where it has one."""
-    return "prior" if predictor.takes_prior else "per-frame"
+def default_mode(takes_prior: bool) -> str:
+    """How footseg runs a model on video unless told otherwise: with its prior input where it has one, else smoothed
+    (on synthetic validation clips smoothing raised IoU a little and cut flicker by more than half)."""
+    return "prior" if takes_prior else "smooth"
 
 
 def video_mode(mode: str | None, smooth: float | None) -> tuple[str | None, float | None]:
@@ -63,7 +64,7 @@ class VideoSegmenter:
     """
 
     def __init__(self, predictor: Predictor, mode: str | None = None, ratio: float | None = None):
-        mode = mode or default_mode(predictor)
+        mode = mode or default_mode(predictor.takes_prior)
         ratio = DEFAULT_RATIOS.get(mode, 0.0) if ratio is None else ratio
         if mode not in MODES:
             raise FootsegError(f"unknown video mode '{mode}'; choose one of: {', '.join(MODES)}")
