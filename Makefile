@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean browser
+.PHONY: run test lint bench bench-browser clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -53,6 +53,11 @@ bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/footseg synth $(BENCH_DATA) --n 80 --seed 0 --resume --no-progress
 	$(BIN)/footseg bench fastlinknet --runtimes torch,onnx,onnx-int8 --threads 1,all --peer --data $(BENCH_DATA) \
 		--json runs/bench.json
+
+# The in-browser table: footseg's web page next to MediaPipe's selfie segmenter (@mediapipe/tasks-vision), live in
+# headless Chromium on a small synthetic clip render (benchmarks/README.md, "In the browser").
+bench-browser: $(STAMP) $(WEB_STAMP) $(BENCH_STAMP) browser
+	$(BIN)/footseg bench --browser --json runs/bench-browser.json
 
 clean:
 	rm -rf $(VENV) runs

@@ -1,5 +1,5 @@
 """``footseg`` command line: one verb per job (check, train, eval, predict, video, live, bench, export, serve,
-compress, report, synth, run).
+compress, report, synth, recipe, run).
 
 Heavy imports happen inside each verb so ``footseg --help`` is instant.
 """
@@ -128,13 +128,32 @@ def _cmd_live(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_browser(args: argparse.Namespace) -> int:
+    from footseg.bench.browser import browser_benchmark, format_browser_table
+
+    if len(args.models) > 1:
+        raise FootsegError(f"bench --browser takes one model, got {len(args.models)}: {' '.join(args.models)}")
+    rows, why = browser_benchmark(args.models[0] if args.models else None, clips=args.clips,
+                                  threads=args.threads or "1,all", seconds=args.min_time, max_clips=args.max_clips,
+                                  log=lambda line: print(line, file=sys.stderr, flush=True))
+    if why:
+        print(f"footseg bench: {why}", file=sys.stderr)
+    print(format_browser_table(rows))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from footseg.bench.table import benchmark, format_table
 
+    if args.browser:
+        return _cmd_bench_browser(args)
     rows, why = benchmark(
         args.models or None,
         size=args.size,
-        threads=args.threads,
+        threads=args.threads or "1",
         runs=args.runs,
         runtimes=args.runtimes,
         warmup=args.warmup,
@@ -238,11 +257,30 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# footseg synth's render options and their defaults: --merge takes none of them (it renders nothing)
+_RENDER_ONLY = {"frames": None, "seed": 0, "size": 256, "workers": 1, "resume": False, "shard": "0/1", "floors": None,
+                "find": None, "meshes": None, "cutouts": None, "cutout_prob": 1.0, "format": "jpg", "without": ""}
+
+
+def _cmd_synth_merge(args: argparse.Namespace) -> int:
+    from footseg.data.synth.merge import merge_renders, parse_sources
+
+    given = [f"--{k.replace('_', '-')}" for k, default in _RENDER_ONLY.items() if getattr(args, k) != default]
+    if given:
+        raise FootsegError(f"--merge renders nothing, so it takes no {', '.join(given)}")
+    manifest = merge_renders(Path(args.out), parse_sources(args.merge))
+    counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
+    print(f"merged {len(manifest['sources'])} renders into {args.out} ({counts})")
+    return 0
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from footseg.data.synth import SynthSettings, synthesize
     from footseg.data.synth.clips import ClipSettings, synthesize_clips
     from footseg.data.synth.engine import parse_shard
 
+    if args.merge is not None:
+        return _cmd_synth_merge(args)
     if args.frames is not None and args.clips is None:
         raise FootsegError("--frames sets the length of each clip: it needs --clips K")
     common = dict(seed=args.seed, size=args.size, floors=args.floors, find=args.find, meshes=args.meshes,
@@ -258,6 +296,21 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
     what = f"clips of {manifest['frames']} frames" if args.clips is not None else "dataset"
     print(f"synthetic {what} in {args.out} ({counts}; shard {args.shard})")
+    return 0
+
+
+def _cmd_recipe(args: argparse.Namespace) -> int:
+    from footseg.recipe.runner import RecipeRun
+    from footseg.recipe.schema import find_recipe, parse_recipe
+
+    recipe = parse_recipe(find_recipe(args.recipe))
+    if args.out is None and not args.dry_run:
+        raise FootsegError("recipe run needs --out DIR (one folder per stage, the result in DIR/model)")
+    run = RecipeRun(recipe, args.out, floors=args.floors, find=args.find, device=args.device)
+    if args.dry_run:
+        print("\n".join(run.plan()))
+        return 0
+    print(f"model: {run.run()}")
     return 0
 
 
@@ -283,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Spelt out, not imported from footseg.runtime.temporal: the parser is built without loading torch.
     video_modes = ["per-frame", "smooth", "prior"]
     mode_help = ("per-frame (each frame alone), smooth (blend unsure pixels with the frame before) or prior (a "
-                 "model trained with --prior); default: prior for such a model, else per-frame")
+                 "model trained with --prior); default: prior for such a model, else smooth")
     s = sub.add_parser("video", help="segment a video file or a folder of frames: overlay video, masks per frame",
                        usage="footseg video [-h] [MODEL] INPUT --out OUT [--masks] [--mode MODE] [--smooth R] "
                              "[--fps FPS]")
@@ -294,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--masks", action="store_true", help="also write OUT/masks/<frame>.png (0/255) per frame")
     s.add_argument("--mode", default=None, choices=video_modes, help=mode_help)
     s.add_argument("--smooth", type=float, default=None, metavar="R",
-                   help="mode smooth with ratio R in [0, 1] (default ratio 0.7)")
+                   help="mode smooth with ratio R in [0, 1] (default ratio 1.0)")
     s.add_argument("--fps", type=float, default=None,
                    help="frame rate of overlay.mp4 (default: the video's; 30 for a folder of frames)")
     s.set_defaults(func=_cmd_video)
@@ -374,7 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"models ({MODEL_HELP}), or architecture names (untrained, cost only); default: every architecture",
     )
     s.add_argument("--runtimes", default="torch", help="comma-separated: torch, onnx, onnx-int8 (default: torch)")
-    s.add_argument("--threads", default="1", help="comma-separated thread counts; 'all' = every usable core")
+    s.add_argument("--threads", default=None,
+                   help="comma-separated thread counts; 'all' = every usable core (default: 1; --browser: 1,all)")
     s.add_argument("--size", type=int, default=256, help="input side for PyTorch models (an .onnx file has its own)")
     s.add_argument("--runs", type=int, default=20, help="at least this many timed runs per row (after warm-up)")
     s.add_argument("--min-time", type=float, default=2.0, help="and keep timing for at least this many seconds")
@@ -386,6 +440,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--calib-n", type=int, default=64, help="int8: number of calibration images")
     s.add_argument("--peer", action="store_true", help="add MediaPipe's selfie segmenter, run in .venv-bench")
     s.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    s.add_argument("--browser", action="store_true",
+                   help="instead: MODEL's web page and MediaPipe's selfie segmenter live in headless Chromium, on "
+                        "--clips (--min-time: seconds per row per clip); see benchmarks/README.md")
+    s.add_argument("--clips", default=None, metavar="DIR",
+                   help="--browser: clips for the fake camera (DIR's test split, or a flat folder of clips); "
+                        "default: a small synthetic render")
+    s.add_argument("--max-clips", type=int, default=None, metavar="N", help="--browser: the first N clips only")
     s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("export", help="export a saved model to ONNX (fp32), int8 ONNX (static quantization), TFLite "
@@ -456,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     how_many.add_argument("--clips", type=int, metavar="K",
                           help="render K video clips instead of still images: OUT/<split>/clip_NNNNN/images/fNNN.jpg "
                                "+ masks/fNNN.png, a hand-held phone moving over each scene")
+    how_many.add_argument("--merge", nargs="+", metavar="[NAME=]SRC",
+                          help="render nothing: merge these renders into OUT, each split the union of theirs (hard "
+                               "links, stems prefixed NAME_; NAME defaults to the folder's name)")
     s.add_argument("--frames", type=int, default=None, metavar="F", help="frames per clip with --clips (default 24)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--size", type=int, default=256, help="square output side in pixels")
@@ -476,6 +540,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "photo-floors, find, seated")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_synth)
+
+    s = sub.add_parser("recipe", help="make a model from nothing as its recipe file says: renders, training stages, "
+                                      "pruning, export")
+    actions = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    r = actions.add_parser("run", help="run a recipe's stages into a folder, resuming where an earlier run stopped")
+    r.add_argument("recipe", help="a recipe file (TOML), or the name of a shipped model (its recipe.toml)")
+    r.add_argument("--out", default=None, help="output folder: one subfolder per stage, the result in OUT/model")
+    r.add_argument("--floors", default=None, metavar="DIR", help="floor photos, for renders with floors = true")
+    r.add_argument("--find", default=None, metavar="DIR", help="the FIND foot model, for renders with find = true")
+    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where training stages run")
+    r.add_argument("--dry-run", action="store_true", help="print the stages, one line each, and do nothing")
+    r.set_defaults(func=_cmd_recipe)
 
     s = sub.add_parser("run", help="the main job: synthetic data, train all five models, benchmark, report")
     s.add_argument("--out", default="runs/main")
