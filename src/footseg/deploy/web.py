@@ -146,7 +146,7 @@ def export_web(
         raise FootsegError("an int8 web export needs --calib DIR: images like those the model will see (a "
                            "`footseg synth` render), to calibrate activation ranges on")
     dist = ort_dist()  # fails before the slow export
-    ref = resolve_model(model, video=True)  # the page is live video: an omitted model means the video default
+    ref = resolve_model(model)
     out = Path(out) if out else default_web_out(ref)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / META_NAME).is_file())):
         raise FootsegError("exists and is not a footseg web site (no model.json); choose another --out", out)

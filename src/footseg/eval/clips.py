@@ -73,7 +73,7 @@ def evaluate_clips(
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)  # before the model loads: an ONNX session takes its thread count then
     try:
-        segmenter = VideoSegmenter(as_predictor(model, video=True), mode, ratio)
+        segmenter = VideoSegmenter(as_predictor(model), mode, ratio)
         return _run(segmenter, clips)
     finally:
         torch.set_num_threads(previous_threads)

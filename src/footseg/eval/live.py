@@ -148,7 +148,7 @@ def live(model: ModelLike | Predictor = None, camera: int = 0, mode: str | None 
     problem = display_problem()
     if problem:
         raise FootsegError(problem)
-    segmenter = VideoSegmenter(as_predictor(model, video=True), mode, ratio)
+    segmenter = VideoSegmenter(as_predictor(model), mode, ratio)
     frames = CameraFrames(camera)
     try:
         window = Window()

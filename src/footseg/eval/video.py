@@ -72,7 +72,7 @@ def segment_video(
     """
     reader = open_frames(source)  # a bad input is reported before the model is loaded
     try:
-        segmenter = VideoSegmenter(as_predictor(model, video=True), mode, ratio)
+        segmenter = VideoSegmenter(as_predictor(model), mode, ratio)
         rate = fps if fps is not None else reader.fps or DEFAULT_FPS
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,7 @@ class Predictor:
     ``(nn.Module, SavedModelInfo)`` pair, e.g. a network still in memory after training.
     """
 
-    def __init__(self, model: ModelLike = None, device: str | torch.device = "cpu", video: bool = False):
+    def __init__(self, model: ModelLike = None, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
         self.onnx: OnnxModel | None = None
         self.ref: ModelRef | None = None
@@ -54,7 +54,7 @@ class Predictor:
             net, info = model
             net = net.to(self.device)
         else:
-            self.ref = resolve_model(model, video=video)
+            self.ref = resolve_model(model)
             if self.ref.onnx:
                 from footseg.runtime.onnx_model import OnnxModel  # onnxruntime is imported only for exported files
 
@@ -151,7 +151,6 @@ def to_mask(prob: np.ndarray) -> np.ndarray:
     return (prob > THRESHOLD).astype(np.uint8)
 
 
-def as_predictor(model: ModelLike | Predictor, video: bool = False) -> Predictor:
-    """Accept any model reference, an in-memory (module, info) pair or a ready ``Predictor`` (``video``: an omitted
-    model means the default video model)."""
-    return model if isinstance(model, Predictor) else Predictor(model, video=video)
+def as_predictor(model: ModelLike | Predictor) -> Predictor:
+    """Accept any model reference, an in-memory (module, info) pair or a ready ``Predictor``."""
+    return model if isinstance(model, Predictor) else Predictor(model)

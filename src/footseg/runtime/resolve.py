@@ -3,9 +3,7 @@
 Every verb that takes a MODEL (eval, predict, bench, export, compress, report, train's --init and --teacher) goes
 through here, so the same words mean the same model everywhere:
 
-- nothing, or ``default``: the default shipped model, ``DEFAULT_MODEL`` for photos and ``DEFAULT_VIDEO_MODEL`` for
-  video (a prior-mask network: on synthetic stills it scores 2.8 points of IoU below the still model, on video it
-  flickers a third as much at a higher IoU; benchmarks/README.md);
+- nothing, or ``default``: the default shipped model (``DEFAULT_MODEL``);
 - an ``.onnx`` file from ``footseg export``;
 - a saved model folder (``config.json`` + ``model.safetensors``);
 - a run folder from ``footseg train`` (its ``best/``);
@@ -27,8 +25,7 @@ from footseg.models import saved
 from footseg.models.saved import CONFIG_NAME, WEIGHTS_NAME, SavedModelInfo, load_model, pretrained_models, read_info
 
 DEFAULT_NAME = "default"
-DEFAULT_MODEL = "fastlinknet"  # the shipped model that ``default`` and an omitted MODEL mean for photos
-DEFAULT_VIDEO_MODEL = "fastlinknet-video"  # ... and for video (``video=True``)
+DEFAULT_MODEL = "fastlinknet"  # the shipped model that ``default`` and an omitted MODEL mean
 
 
 @dataclass(frozen=True)
@@ -63,13 +60,12 @@ class ModelRef:
         return load_model(self.folder, device=device)
 
 
-def resolve_model(ref: str | Path | ModelRef | None = None, *, video: bool = False) -> ModelRef:
-    """Resolve ``ref`` as the module doc says (``video``: for a video job, which has its own default model); a
-    one-line ``FootsegError`` when it names no model."""
+def resolve_model(ref: str | Path | ModelRef | None = None) -> ModelRef:
+    """Resolve ``ref`` as the module doc says; a one-line ``FootsegError`` when it names no model."""
     if isinstance(ref, ModelRef):
         return ref
     if ref is None or (str(ref) == DEFAULT_NAME and not Path(ref).exists()):
-        ref = DEFAULT_VIDEO_MODEL if video and DEFAULT_VIDEO_MODEL in pretrained_models() else DEFAULT_MODEL
+        ref = DEFAULT_MODEL
     path = Path(ref)
     if path.suffix.lower() == ".onnx":
         if not path.is_file():
