@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import io
 import ipaddress
@@ -48,11 +49,12 @@ def server(site: Path) -> Iterator[SiteServer]:
         yield srv
 
 
-def get(server: SiteServer, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+def get(server: SiteServer, path: str, method: str = "GET", headers: dict[str, str] | None = None
+        ) -> tuple[int, dict[str, str], bytes]:
     """One raw request: the path goes out exactly as written (no client-side clean-up of ``..``)."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
-        conn.request(method, path)
+        conn.request(method, path, headers=headers or {})
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read()
     finally:
@@ -77,6 +79,20 @@ def test_serves_files_with_their_mime_types_and_isolation_headers(server: SiteSe
     assert status == 200 and body == b"content of index.html"
     status, _, body = get(server, "/sub/inner.js?v=2")
     assert status == 200 and body == b"inner"
+
+
+def test_compressible_files_go_gzipped_to_browsers_that_accept_it(site: Path, server: SiteServer) -> None:
+    wasm = bytes(range(256)) * 4096  # 1 MiB that compresses, like the WASM runtime
+    (site / "runtime.wasm").write_bytes(wasm)
+    status, headers, body = get(server, "/runtime.wasm", headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert status == 200 and headers["Content-Encoding"] == "gzip" and headers["Vary"] == "Accept-Encoding"
+    assert gzip.decompress(body) == wasm and int(headers["Content-Length"]) == len(body) < len(wasm) // 10
+    for refusing in ("identity", "gzip;q=0", ""):
+        _, headers, body = get(server, "/runtime.wasm", headers={"Accept-Encoding": refusing} if refusing else None)
+        assert "Content-Encoding" not in headers and body == wasm, refusing
+    (site / "photo.png").write_bytes(wasm)  # already-compressed types go as they are
+    _, headers, _ = get(server, "/photo.png", headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in headers
 
 
 def test_head_has_headers_and_no_body(server: SiteServer) -> None:

@@ -15,6 +15,7 @@ certificate.
 from __future__ import annotations
 
 import datetime
+import gzip
 import http.server
 import io
 import ipaddress
@@ -57,6 +58,23 @@ ISOLATION_HEADERS = {
 _ROUTE_PROBE = ("192.0.2.1", 9)
 
 
+# Text and binaries that shrink (WASM, JavaScript, the model); images and already-compressed files would not.
+COMPRESSIBLE = {".wasm", ".mjs", ".js", ".html", ".css", ".json", ".onnx", ".tflite", ".txt"}
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding header admits gzip (``gzip;q=0`` refuses it)."""
+    for item in header.split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=") if params.strip().startswith("q=") else "1"
+            try:
+                return float(q) > 0
+            except ValueError:
+                return False
+    return False
+
+
 class SiteHandler(http.server.BaseHTTPRequestHandler):
     """Serves the regular files under ``server.root`` and nothing else."""
 
@@ -85,6 +103,11 @@ class SiteHandler(http.server.BaseHTTPRequestHandler):
             return
         self.send_response(200)
         self.send_header("Content-Type", MIME_TYPES.get(path.suffix.lower(), "application/octet-stream"))
+        if path.suffix.lower() in COMPRESSIBLE:
+            self.send_header("Vary", "Accept-Encoding")
+            if accepts_gzip(self.headers.get("Accept-Encoding", "")):
+                data = self.server.gzipped(path, data)
+                self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(data)))
         # A phone keeps the page between exports; no-cache makes it ask again (cheap: the files are small but one).
         self.send_header("Cache-Control", "no-cache")
@@ -130,11 +153,23 @@ class SiteServer(http.server.ThreadingHTTPServer):
             raise FootsegError("not a folder to serve", root)
         self.root = root.resolve()
         self.log = log
+        self._gzip_cache: dict[tuple[Path, int, int], bytes] = {}
+        self._gzip_lock = threading.Lock()
         self.tls = tls
         try:
             super().__init__((host, port), SiteHandler)
         except OSError as exc:
             raise FootsegError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); try another --port") from exc
+
+    def gzipped(self, path: Path, data: bytes) -> bytes:
+        """``data`` (the file at ``path``) gzip-compressed, once per version of the file: the 14 MB WASM runtime is
+        3.7 MB on the wire, which is most of what a phone downloads before its first mask."""
+        stat = path.stat()
+        key = (path, stat.st_mtime_ns, stat.st_size)
+        with self._gzip_lock:
+            if key not in self._gzip_cache:
+                self._gzip_cache[key] = gzip.compress(data, compresslevel=6, mtime=0)
+            return self._gzip_cache[key]
 
     @property
     def port(self) -> int:
