@@ -56,17 +56,6 @@ def info_from_metadata(meta: dict[str, str], path: str | Path) -> SavedModelInfo
         raise FootsegError(f"invalid footseg metadata ({type(exc).__name__}: {exc})", path) from exc
 
 
-def read_onnx_info(path: str | Path) -> SavedModelInfo:
-    """The ``SavedModelInfo`` an exported file carries, read without starting an inference session."""
-    import onnx
-
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf and onnx raise several types for a damaged file
-        raise FootsegError(f"unreadable ONNX model ({type(exc).__name__}: {exc})", path) from exc
-    return info_from_metadata({p.key: p.value for p in proto.metadata_props}, path)
-
-
 def session_options(threads: int = 1) -> ort.SessionOptions:
     """Pinned thread counts (one model call never fans out beyond ``threads``) and full graph optimisation."""
     if threads < 1:

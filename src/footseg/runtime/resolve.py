@@ -22,7 +22,7 @@ from torch import nn
 
 from footseg.errors import FootsegError
 from footseg.models import saved
-from footseg.models.saved import CONFIG_NAME, WEIGHTS_NAME, SavedModelInfo, load_model, pretrained_models, read_info
+from footseg.models.saved import CONFIG_NAME, WEIGHTS_NAME, SavedModelInfo, load_model, pretrained_models
 
 DEFAULT_NAME = "default"
 DEFAULT_MODEL = "fastlinknet"  # the shipped model that ``default`` and an omitted MODEL mean
@@ -47,13 +47,6 @@ class ModelRef:
         if self.onnx:
             raise FootsegError("an exported ONNX file has no PyTorch weights; pass a saved model folder", self.path)
         return self.path
-
-    def info(self) -> SavedModelInfo:
-        if self.onnx:
-            from footseg.runtime.onnx_model import read_onnx_info
-
-            return read_onnx_info(self.path)
-        return read_info(self.path)
 
     def load(self, device: str | torch.device = "cpu") -> tuple[nn.Module, SavedModelInfo]:
         """The PyTorch network in eval mode and its info."""

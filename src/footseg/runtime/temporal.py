@@ -30,7 +30,6 @@ MODES = ("per-frame", "smooth", "prior")
 # "Live video"): 1.0 flickered least at the best IoU, for a still model's output and for a prior network's.
 # (MediaPipe's selfie segmentation example uses 0.7.)
 DEFAULT_RATIOS = {"smooth": 1.0, "prior": 1.0}
-DEFAULT_SMOOTHING = DEFAULT_RATIOS["smooth"]
 
 
 def default_mode(takes_prior: bool) -> str:
