@@ -130,6 +130,10 @@ class BasicBlock(nn.Module):
         return self.relu(self.conv2(self.conv1(x)) + self.shortcut(x))
 
 
+# Module names of a ``ResNetEncoder``'s stage outputs by stride, for a network holding one as ``encoder``.
+RESNET_FEATURE_STAGES = {stride: f"encoder.stages.{i}" for i, stride in enumerate((4, 8, 16, 32))}
+
+
 class ResNetEncoder(nn.Module):
     """A torchvision-compatible ResNet trunk without the classifier (written here; no torchvision).
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from footseg.models.base import SegmentationModel
-from footseg.models.blocks import ConvBNAct, ResNetEncoder, scaled, upsample2x
+from footseg.models.blocks import RESNET_FEATURE_STAGES, ConvBNAct, ResNetEncoder, scaled, upsample2x
 from footseg.models.registry import register_model
 
 
@@ -35,12 +35,7 @@ class UpBlock(nn.Module):
 
 
 class EmilSeg(SegmentationModel):
-    feature_stages: ClassVar[dict[int, str]] = {
-        4: "encoder.stages.0",
-        8: "encoder.stages.1",
-        16: "encoder.stages.2",
-        32: "encoder.stages.3",
-    }
+    feature_stages: ClassVar[dict[int, str]] = RESNET_FEATURE_STAGES
 
     def __init__(self, width: float = 1.0, num_classes: int = 2, in_channels: int = 3):
         super().__init__(in_channels)
