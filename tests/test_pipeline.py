@@ -39,7 +39,10 @@ def test_quick_main_job_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert [m["model"] for m in report["models"]] == list(PLANS) + pretrained_models()  # shipped ones last
     for name in PLANS:
         assert (tmp_path / "main" / "runs" / name / "best" / "model.safetensors").is_file()
-        assert sum(line.startswith(f"| {name} |") for line in text.splitlines()) == 3  # cost, quality, training
+        # Trained for minutes: a row among the demonstration runs and one in the training table, none in the thesis's
+        assert sum(line.startswith(f"| {name} |") for line in text.splitlines()) == 2
+        assert not any(line.startswith(f"| {name} |") for line in text.split("## Trained in this run")[0].splitlines())
+    assert [m["brief"] for m in report["models"]] == [True] * len(PLANS) + [False] * len(pretrained_models())
     assert all(m["test"]["n"] == 4 and m["real"] is None for m in report["models"])
     assert read_image(readme.parent / "figure_4_1.png").shape[0] > 7 * 150  # input, truth, five models
     progress = capsys.readouterr().out

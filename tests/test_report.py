@@ -129,3 +129,15 @@ def test_labels_mark_shipped_models_and_tell_same_named_runs_apart() -> None:
     assert _labels(["fastlinknet", "fastlinknet"], [run, shipped]) == ["fastlinknet", "fastlinknet (shipped)"]
     a, b = ModelRef(path=Path("a/best"), name="a"), ModelRef(path=Path("b"), name="b")
     assert _labels(["enet", "enet"], [a, b]) == ["enet (a)", "enet (b)"]
+
+
+def test_briefly_trained_runs_stay_out_of_the_thesis_tables(runs: list[Path], tiny_dataset: Path,
+                                                            tmp_path: Path) -> None:
+    text = write_report(runs, tmp_path / "r", test_data=tiny_dataset, bench_runs=1, brief=[runs[0]]).read_text()
+    thesis, demo = text.split("## Trained in this run")
+    assert not any(line.startswith("| fastlinknet |") for line in thesis.split("## Figure")[0].splitlines())
+    assert any(line.startswith("| enet |") for line in thesis.splitlines())
+    row = next(line for line in demo.splitlines() if line.startswith("| fastlinknet |"))
+    assert "a demonstration, not the thesis's comparison" in text and row.count("|") == 7
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert [m["brief"] for m in report["models"]] == [True, False]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ class _Entry:
     test: dict | None = None
     real: dict | None = None
     history: dict | None = None
+    brief: bool = False  # trained for minutes in this run: a demonstration, kept out of the thesis's tables
 
 
 def _resolve(ref: str | Path) -> tuple[ModelRef, Path | None]:
@@ -114,8 +116,34 @@ def _labels(models: list[str], refs: list[ModelRef]) -> list[str]:
     return out
 
 
+def _images_seen(e: _Entry) -> str:
+    """Training images a run went through (epochs done x steps x batch), from its config and history."""
+    try:
+        cfg = json.loads((e.run / "config.json").read_text()) if e.run else {}
+        return f"{e.history['epochs'] * int(cfg['steps_per_epoch']) * int(cfg['batch_size']):,}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return _DASH
+
+
+def _brief_section(entries: list[_Entry]) -> list[str]:
+    rows = [[e.label, _images_seen(e), f"{e.cost['params'] / 1e6:.3f} M", f"{e.cost['latency_ms']:.1f}",
+             _pct(e.test, "iou"), _pct(e.real, "iou")] for e in entries]
+    return [
+        "## Trained in this run, for minutes: a demonstration, not the thesis's comparison",
+        "",
+        "These networks went through a few thousand images each, so that the whole pipeline runs in minutes. Their "
+        "scores show that it works end to end; they do not say how the architectures compare at a real training "
+        "budget (the thesis's tables above hold only fully trained models).",
+        "",
+        _table(["Model", "Training images seen", "Params", "CPU latency (ms)", "Test IoU (%)", "Real IoU (%)"], rows),
+        "",
+    ]
+
+
 def _markdown(entries: list[_Entry], test_data: Path | None, real_data: Path | None, figures: dict[str, str]) -> str:
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    brief = [e for e in entries if e.brief]
+    entries = [e for e in entries if not e.brief]
     cost_rows = []
     for e in entries:
         c = e.cost
@@ -157,6 +185,7 @@ def _markdown(entries: list[_Entry], test_data: Path | None, real_data: Path | N
         "",
         _table(["Model", "Test accuracy", "Test IoU", "Real accuracy", "Real IoU"], quality_rows),
         "",
+        *(_brief_section(brief) if brief else []),
     ]
     for key, caption in (
         ("test", "Figure 4.1 — test images"),
@@ -172,7 +201,7 @@ def _markdown(entries: list[_Entry], test_data: Path | None, real_data: Path | N
                 f"![{caption}]({figures[key]})",
                 "",
             ]
-    trained = [e for e in entries if e.history]
+    trained = [e for e in entries + brief if e.history]
     if trained:
         rows = []
         for e in trained:
@@ -201,11 +230,13 @@ def write_report(
     test_data: str | Path | None = None,
     real_data: str | Path | None = None,
     bench_runs: int = 20,
+    brief: Sequence[str | Path] = (),
 ) -> Path:
     """Write ``out/README.md``, ``out/report.json`` and the figures for ``runs``; returns the README path.
 
     ``runs``: run folders (with best/ and history.json) or saved model folders. ``test_data``: a dataset whose test
-    split (or flat folder) is scored; ``real_data``: a flat folder of real photos with masks.
+    split (or flat folder) is scored; ``real_data``: a flat folder of real photos with masks. ``brief``: those of
+    ``runs`` trained only for minutes, reported apart from the thesis's tables so nobody takes them for its numbers.
     """
     if not runs:
         raise FootsegError("no runs given to report on")
@@ -218,9 +249,11 @@ def write_report(
     resolved = [_resolve(r) for r in runs]
     predictors = [Predictor(ref) for ref, _ in resolved]
     labels = _labels([p.name for p in predictors], [ref for ref, _ in resolved])
+    brief_paths = {Path(b).resolve() for b in brief}
     entries = [
-        _Entry(label=label, folder=ref.folder, run=run, predictor=p)
-        for label, (ref, run), p in zip(labels, resolved, predictors, strict=True)
+        _Entry(label=label, folder=ref.folder, run=run, predictor=p,
+               brief=Path(raw).resolve() in brief_paths)
+        for raw, label, (ref, run), p in zip(runs, labels, resolved, predictors, strict=True)
     ]
     for e in entries:  # the quick checks first: a bad folder fails before minutes of benchmarking
         h, w = e.predictor.input_size
@@ -250,6 +283,7 @@ def write_report(
         "models": [
             {
                 "label": e.label,
+                "brief": e.brief,
                 "model": e.predictor.name,
                 "folder": str(e.folder),
                 "input_size": list(e.predictor.input_size),
