@@ -165,7 +165,7 @@ def _markdown(entries: list[_Entry], test_data: Path | None, real_data: Path | N
     parts = [
         "# footseg results",
         "",
-        f"Generated {created} by `footseg report` from {len(entries)} model(s). All numbers are also in "
+        f"Generated {created} by `footseg report` from {len(entries) + len(brief)} model(s). All numbers are also in "
         "[report.json](report.json).",
         "",
         "## Table 4.1 — cost of each model",
