@@ -1,10 +1,7 @@
 // The page: the rear camera, the foot mask over it, FPS and latency, a photo button.
 // window.footseg exposes the page's state so that tests and benchmarks read what the page computed.
-import { MODES, Segmenter, defaultThreads, toInput } from './segmenter.js';
-
-const FOOT_RGB = [40, 220, 60]; // footseg.eval.predict.FOOT_COLOUR
-const MAX_ALPHA = 0.55;
-const LATENCY_WINDOW = 120;
+import { MODES, Segmenter, defaultThreads } from './segmenter.js';
+import { LatencyMeter, makeCanvas, paintMask, startCamera as openCamera, toInput } from './view.js';
 
 const params = new URLSearchParams(window.location.search);
 const $ = (id) => document.getElementById(id);
@@ -13,14 +10,6 @@ const view = $('view');
 const viewCtx = view.getContext('2d');
 const stats = $('stats');
 const photoButton = $('photo');
-
-// Plain canvases, not OffscreenCanvas: iOS Safari before 16.4 has no 2D OffscreenCanvas.
-function makeCanvas(width, height) {
-  const canvas = document.createElement('canvas');
-  canvas.width = width;
-  canvas.height = height;
-  return canvas;
-}
 
 const footseg = {
   ready: false,
@@ -76,23 +65,11 @@ async function startCamera() {
   if (!navigator.mediaDevices?.getUserMedia) {
     throw Object.assign(new Error('no getUserMedia'), { kind: window.isSecureContext ? 'no-camera-api' : 'insecure' });
   }
-  let stream;
   try {
-    stream = await navigator.mediaDevices.getUserMedia({
-      // 'ideal', not 'exact': a laptop's only camera faces the user and should still work.
-      video: { facingMode: { ideal: 'environment' }, width: { ideal: 640 }, height: { ideal: 480 } },
-      audio: false,
-    });
+    return await openCamera(video);
   } catch (error) {
     throw Object.assign(error, { kind: cameraProblem(error) ?? 'error' });
   }
-  video.srcObject = stream;
-  await new Promise((resolve) => {
-    if (video.readyState >= 1) resolve();
-    else video.addEventListener('loadedmetadata', resolve, { once: true });
-  });
-  await video.play();
-  return stream;
 }
 
 async function loadModel(base) {
@@ -109,20 +86,10 @@ async function loadModel(base) {
   return segmenter;
 }
 
-// Rolling statistics over the last frames; the median and 90th percentile hide single hiccups, not trends.
-const latencies = [];
-const doneTimes = [];
+const meter = new LatencyMeter();
 
 function record(ms) {
-  latencies.push(ms);
-  if (latencies.length > LATENCY_WINDOW) latencies.shift();
-  const sorted = [...latencies].sort((a, b) => a - b);
-  const pick = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  footseg.latency = { last: ms, median: pick(0.5), p90: pick(0.9) };
-  const now = performance.now();
-  doneTimes.push(now);
-  while (doneTimes.length && doneTimes[0] < now - 1000) doneTimes.shift();
-  footseg.fps = doneTimes.length;
+  Object.assign(footseg, meter.record(ms));
   stats.textContent = `${footseg.fps} FPS · ${ms.toFixed(0)} ms (median ${footseg.latency.median.toFixed(0)}, `
     + `p90 ${footseg.latency.p90.toFixed(0)})\n${footseg.threads} thread${footseg.threads > 1 ? 's' : ''} · `
     + `${footseg.precision} · ${footseg.mode}`;
@@ -178,15 +145,7 @@ function run(segmenter) {
     inputCtx.drawImage(video, 0, 0, w, h);
     const pixels = toInput(inputCtx.getImageData(0, 0, w, h).data, w, h);
     const { prob, prior } = await segmenter.step(pixels);
-    const mask = new Uint8Array(prob.length);
-    const rgba = overlayPixels.data;
-    for (let i = 0, j = 0; i < prob.length; i += 1, j += 4) {
-      mask[i] = prob[i] > 0.5 ? 1 : 0;
-      rgba[j] = FOOT_RGB[0];
-      rgba[j + 1] = FOOT_RGB[1];
-      rgba[j + 2] = FOOT_RGB[2];
-      rgba[j + 3] = Math.round(255 * MAX_ALPHA * prob[i]);
-    }
+    const mask = paintMask(prob, overlayPixels.data);
     overlayCtx.putImageData(overlayPixels, 0, 0);
     // Set together, so a reader sees one frame's input, prior and mask.
     Object.assign(footseg, { lastMask: mask, lastInput: pixels, lastPrior: prior, lastProb: prob });

@@ -4,24 +4,15 @@
 // whenever the camera has a new one and the segmenter is idle, timed from frame to mask with performance.now(), and
 // it exposes the same window.footseg counters, so one reader serves both pages.
 import { ImageSegmenter } from './vision_bundle.mjs';
+import { LatencyMeter, makeCanvas, paintMask, startCamera, toInput } from './view.js';
 
 const MODEL = 'selfie_segmentation.tflite';
 const NETWORK_SIZE = 256; // the selfie segmenter's input side: the bench compares frames with the clip's at this size
-const LATENCY_WINDOW = 120;
-const FOOT_RGB = [40, 220, 60];
-const MAX_ALPHA = 0.55;
 
 const video = document.getElementById('camera');
 const view = document.getElementById('view');
 const viewCtx = view.getContext('2d');
 const stats = document.getElementById('stats');
-
-function makeCanvas(width, height) {
-  const canvas = document.createElement('canvas');
-  canvas.width = width;
-  canvas.height = height;
-  return canvas;
-}
 
 const footseg = {
   ready: false,
@@ -51,19 +42,6 @@ function fail(detail) {
   console.error(detail);
 }
 
-async function startCamera() {
-  const stream = await navigator.mediaDevices.getUserMedia({
-    video: { facingMode: { ideal: 'environment' }, width: { ideal: 640 }, height: { ideal: 480 } },
-    audio: false,
-  });
-  video.srcObject = stream;
-  await new Promise((resolve) => {
-    if (video.readyState >= 1) resolve();
-    else video.addEventListener('loadedmetadata', resolve, { once: true });
-  });
-  await video.play();
-}
-
 async function loadSegmenter() {
   const base = new URL('./', import.meta.url);
   // The SIMD build only, named directly: FilesetResolver would pick the same files after probing for SIMD.
@@ -79,19 +57,10 @@ async function loadSegmenter() {
   });
 }
 
-const latencies = [];
-const doneTimes = [];
+const meter = new LatencyMeter();
 
 function record(ms) {
-  latencies.push(ms);
-  if (latencies.length > LATENCY_WINDOW) latencies.shift();
-  const sorted = [...latencies].sort((a, b) => a - b);
-  const pick = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  footseg.latency = { last: ms, median: pick(0.5), p90: pick(0.9) };
-  const now = performance.now();
-  doneTimes.push(now);
-  while (doneTimes.length && doneTimes[0] < now - 1000) doneTimes.shift();
-  footseg.fps = doneTimes.length;
+  Object.assign(footseg, meter.record(ms));
   stats.textContent = `MediaPipe selfie segmenter · ${footseg.fps} FPS · ${ms.toFixed(0)} ms (median `
     + `${footseg.latency.median.toFixed(0)}, p90 ${footseg.latency.p90.toFixed(0)})`;
 }
@@ -126,14 +95,7 @@ function run(segmenter) {
       frameCtx.drawImage(video, 0, 0);
       source = frame;
       smallCtx.drawImage(frame, 0, 0, NETWORK_SIZE, NETWORK_SIZE);
-      const rgba = smallCtx.getImageData(0, 0, NETWORK_SIZE, NETWORK_SIZE).data;
-      const plane = NETWORK_SIZE * NETWORK_SIZE;
-      input = new Float32Array(3 * plane);
-      for (let i = 0, j = 0; i < plane; i += 1, j += 4) {
-        input[i] = rgba[j] / 255;
-        input[plane + i] = rgba[j + 1] / 255;
-        input[2 * plane + i] = rgba[j + 2] / 255;
-      }
+      input = toInput(smallCtx.getImageData(0, 0, NETWORK_SIZE, NETWORK_SIZE).data, NETWORK_SIZE, NETWORK_SIZE);
     }
     const t0 = performance.now();
     // VIDEO mode wants strictly increasing timestamps (ms).
@@ -152,15 +114,7 @@ function run(segmenter) {
         overlayCtx = overlay.getContext('2d');
         overlayPixels = overlayCtx.createImageData(w, h);
       }
-      mask = new Uint8Array(prob.length);
-      const rgba = overlayPixels.data;
-      for (let i = 0, j = 0; i < prob.length; i += 1, j += 4) {
-        mask[i] = prob[i] > 0.5 ? 1 : 0;
-        rgba[j] = FOOT_RGB[0];
-        rgba[j + 1] = FOOT_RGB[1];
-        rgba[j + 2] = FOOT_RGB[2];
-        rgba[j + 3] = Math.round(255 * MAX_ALPHA * prob[i]);
-      }
+      mask = paintMask(prob, overlayPixels.data);
       overlayCtx.putImageData(overlayPixels, 0, 0);
     });
     Object.assign(footseg, { lastMask: mask, lastProb: prob, lastInput: input, maskSize: size });
@@ -189,7 +143,7 @@ function run(segmenter) {
 }
 
 async function main() {
-  const [camera, segmenter] = await Promise.allSettled([startCamera(), loadSegmenter()]);
+  const [camera, segmenter] = await Promise.allSettled([startCamera(video), loadSegmenter()]);
   if (camera.status === 'rejected') throw new Error(`camera: ${camera.reason?.name}: ${camera.reason?.message}`);
   if (segmenter.status === 'rejected') throw new Error(`MediaPipe: ${segmenter.reason?.message ?? segmenter.reason}`);
   run(segmenter.value);

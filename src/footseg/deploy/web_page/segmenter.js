@@ -4,17 +4,7 @@ import * as ort from './ort.wasm.min.mjs';
 
 export const MODES = ['per-frame', 'smooth', 'prior'];
 
-// (h*w*4) RGBA bytes at the network's size -> (3, h, w) float32 RGB in [0, 1], as footseg.data.transforms.to_tensor.
-export function toInput(rgba, width, height) {
-  const plane = width * height;
-  const out = new Float32Array(3 * plane);
-  for (let i = 0, j = 0; i < plane; i += 1, j += 4) {
-    out[i] = rgba[j] / 255;
-    out[plane + i] = rgba[j + 1] / 255;
-    out[2 * plane + i] = rgba[j + 2] / 255;
-  }
-  return out;
-}
+export { toInput } from './view.js';
 
 // The exported file's one channel is the margin m = l1 - l0; softmax([l0, l1])[1] = sigmoid(m).
 export function marginToProbability(margin) {

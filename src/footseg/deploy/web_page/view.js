@@ -1,0 +1,77 @@
+// What both pages that run on the camera share (footseg's app.js and the MediaPipe peer's peer.js, which
+// `footseg bench --browser` compares): the camera, canvases, the tinted mask overlay and rolling latency statistics.
+// No DOM lookups and no model here, so each page keeps its own elements and runtime.
+
+export const FOOT_RGB = [40, 220, 60]; // footseg.eval.predict.FOOT_COLOUR
+export const MAX_ALPHA = 0.55;
+const LATENCY_WINDOW = 120;
+
+// Plain canvases, not OffscreenCanvas: iOS Safari before 16.4 has no 2D OffscreenCanvas.
+export function makeCanvas(width, height) {
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  return canvas;
+}
+
+// The rear camera into `video`, playing. 'ideal', not 'exact': a laptop's only camera faces the user and should still
+// work. getUserMedia's own errors (NotFoundError, NotAllowedError, ...) reach the caller unchanged.
+export async function startCamera(video) {
+  const stream = await navigator.mediaDevices.getUserMedia({
+    video: { facingMode: { ideal: 'environment' }, width: { ideal: 640 }, height: { ideal: 480 } },
+    audio: false,
+  });
+  video.srcObject = stream;
+  await new Promise((resolve) => {
+    if (video.readyState >= 1) resolve();
+    else video.addEventListener('loadedmetadata', resolve, { once: true });
+  });
+  await video.play();
+  return stream;
+}
+
+// (h*w*4) RGBA bytes -> (3, h, w) float32 RGB in [0, 1], as footseg.data.transforms.to_tensor.
+export function toInput(rgba, width, height) {
+  const plane = width * height;
+  const out = new Float32Array(3 * plane);
+  for (let i = 0, j = 0; i < plane; i += 1, j += 4) {
+    out[i] = rgba[j] / 255;
+    out[plane + i] = rgba[j + 1] / 255;
+    out[2 * plane + i] = rgba[j + 2] / 255;
+  }
+  return out;
+}
+
+// The foot probability as a green tint whose opacity is the probability (into `rgba`, an ImageData's bytes of the
+// same size), and the 0/1 mask thresholded at 0.5 as footseg's Predictor does.
+export function paintMask(prob, rgba) {
+  const mask = new Uint8Array(prob.length);
+  for (let i = 0, j = 0; i < prob.length; i += 1, j += 4) {
+    mask[i] = prob[i] > 0.5 ? 1 : 0;
+    rgba[j] = FOOT_RGB[0];
+    rgba[j + 1] = FOOT_RGB[1];
+    rgba[j + 2] = FOOT_RGB[2];
+    rgba[j + 3] = Math.round(255 * MAX_ALPHA * prob[i]);
+  }
+  return mask;
+}
+
+// Rolling statistics over the last frames; the median and 90th percentile hide single hiccups, not trends.
+export class LatencyMeter {
+  constructor() {
+    this.latencies = [];
+    this.doneTimes = [];
+  }
+
+  // One frame took `ms`: returns { latency: { last, median, p90 }, fps } (frames finished in the last second).
+  record(ms) {
+    this.latencies.push(ms);
+    if (this.latencies.length > LATENCY_WINDOW) this.latencies.shift();
+    const sorted = [...this.latencies].sort((a, b) => a - b);
+    const pick = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+    const now = performance.now();
+    this.doneTimes.push(now);
+    while (this.doneTimes.length && this.doneTimes[0] < now - 1000) this.doneTimes.shift();
+    return { latency: { last: ms, median: pick(0.5), p90: pick(0.9) }, fps: this.doneTimes.length };
+  }
+}
