@@ -77,7 +77,7 @@ PEER_RUNTIME = "mediapipe-tasks-vision"
 TASKS_VISION = Path("@mediapipe") / "tasks-vision"
 # The bundle, and the SIMD build of its WASM (the page names it directly; Chromium has SIMD).
 PEER_RUNTIME_FILES = ("vision_bundle.mjs", "wasm/vision_wasm_internal.js", "wasm/vision_wasm_internal.wasm")
-PEER_PAGE_FILES = ("peer.html", "peer.js")
+PEER_PAGE_FILES = ("peer.html", "peer.js", "view.js")
 PEER_MODEL_FILE = "selfie_segmentation.tflite"
 PEER_MODEL_GLOB = f"lib/python*/site-packages/mediapipe/modules/selfie_segmentation/{PEER_MODEL_FILE}"
 LOAD_TIMEOUT_S = 90  # first mask: the WASM compiles on two busy cores here
