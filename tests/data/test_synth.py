@@ -12,15 +12,7 @@ from footseg.data.io import read_image, read_mask, write_jpeg
 from footseg.data.synth import SynthSettings, synthesize
 from footseg.data.synth.engine import parse_shard
 from footseg.data.synth.floors import SPLITS
-from footseg.data.synth.render import headless_gl_problem
 from footseg.errors import FootsegError
-
-
-@pytest.fixture(scope="module")
-def egl() -> None:
-    problem = headless_gl_problem()
-    if problem:
-        pytest.skip(f"no headless OpenGL (EGL) context here: {problem}")
 
 
 def _files(root: Path) -> dict[str, bytes]:

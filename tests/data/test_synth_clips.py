@@ -17,17 +17,9 @@ from footseg.data.clips import find_clips
 from footseg.data.io import read_image, read_mask
 from footseg.data.synth.clips import CameraPath, ClipSettings, Curve, FootMotion, motion_blur, synthesize_clips
 from footseg.data.synth.engine import setting_differences
-from footseg.data.synth.render import headless_gl_problem
 from footseg.errors import FootsegError
 
 SETTINGS = {"n": 3, "frames": 4, "size": 96, "seed": 2}
-
-
-@pytest.fixture(scope="module")
-def egl() -> None:
-    problem = headless_gl_problem()
-    if problem:
-        pytest.skip(f"no headless OpenGL (EGL) context here: {problem}")
 
 
 def _files(root: Path) -> dict[str, bytes]:

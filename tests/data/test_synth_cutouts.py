@@ -14,18 +14,10 @@ from footseg.data.io import read_image, read_mask, write_png
 from footseg.data.synth import SynthSettings, synthesize
 from footseg.data.synth.cutouts import list_cutouts
 from footseg.data.synth.floors import SPLITS, split_of
-from footseg.data.synth.render import headless_gl_problem
 from footseg.errors import FootsegError
 
 GREEN = (20, 230, 40)
 MAGENTA = (255, 0, 255)
-
-
-@pytest.fixture(scope="module")
-def egl() -> None:
-    problem = headless_gl_problem()
-    if problem:
-        pytest.skip(f"no headless OpenGL (EGL) context here: {problem}")
 
 
 def _cutout(folder: Path, stem: str, leg: bool = False) -> None:

@@ -22,15 +22,7 @@ from footseg.data.check import check_dataset
 from footseg.data.synth import SynthSettings, synthesize
 from footseg.data.synth.floors import SPLITS
 from footseg.data.synth.merge import check_split_discipline, merge_renders, merged_is_complete, parse_sources
-from footseg.data.synth.render import headless_gl_problem
 from footseg.errors import FootsegError
-
-
-@pytest.fixture(scope="module")
-def egl() -> None:
-    problem = headless_gl_problem()
-    if problem:
-        pytest.skip(f"no headless OpenGL (EGL) context here: {problem}")
 
 
 @pytest.fixture(scope="module")

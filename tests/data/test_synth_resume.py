@@ -11,15 +11,7 @@ from pathlib import Path
 import pytest
 
 from footseg.data.synth import SynthSettings, synthesize
-from footseg.data.synth.render import headless_gl_problem
 from footseg.errors import FootsegError
-
-
-@pytest.fixture(scope="module")
-def egl() -> None:
-    problem = headless_gl_problem()
-    if problem:
-        pytest.skip(f"no headless OpenGL (EGL) context here: {problem}")
 
 
 def _images(root: Path) -> dict[str, bytes]:
