@@ -411,6 +411,19 @@ def synthesize(out: Path, s: SynthSettings, workers: int = 1, resume: bool = Fal
     return render_units(out, s, Worker, workers=workers, resume=resume, shard=shard, progress=progress)
 
 
+def read_manifest(path: Path) -> dict | None:
+    """A dataset's manifest.json, None when there is none; a ``FootsegError`` naming it when it cannot be read."""
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise FootsegError(f"unreadable manifest ({exc})", path) from exc
+    if not isinstance(manifest, dict):
+        raise FootsegError("unreadable manifest (not a JSON object)", path)
+    return manifest
+
+
 def render_units(out: Path, s: SynthSettings, kind: type[Worker], workers: int = 1, resume: bool = False,
                  shard: tuple[int, int] = (0, 1), progress: bool = True) -> dict:
     """Write units ``i`` (images, or clips with ``kind`` a clip worker) with ``i % N == I`` of the dataset to ``out``;
@@ -427,17 +440,13 @@ def render_units(out: Path, s: SynthSettings, kind: type[Worker], workers: int =
     # without it resumes as before, and a resume by other code is recorded rather than refused.
     manifest["code"] = code_version()
     mpath = out / MANIFEST
-    if mpath.is_file():
-        try:
-            old = json.loads(mpath.read_text())
-        except (OSError, ValueError) as exc:
-            raise FootsegError(f"unreadable manifest ({exc})", mpath) from exc
+    if (old := read_manifest(mpath)) is not None:
         # manifests have always named their format; a folder of still images never takes clips, nor the reverse
-        fmt = old.get("format", FORMAT) if isinstance(old, dict) else FORMAT
+        fmt = old.get("format", FORMAT)
         if fmt != manifest["format"]:
             raise FootsegError(f"holds a {_KINDS.get(fmt, fmt)} dataset, not {_KINDS.get(manifest['format'])}. "
                                "Use another output folder", mpath)
-        stored = old.get("settings") if isinstance(old, dict) else None
+        stored = old.get("settings")
         differences = setting_differences(stored, s)
         if differences:
             hint = _without_hint(stored, s) if isinstance(stored, dict) else ""

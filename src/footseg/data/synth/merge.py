@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from footseg.atomic import atomic_write_text
-from footseg.data.synth.engine import FORMAT, MANIFEST, MERGE_FORMAT, stored_settings
+from footseg.data.synth.engine import FORMAT, MANIFEST, MERGE_FORMAT, read_manifest, stored_settings
 from footseg.data.synth.floors import SPLITS
 from footseg.errors import FootsegError
 from footseg.provenance import code_version
@@ -208,12 +208,8 @@ def merge_renders(out: Path, sources: Mapping[str, Path]) -> dict:
     }
 
     mpath = out / MANIFEST
-    if mpath.is_file():
-        try:
-            old = json.loads(mpath.read_text())
-        except (OSError, ValueError) as exc:
-            raise FootsegError(f"unreadable manifest ({exc})", mpath) from exc
-        old_sources = old.get("sources") if isinstance(old, dict) and old.get("format") == MERGE_FORMAT else None
+    if (old := read_manifest(mpath)) is not None:
+        old_sources = old.get("sources") if old.get("format") == MERGE_FORMAT else None
         same = isinstance(old_sources, dict) and {k: v.get("manifest_sha256") for k, v in old_sources.items()} == {
             k: v["manifest_sha256"] for k, v in records.items()}
         if not same:
