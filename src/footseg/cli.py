@@ -1,5 +1,5 @@
 """``footseg`` command line: one verb per job (check, train, eval, predict, video, live, bench, export, serve,
-compress, report, synth, recipe, run).
+compress, report, synth, recipe, study, run).
 
 Heavy imports happen inside each verb so ``footseg --help`` is instant.
 """
@@ -314,6 +314,22 @@ def _cmd_recipe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_study(args: argparse.Namespace) -> int:
+    from footseg.recipe.runner import RecipeRun
+    from footseg.recipe.schema import parse_recipe
+    from footseg.recipe.study import STUDY_RECIPE, budget, run_study
+
+    if args.dry_run:
+        recipe = parse_recipe(args.recipe or STUDY_RECIPE)
+        print("\n".join(RecipeRun(recipe, args.out, floors=args.floors, find=args.find).plan()))
+        print(f"budget: {budget(recipe)}")
+        return 0
+    if args.out is None:
+        raise FootsegError("study needs --out DIR (one folder per stage, the tables in DIR/report)")
+    print(f"report: {run_study(args.out, args.recipe, args.floors, args.find, args.real, args.device)}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from footseg.pipeline import run_main
 
@@ -552,6 +568,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where training stages run")
     r.add_argument("--dry-run", action="store_true", help="print the stages, one line each, and do nothing")
     r.set_defaults(func=_cmd_recipe)
+
+    s = sub.add_parser("study", help="the thesis's Tables 4.1 and 4.2 and Figure 4.1: all five networks and "
+                                     "distillation at one budget, from the study recipe")
+    s.add_argument("--recipe", default=None, help="another study recipe (default: footseg's study.toml)")
+    s.add_argument("--out", default=None, help="output folder: one subfolder per stage, the tables in OUT/report")
+    s.add_argument("--floors", default=None, metavar="DIR", help="floor photos, for renders with floors = true")
+    s.add_argument("--find", default=None, metavar="DIR", help="the FIND foot model, for renders with find = true")
+    s.add_argument("--real", default=None, metavar="DIR", help="real photos with masks to report on (never to "
+                                                              "choose by)")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where training runs")
+    s.add_argument("--dry-run", action="store_true", help="print the stages and the budget, and do nothing")
+    s.set_defaults(func=_cmd_study)
 
     s = sub.add_parser("run", help="the main job: synthetic data, train all five models, benchmark, report")
     s.add_argument("--out", default="runs/main")

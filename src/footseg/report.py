@@ -140,7 +140,8 @@ def _brief_section(entries: list[_Entry]) -> list[str]:
     ]
 
 
-def _markdown(entries: list[_Entry], test_data: Path | None, real_data: Path | None, figures: dict[str, str]) -> str:
+def _markdown(entries: list[_Entry], test_data: Path | None, real_data: Path | None, figures: dict[str, str],
+              preface: str = "") -> str:
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     brief = [e for e in entries if e.brief]
     entries = [e for e in entries if not e.brief]
@@ -168,6 +169,7 @@ def _markdown(entries: list[_Entry], test_data: Path | None, real_data: Path | N
         f"Generated {created} by `footseg report` from {len(entries) + len(brief)} model(s). All numbers are also in "
         "[report.json](report.json).",
         "",
+        *([preface, ""] if preface else []),
         "## Table 4.1 — cost of each model",
         "",
         "Measured on this machine's CPU with one thread, at the size each model was trained at (Input). "
@@ -231,12 +233,14 @@ def write_report(
     real_data: str | Path | None = None,
     bench_runs: int = 20,
     brief: Sequence[str | Path] = (),
+    preface: str = "",
 ) -> Path:
     """Write ``out/README.md``, ``out/report.json`` and the figures for ``runs``; returns the README path.
 
     ``runs``: run folders (with best/ and history.json) or saved model folders. ``test_data``: a dataset whose test
     split (or flat folder) is scored; ``real_data``: a flat folder of real photos with masks. ``brief``: those of
     ``runs`` trained only for minutes, reported apart from the thesis's tables so nobody takes them for its numbers.
+    ``preface``: markdown put before the tables (how the models were trained, e.g. ``footseg study``'s budget).
     """
     if not runs:
         raise FootsegError("no runs given to report on")
@@ -297,5 +301,5 @@ def write_report(
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     readme = out / "README.md"
-    readme.write_text(_markdown(entries, test_data, real_data, figures) + "\n")
+    readme.write_text(_markdown(entries, test_data, real_data, figures, preface) + "\n")
     return readme

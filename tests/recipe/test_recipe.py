@@ -15,7 +15,6 @@ import json
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -155,7 +154,7 @@ BAD = {
     "stage as a table": (TINY.replace("[[stage]]", "[stage.x]", 1).split("[[stage]]")[0],
                          "stage: must be an array of tables"),
     "unknown result": (_replace('description = "', 'result = "synth"\ndescription = "'),
-                       "[recipe]: result 'synth' is not a train or prune stage"),
+                       "[recipe]: result 'synth' is not a train, prune or select stage"),
     "not TOML": (TINY + "\nlr = = 3\n", "not valid TOML"),
 }
 
@@ -296,7 +295,6 @@ def tiny_run(egl, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
         if Path(self.cfg.out).name == "second":
             raise KeyboardInterrupt("stopped by the test")
 
-    tick = time.perf_counter()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(trainer._Trainer, "_end_epoch", stop_after_an_epoch_of_second)
         log = _Log()
@@ -311,7 +309,6 @@ def tiny_run(egl, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     assert log.of("synth") == log.of("first") == ["done before, skipped"]
     assert log.of("second")[0] == "continuing an unfinished stage"
     assert log.of("onnx")[0].startswith("second -> onnx")
-    assert time.perf_counter() - tick < 90  # about 15 s on 2 busy cores
     return path, out
 
 
@@ -358,9 +355,7 @@ def test_a_second_run_skips_every_stage(tiny_run: tuple[Path, Path]) -> None:
     weights = out / "second" / "best" / "model.safetensors"
     before = weights.stat().st_mtime_ns
     log = _Log()
-    tick = time.perf_counter()
     RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
-    assert time.perf_counter() - tick < 15
     assert [line.split(": ")[1] for line in log] == ["done before, skipped"] * 5
     assert weights.stat().st_mtime_ns == before
 

@@ -33,6 +33,7 @@ RESULT = "model"
 STAMP_VERSION = 1
 WEIGHTS = "model.safetensors"
 EXPORT_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
+CHOICE = "choice.json"  # a select stage's record: every candidate's validation IoU and the one kept
 
 
 def _now() -> str:
@@ -169,6 +170,8 @@ class RecipeRun:
             return len(history) >= s["epochs"] and (folder / "best" / WEIGHTS).is_file()
         if stage.kind == "prune":
             return (folder / WEIGHTS).is_file() and (folder / "config.json").is_file()
+        if stage.kind == "select":
+            return all((folder / f).is_file() for f in (WEIGHTS, "config.json", CHOICE))
         return self.export_file(stage).is_file()
 
     def output_digest(self, stage: Stage) -> str:
@@ -280,6 +283,18 @@ class RecipeRun:
         info = pruned_info(model, info, compressed_from=str(source), channel_ratio=s["ratio"])
         save_model(model, self.folder(stage), info)
 
+    def _select(self, stage: Stage) -> dict:
+        scores = {name: best_val_iou(self.folder(self.recipe.stage(name))) for name in stage.settings["candidates"]}
+        chosen = max(scores, key=lambda name: scores[name])  # the first of equals: the order written decides ties
+        folder = self.folder(stage)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in (WEIGHTS, "config.json"):
+            copy_file(self.model_folder(chosen) / name, folder / name)
+        atomic_write_text(folder / CHOICE, json.dumps({"chosen": chosen, "val_iou": scores}, indent=1) + "\n")
+        self.log(f"  chose {chosen} (synthetic validation foot IoU "
+                 + ", ".join(f"{n} {100 * v:.2f}" for n, v in scores.items()) + ")")
+        return {"chosen": chosen, "val_iou": scores}
+
     def _export(self, stage: Stage) -> None:
         s = stage.settings
         source, out = self.model_folder(s["model"]), self.export_file(stage)
@@ -311,6 +326,16 @@ class RecipeRun:
                 given = self.inputs[key] or "not given"
                 lines.append(f"--{key}: {given} (read by {', '.join(renders)})")
         return lines
+
+
+def best_val_iou(run: Path) -> float:
+    """The best synthetic validation foot IoU of a training run, from its ``history.json``."""
+    path = Path(run) / "history.json"
+    try:
+        history = json.loads(path.read_text())
+        return max(float(epoch["val_iou"]) for epoch in history)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FootsegError(f"no validation IoU to choose by ({exc})", path) from exc
 
 
 def copy_file(src: Path, dest: Path) -> None:

@@ -9,7 +9,7 @@
     batch_size = 16
 
     [[stage]]                     # stages run in the order written; a stage refers only to stages before it
-    kind = "render"               # render | merge | train | prune | export
+    kind = "render"               # render | merge | train | prune | select | export
     name = "synthv4"              # its output folder in the run's folder
     seed = 17
 
@@ -17,8 +17,10 @@ A train stage must give every setting of ``TrainConfig`` that shapes the model (
 must not change what it makes when a default of ``footseg train`` changes. A render must give its seed, image count
 and size; its other settings default to ``footseg synth``'s. References: ``data``, ``calib`` and a merge's
 ``sources`` name earlier render (or merge) stages; ``init``, ``teacher`` and a prune's or export's ``model`` name an
-earlier train or prune stage, or ``"shipped:NAME"``, a model that ships with footseg. Any problem is one line naming
-the file and the problem (unknown key, bad type or value, unknown or later stage).
+earlier train, prune or select stage, or ``"shipped:NAME"``, a model that ships with footseg. A select stage's
+``candidates`` are train stages; it keeps the one with the best foot IoU on its synthetic validation split (real photos
+never choose), e.g. the teacher of a distillation that should learn from the strongest network. Any problem is one
+line naming the file and the problem (unknown key, bad type or value, unknown or later stage).
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from footseg.config import LOSSES, TrainConfig
 from footseg.data.synth.engine import INGREDIENTS, SynthSettings
 from footseg.errors import FootsegError
 
-KINDS = ("render", "merge", "train", "prune", "export")
-MODEL_KINDS = ("train", "prune")  # stages whose output is a saved model
+KINDS = ("render", "merge", "train", "prune", "select", "export")
+MODEL_KINDS = ("train", "prune", "select")  # stages whose output is a saved model
 DATA_KINDS = ("render", "merge")  # stages whose output is a dataset
 SHIPPED = "shipped:"
 RESERVED = ("model", "stamps")  # folders of the run that are not stages
@@ -101,6 +103,7 @@ KEYS: dict[str, dict[str, Key]] = {
     },
     "prune": {"model": Key("str", **_MODEL_REF), "ratio": Key("float"), "multiple": Key("int"),
               "importance": Key("str", choices=IMPORTANCE)},
+    "select": {"candidates": Key("list", refs=("train",))},
     "export": {
         "model": Key("str", **_MODEL_REF), "format": Key("str", choices=EXPORT_FORMATS),
         "opset": _optional("int", 17),
@@ -293,10 +296,10 @@ class _Parser:
         result = head.get("result")
         if result is None:
             if not made:
-                raise self.fail("[recipe]", "no train or prune stage: the recipe makes no model")
+                raise self.fail("[recipe]", "no train, prune or select stage: the recipe makes no model")
             result = made[-1]
         elif result not in made:
-            raise self.fail("[recipe]", f"result '{result}' is not a train or prune stage")
+            raise self.fail("[recipe]", f"result '{result}' is not a train, prune or select stage")
         return Recipe(self.path, self.text, head["name"], head.get("description", ""), result, stages)
 
     def stage(self, index: int, raw: dict, defaults: dict[str, dict], before: list[Stage],
@@ -368,6 +371,9 @@ class _Parser:
             elif kind == "merge":
                 if not s["sources"]:
                     raise FootsegError("sources is empty")
+            elif kind == "select":
+                if not s["candidates"]:
+                    raise FootsegError("candidates is empty")
             elif kind == "train":
                 from footseg.models.registry import list_models
 
@@ -375,7 +381,9 @@ class _Parser:
                     raise FootsegError(f"model {s['model']!r} is not one of: {', '.join(list_models())}")
                 if s["steps_per_epoch"] < 0 or s["workers"] < 0:
                     raise FootsegError("steps_per_epoch (0: one pass) and workers must not be negative")
-                train_config(s, data="-", out="-").validate()
+                # what validation asks of the references is that they are given; the runner fills in their folders
+                train_config(s, data="-", out="-", init="-" if s["init"] else None,
+                             teacher="-" if s["teacher"] else None).validate()
             elif kind == "prune":
                 if not 0.0 < s["ratio"] < 1.0 or s["multiple"] < 1:
                     raise FootsegError(f"ratio must lie in (0, 1) and multiple be at least 1 (got {s['ratio']}, "
@@ -423,6 +431,8 @@ def describe(stage: Stage) -> str:
         return ", ".join(parts)
     if stage.kind == "merge":
         return " + ".join(s["sources"])
+    if stage.kind == "select":
+        return f"the best of {', '.join(s['candidates'])} by foot IoU on synthetic validation images"
     if stage.kind == "train":
         start = f" from {s['init']}" if s["init"] else " from scratch"
         steps = f"{s['steps_per_epoch']} steps" if s["steps_per_epoch"] else "one pass"

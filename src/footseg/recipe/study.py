@@ -1,0 +1,86 @@
+"""``footseg study``: the thesis's comparison (Tables 4.1 and 4.2, Figure 4.1) from a recipe of its own.
+
+The study recipe (``study.toml`` next to this file) renders one synthetic dataset, trains the five networks on it at
+one budget, picks the strongest of the larger ones on synthetic validation images and distils FastLinkNet from it.
+``run_study`` runs that recipe (resuming like ``footseg recipe run``), then writes ``DIR/report/``: the thesis's tables
+over every trained network, scored on the render's test split and, where given, on real photos, which only report.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from footseg.errors import FootsegError
+from footseg.recipe.runner import CHOICE, RecipeRun
+from footseg.recipe.schema import Recipe, parse_recipe
+
+STUDY_RECIPE = Path(__file__).with_name("study.toml")
+REPORT = "report"
+
+
+def budget(recipe: Recipe) -> str:
+    """One line per distinct training budget of the recipe's train stages: images seen and input size."""
+    lines: dict[str, list[str]] = {}
+    for stage in recipe.stages:
+        if stage.kind != "train":
+            continue
+        s = stage.settings
+        if not s["steps_per_epoch"]:
+            raise FootsegError(f"stage '{stage.name}': a study states its budget in steps (steps_per_epoch > 0)",
+                               recipe.path)
+        seen = s["epochs"] * s["steps_per_epoch"] * s["batch_size"]
+        key = (f"{seen:,} training images seen ({s['epochs']} epochs x {s['steps_per_epoch']} steps x batch "
+               f"{s['batch_size']}) at {s['size']}x{s['size']}")
+        lines.setdefault(key, []).append(stage.name)
+    if len(lines) == 1:
+        return f"every network: {next(iter(lines))}"
+    return "; ".join(f"{', '.join(names)}: {key}" for key, names in lines.items())
+
+
+def _preface(run: RecipeRun) -> str:
+    recipe = run.recipe
+    parts = [
+        "## How these models were trained",
+        "",
+        f"`footseg study` with the recipe `{recipe.path.name}` ({len(recipe.stages)} stages, into `{run.out}`). "
+        f"Budget: {budget(recipe)}.",
+    ]
+    for stage in recipe.stages:
+        if stage.kind == "select":
+            choice = json.loads((run.folder(stage) / CHOICE).read_text())
+            scores = ", ".join(f"{name} {100 * v:.2f}" for name, v in choice["val_iou"].items())
+            parts.append(f"Stage `{stage.name}` chose **{choice['chosen']}** by best foot IoU on the synthetic "
+                         f"validation split ({scores}).")
+    teachers = [s for s in recipe.stages if s.kind == "train" and s.settings["teacher"]]
+    for s in teachers:
+        attention = s.settings["attention_weight"]
+        parts.append(f"`{s.name}`: distilled from `{s.settings['teacher']}` (Hinton KD, T "
+                     f"{s.settings['distill_temperature']:g}, weight {s.settings['distill_weight']:g}"
+                     f"{', FitNets anneal to 0' if s.settings['distill_anneal'] else ''}"
+                     f"{f', attention transfer {attention:g}' if attention else ''}).")
+    return "\n".join(parts)
+
+
+def run_study(out: str | Path, recipe: str | Path | None = None, floors: str | Path | None = None,
+              find: str | Path | None = None, real: str | Path | None = None, device: str = "auto",
+              bench_runs: int = 20, log: Callable[[str], None] = print) -> Path:
+    """Run the study recipe into ``out`` and write its report; returns ``out/report/README.md``.
+
+    ``real``: a folder of real photos with masks to report on beside the synthetic test split (never to choose by).
+    """
+    from footseg.report import write_report
+
+    parsed = parse_recipe(recipe or STUDY_RECIPE)
+    if real is not None and not Path(real).is_dir():
+        raise FootsegError("real photos: folder not found", real)
+    run = RecipeRun(parsed, out, floors=floors, find=find, device=device, log=log)
+    run.run()
+    trains = [s for s in parsed.stages if s.kind == "train"]
+    if not trains:
+        raise FootsegError("a study recipe trains at least one network", parsed.path)
+    test_data = run.folder(parsed.stage(trains[0].settings["data"]))
+    log(f"scoring {len(trains)} networks on {test_data} (test split)" + (f" and {real}" if real else ""))
+    return write_report([run.folder(s) for s in trains], run.out / REPORT, test_data=test_data, real_data=real,
+                        bench_runs=bench_runs, preface=_preface(run))

@@ -1,0 +1,158 @@
+"""``footseg study``: the study recipe states one budget, a select stage picks the teacher on synthetic validation
+images only, and the report holds every trained network in the thesis's tables.
+
+The end-to-end study is tiny (a 12-image render at 64 px, three width-0.25 networks for two steps each): it checks
+the plumbing, not the networks.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from footseg.cli import main
+from footseg.errors import FootsegError
+from footseg.recipe.runner import best_val_iou
+from footseg.recipe.schema import parse_recipe
+from footseg.recipe.study import STUDY_RECIPE, budget, run_study
+
+TINY_STUDY = """\
+[recipe]
+name = "tiny-study"
+result = "student_kd"
+
+[defaults.train]
+data = "synth"
+width = 0.25
+num_classes = 2
+size = 64
+epochs = 2
+steps_per_epoch = 2
+batch_size = 2
+lr = 0.002
+weight_decay = 0.0001
+loss = "ce+iou"
+seed = 0
+ema = 0.0
+distill_weight = 0.5
+distill_temperature = 4.0
+distill_anneal = true
+attention_weight = 0.0
+augment = true
+prior = false
+self_prior = 0.0
+workers = 0
+
+[[stage]]
+kind = "render"
+name = "synth"
+seed = 43
+n = 12
+size = 64
+
+[[stage]]
+kind = "train"
+name = "student"
+model = "fastlinknet"
+
+[[stage]]
+kind = "train"
+name = "big"
+model = "linknet"
+
+[[stage]]
+kind = "train"
+name = "other"
+model = "mobileseg"
+
+[[stage]]
+kind = "select"
+name = "strongest"
+candidates = ["big", "other"]
+
+[[stage]]
+kind = "train"
+name = "student_kd"
+model = "fastlinknet"
+teacher = "strongest"
+attention_weight = 1000.0
+"""
+
+
+def test_the_study_recipe_trains_the_five_networks_at_one_budget() -> None:
+    recipe = parse_recipe(STUDY_RECIPE)
+    trains = [s for s in recipe.stages if s.kind == "train"]
+    assert {s.settings["model"] for s in trains} == {"enet", "linknet", "mobileseg", "fastlinknet", "emilseg"}
+    for key in ("epochs", "steps_per_epoch", "batch_size", "size", "lr", "data"):
+        assert len({s.settings[key] for s in trains}) == 1, f"{key} differs between the study's networks"
+    assert budget(recipe).startswith("every network: 38,400 training images seen")
+    select = next(s for s in recipe.stages if s.kind == "select")
+    assert "fastlinknet" not in select.settings["candidates"]
+    distilled = [s for s in trains if s.settings["teacher"]]
+    assert [s.settings["teacher"] for s in distilled] == [select.name] * 2
+    assert sorted(s.settings["attention_weight"] > 0 for s in distilled) == [False, True]
+    assert all(s.settings["distill_anneal"] for s in distilled)
+
+
+def test_dry_run_prints_the_stages_and_the_budget(capsys: pytest.CaptureFixture) -> None:
+    assert main(["study", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "select strongest" in out and "by foot IoU on synthetic validation images" in out
+    assert "budget: every network: 38,400 training images seen" in out
+
+
+def test_a_select_stage_takes_only_train_stages(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(TINY_STUDY.replace('candidates = ["big", "other"]', 'candidates = ["big", "synth"]'))
+    with pytest.raises(FootsegError, match="candidates 'synth' is a render stage; it must name a train stage"):
+        parse_recipe(path)
+
+
+def test_best_val_iou_reads_the_history(tmp_path: Path) -> None:
+    (tmp_path / "history.json").write_text(json.dumps([{"val_iou": 0.5}, {"val_iou": 0.75}, {"val_iou": 0.25}]))
+    assert best_val_iou(tmp_path) == 0.75
+    with pytest.raises(FootsegError, match="no validation IoU to choose by"):
+        best_val_iou(tmp_path / "missing")
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from footseg.data.synth.render import headless_gl_problem
+
+    problem = headless_gl_problem()
+    if problem:
+        pytest.skip(f"no headless OpenGL (EGL) context here: {problem}")
+    root = tmp_path_factory.mktemp("study")
+    recipe = root / "tiny.toml"
+    recipe.write_text(TINY_STUDY)
+    run_study(root / "run", recipe, device="cpu", bench_runs=2, log=lambda line: None)
+    return root / "run"
+
+
+def test_select_keeps_the_candidate_with_the_best_validation_iou(tiny_study: Path) -> None:
+    choice = json.loads((tiny_study / "strongest" / "choice.json").read_text())
+    scores = {name: best_val_iou(tiny_study / name) for name in ("big", "other")}
+    assert choice["val_iou"] == scores
+    assert choice["chosen"] == max(scores, key=lambda name: scores[name])
+    chosen = tiny_study / choice["chosen"] / "best" / "model.safetensors"
+    assert (tiny_study / "strongest" / "model.safetensors").read_bytes() == chosen.read_bytes()
+    teacher = json.loads((tiny_study / "student_kd" / "config.json").read_text())["teacher"]
+    assert Path(teacher) == tiny_study / "strongest"
+
+
+def test_the_report_holds_every_network_and_says_how_they_were_trained(tiny_study: Path) -> None:
+    readme = (tiny_study / "report" / "README.md").read_text()
+    report = json.loads((tiny_study / "report" / "report.json").read_text())
+    assert [m["label"] for m in report["models"]] == ["fastlinknet (student)", "linknet", "mobileseg",
+                                                     "fastlinknet (student_kd)"]
+    assert all(m["test"]["iou"] is not None and not m["brief"] for m in report["models"])
+    assert "Budget: every network: 8 training images seen (2 epochs x 2 steps x batch 2) at 64x64" in readme
+    chosen = json.loads((tiny_study / "strongest" / "choice.json").read_text())["chosen"]
+    assert f"chose **{chosen}**" in readme
+    assert "`student_kd`: distilled from `strongest` (Hinton KD, T 4, weight 0.5, FitNets anneal to 0, attention " \
+           "transfer 1000)" in readme
+    for section in ("## Table 4.1", "## Table 4.2", "Figure 4.1"):
+        assert section in readme
+    assert (tiny_study / "report" / "figure_4_1.png").is_file()
