@@ -22,6 +22,7 @@ class SurfaceQuad:
     corners: np.ndarray  # (4, 3) in triangle-strip order
     normal: np.ndarray
     shadowed: bool = True
+    what: str = ""  # "paper", "wall": what the quad shows, for checks of a scene (the renderer ignores it)
 
 
 def flat_quad(center: np.ndarray, size: tuple[float, float], angle: float, z: float, surface: Surface) -> SurfaceQuad:
@@ -40,7 +41,9 @@ def paper_sheet(rng: np.random.Generator, center: np.ndarray, angle: float, z: f
     colors = np.stack([np.clip(white, 0, 1)] * 3).astype(np.float32)
     surf = Surface(CONCRETE, p, colors, angle=float(rng.uniform(0, 6)), offset=tuple(rng.uniform(-9, 9, 2)),
                    gloss=float(rng.uniform(0, 0.15)))
-    return flat_quad(center, size, angle, z, surf)
+    quad = flat_quad(center, size, angle, z, surf)
+    quad.what = "paper"
+    return quad
 
 
 def rug(rng: np.random.Generator, center: np.ndarray, z: float) -> SurfaceQuad:

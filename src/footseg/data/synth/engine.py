@@ -73,6 +73,9 @@ class SynthSettings:
     # share of scenes photographed sitting down (shins across the floor); at 0 scenes draw exactly what they drew
     # before seated scenes existed
     seated_prob: float = field(default=0.2, metadata={ABSENT_IN_OLD_MANIFESTS: 0.0})
+    # share of first-person photos of one's own feet (looking down the shins, no paper; walls, pavements, sunlight);
+    # at 0 scenes draw exactly what they drew before such scenes existed
+    own_feet_prob: float = field(default=0.2, metadata={ABSENT_IN_OLD_MANIFESTS: 0.0})
     image_format: str = "jpg"
     extra: dict = field(default_factory=dict)
 
@@ -95,6 +98,8 @@ class SynthSettings:
             raise FootsegError(f"--cutout-prob must be between 0 and 1 (got {self.cutout_prob})")
         if not 0.0 <= self.seated_prob <= 1.0:
             raise FootsegError(f"seated_prob must be between 0 and 1 (got {self.seated_prob})")
+        if not 0.0 <= self.own_feet_prob <= 1.0:
+            raise FootsegError(f"own_feet_prob must be between 0 and 1 (got {self.own_feet_prob})")
         for name in ("floors", "find", "meshes", "cutouts"):
             value = getattr(self, name)
             if value is not None and not Path(value).is_dir():
@@ -110,6 +115,7 @@ INGREDIENTS: dict[str, tuple[str, object]] = {
     "photo-floors": ("photo_floor_prob", 0.0),
     "find": ("find_prob", 0.0),
     "seated": ("seated_prob", 0.0),
+    "own-feet": ("own_feet_prob", 0.0),
 }
 
 
@@ -271,8 +277,10 @@ class Worker:
             floor = photo_floor(p["photo"], rng)
         else:
             floor = procedural_floor(np.random.default_rng([s.seed, p["floor_id"], 11]))
+        # a composite's foot photo was taken from above by someone else: its background is never a first-person view
+        own_feet_prob = 0.0 if "cutout" in p else s.own_feet_prob
         scene = sample_scene(rng, s.size, foot, floor, distractors=s.distractors, shadows=s.shadows, paper=s.paper,
-                             seated_prob=s.seated_prob)
+                             seated_prob=s.seated_prob, own_feet_prob=own_feet_prob)
         return rng, p, foot, scene
 
     def make(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:

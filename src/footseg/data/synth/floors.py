@@ -1,5 +1,6 @@
 """Floors: procedural materials (wood planks, tiles with grout, stone and marble, carpets and rugs, concrete, painted
-walls) evaluated per pixel in GLSL, and floor photos from a folder, both partitioned by split.
+walls, outdoor ground: paving, asphalt, gravel, pavement slabs) evaluated per pixel in GLSL, and floor photos from a
+folder, both partitioned by split.
 
 A ``Surface`` is the parameter set of one material; the renderer draws the ground plane, rugs and the wall with it.
 Procedural floors are identified by an integer seed, and the seed's residue decides its split (like foot identities),
@@ -24,7 +25,9 @@ T = TypeVar("T")
 
 SPLITS = ("train", "val", "test")
 
-WOOD, TILES, STONE, CARPET, CONCRETE, PHOTO, WALL = range(7)
+WOOD, TILES, STONE, CARPET, CONCRETE, PHOTO, WALL, OUTDOOR = range(8)
+# patterns of an OUTDOOR surface (its params[0])
+PAVING, ASPHALT, GRAVEL, SLABS = range(4)
 
 
 def split_of(index: int) -> str:
@@ -119,6 +122,69 @@ def wall_surface(rng: np.random.Generator) -> Surface:
     c[0] = _hsv(rng, (0, 1), (0, 0.3), (0.5, 0.95))
     c[1] = _hsv(rng, (0, 1), (0, 0.2), (0.3, 1.0))
     return Surface(WALL, p, c)
+
+
+def painted_wall(rng: np.random.Generator) -> Surface:
+    """A plain painted wall with a skirting board that stands out from it: white or wood-dark boards under coloured
+    or pale paint, as in rooms where people film their own feet (``wall_surface``'s boards are often invisible)."""
+    p = np.zeros(8, np.float32)
+    p[0] = rng.uniform(0.05, 0.16)  # skirting board height
+    p[1] = rng.uniform(0.004, 0.012)  # its rounded top edge, in shade
+    c = np.zeros((3, 3), np.float32)
+    if rng.random() < 0.6:  # white board, wall painted anything from off-white to a strong colour
+        c[0] = _hsv(rng, (0, 1), (0.05, 0.55), (0.45, 0.92))
+        c[1] = _hsv(rng, (0.08, 0.15), (0, 0.06), (0.85, 0.98))
+    else:  # dark or wooden board under a pale wall
+        c[0] = _hsv(rng, (0, 1), (0, 0.2), (0.75, 0.97))
+        c[1] = _hsv(rng, (0.04, 0.1), (0.2, 0.7), (0.12, 0.5))
+    return Surface(WALL, p, c)
+
+
+def outdoor_ground(rng: np.random.Generator) -> Surface:
+    """Ground outside (procedural, OUTDOOR): paving stones, asphalt, gravel or concrete pavement slabs. Greyer, rougher
+    and more matte than indoor floors, so that "a grey rough floor" is not an unseen case."""
+    kind = int(rng.choice([PAVING, ASPHALT, GRAVEL, SLABS], p=[0.35, 0.25, 0.15, 0.25]))
+    p = np.zeros(8, np.float32)
+    c = np.zeros((3, 3), np.float32)
+    p[0] = kind
+    p[5] = rng.uniform(0.15, 0.45)  # roughness: strength of the grain and stains
+    if kind == PAVING:  # bricks or small setts, running bond or grid
+        p[1] = rng.uniform(0.1, 0.3)  # stone length (m)
+        p[2] = p[1] * rng.uniform(0.5, 1.0)  # stone width
+        p[3] = rng.uniform(0.004, 0.012)  # joint
+        p[4] = 0.5 if rng.random() < 0.7 else 0.0  # row offset (running bond)
+        c[0] = _hsv(rng, (0.0, 0.12), (0.0, 0.35), (0.3, 0.7))
+        c[1] = c[0] * rng.uniform(0.6, 0.9)
+        c[2] = _hsv(rng, (0.05, 0.12), (0.0, 0.2), (0.12, 0.45))
+    elif kind == ASPHALT:
+        p[1] = rng.uniform(200, 450)  # aggregate grains per metre
+        c[0] = np.full(3, rng.uniform(0.12, 0.3)) * _hsv(rng, (0, 1), (0, 0.06), (0.95, 1.0))
+        c[1] = np.full(3, rng.uniform(0.45, 0.75))  # pale stones of the aggregate
+        c[2] = c[0] * 0.6
+    elif kind == GRAVEL:
+        p[1] = rng.uniform(35, 90)  # pebbles per metre
+        c[0] = _hsv(rng, (0.05, 0.12), (0.02, 0.3), (0.45, 0.8))
+        c[1] = _hsv(rng, (0.0, 0.12), (0.0, 0.25), (0.25, 0.55))
+        c[2] = c[1] * 0.35
+    else:  # cast concrete slabs of a pavement
+        p[1] = rng.uniform(0.5, 1.2)
+        p[2] = p[1] * rng.uniform(0.8, 1.5)
+        p[3] = rng.uniform(0.004, 0.01)
+        c[0] = _hsv(rng, (0.05, 0.15), (0.0, 0.1), (0.4, 0.75))
+        c[1] = c[0] * rng.uniform(0.7, 0.9)
+        c[2] = c[0] * 0.45
+    return Surface(OUTDOOR, p, c, angle=float(rng.uniform(0, np.pi)), offset=tuple(rng.uniform(-50, 50, 2)),
+                   gloss=float(rng.uniform(0, 0.04)))
+
+
+def weathered_photo(floor: Surface, rng: np.random.Generator) -> Surface:
+    """A photo of indoor tiles as outdoor slabs: larger (a photo's long side covering 1.5-4 m), greyer, no stain."""
+    p = np.zeros(8, np.float32)
+    c = np.ones((3, 3), np.float32)
+    p[0] = rng.uniform(1.5, 4.0)
+    p[1], p[2] = rng.uniform(0.0, 0.35), rng.uniform(0.9, 1.3)  # saturation, gamma
+    c[0] = rng.uniform(0.8, 1.0) * np.array([1.0, 0.99, 0.96])
+    return Surface(PHOTO, p, c, angle=floor.angle, offset=floor.offset, gloss=0.0, photo=floor.photo)
 
 
 def photo_floor(path: str, rng: np.random.Generator) -> Surface:
@@ -251,8 +317,65 @@ vec3 photo_floor(vec2 uv) {
 }
 
 vec3 wall(vec3 p) {
-    if (p.z < s_p[0]) return s_c[1];
+    if (p.z < s_p[0]) return s_p[1] > 0.0 && p.z > s_p[0] - s_p[1] ? s_c[1] * 0.78 : s_c[1];
     return s_c[0] * (0.93 + 0.1 * fbm(p.xz * 3.0 + p.yz * 3.0));
+}
+
+// outdoor ground; s_p: pattern, sizes (1-3), row offset (4), roughness (5)
+vec3 bricks(vec2 uv) {
+    vec2 size = vec2(s_p[1], s_p[2]);
+    float row = floor(uv.y / size.y);
+    vec2 q = vec2(uv.x / size.x + s_p[4] * mod(row, 2.0), uv.y / size.y);
+    vec2 id = floor(q);
+    vec2 f = (q - id) * size;
+    float h = hash(id + 0.37);
+    float d = min(min(f.x, f.y), min(size.x - f.x, size.y - f.y));
+    vec3 c = mix(s_c[0], s_c[1], h) * (0.85 + 0.3 * fbm(uv * 25.0 + h * 9.0) * s_p[5] * 2.0);
+    c *= mix(0.75, 1.0, smoothstep(0.0, s_p[3] * 1.5, d));  // worn, rounded stone edges
+    return d < s_p[3] * 0.5 ? s_c[2] * (0.8 + 0.4 * vnoise(uv * 300.0)) : c;
+}
+
+vec3 asphalt(vec2 uv) {
+    float g = vnoise(uv * s_p[1]);
+    float stones = smoothstep(0.72, 0.9, hash(floor(uv * s_p[1] * 0.5)));
+    float pits = step(0.9, hash(floor(uv * s_p[1] * 1.3) + 3.1));
+    vec3 c = s_c[0] * (0.8 + 0.4 * g) * (0.85 + 0.3 * fbm(uv * 2.0));
+    c = mix(c, s_c[1] * (0.7 + 0.4 * g), stones * 0.6 * (0.5 + s_p[5]));
+    return mix(c, s_c[2], pits * 0.8);
+}
+
+vec3 gravel(vec2 uv) {
+    vec2 q = uv * s_p[1];
+    vec2 i = floor(q);
+    float d1 = 9.0, d2 = 9.0;
+    float h = 0.0;
+    for (int y = -1; y <= 1; y++) {
+        for (int x = -1; x <= 1; x++) {
+            vec2 cell = i + vec2(x, y);
+            vec2 at = cell + vec2(hash(cell), hash(cell + 7.7));
+            float d = length(q - at);
+            if (d < d1) { d2 = d1; d1 = d; h = hash(cell + 2.3); } else if (d < d2) { d2 = d; }
+        }
+    }
+    float edge = smoothstep(0.0, 0.25, d2 - d1);   // dark gaps between pebbles
+    float dome = 1.0 - 0.5 * d1;                   // each pebble lit like a dome
+    vec3 c = mix(s_c[0], s_c[1], h) * (0.8 + 0.4 * hash(i + 5.5)) * dome;
+    return mix(s_c[2], c, edge) * (0.9 + 0.2 * vnoise(uv * 400.0) * s_p[5] * 2.0);
+}
+
+vec3 outdoor(vec2 uv) {
+    int pat = int(s_p[0] + 0.5);
+    vec3 c;
+    if (pat == 1) {
+        c = asphalt(uv);
+    } else if (pat == 2) {
+        c = gravel(uv);
+    } else {
+        c = bricks(uv);
+        if (pat == 3) c = mix(c, s_c[0] * (0.8 + 0.4 * vnoise(uv * 500.0)), 0.5);  // porous cast concrete
+    }
+    float stain = fbm(uv * 0.7 + 3.3);   // puddle marks, dirt
+    return c * (1.0 - s_p[5] * 0.6 * smoothstep(0.45, 0.8, stain));
 }
 
 vec3 surface_color(vec3 p) {
@@ -274,8 +397,10 @@ vec3 surface_color(vec3 p) {
     return concrete(uv);
 #elif KIND == 5
     return photo_floor(uv);
-#else
+#elif KIND == 6
     return wall(p);
+#else
+    return outdoor(uv);
 #endif
 }
 """

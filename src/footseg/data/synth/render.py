@@ -19,7 +19,7 @@ from collections import OrderedDict
 import numpy as np
 
 from footseg.data.io import read_image
-from footseg.data.synth.floors import FLOOR_GLSL, PHOTO
+from footseg.data.synth.floors import FLOOR_GLSL, OUTDOOR, PHOTO
 from footseg.data.synth.scene import Scene
 from footseg.errors import FootsegError
 
@@ -221,7 +221,7 @@ class Renderer:
         self.mesh_prog = ctx.program(vertex_shader=_MESH_VS, fragment_shader=_MESH_FS)
         self.quad = ctx.buffer(reserve=4 * 12)
         self.surf_progs = {}
-        for kind in range(7):
+        for kind in range(OUTDOOR + 1):
             prog = ctx.program(vertex_shader=_SURF_VS,
                                fragment_shader=f"#version 330\n#define KIND {kind}\n" + _SURF_FS)
             quad_vao = ctx.vertex_array(prog, [(self.quad, "3f", "in_pos")])
@@ -245,15 +245,24 @@ class Renderer:
         self.low_vao = ctx.vertex_array(self.shadow_prog, [(self.vbo, "3f 24x 1f 16x", "in_pos", "in_mat")],
                                         self.low_ibo)
         self.shadow_res = shadow_res
-        self.shadow_target = ctx.texture((shadow_res, shadow_res), 4)
-        self.shadow_fbo = ctx.framebuffer(color_attachments=[self.shadow_target])
-        self.shadow_target.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
-        self.shadow_target.repeat_x = self.shadow_target.repeat_y = False
+        self.shadow_maps: dict[int, tuple] = {}  # resolution -> (texture, framebuffer)
+        self.shadow_target, self.shadow_fbo = self._shadow_map(shadow_res)
         self.blank = ctx.texture((1, 1), 3, b"\x80\x80\x80")
         self.targets: dict[tuple[int, int], tuple] = {}
         self.photos: OrderedDict[str, object] = OrderedDict()
         self.photo_cache_mb = photo_cache_mb
         self.photo_bytes = 0
+
+    def _shadow_map(self, res: int) -> tuple:
+        """The shadow map (texture, framebuffer) of a resolution: a scene in hard sunlight asks for a finer one."""
+        import moderngl
+
+        if res not in self.shadow_maps:
+            tex = self.ctx.texture((res, res), 4)
+            tex.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+            tex.repeat_x = tex.repeat_y = False
+            self.shadow_maps[res] = (tex, self.ctx.framebuffer(color_attachments=[tex]))
+        return self.shadow_maps[res]
 
     def _target(self, width: int, height: int) -> tuple:
         key = (width, height)
@@ -306,6 +315,7 @@ class Renderer:
         import moderngl
 
         ctx = self.ctx
+        self.shadow_target, self.shadow_fbo = self._shadow_map(scene.shadow_res or self.shadow_res)
         self.shadow_fbo.use()
         self.shadow_fbo.clear(0, 0, 0, 0)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
@@ -374,7 +384,7 @@ class Renderer:
             _set(sp, "lamp_power", float(scene.lamp_power))
             _set(sp, "shadow_rect", (*map(float, scene.shadow_center[:2]), float(scene.shadow_size)))
             _set(sp, "shadow_strength", tuple(float(x) for x in scene.shadow_strength))
-            px = scene.shadow_size / self.shadow_res
+            px = scene.shadow_size / self.shadow_target.width
             lods = (np.log2(max(0.006 / px, 1.0)), np.log2(max(scene.shadow_blur / px, 1.0)))
             _set(sp, "shadow_lod", tuple(float(x) for x in lods))
             (self._photo(s.photo) if s.kind == PHOTO and s.photo else self.blank).use(0)
