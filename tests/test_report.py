@@ -141,3 +141,22 @@ def test_briefly_trained_runs_stay_out_of_the_thesis_tables(runs: list[Path], ti
     assert "a demonstration, not the thesis's comparison" in text and row.count("|") == 7
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert [m["brief"] for m in report["models"]] == [True, False]
+
+
+def test_a_committed_study_is_quoted_with_its_source_and_date(runs: list[Path], tmp_path: Path) -> None:
+    study = tmp_path / "study"
+    write_report(runs, study, bench_runs=1, about={"command": "footseg study", "budget": "every network: 8 images"})
+    recorded = json.loads((study / "report.json").read_text())
+    assert recorded["about"]["budget"] == "every network: 8 images"
+    text = write_report(runs[1:], tmp_path / "r", bench_runs=1, brief=runs[1:],
+                        quote=study / "report.json").read_text()
+    quoted = text.split("## The thesis's networks at a real budget: quoted from the committed study")[1]
+    quoted = quoted.split("## Trained in this run")[0]
+    assert f"made {recorded['created'][:10]} by `footseg study`" in quoted
+    assert "Budget: every network: 8 images" in quoted
+    for m in recorded["models"]:
+        assert f"| {m['label']} | {m['params'] / 1e6:.3f} M |" in quoted
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(FootsegError, match="not a footseg study report") as err:
+        write_report(runs[1:], tmp_path / "r2", bench_runs=1, quote=tmp_path / "bad.json")
+    assert str(tmp_path / "bad.json") in str(err.value)

@@ -140,8 +140,33 @@ def _brief_section(entries: list[_Entry]) -> list[str]:
     ]
 
 
+def _quoted_study(path: Path) -> list[str]:
+    """The thesis's tables of a committed ``footseg study`` report, as a quoted section naming source and date."""
+    try:
+        study = json.loads(path.read_text())
+        models = study["models"]
+        rows = [[m["label"], f"{m['params'] / 1e6:.3f} M", f"{m['gflops']:.3f}", f"{m['latency_ms']:.1f}",
+                 _pct(m["test"], "iou"), _pct(m["real"], "iou")] for m in models]
+        created = str(study["created"])[:10]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FootsegError(f"not a footseg study report ({exc})", path) from exc
+    about = study.get("about") or {}
+    made = f"`{about['command']}`" if about.get("command") else "`footseg study`"
+    budget = f" Budget: {about['budget']}." if about.get("budget") else ""
+    return [
+        "## The thesis's networks at a real budget: quoted from the committed study",
+        "",
+        f"Not measured in this run: quoted from `{path.name}` of the study committed in the repository "
+        f"(`{path.parent.name}/`, made {created} by {made}).{budget} Test: that study's synthetic test split; "
+        "real: real-dev photos, reported, never chosen by. Latency: that machine's CPU, one thread.",
+        "",
+        _table(["Model", "Params", "GFLOPs", "CPU latency (ms)", "Test IoU (%)", "Real IoU (%)"], rows),
+        "",
+    ]
+
+
 def _markdown(entries: list[_Entry], test_data: Path | None, real_data: Path | None, figures: dict[str, str],
-              preface: str = "") -> str:
+              preface: str = "", quoted: list[str] | None = None) -> str:
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     brief = [e for e in entries if e.brief]
     entries = [e for e in entries if not e.brief]
@@ -187,6 +212,7 @@ def _markdown(entries: list[_Entry], test_data: Path | None, real_data: Path | N
         "",
         _table(["Model", "Test accuracy", "Test IoU", "Real accuracy", "Real IoU"], quality_rows),
         "",
+        *(quoted or []),
         *(_brief_section(brief) if brief else []),
     ]
     for key, caption in (
@@ -234,13 +260,18 @@ def write_report(
     bench_runs: int = 20,
     brief: Sequence[str | Path] = (),
     preface: str = "",
+    about: dict | None = None,
+    quote: str | Path | None = None,
 ) -> Path:
     """Write ``out/README.md``, ``out/report.json`` and the figures for ``runs``; returns the README path.
 
     ``runs``: run folders (with best/ and history.json) or saved model folders. ``test_data``: a dataset whose test
     split (or flat folder) is scored; ``real_data``: a flat folder of real photos with masks. ``brief``: those of
     ``runs`` trained only for minutes, reported apart from the thesis's tables so nobody takes them for its numbers.
-    ``preface``: markdown put before the tables (how the models were trained, e.g. ``footseg study``'s budget).
+    ``preface``: markdown put before the tables (how the models were trained, e.g. ``footseg study``'s budget);
+    ``about``: what made them, kept in report.json (``footseg study`` records its command and budget there).
+    ``quote``: the report.json of a committed ``footseg study``, whose thesis tables are quoted, with their source and
+    date, beside models trained for minutes (``make run``), so its report has real numbers that it did not measure.
     """
     if not runs:
         raise FootsegError("no runs given to report on")
@@ -264,6 +295,7 @@ def write_report(
         if h != w:
             raise FootsegError(f"benchmark needs a square input size, got {h}x{w}", e.folder / CONFIG_NAME)
         e.history = _read_history(e.run / "history.json") if e.run else None
+    quoted = _quoted_study(Path(quote)) if quote is not None else []
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for e in entries:
@@ -281,6 +313,7 @@ def write_report(
 
     report = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "about": about or {},
         "test_data": str(test_data) if test_data else None,
         "real_data": str(real_data) if real_data else None,
         "figures": figures,
@@ -301,5 +334,5 @@ def write_report(
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     readme = out / "README.md"
-    readme.write_text(_markdown(entries, test_data, real_data, figures, preface) + "\n")
+    readme.write_text(_markdown(entries, test_data, real_data, figures, preface, quoted) + "\n")
     return readme

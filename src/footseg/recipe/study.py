@@ -82,5 +82,7 @@ def run_study(out: str | Path, recipe: str | Path | None = None, floors: str | P
         raise FootsegError("a study recipe trains at least one network", parsed.path)
     test_data = run.folder(parsed.stage(trains[0].settings["data"]))
     log(f"scoring {len(trains)} networks on {test_data} (test split)" + (f" and {real}" if real else ""))
+    command = f"footseg study{'' if recipe is None else f' --recipe {Path(recipe).name}'}"
     return write_report([run.folder(s) for s in trains], run.out / REPORT, test_data=test_data, real_data=real,
-                        bench_runs=bench_runs, preface=_preface(run))
+                        bench_runs=bench_runs, preface=_preface(run),
+                        about={"command": command, "recipe": parsed.name, "budget": budget(parsed)})
