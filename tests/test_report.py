@@ -150,7 +150,7 @@ def test_a_committed_study_is_quoted_with_its_source_and_date(runs: list[Path], 
     assert recorded["about"]["budget"] == "every network: 8 images"
     text = write_report(runs[1:], tmp_path / "r", bench_runs=1, brief=runs[1:],
                         quote=study / "report.json").read_text()
-    quoted = text.split("## The thesis's networks at a real budget: quoted from the committed study")[1]
+    quoted = text.split("## The thesis's networks at one training budget: quoted from the committed study")[1]
     quoted = quoted.split("## Trained in this run")[0]
     assert f"made {recorded['created'][:10]} by `footseg study`" in quoted
     assert "Budget: every network: 8 images" in quoted
@@ -160,3 +160,5 @@ def test_a_committed_study_is_quoted_with_its_source_and_date(runs: list[Path], 
     with pytest.raises(FootsegError, match="not a footseg study report") as err:
         write_report(runs[1:], tmp_path / "r2", bench_runs=1, quote=tmp_path / "bad.json")
     assert str(tmp_path / "bad.json") in str(err.value)
+    with pytest.raises(FootsegError, match="not made by `footseg study`"):  # e.g. a `make run` report
+        write_report(runs[1:], tmp_path / "r3", bench_runs=1, quote=tmp_path / "r" / "report.json")

@@ -140,25 +140,27 @@ def _brief_section(entries: list[_Entry]) -> list[str]:
     ]
 
 
-def _quoted_study(path: Path) -> list[str]:
+def quoted_study(path: Path) -> list[str]:
     """The thesis's tables of a committed ``footseg study`` report, as a quoted section naming source and date."""
     try:
         study = json.loads(path.read_text())
-        models = study["models"]
+        about = study.get("about") or {}
+        if not str(about.get("command", "")).startswith("footseg study"):
+            raise ValueError("it was not made by `footseg study`")
+        models = [m for m in study["models"] if not m.get("brief")]
         rows = [[m["label"], f"{m['params'] / 1e6:.3f} M", f"{m['gflops']:.3f}", f"{m['latency_ms']:.1f}",
                  _pct(m["test"], "iou"), _pct(m["real"], "iou")] for m in models]
         created = str(study["created"])[:10]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise FootsegError(f"not a footseg study report ({exc})", path) from exc
-    about = study.get("about") or {}
-    made = f"`{about['command']}`" if about.get("command") else "`footseg study`"
     budget = f" Budget: {about['budget']}." if about.get("budget") else ""
+    real = f"`{Path(study['real_data']).name}` photos, reported, never chosen by" if study.get("real_data") else "none"
     return [
-        "## The thesis's networks at a real budget: quoted from the committed study",
+        "## The thesis's networks at one training budget: quoted from the committed study",
         "",
-        f"Not measured in this run: quoted from `{path.name}` of the study committed in the repository "
-        f"(`{path.parent.name}/`, made {created} by {made}).{budget} Test: that study's synthetic test split; "
-        "real: real-dev photos, reported, never chosen by. Latency: that machine's CPU, one thread.",
+        f"Not measured in this run: quoted from `{path.parent.name}/{path.name}` in the repository (made {created} "
+        f"by `{about['command']}`).{budget} Test: that study's synthetic test split; real: {real}. Latency: that "
+        "machine's CPU, one thread.",
         "",
         _table(["Model", "Params", "GFLOPs", "CPU latency (ms)", "Test IoU (%)", "Real IoU (%)"], rows),
         "",
@@ -295,7 +297,7 @@ def write_report(
         if h != w:
             raise FootsegError(f"benchmark needs a square input size, got {h}x{w}", e.folder / CONFIG_NAME)
         e.history = _read_history(e.run / "history.json") if e.run else None
-    quoted = _quoted_study(Path(quote)) if quote is not None else []
+    quoted = quoted_study(Path(quote)) if quote is not None else []
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for e in entries:

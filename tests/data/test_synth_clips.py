@@ -109,6 +109,16 @@ def test_clip_settings_compare_like_still_settings() -> None:
             ClipSettings(**{"n": 2, **bad}).validate()
 
 
+def test_clips_have_no_own_feet_scenes_yet() -> None:
+    # their camera paths walk up to feet seen from standing height; clip renders from before own-feet scenes resume
+    s = ClipSettings(n=2, frames=8)
+    assert s.own_feet_prob == 0.0
+    old_manifest = {k: v for k, v in json.loads(json.dumps(s.__dict__)).items() if k != "own_feet_prob"}
+    assert setting_differences(old_manifest, s) == []
+    with pytest.raises(FootsegError, match="own-feet scenes are still images only"):
+        ClipSettings(n=2, frames=8, own_feet_prob=0.2).validate()
+
+
 def test_cli(egl, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from footseg.cli import main
 

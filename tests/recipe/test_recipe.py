@@ -427,3 +427,15 @@ importance = "l1"
     stamp = json.loads((tmp_path / "run" / "stamps" / "p.json").read_text())
     assert stamp["inputs"]["shipped:fastlinknet"] == hashlib.sha256(
         (resolve_model("fastlinknet").folder / "model.safetensors").read_bytes()).hexdigest()
+
+
+def test_a_stamp_from_before_a_render_setting_reads_as_without_it(tiny_run: tuple[Path, Path]) -> None:
+    path, out = tiny_run
+    run = RecipeRun(parse_recipe(path), out, device="cpu")
+    stage = run.recipe.stage("synth")
+    stamp = json.loads((out / "stamps" / "synth.json").read_text())
+    settings = run.stamp_settings(stage)
+    assert run.mismatch(stamp, settings, stamp["inputs"]) is None
+    del stamp["settings"]["own_feet_prob"]  # as a stamp written before own-feet scenes existed
+    assert run.mismatch(stamp, {**settings, "own_feet_prob": 0.0}, stamp["inputs"]) is None
+    assert "own_feet_prob 0.0 there, 0.2 in the recipe" in run.mismatch(stamp, settings, stamp["inputs"])

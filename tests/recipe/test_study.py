@@ -14,7 +14,7 @@ import pytest
 
 from footseg.cli import main
 from footseg.errors import FootsegError
-from footseg.recipe.runner import best_val_iou
+from footseg.recipe.runner import RecipeRun, best_val_iou
 from footseg.recipe.schema import parse_recipe
 from footseg.recipe.study import STUDY_RECIPE, budget, run_study
 
@@ -107,6 +107,32 @@ def test_a_select_stage_takes_only_train_stages(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(TINY_STUDY.replace('candidates = ["big", "other"]', 'candidates = ["big", "synth"]'))
     with pytest.raises(FootsegError, match="candidates 'synth' is a render stage; it must name a train stage"):
+        parse_recipe(path)
+
+
+def test_select_keeps_the_best_and_the_first_written_of_equals(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_STUDY.replace('candidates = ["big", "other"]', 'candidates = ["student", "big", "other"]'))
+    recipe = parse_recipe(path)
+    run = RecipeRun(recipe, tmp_path / "run", log=lambda line: None)
+    for name, curve in (("student", [0.2, 0.5]), ("big", [0.6, 0.7]), ("other", [0.7, 0.4])):
+        best = tmp_path / "run" / name / "best"
+        best.mkdir(parents=True)
+        (best / "model.safetensors").write_bytes(name.encode())
+        (best / "config.json").write_text("{}")
+        (tmp_path / "run" / name / "history.json").write_text(json.dumps([{"val_iou": v} for v in curve]))
+    record = run._select(recipe.stage("strongest"))
+    assert record == {"chosen": "big", "val_iou": {"student": 0.5, "big": 0.7, "other": 0.7}}
+    assert (tmp_path / "run" / "strongest" / "model.safetensors").read_bytes() == b"big"
+    assert run.complete(recipe.stage("strongest"))
+
+
+def test_select_candidates_must_share_data_and_input_size(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    other = 'name = "other"\nmodel = "mobileseg"'
+    path.write_text(TINY_STUDY.replace(other, other + "\nsize = 96"))
+    with pytest.raises(FootsegError, match="stage 'strongest': candidates were trained on different data or input "
+                                           "sizes"):
         parse_recipe(path)
 
 

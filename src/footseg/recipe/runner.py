@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from footseg.atomic import atomic_path, atomic_write_text
-from footseg.data.synth.engine import MANIFEST, image_paths, setting_differences
+from footseg.data.synth.engine import MANIFEST, image_paths, setting_differences, stored_settings
 from footseg.errors import FootsegError
 from footseg.recipe.environment import device_name, gl_strings, sha256_file, versions
 from footseg.recipe.schema import SHIPPED, Recipe, Stage, describe, synth_settings, train_config
@@ -69,7 +69,7 @@ class RecipeRun:
         return self.out / STAMPS / f"{stage.name}.json"
 
     def model_folder(self, ref: str) -> Path:
-        """The saved model folder of a train or prune stage, or of a ``shipped:NAME`` model."""
+        """The saved model folder of a train, prune or select stage, or of a ``shipped:NAME`` model."""
         if ref.startswith(SHIPPED):
             from footseg.models.saved import PRETRAINED_DIR
 
@@ -136,6 +136,10 @@ class RecipeRun:
     def mismatch(self, stamp: dict, settings: dict, inputs: dict) -> str | None:
         """Why the stamped output is not what the recipe asks for now, or None."""
         old = stamp.get("settings", {})
+        if stamp.get("kind") == "render":
+            # a stamp from before a render setting existed: the render was made without that feature, as a manifest
+            # from before it reads (only the settings a recipe states: the others are not in any stamp)
+            old = {k: v for k, v in stored_settings(old).items() if k in old or k in settings}
         differ = [f"{k} {json.dumps(old.get(k))} there, {json.dumps(settings.get(k))} in the recipe"
                   for k in [*settings, *(k for k in old if k not in settings)] if old.get(k) != settings.get(k)]
         if differ:

@@ -329,6 +329,11 @@ class _Parser:
         settings = self.values(merged, kind, where, fill=True)
         self.check_refs(where, name, kind, settings, before, all_raw)
         self.check_values(where, kind, settings)
+        if kind == "select":
+            trained = {(b.settings["data"], b.settings["size"]) for b in before if b.name in settings["candidates"]}
+            if len(trained) > 1:
+                raise self.fail(where, "candidates were trained on different data or input sizes: their validation "
+                                       "scores do not compare")
         return Stage(index, kind, name, settings)
 
     def check_refs(self, where: str, name: str, kind: str, settings: dict, before: list[Stage],

@@ -44,7 +44,7 @@ def _preface(run: RecipeRun) -> str:
     parts = [
         "## How these models were trained",
         "",
-        f"`footseg study` with the recipe `{recipe.path.name}` ({len(recipe.stages)} stages, into `{run.out}`). "
+        f"`footseg study` with the recipe `{recipe.path.name}` ({len(recipe.stages)} stages, into `{run.out.name}/`). "
         f"Budget: {budget(recipe)}.",
     ]
     for stage in recipe.stages:
@@ -73,16 +73,22 @@ def run_study(out: str | Path, recipe: str | Path | None = None, floors: str | P
     from footseg.report import write_report
 
     parsed = parse_recipe(recipe or STUDY_RECIPE)
+    # everything that can refuse the study, before hours of training
     if real is not None and not Path(real).is_dir():
         raise FootsegError("real photos: folder not found", real)
-    run = RecipeRun(parsed, out, floors=floors, find=find, device=device, log=log)
-    run.run()
     trains = [s for s in parsed.stages if s.kind == "train"]
     if not trains:
         raise FootsegError("a study recipe trains at least one network", parsed.path)
+    if len({s.settings["data"] for s in trains}) > 1:
+        raise FootsegError("a study trains every network on one dataset (its test split scores them all)", parsed.path)
+    stated = budget(parsed)
+    run = RecipeRun(parsed, out, floors=floors, find=find, device=device, log=log)
+    run.run()
     test_data = run.folder(parsed.stage(trains[0].settings["data"]))
     log(f"scoring {len(trains)} networks on {test_data} (test split)" + (f" and {real}" if real else ""))
-    command = f"footseg study{'' if recipe is None else f' --recipe {Path(recipe).name}'}"
+    command = " ".join(["footseg study", *([f"--recipe {Path(recipe).name}"] if recipe is not None else []),
+                        f"--out {run.out.name}", *(["--floors DIR"] if floors else []),
+                        *(["--find DIR"] if find else []), *([f"--real {real}"] if real else [])])
     return write_report([run.folder(s) for s in trains], run.out / REPORT, test_data=test_data, real_data=real,
                         bench_runs=bench_runs, preface=_preface(run),
-                        about={"command": command, "recipe": parsed.name, "budget": budget(parsed)})
+                        about={"command": command, "recipe": parsed.name, "budget": stated})

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from footseg.data.synth.engine import (
+    ABSENT_IN_OLD_MANIFESTS,
     CLIP_FORMAT,
     Planner,
     SynthSettings,
@@ -53,6 +54,9 @@ class ClipSettings(SynthSettings):
 
     frames: int = 24  # per clip
     fps: float = 30.0  # frame rate: the motion is in seconds, so this sets how far things move between frames
+    # The hand-held camera paths look down at feet from a standing person's height; walking up to first-person feet
+    # brings the cut tops of the legs into frame, so clips have no own-feet scenes until they get paths of their own.
+    own_feet_prob: float = field(default=0.0, metadata={ABSENT_IN_OLD_MANIFESTS: 0.0})
 
     def validate(self) -> None:
         if self.n < 1:
@@ -63,6 +67,9 @@ class ClipSettings(SynthSettings):
             raise FootsegError(f"fps must be between 1 and 1000 (got {self.fps})")
         if self.cutouts is not None:
             raise FootsegError("--cutouts composites still photos; clips are 3D renders only (leave out --cutouts)")
+        if self.own_feet_prob:
+            raise FootsegError("own-feet scenes are still images only: their camera paths are not made yet "
+                               "(own_feet_prob must be 0 for clips)")
         super().validate()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -395,8 +396,9 @@ def _own_feet_scene(rng: np.random.Generator, width: int, height: int, size: int
     # surfaces: the ground, a wall ahead, maybe a rug; never a sheet of paper
     ground = floor
     if outdoor:
-        ground = weathered_photo(floor, rng) if (floor.kind == PHOTO and floor.photo and "tiles" in floor.photo
-                                                 and rng.random() < 0.5) else outdoor_ground(rng)
+        # the photo's folder names its kind; the rest of its path is where the data happens to sit (same bytes anywhere)
+        tiles = floor.kind == PHOTO and floor.photo is not None and Path(floor.photo).parent.name == "tiles"
+        ground = weathered_photo(floor, rng) if (tiles and rng.random() < 0.5) else outdoor_ground(rng)
     g = 15.0
     gx, gy = target[:2]
     surfaces = [SurfaceQuad(ground, np.array([[gx - g, gy - g, 0], [gx + g, gy - g, 0], [gx - g, gy + g, 0],
