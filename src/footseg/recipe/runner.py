@@ -49,7 +49,8 @@ class RecipeRun:
     """One run of ``recipe`` into ``out`` with the run's input folders and training device."""
 
     def __init__(self, recipe: Recipe, out: str | Path | None, floors: str | Path | None = None,
-                 find: str | Path | None = None, device: str = "auto", log: Callable[[str], None] = print):
+                 find: str | Path | None = None, device: str = "auto", log: Callable[[str], None] = print,
+                 verb: str = "footseg recipe run"):
         self.recipe = recipe
         # Stamps and training configs record where things are: one spelling. None: only a plan can be shown.
         self.out = Path(out).resolve() if out is not None else Path("DIR")
@@ -58,6 +59,7 @@ class RecipeRun:
                        "find": str(Path(find).resolve()) if find else None}
         self.device = device
         self.log = log
+        self.verb = verb  # the command that continues an interrupted run, as the user typed it
         self.digests: dict[str, str] = {}  # stage -> digest of its output, once it is done
 
     # --- where things are ----------------------------------------------------------------------------------------
@@ -201,7 +203,7 @@ class RecipeRun:
             try:
                 self.run_stage(stage, where)
             except KeyboardInterrupt:
-                self.log(f"{where}: stopped; the same `footseg recipe run` command continues from here")
+                self.log(f"{where}: stopped; the same `{self.verb}` command continues from here")
                 raise
         from footseg.recipe.card import write_result
 

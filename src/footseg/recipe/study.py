@@ -82,7 +82,7 @@ def run_study(out: str | Path, recipe: str | Path | None = None, floors: str | P
     if len({s.settings["data"] for s in trains}) > 1:
         raise FootsegError("a study trains every network on one dataset (its test split scores them all)", parsed.path)
     stated = budget(parsed)
-    run = RecipeRun(parsed, out, floors=floors, find=find, device=device, log=log)
+    run = RecipeRun(parsed, out, floors=floors, find=find, device=device, log=log, verb="footseg study")
     run.run()
     test_data = run.folder(parsed.stage(trains[0].settings["data"]))
     log(f"scoring {len(trains)} networks on {test_data} (test split)" + (f" and {real}" if real else ""))
