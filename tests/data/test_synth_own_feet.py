@@ -131,3 +131,16 @@ def test_manifests_record_the_share_and_old_ones_mean_none(egl, tmp_path: Path) 
     assert setting_differences(stored, new) == []
     with pytest.raises(FootsegError, match=r"own_feet_prob was 1\.0, now 0\.2"):
         synthesize(out, SynthSettings(n=2, size=32), resume=True, progress=False)
+
+
+def test_the_command_line_sets_the_shares(egl, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from footseg.cli import main
+
+    assert main(["synth", str(tmp_path / "own"), "--n", "4", "--size", "64", "--own-feet-prob", "1",
+                 "--seated-prob", "0", "--no-progress"]) == 0
+    settings = json.loads((tmp_path / "own" / "manifest.json").read_text())["settings"]
+    assert (settings["own_feet_prob"], settings["seated_prob"]) == (1.0, 0.0)
+    assert main(["synth", str(tmp_path / "bad"), "--n", "4", "--own-feet-prob", "2"]) == 2
+    assert "own_feet_prob must be between 0 and 1" in capsys.readouterr().err
+    assert main(["synth", str(tmp_path / "clips"), "--clips", "1", "--frames", "2", "--own-feet-prob", "0.5"]) == 2
+    assert "own-feet scenes are still images only" in capsys.readouterr().err
