@@ -128,6 +128,17 @@ def _cmd_live(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_output(rows: list[dict], why: str | None, table: str, json_path: str | None) -> int:
+    """What every bench verb ends with: why rows are missing (stderr), the table, and the rows as JSON if asked."""
+    if why:
+        print(f"footseg bench: {why}", file=sys.stderr)
+    print(table)
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
 def _cmd_bench_browser(args: argparse.Namespace) -> int:
     from footseg.bench.browser import browser_benchmark, format_browser_table
 
@@ -136,13 +147,7 @@ def _cmd_bench_browser(args: argparse.Namespace) -> int:
     rows, why = browser_benchmark(args.models[0] if args.models else None, clips=args.clips,
                                   threads=args.threads or "1,all", seconds=args.min_time, max_clips=args.max_clips,
                                   log=lambda line: print(line, file=sys.stderr, flush=True))
-    if why:
-        print(f"footseg bench: {why}", file=sys.stderr)
-    print(format_browser_table(rows))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
-    return 0
+    return _bench_output(rows, why, format_browser_table(rows), args.json)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -163,13 +168,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         rounds=args.rounds,
         peer=args.peer,
     )
-    if why:
-        print(f"footseg bench: {why}", file=sys.stderr)
-    print(format_table(rows))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
-    return 0
+    return _bench_output(rows, why, format_table(rows), args.json)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
