@@ -1,4 +1,4 @@
-"""FastLinkNet exports to ONNX (opset 17) and ONNX Runtime reproduces PyTorch's logits."""
+"""FastLinkNet (plain and with its context gate) exports to ONNX (opset 17) and ONNX Runtime reproduces PyTorch's logits."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 
-def test_fastlinknet_onnx_matches_torch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["fastlinknet", "fastlinknet_ctx"])
+def test_fastlinknet_onnx_matches_torch(tmp_path: Path, name: str) -> None:
     torch.manual_seed(0)
-    model = create_model("fastlinknet").eval()
+    model = create_model(name).eval()
     # random BN statistics so the comparison exercises more than the init values
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):

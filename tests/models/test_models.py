@@ -10,13 +10,14 @@ from footseg.errors import FootsegError
 from footseg.models import create_model, list_models
 
 ARCHITECTURES = ("enet", "linknet", "mobileseg", "fastlinknet", "emilseg")
+REGISTERED = tuple(list_models())  # the thesis's five and their variants: every one keeps the contract
 
 
 def test_all_five_architectures_are_registered() -> None:
     assert set(ARCHITECTURES) <= set(list_models())
 
 
-@pytest.mark.parametrize("name", ARCHITECTURES)
+@pytest.mark.parametrize("name", REGISTERED)
 @pytest.mark.parametrize("shape", [(1, 3, 64, 64), (2, 3, 64, 96), (1, 3, 96, 32)])
 def test_output_is_logits_at_input_size(name: str, shape: tuple[int, ...]) -> None:
     torch.manual_seed(0)
@@ -27,14 +28,14 @@ def test_output_is_logits_at_input_size(name: str, shape: tuple[int, ...]) -> No
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", ARCHITECTURES)
+@pytest.mark.parametrize("name", REGISTERED)
 def test_width_scales_parameter_count(name: str) -> None:
     full = count_params(create_model(name, width=1.0))
     half = count_params(create_model(name, width=0.5))
     assert half < 0.6 * full  # channels halve, so most layers shrink ~4x
 
 
-@pytest.mark.parametrize("name", ARCHITECTURES)
+@pytest.mark.parametrize("name", REGISTERED)
 @pytest.mark.parametrize("hw", [(50, 64), (64, 250)])
 def test_size_not_multiple_of_32_is_a_user_error(name: str, hw: tuple[int, int]) -> None:
     model = create_model(name, width=0.25).eval()
@@ -47,7 +48,7 @@ def test_wrong_channel_count_is_a_user_error() -> None:
         create_model("fastlinknet", width=0.25)(torch.rand(1, 1, 64, 64))
 
 
-@pytest.mark.parametrize("name", ARCHITECTURES)
+@pytest.mark.parametrize("name", REGISTERED)
 def test_backward_reaches_every_parameter(name: str) -> None:
     torch.manual_seed(0)
     model = create_model(name, width=0.5).train()
@@ -60,7 +61,7 @@ def test_backward_reaches_every_parameter(name: str) -> None:
     assert torch.isfinite(grads).all() and grads.abs().sum() > 0
 
 
-@pytest.mark.parametrize("name", ARCHITECTURES)
+@pytest.mark.parametrize("name", REGISTERED)
 def test_eval_mode_is_deterministic(name: str) -> None:
     model = create_model(name, width=0.5).eval()
     x = torch.rand(1, 3, 64, 64)
@@ -73,6 +74,24 @@ def test_fastlinknet_fits_the_mobile_flop_budget() -> None:
     flops = count_flops(model, 256)
     assert 0.1e9 <= flops <= 0.3e9
     assert 100_000 <= count_params(model) <= 300_000  # int8 ONNX must stay under 300 KB
+
+
+def test_context_variant_is_fastlinknet_plus_a_cheap_gate() -> None:
+    torch.manual_seed(0)
+    plain, ctx = create_model("fastlinknet"), create_model("fastlinknet_ctx")
+    plain_keys, ctx_keys = set(plain.state_dict()), set(ctx.state_dict())
+    assert plain_keys < ctx_keys  # shipped fastlinknet checkpoints load into the plain variant unchanged
+    assert all(k.startswith("context.") for k in ctx_keys - plain_keys)
+    assert count_flops(ctx, 256) < 1.02 * count_flops(plain, 256)
+    # the gate sees the whole frame: a far corner the encoder cannot see from the centre changes it there
+    ctx.eval()
+    x = torch.rand(1, 3, 512, 512)
+    y = x.clone()
+    y[..., :64, :64] = 0
+    with torch.no_grad():
+        deep_x, deep_y = ctx.encode(x)[-1], ctx.encode(y)[-1]
+        assert torch.equal(deep_x[..., 8, 8], deep_y[..., 8, 8])
+        assert not torch.equal(ctx.context(deep_x)[..., 8, 8], ctx.context(deep_y)[..., 8, 8])
 
 
 def test_emilseg_is_large() -> None:

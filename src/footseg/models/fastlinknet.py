@@ -14,6 +14,10 @@ Changed for speed (<= 0.3 GFLOPs at 256x256, ~0.2M parameters, int8-friendly):
 - a cheap 1/2-resolution skip from the stem sharpens boundaries; the head is a 1x1 conv at 1/2 followed by
   bilinear x2 upsampling, instead of LinkNet's full-resolution transposed-conv/conv/transposed-conv head.
 Only Conv+BN(+ReLU), Add, Resize: operations that ONNX Runtime fuses and quantizes to int8 without surprises.
+
+``fastlinknet_ctx`` adds LR-ASPP's global context gate (MobileNetV3, Howard et al. 2019) on the 1/32 features:
+every channel there is scaled by a sigmoid of the whole image's average, so the decoder can tell a foot-coloured
+floor blob from a foot by what else is in the frame (the paper, the other foot, a shin) at ~0.1% more FLOPs.
 """
 
 from __future__ import annotations
@@ -60,11 +64,23 @@ class Decoder(nn.Module):
         return self.expand(self.spatial(upsample2x(self.squeeze(x))))
 
 
+class GlobalContext(nn.Module):
+    """LR-ASPP's context branch: a 1x1 Conv+BN+ReLU, multiplied by a per-channel sigmoid gate of the global mean."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.local = ConvBNAct(channels, channels, 1)
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, channels, 1), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.local(x) * self.gate(x)
+
+
 class FastLinkNet(SegmentationModel):
     feature_stages: ClassVar[dict[int, str]] = {4: "stages.0", 8: "stages.1", 16: "stages.2", 32: "stages.3"}
     head_upsample: ClassVar[int] = 2  # the head runs at 1/2
 
-    def __init__(self, width: float = 1.0, num_classes: int = 2, in_channels: int = 3):
+    def __init__(self, width: float = 1.0, num_classes: int = 2, in_channels: int = 3, context: bool = False):
         super().__init__(in_channels)
         c0, c1, c2, c3, c4 = (scaled(c, width) for c in (16, 32, 64, 96, 128))
         depths = (2, 2, 2, 2)  # as in LinkNet's ResNet-18
@@ -76,6 +92,8 @@ class FastLinkNet(SegmentationModel):
             blocks += [SeparableBasicBlock(cout, cout) for _ in range(depth - 1)]
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
+        # Absent (not an Identity) without context, so the shipped checkpoints' state_dict keys stay as they are.
+        self.context = GlobalContext(c4) if context else None
         self.dec4 = Decoder(c4, c3)
         self.dec3 = Decoder(c3, c2)
         self.dec2 = Decoder(c2, c1)
@@ -94,6 +112,8 @@ class FastLinkNet(SegmentationModel):
 
     def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
         s, e1, e2, e3, e4 = features
+        if self.context is not None:
+            e4 = self.context(e4)
         d = self.dec4(e4) + e3
         d = self.dec3(d) + e2
         d = self.dec2(d) + e1
@@ -104,3 +124,8 @@ class FastLinkNet(SegmentationModel):
 @register_model("fastlinknet")
 def fastlinknet(width: float = 1.0, num_classes: int = 2, in_channels: int = 3) -> nn.Module:
     return FastLinkNet(width=width, num_classes=num_classes, in_channels=in_channels)
+
+
+@register_model("fastlinknet_ctx")
+def fastlinknet_ctx(width: float = 1.0, num_classes: int = 2, in_channels: int = 3) -> nn.Module:
+    return FastLinkNet(width=width, num_classes=num_classes, in_channels=in_channels, context=True)
