@@ -1,4 +1,4 @@
-"""FastLinkNet (plain and with its context gate) exports to ONNX (opset 17) and ONNX Runtime reproduces PyTorch's logits."""
+"""FastLinkNet, plain and with its context gate, exports to ONNX (opset 17); ONNX Runtime gives PyTorch's logits."""
 
 from __future__ import annotations
 
