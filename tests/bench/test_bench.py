@@ -93,6 +93,7 @@ def test_table_has_one_section_per_thread_count(grid: list[dict]) -> None:
     assert sum(line.startswith("### 2 threads") for line in table.splitlines()) == 1
     assert table.count("| model | runtime | params | GFLOPs |") == 2 and "IoU |" in table
     assert "2 FLOPs" in table and "torch.mm" in table and "intra_op_num_threads" in table
+    assert "x MediaPipe" not in table  # no peer in the run, nothing to compare with
 
 
 def test_onnx_files_run_in_their_own_runtime(saved_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
@@ -172,7 +173,11 @@ def test_peer_rows_join_their_thread_count(
     assert rows[0]["runs"] >= 3  # 3 rounds of at least ceil(2 / 3) forwards
     assert peer["gflops_per_s"] == pytest.approx(0.1 / 0.004)
     assert peer["roofline_fraction"] == pytest.approx(peer["gflops_per_s"] / peer["peak_gflops_per_s"])
-    assert "| peer | litert |" in capsys.readouterr().out
+    # every row carries its cost against the peer's network timed in the same rounds: the ratio targets are set in
+    assert [r["x_peer"] for r in rows[1::2]] == [1.0, 1.0]
+    assert rows[0]["x_peer"] == pytest.approx(rows[0]["latency_ms"] / 4.0)
+    table = capsys.readouterr().out
+    assert "| peer | litert |" in table and "x MediaPipe |" in table and "litert row's" in table
 
 
 def test_a_failing_peer_is_reported_not_fatal(

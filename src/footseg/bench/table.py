@@ -43,6 +43,7 @@ from footseg.runtime.resolve import resolve_model
 from footseg.runtime.timing import WARMUP_RUNS, latency_stats
 
 RUNTIMES = ("torch", "onnx", "onnx-int8")
+PEER_REFERENCE = "litert"  # MediaPipe's network alone in its own runtime: what a footseg row is compared with
 
 
 def parse_runtimes(spec: str | Sequence[str]) -> list[str]:
@@ -272,7 +273,17 @@ def benchmark(
                 if threads == count:
                     pooled = row.pop("samples_ms")
                     rows.append(add_roofline({**row, **(latency_stats(pooled) if pooled else {})}))
-    return rows, why
+    return add_peer_ratio(rows), why
+
+
+def add_peer_ratio(rows: list[dict]) -> list[dict]:
+    """``x_peer``: each row's median latency over the peer's network alone (``PEER_REFERENCE``) at the same thread
+    count in the same run, the cost ratio footseg's targets are stated in; absent where the run has no peer."""
+    reference = {r["threads"]: r["latency_ms"] for r in rows if r.get("runtime") == PEER_REFERENCE}
+    for r in rows:
+        if reference.get(r.get("threads")):
+            r["x_peer"] = r["latency_ms"] / reference[r["threads"]]
+    return rows
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -286,6 +297,9 @@ def format_table(rows: list[dict]) -> str:
     with_iou = any(r.get("iou") is not None for r in rows)
     header = "| model | runtime | params | GFLOPs | size (MB) | latency (ms) | p90 (ms) | FPS | GFLOP/s | % of peak |"
     rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    with_ratio = any(r.get("x_peer") is not None for r in rows)
+    if with_ratio:
+        header, rule = header + " x MediaPipe |", rule + "---:|"
     if with_iou:
         header, rule = header + " IoU |", rule + "---:|"
     lines: list[str] = []
@@ -311,6 +325,8 @@ def format_table(rows: list[dict]) -> str:
                 _num(r.get("gflops_per_s"), ".1f"),
                 _num(None if fraction is None else 100 * fraction, ".1f"),
             ]
+            if with_ratio:
+                cells.append(_num(r.get("x_peer"), ".2f"))
             if with_iou:
                 cells.append(_num(r.get("iou"), ".4f"))
             lines.append("| " + " | ".join(cells) + " |")
@@ -338,6 +354,8 @@ def format_table(rows: list[dict]) -> str:
         )
     if any(r.get("weights") == "random" for r in rows):
         notes.append("* untrained weights (a registry name without shipped weights): cost only, IoU meaningless.")
+    if with_ratio:
+        notes.append(f"x MediaPipe: latency over the {PEER_REFERENCE} row's at the same thread count, same run.")
     if with_iou:
         notes.append("IoU: foreground IoU on the --data test split (or flat folder), at the benchmarked input size.")
     return "\n".join(lines + [f"- {note}" for note in notes])
