@@ -1,0 +1,58 @@
+"""The model zoo table: each shipped model's int8 cost against MediaPipe's selfie segmenter, and its foot IoU.
+
+Cost is one ``benchmark`` run of every model as ONNX Runtime int8 (the file the web page and a phone get) at 1 thread
+and 256x256 with the peer, all timed in the same interleaved rounds, so ``x_peer`` is the cost ratio footseg's targets
+are stated in. Accuracy is ``evaluate`` of the PyTorch weights on each dataset's test split. ``benchmarks/zoo.py`` is
+the command line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from footseg.bench.table import PEER_REFERENCE, benchmark
+from footseg.eval.evaluate import evaluate
+from footseg.runtime.resolve import DEFAULT_MODEL
+
+RUNTIME = "onnx-int8"  # what the web page and a phone run
+ACCURACY = (("synth_iou", "synthetic test"), ("own_feet_iou", "own-feet test"), ("real_iou", "real-dev (report)"))
+
+
+def zoo_rows(models: list[str], synth: Path, own_feet: Path | None = None, real: Path | None = None, rounds: int = 5,
+             min_time: float = 10.0) -> tuple[list[dict], str | None]:
+    """One row per model (params, int8 size, latency, ``x_peer``, IoU per dataset as a fraction), then the peer's
+    row; and why the peer is missing, if it is. ``synth`` also calibrates the int8 export (its train split)."""
+    cost, why = benchmark(models, runtimes=[RUNTIME], threads=[1], size=256, data=synth, rounds=rounds,
+                          min_time=min_time, peer=True)
+    ours = [r for r in cost if r.get("runtime") == RUNTIME]  # in the order of ``models`` (one row each)
+    rows = []
+    for name, bench in zip(models, ours, strict=True):
+        row = {"model": name, "default": name == DEFAULT_MODEL}
+        row.update({k: bench.get(k) for k in ("params", "size_mb", "latency_ms", "x_peer")})
+        for (column, _), data in zip(ACCURACY, (synth, own_feet, real), strict=True):
+            row[column] = None if data is None else evaluate(name, data)["iou"]
+        rows.append(row)
+    peer = next((r for r in cost if r.get("runtime") == PEER_REFERENCE), None)
+    if peer is not None:
+        rows.append({"model": f"{peer['model']} ({PEER_REFERENCE})", "default": False, "params": peer["params"],
+                     "size_mb": peer["size_mb"], "latency_ms": peer["latency_ms"], "x_peer": 1.0})
+    return rows, why
+
+
+def _cell(value: float | int | None, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def format_zoo(rows: list[dict]) -> str:
+    """A Markdown table, foot IoU in percent."""
+    header = ["model", "params", "int8 file (KB)", "ms, 1 thread", "x MediaPipe", *(title for _, title in ACCURACY)]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    for r in rows:
+        name = f"`{r['model']}`" + (" (default)" if r["default"] else "")
+        size_kb = None if r.get("size_mb") is None else r["size_mb"] * 1000
+        cells = [name, _cell(r.get("params"), ","), _cell(size_kb, ".0f"), _cell(r.get("latency_ms"), ".2f"),
+                 _cell(r.get("x_peer"), ".2f")]
+        cells += [_cell(None if r.get(k) is None else 100 * r[k], ".1f")
+                  for k, _ in ACCURACY]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
