@@ -1,15 +1,15 @@
 """The model zoo table: each shipped model's cost against MediaPipe's selfie segmenter, and its foot IoU.
 
     .venv/bin/python benchmarks/zoo.py --synth DIR [--own-feet DIR] [--real ../shared/data/real-dev] \
-        [--models fastlinknet_ctx,fastlinknet] [--rounds 5] [--min-time 10] [--json zoo.json]
+        [--models fastlinknet] [--rounds 5] [--min-time 10] [--json zoo.json]
 
-Cost is `footseg bench MODELS --runtimes onnx-int8 --threads 1 --size 256 --peer` in one run (the int8 file the web
-page and the phone get; every row and the peer timed in the same interleaved rounds), so "x MediaPipe" is the issue's
-cost ratio: median latency over MediaPipe's network alone in its own TFLite runtime. Accuracy is `footseg eval` of
-the PyTorch weights on the test split of each dataset given: `--synth` (a render: the synthetic test set),
-`--own-feet` (a render with `--own-feet-prob 1`: first-person scenes), `--real` (real photos; reported, never used to
-choose). Without .venv-bench (`make bench`) the peer row is missing and stderr says why. The library part is
-footseg.bench.zoo.
+Cost is `footseg bench MODELS --runtimes onnx-int8 --threads 1 --size 256 --peer` in one run: every model's int8
+export and MediaPipe's network alone in its own TFLite runtime timed in the same interleaved rounds, so "x MediaPipe"
+is the cost ratio footseg's targets are stated in (at 256x256, like the peer). Accuracy is `footseg eval` of the
+PyTorch weights, at the model's own input size, on the test split of each dataset given: `--synth` (a render: the
+synthetic test set; its train split calibrates int8), `--own-feet` (a render with `--own-feet-prob 1`: first-person
+scenes), `--real` (real photos; reported, never used to choose). Without .venv-bench (`make bench`) the peer row is
+missing and stderr says why. The library part is footseg.bench.zoo.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows, why = zoo_rows(models, args.synth, args.own_feet, args.real, args.rounds, args.min_time)
     except FootsegError as exc:
-        print(f"zoo: {exc}", file=sys.stderr)
-        return 1
+        print(f"zoo: error: {exc}", file=sys.stderr)
+        return 2
     if why:
         print(f"zoo: no MediaPipe rows: {why}", file=sys.stderr)
     print(format_zoo(rows))
@@ -49,4 +49,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

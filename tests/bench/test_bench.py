@@ -157,7 +157,7 @@ def test_peer_rows_join_their_thread_count(
         "threads = sys.argv[sys.argv.index('--threads') + 1].split(',')\n"
         "print(json.dumps([{'model': 'peer', 'runtime': 'litert', 'threads': int(t), 'size': 256, 'params': 10,\n"
         "                   'gflops': 0.1, 'size_mb': 0.25, 'latency_ms': 9.0, 'p90_ms': 9.0, 'fps': 111.0,\n"
-        "                   'iou': None, 'samples_ms': [4.0, 4.0, 5.0]} for t in threads]))\n",
+        "                   'iou': None, 'samples_ms': [4.0 * int(t), 4.0 * int(t), 5.0]} for t in threads]))\n",
     )
     out = tmp_path / "bench.json"
     args = ["bench", str(saved_model), "--size", "64", "--threads", "1,2", *QUICK, "--rounds", "3", "--peer",
@@ -175,7 +175,8 @@ def test_peer_rows_join_their_thread_count(
     assert peer["roofline_fraction"] == pytest.approx(peer["gflops_per_s"] / peer["peak_gflops_per_s"])
     # every row carries its cost against the peer's network timed in the same rounds: the ratio targets are set in
     assert [r["x_peer"] for r in rows[1::2]] == [1.0, 1.0]
-    assert rows[0]["x_peer"] == pytest.approx(rows[0]["latency_ms"] / 4.0)
+    assert rows[0]["x_peer"] == pytest.approx(rows[0]["latency_ms"] / 4.0)  # each against its own thread count's
+    assert rows[2]["x_peer"] == pytest.approx(rows[2]["latency_ms"] / 8.0)
     table = capsys.readouterr().out
     assert "| peer | litert |" in table and "x MediaPipe |" in table and "litert row's" in table
 

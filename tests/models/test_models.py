@@ -8,8 +8,9 @@ import torch
 from footseg.bench.cost import count_flops, count_params
 from footseg.errors import FootsegError
 from footseg.models import create_model, list_models
+from footseg.models.registry import THESIS_MODELS
 
-ARCHITECTURES = ("enet", "linknet", "mobileseg", "fastlinknet", "emilseg")
+ARCHITECTURES = THESIS_MODELS
 REGISTERED = tuple(list_models())  # the thesis's five and their variants: every one keeps the contract
 
 

@@ -1,9 +1,9 @@
 """The model zoo table: each shipped model's int8 cost against MediaPipe's selfie segmenter, and its foot IoU.
 
-Cost is one ``benchmark`` run of every model as ONNX Runtime int8 (the file the web page and a phone get) at 1 thread
-and 256x256 with the peer, all timed in the same interleaved rounds, so ``x_peer`` is the cost ratio footseg's targets
-are stated in. Accuracy is ``evaluate`` of the PyTorch weights on each dataset's test split. ``benchmarks/zoo.py`` is
-the command line.
+Cost is one ``benchmark`` run of every model's ONNX Runtime int8 export (``footseg export --format onnx-int8``'s
+defaults) at 1 thread and 256x256 with the peer, all timed in the same interleaved rounds: the setting footseg's cost
+targets are stated in, so ``x_peer`` is the ratio they name. Accuracy is ``evaluate`` (``footseg eval``) of the
+PyTorch weights at the model's own input size on each dataset's test split. ``benchmarks/zoo.py`` is the command line.
 """
 
 from __future__ import annotations
@@ -11,17 +11,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from footseg.bench.table import PEER_REFERENCE, benchmark
+from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate
-from footseg.runtime.resolve import DEFAULT_MODEL
+from footseg.runtime.resolve import DEFAULT_MODEL, resolve_model
 
 RUNTIME = "onnx-int8"  # what the web page and a phone run
-ACCURACY = (("synth_iou", "synthetic test"), ("own_feet_iou", "own-feet test"), ("real_iou", "real-dev (report)"))
+ACCURACY = (("synth_iou", "synthetic test"), ("own_feet_iou", "own-feet test"), ("real_iou", "real photos (report)"))
 
 
 def zoo_rows(models: list[str], synth: Path, own_feet: Path | None = None, real: Path | None = None, rounds: int = 5,
              min_time: float = 10.0) -> tuple[list[dict], str | None]:
     """One row per model (params, int8 size, latency, ``x_peer``, IoU per dataset as a fraction), then the peer's
-    row; and why the peer is missing, if it is. ``synth`` also calibrates the int8 export (its train split)."""
+    row; and why the peer is missing, if it is. ``synth`` also calibrates the int8 export (its train split).
+
+    Every model and folder is checked before anything is timed: models must have weights (a saved or shipped model,
+    not an architecture name or an exported file, which the int8 export and ``evaluate`` both need)."""
+    for name in models:
+        if resolve_model(name).onnx:
+            raise FootsegError("the zoo exports and scores a model's weights; give its folder or shipped name", name)
+    for data in (synth, own_feet, real):
+        if data is not None and not Path(data).is_dir():
+            raise FootsegError("dataset folder not found", data)
     cost, why = benchmark(models, runtimes=[RUNTIME], threads=[1], size=256, data=synth, rounds=rounds,
                           min_time=min_time, peer=True)
     ours = [r for r in cost if r.get("runtime") == RUNTIME]  # in the order of ``models`` (one row each)
@@ -44,8 +54,8 @@ def _cell(value: float | int | None, fmt: str) -> str:
 
 
 def format_zoo(rows: list[dict]) -> str:
-    """A Markdown table, foot IoU in percent."""
-    header = ["model", "params", "int8 file (KB)", "ms, 1 thread", "x MediaPipe", *(title for _, title in ACCURACY)]
+    """A Markdown table, foot IoU in percent; the file is footseg's int8 ONNX file, or the peer's TFLite file."""
+    header = ["model", "params", "file (KB)", "ms, 256x256, 1 thread", "x MediaPipe", *(title for _, title in ACCURACY)]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     for r in rows:
         name = f"`{r['model']}`" + (" (default)" if r["default"] else "")

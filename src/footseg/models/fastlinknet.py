@@ -15,9 +15,11 @@ Changed for speed (<= 0.3 GFLOPs at 256x256, ~0.2M parameters, int8-friendly):
   bilinear x2 upsampling, instead of LinkNet's full-resolution transposed-conv/conv/transposed-conv head.
 Only Conv+BN(+ReLU), Add, Resize: operations that ONNX Runtime fuses and quantizes to int8 without surprises.
 
-``fastlinknet_ctx`` adds LR-ASPP's global context gate (MobileNetV3, Howard et al. 2019) on the 1/32 features:
-every channel there is scaled by a sigmoid of the whole image's average, so the decoder can tell a foot-coloured
-floor blob from a foot by what else is in the frame (the paper, the other foot, a shin) at ~0.1% more FLOPs.
+``fastlinknet_ctx`` adds LR-ASPP's context branch (MobileNetV3, Howard et al. 2019) on the 1/32 features: a 1x1
+Conv+BN+ReLU whose output is scaled per channel by a sigmoid of the whole image's mean (GlobalAveragePool, Conv,
+Sigmoid, Mul; ONNX Runtime quantizes them too). The decoder can then tell a foot-coloured floor blob from a foot by
+what else is in the frame (the paper, the other foot, a shin). At width 1: 199,554 parameters against 166,402, and
+1.3% more FLOPs at 256x256.
 """
 
 from __future__ import annotations
@@ -92,8 +94,7 @@ class FastLinkNet(SegmentationModel):
             blocks += [SeparableBasicBlock(cout, cout) for _ in range(depth - 1)]
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
-        # Absent (not an Identity) without context, so the shipped checkpoints' state_dict keys stay as they are.
-        self.context = GlobalContext(c4) if context else None
+        self.context = GlobalContext(c4) if context else None  # None: the plain network's graph gains no node
         self.dec4 = Decoder(c4, c3)
         self.dec3 = Decoder(c3, c2)
         self.dec2 = Decoder(c2, c1)

@@ -15,8 +15,9 @@ from torch import nn
 from footseg.errors import FootsegError
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
-# One module per architecture; importing it registers its factory.
-_ARCHITECTURES = ("enet", "linknet", "mobileseg", "fastlinknet", "emilseg")
+# The thesis's five networks, in the order of its tables. Each has its module (importing it registers its factory and
+# any variants, e.g. fastlinknet_ctx); the main job and the study train these five.
+THESIS_MODELS = ("enet", "linknet", "mobileseg", "fastlinknet", "emilseg")
 
 
 def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
@@ -28,14 +29,14 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
 
 def _load_architectures() -> None:
-    for arch in _ARCHITECTURES:
+    for arch in THESIS_MODELS:
         importlib.import_module(f"footseg.models.{arch}")
 
 
 def list_models() -> list[str]:
-    """Registered model names, in the order of the thesis's tables."""
+    """Registered model names: the thesis's five in the order of its tables, then the variants."""
     _load_architectures()
-    return [n for n in _ARCHITECTURES if n in _REGISTRY] + sorted(set(_REGISTRY) - set(_ARCHITECTURES))
+    return [n for n in THESIS_MODELS if n in _REGISTRY] + sorted(set(_REGISTRY) - set(THESIS_MODELS))
 
 
 def create_model(name: str, width: float = 1.0, num_classes: int = 2, in_channels: int = 3) -> nn.Module:
