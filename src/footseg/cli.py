@@ -491,9 +491,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NODES",
         help="int8: comma-separated node names left in fp32; first-conv and last-conv name the first and last conv",
     )
-    s.add_argument("--min-stride", type=int, default=16, metavar="S",
-                   help="int8: layers finer than 1/S of the input resolution stay fp32 (default 16: fastest on x86 "
-                        "without VNNI); 1 quantizes every layer (for CPUs with fast int8, e.g. ARM dot-product)")
+    s.add_argument("--min-stride", type=int, default=None, metavar="S",
+                   help="int8: layers finer than 1/S of the input resolution stay fp32 (default: the model's own, "
+                        "else 16: fastest on x86 without VNNI); 1 quantizes every layer (for CPUs with fast int8, "
+                        "e.g. ARM dot-product)")
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("serve", help="serve the web page to a browser (localhost) or, with --lan, to a phone (HTTPS)")

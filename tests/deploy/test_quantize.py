@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -12,8 +14,10 @@ from onnx import TensorProto, numpy_helper
 
 from footseg.deploy.quantize import (
     DEFAULT_MIN_STRIDE,
+    MIN_STRIDE_KEY,
     ImageCalibrationReader,
     calibration_images,
+    export_int8,
     high_resolution_nodes,
     quantize_onnx,
     resolve_nodes,
@@ -229,3 +233,18 @@ def test_fp32_input_must_be_a_footseg_export(tmp_path: Path, tiny_dataset: Path)
     bad.write_bytes(b"\x00\x01garbage")
     with pytest.raises(FootsegError, match=str(bad)):
         quantize_onnx(bad, tmp_path / "out.onnx", tiny_dataset)
+
+
+def test_a_model_recording_its_min_stride_is_exported_with_it(
+    trained_dir: Path, int8_onnx: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    own = tmp_path / "own"
+    shutil.copytree(trained_dir, own)
+    config = json.loads((own / "config.json").read_text())
+    config["extra"][MIN_STRIDE_KEY] = 1
+    (own / "config.json").write_text(json.dumps(config))
+    recorded = export_int8(own, tmp_path / "recorded.onnx", calib=tiny_dataset, calib_n=8)
+    assert set(_conv_weight_types(onnx.load(str(recorded)))) == {TensorProto.INT8}  # as min_stride=1 makes it
+    assert TensorProto.FLOAT in _conv_weight_types(onnx.load(str(int8_onnx)))  # the default keeps some fp32
+    told = export_int8(own, tmp_path / "told.onnx", calib=tiny_dataset, calib_n=8, min_stride=DEFAULT_MIN_STRIDE)
+    assert TensorProto.FLOAT in _conv_weight_types(onnx.load(str(told)))  # an explicit setting still wins

@@ -21,6 +21,7 @@ import pytest
 
 from footseg.cli import main
 from footseg.config import TrainConfig
+from footseg.deploy.quantize import MIN_STRIDE_KEY
 from footseg.errors import FootsegError
 from footseg.recipe.runner import RecipeRun
 from footseg.recipe.schema import KEYS, TRAIN_RUNTIME, find_recipe, parse_recipe
@@ -323,6 +324,9 @@ def test_a_run_makes_every_stage_and_the_model_folder(tiny_run: tuple[Path, Path
     assert (out / "model" / "recipe.toml").read_text() == TINY
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["extra"]["train_config"]["init"] == str(out / "first" / "best")
+    # later int8 exports of the result (footseg export, the web page, bench) make the recipe's int8 file
+    assert config["extra"][MIN_STRIDE_KEY] == parse_recipe(out / "model" / "recipe.toml").stage("int8").settings[
+        "min_stride"]
     for name in ("synth", "first", "second", "onnx", "int8"):
         stamp = json.loads((out / "stamps" / f"{name}.json").read_text())
         assert stamp["state"] == "done" and stamp["environment"]["footseg"]

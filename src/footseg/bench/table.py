@@ -339,7 +339,8 @@ def format_table(rows: list[dict]) -> str:
         "Latency: median and 90th percentile of batch-1 forwards after warm-up, with the thread count pinned "
         "(torch.set_num_threads; ONNX Runtime intra_op_num_threads, inter_op 1); FPS = 1000 / median. "
         "torch = PyTorch eager, eval mode; onnx = ONNX Runtime fp32; onnx-int8 = ONNX Runtime, static int8 (QDQ, "
-        "per-channel weights; by default layers finer than 1/16 of the input resolution stay fp32).",
+        "per-channel weights; layers finer than 1/16 of the input resolution stay fp32 unless the model records "
+        "its own int8_min_stride).",
         "Size: the file on disk (fp32 model.safetensors for torch, the .onnx file otherwise), in MB of 10^6 bytes.",
         f"Roofline: GFLOP/s = GFLOPs / median latency; % of peak divides it by the fp32 peak, the best of "
         f"{PEAK_REPEATS} torch.mm of two {PEAK_SIZE}x{PEAK_SIZE} fp32 matrices at the same thread count in the same "

@@ -51,6 +51,7 @@ from footseg.data.prior import fake_prior
 from footseg.data.transforms import resize_image, resize_mask, to_tensor
 from footseg.deploy.export import FP32_NAME, compact_names, default_export_path, export_module, save_onnx, set_metadata
 from footseg.errors import FootsegError
+from footseg.models.saved import SavedModelInfo
 from footseg.runtime.onnx_model import INPUT_NAME, PRECISION_KEY, PRIOR_NAME, info_from_metadata
 from footseg.runtime.resolve import ModelRef, resolve_model
 
@@ -73,6 +74,14 @@ FIRST_CONV = "first-conv"
 LAST_CONV = "last-conv"
 # Layers whose output is finer than 1/DEFAULT_MIN_STRIDE of the input resolution stay fp32 (see the module doc).
 DEFAULT_MIN_STRIDE = 16
+# A model whose int8 export wants another setting records it in its config.json ``extra`` (a recipe's result gets its
+# onnx-int8 export stage's), so every int8 export of it -- footseg export, the web page, bench -- makes the same file.
+MIN_STRIDE_KEY = "int8_min_stride"
+
+
+def model_min_stride(info: SavedModelInfo) -> int:
+    """The ``min_stride`` a model's int8 export uses unless told otherwise: its own, else ``DEFAULT_MIN_STRIDE``."""
+    return int(info.extra.get(MIN_STRIDE_KEY, DEFAULT_MIN_STRIDE))
 
 
 def calibration_images(calib: str | Path, n: int) -> list[Path]:
@@ -315,13 +324,13 @@ def export_int8(
     keep_fp32: Sequence[str] = (),
     opset: int = 17,
     dynamic_batch: bool = False,
-    min_stride: int = DEFAULT_MIN_STRIDE,
+    min_stride: int | None = None,
 ) -> Path:
     """Export a model (anything ``resolve_model`` takes) to int8 ONNX (default ``MODEL/model.int8.onnx``).
 
     ``calib`` is the dataset whose images (its train split, if it has splits) calibrate the activation ranges: images
     like those the model will see, never the photos it is judged on. ``min_stride`` as in ``quantize_onnx``: 8
-    keeps the high-resolution layers fp32, 1 quantizes every layer.
+    keeps the high-resolution layers fp32, 1 quantizes every layer; None: the model's own (``model_min_stride``).
     """
     if calib is None:
         raise FootsegError("int8 export needs --calib DIR, images like those the model will see (e.g. a "
@@ -333,5 +342,6 @@ def export_int8(
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_module(model, info, Path(tmp) / FP32_NAME, opset=opset, dynamic_batch=dynamic_batch)
         return quantize_onnx(
-            fp32, out, Path(calib), calib_n=calib_n, method=method, keep_fp32=keep_fp32, min_stride=min_stride
+            fp32, out, Path(calib), calib_n=calib_n, method=method, keep_fp32=keep_fp32,
+            min_stride=model_min_stride(info) if min_stride is None else min_stride,
         )

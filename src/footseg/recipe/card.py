@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from footseg.atomic import atomic_write_text
 from footseg.data.synth.engine import MANIFEST
+from footseg.deploy.quantize import MIN_STRIDE_KEY
 from footseg.recipe.environment import sha256_file
 from footseg.recipe.schema import RECIPE_NAME, describe
 
@@ -32,6 +33,11 @@ def write_result(run: RecipeRun) -> Path:
     for name in ("config.json", WEIGHTS):
         copy_file(source / name, dest / name)
     exports = [s for s in recipe.stages if s.kind == "export" and s.settings["model"] == recipe.result]
+    int8 = [s for s in exports if s.settings["format"] == "onnx-int8"]
+    if int8:  # later int8 exports of the model (footseg export, the web page, bench) then make the recipe's file
+        config = json.loads((dest / "config.json").read_text())
+        config.setdefault("extra", {})[MIN_STRIDE_KEY] = int8[-1].settings["min_stride"]
+        atomic_write_text(dest / "config.json", json.dumps(config, indent=2) + "\n")
     for stage in exports:
         copy_file(run.export_file(stage), dest / EXPORT_FILES[stage.settings["format"]])
     for name in set(EXPORT_FILES.values()) - {EXPORT_FILES[s.settings["format"]] for s in exports}:
