@@ -20,6 +20,7 @@ from footseg.compress.prune import (
     sparsity,
     weight_layers,
 )
+from footseg.deploy.quantize import MIN_STRIDE_KEY
 from footseg.errors import FootsegError
 from footseg.models import SavedModelInfo, create_model, load_model, save_model
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
@@ -121,8 +122,10 @@ def test_pruned_model_round_trips_through_save_load_and_onnx(tmp_path: Path) -> 
 
     model = _model()
     channel_prune(model, 0.5)
-    info = pruned_info(model, SavedModelInfo("fastlinknet", 0.5, 2, (64, 64)), note="test")
-    assert info.extra["note"] == "test" and info.extra[LAYER_SHAPES_KEY]
+    unpruned = SavedModelInfo("fastlinknet", 0.5, 2, (64, 64), extra={MIN_STRIDE_KEY: 8, "kept": 1})
+    info = pruned_info(model, unpruned, note="test")
+    assert info.extra["note"] == "test" and info.extra[LAYER_SHAPES_KEY] and info.extra["kept"] == 1
+    assert MIN_STRIDE_KEY not in info.extra  # an int8 setting chosen for the unpruned widths
     folder = save_model(model, tmp_path / "pruned", info)
     loaded, loaded_info = load_model(folder)
     assert loaded_info.extra == info.extra

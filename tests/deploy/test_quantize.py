@@ -248,3 +248,17 @@ def test_a_model_recording_its_min_stride_is_exported_with_it(
     assert TensorProto.FLOAT in _conv_weight_types(onnx.load(str(int8_onnx)))  # the default keeps some fp32
     told = export_int8(own, tmp_path / "told.onnx", calib=tiny_dataset, calib_n=8, min_stride=DEFAULT_MIN_STRIDE)
     assert TensorProto.FLOAT in _conv_weight_types(onnx.load(str(told)))  # an explicit setting still wins
+
+
+@pytest.mark.parametrize("bad", [0, "8", 8.5, True, None])
+def test_a_bad_recorded_min_stride_is_one_line_naming_the_config(
+    trained_dir: Path, tiny_dataset: Path, tmp_path: Path, bad: object
+) -> None:
+    own = tmp_path / "own"
+    shutil.copytree(trained_dir, own)
+    config = json.loads((own / "config.json").read_text())
+    config["extra"][MIN_STRIDE_KEY] = bad
+    (own / "config.json").write_text(json.dumps(config))
+    with pytest.raises(FootsegError, match=f"{MIN_STRIDE_KEY} must be a whole number") as caught:
+        export_int8(own, tmp_path / "x.onnx", calib=tiny_dataset, calib_n=2)
+    assert str(own / "config.json") in str(caught.value)

@@ -86,6 +86,7 @@ model = "second"
 format = "onnx-int8"
 calib = "synth"
 calib_n = 4
+min_stride = 8
 """
 
 

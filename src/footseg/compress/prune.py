@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from footseg.deploy.quantize import MIN_STRIDE_KEY
 from footseg.errors import FootsegError
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY, layer_shapes
 from footseg.models.registry import create_model
@@ -127,7 +128,8 @@ def pruned_info(model: nn.Module, info: SavedModelInfo, **extra: object) -> Save
     """``info`` for a (possibly channel-pruned) ``model``: its new layer widths recorded so ``load_model`` works."""
     reference = create_model(info.model, width=info.width, num_classes=info.num_classes)
     shapes = layer_shapes(model, reference)
-    new_extra = {k: v for k, v in info.extra.items() if k != LAYER_SHAPES_KEY}
+    # Its int8 setting was chosen for the unpruned widths (size, speed): the pruned model starts from the default.
+    new_extra = {k: v for k, v in info.extra.items() if k not in (LAYER_SHAPES_KEY, MIN_STRIDE_KEY)}
     new_extra.update(extra)
     if shapes:
         new_extra[LAYER_SHAPES_KEY] = shapes

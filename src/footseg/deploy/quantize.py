@@ -4,7 +4,8 @@ Activation ranges are calibrated on training images run through exactly the prep
 resize to the model's input size, scale to [0, 1]), so the ranges match what the model sees in use.
 
 By default the model is *mixed*: only layers at 1/16 of the input resolution or coarser run in int8, the
-high-resolution ends of the network stay fp32 (``min_stride``). Profiling FastLinkNet at 256x256 on one thread of an
+high-resolution ends of the network stay fp32 (``min_stride``; a model may record its own in config.json, see
+``MIN_STRIDE_KEY``). Profiling FastLinkNet at 256x256 on one thread of an
 x86-64 CPU with AVX2 but no VNNI showed that int8 loses there, at no gain in file size:
 - QLinearConv on few channels at high resolution is ~2x slower than ORT's fp32 NCHWc convs (first conv 0.64 vs
   0.28 ms; the 8- and 24-channel depthwise convs of the decoder miss MLAS's symmetric depthwise kernel, which needs
@@ -75,13 +76,19 @@ LAST_CONV = "last-conv"
 # Layers whose output is finer than 1/DEFAULT_MIN_STRIDE of the input resolution stay fp32 (see the module doc).
 DEFAULT_MIN_STRIDE = 16
 # A model whose int8 export wants another setting records it in its config.json ``extra`` (a recipe's result gets its
-# onnx-int8 export stage's), so every int8 export of it -- footseg export, the web page, bench -- makes the same file.
+# onnx-int8 export stage's), so every int8 export of it -- footseg export, the web page, bench -- quantizes the same
+# layers. Pruning drops it (the setting was chosen for the unpruned widths); quantize_onnx on a file does not read it.
 MIN_STRIDE_KEY = "int8_min_stride"
 
 
-def model_min_stride(info: SavedModelInfo) -> int:
-    """The ``min_stride`` a model's int8 export uses unless told otherwise: its own, else ``DEFAULT_MIN_STRIDE``."""
-    return int(info.extra.get(MIN_STRIDE_KEY, DEFAULT_MIN_STRIDE))
+def model_min_stride(info: SavedModelInfo, folder: Path | None = None) -> int:
+    """The ``min_stride`` a model's int8 export uses unless told otherwise: its own, else ``DEFAULT_MIN_STRIDE``; a
+    ``FootsegError`` naming ``folder``'s config.json when the recorded value is not a whole number of at least 1."""
+    value = info.extra.get(MIN_STRIDE_KEY, DEFAULT_MIN_STRIDE)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise FootsegError(f"extra.{MIN_STRIDE_KEY} must be a whole number of at least 1, got {value!r}",
+                           None if folder is None else folder / "config.json")
+    return value
 
 
 def calibration_images(calib: str | Path, n: int) -> list[Path]:
@@ -343,5 +350,5 @@ def export_int8(
         fp32 = export_module(model, info, Path(tmp) / FP32_NAME, opset=opset, dynamic_batch=dynamic_batch)
         return quantize_onnx(
             fp32, out, Path(calib), calib_n=calib_n, method=method, keep_fp32=keep_fp32,
-            min_stride=model_min_stride(info) if min_stride is None else min_stride,
+            min_stride=model_min_stride(info, ref.folder) if min_stride is None else min_stride,
         )
