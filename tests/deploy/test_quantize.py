@@ -235,14 +235,19 @@ def test_fp32_input_must_be_a_footseg_export(tmp_path: Path, tiny_dataset: Path)
         quantize_onnx(bad, tmp_path / "out.onnx", tiny_dataset)
 
 
+def _recording_min_stride(model_dir: Path, out: Path, value: object) -> Path:
+    """A copy of ``model_dir`` whose config.json records ``value`` as its int8 min_stride."""
+    shutil.copytree(model_dir, out)
+    config = json.loads((out / "config.json").read_text())
+    config["extra"][MIN_STRIDE_KEY] = value
+    (out / "config.json").write_text(json.dumps(config))
+    return out
+
+
 def test_a_model_recording_its_min_stride_is_exported_with_it(
     trained_dir: Path, int8_onnx: Path, tiny_dataset: Path, tmp_path: Path
 ) -> None:
-    own = tmp_path / "own"
-    shutil.copytree(trained_dir, own)
-    config = json.loads((own / "config.json").read_text())
-    config["extra"][MIN_STRIDE_KEY] = 1
-    (own / "config.json").write_text(json.dumps(config))
+    own = _recording_min_stride(trained_dir, tmp_path / "own", 1)
     recorded = export_int8(own, tmp_path / "recorded.onnx", calib=tiny_dataset, calib_n=8)
     assert set(_conv_weight_types(onnx.load(str(recorded)))) == {TensorProto.INT8}  # as min_stride=1 makes it
     assert TensorProto.FLOAT in _conv_weight_types(onnx.load(str(int8_onnx)))  # the default keeps some fp32
@@ -254,11 +259,7 @@ def test_a_model_recording_its_min_stride_is_exported_with_it(
 def test_a_bad_recorded_min_stride_is_one_line_naming_the_config(
     trained_dir: Path, tiny_dataset: Path, tmp_path: Path, bad: object
 ) -> None:
-    own = tmp_path / "own"
-    shutil.copytree(trained_dir, own)
-    config = json.loads((own / "config.json").read_text())
-    config["extra"][MIN_STRIDE_KEY] = bad
-    (own / "config.json").write_text(json.dumps(config))
+    own = _recording_min_stride(trained_dir, tmp_path / "own", bad)
     with pytest.raises(FootsegError, match=f"{MIN_STRIDE_KEY} must be a whole number") as caught:
         export_int8(own, tmp_path / "x.onnx", calib=tiny_dataset, calib_n=2)
     assert str(own / "config.json") in str(caught.value)
