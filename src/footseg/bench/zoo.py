@@ -15,7 +15,7 @@ from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate
 from footseg.runtime.resolve import DEFAULT_MODEL, resolve_model
 
-RUNTIME = "onnx-int8"  # what the web page and a phone run
+RUNTIME = "onnx-int8"  # the file for a phone (footseg export --format onnx-int8); the web page defaults to fp32
 ACCURACY = (("synth_iou", "synthetic test"), ("own_feet_iou", "own-feet test"), ("real_iou", "real photos (report)"))
 
 
