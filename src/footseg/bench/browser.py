@@ -49,6 +49,7 @@ import torch
 
 from footseg.bench.cost import parse_threads
 from footseg.bench.peer import PEER_SCRIPT, PEER_VENV, peer_hint
+from footseg.bench.table import format_cell
 from footseg.data.clips import Clip, clip_folders, find_clips
 from footseg.data.transforms import resize_image, resize_mask
 from footseg.deploy import web
@@ -606,10 +607,6 @@ def browser_benchmark(
     return rows, why
 
 
-def _num(value: float | None, fmt: str) -> str:
-    return "–" if value is None else format(value, fmt)
-
-
 def format_browser_table(rows: Sequence[dict[str, Any]]) -> str:
     """Markdown: one row per page and thread count, then how it was measured."""
     if not rows:
@@ -625,13 +622,14 @@ def format_browser_table(rows: Sequence[dict[str, Any]]) -> str:
         runtime = r["runtime"] + (f" {r['runtime_version']}" if r.get("runtime_version") else "")
         mode = (r.get("mode") or "–") + (f" {r['ratio']:g}" if r.get("ratio") is not None else "")
         cells = [
-            r["model"], runtime, str(r["threads"]), mode, _num(r["latency_ms"], ".2f"), _num(r["p90_ms"], ".2f"),
-            _num(r["fps"], ".1f"), _num(r["first_mask_bytes"] / 1e6, ".3f"),
-            _num(None if r.get("first_mask_ms") is None else r["first_mask_ms"] / 1000, ".2f"),
-            _num(r["iou"], ".4f"), _num(r["flicker"], ".2f"),
+            r["model"], runtime, str(r["threads"]), mode,
+            format_cell(r["latency_ms"], ".2f"), format_cell(r["p90_ms"], ".2f"),
+            format_cell(r["fps"], ".1f"), format_cell(r["first_mask_bytes"] / 1e6, ".3f"),
+            format_cell(None if r.get("first_mask_ms") is None else r["first_mask_ms"] / 1000, ".2f"),
+            format_cell(r["iou"], ".4f"), format_cell(r["flicker"], ".2f"),
         ]
         if python:
-            cells += [_num(r.get("python_iou"), ".4f"), _num(r.get("python_flicker"), ".2f")]
+            cells += [format_cell(r.get("python_iou"), ".4f"), format_cell(r.get("python_flicker"), ".2f")]
         lines.append("| " + " | ".join(cells) + " |")
     clips = max(r.get("clips", 0) for r in rows)
     coverage = [r["mask_coverage"] for r in rows if r.get("mask_coverage") is not None]

@@ -286,7 +286,8 @@ def add_peer_ratio(rows: list[dict]) -> list[dict]:
     return rows
 
 
-def _num(value: float | None, fmt: str) -> str:
+def format_cell(value: float | None, fmt: str) -> str:
+    """A table cell: ``value`` formatted, or a dash where it is missing."""
     return "–" if value is None else format(value, fmt)
 
 
@@ -316,19 +317,19 @@ def format_table(rows: list[dict]) -> str:
             cells = [
                 name,
                 r.get("runtime", "torch"),
-                _num(r.get("params"), ","),
-                _num(r.get("gflops"), ".3f"),
-                _num(r.get("size_mb"), ".3f"),
-                _num(r["latency_ms"], ".2f"),
-                _num(r.get("p90_ms"), ".2f"),
-                _num(r.get("fps", 1000 / r["latency_ms"]), ".0f"),
-                _num(r.get("gflops_per_s"), ".1f"),
-                _num(None if fraction is None else 100 * fraction, ".1f"),
+                format_cell(r.get("params"), ","),
+                format_cell(r.get("gflops"), ".3f"),
+                format_cell(r.get("size_mb"), ".3f"),
+                format_cell(r["latency_ms"], ".2f"),
+                format_cell(r.get("p90_ms"), ".2f"),
+                format_cell(r.get("fps", 1000 / r["latency_ms"]), ".0f"),
+                format_cell(r.get("gflops_per_s"), ".1f"),
+                format_cell(None if fraction is None else 100 * fraction, ".1f"),
             ]
             if with_ratio:
-                cells.append(_num(r.get("x_peer"), ".2f"))
+                cells.append(format_cell(r.get("x_peer"), ".2f"))
             if with_iou:
-                cells.append(_num(r.get("iou"), ".4f"))
+                cells.append(format_cell(r.get("iou"), ".4f"))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     sizes = sorted({r.get("size", 256) for r in rows})

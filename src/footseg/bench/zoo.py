@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from footseg.bench.table import PEER_REFERENCE, benchmark
+from footseg.bench.table import PEER_REFERENCE, benchmark, format_cell
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate
 from footseg.runtime.resolve import DEFAULT_MODEL, resolve_model
@@ -45,12 +45,8 @@ def zoo_rows(models: list[str], synth: Path, own_feet: Path | None = None, real:
     peer = next((r for r in cost if r.get("runtime") == PEER_REFERENCE), None)
     if peer is not None:
         rows.append({"model": f"{peer['model']} ({PEER_REFERENCE})", "default": False, "params": peer["params"],
-                     "size_mb": peer["size_mb"], "latency_ms": peer["latency_ms"], "x_peer": 1.0})
+                     "size_mb": peer["size_mb"], "latency_ms": peer["latency_ms"], "x_peer": peer["x_peer"]})
     return rows, why
-
-
-def _cell(value: float | int | None, fmt: str) -> str:
-    return "–" if value is None else format(value, fmt)
 
 
 def format_zoo(rows: list[dict]) -> str:
@@ -60,9 +56,9 @@ def format_zoo(rows: list[dict]) -> str:
     for r in rows:
         name = f"`{r['model']}`" + (" (default)" if r["default"] else "")
         size_kb = None if r.get("size_mb") is None else r["size_mb"] * 1000
-        cells = [name, _cell(r.get("params"), ","), _cell(size_kb, ".0f"), _cell(r.get("latency_ms"), ".2f"),
-                 _cell(r.get("x_peer"), ".2f")]
-        cells += [_cell(None if r.get(k) is None else 100 * r[k], ".1f")
+        cells = [name, format_cell(r.get("params"), ","), format_cell(size_kb, ".0f"),
+                 format_cell(r.get("latency_ms"), ".2f"), format_cell(r.get("x_peer"), ".2f")]
+        cells += [format_cell(None if r.get(k) is None else 100 * r[k], ".1f")
                   for k, _ in ACCURACY]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
