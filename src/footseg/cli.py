@@ -175,11 +175,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.calib is None and args.format == "onnx-int8":
         raise FootsegError("--format onnx-int8 needs --calib DIR: images like those the model will see (a "
                            "`footseg synth` render), to calibrate activation ranges on")
+    keep = [name for group in args.keep_fp32 for name in group.split(",") if name]
     if args.format == "web":
         from footseg.deploy.web import export_web, site_size
 
         site = export_web(args.model, args.out, precision=args.precision, calib=args.calib, calib_n=args.calib_n,
-                          opset=args.opset)
+                          opset=args.opset, min_stride=args.min_stride, keep_fp32=keep)
         print(f"wrote {site}/ ({site_size(site) / 2**20:.1f} MiB): serve it with `footseg serve {site}`, or from any "
               "HTTPS host")
         return 0
@@ -194,7 +195,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
     else:
         from footseg.deploy.quantize import export_int8
 
-        keep = [name for group in args.keep_fp32 for name in group.split(",") if name]
         out = export_int8(
             args.model,
             args.out,

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import onnx
 import pytest
 
 from footseg.cli import main
 from footseg.data.io import read_image
 from footseg.deploy import web
+from footseg.deploy.quantize import export_int8
 from footseg.deploy.serve import SiteServer, running
 from footseg.errors import FootsegError
 from footseg.runtime.onnx_model import OnnxModel
@@ -99,6 +101,10 @@ def _skip_without_runtime() -> None:
         pytest.skip("web/node_modules is missing (npm ci --prefix web; `make test` does it)")
 
 
+def _ops(path: Path) -> list[str]:
+    return [node.op_type for node in onnx.load(str(path)).graph.node]
+
+
 def test_export_web_int8_and_onnx_files(trained_dir: Path, tiny_dataset: Path, fp32_onnx: Path,
                                         tmp_path: Path) -> None:
     _skip_without_runtime()
@@ -112,6 +118,11 @@ def test_export_web_int8_and_onnx_files(trained_dir: Path, tiny_dataset: Path, f
     assert meta["output"]["kind"] == "margin" and meta["footseg_version"]
     assert {p.name for p in site.iterdir()} >= {*web.PAGE_FILES, *web.ORT_FILES, "model.onnx", "model.json"}
     assert not any(p.suffix == ".map" or p.name.startswith(".") for p in site.iterdir())
+    # The page's int8 file follows --min-stride as `footseg export --format onnx-int8` does.
+    every = web.export_web(trained_dir, tmp_path / "every", precision="int8", calib=tiny_dataset, calib_n=4,
+                           min_stride=1)
+    direct = export_int8(trained_dir, tmp_path / "every.onnx", calib=tiny_dataset, calib_n=4, min_stride=1)
+    assert _ops(every / "model.onnx") == _ops(direct) != _ops(site / "model.onnx")
     # An exported file is taken as it is, and an earlier site is replaced whole.
     again = web.export_web(fp32_onnx, site)
     assert json.loads((again / "model.json").read_text())["precision"] == "fp32"
