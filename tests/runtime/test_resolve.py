@@ -21,16 +21,17 @@ def _save_tiny(folder: Path) -> torch.nn.Module:
 
 @pytest.fixture
 def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A package whose only shipped model is a tiny fastlinknet, and a working directory without model folders."""
+    """A package whose only shipped model is a tiny one under the default's name, and a working directory without
+    model folders."""
     monkeypatch.setattr(saved_module, "PRETRAINED_DIR", tmp_path / "pretrained")
-    _save_tiny(tmp_path / "pretrained" / "fastlinknet")
+    _save_tiny(tmp_path / "pretrained" / DEFAULT_MODEL)
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    return tmp_path / "pretrained" / "fastlinknet"
+    return tmp_path / "pretrained" / DEFAULT_MODEL
 
 
-@pytest.mark.parametrize("ref", [None, "default", "fastlinknet"])
+@pytest.mark.parametrize("ref", [None, "default", DEFAULT_MODEL])
 def test_nothing_default_and_a_shipped_name_mean_the_shipped_model(shipped: Path, ref: str | None) -> None:
     model = resolve_model(ref)
     assert model.path == shipped and model.shipped and not model.onnx and model.name == DEFAULT_MODEL
@@ -39,9 +40,9 @@ def test_nothing_default_and_a_shipped_name_mean_the_shipped_model(shipped: Path
 
 
 def test_a_local_folder_wins_over_a_shipped_name(shipped: Path) -> None:
-    _save_tiny(Path("fastlinknet"))
-    model = resolve_model("fastlinknet")
-    assert model.path == Path("fastlinknet") and not model.shipped
+    _save_tiny(Path(DEFAULT_MODEL))
+    model = resolve_model(DEFAULT_MODEL)
+    assert model.path == Path(DEFAULT_MODEL) and not model.shipped
 
 
 def test_a_run_folder_means_its_best_model(shipped: Path, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from footseg.models import saved
 from footseg.models.saved import CONFIG_NAME, WEIGHTS_NAME, SavedModelInfo, load_model, pretrained_models
 
 DEFAULT_NAME = "default"
-DEFAULT_MODEL = "fastlinknet"  # the shipped model that ``default`` and an omitted MODEL mean
+DEFAULT_MODEL = "fastlinknet_ctx"  # the shipped model that ``default`` and an omitted MODEL mean
 
 
 @dataclass(frozen=True)
