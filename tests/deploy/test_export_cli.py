@@ -12,6 +12,7 @@ from footseg.cli import main
 from footseg.data.io import read_image
 from footseg.runtime.onnx_model import OnnxModel
 from footseg.runtime.predictor import Predictor
+from footseg.runtime.resolve import DEFAULT_MODEL
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def test_export_int8_without_calib_says_what_it_needs(model_copy: Path, capsys: 
 def test_export_without_a_model_exports_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # a shipped model exports into the working directory, never into the package
     assert main(["export"]) == 0
-    assert OnnxModel(tmp_path / "fastlinknet.onnx").info.model == "fastlinknet"
+    assert OnnxModel(tmp_path / f"{DEFAULT_MODEL}.onnx").info.model == DEFAULT_MODEL
 
 
 def test_export_errors_name_the_file(tmp_path: Path, model_copy: Path, tiny_dataset: Path,
