@@ -303,13 +303,16 @@ def tiny_run(egl, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
         with pytest.raises(KeyboardInterrupt):
             RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
     assert log.of("second")[-1].startswith("stopped")
-    assert json.loads((out / "stamps" / "second.json").read_text())["state"] == "started"
+    stopped = json.loads((out / "stamps" / "second.json").read_text())
+    assert stopped["state"] == "started" and stopped["seconds"] > 0  # the time it spent is kept
     assert len(json.loads((out / "second" / "history.json").read_text())) == 1
 
     log = _Log()
     RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
     assert log.of("synth") == log.of("first") == ["done before, skipped"]
     assert log.of("second")[0] == "continuing an unfinished stage"
+    done = json.loads((out / "stamps" / "second.json").read_text())
+    assert done["seconds"] > stopped["seconds"]  # both runs' time
     assert log.of("onnx")[0].startswith("second -> onnx")
     return path, out
 

@@ -231,13 +231,19 @@ class RecipeRun:
             self.log(f"{where}: {describe(stage)}")
         environment = versions()
         earlier = [] if stamp is None else [*stamp.get("earlier_environments", []), stamp.get("environment")]
+        before = (stamp or {}).get("seconds", 0.0)  # spent by earlier runs of this stage, interrupted
         record = {"version": STAMP_VERSION, "stage": stage.name, "kind": stage.kind, "settings": settings,
                   "inputs": inputs, "state": "started", "started": (stamp or {}).get("started", _now()),
-                  "environment": environment}
+                  "environment": environment, "seconds": round(before, 1)}
         self.write_stamp(stage, record)
         tick = time.perf_counter()
-        extra = getattr(self, f"_{stage.kind}")(stage)
-        seconds = time.perf_counter() - tick + (stamp or {}).get("seconds", 0.0)
+        try:
+            extra = getattr(self, f"_{stage.kind}")(stage)
+        except BaseException:
+            # A stopped stage keeps the time it spent, so a stage continued later reports its whole time.
+            self.write_stamp(stage, {**record, "seconds": round(before + time.perf_counter() - tick, 1)})
+            raise
+        seconds = time.perf_counter() - tick + before
         self.digests[stage.name] = self.output_digest(stage)
         # a stage continued by other software says so: its output is partly theirs
         earlier = [e for i, e in enumerate(earlier) if e and e != environment and e not in earlier[:i]]
