@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 
 from footseg.data.io import read_image
+from footseg.data.synth.render import headless_gl_problem
 from footseg.errors import FootsegError
 from footseg.models.registry import THESIS_MODELS
 from footseg.models.saved import pretrained_models
-from footseg.pipeline import PLANS, REAL_DATA_ENV, find_real_data, run_main
+from footseg.pipeline import PLANS, REAL_DATA_ENV, _make_data, find_real_data, run_main
 
 
 def test_every_model_has_a_plan_that_trains() -> None:
@@ -27,6 +28,21 @@ def test_real_data_comes_from_the_environment(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv(REAL_DATA_ENV, str(tmp_path / "missing"))
     with pytest.raises(FootsegError, match=REAL_DATA_ENV):
         find_real_data()
+
+
+def test_a_render_made_with_other_settings_is_made_afresh_with_its_runs(tmp_path: Path) -> None:
+    # What a `make run` after an upgrade of footseg finds: its render and runs made by the older one.
+    if headless_gl_problem() is not None:
+        pytest.skip("no headless OpenGL to render with")
+    data, runs = tmp_path / "main" / "data", tmp_path / "main" / "runs" / "enet"
+    synth = _make_data(data, quick=True, started=0.0)
+    manifest = json.loads((synth / "manifest.json").read_text())
+    runs.mkdir(parents=True)
+    older = {**manifest, "settings": {**manifest["settings"], "seed": 1}}
+    (synth / "manifest.json").write_text(json.dumps(older))
+    assert _make_data(data, quick=True, started=0.0) == synth
+    assert json.loads((synth / "manifest.json").read_text())["settings"] == manifest["settings"]
+    assert not runs.exists()  # trained on the old render: retrained
 
 
 @pytest.mark.slow

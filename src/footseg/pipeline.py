@@ -18,6 +18,7 @@ from pathlib import Path
 from footseg.config import TrainConfig
 from footseg.data.procedural import make_procedural_dataset
 from footseg.data.synth import SynthSettings, synthesize
+from footseg.data.synth.engine import MANIFEST, read_manifest, setting_differences
 from footseg.data.synth.render import headless_gl_problem
 from footseg.errors import FootsegError
 from footseg.models.saved import PRETRAINED_DIR, pretrained_models
@@ -106,9 +107,16 @@ def _make_data(folder: Path, quick: bool, started: float) -> Path:
     n = sum(splits.values())
     problem = headless_gl_problem()
     if problem is None:
+        settings = SynthSettings(n=n, seed=0, size=size)
+        old = read_manifest(folder / "synth" / MANIFEST)
+        if old is not None and setting_differences(old.get("settings"), settings):
+            # Like a run with other settings (``_resumable``): the main job's own render, made by an older footseg,
+            # is rendered afresh, and the runs trained on it go with it.
+            _say(f"{folder / 'synth'} was rendered with other settings; rendering it afresh and retraining", started)
+            shutil.rmtree(folder / "synth")
+            shutil.rmtree(folder.parent / "runs", ignore_errors=True)
         _say(f"rendering {n} synthetic images (footseg synth) in {folder / 'synth'}", started)
-        synthesize(folder / "synth", SynthSettings(n=n, seed=0, size=size), workers=1 if quick else 2, resume=True,
-                   progress=sys.stderr.isatty())
+        synthesize(folder / "synth", settings, workers=1 if quick else 2, resume=True, progress=sys.stderr.isatty())
         return folder / "synth"
     _say(f"no headless OpenGL ({problem}); making {n} procedural images in {folder / 'procedural'}", started)
     return make_procedural_dataset(folder / "procedural", size=size, seed=0, **splits)
