@@ -176,11 +176,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise FootsegError("--format onnx-int8 needs --calib DIR: images like those the model will see (a "
                            "`footseg synth` render), to calibrate activation ranges on")
     keep = [name for group in args.keep_fp32 for name in group.split(",") if name]
+    int8 = args.format == "onnx-int8" or (args.format == "web" and args.precision == "int8")
+    if (keep or args.min_stride is not None) and not int8:
+        raise FootsegError("--min-stride and --keep-fp32 shape an int8 file: give --format onnx-int8, or --format web "
+                           "--precision int8")
     if args.format == "web":
         from footseg.deploy.web import export_web, site_size
 
         site = export_web(args.model, args.out, precision=args.precision, calib=args.calib, calib_n=args.calib_n,
-                          opset=args.opset, min_stride=args.min_stride, keep_fp32=keep)
+                          opset=args.opset, min_stride=args.min_stride, keep_fp32=keep, method=args.calib_method)
         print(f"wrote {site}/ ({site_size(site) / 2**20:.1f} MiB): serve it with `footseg serve {site}`, or from any "
               "HTTPS host")
         return 0

@@ -106,7 +106,7 @@ def _ops(path: Path) -> list[str]:
 
 
 def test_export_web_int8_and_onnx_files(trained_dir: Path, tiny_dataset: Path, fp32_onnx: Path,
-                                        tmp_path: Path) -> None:
+                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _skip_without_runtime()
     with pytest.raises(FootsegError, match="needs --calib"):
         web.export_web(trained_dir, tmp_path / "no-calib", precision="int8")
@@ -119,10 +119,15 @@ def test_export_web_int8_and_onnx_files(trained_dir: Path, tiny_dataset: Path, f
     assert {p.name for p in site.iterdir()} >= {*web.PAGE_FILES, *web.ORT_FILES, "model.onnx", "model.json"}
     assert not any(p.suffix == ".map" or p.name.startswith(".") for p in site.iterdir())
     # The page's int8 file follows --min-stride as `footseg export --format onnx-int8` does.
-    every = web.export_web(trained_dir, tmp_path / "every", precision="int8", calib=tiny_dataset, calib_n=4,
-                           min_stride=1)
+    every = tmp_path / "every"
+    assert main(["export", str(trained_dir), "--format", "web", "--precision", "int8", "--calib", str(tiny_dataset),
+                 "--calib-n", "4", "--min-stride", "1", "--out", str(every)]) == 0
     direct = export_int8(trained_dir, tmp_path / "every.onnx", calib=tiny_dataset, calib_n=4, min_stride=1)
     assert _ops(every / "model.onnx") == _ops(direct) != _ops(site / "model.onnx")
+    capsys.readouterr()
+    # an fp32 page has no int8 layers to choose
+    assert main(["export", str(trained_dir), "--format", "web", "--min-stride", "1", "--out", str(tmp_path / "x")]) == 2
+    assert "shape an int8 file" in capsys.readouterr().err and not (tmp_path / "x").exists()
     # An exported file is taken as it is, and an earlier site is replaced whole.
     again = web.export_web(fp32_onnx, site)
     assert json.loads((again / "model.json").read_text())["precision"] == "fp32"

@@ -110,14 +110,15 @@ def site_meta(onnx_path: Path, runtime_version: str | None) -> dict:
 
 
 def _export_model(ref: ModelRef, out: Path, precision: str, calib: str | Path | None, calib_n: int,
-                  opset: int, min_stride: int | None, keep_fp32: Sequence[str]) -> None:
+                  opset: int, min_stride: int | None, keep_fp32: Sequence[str], method: str) -> None:
     if ref.onnx:
         shutil.copyfile(ref.path, out)  # already exported by footseg (site_meta checks it)
         return
     if precision == "int8":
         from footseg.deploy.quantize import export_int8
 
-        export_int8(ref, out, calib=calib, calib_n=calib_n, opset=opset, min_stride=min_stride, keep_fp32=keep_fp32)
+        export_int8(ref, out, calib=calib, calib_n=calib_n, method=method, opset=opset, min_stride=min_stride,
+                    keep_fp32=keep_fp32)
     else:
         net, info = ref.load()
         export_module(net, info, out, opset=opset)
@@ -137,12 +138,13 @@ def export_web(
     opset: int = DEFAULT_OPSET,
     min_stride: int | None = None,
     keep_fp32: Sequence[str] = (),
+    method: str = "minmax",
 ) -> Path:
     """Write the static site for ``model`` (anything ``resolve_model`` takes) to ``out`` and return that folder.
 
-    ``precision`` "int8" needs ``calib``; ``min_stride`` and ``keep_fp32`` are ``export_int8``'s (None: the model's
-    own ``min_stride``). An ``.onnx`` MODEL is copied as it is. An existing ``out`` is replaced only when it is an
-    earlier site (it has ``model.json``) or empty.
+    ``precision`` "int8" needs ``calib``; ``min_stride``, ``keep_fp32`` and ``method`` are ``export_int8``'s (None:
+    the model's own ``min_stride``). An ``.onnx`` MODEL is copied as it is. An existing ``out`` is replaced only when it
+    is an earlier site (it has ``model.json``) or empty.
     """
     if precision not in PRECISIONS:
         raise FootsegError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
@@ -158,7 +160,7 @@ def export_web(
     # Built next to ``out`` and swapped in whole: a failed export never leaves half a site behind.
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
-        _export_model(ref, staging / FP32_NAME, precision, calib, calib_n, opset, min_stride, keep_fp32)
+        _export_model(ref, staging / FP32_NAME, precision, calib, calib_n, opset, min_stride, keep_fp32, method)
         for name in PAGE_FILES:
             shutil.copyfile(PAGE_DIR / name, staging / name)
         for name in ORT_FILES:
