@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.metadata
+import itertools
 import json
 import re
 import shutil
 import subprocess
+import types
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from footseg.cli import main
 from footseg.config import TrainConfig
 from footseg.deploy.quantize import MIN_STRIDE_KEY
 from footseg.errors import FootsegError
+from footseg.recipe import runner as runner_module
 from footseg.recipe.runner import RecipeRun
 from footseg.recipe.schema import KEYS, TRAIN_RUNTIME, find_recipe, parse_recipe
 
@@ -233,6 +236,20 @@ def test_the_shipped_recipe_says_what_its_card_says() -> None:
     assert chain == ["final", "seat", "kd", "p25", "pruned", "v3", "v2", "base"]
 
 
+def test_the_default_models_recipe_made_its_weights() -> None:
+    # fastlinknet_ctx's weights are its recipe's result: config.json records the settings the recipe trained with.
+    path = find_recipe("fastlinknet_ctx")
+    recipe = parse_recipe(path)
+    config = json.loads((path.parent / "config.json").read_text())
+    trained, final = config["extra"]["train_config"], recipe.stage(recipe.result).settings
+    for key in ("model", "width", "num_classes", "size", "epochs", "batch_size", "lr", "weight_decay", "loss",
+                "seed", "steps_per_epoch", "ema", "augment", "prior"):
+        assert final[key] == trained[key], key
+    assert final["init"] is None and final["teacher"] is None and trained["data"].endswith("/all")
+    assert config["extra"][MIN_STRIDE_KEY] == recipe.stage("onnx-int8").settings["min_stride"] == 8
+    assert f"```toml\n{path.read_text()}" in (path.parent / "MODEL_CARD.md").read_text()
+
+
 def test_dry_run_prints_the_stages_and_does_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "run"
     assert main(["recipe", "run", "fastlinknet", "--out", str(out), "--dry-run"]) == 0
@@ -297,22 +314,25 @@ def tiny_run(egl, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
         if Path(self.cfg.out).name == "second":
             raise KeyboardInterrupt("stopped by the test")
 
+    # The runner's clock: every stage run takes exactly 100 s (one reading before it, one after).
+    clock = types.SimpleNamespace(perf_counter=itertools.count(0.0, 100.0).__next__)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trainer._Trainer, "_end_epoch", stop_after_an_epoch_of_second)
-        log = _Log()
-        with pytest.raises(KeyboardInterrupt):
-            RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
-    assert log.of("second")[-1].startswith("stopped")
-    stopped = json.loads((out / "stamps" / "second.json").read_text())
-    assert stopped["state"] == "started" and stopped["seconds"] > 0  # the time it spent is kept
-    assert len(json.loads((out / "second" / "history.json").read_text())) == 1
+        patch.setattr(runner_module, "time", clock)
+        with pytest.MonkeyPatch.context() as stop:
+            stop.setattr(trainer._Trainer, "_end_epoch", stop_after_an_epoch_of_second)
+            log = _Log()
+            with pytest.raises(KeyboardInterrupt):
+                RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
+        assert log.of("second")[-1].startswith("stopped")
+        stopped = json.loads((out / "stamps" / "second.json").read_text())
+        assert (stopped["state"], stopped["seconds"]) == ("started", 100.0)  # the time it spent is kept
+        assert len(json.loads((out / "second" / "history.json").read_text())) == 1
 
-    log = _Log()
-    RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
+        log = _Log()
+        RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
     assert log.of("synth") == log.of("first") == ["done before, skipped"]
     assert log.of("second")[0] == "continuing an unfinished stage"
-    done = json.loads((out / "stamps" / "second.json").read_text())
-    assert done["seconds"] > stopped["seconds"]  # both runs' time
+    assert json.loads((out / "stamps" / "second.json").read_text())["seconds"] == 200.0  # both runs' time
     assert log.of("onnx")[0].startswith("second -> onnx")
     return path, out
 
