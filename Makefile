@@ -51,7 +51,7 @@ BENCH_DATA := runs/bench-data
 
 bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/footseg synth $(BENCH_DATA) --n 80 --seed 0 --resume --no-progress
-	$(BIN)/footseg bench fastlinknet --runtimes torch,onnx,onnx-int8 --threads 1,all --peer --data $(BENCH_DATA) \
+	$(BIN)/footseg bench fastlinknet_ctx fastlinknet --runtimes torch,onnx,onnx-int8 --threads 1,all --peer --data $(BENCH_DATA) \
 		--json runs/bench.json
 
 # The in-browser table: footseg's web page next to MediaPipe's selfie segmenter (@mediapipe/tasks-vision), live in

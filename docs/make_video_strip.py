@@ -2,8 +2,8 @@
 default model's video mode, with the pixels whose label flickered since the previous frame in red.
 
 Run: .venv/bin/python docs/make_video_strip.py [--per-frame MODEL] [--video MODEL] [--clips DIR]
-(default: the shipped still-image model frame by frame against the default model in its video mode, on a clip
-rendered here; --clips takes an existing clip dataset's test split instead.)
+(default: the default model frame by frame against the same model in its video mode, on a clip rendered here;
+--clips takes an existing clip dataset's test split instead.)
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _label(strip: np.ndarray, label: str) -> np.ndarray:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--per-frame", default="fastlinknet", help="model run frame by frame (top row)")
+    p.add_argument("--per-frame", default="default", help="model run frame by frame (top row)")
     p.add_argument("--video", default="default", help="model run in its default video mode (bottom row)")
     p.add_argument("--clips", default=None, help="clip dataset to take the first test clip from")
     p.add_argument("--start", type=int, default=6, help="first frame shown")

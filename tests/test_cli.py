@@ -131,8 +131,8 @@ def test_eval_without_a_model_scores_the_default_on_real_phone_photos(tmp_path: 
     assert main(["eval", "--data", str(REAL_DEV), "--json", str(out)]) == 0
     scores = json.loads(out.read_text())
     assert scores["n"] == len(list((REAL_DEV / "images").iterdir()))
-    # The shipped model scored 0.907 foot IoU here (corrected masks); 0.88 is the floor the project stands by.
-    assert scores["iou"] > 0.88 and scores["accuracy"] > 0.95
+    # The default, fastlinknet_ctx, scored 0.934 foot IoU here (corrected masks); its floor in test_shipped.py is 0.90.
+    assert scores["iou"] > 0.90 and scores["accuracy"] > 0.95
 
 
 def test_train_options_reach_the_run_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

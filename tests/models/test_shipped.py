@@ -4,9 +4,9 @@ floors that a broken network, broken weights or broken preprocessing cannot reac
 Measured with ``evaluate(NAME, render, split='train')`` on ``SynthSettings(n=60, seed=S, size=192)`` (default
 ingredients, no floor photos; 48 images in the train split), 2026-12-01, at seeds 5 (the render below), 1234, 9001,
 42, 777, 31337, 7: fastlinknet_ctx 0.740, 0.799, 0.764, 0.742, 0.733, 0.781, 0.839; fastlinknet 0.637, 0.785,
-0.709, 0.603, 0.666, 0.630, 0.738. Each floor sits about 9 points under seed 5's score, so a renderer change that
-redraws the scenes will rarely trip it. The shipped networks never saw these images: they were trained on other
-renders, with floor photos.
+0.709, 0.603, 0.666, 0.630, 0.738. Each floor sits 8-9 points under seed 5's score and under every seed tried, so
+a renderer change that redraws the scenes will rarely trip it. The shipped networks never saw these images: they
+were trained on other renders, with floor photos.
 
 Broken, on the same render (fastlinknet, when its floor was set at 0.699): the architecture with random weights
 0.00-0.22 (torch seeds 0-2; calling every pixel foot scores 0.17, the foot share), the shipped network fed BGR 0.11,
@@ -29,7 +29,7 @@ from footseg.models.registry import create_model
 from footseg.models.saved import SavedModelInfo, pretrained_models
 
 SHIPPED = "fastlinknet"
-SYNTH_FLOOR = 0.60
+SYNTH_FLOOR = 0.55
 SPLIT = "train"  # the 80 % split: 48 of the 60 images, where val and test hold 6 each
 REAL_DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real-dev"
 REAL_DEV_FLOOR = 0.88  # measured 0.907 on the 20 photos

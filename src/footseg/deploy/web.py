@@ -14,10 +14,11 @@ the ``dist/`` folder named by ``FOOTSEG_ORT_DIST``.
 
 fp32 is the default precision because it is the faster one in the browser. Measured on the page itself (median
 ``window.footseg.latency`` over 100 frames: frame drawn to the network's size, network run, mask made), headless
-Chromium 156, onnxruntime-web 1.30 WASM SIMD, the shipped FastLinkNet at 192x192, one thread, x86-64 with AVX2, four
-interleaved rounds on a 2-core machine: fp32 4.6 ms, int8 as ``export_int8`` makes it by default (layers from 1/16
-of the resolution on) 5.2 ms, int8 in every layer (``min_stride`` 1) 10.5 ms (``WEB_TIMINGS``). ORT's WASM int8
-kernels gain nothing on a network this small, and the quantize/dequantize steps at the int8 region's edges cost.
+Chromium 156, onnxruntime-web 1.30 WASM SIMD, the shipped fastlinknet (pruned, 96K) at 192x192, one thread, x86-64
+with AVX2, four interleaved rounds on a 2-core machine: fp32 4.6 ms, int8 as ``export_int8`` makes it by default
+(layers from 1/16 of the resolution on) 5.2 ms, int8 in every layer (``min_stride`` 1) 10.5 ms (``WEB_TIMINGS``).
+ORT's WASM int8 kernels gain nothing on a network this small, and the quantize/dequantize steps at the int8 region's
+edges cost. Not re-measured for the default, fastlinknet_ctx (int8 from 1/8 on): its page defaults to fp32 too.
 """
 
 from __future__ import annotations

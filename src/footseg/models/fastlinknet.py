@@ -1,4 +1,5 @@
-"""FastLinkNet: LinkNet (Chaurasia & Culurciello 2017) rebuilt for phone-CPU speed; the default mobile model.
+"""FastLinkNet: LinkNet (Chaurasia & Culurciello 2017) rebuilt for phone-CPU speed; with a context gate
+(``fastlinknet_ctx``), the default shipped model.
 
 Kept from LinkNet: a four-stage residual encoder (1/4 .. 1/32) whose stage outputs are *added* to the decoder
 (no concatenation, so the decoder never widens), and decoder blocks that squeeze to m/4 channels with a 1x1

@@ -7,7 +7,8 @@ through here, so the same words mean the same model everywhere:
 - an ``.onnx`` file from ``footseg export``;
 - a saved model folder (``config.json`` + ``model.safetensors``);
 - a run folder from ``footseg train`` (its ``best/``);
-- the name of a model that ships with footseg (``fastlinknet``).
+- the name of a model that ships with footseg (``pretrained_models()``: ``fastlinknet_ctx``, the default, and
+  ``fastlinknet``).
 
 An existing path always wins over a name, so a local folder that happens to share a model's name is never shadowed.
 """
