@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +155,23 @@ def test_train_options_reach_the_run_config(monkeypatch: pytest.MonkeyPatch, tmp
     assert (cfg.ema, cfg.teacher, cfg.distill_weight, cfg.distill_temperature) == (0.99, "fastlinknet", 0.3, 2.0)
     assert (cfg.distill_anneal, cfg.attention_weight, cfg.progress, cfg.augment) == (False, 500.0, False, False)
     assert (cfg.model, cfg.data, cfg.init) == ("fastlinknet", "d", None)
+
+
+def test_sigterm_stops_a_render_cleanly_and_it_resumes(tmp_path: Path) -> None:
+    from footseg.data.synth.render import headless_gl_problem
+
+    if headless_gl_problem() is not None:
+        pytest.skip("no headless OpenGL to render with")
+    out = tmp_path / "synth"
+    argv = [sys.executable, "-m", "footseg", "synth", str(out), "--n", "400", "--size", "64", "--workers", "2",
+            "--no-progress"]
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*/images/*")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)  # what `kill PID` (or a machine shutting down) sends
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "footseg: interrupted" in err and "Traceback" not in err, err
+    done = subprocess.run([*argv, "--resume"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(list(out.glob("*/images/*"))) == 400

@@ -10,7 +10,9 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from footseg.errors import FootsegError
@@ -599,8 +601,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # `kill PID` stops a verb as Ctrl-C does: cleanly, and the same command continues
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if main_thread else None
     try:
         return int(args.func(args) or 0)
     except FootsegError as exc:
@@ -609,6 +617,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("footseg: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import signal
 import zlib
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, fields
@@ -355,6 +356,8 @@ _WORKER: Worker | None = None
 
 def _init_worker(s: SynthSettings, kind: type[Worker] = Worker) -> None:
     global _WORKER
+    # Ctrl-C reaches the whole process group: the parent stops the pool, so workers need not (nor print tracebacks).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER = kind(s)
 
 
