@@ -29,6 +29,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -110,16 +111,15 @@ def site_meta(onnx_path: Path, runtime_version: str | None) -> dict:
     }
 
 
-def _export_model(ref: ModelRef, out: Path, precision: str, calib: str | Path | None, calib_n: int,
-                  opset: int, min_stride: int | None, keep_fp32: Sequence[str], method: str) -> None:
+def _export_model(ref: ModelRef, out: Path, precision: str, opset: int, int8: dict[str, Any]) -> None:
+    """Write ``ref`` as ``out``; ``int8``: ``export_int8``'s calibration and layer options, used for int8 only."""
     if ref.onnx:
         shutil.copyfile(ref.path, out)  # already exported by footseg (site_meta checks it)
         return
     if precision == "int8":
         from footseg.deploy.quantize import export_int8
 
-        export_int8(ref, out, calib=calib, calib_n=calib_n, method=method, opset=opset, min_stride=min_stride,
-                    keep_fp32=keep_fp32)
+        export_int8(ref, out, opset=opset, **int8)
     else:
         net, info = ref.load()
         export_module(net, info, out, opset=opset)
@@ -161,7 +161,8 @@ def export_web(
     # Built next to ``out`` and swapped in whole: a failed export never leaves half a site behind.
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
-        _export_model(ref, staging / FP32_NAME, precision, calib, calib_n, opset, min_stride, keep_fp32, method)
+        int8 = {"calib": calib, "calib_n": calib_n, "method": method, "min_stride": min_stride, "keep_fp32": keep_fp32}
+        _export_model(ref, staging / FP32_NAME, precision, opset, int8)
         for name in PAGE_FILES:
             shutil.copyfile(PAGE_DIR / name, staging / name)
         for name in ORT_FILES:
