@@ -16,6 +16,8 @@ import json
 import re
 import shutil
 import subprocess
+import threading
+import time
 import types
 from pathlib import Path
 
@@ -318,6 +320,7 @@ def tiny_run(egl, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     clock = types.SimpleNamespace(perf_counter=itertools.count(0.0, 100.0).__next__)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runner_module, "time", clock)
+        patch.setattr(runner_module, "STAMP_EVERY_S", 1e9)  # the stamp's clock would read the fake one too
         with pytest.MonkeyPatch.context() as stop:
             stop.setattr(trainer._Trainer, "_end_epoch", stop_after_an_epoch_of_second)
             log = _Log()
@@ -455,6 +458,42 @@ importance = "l1"
     stamp = json.loads((tmp_path / "run" / "stamps" / "p.json").read_text())
     assert stamp["inputs"]["shipped:fastlinknet"] == hashlib.sha256(
         (resolve_model("fastlinknet").folder / "model.safetensors").read_bytes()).hexdigest()
+
+
+def test_a_running_stage_keeps_its_stamp_current(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed outright (SIGKILL: no handler runs) still leaves the time its stage had spent in the stamp."""
+    path = _write(tmp_path, """\
+[recipe]
+name = "slow"
+description = "One prune stage that takes a while."
+
+[[stage]]
+kind = "prune"
+name = "p"
+model = "shipped:fastlinknet"
+ratio = 0.25
+multiple = 8
+importance = "l1"
+""")
+    stamp_path = tmp_path / "run" / "stamps" / "p.json"
+    seen: list[dict] = []
+
+    def slow_prune(self: RecipeRun, stage: object) -> None:
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:  # until the stamp has been rewritten while the stage runs
+            stamp = json.loads(stamp_path.read_text())
+            if stamp["seconds"] > 0:
+                seen.append(stamp)
+                break
+            time.sleep(0.01)
+        raise KeyboardInterrupt("stopped by the test")
+
+    monkeypatch.setattr(runner_module, "STAMP_EVERY_S", 0.05)
+    monkeypatch.setattr(RecipeRun, "_prune", slow_prune)
+    with pytest.raises(KeyboardInterrupt):
+        RecipeRun(parse_recipe(path), tmp_path / "run", log=_Log()).run()
+    assert seen and seen[0]["state"] == "started" and seen[0]["seconds"] > 0
+    assert not [t for t in threading.enumerate() if t.name.startswith("stamp ")]  # the clock stopped with the stage
 
 
 def test_a_stamp_from_before_a_render_setting_reads_as_without_it(tiny_run: tuple[Path, Path]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -34,6 +35,9 @@ STAMP_VERSION = 1
 WEIGHTS = "model.safetensors"
 EXPORT_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
 CHOICE = "choice.json"  # a select stage's record: every candidate's validation IoU and the one kept
+# How often a running stage's stamp is rewritten with the seconds it has spent: a run killed outright (SIGKILL, the
+# machine going away), which no handler sees, then loses at most this much of the stage's reported time.
+STAMP_EVERY_S = 60.0
 
 
 def _now() -> str:
@@ -237,12 +241,24 @@ class RecipeRun:
                   "environment": environment, "seconds": round(before, 1)}
         self.write_stamp(stage, record)
         tick = time.perf_counter()
+        stop = threading.Event()
+
+        def keep_time() -> None:
+            while not stop.wait(STAMP_EVERY_S):
+                self.write_stamp(stage, {**record, "seconds": round(before + time.perf_counter() - tick, 1)})
+
+        clock = threading.Thread(target=keep_time, name=f"stamp {stage.name}", daemon=True)
+        clock.start()
         try:
             extra = getattr(self, f"_{stage.kind}")(stage)
         except BaseException:
+            stop.set()
+            clock.join()
             # A stopped stage keeps the time it spent, so a stage continued later reports its whole time.
             self.write_stamp(stage, {**record, "seconds": round(before + time.perf_counter() - tick, 1)})
             raise
+        stop.set()
+        clock.join()  # before the last stamp: no late rewrite may undo "done"
         seconds = time.perf_counter() - tick + before
         self.digests[stage.name] = self.output_digest(stage)
         # a stage continued by other software says so: its output is partly theirs
