@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from footseg.atomic import atomic_write_text
 from footseg.errors import FootsegError
 
 LOSSES = ("ce", "iou", "ce+iou")
@@ -89,7 +90,7 @@ class TrainConfig:
         return cls(**{k: v for k, v in raw.items() if k in known})
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")  # a resume reads it back
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from footseg.atomic import atomic_write_text
 from footseg.bench.cost import measure_model
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate, labelled_samples
-from footseg.eval.figures import prediction_grid
+from footseg.eval.figures import prediction_grid, spread_samples
 from footseg.models.saved import CONFIG_NAME
 from footseg.runtime.predictor import Predictor
 from footseg.runtime.resolve import ModelRef, resolve_model
@@ -86,20 +87,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 # --- figure -----------------------------------------------------------------------------------------------------
 
 
-def _pick(samples: list, k: int) -> list:
-    """``k`` samples spread evenly over the (sorted) list, so the figure is reproducible."""
-    if len(samples) <= k:
-        return samples
-    return [samples[round(i * (len(samples) - 1) / (k - 1))] for i in range(k)] if k > 1 else samples[:1]
-
-
 def _figure(entries: list[_Entry], data: Path, split: str, title: str, out: Path) -> Path:
-    return prediction_grid([(e.label, e.predictor) for e in entries], _pick(labelled_samples(data, split),
-                           FIGURE_IMAGES), title, out)
-
-
-def _figure(entries: list[_Entry], data: Path, split: str, title: str, out: Path) -> Path:
-    return prediction_grid([(e.label, e.predictor) for e in entries], _pick(labelled_samples(data, split),
+    return prediction_grid([(e.label, e.predictor) for e in entries], spread_samples(labelled_samples(data, split),
                            FIGURE_IMAGES), title, out)
 
 
@@ -334,7 +323,7 @@ def write_report(
             for e in entries
         ],
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")  # `make run` quotes a study's
     readme = out / "README.md"
-    readme.write_text(_markdown(entries, test_data, real_data, figures, preface, quoted) + "\n")
+    atomic_write_text(readme, _markdown(entries, test_data, real_data, figures, preface, quoted) + "\n")
     return readme

@@ -141,6 +141,25 @@ def test_pruned_model_round_trips_through_save_load_and_onnx(tmp_path: Path) -> 
     assert (got.argmax(1) == expected.argmax(1).numpy()).all()
 
 
+def test_a_pruned_prior_mask_model_keeps_its_fourth_input(tmp_path: Path) -> None:
+    """A prior-mask network (4 inputs) pruned, saved and compressed still says 4 inputs and loads as it was."""
+    from footseg.compress.compressed_file import load_compressed
+
+    torch.manual_seed(0)
+    model = create_model("fastlinknet", width=0.5, in_channels=4).eval()
+    channel_prune(model, 0.25)
+    info = pruned_info(model, SavedModelInfo("fastlinknet", 0.5, 2, (64, 64), in_channels=4))
+    assert info.in_channels == 4
+    x = torch.rand(1, 4, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+        loaded, loaded_info = load_model(save_model(model, tmp_path / "pruned", info))
+        assert loaded_info.in_channels == 4 and torch.equal(loaded(x), expected)
+        write_compressed(tmp_path / "pruned.fsdc", model.state_dict(), info)
+        unpacked, unpacked_info = load_compressed(tmp_path / "pruned.fsdc")
+        assert unpacked_info == info and torch.allclose(unpacked(x), expected, atol=1e-5)
+
+
 def test_corrupt_layer_shapes_name_the_config(tmp_path: Path) -> None:
     model = _model()
     channel_prune(model, 0.25)

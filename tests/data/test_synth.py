@@ -174,6 +174,19 @@ def test_mesh_folder_feet(egl, tmp_path: Path) -> None:
     assert used and len(used) == len(set(used))
 
 
+def test_mesh_folders_with_splits_keep_them(tmp_path: Path) -> None:
+    """Meshes follow the split discipline of floor photos: train/, val/, test/ subfolders are the splits."""
+    from footseg.data.synth.engine import _mesh_files
+
+    for name in ("train/a.obj", "train/deep/b.ply", "val/c.obj", "test/d.obj", "test/notes.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    files = {s: [Path(p).relative_to(tmp_path).as_posix() for p in v] for s, v in _mesh_files(str(tmp_path)).items()}
+    assert files == {"train": ["train/a.obj", "train/deep/b.ply"], "val": ["val/c.obj"], "test": ["test/d.obj"]}
+    with pytest.raises(FootsegError, match=r"no \.obj or \.ply"):
+        _mesh_files(str(tmp_path / "nowhere"))
+
+
 def test_bad_arguments() -> None:
     assert parse_shard("1/4") == (1, 4)
     for bad in ("4/4", "x", "1/0"):

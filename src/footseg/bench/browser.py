@@ -59,6 +59,7 @@ from footseg.eval.clips import FlickerMeter, evaluate_clips
 from footseg.metrics import ConfusionMeter
 from footseg.runtime.predictor import resize_proba, to_mask
 from footseg.runtime.resolve import resolve_model
+from footseg.runtime.timing import latency_stats
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Request
@@ -71,7 +72,6 @@ BASE_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgroun
 # The fake camera's frame rate. Pages get frames through requestVideoFrameCallback, at most once per compositor frame
 # (60 Hz in headless Chromium), so FPS tops out at 60 whatever the camera; a 60 fps camera lets it reach that.
 CAMERA_FPS = 60
-FOOTSEG_MODEL = "footseg"
 PEER_MODEL = "mediapipe-selfie"  # footseg.bench.peer's name for it
 FOOTSEG_RUNTIME = "onnxruntime-web"
 PEER_RUNTIME = "mediapipe-tasks-vision"
@@ -481,8 +481,7 @@ def _row(spec: RowSpec, runs: Sequence[RowRun], clips: Sequence[BrowserClip]) ->
     latencies = [x for r in runs for x in r.latencies]
     seconds = sum(r.seconds for r in runs)
     frames = sum(r.frames for r in runs)
-    ordered = np.sort(np.asarray(latencies)) if latencies else np.zeros(0)
-    p90 = float(ordered[min(len(ordered) - 1, int(np.ceil(0.9 * len(ordered))) - 1)]) if len(ordered) else None
+    p90 = latency_stats(latencies)["p90_ms"] if latencies else None
     total_frames = sum(len(c.frames) for c in clips if c.masks is not None)
     scores = score_masks(clips, [r.masks for r in runs])
     return {

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ from torch import nn
 from footseg.atomic import atomic_write_bytes
 from footseg.compress import huffman
 from footseg.errors import FootsegError
-from footseg.models.saved import SavedModelInfo, build_model
+from footseg.models.saved import SavedModelInfo, build_model, info_from_dict, info_to_dict
 
 MAGIC = b"FSDC\x01"
 SUFFIX = ".fsdc"
@@ -163,9 +162,8 @@ def write_compressed(
             record["data"] = writer.add(data)
             bits["raw"] += 8 * len(data)
         records.append(record)
-    config = asdict(info)
-    config["input_size"] = list(info.input_size)
-    header = zlib.compress(json.dumps({"info": config, "tensors": records}, separators=(",", ":")).encode(), 9)
+    text = json.dumps({"info": info_to_dict(info), "tensors": records}, separators=(",", ":"))
+    header = zlib.compress(text.encode(), 9)
     blob = MAGIC + struct.pack("<I", len(header)) + header + b"".join(writer.chunks)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,14 +185,7 @@ def read_compressed(path: str | Path) -> tuple[dict[str, torch.Tensor], SavedMod
         start = len(MAGIC) + 4
         header = json.loads(zlib.decompress(blob[start : start + n]))
         payload = blob[start + n :]
-        raw_info = header["info"]
-        info = SavedModelInfo(
-            model=raw_info["model"],
-            width=float(raw_info["width"]),
-            num_classes=int(raw_info["num_classes"]),
-            input_size=tuple(int(s) for s in raw_info["input_size"]),
-            extra=dict(raw_info.get("extra", {})),
-        )
+        info = info_from_dict(header["info"])
         state = {rec["name"]: _decode_tensor(payload, rec) for rec in header["tensors"]}
     except (zlib.error, json.JSONDecodeError, KeyError, TypeError, ValueError, struct.error) as exc:
         raise FootsegError(f"corrupt compressed model ({type(exc).__name__}: {exc})", path) from exc

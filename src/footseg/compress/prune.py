@@ -17,6 +17,7 @@ the new widths (``footseg.models.layer_shapes``), so ``load_model`` and ``footse
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import torch
@@ -126,11 +127,11 @@ def channel_prune(
 
 def pruned_info(model: nn.Module, info: SavedModelInfo, **extra: object) -> SavedModelInfo:
     """``info`` for a (possibly channel-pruned) ``model``: its new layer widths recorded so ``load_model`` works."""
-    reference = create_model(info.model, width=info.width, num_classes=info.num_classes)
+    reference = create_model(info.model, width=info.width, num_classes=info.num_classes, in_channels=info.in_channels)
     shapes = layer_shapes(model, reference)
     # Its int8 setting was chosen for the unpruned widths (size, speed): the pruned model starts from the default.
     new_extra = {k: v for k, v in info.extra.items() if k not in (LAYER_SHAPES_KEY, MIN_STRIDE_KEY)}
     new_extra.update(extra)
     if shapes:
         new_extra[LAYER_SHAPES_KEY] = shapes
-    return SavedModelInfo(info.model, info.width, info.num_classes, tuple(info.input_size), new_extra)
+    return dataclasses.replace(info, input_size=tuple(info.input_size), extra=new_extra)

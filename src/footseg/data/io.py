@@ -51,18 +51,6 @@ def read_mask(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
-def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) after EXIF orientation, without decoding pixels."""
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            orientation = im.getexif().get(0x0112, 1)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise FootsegError(f"unreadable image ({exc})", path) from exc
-    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-
-
 def write_png(path: str | Path, array: np.ndarray) -> None:
     """Write an (H, W) or (H, W, 3) uint8 array as PNG, creating parent folders."""
     path = Path(path)

@@ -14,7 +14,7 @@ from footseg.data.io import read_image, read_mask, write_png
 from footseg.eval.evaluate import evaluate, labelled_samples
 from footseg.eval.predict import overlay_mask
 from footseg.metrics import binary_scores
-from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mask
+from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, resize_proba, to_mask
 
 _TILE = 176  # side of one picture in the figure, in pixels
 _LABEL_W = 150  # width of the row-label column
@@ -57,7 +57,7 @@ def _caption(tile: np.ndarray, text: str) -> None:
     cv2.putText(tile, text, (4, tile.shape[0] - base - 3), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
 
 
-def _pick(samples: list, k: int) -> list:
+def spread_samples(samples: list, k: int) -> list:
     """``k`` samples spread evenly over the (sorted) list, so the figure is reproducible."""
     if len(samples) <= k:
         return samples
@@ -75,7 +75,7 @@ def prediction_grid(models: list[tuple[str, Predictor]], samples: list, title: s
     for label, predictor in models:
         tiles = []
         for image, mask, prob in zip(images, masks, predictor.predict_batch(images), strict=True):
-            pred = to_mask(cv2.resize(prob, mask.shape[::-1], interpolation=cv2.INTER_LINEAR))
+            pred = to_mask(resize_proba(prob, mask.shape))
             tile = _overlay_tile(image, pred)
             _caption(tile, f"IoU {100 * binary_scores(torch.from_numpy(pred), torch.from_numpy(mask))['iou']:.0f}%")
             tiles.append(tile)

@@ -109,11 +109,6 @@ def upsample2x(x: torch.Tensor) -> torch.Tensor:
     return nn.functional.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
-def resize_to(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """Bilinear resize of ``x`` to the spatial size of ``ref``."""
-    return nn.functional.interpolate(x, size=ref.shape[-2:], mode="bilinear", align_corners=False)
-
-
 class BasicBlock(nn.Module):
     """ResNet basic block (He et al. 2016): two 3x3 convs with an identity or 1x1-projection shortcut."""
 

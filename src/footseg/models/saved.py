@@ -43,6 +43,26 @@ class SavedModelInfo:
     in_channels: int = 3  # 4: a prior-mask network, whose 4th input is the previous frame's foot probability
 
 
+def info_to_dict(info: SavedModelInfo) -> dict:
+    """``info`` as config.json (and a compressed model's header) store it: plain JSON values."""
+    raw = asdict(info)
+    raw["input_size"] = list(info.input_size)
+    return raw
+
+
+def info_from_dict(raw: dict) -> SavedModelInfo:
+    """The inverse of ``info_to_dict``; fields a file from an older footseg lacks take their defaults. Raises
+    KeyError, TypeError or ValueError for a malformed ``raw`` (the caller names the file)."""
+    return SavedModelInfo(
+        model=str(raw["model"]),
+        width=float(raw.get("width", 1.0)),
+        num_classes=int(raw.get("num_classes", 2)),
+        input_size=tuple(int(s) for s in raw.get("input_size", (256, 256))),
+        in_channels=int(raw.get("in_channels", 3)),
+        extra=dict(raw.get("extra", {})),
+    )
+
+
 def save_model(model: nn.Module, folder: str | Path, info: SavedModelInfo) -> Path:
     """Write ``folder/config.json`` and ``folder/model.safetensors``, each atomically."""
     folder = Path(folder)
@@ -51,9 +71,7 @@ def save_model(model: nn.Module, folder: str | Path, info: SavedModelInfo) -> Pa
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     with atomic_path(folder / WEIGHTS_NAME) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "model": info.model})
-    config = asdict(info)
-    config["input_size"] = list(info.input_size)
-    atomic_write_text(folder / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
+    atomic_write_text(folder / CONFIG_NAME, json.dumps(info_to_dict(info), indent=2) + "\n")
     return folder
 
 
@@ -65,15 +83,7 @@ def read_info(folder: str | Path) -> SavedModelInfo:
     if not path.is_file():
         raise FootsegError("model folder has no config.json", folder)
     try:
-        raw = json.loads(path.read_text())
-        return SavedModelInfo(
-            model=str(raw["model"]),
-            width=float(raw.get("width", 1.0)),
-            num_classes=int(raw.get("num_classes", 2)),
-            input_size=tuple(int(s) for s in raw.get("input_size", (256, 256))),
-            in_channels=int(raw.get("in_channels", 3)),
-            extra=dict(raw.get("extra", {})),
-        )
+        return info_from_dict(json.loads(path.read_text()))
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise FootsegError(f"invalid config.json ({type(exc).__name__}: {exc})", path) from exc
 

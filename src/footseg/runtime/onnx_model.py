@@ -12,14 +12,14 @@ original logits.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from footseg.errors import FootsegError
-from footseg.models.saved import SavedModelInfo
+from footseg.models.saved import SavedModelInfo, info_from_dict, info_to_dict
 
 INPUT_NAME = "image"
 PRIOR_NAME = "prior"  # a prior-mask network's second input: the previous frame's foot probability (N, 1, H, W)
@@ -32,8 +32,7 @@ MARGIN = "margin"
 
 def info_to_metadata(info: SavedModelInfo, precision: str) -> dict[str, str]:
     """The ``metadata_props`` an exported file carries (ONNX metadata values are strings)."""
-    raw = asdict(info)
-    meta = {_PREFIX + key: json.dumps(list(value) if key == "input_size" else value) for key, value in raw.items()}
+    meta = {_PREFIX + key: json.dumps(value) for key, value in info_to_dict(info).items()}
     meta[PRECISION_KEY] = precision
     return meta
 
@@ -43,15 +42,13 @@ def info_from_metadata(meta: dict[str, str], path: str | Path) -> SavedModelInfo
     if _PREFIX + "model" not in meta:
         raise FootsegError("not a footseg ONNX file (no footseg metadata; export it with `footseg export`)", path)
     try:
-        size = json.loads(meta[_PREFIX + "input_size"])
-        return SavedModelInfo(
-            model=str(json.loads(meta[_PREFIX + "model"])),
-            width=float(json.loads(meta.get(_PREFIX + "width", "1.0"))),
-            num_classes=int(json.loads(meta.get(_PREFIX + "num_classes", "2"))),
-            input_size=(int(size[0]), int(size[1])),
-            extra=dict(json.loads(meta.get(_PREFIX + "extra", "{}"))),
-            in_channels=int(json.loads(meta.get(_PREFIX + "in_channels", "3"))),
-        )
+        raw = {f.name: json.loads(meta[_PREFIX + f.name]) for f in fields(SavedModelInfo) if _PREFIX + f.name in meta}
+        if "input_size" not in raw:  # no default size for an exported file: it fixes what the network is fed
+            raise KeyError("input_size")
+        info = info_from_dict(raw)
+        if len(info.input_size) != 2:
+            raise ValueError(f"input_size {list(info.input_size)} is not (height, width)")
+        return info
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise FootsegError(f"invalid footseg metadata ({type(exc).__name__}: {exc})", path) from exc
 

@@ -6,6 +6,7 @@ Standard library only, on purpose: ``benchmarks/mediapipe_peer.py`` imports it f
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -44,7 +45,7 @@ def latency_stats(times: Sequence[float]) -> dict:
     median = statistics.median(ordered)
     return {
         "latency_ms": median,
-        "p90_ms": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
+        "p90_ms": ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)],  # the ceil(0.9 n)-th smallest
         "fps": 1000.0 / median,
         "runs": len(ordered),
     }

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from footseg.errors import FootsegError
+from footseg.runtime.predictor import foot_probability
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -25,10 +26,11 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """``1 - sum(p*t) / sum(p + t - p*t)`` on the foreground probability, per image, averaged over the batch.
 
-    The foreground probability is ``1 - softmax(logits)[:, 0]`` so that, as in ``ConfusionMeter``, every non-zero
-    class counts as foot. Optimising IoU directly counters the imbalance between a small foot and a large background.
+    The foreground probability is ``foot_probability`` (``1 - softmax(logits)[:, 0]``) so that, as in
+    ``ConfusionMeter``, every non-zero class counts as foot. Optimising IoU directly counters the imbalance between a
+    small foot and a large background.
     """
-    p = 1.0 - logits.softmax(dim=1)[:, 0]
+    p = foot_probability(logits)
     t = (target > 0).to(p.dtype)
     intersection = (p * t).flatten(1).sum(1)
     union = (p + t - p * t).flatten(1).sum(1)

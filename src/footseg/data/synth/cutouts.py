@@ -26,6 +26,8 @@ import numpy as np
 from footseg.data.dataset import find_samples
 from footseg.data.io import MASK_EXTENSION, read_image, read_mask
 from footseg.data.synth.floors import by_split
+from footseg.data.synth.foot import FootPose
+from footseg.data.synth.mesh import Mesh
 from footseg.data.synth.render import look_at, perspective
 from footseg.data.synth.scene import Scene
 from footseg.errors import FootsegError
@@ -109,7 +111,7 @@ def load_cutout(c: Cutout, max_side: int) -> CutoutData:
     return CutoutData(image.astype(np.float32) / 255.0, mask_f, cut_normal, cut_ends, length, float(mask_f.sum()))
 
 
-def no_foot(pose, rng) -> list:
+def no_foot(pose: FootPose, rng: np.random.Generator) -> list[Mesh]:
     """A foot model that makes no meshes: the 3D scene around the cutout, without a foot of its own."""
     return []
 

@@ -27,7 +27,15 @@ import numpy as np
 
 from footseg.atomic import atomic_write_text
 from footseg.data.io import write_jpeg, write_mask, write_png
-from footseg.data.synth.floors import SPLITS, ids_of_split, list_photos, photo_floor, procedural_floor, split_of
+from footseg.data.synth.floors import (
+    SPLITS,
+    by_split,
+    ids_of_split,
+    list_photos,
+    photo_floor,
+    procedural_floor,
+    split_of,
+)
 from footseg.data.transforms import resize_image  # torch-free: workers never import torch
 from footseg.errors import FootsegError
 from footseg.provenance import code_version
@@ -124,13 +132,15 @@ def _mesh_files(folder: str | None) -> dict[str, list[str]]:
     if folder is None:
         return {s: [] for s in SPLITS}
     root = Path(folder)
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".obj", ".ply"))
-    if not files:
+
+    def meshes(where: Path) -> list[Path]:
+        return sorted(p for p in where.rglob("*") if p.suffix.lower() in (".obj", ".ply"))
+
+    # the split discipline of floor photos and cutouts: train/, val/, test/ where they exist, else a hash of the path
+    out = by_split(root, meshes, lambda p: p)
+    if not any(out.values()):
         raise FootsegError("no .obj or .ply meshes found", root)
-    out: dict[str, list[str]] = {s: [] for s in SPLITS}
-    for f in files:
-        out[split_of(zlib.crc32(str(f.relative_to(root)).encode()))].append(str(f))
-    return out
+    return {s: [str(p) for p in files] for s, files in out.items()}
 
 
 class Planner:

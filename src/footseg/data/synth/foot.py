@@ -248,11 +248,6 @@ class ParametricFoot:
         return parts
 
 
-def build_foot(shape: FootShape, pose: FootPose, rng: np.random.Generator) -> list[Mesh]:
-    """One-off: the posed meshes of a left foot of ``shape`` (see ``ParametricFoot``)."""
-    return ParametricFoot(shape, rng)(pose, rng)
-
-
 def _textured(mesh: Mesh, rest: np.ndarray) -> Mesh:
     mesh.pattern = rest.reshape(-1, 3).astype(np.float32)
     return mesh
