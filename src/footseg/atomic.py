@@ -7,6 +7,7 @@ through ``atomic_path``: write to a temporary name in the same folder, fsync, th
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,3 +45,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def atomic_copy(src: str | Path, dest: str | Path) -> None:
+    """Copy ``src`` to ``dest`` atomically: a folder is never seen with half a file."""
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)

@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from footseg.atomic import atomic_write_text
+from footseg.atomic import atomic_copy, atomic_write_text
 from footseg.data.synth.engine import MANIFEST
 from footseg.deploy.quantize import MIN_STRIDE_KEY
 from footseg.recipe.environment import sha256_file
+from footseg.recipe.layout import EXPORT_FILES, RESULT, WEIGHTS
 from footseg.recipe.schema import RECIPE_NAME, describe
 
 if TYPE_CHECKING:
@@ -24,14 +25,13 @@ CARD_NAME = "MODEL_CARD.md"
 
 def write_result(run: RecipeRun) -> Path:
     """Fill ``DIR/model`` from the finished stages; returns it."""
-    from footseg.recipe.runner import EXPORT_FILES, RESULT, WEIGHTS, copy_file
 
     recipe = run.recipe
     dest = run.out / RESULT
     dest.mkdir(parents=True, exist_ok=True)
     source = run.model_folder(recipe.result)
     for name in ("config.json", WEIGHTS):
-        copy_file(source / name, dest / name)
+        atomic_copy(source / name, dest / name)
     exports = [s for s in recipe.stages if s.kind == "export" and s.settings["model"] == recipe.result]
     int8 = [s for s in exports if s.settings["format"] == "onnx-int8"]
     if int8:  # later int8 exports of the model (footseg export, the web page, bench) then make the recipe's file
@@ -39,7 +39,7 @@ def write_result(run: RecipeRun) -> Path:
         config.setdefault("extra", {})[MIN_STRIDE_KEY] = int8[-1].settings["min_stride"]
         atomic_write_text(dest / "config.json", json.dumps(config, indent=2) + "\n")
     for stage in exports:
-        copy_file(run.export_file(stage), dest / EXPORT_FILES[stage.settings["format"]])
+        atomic_copy(run.export_file(stage), dest / EXPORT_FILES[stage.settings["format"]])
     for name in set(EXPORT_FILES.values()) - {EXPORT_FILES[s.settings["format"]] for s in exports}:
         (dest / name).unlink(missing_ok=True)  # an export the recipe no longer makes
     atomic_write_text(dest / RECIPE_NAME, recipe.text)

@@ -14,7 +14,6 @@ earlier stage that has been redone since, is refused with the folder to delete: 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import threading
 import time
@@ -23,18 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from footseg.atomic import atomic_path, atomic_write_text
+from footseg.atomic import atomic_copy, atomic_write_text
 from footseg.data.synth.engine import MANIFEST, image_paths, setting_differences, stored_settings
 from footseg.errors import FootsegError
 from footseg.recipe.environment import device_name, gl_strings, sha256_file, versions
+from footseg.recipe.layout import CHOICE, EXPORT_FILES, RESULT, STAMPS, WEIGHTS
 from footseg.recipe.schema import SHIPPED, Recipe, Stage, describe, synth_settings, train_config
 
-STAMPS = "stamps"
-RESULT = "model"
 STAMP_VERSION = 1
-WEIGHTS = "model.safetensors"
-EXPORT_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
-CHOICE = "choice.json"  # a select stage's record: every candidate's validation IoU and the one kept
 # How often a running stage's stamp is rewritten with the seconds it has spent: a run killed outright (SIGKILL, the
 # machine going away), which no handler sees, then loses at most this much of the stage's reported time.
 STAMP_EVERY_S = 60.0
@@ -317,7 +312,7 @@ class RecipeRun:
         folder = self.folder(stage)
         folder.mkdir(parents=True, exist_ok=True)
         for name in (WEIGHTS, "config.json"):
-            copy_file(self.model_folder(chosen) / name, folder / name)
+            atomic_copy(self.model_folder(chosen) / name, folder / name)
         atomic_write_text(folder / CHOICE, json.dumps({"chosen": chosen, "val_iou": scores}, indent=1) + "\n")
         self.log(f"  chose {chosen} (synthetic validation foot IoU "
                  + ", ".join(f"{n} {100 * v:.2f}" for n, v in scores.items()) + ")")
@@ -366,7 +361,3 @@ def best_val_iou(run: Path) -> float:
         raise FootsegError(f"no validation IoU to choose by ({exc})", path) from exc
 
 
-def copy_file(src: Path, dest: Path) -> None:
-    """Copy atomically: a model folder is never seen with half a file."""
-    with atomic_path(dest) as tmp:
-        shutil.copyfile(src, tmp)

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from footseg.errors import FootsegError
-from footseg.recipe.runner import CHOICE, RecipeRun
+from footseg.recipe.layout import CHOICE
+from footseg.recipe.runner import RecipeRun
 from footseg.recipe.schema import Recipe, parse_recipe
 
 STUDY_RECIPE = Path(__file__).with_name("study.toml")

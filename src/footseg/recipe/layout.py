@@ -1,0 +1,11 @@
+"""Where a recipe run puts things: ``DIR/<stage>/``, ``DIR/stamps/<stage>.json`` and the result ``DIR/model/``.
+
+Names only, shared by the runner and the model card (so neither imports the other for them).
+"""
+
+STAMPS = "stamps"
+RESULT = "model"
+# models.saved.WEIGHTS_NAME, named again so that a dry run never imports torch
+WEIGHTS = "model.safetensors"
+EXPORT_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
+CHOICE = "choice.json"  # a select stage's record: every candidate's validation IoU and the one kept
