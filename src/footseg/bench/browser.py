@@ -50,7 +50,7 @@ import torch
 from footseg.bench.cost import parse_threads
 from footseg.bench.peer import PEER_SCRIPT, PEER_VENV, peer_hint
 from footseg.bench.table import format_cell
-from footseg.data.clips import Clip, clip_folders, find_clips
+from footseg.data.clips import Clip, clips_in, find_clips
 from footseg.data.transforms import resize_image, resize_mask
 from footseg.deploy import web
 from footseg.deploy.serve import SiteServer, running
@@ -263,16 +263,10 @@ def render_default_clips(out: Path) -> list[Clip]:
                            "--clips DIR")
     s = DEFAULT_CLIPS
     synthesize_clips(out, ClipSettings(n=s["n"], frames=s["frames"], size=s["size"], seed=s["seed"]), progress=False)
-    clips = [c for split in ("train", "val", "test") for c in _clips_in(out / split)]
+    clips = [c for split in ("train", "val", "test") for c in clips_in(out / split)]
     if not clips:
         raise FootsegError("the synthetic clip render came out empty", out)
     return clips
-
-
-def _clips_in(folder: Path) -> list[Clip]:
-    from footseg.data.dataset import find_samples
-
-    return [Clip(p.name, p, find_samples(p)) for p in clip_folders(folder)]
 
 
 # --- one page ----------------------------------------------------------------------------------------------------

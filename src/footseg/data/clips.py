@@ -53,6 +53,11 @@ def is_clip_dataset(root: Path) -> bool:
     return not any((f / "images").is_dir() for f in folders) and any(clip_folders(f) for f in folders)
 
 
+def clips_in(folder: Path) -> list[Clip]:
+    """The clips directly in ``folder`` (no split handling), in name order; none where it holds none."""
+    return [Clip(p.name, p, find_samples(p)) for p in clip_folders(folder)]
+
+
 def find_clips(root: Path, split: str = "test") -> list[Clip]:
     """The clips of a clip dataset: those of ``root/split`` when ``root`` has splits, else those of ``root`` itself
     (a flat folder of clips stands for any split, as a flat dataset does)."""
@@ -60,7 +65,7 @@ def find_clips(root: Path, split: str = "test") -> list[Clip]:
     if not root.is_dir():
         raise FootsegError("clip dataset folder not found", root)
     folder = split_folder(root, split) if has_splits(root) else root
-    clips = [Clip(p.name, p, find_samples(p)) for p in clip_folders(folder)]
+    clips = clips_in(folder)
     if not clips:
         raise FootsegError("no clips here (expected <clip>/images/<frame>.jpg|png and <clip>/masks/<frame>.png)",
                            folder)
