@@ -95,6 +95,21 @@ min_stride = 8
 """
 
 
+# One stage, no render: a recipe that runs without OpenGL in a second or two.
+PRUNE_ONLY = """\
+[recipe]
+name = "pruned"
+
+[[stage]]
+kind = "prune"
+name = "p"
+model = "shipped:fastlinknet"
+ratio = 0.25
+multiple = 8
+importance = "l1"
+"""
+
+
 def _write(tmp_path: Path, text: str = TINY, name: str = "tiny.toml") -> Path:
     path = tmp_path / name
     path.write_text(text)
@@ -436,18 +451,7 @@ def test_a_prune_stage_prunes_as_compress_does(tmp_path: Path) -> None:
     from footseg.models.saved import load_model
     from footseg.runtime.resolve import resolve_model
 
-    path = _write(tmp_path, """
-[recipe]
-name = "pruned"
-
-[[stage]]
-kind = "prune"
-name = "p"
-model = "shipped:fastlinknet"
-ratio = 0.25
-multiple = 8
-importance = "l1"
-""")
+    path = _write(tmp_path, PRUNE_ONLY)
     out = RecipeRun(parse_recipe(path), tmp_path / "run", log=_Log()).run()
     pruned, info = load_model(out)
     expected, shipped = resolve_model("fastlinknet").load()
@@ -462,19 +466,7 @@ importance = "l1"
 
 def test_a_running_stage_keeps_its_stamp_current(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run killed outright (SIGKILL: no handler runs) still leaves the time its stage had spent in the stamp."""
-    path = _write(tmp_path, """\
-[recipe]
-name = "slow"
-description = "One prune stage that takes a while."
-
-[[stage]]
-kind = "prune"
-name = "p"
-model = "shipped:fastlinknet"
-ratio = 0.25
-multiple = 8
-importance = "l1"
-""")
+    path = _write(tmp_path, PRUNE_ONLY)
     stamp_path = tmp_path / "run" / "stamps" / "p.json"
     seen: list[dict] = []
 
