@@ -238,9 +238,12 @@ class RecipeRun:
         tick = time.perf_counter()
         stop = threading.Event()
 
+        def spent() -> float:
+            return before + time.perf_counter() - tick
+
         def keep_time() -> None:
             while not stop.wait(STAMP_EVERY_S):
-                self.write_stamp(stage, {**record, "seconds": round(before + time.perf_counter() - tick, 1)})
+                self.write_stamp(stage, {**record, "seconds": round(spent(), 1)})
 
         clock = threading.Thread(target=keep_time, name=f"stamp {stage.name}", daemon=True)
         clock.start()
@@ -250,11 +253,11 @@ class RecipeRun:
             stop.set()
             clock.join()
             # A stopped stage keeps the time it spent, so a stage continued later reports its whole time.
-            self.write_stamp(stage, {**record, "seconds": round(before + time.perf_counter() - tick, 1)})
+            self.write_stamp(stage, {**record, "seconds": round(spent(), 1)})
             raise
         stop.set()
         clock.join()  # before the last stamp: no late rewrite may undo "done"
-        seconds = time.perf_counter() - tick + before
+        seconds = spent()
         self.digests[stage.name] = self.output_digest(stage)
         # a stage continued by other software says so: its output is partly theirs
         earlier = [e for i, e in enumerate(earlier) if e and e != environment and e not in earlier[:i]]
