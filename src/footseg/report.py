@@ -20,6 +20,7 @@ from footseg.eval.figures import prediction_grid, spread_samples
 from footseg.models.saved import CONFIG_NAME
 from footseg.runtime.predictor import Predictor
 from footseg.runtime.resolve import ModelRef, resolve_model
+from footseg.train.history import HISTORY, read_history
 
 FIGURE_IMAGES = 6
 _DASH = "—"
@@ -44,22 +45,17 @@ def _resolve(ref: str | Path) -> tuple[ModelRef, Path | None]:
     """The model to report on and its run folder (for history.json), when it came from one."""
     model = resolve_model(ref)
     folder = model.folder  # an ONNX file has no PyTorch network to count and time as the tables do
-    run = folder.parent if folder.name == "best" and (folder.parent / "history.json").is_file() else None
+    run = folder.parent if folder.name == "best" and (folder.parent / HISTORY).is_file() else None
     return model, run
 
 
-def _read_history(path: Path) -> dict | None:
-    """Summary of RUN/history.json: epochs, best epoch by validation IoU, and the validation IoU curve."""
-    if not path.is_file():
+def _history_summary(run: Path) -> dict | None:
+    """Summary of a run's history: epochs, best epoch by validation IoU, and the validation IoU curve."""
+    rows = read_history(run)
+    if not rows:
         return None
-    try:
-        rows = json.loads(path.read_text())
-        curve = [(int(r["epoch"]), float(r["val_iou"])) for r in rows]
-        losses = [float(r["train_loss"]) for r in rows if "train_loss" in r]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise FootsegError(f"invalid training history ({type(exc).__name__}: {exc})", path) from exc
-    if not curve:
-        return None
+    curve = [(int(r["epoch"]), float(r["val_iou"])) for r in rows]
+    losses = [float(r["train_loss"]) for r in rows if "train_loss" in r]
     best_epoch, best_iou = max(curve, key=lambda c: c[1])
     return {
         "epochs": len(curve),
@@ -285,7 +281,7 @@ def write_report(
         h, w = e.predictor.input_size
         if h != w:
             raise FootsegError(f"benchmark needs a square input size, got {h}x{w}", e.folder / CONFIG_NAME)
-        e.history = _read_history(e.run / "history.json") if e.run else None
+        e.history = _history_summary(e.run) if e.run else None
     quoted = quoted_study(Path(quote)) if quote is not None else []
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -14,9 +14,10 @@ import pytest
 
 from footseg.cli import main
 from footseg.errors import FootsegError
-from footseg.recipe.runner import RecipeRun, best_val_iou
+from footseg.recipe.runner import RecipeRun
 from footseg.recipe.schema import parse_recipe
 from footseg.recipe.study import STUDY_RECIPE, budget, run_study
+from footseg.train.history import best_val_iou, write_history
 
 TINY_STUDY = """\
 [recipe]
@@ -120,7 +121,7 @@ def test_select_keeps_the_best_and_the_first_written_of_equals(tmp_path: Path) -
         best.mkdir(parents=True)
         (best / "model.safetensors").write_bytes(name.encode())
         (best / "config.json").write_text("{}")
-        (tmp_path / "run" / name / "history.json").write_text(json.dumps([{"val_iou": v} for v in curve]))
+        write_history(tmp_path / "run" / name, [{"epoch": i + 1, "val_iou": v} for i, v in enumerate(curve)])
     record = run._select(recipe.stage("strongest"))
     assert record == {"chosen": "big", "val_iou": {"student": 0.5, "big": 0.7, "other": 0.7}}
     assert (tmp_path / "run" / "strongest" / "model.safetensors").read_bytes() == b"big"
@@ -134,13 +135,6 @@ def test_select_candidates_must_share_data_and_input_size(tmp_path: Path) -> Non
     with pytest.raises(FootsegError, match="stage 'strongest': candidates were trained on different data or input "
                                            "sizes"):
         parse_recipe(path)
-
-
-def test_best_val_iou_reads_the_history(tmp_path: Path) -> None:
-    (tmp_path / "history.json").write_text(json.dumps([{"val_iou": 0.5}, {"val_iou": 0.75}, {"val_iou": 0.25}]))
-    assert best_val_iou(tmp_path) == 0.75
-    with pytest.raises(FootsegError, match="no validation IoU to choose by"):
-        best_val_iou(tmp_path / "missing")
 
 
 @pytest.fixture(scope="module")

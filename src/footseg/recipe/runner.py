@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from footseg.atomic import atomic_copy, atomic_write_text
-from footseg.data.synth.engine import MANIFEST, image_paths, setting_differences, stored_settings
+from footseg.data.synth.engine import MANIFEST, image_paths, read_manifest, setting_differences, stored_settings
 from footseg.errors import FootsegError
 from footseg.recipe.environment import device_name, gl_strings, sha256_file, versions
 from footseg.recipe.layout import CHOICE, EXPORT_FILES, RESULT, STAMPS, WEIGHTS
 from footseg.recipe.schema import SHIPPED, Recipe, Stage, describe, synth_settings, train_config
+from footseg.train.history import best_val_iou, read_history
 
 STAMP_VERSION = 1
 # How often a running stage's stamp is rewritten with the seconds it has spent: a run killed outright (SIGKILL, the
@@ -156,8 +157,10 @@ class RecipeRun:
         folder, s = self.folder(stage), stage.settings
         if stage.kind == "render":
             try:
-                manifest = json.loads((folder / MANIFEST).read_text())
-            except (OSError, ValueError):
+                manifest = read_manifest(folder / MANIFEST)
+            except FootsegError:
+                return False
+            if manifest is None:
                 return False
             settings = synth_settings(s, self.inputs["floors"], self.inputs["find"])
             if setting_differences(manifest.get("settings"), settings):
@@ -169,8 +172,8 @@ class RecipeRun:
             return merged_is_complete(folder)
         if stage.kind == "train":
             try:
-                history = json.loads((folder / "history.json").read_text())
-            except (OSError, ValueError):
+                history = read_history(folder) or []
+            except FootsegError:
                 return False
             return len(history) >= s["epochs"] and (folder / "best" / WEIGHTS).is_file()
         if stage.kind == "prune":
@@ -185,7 +188,10 @@ class RecipeRun:
         if stage.kind in ("render", "merge"):
             from footseg.data.synth.merge import manifest_digest
 
-            return manifest_digest(json.loads((self.folder(stage) / MANIFEST).read_text()))
+            path = self.folder(stage) / MANIFEST
+            if (manifest := read_manifest(path)) is None:
+                raise FootsegError("no manifest.json: the stage has not made its dataset", path.parent)
+            return manifest_digest(manifest)
         if stage.kind == "export":
             return sha256_file(self.export_file(stage))
         return sha256_file(self.model_folder(stage.name) / WEIGHTS)
@@ -353,14 +359,5 @@ class RecipeRun:
                 lines.append(f"--{key}: {given} (read by {', '.join(renders)})")
         return lines
 
-
-def best_val_iou(run: Path) -> float:
-    """The best synthetic validation foot IoU of a training run, from its ``history.json``."""
-    path = Path(run) / "history.json"
-    try:
-        history = json.loads(path.read_text())
-        return max(float(epoch["val_iou"]) for epoch in history)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise FootsegError(f"no validation IoU to choose by ({exc})", path) from exc
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import math
 import os
 import random
@@ -39,7 +38,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
-from footseg.atomic import atomic_write_bytes
 from footseg.config import TrainConfig
 from footseg.data.check import require_valid
 from footseg.data.dataset import SegmentationDataset, make_loader, split_folder
@@ -53,6 +51,7 @@ from footseg.runtime.predictor import foot_probability
 from footseg.runtime.resolve import resolve_model
 from footseg.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from footseg.train.distill import FeatureTap, attention_transfer_loss, distill_weight, distillation_loss
+from footseg.train.history import read_history, write_history
 from footseg.train.losses import Loss, build_loss
 
 CHECKPOINT_EVERY_STEPS = 50
@@ -163,7 +162,7 @@ def finetune(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
         raise FootsegError("finetune starts from the network it is given; --init cannot also be set")
     _run(cfg, resume=False, start=model)
     model.eval()
-    return json.loads((Path(cfg.out) / "history.json").read_text())
+    return read_history(cfg.out) or []
 
 
 def _run(cfg: TrainConfig, resume: bool, start: nn.Module | None) -> Path | None:
@@ -667,7 +666,7 @@ class _Trainer:
                 save_model(self._kept_model, self.run / "best", info)
         s.start_epoch(s.epoch + 1)
         if self.env.main:
-            atomic_write_bytes(self.run / "history.json", (json.dumps(s.history, indent=2) + "\n").encode())
+            write_history(self.run, s.history)
         self._save_checkpoint()
         self._log(
             f"epoch {entry['epoch']}/{cfg.epochs}  loss {entry['train_loss']:.4f}  train iou {entry['train_iou']:.4f}"
