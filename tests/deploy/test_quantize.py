@@ -12,6 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, numpy_helper
 
+from footseg.data.dataset import Sample
 from footseg.deploy.quantize import (
     DEFAULT_MIN_STRIDE,
     MIN_STRIDE_KEY,
@@ -141,8 +142,10 @@ def test_int8_metadata(int8_onnx: Path, fp32_onnx: Path) -> None:
 def test_calibration_reads_train_split_evenly(tiny_dataset: Path) -> None:
     train = sorted((tiny_dataset / "train" / "images").iterdir())
     picked = calibration_images(tiny_dataset, 3)
-    assert picked == [train[0], train[4], train[7]]  # spread over the whole split
-    assert calibration_images(tiny_dataset / "val", 100) == sorted((tiny_dataset / "val" / "images").iterdir())
+    assert [s.image for s in picked] == [train[0], train[4], train[7]]  # spread over the whole split
+    assert all(s.mask == tiny_dataset / "train" / "masks" / f"{s.stem}.png" for s in picked)
+    val = calibration_images(tiny_dataset / "val", 100)
+    assert [s.image for s in val] == sorted((tiny_dataset / "val" / "images").iterdir())
     reader = ImageCalibrationReader(picked, (64, 96))
     feeds = [reader.get_next() for _ in range(4)]
     assert feeds[3] is None
@@ -152,6 +155,15 @@ def test_calibration_reads_train_split_evenly(tiny_dataset: Path) -> None:
     np.testing.assert_array_equal(reader.get_next()["image"], feeds[0]["image"])
     with pytest.raises(FootsegError, match="at least one"):
         calibration_images(tiny_dataset, 0)
+
+
+def test_calibration_priors_come_from_each_image_s_own_mask(tiny_dataset: Path) -> None:
+    with_mask = calibration_images(tiny_dataset, 1)[0]
+    without = Sample(with_mask.stem, with_mask.image, None)
+    feeds = ImageCalibrationReader([with_mask, without], (64, 96), priors=True)
+    first, second = feeds.get_next(), feeds.get_next()
+    assert first["prior"].shape == (1, 1, 64, 96) and first["prior"].max() > 0  # a fake previous-frame foot
+    assert not second["prior"].any()  # no mask: the empty prior of a first frame
 
 
 def test_keep_fp32_aliases_leave_first_and_last_conv_unquantized(

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from footseg.data.augment import AugmentConfig, ThesisAugment
-from footseg.data.io import IMAGE_EXTENSIONS, MASK_EXTENSION, read_image, read_mask
+from footseg.data.io import MASK_EXTENSION, image_files, read_image, read_mask
 from footseg.data.transforms import mask_to_tensor, resize_image, resize_mask, to_tensor
 from footseg.errors import FootsegError
 
@@ -28,15 +28,6 @@ class Sample:
     stem: str
     image: Path
     mask: Path | None  # None when a flat folder of photos has no mask for this one
-
-
-def image_files(images_dir: Path) -> list[Path]:
-    """Image files directly inside ``images_dir``, sorted, hidden files skipped."""
-    return sorted(
-        p
-        for p in Path(images_dir).iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
 
 
 def find_samples(folder: Path) -> list[Sample]:

@@ -19,6 +19,21 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 MASK_EXTENSION = ".png"
 
 
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files directly inside ``folder``, sorted by name; hidden files (``.name``) are skipped."""
+    return sorted(
+        p for p in Path(folder).iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
+def photos_folder(path: str | Path) -> Path:
+    """Where a folder given for its photos keeps them: its ``images/`` folder when it has one (a dataset, a clip),
+    else the folder itself."""
+    path = Path(path)
+    return path / "images" if (path / "images").is_dir() else path
+
+
 def _open(path: Path) -> Image.Image:
     path = Path(path)
     if not path.is_file():

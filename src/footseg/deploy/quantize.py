@@ -46,8 +46,8 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.calibrate import save_tensors_data
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from footseg.data.dataset import find_samples, split_folder
-from footseg.data.io import MASK_EXTENSION, read_image, read_mask
+from footseg.data.dataset import Sample, find_samples, split_folder
+from footseg.data.io import read_image, read_mask
 from footseg.data.prior import fake_prior
 from footseg.data.transforms import resize_image, resize_mask, to_tensor
 from footseg.deploy.export import FP32_NAME, compact_names, default_export_path, export_module, save_onnx, set_metadata
@@ -91,18 +91,19 @@ def model_min_stride(info: SavedModelInfo, folder: Path | None = None) -> int:
     return value
 
 
-def calibration_images(calib: str | Path, n: int) -> list[Path]:
-    """Up to ``n`` images of the dataset ``calib`` (its train split if it has splits), spread evenly over it."""
+def calibration_images(calib: str | Path, n: int) -> list[Sample]:
+    """Up to ``n`` images of the dataset ``calib`` (its train split if it has splits), spread evenly over it, each
+    with its mask where it has one."""
     if n < 1:
         raise FootsegError(f"calibration needs at least one image, got --calib-n {n}")
     folder = split_folder(Path(calib), "train")
-    paths = [s.image for s in find_samples(folder)]
-    if not paths:
+    samples = find_samples(folder)
+    if not samples:
         raise FootsegError("no calibration images found", folder / "images")
-    if len(paths) <= n:
-        return paths
-    picks = np.linspace(0, len(paths) - 1, n).round().astype(int)  # evenly spread, not the first n stems
-    return [paths[i] for i in picks]
+    if len(samples) <= n:
+        return samples
+    picks = np.linspace(0, len(samples) - 1, n).round().astype(int)  # evenly spread, not the first n stems
+    return [samples[i] for i in picks]
 
 
 class ImageCalibrationReader(CalibrationDataReader):
@@ -113,25 +114,24 @@ class ImageCalibrationReader(CalibrationDataReader):
     range it sees on video; an image without a mask gets the empty prior of a first frame.
     """
 
-    def __init__(self, paths: Sequence[Path], input_size: tuple[int, int], priors: bool = False):
-        self.paths = list(paths)
+    def __init__(self, samples: Sequence[Sample], input_size: tuple[int, int], priors: bool = False):
+        self.samples = list(samples)
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.priors = priors
         self._iter: Iterator[dict[str, np.ndarray]] | None = None
 
-    def _prior(self, path: Path, index: int) -> np.ndarray:
-        mask_path = path.parent.parent / "masks" / f"{path.stem}{MASK_EXTENSION}"
-        if not mask_path.is_file():
+    def _prior(self, sample: Sample, index: int) -> np.ndarray:
+        if sample.mask is None:
             return np.zeros((1, 1, *self.input_size), np.float32)
-        mask = resize_mask(read_mask(mask_path), self.input_size)
+        mask = resize_mask(read_mask(sample.mask), self.input_size)
         return fake_prior(mask, np.random.default_rng([index, 1]))[None, None]
 
     def _batches(self) -> Iterator[dict[str, np.ndarray]]:
-        for index, path in enumerate(self.paths):
-            image = to_tensor(resize_image(read_image(path), self.input_size)).numpy()
+        for index, sample in enumerate(self.samples):
+            image = to_tensor(resize_image(read_image(sample.image), self.input_size)).numpy()
             feeds = {INPUT_NAME: image[None]}
             if self.priors:
-                feeds[PRIOR_NAME] = self._prior(path, index)
+                feeds[PRIOR_NAME] = self._prior(sample, index)
             yield feeds
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -143,7 +143,7 @@ class ImageCalibrationReader(CalibrationDataReader):
         self._iter = None
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.samples)
 
 
 def resolve_nodes(model: onnx.ModelProto, names: Sequence[str]) -> list[str]:

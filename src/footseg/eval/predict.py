@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from footseg.data.io import IMAGE_EXTENSIONS, read_image, write_jpeg, write_png
+from footseg.data.io import IMAGE_EXTENSIONS, image_files, photos_folder, read_image, write_jpeg, write_png
 from footseg.errors import FootsegError
 from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mask
 
@@ -31,10 +31,6 @@ def overlay_mask(
     return out
 
 
-def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
-
-
 def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
     """Image files named by ``inputs``: files as given; a folder gives its images (or those of its images/ folder)."""
     if not inputs:
@@ -43,8 +39,8 @@ def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            folder = path / "images" if (path / "images").is_dir() else path
-            images = sorted(p for p in folder.iterdir() if _is_image(p))
+            folder = photos_folder(path)
+            images = image_files(folder)
             if not images:
                 raise FootsegError(f"folder has no images ({', '.join(IMAGE_EXTENSIONS)})", folder)
             found.extend(images)

@@ -20,7 +20,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
-from footseg.data.io import IMAGE_EXTENSIONS, read_image
+from footseg.data.io import IMAGE_EXTENSIONS, image_files, photos_folder, read_image
 from footseg.errors import FootsegError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".avi", ".mkv")
@@ -51,13 +51,8 @@ class FolderReader(FrameReader):
     """The images of a folder (or of its ``images/`` folder, as in a clip ``CLIP/images/*.jpg``), by name."""
 
     def __init__(self, folder: str | Path):
-        folder = Path(folder)
-        self.path = folder / "images" if (folder / "images").is_dir() else folder
-        self.files = sorted(
-            (p for p in self.path.iterdir()
-             if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")),
-            key=_natural_key,
-        )
+        self.path = photos_folder(folder)
+        self.files = sorted(image_files(self.path), key=_natural_key)
         if not self.files:
             raise FootsegError(f"folder has no frames (images: {', '.join(IMAGE_EXTENSIONS)})", self.path)
         seen: dict[str, Path] = {}

@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from footseg.data.io import image_files, photos_folder, read_image, read_mask, write_png
+from footseg.errors import FootsegError
+
+
+def test_image_files_lists_images_by_name_and_skips_the_rest(tmp_path: Path) -> None:
+    for name in ("b.JPG", "a.png", "c.jpeg", ".hidden.jpg", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "d.jpg").mkdir()
+    assert [p.name for p in image_files(tmp_path)] == ["a.png", "b.JPG", "c.jpeg"]
+
+
+def test_photos_folder_prefers_an_images_folder(tmp_path: Path) -> None:
+    assert photos_folder(tmp_path) == tmp_path
+    (tmp_path / "images").mkdir()
+    assert photos_folder(tmp_path) == tmp_path / "images"
+
+
+def test_masks_read_back_their_values_and_images_are_rgb(tmp_path: Path) -> None:
+    mask = np.zeros((6, 8), np.uint8)
+    mask[2:4, 3:6] = 255
+    write_png(tmp_path / "sub" / "m.png", mask)
+    np.testing.assert_array_equal(read_mask(tmp_path / "sub" / "m.png"), mask)
+    Image.fromarray(mask).save(tmp_path / "grey.png")
+    assert read_image(tmp_path / "grey.png").shape == (6, 8, 3)
+
+
+def test_a_truncated_image_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    with pytest.raises(FootsegError, match="unreadable or truncated image") as err:
+        read_image(path)
+    assert str(path) in str(err.value)
+    with pytest.raises(FootsegError, match="file not found"):
+        read_mask(tmp_path / "missing.png")
