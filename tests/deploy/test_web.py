@@ -57,7 +57,7 @@ READ_STATE = """() => {
   };
   return { input: b64(f.lastInput), prior: b64(f.lastPrior), mask: b64(f.lastMask), size: f.inputSize,
            frames: f.frames, errors: f.errors, mode: f.mode, ratio: f.ratio, threads: f.threads,
-           isolated: f.isolated, latency: f.latency, cores: navigator.hardwareConcurrency };
+           isolated: f.isolated, latency: f.latency, cores: navigator.hardwareConcurrency, threshold: f.threshold };
 }"""
 
 
@@ -115,7 +115,7 @@ def test_export_web_int8_and_onnx_files(trained_dir: Path, tiny_dataset: Path, f
     assert meta["precision"] == "int8" and OnnxModel(site / "model.onnx").precision == "int8"
     assert meta["input_size"] == [64, 64] and meta["in_channels"] == 3 and meta["prior"] is False
     assert meta["default_mode"] == "smooth" and meta["default_ratios"] == {"smooth": 1.0, "prior": 1.0}
-    assert meta["output"]["kind"] == "margin" and meta["footseg_version"]
+    assert meta["output"]["kind"] == "margin" and meta["footseg_version"] and meta["threshold"] == 0.5
     assert {p.name for p in site.iterdir()} >= {*web.PAGE_FILES, *web.ORT_FILES, "model.onnx", "model.json"}
     assert not any(p.suffix == ".map" or p.name.startswith(".") for p in site.iterdir())
     # The page's int8 file follows --min-stride as `footseg export --format onnx-int8` does.
@@ -269,7 +269,10 @@ def test_masks_flow_and_match_python_onnx_runtime(
     error = min(np.abs(pixels - f).mean() for f in clip[1])
     swapped = min(np.abs(pixels[..., ::-1] - f).mean() for f in clip[1])
     assert error < 3 < swapped, (error, swapped)
-    want = python_mask(OnnxModel(site / "model.onnx"), image) > 0.5
+    model = OnnxModel(site / "model.onnx")
+    # the page decides at the model's own threshold (the shipped default's is not 0.5), as footseg's Predictor does
+    assert state["threshold"] == model.info.threshold == json.loads((site / "model.json").read_text())["threshold"]
+    want = python_mask(model, image) > model.info.threshold
     agreement = float((mask == want).mean())
     assert agreement >= AGREEMENT, agreement
     assert 0.01 < mask.mean() < 0.99  # the clip shows a foot and floor: a mask, not an empty or full plane
@@ -315,7 +318,7 @@ def test_smooth_mode_is_footseg_temporal_smooth(camera_browser: Browser, server:
     previous = decode(state, "prior", np.float32, (h, w))
     assert previous is not None  # the previous frame's output, which the blend pulls towards
     prob = python_mask(OnnxModel(site / "model.onnx"), decode(state, "input", np.float32, (3, h, w)))
-    want = smooth(prob.astype(np.float32), previous, 0.7) > 0.5
+    want = smooth(prob.astype(np.float32), previous, 0.7) > state["threshold"]
     assert float((decode(state, "mask", np.uint8, (h, w)) == want).mean()) >= AGREEMENT
     page.context.close()
 
@@ -352,7 +355,7 @@ def test_prior_model_gets_the_previous_probability(camera_browser: Browser, prio
     image = decode(state, "input", np.float32, (3, h, w))
     # As footseg.runtime.temporal runs it: the network on (frame, prior), its output smoothed towards that prior.
     network = python_mask(model, image, prior).astype(np.float32)
-    want = smooth(network, prior, state["ratio"]) > 0.5
+    want = smooth(network, prior, state["ratio"]) > state["threshold"]
     assert float((decode(state, "mask", np.uint8, (h, w)) == want).mean()) >= AGREEMENT
     # The prior does change the network's answer, so the parity above checks that the page feeds it.
     assert (python_mask(model, image, np.zeros_like(prior)) > 0.5).mean() != (network > 0.5).mean()

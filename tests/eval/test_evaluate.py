@@ -95,3 +95,20 @@ def test_cli_json_holds_the_scores(saved_model: Path, blob_folder: Path, tmp_pat
     assert {"accuracy", "iou", "miou", "n"} <= set(scores) and scores["n"] == 4
     assert len(scores["per_image"]) == 4
     assert f"iou {scores['iou']:.4f}" in capsys.readouterr().out
+
+
+def test_evaluate_scores_at_the_model_s_threshold_and_threshold_ious_at_each(saved_model: Path,
+                                                                            tiny_dataset: Path) -> None:
+    import dataclasses
+
+    from footseg.eval.evaluate import threshold_ious
+
+    ious = threshold_ious(saved_model, tiny_dataset, thresholds=(0.3, 0.5, 0.7), split="test", batch_size=3)
+    assert list(ious) == [0.3, 0.5, 0.7]
+    assert ious[0.5] == pytest.approx(evaluate(saved_model, tiny_dataset)["iou"], abs=1e-12)
+    predictor = Predictor(saved_model)
+    predictor.info = dataclasses.replace(predictor.info, threshold=0.7)
+    assert evaluate(predictor, tiny_dataset)["iou"] == pytest.approx(ious[0.7], abs=1e-12)
+    assert len(set(ious.values())) > 1  # an untrained network's probabilities spread: thresholds differ
+    with pytest.raises(FootsegError, match="between 0 and 1"):
+        threshold_ious(saved_model, tiny_dataset, thresholds=(0.5, 1.0))

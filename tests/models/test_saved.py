@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from footseg.errors import FootsegError
 from footseg.models import SavedModelInfo, create_model, load_model, save_model
 from footseg.models import saved as saved_module
-from footseg.models.saved import pretrained_models
+from footseg.models.saved import info_from_dict, pretrained_models, read_info
 
 
 def _save_tiny(folder: Path) -> torch.nn.Module:
@@ -57,3 +58,17 @@ def test_adding_a_prior_input_keeps_what_the_network_computes() -> None:
     x = torch.rand(2, 3, *info.input_size)
     with torch.no_grad():
         assert torch.equal(model(x), wide.eval()(torch.cat([x, torch.rand(2, 1, *info.input_size)], dim=1)))
+
+
+def test_a_model_keeps_its_threshold_and_an_old_config_reads_as_argmax(tmp_path: Path) -> None:
+    model = create_model("fastlinknet", width=0.25).eval()
+    save_model(model, tmp_path / "m", SavedModelInfo("fastlinknet", 0.25, 2, (64, 64), threshold=0.65))
+    assert read_info(tmp_path / "m").threshold == 0.65
+    raw = json.loads((tmp_path / "m" / "config.json").read_text())
+    del raw["threshold"]  # a config from before thresholds
+    assert info_from_dict(raw).threshold == 0.5
+    for bad in (0, 1.0, "0.6", True, -0.2):
+        (tmp_path / "m" / "config.json").write_text(json.dumps({**raw, "threshold": bad}))
+        with pytest.raises(FootsegError, match="threshold must be a number between 0 and 1") as err:
+            read_info(tmp_path / "m")
+        assert str(tmp_path / "m" / "config.json") in str(err.value)

@@ -3,7 +3,7 @@ stages, and ``footseg recipe run`` makes a model from nothing into one folder, s
 was interrupted and refuses what was made otherwise.
 
 The end-to-end recipe is tiny (a 12-image render at 64 px, two 2-step training stages of a width-0.25 FastLinkNet,
-ONNX fp32 and int8 exports): it checks the plumbing, not the model.
+its threshold, ONNX fp32 and int8 exports): it checks the plumbing, not the model.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from footseg.cli import main
 from footseg.config import TrainConfig
 from footseg.deploy.quantize import MIN_STRIDE_KEY
 from footseg.errors import FootsegError
+from footseg.eval.evaluate import THRESHOLDS, threshold_ious
 from footseg.recipe import runner as runner_module
 from footseg.recipe.runner import RecipeRun
 from footseg.recipe.schema import KEYS, TRAIN_RUNTIME, find_recipe, parse_recipe
+from footseg.runtime.onnx_model import OnnxModel
 
 TINY = """\
 [recipe]
@@ -79,15 +81,21 @@ epochs = 2
 lr = 0.001
 
 [[stage]]
+kind = "threshold"
+name = "point"
+model = "second"
+data = "synth"
+
+[[stage]]
 kind = "export"
 name = "onnx"
-model = "second"
+model = "point"
 format = "onnx"
 
 [[stage]]
 kind = "export"
 name = "int8"
-model = "second"
+model = "point"
 format = "onnx-int8"
 calib = "synth"
 calib_n = 4
@@ -122,8 +130,10 @@ def _write(tmp_path: Path, text: str = TINY, name: str = "tiny.toml") -> Path:
 def test_a_good_file(tmp_path: Path) -> None:
     recipe = parse_recipe(_write(tmp_path))
     assert [(s.kind, s.name) for s in recipe.stages] == [("render", "synth"), ("train", "first"),
-                                                         ("train", "second"), ("export", "onnx"), ("export", "int8")]
-    assert recipe.result == "second"  # the last model made, when [recipe] names none
+                                                         ("train", "second"), ("threshold", "point"),
+                                                         ("export", "onnx"), ("export", "int8")]
+    assert recipe.result == "point"  # the last model made, when [recipe] names none
+    assert recipe.stage("point").refs() == ["second", "synth"]
     second = recipe.stage("second").settings
     assert second["lr"] == 0.001 and second["batch_size"] == 2 and second["init"] == "first"  # stage over defaults
     assert second["teacher"] is None and second["freeze_bn"] is False
@@ -176,7 +186,7 @@ BAD = {
     "stage as a table": (TINY.replace("[[stage]]", "[stage.x]", 1).split("[[stage]]")[0],
                          "stage: must be an array of tables"),
     "unknown result": (_replace('description = "', 'result = "synth"\ndescription = "'),
-                       "[recipe]: result 'synth' is not a train, prune or select stage"),
+                       "[recipe]: result 'synth' is not a train, prune, select or threshold stage"),
     "not TOML": (TINY + "\nlr = = 3\n", "not valid TOML"),
 }
 
@@ -351,7 +361,7 @@ def tiny_run(egl, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     assert log.of("synth") == log.of("first") == ["done before, skipped"]
     assert log.of("second")[0] == "continuing an unfinished stage"
     assert json.loads((out / "stamps" / "second.json").read_text())["seconds"] == 200.0  # both runs' time
-    assert log.of("onnx")[0].startswith("second -> onnx")
+    assert log.of("onnx")[0].startswith("point -> onnx")
     return path, out
 
 
@@ -369,7 +379,14 @@ def test_a_run_makes_every_stage_and_the_model_folder(tiny_run: tuple[Path, Path
     # later int8 exports of the result (footseg export, the web page, bench) make the recipe's int8 file
     assert config["extra"][MIN_STRIDE_KEY] == parse_recipe(out / "model" / "recipe.toml").stage("int8").settings[
         "min_stride"]
-    for name in ("synth", "first", "second", "onnx", "int8"):
+    # the threshold stage: the trained weights, with the operating point that scored best on the validation split
+    choice = json.loads((out / "point" / "choice.json").read_text())
+    assert list(choice["val_iou"]) == [f"{t:.2f}" for t in THRESHOLDS]
+    assert choice["val_iou"][f"{choice['chosen']:.2f}"] == max(choice["val_iou"].values())
+    assert config["threshold"] == choice["chosen"] == OnnxModel(out / "model" / "model.int8.onnx").info.threshold
+    scores = threshold_ious(out / "model", out / "synth")
+    assert {f"{t:.2f}": v for t, v in scores.items()} == choice["val_iou"]
+    for name in ("synth", "first", "second", "point", "onnx", "int8"):
         stamp = json.loads((out / "stamps" / f"{name}.json").read_text())
         assert stamp["state"] == "done" and stamp["environment"]["footseg"]
 
@@ -402,7 +419,7 @@ def test_a_second_run_skips_every_stage(tiny_run: tuple[Path, Path]) -> None:
     before = weights.stat().st_mtime_ns
     log = _Log()
     RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
-    assert [line.split(": ")[1] for line in log] == ["done before, skipped"] * 5
+    assert [line.split(": ")[1] for line in log] == ["done before, skipped"] * 6
     assert weights.stat().st_mtime_ns == before
 
 
@@ -417,8 +434,8 @@ def test_a_deleted_output_is_made_again(tiny_run: tuple[Path, Path]) -> None:
     RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
     assert log.of("synth")[0] == "continuing an unfinished stage" and log.of("synth")[1].startswith("done in")
     assert {p: p.read_bytes() for p in images} == kept  # the same pixels: later stages stay valid
-    assert log.of("first") == log.of("second") == log.of("int8") == ["done before, skipped"]
-    assert log.of("onnx")[0].startswith("second -> onnx") and (out / "onnx" / "model.onnx").is_file()
+    assert log.of("first") == log.of("second") == log.of("point") == log.of("int8") == ["done before, skipped"]
+    assert log.of("onnx")[0].startswith("point -> onnx") and (out / "onnx" / "model.onnx").is_file()
 
 
 def test_a_stage_made_otherwise_is_refused(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
@@ -440,7 +457,7 @@ def test_dry_run_shows_how_far_a_folder_got(tiny_run: tuple[Path, Path], capsys:
     path, out = tiny_run
     assert main(["recipe", "run", str(path), "--out", str(out), "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()[1:]
-    assert len(lines) == 5 and all(line.endswith("[done]") for line in lines)
+    assert len(lines) == 6 and all(line.endswith("[done]") for line in lines)
 
 
 def test_a_prune_stage_prunes_as_compress_does(tmp_path: Path) -> None:

@@ -85,3 +85,15 @@ def test_every_non_background_class_counts_as_foot(make_photo) -> None:
     # softmax([0, .3, .3]): background 0.27, each foot class 0.365 -- class 1 alone would call it background
     assert np.allclose(prob, 1 - 1 / (1 + 2 * np.exp(0.3)), atol=1e-6)
     assert predictor.predict_mask(make_photo(40, 40)[0]).all()
+
+
+def test_masks_follow_the_model_s_threshold(red_net, make_photo) -> None:
+    image, _ = make_photo(48, 64)
+    net = red_net()
+    argmax = Predictor((net, SavedModelInfo("red", input_size=(64, 64))))
+    strict = Predictor((net, SavedModelInfo("red", input_size=(64, 64), threshold=0.9)))
+    prob = argmax.predict_proba(image)
+    assert argmax.threshold == 0.5 and strict.threshold == 0.9
+    np.testing.assert_array_equal(argmax.predict_mask(image), prob > 0.5)
+    np.testing.assert_array_equal(strict.predict_mask(image), prob > 0.9)
+    assert ((prob > 0.5) != (prob > 0.9)).any()  # the photo has pixels between the two: the test can tell

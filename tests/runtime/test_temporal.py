@@ -89,3 +89,13 @@ def test_each_mode_has_its_own_default_ratio(red_model) -> None:
     assert VideoSegmenter(Predictor(red_model)).ratio == DEFAULT_RATIOS["smooth"] == 1.0
     assert VideoSegmenter(_prior_predictor()).ratio == DEFAULT_RATIOS["prior"]
     assert VideoSegmenter(Predictor(red_model), "per-frame").ratio == 0.0
+
+
+def test_a_frame_s_mask_is_taken_at_the_model_s_threshold(red_net, make_photo) -> None:
+    image, _ = make_photo(48, 64)
+    strict = Predictor((red_net(), SavedModelInfo("red", input_size=(64, 64), threshold=0.9)))
+    prob = VideoSegmenter(strict, "per-frame").step(image)
+    mask = VideoSegmenter(strict, "per-frame").step_mask(image)
+    assert mask.dtype == np.uint8
+    np.testing.assert_array_equal(mask, prob > 0.9)
+    assert ((prob > 0.5) != (prob > 0.9)).any()

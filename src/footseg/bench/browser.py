@@ -23,7 +23,8 @@ A row is measured in three steps in a fresh browser context (an empty cache):
    the clip frame closest to that input (mean absolute difference at the network's resolution, against the clip
    frame resized as footseg resizes it: the camera loops the clip, and frames are skipped whenever the page is
    busy), until every clip frame has been seen once. Masks are compared at the clip's size: footseg's probability
-   is resized back bilinearly and thresholded at 0.5 as ``footseg.runtime.predictor`` does, MediaPipe's confidence
+   is resized back bilinearly and thresholded at the page's threshold (the model's, from its ``model.json``) as
+   ``footseg.runtime.predictor`` does, MediaPipe's confidence
    mask (already at the camera's size) is thresholded at 0.5. IoU and flicker are then computed exactly as
    ``footseg.eval.clips`` does (ConfusionMeter, FlickerMeter, clip frames in order; a clip frame the page never
    showed is left out, and flicker then restarts after it). footseg's rows also carry ``python_iou`` and
@@ -120,7 +121,7 @@ START_RECORDING = """(limit) => {
     if (!s.lastInput || queue.length >= limit) return;
     const common = { frame: s.frames, input: s.lastInput, size: s.inputSize };
     queue.push(s.maskSize ? { ...common, mask: s.lastMask, maskSize: s.maskSize }
-      : { ...common, prob: s.lastProb, maskSize: s.inputSize });
+      : { ...common, prob: s.lastProb, maskSize: s.inputSize, threshold: s.threshold });
   };
 }"""
 DRAIN = """() => {
@@ -135,7 +136,7 @@ DRAIN = """() => {
     const input = new Uint8Array(e.input.length);
     for (let i = 0; i < input.length; i += 1) input[i] = Math.round(e.input[i] * 255);
     return { frame: e.frame, input: b64(input), size: e.size, maskSize: e.maskSize,
-             prob: e.prob ? b64(e.prob) : null, mask: e.mask ? b64(e.mask) : null };
+             prob: e.prob ? b64(e.prob) : null, mask: e.mask ? b64(e.mask) : null, threshold: e.threshold };
   });
 }"""
 STOP_RECORDING = "() => { window.footseg.onFrame = null; window.footseg.record = false; }"
@@ -315,7 +316,7 @@ def _identify(clip: BrowserClip, input_chw: np.ndarray) -> tuple[int, float]:
 def _mask_at_clip_size(entry: dict, size: tuple[int, int]) -> np.ndarray:
     mh, mw = entry["maskSize"]
     if entry.get("prob"):  # footseg: the probability at the network's size, made a mask as the Predictor makes it
-        return to_mask(resize_proba(_decode(entry["prob"], np.float32, (mh, mw)).copy(), size))
+        return to_mask(resize_proba(_decode(entry["prob"], np.float32, (mh, mw)).copy(), size), entry["threshold"])
     mask = _decode(entry["mask"], np.uint8, (mh, mw)).copy()
     return mask if (mh, mw) == size else resize_mask(mask, size)
 

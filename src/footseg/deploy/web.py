@@ -105,7 +105,9 @@ def site_meta(onnx_path: Path, runtime_version: str | None) -> dict:
         "default_mode": default_mode(prior),
         "default_ratios": DEFAULT_RATIOS,  # the smoothing of each video mode, as footseg.runtime.temporal runs it
         "inputs": {"image": INPUT_NAME, **({"prior": PRIOR_NAME} if prior else {})},
-        "output": {"name": OUTPUT_NAME, "channels": 1, "kind": MARGIN, "meaning": "l1 - l0; foot where > 0"},
+        "output": {"name": OUTPUT_NAME, "channels": 1, "kind": MARGIN,
+                   "meaning": "l1 - l0; foot probability sigmoid(l1 - l0), foot where it exceeds threshold"},
+        "threshold": info.threshold,  # the model's operating point, as footseg's Predictor applies it
         "layout": "NCHW float32 RGB in [0, 1], the frame resized to input_size",
         "onnxruntime_web": runtime_version,
     }

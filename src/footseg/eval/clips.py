@@ -17,7 +17,7 @@ import torch
 from footseg.data.clips import Clip, find_clips
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
-from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mask
+from footseg.runtime.predictor import ModelLike, Predictor, as_predictor
 from footseg.runtime.temporal import VideoSegmenter
 from footseg.runtime.timing import Stopwatch
 
@@ -89,7 +89,7 @@ def _run(segmenter: VideoSegmenter, clips: list[Clip]) -> dict:
         for index in range(len(clip)):
             image, mask = clip.read(index)
             with watch:
-                pred = to_mask(segmenter.step(image))
+                pred = segmenter.step_mask(image)
             true = (mask > 0).astype(np.uint8)
             clip_meter.update(torch.from_numpy(pred), torch.from_numpy(true))
             flicker.update(pred, true)

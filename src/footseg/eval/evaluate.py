@@ -6,6 +6,7 @@ Predictions are made at the network's input size and resized back to each mask's
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,9 @@ from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
 from footseg.models.saved import SavedModelInfo
 from footseg.runtime.predictor import Predictor, as_predictor, resize_proba, to_mask
+
+# The operating points a threshold stage tries: 0.10 to 0.90 in steps of 0.05.
+THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(2, 19))
 
 
 def labelled_samples(data: str | Path, split: str = "test") -> list[Sample]:
@@ -41,7 +45,8 @@ def evaluate(
     """Scores of ``model`` on ``data``: accuracy, iou (foot), miou, n (images) and per_image.
 
     Accuracy and IoU are dataset-level: confusion counts are summed over every pixel of every image before dividing,
-    so large photos weigh more than small ones. ``per_image`` lists {stem, iou, accuracy} for each image.
+    so large photos weigh more than small ones. ``per_image`` lists {stem, iou, accuracy} for each image. A pixel is
+    foot where its probability exceeds the model's threshold (``Predictor.threshold``), as everywhere else.
     """
     if batch_size < 1:
         raise FootsegError(f"batch size must be at least 1, got {batch_size}")
@@ -49,15 +54,44 @@ def evaluate(
     predictor = as_predictor(model)
     total = ConfusionMeter()
     per_image: list[dict] = []
+    for sample, prob, target in _predictions(predictor, samples, batch_size):
+        meter = ConfusionMeter()
+        meter.update(torch.from_numpy(to_mask(prob, predictor.threshold)), torch.from_numpy(target))
+        total.counts += meter.counts
+        scores = meter.compute()
+        per_image.append({"stem": sample.stem, "iou": scores["iou"], "accuracy": scores["accuracy"]})
+    return {**total.compute(), "n": len(samples), "per_image": per_image}
+
+
+def threshold_ious(
+    model: str | Path | Predictor | tuple[nn.Module, SavedModelInfo],
+    data: str | Path,
+    thresholds: Sequence[float] = THRESHOLDS,
+    split: str = "val",
+    batch_size: int = 8,
+) -> dict[float, float]:
+    """Dataset-level foot IoU of ``model`` on ``data`` at each of ``thresholds``, from one pass over the images: how
+    a model's operating point is chosen (on synthetic validation images; real photos only report)."""
+    if not thresholds or not all(0.0 < t < 1.0 for t in thresholds):
+        raise FootsegError(f"thresholds must lie between 0 and 1, got {list(thresholds)}")
+    samples = labelled_samples(data, split)
+    counts = np.zeros((len(thresholds), 2), np.int64)  # (intersection, union) per threshold
+    for _, prob, target in _predictions(as_predictor(model), samples, batch_size):
+        truth = target.astype(bool)
+        for row, t in zip(counts, thresholds, strict=True):
+            pred = prob > t
+            row += (int((pred & truth).sum()), int((pred | truth).sum()))
+    return {float(t): float(i / u) if u else 1.0 for t, (i, u) in zip(thresholds, counts, strict=True)}
+
+
+def _predictions(predictor: Predictor, samples: Sequence[Sample], batch_size: int
+                 ) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
+    """(sample, foot probability at its mask's size, uint8 {0, 1} target) for each sample, in batches."""
+    if batch_size < 1:
+        raise FootsegError(f"batch size must be at least 1, got {batch_size}")
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
         images = [read_image(s.image) for s in chunk]
         masks = [read_mask(s.mask) for s in chunk]
         for sample, prob, mask in zip(chunk, predictor.predict_batch(images), masks, strict=True):
-            pred = to_mask(resize_proba(prob, mask.shape[:2]))
-            meter = ConfusionMeter()
-            meter.update(torch.from_numpy(pred), torch.from_numpy((mask > 0).astype(np.uint8)))
-            total.counts += meter.counts
-            scores = meter.compute()
-            per_image.append({"stem": sample.stem, "iou": scores["iou"], "accuracy": scores["accuracy"]})
-    return {**total.compute(), "n": len(samples), "per_image": per_image}
+            yield sample, resize_proba(prob, mask.shape[:2]), (mask > 0).astype(np.uint8)

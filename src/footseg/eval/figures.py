@@ -75,7 +75,7 @@ def prediction_grid(models: list[tuple[str, Predictor]], samples: list, title: s
     for label, predictor in models:
         tiles = []
         for image, mask, prob in zip(images, masks, predictor.predict_batch(images), strict=True):
-            pred = to_mask(resize_proba(prob, mask.shape))
+            pred = to_mask(resize_proba(prob, mask.shape), predictor.threshold)
             tile = _overlay_tile(image, pred)
             _caption(tile, f"IoU {100 * binary_scores(torch.from_numpy(pred), torch.from_numpy(mask))['iou']:.0f}%")
             tiles.append(tile)

@@ -22,7 +22,7 @@ import numpy as np
 
 from footseg.errors import FootsegError
 from footseg.eval.predict import overlay_mask
-from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mask
+from footseg.runtime.predictor import ModelLike, Predictor, as_predictor
 from footseg.runtime.temporal import VideoSegmenter
 
 WINDOW = "footseg live (q or Esc quits)"
@@ -73,7 +73,7 @@ def run_live(segmenter: VideoSegmenter, frames: Iterable[np.ndarray], sink: Sink
     rate = 0.0
     count = 0
     for frame in frames:
-        view = overlay_mask(frame, to_mask(segmenter.step(frame)))
+        view = overlay_mask(frame, segmenter.step_mask(frame))
         now = clock()
         instant = 1.0 / max(now - last, 1e-6)
         rate = instant if count == 0 else (1 - FPS_SMOOTHING) * rate + FPS_SMOOTHING * instant

@@ -22,7 +22,7 @@ from footseg.data.io import write_mask
 from footseg.errors import FootsegError
 from footseg.eval.predict import overlay_mask
 from footseg.eval.video_io import DEFAULT_FPS, VideoWriter, open_frames
-from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mask
+from footseg.runtime.predictor import ModelLike, Predictor, as_predictor
 from footseg.runtime.temporal import VideoSegmenter
 
 OVERLAY_NAME = "overlay.mp4"
@@ -87,7 +87,7 @@ def segment_video(
     start = time.perf_counter()
     try:
         for name, frame in reader:
-            mask = to_mask(segmenter.step(frame))
+            mask = segmenter.step_mask(frame)
             if mask_dir is not None:
                 write_mask(mask_dir / f"{name}.png", mask * 255)
             writer.write(overlay_mask(frame, mask))

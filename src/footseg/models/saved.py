@@ -24,6 +24,7 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 # Models shipped inside the package, each a saved model folder named after its architecture, with a MODEL_CARD.md.
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+DEFAULT_THRESHOLD = 0.5
 
 
 def pretrained_models() -> list[str]:
@@ -41,6 +42,9 @@ class SavedModelInfo:
     input_size: tuple[int, int] = (256, 256)  # (height, width) the network was trained at
     extra: dict = field(default_factory=dict)  # training settings and scores, for people reading the folder
     in_channels: int = 3  # 4: a prior-mask network, whose 4th input is the previous frame's foot probability
+    # A pixel is foot where its foot probability exceeds this: the model's operating point, chosen on synthetic
+    # validation images (a recipe's threshold stage); 0.5 is the argmax of two classes.
+    threshold: float = DEFAULT_THRESHOLD
 
 
 def info_to_dict(info: SavedModelInfo) -> dict:
@@ -60,7 +64,14 @@ def info_from_dict(raw: dict) -> SavedModelInfo:
         input_size=tuple(int(s) for s in raw.get("input_size", (256, 256))),
         in_channels=int(raw.get("in_channels", 3)),
         extra=dict(raw.get("extra", {})),
+        threshold=_threshold(raw.get("threshold", DEFAULT_THRESHOLD)),
     )
+
+
+def _threshold(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 1.0:
+        raise ValueError(f"threshold must be a number between 0 and 1, got {value!r}")
+    return float(value)
 
 
 def save_model(model: nn.Module, folder: str | Path, info: SavedModelInfo) -> Path:
@@ -71,8 +82,13 @@ def save_model(model: nn.Module, folder: str | Path, info: SavedModelInfo) -> Pa
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     with atomic_path(folder / WEIGHTS_NAME) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "model": info.model})
-    atomic_write_text(folder / CONFIG_NAME, json.dumps(info_to_dict(info), indent=2) + "\n")
+    write_info(folder, info)
     return folder
+
+
+def write_info(folder: str | Path, info: SavedModelInfo) -> None:
+    """Write ``folder/config.json`` atomically (the weights beside it are left as they are)."""
+    atomic_write_text(Path(folder) / CONFIG_NAME, json.dumps(info_to_dict(info), indent=2) + "\n")
 
 
 def read_info(folder: str | Path) -> SavedModelInfo:

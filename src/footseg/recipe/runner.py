@@ -71,7 +71,7 @@ class RecipeRun:
         return self.out / STAMPS / f"{stage.name}.json"
 
     def model_folder(self, ref: str) -> Path:
-        """The saved model folder of a train, prune or select stage, or of a ``shipped:NAME`` model."""
+        """The saved model folder of a train, prune, select or threshold stage, or of a ``shipped:NAME`` model."""
         if ref.startswith(SHIPPED):
             from footseg.models.saved import PRETRAINED_DIR
 
@@ -178,7 +178,7 @@ class RecipeRun:
             return len(history) >= s["epochs"] and (folder / "best" / WEIGHTS).is_file()
         if stage.kind == "prune":
             return (folder / WEIGHTS).is_file() and (folder / "config.json").is_file()
-        if stage.kind == "select":
+        if stage.kind in ("select", "threshold"):
             return all((folder / f).is_file() for f in (WEIGHTS, "config.json", CHOICE))
         return self.export_file(stage).is_file()
 
@@ -325,6 +325,26 @@ class RecipeRun:
         atomic_write_text(folder / CHOICE, json.dumps({"chosen": chosen, "val_iou": scores}, indent=1) + "\n")
         self.log(f"  chose {chosen} (synthetic validation foot IoU "
                  + ", ".join(f"{n} {100 * v:.2f}" for n, v in scores.items()) + ")")
+        return {"chosen": chosen, "val_iou": scores}
+
+    def _threshold(self, stage: Stage) -> dict:
+        import dataclasses
+
+        from footseg.eval.evaluate import threshold_ious
+        from footseg.models.saved import read_info, write_info
+
+        s = stage.settings
+        source, folder = self.model_folder(s["model"]), self.folder(stage)
+        ious = threshold_ious(source, self.out / s["data"], split="val")
+        # the best IoU; of equals, the one nearest 0.5 (the two-class argmax), so a flat curve changes nothing
+        chosen = max(ious, key=lambda t: (ious[t], -abs(t - 0.5)))
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_copy(source / WEIGHTS, folder / WEIGHTS)
+        write_info(folder, dataclasses.replace(read_info(source), threshold=chosen))
+        scores = {f"{t:.2f}": v for t, v in ious.items()}
+        atomic_write_text(folder / CHOICE, json.dumps({"chosen": chosen, "val_iou": scores}, indent=1) + "\n")
+        self.log(f"  threshold {chosen:.2f}: synthetic validation foot IoU {100 * ious[chosen]:.2f} (at 0.50: "
+                 f"{100 * ious.get(0.5, float('nan')):.2f})")
         return {"chosen": chosen, "val_iou": scores}
 
     def _export(self, stage: Stage) -> None:

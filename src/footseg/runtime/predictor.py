@@ -18,13 +18,11 @@ from torch import nn
 
 from footseg.data.transforms import resize_image, to_tensor
 from footseg.errors import FootsegError
-from footseg.models.saved import CONFIG_NAME, SavedModelInfo
+from footseg.models.saved import CONFIG_NAME, DEFAULT_THRESHOLD, SavedModelInfo
 from footseg.runtime.resolve import ModelRef, resolve_model
 
 if TYPE_CHECKING:
     from footseg.runtime.onnx_model import OnnxModel
-
-THRESHOLD = 0.5  # with two classes, probability > 0.5 is the same decision as argmax over the logits
 
 
 def resize_proba(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -80,6 +78,12 @@ class Predictor:
         return self.ref.name if self.ref is not None else self.info.model
 
     @property
+    def threshold(self) -> float:
+        """The foot probability above which a pixel is foot: the model's own operating point (its config's
+        ``threshold``, chosen on synthetic validation images), 0.5 for a model without one."""
+        return self.info.threshold
+
+    @property
     def input_size(self) -> tuple[int, int]:
         return (int(self.info.input_size[0]), int(self.info.input_size[1]))
 
@@ -131,8 +135,8 @@ class Predictor:
         return self.predict_batch([image])[0]
 
     def predict_mask(self, image: np.ndarray) -> np.ndarray:
-        """Binary foot mask, uint8 (H, W) in {0, 1}, at the image's size."""
-        return to_mask(self.predict_proba(image))
+        """Binary foot mask, uint8 (H, W) in {0, 1}, at the image's size, at the model's ``threshold``."""
+        return to_mask(self.predict_proba(image), self.threshold)
 
 
 def foot_probability(logits: torch.Tensor) -> torch.Tensor:
@@ -146,9 +150,10 @@ def foot_probability(logits: torch.Tensor) -> torch.Tensor:
     return 1.0 - torch.softmax(logits, dim=1)[:, 0]
 
 
-def to_mask(prob: np.ndarray) -> np.ndarray:
-    """Probability map -> uint8 {0, 1} mask."""
-    return (prob > THRESHOLD).astype(np.uint8)
+def to_mask(prob: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+    """Probability map -> uint8 {0, 1} mask: foot where the probability exceeds ``threshold`` (with two classes,
+    0.5 is the argmax over the logits; a model's own is ``Predictor.threshold``)."""
+    return (prob > threshold).astype(np.uint8)
 
 
 def as_predictor(model: ModelLike | Predictor) -> Predictor:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from footseg.errors import FootsegError
-from footseg.runtime.predictor import Predictor, resize_proba
+from footseg.runtime.predictor import Predictor, resize_proba, to_mask
 
 MODES = ("per-frame", "smooth", "prior")
 # The smoothing ratio of each mode when none is given, both chosen on synthetic validation clips (benchmarks/README.md,
@@ -92,3 +92,7 @@ class VideoSegmenter:
     def step(self, frame: np.ndarray) -> np.ndarray:
         """The foot probability of an (H, W, 3) uint8 RGB frame, float32 (H, W) at the frame's size."""
         return resize_proba(self.step_small(frame), frame.shape[:2])
+
+    def step_mask(self, frame: np.ndarray) -> np.ndarray:
+        """The frame's foot mask, uint8 (H, W) in {0, 1}, at the model's threshold; advances the state like ``step``."""
+        return to_mask(self.step(frame), self.predictor.threshold)

@@ -26,6 +26,7 @@ const footseg = {
   ratio: null,
   threads: null,
   precision: null,
+  threshold: 0.5, // foot where the probability exceeds it: the model's own (model.json)
   isolated: window.crossOriginIsolated === true,
   onFrame: null, // set by a benchmark: called with this object after every frame
 };
@@ -82,7 +83,9 @@ async function loadModel(base) {
   if (mode === 'prior' && !meta.prior) throw new Error('this model has no prior input; use ?mode=per-frame or smooth');
   const threads = defaultThreads(params, footseg.isolated, navigator.hardwareConcurrency);
   const segmenter = await Segmenter.create(base, meta, { threads, mode, ratio });
-  Object.assign(footseg, { inputSize: meta.input_size, mode, ratio, threads, precision: meta.precision });
+  Object.assign(footseg, {
+    inputSize: meta.input_size, mode, ratio, threads, precision: meta.precision, threshold: meta.threshold ?? 0.5,
+  });
   return segmenter;
 }
 
@@ -145,7 +148,7 @@ function run(segmenter) {
     inputCtx.drawImage(video, 0, 0, w, h);
     const pixels = toInput(inputCtx.getImageData(0, 0, w, h).data, w, h);
     const { prob, prior } = await segmenter.step(pixels);
-    const mask = paintMask(prob, overlayPixels.data);
+    const mask = paintMask(prob, overlayPixels.data, footseg.threshold);
     overlayCtx.putImageData(overlayPixels, 0, 0);
     // Set together, so a reader sees one frame's input, prior and mask.
     Object.assign(footseg, { lastMask: mask, lastInput: pixels, lastPrior: prior, lastProb: prob });
@@ -199,7 +202,7 @@ function run(segmenter) {
 }
 
 // The probability resized to the frame's size (bilinear, pixel centres aligned as in cv2.resize), then thresholded
-// at 0.5, as footseg's Predictor makes a mask at the photo's own size.
+// at the model's threshold, as footseg's Predictor makes a mask at the photo's own size.
 function maskPng(prob, w, h, outW, outH) {
   const canvas = makeCanvas(outW, outH);
   const ctx = canvas.getContext('2d');
@@ -218,7 +221,7 @@ function maskPng(prob, w, h, outW, outH) {
       const wx = fx - x0;
       const top = prob[y0 * w + x0] * (1 - wx) + prob[y0 * w + x1] * wx;
       const bottom = prob[y1 * w + x0] * (1 - wx) + prob[y1 * w + x1] * wx;
-      const value = top * (1 - wy) + bottom * wy > 0.5 ? 255 : 0;
+      const value = top * (1 - wy) + bottom * wy > footseg.threshold ? 255 : 0;
       const k = 4 * (y * outW + x);
       image.data[k] = value;
       image.data[k + 1] = value;
