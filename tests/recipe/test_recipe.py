@@ -268,7 +268,9 @@ def test_the_default_models_recipe_made_its_weights() -> None:
     path = find_recipe("fastlinknet_ctx")
     recipe = parse_recipe(path)
     config = json.loads((path.parent / "config.json").read_text())
-    trained, final = config["extra"]["train_config"], recipe.stage(recipe.result).settings
+    result = recipe.stage(recipe.result)  # the trained network at the operating point chosen on validation images
+    assert result.kind == "threshold" and result.settings["data"] == "all" and 0.5 < config["threshold"] < 1
+    trained, final = config["extra"]["train_config"], recipe.stage(result.settings["model"]).settings
     for key in ("model", "width", "num_classes", "size", "epochs", "batch_size", "lr", "weight_decay", "loss",
                 "seed", "steps_per_epoch", "ema", "augment", "prior"):
         assert final[key] == trained[key], key
@@ -409,8 +411,11 @@ def test_the_card_records_recipe_versions_and_data(tiny_run: tuple[Path, Path]) 
     head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
     if head.returncode == 0:
         assert f"| git commit | {head.stdout.strip()}" in card
-    for name in ("synth", "first", "second", "onnx"):
+    for name in ("synth", "first", "second", "point", "onnx"):
         assert re.search(rf"\| \d \| {name} \| \w+ \| .+ \| 20\d\d-", card), name
+    chosen = json.loads((out / "point" / "choice.json").read_text())["chosen"]
+    assert f"A pixel is foot where its probability exceeds {chosen:g}." in card
+    assert f"- `point` set the threshold to {chosen:g} of: 0.10 " in card
 
 
 def test_a_second_run_skips_every_stage(tiny_run: tuple[Path, Path]) -> None:
@@ -444,6 +449,9 @@ def test_a_stage_made_otherwise_is_refused(tiny_run: tuple[Path, Path], tmp_path
     with pytest.raises(FootsegError, match=r"second: made with other settings \(lr 0.001 there, 0.0005 in the "
                                            r"recipe\): delete this folder"):
         RecipeRun(changed, out, device="cpu", log=_Log()).run()
+    plan = RecipeRun(changed, out).plan()
+    assert [line.endswith("[made with other settings: a run refuses it until its folder is deleted]")
+            for line in plan[1:]] == [False, False, True, False, False, False]
     (out / "stray").mkdir()
     (out / "stray" / "x").write_text("")
     stray = parse_recipe(_write(tmp_path, TINY + '\n[[stage]]\nkind = "merge"\nname = "stray"\nsources = ["synth"]\n',

@@ -15,7 +15,7 @@ from footseg.data.synth.engine import MANIFEST
 from footseg.deploy.quantize import MIN_STRIDE_KEY
 from footseg.recipe.environment import sha256_file
 from footseg.recipe.layout import EXPORT_FILES, RESULT, WEIGHTS
-from footseg.recipe.schema import RECIPE_NAME, describe
+from footseg.recipe.schema import RECIPE_NAME, Stage, describe
 
 if TYPE_CHECKING:
     from footseg.recipe.runner import RecipeRun
@@ -99,7 +99,8 @@ def model_card(run: RecipeRun, dest: Path) -> str:
         "",
         f"{info.model} width {info.width:g}, input {info.input_size[0]}x{info.input_size[1]}, {params:,} parameters"
         + (f", channel-pruned ({len(shapes)} layers narrower than `create_model` builds them)" if shapes else "")
-        + f"; weights sha256 `{sha256_file(dest / 'model.safetensors')}`.",
+        + f"; weights sha256 `{sha256_file(dest / 'model.safetensors')}`. A pixel is foot where its probability "
+        f"exceeds {info.threshold:g}.",
         *[f"Export `{p.name}`: sha256 `{sha256_file(p)}`." for p in sorted(dest.glob("*.onnx"))],
         "",
         "## Software",
@@ -128,6 +129,9 @@ def model_card(run: RecipeRun, dest: Path) -> str:
         st = stamps[stage.name]
         lines.append(f"| {stage.index} | {stage.name} | {stage.kind} | {describe(stage)} | "
                      f"{st.get('finished', '-')} | {st.get('seconds', '-')} |")
+    choices = [_choice(stage, stamps[stage.name]) for stage in recipe.stages if stage.kind in ("select", "threshold")]
+    if choices:
+        lines += ["", "## Choices", "", "Made on synthetic validation images only (foot IoU, %):", "", *choices]
     lines += ["", "## Data", "", "sha256 of each dataset's `manifest.json` (the file, as written):", "",
               "| stage | images (train, val, test) | seeds | manifest sha256 |", "|---|---|---|---|"]
     for stage in recipe.stages:
@@ -139,6 +143,14 @@ def model_card(run: RecipeRun, dest: Path) -> str:
     fence = "````" if "```" in recipe.text else "```"
     lines += ["", "## Recipe", "", f"{fence}toml", recipe.text.rstrip("\n"), fence]
     return "\n".join(lines) + "\n"
+
+
+def _choice(stage: Stage, stamp: dict) -> str:
+    scores, chosen = stamp.get("val_iou", {}), stamp.get("chosen")
+    listed = ", ".join(f"{key} {100 * v:.2f}" for key, v in scores.items())
+    if stage.kind == "select":
+        return f"- `{stage.name}` kept {chosen} of: {listed}."
+    return f"- `{stage.name}` set the threshold to {chosen:g} of: {listed}."
 
 
 def _mesa(info: dict) -> str | None:

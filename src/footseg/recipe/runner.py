@@ -365,6 +365,7 @@ class RecipeRun:
     def plan(self) -> list[str]:
         """One line per stage with its key settings (and, for a folder already used, how far each stage got)."""
         width = max(len(s.name) for s in self.recipe.stages)
+        kinds = max(len(s.kind) for s in self.recipe.stages)
         lines = [f"recipe {self.recipe.name!r} ({self.recipe.path}): {len(self.recipe.stages)} stages into "
                  f"{self.out}, result {self.recipe.result!r} -> {self.out / RESULT}"]
         for stage in self.recipe.stages:
@@ -372,7 +373,10 @@ class RecipeRun:
             if self.has_out and self.folder(stage).exists():
                 stamp = self.read_stamp(stage)
                 state = f"  [{stamp.get('state', '?')}]" if stamp else "  [folder exists, not made by the recipe]"
-            lines.append(f"{stage.index:>3}. {stage.kind:<6} {stage.name:<{width}}  {describe(stage)}{state}")
+                # settings only: whether its inputs changed is known once the stages before it have run
+                if stamp and self.mismatch(stamp, self.stamp_settings(stage), stamp.get("inputs", {})):
+                    state = "  [made with other settings: a run refuses it until its folder is deleted]"
+            lines.append(f"{stage.index:>3}. {stage.kind:<{kinds}} {stage.name:<{width}}  {describe(stage)}{state}")
         for key, renders in self.recipe.inputs().items():
             if renders:
                 given = self.inputs[key] or "not given"
