@@ -49,19 +49,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     if (args.data is None) == (args.clips is None):
         raise FootsegError("eval needs one of --data DIR (photos) or --clips DIR (video clips)")
+    model = args.model
+    if args.threshold is not None:
+        from footseg.runtime.predictor import Predictor
+
+        model = Predictor(args.model, threshold=args.threshold)
     if args.clips is not None:
         from footseg.eval.clips import evaluate_clips
         from footseg.runtime.temporal import video_mode
 
         mode, ratio = video_mode(args.mode, args.smooth)
-        scores = evaluate_clips(args.model, Path(args.clips), split=args.split, mode=mode, ratio=ratio)
+        scores = evaluate_clips(model, Path(args.clips), split=args.split, mode=mode, ratio=ratio)
         print(f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  flicker {scores['flicker']:.2f}%  "
               f"clips {scores['n_clips']}  frames {scores['n_frames']}  mode {scores['mode']}  "
               f"{scores['latency_ms']:.1f} ms/frame")
     else:
         from footseg.eval.evaluate import evaluate
 
-        scores = evaluate(args.model, Path(args.data), split=args.split, batch_size=args.batch_size)
+        scores = evaluate(model, Path(args.data), split=args.split, batch_size=args.batch_size)
         print(
             f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  miou {scores['miou']:.4f}  n {scores['n']}"
         )
@@ -71,7 +76,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.worst_figure and args.data is not None:
         from footseg.eval.figures import worst_cases_figure
 
-        out = worst_cases_figure(args.model, Path(args.data), args.worst_figure, k=args.worst, split=args.split,
+        out = worst_cases_figure(model, Path(args.data), args.worst_figure, k=args.worst, split=args.split,
                                  scores=scores)
         print(f"the {args.worst} worst images: {out}")
     return 0
@@ -427,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video mode smooth: MediaPipe's uncertainty-weighted blend with ratio R in [0, 1]")
     s.add_argument("--split", default="test", help="split to use when the dataset has splits")
     s.add_argument("--batch-size", type=int, default=8)
+    s.add_argument("--threshold", type=float, default=None, metavar="T",
+                   help="foot where the probability exceeds T (default: the model's own, e.g. 0.7 for the default)")
     s.add_argument("--json", default=None, help="also write the scores to this JSON file")
     s.add_argument("--worst-figure", default=None, metavar="PNG", help="draw the worst images and their predictions")
     s.add_argument("--worst", type=int, default=5, help="how many images --worst-figure shows")

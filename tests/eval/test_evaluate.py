@@ -112,3 +112,16 @@ def test_evaluate_scores_at_the_model_s_threshold_and_threshold_ious_at_each(sav
     assert len(set(ious.values())) > 1  # an untrained network's probabilities spread: thresholds differ
     with pytest.raises(FootsegError, match="between 0 and 1"):
         threshold_ious(saved_model, tiny_dataset, thresholds=(0.5, 1.0))
+
+
+def test_eval_threshold_option_looks_at_another_operating_point(saved_model: Path, tiny_dataset: Path,
+                                                                tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from footseg.eval.evaluate import threshold_ious
+
+    out = tmp_path / "scores.json"
+    assert main(["eval", str(saved_model), "--data", str(tiny_dataset), "--threshold", "0.7", "--json", str(out)]) == 0
+    at = threshold_ious(saved_model, tiny_dataset, thresholds=(0.7,), split="test")
+    assert json.loads(out.read_text())["iou"] == pytest.approx(at[0.7], abs=1e-12)
+    capsys.readouterr()
+    assert main(["eval", str(saved_model), "--data", str(tiny_dataset), "--threshold", "1.5"]) == 2
+    assert "the threshold must lie between 0 and 1, got 1.5" in capsys.readouterr().err

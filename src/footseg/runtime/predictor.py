@@ -7,6 +7,7 @@ Evaluation, prediction, reports and benchmarks all go through ``Predictor`` so t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,10 +42,11 @@ class Predictor:
 
     ``model`` is anything ``footseg.runtime.resolve_model`` resolves (a saved model or run folder, a shipped name,
     an ``.onnx`` file from ``footseg export`` run by ONNX Runtime, or None for the default model), or an
-    ``(nn.Module, SavedModelInfo)`` pair, e.g. a network still in memory after training.
+    ``(nn.Module, SavedModelInfo)`` pair, e.g. a network still in memory after training. ``threshold`` overrides the
+    model's own operating point (to look at another; the model's is the one chosen on validation images).
     """
 
-    def __init__(self, model: ModelLike = None, device: str | torch.device = "cpu"):
+    def __init__(self, model: ModelLike = None, device: str | torch.device = "cpu", threshold: float | None = None):
         self.device = torch.device(device)
         self.onnx: OnnxModel | None = None
         self.ref: ModelRef | None = None
@@ -65,6 +67,10 @@ class Predictor:
                 f"input_size must be two positive multiples of 32, got {list(info.input_size)}",
                 self.ref.path / CONFIG_NAME if self.ref is not None and not self.ref.onnx else None,
             )
+        if threshold is not None:
+            if not 0.0 < threshold < 1.0:
+                raise FootsegError(f"the threshold must lie between 0 and 1, got {threshold}")
+            info = dataclasses.replace(info, threshold=float(threshold))
         self.model = net.eval() if net is not None else None  # None: ``onnx`` runs the network
         self.info = info
 
