@@ -49,26 +49,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     if (args.data is None) == (args.clips is None):
         raise FootsegError("eval needs one of --data DIR (photos) or --clips DIR (video clips)")
-    model = args.model
-    if args.threshold is not None:
-        from footseg.runtime.predictor import Predictor
-
-        model = Predictor(args.model, threshold=args.threshold)
     if args.clips is not None:
         from footseg.eval.clips import evaluate_clips
         from footseg.runtime.temporal import video_mode
 
         mode, ratio = video_mode(args.mode, args.smooth)
-        scores = evaluate_clips(model, Path(args.clips), split=args.split, mode=mode, ratio=ratio)
+        scores = evaluate_clips(args.model, Path(args.clips), split=args.split, mode=mode, ratio=ratio,
+                                threshold=args.threshold)
         print(f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  flicker {scores['flicker']:.2f}%  "
               f"clips {scores['n_clips']}  frames {scores['n_frames']}  mode {scores['mode']}  "
+              f"threshold {scores['threshold']:g}  "
               f"{scores['latency_ms']:.1f} ms/frame")
     else:
         from footseg.eval.evaluate import evaluate
 
-        scores = evaluate(model, Path(args.data), split=args.split, batch_size=args.batch_size)
+        scores = evaluate(args.model, Path(args.data), split=args.split, batch_size=args.batch_size,
+                          threshold=args.threshold)
         print(
-            f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  miou {scores['miou']:.4f}  n {scores['n']}"
+            f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  miou {scores['miou']:.4f}  n {scores['n']}  "
+            f"threshold {scores['threshold']:g}"
         )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -76,8 +75,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.worst_figure and args.data is not None:
         from footseg.eval.figures import worst_cases_figure
 
-        out = worst_cases_figure(model, Path(args.data), args.worst_figure, k=args.worst, split=args.split,
-                                 scores=scores)
+        out = worst_cases_figure(args.model, Path(args.data), args.worst_figure, k=args.worst, split=args.split,
+                                 scores=scores, threshold=args.threshold)
         print(f"the {args.worst} worst images: {out}")
     return 0
 

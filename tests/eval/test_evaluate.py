@@ -106,12 +106,16 @@ def test_evaluate_scores_at_the_model_s_threshold_and_threshold_ious_at_each(sav
     ious = threshold_ious(saved_model, tiny_dataset, thresholds=(0.3, 0.5, 0.7), split="test", batch_size=3)
     assert list(ious) == [0.3, 0.5, 0.7]
     assert ious[0.5] == pytest.approx(evaluate(saved_model, tiny_dataset)["iou"], abs=1e-12)
-    predictor = Predictor(saved_model)
-    predictor.info = dataclasses.replace(predictor.info, threshold=0.7)
-    assert evaluate(predictor, tiny_dataset)["iou"] == pytest.approx(ious[0.7], abs=1e-12)
+    at = evaluate(saved_model, tiny_dataset, threshold=0.7)
+    assert at["threshold"] == 0.7 and at["iou"] == pytest.approx(ious[0.7], abs=1e-12)
+    stored = Predictor(saved_model)
+    stored.info = dataclasses.replace(stored.info, threshold=0.7)  # a model whose own threshold is 0.7
+    assert evaluate(stored, tiny_dataset)["iou"] == at["iou"] and evaluate(stored, tiny_dataset, threshold=0.5)[
+        "iou"] == pytest.approx(ious[0.5], abs=1e-12)
     assert len(set(ious.values())) > 1  # an untrained network's probabilities spread: thresholds differ
     with pytest.raises(FootsegError, match="between 0 and 1"):
         threshold_ious(saved_model, tiny_dataset, thresholds=(0.5, 1.0))
+    assert Predictor(saved_model).at_threshold(None).threshold == 0.5
 
 
 def test_eval_threshold_option_looks_at_another_operating_point(saved_model: Path, tiny_dataset: Path,
@@ -124,4 +128,4 @@ def test_eval_threshold_option_looks_at_another_operating_point(saved_model: Pat
     assert json.loads(out.read_text())["iou"] == pytest.approx(at[0.7], abs=1e-12)
     capsys.readouterr()
     assert main(["eval", str(saved_model), "--data", str(tiny_dataset), "--threshold", "1.5"]) == 2
-    assert "the threshold must lie between 0 and 1, got 1.5" in capsys.readouterr().err
+    assert "threshold must be a number between 0 and 1, got 1.5" in capsys.readouterr().err

@@ -1,3 +1,4 @@
+import dataclasses
 import functools
 import io
 import itertools
@@ -166,6 +167,8 @@ def test_init_from_a_channel_pruned_model_trains_the_pruned_network(tiny_dataset
     assert tuned_info.extra["layer_shapes"] == pruned_info(model, info).extra["layer_shapes"]
     assert sum(p.numel() for p in tuned.parameters()) == sum(p.numel() for p in model.parameters()) < full
     assert json.loads((run / "history.json").read_text())[-1]["epoch"] == 2
+    # an operating point belongs to the weights it was chosen for: pruned and retrained ones start at the argmax
+    assert pruned_info(model, dataclasses.replace(info, threshold=0.7)).threshold == tuned_info.threshold == 0.5
 
 
 def test_init_from_another_architecture_is_a_user_error(tiny_dataset: Path, tmp_path: Path) -> None:

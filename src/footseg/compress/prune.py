@@ -28,7 +28,7 @@ from footseg.deploy.quantize import MIN_STRIDE_KEY
 from footseg.errors import FootsegError
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY, layer_shapes
 from footseg.models.registry import create_model
-from footseg.models.saved import SavedModelInfo
+from footseg.models.saved import DEFAULT_THRESHOLD, SavedModelInfo
 
 _WEIGHT_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 IMPORTANCE = ("l1", "bn")
@@ -134,4 +134,5 @@ def pruned_info(model: nn.Module, info: SavedModelInfo, **extra: object) -> Save
     new_extra.update(extra)
     if shapes:
         new_extra[LAYER_SHAPES_KEY] = shapes
-    return dataclasses.replace(info, input_size=tuple(info.input_size), extra=new_extra)
+    # new weights: the operating point chosen for the old ones no longer holds (see SavedModelInfo.threshold)
+    return dataclasses.replace(info, input_size=tuple(info.input_size), extra=new_extra, threshold=DEFAULT_THRESHOLD)

@@ -1,11 +1,13 @@
 """PyTorch -> TFLite (fp32) with Google's maintained converter, ``litert-torch``, for Android/iOS runtimes.
 
 The file takes the same input as the ONNX export, (1, 3, H, W) RGB in [0, 1] at the model's input size, and gives the
-same output: for a two-class model the one-channel foreground margin ``l1 - l0`` (``footseg.deploy.export``), so a
-pixel is foot where it is positive. ``litert-torch`` 0.10 installs on Python 3.11 with torch 2.13, but it brings
-JAX, transformers and the LiteRT converter along, so it is an optional extra (``pip install 'footseg[tflite]'``), not a
-dependency of footseg. Checked here: the shipped fastlinknet converts in seconds and its TFLite output matches
-PyTorch to 3e-5 (max absolute margin difference at 256x256).
+same output: for a two-class model the one-channel foreground margin ``l1 - l0`` (``footseg.deploy.export``), so a pixel
+is foot where ``sigmoid(margin)`` exceeds the model's threshold (``threshold`` in its config.json; at 0.5, where the
+margin is positive). The file itself does not carry the threshold: the app takes it from the config. ``litert-torch``
+0.10 installs on Python 3.11 with torch 2.13, but it brings JAX, transformers and the LiteRT converter along, so it is
+an optional extra (``pip install 'footseg[tflite]'``), not a dependency of footseg. Checked here: the shipped
+fastlinknet converts in seconds and its TFLite output matches PyTorch to 3e-5 (max absolute margin difference at
+256x256).
 """
 
 from __future__ import annotations

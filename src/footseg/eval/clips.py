@@ -56,12 +56,14 @@ def evaluate_clips(
     mode: str | None = None,
     ratio: float | None = None,
     threads: int = 1,
+    threshold: float | None = None,
 ) -> dict:
-    """Scores of ``model`` on the clip dataset ``data`` in video ``mode`` (the model's default when None).
+    """Scores of ``model`` on the clip dataset ``data`` in video ``mode`` (the model's default when None), with masks
+    at ``threshold`` (None: the model's own).
 
     Keys: iou, accuracy, miou, flicker (percent), n_clips, n_frames, mode, latency_ms and p90_ms (one frame's full
     loop at ``threads`` threads, as ``footseg bench`` pins them: resize, network, state update, resize back; decoding
-    excluded), and per_clip ({clip, iou, flicker}).
+    excluded), threshold, and per_clip ({clip, iou, flicker}).
     """
     clips = find_clips(Path(data), split)
     for clip in clips:  # every problem with the data surfaces before any time is spent on the model
@@ -73,7 +75,7 @@ def evaluate_clips(
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)  # before the model loads: an ONNX session takes its thread count then
     try:
-        segmenter = VideoSegmenter(as_predictor(model), mode, ratio)
+        segmenter = VideoSegmenter(as_predictor(model).at_threshold(threshold), mode, ratio)
         return _run(segmenter, clips)
     finally:
         torch.set_num_threads(previous_threads)
@@ -103,6 +105,7 @@ def _run(segmenter: VideoSegmenter, clips: list[Clip]) -> dict:
         "n_clips": len(clips),
         "n_frames": sum(len(c) for c in clips),
         "mode": segmenter.mode,
+        "threshold": segmenter.predictor.threshold,
         "latency_ms": timing["latency_ms"],
         "p90_ms": timing["p90_ms"],
         "per_clip": per_clip,

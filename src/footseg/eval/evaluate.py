@@ -17,7 +17,7 @@ from footseg.data.dataset import Sample, find_samples, split_folder
 from footseg.data.io import read_image, read_mask
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
-from footseg.models.saved import SavedModelInfo
+from footseg.models.saved import SavedModelInfo, check_threshold
 from footseg.runtime.predictor import Predictor, as_predictor, resize_proba, to_mask
 
 # The operating points a threshold stage tries: 0.10 to 0.90 in steps of 0.05.
@@ -41,17 +41,19 @@ def evaluate(
     data: str | Path,
     split: str = "test",
     batch_size: int = 8,
+    threshold: float | None = None,
 ) -> dict:
-    """Scores of ``model`` on ``data``: accuracy, iou (foot), miou, n (images) and per_image.
+    """Scores of ``model`` on ``data``: accuracy, iou (foot), miou, n (images), threshold and per_image.
 
     Accuracy and IoU are dataset-level: confusion counts are summed over every pixel of every image before dividing,
     so large photos weigh more than small ones. ``per_image`` lists {stem, iou, accuracy} for each image. A pixel is
-    foot where its probability exceeds the model's threshold (``Predictor.threshold``), as everywhere else.
+    foot where its probability exceeds ``threshold``, by default the model's own (``Predictor.threshold``), as
+    everywhere else.
     """
     if batch_size < 1:
         raise FootsegError(f"batch size must be at least 1, got {batch_size}")
     samples = labelled_samples(data, split)  # check every mask exists before spending time on the model
-    predictor = as_predictor(model)
+    predictor = as_predictor(model).at_threshold(threshold)
     total = ConfusionMeter()
     per_image: list[dict] = []
     for sample, prob, target in _predictions(predictor, samples, batch_size):
@@ -60,7 +62,7 @@ def evaluate(
         total.counts += meter.counts
         scores = meter.compute()
         per_image.append({"stem": sample.stem, "iou": scores["iou"], "accuracy": scores["accuracy"]})
-    return {**total.compute(), "n": len(samples), "per_image": per_image}
+    return {**total.compute(), "n": len(samples), "threshold": predictor.threshold, "per_image": per_image}
 
 
 def threshold_ious(
@@ -72,10 +74,13 @@ def threshold_ious(
 ) -> dict[float, float]:
     """Dataset-level foot IoU of ``model`` on ``data`` at each of ``thresholds``, from one pass over the images: how
     a model's operating point is chosen (on synthetic validation images; real photos only report)."""
-    if not thresholds or not all(0.0 < t < 1.0 for t in thresholds):
-        raise FootsegError(f"thresholds must lie between 0 and 1, got {list(thresholds)}")
+    if batch_size < 1:
+        raise FootsegError(f"batch size must be at least 1, got {batch_size}")
+    try:
+        levels = np.asarray([check_threshold(t) for t in thresholds], np.float32)  # compared as the probabilities are
+    except ValueError as exc:
+        raise FootsegError(str(exc)) from exc
     samples = labelled_samples(data, split)
-    levels = np.asarray(thresholds, np.float32)  # compared in float32, as the probabilities are
     inter = np.zeros(len(levels), np.int64)
     union = np.zeros(len(levels), np.int64)
     for _, prob, target in _predictions(as_predictor(model), samples, batch_size):
@@ -91,8 +96,6 @@ def threshold_ious(
 def _predictions(predictor: Predictor, samples: Sequence[Sample], batch_size: int
                  ) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
     """(sample, foot probability at its mask's size, uint8 {0, 1} target) for each sample, in batches."""
-    if batch_size < 1:
-        raise FootsegError(f"batch size must be at least 1, got {batch_size}")
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
         images = [read_image(s.image) for s in chunk]

@@ -99,11 +99,12 @@ def prediction_grid(models: list[tuple[str, Predictor]], samples: list, title: s
 
 
 def worst_cases_figure(model: ModelLike | Predictor, data: str | Path, out: str | Path, k: int = 5,
-                       split: str = "test", scores: dict | None = None) -> Path:
+                       split: str = "test", scores: dict | None = None, threshold: float | None = None) -> Path:
     """The ``k`` images of ``data`` with the lowest IoU, with their predictions: where to look to improve a model.
 
-    ``scores`` (an ``evaluate`` result on the same data) saves scoring the whole set again."""
-    predictor = as_predictor(model)
+    ``scores`` (an ``evaluate`` result on the same data, at the same ``threshold``) saves scoring the whole set
+    again; ``threshold`` None is the model's own."""
+    predictor = as_predictor(model).at_threshold(threshold)
     scores = scores or evaluate(predictor, data, split=split)
     worst = [r["stem"] for r in sorted(scores["per_image"], key=lambda r: r["iou"])[:k]]
     by_stem = {s.stem: s for s in labelled_samples(data, split)}

@@ -91,7 +91,7 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
         chunk = [(p, image) for p, image in read if image is not None]
         images = [image for _, image in chunk]
         for (path, image), prob in zip(chunk, predictor.predict_batch(images), strict=True):
-            mask = to_mask(prob)
+            mask = to_mask(prob, predictor.threshold)
             write_png(out / f"{path.stem}_mask.png", mask * 255)
             write_jpeg(out / f"{path.stem}_overlay.jpg", overlay_mask(image, mask))
             result.done += 1

@@ -43,7 +43,8 @@ class SavedModelInfo:
     extra: dict = field(default_factory=dict)  # training settings and scores, for people reading the folder
     in_channels: int = 3  # 4: a prior-mask network, whose 4th input is the previous frame's foot probability
     # A pixel is foot where its foot probability exceeds this: the model's operating point, chosen on synthetic
-    # validation images (a recipe's threshold stage); 0.5 is the argmax of two classes.
+    # validation images (a recipe's threshold stage); 0.5 is the argmax of two classes. It belongs to these weights:
+    # training and pruning make new ones, which start at 0.5 (training validates and picks epochs at the argmax).
     threshold: float = DEFAULT_THRESHOLD
 
 
@@ -64,11 +65,12 @@ def info_from_dict(raw: dict) -> SavedModelInfo:
         input_size=tuple(int(s) for s in raw.get("input_size", (256, 256))),
         in_channels=int(raw.get("in_channels", 3)),
         extra=dict(raw.get("extra", {})),
-        threshold=_threshold(raw.get("threshold", DEFAULT_THRESHOLD)),
+        threshold=check_threshold(raw.get("threshold", DEFAULT_THRESHOLD)),
     )
 
 
-def _threshold(value: object) -> float:
+def check_threshold(value: object) -> float:
+    """``value`` as a threshold (a number strictly between 0 and 1); ValueError otherwise."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 1.0:
         raise ValueError(f"threshold must be a number between 0 and 1, got {value!r}")
     return float(value)

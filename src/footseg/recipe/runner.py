@@ -194,7 +194,12 @@ class RecipeRun:
             return manifest_digest(manifest)
         if stage.kind == "export":
             return sha256_file(self.export_file(stage))
-        return sha256_file(self.model_folder(stage.name) / WEIGHTS)
+        weights = sha256_file(self.model_folder(stage.name) / WEIGHTS)
+        if stage.kind == "threshold":  # the same weights as its model's: what it changed is the operating point
+            from footseg.models.saved import read_info
+
+            return f"{weights} threshold {read_info(self.folder(stage)).threshold:g}"
+        return weights
 
     # --- running -------------------------------------------------------------------------------------------------
 
@@ -332,10 +337,14 @@ class RecipeRun:
 
         from footseg.eval.evaluate import threshold_ious
         from footseg.models.saved import read_info, write_info
+        from footseg.runtime.predictor import Predictor
 
         s = stage.settings
         source, folder = self.model_folder(s["model"]), self.folder(stage)
-        ious = threshold_ious(source, self.out / s["data"], split="val")
+        import torch
+
+        device = self.device if self.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
+        ious = threshold_ious(Predictor(source, device=device), self.out / s["data"], split="val")
         # the best IoU; of equals, the one nearest 0.5 (the two-class argmax), so a flat curve changes nothing
         chosen = max(ious, key=lambda t: (ious[t], -abs(t - 0.5)))
         folder.mkdir(parents=True, exist_ok=True)
@@ -382,6 +391,3 @@ class RecipeRun:
                 given = self.inputs[key] or "not given"
                 lines.append(f"--{key}: {given} (read by {', '.join(renders)})")
         return lines
-
-
-

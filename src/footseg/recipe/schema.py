@@ -13,16 +13,16 @@
     name = "synthv4"              # its output folder in the run's folder
     seed = 17
 
-A train stage must give every setting of ``TrainConfig`` that shapes the model (after its defaults table): a recipe
-must not change what it makes when a default of ``footseg train`` changes. A render must give its seed, image count
-and size; its other settings default to ``footseg synth``'s. References: ``data``, ``calib`` and a merge's
-``sources`` name earlier render (or merge) stages; ``init``, ``teacher`` and a prune's or export's ``model`` name an
-earlier train, prune or select stage, or ``"shipped:NAME"``, a model that ships with footseg. A select stage's
+A train stage must give every setting of ``TrainConfig`` that shapes the model (after its defaults table): a recipe must
+not change what it makes when a default of ``footseg train`` changes. A render must give its seed, image count and size;
+its other settings default to ``footseg synth``'s. References: ``data``, ``calib`` and a merge's ``sources`` name
+earlier render (or merge) stages; ``init``, ``teacher`` and a prune's, threshold's or export's ``model`` name an earlier
+train, prune, select or threshold stage, or ``"shipped:NAME"``, a model that ships with footseg. A select stage's
 ``candidates`` are train stages; it keeps the one with the best foot IoU on its synthetic validation split (real photos
-never choose), e.g. the teacher of a distillation that should learn from the strongest network. A threshold stage
-gives its ``model`` the operating point (foot where the probability exceeds it) with the best foot IoU on the
-validation split of ``data``, from 0.10 to 0.90 in steps of 0.05; every runtime applies it. Any problem is one
-line naming the file and the problem (unknown key, bad type or value, unknown or later stage).
+never choose), e.g. the teacher of a distillation that should learn from the strongest network. A threshold stage gives
+its ``model`` the operating point (foot where the probability exceeds it) with the best foot IoU on the validation split
+of ``data``, from 0.10 to 0.90 in steps of 0.05; every runtime applies it. Any problem is one line naming the file and
+the problem (unknown key, bad type or value, unknown or later stage).
 """
 
 from __future__ import annotations

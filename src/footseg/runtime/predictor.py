@@ -7,6 +7,7 @@ Evaluation, prediction, reports and benchmarks all go through ``Predictor`` so t
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ from torch import nn
 
 from footseg.data.transforms import resize_image, to_tensor
 from footseg.errors import FootsegError
-from footseg.models.saved import CONFIG_NAME, DEFAULT_THRESHOLD, SavedModelInfo
+from footseg.models.saved import CONFIG_NAME, SavedModelInfo, check_threshold
 from footseg.runtime.resolve import ModelRef, resolve_model
 
 if TYPE_CHECKING:
@@ -42,11 +43,10 @@ class Predictor:
 
     ``model`` is anything ``footseg.runtime.resolve_model`` resolves (a saved model or run folder, a shipped name,
     an ``.onnx`` file from ``footseg export`` run by ONNX Runtime, or None for the default model), or an
-    ``(nn.Module, SavedModelInfo)`` pair, e.g. a network still in memory after training. ``threshold`` overrides the
-    model's own operating point (to look at another; the model's is the one chosen on validation images).
+    ``(nn.Module, SavedModelInfo)`` pair, e.g. a network still in memory after training.
     """
 
-    def __init__(self, model: ModelLike = None, device: str | torch.device = "cpu", threshold: float | None = None):
+    def __init__(self, model: ModelLike = None, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
         self.onnx: OnnxModel | None = None
         self.ref: ModelRef | None = None
@@ -67,10 +67,6 @@ class Predictor:
                 f"input_size must be two positive multiples of 32, got {list(info.input_size)}",
                 self.ref.path / CONFIG_NAME if self.ref is not None and not self.ref.onnx else None,
             )
-        if threshold is not None:
-            if not 0.0 < threshold < 1.0:
-                raise FootsegError(f"the threshold must lie between 0 and 1, got {threshold}")
-            info = dataclasses.replace(info, threshold=float(threshold))
         self.model = net.eval() if net is not None else None  # None: ``onnx`` runs the network
         self.info = info
 
@@ -88,6 +84,18 @@ class Predictor:
         """The foot probability above which a pixel is foot: the model's own operating point (its config's
         ``threshold``, chosen on synthetic validation images), 0.5 for a model without one."""
         return self.info.threshold
+
+    def at_threshold(self, threshold: float | None) -> Predictor:
+        """This predictor deciding at another operating point (the same loaded network); itself for None."""
+        if threshold is None:
+            return self
+        try:
+            value = check_threshold(threshold)
+        except ValueError as exc:
+            raise FootsegError(str(exc)) from exc
+        other = copy.copy(self)
+        other.info = dataclasses.replace(self.info, threshold=value)
+        return other
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -156,7 +164,7 @@ def foot_probability(logits: torch.Tensor) -> torch.Tensor:
     return 1.0 - torch.softmax(logits, dim=1)[:, 0]
 
 
-def to_mask(prob: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+def to_mask(prob: np.ndarray, threshold: float) -> np.ndarray:
     """Probability map -> uint8 {0, 1} mask: foot where the probability exceeds ``threshold`` (with two classes,
     0.5 is the argmax over the logits; a model's own is ``Predictor.threshold``)."""
     return (prob > threshold).astype(np.uint8)

@@ -23,7 +23,7 @@ def write_history(run: Path, history: list[dict[str, Any]]) -> None:
 
 def read_history(run: str | Path) -> list[dict[str, Any]] | None:
     """The epochs of the run folder ``run``, None when it has no history yet; a ``FootsegError`` naming the file when
-    it cannot be read or an epoch lacks its number or validation IoU."""
+    it cannot be read, an epoch lacks its number or validation IoU, or a number is not one."""
     path = Path(run) / HISTORY
     if not path.is_file():
         return None
@@ -32,7 +32,7 @@ def read_history(run: str | Path) -> list[dict[str, Any]] | None:
         if not isinstance(rows, list):
             raise TypeError("not a list of epochs")
         for row in rows:
-            int(row["epoch"]), float(row["val_iou"])
+            int(row["epoch"]), float(row["val_iou"]), float(row.get("train_loss", 0.0))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise FootsegError(f"invalid training history ({type(exc).__name__}: {exc})", path) from exc
     return rows

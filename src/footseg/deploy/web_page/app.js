@@ -26,7 +26,7 @@ const footseg = {
   ratio: null,
   threads: null,
   precision: null,
-  threshold: 0.5, // foot where the probability exceeds it: the model's own (model.json)
+  threshold: null, // foot where the probability exceeds it: the model's own (model.json)
   isolated: window.crossOriginIsolated === true,
   onFrame: null, // set by a benchmark: called with this object after every frame
 };
@@ -84,7 +84,7 @@ async function loadModel(base) {
   const threads = defaultThreads(params, footseg.isolated, navigator.hardwareConcurrency);
   const segmenter = await Segmenter.create(base, meta, { threads, mode, ratio });
   Object.assign(footseg, {
-    inputSize: meta.input_size, mode, ratio, threads, precision: meta.precision, threshold: meta.threshold ?? 0.5,
+    inputSize: meta.input_size, mode, ratio, threads, precision: meta.precision, threshold: meta.threshold,
   });
   return segmenter;
 }
@@ -192,7 +192,7 @@ function run(segmenter) {
     // The frozen frame gets its own mask, so the photo and its mask are the same instant.
     await segment();
     draw();
-    download(maskPng(footseg.lastProb, w, h, video.videoWidth, video.videoHeight));
+    download(maskPng(footseg.lastProb, w, h, video.videoWidth, video.videoHeight, footseg.threshold));
   }
 
   photoButton.addEventListener('click', () => { photo().catch((error) => fail('error', error?.message)); });
@@ -203,7 +203,7 @@ function run(segmenter) {
 
 // The probability resized to the frame's size (bilinear, pixel centres aligned as in cv2.resize), then thresholded
 // at the model's threshold, as footseg's Predictor makes a mask at the photo's own size.
-function maskPng(prob, w, h, outW, outH) {
+function maskPng(prob, w, h, outW, outH, threshold) {
   const canvas = makeCanvas(outW, outH);
   const ctx = canvas.getContext('2d');
   const image = ctx.createImageData(outW, outH);
@@ -221,7 +221,7 @@ function maskPng(prob, w, h, outW, outH) {
       const wx = fx - x0;
       const top = prob[y0 * w + x0] * (1 - wx) + prob[y0 * w + x1] * wx;
       const bottom = prob[y1 * w + x0] * (1 - wx) + prob[y1 * w + x1] * wx;
-      const value = top * (1 - wy) + bottom * wy > footseg.threshold ? 255 : 0;
+      const value = top * (1 - wy) + bottom * wy > threshold ? 255 : 0;
       const k = 4 * (y * outW + x);
       image.data[k] = value;
       image.data[k + 1] = value;

@@ -114,7 +114,7 @@ function run(segmenter) {
         overlayCtx = overlay.getContext('2d');
         overlayPixels = overlayCtx.createImageData(w, h);
       }
-      mask = paintMask(prob, overlayPixels.data);
+      mask = paintMask(prob, overlayPixels.data, 0.5); // MediaPipe's confidence, cut as its examples do
       overlayCtx.putImageData(overlayPixels, 0, 0);
     });
     Object.assign(footseg, { lastMask: mask, lastProb: prob, lastInput: input, maskSize: size });

@@ -44,7 +44,7 @@ export function toInput(rgba, width, height) {
 
 // The foot probability as a green tint whose opacity is the probability (into `rgba`, an ImageData's bytes of the
 // same size), and the 0/1 mask: foot above the model's threshold, as footseg's Predictor decides.
-export function paintMask(prob, rgba, threshold = 0.5) {
+export function paintMask(prob, rgba, threshold) {
   const mask = new Uint8Array(prob.length);
   for (let i = 0, j = 0; i < prob.length; i += 1, j += 4) {
     mask[i] = prob[i] > threshold ? 1 : 0;
