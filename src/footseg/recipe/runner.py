@@ -25,7 +25,7 @@ from typing import Any
 from footseg.atomic import atomic_copy, atomic_write_text
 from footseg.data.synth.engine import MANIFEST, image_paths, read_manifest, setting_differences, stored_settings
 from footseg.errors import FootsegError
-from footseg.recipe.environment import device_name, gl_strings, sha256_file, versions
+from footseg.recipe.environment import device_name, gl_strings, resolve_device, sha256_file, versions
 from footseg.recipe.layout import CHOICE, EXPORT_FILES, RESULT, STAMPS, WEIGHTS
 from footseg.recipe.schema import SHIPPED, Recipe, Stage, describe, synth_settings, train_config
 from footseg.train.history import best_val_iou, read_history
@@ -341,10 +341,8 @@ class RecipeRun:
 
         s = stage.settings
         source, folder = self.model_folder(s["model"]), self.folder(stage)
-        import torch
-
-        device = self.device if self.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
-        ious = threshold_ious(Predictor(source, device=device), self.out / s["data"], split="val")
+        predictor = Predictor(source, device=resolve_device(self.device))
+        ious = threshold_ious(predictor, self.out / s["data"], split="val")
         # the best IoU; of equals, the one nearest 0.5 (the two-class argmax), so a flat curve changes nothing
         chosen = max(ious, key=lambda t: (ious[t], -abs(t - 0.5)))
         folder.mkdir(parents=True, exist_ok=True)
