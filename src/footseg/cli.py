@@ -15,6 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
+from footseg.atomic import atomic_write_text
 from footseg.errors import FootsegError
 
 
@@ -70,8 +71,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             f"threshold {scores['threshold']:g}"
         )
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(scores, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(scores, indent=2) + "\n")
     if args.worst_figure and args.data is not None:
         from footseg.eval.figures import worst_cases_figure
 
@@ -140,8 +140,7 @@ def _bench_output(rows: list[dict], why: str | None, table: str, json_path: str 
         print(f"footseg bench: {why}", file=sys.stderr)
     print(table)
     if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(rows, indent=2) + "\n")
+        atomic_write_text(json_path, json.dumps(rows, indent=2) + "\n")
     return 0
 
 

@@ -116,3 +116,16 @@ def test_a_shipped_model_compresses_by_name(tiny_dataset: Path, tmp_path: Path, 
     assert main(argv) == 0
     result = json.loads((tmp_path / "fastlinknet-compressed" / "compress.json").read_text())
     assert result["rows"][0]["params"] == 96_138 and result["rows"][-1]["decodes_exactly"]
+
+
+def test_a_prior_mask_network_fine_tunes_on_its_four_channel_input(trained_dir: Path, tiny_dataset: Path,
+                                                                     tmp_path: Path) -> None:
+    from footseg.models.saved import add_prior_input, save_model
+
+    model, info = load_model(trained_dir)
+    wide, wide_info = add_prior_input(model, info)
+    prior_dir = save_model(wide, tmp_path / "prior", wide_info)
+    settings = CompressSettings(prune_amount=0.5, channel_ratio=0.0, clusters=16, finetune_steps=1, runs=1)
+    result = compress(prior_dir, tiny_dataset, tmp_path / "out", settings=settings)
+    assert [r["step"].split(" (")[0] for r in result["rows"]][:2] == ["fp32 input model", "magnitude pruning"]
+    assert load_model(tmp_path / "out" / "magnitude")[1].in_channels == 4

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from footseg.data.dataset import SegmentationDataset, find_samples, has_splits, make_loader, split_folder
+from footseg.data.dataset import (
+    SegmentationDataset,
+    find_samples,
+    has_splits,
+    make_loader,
+    read_sample,
+    split_folder,
+)
 from footseg.data.io import write_jpeg, write_png
 from footseg.errors import FootsegError
 
@@ -30,6 +37,26 @@ def test_find_samples_pairs_masks_and_sorts(tmp_path: Path) -> None:
     assert samples[2].mask is None
     (folder / "masks" / "b.png").rename(folder / "masks" / "c.PNG")
     assert find_samples(folder)[2].mask == folder / "masks" / "c.PNG"
+
+
+def test_clip_frames_pair_in_natural_order(tmp_path: Path) -> None:
+    folder = _flat(tmp_path, ["f10", "f9", "f1"], ["f10", "f9", "f1"])
+    assert [s.stem for s in find_samples(folder)] == ["f1", "f9", "f10"]
+
+
+def test_read_sample_refuses_a_mask_of_another_size_naming_it(tmp_path: Path) -> None:
+    folder = _flat(tmp_path, ["a", "b"], ["a"])
+    image, mask = read_sample(find_samples(folder)[0])
+    assert image.shape == (40, 30, 3) and mask.shape == (40, 30)
+    with pytest.raises(FootsegError, match=r"b\.jpg: no mask masks/b\.png"):
+        read_sample(find_samples(folder)[1])
+    write_png(folder / "masks" / "a.png", np.zeros((20, 15), np.uint8))  # the same picture at half size
+    with pytest.raises(FootsegError, match=r"a\.png: mask size 15x20 differs from image size 30x40"):
+        read_sample(find_samples(folder)[0])
+    assert read_sample(find_samples(folder)[0], scaled_mask=True)[1].shape == (20, 15)
+    write_png(folder / "masks" / "a.png", np.zeros((30, 40), np.uint8))  # another shape: never stretched
+    with pytest.raises(FootsegError, match=r"a\.png: mask size 40x30 differs from image size 30x40"):
+        read_sample(find_samples(folder)[0], scaled_mask=True)
 
 
 def test_find_samples_rejects_duplicate_stems_and_missing_images_folder(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from footseg.data.io import image_files, photos_folder, read_image, read_mask, write_png
+from footseg.data.io import image_files, natural_key, photos_folder, read_image, read_mask, write_png
 from footseg.errors import FootsegError
 
 
@@ -13,6 +13,15 @@ def test_image_files_lists_images_by_name_and_skips_the_rest(tmp_path: Path) -> 
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "d.jpg").mkdir()
     assert [p.name for p in image_files(tmp_path)] == ["a.png", "b.JPG", "c.jpeg"]
+
+
+def test_numbered_files_come_in_natural_order(tmp_path: Path) -> None:
+    for name in ("f10.jpg", "f2.jpg", "f1.jpg", "F3.png", "g.jpg"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in image_files(tmp_path)] == ["f1.jpg", "f2.jpg", "F3.png", "f10.jpg", "g.jpg"]
+    # zero-padded names keep their text order, and differently shaped names still compare
+    assert sorted(["007", "010", "002"], key=natural_key) == ["002", "007", "010"]
+    assert sorted(["a1", "1a", "a"], key=natural_key) == ["1a", "a", "a1"]
 
 
 def test_photos_folder_prefers_an_images_folder(tmp_path: Path) -> None:

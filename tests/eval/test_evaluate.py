@@ -65,6 +65,14 @@ def test_prediction_is_resized_to_the_mask(red_model, make_blob_folder, tmp_path
     assert scores["iou"] > 0.85
 
 
+def test_a_mask_of_another_shape_is_a_user_error_naming_it(red_model, make_blob_folder, tmp_path: Path) -> None:
+    folder = make_blob_folder(tmp_path / "d", [(60, 90)])
+    write_png(folder / "masks" / "blob0.png", resize_mask(read_mask(folder / "masks" / "blob0.png"), (60, 60)))
+    with pytest.raises(FootsegError, match="mask size 60x60 differs from image size 90x60") as err:
+        evaluate(red_model, folder)
+    assert str(folder / "masks" / "blob0.png") in str(err.value)
+
+
 def test_uses_the_requested_split(red_model, blob_dataset) -> None:
     root = blob_dataset(n=(2, 2, 3))
     assert evaluate(red_model, root)["n"] == 3

@@ -193,6 +193,13 @@ def test_a_dataset_failing_the_check_is_refused_before_anything_is_written(tiny_
     assert not run.exists()
 
 
+def test_a_flat_folder_is_refused_it_would_validate_on_training_images(tiny_dataset: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    with pytest.raises(FootsegError, match=r"train: training needs train/ and val/ split folders"):
+        trainer.train(_cfg(tiny_dataset / "train", run))
+    assert not run.exists()
+
+
 @pytest.mark.slow
 def test_without_data_training_says_what_it_needs(tmp_path: Path) -> None:
     run = tmp_path / "run"

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from footseg.atomic import atomic_write_text
 from footseg.bench.cost import measure_model
 from footseg.compress.compressed_file import SUFFIX, load_compressed, write_compressed
 from footseg.compress.fold_bn import fold_batchnorm
@@ -151,7 +152,9 @@ def compress(
             cfg = TrainConfig(model=info.model, data=str(data), out=run, width=info.width,
                               num_classes=info.num_classes, size=size, epochs=epochs, batch_size=settings.batch_size,
                               lr=settings.lr, loss=settings.loss, workers=settings.workers,
-                              steps_per_epoch=steps_per_epoch, progress=False, freeze_bn=freeze_bn, device="cpu")
+                              steps_per_epoch=steps_per_epoch, progress=False, freeze_bn=freeze_bn, device="cpu",
+                              # a prior-mask network fine-tunes on the 4-channel input it was trained on
+                              prior=info.in_channels == 4)
             return [row["train_loss"] for row in finetune(net, cfg)]
 
     if settings.channel_ratio > 0:
@@ -233,8 +236,8 @@ def compress(
         "settings": asdict(settings),
         "rows": report.rows,
     }
-    (out / "compress.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "compress.md").write_text(format_report(result))
+    atomic_write_text(out / "compress.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / "compress.md", format_report(result))
     return result
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from footseg.data.dataset import SPLITS, Sample, find_samples, has_splits, split_folder
-from footseg.data.io import read_image, read_mask
+from footseg.data.dataset import SPLITS, Sample, find_samples, has_splits, read_sample, split_folder
+from footseg.data.io import read_image
 from footseg.errors import FootsegError
 
 
@@ -32,7 +32,9 @@ class Clip:
     def read(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Frame ``index`` decoded: (RGB uint8 (H, W, 3), raw mask uint8 (H, W) or None when it has no mask)."""
         frame = self.frames[index]
-        return read_image(frame.image), (read_mask(frame.mask) if frame.mask is not None else None)
+        if frame.mask is None:
+            return read_image(frame.image), None
+        return read_sample(frame, scaled_mask=True)
 
 
 def clip_folders(folder: Path) -> list[Path]:

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from footseg.data.augment import AugmentConfig, ThesisAugment
-from footseg.data.io import MASK_EXTENSION, image_files, read_image, read_mask
+from footseg.data.io import MASK_EXTENSION, image_files, natural_key, read_image, read_mask
 from footseg.data.transforms import mask_to_tensor, resize_image, resize_mask, to_tensor
 from footseg.errors import FootsegError
 
@@ -31,7 +31,8 @@ class Sample:
 
 
 def find_samples(folder: Path) -> list[Sample]:
-    """Pair ``folder/images/*`` with ``folder/masks/<stem>.png``, sorted by stem; mask is None where missing."""
+    """Pair ``folder/images/*`` with ``folder/masks/<stem>.png``, in natural order of stems (``natural_key``); mask
+    is None where missing."""
     folder = Path(folder)
     images_dir = folder / "images"
     if not images_dir.is_dir():
@@ -45,7 +46,23 @@ def find_samples(folder: Path) -> list[Sample]:
         if path.stem in samples:
             raise FootsegError(f"two images share the stem '{path.stem}' ({samples[path.stem].image.name})", path)
         samples[path.stem] = Sample(path.stem, path, masks.get(path.stem))
-    return [samples[k] for k in sorted(samples)]
+    return [samples[k] for k in sorted(samples, key=natural_key)]  # clip frames: frame_2 before frame_10
+
+
+def read_sample(sample: Sample, scaled_mask: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The decoded (RGB image, raw mask) of a sample, checked to be the same size.
+
+    ``scaled_mask``: also accept a mask of the same picture at another resolution (scoring resizes the prediction to
+    it); a mask of another shape is refused either way, never stretched to fit.
+    """
+    if sample.mask is None:
+        raise FootsegError(f"no mask masks/{sample.stem}.png for this image", sample.image)
+    image, mask = read_image(sample.image), read_mask(sample.mask)
+    (ih, iw), (mh, mw) = image.shape[:2], mask.shape
+    scaled = abs(mh - ih * mw / iw) <= 1 and abs(mw - iw * mh / ih) <= 1  # rounding of a resize moves a side by 1
+    if (ih, iw) != (mh, mw) and not (scaled_mask and scaled):
+        raise FootsegError(f"mask size {mw}x{mh} differs from image size {iw}x{ih}", sample.mask)
+    return image, mask
 
 
 def has_splits(root: Path) -> bool:
@@ -109,11 +126,7 @@ class SegmentationDataset(Dataset):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The decoded (image, raw mask) of one sample at full resolution."""
-        s = self.samples[index]
-        image, mask = read_image(s.image), read_mask(s.mask)
-        if image.shape[:2] != mask.shape:
-            raise FootsegError(f"mask size {mask.shape[::-1]} differs from image size {image.shape[1::-1]}", s.mask)
-        return image, mask
+        return read_sample(self.samples[index])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = self.load(index)

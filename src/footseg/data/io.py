@@ -7,6 +7,7 @@ callers binarise with ``mask > 0`` (0 = background, anything else = foot).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -19,11 +20,19 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 MASK_EXTENSION = ".png"
 
 
+def natural_key(name: str) -> list[int | str]:
+    """Sort key putting ``frame_2`` before ``frame_10``: numbered frames are often not zero-padded (zero-padded names
+    sort as they would by text)."""
+    # re.split with a group alternates text and digit runs, so keys compare str with str and int with int
+    return [int(part) if i % 2 else part.lower() for i, part in enumerate(re.split(r"(\d+)", name))]
+
+
 def image_files(folder: str | Path) -> list[Path]:
-    """The image files directly inside ``folder``, sorted by name; hidden files (``.name``) are skipped."""
+    """The image files directly inside ``folder`` in natural order (``natural_key``); hidden files are skipped."""
     return sorted(
-        p for p in Path(folder).iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+        (p for p in Path(folder).iterdir()
+         if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS),
+        key=lambda p: natural_key(p.name),
     )
 
 

@@ -13,8 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from footseg.data.dataset import Sample, find_samples, split_folder
-from footseg.data.io import read_image, read_mask
+from footseg.data.dataset import Sample, find_samples, read_sample, split_folder
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
 from footseg.models.saved import SavedModelInfo, check_threshold
@@ -98,7 +97,6 @@ def _predictions(predictor: Predictor, samples: Sequence[Sample], batch_size: in
     """(sample, foot probability at its mask's size, uint8 {0, 1} target) for each sample, in batches."""
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
-        images = [read_image(s.image) for s in chunk]
-        masks = [read_mask(s.mask) for s in chunk]
+        images, masks = zip(*(read_sample(s, scaled_mask=True) for s in chunk), strict=True)
         for sample, prob, mask in zip(chunk, predictor.predict_batch(images), masks, strict=True):
             yield sample, resize_proba(prob, mask.shape[:2]), (mask > 0).astype(np.uint8)

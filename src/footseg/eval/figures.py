@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import torch
 
-from footseg.data.io import read_image, read_mask, write_png
+from footseg.data.dataset import read_sample
+from footseg.data.io import write_png
 from footseg.eval.evaluate import evaluate, labelled_samples
 from footseg.eval.predict import overlay_mask
 from footseg.metrics import binary_scores
@@ -66,8 +67,9 @@ def spread_samples(samples: list, k: int) -> list:
 
 def prediction_grid(models: list[tuple[str, Predictor]], samples: list, title: str, out: Path) -> Path:
     """A PNG grid: input photos, ground truth, then one row of predictions (with per-image IoU) per model."""
-    images = [read_image(s.image) for s in samples]
-    masks = [(read_mask(s.mask) > 0).astype(np.uint8) for s in samples]
+    pairs = [read_sample(s, scaled_mask=True) for s in samples]
+    images = [image for image, _ in pairs]
+    masks = [(mask > 0).astype(np.uint8) for _, mask in pairs]
     rows: list[tuple[str, list[np.ndarray]]] = [
         ("input photo", [_fit(im) for im in images]),
         ("ground truth", [_overlay_tile(im, m) for im, m in zip(images, masks, strict=True)]),

@@ -12,7 +12,6 @@ it; web browsers do not (they need H.264, VP8/9 or AV1).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -26,11 +25,6 @@ from footseg.errors import FootsegError
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".avi", ".mkv")
 DEFAULT_FPS = 30.0  # a frame folder carries no frame rate; phones record at 30
 FOURCC = "mp4v"
-
-
-def _natural_key(path: Path) -> list[int | str]:
-    # frame_2 before frame_10: numbered frames are often not zero-padded, and zero-padded ones sort the same.
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
 class FrameReader:
@@ -52,7 +46,7 @@ class FolderReader(FrameReader):
 
     def __init__(self, folder: str | Path):
         self.path = photos_folder(folder)
-        self.files = sorted(image_files(self.path), key=_natural_key)
+        self.files = image_files(self.path)  # in natural order: frame_2 before frame_10
         if not self.files:
             raise FootsegError(f"folder has no frames (images: {', '.join(IMAGE_EXTENSIONS)})", self.path)
         seen: dict[str, Path] = {}

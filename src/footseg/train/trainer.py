@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from footseg.config import TrainConfig
 from footseg.data.check import require_valid
-from footseg.data.dataset import SegmentationDataset, make_loader, split_folder
+from footseg.data.dataset import SegmentationDataset, has_splits, make_loader, split_folder
 from footseg.data.prior import PriorDataset
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
@@ -256,6 +256,9 @@ def _check_inputs(run: Path, cfg: TrainConfig, resume: bool, env: _Dist) -> None
             if cfg.data is None:
                 raise FootsegError("training needs --data DIR, a dataset with train/ and val/ splits (render one "
                                    "with `footseg synth DIR --n 2000`)")
+            if Path(cfg.data).is_dir() and not has_splits(Path(cfg.data)):
+                # a flat folder would serve as both splits: the best epoch would be chosen on training images
+                raise FootsegError("training needs train/ and val/ split folders, not one flat folder", cfg.data)
             require_valid(Path(cfg.data), ("train", "val"))
         except FootsegError as exc:
             if not env.enabled:
