@@ -140,3 +140,24 @@ def test_corrupt_files_are_user_errors(tmp_path: Path) -> None:
         read_compressed(tmp_path / "cut.fsdc")
     with pytest.raises(FootsegError, match="cannot read"):
         read_compressed(tmp_path / "missing.fsdc")
+
+
+def test_a_header_naming_a_foreign_dtype_is_a_corrupt_file(tmp_path: Path) -> None:
+    import json
+    import struct
+    import zlib
+
+    from footseg.compress.compressed_file import MAGIC
+
+    model, shared, info = _pruned_shared_model()
+    path = tmp_path / "m.fsdc"
+    write(path, model.state_dict(), info, shared=shared)
+    blob = path.read_bytes()
+    (n,) = struct.unpack_from("<I", blob, len(MAGIC))
+    start = len(MAGIC) + 4
+    header = json.loads(zlib.decompress(blob[start : start + n]))
+    header["tensors"][0]["dtype"] = "load"  # an attribute of torch, not a dtype
+    packed = zlib.compress(json.dumps(header).encode())
+    (tmp_path / "evil.fsdc").write_bytes(MAGIC + struct.pack("<I", len(packed)) + packed + blob[start + n :])
+    with pytest.raises(FootsegError, match=r"evil\.fsdc: corrupt compressed model .*unknown dtype 'load'"):
+        read_compressed(tmp_path / "evil.fsdc")

@@ -117,6 +117,14 @@ def test_every_model_exports_its_margin(name: str, tmp_path: Path) -> None:
     np.testing.assert_array_equal((got > 0)[sure], (want > 0)[sure])
 
 
+def test_export_leaves_the_callers_network_as_it_was(tmp_path: Path) -> None:
+    model = create_model("fastlinknet", width=0.25).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    export_module(model, SavedModelInfo("fastlinknet", 0.25, 2, (SIZE, SIZE)), tmp_path / "m.onnx")
+    assert model.training and all(m.training for m in model.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
 def test_margin_falls_back_to_a_subtraction() -> None:
     """A model whose two-output conv is followed by a layer mixing its channels cannot fold the conv."""
     torch.manual_seed(0)

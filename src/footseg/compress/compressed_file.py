@@ -187,13 +187,20 @@ def read_compressed(path: str | Path) -> tuple[dict[str, torch.Tensor], SavedMod
         payload = blob[start + n :]
         info = info_from_dict(header["info"])
         state = {rec["name"]: _decode_tensor(payload, rec) for rec in header["tensors"]}
-    except (zlib.error, json.JSONDecodeError, KeyError, TypeError, ValueError, struct.error) as exc:
+    except (zlib.error, json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError, struct.error) as exc:
         raise FootsegError(f"corrupt compressed model ({type(exc).__name__}: {exc})", path) from exc
     return state, info
 
 
+# What a state dict of ours holds; a name read from the file is looked up here, never as an attribute of torch.
+_DTYPES = {name: getattr(torch, name) for name in ("float32", "float16", "bfloat16", "float64", "int64", "int32",
+                                                   "int16", "int8", "uint8", "bool")}
+
+
 def _decode_tensor(payload: bytes, rec: dict) -> torch.Tensor:
-    dtype = getattr(torch, rec["dtype"])
+    dtype = _DTYPES.get(rec["dtype"])
+    if dtype is None:
+        raise ValueError(f"tensor {rec['name']}: unknown dtype {rec['dtype']!r}")
     shape = tuple(rec["shape"])
     if rec["kind"] in ("raw", "fill"):
         chunk = payload[rec["data"]["offset"] : rec["data"]["offset"] + rec["data"]["nbytes"]]

@@ -229,7 +229,7 @@ def export_module(
     if opset < 13:
         raise FootsegError(f"opset must be at least 13 (per-channel quantization needs it), got {opset}")
     h, w = info.input_size
-    model = model.cpu().eval()
+    model = copy.deepcopy(model).cpu().eval()  # the caller's network keeps its device and training mode
     dummy = torch.rand(1, info.in_channels, h, w)
     margin = margin and info.num_classes == 2
     if margin:

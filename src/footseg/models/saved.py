@@ -82,15 +82,21 @@ def save_model(model: nn.Module, folder: str | Path, info: SavedModelInfo) -> Pa
     folder.mkdir(parents=True, exist_ok=True)
     module = model.module if hasattr(model, "module") else model  # unwrap DDP
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    with atomic_path(folder / WEIGHTS_NAME) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt", "model": info.model})
-    write_info(folder, info)
+    # Both files are complete on disk before either replaces its old self: a crash never pairs new weights with an
+    # old config (a pruned network's shapes live in the config).
+    with atomic_path(folder / WEIGHTS_NAME) as weights, atomic_path(folder / CONFIG_NAME) as config:
+        save_file(state, str(weights), metadata={"format": "pt", "model": info.model})
+        config.write_text(_info_json(info))
     return folder
+
+
+def _info_json(info: SavedModelInfo) -> str:
+    return json.dumps(info_to_dict(info), indent=2) + "\n"
 
 
 def write_info(folder: str | Path, info: SavedModelInfo) -> None:
     """Write ``folder/config.json`` atomically (the weights beside it are left as they are)."""
-    atomic_write_text(Path(folder) / CONFIG_NAME, json.dumps(info_to_dict(info), indent=2) + "\n")
+    atomic_write_text(Path(folder) / CONFIG_NAME, _info_json(info))
 
 
 def read_info(folder: str | Path) -> SavedModelInfo:
