@@ -57,6 +57,15 @@ class TrainConfig:
             raise FootsegError(f"--size must be a positive multiple of 32, got {self.size}")
         if self.epochs < 1 or self.batch_size < 1:
             raise FootsegError("--epochs and --batch-size must be at least 1")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise FootsegError(f"--steps-per-epoch must be at least 1, got {self.steps_per_epoch}")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise FootsegError(f"--lr must be positive and --weight-decay not negative, got {self.lr} and "
+                               f"{self.weight_decay}")
+        if not self.width > 0:
+            raise FootsegError(f"--width must be positive, got {self.width}")
+        if self.workers < 0:
+            raise FootsegError(f"--workers must not be negative, got {self.workers}")
         if not 0.0 <= self.ema < 1.0:
             raise FootsegError(f"--ema is a decay per step in [0, 1) (0 = off), got {self.ema}")
         if not 0.0 <= self.distill_weight <= 1.0:

@@ -4,6 +4,7 @@ litert-torch is installed (``pip install 'footseg[tflite]'``) -- the real conver
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,6 +25,19 @@ def test_missing_converter_is_a_clear_error(
     assert main(["export", str(trained_dir), "--format", "tflite", "--out", str(tmp_path / "m.tflite")]) == 2
     err = capsys.readouterr().err
     assert "litert-torch" in err and "footseg[tflite]" in err
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def test_a_prior_mask_network_is_refused_before_conversion(trained_dir: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from footseg.errors import FootsegError
+    from footseg.models.saved import add_prior_input, save_model
+
+    monkeypatch.setattr(tflite, "_converter", lambda: pytest.fail("converted a 4-input network"))
+    wide, wide_info = add_prior_input(*load_model(trained_dir))
+    prior_dir = save_model(wide, tmp_path / "prior", wide_info)
+    with pytest.raises(FootsegError, match="takes RGB models; this one has 4 inputs"):
+        tflite.export_tflite(prior_dir, tmp_path / "m.tflite")
     assert not (tmp_path / "m.tflite").exists()
 
 
@@ -48,6 +62,9 @@ def test_export_converts_the_margin_network_and_writes_atomically(
     _, info = load_model(trained_dir)
     assert seen["input"] == (1, 3, *info.input_size)
     assert seen["out"].shape == (1, 1, *info.input_size)  # the one-channel margin, as in the ONNX export
+    config = json.loads(tflite.config_path(out).read_text())  # the file has no metadata: its config lies beside it
+    assert out.with_name("m.tflite.json").is_file()
+    assert config["threshold"] == info.threshold and config["input_size"] == list(info.input_size)
 
 
 @pytest.mark.skipif(

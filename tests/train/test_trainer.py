@@ -431,6 +431,15 @@ def test_a_teacher_with_other_classes_is_a_user_error(tiny_dataset: Path, tmp_pa
         trainer.train(_cfg(tiny_dataset, tmp_path / "student", epochs=1, teacher=str(teacher)))
 
 
+def test_a_prior_mask_teacher_of_an_rgb_student_is_a_user_error(tiny_dataset: Path, tmp_path: Path) -> None:
+    teacher = trainer.train(_cfg(tiny_dataset, tmp_path / "teacher", epochs=1, steps_per_epoch=1, prior=True))
+    with pytest.raises(FootsegError, match="takes 4 input channels, more than this run's 3"):
+        trainer.train(_cfg(tiny_dataset, tmp_path / "student", epochs=1, teacher=str(teacher)))
+    # the other way round is fine: an RGB teacher sees a prior-mask student's image channels
+    trainer.train(_cfg(tiny_dataset, tmp_path / "prior_student", epochs=1, steps_per_epoch=1, prior=True,
+                       teacher=str(trainer.train(_cfg(tiny_dataset, tmp_path / "rgb", epochs=1, steps_per_epoch=1)))))
+
+
 def test_attention_transfer_changes_what_the_student_learns(tiny_dataset: Path, tmp_path: Path) -> None:
     teacher = trainer.train(_cfg(tiny_dataset, tmp_path / "teacher", epochs=1, steps_per_epoch=1))
     kw = dict(epochs=1, steps_per_epoch=2, teacher=str(teacher))

@@ -242,6 +242,9 @@ def _teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
     if info.num_classes != cfg.num_classes:
         raise FootsegError(f"--teacher has {info.num_classes} classes, but this run trains {cfg.num_classes}",
                            ref.path)
+    if info.in_channels > cfg.in_channels:  # an RGB teacher of a prior-mask student sees the image channels only
+        raise FootsegError(f"--teacher takes {info.in_channels} input channels, more than this run's "
+                           f"{cfg.in_channels} (a prior-mask teacher needs --prior)", ref.path)
     for p in net.parameters():
         p.requires_grad_(False)
     return net.eval()
