@@ -14,7 +14,8 @@ def test_the_defaults_are_valid() -> None:
 
 
 @pytest.mark.parametrize(("setting", "option"), [
-    ({"lr": 0.0}, "--lr"),
+    ({"lr": -1e-3}, "--lr"),
+    ({"lr": float("nan")}, "--lr"),
     ({"weight_decay": -1e-4}, "--weight-decay"),
     ({"width": 0.0}, "--width"),
     ({"workers": -1}, "--workers"),

@@ -59,9 +59,8 @@ class TrainConfig:
             raise FootsegError("--epochs and --batch-size must be at least 1")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise FootsegError(f"--steps-per-epoch must be at least 1, got {self.steps_per_epoch}")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise FootsegError(f"--lr must be positive and --weight-decay not negative, got {self.lr} and "
-                               f"{self.weight_decay}")
+        if not self.lr >= 0 or self.weight_decay < 0:  # lr 0 leaves the weights as they start (BN still adapts)
+            raise FootsegError(f"--lr and --weight-decay must not be negative, got {self.lr} and {self.weight_decay}")
         if not self.width > 0:
             raise FootsegError(f"--width must be positive, got {self.width}")
         if self.workers < 0:

@@ -39,6 +39,19 @@ def test_masks_read_back_their_values_and_images_are_rgb(tmp_path: Path) -> None
     assert read_image(tmp_path / "grey.png").shape == (6, 8, 3)
 
 
+def test_colour_masks_mark_every_non_black_pixel_and_alpha_masks_read_their_alpha(tmp_path: Path) -> None:
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    rgb[1, 2] = (1, 0, 0)  # dark red: zero in a grey conversion
+    rgb[2, 3] = (0, 0, 255)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    assert np.argwhere(read_mask(tmp_path / "rgb.png") > 0).tolist() == [[1, 2], [2, 3]]
+    rgba = np.zeros((4, 5, 4), np.uint8)
+    rgba[..., :3] = 255  # one colour everywhere, the foot drawn in alpha
+    rgba[3, 1, 3] = 255
+    Image.fromarray(rgba).save(tmp_path / "alpha.png")
+    assert np.argwhere(read_mask(tmp_path / "alpha.png") > 0).tolist() == [[3, 1]]
+
+
 def test_a_truncated_image_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.jpg"
     path.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")

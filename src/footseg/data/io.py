@@ -70,8 +70,11 @@ def read_mask(path: str | Path) -> np.ndarray:
         if arr.max(initial=0) > 255:
             arr = (arr > 0).astype(np.uint8) * 255
         arr = arr.astype(np.uint8)
-    else:  # RGB(A) masks: any non-black pixel is foreground
-        arr = np.asarray(im.convert("L"))
+    else:  # RGB(A) masks: any non-black pixel is foreground, even a dark one that a grey conversion would zero
+        rgba = np.asarray(im.convert("RGBA"))
+        arr, alpha = rgba[..., :3].max(axis=-1), rgba[..., 3]
+        if arr.min() == arr.max() and alpha.min() != alpha.max():  # one colour, the mask drawn in alpha
+            arr = alpha
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 

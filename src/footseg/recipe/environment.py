@@ -59,19 +59,13 @@ def gl_strings() -> dict[str, str]:
     return out
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` resolved as the trainer resolves it: cuda where there is one, else cpu; other names as given."""
-    import torch
-
-    return device if device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def device_name(device: str) -> str:
     """The device a train stage runs on, in words."""
     import torch
 
-    device = resolve_device(device)
-    if device == "cuda" and torch.cuda.is_available():
+    from footseg.runtime.device import resolve_device
+
+    if resolve_device(device) == "cuda":
         return f"cuda ({torch.cuda.get_device_name(0)})"
     return f"cpu ({platform.processor() or platform.machine()})"
 

@@ -25,7 +25,7 @@ from typing import Any
 from footseg.atomic import atomic_copy, atomic_write_text
 from footseg.data.synth.engine import MANIFEST, image_paths, read_manifest, setting_differences, stored_settings
 from footseg.errors import FootsegError
-from footseg.recipe.environment import device_name, gl_strings, resolve_device, sha256_file, versions
+from footseg.recipe.environment import device_name, gl_strings, sha256_file, versions
 from footseg.recipe.layout import CHOICE, EXPORT_FILES, RESULT, STAMPS, WEIGHTS
 from footseg.recipe.schema import SHIPPED, Recipe, Stage, describe, synth_settings, train_config
 from footseg.train.history import best_val_iou, read_history
@@ -98,11 +98,9 @@ class RecipeRun:
                                    "recipe run`", self.recipe.path)
             if not Path(given).is_dir():
                 raise FootsegError(f"--{key}: folder not found", given)
-        if self.device == "cuda":
-            import torch
+        from footseg.runtime.device import resolve_device
 
-            if not torch.cuda.is_available():
-                raise FootsegError("--device cuda was asked for but no CUDA device is available")
+        resolve_device(self.device)  # an unknown name or a missing CUDA device fails before any stage runs
         if self.out.exists() and not self.out.is_dir():
             raise FootsegError("exists and is not a folder; choose another --out", self.out)
 
@@ -337,6 +335,7 @@ class RecipeRun:
 
         from footseg.eval.evaluate import threshold_ious
         from footseg.models.saved import read_info, write_info
+        from footseg.runtime.device import resolve_device
         from footseg.runtime.predictor import Predictor
 
         s = stage.settings

@@ -47,6 +47,7 @@ from footseg.metrics import ConfusionMeter
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.models.registry import create_model
 from footseg.models.saved import SavedModelInfo, add_prior_input, save_model
+from footseg.runtime.device import resolve_device
 from footseg.runtime.predictor import foot_probability
 from footseg.runtime.resolve import resolve_model
 from footseg.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -293,15 +294,9 @@ def _check_run_folder(run: Path, cfg: TrainConfig, resume: bool) -> None:
 
 
 def _pick_device(name: str, env: _Dist) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise FootsegError("--device cuda was asked for but no CUDA device is available")
+    if resolve_device(name) == "cuda":
         torch.cuda.set_device(env.local_rank)
         return torch.device("cuda", env.local_rank)
-    if name != "cpu":
-        raise FootsegError(f"unknown device '{name}'; choose auto, cpu or cuda")
     return torch.device("cpu")
 
 
