@@ -14,9 +14,10 @@ from pathlib import Path
 
 from footseg.atomic import atomic_write_text
 from footseg.bench.cost import measure_model
+from footseg.data.dataset import spread
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate, labelled_samples
-from footseg.eval.figures import prediction_grid, spread_samples
+from footseg.eval.figures import prediction_grid
 from footseg.models.saved import CONFIG_NAME
 from footseg.runtime.predictor import Predictor
 from footseg.runtime.resolve import ModelRef, resolve_model
@@ -84,7 +85,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _figure(entries: list[_Entry], data: Path, split: str, title: str, out: Path) -> Path:
-    return prediction_grid([(e.label, e.predictor) for e in entries], spread_samples(labelled_samples(data, split),
+    return prediction_grid([(e.label, e.predictor) for e in entries], spread(labelled_samples(data, split),
                            FIGURE_IMAGES), title, out)
 
 

@@ -13,6 +13,7 @@ from footseg.data.dataset import (
     make_loader,
     read_sample,
     split_folder,
+    spread,
 )
 from footseg.data.io import write_jpeg, write_png
 from footseg.errors import FootsegError
@@ -57,6 +58,12 @@ def test_read_sample_refuses_a_mask_of_another_size_naming_it(tmp_path: Path) ->
     write_png(folder / "masks" / "a.png", np.zeros((30, 40), np.uint8))  # another shape: never stretched
     with pytest.raises(FootsegError, match=r"a\.png: mask size 40x30 differs from image size 30x40"):
         read_sample(find_samples(folder)[0], scaled_mask=True)
+
+
+def test_spread_takes_the_first_the_last_and_evenly_between() -> None:
+    assert spread(list(range(11)), 3) == [0, 5, 10]
+    assert spread(list(range(8)), 3) == [0, 4, 7]
+    assert spread([1, 2], 5) == [1, 2]
 
 
 def test_find_samples_rejects_duplicate_stems_and_missing_images_folder(tmp_path: Path) -> None:

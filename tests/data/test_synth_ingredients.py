@@ -1,5 +1,7 @@
 """Ablation switches of ``footseg synth --without``: each ingredient name turns one SynthSettings knob off."""
 
+from pathlib import Path
+
 import pytest
 
 from footseg.data.synth.engine import INGREDIENTS, SynthSettings
@@ -18,3 +20,19 @@ def test_each_ingredient_switches_off_its_own_setting_only() -> None:
 def test_an_unknown_ingredient_is_a_user_error_listing_the_names() -> None:
     with pytest.raises(FootsegError, match=r"unknown ingredient 'feet'; choose from distractors, shadows"):
         SynthSettings(n=10).remove(["feet"])
+
+
+def test_floor_photos_skip_hidden_files_and_folders_named_like_photos(tmp_path: Path) -> None:
+    from footseg.data.synth.floors import list_photos
+
+    for name in ("train/wood/10.jpg", "train/wood/9.jpg", "train/wood/._9.jpg", "train/.cache/1.png", "val/a.PNG",
+                 "test/b.jpeg", "test/notes.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "test" / "c.jpg").mkdir()
+    photos = list_photos(tmp_path)
+    # by text, as renders have always indexed them (10 before 9): the order is part of what a render's seed means
+    assert [p.removeprefix(str(tmp_path)) for p in photos["train"]] == ["/train/wood/10.jpg", "/train/wood/9.jpg"]
+    assert [len(photos["val"]), len(photos["test"])] == [1, 1]
+    with pytest.raises(FootsegError, match="floor photo folder not found"):
+        list_photos(tmp_path / "absent")

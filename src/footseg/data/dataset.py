@@ -8,8 +8,10 @@ folder (as real photos for evaluation usually are).
 from __future__ import annotations
 
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -21,6 +23,7 @@ from footseg.data.transforms import mask_to_tensor, resize_image, resize_mask, t
 from footseg.errors import FootsegError
 
 SPLITS = ("train", "val", "test")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,14 @@ def read_sample(sample: Sample, scaled_mask: bool = False) -> tuple[np.ndarray, 
     if (ih, iw) != (mh, mw) and not (scaled_mask and scaled):
         raise FootsegError(f"mask size {mw}x{mh} differs from image size {iw}x{ih}", sample.mask)
     return image, mask
+
+
+def spread(items: Sequence[T], k: int) -> list[T]:
+    """``k`` of ``items`` spread evenly from the first to the last (all of them when there are no more than ``k``):
+    a reproducible sample of a sorted list that is not just its first stems."""
+    if len(items) <= k:
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, k).round().astype(int)]
 
 
 def has_splits(root: Path) -> bool:

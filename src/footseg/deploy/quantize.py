@@ -46,7 +46,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.calibrate import save_tensors_data
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from footseg.data.dataset import Sample, find_samples, split_folder
+from footseg.data.dataset import Sample, find_samples, split_folder, spread
 from footseg.data.io import read_image, read_mask
 from footseg.data.prior import fake_prior
 from footseg.data.transforms import resize_image, resize_mask, to_tensor
@@ -100,10 +100,7 @@ def calibration_images(calib: str | Path, n: int) -> list[Sample]:
     samples = find_samples(folder)
     if not samples:
         raise FootsegError("no calibration images found", folder / "images")
-    if len(samples) <= n:
-        return samples
-    picks = np.linspace(0, len(samples) - 1, n).round().astype(int)  # evenly spread, not the first n stems
-    return [samples[i] for i in picks]
+    return spread(samples, n)
 
 
 class ImageCalibrationReader(CalibrationDataReader):

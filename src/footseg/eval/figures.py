@@ -58,13 +58,6 @@ def _caption(tile: np.ndarray, text: str) -> None:
     cv2.putText(tile, text, (4, tile.shape[0] - base - 3), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
 
 
-def spread_samples(samples: list, k: int) -> list:
-    """``k`` samples spread evenly over the (sorted) list, so the figure is reproducible."""
-    if len(samples) <= k:
-        return samples
-    return [samples[round(i * (len(samples) - 1) / (k - 1))] for i in range(k)] if k > 1 else samples[:1]
-
-
 def prediction_grid(models: list[tuple[str, Predictor]], samples: list, title: str, out: Path) -> Path:
     """A PNG grid: input photos, ground truth, then one row of predictions (with per-image IoU) per model."""
     pairs = [read_sample(s, scaled_mask=True) for s in samples]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from footseg.atomic import atomic_copy, atomic_write_text
 from footseg.data.synth.engine import MANIFEST
 from footseg.deploy.quantize import MIN_STRIDE_KEY
+from footseg.models.saved import read_info, write_info
 from footseg.recipe.environment import sha256_file
 from footseg.recipe.layout import EXPORT_FILES, RESULT, WEIGHTS
 from footseg.recipe.schema import RECIPE_NAME, Stage, describe
@@ -35,9 +36,9 @@ def write_result(run: RecipeRun) -> Path:
     exports = [s for s in recipe.stages if s.kind == "export" and s.settings["model"] == recipe.result]
     int8 = [s for s in exports if s.settings["format"] == "onnx-int8"]
     if int8:  # later int8 exports of the model (footseg export, the web page, bench) then make the recipe's file
-        config = json.loads((dest / "config.json").read_text())
-        config.setdefault("extra", {})[MIN_STRIDE_KEY] = int8[-1].settings["min_stride"]
-        atomic_write_text(dest / "config.json", json.dumps(config, indent=2) + "\n")
+        info = read_info(dest)
+        info.extra[MIN_STRIDE_KEY] = int8[-1].settings["min_stride"]
+        write_info(dest, info)
     for stage in exports:
         atomic_copy(run.export_file(stage), dest / EXPORT_FILES[stage.settings["format"]])
     for name in set(EXPORT_FILES.values()) - {EXPORT_FILES[s.settings["format"]] for s in exports}:

@@ -206,8 +206,13 @@ def list_photos(folder: Path) -> dict[str, list[str]]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FootsegError("floor photo folder not found", folder)
-    out = by_split(folder, lambda d: sorted(str(p) for p in d.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS),
-                   Path)
+    def photos(split: Path) -> list[str]:
+        # Sorted by text, not in natural order: renders pick photos by index, so this order is part of what a seed
+        # means, and recipes' renders must stay what they were. Hidden files (macOS ._IMG.jpg) are no photos.
+        return sorted(str(p) for p in split.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                      and not any(part.startswith(".") for part in p.relative_to(split).parts))
+
+    out = by_split(folder, photos, Path)
     if not any(out.values()):
         raise FootsegError("no floor photos (.jpg/.jpeg/.png) found", folder)
     return out
