@@ -32,7 +32,7 @@ SECRET = "not for the web"
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    """A site folder beside a secret file, with a subfolder and a hidden file in it."""
+    """A site folder beside a secret file, with a subfolder (never served: a site is flat) and a hidden file."""
     root = tmp_path / "site"
     (root / "sub").mkdir(parents=True)
     for name in FILES:
@@ -77,8 +77,8 @@ def test_serves_files_with_their_mime_types_and_isolation_headers(server: SiteSe
         assert headers["X-Content-Type-Options"] == "nosniff"
     status, _, body = get(server, "/")
     assert status == 200 and body == b"content of index.html"
-    status, _, body = get(server, "/sub/inner.js?v=2")
-    assert status == 200 and body == b"inner"
+    status, _, body = get(server, "/index.html?v=2")
+    assert status == 200 and body == b"content of index.html"
 
 
 def test_compressible_files_go_gzipped_to_browsers_that_accept_it(site: Path, server: SiteServer) -> None:
@@ -101,7 +101,7 @@ def test_head_has_headers_and_no_body(server: SiteServer) -> None:
 
 
 @pytest.mark.parametrize("path", [
-    "/sub/", "/sub", "/sub//inner.js", "/missing.js", "/.hidden", "/sub/../.hidden",
+    "/sub/", "/sub", "/sub/inner.js", "/sub//inner.js", "/missing.js", "/.hidden", "/sub/../.hidden",
     "/../secret.txt", "/%2e%2e/secret.txt", "/sub/..%2f..%2fsecret.txt", "/..%5csecret.txt", "/%2E%2E/secret.txt",
     "/index.html%00.js", "/%ff", "/sub/./inner.js", "*",
 ])

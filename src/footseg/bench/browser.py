@@ -476,15 +476,15 @@ def _row(spec: RowSpec, runs: Sequence[RowRun], clips: Sequence[BrowserClip]) ->
     latencies = [x for r in runs for x in r.latencies]
     seconds = sum(r.seconds for r in runs)
     frames = sum(r.frames for r in runs)
-    p90 = latency_stats(latencies)["p90_ms"] if latencies else None
+    stats = latency_stats(latencies) if latencies else {"latency_ms": None, "p90_ms": None}
     total_frames = sum(len(c.frames) for c in clips if c.masks is not None)
     scores = score_masks(clips, [r.masks for r in runs])
     return {
         "model": spec.model,
         "runtime": spec.runtime,
         "threads": runs[0].threads if runs and runs[0].threads else spec.threads,
-        "latency_ms": _median(latencies),
-        "p90_ms": p90,
+        "latency_ms": stats["latency_ms"],
+        "p90_ms": stats["p90_ms"],
         "fps": frames / seconds if seconds > 0 else None,
         "first_mask_bytes": int(np.median([r.first_mask_bytes for r in runs])),
         "iou": scores["iou"],

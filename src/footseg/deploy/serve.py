@@ -1,7 +1,8 @@
 """``footseg serve``: the web page of ``footseg export --format web`` over HTTP(S), for a browser or a phone.
 
-Only the site's folder is served, file by file: no directory listings, no path that leaves the folder (``..``,
-encoded or not, and symlinks pointing out of it are refused alike with 404), GET and HEAD only. Every response
+Only the files directly in the site's flat folder are served: no directory listings, nothing in a subfolder or
+hidden, no path that leaves the folder (``..``, encoded or not, and symlinks pointing out of it are refused alike
+with 404), GET and HEAD only. Every response
 carries ``Cross-Origin-Opener-Policy: same-origin`` and ``Cross-Origin-Embedder-Policy: require-corp`` (and CORP
 same-origin on the site's own files): together they make the page cross-origin isolated, the condition under which
 browsers hand out SharedArrayBuffer, which ONNX Runtime Web's threads need.
@@ -182,7 +183,8 @@ class SiteServer(http.server.ThreadingHTTPServer):
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}/"
 
     def resolve(self, request_path: str) -> Path | None:
-        """The file a request path names inside ``root``, or None: outside it, a folder, a dotfile or missing."""
+        """The file a request path names directly in ``root``, or None: outside it or below it, a folder, a dotfile
+        or missing."""
         path = urllib.parse.urlsplit(request_path).path
         if not path.startswith("/"):
             return None
@@ -196,13 +198,15 @@ class SiteServer(http.server.ThreadingHTTPServer):
         # listed), hidden files (the export's staging folders), and bytes no file name here has.
         if any(p in ("", ".", "..") or p.startswith(".") or "\\" in p or "\0" in p for p in parts):
             return None
+        if len(parts) != 1:  # a site is one flat folder (footseg web, the peer page): nothing below it is served
+            return None
         candidate = self.root.joinpath(*parts)
         try:
             real = candidate.resolve(strict=True)
         except (OSError, RuntimeError):
             return None
         # A symlink may point anywhere; only what ends up inside the folder is served.
-        if not real.is_relative_to(self.root) or not real.is_file():
+        if real.parent != self.root or not real.is_file():
             return None
         return real
 
