@@ -61,6 +61,14 @@ def test_corrupt_image(model_dir: Path, tmp_path: Path, capsys) -> None:
     assert (tmp_path / "out" / "whole_mask.png").is_file()
 
 
+def test_a_missing_first_photo_is_reported_as_a_photo_not_as_a_model(tmp_path: Path, capsys) -> None:
+    good = tmp_path / "whole.png"
+    write_png(good, np.zeros((40, 40, 3), dtype=np.uint8))
+    missing = tmp_path / "missing.jpg"
+    err = _fails(["predict", missing, good, "--out", tmp_path / "out"], capsys, missing)
+    assert err == f"footseg: error: {missing}: file not found"  # named inputs are checked before any work
+
+
 def test_corrupt_image_in_a_dataset(model_dir: Path, photos: Path, capsys) -> None:
     bad = photos / "images" / "p1.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")

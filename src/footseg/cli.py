@@ -83,6 +83,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _model_and_inputs(items: list[str]) -> tuple[str | None, list[str]]:
     """``[MODEL] INPUT...``: the first item is the model when more follow and it names one, else all are inputs."""
+    from footseg.data.io import IMAGE_EXTENSIONS
+    from footseg.eval.video_io import VIDEO_EXTENSIONS
     from footseg.runtime.resolve import resolve_model
 
     if len(items) > 1:
@@ -91,8 +93,10 @@ def _model_and_inputs(items: list[str]) -> tuple[str | None, list[str]]:
             resolve_model(items[0])
             return items[0], items[1:]
         except FootsegError:
-            # A typo in a model name, or a broken model folder, is reported as such, not as a missing image.
-            if not first.exists() or (first / "config.json").is_file():
+            # A typo in a model name, or a broken model folder, is reported as such, not as a missing image; a
+            # missing file named like an image or a video is an input and reported as one.
+            named_like_input = first.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
+            if (not first.exists() and not named_like_input) or (first / "config.json").is_file():
                 raise
     return None, items
 

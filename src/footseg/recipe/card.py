@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,7 +49,7 @@ def write_result(run: RecipeRun) -> Path:
     return dest
 
 
-def _by_value(stamps: dict[str, dict], get) -> str:
+def _by_value(stamps: dict[str, dict], get: Callable[[dict], object]) -> str:
     """One value, or each value with the stages that had it ('2.13.0 (a, b); 2.12.0 (c)')."""
     values: dict[str, list[str]] = {}
     for name, stamp in stamps.items():

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from footseg.data.synth.foot import MAT_SKIN, MAT_SOCK, FootPose, _capped, _trousers, sample_skin
 from footseg.data.synth.mesh import Mesh, grid_mesh, load_mesh_file, rotation_x, rotation_y, tube_grid, vertex_normals
 from footseg.errors import FootsegError
+
+if TYPE_CHECKING:
+    import onnx
 
 
 class AttachedLegFoot:
@@ -66,7 +70,9 @@ def _to_foot_frame(v: np.ndarray) -> np.ndarray:
 _CODES = ("shapevec", "texvec", "posevec")
 
 
-def _split_decoder(model) -> tuple[object, object, dict[str, tuple[np.ndarray, list[tuple[str, np.ndarray]]]]] | None:
+def _split_decoder(
+    model: onnx.ModelProto,
+) -> tuple[object, object, dict[str, tuple[np.ndarray, list[tuple[str, np.ndarray]]]]] | None:
     """Split FIND's decoder into the part that sees only the points and the part that sees the codes, or None.
 
     The decoder is an MLP on the (positionally encoded) template points whose features are concatenated with the
@@ -156,7 +162,7 @@ class FindModel:
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
 
-        def session(m) -> object:
+        def session(m: onnx.ModelProto) -> object:
             return ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
         model = onnx.load(str(folder / "model.onnx"))

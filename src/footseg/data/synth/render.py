@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from footseg.data.io import read_image
 from footseg.data.synth.floors import FLOOR_GLSL, OUTDOOR, PHOTO
 from footseg.data.synth.scene import Scene
 from footseg.errors import FootsegError
+
+if TYPE_CHECKING:  # moderngl is imported where a GL context is made
+    import moderngl
 
 _STRIDE = 56  # pos 3f, normal 3f, colour 3f, material 1f, label 1f, pattern 3f
 
@@ -187,7 +191,7 @@ def shadow_projection(center: np.ndarray, size: float, direction: np.ndarray) ->
     return m
 
 
-def _set(prog, name: str, value) -> None:
+def _set(prog: moderngl.Program, name: str, value: float | tuple | bytes) -> None:
     """Set a uniform if the compiled program kept it (each floor kind uses a different subset)."""
     if name in prog:
         if isinstance(value, bytes):
@@ -196,7 +200,7 @@ def _set(prog, name: str, value) -> None:
             prog[name].value = value
 
 
-def _write_array(prog, name: str, rows: np.ndarray) -> None:
+def _write_array(prog: moderngl.Program, name: str, rows: np.ndarray) -> None:
     """Write a uniform array; GLSL compilers drop unused trailing elements, so write only what the program kept."""
     if name in prog:
         u = prog[name]
@@ -305,7 +309,7 @@ class Renderer:
             self.ibo.write(np.ascontiguousarray(m.indices, dtype="u4").tobytes())
         return len(m.indices) * 3
 
-    def _set_materials(self, prog, scene: Scene) -> None:
+    def _set_materials(self, prog: moderngl.Program, scene: Scene) -> None:
         mats = scene.materials
         _write_array(prog, "m_a", mats[:, :4])
         _write_array(prog, "m_b", mats[:, 4:7])
