@@ -135,6 +135,13 @@ def test_export_web_int8_and_onnx_files(trained_dir: Path, tiny_dataset: Path, f
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_an_fp32_onnx_file_asked_for_as_int8_is_refused(fp32_onnx: Path, tmp_path: Path) -> None:
+    # the file would be served as it is: an fp32 site where int8 was asked for, without a word
+    with pytest.raises(FootsegError, match="this one is not int8"):
+        web.export_web(fp32_onnx, tmp_path / "site", precision="int8")
+    assert not (tmp_path / "site").exists()
+
+
 def test_export_web_refuses_to_replace_a_folder_that_is_no_site(tmp_path: Path) -> None:
     _skip_without_runtime()
     (tmp_path / "mine").mkdir()
@@ -359,6 +366,30 @@ def test_prior_model_gets_the_previous_probability(camera_browser: Browser, prio
     assert float((decode(state, "mask", np.uint8, (h, w)) == want).mean()) >= AGREEMENT
     # The prior does change the network's answer, so the parity above checks that the page feeds it.
     assert (python_mask(model, image, np.zeros_like(prior)) > 0.5).mean() != (network > 0.5).mean()
+
+
+def test_prior_model_outside_the_prior_mode_sees_a_first_frames_zeros(camera_browser: Browser,
+                                                                        prior_site: Path) -> None:
+    with running(SiteServer(prior_site, port=0)) as srv:
+        page, _ = open_page(camera_browser, f"{srv.url}?mode=per-frame")
+        state = wait_for_frames(page)  # fails on "segmentation failed": the prior input must be fed in every mode
+        page.context.close()
+    assert state["mode"] == "per-frame" and state["prior"] is None
+    h, w = state["size"]
+    image = decode(state, "input", np.float32, (3, h, w))
+    # as footseg's Predictor runs a prior-mask network on a still image: the prior of a first frame
+    want = python_mask(OnnxModel(prior_site / "model.onnx"), image, np.zeros((h, w), np.float32)) > state["threshold"]
+    assert float((decode(state, "mask", np.uint8, (h, w)) == want).mean()) >= AGREEMENT
+
+
+def test_a_page_that_cannot_start_lets_the_camera_go(camera_browser: Browser, server: SiteServer) -> None:
+    page, _ = open_page(camera_browser, f"{server.url}?mode=bogus")
+    _, errors = message_of(page)
+    assert "unknown ?mode=bogus" in errors[0]
+    page.wait_for_function("document.getElementById('camera').srcObject !== null", timeout=TIMEOUT_MS)
+    tracks = page.evaluate("document.getElementById('camera').srcObject.getTracks().map(t => t.readyState)")
+    assert tracks and set(tracks) == {"ended"}
+    page.context.close()
 
 
 def test_photo_button_downloads_the_mask(camera_browser: Browser, server: SiteServer) -> None:

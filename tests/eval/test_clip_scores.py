@@ -66,6 +66,19 @@ def test_the_cli_writes_the_keys_the_issue_names(saved_model: Path, make_photo, 
     assert {"iou", "accuracy", "flicker", "n_clips", "n_frames"} <= set(scores) and scores["mode"] == "smooth"
 
 
+def test_masks_at_another_resolution_score_as_the_full_size_ones(red_model, make_photo, tmp_path: Path) -> None:
+    from footseg.data.transforms import resize_mask
+
+    frames = [make_photo(48, 64, seed=i) for i in range(3)]
+    _clip(tmp_path / "full" / "a", frames)
+    _clip(tmp_path / "half" / "a", [(image, resize_mask(mask, (24, 32))) for image, mask in frames])
+    full, half = evaluate_clips(red_model, tmp_path / "full"), evaluate_clips(red_model, tmp_path / "half")
+    assert half["n_frames"] == 3 and half["iou"] > 0.9 and full["iou"] > 0.9  # the small masks blur the edges
+    _clip(tmp_path / "odd" / "a", [(image, resize_mask(mask, (48, 48))) for image, mask in frames])
+    with pytest.raises(FootsegError, match="mask size 48x48 differs from image size 64x48"):
+        evaluate_clips(red_model, tmp_path / "odd")
+
+
 def test_a_frame_without_a_mask_is_named(red_model, make_photo, tmp_path: Path) -> None:
     clip = _clip(tmp_path / "clips" / "a", [make_photo(40, 40, seed=i) for i in range(2)])
     (clip / "masks" / "f001.png").unlink()

@@ -83,6 +83,13 @@ def ort_version(dist: Path) -> str | None:
         return None
 
 
+def _file_precision(onnx_path: Path) -> str:
+    import onnx
+
+    proto = onnx.load(str(onnx_path), load_external_data=False)
+    return {p.key: p.value for p in proto.metadata_props}.get(PRECISION_KEY, "fp32")
+
+
 def site_meta(onnx_path: Path, runtime_version: str | None) -> dict:
     """``model.json``: what the page needs to know about ``onnx_path`` (read from its footseg metadata)."""
     import onnx
@@ -151,11 +158,15 @@ def export_web(
     """
     if precision not in PRECISIONS:
         raise FootsegError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
-    if precision == "int8" and calib is None:
+    ref = resolve_model(model)
+    if ref.onnx and precision == "int8" and _file_precision(ref.path) != "int8":
+        # an .onnx file is served as it is: asking for int8 would otherwise give an fp32 site without a word
+        raise FootsegError("an ONNX file goes on the page as it is, and this one is not int8: export the model "
+                           "folder with --precision int8, or give an int8 file", ref.path)
+    if precision == "int8" and calib is None and not ref.onnx:
         raise FootsegError("an int8 web export needs --calib DIR: images like those the model will see (a "
                            "`footseg synth` render), to calibrate activation ranges on")
     dist = ort_dist()  # fails before the slow export
-    ref = resolve_model(model)
     out = Path(out) if out else default_web_out(ref)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / META_NAME).is_file())):
         raise FootsegError("exists and is not a footseg web site (no model.json); choose another --out", out)

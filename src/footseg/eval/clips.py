@@ -17,7 +17,7 @@ import torch
 from footseg.data.clips import Clip, find_clips
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
-from footseg.runtime.predictor import ModelLike, Predictor, as_predictor
+from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, resize_proba, to_mask
 from footseg.runtime.temporal import VideoSegmenter
 from footseg.runtime.timing import Stopwatch
 
@@ -90,8 +90,12 @@ def _run(segmenter: VideoSegmenter, clips: list[Clip]) -> dict:
         clip_meter, clip_flicker = ConfusionMeter(), FlickerMeter()
         for index in range(len(clip)):
             image, mask = clip.read(index)
-            with watch:
-                pred = segmenter.step_mask(image)
+            threshold = segmenter.predictor.threshold
+            with watch:  # what a frame costs: its mask at the frame's size
+                prob = segmenter.step(image)
+                pred = to_mask(prob, threshold)
+            if pred.shape != mask.shape:  # scored at the mask's own size, as still images are
+                pred = to_mask(resize_proba(prob, mask.shape), threshold)
             true = (mask > 0).astype(np.uint8)
             clip_meter.update(torch.from_numpy(pred), torch.from_numpy(true))
             flicker.update(pred, true)

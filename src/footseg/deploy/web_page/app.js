@@ -51,6 +51,8 @@ function fail(kind, detail) {
   box.hidden = false;
   stats.textContent = '';
   $('controls').hidden = true; // nothing to photograph
+  // The page has stopped: let the camera go, so its light goes out and other apps can have it.
+  video.srcObject?.getTracks?.().forEach((track) => track.stop());
   if (detail) console.error(detail);
 }
 
@@ -157,25 +159,43 @@ function run(segmenter) {
     footseg.onFrame?.(footseg); // a benchmark's hook (footseg bench --browser): sees every frame, none skipped
   }
 
-  function segmentIfIdle() {
-    if (busy !== null) return;
-    busy = segment()
-      .catch((error) => fail('error', `segmentation failed (${error?.message ?? error})`))
-      .finally(() => { busy = null; });
+  // The one way a frame is segmented (the live loop and the photo alike): never two steps at once, which would
+  // interleave the video state.
+  function segmentNow() {
+    busy = segment().finally(() => { busy = null; });
+    return busy;
   }
 
   function onFrame() {
     if (!frozen) {
-      draw();
-      segmentIfIdle();
+      if (busy === null) {
+        // The frame is drawn with its own mask once that is ready (a few ms), not with the previous frame's.
+        segmentNow()
+          .then(() => { if (!frozen) draw(); })
+          .catch((error) => fail('error', `segmentation failed (${error?.message ?? error})`));
+      } else {
+        draw(); // inference is slower than the camera: this frame shows the latest mask
+      }
     }
     schedule();
+  }
+
+  // Without requestVideoFrameCallback the display's refresh (often 60 Hz) drives the loop; only a new camera frame
+  // counts as a frame, so the video state steps once per camera frame, as footseg's Python runtime steps it.
+  let shownTime = -1;
+  function onDisplayFrame() {
+    if (video.currentTime === shownTime) {
+      schedule();
+      return;
+    }
+    shownTime = video.currentTime;
+    onFrame();
   }
 
   function schedule() {
     if (footseg.errors.length) return;
     if ('requestVideoFrameCallback' in video) video.requestVideoFrameCallback(onFrame);
-    else requestAnimationFrame(onFrame);
+    else requestAnimationFrame(onDisplayFrame);
   }
 
   async function photo() {
@@ -188,14 +208,19 @@ function run(segmenter) {
     frozen = true;
     photoButton.textContent = 'Resume';
     video.pause();
-    if (busy !== null) await busy;
+    while (busy !== null) await busy.catch(() => {});
     // The frozen frame gets its own mask, so the photo and its mask are the same instant.
-    await segment();
+    await segmentNow();
     draw();
-    download(maskPng(footseg.lastProb, w, h, video.videoWidth, video.videoHeight, footseg.threshold));
+    await download(maskPng(footseg.lastProb, w, h, video.videoWidth, video.videoHeight, footseg.threshold));
   }
 
-  photoButton.addEventListener('click', () => { photo().catch((error) => fail('error', error?.message)); });
+  photoButton.addEventListener('click', () => {
+    photoButton.disabled = true; // one photo at a time: a second tap waits for the first to be saved
+    photo()
+      .catch((error) => fail('error', error?.message ?? String(error)))
+      .finally(() => { photoButton.disabled = false; });
+  });
   photoButton.disabled = false;
   footseg.ready = true;
   schedule();
@@ -234,7 +259,9 @@ function maskPng(prob, w, h, outW, outH, threshold) {
 }
 
 async function download(blobPromise) {
-  const url = URL.createObjectURL(await blobPromise);
+  const blob = await blobPromise;
+  if (blob === null) throw new Error('the mask could not be encoded as PNG (out of memory?)');
+  const url = URL.createObjectURL(blob);
   const link = document.createElement('a');
   link.href = url;
   link.download = `footseg-mask-${new Date().toISOString().replace(/[:.]/g, '-')}.png`;

@@ -98,7 +98,11 @@ export class Segmenter {
     const { height: h, width: w } = this;
     const feeds = { [this.meta.inputs.image]: new ort.Tensor('float32', input, [1, 3, h, w]) };
     const prior = this.state.prior();
-    if (prior !== null) feeds[this.meta.inputs.prior] = new ort.Tensor('float32', prior, [1, 1, h, w]);
+    if (this.meta.inputs.prior) {
+      // A prior-mask network needs its prior input in every mode; outside the prior mode it sees a first frame's
+      // zeros each time, as footseg's Python runtime feeds it.
+      feeds[this.meta.inputs.prior] = new ort.Tensor('float32', prior ?? new Float32Array(h * w), [1, 1, h, w]);
+    }
     const previous = this.state.previous;
     const results = await this.session.run(feeds);
     const output = results[this.meta.output.name];
