@@ -138,9 +138,15 @@ def test_briefly_trained_runs_stay_out_of_the_thesis_tables(runs: list[Path], ti
     assert not any(line.startswith("| fastlinknet |") for line in thesis.split("## Figure")[0].splitlines())
     assert any(line.startswith("| enet |") for line in thesis.splitlines())
     row = next(line for line in demo.splitlines() if line.startswith("| fastlinknet |"))
-    assert "a demonstration, not the thesis's comparison" in text and row.count("|") == 7
+    assert "a demonstration, not the thesis's comparison" in text and row.count("|") == 8
+    assert "| 64x64 |" in row  # each brief run at its own input size, which the table shows
+    # its training curve is labelled too, and Figure 4.1 holds the fully trained model only
+    assert any(line.startswith("| fastlinknet (trained for minutes) |") for line in text.splitlines())
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert [m["brief"] for m in report["models"]] == [True, False]
+    assert report["figures"] == {"test": "figure_4_1.png", "brief": "figure_brief.png"}
+    assert "![their predictions on test images](figure_brief.png)" in demo
+    assert report["quoted"] is None and "by `footseg report`" in text
 
 
 def test_a_committed_study_is_quoted_with_its_source_and_date(runs: list[Path], tmp_path: Path) -> None:
@@ -153,9 +159,14 @@ def test_a_committed_study_is_quoted_with_its_source_and_date(runs: list[Path], 
     quoted = text.split("## The thesis's networks at one training budget: quoted from the committed study")[1]
     quoted = quoted.split("## Trained in this run")[0]
     assert f"made {recorded['created'][:10]} by `footseg study`" in quoted
-    assert "Budget: every network: 8 images" in quoted
+    assert "Budget: every network: 8 images" in quoted and "/study/report.json` in the repository" in quoted
     for m in recorded["models"]:
-        assert f"| {m['label']} | {m['params'] / 1e6:.3f} M |" in quoted
+        assert f"| {m['label']} | {'x'.join(map(str, m['input_size']))} | {m['params'] / 1e6:.3f} M |" in quoted
+    kept = json.loads((tmp_path / "r" / "report.json").read_text())["quoted"]  # all numbers are in report.json
+    assert kept["budget"] == "every network: 8 images" and len(kept["models"]) == len(recorded["models"])
+    write_report(runs, tmp_path / "vague", bench_runs=1, about={"command": "footseg study"})
+    with pytest.raises(FootsegError, match="states no training budget"):
+        write_report(runs[1:], tmp_path / "r4", bench_runs=1, quote=tmp_path / "vague" / "report.json")
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(FootsegError, match="not a footseg study report") as err:
         write_report(runs[1:], tmp_path / "r2", bench_runs=1, quote=tmp_path / "bad.json")

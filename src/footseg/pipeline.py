@@ -22,7 +22,7 @@ from footseg.data.synth.engine import MANIFEST, read_manifest, setting_differenc
 from footseg.data.synth.render import headless_gl_problem
 from footseg.errors import FootsegError
 from footseg.models.saved import PRETRAINED_DIR, pretrained_models
-from footseg.report import quoted_study, write_report
+from footseg.report import read_study, write_report
 from footseg.train.trainer import train
 
 REAL_DATA_ENV = "FOOTSEG_REAL_DATA"
@@ -126,6 +126,19 @@ def _say(message: str, started: float) -> None:
     print(f"[footseg run {time.monotonic() - started:6.0f}s] {message}", flush=True)
 
 
+def _preface(quote: Path | None) -> str:
+    """Where the report's models come from, and where the thesis's comparison is when the study is not quoted."""
+    shipped = ", ".join(f"`{name}`" for name in pretrained_models())
+    text = (f"Tables 4.1 and 4.2 and Figure 4.1 hold the shipped models ({shipped}), measured in this run: each was "
+            "trained at length by its recipe (`src/footseg/models/pretrained/NAME/recipe.toml`, its training told in "
+            "MODEL_CARD.md beside it; `footseg recipe run NAME` rebuilds it). The five thesis networks trained here "
+            "for minutes are reported apart, below.")
+    if quote is None:
+        text += (" The thesis's comparison of the five networks at one real training budget is not in this report: "
+                 "`benchmarks/study/report.json` is not committed yet (benchmarks/README.md, \"The thesis's study\").")
+    return text
+
+
 def run_main(out: str | Path, quick: bool = False) -> Path:
     """Make the procedural dataset, train every model, write the report; returns out/report/README.md."""
     started = time.monotonic()
@@ -133,7 +146,7 @@ def run_main(out: str | Path, quick: bool = False) -> Path:
     real = find_real_data()
     quote = STUDY_REPORT if STUDY_REPORT.is_file() else None
     if quote is not None:
-        quoted_study(quote)  # a broken committed study fails now, not after minutes of training
+        read_study(quote)  # a broken committed study fails now, not after minutes of training
     data = _make_data(out / "data", quick, started)
 
     runs = []
@@ -168,7 +181,8 @@ def run_main(out: str | Path, quick: bool = False) -> Path:
     where = f" and real photos in {real}" if real else ""
     _say(f"benchmarking and scoring {len(runs)} models on the test split{where}", started)
     brief = runs[: len(PLANS)]  # trained here for minutes: reported apart from the thesis's tables
+    command = f"footseg run --out {out}" + (" --quick" if quick else "")
     report = write_report(runs, out / "report", test_data=data, real_data=real, bench_runs=2 if quick else 20,
-                          brief=brief, quote=quote)
+                          brief=brief, quote=quote, preface=_preface(quote), about={"command": command})
     _say(f"done: {report}", started)
     return report

@@ -111,50 +111,65 @@ def _images_seen(e: _Entry) -> str:
         return _DASH
 
 
-def _brief_section(entries: list[_Entry]) -> list[str]:
-    rows = [[e.label, _images_seen(e), f"{e.cost['params'] / 1e6:.3f} M", f"{e.cost['latency_ms']:.1f}",
-             _pct(e.test, "iou"), _pct(e.real, "iou")] for e in entries]
+BRIEF_HEADING = "Trained in this run, for minutes: a demonstration, not the thesis's comparison"
+
+
+def _brief_section(entries: list[_Entry], figure: str | None) -> list[str]:
+    rows = [[e.label, _images_seen(e), "x".join(map(str, e.predictor.input_size)), f"{e.cost['params'] / 1e6:.3f} M",
+             f"{e.cost['latency_ms']:.1f}", _pct(e.test, "iou"), _pct(e.real, "iou")] for e in entries]
     return [
-        "## Trained in this run, for minutes: a demonstration, not the thesis's comparison",
+        f"## {BRIEF_HEADING}",
         "",
-        "These networks went through a few thousand images each, so that the whole pipeline runs in minutes. Their "
+        "These networks went through a few hundred to a few thousand images each (column 2), so that the whole "
+        "pipeline runs in minutes, each at its own input size (latencies at different sizes do not compare). Their "
         "scores show that it works end to end; they do not say how the architectures compare at a real training "
-        "budget (the thesis's tables above hold only fully trained models).",
+        "budget (the thesis's tables and figure hold only fully trained models).",
         "",
-        _table(["Model", "Training images seen", "Params", "CPU latency (ms)", "Test IoU (%)", "Real IoU (%)"], rows),
+        _table(["Model", "Training images seen", "Input", "Params", "CPU latency (ms, 1 thread)", "Test IoU (%)",
+                "Real IoU (%)"], rows),
         "",
+        *([f"![their predictions on test images]({figure})", ""] if figure else []),
     ]
 
 
-def quoted_study(path: Path) -> list[str]:
-    """The thesis's tables of a committed ``footseg study`` report, as a quoted section naming source and date."""
+def read_study(path: Path) -> dict:
+    """What a report quotes of a committed ``footseg study`` report.json: source, date, command, budget and the
+    fully trained models' rows. A one-line error naming the file where it is no such report."""
     try:
         study = json.loads(path.read_text())
         about = study.get("about") or {}
         if not str(about.get("command", "")).startswith("footseg study"):
             raise ValueError("it was not made by `footseg study`")
-        models = [m for m in study["models"] if not m.get("brief")]
-        rows = [[m["label"], f"{m['params'] / 1e6:.3f} M", f"{m['gflops']:.3f}", f"{m['latency_ms']:.1f}",
-                 _pct(m["test"], "iou"), _pct(m["real"], "iou")] for m in models]
-        created = str(study["created"])[:10]
+        if not about.get("budget"):
+            raise ValueError("it states no training budget")
+        models = [{k: m[k] for k in ("label", "input_size", "params", "gflops", "latency_ms", "test", "real")}
+                  for m in study["models"] if not m.get("brief")]
+        return {"source": "/".join(path.resolve().parts[-3:]), "created": str(study["created"])[:10],
+                "command": about["command"], "budget": about["budget"], "real_data": study.get("real_data"),
+                "models": models}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise FootsegError(f"not a footseg study report ({exc})", path) from exc
-    budget = f" Budget: {about['budget']}." if about.get("budget") else ""
-    real = f"`{Path(study['real_data']).name}` photos, reported, never chosen by" if study.get("real_data") else "none"
+
+
+def _quoted_section(study: dict) -> list[str]:
+    rows = [[m["label"], "x".join(map(str, m["input_size"])), f"{m['params'] / 1e6:.3f} M", f"{m['gflops']:.3f}",
+             f"{m['latency_ms']:.1f}", _pct(m["test"], "iou"), _pct(m["real"], "iou")] for m in study["models"]]
+    real = f"`{Path(study['real_data']).name}` photos, reported, never chosen by" if study["real_data"] else "none"
     return [
         "## The thesis's networks at one training budget: quoted from the committed study",
         "",
-        f"Not measured in this run: quoted from `{path.parent.name}/{path.name}` in the repository (made {created} "
-        f"by `{about['command']}`).{budget} Test: that study's synthetic test split; real: {real}. Latency: that "
-        "machine's CPU, one thread.",
+        f"Not measured in this run: quoted from `{study['source']}` in the repository (made {study['created']} by "
+        f"`{study['command']}`). Budget: {study['budget']}. Test: that study's synthetic test split; real: {real}. "
+        "Latency: that machine's CPU, one thread.",
         "",
-        _table(["Model", "Params", "GFLOPs", "CPU latency (ms)", "Test IoU (%)", "Real IoU (%)"], rows),
+        _table(["Model", "Input", "Params", "GFLOPs", "CPU latency (ms, 1 thread)", "Test IoU (%)", "Real IoU (%)"],
+               rows),
         "",
     ]
 
 
 def _markdown(entries: list[_Entry], test_data: Path | None, real_data: Path | None, figures: dict[str, str],
-              preface: str = "", quoted: list[str] | None = None) -> str:
+              preface: str = "", quoted: dict | None = None, command: str = "footseg report") -> str:
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     brief = [e for e in entries if e.brief]
     entries = [e for e in entries if not e.brief]
@@ -179,7 +194,7 @@ def _markdown(entries: list[_Entry], test_data: Path | None, real_data: Path | N
     parts = [
         "# footseg results",
         "",
-        f"Generated {created} by `footseg report` from {len(entries) + len(brief)} model(s). All numbers are also in "
+        f"Generated {created} by `{command}` from {len(entries) + len(brief)} model(s). All numbers are also in "
         "[report.json](report.json).",
         "",
         *([preface, ""] if preface else []),
@@ -200,8 +215,8 @@ def _markdown(entries: list[_Entry], test_data: Path | None, real_data: Path | N
         "",
         _table(["Model", "Test accuracy", "Test IoU", "Real accuracy", "Real IoU"], quality_rows),
         "",
-        *(quoted or []),
-        *(_brief_section(brief) if brief else []),
+        *(_quoted_section(quoted) if quoted else []),
+        *(_brief_section(brief, figures.get("brief")) if brief else []),
     ]
     for key, caption in (
         ("test", "Figure 4.1 — test images"),
@@ -211,8 +226,8 @@ def _markdown(entries: list[_Entry], test_data: Path | None, real_data: Path | N
             parts += [
                 f"## {caption}",
                 "",
-                "Top row: input photos; second row: the true foot mask (green); then one row per model, each "
-                "picture labelled with that prediction's IoU.",
+                "Top row: input photos; second row: the true foot mask (green); then one row per fully trained model "
+                "(Table 4.2's), each picture labelled with that prediction's IoU.",
                 "",
                 f"![{caption}]({figures[key]})",
                 "",
@@ -224,8 +239,9 @@ def _markdown(entries: list[_Entry], test_data: Path | None, real_data: Path | N
             h = e.history
             curve = " → ".join(f"{100 * v:.0f}" for v in h["val_iou"])
             loss = _DASH if h["final_train_loss"] is None else f"{h['final_train_loss']:.3f}"
+            label = f"{e.label} (trained for minutes)" if e.brief else e.label
             rows.append(
-                [e.label, str(h["epochs"]), str(h["best_epoch"]), f"{100 * h['best_val_iou']:.1f}", loss, curve]
+                [label, str(h["epochs"]), str(h["best_epoch"]), f"{100 * h['best_val_iou']:.1f}", loss, curve]
             )
         parts += [
             "## Training",
@@ -283,7 +299,7 @@ def write_report(
         if h != w:
             raise FootsegError(f"benchmark needs a square input size, got {h}x{w}", e.folder / CONFIG_NAME)
         e.history = _history_summary(e.run) if e.run else None
-    quoted = quoted_study(Path(quote)) if quote is not None else []
+    quoted = read_study(Path(quote)) if quote is not None else None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for e in entries:
@@ -292,12 +308,18 @@ def write_report(
         e.test = _scores(evaluate(e.predictor, test_data)) if test_data else None
         e.real = _scores(evaluate(e.predictor, real_data)) if real_data else None
 
+    # Figure 4.1 shows the fully trained models only; networks trained for minutes get a grid of their own.
+    full = [e for e in entries if not e.brief]
+    short = [e for e in entries if e.brief]
     figures: dict[str, str] = {}
-    if test_data:
-        figures["test"] = _figure(entries, test_data, "test", "Figure 4.1: test images", out / "figure_4_1.png").name
-    if real_data:
+    if test_data and full:
+        figures["test"] = _figure(full, test_data, "test", "Figure 4.1: test images", out / "figure_4_1.png").name
+    if real_data and full:
         name = "figure_4_1_real.png"
-        figures["real"] = _figure(entries, real_data, "test", "Figure 4.1: real photos", out / name).name
+        figures["real"] = _figure(full, real_data, "test", "Figure 4.1: real photos", out / name).name
+    if test_data and short:
+        figures["brief"] = _figure(short, test_data, "test", "Trained in this run for minutes: test images",
+                                   out / "figure_brief.png").name
 
     report = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -305,6 +327,7 @@ def write_report(
         "test_data": str(test_data) if test_data else None,
         "real_data": str(real_data) if real_data else None,
         "figures": figures,
+        "quoted": quoted,  # a committed study's numbers, not measured here (None: none quoted)
         "models": [
             {
                 "label": e.label,
@@ -322,5 +345,6 @@ def write_report(
     }
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")  # `make run` quotes a study's
     readme = out / "README.md"
-    atomic_write_text(readme, _markdown(entries, test_data, real_data, figures, preface, quoted) + "\n")
+    command = str((about or {}).get("command") or "footseg report")
+    atomic_write_text(readme, _markdown(entries, test_data, real_data, figures, preface, quoted, command) + "\n")
     return readme
