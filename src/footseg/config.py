@@ -81,7 +81,8 @@ class TrainConfig:
     # Settings that define *what* is trained; a resumed run must agree on these.
     # ``steps_per_epoch`` shapes the LR and distillation schedules just as ``epochs`` does; more epochs may extend a
     # finished run (the cosine stretches, as intended), but a changed epoch length would reshape both silently.
-    IDENTITY = ("model", "data", "width", "num_classes", "size", "loss", "seed", "batch_size", "lr", "init", "ema",
+    IDENTITY = ("model", "data", "width", "num_classes", "size", "loss", "seed", "batch_size", "lr", "weight_decay",
+                "init", "ema",
                 "teacher", "distill_weight", "distill_temperature", "distill_anneal", "attention_weight",
                 "steps_per_epoch", "freeze_bn", "prior", "self_prior", "augment")
 

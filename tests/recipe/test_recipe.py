@@ -428,6 +428,18 @@ def test_a_second_run_skips_every_stage(tiny_run: tuple[Path, Path]) -> None:
     assert weights.stat().st_mtime_ns == before
 
 
+def test_a_finished_stage_whose_output_changed_since_is_refused(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    path, shared_out = tiny_run
+    out = shutil.copytree(shared_out, tmp_path / "out", symlinks=True)
+    weights = out / "first" / "best" / "model.safetensors"  # trained on by hand after the recipe finished it
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(FootsegError, match="its output changed after the stage finished") as err:
+        RecipeRun(parse_recipe(path), out, device="cpu", log=_Log()).run()
+    assert str(out / "first") in str(err.value)
+
+
 def test_a_deleted_output_is_made_again(tiny_run: tuple[Path, Path]) -> None:
     path, out = tiny_run
     shutil.rmtree(out / "onnx")

@@ -335,8 +335,8 @@ def format_table(rows: list[dict]) -> str:
     sizes = sorted({r.get("size", 256) for r in rows})
     side = "/".join(str(s) for s in sizes)
     notes = [
-        f"FLOPs: torch.utils.flop_counter.FlopCounterMode on one 1x3x{side}x{side} input, 1 multiply-add = 2 FLOPs "
-        "(convolutions and matmuls only).",
+        f"FLOPs: torch.utils.flop_counter.FlopCounterMode on one 1xCx{side}x{side} input (C: 3, or 4 with a prior), "
+        "1 multiply-add = 2 FLOPs (convolutions and matmuls only).",
         "Latency: median and 90th percentile of batch-1 forwards after warm-up, with the thread count pinned "
         "(torch.set_num_threads; ONNX Runtime intra_op_num_threads, inter_op 1); FPS = 1000 / median. "
         "torch = PyTorch eager, eval mode; onnx = ONNX Runtime fp32; onnx-int8 = ONNX Runtime, static int8 (QDQ, "

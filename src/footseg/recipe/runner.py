@@ -230,7 +230,12 @@ class RecipeRun:
                 raise FootsegError(f"{why}: delete this folder, and those of the stages that read it, to redo "
                                    "them", folder)
             if stamp.get("state") == "done" and self.complete(stage):
-                self.digests[stage.name] = self.output_digest(stage)
+                digest = self.output_digest(stage)
+                if stamp.get("output", digest) != digest:  # e.g. a finished run trained on by hand since
+                    raise FootsegError("its output changed after the stage finished (not what the recipe made): "
+                                       "delete this folder, and those of the stages that read it, to redo them",
+                                       folder)
+                self.digests[stage.name] = digest
                 self.log(f"{where}: done before, skipped")
                 return
             self.log(f"{where}: continuing an unfinished stage")

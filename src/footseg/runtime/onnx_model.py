@@ -127,12 +127,13 @@ class OnnxModel:
         if batch.ndim != 4 or tuple(batch.shape[1:]) != expected:
             raise ValueError(f"{self.path}: expected an (N, {', '.join(map(str, expected))}) batch, got {batch.shape}")
         if self.fixed_batch is None or batch.shape[0] == self.fixed_batch:
-            return self.session.run(None, self._feeds(batch))[0]
+            return self.session.run(None, self.feeds(batch))[0]
         step = self.fixed_batch
-        parts = [self.session.run(None, self._feeds(batch[i : i + step]))[0] for i in range(0, len(batch), step)]
+        parts = [self.session.run(None, self.feeds(batch[i : i + step]))[0] for i in range(0, len(batch), step)]
         return np.concatenate(parts)
 
-    def _feeds(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+    def feeds(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """The session's inputs for an (N, C, H, W) float32 batch: the image, and a prior-mask model's prior apart."""
         if len(self.input_names) == 1:
             return {self.input_names[0]: np.ascontiguousarray(batch)}
         return {INPUT_NAME: np.ascontiguousarray(batch[:, :3]), PRIOR_NAME: np.ascontiguousarray(batch[:, 3:])}

@@ -122,6 +122,11 @@ class _StopRequest:
     def _handle(self, signum: int, frame: Any) -> None:
         if self.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        if self.signum is None and hasattr(signal, "SIGCHLD"):
+            # Workers killed by the same signal (a scheduler's SIGTERM to the whole process group) would make the
+            # DataLoader's SIGCHLD handler raise wherever the main thread is, between an optimizer step and its
+            # bookkeeping; without it their death surfaces at the next batch fetch, a step boundary safe to save at.
+            self._previous.setdefault(signal.SIGCHLD, signal.signal(signal.SIGCHLD, signal.SIG_DFL))
         self.signum = signum
 
     def __enter__(self) -> _StopRequest:
@@ -443,10 +448,6 @@ class _Trainer:
                 # A DataLoader whose workers caught the same Ctrl-C fails with its own error: still a stop.
                 if stop.signum is None:
                     raise
-                if threading.current_thread() is threading.main_thread():
-                    # Workers killed by the same signal (a scheduler's SIGTERM to the whole process group) would
-                    # make the DataLoader's SIGCHLD handler raise again in the middle of writing the checkpoint.
-                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 self._save_checkpoint()
                 s = self.state
                 message = (
@@ -565,6 +566,8 @@ class _Trainer:
         self.model.eval()
         own = foot_probability(self.model(images[chosen]))
         self.model.train(was_training)
+        for m in self.frozen_norms:  # train() above would wake the BatchNorms that --freeze-bn keeps frozen
+            m.eval()
         n = int(chosen.sum())
         angle = (torch.rand(n, generator=generator) - 0.5) * 2 * math.radians(3)
         zoom = 1 + (torch.rand(n, generator=generator) - 0.5) * 0.06
@@ -594,8 +597,10 @@ class _Trainer:
                                                                               teacher_tap.features)
         return loss
 
-    def _distill_weight(self) -> float:
-        progress = self.state.global_step / max(1, self.total_steps - 1)
+    def _distill_weight(self, step: int | None = None) -> float:
+        """The distillation weight at ``step`` (default: the step being trained)."""
+        step = self.state.global_step if step is None else step
+        progress = step / max(1, self.total_steps - 1)
         return distill_weight(self.cfg.distill_weight, progress, self.cfg.distill_anneal)
 
     @property
@@ -648,7 +653,7 @@ class _Trainer:
             "images_per_s": images / max(s.seconds, 1e-9),
         }
         if self.teacher is not None:
-            entry["distill_weight"] = self._distill_weight()
+            entry["distill_weight"] = self._distill_weight(s.global_step - 1)  # that of the epoch's last step
         s.history.append(entry)
         improved = val["iou"] > s.best_iou
         if improved:
