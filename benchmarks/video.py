@@ -1,7 +1,7 @@
 """The live-video table: per-frame, smoothing at three ratios and the prior-mask network, on clip datasets.
 
     python benchmarks/video.py --clips SYNTH_CLIPS [--clips ../shared/data/real-dev-clips] \
-        [--still fastlinknet] [--prior default] [--ratios 0.3,0.5,0.7] [--out benchmarks/results/video]
+        [--still fastlinknet] [--prior MODEL] [--ratios 0.3,0.5,0.7] [--out benchmarks/results/video]
 
 Every row is ``footseg eval --clips`` (``footseg.eval.clips.evaluate_clips``) at 1 thread: pooled per-frame foot IoU,
 flicker (percent of the foot area whose label toggled between consecutive frames while the truth did not) and the
@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clips", action="append", required=True, help="clip dataset (its test split if it has splits)")
     p.add_argument("--still", default="fastlinknet", help="the still-image model run per frame and smoothed")
-    p.add_argument("--prior", default="default", help="the prior-mask model ('none' to leave its row out)")
+    p.add_argument("--prior", default="none",
+                   help="a prior-mask model for its own row (default none: no shipped model has a prior input)")
     p.add_argument("--ratios", type=_floats, default=[0.3, 0.5, 0.7], help="smoothing ratios")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "video"))
     p.add_argument("--cost", action="store_true", help="also time each mode's step against per-frame (interleaved)")

@@ -489,8 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tflite (fp32) needs the optional litert-torch converter: pip install 'footseg[tflite]'; web "
                         "needs onnxruntime-web (npm ci --prefix web)")
     s.add_argument("--out", default=None,
-                   help="output file (default: MODEL/model.onnx, MODEL/model.int8.onnx or MODEL/model.tflite), or "
-                        "for web a folder (default: NAME-web)")
+                   help="output file (default: MODEL/model.onnx, MODEL/model.int8.onnx or MODEL/model.tflite for a "
+                        "model folder, ./NAME.onnx, ./NAME.int8.onnx or ./NAME.tflite for a shipped model), or for "
+                        "web a folder (default: NAME-web)")
     s.add_argument("--precision", default="fp32", choices=["fp32", "int8"],
                    help="web: the model's precision (fp32, the default, is faster in the browser; int8 needs --calib)")
     s.add_argument("--opset", type=int, default=17)

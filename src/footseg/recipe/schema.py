@@ -3,7 +3,8 @@
     [recipe]
     name = "fastlinknet"          # what it makes
     description = "..."           # optional
-    result = "final"              # optional: the train or prune stage whose model is the result (default: the last)
+    result = "final"              # optional: the model stage (train, prune, select, threshold) whose model is the
+                                  # result (default: the last)
 
     [defaults.train]              # optional, one table per kind: keys every stage of that kind gets unless it sets them
     batch_size = 16
