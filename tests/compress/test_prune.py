@@ -116,7 +116,6 @@ def test_channel_pruning_removes_exactly_the_dead_channels() -> None:
 
 
 def test_pruned_model_round_trips_through_save_load_and_onnx(tmp_path: Path) -> None:
-    pytest.importorskip("onnxruntime")
     from footseg.deploy.export import export_onnx
     from footseg.runtime.onnx_model import OnnxModel
 

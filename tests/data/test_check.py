@@ -12,7 +12,7 @@ from footseg.data.check import check_dataset, require_valid
 from footseg.data.io import write_jpeg, write_png
 from footseg.errors import FootsegError
 
-REAL_DEV = Path("/work/shared/data/real-dev")
+REAL_DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real-dev"
 
 
 def _image(path: Path, h: int = 24, w: int = 32) -> None:

@@ -164,9 +164,35 @@ def test_certificate_for_a_host_name() -> None:
     assert "phone-host.local" in names.get_values_for_type(x509.DNSName)
 
 
-def test_lan_address_is_an_ipv4_address() -> None:
-    address = ipaddress.ip_address(serve.lan_address())
-    assert address.version == 4 and not address.is_unspecified
+class _Probe:
+    """A UDP socket whose route lookup gives ``address``, or fails when it is None."""
+
+    def __init__(self, address: str | None) -> None:
+        self.address = address
+
+    def __call__(self, *args: object) -> _Probe:
+        return self
+
+    def __enter__(self) -> _Probe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def connect(self, target: object) -> None:
+        if self.address is None:
+            raise OSError("Network is unreachable")
+
+    def getsockname(self) -> tuple[str, int]:
+        return self.address or "", 0
+
+
+@pytest.mark.parametrize(("routed", "want"), [("192.168.1.23", "192.168.1.23"), (None, "127.0.0.1"),
+                                              ("0.0.0.0", "127.0.0.1")])
+def test_lan_address_is_the_routed_one_else_localhost(monkeypatch: pytest.MonkeyPatch, routed: str | None,
+                                                      want: str) -> None:
+    monkeypatch.setattr(serve.socket, "socket", _Probe(routed))
+    assert serve.lan_address() == want
 
 
 def test_qr_text_is_a_square_of_blocks() -> None:

@@ -436,8 +436,12 @@ def test_browser_without_webassembly_says_so(no_camera_browser: Browser, server:
     page.context.close()
 
 
-def test_serve_builds_a_site_for_a_model_when_given_no_folder(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_builds_a_site_for_a_model_when_given_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from footseg.deploy import serve
+
+    site = tmp_path / "site"  # a site's folder, as far as serving it goes: no browser needed
+    site.mkdir()
+    (site / "model.json").write_text("{}")
 
     calls = []
     monkeypatch.setattr(web, "export_web", lambda model, out: calls.append(model) or Path(shutil.copytree(site, out)))

@@ -6,13 +6,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 import torch
 
 from footseg.models import create_model
-
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
 
 
 @pytest.mark.parametrize("name", ["fastlinknet", "fastlinknet_ctx"])
