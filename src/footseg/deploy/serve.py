@@ -2,10 +2,10 @@
 
 Only the files directly in the site's flat folder are served: no directory listings, nothing in a subfolder or
 hidden, no path that leaves the folder (``..``, encoded or not, and symlinks pointing out of it are refused alike
-with 404), GET and HEAD only. Every response
-carries ``Cross-Origin-Opener-Policy: same-origin`` and ``Cross-Origin-Embedder-Policy: require-corp`` (and CORP
-same-origin on the site's own files): together they make the page cross-origin isolated, the condition under which
-browsers hand out SharedArrayBuffer, which ONNX Runtime Web's threads need.
+with 404), GET and HEAD only. Every response carries ``Cross-Origin-Opener-Policy: same-origin`` and
+``Cross-Origin-Embedder-Policy: require-corp`` (and CORP same-origin on the site's own files): together they make the
+page cross-origin isolated, the condition under which browsers hand out SharedArrayBuffer, which ONNX Runtime Web's
+threads need.
 
 By default the server listens on 127.0.0.1 only. ``--lan`` listens on the machine's LAN address instead, over HTTPS
 (browsers give a page the camera only in a secure context: HTTPS, or localhost) with a self-signed certificate made

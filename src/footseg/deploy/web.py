@@ -83,19 +83,17 @@ def ort_version(dist: Path) -> str | None:
         return None
 
 
-def _file_precision(onnx_path: Path) -> str:
+def _metadata(onnx_path: Path) -> dict[str, str]:
+    """An ONNX file's metadata_props, read without its weights' external data."""
     import onnx
 
     proto = onnx.load(str(onnx_path), load_external_data=False)
-    return {p.key: p.value for p in proto.metadata_props}.get(PRECISION_KEY, "fp32")
+    return {p.key: p.value for p in proto.metadata_props}
 
 
 def site_meta(onnx_path: Path, runtime_version: str | None) -> dict:
     """``model.json``: what the page needs to know about ``onnx_path`` (read from its footseg metadata)."""
-    import onnx
-
-    proto = onnx.load(str(onnx_path), load_external_data=False)
-    meta = {p.key: p.value for p in proto.metadata_props}
+    meta = _metadata(onnx_path)
     info = info_from_metadata(meta, onnx_path)
     if meta.get(OUTPUT_KEY) != MARGIN:
         raise FootsegError("the web page needs a two-class model exported with a one-channel margin output "
@@ -159,7 +157,7 @@ def export_web(
     if precision not in PRECISIONS:
         raise FootsegError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
     ref = resolve_model(model)
-    if ref.onnx and precision == "int8" and _file_precision(ref.path) != "int8":
+    if ref.onnx and precision == "int8" and _metadata(ref.path).get(PRECISION_KEY, "fp32") != "int8":
         # an .onnx file is served as it is: asking for int8 would otherwise give an fp32 site without a word
         raise FootsegError("an ONNX file goes on the page as it is, and this one is not int8: export the model "
                            "folder with --precision int8, or give an int8 file", ref.path)

@@ -84,13 +84,13 @@ def evaluate_clips(
 def _run(segmenter: VideoSegmenter, clips: list[Clip]) -> dict:
     total, flicker, watch = ConfusionMeter(), FlickerMeter(), Stopwatch()
     per_clip = []
+    threshold = segmenter.predictor.threshold
     for clip in clips:
         segmenter.reset()
         flicker.reset()
         clip_meter, clip_flicker = ConfusionMeter(), FlickerMeter()
         for index in range(len(clip)):
             image, mask = clip.read(index)
-            threshold = segmenter.predictor.threshold
             with watch:  # what a frame costs: its mask at the frame's size
                 prob = segmenter.step(image)
                 pred = to_mask(prob, threshold)
