@@ -497,9 +497,7 @@ class _Trainer:
     def _train_epoch(self, stop: _StopRequest) -> None:
         cfg, s = self.cfg, self.state
         net = self.ddp if self.ddp is not None else self.model
-        net.train()
-        for norm in self.frozen_norms:
-            norm.eval()
+        self._train_mode()
         meter = ConfusionMeter()
         meter.counts = s.counts.clone()
         bar = tqdm(
@@ -553,6 +551,12 @@ class _Trainer:
                     last_save = time.monotonic()
 
     @torch.no_grad()
+    def _train_mode(self) -> None:
+        """Training mode, except the BatchNorms that --freeze-bn keeps frozen (their statistics stay as they are)."""
+        (self.ddp if self.ddp is not None else self.model).train()
+        for norm in self.frozen_norms:
+            norm.eval()
+
     def _own_priors(self, images: torch.Tensor, step: int) -> torch.Tensor:
         """Replace a ``cfg.self_prior`` share of the batch's fake priors by the network's own output for them, moved
         a little as by the next frame: on video the prior is the network's own last answer, errors included, and a
@@ -565,9 +569,8 @@ class _Trainer:
         was_training = self.model.training
         self.model.eval()
         own = foot_probability(self.model(images[chosen]))
-        self.model.train(was_training)
-        for m in self.frozen_norms:  # train() above would wake the BatchNorms that --freeze-bn keeps frozen
-            m.eval()
+        if was_training:
+            self._train_mode()
         n = int(chosen.sum())
         angle = (torch.rand(n, generator=generator) - 0.5) * 2 * math.radians(3)
         zoom = 1 + (torch.rand(n, generator=generator) - 0.5) * 0.06
