@@ -164,6 +164,13 @@ def test_a_committed_study_is_quoted_with_its_source_and_date(runs: list[Path], 
         assert f"| {m['label']} | {'x'.join(map(str, m['input_size']))} | {m['params'] / 1e6:.3f} M |" in quoted
     kept = json.loads((tmp_path / "r" / "report.json").read_text())["quoted"]  # all numbers are in report.json
     assert kept["budget"] == "every network: 8 images" and len(kept["models"]) == len(recorded["models"])
+    assert kept["pending"] == [] and "had not finished" not in quoted
+    # a study quoted before it ended says which of its rows are still to come
+    write_report(runs, tmp_path / "partial", bench_runs=1,
+                 about={"command": "footseg study", "budget": "every network: 8 images", "pending": ["kd", "kd_at"]})
+    text = write_report(runs[1:], tmp_path / "r5", bench_runs=1, brief=runs[1:],
+                        quote=tmp_path / "partial" / "report.json").read_text()
+    assert "That study had not finished: kd, kd_at still to run, so those rows are missing." in text
     write_report(runs, tmp_path / "vague", bench_runs=1, about={"command": "footseg study"})
     with pytest.raises(FootsegError, match="states no training budget"):
         write_report(runs[1:], tmp_path / "r4", bench_runs=1, quote=tmp_path / "vague" / "report.json")

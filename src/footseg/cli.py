@@ -341,7 +341,9 @@ def _cmd_study(args: argparse.Namespace) -> int:
         return 0
     if args.out is None:
         raise FootsegError("study needs --out DIR (one folder per stage, the tables in DIR/report)")
-    print(f"report: {run_study(args.out, args.recipe, args.floors, args.find, args.real, args.device)}")
+    readme = run_study(args.out, args.recipe, args.floors, args.find, args.real, args.device,
+                       report_only=args.report_only)
+    print(f"report: {readme}")
     return 0
 
 
@@ -602,6 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "choose by)")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where training runs")
     s.add_argument("--dry-run", action="store_true", help="print the stages and the budget, and do nothing")
+    s.add_argument("--report-only", action="store_true", help="train nothing: write OUT/report from the networks "
+                                                              "finished so far, naming the stages still to run")
     s.set_defaults(func=_cmd_study)
 
     s = sub.add_parser("run", help="the main job: synthetic data, train all five models, benchmark, report")

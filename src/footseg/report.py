@@ -146,7 +146,7 @@ def read_study(path: Path) -> dict:
                   for m in study["models"] if not m.get("brief")]
         return {"source": "/".join(path.resolve().parts[-3:]), "created": str(study["created"])[:10],
                 "command": about["command"], "budget": about["budget"], "real_data": study.get("real_data"),
-                "models": models}
+                "pending": list(about.get("pending") or []), "models": models}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise FootsegError(f"not a footseg study report ({exc})", path) from exc
 
@@ -160,7 +160,9 @@ def _quoted_section(study: dict) -> list[str]:
         "",
         f"Not measured in this run: quoted from `{study['source']}` in the repository (made {study['created']} by "
         f"`{study['command']}`). Budget: {study['budget']}. Test: that study's synthetic test split; real: {real}. "
-        "Latency: that machine's CPU, one thread.",
+        "Latency: that machine's CPU, one thread."
+        + (f" That study had not finished: {', '.join(study['pending'])} still to run, so those rows are missing."
+           if study["pending"] else ""),
         "",
         _table(["Model", "Input", "Params", "GFLOPs", "CPU latency (ms, 1 thread)", "Test IoU (%)", "Real IoU (%)"],
                rows),

@@ -8,6 +8,7 @@ the plumbing, not the networks.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,23 @@ def test_the_report_holds_every_network_and_says_how_they_were_trained(tiny_stud
     for section in ("## Table 4.1", "## Table 4.2", "Figure 4.1"):
         assert section in readme
     assert (tiny_study / "report" / "figure_4_1.png").is_file()
+
+
+def test_report_only_reports_the_finished_networks_and_names_the_rest(tiny_study: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY_STUDY)
+    with pytest.raises(FootsegError, match="no network of the study has finished training here yet"):
+        run_study(tmp_path / "empty", recipe, report_only=True, log=lambda line: None)
+    run = tmp_path / "run"
+    shutil.copytree(tiny_study, run, ignore=shutil.ignore_patterns("report"))
+    stamp = run / "stamps" / "student_kd.json"  # as if the machine went away during the last training
+    stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "state": "started"}))
+    history = (run / "student_kd" / "history.json").read_bytes()
+    readme = run_study(run, recipe, bench_runs=1, report_only=True, log=lambda line: None).read_text()
+    assert (run / "student_kd" / "history.json").read_bytes() == history  # nothing trained
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert [m["label"] for m in report["models"]] == ["fastlinknet", "linknet", "mobileseg"]
+    assert report["about"]["pending"] == ["student_kd"]
+    assert report["about"]["command"].endswith("--report-only")
+    assert "**Not finished yet:** stage student_kd still to run" in readme
+    assert "chose **" in readme and "distilled from" not in readme

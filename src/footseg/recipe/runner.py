@@ -180,6 +180,11 @@ class RecipeRun:
             return all((folder / f).is_file() for f in (WEIGHTS, "config.json", CHOICE))
         return self.export_file(stage).is_file()
 
+    def finished(self, stage: Stage) -> bool:
+        """Whether the stage ran to its end here: its stamp says done and its folder holds all it makes."""
+        stamp = self.read_stamp(stage) if self.folder(stage).is_dir() else None
+        return stamp is not None and stamp.get("state") == "done" and self.complete(stage)
+
     def output_digest(self, stage: Stage) -> str:
         """The digest later stages record of this one's output: a dataset's manifest (without the code that wrote
         it), a model's weights, an export's file."""

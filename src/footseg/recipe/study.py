@@ -40,7 +40,7 @@ def budget(recipe: Recipe) -> str:
     return "; ".join(f"{', '.join(names)}: {key}" for key, names in lines.items())
 
 
-def _preface(run: RecipeRun) -> str:
+def _preface(run: RecipeRun, pending: list[str]) -> str:
     recipe = run.recipe
     parts = [
         "## How these models were trained",
@@ -48,13 +48,17 @@ def _preface(run: RecipeRun) -> str:
         f"`footseg study` with the recipe `{recipe.path.name}` ({len(recipe.stages)} stages, into `{run.out.name}/`). "
         f"Budget: {budget(recipe)}.",
     ]
+    if pending:
+        parts.append(f"**Not finished yet:** stage{'s' if len(pending) > 1 else ''} {', '.join(pending)} still to run "
+                     "(the same command continues them, then rewrites this report); the tables hold the networks "
+                     "that finished their whole budget.")
     for stage in recipe.stages:
-        if stage.kind == "select":
+        if stage.kind == "select" and stage.name not in pending:
             choice = json.loads((run.folder(stage) / CHOICE).read_text())
             scores = ", ".join(f"{name} {100 * v:.2f}" for name, v in choice["val_iou"].items())
             parts.append(f"Stage `{stage.name}` chose **{choice['chosen']}** by best foot IoU on the synthetic "
                          f"validation split ({scores}).")
-    teachers = [s for s in recipe.stages if s.kind == "train" and s.settings["teacher"]]
+    teachers = [s for s in recipe.stages if s.kind == "train" and s.settings["teacher"] and s.name not in pending]
     for s in teachers:
         attention = s.settings["attention_weight"]
         parts.append(f"`{s.name}`: distilled from `{s.settings['teacher']}` (Hinton KD, T "
@@ -66,10 +70,12 @@ def _preface(run: RecipeRun) -> str:
 
 def run_study(out: str | Path, recipe: str | Path | None = None, floors: str | Path | None = None,
               find: str | Path | None = None, real: str | Path | None = None, device: str = "auto",
-              bench_runs: int = 20, log: Callable[[str], None] = print) -> Path:
+              bench_runs: int = 20, report_only: bool = False, log: Callable[[str], None] = print) -> Path:
     """Run the study recipe into ``out`` and write its report; returns ``out/report/README.md``.
 
     ``real``: a folder of real photos with masks to report on beside the synthetic test split (never to choose by).
+    ``report_only``: train nothing; report the networks that have finished so far, naming the stages still to run
+    (a study takes hours: its tables can be read, and kept, before it ends).
     """
     from footseg.report import write_report
 
@@ -84,12 +90,20 @@ def run_study(out: str | Path, recipe: str | Path | None = None, floors: str | P
         raise FootsegError("a study trains every network on one dataset (its test split scores them all)", parsed.path)
     stated = budget(parsed)
     run = RecipeRun(parsed, out, floors=floors, find=find, device=device, log=log, verb="footseg study")
-    run.run()
+    if report_only:
+        pending = [s.name for s in parsed.stages if not run.finished(s)]
+        trains = [s for s in trains if s.name not in pending]
+        if not trains:
+            raise FootsegError("no network of the study has finished training here yet: nothing to report", run.out)
+    else:
+        run.run()
+        pending = []
     test_data = run.folder(parsed.stage(trains[0].settings["data"]))
     log(f"scoring {len(trains)} networks on {test_data} (test split)" + (f" and {real}" if real else ""))
     command = " ".join(["footseg study", *([f"--recipe {Path(recipe).name}"] if recipe is not None else []),
                         f"--out {run.out.name}", *(["--floors DIR"] if floors else []),
-                        *(["--find DIR"] if find else []), *([f"--real {real}"] if real else [])])
+                        *(["--find DIR"] if find else []), *([f"--real {real}"] if real else []),
+                        *(["--report-only"] if report_only else [])])
     return write_report([run.folder(s) for s in trains], run.out / REPORT, test_data=test_data, real_data=real,
-                        bench_runs=bench_runs, preface=_preface(run),
-                        about={"command": command, "recipe": parsed.name, "budget": stated})
+                        bench_runs=bench_runs, preface=_preface(run, pending),
+                        about={"command": command, "recipe": parsed.name, "budget": stated, "pending": pending})
