@@ -307,6 +307,25 @@ def test_missing_input_folders_are_refused_before_anything_runs(tmp_path: Path) 
     assert not (tmp_path / "run").exists()
 
 
+def test_a_plan_without_the_input_folders_does_not_call_a_render_changed(tmp_path: Path) -> None:
+    recipe = parse_recipe(_write(tmp_path, _replace("seed = 41\n", "seed = 41\nfloors = true\n")))
+    floors = tmp_path / "floors"
+    floors.mkdir()
+    made = RecipeRun(recipe, tmp_path / "run", floors=floors)
+    stage = recipe.stage("synth")
+    made.folder(stage).mkdir(parents=True)
+    (made.folder(stage) / "manifest.json").write_text("{}")
+    made.write_stamp(stage, {"version": 1, "stage": "synth", "kind": "render", "state": "done",
+                             "settings": made.stamp_settings(stage), "inputs": {}})
+
+    def render_line(floors_given: Path | None) -> str:
+        return RecipeRun(recipe, tmp_path / "run", floors=floors_given).plan()[1]
+
+    assert render_line(None).endswith("[done]")  # `--dry-run` with no --floors: unknown, not changed
+    assert render_line(floors).endswith("[done]")
+    assert render_line(tmp_path).endswith("[made with other settings: a run refuses it until its folder is deleted]")
+
+
 # --- running it ----------------------------------------------------------------------------------------------------
 
 

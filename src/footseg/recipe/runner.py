@@ -390,7 +390,11 @@ class RecipeRun:
                 stamp = self.read_stamp(stage)
                 state = f"  [{stamp.get('state', '?')}]" if stamp else "  [folder exists, not made by the recipe]"
                 # settings only: whether its inputs changed is known once the stages before it have run
-                if stamp and self.mismatch(stamp, self.stamp_settings(stage), stamp.get("inputs", {})):
+                settings = self.stamp_settings(stage)
+                if stamp and stage.kind == "render":  # an input folder not given to the plan is not a change
+                    settings.update({k: stamp.get("settings", {}).get(k) for k in ("floors", "find")
+                                     if self.inputs[k] is None})
+                if stamp and self.mismatch(stamp, settings, stamp.get("inputs", {})):
                     state = "  [made with other settings: a run refuses it until its folder is deleted]"
             lines.append(f"{stage.index:>3}. {stage.kind:<{kinds}} {stage.name:<{width}}  {describe(stage)}{state}")
         for key, renders in self.recipe.inputs().items():
