@@ -56,9 +56,12 @@ def test_quick_main_job_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     for name in PLANS:
         assert (tmp_path / "main" / "runs" / name / "best" / "model.safetensors").is_file()
         # Trained for minutes: a row among the demonstration runs and one in the training table, none in the thesis's
-        assert sum(line.startswith(f"| {name} |") for line in text.splitlines()) == 1
+        # tables (the committed study's quoted rows have the same names: they are that study's, not this run's)
+        brief = text.split("## Trained in this run")[1].split("\n## ")[0].splitlines()
+        assert sum(line.startswith(f"| {name} |") for line in brief) == 1
         assert sum(line.startswith(f"| {name} (trained for minutes) |") for line in text.splitlines()) == 1
-        thesis = text.split("## Trained in this run")[0].splitlines()
+        thesis = text.split("## Table 4.1")[1].split("## The thesis's networks at one training budget")[0]
+        thesis = thesis.split("## Trained in this run")[0].splitlines()
         assert not any(line.startswith((f"| {name} |", f"| {name} (trained")) for line in thesis)
     assert [m["brief"] for m in report["models"]] == [True] * len(PLANS) + [False] * len(pretrained_models())
     assert all(m["test"]["n"] == 4 and m["real"] is None for m in report["models"])
@@ -68,6 +71,8 @@ def test_quick_main_job_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert len(pretrained_models()) < len(PLANS) and thesis_rows < brief_rows
     assert "by `footseg run --out" in text and "--quick`" in text
     assert ("benchmarks/study/report.json` is not committed yet" in text) != STUDY_REPORT.is_file()
+    assert ("## The thesis's networks at one training budget: quoted from the committed study" in text) == \
+        STUDY_REPORT.is_file()
     progress = capsys.readouterr().out
     assert "training emilseg" in progress and "done" in progress
 

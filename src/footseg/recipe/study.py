@@ -49,7 +49,8 @@ def _preface(run: RecipeRun, pending: list[str]) -> str:
         f"Budget: {budget(recipe)}.",
     ]
     if pending:
-        parts.append(f"**Not finished yet:** stage{'s' if len(pending) > 1 else ''} {', '.join(pending)} still to run "
+        stages = f"stage{'s' if len(pending) > 1 else ''} {', '.join(pending)}"
+        parts.append(f"\n**Not finished yet:** {stages} still to run "
                      "(the same command continues them, then rewrites this report); the tables hold the networks "
                      "that finished their whole budget.")
     for stage in recipe.stages:
