@@ -11,9 +11,11 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from footseg.cli import main
+from footseg.data.io import write_jpeg
 from footseg.errors import FootsegError
 from footseg.recipe.runner import RecipeRun
 from footseg.recipe.schema import parse_recipe
@@ -53,6 +55,7 @@ name = "synth"
 seed = 43
 n = 12
 size = 64
+floors = true
 
 [[stage]]
 kind = "train"
@@ -150,7 +153,12 @@ def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("study")
     recipe = root / "tiny.toml"
     recipe.write_text(TINY_STUDY)
-    run_study(root / "run", recipe, device="cpu", bench_runs=2, log=lambda line: None)
+    floors = root / "floors"
+    floors.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        write_jpeg(floors / f"floor{i}.jpg", rng.integers(0, 255, (48, 48, 3), dtype=np.uint8))
+    run_study(root / "run", recipe, floors=floors, device="cpu", bench_runs=2, log=lambda line: None)
     return root / "run"
 
 
@@ -191,7 +199,9 @@ def test_report_only_reports_the_finished_networks_and_names_the_rest(tiny_study
     stamp = run / "stamps" / "student_kd.json"  # as if the machine went away during the last training
     stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "state": "started"}))
     history = (run / "student_kd" / "history.json").read_bytes()
+    # no --floors: the folder the render was made with is taken from its stamp (the render is not "still to run")
     readme = run_study(run, recipe, bench_runs=1, report_only=True, log=lambda line: None).read_text()
+    assert "**Not finished yet:** stage student_kd still to run" in readme
     assert (run / "student_kd" / "history.json").read_bytes() == history  # nothing trained
     report = json.loads((run / "report" / "report.json").read_text())
     assert [m["label"] for m in report["models"]] == ["fastlinknet", "linknet", "mobileseg"]
@@ -199,3 +209,7 @@ def test_report_only_reports_the_finished_networks_and_names_the_rest(tiny_study
     assert report["about"]["command"].endswith("--report-only")
     assert "**Not finished yet:** stage student_kd still to run" in readme
     assert "chose **" in readme and "distilled from" not in readme
+    seconds = {name: json.loads((run / "stamps" / f"{name}.json").read_text())["seconds"]
+               for name in ("synth", "student", "big", "other", "strongest")}
+    assert ", wall clock from its stamp (`stamps/STAGE.json`, interrupted runs summed): " + ", ".join(
+        f"{name} {v:,.0f} s" for name, v in seconds.items()) + "." in readme

@@ -66,6 +66,11 @@ def _preface(run: RecipeRun, pending: list[str]) -> str:
                      f"{s.settings['distill_temperature']:g}, weight {s.settings['distill_weight']:g}"
                      f"{', FitNets anneal to 0' if s.settings['distill_anneal'] else ''}"
                      f"{f', attention transfer {attention:g}' if attention else ''}).")
+    spent = {s.name: run.read_stamp(s) for s in recipe.stages if s.name not in pending}
+    devices = sorted({stamp["device"] for stamp in spent.values() if stamp and stamp.get("device")})
+    parts.append("\nTime each finished stage took" + (f" (training on {', '.join(devices)})" if devices else "")
+                 + ", wall clock from its stamp (`stamps/STAGE.json`, interrupted runs summed): "
+                 + ", ".join(f"{name} {stamp['seconds']:,.0f} s" for name, stamp in spent.items() if stamp) + ".")
     return "\n".join(parts)
 
 
@@ -92,6 +97,10 @@ def run_study(out: str | Path, recipe: str | Path | None = None, floors: str | P
     stated = budget(parsed)
     run = RecipeRun(parsed, out, floors=floors, find=find, device=device, log=log, verb="footseg study")
     if report_only:
+        for stage in (s for s in parsed.stages if s.kind == "render" and run.read_stamp(s)):
+            # the input folders the renders were made with, where not given again: only a report is written
+            made = run.read_stamp(stage)["settings"]
+            run.inputs.update({k: run.inputs[k] or made.get(k) for k in ("floors", "find")})
         pending = [s.name for s in parsed.stages if not run.finished(s)]
         trains = [s for s in trains if s.name not in pending]
         if not trains:
