@@ -68,9 +68,9 @@ def _preface(run: RecipeRun, pending: list[str]) -> str:
                      f"{f', attention transfer {attention:g}' if attention else ''}).")
     spent = {s.name: run.read_stamp(s) for s in recipe.stages if s.name not in pending}
     devices = sorted({stamp["device"] for stamp in spent.values() if stamp and stamp.get("device")})
-    parts.append("\nTime each finished stage took" + (f" (training on {', '.join(devices)})" if devices else "")
-                 + ", wall clock from its stamp (`stamps/STAGE.json`, interrupted runs summed): "
-                 + ", ".join(f"{name} {stamp['seconds']:,.0f} s" for name, stamp in spent.items() if stamp) + ".")
+    parts.append("\nTime each finished stage took, wall clock from its stamp (`stamps/STAGE.json`, interrupted runs "
+                 "summed): " + ", ".join(f"{name} {stamp['seconds']:,.0f} s" for name, stamp in spent.items() if stamp)
+                 + "." + (f" Training ran on: {', '.join(devices)}." if devices else ""))
     return "\n".join(parts)
 
 
