@@ -378,8 +378,19 @@ class RecipeRun:
 
     # --- what a dry run shows ------------------------------------------------------------------------------------
 
+    def inputs_as_made(self) -> None:
+        """Where an input folder was not given, take the one this folder's renders were made with: enough to plan or
+        report on a run without repeating its --floors/--find (a run still needs them given)."""
+        for stage in self.recipe.stages:
+            stamp = self.read_stamp(stage) if stage.kind == "render" and self.folder(stage).is_dir() else None
+            made = (stamp or {}).get("settings", {})
+            self.inputs.update({k: self.inputs[k] or made.get(k) for k in ("floors", "find")})
+
     def plan(self) -> list[str]:
         """One line per stage with its key settings (and, for a folder already used, how far each stage got)."""
+        given = dict(self.inputs)
+        if self.has_out:
+            self.inputs_as_made()
         width = max(len(s.name) for s in self.recipe.stages)
         kinds = max(len(s.kind) for s in self.recipe.stages)
         lines = [f"recipe {self.recipe.name!r} ({self.recipe.path}): {len(self.recipe.stages)} stages into "
@@ -390,15 +401,11 @@ class RecipeRun:
                 stamp = self.read_stamp(stage)
                 state = f"  [{stamp.get('state', '?')}]" if stamp else "  [folder exists, not made by the recipe]"
                 # settings only: whether its inputs changed is known once the stages before it have run
-                settings = self.stamp_settings(stage)
-                if stamp and stage.kind == "render":  # an input folder not given to the plan is not a change
-                    settings.update({k: stamp.get("settings", {}).get(k) for k in ("floors", "find")
-                                     if self.inputs[k] is None})
-                if stamp and self.mismatch(stamp, settings, stamp.get("inputs", {})):
+                if stamp and self.mismatch(stamp, self.stamp_settings(stage), stamp.get("inputs", {})):
                     state = "  [made with other settings: a run refuses it until its folder is deleted]"
             lines.append(f"{stage.index:>3}. {stage.kind:<{kinds}} {stage.name:<{width}}  {describe(stage)}{state}")
         for key, renders in self.recipe.inputs().items():
             if renders:
-                given = self.inputs[key] or "not given"
-                lines.append(f"--{key}: {given} (read by {', '.join(renders)})")
+                where = given[key] or (f"not given; made with {self.inputs[key]}" if self.inputs[key] else "not given")
+                lines.append(f"--{key}: {where} (read by {', '.join(renders)})")
         return lines

@@ -97,10 +97,7 @@ def run_study(out: str | Path, recipe: str | Path | None = None, floors: str | P
     stated = budget(parsed)
     run = RecipeRun(parsed, out, floors=floors, find=find, device=device, log=log, verb="footseg study")
     if report_only:
-        for stage in (s for s in parsed.stages if s.kind == "render" and run.read_stamp(s)):
-            # the input folders the renders were made with, where not given again: only a report is written
-            made = run.read_stamp(stage)["settings"]
-            run.inputs.update({k: run.inputs[k] or made.get(k) for k in ("floors", "find")})
+        run.inputs_as_made()
         pending = [s.name for s in parsed.stages if not run.finished(s)]
         trains = [s for s in trains if s.name not in pending]
         if not trains:
