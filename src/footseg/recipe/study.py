@@ -66,10 +66,10 @@ def _preface(run: RecipeRun, pending: list[str]) -> str:
                      f"{s.settings['distill_temperature']:g}, weight {s.settings['distill_weight']:g}"
                      f"{', FitNets anneal to 0' if s.settings['distill_anneal'] else ''}"
                      f"{f', attention transfer {attention:g}' if attention else ''}).")
-    spent = {s.name: run.read_stamp(s) for s in recipe.stages if s.name not in pending}
-    devices = sorted({stamp["device"] for stamp in spent.values() if stamp and stamp.get("device")})
+    spent = {s.name: run.read_stamp(s) or {} for s in recipe.stages if s.name not in pending}  # finished: stamped
+    devices = sorted({stamp["device"] for stamp in spent.values() if stamp.get("device")})
     parts.append("\nTime each finished stage took, wall clock from its stamp (`stamps/STAGE.json`, interrupted runs "
-                 "summed): " + ", ".join(f"{name} {stamp['seconds']:,.0f} s" for name, stamp in spent.items() if stamp)
+                 "summed): " + ", ".join(f"{name} {stamp['seconds']:,.0f} s" for name, stamp in spent.items())
                  + "." + (f" Training ran on: {', '.join(devices)}." if devices else ""))
     return "\n".join(parts)
 
