@@ -234,7 +234,7 @@ class RecipeRun:
             if why:
                 raise FootsegError(f"{why}: delete this folder, and those of the stages that read it, to redo "
                                    "them", folder)
-            if stamp.get("state") == "done" and self.complete(stage):
+            if self.finished(stage):
                 digest = self.output_digest(stage)
                 if stamp.get("output", digest) != digest:  # e.g. a finished run trained on by hand since
                     raise FootsegError("its output changed after the stage finished (not what the recipe made): "
