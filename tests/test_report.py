@@ -170,7 +170,7 @@ def test_a_committed_study_is_quoted_with_its_source_and_date(runs: list[Path], 
                  about={"command": "footseg study", "budget": "every network: 8 images", "pending": ["kd", "kd_at"]})
     text = write_report(runs[1:], tmp_path / "r5", bench_runs=1, brief=runs[1:],
                         quote=tmp_path / "partial" / "report.json").read_text()
-    assert "That study had not finished: kd, kd_at still to run, so those rows are missing." in text
+    assert "That study had not finished: stages kd, kd_at still to run; the networks among them have no rows." in text
     write_report(runs, tmp_path / "vague", bench_runs=1, about={"command": "footseg study"})
     with pytest.raises(FootsegError, match="states no training budget"):
         write_report(runs[1:], tmp_path / "r4", bench_runs=1, quote=tmp_path / "vague" / "report.json")

@@ -161,7 +161,8 @@ def _quoted_section(study: dict) -> list[str]:
         f"Not measured in this run: quoted from `{study['source']}` in the repository (made {study['created']} by "
         f"`{study['command']}`). Budget: {study['budget']}. Test: that study's synthetic test split; real: {real}. "
         "Latency: that machine's CPU, one thread."
-        + (f" That study had not finished: {', '.join(study['pending'])} still to run, so those rows are missing."
+        + (f" That study had not finished: stages {', '.join(study['pending'])} still to run; the networks "
+           "among them have no rows."
            if study["pending"] else ""),
         "",
         _table(["Model", "Input", "Params", "GFLOPs", "CPU latency (ms, 1 thread)", "Test IoU (%)", "Real IoU (%)"],

@@ -207,9 +207,43 @@ def test_report_only_reports_the_finished_networks_and_names_the_rest(tiny_study
     assert [m["label"] for m in report["models"]] == ["fastlinknet", "linknet", "mobileseg"]
     assert report["about"]["pending"] == ["student_kd"]
     assert report["about"]["command"].endswith("--report-only")
-    assert "**Not finished yet:** stage student_kd still to run" in readme
     assert "chose **" in readme and "distilled from" not in readme
     seconds = {name: json.loads((run / "stamps" / f"{name}.json").read_text())["seconds"]
                for name in ("synth", "student", "big", "other", "strongest")}
     assert ", wall clock from its stamp (`stamps/STAGE.json`, interrupted runs summed): " + ", ".join(
         f"{name} {v:,.0f} s" for name, v in seconds.items()) + "." in readme
+
+
+def test_report_only_holds_back_what_reads_an_unfinished_stage(tiny_study: Path, tmp_path: Path) -> None:
+    """A candidate training again (its folder redone) leaves the select stage and the distillation from its choice
+    unfinished too, whatever their own stamps say."""
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY_STUDY)
+    run = tmp_path / "run"
+    shutil.copytree(tiny_study, run, ignore=shutil.ignore_patterns("report"))
+    stamp = run / "stamps" / "big.json"
+    stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "state": "started"}))
+    readme = run_study(run, recipe, bench_runs=1, report_only=True, log=lambda line: None).read_text()
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert report["about"]["pending"] == ["big", "strongest", "student_kd"]
+    assert [m["label"] for m in report["models"]] == ["fastlinknet", "mobileseg"]
+    assert "chose **" not in readme and "distilled from" not in readme
+
+
+def test_report_only_refuses_what_a_run_would_refuse(tiny_study: Path, tmp_path: Path) -> None:
+    """A network trained with other settings, or trained on by hand after it finished, is not the study's: reporting
+    it under the study's budget would be false."""
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY_STUDY)
+    run = tmp_path / "run"
+    shutil.copytree(tiny_study, run, ignore=shutil.ignore_patterns("report"))
+    stamp = run / "stamps" / "other.json"
+    made = json.loads(stamp.read_text())
+    stamp.write_text(json.dumps({**made, "settings": {**made["settings"], "epochs": 5}}))
+    with pytest.raises(FootsegError, match=r"other: made with other settings \(epochs 5 there, 2 in the recipe\)"):
+        run_study(run, recipe, report_only=True, log=lambda line: None)
+    stamp.write_text(json.dumps(made))
+    weights = run / "other" / "best" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes() + b" ")
+    with pytest.raises(FootsegError, match="other: its output changed after the stage finished"):
+        run_study(run, recipe, report_only=True, log=lambda line: None)

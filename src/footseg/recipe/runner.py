@@ -180,10 +180,39 @@ class RecipeRun:
             return all((folder / f).is_file() for f in (WEIGHTS, "config.json", CHOICE))
         return self.export_file(stage).is_file()
 
-    def finished(self, stage: Stage) -> bool:
-        """Whether the stage ran to its end here: its stamp says done and its folder holds all it makes."""
-        stamp = self.read_stamp(stage) if self.folder(stage).is_dir() else None
-        return stamp is not None and stamp.get("state") == "done" and self.complete(stage)
+    def done_before(self, stage: Stage) -> bool:
+        """Whether a run skips this stage as done: its stamp says done, with the recipe's settings and the inputs as
+        they are now, its folder holds all it makes, and that output is still what the stage made. Records the
+        output's digest for the stages after it. Raises where the folder holds what a run refuses: files the recipe
+        did not make, or a stage made with other settings or inputs, or changed since."""
+        folder = self.folder(stage)
+        if not (folder.is_dir() and any(folder.iterdir())):
+            return False
+        stamp = self.read_stamp(stage)
+        if stamp is None:
+            raise FootsegError(f"holds files that `footseg recipe run` did not make (no {STAMPS}/{stage.name}"
+                               ".json): delete it or choose another --out", folder)
+        why = self.mismatch(stamp, self.stamp_settings(stage), self.input_digests(stage))
+        if why:
+            raise FootsegError(f"{why}: delete this folder, and those of the stages that read it, to redo them",
+                               folder)
+        if stamp.get("state") != "done" or not self.complete(stage):
+            return False
+        digest = self.output_digest(stage)
+        if stamp.get("output", digest) != digest:  # e.g. a finished run trained on by hand since
+            raise FootsegError("its output changed after the stage finished (not what the recipe made): delete this "
+                               "folder, and those of the stages that read it, to redo them", folder)
+        self.digests[stage.name] = digest
+        return True
+
+    def finished_stages(self) -> list[str]:
+        """The stages a run would skip as done, in recipe order, without running any: a stage that reads one still
+        to run is still to run itself."""
+        done: list[str] = []
+        for stage in self.recipe.stages:
+            if all(ref.startswith(SHIPPED) or ref in done for ref in stage.refs()) and self.done_before(stage):
+                done.append(stage.name)
+        return done
 
     def output_digest(self, stage: Stage) -> str:
         """The digest later stages record of this one's output: a dataset's manifest (without the code that wrote
@@ -223,30 +252,13 @@ class RecipeRun:
         return write_result(self)
 
     def run_stage(self, stage: Stage, where: str) -> None:
-        folder = self.folder(stage)
+        if self.done_before(stage):
+            self.log(f"{where}: done before, skipped")
+            return
+        stamp = self.read_stamp(stage) if self.folder(stage).is_dir() and any(self.folder(stage).iterdir()) else None
+        # (a stamp without its folder is of an output deleted since: start again)
+        self.log(f"{where}: {'continuing an unfinished stage' if stamp else describe(stage)}")
         settings, inputs = self.stamp_settings(stage), self.input_digests(stage)
-        stamp = self.read_stamp(stage)
-        if folder.exists() and any(folder.iterdir()):
-            if stamp is None:
-                raise FootsegError(f"holds files that `footseg recipe run` did not make (no {STAMPS}/{stage.name}"
-                                   ".json): delete it or choose another --out", folder)
-            why = self.mismatch(stamp, settings, inputs)
-            if why:
-                raise FootsegError(f"{why}: delete this folder, and those of the stages that read it, to redo "
-                                   "them", folder)
-            if self.finished(stage):
-                digest = self.output_digest(stage)
-                if stamp.get("output", digest) != digest:  # e.g. a finished run trained on by hand since
-                    raise FootsegError("its output changed after the stage finished (not what the recipe made): "
-                                       "delete this folder, and those of the stages that read it, to redo them",
-                                       folder)
-                self.digests[stage.name] = digest
-                self.log(f"{where}: done before, skipped")
-                return
-            self.log(f"{where}: continuing an unfinished stage")
-        else:
-            stamp = None  # a stamp without its folder is of an output deleted since: start again
-            self.log(f"{where}: {describe(stage)}")
         environment = versions()
         earlier = [] if stamp is None else [*stamp.get("earlier_environments", []), stamp.get("environment")]
         before = (stamp or {}).get("seconds", 0.0)  # spent by earlier runs of this stage, interrupted
@@ -400,6 +412,8 @@ class RecipeRun:
             if self.has_out and self.folder(stage).exists():
                 stamp = self.read_stamp(stage)
                 state = f"  [{stamp.get('state', '?')}]" if stamp else "  [folder exists, not made by the recipe]"
+                if stamp and stamp.get("state") == "done" and not self.complete(stage):
+                    state = "  [done, but its folder lacks some of what it made: a run continues it]"
                 # settings only: whether its inputs changed is known once the stages before it have run
                 if stamp and self.mismatch(stamp, self.stamp_settings(stage), stamp.get("inputs", {})):
                     state = "  [made with other settings: a run refuses it until its folder is deleted]"

@@ -51,8 +51,8 @@ def _preface(run: RecipeRun, pending: list[str]) -> str:
     if pending:
         stages = f"stage{'s' if len(pending) > 1 else ''} {', '.join(pending)}"
         parts.append(f"\n**Not finished yet:** {stages} still to run "
-                     "(the same command continues them, then rewrites this report); the tables hold the networks "
-                     "that finished their whole budget.")
+                     "(the same command without `--report-only` continues them, then rewrites this report); the tables "
+                     "hold the networks that finished their whole budget.")
     for stage in recipe.stages:
         if stage.kind == "select" and stage.name not in pending:
             choice = json.loads((run.folder(stage) / CHOICE).read_text())
@@ -98,7 +98,8 @@ def run_study(out: str | Path, recipe: str | Path | None = None, floors: str | P
     run = RecipeRun(parsed, out, floors=floors, find=find, device=device, log=log, verb="footseg study")
     if report_only:
         run.inputs_as_made()
-        pending = [s.name for s in parsed.stages if not run.finished(s)]
+        done = run.finished_stages()
+        pending = [s.name for s in parsed.stages if s.name not in done]
         trains = [s for s in trains if s.name not in pending]
         if not trains:
             raise FootsegError("no network of the study has finished training here yet: nothing to report", run.out)
