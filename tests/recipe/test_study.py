@@ -181,9 +181,9 @@ def test_the_report_holds_every_network_and_says_how_they_were_trained(tiny_stud
     assert all(m["test"]["iou"] is not None and not m["brief"] for m in report["models"])
     assert "Budget: every network: 8 training images seen (2 epochs x 2 steps x batch 2) at 64x64" in readme
     chosen = json.loads((tiny_study / "strongest" / "choice.json").read_text())["chosen"]
-    assert f"chose **{chosen}**" in readme
-    assert "`student_kd`: distilled from `strongest` (Hinton KD, T 4, weight 0.5, FitNets anneal to 0, attention " \
-           "transfer 1000)" in readme
+    assert f"\n\nStage `strongest` chose **{chosen}**" in readme
+    assert "\n\n- `student_kd`: distilled from `strongest` (Hinton KD, T 4, weight 0.5, FitNets anneal to 0, " \
+           "attention transfer 1000)" in readme
     for section in ("## Table 4.1", "## Table 4.2", "Figure 4.1"):
         assert section in readme
     assert (tiny_study / "report" / "figure_4_1.png").is_file()

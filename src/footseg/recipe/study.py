@@ -57,15 +57,18 @@ def _preface(run: RecipeRun, pending: list[str]) -> str:
         if stage.kind == "select" and stage.name not in pending:
             choice = json.loads((run.folder(stage) / CHOICE).read_text())
             scores = ", ".join(f"{name} {100 * v:.2f}" for name, v in choice["val_iou"].items())
-            parts.append(f"Stage `{stage.name}` chose **{choice['chosen']}** by best foot IoU on the synthetic "
+            parts.append(f"\nStage `{stage.name}` chose **{choice['chosen']}** by best foot IoU on the synthetic "
                          f"validation split ({scores}).")
     teachers = [s for s in recipe.stages if s.kind == "train" and s.settings["teacher"] and s.name not in pending]
+    distilled = []
     for s in teachers:
         attention = s.settings["attention_weight"]
-        parts.append(f"`{s.name}`: distilled from `{s.settings['teacher']}` (Hinton KD, T "
-                     f"{s.settings['distill_temperature']:g}, weight {s.settings['distill_weight']:g}"
-                     f"{', FitNets anneal to 0' if s.settings['distill_anneal'] else ''}"
-                     f"{f', attention transfer {attention:g}' if attention else ''}).")
+        distilled.append(f"- `{s.name}`: distilled from `{s.settings['teacher']}` (Hinton KD, T "
+                         f"{s.settings['distill_temperature']:g}, weight {s.settings['distill_weight']:g}"
+                         f"{', FitNets anneal to 0' if s.settings['distill_anneal'] else ''}"
+                         f"{f', attention transfer {attention:g}' if attention else ''}).")
+    if distilled:  # a list after a paragraph: markdown needs the blank line
+        parts.append("\n" + "\n".join(distilled))
     spent = {s.name: run.read_stamp(s) or {} for s in recipe.stages if s.name not in pending}  # finished: stamped
     devices = sorted({stamp["device"] for stamp in spent.values() if stamp.get("device")})
     parts.append("\nTime each finished stage took, wall clock from its stamp (`stamps/STAGE.json`, interrupted runs "
