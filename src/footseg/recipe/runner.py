@@ -180,13 +180,18 @@ class RecipeRun:
             return all((folder / f).is_file() for f in (WEIGHTS, "config.json", CHOICE))
         return self.export_file(stage).is_file()
 
+    def begun(self, stage: Stage) -> bool:
+        """Whether the stage's folder holds anything (a stamp without it is of an output deleted since)."""
+        folder = self.folder(stage)
+        return folder.is_dir() and any(folder.iterdir())
+
     def done_before(self, stage: Stage) -> bool:
         """Whether a run skips this stage as done: its stamp says done, with the recipe's settings and the inputs as
         they are now, its folder holds all it makes, and that output is still what the stage made. Records the
         output's digest for the stages after it. Raises where the folder holds what a run refuses: files the recipe
         did not make, or a stage made with other settings or inputs, or changed since."""
         folder = self.folder(stage)
-        if not (folder.is_dir() and any(folder.iterdir())):
+        if not self.begun(stage):
             return False
         stamp = self.read_stamp(stage)
         if stamp is None:
@@ -255,8 +260,7 @@ class RecipeRun:
         if self.done_before(stage):
             self.log(f"{where}: done before, skipped")
             return
-        stamp = self.read_stamp(stage) if self.folder(stage).is_dir() and any(self.folder(stage).iterdir()) else None
-        # (a stamp without its folder is of an output deleted since: start again)
+        stamp = self.read_stamp(stage) if self.begun(stage) else None  # else: start again
         self.log(f"{where}: {'continuing an unfinished stage' if stamp else describe(stage)}")
         settings, inputs = self.stamp_settings(stage), self.input_digests(stage)
         environment = versions()
