@@ -201,7 +201,8 @@ def test_report_only_reports_the_finished_networks_and_names_the_rest(tiny_study
     history = (run / "student_kd" / "history.json").read_bytes()
     # no --floors: the folder the render was made with is taken from its stamp (the render is not "still to run")
     readme = run_study(run, recipe, bench_runs=1, report_only=True, log=lambda line: None).read_text()
-    assert "**Not finished yet:** stage student_kd still to run" in readme
+    assert "**Not finished yet:** stage student_kd still to run (the same command without `--report-only` continues " \
+           "it, then" in readme
     assert (run / "student_kd" / "history.json").read_bytes() == history  # nothing trained
     report = json.loads((run / "report" / "report.json").read_text())
     assert [m["label"] for m in report["models"]] == ["fastlinknet", "linknet", "mobileseg"]
@@ -226,6 +227,8 @@ def test_report_only_holds_back_what_reads_an_unfinished_stage(tiny_study: Path,
     readme = run_study(run, recipe, bench_runs=1, report_only=True, log=lambda line: None).read_text()
     report = json.loads((run / "report" / "report.json").read_text())
     assert report["about"]["pending"] == ["big", "strongest", "student_kd"]
+    assert "**Not finished yet:** stages big, strongest, student_kd still to run (the same command without " \
+           "`--report-only` continues them, then" in readme
     assert [m["label"] for m in report["models"]] == ["fastlinknet", "mobileseg"]
     assert "chose **" not in readme and "distilled from" not in readme
 

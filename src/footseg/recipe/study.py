@@ -51,7 +51,8 @@ def _preface(run: RecipeRun, pending: list[str]) -> str:
     if pending:
         stages = f"stage{'s' if len(pending) > 1 else ''} {', '.join(pending)}"
         parts.append(f"\n**Not finished yet:** {stages} still to run "
-                     "(the same command without `--report-only` continues them, then rewrites this report); the tables "
+                     f"(the same command without `--report-only` continues {'them' if len(pending) > 1 else 'it'}, "
+                     "then rewrites this report); the tables "
                      "hold the networks that finished their whole budget.")
     for stage in recipe.stages:
         if stage.kind == "select" and stage.name not in pending:
