@@ -398,7 +398,7 @@ class RecipeRun:
         """Where an input folder was not given, take the one this folder's renders were made with: enough to plan or
         report on a run without repeating its --floors/--find (a run still needs them given)."""
         for stage in self.recipe.stages:
-            stamp = self.read_stamp(stage) if stage.kind == "render" and self.folder(stage).is_dir() else None
+            stamp = self.read_stamp(stage) if stage.kind == "render" and self.begun(stage) else None
             made = (stamp or {}).get("settings", {})
             self.inputs.update({k: self.inputs[k] or made.get(k) for k in ("floors", "find")})
 

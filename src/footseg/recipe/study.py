@@ -52,8 +52,7 @@ def _preface(run: RecipeRun, pending: list[str]) -> str:
         stages = f"stage{'s' if len(pending) > 1 else ''} {', '.join(pending)}"
         parts.append(f"\n**Not finished yet:** {stages} still to run "
                      f"(the same command without `--report-only` continues {'them' if len(pending) > 1 else 'it'}, "
-                     "then rewrites this report); the tables "
-                     "hold the networks that finished their whole budget.")
+                     "then rewrites this report); the tables hold the networks that finished their whole budget.")
     for stage in recipe.stages:
         if stage.kind == "select" and stage.name not in pending:
             choice = json.loads((run.folder(stage) / CHOICE).read_text())
