@@ -68,6 +68,16 @@ def test_without_datasets_quality_is_a_dash(runs: list[Path], tmp_path: Path) ->
     assert json.loads((tmp_path / "r" / "report.json").read_text())["models"][0]["test"] is None
 
 
+def test_shown_from_names_the_folders_under_it_relative_to_it(runs: list[Path], tiny_dataset: Path,
+                                                               tmp_path: Path) -> None:
+    assert not tiny_dataset.resolve().is_relative_to(tmp_path.resolve())
+    readme = write_report(runs, tmp_path / "r", test_data=tiny_dataset, bench_runs=1, shown_from=tmp_path)
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert [m["folder"] for m in report["models"]] == ["runs/fast/best", "enet-model"]
+    assert report["test_data"] == str(tiny_dataset)  # outside it: as given
+    assert f"Test: `{tiny_dataset}`." in readme.read_text()
+
+
 def test_two_runs_of_one_model_get_told_apart(runs: list[Path], tmp_path: Path) -> None:
     other = tmp_path / "runs" / "fast-again"
     shutil.copytree(runs[0], other)

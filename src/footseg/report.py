@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,7 +171,19 @@ def _quoted_section(study: dict) -> list[str]:
     ]
 
 
-def _markdown(entries: list[_Entry], test_data: Path | None, real_data: Path | None, figures: dict[str, str],
+def _shown_from(root: str | Path | None) -> Callable[[Path], str]:
+    """How the report names a folder: relative to ``root`` where it lies under it, else as given."""
+    base = Path(root).resolve() if root is not None else None
+
+    def shown(path: Path) -> str:
+        if base is not None and Path(path).resolve().is_relative_to(base):
+            return Path(path).resolve().relative_to(base).as_posix()
+        return str(path)
+
+    return shown
+
+
+def _markdown(entries: list[_Entry], test_data: str | None, real_data: str | None, figures: dict[str, str],
               preface: str = "", quoted: dict | None = None, command: str = "footseg report") -> str:
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     brief = [e for e in entries if e.brief]
@@ -269,6 +281,7 @@ def write_report(
     preface: str = "",
     about: dict | None = None,
     quote: str | Path | None = None,
+    shown_from: str | Path | None = None,
 ) -> Path:
     """Write ``out/README.md``, ``out/report.json`` and the figures for ``runs``; returns the README path.
 
@@ -279,6 +292,8 @@ def write_report(
     ``about``: what made them, kept in report.json (``footseg study`` records its command and budget there).
     ``quote``: the report.json of a committed ``footseg study``, whose thesis tables are quoted, with their source and
     date, beside models trained for minutes (``make run``), so its report has real numbers that it did not measure.
+    ``shown_from``: the report names the folders under it relative to it (a report committed to a repository then
+    names no machine's folders); others as given.
     """
     if not runs:
         raise FootsegError("no runs given to report on")
@@ -303,6 +318,7 @@ def write_report(
             raise FootsegError(f"benchmark needs a square input size, got {h}x{w}", e.folder / CONFIG_NAME)
         e.history = _history_summary(e.run) if e.run else None
     quoted = read_study(Path(quote)) if quote is not None else None
+    shown = _shown_from(shown_from)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for e in entries:
@@ -327,8 +343,8 @@ def write_report(
     report = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "about": about or {},
-        "test_data": str(test_data) if test_data else None,
-        "real_data": str(real_data) if real_data else None,
+        "test_data": shown(test_data) if test_data else None,
+        "real_data": shown(real_data) if real_data else None,
         "figures": figures,
         "quoted": quoted,  # a committed study's numbers, not measured here (None: none quoted)
         "models": [
@@ -336,7 +352,7 @@ def write_report(
                 "label": e.label,
                 "brief": e.brief,
                 "model": e.predictor.name,
-                "folder": str(e.folder),
+                "folder": shown(e.folder),
                 "input_size": list(e.predictor.input_size),
                 **e.cost,
                 "test": e.test,
@@ -349,5 +365,6 @@ def write_report(
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")  # `make run` quotes a study's
     readme = out / "README.md"
     command = str((about or {}).get("command") or "footseg report")
-    atomic_write_text(readme, _markdown(entries, test_data, real_data, figures, preface, quoted, command) + "\n")
+    atomic_write_text(readme, _markdown(entries, report["test_data"], report["real_data"], figures, preface, quoted,
+                                        command) + "\n")
     return readme

@@ -187,6 +187,10 @@ def test_the_report_holds_every_network_and_says_how_they_were_trained(tiny_stud
     for section in ("## Table 4.1", "## Table 4.2", "Figure 4.1"):
         assert section in readme
     assert (tiny_study / "report" / "figure_4_1.png").is_file()
+    # named from the folder that holds the study, as its command line does (`--out run`): no machine's paths
+    assert report["test_data"] == "run/synth" and "Test: `run/synth`." in readme
+    assert report["models"][0]["folder"] == "run/student/best"
+    assert str(tiny_study.parent) not in readme + json.dumps(report)
 
 
 def test_report_only_reports_the_finished_networks_and_names_the_rest(tiny_study: Path, tmp_path: Path) -> None:

@@ -116,5 +116,5 @@ def run_study(out: str | Path, recipe: str | Path | None = None, floors: str | P
                         *(["--find DIR"] if find else []), *([f"--real {real}"] if real else []),
                         *(["--report-only"] if report_only else [])])
     return write_report([run.folder(s) for s in trains], run.out / REPORT, test_data=test_data, real_data=real,
-                        bench_runs=bench_runs, preface=_preface(run, pending),
+                        bench_runs=bench_runs, preface=_preface(run, pending), shown_from=run.out.parent,
                         about={"command": command, "recipe": parsed.name, "budget": stated, "pending": pending})
