@@ -293,7 +293,7 @@ def write_report(
     ``quote``: the report.json of a committed ``footseg study``, whose thesis tables are quoted, with their source and
     date, beside models trained for minutes (``make run``), so its report has real numbers that it did not measure.
     ``shown_from``: the report names the folders under it relative to it (a report committed to a repository then
-    names no machine's folders); others as given.
+    names no machine's folders); others as given (a relative one, from where the command ran).
     """
     if not runs:
         raise FootsegError("no runs given to report on")
