@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,16 +171,11 @@ def _quoted_section(study: dict) -> list[str]:
     ]
 
 
-def _shown_from(root: str | Path | None) -> Callable[[Path], str]:
+def _shown(path: Path, root: str | Path | None) -> str:
     """How the report names a folder: relative to ``root`` where it lies under it, else as given."""
-    base = Path(root).resolve() if root is not None else None
-
-    def shown(path: Path) -> str:
-        if base is not None and Path(path).resolve().is_relative_to(base):
-            return Path(path).resolve().relative_to(base).as_posix()
-        return str(path)
-
-    return shown
+    if root is not None and Path(path).resolve().is_relative_to(Path(root).resolve()):
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    return str(path)
 
 
 def _markdown(entries: list[_Entry], test_data: str | None, real_data: str | None, figures: dict[str, str],
@@ -318,7 +313,6 @@ def write_report(
             raise FootsegError(f"benchmark needs a square input size, got {h}x{w}", e.folder / CONFIG_NAME)
         e.history = _history_summary(e.run) if e.run else None
     quoted = read_study(Path(quote)) if quote is not None else None
-    shown = _shown_from(shown_from)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for e in entries:
@@ -343,8 +337,8 @@ def write_report(
     report = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "about": about or {},
-        "test_data": shown(test_data) if test_data else None,
-        "real_data": shown(real_data) if real_data else None,
+        "test_data": _shown(test_data, shown_from) if test_data else None,
+        "real_data": _shown(real_data, shown_from) if real_data else None,
         "figures": figures,
         "quoted": quoted,  # a committed study's numbers, not measured here (None: none quoted)
         "models": [
@@ -352,7 +346,7 @@ def write_report(
                 "label": e.label,
                 "brief": e.brief,
                 "model": e.predictor.name,
-                "folder": shown(e.folder),
+                "folder": _shown(e.folder, shown_from),
                 "input_size": list(e.predictor.input_size),
                 **e.cost,
                 "test": e.test,
