@@ -173,8 +173,10 @@ def _quoted_section(study: dict) -> list[str]:
 
 def _shown(path: Path, root: str | Path | None) -> str:
     """How the report names a folder: relative to ``root`` where it lies under it, else as given."""
-    if root is not None and Path(path).resolve().is_relative_to(Path(root).resolve()):
-        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    if root is not None:
+        resolved, base = Path(path).resolve(), Path(root).resolve()
+        if resolved.is_relative_to(base):
+            return resolved.relative_to(base).as_posix()
     return str(path)
 
 
