@@ -1,0 +1,33 @@
+"""Candidate recipes in ``benchmarks/candidates/``: each parses, and differs from the shipped default's recipe only in
+the settings it exists to try (so a run of it measures that change and nothing else)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from footseg.recipe.schema import find_recipe, parse_recipe
+
+CANDIDATES = Path(__file__).resolve().parents[2] / "benchmarks" / "candidates"
+
+# candidate file -> {setting: the value it tries, in every stage that has that setting}; every other setting matches
+CHANGES = {
+    "fastlinknet_ctx_own40.toml": {"own_feet_prob": 0.4},
+}
+
+
+def test_every_candidate_is_listed() -> None:
+    assert sorted(p.name for p in CANDIDATES.glob("*.toml")) == sorted(CHANGES)
+
+
+@pytest.mark.parametrize("name", sorted(CHANGES))
+def test_a_candidate_changes_only_what_it_says(name: str) -> None:
+    shipped = parse_recipe(find_recipe("fastlinknet_ctx"))
+    candidate = parse_recipe(CANDIDATES / name)
+    assert candidate.result == shipped.result
+    assert [(s.kind, s.name) for s in candidate.stages] == [(s.kind, s.name) for s in shipped.stages]
+    changed = CHANGES[name]
+    for ours, theirs in zip(candidate.stages, shipped.stages, strict=True):
+        differ = {k: v for k, v in ours.settings.items() if theirs.settings.get(k) != v}
+        assert differ == {k: v for k, v in changed.items() if k in ours.settings}, ours.name
