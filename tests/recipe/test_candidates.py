@@ -28,6 +28,8 @@ def test_a_candidate_changes_only_what_it_says(name: str) -> None:
     assert candidate.result == shipped.result
     assert [(s.kind, s.name) for s in candidate.stages] == [(s.kind, s.name) for s in shipped.stages]
     changed = CHANGES[name]
+    settings = {key for stage in candidate.stages for key in stage.settings}
+    assert set(changed) <= settings, f"{name}: no stage has {sorted(set(changed) - settings)}"
     for ours, theirs in zip(candidate.stages, shipped.stages, strict=True):
         differ = {k: v for k, v in ours.settings.items() if theirs.settings.get(k) != v}
         assert differ == {k: v for k, v in changed.items() if k in ours.settings}, ours.name
