@@ -137,6 +137,18 @@ def test_eval_and_predict_happy_path(model_dir: Path, photos: Path, tmp_path: Pa
     ]
 
 
+def test_eval_at_another_input_size(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:
+    from footseg.eval.evaluate import evaluate
+    from footseg.runtime.predictor import Predictor
+
+    out = tmp_path / "at96.json"
+    assert main(["eval", str(model_dir), "--data", str(photos), "--size", "96", "--json", str(out)]) == 0
+    at96 = json.loads(out.read_text())
+    assert at96["iou"] == evaluate(Predictor(model_dir).at_size(96), photos)["iou"]
+    assert at96["per_image"] != evaluate(model_dir, photos)["per_image"]  # not what it does at its own 64
+    _fails(["eval", str(model_dir), "--data", str(photos), "--size", "90"], capsys, "multiple of 32, got 90")
+
+
 @pytest.mark.skipif(not REAL_DEV.is_dir(), reason="../shared/data/real-dev not present")
 def test_eval_without_a_model_scores_the_default_on_real_phone_photos(tmp_path: Path) -> None:
     out = tmp_path / "real.json"

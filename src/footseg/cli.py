@@ -50,6 +50,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     if (args.data is None) == (args.clips is None):
         raise FootsegError("eval needs one of --data DIR (photos) or --clips DIR (video clips)")
+    if args.size is not None:
+        from footseg.runtime.predictor import Predictor
+
+        args.model = Predictor(args.model).at_size(args.size)
     if args.clips is not None:
         from footseg.eval.clips import evaluate_clips
         from footseg.runtime.temporal import video_mode
@@ -438,6 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=8)
     s.add_argument("--threshold", type=float, default=None, metavar="T",
                    help="foot where the probability exceeds T (default: the model's own, e.g. 0.7 for the default)")
+    s.add_argument("--size", type=int, default=None, metavar="S",
+                   help="run the network at SxS, not its own input size (saved PyTorch models; default: its own)")
     s.add_argument("--json", default=None, help="also write the scores to this JSON file")
     s.add_argument("--worst-figure", default=None, metavar="PNG", help="draw the worst images and their predictions")
     s.add_argument("--worst", type=int, default=5, help="how many images --worst-figure shows")

@@ -188,6 +188,10 @@ BAD = {
     "unknown result": (_replace('description = "', 'result = "synth"\ndescription = "'),
                        "[recipe]: result 'synth' is not a train, prune, select or threshold stage"),
     "not TOML": (TINY + "\nlr = = 3\n", "not valid TOML"),
+    "size the network cannot take": (_replace('model = "second"\n', 'model = "second"\nsizes = [64, 80]\n'),
+                                     "stage 'point': sizes must be distinct positive multiples of 32, got [64, 80]"),
+    "sizes not integers": (_replace('model = "second"\n', 'model = "second"\nsizes = ["64"]\n'),
+                           "stage 'point': sizes must be an array of integers, got an array"),
 }
 
 
@@ -557,3 +561,54 @@ def test_a_stamp_from_before_a_render_setting_reads_as_without_it(tiny_run: tupl
     del stamp["settings"]["own_feet_prob"]  # as a stamp written before own-feet scenes existed
     assert run.mismatch(stamp, {**settings, "own_feet_prob": 0.0}, stamp["inputs"]) is None
     assert "own_feet_prob 0.0 there, 0.2 in the recipe" in run.mismatch(stamp, settings, stamp["inputs"])
+
+
+def test_a_stamp_from_before_an_optional_setting_reads_as_its_default(tiny_run: tuple[Path, Path]) -> None:
+    path, out = tiny_run
+    run = RecipeRun(parse_recipe(path), out, device="cpu")
+    stage = run.recipe.stage("point")
+    stamp = json.loads((out / "stamps" / "point.json").read_text())
+    settings = run.stamp_settings(stage)
+    del stamp["settings"]["sizes"]  # as a threshold stage's stamp written before it could choose the input size
+    assert run.mismatch(stamp, settings, stamp["inputs"]) is None
+    changed = run.mismatch(stamp, {**settings, "sizes": [64, 96]}, stamp["inputs"])
+    assert "sizes [] there, [64, 96] in the recipe" in changed
+
+
+def test_a_threshold_stage_with_sizes_chooses_the_input_size_too(tiny_run: tuple[Path, Path], tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    from footseg.runtime.predictor import Predictor
+
+    _, shared_out = tiny_run
+    out = shutil.copytree(shared_out, tmp_path / "out", symlinks=True)
+    for name in ("point", "onnx", "int8"):  # the stages a changed operating point redoes
+        shutil.rmtree(out / name)
+        (out / "stamps" / f"{name}.json").unlink()
+    path = _write(tmp_path, _replace('model = "second"\n', 'model = "second"\nsizes = [64, 96]\n'))
+    assert main(["recipe", "run", str(path), "--out", str(out), "--dry-run"]) == 0
+    assert "second's operating point: the input size (64, 96 px) and threshold" in capsys.readouterr().out
+    log = _Log()
+    RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
+    assert log.of("second") == ["done before, skipped"]
+    assert [line.split(":")[0].strip() for line in log if " px: best " in line] == ["64 px", "96 px"]
+    choice = json.loads((out / "point" / "choice.json").read_text())
+    curves = choice["val_iou_by_size"]
+    assert list(curves) == ["64", "96"] and all(list(c) == [f"{t:.2f}" for t in THRESHOLDS] for c in curves.values())
+    best = max(v for c in curves.values() for v in c.values())
+    size, chosen = choice["size"], choice["chosen"]
+    assert curves[str(size)][f"{chosen:.2f}"] == best and choice["val_iou"] == curves[str(size)]
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["input_size"] == [size, size] and config["threshold"] == chosen
+    assert config["extra"]["train_config"]["size"] == 64  # trained at 64: only where it runs changed
+    assert list(OnnxModel(out / "model" / "model.int8.onnx").info.input_size) == [size, size]
+    # what the stage measured is what the model folder does at that size, and at the other size on request
+    other = 96 if size == 64 else 64
+    assert threshold_ious(out / "model", out / "synth")[chosen] == curves[str(size)][f"{chosen:.2f}"]
+    at_other = threshold_ious(Predictor(out / "model").at_size(other), out / "synth")
+    assert {f"{t:.2f}": v for t, v in at_other.items()} == curves[str(other)]
+    card = (out / "model" / "MODEL_CARD.md").read_text()
+    assert f"- `point` set the input size to {size} px and the threshold to {chosen:g} of: 64 px: 0.10 " in card
+    assert f", input {size}x{size}," in card
+    log = _Log()
+    RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()  # and a run after it redoes nothing
+    assert [line.split(": ")[1] for line in log] == ["done before, skipped"] * 6

@@ -97,3 +97,24 @@ def test_masks_follow_the_model_s_threshold(red_net, make_photo) -> None:
     np.testing.assert_array_equal(argmax.predict_mask(image), prob > 0.5)
     np.testing.assert_array_equal(strict.predict_mask(image), prob > 0.9)
     assert ((prob > 0.5) != (prob > 0.9)).any()  # the photo has pixels between the two: the test can tell
+
+
+def test_a_predictor_runs_its_network_at_another_size_on_request(saved_model: Path, make_photo) -> None:
+    image, _ = make_photo(48, 64)
+    own = Predictor(saved_model)
+    assert own.at_size(None) is own and own.at_size(own.input_size[0]) is own
+    larger = own.at_size(own.input_size[0] + 32)
+    assert larger.input_size == (own.input_size[0] + 32,) * 2 and own.input_size != larger.input_size
+    assert larger.model is own.model  # the same loaded network
+    assert larger.network_proba([image]).shape == (1, *larger.input_size)
+    assert larger.predict_proba(image).shape == (48, 64)  # back at the photo's size, as at its own size
+    with pytest.raises(FootsegError, match="positive multiple of 32, got 50"):
+        own.at_size(50)
+
+
+def test_an_exported_file_keeps_its_size(fp32_onnx: Path) -> None:
+    exported = Predictor(fp32_onnx)
+    assert exported.at_size(exported.input_size[0]) is exported
+    with pytest.raises(FootsegError, match="runs at the size it was exported at") as err:
+        exported.at_size(exported.input_size[0] + 32)
+    assert str(fp32_onnx) in str(err.value)

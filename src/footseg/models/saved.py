@@ -39,7 +39,7 @@ class SavedModelInfo:
     model: str
     width: float = 1.0
     num_classes: int = 2
-    input_size: tuple[int, int] = (256, 256)  # (height, width) the network was trained at
+    input_size: tuple[int, int] = (256, 256)  # (height, width) it runs at: its training size, or an operating point's
     extra: dict = field(default_factory=dict)  # training settings and scores, for people reading the folder
     in_channels: int = 3  # 4: a prior-mask network, whose 4th input is the previous frame's foot probability
     # A pixel is foot where its foot probability exceeds this: the model's operating point, chosen on synthetic

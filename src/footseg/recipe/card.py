@@ -152,7 +152,11 @@ def _choice(stage: Stage, stamp: dict) -> str:
     listed = ", ".join(f"{key} {100 * v:.2f}" for key, v in scores.items())
     if stage.kind == "select":
         return f"- `{stage.name}` kept {chosen} of: {listed}."
-    return f"- `{stage.name}` set the threshold to {chosen:g} of: {listed}."
+    if "size" not in stamp:
+        return f"- `{stage.name}` set the threshold to {chosen:g} of: {listed}."
+    curves = "; ".join(f"{size} px: " + ", ".join(f"{key} {100 * v:.2f}" for key, v in curve.items())
+                       for size, curve in stamp.get("val_iou_by_size", {}).items())
+    return f"- `{stage.name}` set the input size to {stamp['size']} px and the threshold to {chosen:g} of: {curves}."
 
 
 def _mesa(info: dict) -> str | None:

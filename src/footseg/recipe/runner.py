@@ -27,7 +27,7 @@ from footseg.data.synth.engine import MANIFEST, image_paths, read_manifest, sett
 from footseg.errors import FootsegError
 from footseg.recipe.environment import device_name, gl_strings, sha256_file, versions
 from footseg.recipe.layout import CHOICE, EXPORT_FILES, RESULT, STAMPS, WEIGHTS
-from footseg.recipe.schema import SHIPPED, Recipe, Stage, describe, synth_settings, train_config
+from footseg.recipe.schema import KEYS, SHIPPED, Recipe, Stage, describe, synth_settings, train_config
 from footseg.train.history import best_val_iou, read_history
 
 STAMP_VERSION = 1
@@ -140,6 +140,11 @@ class RecipeRun:
             # a stamp from before a render setting existed: the render was made without that feature, as a manifest
             # from before it reads (only the settings a recipe states: the others are not in any stamp)
             old = {k: v for k, v in stored_settings(old).items() if k in old or k in settings}
+        elif stamp.get("kind") in KEYS:
+            # a stamp from before an optional setting existed: the stage ran as that setting's default does
+            keys = KEYS[stamp["kind"]]
+            old = {**{k: _plain(keys[k].default) for k in settings if k not in old and k in keys
+                      and not keys[k].required}, **old}
         differ = [f"{k} {json.dumps(old.get(k))} there, {json.dumps(settings.get(k))} in the recipe"
                   for k in [*settings, *(k for k in old if k not in settings)] if old.get(k) != settings.get(k)]
         if differ:
@@ -235,7 +240,11 @@ class RecipeRun:
         if stage.kind == "threshold":  # the same weights as its model's: what it changed is the operating point
             from footseg.models.saved import read_info
 
-            return f"{weights} threshold {read_info(self.folder(stage)).threshold:g}"
+            info = read_info(self.folder(stage))
+            size = read_info(self.model_folder(stage.settings["model"])).input_size
+            # the size only where the stage changed it, so digests of runs made before sizes existed still hold
+            at = "" if tuple(info.input_size) == tuple(size) else f" size {info.input_size[0]}x{info.input_size[1]}"
+            return f"{weights} threshold {info.threshold:g}{at}"
         return weights
 
     # --- running -------------------------------------------------------------------------------------------------
@@ -367,17 +376,29 @@ class RecipeRun:
         s = stage.settings
         source, folder = self.model_folder(s["model"]), self.folder(stage)
         predictor = Predictor(source, device=resolve_device(self.device))
-        ious = threshold_ious(predictor, self.out / s["data"], split="val")
-        # the best IoU; of equals, the one nearest 0.5 (the two-class argmax), so a flat curve changes nothing
-        chosen = max(ious, key=lambda t: (ious[t], -abs(t - 0.5)))
+        own = predictor.input_size[0]
+        curves = {}
+        for size in s["sizes"] or [own]:
+            curves[size] = threshold_ious(predictor.at_size(size), self.out / s["data"], split="val")
+            if s["sizes"]:
+                self.log(f"  {size} px: best {100 * max(curves[size].values()):.2f} (at 0.50: "
+                         f"{100 * curves[size].get(0.5, float('nan')):.2f})")
+        # the best IoU; of equals, the smaller size (cheaper), then the threshold nearest 0.5 (the two-class argmax),
+        # so a flat curve changes nothing
+        size, chosen = max(((z, t) for z, ious in curves.items() for t in ious),
+                           key=lambda zt: (curves[zt[0]][zt[1]], -zt[0], -abs(zt[1] - 0.5)))
+        ious = curves[size]
         folder.mkdir(parents=True, exist_ok=True)
         atomic_copy(source / WEIGHTS, folder / WEIGHTS)
-        write_info(folder, dataclasses.replace(read_info(source), threshold=chosen))
-        scores = {f"{t:.2f}": v for t, v in ious.items()}
-        atomic_write_text(folder / CHOICE, json.dumps({"chosen": chosen, "val_iou": scores}, indent=1) + "\n")
-        self.log(f"  threshold {chosen:.2f}: synthetic validation foot IoU {100 * ious[chosen]:.2f} (at 0.50: "
-                 f"{100 * ious.get(0.5, float('nan')):.2f})")
-        return {"chosen": chosen, "val_iou": scores}
+        write_info(folder, dataclasses.replace(read_info(source), threshold=chosen, input_size=(size, size)))
+        choice: dict[str, Any] = {"chosen": chosen, "val_iou": {f"{t:.2f}": v for t, v in ious.items()}}
+        if s["sizes"]:  # every size's curve, the chosen one's also as val_iou (what a single-size stage records)
+            choice["size"] = size
+            choice["val_iou_by_size"] = {str(z): {f"{t:.2f}": v for t, v in c.items()} for z, c in curves.items()}
+        atomic_write_text(folder / CHOICE, json.dumps(choice, indent=1) + "\n")
+        self.log(f"  {f'{size} px, ' if s['sizes'] else ''}threshold {chosen:.2f}: synthetic validation foot IoU "
+                 f"{100 * ious[chosen]:.2f} (at 0.50: {100 * ious.get(0.5, float('nan')):.2f})")
+        return choice
 
     def _export(self, stage: Stage) -> None:
         s = stage.settings

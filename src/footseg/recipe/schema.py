@@ -22,7 +22,9 @@ train, prune, select or threshold stage, or ``"shipped:NAME"``, a model that shi
 ``candidates`` are train stages; it keeps the one with the best foot IoU on its synthetic validation split (real photos
 never choose), e.g. the teacher of a distillation that should learn from the strongest network. A threshold stage gives
 its ``model`` the operating point (foot where the probability exceeds it) with the best foot IoU on the validation split
-of ``data``, from 0.10 to 0.90 in steps of 0.05; every runtime applies it. Any problem is one line naming the file and
+of ``data``, from 0.10 to 0.90 in steps of 0.05; every runtime applies it. With ``sizes`` (e.g. [192, 224, 256]) it
+chooses the input side the network runs at too, among those: a fully convolutional network trained on smaller crops may
+do better on larger frames. Any problem is one line naming the file and
 the problem (unknown key, bad type or value, unknown or later stage).
 """
 
@@ -56,7 +58,7 @@ IMPORTANCE = ("l1", "bn")
 class Key:
     """One setting of a stage: its TOML type, whether it must be given, and what it may refer to."""
 
-    type: str  # int | float | bool | str | list (of strings)
+    type: str  # int | float | bool | str | list (of strings) | ints (a list of integers)
     required: bool = True
     default: Any = None
     choices: tuple[str, ...] = ()
@@ -107,7 +109,8 @@ KEYS: dict[str, dict[str, Key]] = {
     "prune": {"model": Key("str", **_MODEL_REF), "ratio": Key("float"), "multiple": Key("int"),
               "importance": Key("str", choices=IMPORTANCE)},
     "select": {"candidates": Key("list", refs=("train",))},
-    "threshold": {"model": Key("str", **_MODEL_REF), "data": Key("str", refs=DATA_KINDS)},
+    "threshold": {"model": Key("str", **_MODEL_REF), "data": Key("str", refs=DATA_KINDS),
+                  "sizes": _optional("ints", [])},  # input sides to try; none: the model's own
     "export": {
         "model": Key("str", **_MODEL_REF), "format": Key("str", choices=EXPORT_FORMATS),
         "opset": _optional("int", 17),
@@ -206,7 +209,7 @@ def _type_name(value: Any) -> str:
 
 
 _WANTED = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-           "list": "an array of strings"}
+           "list": "an array of strings", "ints": "an array of integers"}
 
 
 def _typed(value: Any, spec: Key) -> Any | None:
@@ -220,6 +223,9 @@ def _typed(value: Any, spec: Key) -> Any | None:
     if spec.type == "str" and isinstance(value, str):
         return value
     if spec.type == "list" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    if spec.type == "ints" and isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool)
+                                                               for v in value):
         return list(value)
     return None
 
@@ -383,6 +389,9 @@ class _Parser:
             elif kind == "select":
                 if not s["candidates"]:
                     raise FootsegError("candidates is empty")
+            elif kind == "threshold":
+                if any(v <= 0 or v % 32 for v in s["sizes"]) or len(set(s["sizes"])) != len(s["sizes"]):
+                    raise FootsegError(f"sizes must be distinct positive multiples of 32, got {s['sizes']}")
             elif kind == "train":
                 from footseg.models.registry import list_models
 
@@ -443,7 +452,10 @@ def describe(stage: Stage) -> str:
     if stage.kind == "select":
         return f"the best of {', '.join(s['candidates'])} by foot IoU on synthetic validation images"
     if stage.kind == "threshold":
-        return f"{s['model']}'s operating point: the threshold with the best foot IoU on {s['data']}'s validation split"
+        what = "the threshold"
+        if s["sizes"]:
+            what = f"the input size ({', '.join(map(str, s['sizes']))} px) and threshold"
+        return f"{s['model']}'s operating point: {what} with the best foot IoU on {s['data']}'s validation split"
     if stage.kind == "train":
         start = f" from {s['init']}" if s["init"] else " from scratch"
         steps = f"{s['steps_per_epoch']} steps" if s["steps_per_epoch"] else "one pass"

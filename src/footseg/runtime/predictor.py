@@ -97,6 +97,20 @@ class Predictor:
         other.info = dataclasses.replace(self.info, threshold=value)
         return other
 
+    def at_size(self, size: int | None) -> Predictor:
+        """This predictor running its network at ``size`` x ``size`` instead of its own input size (the same loaded
+        network); itself for None. Only PyTorch networks: an exported file fixes the size it takes."""
+        if size is None or (size, size) == self.input_size:
+            return self
+        if size <= 0 or size % 32:
+            raise FootsegError(f"input size must be a positive multiple of 32, got {size}")
+        if self.onnx is not None:
+            raise FootsegError(f"an exported file runs at the size it was exported at ({self.input_size[0]}), not "
+                               f"{size}", self.ref.path if self.ref is not None else None)
+        other = copy.copy(self)
+        other.info = dataclasses.replace(self.info, input_size=(size, size))
+        return other
+
     @property
     def input_size(self) -> tuple[int, int]:
         return (int(self.info.input_size[0]), int(self.info.input_size[1]))
