@@ -88,8 +88,11 @@ def test_resume_keeps_finished_and_completes_missing(egl, tmp_path: Path) -> Non
     gone_mask.unlink()
     half_done.unlink()
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.*") if p.suffix in (".jpg", ".png")}
+    (out / ".partial").mkdir()
+    (out / ".partial" / "15575-mask-0000091.png").write_bytes(b"")  # a worker killed before its rename
     synthesize(out, s, resume=True, progress=False)
     assert gone_img.read_bytes() == before and gone_mask.is_file() and half_done.is_file()
+    assert not (out / ".partial").exists()  # the killed run's leftover went with the finished render
     for p, t in stamps.items():
         if p != images[1]:
             assert p.stat().st_mtime_ns == t, f"{p} was redone"

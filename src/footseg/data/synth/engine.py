@@ -505,6 +505,9 @@ def render_units(out: Path, s: SynthSettings, kind: type[Worker], workers: int =
             for _ in pool.imap_unordered(_work, [(str(out), i) for i in todo], chunksize=chunk):
                 bar.update(1)
     bar.close()
+    if shard == (0, 1):  # the only writer, and done: what is left there is a killed earlier run's, never renamed
+        for stray in (out / _PARTIAL).iterdir():
+            stray.unlink()
     with contextlib.suppress(OSError):  # another shard may still be writing there
         (out / _PARTIAL).rmdir()
     return manifest
