@@ -146,7 +146,13 @@ def test_eval_at_another_input_size(model_dir: Path, photos: Path, tmp_path: Pat
     at96 = json.loads(out.read_text())
     assert at96["iou"] == evaluate(Predictor(model_dir).at_size(96), photos)["iou"]
     assert at96["per_image"] != evaluate(model_dir, photos)["per_image"]  # not what it does at its own 64
+    assert at96["input_size"] == [96, 96]
     _fails(["eval", str(model_dir), "--data", str(photos), "--size", "90"], capsys, "multiple of 32, got 90")
+    exported = tmp_path / "model.onnx"
+    assert main(["export", str(model_dir), "--out", str(exported)]) == 0
+    capsys.readouterr()
+    _fails(["eval", str(exported), "--data", str(photos), "--size", "96"], capsys, exported,
+           "runs at the size it was exported at (64)")
 
 
 @pytest.mark.skipif(not REAL_DEV.is_dir(), reason="../shared/data/real-dev not present")

@@ -72,7 +72,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                           threshold=args.threshold)
         print(
             f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  miou {scores['miou']:.4f}  n {scores['n']}  "
-            f"threshold {scores['threshold']:g}"
+            f"threshold {scores['threshold']:g}  size {scores['input_size'][0]}"
         )
     if args.json:
         atomic_write_text(args.json, json.dumps(scores, indent=2) + "\n")

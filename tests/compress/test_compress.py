@@ -129,3 +129,29 @@ def test_a_prior_mask_network_fine_tunes_on_its_four_channel_input(trained_dir: 
     result = compress(prior_dir, tiny_dataset, tmp_path / "out", settings=settings)
     assert [r["step"].split(" (")[0] for r in result["rows"]][:2] == ["fp32 input model", "magnitude pruning"]
     assert load_model(tmp_path / "out" / "magnitude")[1].in_channels == 4
+
+
+def test_fine_tuning_runs_at_the_side_the_network_was_trained_at(trained_dir: Path, tiny_dataset: Path,
+                                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                   ) -> None:
+    import dataclasses
+
+    from footseg.compress import pipeline
+    from footseg.models.saved import save_model
+
+    model, info = load_model(trained_dir)
+    trained = info.input_size[0]
+    # a model whose threshold stage chose to run it at another side than its training settings say it was trained at
+    chosen = save_model(model, tmp_path / "chosen", dataclasses.replace(
+        info, input_size=(trained + 32,) * 2, extra={**info.extra, "train_config": {"size": trained}}))
+    sides = []
+    original = pipeline.finetune
+
+    def spy(net: torch.nn.Module, cfg: pipeline.TrainConfig) -> list[dict]:
+        sides.append(cfg.size)
+        return original(net, cfg)
+
+    monkeypatch.setattr(pipeline, "finetune", spy)
+    settings = CompressSettings(prune_amount=0.5, channel_ratio=0.0, clusters=16, finetune_steps=1, runs=1)
+    compress(chosen, tiny_dataset, tmp_path / "out", settings=settings)
+    assert sides and set(sides) == {trained}

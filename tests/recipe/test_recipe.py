@@ -412,6 +412,11 @@ def test_a_run_makes_every_stage_and_the_model_folder(tiny_run: tuple[Path, Path
     assert list(choice["val_iou"]) == [f"{t:.2f}" for t in THRESHOLDS]
     assert choice["val_iou"][f"{choice['chosen']:.2f}"] == max(choice["val_iou"].values())
     assert config["threshold"] == choice["chosen"] == OnnxModel(out / "model" / "model.int8.onnx").info.threshold
+    assert config["input_size"] == [64, 64] and "size" not in choice  # no sizes: it runs where it was trained
+    # the digest later stages record of it, as runs from before sizes existed wrote it (they still resume)
+    weights = hashlib.sha256((out / "point" / "model.safetensors").read_bytes()).hexdigest()
+    assert json.loads((out / "stamps" / "onnx.json").read_text())["inputs"]["point"] == (
+        f"{weights} threshold {choice['chosen']:g}")
     scores = threshold_ious(out / "model", out / "synth")
     assert {f"{t:.2f}": v for t, v in scores.items()} == choice["val_iou"]
     for name in ("synth", "first", "second", "point", "onnx", "int8"):
@@ -577,6 +582,7 @@ def test_a_stamp_from_before_an_optional_setting_reads_as_its_default(tiny_run: 
 
 def test_a_threshold_stage_with_sizes_chooses_the_input_size_too(tiny_run: tuple[Path, Path], tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture) -> None:
+    from footseg.recipe.environment import sha256_file
     from footseg.runtime.predictor import Predictor
 
     _, shared_out = tiny_run
@@ -584,16 +590,17 @@ def test_a_threshold_stage_with_sizes_chooses_the_input_size_too(tiny_run: tuple
     for name in ("point", "onnx", "int8"):  # the stages a changed operating point redoes
         shutil.rmtree(out / name)
         (out / "stamps" / f"{name}.json").unlink()
-    path = _write(tmp_path, _replace('model = "second"\n', 'model = "second"\nsizes = [64, 96]\n'))
+    # trained at 64 px; neither side offered is its own, so the model folder must change side
+    path = _write(tmp_path, _replace('model = "second"\n', 'model = "second"\nsizes = [96, 128]\n'))
     assert main(["recipe", "run", str(path), "--out", str(out), "--dry-run"]) == 0
-    assert "second's operating point: the input size (64, 96 px) and threshold" in capsys.readouterr().out
+    assert "second's operating point: the input size (96, 128 px) and threshold" in capsys.readouterr().out
     log = _Log()
     RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
     assert log.of("second") == ["done before, skipped"]
-    assert [line.split(":")[0].strip() for line in log if " px: best " in line] == ["64 px", "96 px"]
+    assert [line.split(":")[0].strip() for line in log if " px: best " in line] == ["96 px", "128 px"]
     choice = json.loads((out / "point" / "choice.json").read_text())
     curves = choice["val_iou_by_size"]
-    assert list(curves) == ["64", "96"] and all(list(c) == [f"{t:.2f}" for t in THRESHOLDS] for c in curves.values())
+    assert list(curves) == ["96", "128"] and all(list(c) == [f"{t:.2f}" for t in THRESHOLDS] for c in curves.values())
     best = max(v for c in curves.values() for v in c.values())
     size, chosen = choice["size"], choice["chosen"]
     assert curves[str(size)][f"{chosen:.2f}"] == best and choice["val_iou"] == curves[str(size)]
@@ -601,14 +608,18 @@ def test_a_threshold_stage_with_sizes_chooses_the_input_size_too(tiny_run: tuple
     assert config["input_size"] == [size, size] and config["threshold"] == chosen
     assert config["extra"]["train_config"]["size"] == 64  # trained at 64: only where it runs changed
     assert list(OnnxModel(out / "model" / "model.int8.onnx").info.input_size) == [size, size]
+    # later stages record the side in the threshold stage's digest (a run that kept the model's side does not)
+    weights = sha256_file(out / "point" / "model.safetensors")
+    stamp = json.loads((out / "stamps" / "onnx.json").read_text())
+    assert stamp["inputs"]["point"] == f"{weights} threshold {chosen:g} size {size}x{size}"
     # what the stage measured is what the model folder does at that size, and at the other size on request
-    other = 96 if size == 64 else 64
+    other = 224 - size
     assert threshold_ious(out / "model", out / "synth")[chosen] == curves[str(size)][f"{chosen:.2f}"]
     at_other = threshold_ious(Predictor(out / "model").at_size(other), out / "synth")
     assert {f"{t:.2f}": v for t, v in at_other.items()} == curves[str(other)]
     card = (out / "model" / "MODEL_CARD.md").read_text()
-    assert f"- `point` set the input size to {size} px and the threshold to {chosen:g} of: 64 px: 0.10 " in card
-    assert f", input {size}x{size}," in card
+    assert f"- `point` set the input size to {size} px and the threshold to {chosen:g} of: 96 px: 0.10 " in card
+    assert f", input {size}x{size} (trained at 64x64)," in card
     log = _Log()
     RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()  # and a run after it redoes nothing
     assert [line.split(": ")[1] for line in log] == ["done before, skipped"] * 6

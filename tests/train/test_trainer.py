@@ -169,6 +169,9 @@ def test_init_from_a_channel_pruned_model_trains_the_pruned_network(tiny_dataset
     assert json.loads((run / "history.json").read_text())[-1]["epoch"] == 2
     # an operating point belongs to the weights it was chosen for: pruned and retrained ones start at the argmax
     assert pruned_info(model, dataclasses.replace(info, threshold=0.7)).threshold == tuned_info.threshold == 0.5
+    # ... and at the side the network was trained at, not one a threshold stage chose for the old weights
+    at_other_side = dataclasses.replace(info, input_size=(info.trained_size[0] + 32,) * 2)
+    assert pruned_info(model, at_other_side).input_size == info.trained_size == tuple(info.input_size)
 
 
 def test_init_from_another_architecture_is_a_user_error(tiny_dataset: Path, tmp_path: Path) -> None:

@@ -150,7 +150,8 @@ def compress(
             return []
         with tempfile.TemporaryDirectory(prefix="footseg-compress-") as run:
             cfg = TrainConfig(model=info.model, data=str(data), out=run, width=info.width,
-                              num_classes=info.num_classes, size=size, epochs=epochs, batch_size=settings.batch_size,
+                              num_classes=info.num_classes, size=info.trained_size[0], epochs=epochs,
+                              batch_size=settings.batch_size,
                               lr=settings.lr, loss=settings.loss, workers=settings.workers,
                               steps_per_epoch=steps_per_epoch, progress=False, freeze_bn=freeze_bn, device="cpu",
                               # a prior-mask network fine-tunes on the 4-channel input it was trained on

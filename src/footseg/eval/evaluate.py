@@ -42,7 +42,8 @@ def evaluate(
     batch_size: int = 8,
     threshold: float | None = None,
 ) -> dict:
-    """Scores of ``model`` on ``data``: accuracy, iou (foot), miou, n (images), threshold and per_image.
+    """Scores of ``model`` on ``data``: accuracy, iou (foot), miou, n (images), threshold, input_size (the side the
+    network ran at) and per_image.
 
     Accuracy and IoU are dataset-level: confusion counts are summed over every pixel of every image before dividing,
     so large photos weigh more than small ones. ``per_image`` lists {stem, iou, accuracy} for each image. A pixel is
@@ -61,7 +62,8 @@ def evaluate(
         total.counts += meter.counts
         scores = meter.compute()
         per_image.append({"stem": sample.stem, "iou": scores["iou"], "accuracy": scores["accuracy"]})
-    return {**total.compute(), "n": len(samples), "threshold": predictor.threshold, "per_image": per_image}
+    return {**total.compute(), "n": len(samples), "threshold": predictor.threshold,
+            "input_size": list(predictor.input_size), "per_image": per_image}
 
 
 def threshold_ious(

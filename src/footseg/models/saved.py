@@ -47,6 +47,13 @@ class SavedModelInfo:
     # training and pruning make new ones, which start at 0.5 (training validates and picks epochs at the argmax).
     threshold: float = DEFAULT_THRESHOLD
 
+    @property
+    def trained_size(self) -> tuple[int, int]:
+        """(height, width) its last training ran at (``extra``'s training settings), else the side it runs at."""
+        settings = self.extra.get("train_config")
+        side = settings.get("size") if isinstance(settings, dict) else None
+        return (int(side), int(side)) if side else (int(self.input_size[0]), int(self.input_size[1]))
+
 
 def info_to_dict(info: SavedModelInfo) -> dict:
     """``info`` as config.json (and a compressed model's header) store it: plain JSON values."""

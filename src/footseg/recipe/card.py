@@ -99,7 +99,10 @@ def model_card(run: RecipeRun, dest: Path) -> str:
         "",
         "## Model",
         "",
-        f"{info.model} width {info.width:g}, input {info.input_size[0]}x{info.input_size[1]}, {params:,} parameters"
+        f"{info.model} width {info.width:g}, input {info.input_size[0]}x{info.input_size[1]}"
+        + (f" (trained at {info.trained_size[0]}x{info.trained_size[1]})"
+           if tuple(info.trained_size) != tuple(info.input_size) else "")
+        + f", {params:,} parameters"
         + (f", channel-pruned ({len(shapes)} layers narrower than `create_model` builds them)" if shapes else "")
         + f"; weights sha256 `{sha256_file(dest / 'model.safetensors')}`. A pixel is foot where its probability "
         f"exceeds {info.threshold:g}.",

@@ -141,7 +141,8 @@ class RecipeRun:
             # from before it reads (only the settings a recipe states: the others are not in any stamp)
             old = {k: v for k, v in stored_settings(old).items() if k in old or k in settings}
         elif stamp.get("kind") in KEYS:
-            # a stamp from before an optional setting existed: the stage ran as that setting's default does
+            # a stamp from before an optional setting existed: the stage ran as that setting's default does (so a new
+            # optional key's default must be what stages did before it)
             keys = KEYS[stamp["kind"]]
             old = {**{k: _plain(keys[k].default) for k in settings if k not in old and k in keys
                       and not keys[k].required}, **old}
@@ -383,10 +384,10 @@ class RecipeRun:
             if s["sizes"]:
                 self.log(f"  {size} px: best {100 * max(curves[size].values()):.2f} (at 0.50: "
                          f"{100 * curves[size].get(0.5, float('nan')):.2f})")
-        # the best IoU; of equals, the smaller size (cheaper), then the threshold nearest 0.5 (the two-class argmax),
-        # so a flat curve changes nothing
+        # the best IoU; of equals, the model's own side, else the smaller (cheaper), then the threshold nearest 0.5
+        # (the two-class argmax), so a flat curve changes nothing
         size, chosen = max(((z, t) for z, ious in curves.items() for t in ious),
-                           key=lambda zt: (curves[zt[0]][zt[1]], -zt[0], -abs(zt[1] - 0.5)))
+                           key=lambda zt: (curves[zt[0]][zt[1]], zt[0] == own, -zt[0], -abs(zt[1] - 0.5)))
         ious = curves[size]
         folder.mkdir(parents=True, exist_ok=True)
         atomic_copy(source / WEIGHTS, folder / WEIGHTS)

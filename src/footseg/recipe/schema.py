@@ -24,8 +24,8 @@ never choose), e.g. the teacher of a distillation that should learn from the str
 its ``model`` the operating point (foot where the probability exceeds it) with the best foot IoU on the validation split
 of ``data``, from 0.10 to 0.90 in steps of 0.05; every runtime applies it. With ``sizes`` (e.g. [192, 224, 256]) it
 chooses the input side the network runs at too, among those: a fully convolutional network trained on smaller crops may
-do better on larger frames. Any problem is one line naming the file and
-the problem (unknown key, bad type or value, unknown or later stage).
+do better on larger frames. Any problem is one line naming the file and the problem (unknown key, bad type or value,
+unknown or later stage).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Running a model on photos of any size: the one place where inference pre- and post-processing live.
 
-A photo is resized to the size the network was trained at, the network gives a foot probability per pixel, and that
-probability map is resized back (bilinear) to the photo's own size, so a 640x480 phone photo gets a 640x480 mask.
+A photo is resized to the side the network runs at (``input_size``), the network gives a foot probability per pixel,
+and that probability map is resized back (bilinear) to the photo's own size, so a 640x480 phone photo gets a 640x480
+mask.
 Evaluation, prediction, reports and benchmarks all go through ``Predictor`` so they see exactly the same pixels.
 """
 
