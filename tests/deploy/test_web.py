@@ -263,7 +263,7 @@ def test_masks_flow_and_match_python_onnx_runtime(
     page, _ = open_page(camera_browser, server.url + "?mode=per-frame")
     state = wait_for_frames(page)
     h, w = state["size"]
-    assert (h, w) == (192, 192) and state["mode"] == "per-frame"
+    assert [h, w] == json.loads((site / "model.json").read_text())["input_size"] and state["mode"] == "per-frame"
     assert state["isolated"] is True  # footseg serve's COOP/COEP headers
     assert state["threads"] == min(4, state["cores"])
     image = decode(state, "input", np.float32, (3, h, w))
