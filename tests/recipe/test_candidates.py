@@ -13,9 +13,8 @@ CANDIDATES = Path(__file__).resolve().parents[2] / "benchmarks" / "candidates"
 
 # candidate file -> {setting: the value it tries, in every stage that has that setting}; every other setting matches
 CHANGES = {
-    "fastlinknet_ctx_256.toml": {"sizes": [192, 224, 256]},
-    "fastlinknet_ctx_own30.toml": {"own_feet_prob": 0.3},
-    "fastlinknet_ctx_own40.toml": {"own_feet_prob": 0.4},
+    "fastlinknet_ctx_own30.toml": {"own_feet_prob": 0.3, "sizes": []},
+    "fastlinknet_ctx_own40.toml": {"own_feet_prob": 0.4, "sizes": []},
 }
 
 
