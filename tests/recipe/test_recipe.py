@@ -275,6 +275,9 @@ def test_the_default_models_recipe_made_its_weights() -> None:
     result = recipe.stage(recipe.result)  # the trained network at the operating point chosen on validation images
     assert result.kind == "threshold" and result.settings["data"] == "all" and 0.5 < config["threshold"] < 1
     trained, final = config["extra"]["train_config"], recipe.stage(result.settings["model"]).settings
+    # it runs at the side its threshold stage chose, up to the 256 px its cost against MediaPipe is measured at
+    assert config["input_size"][0] == config["input_size"][1] in result.settings["sizes"]
+    assert max(result.settings["sizes"]) == 256 and trained["size"] == 192
     for key in ("model", "width", "num_classes", "size", "epochs", "batch_size", "lr", "weight_decay", "loss",
                 "seed", "steps_per_epoch", "ema", "augment", "prior"):
         assert final[key] == trained[key], key
