@@ -180,15 +180,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[np.ndarray]]:
-    """A fake camera clip (8 synthetic frames, 192x192) as Y4M, and its frames."""
+def clip(tmp_path_factory: pytest.TempPathFactory, site: Path) -> tuple[Path, list[np.ndarray]]:
+    """A fake camera clip (8 synthetic frames at the site's model's input side) as Y4M, and its frames."""
     _skip_without_browser()
     from footseg.data.synth.render import headless_gl_problem
 
     if problem := headless_gl_problem():
         pytest.skip(f"no headless OpenGL for the synthetic clip: {problem}")
     root = tmp_path_factory.mktemp("clip")
-    argv = ["synth", str(root / "synth"), "--clips", "1", "--frames", "8", "--size", "192", "--seed", "3"]
+    side = json.loads((site / "model.json").read_text())["input_size"][0]  # frames the page feeds unresized
+    argv = ["synth", str(root / "synth"), "--clips", "1", "--frames", "8", "--size", str(side), "--seed", "3"]
     assert main([*argv, "--no-progress"]) == 0
     frames = [read_image(p) for p in sorted((root / "synth").glob("*/clip_*/images/*"))]
     return web.write_y4m(frames, root / "clip.y4m"), frames
