@@ -310,6 +310,31 @@ def test_sigkill_mid_epoch_then_resume_finishes_the_run(tmp_path: Path) -> None:
     assert load_checkpoint(run / "checkpoint.pt")["progress"]["global_step"] == 110
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGCHLD"), reason="POSIX signals")
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")  # how a handler's OSError surfaces
+def test_a_stop_request_takes_a_worker_exit_that_arrives_with_it_quietly() -> None:
+    # A process group's SIGTERM kills the loader's workers too: their SIGCHLD can be pending when the stop handler
+    # runs (SIGTERM, 15, is handled before SIGCHLD, 17) and must neither reach the loader's handler nor raise.
+    calls: list[int] = []
+    def loader_handler(signum: int, frame: object) -> None:
+        calls.append(signum)
+
+    previous = signal.signal(signal.SIGCHLD, loader_handler)
+    both = {signal.SIGTERM, signal.SIGCHLD}
+    try:
+        with trainer._StopRequest() as stop:
+            signal.pthread_sigmask(signal.SIG_BLOCK, both)
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGCHLD)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, both)  # both are handled here, in number order
+            assert stop.signum == signal.SIGTERM
+        assert calls == []
+        assert signal.getsignal(signal.SIGCHLD) is loader_handler  # back once the stop request ends
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, both)
+        signal.signal(signal.SIGCHLD, previous)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_to_the_whole_process_group_still_saves_a_checkpoint(tmp_path: Path, signum: int) -> None:

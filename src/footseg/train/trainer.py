@@ -126,7 +126,10 @@ class _StopRequest:
             # Workers killed by the same signal (a scheduler's SIGTERM to the whole process group) would make the
             # DataLoader's SIGCHLD handler raise wherever the main thread is, between an optimizer step and its
             # bookkeeping; without it their death surfaces at the next batch fetch, a step boundary safe to save at.
-            self._previous.setdefault(signal.SIGCHLD, signal.signal(signal.SIGCHLD, signal.SIG_DFL))
+            # A do-nothing handler, not SIG_DFL: Python raises "OSError: Signal 17 ignored due to race condition" for
+            # a SIGCHLD already pending (handled after this one: signals run in number order) whose handler became
+            # SIG_DFL; and not SIG_IGN, which makes the kernel reap the workers before the loader waits for them.
+            self._previous.setdefault(signal.SIGCHLD, signal.signal(signal.SIGCHLD, _ignore_signal))
         self.signum = signum
 
     def __enter__(self) -> _StopRequest:
@@ -142,6 +145,10 @@ class _StopRequest:
     @property
     def name(self) -> str:
         return signal.Signals(self.signum).name if self.signum is not None else "an error"
+
+
+def _ignore_signal(signum: int, frame: Any) -> None:
+    pass
 
 
 class _StopError(Exception):
