@@ -212,7 +212,8 @@ def _markdown(entries: list[_Entry], test_data: str | None, real_data: str | Non
         *([preface, ""] if preface else []),
         "## Table 4.1 — cost of each model",
         "",
-        "Measured on this machine's CPU with one thread, at the size each model was trained at (Input). "
+        "Measured on this machine's CPU with one thread, at the size each model runs at (Input: its config's "
+        "input_size, which a recipe's threshold stage may have set above the size it was trained at). "
         "Params: trainable weights; GFLOPs: multiply-adds x2 for one image; Size: weights on disk (float32).",
         "",
         _table(["Model", "Input", "Params", "GFLOPs", "Size (MB)", "CPU latency (ms, 1 thread)"], cost_rows),
