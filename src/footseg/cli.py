@@ -193,10 +193,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if (keep or args.min_stride is not None) and not int8:
         raise FootsegError("--min-stride and --keep-fp32 shape an int8 file: give --format onnx-int8, or --format web "
                            "--precision int8")
+    from footseg.runtime.resolve import resolve_model
+
+    model = resolve_model(args.model).at_size(args.size)
     if args.format == "web":
         from footseg.deploy.web import export_web, site_size
 
-        site = export_web(args.model, args.out, precision=args.precision, calib=args.calib, calib_n=args.calib_n,
+        site = export_web(model, args.out, precision=args.precision, calib=args.calib, calib_n=args.calib_n,
                           opset=args.opset, min_stride=args.min_stride, keep_fp32=keep, method=args.calib_method)
         print(f"wrote {site}/ ({site_size(site) / 2**20:.1f} MiB): serve it with `footseg serve {site}`, or from any "
               "HTTPS host")
@@ -204,16 +207,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.format == "onnx":
         from footseg.deploy.export import export_onnx
 
-        out = export_onnx(args.model, args.out, opset=args.opset, dynamic_batch=args.dynamic_batch)
+        out = export_onnx(model, args.out, opset=args.opset, dynamic_batch=args.dynamic_batch)
     elif args.format == "tflite":
         from footseg.deploy.tflite import export_tflite
 
-        out = export_tflite(args.model, args.out)
+        out = export_tflite(model, args.out)
     else:
         from footseg.deploy.quantize import export_int8
 
         out = export_int8(
-            args.model,
+            model,
             args.out,
             calib=args.calib,
             calib_n=args.calib_n,
@@ -519,6 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="int8: layers finer than 1/S of the input resolution stay fp32 (default: the model's own, "
                         "else 16: fastest on x86 without VNNI); 1 quantizes every layer (for CPUs with fast int8, "
                         "e.g. ARM dot-product)")
+    s.add_argument("--size", type=int, default=None, metavar="S",
+                   help="the side the exported network takes, S x S, a multiple of 32 (default: the model's own, its "
+                        "config's input_size); smaller is faster, and the threshold stays the model's own")
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("serve", help="serve the web page to a browser (localhost) or, with --lan, to a phone (HTTPS)")

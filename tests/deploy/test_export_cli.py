@@ -106,3 +106,22 @@ def test_predictor_bad_onnx_is_a_user_error(
     bad.write_bytes(b"nope")
     assert main(["eval", str(bad), "--data", str(tiny_dataset)]) == 2
     assert f"{bad}: unreadable ONNX model" in capsys.readouterr().err
+
+
+def test_export_at_another_side(model_copy: Path, tiny_dataset: Path, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    own = Predictor(model_copy)
+    assert own.input_size != (96, 96)
+    out = tmp_path / "m96.onnx"
+    assert main(["export", str(model_copy), "--size", "96", "--out", str(out)]) == 0
+    exported = Predictor(out)
+    assert exported.input_size == (96, 96)
+    assert exported.threshold == own.threshold  # the model's own operating point
+    image = read_image(next((tiny_dataset / "test" / "images").iterdir()))
+    np.testing.assert_allclose(exported.predict_proba(image), own.at_size(96).predict_proba(image), atol=1e-4)
+    assert main(["export", str(model_copy), "--size", "48", "--out", str(tmp_path / "bad.onnx")]) == 2
+    assert "input size must be a positive multiple of 32, got 48" in capsys.readouterr().err
+    assert main(["export", str(out), "--format", "web", "--size", "128", "--out", str(tmp_path / "site")]) == 2
+    err = capsys.readouterr().err
+    assert "runs at the size it was exported at" in err and str(out) in err
+    assert not (tmp_path / "bad.onnx").exists() and not (tmp_path / "site").exists()

@@ -15,6 +15,7 @@ An existing path always wins over a name, so a local folder that happens to shar
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class ModelRef:
     name: str
     onnx: bool = False
     shipped: bool = False
+    size: int | None = None  # run the network at size x size, not its config's input_size (``at_size``)
 
     @property
     def folder(self) -> Path:
@@ -50,8 +52,25 @@ class ModelRef:
         return self.path
 
     def load(self, device: str | torch.device = "cpu") -> tuple[nn.Module, SavedModelInfo]:
-        """The PyTorch network in eval mode and its info."""
-        return load_model(self.folder, device=device)
+        """The PyTorch network in eval mode and its info (its ``input_size`` ``size`` x ``size`` where one is set)."""
+        net, info = load_model(self.folder, device=device)
+        if self.size is not None:
+            info = dataclasses.replace(info, input_size=(self.size, self.size))
+        return net, info
+
+    def at_size(self, size: int | None) -> ModelRef:
+        """This model run at ``size`` x ``size`` (a multiple of 32) instead of its config's side; itself for None.
+
+        Fully convolutional networks run at any such side, and an export then takes frames of that side: a smaller one
+        is faster and less accurate. The threshold stays the model's own, chosen at its own side."""
+        if size is None:
+            return self
+        if size <= 0 or size % 32:
+            raise FootsegError(f"input size must be a positive multiple of 32, got {size}")
+        if self.onnx:
+            raise FootsegError(f"an exported file runs at the size it was exported at, not {size}: export the model "
+                               "folder at that size", self.path)
+        return dataclasses.replace(self, size=size)
 
 
 def resolve_model(ref: str | Path | ModelRef | None = None) -> ModelRef:
