@@ -590,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", default="jpg", choices=["jpg", "png"], help="image file format")
     s.add_argument("--without", default="", metavar="A,B",
                    help="leave ingredients out (for ablations): distractors, shadows, paper, camera-effects, "
-                        "photo-floors, find, seated, own-feet")
+                        "photo-floors, find, seated, own-feet, clothes (socks and trousers)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_synth)
 

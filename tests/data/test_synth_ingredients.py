@@ -36,3 +36,17 @@ def test_floor_photos_skip_hidden_files_and_folders_named_like_photos(tmp_path: 
     assert [len(photos["val"]), len(photos["test"])] == [1, 1]
     with pytest.raises(FootsegError, match="floor photo folder not found"):
         list_photos(tmp_path / "absent")
+
+
+def test_without_clothes_every_foot_and_leg_is_bare_and_the_rest_of_the_pose_is_the_same() -> None:
+    import numpy as np
+
+    from footseg.data.synth.foot import FootPose
+
+    clothed = [FootPose.sample(np.random.default_rng(seed)) for seed in range(200)]
+    bare = [FootPose.sample(np.random.default_rng(seed), clothes=False) for seed in range(200)]
+    assert any(p.sock_height > 0 for p in clothed) and any(np.isfinite(p.trouser_hem) for p in clothed)
+    assert all(p.sock_height == 0 and p.trouser_hem == np.inf for p in bare)
+    for c, b in zip(clothed, bare, strict=True):
+        assert (c.heel_raise, c.lean_forward, c.lean_side, c.trouser_gap) == (b.heel_raise, b.lean_forward,
+                                                                              b.lean_side, b.trouser_gap)

@@ -85,6 +85,8 @@ class SynthSettings:
     # share of first-person photos of one's own feet (looking down the shins, no paper; walls, pavements, sunlight);
     # at 0 scenes draw exactly what they drew before such scenes existed
     own_feet_prob: float = field(default=0.2, metadata={ABSENT_IN_OLD_MANIFESTS: 0.0})
+    # socks (foot) and trousers (not foot) on some legs; off, every foot and leg is bare (the same draws otherwise)
+    clothes: bool = field(default=True, metadata={ABSENT_IN_OLD_MANIFESTS: True})
     image_format: str = "jpg"
     extra: dict = field(default_factory=dict)
 
@@ -125,6 +127,7 @@ INGREDIENTS: dict[str, tuple[str, object]] = {
     "find": ("find_prob", 0.0),
     "seated": ("seated_prob", 0.0),
     "own-feet": ("own_feet_prob", 0.0),
+    "clothes": ("clothes", False),
 }
 
 
@@ -291,7 +294,7 @@ class Worker:
         # a composite's foot photo was taken from above by someone else: its background is never a first-person view
         own_feet_prob = 0.0 if "cutout" in p else s.own_feet_prob
         scene = sample_scene(rng, s.size, foot, floor, distractors=s.distractors, shadows=s.shadows, paper=s.paper,
-                             seated_prob=s.seated_prob, own_feet_prob=own_feet_prob)
+                             seated_prob=s.seated_prob, own_feet_prob=own_feet_prob, clothes=s.clothes)
         return rng, p, foot, scene
 
     def make(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:

@@ -82,9 +82,10 @@ class FootPose:
     trouser_flare: float
 
     @staticmethod
-    def sample(rng: np.random.Generator, seated: bool = False) -> FootPose:
+    def sample(rng: np.random.Generator, seated: bool = False, clothes: bool = True) -> FootPose:
         """A standing pose, or with ``seated`` a foot flat on the floor whose shin slopes back 25-60 degrees, towards
-        the chair: the leg then lies across the floor in the photo, as in real photos taken sitting down."""
+        the chair: the leg then lies across the floor in the photo, as in real photos taken sitting down. Without
+        ``clothes`` the foot is bare and the leg too (no sock, no trousers), from the same draws as with them."""
         raise_ = 0.0 if rng.random() < 0.7 or seated else rng.uniform(0.08, 0.6)
         sock = 0.0
         if rng.random() < 0.15:
@@ -94,6 +95,8 @@ class FootPose:
         hem = rng.uniform(0.07, 0.3) if u < 0.25 else (rng.uniform(0.02, 0.07) if u < 0.3 else rng.uniform(0.3, 0.65))
         if rng.random() < 0.5:
             hem = np.inf  # bare to mid-thigh: the leg leaves the frame, as in most real photos
+        if not clothes:
+            sock, hem = 0.0, np.inf
         lean = rng.uniform(-0.25, 0.35) + 0.8 * raise_
         if seated:
             lean = -rng.uniform(0.45, 1.05)
