@@ -119,6 +119,9 @@ def test_export_at_another_side(model_copy: Path, tiny_dataset: Path, tmp_path: 
     assert exported.threshold == own.threshold  # the model's own operating point
     image = read_image(next((tiny_dataset / "test" / "images").iterdir()))
     np.testing.assert_allclose(exported.predict_proba(image), own.at_size(96).predict_proba(image), atol=1e-4)
+    assert main(["export", str(model_copy), "--size", "96"]) == 0  # beside the model's own export, not over it
+    assert Predictor(model_copy / "model.96px.onnx").input_size == (96, 96)
+    assert not (model_copy / "model.onnx").exists()
     assert main(["export", str(model_copy), "--size", "48", "--out", str(tmp_path / "bad.onnx")]) == 2
     assert "input size must be a positive multiple of 32, got 48" in capsys.readouterr().err
     assert main(["export", str(out), "--format", "web", "--size", "128", "--out", str(tmp_path / "site")]) == 2

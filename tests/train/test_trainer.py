@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -324,8 +325,9 @@ def test_a_stop_request_takes_a_worker_exit_that_arrives_with_it_quietly() -> No
     try:
         with trainer._StopRequest() as stop:
             signal.pthread_sigmask(signal.SIG_BLOCK, both)
-            os.kill(os.getpid(), signal.SIGTERM)
-            os.kill(os.getpid(), signal.SIGCHLD)
+            # to this thread, which blocks them: to the process, torch's threads would take them one at a time
+            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+            signal.pthread_kill(threading.get_ident(), signal.SIGCHLD)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, both)  # both are handled here, in number order
             assert stop.signum == signal.SIGTERM
         assert calls == []

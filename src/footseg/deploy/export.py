@@ -268,7 +268,10 @@ def export_module(
 
 def default_export_path(model: ModelRef, file_name: str) -> Path:
     """Where an export goes without --out: inside the model folder, or in the working directory for a shipped model
-    (the installed package is no place to write, and a folder named after the model would shadow it)."""
+    (the installed package is no place to write, and a folder named after the model would shadow it). An export at
+    another side (``ModelRef.size``) says so in its name, so it never replaces the file of the model's own side."""
+    if model.size is not None:
+        file_name = file_name.replace("model.", f"model.{model.size}px.", 1)
     if model.shipped:
         return Path(f"{model.folder.name}.{file_name.removeprefix('model.')}")
     return model.folder / file_name

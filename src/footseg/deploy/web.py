@@ -134,8 +134,10 @@ def _export_model(ref: ModelRef, out: Path, precision: str, opset: int, int8: di
 
 
 def default_web_out(ref: ModelRef) -> Path:
-    """Where a site goes without --out: ``<model name>-web`` in the working directory."""
-    return Path(f"{ref.name.removesuffix('.onnx')}-web")
+    """Where a site goes without --out: ``<model name>-web`` in the working directory (``-<size>px-web`` at another
+    side than the model's own)."""
+    side = f"-{ref.size}px" if ref.size is not None else ""
+    return Path(f"{ref.name.removesuffix('.onnx')}{side}-web")
 
 
 def export_web(
