@@ -22,7 +22,7 @@ from torch import nn
 from footseg.data.transforms import resize_image, to_tensor
 from footseg.errors import FootsegError
 from footseg.models.saved import CONFIG_NAME, SavedModelInfo, check_threshold
-from footseg.runtime.resolve import ModelRef, resolve_model
+from footseg.runtime.resolve import ModelRef, check_input_side, resolve_model
 
 if TYPE_CHECKING:
     from footseg.runtime.onnx_model import OnnxModel
@@ -103,8 +103,7 @@ class Predictor:
         network); itself for None. Only PyTorch networks: an exported file fixes the size it takes."""
         if size is None or (size, size) == self.input_size:
             return self
-        if size <= 0 or size % 32:
-            raise FootsegError(f"input size must be a positive multiple of 32, got {size}")
+        check_input_side(size)
         if self.onnx is not None:
             raise FootsegError(f"an exported file runs at the size it was exported at ({self.input_size[0]}), not "
                                f"{size}", self.ref.path if self.ref is not None else None)

@@ -65,12 +65,19 @@ class ModelRef:
         is faster and less accurate. The threshold stays the model's own, chosen at its own side."""
         if size is None:
             return self
-        if size <= 0 or size % 32:
-            raise FootsegError(f"input size must be a positive multiple of 32, got {size}")
+        check_input_side(size)
         if self.onnx:
             raise FootsegError(f"an exported file runs at the size it was exported at, not {size}: export the model "
                                "folder at that size", self.path)
         return dataclasses.replace(self, size=size)
+
+
+def check_input_side(size: int) -> int:
+    """``size`` as a side a network can run at (a positive multiple of 32, as every footseg network takes); a one-line
+    ``FootsegError`` otherwise."""
+    if size <= 0 or size % 32:
+        raise FootsegError(f"input size must be a positive multiple of 32, got {size}")
+    return size
 
 
 def resolve_model(ref: str | Path | ModelRef | None = None) -> ModelRef:
