@@ -1,0 +1,73 @@
+"""How fast each network trains here, in PyTorch's two memory layouts: NCHW (the default) and channels-last (NHWC).
+
+    .venv/bin/python benchmarks/train_speed.py [--models fastlinknet_ctx,enet] [--size 192] [--batch 16] \
+        [--steps 10] [--rounds 3]
+
+One step is what the trainer does per batch: forward, cross entropy, backward, AdamW. Each round times `--steps`
+steps of every model in each layout, one after another, after 3 warm-up steps; the table gives the median round's
+milliseconds per step and images per second, with the threads torch uses (the trainer uses all cores). The trainer
+runs channels-last (footseg/train/trainer.py) because of this table; run it on a quiet CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from footseg.models.registry import create_model, list_models
+
+LAYOUTS = {"nchw": torch.contiguous_format, "channels-last": torch.channels_last}
+
+
+def _stepper(name: str, layout: torch.memory_format, size: int, batch: int):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=2).to(memory_format=layout).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    images = torch.randn(batch, 3, size, size).contiguous(memory_format=layout)
+    masks = torch.randint(0, 2, (batch, size, size))
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(model(images), masks).backward()
+        optimizer.step()
+
+    return step
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=",".join(list_models()), help="comma-separated (default: all five "
+                        "networks and fastlinknet_ctx)")
+    parser.add_argument("--size", type=int, default=192, help="square input side (the default recipe's crop)")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    steppers = {(m, lay): _stepper(m, fmt, args.size, args.batch) for m in models for lay, fmt in LAYOUTS.items()}
+    for step in steppers.values():
+        for _ in range(3):
+            step()
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in steppers}
+    for _ in range(args.rounds):
+        for key, step in steppers.items():
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                step()
+            times[key].append((time.perf_counter() - start) / args.steps * 1000)
+    print(f"training step, batch {args.batch} at {args.size}x{args.size}, {torch.get_num_threads()} threads, "
+          f"median of {args.rounds} rounds of {args.steps} steps")
+    print(f"{'model':<18}{'NCHW ms':>10}{'img/s':>8}{'NHWC ms':>10}{'img/s':>8}{'speed-up':>10}")
+    for m in models:
+        nchw, nhwc = (statistics.median(times[(m, lay)]) for lay in LAYOUTS)
+        print(f"{m:<18}{nchw:>10.0f}{args.batch * 1000 / nchw:>8.1f}{nhwc:>10.0f}{args.batch * 1000 / nhwc:>8.1f}"
+              f"{nchw / nhwc:>9.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
