@@ -91,6 +91,33 @@ def test_on_a_terminal_a_progress_bar_shows_loss_iou_and_speed(
     assert re.search(r"epoch 1/1: .*/4 .*loss \d\.\d{4}  iou \d\.\d{3}  [\d.]+ img/s", terminal.getvalue())
 
 
+def test_training_and_validation_run_channels_last(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The layout is the trainer's speed on a CPU (benchmarks/train_speed.py); a batch in NCHW would still train, only
+    # slower, so nothing else would notice.
+    layouts: list[tuple[bool, bool, bool]] = []
+    real_create_model = trainer.create_model
+
+    def create_model_recording_layouts(*args: object, **kw: object) -> torch.nn.Module:
+        net = real_create_model(*args, **kw)
+        conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+
+        def record(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+            channels_last = torch.channels_last
+            layouts.append((module.training, inputs[0].is_contiguous(memory_format=channels_last),
+                            conv.weight.is_contiguous(memory_format=channels_last)))
+
+        net.register_forward_pre_hook(record)
+        return net
+
+    monkeypatch.setattr(trainer, "create_model", create_model_recording_layouts)
+    best = trainer.train(_cfg(tiny_dataset, tmp_path / "run", epochs=1))
+    assert {training for training, _, _ in layouts} == {True, False}  # training batches and validation batches
+    assert all(batch and weight for _, batch, weight in layouts)
+    load_model(best)  # safetensors stores contiguous tensors only: the saved copy is made so
+
+
 def test_same_seed_gives_identical_weights(tiny_dataset: Path, tmp_path: Path) -> None:
     runs = {}
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):

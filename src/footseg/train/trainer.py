@@ -348,8 +348,8 @@ class _Trainer:
 
         self.model, self.layer_shapes = _initial_model(cfg) if start is None else (start, {})
         # Channels-last (NHWC) lets oneDNN run the convolutions without reordering every tensor: a training step of
-        # fastlinknet_ctx at 192 px, batch 16, takes 144 ms on this 2-core CPU against 264 ms in NCHW (the same
-        # arithmetic, summed in another order). benchmarks/train_speed.py measures it.
+        # fastlinknet_ctx at 192 px, batch 16, takes 113 ms on a 2-core CPU against 172 ms in NCHW (the same
+        # arithmetic, summed in another order; benchmarks/train_speed.py).
         self.model = self.model.to(device, memory_format=torch.channels_last)
         # With frozen BatchNorms their scales stay out of the optimiser and their statistics out of training mode.
         self.frozen_norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
