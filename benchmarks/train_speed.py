@@ -6,14 +6,20 @@
 One step is what the trainer does per batch: forward, cross entropy, backward, AdamW. Each round times `--steps`
 steps of every model in each layout, one after another, after 3 warm-up steps; the table gives the median round's
 milliseconds per step and images per second, with the threads torch uses (the trainer uses all cores). The trainer
-runs channels-last (footseg/train/trainer.py) because of this table; run it on a quiet CPU.
+runs channels-last on a CPU (footseg/train/trainer.py) because of this table; run it on a quiet CPU.
+
+A second table checks that the layout changes only the order of the sums: one training step's output and gradients
+(cross entropy, batch 2 at 96x96, dropout off) in each layout against the same step in float64, as relative errors
+(L2 norms).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +29,7 @@ from footseg.models.registry import create_model, list_models
 LAYOUTS = {"nchw": torch.contiguous_format, "channels-last": torch.channels_last}
 
 
-def _stepper(name: str, layout: torch.memory_format, size: int, batch: int):
+def _stepper(name: str, layout: torch.memory_format, size: int, batch: int) -> Callable[[], None]:
     torch.manual_seed(0)
     model = create_model(name, num_classes=2).to(memory_format=layout).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -36,6 +42,35 @@ def _stepper(name: str, layout: torch.memory_format, size: int, batch: int):
         optimizer.step()
 
     return step
+
+
+def _output_and_gradients(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    logits = model(images)
+    F.cross_entropy(logits.double(), masks).backward()
+    grads = torch.cat([p.grad.double().flatten() for p in model.parameters() if p.grad is not None])
+    return logits.double(), grads
+
+
+def _relative(value: torch.Tensor, reference: torch.Tensor) -> float:
+    return ((value - reference).norm() / reference.norm()).item()
+
+
+def _layout_errors(name: str) -> dict[str, tuple[float, float]]:
+    """Relative L2 error of one training step's output and gradients against float64, per layout."""
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=2).train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+            module.p = 0.0  # the layouts draw their dropout masks differently
+    images, masks = torch.randn(2, 3, 96, 96), torch.randint(0, 2, (2, 96, 96))
+    ref_out, ref_grad = _output_and_gradients(copy.deepcopy(model).double(), images.double(), masks)
+    errors = {}
+    for layout, fmt in LAYOUTS.items():
+        net = copy.deepcopy(model).to(memory_format=fmt)
+        out, grad = _output_and_gradients(net, images.contiguous(memory_format=fmt), masks)
+        errors[layout] = _relative(out, ref_out), _relative(grad, ref_grad)
+    return errors
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         nchw, nhwc = (statistics.median(times[(m, lay)]) for lay in LAYOUTS)
         print(f"{m:<18}{nchw:>10.0f}{args.batch * 1000 / nchw:>8.1f}{nhwc:>10.0f}{args.batch * 1000 / nhwc:>8.1f}"
               f"{nchw / nhwc:>9.2f}x")
+    print("\none training step against float64 (relative error)")
+    print(f"{'model':<18}{'NCHW out':>10}{'grads':>9}{'NHWC out':>10}{'grads':>9}")
+    for m in models:
+        errors = _layout_errors(m)
+        (o1, g1), (o2, g2) = errors["nchw"], errors["channels-last"]
+        print(f"{m:<18}{o1:>10.1e}{g1:>9.1e}{o2:>10.1e}{g2:>9.1e}")
     return 0
 
 

@@ -118,6 +118,15 @@ def test_training_and_validation_run_channels_last(
     load_model(best)  # safetensors stores contiguous tensors only: the saved copy is made so
 
 
+def test_finetune_hands_the_network_back_in_the_default_layout(tiny_dataset: Path, tmp_path: Path) -> None:
+    # Its callers time and export it next (compression's rows): a channels-last network fed NCHW frames would time
+    # another path than the rows beside it.
+    net = trainer.create_model("fastlinknet", 0.25, 2)
+    trainer.finetune(net, _cfg(tiny_dataset, tmp_path / "run", epochs=1, steps_per_epoch=2))
+    assert net.training is False
+    assert all(p.is_contiguous() for p in net.parameters())
+
+
 def test_same_seed_gives_identical_weights(tiny_dataset: Path, tmp_path: Path) -> None:
     runs = {}
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):

@@ -174,7 +174,7 @@ def finetune(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
     if cfg.init is not None:
         raise FootsegError("finetune starts from the network it is given; --init cannot also be set")
     _run(cfg, resume=False, start=model)
-    model.eval()
+    model.to(memory_format=torch.contiguous_format).eval()  # handed back in PyTorch's default layout, as it came
     return read_history(cfg.out) or []
 
 
@@ -246,6 +246,16 @@ def _ema_update(decay: float):
     return update
 
 
+def memory_format(device: torch.device) -> torch.memory_format:
+    """The layout the trainer keeps networks and batches in on ``device``.
+
+    Channels-last (NHWC) lets oneDNN run the convolutions without reordering every tensor: a training step of
+    fastlinknet_ctx at 192 px, batch 16, takes 113 ms on a 2-core CPU against 172 ms in NCHW (the same arithmetic,
+    summed in another order; benchmarks/train_speed.py). On a GPU it was not measured, so it stays NCHW there.
+    """
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 def _teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
     """The frozen teacher network of a distillation run, in eval mode, or None."""
     if cfg.teacher is None:
@@ -260,7 +270,7 @@ def _teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
                            f"{cfg.in_channels} (a prior-mask teacher needs --prior)", ref.path)
     for p in net.parameters():
         p.requires_grad_(False)
-    return net.to(memory_format=torch.channels_last).eval()  # the layout the student's batches come in
+    return net.to(memory_format=memory_format(device)).eval()  # the layout the student's batches come in
 
 
 def _check_inputs(run: Path, cfg: TrainConfig, resume: bool, env: _Dist) -> None:
@@ -347,10 +357,8 @@ class _Trainer:
             self.steps_per_epoch = max(1, min(self.steps_per_epoch, cfg.steps_per_epoch))
 
         self.model, self.layer_shapes = _initial_model(cfg) if start is None else (start, {})
-        # Channels-last (NHWC) lets oneDNN run the convolutions without reordering every tensor: a training step of
-        # fastlinknet_ctx at 192 px, batch 16, takes 113 ms on a 2-core CPU against 172 ms in NCHW (the same
-        # arithmetic, summed in another order; benchmarks/train_speed.py).
-        self.model = self.model.to(device, memory_format=torch.channels_last)
+        self.layout = memory_format(device)
+        self.model = self.model.to(device, memory_format=self.layout)
         # With frozen BatchNorms their scales stay out of the optimiser and their statistics out of training mode.
         self.frozen_norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
                              ] if cfg.freeze_bn else []
@@ -391,6 +399,11 @@ class _Trainer:
                 raise ValueError(f"version {ckpt.get('version')!r}, expected {CHECKPOINT_VERSION}")
             self.model.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
+            # A checkpoint from before the trainer ran channels-last holds NCHW moments: AdamW would keep them so.
+            for moments in self.optimizer.state.values():
+                for key, value in moments.items():
+                    if isinstance(value, torch.Tensor) and value.dim() == 4:
+                        moments[key] = value.contiguous(memory_format=self.layout)
             self.scheduler.load_state_dict(ckpt["scheduler"])
             if self.ema is not None:
                 self.ema.load_state_dict(ckpt["ema"])
@@ -523,7 +536,7 @@ class _Trainer:
         tick = time.perf_counter()
         with bar:
             for images, masks in self._batches():
-                images = images.to(self.device, non_blocking=True, memory_format=torch.channels_last)
+                images = images.to(self.device, non_blocking=True, memory_format=self.layout)
                 masks = masks.to(self.device, non_blocking=True)
                 if cfg.self_prior > 0:
                     images = self._own_priors(images, s.global_step)
@@ -634,7 +647,7 @@ class _Trainer:
                 dist.broadcast(buffer, src=0)
         meter = ConfusionMeter()
         for images, masks in self.val_loader:
-            logits = net(images.to(self.device, non_blocking=True, memory_format=torch.channels_last))
+            logits = net(images.to(self.device, non_blocking=True, memory_format=self.layout))
             meter.update(logits.argmax(1), masks)
         if self.env.enabled:
             counts = meter.counts.to(self.device)
