@@ -15,6 +15,7 @@ CANDIDATES = Path(__file__).resolve().parents[2] / "benchmarks" / "candidates"
 CHANGES = {
     "fastlinknet_ctx_own30.toml": {"own_feet_prob": 0.3, "sizes": []},
     "fastlinknet_ctx_own40.toml": {"own_feet_prob": 0.4, "sizes": []},
+    "fastlinknet_ctx_e32.toml": {"epochs": 32},
 }
 
 
