@@ -112,7 +112,7 @@ def test_training_and_validation_run_channels_last(
         return net
 
     monkeypatch.setattr(trainer, "create_model", create_model_recording_layouts)
-    best = trainer.train(_cfg(tiny_dataset, tmp_path / "run", epochs=1))
+    best = trainer.train(_cfg(tiny_dataset, tmp_path / "run", epochs=1, device="cpu"))  # on a GPU it stays NCHW
     assert {training for training, _, _ in layouts} == {True, False}  # training batches and validation batches
     assert all(batch and weight for _, batch, weight in layouts)
     load_model(best)  # safetensors stores contiguous tensors only: the saved copy is made so
