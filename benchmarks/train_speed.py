@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/train_speed.py [--models fastlinknet_ctx,enet] [--size 192] [--batch 16] \
         [--steps 10] [--rounds 3]
 
-One step is what the trainer does per batch: forward, cross entropy, backward, AdamW. Each round times `--steps`
-steps of every model in each layout, one after another, after 3 warm-up steps; the table gives the median round's
-milliseconds per step and images per second, with the threads torch uses (the trainer uses all cores). The trainer
+One step is what the trainer does per batch: forward, cross entropy, backward, AdamW. Every model in each layout is
+timed in `--rounds` interleaved rounds of `--steps` steps (footseg.bench.cost.interleaved, footseg's one timing path),
+after 3 warm-up steps; the table gives the median step's milliseconds and images per second, with the threads torch
+uses (the trainer uses all cores). The trainer
 runs channels-last on a CPU (footseg/train/trainer.py) because of this table; run it on a quiet CPU.
 
 A second table checks that the layout changes only the order of the sums: one training step's output and gradients
@@ -18,18 +19,18 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import time
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
+from footseg.bench.cost import Sampler, interleaved
 from footseg.models.registry import create_model, list_models
+from footseg.runtime.timing import time_runs
 
 LAYOUTS = {"nchw": torch.contiguous_format, "channels-last": torch.channels_last}
 
 
-def _stepper(name: str, layout: torch.memory_format, size: int, batch: int) -> Callable[[], None]:
+def _step_sampler(name: str, layout: torch.memory_format, size: int, batch: int) -> Sampler:
     torch.manual_seed(0)
     model = create_model(name, num_classes=2).to(memory_format=layout).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -41,7 +42,7 @@ def _stepper(name: str, layout: torch.memory_format, size: int, batch: int) -> C
         F.cross_entropy(model(images), masks).backward()
         optimizer.step()
 
-    return step
+    return lambda runs, warmup, min_time: time_runs(step, runs=runs, warmup=warmup, min_time=min_time)
 
 
 def _output_and_gradients(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor
@@ -83,19 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    steppers = {(m, lay): _stepper(m, fmt, args.size, args.batch) for m in models for lay, fmt in LAYOUTS.items()}
-    for step in steppers.values():
-        for _ in range(3):
-            step()
-    times: dict[tuple[str, str], list[float]] = {key: [] for key in steppers}
-    for _ in range(args.rounds):
-        for key, step in steppers.items():
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                step()
-            times[key].append((time.perf_counter() - start) / args.steps * 1000)
+    keys = [(m, lay) for m in models for lay in LAYOUTS]
+    samplers = [_step_sampler(m, LAYOUTS[lay], args.size, args.batch) for m, lay in keys]
+    samples = interleaved(samplers, rounds=args.rounds, runs=args.rounds * args.steps, warmup=3, min_time=0.0)
+    times = dict(zip(keys, samples, strict=True))
     print(f"training step, batch {args.batch} at {args.size}x{args.size}, {torch.get_num_threads()} threads, "
-          f"median of {args.rounds} rounds of {args.steps} steps")
+          f"median of {args.rounds} interleaved rounds of {args.steps} steps")
     print(f"{'model':<18}{'NCHW ms':>10}{'img/s':>8}{'NHWC ms':>10}{'img/s':>8}{'speed-up':>10}")
     for m in models:
         nchw, nhwc = (statistics.median(times[(m, lay)]) for lay in LAYOUTS)

@@ -250,7 +250,7 @@ def memory_format(device: torch.device) -> torch.memory_format:
     """The layout the trainer keeps networks and batches in on ``device``.
 
     Channels-last (NHWC) lets oneDNN run the convolutions without reordering every tensor: a training step of
-    fastlinknet_ctx at 192 px, batch 16, takes 113 ms on a 2-core CPU against 172 ms in NCHW (the same arithmetic,
+    fastlinknet_ctx at 192 px, batch 16, takes 100 ms on a 2-core CPU against 144 ms in NCHW (the same arithmetic,
     summed in another order; benchmarks/train_speed.py). On a GPU it was not measured, so it stays NCHW there.
     """
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format
