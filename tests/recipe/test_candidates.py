@@ -1,5 +1,6 @@
 """Candidate recipes in ``benchmarks/candidates/``: each parses, and differs from the shipped default's recipe only in
-the settings it exists to try (so a run of it measures that change and nothing else)."""
+the settings it exists to try and the default's settings that changed after it ran (so a run of it measured that
+change and nothing else)."""
 
 from __future__ import annotations
 

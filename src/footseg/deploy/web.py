@@ -18,8 +18,9 @@ Chromium 156, onnxruntime-web 1.30 WASM SIMD, the shipped fastlinknet (pruned, 9
 with AVX2, four interleaved rounds on a 2-core machine: fp32 4.6 ms, int8 as ``export_int8`` makes it by default
 (layers from 1/16 of the resolution on) 5.2 ms, int8 in every layer (``min_stride`` 1) 10.5 ms (``WEB_TIMINGS``).
 ORT's WASM int8 kernels gain nothing on a network this small, and the quantize/dequantize steps at the int8 region's
-edges cost. The default, fastlinknet_ctx at 256x256 (int8 from 1/8 on, its recipe's export): fp32 16.8 ms, int8
-22.9 ms, median over 5 real clips in ``footseg bench --browser`` (2026-12-03, benchmarks/README.md).
+edges cost. The default, fastlinknet_ctx at 256x256 (int8 from 1/8 on, its recipe's export; its 22-epoch weights, the
+same network): fp32 16.8 ms, int8 22.9 ms, median over 5 real clips in ``footseg bench --browser`` (2026-12-03,
+benchmarks/README.md).
 """
 
 from __future__ import annotations
