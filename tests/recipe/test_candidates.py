@@ -19,6 +19,7 @@ CHANGES = {
     "fastlinknet_ctx_own30.toml": {"own_feet_prob": 0.3, "sizes": [], "epochs": 22},
     "fastlinknet_ctx_own40.toml": {"own_feet_prob": 0.4, "sizes": [], "epochs": 22},
     "fastlinknet_ctx_e32.toml": {},
+    "fastlinknet_ctx_e40.toml": {"epochs": 40},
 }
 
 
