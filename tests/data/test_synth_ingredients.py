@@ -50,3 +50,28 @@ def test_without_clothes_every_foot_and_leg_is_bare_and_the_rest_of_the_pose_is_
     for c, b in zip(clothed, bare, strict=True):
         assert (c.heel_raise, c.lean_forward, c.lean_side, c.trouser_gap) == (b.heel_raise, b.lean_forward,
                                                                               b.lean_side, b.trouser_gap)
+
+
+def test_fewer_socks_take_socks_off_and_leave_every_other_draw_as_the_default() -> None:
+    import numpy as np
+
+    from footseg.data.synth.foot import SOCK_PROB, FootPose
+
+    default = [FootPose.sample(np.random.default_rng(seed)) for seed in range(400)]
+    stated = [FootPose.sample(np.random.default_rng(seed), sock_prob=SOCK_PROB) for seed in range(400)]
+    bare = [FootPose.sample(np.random.default_rng(seed), sock_prob=0.0) for seed in range(400)]
+    assert stated == default
+    socked = sum(p.sock_height > 0 for p in default)
+    assert 0.08 * 400 < socked < 0.22 * 400
+    assert all(p.sock_height == 0 for p in bare)
+    for d, b in zip(default, bare, strict=True):
+        # trousers stay: a bare foot under a trouser hem is what real photos show
+        assert (d.heel_raise, d.lean_forward, d.trouser_hem, d.trouser_gap, d.trouser_flare) == (
+            b.heel_raise, b.lean_forward, b.trouser_hem, b.trouser_gap, b.trouser_flare)
+    more = [FootPose.sample(np.random.default_rng(seed), sock_prob=0.6) for seed in range(400)]
+    assert 0.5 * 400 < sum(p.sock_height > 0 for p in more) < 0.7 * 400
+
+
+def test_sock_share_out_of_range_is_refused() -> None:
+    with pytest.raises(FootsegError, match="sock_prob must be between 0 and 1"):
+        SynthSettings(n=1, sock_prob=1.5).validate()

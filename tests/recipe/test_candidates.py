@@ -21,6 +21,7 @@ CHANGES = {
     "fastlinknet_ctx_own40.toml": {"own_feet_prob": 0.4, "sizes": [], "epochs": 22},
     "fastlinknet_ctx_e32.toml": {"epochs": 32},
     "fastlinknet_ctx_e40.toml": {},
+    "fastlinknet_ctx_bare.toml": {"sock_prob": 0.0},
 }
 
 

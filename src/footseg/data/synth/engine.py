@@ -36,6 +36,7 @@ from footseg.data.synth.floors import (
     procedural_floor,
     split_of,
 )
+from footseg.data.synth.foot import SOCK_PROB
 from footseg.data.transforms import resize_image  # torch-free: workers never import torch
 from footseg.errors import FootsegError
 from footseg.provenance import code_version
@@ -87,6 +88,8 @@ class SynthSettings:
     own_feet_prob: float = field(default=0.2, metadata={ABSENT_IN_OLD_MANIFESTS: 0.0})
     # socks (foot) and trousers (not foot) on some legs; off, every foot and leg is bare (the same draws otherwise)
     clothes: bool = field(default=True, metadata={ABSENT_IN_OLD_MANIFESTS: True})
+    # share of feet in socks when clothes are on; up to the default, fewer socks leave every other draw as it was
+    sock_prob: float = field(default=SOCK_PROB, metadata={ABSENT_IN_OLD_MANIFESTS: SOCK_PROB})
     image_format: str = "jpg"
     extra: dict = field(default_factory=dict)
 
@@ -111,6 +114,8 @@ class SynthSettings:
             raise FootsegError(f"seated_prob must be between 0 and 1 (got {self.seated_prob})")
         if not 0.0 <= self.own_feet_prob <= 1.0:
             raise FootsegError(f"own_feet_prob must be between 0 and 1 (got {self.own_feet_prob})")
+        if not 0.0 <= self.sock_prob <= 1.0:
+            raise FootsegError(f"sock_prob must be between 0 and 1 (got {self.sock_prob})")
         for name in ("floors", "find", "meshes", "cutouts"):
             value = getattr(self, name)
             if value is not None and not Path(value).is_dir():
@@ -294,7 +299,8 @@ class Worker:
         # a composite's foot photo was taken from above by someone else: its background is never a first-person view
         own_feet_prob = 0.0 if "cutout" in p else s.own_feet_prob
         scene = sample_scene(rng, s.size, foot, floor, distractors=s.distractors, shadows=s.shadows, paper=s.paper,
-                             seated_prob=s.seated_prob, own_feet_prob=own_feet_prob, clothes=s.clothes)
+                             seated_prob=s.seated_prob, own_feet_prob=own_feet_prob, clothes=s.clothes,
+                             sock_prob=s.sock_prob)
         return rng, p, foot, scene
 
     def make(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:

@@ -19,6 +19,8 @@ from footseg.data.synth.mesh import Mesh, grid_mesh, rotation_x, rotation_y, tub
 # Material slots understood by the renderer's mesh shader (see render.py).
 MAT_SKIN, MAT_SOCK, MAT_TROUSER = 0.0, 1.0, 2.0
 
+SOCK_PROB = 0.15  # share of feet in socks (labelled foot) unless a render says otherwise
+
 # Skin tones from Fitzpatrick I to VI (sRGB, 0..1), interpolated with jitter.
 _SKIN = np.array([[0.96, 0.82, 0.74], [0.91, 0.73, 0.62], [0.83, 0.62, 0.48], [0.68, 0.47, 0.33],
                   [0.48, 0.31, 0.21], [0.30, 0.19, 0.13]])
@@ -82,14 +84,20 @@ class FootPose:
     trouser_flare: float
 
     @staticmethod
-    def sample(rng: np.random.Generator, seated: bool = False, clothes: bool = True) -> FootPose:
+    def sample(rng: np.random.Generator, seated: bool = False, clothes: bool = True,
+               sock_prob: float = SOCK_PROB) -> FootPose:
         """A standing pose, or with ``seated`` a foot flat on the floor whose shin slopes back 25-60 degrees, towards
         the chair: the leg then lies across the floor in the photo, as in real photos taken sitting down. Without
-        ``clothes`` the foot is bare and the leg too (no sock, no trousers), from the same draws as with them."""
+        ``clothes`` the foot is bare and the leg too (no sock, no trousers), from the same draws as with them.
+        ``sock_prob`` is the share of feet in socks; up to ``SOCK_PROB`` the other draws stay those of the default, so
+        a render with fewer socks shows the same scenes with some socks taken off."""
         raise_ = 0.0 if rng.random() < 0.7 or seated else rng.uniform(0.08, 0.6)
         sock = 0.0
-        if rng.random() < 0.15:
-            sock = float(rng.choice([rng.uniform(0.05, 0.09), rng.uniform(0.1, 0.25), rng.uniform(0.3, 0.42)]))
+        u = rng.random()
+        if u < max(sock_prob, SOCK_PROB):
+            height = float(rng.choice([rng.uniform(0.05, 0.09), rng.uniform(0.1, 0.25), rng.uniform(0.3, 0.42)]))
+            if u < sock_prob:
+                sock = height
         # trousers (hem near the ankle), shorts/skirt, or a bare leg
         u = rng.random()
         hem = rng.uniform(0.07, 0.3) if u < 0.25 else (rng.uniform(0.02, 0.07) if u < 0.3 else rng.uniform(0.3, 0.65))

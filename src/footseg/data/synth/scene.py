@@ -35,7 +35,7 @@ from footseg.data.synth.floors import (
     wall_surface,
     weathered_photo,
 )
-from footseg.data.synth.foot import FootPose
+from footseg.data.synth.foot import SOCK_PROB, FootPose
 from footseg.data.synth.mesh import Mesh, merge, rotation_z
 
 # (pose, rng) -> meshes of a left foot in its local frame (heel at the origin, toes along +x)
@@ -147,14 +147,14 @@ def _room_light(rng: np.random.Generator, target: np.ndarray) -> tuple[np.ndarra
 
 def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Surface, *, distractors: bool = True,
                  shadows: bool = True, paper: bool = True, seated_prob: float = 0.2,
-                 own_feet_prob: float = 0.0, clothes: bool = True) -> Scene:
+                 own_feet_prob: float = 0.0, clothes: bool = True, sock_prob: float = SOCK_PROB) -> Scene:
     width, height = _frame(rng, size)
 
     # Users film their own feet too, looking down along their legs: see ``_own_feet_scene``. (No draw when off, so
     # ``--without own-feet`` renders the same bytes as before such scenes existed.)
     if own_feet_prob > 0 and rng.random() < own_feet_prob:
         return _own_feet_scene(rng, width, height, size, foot, floor, distractors=distractors, shadows=shadows,
-                               clothes=clothes)
+                               clothes=clothes, sock_prob=sock_prob)
 
     # Some photos are taken sitting down: the shins slope back from the feet across the floor, and the camera is in
     # front of or beside the feet, never where the legs are. Real photos had such legs, missed off the paper.
@@ -216,7 +216,8 @@ def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Su
     meshes: list[Mesh] = []
     placements = []
     for c, right, fyaw in zip(centers, sides, yaws, strict=True):
-        placements.append(FootPlacement(c, right, fyaw, FootPose.sample(rng, seated=seated, clothes=clothes)))
+        placements.append(FootPlacement(c, right, fyaw, FootPose.sample(rng, seated=seated, clothes=clothes,
+                                                                                sock_prob=sock_prob)))
         meshes.extend(posed_foot(foot, placements[-1], rng))
     n_foot_meshes = len(meshes)
 
@@ -304,7 +305,7 @@ def _sunlight(rng: np.random.Generator, feet_center: np.ndarray,
 
 
 def _own_feet_scene(rng: np.random.Generator, width: int, height: int, size: int, foot: FootModel, floor: Surface, *,
-                    distractors: bool, shadows: bool, clothes: bool = True) -> Scene:
+                    distractors: bool, shadows: bool, clothes: bool = True, sock_prob: float = SOCK_PROB) -> Scene:
     """A first-person photo of one's own feet: standing, the phone held at knee to hip height just in front of the
     legs, looking down and forward so the legs enter the frame from its bottom edge. Real photos of this kind had
     walls, pavements and sunlight that no paper scene showed. (Seated, the phone would look down on the knees, where
@@ -313,7 +314,7 @@ def _own_feet_scene(rng: np.random.Generator, width: int, height: int, size: int
     yaw = rng.uniform(0, 2 * np.pi)
     two = rng.random() < 0.85
     first_right = rng.random() < 0.5
-    pose = FootPose.sample(rng, clothes=clothes)
+    pose = FootPose.sample(rng, clothes=clothes, sock_prob=sock_prob)
     pose.heel_raise, pose.lean_forward = 0.0, rng.uniform(-0.12, 0.08)  # standing still, upright
     centers, sides, yaws, poses = [np.zeros(2)], [first_right], [yaw], [pose]
     turn_out = rng.uniform(0.0, 0.3, 2)
