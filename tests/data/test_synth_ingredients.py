@@ -75,3 +75,40 @@ def test_fewer_socks_take_socks_off_and_leave_every_other_draw_as_the_default() 
 def test_sock_share_out_of_range_is_refused() -> None:
     with pytest.raises(FootsegError, match="sock_prob must be between 0 and 1"):
         SynthSettings(n=1, sock_prob=1.5).validate()
+
+
+def test_the_sock_share_reaches_every_kind_of_scene() -> None:
+    import numpy as np
+
+    from footseg.data.synth import scene as scene_module
+    from footseg.data.synth.floors import procedural_floor
+    from footseg.data.synth.foot import FootShape, ParametricFoot
+
+    foot = ParametricFoot(FootShape.sample(np.random.default_rng(0)), np.random.default_rng(1))
+    socks: list[float] = []
+
+    def recorded(pose, rng):
+        socks.append(pose.sock_height)
+        return foot(pose, rng)
+
+    for kind in ({"seated_prob": 0.0}, {"seated_prob": 1.0}, {"own_feet_prob": 1.0}):
+        for share, dressed in ((0.0, lambda h: h == 0), (1.0, lambda h: h > 0)):
+            socks.clear()
+            for i in range(3):
+                floor = procedural_floor(np.random.default_rng(i))
+                scene_module.sample_scene(np.random.default_rng(i), 64, recorded, floor, sock_prob=share, **kind)
+            assert socks and all(dressed(h) for h in socks), (kind, share, socks)
+
+
+def test_old_manifests_had_the_default_sock_share_and_socks_need_clothes() -> None:
+    from footseg.data.synth.engine import setting_differences
+    from footseg.data.synth.foot import SOCK_PROB
+
+    assert SynthSettings(n=1).sock_prob == SOCK_PROB  # the engine keeps its own copy of the number
+    stored = {k: v for k, v in vars(SynthSettings(n=2)).items() if k != "sock_prob"}  # before the setting existed
+    assert setting_differences(stored, SynthSettings(n=2)) == []
+    assert [d.split()[0] for d in setting_differences(stored, SynthSettings(n=2, sock_prob=0.0))] == ["sock_prob"]
+    bare = SynthSettings(n=1, sock_prob=0.5)
+    bare.remove(["clothes"])
+    with pytest.raises(FootsegError, match="clothes are left out"):
+        bare.validate()

@@ -117,6 +117,8 @@ def test_cli_merge(renders: dict[str, Path], tmp_path: Path, capsys: pytest.Capt
                                         + [f"b_{s}" for s in _stems(renders["b"], "val")])
     assert main(["synth", str(tmp_path / "m2"), "--merge", str(renders["a"]), "--seed", "3"]) == 2
     assert "takes no --seed" in capsys.readouterr().err
+    assert main(["synth", str(tmp_path / "m2"), "--merge", str(renders["a"]), "--sock-prob", "0"]) == 2
+    assert "takes no --sock-prob" in capsys.readouterr().err
     # the folder now holds a merge: rendering into it is refused, not mixed
     assert main(["synth", str(out), "--n", "12", "--size", "32", "--seed", "1", "--resume"]) == 2
     assert "holds a merged dataset" in capsys.readouterr().err

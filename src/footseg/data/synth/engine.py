@@ -36,7 +36,6 @@ from footseg.data.synth.floors import (
     procedural_floor,
     split_of,
 )
-from footseg.data.synth.foot import SOCK_PROB
 from footseg.data.transforms import resize_image  # torch-free: workers never import torch
 from footseg.errors import FootsegError
 from footseg.provenance import code_version
@@ -88,8 +87,9 @@ class SynthSettings:
     own_feet_prob: float = field(default=0.2, metadata={ABSENT_IN_OLD_MANIFESTS: 0.0})
     # socks (foot) and trousers (not foot) on some legs; off, every foot and leg is bare (the same draws otherwise)
     clothes: bool = field(default=True, metadata={ABSENT_IN_OLD_MANIFESTS: True})
-    # share of feet in socks when clothes are on; up to the default, fewer socks leave every other draw as it was
-    sock_prob: float = field(default=SOCK_PROB, metadata={ABSENT_IN_OLD_MANIFESTS: SOCK_PROB})
+    # share of feet in socks when clothes are on (foot.SOCK_PROB; the engine does not import the meshes); up to the
+    # default, fewer socks leave every other draw as it was
+    sock_prob: float = field(default=0.15, metadata={ABSENT_IN_OLD_MANIFESTS: 0.15})
     image_format: str = "jpg"
     extra: dict = field(default_factory=dict)
 
@@ -116,6 +116,8 @@ class SynthSettings:
             raise FootsegError(f"own_feet_prob must be between 0 and 1 (got {self.own_feet_prob})")
         if not 0.0 <= self.sock_prob <= 1.0:
             raise FootsegError(f"sock_prob must be between 0 and 1 (got {self.sock_prob})")
+        if not self.clothes and self.sock_prob not in (0.0, SynthSettings.sock_prob):
+            raise FootsegError(f"sock_prob {self.sock_prob} asks for socks, but clothes are left out (no socks at all)")
         for name in ("floors", "find", "meshes", "cutouts"):
             value = getattr(self, name)
             if value is not None and not Path(value).is_dir():

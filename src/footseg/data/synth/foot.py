@@ -20,6 +20,8 @@ from footseg.data.synth.mesh import Mesh, grid_mesh, rotation_x, rotation_y, tub
 MAT_SKIN, MAT_SOCK, MAT_TROUSER = 0.0, 1.0, 2.0
 
 SOCK_PROB = 0.15  # share of feet in socks (labelled foot) unless a render says otherwise
+# Share of poses that draw a sock height, whatever share wears one: part of what a seed renders, so it never changes.
+_SOCK_DRAWN = 0.15
 
 # Skin tones from Fitzpatrick I to VI (sRGB, 0..1), interpolated with jitter.
 _SKIN = np.array([[0.96, 0.82, 0.74], [0.91, 0.73, 0.62], [0.83, 0.62, 0.48], [0.68, 0.47, 0.33],
@@ -89,12 +91,12 @@ class FootPose:
         """A standing pose, or with ``seated`` a foot flat on the floor whose shin slopes back 25-60 degrees, towards
         the chair: the leg then lies across the floor in the photo, as in real photos taken sitting down. Without
         ``clothes`` the foot is bare and the leg too (no sock, no trousers), from the same draws as with them.
-        ``sock_prob`` is the share of feet in socks; up to ``SOCK_PROB`` the other draws stay those of the default, so
-        a render with fewer socks shows the same scenes with some socks taken off."""
+        ``sock_prob`` is the share of feet in socks; up to the default's 0.15 the other draws stay those of the
+        default, so a render with fewer socks shows the same scenes with some socks taken off."""
         raise_ = 0.0 if rng.random() < 0.7 or seated else rng.uniform(0.08, 0.6)
         sock = 0.0
         u = rng.random()
-        if u < max(sock_prob, SOCK_PROB):
+        if u < max(sock_prob, _SOCK_DRAWN):
             height = float(rng.choice([rng.uniform(0.05, 0.09), rng.uniform(0.1, 0.25), rng.uniform(0.3, 0.42)]))
             if u < sock_prob:
                 sock = height
