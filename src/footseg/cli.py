@@ -445,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", default="test", help="split to use when the dataset has splits")
     s.add_argument("--batch-size", type=int, default=8)
     s.add_argument("--threshold", type=float, default=None, metavar="T",
-                   help="foot where the probability exceeds T (default: the model's own, e.g. 0.70 for the default)")
+                   help="foot where the probability exceeds T (default: the model's own, from its config.json)")
     s.add_argument("--size", type=int, default=None, metavar="S",
                    help="run the network at SxS, not its own input size (saved PyTorch models; default: its own)")
     s.add_argument("--json", default=None, help="also write the scores to this JSON file")
