@@ -1,0 +1,34 @@
+"""benchmarks/train_wait.py: `footseg train` with one timing line an epoch, the training itself unchanged."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _train(script: list[str], data: Path, out: Path) -> subprocess.CompletedProcess:
+    args = ["train", "--model", "fastlinknet", "--width", "0.25", "--size", "64", "--epochs", "2", "--batch-size", "2",
+            "--steps-per-epoch", "3", "--workers", "0", "--device", "cpu", "--no-progress", "--data", str(data),
+            "--out", str(out)]
+    return subprocess.run([sys.executable, *script, *args], capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+@pytest.mark.timeout(600)
+def test_train_wait_prints_each_epochs_wait_and_trains_as_footseg_train(tiny_dataset: Path, tmp_path: Path) -> None:
+    waited = _train(["benchmarks/train_wait.py"], tiny_dataset, tmp_path / "waited")
+    assert waited.returncode == 0, waited.stderr
+    lines = [line for line in waited.stdout.splitlines() if line.startswith("[wait]")]
+    assert [line.split(":")[0] for line in lines] == ["[wait] epoch 1", "[wait] epoch 2"]
+    assert all("waiting for batches" in line and "workers 0" in line for line in lines)
+
+    plain = _train(["-m", "footseg"], tiny_dataset, tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr
+    history = [json.loads((tmp_path / run / "history.json").read_text()) for run in ("waited", "plain")]
+    for entry in history:
+        for epoch in entry:
+            epoch.pop("images_per_s")
+    assert history[0] == history[1]
