@@ -29,7 +29,12 @@ for w in 14 8; do
     timeout 90 $WAIT --workers "$w" --out "$RUNS/full$w" 2>&1 | grep -E "^epoch|\[wait\]"
     echo "== stop and resume, $w workers: SIGTERM after 24 s, then --resume"
     timeout 24 $WAIT --workers "$w" --out "$RUNS/stop$w" 2>&1 | grep -E "^epoch|\[wait\]|stopped"
+    # Python processes left by the stopped run (data-loader workers outliving it would take CPU from the resumed
+    # one), now and 20 s into the resumed run.
+    ps -eo pid,ppid,stat,pcpu,etimes,args | grep -E "[p]ython" || echo "no python processes"
+    (sleep 20; echo "-- 20 s into the resumed run:"; ps -eo pid,ppid,stat,pcpu,etimes,args | grep -E "[p]ython" | head -40) &
     timeout 90 $WAIT --workers "$w" --out "$RUNS/stop$w" --resume 2>&1 | grep -E "^epoch|\[wait\]|resuming"
+    wait
 done
 
 echo "== determinism: one training step twice, and PyTorch's deterministic mode"
