@@ -329,7 +329,7 @@ def _cmd_recipe(args: argparse.Namespace) -> int:
     recipe = parse_recipe(find_recipe(args.recipe))
     if args.out is None and not args.dry_run:
         raise FootsegError("recipe run needs --out DIR (one folder per stage, the result in DIR/model)")
-    run = RecipeRun(recipe, args.out, floors=args.floors, find=args.find, device=args.device)
+    run = RecipeRun(recipe, args.out, floors=args.floors, find=args.find, device=args.device, workers=args.workers)
     if args.dry_run:
         print("\n".join(run.plan()))
         return 0
@@ -606,6 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--floors", default=None, metavar="DIR", help="floor photos, for renders with floors = true")
     r.add_argument("--find", default=None, metavar="DIR", help="the FIND foot model, for renders with find = true")
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where training stages run")
+    r.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes for every render and data loader instead of the recipe's; the results do not "
+                        "depend on it (e.g. 8 on a GPU machine)")
     r.add_argument("--dry-run", action="store_true", help="print the stages, one line each, and do nothing")
     r.set_defaults(func=_cmd_recipe)
 

@@ -336,6 +336,29 @@ def test_a_plan_without_the_input_folders_does_not_call_a_render_changed(tmp_pat
     assert render_line(tmp_path).endswith("[made with other settings: a run refuses it until its folder is deleted]")
 
 
+
+def test_workers_from_the_command_line_replace_the_recipes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    """`--workers N` sets every render's and data loader's processes (no output depends on them; schema.NOT_OUTPUT)."""
+    from footseg.data import synth
+    from footseg.train import trainer
+
+    path = _write(tmp_path)
+    recipe = parse_recipe(path)
+    seen: dict[str, int] = {}
+    monkeypatch.setattr(synth, "synthesize", lambda folder, settings, workers, **kw: seen.update(render=workers))
+    monkeypatch.setattr(trainer, "train", lambda cfg, resume=False: seen.update(train=cfg.workers))
+    monkeypatch.setattr(runner_module, "gl_strings", lambda: {})  # no OpenGL context needed to pass a number on
+    for workers, expected in ((None, {"render": 1, "train": 0}), (3, {"render": 3, "train": 3})):
+        seen.clear()
+        run = RecipeRun(recipe, tmp_path / "run", device="cpu", workers=workers)
+        run._render(recipe.stage("synth"))
+        run._train(recipe.stage("first"))
+        assert seen == expected  # the recipe's (render default 1, [defaults.train] 0), or the command line's
+    assert main(["recipe", "run", str(path), "--out", str(tmp_path / "refused"), "--workers", "0"]) == 2
+    assert "--workers must be at least 1 (got 0)" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
+
 # --- running it ----------------------------------------------------------------------------------------------------
 
 

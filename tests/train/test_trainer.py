@@ -51,6 +51,15 @@ def _val_iou(model: torch.nn.Module, data: Path) -> float:
     return meter.compute()["iou"]
 
 
+
+def test_the_weights_do_not_depend_on_the_number_of_workers(tiny_dataset: Path, tmp_path: Path) -> None:
+    # What lets `footseg recipe run --workers N` change a recipe's workers: augmentation is seeded by (seed, epoch,
+    # index), whichever process loads an image.
+    runs = {workers: tmp_path / f"w{workers}" for workers in (0, 2)}
+    for workers, run in runs.items():
+        trainer.train(_cfg(tiny_dataset, run, workers=workers, epochs=1, steps_per_epoch=3))
+    assert _same(_weights(runs[0]), _weights(runs[2]))
+
 def test_train_writes_config_history_checkpoint_and_a_loadable_best_model(
     tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

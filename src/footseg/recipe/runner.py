@@ -50,7 +50,7 @@ class RecipeRun:
 
     def __init__(self, recipe: Recipe, out: str | Path | None, floors: str | Path | None = None,
                  find: str | Path | None = None, device: str = "auto", log: Callable[[str], None] = print,
-                 verb: str = "footseg recipe run"):
+                 verb: str = "footseg recipe run", workers: int | None = None):
         self.recipe = recipe
         # Stamps and training configs record where things are: one spelling. None: only a plan can be shown.
         self.out = Path(out).resolve() if out is not None else Path("DIR")
@@ -58,6 +58,9 @@ class RecipeRun:
         self.inputs = {"floors": str(Path(floors).resolve()) if floors else None,
                        "find": str(Path(find).resolve()) if find else None}
         self.device = device
+        # Processes of every render and data loader instead of the recipe's (set for a 2-core CPU): no output
+        # depends on them (schema.NOT_OUTPUT), and a GPU trains twice as fast with 6 or more (benchmarks/README.md).
+        self.workers = workers
         self.log = log
         self.verb = verb  # the command that continues an interrupted run, as the user typed it
         self.digests: dict[str, str] = {}  # stage -> digest of its output, once it is done
@@ -101,6 +104,8 @@ class RecipeRun:
         from footseg.runtime.device import resolve_device
 
         resolve_device(self.device)  # an unknown name or a missing CUDA device fails before any stage runs
+        if self.workers is not None and self.workers < 1:
+            raise FootsegError(f"--workers must be at least 1 (got {self.workers})")
         if self.out.exists() and not self.out.is_dir():
             raise FootsegError("exists and is not a folder; choose another --out", self.out)
 
@@ -321,7 +326,7 @@ class RecipeRun:
 
         settings = synth_settings(stage.settings, self.inputs["floors"], self.inputs["find"])
         gl = gl_strings()  # before rendering: the context the workers get is made by the same driver
-        synthesize(self.folder(stage), settings, workers=stage.settings["workers"], resume=True,
+        synthesize(self.folder(stage), settings, workers=self.workers or stage.settings["workers"], resume=True,
                    progress=sys.stderr.isatty())
         return {"opengl": gl}
 
@@ -333,7 +338,7 @@ class RecipeRun:
     def _train(self, stage: Stage) -> dict:
         from footseg.train.trainer import train
 
-        s = stage.settings
+        s = dict(stage.settings, workers=self.workers) if self.workers else stage.settings
         folder = self.folder(stage)
         cfg = train_config(s, data=str(self.out / s["data"]), out=str(folder),
                            init=str(self.model_folder(s["init"])) if s["init"] else None,
