@@ -350,7 +350,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
     if args.out is None:
         raise FootsegError("study needs --out DIR (one folder per stage, the tables in DIR/report)")
     readme = run_study(args.out, args.recipe, args.floors, args.find, args.real, args.device,
-                       report_only=args.report_only)
+                       report_only=args.report_only, workers=args.workers)
     print(f"report: {readme}")
     return 0
 
@@ -621,6 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--real", default=None, metavar="DIR", help="real photos with masks to report on (never to "
                                                               "choose by)")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where training runs")
+    s.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes for every render and data loader instead of the recipe's (as for recipe run)")
     s.add_argument("--dry-run", action="store_true", help="print the stages and the budget, and do nothing")
     s.add_argument("--report-only", action="store_true", help="train nothing: write OUT/report from the networks "
                                                               "finished so far, naming the stages still to run")

@@ -143,6 +143,24 @@ def test_select_candidates_must_share_data_and_input_size(tmp_path: Path) -> Non
         parse_recipe(path)
 
 
+
+def test_study_passes_workers_on_to_its_recipe_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from footseg.recipe import study
+
+    class SeenError(Exception):
+        pass
+
+    def record(*args: object, **kwargs: object) -> None:
+        raise SeenError(kwargs.get("workers"))
+
+    monkeypatch.setattr(study, "RecipeRun", record)
+    with pytest.raises(SeenError) as seen:
+        main(["study", "--out", str(tmp_path / "run"), "--workers", "6"])
+    assert seen.value.args == (6,)
+    with pytest.raises(SeenError) as seen:
+        main(["study", "--out", str(tmp_path / "run")])
+    assert seen.value.args == (None,)  # the recipe's own
+
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from footseg.data.synth.render import headless_gl_problem

@@ -79,10 +79,12 @@ def _preface(run: RecipeRun, pending: list[str]) -> str:
 
 def run_study(out: str | Path, recipe: str | Path | None = None, floors: str | Path | None = None,
               find: str | Path | None = None, real: str | Path | None = None, device: str = "auto",
-              bench_runs: int = 20, report_only: bool = False, log: Callable[[str], None] = print) -> Path:
+              bench_runs: int = 20, report_only: bool = False, log: Callable[[str], None] = print,
+              workers: int | None = None) -> Path:
     """Run the study recipe into ``out`` and write its report; returns ``out/report/README.md``.
 
     ``real``: a folder of real photos with masks to report on beside the synthetic test split (never to choose by).
+    ``workers``: processes of every render and data loader instead of the recipe's (``footseg recipe run --workers``).
     ``report_only``: train nothing; report the networks that have finished so far, naming the stages still to run
     (a study takes hours: its tables can be read, and kept, before it ends).
     """
@@ -98,7 +100,8 @@ def run_study(out: str | Path, recipe: str | Path | None = None, floors: str | P
     if len({s.settings["data"] for s in trains}) > 1:
         raise FootsegError("a study trains every network on one dataset (its test split scores them all)", parsed.path)
     stated = budget(parsed)
-    run = RecipeRun(parsed, out, floors=floors, find=find, device=device, log=log, verb="footseg study")
+    run = RecipeRun(parsed, out, floors=floors, find=find, device=device, log=log, verb="footseg study",
+                    workers=workers)
     if report_only:
         run.inputs_as_made()
         done = run.finished_stages()
