@@ -15,6 +15,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+import torch
+
 import footseg.train.trainer as trainer
 from footseg.cli import main
 
@@ -22,7 +24,7 @@ _batches, _train_epoch = trainer._Trainer._batches, trainer._Trainer._train_epoc
 _waited = [0.0]
 
 
-def _timed_batches(self: trainer._Trainer) -> Iterator:
+def _timed_batches(self: trainer._Trainer) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     batches = iter(_batches(self))
     while True:
         start = time.perf_counter()
@@ -39,10 +41,10 @@ def _timed_epoch(self: trainer._Trainer, stop: object) -> None:
     start = time.perf_counter()
     _train_epoch(self, stop)
     print(f"[wait] epoch {self.state.epoch + 1}: {time.perf_counter() - start:.2f} s, waiting for batches "
-          f"{_waited[0]:.2f} s, threads {threading.active_count()}, workers {len(multiprocessing.active_children())}",
+          f"{_waited[0]:.3f} s, threads {threading.active_count()}, workers {len(multiprocessing.active_children())}",
           flush=True)
 
 
-trainer._Trainer._batches, trainer._Trainer._train_epoch = _timed_batches, _timed_epoch
 if __name__ == "__main__":
+    trainer._Trainer._batches, trainer._Trainer._train_epoch = _timed_batches, _timed_epoch
     sys.exit(main(sys.argv[1:]))

@@ -607,8 +607,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--find", default=None, metavar="DIR", help="the FIND foot model, for renders with find = true")
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where training stages run")
     r.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="processes for every render and data loader instead of the recipe's; the results do not "
-                        "depend on it (e.g. 8 on a GPU machine)")
+                   help="processes (at least 1) for every render and data loader instead of the recipe's; the "
+                        "results do not depend on it (e.g. 8 on a GPU machine)")
     r.add_argument("--dry-run", action="store_true", help="print the stages, one line each, and do nothing")
     r.set_defaults(func=_cmd_recipe)
 

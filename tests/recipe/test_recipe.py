@@ -336,7 +336,6 @@ def test_a_plan_without_the_input_folders_does_not_call_a_render_changed(tmp_pat
     assert render_line(tmp_path).endswith("[made with other settings: a run refuses it until its folder is deleted]")
 
 
-
 def test_workers_from_the_command_line_replace_the_recipes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            capsys: pytest.CaptureFixture) -> None:
     """`--workers N` sets every render's and data loader's processes (no output depends on them; schema.NOT_OUTPUT)."""
@@ -355,8 +354,9 @@ def test_workers_from_the_command_line_replace_the_recipes(tmp_path: Path, monke
         run._render(recipe.stage("synth"))
         run._train(recipe.stage("first"))
         assert seen == expected  # the recipe's (render default 1, [defaults.train] 0), or the command line's
-    assert main(["recipe", "run", str(path), "--out", str(tmp_path / "refused"), "--workers", "0"]) == 2
-    assert "--workers must be at least 1 (got 0)" in capsys.readouterr().err
+    for how in ([], ["--dry-run"]):
+        assert main(["recipe", "run", str(path), "--out", str(tmp_path / "refused"), "--workers", "0", *how]) == 2
+        assert "--workers must be at least 1 (got 0)" in capsys.readouterr().err
     assert not (tmp_path / "refused").exists()
 
 # --- running it ----------------------------------------------------------------------------------------------------
@@ -483,6 +483,13 @@ def test_a_second_run_skips_every_stage(tiny_run: tuple[Path, Path]) -> None:
     RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
     assert [line.split(": ")[1] for line in log] == ["done before, skipped"] * 6
     assert weights.stat().st_mtime_ns == before
+
+
+def test_other_workers_redo_no_finished_stage(tiny_run: tuple[Path, Path]) -> None:
+    path, out = tiny_run
+    log = _Log()
+    RecipeRun(parse_recipe(path), out, device="cpu", log=log, workers=3).run()
+    assert [line.split(": ")[1] for line in log] == ["done before, skipped"] * 6
 
 
 def test_a_finished_stage_whose_output_changed_since_is_refused(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:

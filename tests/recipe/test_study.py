@@ -143,7 +143,6 @@ def test_select_candidates_must_share_data_and_input_size(tmp_path: Path) -> Non
         parse_recipe(path)
 
 
-
 def test_study_passes_workers_on_to_its_recipe_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from footseg.recipe import study
 
@@ -160,6 +159,7 @@ def test_study_passes_workers_on_to_its_recipe_run(tmp_path: Path, monkeypatch: 
     with pytest.raises(SeenError) as seen:
         main(["study", "--out", str(tmp_path / "run")])
     assert seen.value.args == (None,)  # the recipe's own
+
 
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -51,15 +51,6 @@ def _val_iou(model: torch.nn.Module, data: Path) -> float:
     return meter.compute()["iou"]
 
 
-
-def test_the_weights_do_not_depend_on_the_number_of_workers(tiny_dataset: Path, tmp_path: Path) -> None:
-    # What lets `footseg recipe run --workers N` change a recipe's workers: augmentation is seeded by (seed, epoch,
-    # index), whichever process loads an image.
-    runs = {workers: tmp_path / f"w{workers}" for workers in (0, 2)}
-    for workers, run in runs.items():
-        trainer.train(_cfg(tiny_dataset, run, workers=workers, epochs=1, steps_per_epoch=3))
-    assert _same(_weights(runs[0]), _weights(runs[2]))
-
 def test_train_writes_config_history_checkpoint_and_a_loadable_best_model(
     tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -304,6 +295,27 @@ def test_sigterm_mid_epoch_saves_a_checkpoint_and_resume_matches_an_uninterrupte
     trainer.train(_cfg(tiny_dataset, run), resume=True)
     assert _same(_weights(run), _weights(reference))
     assert _history_matches(run, reference)
+
+
+def test_the_weights_do_not_depend_on_the_number_of_workers_even_across_a_resume(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What lets `footseg recipe run --workers N` replace a recipe's workers, also for a stage it continues:
+    # augmentation is seeded by (seed, epoch, index), whichever process loads an image.
+    reference = tmp_path / "w0"
+    trainer.train(_cfg(tiny_dataset, reference))
+    with_workers = tmp_path / "w2"
+    trainer.train(_cfg(tiny_dataset, with_workers, workers=2))
+    assert _same(_weights(with_workers), _weights(reference))
+
+    real_build_loss = trainer.build_loss
+    run = tmp_path / "w0-then-w2"
+    monkeypatch.setattr(trainer, "build_loss", _build_loss_killed_at(6))  # the second batch of epoch 2
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(_cfg(tiny_dataset, run))
+    monkeypatch.setattr(trainer, "build_loss", real_build_loss)
+    trainer.train(_cfg(tiny_dataset, run, workers=2), resume=True)  # the rest of epoch 2 from worker processes
+    assert _same(_weights(run), _weights(reference))
 
 
 def _history_matches(run: Path, reference: Path) -> bool:

@@ -59,7 +59,10 @@ class RecipeRun:
                        "find": str(Path(find).resolve()) if find else None}
         self.device = device
         # Processes of every render and data loader instead of the recipe's (set for a 2-core CPU): no output
-        # depends on them (schema.NOT_OUTPUT), and a GPU trains twice as fast with 6 or more (benchmarks/README.md).
+        # depends on them (schema.NOT_OUTPUT), and a GPU trains 1.7 times as fast with 6 as with 1
+        # (benchmarks/README.md, "Training on a GPU").
+        if workers is not None and workers < 1:
+            raise FootsegError(f"--workers must be at least 1 (got {workers})")
         self.workers = workers
         self.log = log
         self.verb = verb  # the command that continues an interrupted run, as the user typed it
@@ -104,8 +107,6 @@ class RecipeRun:
         from footseg.runtime.device import resolve_device
 
         resolve_device(self.device)  # an unknown name or a missing CUDA device fails before any stage runs
-        if self.workers is not None and self.workers < 1:
-            raise FootsegError(f"--workers must be at least 1 (got {self.workers})")
         if self.out.exists() and not self.out.is_dir():
             raise FootsegError("exists and is not a folder; choose another --out", self.out)
 
