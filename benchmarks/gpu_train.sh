@@ -20,7 +20,7 @@ COMMON=(--model fastlinknet_ctx --data "$DATA" --size 192 --batch-size 16 --lr 0
         --seed 0 --device cuda --no-progress)
 TRAIN=("$PY" -m footseg train "${COMMON[@]}")
 WAIT=("$PY" benchmarks/train_wait.py train "${COMMON[@]}" --steps-per-epoch 60 --epochs 6 --workers 14)
-SHOW='^epoch|\[wait\]|resuming|stopped|best model|Error|Traceback'
+SHOW='^epoch|\[wait\]|\[profile\]|resuming|stopped|best model|Error|Traceback'
 
 # run NAME LIMIT_S COMMAND...: the command's whole output to $RUNS/NAME.log (a file, not a pipe: workers outliving
 # their run would hold a pipe open), then the lines that matter
@@ -36,6 +36,8 @@ for w in 1 6 14; do
     run "w$w" 60 "${TRAIN[@]}" --out "$RUNS/w$w" --epochs 1 --steps-per-epoch 100 --workers "$w"
 done
 
+# Epoch 5 of both the uninterrupted and the resumed run under torch.profiler: where a resumed step's time goes
+export TRAIN_WAIT_PROFILE=5
 echo "== stop and resume, 14 workers: uninterrupted"
 run full 90 "${WAIT[@]}" --out "$RUNS/full"
 echo "== stop and resume, 14 workers: SIGTERM after 24 s, then --resume"
@@ -46,6 +48,7 @@ ps -eo pid,ppid,stat,pcpu,etimes,args | grep -E "[p]ython" || echo "no python pr
 (sleep 20; echo "-- 20 s into the resumed run:"; ps -eo pid,ppid,stat,pcpu,etimes,args | grep -E "[p]ython") &
 run resume 90 "${WAIT[@]}" --out "$RUNS/stop" --resume
 wait
+unset TRAIN_WAIT_PROFILE
 
 echo "== determinism: one training step twice, and PyTorch's deterministic mode"
 CUBLAS_WORKSPACE_CONFIG=:4096:8 timeout -k 20 60 "$PY" - <<'PY'
