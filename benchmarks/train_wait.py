@@ -54,7 +54,6 @@ def _timed_epoch(self: trainer._Trainer, stop: object) -> None:
           flush=True)
 
 
-
 def _profiled_epoch(self: trainer._Trainer, stop: object) -> None:
     activities = [torch.profiler.ProfilerActivity.CPU]
     if self.device.type == "cuda":
@@ -64,6 +63,7 @@ def _profiled_epoch(self: trainer._Trainer, stop: object) -> None:
     table = profile.key_averages().table(sort_by="self_cpu_time_total", row_limit=20, max_name_column_width=40)
     for line in table.splitlines():
         print(f"[profile] {line}", flush=True)
+
 
 if __name__ == "__main__":
     trainer._Trainer._batches, trainer._Trainer._train_epoch = _timed_batches, _timed_epoch
