@@ -50,10 +50,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     if (args.data is None) == (args.clips is None):
         raise FootsegError("eval needs one of --data DIR (photos) or --clips DIR (video clips)")
-    if args.size is not None:
+    if args.size is not None or args.region_peak is not None:
         from footseg.runtime.predictor import Predictor
 
-        args.model = Predictor(args.model).at_size(args.size)
+        args.model = Predictor(args.model).at_size(args.size).at_region_peak(args.region_peak)
     if args.clips is not None:
         from footseg.eval.clips import evaluate_clips
         from footseg.runtime.temporal import video_mode
@@ -63,7 +63,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                                 threshold=args.threshold)
         print(f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  flicker {scores['flicker']:.2f}%  "
               f"clips {scores['n_clips']}  frames {scores['n_frames']}  mode {scores['mode']}  "
-              f"threshold {scores['threshold']:g}  "
+              f"threshold {scores['threshold']:g}  {_peak_text(scores)}"
               f"{scores['latency_ms']:.1f} ms/frame")
     else:
         from footseg.eval.evaluate import evaluate
@@ -72,7 +72,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                           threshold=args.threshold)
         print(
             f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  miou {scores['miou']:.4f}  n {scores['n']}  "
-            f"threshold {scores['threshold']:g}  size {scores['input_size'][0]}"
+            f"threshold {scores['threshold']:g}  {_peak_text(scores)}size {scores['input_size'][0]}"
         )
     if args.json:
         atomic_write_text(args.json, json.dumps(scores, indent=2) + "\n")
@@ -83,6 +83,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                                  scores=scores, threshold=args.threshold)
         print(f"the {args.worst} worst images: {out}")
     return 0
+
+
+def _peak_text(scores: dict) -> str:
+    peak = scores.get("region_peak")
+    return "" if peak is None else f"region peak {peak:g}  "
 
 
 def _model_and_inputs(items: list[str]) -> tuple[str | None, list[str]]:
@@ -446,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=8)
     s.add_argument("--threshold", type=float, default=None, metavar="T",
                    help="foot where the probability exceeds T (default: the model's own, from its config.json)")
+    s.add_argument("--region-peak", type=float, default=None, metavar="P",
+                   help="keep a region of foot only if some pixel of it exceeds P, or it is the frame's most "
+                        "confident (default: the model's own region_peak; 0 keeps every region)")
     s.add_argument("--size", type=int, default=None, metavar="S",
                    help="run the network at SxS, not its own input size (saved PyTorch models; default: its own)")
     s.add_argument("--json", default=None, help="also write the scores to this JSON file")

@@ -31,6 +31,7 @@ from footseg.deploy.quantize import export_int8
 from footseg.deploy.serve import SiteServer, running
 from footseg.errors import FootsegError
 from footseg.runtime.onnx_model import OnnxModel
+from footseg.runtime.predictor import keep_confident_regions
 from footseg.runtime.temporal import smooth
 
 if TYPE_CHECKING:
@@ -253,9 +254,13 @@ def decode(state: dict, key: str, dtype: type, shape: tuple[int, ...]) -> np.nda
 
 
 def python_mask(model: OnnxModel, image: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
-    """footseg's Python ONNX Runtime on the page's own input: the foot probability (h, w)."""
+    """footseg's Python ONNX Runtime on the page's own input: the foot probability (h, w), its unsure regions
+    cleared where the model has a region peak."""
     batch = image[None] if prior is None else np.concatenate([image, prior[None]])[None]
-    return 1.0 / (1.0 + np.exp(-model.run(batch.astype(np.float32))[0, 0]))
+    prob = (1.0 / (1.0 + np.exp(-model.run(batch.astype(np.float32))[0, 0]))).astype(np.float32)
+    if model.info.region_peak is None:
+        return prob
+    return keep_confident_regions(prob, model.info.threshold, model.info.region_peak)
 
 
 def test_masks_flow_and_match_python_onnx_runtime(
@@ -287,6 +292,33 @@ def test_masks_flow_and_match_python_onnx_runtime(
     assert state["latency"]["median"] > 0
     stats = page.text_content("#stats")
     assert "FPS" in stats and "ms" in stats
+    page.context.close()
+
+
+KEEP_REGIONS = """async ([values, width, height, threshold, peak]) => {
+  const { keepConfidentRegions } = await import('./segmenter.js');
+  return Array.from(keepConfidentRegions(Float32Array.from(values), width, height, threshold, peak));
+}"""
+
+
+def test_the_page_keeps_the_regions_footseg_keeps(camera_browser: Browser, server: SiteServer, site: Path) -> None:
+    page, _ = open_page(camera_browser, server.url + "?mode=per-frame")
+    wait_for_frames(page, 1)
+    # the page's model clears unsure regions as its Python twin does (the shipped default has a region peak)
+    meta = json.loads((site / "model.json").read_text())
+    assert meta["region_peak"] == OnnxModel(site / "model.onnx").info.region_peak
+    rng = np.random.default_rng(0)
+    h, w = 40, 56
+    noise = rng.random((h, w)).astype(np.float32)
+    blurred = (noise + np.roll(noise, 1, 0) + np.roll(noise, 1, 1) + np.roll(noise, (1, 1), (0, 1))) / 4
+    maps = [noise, blurred.astype(np.float32), np.sort(noise, axis=None).reshape(h, w)]
+    for prob in maps:
+        for threshold, peak in ((0.7, 0.9), (0.5, 0.75), (0.7, 0.99), (0.7, None)):
+            got = np.asarray(page.evaluate(KEEP_REGIONS, [prob.ravel().tolist(), w, h, threshold, peak]), np.float32)
+            want = prob if peak is None else keep_confident_regions(prob, threshold, peak)
+            np.testing.assert_array_equal(got.reshape(h, w), want)
+    cleared = keep_confident_regions(maps[0], 0.7, 0.9)
+    assert (cleared != maps[0]).any() and (cleared > 0.7).any()  # some regions go and some stay: it can tell
     page.context.close()
 
 

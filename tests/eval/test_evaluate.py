@@ -3,15 +3,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from footseg.cli import main
-from footseg.data.dataset import find_samples, split_folder
+from footseg.data.dataset import find_samples, read_sample, split_folder
 from footseg.data.io import read_image, read_mask, write_png
 from footseg.data.transforms import resize_mask
 from footseg.errors import FootsegError
-from footseg.eval.evaluate import evaluate
+from footseg.eval.evaluate import evaluate, labelled_samples
 from footseg.metrics import ConfusionMeter
 from footseg.runtime.predictor import Predictor
 
@@ -137,3 +138,33 @@ def test_eval_threshold_option_looks_at_another_operating_point(saved_model: Pat
     capsys.readouterr()
     assert main(["eval", str(saved_model), "--data", str(tiny_dataset), "--threshold", "1.5"]) == 2
     assert "threshold must be a number between 0 and 1, got 1.5" in capsys.readouterr().err
+
+
+def test_region_peak_ious_score_each_peak_as_evaluate_does(saved_model: Path, tiny_dataset: Path) -> None:
+    from footseg.eval.evaluate import region_peak_ious
+
+    predictor = Predictor(saved_model)
+    probs = predictor.network_proba([read_sample(s)[0] for s in labelled_samples(tiny_dataset, "test")])
+    # peaks between the regions' own: some regions have a pixel above it, some do not
+    peaks = [0.0, float(np.quantile(probs[probs > 0.5], 0.5)), float(np.quantile(probs[probs > 0.5], 0.9))]
+    ious = region_peak_ious(saved_model, tiny_dataset, peaks, split="test", batch_size=3)
+    assert list(ious) == peaks
+    assert ious[0.0] == pytest.approx(evaluate(saved_model, tiny_dataset)["iou"], abs=1e-12)
+    for peak in peaks[1:]:
+        at = evaluate(saved_model, tiny_dataset, region_peak=peak)
+        assert at["region_peak"] == peak and at["iou"] == pytest.approx(ious[peak], abs=1e-12)
+    assert len(set(ious.values())) > 1  # the peaks clear different regions: the test can tell them apart
+    with pytest.raises(FootsegError, match="region_peak must be a number between 0 and 1"):
+        region_peak_ious(saved_model, tiny_dataset, [0.5, 1.0])
+
+
+def test_eval_region_peak_option(saved_model: Path, tiny_dataset: Path, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "scores.json"
+    assert main(["eval", str(saved_model), "--data", str(tiny_dataset), "--region-peak", "0.6", "--json",
+                 str(out)]) == 0
+    scores = json.loads(out.read_text())
+    assert scores["region_peak"] == 0.6 and "region peak 0.6" in capsys.readouterr().out
+    assert scores["iou"] == pytest.approx(evaluate(saved_model, tiny_dataset, region_peak=0.6)["iou"], abs=1e-12)
+    assert main(["eval", str(saved_model), "--data", str(tiny_dataset), "--region-peak", "2"]) == 2
+    assert "region_peak must be a number between 0 and 1" in capsys.readouterr().err

@@ -192,6 +192,11 @@ BAD = {
                                      "stage 'point': sizes must be distinct positive multiples of 32, got [64, 80]"),
     "sizes not integers": (_replace('model = "second"\n', 'model = "second"\nsizes = ["64"]\n'),
                            "stage 'point': sizes must be an array of integers, got an array"),
+    "region peak out of range": (_replace('model = "second"\n', 'model = "second"\nregion_peaks = [0.9, 1]\n'),
+                                 "stage 'point': region_peaks must be distinct numbers between 0 and 1, got "
+                                 "[0.9, 1.0]"),
+    "region peaks not numbers": (_replace('model = "second"\n', 'model = "second"\nregion_peaks = ["0.9"]\n'),
+                                 "stage 'point': region_peaks must be an array of numbers, got an array"),
 }
 
 
@@ -656,3 +661,41 @@ def test_a_threshold_stage_with_sizes_chooses_the_input_size_too(tiny_run: tuple
     log = _Log()
     RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()  # and a run after it redoes nothing
     assert [line.split(": ")[1] for line in log] == ["done before, skipped"] * 6
+
+
+def test_a_threshold_stage_with_region_peaks_chooses_one_after_the_threshold(tiny_run: tuple[Path, Path],
+                                                                             tmp_path: Path,
+                                                                             capsys: pytest.CaptureFixture) -> None:
+    from footseg.eval.evaluate import region_peak_ious
+    from footseg.recipe.environment import sha256_file
+    from footseg.runtime.predictor import Predictor
+
+    _, shared_out = tiny_run
+    out = shutil.copytree(shared_out, tmp_path / "out", symlinks=True)
+    for name in ("point", "onnx", "int8"):  # the stages a changed operating point redoes
+        shutil.rmtree(out / name)
+        (out / "stamps" / f"{name}.json").unlink()
+    path = _write(tmp_path, _replace('model = "second"\n', 'model = "second"\nregion_peaks = [0.6, 0.9, 0.99]\n'))
+    assert main(["recipe", "run", str(path), "--out", str(out), "--dry-run"]) == 0
+    assert "second's operating point: the threshold, then the region peak (none, 0.6, 0.9, 0.99)" in (
+        capsys.readouterr().out)
+    RecipeRun(parse_recipe(path), out, device="cpu", log=_Log()).run()
+    choice = json.loads((out / "point" / "choice.json").read_text())
+    by_peak = choice["val_iou_by_region_peak"]
+    assert list(by_peak) == ["0", "0.6", "0.9", "0.99"]
+    peak = choice["region_peak"]
+    best = max(by_peak.values())
+    assert by_peak["0" if peak is None else f"{peak:g}"] == best
+    assert peak is None or by_peak["0"] < best  # none wins a tie
+    # measured at the threshold the stage chose, which the model folder keeps beside the peak
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["threshold"] == choice["chosen"] and config.get("region_peak") == peak
+    assert OnnxModel(out / "model" / "model.int8.onnx").info.region_peak == peak
+    again = region_peak_ious(Predictor(out / "model"), out / "synth", [0.0, 0.6, 0.9, 0.99])
+    assert {f"{p:g}": v for p, v in again.items()} == by_peak
+    weights = sha256_file(out / "point" / "model.safetensors")
+    digest = json.loads((out / "stamps" / "onnx.json").read_text())["inputs"]["point"]
+    assert digest == f"{weights} threshold {choice['chosen']:g}" + ("" if peak is None else f" region peak {peak:g}")
+    card = (out / "model" / "MODEL_CARD.md").read_text()
+    shown = "none" if peak is None else f"{peak:g}"
+    assert f"; then the region peak to {shown} of: none {100 * by_peak['0']:.2f}, 0.6 " in card

@@ -9,7 +9,7 @@ import torch
 from footseg.errors import FootsegError
 from footseg.metrics import binary_scores
 from footseg.models import SavedModelInfo
-from footseg.runtime.predictor import Predictor, as_predictor
+from footseg.runtime.predictor import Predictor, as_predictor, keep_confident_regions
 
 
 def _iou(pred: np.ndarray, mask: np.ndarray) -> float:
@@ -118,3 +118,50 @@ def test_an_exported_file_keeps_its_size(fp32_onnx: Path) -> None:
     with pytest.raises(FootsegError, match="runs at the size it was exported at") as err:
         exported.at_size(exported.input_size[0] + 32)
     assert str(fp32_onnx) in str(err.value)
+
+
+def _two_blobs() -> np.ndarray:
+    """A 64x64 grey photo with a clearly red square (foot to RedIsFoot, ~1.0) and a faintly red one (~0.77)."""
+    image = np.full((64, 64, 3), 128, np.uint8)
+    image[8:24, 8:24] = (230, 77, 77)  # red - green = 0.6: sigmoid(12)
+    image[40:56, 40:56] = (170, 86, 86)  # red - green = 0.33: sigmoid(1.2), above 0.7, below 0.99
+    return image
+
+
+def test_keep_confident_regions_clears_regions_without_a_confident_pixel() -> None:
+    prob = np.zeros((8, 10), np.float32)
+    prob[1:3, 1:3] = 0.995  # confident
+    prob[5:7, 1:3] = 0.8  # unsure, alone: cleared
+    prob[1, 6], prob[2, 7] = 0.8, 0.999  # touching diagonally (8-connected): one confident region
+    prob[6, 8] = 0.6  # below the threshold: not foot either way, untouched
+    out = keep_confident_regions(prob, 0.7, 0.99)
+    want = prob.copy()
+    want[5:7, 1:3] = 0
+    np.testing.assert_array_equal(out, want)
+    assert keep_confident_regions(prob, 0.7, 0.5) is prob  # every region has a pixel above 0.5
+
+
+def test_keep_confident_regions_keeps_the_most_confident_region_of_an_unsure_frame() -> None:
+    prob = np.zeros((6, 12), np.float32)
+    prob[1:4, 1:4] = 0.9
+    prob[1:4, 7:10] = 0.8
+    prob[2, 2] = 0.95  # the frame's most confident pixel, below the peak: its region stays, the other goes
+    out = keep_confident_regions(prob, 0.7, 0.99)
+    assert (out[1:4, 1:4] == prob[1:4, 1:4]).all() and (out[1:4, 7:10] == 0).all()
+    single = np.where(prob > 0.85, prob, 0).astype(np.float32)  # one region: nothing to compare it with
+    assert keep_confident_regions(single, 0.7, 0.99) is single
+
+
+def test_a_model_s_region_peak_clears_unsure_regions_everywhere_it_predicts(red_net) -> None:
+    image = _two_blobs()
+    plain = Predictor((red_net(), SavedModelInfo("red", input_size=(64, 64), threshold=0.7)))
+    peaked = Predictor((red_net(), SavedModelInfo("red", input_size=(64, 64), threshold=0.7, region_peak=0.99)))
+    assert plain.region_peak is None and peaked.region_peak == 0.99
+    both, one = plain.predict_mask(image), peaked.predict_mask(image)
+    assert both[8:24, 8:24].all() and both[40:56, 40:56].all()
+    assert one[8:24, 8:24].all() and not one[40:56, 40:56].any()
+    np.testing.assert_array_equal(peaked.at_region_peak(0).predict_mask(image), both)  # 0: every region kept
+    np.testing.assert_array_equal(plain.at_region_peak(0.99).predict_mask(image), one)
+    assert plain.at_region_peak(None) is plain
+    with pytest.raises(FootsegError, match="region_peak must be a number between 0 and 1"):
+        plain.at_region_peak(1.5)

@@ -63,7 +63,7 @@ def evaluate_clips(
 
     Keys: iou, accuracy, miou, flicker (percent), n_clips, n_frames, mode, latency_ms and p90_ms (one frame's full
     loop at ``threads`` threads, as ``footseg bench`` pins them: resize, network, state update, resize back; decoding
-    excluded), threshold, and per_clip ({clip, iou, flicker}).
+    excluded), threshold, region_peak, and per_clip ({clip, iou, flicker}).
     """
     clips = find_clips(Path(data), split)
     for clip in clips:  # every problem with the data surfaces before any time is spent on the model
@@ -110,6 +110,7 @@ def _run(segmenter: VideoSegmenter, clips: list[Clip]) -> dict:
         "n_frames": sum(len(c) for c in clips),
         "mode": segmenter.mode,
         "threshold": segmenter.predictor.threshold,
+        "region_peak": segmenter.predictor.region_peak,
         "latency_ms": timing["latency_ms"],
         "p90_ms": timing["p90_ms"],
         "per_clip": per_clip,

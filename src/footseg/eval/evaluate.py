@@ -16,8 +16,8 @@ from torch import nn
 from footseg.data.dataset import Sample, find_samples, read_sample, split_folder
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
-from footseg.models.saved import SavedModelInfo, check_threshold
-from footseg.runtime.predictor import Predictor, as_predictor, resize_proba, to_mask
+from footseg.models.saved import SavedModelInfo, check_region_peak, check_threshold
+from footseg.runtime.predictor import Predictor, as_predictor, keep_confident_regions, resize_proba, to_mask
 
 # The operating points a threshold stage tries: 0.10 to 0.90 in steps of 0.05.
 THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(2, 19))
@@ -41,19 +41,20 @@ def evaluate(
     split: str = "test",
     batch_size: int = 8,
     threshold: float | None = None,
+    region_peak: float | None = None,
 ) -> dict:
-    """Scores of ``model`` on ``data``: accuracy, iou (foot), miou, n (images), threshold, input_size (the side the
-    network ran at) and per_image.
+    """Scores of ``model`` on ``data``: accuracy, iou (foot), miou, n (images), threshold, region_peak, input_size
+    (the side the network ran at) and per_image.
 
     Accuracy and IoU are dataset-level: confusion counts are summed over every pixel of every image before dividing,
     so large photos weigh more than small ones. ``per_image`` lists {stem, iou, accuracy} for each image. A pixel is
     foot where its probability exceeds ``threshold``, by default the model's own (``Predictor.threshold``), as
-    everywhere else.
+    everywhere else; ``region_peak`` overrides the model's own likewise (0: keep every region).
     """
     if batch_size < 1:
         raise FootsegError(f"batch size must be at least 1, got {batch_size}")
     samples = labelled_samples(data, split)  # check every mask exists before spending time on the model
-    predictor = as_predictor(model).at_threshold(threshold)
+    predictor = as_predictor(model).at_threshold(threshold).at_region_peak(region_peak)
     total = ConfusionMeter()
     per_image: list[dict] = []
     for sample, prob, target in _predictions(predictor, samples, batch_size):
@@ -63,7 +64,7 @@ def evaluate(
         scores = meter.compute()
         per_image.append({"stem": sample.stem, "iou": scores["iou"], "accuracy": scores["accuracy"]})
     return {**total.compute(), "n": len(samples), "threshold": predictor.threshold,
-            "input_size": list(predictor.input_size), "per_image": per_image}
+            "region_peak": predictor.region_peak, "input_size": list(predictor.input_size), "per_image": per_image}
 
 
 def threshold_ious(
@@ -74,7 +75,8 @@ def threshold_ious(
     batch_size: int = 8,
 ) -> dict[float, float]:
     """Dataset-level foot IoU of ``model`` on ``data`` at each of ``thresholds``, from one pass over the images: how
-    a model's operating point is chosen (on synthetic validation images; real photos only report)."""
+    a model's operating point is chosen (on synthetic validation images; real photos only report). Every region of
+    foot counts (no ``region_peak``: it depends on the threshold, and is chosen after it by ``region_peak_ious``)."""
     if batch_size < 1:
         raise FootsegError(f"batch size must be at least 1, got {batch_size}")
     try:
@@ -84,7 +86,7 @@ def threshold_ious(
     samples = labelled_samples(data, split)
     inter = np.zeros(len(levels), np.int64)
     union = np.zeros(len(levels), np.int64)
-    for _, prob, target in _predictions(as_predictor(model), samples, batch_size):
+    for _, prob, target in _predictions(as_predictor(model).at_region_peak(0), samples, batch_size):
         truth = target.astype(bool)
         foot, floor = np.sort(prob[truth]), np.sort(prob[~truth])
         # pixels above each threshold, counted from the sorted values: two sorts instead of a pass per threshold
@@ -92,6 +94,38 @@ def threshold_ious(
         inter += found
         union += foot.size + floor.size - np.searchsorted(floor, levels, side="right")
     return {float(t): float(i / u) if u else 1.0 for t, i, u in zip(thresholds, inter, union, strict=True)}
+
+
+def region_peak_ious(
+    model: str | Path | Predictor | tuple[nn.Module, SavedModelInfo],
+    data: str | Path,
+    peaks: Sequence[float],
+    split: str = "val",
+    batch_size: int = 8,
+) -> dict[float, float]:
+    """Dataset-level foot IoU of ``model`` on ``data`` at its own threshold with each of ``peaks`` as its
+    ``region_peak`` (0: every region kept), from one pass over the images; chosen on synthetic validation images."""
+    if batch_size < 1:
+        raise FootsegError(f"batch size must be at least 1, got {batch_size}")
+    try:
+        levels = [check_region_peak(p or None) for p in peaks]
+    except ValueError as exc:
+        raise FootsegError(str(exc)) from exc
+    samples = labelled_samples(data, split)
+    predictor = as_predictor(model).at_region_peak(0)
+    inter = np.zeros(len(levels), np.int64)
+    union = np.zeros(len(levels), np.int64)
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start : start + batch_size]
+        images, masks = zip(*(read_sample(s, scaled_mask=True) for s in chunk), strict=True)
+        for prob, mask in zip(predictor.network_proba(images), masks, strict=True):
+            truth = mask > 0
+            for k, level in enumerate(levels):
+                kept = prob if level is None else keep_confident_regions(prob, predictor.threshold, level)
+                found = resize_proba(np.ascontiguousarray(kept), truth.shape) > predictor.threshold
+                inter[k] += np.count_nonzero(found & truth)
+                union[k] += np.count_nonzero(found | truth)
+    return {float(p): float(i / u) if u else 1.0 for p, i, u in zip(peaks, inter, union, strict=True)}
 
 
 def _predictions(predictor: Predictor, samples: Sequence[Sample], batch_size: int

@@ -46,6 +46,11 @@ class SavedModelInfo:
     # validation images (a recipe's threshold stage); 0.5 is the argmax of two classes. It belongs to these weights:
     # training and pruning make new ones, which start at 0.5 (training validates and picks epochs at the argmax).
     threshold: float = DEFAULT_THRESHOLD
+    # Where set, a region of foot (pixels above ``threshold``, 8-connected, at the network's resolution) is kept only
+    # if its most confident pixel exceeds this, or it is the frame's most confident region: floor blobs the network
+    # half-believes go, a frame with any foot keeps it. Chosen with the threshold (a recipe's threshold stage); None:
+    # every region is kept.
+    region_peak: float | None = None
 
     @property
     def trained_size(self) -> tuple[int, int]:
@@ -59,6 +64,8 @@ def info_to_dict(info: SavedModelInfo) -> dict:
     """``info`` as config.json (and a compressed model's header) store it: plain JSON values."""
     raw = asdict(info)
     raw["input_size"] = list(info.input_size)
+    if info.region_peak is None:  # absent rather than null: files of models without it stay as they were
+        del raw["region_peak"]
     return raw
 
 
@@ -73,6 +80,7 @@ def info_from_dict(raw: dict) -> SavedModelInfo:
         in_channels=int(raw.get("in_channels", 3)),
         extra=dict(raw.get("extra", {})),
         threshold=check_threshold(raw.get("threshold", DEFAULT_THRESHOLD)),
+        region_peak=check_region_peak(raw.get("region_peak")),
     )
 
 
@@ -80,6 +88,15 @@ def check_threshold(value: object) -> float:
     """``value`` as a threshold (a number strictly between 0 and 1); ValueError otherwise."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 1.0:
         raise ValueError(f"threshold must be a number between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def check_region_peak(value: object) -> float | None:
+    """``value`` as a region peak (None, or a number strictly between 0 and 1); ValueError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 1.0:
+        raise ValueError(f"region_peak must be a number between 0 and 1 (or absent), got {value!r}")
     return float(value)
 
 

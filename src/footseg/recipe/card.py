@@ -105,7 +105,9 @@ def model_card(run: RecipeRun, dest: Path) -> str:
         + f", {params:,} parameters"
         + (f", channel-pruned ({len(shapes)} layers narrower than `create_model` builds them)" if shapes else "")
         + f"; weights sha256 `{sha256_file(dest / 'model.safetensors')}`. A pixel is foot where its probability "
-        f"exceeds {info.threshold:g}.",
+        f"exceeds {info.threshold:g}"
+        + ("." if info.region_peak is None else f", in a region of such pixels of which one exceeds "
+           f"{info.region_peak:g} or that holds the frame's most confident pixel."),
         *[f"Export `{p.name}`: sha256 `{sha256_file(p)}`." for p in sorted(dest.glob("*.onnx"))],
         "",
         "## Software",
@@ -156,10 +158,17 @@ def _choice(stage: Stage, stamp: dict) -> str:
     if stage.kind == "select":
         return f"- `{stage.name}` kept {chosen} of: {listed}."
     if "size" not in stamp:
-        return f"- `{stage.name}` set the threshold to {chosen:g} of: {listed}."
-    curves = "; ".join(f"{size} px: " + ", ".join(f"{key} {100 * v:.2f}" for key, v in curve.items())
-                       for size, curve in stamp.get("val_iou_by_size", {}).items())
-    return f"- `{stage.name}` set the input size to {stamp['size']} px and the threshold to {chosen:g} of: {curves}."
+        line = f"- `{stage.name}` set the threshold to {chosen:g} of: {listed}"
+    else:
+        curves = "; ".join(f"{size} px: " + ", ".join(f"{key} {100 * v:.2f}" for key, v in curve.items())
+                           for size, curve in stamp.get("val_iou_by_size", {}).items())
+        line = f"- `{stage.name}` set the input size to {stamp['size']} px and the threshold to {chosen:g} of: {curves}"
+    if "val_iou_by_region_peak" in stamp:
+        peak = stamp.get("region_peak")
+        peaks = ", ".join(f"{'none' if key == '0' else key} {100 * v:.2f}"
+                          for key, v in stamp["val_iou_by_region_peak"].items())
+        line += f"; then the region peak to {'none' if peak is None else f'{peak:g}'} of: {peaks}"
+    return line + "."
 
 
 def _mesa(info: dict) -> str | None:

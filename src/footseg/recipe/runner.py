@@ -251,7 +251,8 @@ class RecipeRun:
             size = read_info(self.model_folder(stage.settings["model"])).input_size
             # the size only where the stage changed it, so digests of runs made before sizes existed still hold
             at = "" if tuple(info.input_size) == tuple(size) else f" size {info.input_size[0]}x{info.input_size[1]}"
-            return f"{weights} threshold {info.threshold:g}{at}"
+            peak = "" if info.region_peak is None else f" region peak {info.region_peak:g}"
+            return f"{weights} threshold {info.threshold:g}{at}{peak}"
         return weights
 
     # --- running -------------------------------------------------------------------------------------------------
@@ -375,7 +376,7 @@ class RecipeRun:
     def _threshold(self, stage: Stage) -> dict:
         import dataclasses
 
-        from footseg.eval.evaluate import threshold_ious
+        from footseg.eval.evaluate import region_peak_ious, threshold_ious
         from footseg.models.saved import read_info, write_info
         from footseg.runtime.device import resolve_device
         from footseg.runtime.predictor import Predictor
@@ -395,16 +396,28 @@ class RecipeRun:
         size, chosen = max(((z, t) for z, ious in curves.items() for t in ious),
                            key=lambda zt: (curves[zt[0]][zt[1]], zt[0] == own, -zt[0], -abs(zt[1] - 0.5)))
         ious = curves[size]
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_copy(source / WEIGHTS, folder / WEIGHTS)
-        write_info(folder, dataclasses.replace(read_info(source), threshold=chosen, input_size=(size, size)))
         choice: dict[str, Any] = {"chosen": chosen, "val_iou": {f"{t:.2f}": v for t, v in ious.items()}}
         if s["sizes"]:  # every size's curve, the chosen one's also as val_iou (what a single-size stage records)
             choice["size"] = size
             choice["val_iou_by_size"] = {str(z): {f"{t:.2f}": v for t, v in c.items()} for z, c in curves.items()}
-        atomic_write_text(folder / CHOICE, json.dumps(choice, indent=1) + "\n")
         self.log(f"  {f'{size} px, ' if s['sizes'] else ''}threshold {chosen:.2f}: synthetic validation foot IoU "
                  f"{100 * ious[chosen]:.2f} (at 0.50: {100 * ious.get(0.5, float('nan')):.2f})")
+        peak = None
+        if s["region_peaks"]:  # at the chosen side and threshold, which it depends on
+            by_peak = region_peak_ious(predictor.at_size(size).at_threshold(chosen), self.out / s["data"],
+                                       [0.0, *s["region_peaks"]], split="val")
+            # the best IoU; of equals, none (every region kept), then the lower peak (the fewer regions cleared)
+            best = max(by_peak, key=lambda p: (by_peak[p], p == 0.0, -p))
+            peak = best or None
+            choice["region_peak"] = peak
+            choice["val_iou_by_region_peak"] = {f"{p:g}": v for p, v in by_peak.items()}
+            self.log(f"  region peak {'none' if peak is None else f'{peak:g}'}: synthetic validation foot IoU "
+                     f"{100 * by_peak[best]:.2f} (none: {100 * by_peak[0.0]:.2f})")
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_copy(source / WEIGHTS, folder / WEIGHTS)
+        write_info(folder, dataclasses.replace(read_info(source), threshold=chosen, input_size=(size, size),
+                                               region_peak=peak))
+        atomic_write_text(folder / CHOICE, json.dumps(choice, indent=1) + "\n")
         return choice
 
     def _export(self, stage: Stage) -> None:

@@ -58,7 +58,7 @@ IMPORTANCE = ("l1", "bn")
 class Key:
     """One setting of a stage: its TOML type, whether it must be given, and what it may refer to."""
 
-    type: str  # int | float | bool | str | list (of strings) | ints (a list of integers)
+    type: str  # int | float | bool | str | list (of strings) | ints (a list of integers) | floats (of numbers)
     required: bool = True
     default: Any = None
     choices: tuple[str, ...] = ()
@@ -110,7 +110,8 @@ KEYS: dict[str, dict[str, Key]] = {
               "importance": Key("str", choices=IMPORTANCE)},
     "select": {"candidates": Key("list", refs=("train",))},
     "threshold": {"model": Key("str", **_MODEL_REF), "data": Key("str", refs=DATA_KINDS),
-                  "sizes": _optional("ints", [])},  # input sides to try; none: the model's own
+                  "sizes": _optional("ints", []),  # input sides to try; none: the model's own
+                  "region_peaks": _optional("floats", [])},  # region peaks to try beside none; none: not tried
     "export": {
         "model": Key("str", **_MODEL_REF), "format": Key("str", choices=EXPORT_FORMATS),
         "opset": _optional("int", 17),
@@ -209,7 +210,7 @@ def _type_name(value: Any) -> str:
 
 
 _WANTED = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-           "list": "an array of strings", "ints": "an array of integers"}
+           "list": "an array of strings", "ints": "an array of integers", "floats": "an array of numbers"}
 
 
 def _typed(value: Any, spec: Key) -> Any | None:
@@ -227,6 +228,9 @@ def _typed(value: Any, spec: Key) -> Any | None:
     if spec.type == "ints" and isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool)
                                                                for v in value):
         return list(value)
+    if spec.type == "floats" and isinstance(value, list) and all(isinstance(v, int | float) and not isinstance(v, bool)
+                                                                 for v in value):
+        return [float(v) for v in value]
     return None
 
 
@@ -392,6 +396,9 @@ class _Parser:
             elif kind == "threshold":
                 if any(v <= 0 or v % 32 for v in s["sizes"]) or len(set(s["sizes"])) != len(s["sizes"]):
                     raise FootsegError(f"sizes must be distinct positive multiples of 32, got {s['sizes']}")
+                peaks = s["region_peaks"]
+                if any(not 0 < v < 1 for v in peaks) or len(set(peaks)) != len(peaks):
+                    raise FootsegError(f"region_peaks must be distinct numbers between 0 and 1, got {peaks}")
             elif kind == "train":
                 from footseg.models.registry import list_models
 
@@ -455,6 +462,8 @@ def describe(stage: Stage) -> str:
         what = "the threshold"
         if s["sizes"]:
             what = f"the input size ({', '.join(map(str, s['sizes']))} px) and threshold"
+        if s["region_peaks"]:
+            what += f", then the region peak (none, {', '.join(f'{v:g}' for v in s['region_peaks'])})"
         return f"{s['model']}'s operating point: {what} with the best foot IoU on {s['data']}'s validation split"
     if stage.kind == "train":
         start = f" from {s['init']}" if s["init"] else " from scratch"

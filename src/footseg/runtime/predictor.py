@@ -21,7 +21,7 @@ from torch import nn
 
 from footseg.data.transforms import resize_image, to_tensor
 from footseg.errors import FootsegError
-from footseg.models.saved import CONFIG_NAME, SavedModelInfo, check_threshold
+from footseg.models.saved import CONFIG_NAME, SavedModelInfo, check_region_peak, check_threshold
 from footseg.runtime.resolve import ModelRef, check_input_side, resolve_model
 
 if TYPE_CHECKING:
@@ -98,6 +98,23 @@ class Predictor:
         other.info = dataclasses.replace(self.info, threshold=value)
         return other
 
+    @property
+    def region_peak(self) -> float | None:
+        """The confidence a region of foot must reach somewhere to be kept (``keep_confident_regions``); None: off."""
+        return self.info.region_peak
+
+    def at_region_peak(self, peak: float | None) -> Predictor:
+        """This predictor keeping regions by another peak (``0`` turns the filter off); itself for None."""
+        if peak is None:
+            return self
+        try:
+            value = check_region_peak(peak or None)
+        except ValueError as exc:
+            raise FootsegError(str(exc)) from exc
+        other = copy.copy(self)
+        other.info = dataclasses.replace(self.info, region_peak=value)
+        return other
+
     def at_size(self, size: int | None) -> Predictor:
         """This predictor running its network at ``size`` x ``size`` instead of its own input size (the same loaded
         network); itself for None. Only PyTorch networks: an exported file fixes the size it takes."""
@@ -122,7 +139,8 @@ class Predictor:
 
     def network_proba(self, images: Sequence[np.ndarray], priors: Sequence[np.ndarray | None] | None = None
                       ) -> np.ndarray:
-        """(N, h, w) float32 foot probability at the network's ``input_size`` for (H, W, 3) uint8 RGB images.
+        """(N, h, w) float32 foot probability at the network's ``input_size`` for (H, W, 3) uint8 RGB images, its
+        unconfident regions cleared where the model has a ``region_peak``.
 
         ``priors`` (prior-mask networks only): per image the previous frame's probability at ``input_size``, or None
         for a first frame (an empty prior, as in training). Kept small on purpose: the video runner keeps its state
@@ -145,7 +163,10 @@ class Predictor:
                 logits = torch.from_numpy(self.onnx.run(batch.numpy()))
             else:
                 logits = self.model(batch.to(self.device))
-            return foot_probability(logits).float().cpu().numpy()
+            probs = foot_probability(logits).float().cpu().numpy()
+        if self.region_peak is not None:
+            probs = np.stack([keep_confident_regions(p, self.threshold, self.region_peak) for p in probs])
+        return probs
 
     def predict_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Foot probability maps, float32 (H, W) at each image's own size, for (H, W, 3) uint8 RGB images.
@@ -176,6 +197,29 @@ def foot_probability(logits: torch.Tensor) -> torch.Tensor:
     if logits.shape[1] == 1:
         return torch.sigmoid(logits[:, 0])
     return 1.0 - torch.softmax(logits, dim=1)[:, 0]
+
+
+def keep_confident_regions(prob: np.ndarray, threshold: float, peak: float) -> np.ndarray:
+    """``prob`` with every region of foot (8-connected pixels above ``threshold``) set to 0 unless some pixel of it
+    exceeds ``peak`` or it holds the map's most confident pixel.
+
+    The network marks floor blobs as foot with less certainty than feet; a foot anywhere in the frame keeps its most
+    confident region, so a frame with foot never comes out empty. Cleared regions touch no kept one, so resizing the
+    map up afterwards leaves the kept regions' edges as they were. The web page does the same (segmenter.js).
+    """
+    count, labels = cv2.connectedComponents((prob > threshold).astype(np.uint8), connectivity=8)
+    if count <= 2:  # no foot, or one region: the most confident one
+        return prob
+    keep = np.zeros(count, bool)
+    keep[0] = True  # background
+    keep[labels[prob > peak]] = True
+    keep[labels.flat[int(np.argmax(prob))]] = True
+    cleared = ~keep[labels]
+    if not cleared.any():
+        return prob
+    out = prob.copy()
+    out[cleared] = 0.0
+    return out
 
 
 def to_mask(prob: np.ndarray, threshold: float) -> np.ndarray:

@@ -13,6 +13,45 @@ export function marginToProbability(margin) {
   return out;
 }
 
+// footseg.runtime.keep_confident_regions: a region of foot (8-connected pixels above threshold) is cleared unless a
+// pixel of it exceeds peak or it holds the map's most confident pixel; peak null keeps every region. Flood-filled from
+// those pixels, which keeps exactly the regions Python's connected components keep.
+export function keepConfidentRegions(prob, width, height, threshold, peak) {
+  if (peak === null || peak === undefined) return prob;
+  const n = prob.length;
+  const kept = new Uint8Array(n);
+  const stack = new Int32Array(n);
+  let top = 0;
+  const reach = (i) => {
+    if (!kept[i] && prob[i] > threshold) {
+      kept[i] = 1;
+      stack[top] = i;
+      top += 1;
+    }
+  };
+  let best = 0;
+  for (let i = 1; i < n; i += 1) if (prob[i] > prob[best]) best = i;
+  reach(best);
+  for (let i = 0; i < n; i += 1) if (prob[i] > peak) reach(i);
+  while (top > 0) {
+    top -= 1;
+    const i = stack[top];
+    const x = i % width;
+    const y = (i - x) / width;
+    for (let yy = Math.max(0, y - 1); yy <= Math.min(height - 1, y + 1); yy += 1) {
+      for (let xx = Math.max(0, x - 1); xx <= Math.min(width - 1, x + 1); xx += 1) reach(yy * width + xx);
+    }
+  }
+  let out = prob;
+  for (let i = 0; i < n; i += 1) {
+    if (prob[i] > threshold && !kept[i]) {
+      if (out === prob) out = Float32Array.from(prob);
+      out[i] = 0;
+    }
+  }
+  return out;
+}
+
 // MediaPipe's uncertainty-weighted blend, exactly footseg.runtime.temporal.smooth: confident pixels follow the new
 // frame, unsure ones (binary entropy near 1 bit) keep the previous output.
 export function smooth(next, previous, ratio) {
@@ -106,7 +145,8 @@ export class Segmenter {
     const previous = this.state.previous;
     const results = await this.session.run(feeds);
     const output = results[this.meta.output.name];
-    const raw = marginToProbability(output.data);
+    const raw = keepConfidentRegions(marginToProbability(output.data), w, h, this.meta.threshold,
+      this.meta.region_peak);
     output.dispose?.();
     const prob = this.state.update(raw);
     return { prob, prior: prior ?? (this.state.mode === 'smooth' ? previous : null) };
