@@ -14,16 +14,20 @@ CANDIDATES = Path(__file__).resolve().parents[2] / "benchmarks" / "candidates"
 
 # candidate file -> {setting: the value it tries, in every stage that has that setting}; every other setting matches.
 # A candidate keeps the default's other settings as they stood when it ran (the own-feet ones ran on 22 epochs), and an
-# adopted one now changes nothing (fastlinknet_ctx_bare, the default since 2026-12-04). The earlier ones keep what they
-# ran: fastlinknet_ctx_e32 (the default from 2026-12-03) its 32 epochs, fastlinknet_ctx_e40 (the default on 2026-12-04
-# before the bare-feet one) and all before it the engine's socks (0.15, filled in where a file leaves it out).
+# adopted one changes only what the default gained after it (fastlinknet_ctx_bare, the default since 2026-12-04). The
+# earlier ones keep what they ran: fastlinknet_ctx_e32 (the default from 2026-12-03) its 32 epochs, fastlinknet_ctx_e40
+# (the default on 2026-12-04 before the bare-feet one) and all before it the engine's socks (0.15, filled in where a
+# file leaves it out). Every one ran before the threshold stage chose a region peak too (none tried: the default).
 SOCKS = 0.15
+NO_PEAKS: list[float] = []
 CHANGES = {
-    "fastlinknet_ctx_own30.toml": {"own_feet_prob": 0.3, "sizes": [], "epochs": 22, "sock_prob": SOCKS},
-    "fastlinknet_ctx_own40.toml": {"own_feet_prob": 0.4, "sizes": [], "epochs": 22, "sock_prob": SOCKS},
-    "fastlinknet_ctx_e32.toml": {"epochs": 32, "sock_prob": SOCKS},
-    "fastlinknet_ctx_e40.toml": {"sock_prob": SOCKS},
-    "fastlinknet_ctx_bare.toml": {},
+    "fastlinknet_ctx_own30.toml": {"own_feet_prob": 0.3, "sizes": [], "epochs": 22, "sock_prob": SOCKS,
+                                   "region_peaks": NO_PEAKS},
+    "fastlinknet_ctx_own40.toml": {"own_feet_prob": 0.4, "sizes": [], "epochs": 22, "sock_prob": SOCKS,
+                                   "region_peaks": NO_PEAKS},
+    "fastlinknet_ctx_e32.toml": {"epochs": 32, "sock_prob": SOCKS, "region_peaks": NO_PEAKS},
+    "fastlinknet_ctx_e40.toml": {"sock_prob": SOCKS, "region_peaks": NO_PEAKS},
+    "fastlinknet_ctx_bare.toml": {"region_peaks": NO_PEAKS},
 }
 
 
