@@ -99,3 +99,17 @@ def test_a_frame_s_mask_is_taken_at_the_model_s_threshold(red_net, make_photo) -
     assert mask.dtype == np.uint8
     np.testing.assert_array_equal(mask, prob > 0.9)
     assert ((prob > 0.5) != (prob > 0.9)).any()
+
+
+@pytest.mark.parametrize("mode", ["per-frame", "smooth"])
+def test_each_frame_s_unsure_regions_are_cleared_before_smoothing(red_net, mode: str) -> None:
+    image = np.full((64, 64, 3), 128, np.uint8)
+    image[8:24, 8:24] = (230, 77, 77)  # foot to RedIsFoot, ~1.0
+    image[40:56, 40:56] = (170, 86, 86)  # ~0.77: above the threshold, below the peak
+    info = SavedModelInfo("red", input_size=(64, 64), threshold=0.7, region_peak=0.99)
+    segmenter = VideoSegmenter(Predictor((red_net(), info)), mode)
+    for _ in range(3):  # smoothing would keep an unsure blob alive from frame to frame; cleared, it has none
+        mask = segmenter.step_mask(image)
+        assert mask[8:24, 8:24].all() and not mask[40:56, 40:56].any()
+    plain = VideoSegmenter(Predictor((red_net(), SavedModelInfo("red", input_size=(64, 64), threshold=0.7))), mode)
+    assert plain.step_mask(image)[40:56, 40:56].all()  # without the peak the blob is foot: the test can tell
