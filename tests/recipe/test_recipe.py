@@ -618,16 +618,22 @@ def test_a_stamp_from_before_an_optional_setting_reads_as_its_default(tiny_run: 
     assert "sizes [] there, [64, 96] in the recipe" in changed
 
 
+def _without_operating_point(tiny_run: tuple[Path, Path], tmp_path: Path) -> Path:
+    """A copy of the tiny run without the stages a changed operating point redoes."""
+    _, shared_out = tiny_run
+    out = shutil.copytree(shared_out, tmp_path / "out", symlinks=True)
+    for name in ("point", "onnx", "int8"):
+        shutil.rmtree(out / name)
+        (out / "stamps" / f"{name}.json").unlink()
+    return out
+
+
 def test_a_threshold_stage_with_sizes_chooses_the_input_size_too(tiny_run: tuple[Path, Path], tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture) -> None:
     from footseg.recipe.environment import sha256_file
     from footseg.runtime.predictor import Predictor
 
-    _, shared_out = tiny_run
-    out = shutil.copytree(shared_out, tmp_path / "out", symlinks=True)
-    for name in ("point", "onnx", "int8"):  # the stages a changed operating point redoes
-        shutil.rmtree(out / name)
-        (out / "stamps" / f"{name}.json").unlink()
+    out = _without_operating_point(tiny_run, tmp_path)
     # trained at 64 px; neither side offered is its own, so the model folder must change side
     path = _write(tmp_path, _replace('model = "second"\n', 'model = "second"\nsizes = [96, 128]\n'))
     assert main(["recipe", "run", str(path), "--out", str(out), "--dry-run"]) == 0
@@ -670,11 +676,7 @@ def test_a_threshold_stage_with_region_peaks_chooses_one_after_the_threshold(tin
     from footseg.recipe.environment import sha256_file
     from footseg.runtime.predictor import Predictor
 
-    _, shared_out = tiny_run
-    out = shutil.copytree(shared_out, tmp_path / "out", symlinks=True)
-    for name in ("point", "onnx", "int8"):  # the stages a changed operating point redoes
-        shutil.rmtree(out / name)
-        (out / "stamps" / f"{name}.json").unlink()
+    out = _without_operating_point(tiny_run, tmp_path)
     path = _write(tmp_path, _replace('model = "second"\n', 'model = "second"\nregion_peaks = [0.6, 0.9, 0.99]\n'))
     assert main(["recipe", "run", str(path), "--out", str(out), "--dry-run"]) == 0
     assert "second's operating point: the threshold, then the region peak (none, 0.6, 0.9, 0.99)" in (
