@@ -16,11 +16,14 @@ export function marginToProbability(margin) {
 // footseg.runtime.keep_confident_regions: a region of foot (8-connected pixels above threshold) is cleared unless a
 // pixel of it exceeds peak or it holds the map's most confident pixel; peak null keeps every region. Flood-filled from
 // those pixels, which keeps exactly the regions Python's connected components keep.
+let scratch = { kept: new Uint8Array(0), stack: new Int32Array(0) }; // reused frame to frame: no per-frame garbage
+
 export function keepConfidentRegions(prob, width, height, threshold, peak) {
   if (peak === null || peak === undefined) return prob;
   const n = prob.length;
-  const kept = new Uint8Array(n);
-  const stack = new Int32Array(n);
+  if (scratch.kept.length !== n) scratch = { kept: new Uint8Array(n), stack: new Int32Array(n) };
+  const { kept, stack } = scratch;
+  kept.fill(0);
   let top = 0;
   const reach = (i) => {
     if (!kept[i] && prob[i] > threshold) {
