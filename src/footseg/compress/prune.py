@@ -134,6 +134,7 @@ def pruned_info(model: nn.Module, info: SavedModelInfo, **extra: object) -> Save
     new_extra.update(extra)
     if shapes:
         new_extra[LAYER_SHAPES_KEY] = shapes
-    # new weights: the operating point chosen for the old ones (side and threshold) no longer holds: they start from
-    # the side the network was trained at and the argmax (see SavedModelInfo.threshold)
-    return dataclasses.replace(info, input_size=info.trained_size, extra=new_extra, threshold=DEFAULT_THRESHOLD)
+    # new weights: the operating point chosen for the old ones (side, threshold, region peak) no longer holds: they
+    # start from the side the network was trained at, the argmax and every region kept (see SavedModelInfo.threshold)
+    return dataclasses.replace(info, input_size=info.trained_size, extra=new_extra, threshold=DEFAULT_THRESHOLD,
+                               region_peak=None)
