@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from footseg.bench.cost import interleaved
-from footseg.data.dataset import read_sample
+from footseg.data.io import read_image
 from footseg.data.transforms import resize_image, to_tensor
 from footseg.eval.evaluate import labelled_samples
 from footseg.runtime.onnx_model import OnnxModel
@@ -40,7 +40,7 @@ def main() -> None:
     if predictor.region_peak is None:
         raise SystemExit(f"{predictor.label} has no region peak: nothing to time")
     onnx = OnnxModel(args.onnx or predictor.ref.folder / "model.int8.onnx", threads=1)
-    images = [read_sample(s)[0] for s in labelled_samples(args.data, args.split)[: args.n]]
+    images = [read_image(s.image) for s in labelled_samples(args.data, args.split)[: args.n]]
     maps = list(predictor.at_region_peak(0).network_proba(images))
     inputs = [to_tensor(resize_image(image, predictor.input_size))[None].numpy() for image in images]
     net_next, map_next = itertools.cycle(inputs).__next__, itertools.cycle(maps).__next__

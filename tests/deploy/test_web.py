@@ -311,14 +311,27 @@ def test_the_page_keeps_the_regions_footseg_keeps(camera_browser: Browser, serve
     h, w = 40, 56
     noise = rng.random((h, w)).astype(np.float32)
     blurred = (noise + np.roll(noise, 1, 0) + np.roll(noise, 1, 1) + np.roll(noise, (1, 1), (0, 1))) / 4
-    maps = [noise, blurred.astype(np.float32), np.sort(noise, axis=None).reshape(h, w)]
+    edges = np.zeros((h, w), np.float32)
+    edges[2:5, 2:5] = np.float32(0.99)  # exactly the peak as float32 (above the double 0.99): not above it
+    edges[10:13, 2:5] = 0.995
+    edges[20:23, 2:5] = 0.95  # two regions tie for the most confident pixel: the first one keeps it
+    edges[30:33, 2:5] = 0.95
+    maps = [noise, blurred.astype(np.float32), np.sort(noise, axis=None).reshape(h, w), edges,
+            np.where(edges == np.float32(0.95), edges, 0),  # only the two tied regions: the first is kept
+            np.full((h, w), 0.3, np.float32)]  # the last: no foot at all
     for prob in maps:
-        for threshold, peak in ((0.7, 0.9), (0.5, 0.75), (0.7, 0.99), (0.7, None)):
+        for threshold, peak in ((0.7, 0.9), (0.5, 0.75), (0.7, 0.99), (0.7, 0.96), (0.7, 0.5), (0.7, None)):
             got = np.asarray(page.evaluate(KEEP_REGIONS, [prob.ravel().tolist(), w, h, threshold, peak]), np.float32)
             want = prob if peak is None else keep_confident_regions(prob, threshold, peak)
             np.testing.assert_array_equal(got.reshape(h, w), want)
     cleared = keep_confident_regions(maps[0], 0.7, 0.9)
     assert (cleared != maps[0]).any() and (cleared > 0.7).any()  # some regions go and some stay: it can tell
+    kept = keep_confident_regions(edges, 0.7, 0.99) > 0
+    assert not kept[2:5, 2:5].any() and kept[10:13, 2:5].all() and not kept[20:23, 2:5].any()
+    kept = keep_confident_regions(edges, 0.7, 0.999) > 0
+    assert kept[10:13, 2:5].all() and not kept[20:23, 2:5].any()  # the most confident region stays
+    kept = keep_confident_regions(maps[4], 0.7, 0.99) > 0
+    assert kept[20:23, 2:5].all() and not kept[30:33, 2:5].any()
     page.context.close()
 
 

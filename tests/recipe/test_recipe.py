@@ -686,9 +686,9 @@ def test_a_threshold_stage_with_region_peaks_chooses_one_after_the_threshold(tin
     by_peak = choice["val_iou_by_region_peak"]
     assert list(by_peak) == ["0", "0.6", "0.9", "0.99"]
     peak = choice["region_peak"]
-    best = max(by_peak.values())
-    assert by_peak["0" if peak is None else f"{peak:g}"] == best
-    assert peak is None or by_peak["0"] < best  # none wins a tie
+    best = [key for key, v in by_peak.items() if v == max(by_peak.values())]
+    assert peak == (None if "0" in best else min(float(key) for key in best))  # of equals, none, then the lower peak
+    assert peak is not None  # the tiny network's unsure regions: a peak is chosen, so what follows checks one
     # measured at the threshold the stage chose, which the model folder keeps beside the peak
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["threshold"] == choice["chosen"] and config.get("region_peak") == peak

@@ -118,11 +118,12 @@ def region_peak_ious(
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
         images, masks = zip(*(read_sample(s, scaled_mask=True) for s in chunk), strict=True)
-        for prob, mask in zip(predictor.network_proba(images), masks, strict=True):
+        for prob, image, mask in zip(predictor.network_proba(images), images, masks, strict=True):
             truth = mask > 0
             for k, level in enumerate(levels):
                 kept = prob if level is None else keep_confident_regions(prob, predictor.threshold, level)
-                found = resize_proba(np.ascontiguousarray(kept), truth.shape) > predictor.threshold
+                # resized as predict_batch and _predictions resize: to the photo, then to its mask's size
+                found = resize_proba(resize_proba(kept, image.shape[:2]), truth.shape) > predictor.threshold
                 inter[k] += np.count_nonzero(found & truth)
                 union[k] += np.count_nonzero(found | truth)
     return {float(p): float(i / u) if u else 1.0 for p, i, u in zip(peaks, inter, union, strict=True)}

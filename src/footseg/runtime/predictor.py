@@ -165,7 +165,8 @@ class Predictor:
                 logits = self.model(batch.to(self.device))
             probs = foot_probability(logits).float().cpu().numpy()
         if self.region_peak is not None:
-            probs = np.stack([keep_confident_regions(p, self.threshold, self.region_peak) for p in probs])
+            for k, prob in enumerate(probs):
+                probs[k] = keep_confident_regions(prob, self.threshold, self.region_peak)
         return probs
 
     def predict_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -232,6 +232,7 @@ function maskPng(prob, w, h, outW, outH, threshold) {
   const canvas = makeCanvas(outW, outH);
   const ctx = canvas.getContext('2d');
   const image = ctx.createImageData(outW, outH);
+  const bound = Math.fround(threshold); // as numpy compares a float32 map
   const sx = w / outW;
   const sy = h / outH;
   for (let y = 0; y < outH; y += 1) {
@@ -246,7 +247,7 @@ function maskPng(prob, w, h, outW, outH, threshold) {
       const wx = fx - x0;
       const top = prob[y0 * w + x0] * (1 - wx) + prob[y0 * w + x1] * wx;
       const bottom = prob[y1 * w + x0] * (1 - wx) + prob[y1 * w + x1] * wx;
-      const value = top * (1 - wy) + bottom * wy > threshold ? 255 : 0;
+      const value = top * (1 - wy) + bottom * wy > bound ? 255 : 0;
       const k = 4 * (y * outW + x);
       image.data[k] = value;
       image.data[k + 1] = value;

@@ -13,29 +13,33 @@ export function marginToProbability(margin) {
   return out;
 }
 
-// footseg.runtime.keep_confident_regions: a region of foot (8-connected pixels above threshold) is cleared unless a
-// pixel of it exceeds peak or it holds the map's most confident pixel; peak null keeps every region. Flood-filled from
-// those pixels, which keeps exactly the regions Python's connected components keep.
+// footseg.runtime.keep_confident_regions, in place: a region of foot (8-connected pixels above threshold) is cleared
+// (set to 0) unless a pixel of it exceeds peak or it holds the map's most confident pixel; peak null keeps every
+// region. Flood-filled from those pixels, which keeps exactly the regions Python's connected components keep.
 let scratch = { kept: new Uint8Array(0), stack: new Int32Array(0) }; // reused frame to frame: no per-frame garbage
 
 export function keepConfidentRegions(prob, width, height, threshold, peak) {
   if (peak === null || peak === undefined) return prob;
+  // numpy compares a float32 map with float32 bounds: 0.99 there is 0.9900000095, above the double 0.99
+  const [low, high] = [Math.fround(threshold), Math.fround(peak)];
   const n = prob.length;
   if (scratch.kept.length !== n) scratch = { kept: new Uint8Array(n), stack: new Int32Array(n) };
   const { kept, stack } = scratch;
   kept.fill(0);
   let top = 0;
   const reach = (i) => {
-    if (!kept[i] && prob[i] > threshold) {
+    if (!kept[i] && prob[i] > low) {
       kept[i] = 1;
       stack[top] = i;
       top += 1;
     }
   };
   let best = 0;
-  for (let i = 1; i < n; i += 1) if (prob[i] > prob[best]) best = i;
+  for (let i = 0; i < n; i += 1) {
+    if (prob[i] > prob[best]) best = i;
+    if (prob[i] > high) reach(i);
+  }
   reach(best);
-  for (let i = 0; i < n; i += 1) if (prob[i] > peak) reach(i);
   while (top > 0) {
     top -= 1;
     const i = stack[top];
@@ -45,14 +49,8 @@ export function keepConfidentRegions(prob, width, height, threshold, peak) {
       for (let xx = Math.max(0, x - 1); xx <= Math.min(width - 1, x + 1); xx += 1) reach(yy * width + xx);
     }
   }
-  let out = prob;
-  for (let i = 0; i < n; i += 1) {
-    if (prob[i] > threshold && !kept[i]) {
-      if (out === prob) out = Float32Array.from(prob);
-      out[i] = 0;
-    }
-  }
-  return out;
+  for (let i = 0; i < n; i += 1) if (prob[i] > low && !kept[i]) prob[i] = 0;
+  return prob;
 }
 
 // MediaPipe's uncertainty-weighted blend, exactly footseg.runtime.temporal.smooth: confident pixels follow the new

@@ -45,9 +45,10 @@ export function toInput(rgba, width, height) {
 // The foot probability as a green tint whose opacity is the probability (into `rgba`, an ImageData's bytes of the
 // same size), and the 0/1 mask: foot above the model's threshold, as footseg's Predictor decides.
 export function paintMask(prob, rgba, threshold) {
+  const bound = Math.fround(threshold); // numpy compares the float32 map with a float32 threshold
   const mask = new Uint8Array(prob.length);
   for (let i = 0, j = 0; i < prob.length; i += 1, j += 4) {
-    mask[i] = prob[i] > threshold ? 1 : 0;
+    mask[i] = prob[i] > bound ? 1 : 0;
     rgba[j] = FOOT_RGB[0];
     rgba[j + 1] = FOOT_RGB[1];
     rgba[j + 2] = FOOT_RGB[2];
