@@ -1,6 +1,7 @@
 """Where a model's error lies on a labelled dataset: missed foot, false foot beside the foot, false foot far from it.
 
     .venv/bin/python benchmarks/error_kinds.py MODEL --data DIR [--split val] [--near 0.05] [--blob 0.005]
+        [--region-peak P]
 
 The failures seen on held-out real photos are mostly of the third kind (blobs of floor far from the foot marked as
 foot), so this says how much of a synthetic set's error is of that kind, i.e. how much a lever against it can move the
@@ -32,8 +33,10 @@ def main() -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--near", type=float, default=0.05, help="'beside the foot': within this share of the side")
     parser.add_argument("--blob", type=float, default=0.005, help="a far region counts as a blob above this share")
+    parser.add_argument("--region-peak", type=float, default=None, metavar="P",
+                        help="as footseg eval's (default: the model's own; 0 keeps every region)")
     args = parser.parse_args()
-    predictor = Predictor(args.model)
+    predictor = Predictor(args.model).at_region_peak(args.region_peak)
     samples = labelled_samples(args.data, args.split)
     total, blobs, misses = ErrorKinds(), 0, 0
     for sample in samples:
@@ -47,7 +50,8 @@ def main() -> None:
     error = max(1, total.union - total.intersection)
     n = len(samples)
     where = f"{args.split}, " if has_splits(Path(args.data)) else ""
-    print(f"{predictor.label} on {args.data} ({where}{n} images): foot IoU "
+    peak = f"region peak {predictor.region_peak:g}" if predictor.region_peak else "every region kept"
+    print(f"{predictor.label} ({peak}) on {args.data} ({where}{n} images): foot IoU "
           f"{100 * total.intersection / max(1, total.union):.2f}")
     print(f"  error pixels: missed foot {100 * total.missed / error:.1f} %, false foot beside it "
           f"{100 * total.false_beside / error:.1f} %, far from it {100 * total.false_far / error:.1f} %")
