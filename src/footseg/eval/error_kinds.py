@@ -26,16 +26,25 @@ class ErrorKinds:
         return ErrorKinds(*(a + b for a, b in zip(vars(self).values(), vars(other).values(), strict=True)))
 
 
-def error_kinds(pred: np.ndarray, true: np.ndarray, near: float = 0.05) -> tuple[ErrorKinds, np.ndarray]:
-    """The error pixels of boolean masks ``pred`` against ``true``, and the far false-foot mask."""
-    radius = max(1, round(near * min(true.shape)))
+def error_kinds(pred: np.ndarray, foot: np.ndarray, near: float = 0.05) -> tuple[ErrorKinds, np.ndarray]:
+    """The error pixels of boolean masks ``pred`` against the true ``foot``, and the far false-foot mask.
+
+    A false-foot pixel is beside the foot within ``near`` of the short side of a true foot pixel: the fringe a
+    boundary error leaves, which no region-level lever removes, against the blobs far away that one might.
+    """
+    radius = max(1, round(near * min(foot.shape)))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    beside = cv2.dilate(true.astype(np.uint8), disc) > 0
-    false = pred & ~true
-    far = false & ~beside
-    counts = ErrorKinds(int((pred & true).sum()), int((pred | true).sum()), int((true & ~pred).sum()),
-                        int((false & beside).sum()), int(far.sum()))
+    beside = cv2.dilate(foot.astype(np.uint8), disc) > 0
+    false_foot = pred & ~foot
+    far = false_foot & ~beside
+    counts = ErrorKinds(int((pred & foot).sum()), int((pred | foot).sum()), int((foot & ~pred).sum()),
+                        int((false_foot & beside).sum()), int(far.sum()))
     return counts, far
+
+
+def iou(counts: ErrorKinds) -> float:
+    """Foot IoU of summed counts; 1.0 where neither mask has foot, as ``footseg eval`` scores it."""
+    return counts.intersection / counts.union if counts.union else 1.0
 
 
 def largest_region(mask: np.ndarray) -> int:

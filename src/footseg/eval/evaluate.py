@@ -57,7 +57,7 @@ def evaluate(
     predictor = as_predictor(model).at_threshold(threshold).at_region_peak(region_peak)
     total = ConfusionMeter()
     per_image: list[dict] = []
-    for sample, prob, target in _predictions(predictor, samples, batch_size):
+    for sample, prob, target in predictions(predictor, samples, batch_size):
         meter = ConfusionMeter()
         meter.update(torch.from_numpy(to_mask(prob, predictor.threshold)), torch.from_numpy(target))
         total.counts += meter.counts
@@ -86,7 +86,7 @@ def threshold_ious(
     samples = labelled_samples(data, split)
     inter = np.zeros(len(levels), np.int64)
     union = np.zeros(len(levels), np.int64)
-    for _, prob, target in _predictions(as_predictor(model).at_region_peak(0), samples, batch_size):
+    for _, prob, target in predictions(as_predictor(model).at_region_peak(0), samples, batch_size):
         truth = target.astype(bool)
         foot, floor = np.sort(prob[truth]), np.sort(prob[~truth])
         # pixels above each threshold, counted from the sorted values: two sorts instead of a pass per threshold
@@ -122,14 +122,14 @@ def region_peak_ious(
             truth = mask > 0
             for k, level in enumerate(levels):
                 kept = prob if level is None else keep_confident_regions(prob, predictor.threshold, level)
-                # resized as predict_batch and _predictions resize: to the photo, then to its mask's size
+                # resized as predict_batch and predictions resize: to the photo, then to its mask's size
                 found = resize_proba(resize_proba(kept, image.shape[:2]), truth.shape) > predictor.threshold
                 inter[k] += np.count_nonzero(found & truth)
                 union[k] += np.count_nonzero(found | truth)
     return {float(p): float(i / u) if u else 1.0 for p, i, u in zip(peaks, inter, union, strict=True)}
 
 
-def _predictions(predictor: Predictor, samples: Sequence[Sample], batch_size: int
+def predictions(predictor: Predictor, samples: Sequence[Sample], batch_size: int
                  ) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
     """(sample, foot probability at its mask's size, uint8 {0, 1} target) for each sample, in batches."""
     for start in range(0, len(samples), batch_size):
