@@ -59,5 +59,6 @@ def main() -> None:
           f"({100 * blobs / n:.1f} %); missing over a fifth of their foot: {misses} of {with_foot} with foot "
           f"({100 * misses / max(1, with_foot):.1f} %)")
 
+
 if __name__ == "__main__":
     main()

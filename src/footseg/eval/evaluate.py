@@ -130,7 +130,7 @@ def region_peak_ious(
 
 
 def predictions(predictor: Predictor, samples: Sequence[Sample], batch_size: int
-                 ) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
+                ) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
     """(sample, foot probability at its mask's size, uint8 {0, 1} target) for each sample, in batches."""
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
