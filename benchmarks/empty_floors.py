@@ -1,0 +1,57 @@
+"""False foot on photos with no foot in them: a model run on real floor photos, every foot pixel it finds is wrong.
+
+    .venv/bin/python benchmarks/empty_floors.py [MODEL] --photos DIR [DIR ...] [--blob 0.005] [--region-peak P]
+
+Held-out real photos fail by marking patches of floor as foot, which the synthetic renders rarely provoke (their
+floors fool the network in about 5 % of third-person scenes, benchmarks/README.md "Where its error lies"). Floor photos
+with no foot are a direct, label-free measure of that failure: for each folder of photos (e.g. the floor photos' val
+split, ``../shared/data/floors/val/*``) it prints the share of pixels marked foot, how many photos hold a foot region
+larger than ``--blob`` of the frame, and how many have a pixel the network is sure of (above 0.99). Each photo is
+predicted as ``footseg eval`` predicts (the model's side, threshold and region peak; ``--region-peak 0`` keeps every
+region). A live camera pointed at a bare floor shows these blobs as a foot.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from footseg.data.io import image_files, read_image
+from footseg.eval.error_kinds import largest_region
+from footseg.runtime.predictor import Predictor, to_mask
+
+SURE = 0.99  # a probability the region peak keeps a region for, and no threshold choice removes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", nargs="?", default=None, help="a model name or folder (default: the shipped default)")
+    parser.add_argument("--photos", nargs="+", required=True, help="folders of photos with no foot in them")
+    parser.add_argument("--blob", type=float, default=0.005, help="a foot region counts as a blob above this share")
+    parser.add_argument("--region-peak", type=float, default=None, metavar="P",
+                        help="as footseg eval's (default: the model's own; 0 keeps every region)")
+    args = parser.parse_args()
+    predictor = Predictor(args.model).at_region_peak(args.region_peak)
+    peak = f"region peak {predictor.region_peak:g}" if predictor.region_peak else "every region kept"
+    print(f"{predictor.label} ({peak}, threshold {predictor.threshold:g}) on photos with no foot:")
+    for folder in args.photos:
+        files = image_files(folder)
+        if not files:
+            raise SystemExit(f"{folder}: no photos")
+        shares, blobs, sure = [], 0, 0
+        for file in files:
+            prob = predictor.predict_proba(read_image(file))
+            foot = to_mask(prob, predictor.threshold) > 0
+            shares.append(foot.mean())
+            blobs += largest_region(foot) > args.blob * foot.size
+            sure += bool((prob > SURE).any())
+        n = len(files)
+        print(f"  {Path(folder)}: {n} photos, {100 * np.mean(shares):.2f} % of pixels marked foot; a blob over "
+              f"{100 * args.blob:g} % of the frame in {blobs} ({100 * blobs / n:.0f} %); a pixel above {SURE:g} in "
+              f"{sure} ({100 * sure / n:.0f} %)")
+
+
+if __name__ == "__main__":
+    main()

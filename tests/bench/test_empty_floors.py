@@ -1,0 +1,38 @@
+"""benchmarks/empty_floors.py: the foot a model finds on photos with no foot in them."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from footseg.data.io import image_files, read_image
+from footseg.runtime.predictor import Predictor
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "benchmarks/empty_floors.py", *args], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+
+
+def test_every_foot_pixel_counts_as_false(trained_dir: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    photos = shutil.copytree(tiny_dataset / "test" / "images", tmp_path / "floor")
+    done = _run(str(trained_dir), "--photos", str(photos))
+    assert done.returncode == 0, done.stderr
+    found = re.search(r"floor: 4 photos, ([\d.]+) % of pixels marked foot; a blob over 0.5 % of the frame in (\d+) "
+                      r"\(\d+ %\); a pixel above 0.99 in (\d+)", done.stdout)
+    assert found, done.stdout
+    predictor = Predictor(str(trained_dir))
+    masks = [predictor.predict_mask(read_image(f)) for f in image_files(photos)]
+    assert float(found.group(1)) == pytest.approx(100 * np.mean([m.mean() for m in masks]), abs=0.006)
+    assert 0 <= int(found.group(2)) <= 4 and 0 <= int(found.group(3)) <= 4
+
+
+def test_a_folder_without_photos_is_named(trained_dir: Path, tmp_path: Path) -> None:
+    done = _run(str(trained_dir), "--photos", str(tmp_path))
+    assert done.returncode != 0 and f"{tmp_path}: no photos" in done.stderr
