@@ -284,7 +284,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 # footseg synth's render options and their defaults: --merge takes none of them (it renders nothing)
 _RENDER_ONLY = {"frames": None, "seed": 0, "size": 256, "workers": 1, "resume": False, "shard": "0/1", "floors": None,
                 "find": None, "meshes": None, "cutouts": None, "cutout_prob": 1.0, "format": "jpg", "without": "",
-                "seated_prob": None, "own_feet_prob": None, "sock_prob": None}
+                "seated_prob": None, "own_feet_prob": None, "sock_prob": None, "empty_prob": None}
 
 
 def _cmd_synth_merge(args: argparse.Namespace) -> int:
@@ -311,7 +311,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     common = dict(seed=args.seed, size=args.size, floors=args.floors, find=args.find, meshes=args.meshes,
                   image_format=args.format, cutouts=args.cutouts, cutout_prob=args.cutout_prob)
     # shares of scene kinds: given, they override the defaults (e.g. --own-feet-prob 1 for a test set of that kind)
-    common.update({k: getattr(args, k) for k in ("seated_prob", "own_feet_prob", "sock_prob")
+    common.update({k: getattr(args, k) for k in ("seated_prob", "own_feet_prob", "sock_prob", "empty_prob")
                    if getattr(args, k) is not None})
     if args.clips is not None:
         settings = ClipSettings(n=args.clips, frames=24 if args.frames is None else args.frames, **common)
@@ -598,6 +598,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of first-person scenes of one's own feet, no paper (default 0.2; clips: 0)")
     s.add_argument("--sock-prob", type=float, default=None, metavar="P",
                    help="share of feet in socks, which are foot (default 0.15; 0: bare feet, trousers kept)")
+    s.add_argument("--empty-prob", type=float, default=None, metavar="P",
+                   help="share of scenes with no foot or leg, the mask empty (default 0; 1: floors only)")
     s.add_argument("--format", default="jpg", choices=["jpg", "png"], help="image file format")
     s.add_argument("--without", default="", metavar="A,B",
                    help="leave ingredients out (for ablations): distractors, shadows, paper, camera-effects, "

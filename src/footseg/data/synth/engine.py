@@ -55,6 +55,9 @@ _PARTIAL = ".partial"
 # rendered before the setting existed. A manifest without the setting was made with that value, whatever today's
 # default is; --resume compares against it, so a resumed old render never gets the new feature mixed in.
 ABSENT_IN_OLD_MANIFESTS = "absent_in_old_manifests"
+# the third element of the seed of image i's own generator for whether it is empty (``empty_prob``); the others are
+# foot (7, 13), floor (11) and mesh (7, with a path hash in second place) streams
+_EMPTY_STREAM = 17
 
 
 @dataclass
@@ -90,6 +93,10 @@ class SynthSettings:
     # share of feet in socks when clothes are on (foot.SOCK_PROB; the engine does not import the meshes); up to the
     # default, fewer socks leave every other draw as it was
     sock_prob: float = field(default=0.15, metadata={ABSENT_IN_OLD_MANIFESTS: 0.15})
+    # share of scenes with no foot and no leg (an empty mask): the same scene otherwise, props, paper, walls and all.
+    # A live camera sees floors before feet step in, and a model that never saw a floor without a foot finds one in
+    # it. Drawn from a generator of its own, so scenes not emptied are the bytes they are at 0.
+    empty_prob: float = field(default=0.0, metadata={ABSENT_IN_OLD_MANIFESTS: 0.0})
     image_format: str = "jpg"
     extra: dict = field(default_factory=dict)
 
@@ -116,6 +123,8 @@ class SynthSettings:
             raise FootsegError(f"own_feet_prob must be between 0 and 1 (got {self.own_feet_prob})")
         if not 0.0 <= self.sock_prob <= 1.0:
             raise FootsegError(f"sock_prob must be between 0 and 1 (got {self.sock_prob})")
+        if not 0.0 <= self.empty_prob <= 1.0:
+            raise FootsegError(f"empty_prob must be between 0 and 1 (got {self.empty_prob})")
         if not self.clothes and self.sock_prob not in (0.0, SynthSettings.sock_prob):
             raise FootsegError(f"sock_prob {self.sock_prob} asks for socks, but clothes are left out (no socks at all)")
         for name in ("floors", "find", "meshes", "cutouts"):
@@ -196,17 +205,24 @@ class Planner:
             p["photo"] = self.photos[split][int(rng.integers(len(self.photos[split])))]
         else:
             p["floor_id"] = int(rng.choice(self.floor_pool[split]))
+        if s.empty_prob > 0 and np.random.default_rng([s.seed, i, _EMPTY_STREAM]).random() < s.empty_prob:
+            p["empty"] = True
         return rng, p
 
 
 def build_manifest(s: SynthSettings, planner: Planner) -> dict:
     per = {sp: {"images": 0, "foot_ids": set(), "find_foot_ids": set(), "procedural_floors": set(),
                 "floor_photos": set(), "meshes": set(), "cutouts": set()} for sp in SPLITS}
+    if s.empty_prob > 0:  # a key of its own only where there are empty scenes: other manifests read as before
+        for d in per.values():
+            d["empty_images"] = 0
     for i in range(s.n):
         _, p = planner.plan(i)
         d = per[p["split"]]
         d["images"] += 1
-        if "cutout" in p:
+        if p.get("empty"):  # its foot is drawn but not shown: not in the split's lists
+            d["empty_images"] += 1
+        elif "cutout" in p:
             d["cutouts"].add(os.path.relpath(p["cutout"], s.cutouts))
         elif "mesh" in p:
             d["meshes"].add(os.path.relpath(p["mesh"], s.meshes))
@@ -284,7 +300,7 @@ class Worker:
 
     def scene(self, i: int) -> tuple[np.random.Generator, dict, object, Scene]:
         """The random generator (to keep drawing from), plan, foot model and scene of image (or clip) ``i``."""
-        from footseg.data.synth.scene import sample_scene
+        from footseg.data.synth.scene import sample_scene, without_feet
 
         s = self.s
         rng, p = self.planner.plan(i)
@@ -303,6 +319,8 @@ class Worker:
         scene = sample_scene(rng, s.size, foot, floor, distractors=s.distractors, shadows=s.shadows, paper=s.paper,
                              seated_prob=s.seated_prob, own_feet_prob=own_feet_prob, clothes=s.clothes,
                              sock_prob=s.sock_prob)
+        if p.get("empty"):
+            scene = without_feet(scene)
         return rng, p, foot, scene
 
     def make(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -311,7 +329,7 @@ class Worker:
 
         rng, p, _, scene = self.scene(i)
         image, coverage = self.renderer.render(scene)
-        if "cutout" in p:
+        if "cutout" in p and not p.get("empty"):
             from footseg.data.synth.cutouts import composite
 
             image, coverage = composite(rng, image, scene, self._cutout(p["cutout"]))

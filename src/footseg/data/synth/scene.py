@@ -14,7 +14,7 @@ gravel; in soft room light or hard, warm sunlight with crisp cast shadows.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -268,6 +268,11 @@ def sample_scene(rng: np.random.Generator, size: int, foot: FootModel, floor: Su
         shadow_strength=(rng.uniform(0.4, 0.85), rng.uniform(0.3, 0.8)) if shadows else (0.0, 0.0),
         shadow_blur=float(rng.uniform(0.008, 0.04)), contact_k=float(rng.uniform(0.012, 0.03)),
     )
+
+
+def without_feet(scene: Scene) -> Scene:
+    """The same scene with its feet and legs taken out (their shadows too): nothing in it is foot."""
+    return replace(scene, mesh=merge(scene.props), feet=[])
 
 
 def _camera_coords(eye: np.ndarray, forward: np.ndarray, up: np.ndarray, points: np.ndarray) -> np.ndarray:
