@@ -181,7 +181,7 @@ def test_mesh_folders_with_splits_keep_them(tmp_path: Path) -> None:
 
     for name in ("train/a.obj", "train/deep/b.ply", "val/c.obj", "test/d.obj", "test/notes.txt"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("")
+        (tmp_path / name).write_text(name)  # distinct files: byte copies across splits are left out
     files = {s: [Path(p).relative_to(tmp_path).as_posix() for p in v] for s, v in _mesh_files(str(tmp_path)).items()}
     assert files == {"train": ["train/a.obj", "train/deep/b.ply"], "val": ["val/c.obj"], "test": ["test/d.obj"]}
     with pytest.raises(FootsegError, match=r"no \.obj or \.ply"):

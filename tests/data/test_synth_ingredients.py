@@ -28,7 +28,7 @@ def test_floor_photos_skip_hidden_files_and_folders_named_like_photos(tmp_path: 
     for name in ("train/wood/10.jpg", "train/wood/9.jpg", "train/wood/._9.jpg", "train/.cache/1.png", "val/a.PNG",
                  "test/b.jpeg", "test/notes.txt"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(b"")
+        (tmp_path / name).write_bytes(name.encode())  # distinct: copies across splits are left out
     (tmp_path / "test" / "c.jpg").mkdir()
     photos = list_photos(tmp_path)
     # by text, as renders have always indexed them (10 before 9): the order is part of what a render's seed means
