@@ -29,6 +29,7 @@ CHANGES = {
     "fastlinknet_ctx_e32.toml": {"epochs": 32, "sock_prob": SOCKS, "region_peaks": NO_PEAKS},
     "fastlinknet_ctx_e40.toml": {"sock_prob": SOCKS, "region_peaks": NO_PEAKS},
     "fastlinknet_ctx_bare.toml": {"region_peaks": NO_PEAKS},
+    "fastlinknet_ctx_empty.toml": {"empty_prob": 0.1},
 }
 
 
