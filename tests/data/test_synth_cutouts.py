@@ -24,8 +24,8 @@ def _cutout(folder: Path, stem: str, leg: bool = False) -> None:
     """A green ellipse 'foot' on a magenta backdrop (which must never show), as a scanner would give it."""
     img = np.zeros((40, 56, 3), np.uint8)
     img[:] = MAGENTA
-    img[0, :2, 1] = np.frombuffer(zlib.crc32(stem.encode()).to_bytes(4, "little")[:2], np.uint8)  # distinct files:
-    # byte copies across splits are left out of the later split
+    # a corner of the backdrop from the name, so no two are the same file (copies across splits are left out)
+    img[0, :2, 1] = np.frombuffer(zlib.crc32(stem.encode()).to_bytes(4, "little")[:2], np.uint8)
     mask = np.zeros((40, 56), np.uint8)
     cv2.ellipse(mask, (28, 20), (22, 10), 15, 0, 360, 255, -1)
     if leg:  # a leg running off the photo's bottom edge

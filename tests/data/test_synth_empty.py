@@ -105,3 +105,37 @@ def test_clips_of_empty_scenes_have_empty_masks(egl, tmp_path: Path) -> None:
     synthesize_clips(tmp_path / "c", ClipSettings(n=1, frames=3, size=32, empty_prob=1.0), progress=False)
     masks = sorted((tmp_path / "c").glob("*/clip_*/masks/*.png"))
     assert len(masks) == 3 and not any(read_mask(p).any() for p in masks)
+    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert [d["empty_clips"] for d in manifest["splits"].values()] == [1, 0, 0]
+
+
+def test_a_merge_counts_the_empty_scenes_of_its_sources(egl, tmp_path: Path) -> None:
+    from footseg.data.synth.merge import merge_renders
+
+    synthesize(tmp_path / "a", SynthSettings(n=10, size=32, seed=1, empty_prob=1.0), progress=False)
+    synthesize(tmp_path / "b", SynthSettings(n=10, size=32, seed=2), progress=False)
+    manifest = merge_renders(tmp_path / "ab", {"a": tmp_path / "a", "b": tmp_path / "b"})
+    assert {sp: d["empty_images"] for sp, d in manifest["splits"].items()} == {"train": 8, "val": 1, "test": 1}
+    none = merge_renders(tmp_path / "bb", {"b": tmp_path / "b"})
+    assert "empty_images" not in none["splits"]["train"]
+
+
+def test_an_empty_scene_gets_no_cutout_pasted_on_it(egl, tmp_path: Path) -> None:
+    import cv2
+
+    from footseg.data.io import write_png
+
+    for k, split in enumerate(("train", "val", "test")):  # three different files: copies would be left out
+        mask = np.zeros((40, 56), np.uint8)
+        cv2.ellipse(mask, (28, 20), (22, 10), 15 + 10 * k, 0, 360, 255, -1)
+        image = np.zeros((40, 56, 3), np.uint8)
+        image[mask > 0] = (20, 230, 40)
+        write_png(tmp_path / "cut" / split / "images" / "a.png", image)
+        write_png(tmp_path / "cut" / split / "masks" / "a.png", mask)
+    for share, empty in ((0.0, False), (1.0, True)):
+        out = tmp_path / f"composites{share}"
+        synthesize(out, SynthSettings(n=10, size=32, seed=4, cutouts=str(tmp_path / "cut"), empty_prob=share),
+                   progress=False)
+        masks = sorted(out.glob("*/masks/*.png"))
+        assert len(masks) == 10
+        assert [not read_mask(p).any() for p in masks] == [empty] * 10

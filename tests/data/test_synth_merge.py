@@ -139,8 +139,9 @@ def _fake(floors: Path, splits: dict[str, list[str]]) -> dict:
 
 
 def test_split_discipline_across_floor_folders(tmp_path: Path) -> None:
-    """Renders reading one folder agree on each photo's split by construction; renders reading two folders are
-    compared by the photos' contents, and a photo that lands in two splits is refused."""
+    """The photos the sources used are compared by their contents, whatever folder each read, and a photo that lands
+    in two splits is refused: across folders, and within one (a render made before copies across splits were left
+    out)."""
     flat, split = tmp_path / "flat", tmp_path / "split"
     (flat / "wood").mkdir(parents=True)
     (split / "test" / "wood").mkdir(parents=True)
@@ -156,6 +157,11 @@ def test_split_discipline_across_floor_folders(tmp_path: Path) -> None:
     leak = {"a": _fake(flat, {"train": ["wood/1.jpg"]}), "b": _fake(split, {"test": ["test/wood/1.jpg"]})}
     with pytest.raises(FootsegError, match=r"train split of source 'a' and test/wood/1\.jpg .* test split of 'b'"):
         check_split_discipline(leak)
+    (split / "val" / "wood").mkdir(parents=True)
+    (split / "val" / "wood" / "2.jpg").write_bytes(b"another photo with the same name")  # a copy of train's 1.jpg
+    old = {"a": _fake(split, {"train": ["train/wood/1.jpg"], "val": ["val/wood/2.jpg"]})}
+    with pytest.raises(FootsegError, match=r"train/wood/1\.jpg is in the train split .* val/wood/2\.jpg .* val split"):
+        check_split_discipline(old)
     unreadable = {"a": _fake(flat, {"train": ["wood/1.jpg"]}), "b": _fake(tmp_path / "gone", {"test": ["x.jpg"]})}
     with pytest.raises(FootsegError, match="cannot be read"):
         check_split_discipline(unreadable)

@@ -1,6 +1,6 @@
 """Byte copies of a file in two splits of a folder of floor photos (meshes, cutouts): the later split leaves its copy
-out, so no synthetic validation or test image shows a floor the model was trained on, and training lists stay as
-they were."""
+out, so no synthetic validation or test image shows a byte copy of a training floor (near copies, the same spot shot
+twice, are not caught), and training lists stay as they were."""
 
 from __future__ import annotations
 
@@ -76,3 +76,16 @@ def _photos(render: Path, split: str) -> list[str]:
     import json
 
     return json.loads((render / "manifest.json").read_text())["splits"][split]["floor_photos"]
+
+
+def test_a_resume_that_would_plan_from_other_files_is_refused(egl, floors: Path, tmp_path: Path) -> None:
+    from footseg.errors import FootsegError
+
+    settings = SynthSettings(n=60, size=32, seed=3, floors=str(floors), photo_floor_prob=1.0)
+    synthesize(tmp_path / "r", settings, shard=(0, 2), progress=False)  # half of it, as if stopped
+    synthesize(tmp_path / "r", settings, resume=True, shard=(0, 2), progress=False)  # the same plan: fine
+    # the folder as an older footseg listed it: a validation photo that copies a training one still in it
+    (floors / "val" / "wood" / "0.jpg").write_bytes((floors / "train" / "wood" / "1.jpg").read_bytes())
+    with pytest.raises(FootsegError, match=r"planned from other files .*val floor_photos") as info:
+        synthesize(tmp_path / "r", settings, resume=True, progress=False)
+    assert "\n" not in str(info.value)

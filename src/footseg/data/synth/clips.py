@@ -378,7 +378,8 @@ class ClipWorker(Worker):
     @staticmethod
     def manifest(s: ClipSettings, planner: Planner) -> dict:
         m = build_manifest(s, planner)  # what went where: a clip draws its scene as the image of its index does
-        splits = {sp: {("clips" if k == "images" else k): v for k, v in d.items()} for sp, d in m["splits"].items()}
+        units = {"images": "clips", "empty_images": "empty_clips"}
+        splits = {sp: {units.get(k, k): v for k, v in d.items()} for sp, d in m["splits"].items()}
         return {"format": CLIP_FORMAT, "seed": s.seed, "clips": s.n, "frames": s.frames, "fps": s.fps,
                 "size": s.size, "settings": m["settings"], "counts": m["counts"],
                 "frame_counts": {sp: v * s.frames for sp, v in m["counts"].items()}, "splits": splits}

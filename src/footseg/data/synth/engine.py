@@ -55,8 +55,8 @@ _PARTIAL = ".partial"
 # rendered before the setting existed. A manifest without the setting was made with that value, whatever today's
 # default is; --resume compares against it, so a resumed old render never gets the new feature mixed in.
 ABSENT_IN_OLD_MANIFESTS = "absent_in_old_manifests"
-# the third element of the seed of image i's own generator for whether it is empty (``empty_prob``); the others are
-# foot (7, 13), floor (11) and mesh (7, with a path hash in second place) streams
+# the third element of the seed of image i's own generator for whether it is empty (``empty_prob``); other
+# three-element seeds end in 7, 11 or 13 (foot, floor and mesh streams), and a clip frame's noise has four elements
 _EMPTY_STREAM = 17
 
 
@@ -184,8 +184,9 @@ class Planner:
                     if not self.cutouts[sp]:
                         total = sum(len(v) for v in self.cutouts.values())
                         raise FootsegError(
-                            f"no cutout falls into the {sp} split ({total} cutouts, split by a hash of their paths); "
-                            "add more, or give the folder train/ val/ test/ subfolders", s.cutouts)
+                            f"no cutout falls into the {sp} split ({total} cutouts, split by their train/ val/ test/ "
+                            "subfolders or else a hash of their paths, less copies of an earlier split's files); add "
+                            "more, or give the folder train/ val/ test/ subfolders", s.cutouts)
 
     def plan(self, i: int) -> tuple[np.random.Generator, dict]:
         s = self.s
@@ -474,6 +475,23 @@ def read_manifest(path: Path) -> dict | None:
     return manifest
 
 
+def plan_differences(stored: object, planned: dict) -> str:
+    """What differs between a stored manifest's per-split lists (foot identities, floor photos, meshes, cutouts) and
+    those planned now for the same settings, in words ('' when nothing does). The same settings plan other files when
+    a folder changed or footseg lists it otherwise (since 2026-12-05 it leaves out copies across splits): images of
+    both would be one render of two plans. Lists an older manifest lacks are not compared."""
+    if not isinstance(stored, dict):
+        return ""
+    out = []
+    for split, lists in stored.items():
+        for key, was in (lists.items() if isinstance(lists, dict) else ()):
+            now = planned.get(split, {}).get(key)
+            if isinstance(was, list) and was != now:
+                gone, new = len(set(was) - set(now or [])), len(set(now or []) - set(was))
+                out.append(f"{split} {key}: {gone} no longer used, {new} new")
+    return "; ".join(out)
+
+
 def render_units(out: Path, s: SynthSettings, kind: type[Worker], workers: int = 1, resume: bool = False,
                  shard: tuple[int, int] = (0, 1), progress: bool = True) -> dict:
     """Write units ``i`` (images, or clips with ``kind`` a clip worker) with ``i % N == I`` of the dataset to ``out``;
@@ -486,8 +504,8 @@ def render_units(out: Path, s: SynthSettings, kind: type[Worker], workers: int =
     out = Path(out)
     planner = Planner(s)
     manifest = kind.manifest(s, planner)
-    # The code that made the images, outside the settings: resume compares settings only, so an old manifest
-    # without it resumes as before, and a resume by other code is recorded rather than refused.
+    # The code that made the images, outside the settings: resume compares settings and plans, not code, so an old
+    # manifest without it resumes as before, and a resume by other code is recorded rather than refused.
     manifest["code"] = code_version()
     mpath = out / MANIFEST
     if (old := read_manifest(mpath)) is not None:
@@ -503,6 +521,9 @@ def render_units(out: Path, s: SynthSettings, kind: type[Worker], workers: int =
             raise FootsegError(f"holds a dataset made with other settings: {'; '.join(differences)}. "
                                f"Use another output folder{hint}", mpath)
         if resume or shard != (0, 1):  # images of the earlier run stay: so does the record of their code
+            if changed := plan_differences(old.get("splits"), manifest["splits"]):
+                raise FootsegError(f"holds images planned from other files than this footseg plans from ({changed}): "
+                                   "finish it with the footseg that started it, or use another output folder", mpath)
             earlier = [*old.get("earlier_code", []), old.get("code", {"unrecorded": True})]
             earlier = [c for i, c in enumerate(earlier) if c != manifest["code"] and c not in earlier[:i]]
             if earlier:

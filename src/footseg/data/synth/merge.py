@@ -8,10 +8,10 @@ Split discipline across renders: a render puts image ``i``, foot identity ``k`` 
 split of ``i % 10`` / ``k % 10``, whatever its seed, while what identity ``k`` looks like is drawn from the seed (so
 two seeds never share a foot or a procedural floor; the FIND model is sampled, not a list of people). Floor photos,
 meshes and cutouts are real files: they keep the split of their folder (``train/``, ``val/``, ``test/``) or of a
-hash of their path in it, which is also seed-free. So renders that read the *same* folders never put one file in
-two splits. Renders that read different folders (or the same one named differently) are compared by the files'
-contents, and the merge refuses when a photo, mesh or cutout sits in two splits, or when the folders cannot be read
-to tell.
+hash of their path in it, which is also seed-free, less copies of an earlier split's files. The merge compares the
+files the sources used by their contents, whatever folder each read, and refuses when a photo, mesh or cutout sits in
+two splits (renders made before copies were left out, 2026-12-05, can hold one), or when the files cannot be read to
+tell.
 """
 
 from __future__ import annotations
@@ -108,22 +108,18 @@ def check_split_discipline(manifests: Mapping[str, dict]) -> None:
     cache: dict[Path, str] = {}
     for key, setting in _ASSETS.items():
         users = {name: m for name, m in manifests.items() if any(m["splits"][sp].get(key) for sp in SPLITS)}
-        folders = {m["settings"].get(setting) for m in users.values()}
-        by_content = len(folders) > 1  # one folder: a path in it names one file; several: only contents tell
-        seen: dict[str, tuple[str, str, str]] = {}  # item -> (source, split, path) where first seen
+        seen: dict[str, tuple[str, str, str]] = {}  # contents -> (source, split, path) where first seen
         for name, m in users.items():
             root = Path(m["settings"][setting])
             for split in SPLITS:
                 for rel in m["splits"][split].get(key, []):
-                    item = rel
-                    if by_content:
-                        if not (root / rel).is_file():
-                            raise FootsegError(
-                                f"the sources read {setting} from different folders ({', '.join(sorted(folders))}); "
-                                f"{root / rel} of source {name!r} cannot be read to check that no file lands in two "
-                                "splits (run the merge where those folders are)")
-                        item = _file_hash(root / rel, cache)
-                    first = seen.setdefault(item, (name, split, rel))
+                    # by contents, even where every source read one folder: renders made before footseg left out
+                    # copies across splits (2026-12-05) used copies of training floors in their validation split
+                    if not (root / rel).is_file():
+                        raise FootsegError(
+                            f"{root / rel} of source {name!r} ({setting}) cannot be read to check that no file lands "
+                            "in two splits (run the merge where that folder is)")
+                    first = seen.setdefault(_file_hash(root / rel, cache), (name, split, rel))
                     if first[1] != split:
                         raise FootsegError(
                             f"{setting} file {first[2]} is in the {first[1]} split of source {first[0]!r} and "
@@ -165,6 +161,12 @@ def _link(src: Path, dst: Path) -> str:
     return how
 
 
+def _empty_count(manifests: Mapping[str, dict], split: str) -> dict[str, int]:
+    """The split's scenes with no foot (``empty_prob``), where a source has any: as a render's manifest counts them."""
+    counts = [m["splits"][split].get("empty_images") for m in manifests.values()]
+    return {"empty_images": sum(c or 0 for c in counts)} if any(c is not None for c in counts) else {}
+
+
 def merge_renders(out: Path, sources: Mapping[str, Path]) -> dict:
     """Merge the renders ``sources`` ({name: folder}) into ``out``; returns the manifest (also written to ``out``).
 
@@ -201,8 +203,8 @@ def merge_renders(out: Path, sources: Mapping[str, Path]) -> dict:
         "size": next(iter(manifests.values()))["size"],
         "settings": shared,  # only what every source shares; each source's own are under "sources"
         "counts": counts,
-        "splits": {sp: {"images": counts[sp], "sources": {name: m["counts"][sp] for name, m in manifests.items()}}
-                   for sp in SPLITS},
+        "splits": {sp: {"images": counts[sp], **_empty_count(manifests, sp),
+                        "sources": {name: m["counts"][sp] for name, m in manifests.items()}} for sp in SPLITS},
         "sources": records,
         "code": code_version(),
     }
