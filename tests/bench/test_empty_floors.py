@@ -36,3 +36,17 @@ def test_every_foot_pixel_counts_as_false(trained_dir: Path, tiny_dataset: Path,
 def test_a_folder_without_photos_is_named(trained_dir: Path, tmp_path: Path) -> None:
     done = _run(str(trained_dir), "--photos", str(tmp_path))
     assert done.returncode != 0 and f"{tmp_path}: no photos" in done.stderr
+
+
+def test_a_floor_folder_is_read_as_the_renders_read_it(trained_dir: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    a, b, c = image_files(tiny_dataset / "test" / "images")[:3]
+    for rel, photo in (("train/wood/1.jpg", a), ("val/wood/1.jpg", a), ("val/wood/2.jpg", b),
+                       ("val/tiles/1.jpg", c)):  # val/wood/1.jpg: a copy of a training photo, left out
+        (tmp_path / "floors" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(photo, tmp_path / "floors" / rel)
+    done = _run(str(trained_dir), "--floors", str(tmp_path / "floors"))
+    assert done.returncode == 0, done.stderr
+    rows = re.findall(r"floors/val/(\w+): (\d+) photos", done.stdout)
+    assert rows == [("tiles", "1"), ("wood", "1")], done.stdout
+    missing = _run(str(trained_dir), "--floors", str(tmp_path / "nowhere"))
+    assert missing.returncode != 0 and "floor photo folder not found" in missing.stderr
