@@ -1,6 +1,7 @@
 """False foot on photos with no foot in them: a model run on real floor photos, every foot pixel it finds is wrong.
 
     .venv/bin/python benchmarks/empty_floors.py [MODEL] --photos DIR [DIR ...] [--blob 0.005] [--region-peak P]
+        [--presence P]
     .venv/bin/python benchmarks/empty_floors.py [MODEL] --floors ../shared/data/floors [--split val]
 
 Held-out real photos fail by marking patches of floor as foot, which the synthetic renders rarely provoke (their
@@ -8,8 +9,8 @@ floors fool the network in about 5 % of third-person scenes, benchmarks/README.m
 with no foot are a direct, label-free measure of that failure: for each folder of photos (e.g. the floor photos' val
 split, ``../shared/data/floors/val/*``) it prints the share of pixels marked foot, how many photos hold a foot region
 larger than ``--blob`` of the frame, and how many have a pixel the network is sure of (above 0.99). Each photo is
-predicted as ``footseg eval`` predicts (the model's side, threshold and region peak; ``--region-peak 0`` keeps every
-region). ``--floors DIR`` takes a floor photo folder's ``--split`` as ``footseg synth`` lists it (copies of an earlier
+predicted as ``footseg eval`` predicts (the model's side, threshold, region peak and presence gate; ``--region-peak
+0`` keeps every region, ``--presence 0`` turns the gate off). ``--floors DIR`` takes a floor photo folder's ``--split`` as ``footseg synth`` lists it (copies of an earlier
 split's photos left out), a row for each kind (its first subfolder: carpet, tiles, wood). A live camera pointed at a
 bare floor shows these blobs as a foot.
 """
@@ -39,6 +40,8 @@ def main() -> None:
     parser.add_argument("--blob", type=float, default=0.005, help="a foot region counts as a blob above this share")
     parser.add_argument("--region-peak", type=float, default=None, metavar="P",
                         help="as footseg eval's (default: the model's own; 0 keeps every region)")
+    parser.add_argument("--presence", type=float, default=None, metavar="P",
+                        help="as footseg eval's (default: the model's own; 0 turns the gate off)")
     args = parser.parse_args()
     if not args.photos and args.floors is None:
         parser.error("give --photos DIR ... or --floors DIR")
@@ -48,8 +51,10 @@ def main() -> None:
             groups.update(floor_kinds(Path(args.floors), args.split))
         except FootsegError as exc:
             raise SystemExit(str(exc)) from None
-    predictor = Predictor(args.model).at_region_peak(args.region_peak)
+    predictor = Predictor(args.model).at_region_peak(args.region_peak).at_presence(args.presence)
     peak = f"region peak {predictor.region_peak:g}" if predictor.region_peak else "every region kept"
+    if predictor.presence:
+        peak += f", presence {predictor.presence:g}"
     print(f"{predictor.label} ({peak}, threshold {predictor.threshold:g}) on photos with no foot:")
     for folder, files in groups.items():
         if not files:

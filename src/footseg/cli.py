@@ -50,10 +50,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     if (args.data is None) == (args.clips is None):
         raise FootsegError("eval needs one of --data DIR (photos) or --clips DIR (video clips)")
-    if args.size is not None or args.region_peak is not None:
+    if args.size is not None or args.region_peak is not None or args.presence is not None:
         from footseg.runtime.predictor import Predictor
 
-        args.model = Predictor(args.model).at_size(args.size).at_region_peak(args.region_peak)
+        args.model = (Predictor(args.model).at_size(args.size).at_region_peak(args.region_peak)
+                      .at_presence(args.presence))
     if args.clips is not None:
         from footseg.eval.clips import evaluate_clips
         from footseg.runtime.temporal import video_mode
@@ -86,8 +87,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _peak_text(scores: dict) -> str:
-    peak = scores.get("region_peak")
-    return "" if peak is None else f"region peak {peak:g}  "
+    peak, presence = scores.get("region_peak"), scores.get("presence")
+    return (("" if peak is None else f"region peak {peak:g}  ")
+            + ("" if presence is None else f"presence {presence:g}  "))
 
 
 def _model_and_inputs(items: list[str]) -> tuple[str | None, list[str]]:
@@ -454,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--region-peak", type=float, default=None, metavar="P",
                    help="keep a region of foot only if some pixel of it exceeds P, or it is the frame's most "
                         "confident (default: the model's own region_peak; 0 keeps every region)")
+    s.add_argument("--presence", type=float, default=None, metavar="P",
+                   help="a frame shows foot only if some pixel of it exceeds P (default: the model's own presence; "
+                        "0 turns the gate off)")
     s.add_argument("--size", type=int, default=None, metavar="S",
                    help="run the network at SxS, not its own input size (saved PyTorch models; default: its own)")
     s.add_argument("--json", default=None, help="also write the scores to this JSON file")

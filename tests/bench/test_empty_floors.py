@@ -50,3 +50,14 @@ def test_a_floor_folder_is_read_as_the_renders_read_it(trained_dir: Path, tiny_d
     assert rows == [("tiles", "1"), ("wood", "1")], done.stdout
     missing = _run(str(trained_dir), "--floors", str(tmp_path / "nowhere"))
     assert missing.returncode != 0 and "floor photo folder not found" in missing.stderr
+
+
+def test_a_presence_gate_clears_the_frames_it_is_unsure_of(trained_dir: Path, tiny_dataset: Path,
+                                                          tmp_path: Path) -> None:
+    photos = shutil.copytree(tiny_dataset / "test" / "images", tmp_path / "floor")
+    peaks = sorted(float(Predictor(str(trained_dir)).predict_proba(read_image(f)).max()) for f in image_files(photos))
+    above_all = min(0.999999, peaks[-1] + (1 - peaks[-1]) / 2)
+    done = _run(str(trained_dir), "--photos", str(photos), "--presence", f"{above_all!r}")
+    assert done.returncode == 0, done.stderr
+    assert f"presence {above_all:g}" in done.stdout
+    assert "floor: 4 photos, 0.00 % of pixels marked foot; a blob over 0.5 % of the frame in 0 (0 %)" in done.stdout

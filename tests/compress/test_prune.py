@@ -122,11 +122,11 @@ def test_pruned_model_round_trips_through_save_load_and_onnx(tmp_path: Path) -> 
     model = _model()
     channel_prune(model, 0.5)
     unpruned = SavedModelInfo("fastlinknet", 0.5, 2, (64, 64), extra={MIN_STRIDE_KEY: 8, "kept": 1}, threshold=0.7,
-                              region_peak=0.99)
+                              region_peak=0.99, presence=0.995)
     info = pruned_info(model, unpruned, note="test")
     assert info.extra["note"] == "test" and info.extra[LAYER_SHAPES_KEY] and info.extra["kept"] == 1
     assert MIN_STRIDE_KEY not in info.extra  # an int8 setting chosen for the unpruned widths
-    assert (info.threshold, info.region_peak) == (0.5, None)  # the old weights' operating point
+    assert (info.threshold, info.region_peak, info.presence) == (0.5, None, None)  # the old weights' operating point
     folder = save_model(model, tmp_path / "pruned", info)
     loaded, loaded_info = load_model(folder)
     assert loaded_info.extra == info.extra

@@ -31,7 +31,7 @@ from footseg.deploy.quantize import export_int8
 from footseg.deploy.serve import SiteServer, running
 from footseg.errors import FootsegError
 from footseg.runtime.onnx_model import OnnxModel
-from footseg.runtime.predictor import keep_confident_regions
+from footseg.runtime.predictor import gate_presence, keep_confident_regions
 from footseg.runtime.temporal import smooth
 
 if TYPE_CHECKING:
@@ -295,6 +295,12 @@ def test_masks_flow_and_match_python_onnx_runtime(
     page.context.close()
 
 
+GATE_PRESENCE = """async ([values, presence]) => {
+  const { gatePresence } = await import('./segmenter.js');
+  return Array.from(gatePresence(Float32Array.from(values), presence));
+}"""
+
+
 KEEP_REGIONS = """async ([values, width, height, threshold, peak]) => {
   const { keepConfidentRegions } = await import('./segmenter.js');
   return Array.from(keepConfidentRegions(Float32Array.from(values), width, height, threshold, peak));
@@ -332,6 +338,14 @@ def test_the_page_keeps_the_regions_footseg_keeps(camera_browser: Browser, serve
     assert kept[10:13, 2:5].all() and not kept[20:23, 2:5].any()  # the most confident region stays
     kept = keep_confident_regions(maps[4], 0.7, 0.99) > 0
     assert kept[20:23, 2:5].all() and not kept[30:33, 2:5].any()
+    # and gates frames as its Python twin does
+    assert meta["presence"] == OnnxModel(site / "model.onnx").info.presence
+    for prob in maps:
+        for presence in (0.99, 0.995, 0.9, 0.3, None):
+            got = np.asarray(page.evaluate(GATE_PRESENCE, [prob.ravel().tolist(), presence]), np.float32)
+            want = prob if presence is None else gate_presence(prob, presence)
+            np.testing.assert_array_equal(got.reshape(h, w), want)
+    assert not gate_presence(edges, 0.995).any() and gate_presence(edges, 0.99) is edges  # 0.995 is the edge's max
     page.context.close()
 
 

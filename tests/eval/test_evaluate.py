@@ -158,6 +158,41 @@ def test_region_peak_ious_score_each_peak_as_evaluate_does(saved_model: Path, ti
         region_peak_ious(saved_model, tiny_dataset, [0.5, 1.0])
 
 
+def test_presence_ious_score_each_gate_as_evaluate_does(saved_model: Path, tiny_dataset: Path) -> None:
+    from footseg.eval.evaluate import presence_ious
+
+    predictor = Predictor(saved_model)
+    probs = predictor.network_proba([read_sample(s)[0] for s in labelled_samples(tiny_dataset, "test")])
+    peaks = sorted(float(p.max()) for p in probs)
+    levels = [0.0, (peaks[0] + peaks[1]) / 2, (peaks[-2] + peaks[-1]) / 2]  # clearing one frame, then all but one
+    ious = presence_ious(saved_model, tiny_dataset, levels, split="test", batch_size=3)
+    assert list(ious) == levels
+    assert ious[0.0] == pytest.approx(evaluate(saved_model, tiny_dataset)["iou"], abs=1e-12)
+    for level in levels[1:]:
+        at = evaluate(saved_model, tiny_dataset, presence=level)
+        assert at["presence"] == level and at["iou"] == pytest.approx(ious[level], abs=1e-12)
+    assert len(set(ious.values())) == 3  # each level clears other frames: the test can tell them apart
+    with pytest.raises(FootsegError, match="presence must be a number between 0 and 1"):
+        presence_ious(saved_model, tiny_dataset, [0.5, 1.0])
+
+
+def test_a_presence_gate_pays_on_frames_with_no_foot(red_model, tmp_path: Path) -> None:
+    from footseg.eval.evaluate import presence_ious
+
+    # a frame with a sure foot (red: ~1.0) and one of floor with a foot-like patch the network half-believes (~0.77)
+    foot, floor = np.full((64, 64, 3), 128, np.uint8), np.full((64, 64, 3), 128, np.uint8)
+    foot[8:24, 8:24] = (230, 77, 77)
+    floor[40:56, 40:56] = (170, 86, 86)
+    truth = np.zeros((64, 64), np.uint8)
+    truth[8:24, 8:24] = 1
+    for stem, image, mask in (("foot", foot, truth), ("floor", floor, np.zeros_like(truth))):
+        write_png(tmp_path / "val" / "images" / f"{stem}.png", image)
+        write_png(tmp_path / "val" / "masks" / f"{stem}.png", mask)
+    net, info = red_model
+    ious = presence_ious((net, info), tmp_path, [0.0, 0.5, 0.99], split="val")
+    assert ious[0.0] == ious[0.5] == pytest.approx(256 / 512) and ious[0.99] == 1.0
+
+
 def test_eval_region_peak_option(saved_model: Path, tiny_dataset: Path, tmp_path: Path,
                                  capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "scores.json"
@@ -168,3 +203,18 @@ def test_eval_region_peak_option(saved_model: Path, tiny_dataset: Path, tmp_path
     assert scores["iou"] == pytest.approx(evaluate(saved_model, tiny_dataset, region_peak=0.6)["iou"], abs=1e-12)
     assert main(["eval", str(saved_model), "--data", str(tiny_dataset), "--region-peak", "2"]) == 2
     assert "region_peak must be a number between 0 and 1" in capsys.readouterr().err
+
+
+def test_eval_presence_option(saved_model: Path, tiny_dataset: Path, tmp_path: Path,
+                              capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "scores.json"
+    level = float(np.median([p.max() for p in Predictor(saved_model).network_proba(
+        [read_sample(s)[0] for s in labelled_samples(tiny_dataset, "test")])]))
+    assert main(["eval", str(saved_model), "--data", str(tiny_dataset), "--presence", str(level), "--json",
+                 str(out)]) == 0
+    scores = json.loads(out.read_text())
+    assert scores["presence"] == level and f"presence {level:g}" in capsys.readouterr().out
+    assert scores["iou"] == pytest.approx(evaluate(saved_model, tiny_dataset, presence=level)["iou"], abs=1e-12)
+    assert scores["iou"] != evaluate(saved_model, tiny_dataset)["iou"]  # the gate cleared some frames
+    assert main(["eval", str(saved_model), "--data", str(tiny_dataset), "--presence", "2"]) == 2
+    assert "presence must be a number between 0 and 1" in capsys.readouterr().err

@@ -87,3 +87,18 @@ def test_a_model_keeps_its_region_peak_and_one_without_writes_none(tmp_path: Pat
         with pytest.raises(FootsegError, match="region_peak must be a number between 0 and 1") as err:
             read_info(tmp_path / "m")
         assert str(tmp_path / "m" / "config.json") in str(err.value)
+
+
+def test_a_model_keeps_its_presence_and_one_without_writes_none(tmp_path: Path) -> None:
+    model = create_model("fastlinknet", width=0.25).eval()
+    save_model(model, tmp_path / "plain", SavedModelInfo("fastlinknet", 0.25, 2, (64, 64), region_peak=0.99))
+    assert "presence" not in json.loads((tmp_path / "plain" / "config.json").read_text())  # files as before
+    assert read_info(tmp_path / "plain").presence is None
+    save_model(model, tmp_path / "m", SavedModelInfo("fastlinknet", 0.25, 2, (64, 64), presence=0.995))
+    assert read_info(tmp_path / "m").presence == 0.995 and read_info(tmp_path / "m").region_peak is None
+    raw = json.loads((tmp_path / "m" / "config.json").read_text())
+    for bad in (0, 1.0, "0.9", True, -0.2):
+        (tmp_path / "m" / "config.json").write_text(json.dumps({**raw, "presence": bad}))
+        with pytest.raises(FootsegError, match="presence must be a number between 0 and 1") as err:
+            read_info(tmp_path / "m")
+        assert str(tmp_path / "m" / "config.json") in str(err.value)

@@ -197,6 +197,8 @@ BAD = {
                                  "[0.9, 1.0]"),
     "region peaks not numbers": (_replace('model = "second"\n', 'model = "second"\nregion_peaks = ["0.9"]\n'),
                                  "stage 'point': region_peaks must be an array of numbers, got an array"),
+    "presence out of range": (_replace('model = "second"\n', 'model = "second"\npresences = [0.9, 0.9]\n'),
+                              "stage 'point': presences must be distinct numbers between 0 and 1, got [0.9, 0.9]"),
 }
 
 
@@ -701,3 +703,35 @@ def test_a_threshold_stage_with_region_peaks_chooses_one_after_the_threshold(tin
     card = (out / "model" / "MODEL_CARD.md").read_text()
     shown = "none" if peak is None else f"{peak:g}"
     assert f"; then the region peak to {shown} of: none {100 * by_peak['0']:.2f}, 0.6 " in card
+
+
+def test_a_threshold_stage_with_presences_chooses_one_after_the_region_peak(tiny_run: tuple[Path, Path],
+                                                                           tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture) -> None:
+    from footseg.eval.evaluate import presence_ious
+    from footseg.runtime.predictor import Predictor
+
+    out = _without_operating_point(tiny_run, tmp_path)
+    path = _write(tmp_path, _replace('model = "second"\n',
+                                     'model = "second"\nregion_peaks = [0.9]\npresences = [0.3, 0.9, 0.999]\n'))
+    assert main(["recipe", "run", str(path), "--out", str(out), "--dry-run"]) == 0
+    assert ("second's operating point: the threshold, then the region peak (none, 0.9), then the presence gate "
+            "(none, 0.3, 0.9, 0.999)") in capsys.readouterr().out
+    RecipeRun(parse_recipe(path), out, device="cpu", log=_Log()).run()
+    choice = json.loads((out / "point" / "choice.json").read_text())
+    by_presence = choice["val_iou_by_presence"]
+    assert list(by_presence) == ["0", "0.3", "0.9", "0.999"]
+    best = [key for key, v in by_presence.items() if v == max(by_presence.values())]
+    presence = choice["presence"]
+    assert presence == (None if "0" in best else min(float(key) for key in best))  # of equals, none, then the lower
+    # measured at the threshold and region peak the stage chose, which the model folder keeps beside the gate
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert (config["threshold"], config.get("region_peak")) == (choice["chosen"], choice["region_peak"])
+    assert config.get("presence") == presence
+    assert OnnxModel(out / "model" / "model.int8.onnx").info.presence == presence
+    again = presence_ious(Predictor(out / "model").at_presence(0), out / "synth", [0.0, 0.3, 0.9, 0.999])
+    assert {f"{p:g}": v for p, v in again.items()} == by_presence
+    assert len(set(by_presence.values())) > 1  # the levels clear different frames: the test can tell them apart
+    card = (out / "model" / "MODEL_CARD.md").read_text()
+    shown = "none" if presence is None else f"{presence:g}"
+    assert f"; then the presence gate to {shown} of: none {100 * by_presence['0']:.2f}, 0.3 " in card

@@ -9,7 +9,7 @@ import torch
 from footseg.errors import FootsegError
 from footseg.metrics import binary_scores
 from footseg.models import SavedModelInfo
-from footseg.runtime.predictor import Predictor, as_predictor, keep_confident_regions
+from footseg.runtime.predictor import Predictor, as_predictor, gate_presence, keep_confident_regions
 
 
 def _iou(pred: np.ndarray, mask: np.ndarray) -> float:
@@ -165,3 +165,25 @@ def test_a_model_s_region_peak_clears_unsure_regions_everywhere_it_predicts(red_
     assert plain.at_region_peak(None) is plain
     with pytest.raises(FootsegError, match="region_peak must be a number between 0 and 1"):
         plain.at_region_peak(1.5)
+
+
+def test_gate_presence_clears_a_frame_without_a_pixel_above_it() -> None:
+    prob = np.zeros((6, 8), np.float32)
+    prob[1:3, 1:3] = 0.9
+    assert gate_presence(prob, 0.8) is prob  # a pixel above it: the frame is untouched
+    cleared = gate_presence(prob, 0.95)
+    assert cleared.shape == prob.shape and cleared.dtype == prob.dtype and not cleared.any() and prob.any()
+    exact = np.full((2, 2), 0.99, np.float32)  # compared in float32, as the web page compares: 0.99 is not above 0.99
+    assert not gate_presence(exact, 0.99).any() and gate_presence(exact, 0.985) is exact
+
+
+def test_a_model_s_presence_clears_frames_it_is_unsure_of(red_net) -> None:
+    sure, unsure = _two_blobs(), _two_blobs()
+    unsure[8:24, 8:24] = 128  # only the faint square (~0.77) is left
+    gated = Predictor((red_net(), SavedModelInfo("red", input_size=(64, 64), threshold=0.7, presence=0.99)))
+    plain = gated.at_presence(0)
+    assert gated.presence == 0.99 and plain.presence is None and gated.at_presence(None) is gated
+    np.testing.assert_array_equal(gated.predict_mask(sure), plain.predict_mask(sure))  # a sure foot: both squares
+    assert plain.predict_mask(unsure)[40:56, 40:56].all() and not gated.predict_mask(unsure).any()
+    with pytest.raises(FootsegError, match="presence must be a number between 0 and 1"):
+        plain.at_presence(1.5)

@@ -134,7 +134,8 @@ def pruned_info(model: nn.Module, info: SavedModelInfo, **extra: object) -> Save
     new_extra.update(extra)
     if shapes:
         new_extra[LAYER_SHAPES_KEY] = shapes
-    # new weights: the operating point chosen for the old ones (side, threshold, region peak) no longer holds: they
-    # start from the side the network was trained at, the argmax and every region kept (see SavedModelInfo.threshold)
+    # new weights: the operating point chosen for the old ones (side, threshold, region peak, presence) no longer
+    # holds: they start from the side the network was trained at, the argmax and every region and frame kept (see
+    # SavedModelInfo.threshold)
     return dataclasses.replace(info, input_size=info.trained_size, extra=new_extra, threshold=DEFAULT_THRESHOLD,
-                               region_peak=None)
+                               region_peak=None, presence=None)

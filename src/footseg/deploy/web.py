@@ -116,6 +116,7 @@ def site_meta(onnx_path: Path, runtime_version: str | None) -> dict:
                    "meaning": "l1 - l0; foot probability sigmoid(l1 - l0), foot where it exceeds threshold"},
         "threshold": info.threshold,  # the model's operating point, as footseg's Predictor applies it
         "region_peak": info.region_peak,  # null: every region of foot is kept (footseg.runtime.keep_confident_regions)
+        "presence": info.presence,  # null: no frame is cleared (footseg.runtime.gate_presence)
         "layout": "NCHW float32 RGB in [0, 1], the frame resized to input_size",
         "onnxruntime_web": runtime_version,
     }

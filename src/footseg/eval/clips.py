@@ -63,7 +63,7 @@ def evaluate_clips(
 
     Keys: iou, accuracy, miou, flicker (percent), n_clips, n_frames, mode, latency_ms and p90_ms (one frame's full
     loop at ``threads`` threads, as ``footseg bench`` pins them: resize, network, state update, resize back; decoding
-    excluded), threshold, region_peak, and per_clip ({clip, iou, flicker}).
+    excluded), threshold, region_peak, presence, and per_clip ({clip, iou, flicker}).
     """
     clips = find_clips(Path(data), split)
     for clip in clips:  # every problem with the data surfaces before any time is spent on the model
@@ -111,6 +111,7 @@ def _run(segmenter: VideoSegmenter, clips: list[Clip]) -> dict:
         "mode": segmenter.mode,
         "threshold": segmenter.predictor.threshold,
         "region_peak": segmenter.predictor.region_peak,
+        "presence": segmenter.predictor.presence,
         "latency_ms": timing["latency_ms"],
         "p90_ms": timing["p90_ms"],
         "per_clip": per_clip,

@@ -6,7 +6,7 @@ Predictions are made at the network's input size and resized back to each mask's
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +16,15 @@ from torch import nn
 from footseg.data.dataset import Sample, find_samples, read_sample, split_folder
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
-from footseg.models.saved import SavedModelInfo, check_region_peak, check_threshold
-from footseg.runtime.predictor import Predictor, as_predictor, keep_confident_regions, resize_proba, to_mask
+from footseg.models.saved import SavedModelInfo, check_presence, check_region_peak, check_threshold
+from footseg.runtime.predictor import (
+    Predictor,
+    as_predictor,
+    gate_presence,
+    keep_confident_regions,
+    resize_proba,
+    to_mask,
+)
 
 # The operating points a threshold stage tries: 0.10 to 0.90 in steps of 0.05.
 THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(2, 19))
@@ -42,19 +49,20 @@ def evaluate(
     batch_size: int = 8,
     threshold: float | None = None,
     region_peak: float | None = None,
+    presence: float | None = None,
 ) -> dict:
-    """Scores of ``model`` on ``data``: accuracy, iou (foot), miou, n (images), threshold, region_peak, input_size
-    (the side the network ran at) and per_image.
+    """Scores of ``model`` on ``data``: accuracy, iou (foot), miou, n (images), threshold, region_peak, presence,
+    input_size (the side the network ran at) and per_image.
 
     Accuracy and IoU are dataset-level: confusion counts are summed over every pixel of every image before dividing,
     so large photos weigh more than small ones. ``per_image`` lists {stem, iou, accuracy} for each image. A pixel is
     foot where its probability exceeds ``threshold``, by default the model's own (``Predictor.threshold``), as
-    everywhere else; ``region_peak`` overrides the model's own likewise (0: keep every region).
+    everywhere else; ``region_peak`` and ``presence`` override the model's own likewise (0: off).
     """
     if batch_size < 1:
         raise FootsegError(f"batch size must be at least 1, got {batch_size}")
     samples = labelled_samples(data, split)  # check every mask exists before spending time on the model
-    predictor = as_predictor(model).at_threshold(threshold).at_region_peak(region_peak)
+    predictor = as_predictor(model).at_threshold(threshold).at_region_peak(region_peak).at_presence(presence)
     total = ConfusionMeter()
     per_image: list[dict] = []
     for sample, prob, target in predictions(predictor, samples, batch_size):
@@ -64,7 +72,8 @@ def evaluate(
         scores = meter.compute()
         per_image.append({"stem": sample.stem, "iou": scores["iou"], "accuracy": scores["accuracy"]})
     return {**total.compute(), "n": len(samples), "threshold": predictor.threshold,
-            "region_peak": predictor.region_peak, "input_size": list(predictor.input_size), "per_image": per_image}
+            "region_peak": predictor.region_peak, "presence": predictor.presence,
+            "input_size": list(predictor.input_size), "per_image": per_image}
 
 
 def threshold_ious(
@@ -76,7 +85,8 @@ def threshold_ious(
 ) -> dict[float, float]:
     """Dataset-level foot IoU of ``model`` on ``data`` at each of ``thresholds``, from one pass over the images: how
     a model's operating point is chosen (on synthetic validation images; real photos only report). Every region of
-    foot counts (no ``region_peak``: it depends on the threshold, and is chosen after it by ``region_peak_ious``)."""
+    foot counts (no ``region_peak`` or ``presence``: they depend on the threshold, and are chosen after it by
+    ``region_peak_ious`` and ``presence_ious``)."""
     if batch_size < 1:
         raise FootsegError(f"batch size must be at least 1, got {batch_size}")
     try:
@@ -86,7 +96,7 @@ def threshold_ious(
     samples = labelled_samples(data, split)
     inter = np.zeros(len(levels), np.int64)
     union = np.zeros(len(levels), np.int64)
-    for _, prob, target in predictions(as_predictor(model).at_region_peak(0), samples, batch_size):
+    for _, prob, target in predictions(as_predictor(model).at_region_peak(0).at_presence(0), samples, batch_size):
         truth = target.astype(bool)
         foot, floor = np.sort(prob[truth]), np.sort(prob[~truth])
         # pixels above each threshold, counted from the sorted values: two sorts instead of a pass per threshold
@@ -104,29 +114,58 @@ def region_peak_ious(
     batch_size: int = 8,
 ) -> dict[float, float]:
     """Dataset-level foot IoU of ``model`` on ``data`` at its own threshold with each of ``peaks`` as its
-    ``region_peak`` (0: every region kept), from one pass over the images; chosen on synthetic validation images."""
-    if batch_size < 1:
-        raise FootsegError(f"batch size must be at least 1, got {batch_size}")
+    ``region_peak`` (0: every region kept) and no presence gate, from one pass over the images; chosen on synthetic
+    validation images."""
     try:
         levels = [check_region_peak(p or None) for p in peaks]
     except ValueError as exc:
         raise FootsegError(str(exc)) from exc
+    predictor = as_predictor(model)
+    filters = [lambda prob, level=level: prob if level is None else
+               keep_confident_regions(prob, predictor.threshold, level) for level in levels]
+    ious = _filtered_ious(predictor.at_region_peak(0).at_presence(0), data, filters, split, batch_size)
+    return dict(zip(map(float, peaks), ious, strict=True))
+
+
+def presence_ious(
+    model: str | Path | Predictor | tuple[nn.Module, SavedModelInfo],
+    data: str | Path,
+    presences: Sequence[float],
+    split: str = "val",
+    batch_size: int = 8,
+) -> dict[float, float]:
+    """Dataset-level foot IoU of ``model`` on ``data`` at its own threshold and region peak with each of
+    ``presences`` as its ``presence`` (0: no gate), from one pass over the images; chosen on synthetic validation
+    images that hold frames with no foot (on frames that all hold one, a gate can only lose)."""
+    try:
+        levels = [check_presence(p or None) for p in presences]
+    except ValueError as exc:
+        raise FootsegError(str(exc)) from exc
+    filters = [lambda prob, level=level: prob if level is None else gate_presence(prob, level) for level in levels]
+    ious = _filtered_ious(as_predictor(model).at_presence(0), data, filters, split, batch_size)
+    return dict(zip(map(float, presences), ious, strict=True))
+
+
+def _filtered_ious(predictor: Predictor, data: str | Path, filters: Sequence[Callable[[np.ndarray], np.ndarray]],
+                   split: str, batch_size: int) -> list[float]:
+    """Dataset-level foot IoU of ``predictor`` with each of ``filters`` applied to its network-size probability
+    maps (as ``Predictor.network_proba`` applies its own), from one pass over the images."""
+    if batch_size < 1:
+        raise FootsegError(f"batch size must be at least 1, got {batch_size}")
     samples = labelled_samples(data, split)
-    predictor = as_predictor(model).at_region_peak(0)
-    inter = np.zeros(len(levels), np.int64)
-    union = np.zeros(len(levels), np.int64)
+    inter = np.zeros(len(filters), np.int64)
+    union = np.zeros(len(filters), np.int64)
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
         images, masks = zip(*(read_sample(s, scaled_mask=True) for s in chunk), strict=True)
         for prob, image, mask in zip(predictor.network_proba(images), images, masks, strict=True):
             truth = mask > 0
-            for k, level in enumerate(levels):
-                kept = prob if level is None else keep_confident_regions(prob, predictor.threshold, level)
+            for k, keep in enumerate(filters):
                 # resized as predict_batch and predictions resize: to the photo, then to its mask's size
-                found = resize_proba(resize_proba(kept, image.shape[:2]), truth.shape) > predictor.threshold
+                found = resize_proba(resize_proba(keep(prob), image.shape[:2]), truth.shape) > predictor.threshold
                 inter[k] += np.count_nonzero(found & truth)
                 union[k] += np.count_nonzero(found | truth)
-    return {float(p): float(i / u) if u else 1.0 for p, i, u in zip(peaks, inter, union, strict=True)}
+    return [float(i / u) if u else 1.0 for i, u in zip(inter, union, strict=True)]
 
 
 def predictions(predictor: Predictor, samples: Sequence[Sample], batch_size: int

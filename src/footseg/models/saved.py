@@ -51,6 +51,10 @@ class SavedModelInfo:
     # half-believes go, a frame with any foot keeps it. Chosen with the threshold (a recipe's threshold stage); None:
     # every region is kept.
     region_peak: float | None = None
+    # Where set, a frame shows foot only if its most confident pixel exceeds this; otherwise the whole frame is
+    # floor. The region peak always keeps the frame's most confident region, so on a floor with no foot its most
+    # foot-like patch survives: this clears it. Chosen after the region peak (a recipe's threshold stage); None: off.
+    presence: float | None = None
 
     @property
     def trained_size(self) -> tuple[int, int]:
@@ -64,8 +68,9 @@ def info_to_dict(info: SavedModelInfo) -> dict:
     """``info`` as config.json (and a compressed model's header) store it: plain JSON values."""
     raw = asdict(info)
     raw["input_size"] = list(info.input_size)
-    if info.region_peak is None:  # absent rather than null: files of models without it stay as they were
-        del raw["region_peak"]
+    for key in ("region_peak", "presence"):
+        if raw[key] is None:  # absent rather than null: files of models without it stay as they were
+            del raw[key]
     return raw
 
 
@@ -81,6 +86,7 @@ def info_from_dict(raw: dict) -> SavedModelInfo:
         extra=dict(raw.get("extra", {})),
         threshold=check_threshold(raw.get("threshold", DEFAULT_THRESHOLD)),
         region_peak=check_region_peak(raw.get("region_peak")),
+        presence=check_presence(raw.get("presence")),
     )
 
 
@@ -93,10 +99,19 @@ def check_threshold(value: object) -> float:
 
 def check_region_peak(value: object) -> float | None:
     """``value`` as a region peak (None, or a number strictly between 0 and 1); ValueError otherwise."""
+    return _optional_probability("region_peak", value)
+
+
+def check_presence(value: object) -> float | None:
+    """``value`` as a presence level (None, or a number strictly between 0 and 1); ValueError otherwise."""
+    return _optional_probability("presence", value)
+
+
+def _optional_probability(name: str, value: object) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 1.0:
-        raise ValueError(f"region_peak must be a number between 0 and 1 (or absent), got {value!r}")
+        raise ValueError(f"{name} must be a number between 0 and 1 (or absent), got {value!r}")
     return float(value)
 
 

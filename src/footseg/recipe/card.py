@@ -107,7 +107,9 @@ def model_card(run: RecipeRun, dest: Path) -> str:
         + f"; weights sha256 `{sha256_file(dest / 'model.safetensors')}`. A pixel is foot where its probability "
         f"exceeds {info.threshold:g}"
         + ("." if info.region_peak is None else f", in a region of such pixels of which one exceeds "
-           f"{info.region_peak:g} or that holds the frame's most confident pixel."),
+           f"{info.region_peak:g} or that holds the frame's most confident pixel.")
+        + ("" if info.presence is None else f" A frame shows foot only if some pixel of it exceeds "
+           f"{info.presence:g}."),
         *[f"Export `{p.name}`: sha256 `{sha256_file(p)}`." for p in sorted(dest.glob("*.onnx"))],
         "",
         "## Software",
@@ -168,6 +170,11 @@ def _choice(stage: Stage, stamp: dict) -> str:
         peaks = ", ".join(f"{'none' if key == '0' else key} {100 * v:.2f}"
                           for key, v in stamp["val_iou_by_region_peak"].items())
         line += f"; then the region peak to {'none' if peak is None else f'{peak:g}'} of: {peaks}"
+    if "val_iou_by_presence" in stamp:
+        presence = stamp.get("presence")
+        levels = ", ".join(f"{'none' if key == '0' else key} {100 * v:.2f}"
+                           for key, v in stamp["val_iou_by_presence"].items())
+        line += f"; then the presence gate to {'none' if presence is None else f'{presence:g}'} of: {levels}"
     return line + "."
 
 

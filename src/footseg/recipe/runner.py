@@ -252,7 +252,8 @@ class RecipeRun:
             # the size only where the stage changed it, so digests of runs made before sizes existed still hold
             at = "" if tuple(info.input_size) == tuple(size) else f" size {info.input_size[0]}x{info.input_size[1]}"
             peak = "" if info.region_peak is None else f" region peak {info.region_peak:g}"
-            return f"{weights} threshold {info.threshold:g}{at}{peak}"
+            presence = "" if info.presence is None else f" presence {info.presence:g}"
+            return f"{weights} threshold {info.threshold:g}{at}{peak}{presence}"
         return weights
 
     # --- running -------------------------------------------------------------------------------------------------
@@ -376,7 +377,7 @@ class RecipeRun:
     def _threshold(self, stage: Stage) -> dict:
         import dataclasses
 
-        from footseg.eval.evaluate import region_peak_ious, threshold_ious
+        from footseg.eval.evaluate import presence_ious, region_peak_ious, threshold_ious
         from footseg.models.saved import read_info, write_info
         from footseg.runtime.device import resolve_device
         from footseg.runtime.predictor import Predictor
@@ -413,10 +414,21 @@ class RecipeRun:
             choice["val_iou_by_region_peak"] = {f"{p:g}": v for p, v in by_peak.items()}
             self.log(f"  region peak {'none' if peak is None else f'{peak:g}'}: synthetic validation foot IoU "
                      f"{100 * by_peak[best]:.2f} (none: {100 * by_peak[0.0]:.2f})")
+        presence = None
+        if s["presences"]:  # at the chosen side, threshold and region peak: the gate sees what they leave
+            at = predictor.at_size(size).at_threshold(chosen).at_region_peak(peak or 0)
+            by_presence = presence_ious(at, self.out / s["data"], [0.0, *s["presences"]], split="val")
+            # the best IoU; of equals, none (no frame cleared), then the lower level (the fewer frames cleared)
+            best = max(by_presence, key=lambda p: (by_presence[p], p == 0.0, -p))
+            presence = best or None
+            choice["presence"] = presence
+            choice["val_iou_by_presence"] = {f"{p:g}": v for p, v in by_presence.items()}
+            self.log(f"  presence {'none' if presence is None else f'{presence:g}'}: synthetic validation foot IoU "
+                     f"{100 * by_presence[best]:.2f} (none: {100 * by_presence[0.0]:.2f})")
         folder.mkdir(parents=True, exist_ok=True)
         atomic_copy(source / WEIGHTS, folder / WEIGHTS)
         write_info(folder, dataclasses.replace(read_info(source), threshold=chosen, input_size=(size, size),
-                                               region_peak=peak))
+                                               region_peak=peak, presence=presence))
         atomic_write_text(folder / CHOICE, json.dumps(choice, indent=1) + "\n")
         return choice
 

@@ -111,7 +111,8 @@ KEYS: dict[str, dict[str, Key]] = {
     "select": {"candidates": Key("list", refs=("train",))},
     "threshold": {"model": Key("str", **_MODEL_REF), "data": Key("str", refs=DATA_KINDS),
                   "sizes": _optional("ints", []),  # input sides to try; none: the model's own
-                  "region_peaks": _optional("floats", [])},  # region peaks to try beside none; none: not tried
+                  "region_peaks": _optional("floats", []),  # region peaks to try beside none; none: not tried
+                  "presences": _optional("floats", [])},  # presence levels to try beside none; none: not tried
     "export": {
         "model": Key("str", **_MODEL_REF), "format": Key("str", choices=EXPORT_FORMATS),
         "opset": _optional("int", 17),
@@ -396,9 +397,10 @@ class _Parser:
             elif kind == "threshold":
                 if any(v <= 0 or v % 32 for v in s["sizes"]) or len(set(s["sizes"])) != len(s["sizes"]):
                     raise FootsegError(f"sizes must be distinct positive multiples of 32, got {s['sizes']}")
-                peaks = s["region_peaks"]
-                if any(not 0 < v < 1 for v in peaks) or len(set(peaks)) != len(peaks):
-                    raise FootsegError(f"region_peaks must be distinct numbers between 0 and 1, got {peaks}")
+                for key in ("region_peaks", "presences"):
+                    levels = s[key]
+                    if any(not 0 < v < 1 for v in levels) or len(set(levels)) != len(levels):
+                        raise FootsegError(f"{key} must be distinct numbers between 0 and 1, got {levels}")
             elif kind == "train":
                 from footseg.models.registry import list_models
 
@@ -464,6 +466,8 @@ def describe(stage: Stage) -> str:
             what = f"the input size ({', '.join(map(str, s['sizes']))} px) and threshold"
         if s["region_peaks"]:
             what += f", then the region peak (none, {', '.join(f'{v:g}' for v in s['region_peaks'])})"
+        if s["presences"]:
+            what += f", then the presence gate (none, {', '.join(f'{v:g}' for v in s['presences'])})"
         return f"{s['model']}'s operating point: {what} with the best foot IoU on {s['data']}'s validation split"
     if stage.kind == "train":
         start = f" from {s['init']}" if s["init"] else " from scratch"

@@ -21,7 +21,7 @@ from torch import nn
 
 from footseg.data.transforms import resize_image, to_tensor
 from footseg.errors import FootsegError
-from footseg.models.saved import CONFIG_NAME, SavedModelInfo, check_region_peak, check_threshold
+from footseg.models.saved import CONFIG_NAME, SavedModelInfo, check_presence, check_region_peak, check_threshold
 from footseg.runtime.resolve import ModelRef, check_input_side, resolve_model
 
 if TYPE_CHECKING:
@@ -115,6 +115,24 @@ class Predictor:
         other.info = dataclasses.replace(self.info, region_peak=value)
         return other
 
+    @property
+    def presence(self) -> float | None:
+        """The confidence a frame's most confident pixel must exceed for it to show any foot (``gate_presence``);
+        None: off."""
+        return self.info.presence
+
+    def at_presence(self, presence: float | None) -> Predictor:
+        """This predictor gating frames by another presence level (``0`` turns the gate off); itself for None."""
+        if presence is None:
+            return self
+        try:
+            value = check_presence(presence or None)
+        except ValueError as exc:
+            raise FootsegError(str(exc)) from exc
+        other = copy.copy(self)
+        other.info = dataclasses.replace(self.info, presence=value)
+        return other
+
     def at_size(self, size: int | None) -> Predictor:
         """This predictor running its network at ``size`` x ``size`` instead of its own input size (the same loaded
         network); itself for None. Only PyTorch networks: an exported file fixes the size it takes."""
@@ -140,7 +158,8 @@ class Predictor:
     def network_proba(self, images: Sequence[np.ndarray], priors: Sequence[np.ndarray | None] | None = None
                       ) -> np.ndarray:
         """(N, h, w) float32 foot probability at the network's ``input_size`` for (H, W, 3) uint8 RGB images, its
-        unconfident regions cleared where the model has a ``region_peak``.
+        unconfident regions cleared where the model has a ``region_peak``, and frames without a confident pixel
+        cleared where it has a ``presence``.
 
         ``priors`` (prior-mask networks only): per image the previous frame's probability at ``input_size``, or None
         for a first frame (an empty prior, as in training). Kept small on purpose: the video runner keeps its state
@@ -167,6 +186,9 @@ class Predictor:
         if self.region_peak is not None:
             for k, prob in enumerate(probs):
                 probs[k] = keep_confident_regions(prob, self.threshold, self.region_peak)
+        if self.presence is not None:
+            for k, prob in enumerate(probs):
+                probs[k] = gate_presence(prob, self.presence)
         return probs
 
     def predict_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -221,6 +243,15 @@ def keep_confident_regions(prob: np.ndarray, threshold: float, peak: float) -> n
     out = prob.copy()
     out[cleared] = 0.0
     return out
+
+
+def gate_presence(prob: np.ndarray, presence: float) -> np.ndarray:
+    """``prob``, or all zeros (no foot in the frame) where no pixel of it exceeds ``presence``.
+
+    A frame-level decision, as a face or pose detector's presence score: a floor with no foot still has a most
+    foot-like patch, which thresholds and the region peak keep. The web page does the same (segmenter.js).
+    """
+    return prob if prob.max(initial=0.0) > presence else np.zeros_like(prob)
 
 
 def to_mask(prob: np.ndarray, threshold: float) -> np.ndarray:

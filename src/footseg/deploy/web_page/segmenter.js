@@ -53,6 +53,15 @@ export function keepConfidentRegions(prob, width, height, threshold, peak) {
   return prob;
 }
 
+// footseg.runtime.gate_presence, in place: the whole frame is cleared unless some pixel exceeds presence (a
+// frame-level "is there a foot at all", as a detector's presence score); presence null clears nothing.
+export function gatePresence(prob, presence) {
+  if (presence === null || presence === undefined) return prob;
+  const level = Math.fround(presence); // compared in float32, as numpy compares the float32 map
+  for (let i = 0; i < prob.length; i += 1) if (prob[i] > level) return prob;
+  return prob.fill(0);
+}
+
 // MediaPipe's uncertainty-weighted blend, exactly footseg.runtime.temporal.smooth: confident pixels follow the new
 // frame, unsure ones (binary entropy near 1 bit) keep the previous output.
 export function smooth(next, previous, ratio) {
@@ -146,8 +155,8 @@ export class Segmenter {
     const previous = this.state.previous;
     const results = await this.session.run(feeds);
     const output = results[this.meta.output.name];
-    const raw = keepConfidentRegions(marginToProbability(output.data), w, h, this.meta.threshold,
-      this.meta.region_peak);
+    const raw = gatePresence(keepConfidentRegions(marginToProbability(output.data), w, h, this.meta.threshold,
+      this.meta.region_peak), this.meta.presence);
     output.dispose?.();
     const prob = this.state.update(raw);
     return { prob, prior: prior ?? (this.state.mode === 'smooth' ? previous : null) };
