@@ -30,6 +30,7 @@ CHANGES = {
     "fastlinknet_ctx_e40.toml": {"sock_prob": SOCKS, "region_peaks": NO_PEAKS},
     "fastlinknet_ctx_bare.toml": {"region_peaks": NO_PEAKS},
     "fastlinknet_ctx_empty.toml": {"empty_prob": 0.1},
+    "fastlinknet_ctx_empty_gate.toml": {"empty_prob": 0.1, "presences": [0.9, 0.95, 0.99, 0.995, 0.999]},
 }
 
 
