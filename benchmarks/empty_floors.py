@@ -9,10 +9,10 @@ floors fool the network in about 5 % of third-person scenes, benchmarks/README.m
 with no foot are a direct, label-free measure of that failure: for each folder of photos (e.g. the floor photos' val
 split, ``../shared/data/floors/val/*``) it prints the share of pixels marked foot, how many photos hold a foot region
 larger than ``--blob`` of the frame, and how many have a pixel the network is sure of (above 0.99). Each photo is
-predicted as ``footseg eval`` predicts (the model's side, threshold, region peak and presence gate; ``--region-peak
-0`` keeps every region, ``--presence 0`` turns the gate off). ``--floors DIR`` takes a floor photo folder's ``--split`` as ``footseg synth`` lists it (copies of an earlier
-split's photos left out), a row for each kind (its first subfolder: carpet, tiles, wood). A live camera pointed at a
-bare floor shows these blobs as a foot.
+predicted as ``footseg eval`` predicts (the model's side, threshold, region peak and presence gate;
+``--region-peak 0`` keeps every region, ``--presence 0`` turns the gate off). ``--floors DIR`` takes a floor photo
+folder's ``--split`` as ``footseg synth`` lists it (copies of an earlier split's photos left out), a row for each kind
+(its first subfolder: carpet, tiles, wood). A live camera pointed at a bare floor shows these blobs as a foot.
 """
 
 from __future__ import annotations

@@ -34,8 +34,10 @@ def main() -> None:
     parser.add_argument("--blob", type=float, default=0.005, help="a far region counts as a blob above this share")
     parser.add_argument("--region-peak", type=float, default=None, metavar="P",
                         help="as footseg eval's (default: the model's own; 0 keeps every region)")
+    parser.add_argument("--presence", type=float, default=None, metavar="P",
+                        help="as footseg eval's (default: the model's own; 0 turns the gate off)")
     args = parser.parse_args()
-    predictor = Predictor(args.model).at_region_peak(args.region_peak)
+    predictor = Predictor(args.model).at_region_peak(args.region_peak).at_presence(args.presence)
     samples = labelled_samples(args.data, args.split)
     total, blobs, misses, with_foot = ErrorKinds(), 0, 0, 0
     # Scored as `footseg eval` scores: the probability map resized to the mask's size, then thresholded.
@@ -50,6 +52,8 @@ def main() -> None:
     n = len(samples)
     where = f"{args.split}, " if has_splits(Path(args.data)) else ""
     peak = f"region peak {predictor.region_peak:g}" if predictor.region_peak else "every region kept"
+    if predictor.presence:
+        peak += f", presence {predictor.presence:g}"
     print(f"{predictor.label} ({peak}) on {args.data} ({where}{n} images): foot IoU {100 * iou(total):.2f}")
     print(f"  error pixels: missed foot {100 * total.missed / error:.1f} %, false foot beside it "
           f"{100 * total.false_beside / error:.1f} %, far from it {100 * total.false_far / error:.1f} %")

@@ -41,7 +41,7 @@ def main() -> None:
         raise SystemExit(f"{predictor.label} has no region peak: nothing to time")
     onnx = OnnxModel(args.onnx or predictor.ref.folder / "model.int8.onnx", threads=1)
     images = [read_image(s.image) for s in labelled_samples(args.data, args.split)[: args.n]]
-    maps = list(predictor.at_region_peak(0).network_proba(images))
+    maps = list(predictor.at_region_peak(0).at_presence(0).network_proba(images))
     inputs = [to_tensor(resize_image(image, predictor.input_size))[None].numpy() for image in images]
     net_next, map_next = itertools.cycle(inputs).__next__, itertools.cycle(maps).__next__
     t, peak = predictor.threshold, predictor.region_peak

@@ -197,8 +197,10 @@ BAD = {
                                  "[0.9, 1.0]"),
     "region peaks not numbers": (_replace('model = "second"\n', 'model = "second"\nregion_peaks = ["0.9"]\n'),
                                  "stage 'point': region_peaks must be an array of numbers, got an array"),
-    "presence out of range": (_replace('model = "second"\n', 'model = "second"\npresences = [0.9, 0.9]\n'),
-                              "stage 'point': presences must be distinct numbers between 0 and 1, got [0.9, 0.9]"),
+    "presence repeated": (_replace('model = "second"\n', 'model = "second"\npresences = [0.9, 0.9]\n'),
+                          "stage 'point': presences must be distinct numbers between 0 and 1, got [0.9, 0.9]"),
+    "presence out of range": (_replace('model = "second"\n', 'model = "second"\npresences = [0.5, 1.0]\n'),
+                              "stage 'point': presences must be distinct numbers between 0 and 1, got [0.5, 1.0]"),
 }
 
 
@@ -727,11 +729,35 @@ def test_a_threshold_stage_with_presences_chooses_one_after_the_region_peak(tiny
     # measured at the threshold and region peak the stage chose, which the model folder keeps beside the gate
     config = json.loads((out / "model" / "config.json").read_text())
     assert (config["threshold"], config.get("region_peak")) == (choice["chosen"], choice["region_peak"])
-    assert config.get("presence") == presence
-    assert OnnxModel(out / "model" / "model.int8.onnx").info.presence == presence
+    assert config.get("presence") == presence  # none, most likely: the next test checks a chosen one travels
     again = presence_ious(Predictor(out / "model").at_presence(0), out / "synth", [0.0, 0.3, 0.9, 0.999])
     assert {f"{p:g}": v for p, v in again.items()} == by_presence
     assert len(set(by_presence.values())) > 1  # the levels clear different frames: the test can tell them apart
     card = (out / "model" / "MODEL_CARD.md").read_text()
     shown = "none" if presence is None else f"{presence:g}"
     assert f"; then the presence gate to {shown} of: none {100 * by_presence['0']:.2f}, 0.3 " in card
+
+
+def test_a_chosen_presence_reaches_config_exports_digest_and_card(tiny_run: tuple[Path, Path], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from footseg.eval import evaluate as evaluate_module
+    from footseg.recipe.environment import sha256_file
+
+    # The tiny renders all hold a foot, so a real curve never pays for a gate: this one does, at two levels alike
+    # (the lower is taken), whatever the network.
+    curve = {0.0: 0.50, 0.3: 0.60, 0.9: 0.60, 0.999: 0.40}
+    monkeypatch.setattr(evaluate_module, "presence_ious", lambda model, data, levels, split: dict(curve))
+    out = _without_operating_point(tiny_run, tmp_path)
+    path = _write(tmp_path, _replace('model = "second"\n', 'model = "second"\npresences = [0.3, 0.9, 0.999]\n'))
+    RecipeRun(parse_recipe(path), out, device="cpu", log=_Log()).run()
+    choice = json.loads((out / "point" / "choice.json").read_text())
+    assert choice["presence"] == 0.3
+    assert choice["val_iou_by_presence"] == {"0": 0.5, "0.3": 0.6, "0.9": 0.6, "0.999": 0.4}
+    assert json.loads((out / "model" / "config.json").read_text())["presence"] == 0.3
+    assert OnnxModel(out / "model" / "model.int8.onnx").info.presence == 0.3
+    weights = sha256_file(out / "point" / "model.safetensors")
+    digest = json.loads((out / "stamps" / "onnx.json").read_text())["inputs"]["point"]
+    assert digest == f"{weights} threshold {choice['chosen']:g} presence 0.3"
+    card = (out / "model" / "MODEL_CARD.md").read_text()
+    assert "; then the presence gate to 0.3 of: none 50.00, 0.3 60.00, 0.9 60.00, 0.999 40.00." in card
+    assert "A frame shows foot only if some pixel of it exceeds 0.3." in card

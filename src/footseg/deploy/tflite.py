@@ -4,7 +4,8 @@ The file takes the same input as the ONNX export, (1, 3, H, W) RGB in [0, 1] at 
 same output: for a two-class model the one-channel foreground margin ``l1 - l0`` (``footseg.deploy.export``), so a pixel
 is foot where ``sigmoid(margin)`` exceeds the model's threshold (``threshold`` in its config.json; at 0.5, where the
 margin is positive). The file itself carries no metadata, so the export writes its config beside it
-(``model.tflite.json``: threshold, input size, classes), which an app ships with the file. ``litert-torch``
+(``model.tflite.json``: threshold, input size, classes, and the region peak and presence gate where the model has
+them, which an app applies as ``footseg.runtime.predictor`` does), which an app ships with the file. ``litert-torch``
 0.10 installs on Python 3.11 with torch 2.13, but it brings JAX, transformers and the LiteRT converter along, so it is
 an optional extra (``pip install 'footseg[tflite]'``), not a dependency of footseg. Checked here: the shipped
 fastlinknet converts in seconds and its TFLite output matches PyTorch to 3e-5 (max absolute margin difference at

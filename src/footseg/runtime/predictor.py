@@ -251,7 +251,8 @@ def gate_presence(prob: np.ndarray, presence: float) -> np.ndarray:
     A frame-level decision, as a face or pose detector's presence score: a floor with no foot still has a most
     foot-like patch, which thresholds and the region peak keep. The web page does the same (segmenter.js).
     """
-    return prob if prob.max(initial=0.0) > presence else np.zeros_like(prob)
+    # compared element-wise, in the map's float32 on every NumPy, as the page compares with Math.fround
+    return prob if (prob > presence).any() else np.zeros_like(prob)
 
 
 def to_mask(prob: np.ndarray, threshold: float) -> np.ndarray:
