@@ -168,7 +168,10 @@ def test_default_path_and_dynamic_batch(trained_dir: Path, tmp_path: Path) -> No
     batch = np.random.default_rng(1).random((3, 3, SIZE, SIZE), dtype=np.float32)
     runner = OnnxModel(out)
     assert runner.fixed_batch is None
-    assert np.abs(_onnx_margin(runner, batch) - _margin(_torch_logits(trained_dir, batch))).max() <= 1e-4
+    # a trained network's margins carry float32 noise in proportion to their size (test_trained_fp32_is_as_exact...):
+    # 2.4e-4 on margins up to ~8 on a Xeon with AVX-512 (2026-12-05), where 1e-4 flat had held elsewhere
+    want = _margin(_torch_logits(trained_dir, batch))
+    assert np.abs(_onnx_margin(runner, batch) - want).max() <= 1e-4 * (1 + np.abs(want).max())
 
     folder = tmp_path / "copy"
     folder.mkdir()
