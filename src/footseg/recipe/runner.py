@@ -403,32 +403,25 @@ class RecipeRun:
             choice["val_iou_by_size"] = {str(z): {f"{t:.2f}": v for t, v in c.items()} for z, c in curves.items()}
         self.log(f"  {f'{size} px, ' if s['sizes'] else ''}threshold {chosen:.2f}: synthetic validation foot IoU "
                  f"{100 * ious[chosen]:.2f} (at 0.50: {100 * ious.get(0.5, float('nan')):.2f})")
-        peak = None
-        if s["region_peaks"]:  # at the chosen side and threshold, which it depends on
-            by_peak = region_peak_ious(predictor.at_size(size).at_threshold(chosen), self.out / s["data"],
-                                       [0.0, *s["region_peaks"]], split="val")
-            # the best IoU; of equals, none (every region kept), then the lower peak (the fewer regions cleared)
-            best = max(by_peak, key=lambda p: (by_peak[p], p == 0.0, -p))
-            peak = best or None
-            choice["region_peak"] = peak
-            choice["val_iou_by_region_peak"] = {f"{p:g}": v for p, v in by_peak.items()}
-            self.log(f"  region peak {'none' if peak is None else f'{peak:g}'}: synthetic validation foot IoU "
-                     f"{100 * by_peak[best]:.2f} (none: {100 * by_peak[0.0]:.2f})")
-        presence = None
-        if s["presences"]:  # at the chosen side, threshold and region peak: the gate sees what they leave
-            at = predictor.at_size(size).at_threshold(chosen).at_region_peak(peak or 0)
-            by_presence = presence_ious(at, self.out / s["data"], [0.0, *s["presences"]], split="val")
-            # the best IoU; of equals, none (no frame cleared), then the lower level (the fewer frames cleared)
-            best = max(by_presence, key=lambda p: (by_presence[p], p == 0.0, -p))
-            presence = best or None
-            choice["presence"] = presence
-            choice["val_iou_by_presence"] = {f"{p:g}": v for p, v in by_presence.items()}
-            self.log(f"  presence {'none' if presence is None else f'{presence:g}'}: synthetic validation foot IoU "
-                     f"{100 * by_presence[best]:.2f} (none: {100 * by_presence[0.0]:.2f})")
+        # Then the region peak at the chosen side and threshold, then the presence gate on the regions that peak
+        # keeps: each scored at what the steps before it chose, and a step not tried is off, as the folder records it.
+        at = predictor.at_size(size).at_threshold(chosen).at_region_peak(0).at_presence(0)
+        for key, scores_of, setter in (("region_peak", region_peak_ious, Predictor.at_region_peak),
+                                       ("presence", presence_ious, Predictor.at_presence)):
+            if not s[f"{key}s"]:
+                continue
+            by_level = scores_of(at, self.out / s["data"], [0.0, *s[f"{key}s"]], split="val")
+            # the best IoU; of equals, none (nothing cleared), then the lower level (the less it clears)
+            best = max(by_level, key=lambda p, by_level=by_level: (by_level[p], p == 0.0, -p))
+            choice[key] = best or None
+            choice[f"val_iou_by_{key}"] = {f"{p:g}": v for p, v in by_level.items()}
+            self.log(f"  {key.replace('_', ' ')} {f'{best:g}' if best else 'none'}: synthetic validation foot IoU "
+                     f"{100 * by_level[best]:.2f} (none: {100 * by_level[0.0]:.2f})")
+            at = setter(at, best)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_copy(source / WEIGHTS, folder / WEIGHTS)
         write_info(folder, dataclasses.replace(read_info(source), threshold=chosen, input_size=(size, size),
-                                               region_peak=peak, presence=presence))
+                                               region_peak=choice.get("region_peak"), presence=choice.get("presence")))
         atomic_write_text(folder / CHOICE, json.dumps(choice, indent=1) + "\n")
         return choice
 

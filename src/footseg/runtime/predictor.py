@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,15 +88,7 @@ class Predictor:
 
     def at_threshold(self, threshold: float | None) -> Predictor:
         """This predictor deciding at another operating point (the same loaded network); itself for None."""
-        if threshold is None:
-            return self
-        try:
-            value = check_threshold(threshold)
-        except ValueError as exc:
-            raise FootsegError(str(exc)) from exc
-        other = copy.copy(self)
-        other.info = dataclasses.replace(self.info, threshold=value)
-        return other
+        return self._at("threshold", threshold, check_threshold)
 
     @property
     def region_peak(self) -> float | None:
@@ -105,15 +97,7 @@ class Predictor:
 
     def at_region_peak(self, peak: float | None) -> Predictor:
         """This predictor keeping regions by another peak (``0`` turns the filter off); itself for None."""
-        if peak is None:
-            return self
-        try:
-            value = check_region_peak(peak or None)
-        except ValueError as exc:
-            raise FootsegError(str(exc)) from exc
-        other = copy.copy(self)
-        other.info = dataclasses.replace(self.info, region_peak=value)
-        return other
+        return self._at("region_peak", peak, lambda v: check_region_peak(v or None))
 
     @property
     def presence(self) -> float | None:
@@ -123,14 +107,18 @@ class Predictor:
 
     def at_presence(self, presence: float | None) -> Predictor:
         """This predictor gating frames by another presence level (``0`` turns the gate off); itself for None."""
-        if presence is None:
+        return self._at("presence", presence, lambda v: check_presence(v or None))
+
+    def _at(self, key: str, value: float | None, check: Callable[[float], float | None]) -> Predictor:
+        """This predictor with one decision setting of its info replaced by ``check(value)``; itself for None."""
+        if value is None:
             return self
         try:
-            value = check_presence(presence or None)
+            checked = check(value)
         except ValueError as exc:
             raise FootsegError(str(exc)) from exc
         other = copy.copy(self)
-        other.info = dataclasses.replace(self.info, presence=value)
+        other.info = dataclasses.replace(self.info, **{key: checked})
         return other
 
     def at_size(self, size: int | None) -> Predictor:
