@@ -32,10 +32,35 @@ CHANGES = {
     "fastlinknet_ctx_empty.toml": {"empty_prob": 0.1},
     "fastlinknet_ctx_empty_gate.toml": {"empty_prob": 0.1, "presences": [0.9, 0.95, 0.99, 0.995, 0.999]},
 }
+# candidate file -> the default's stage up to which (included) it is the default's recipe; what follows is its own.
+EXTENDS = {"fastlinknet_ctx_empty_tune.toml": "student"}
 
 
 def test_every_candidate_is_listed() -> None:
-    assert sorted(p.name for p in CANDIDATES.glob("*.toml")) == sorted(CHANGES)
+    assert sorted(p.name for p in CANDIDATES.glob("*.toml")) == sorted(CHANGES | EXTENDS)
+
+
+@pytest.mark.parametrize("name", sorted(EXTENDS))
+def test_a_candidate_that_extends_the_default_starts_as_it(name: str) -> None:
+    shipped = parse_recipe(find_recipe("fastlinknet_ctx"))
+    candidate = parse_recipe(CANDIDATES / name)
+    upto = [s.name for s in shipped.stages].index(EXTENDS[name]) + 1
+    for ours, theirs in zip(candidate.stages[:upto], shipped.stages[:upto], strict=True):
+        assert (ours.kind, ours.name, ours.output_settings()) == (theirs.kind, theirs.name, theirs.output_settings())
+    assert candidate.result == shipped.result
+
+
+def test_the_empty_fine_tune_renders_the_defaults_scenes_and_tunes_its_student() -> None:
+    shipped = {s.name: s for s in parse_recipe(find_recipe("fastlinknet_ctx")).stages}
+    tune = {s.name: s for s in parse_recipe(CANDIDATES / "fastlinknet_ctx_empty_tune.toml").stages}
+    for i in range(1, 5):  # the default's renders with a tenth of scenes empty: the other frames byte for byte
+        mine, default = tune[f"e{i}"].output_settings(), shipped[f"r{i}"].output_settings()
+        assert {k: v for k, v in mine.items() if default[k] != v} == {"empty_prob": 0.1}
+    assert tune["all_empty"].settings["sources"] == ["e1", "e2", "e3", "e4"]
+    mine, student = tune["tuned"].output_settings(), shipped["student"].output_settings()
+    assert {k: v for k, v in mine.items() if student.get(k) != v} == {
+        "init": "student", "data": "all_empty", "epochs": 4, "lr": 0.0005}
+    assert tune["operating"].settings["model"] == "tuned" and tune["operating"].settings["data"] == "all_empty"
 
 
 @pytest.mark.parametrize("name", sorted(CHANGES))
