@@ -1,7 +1,7 @@
 """Candidate recipes in ``benchmarks/candidates/``: each parses, and differs from the shipped default's recipe only in
 the settings it exists to try and the default's settings that changed after it ran (so a run of it measured that
-change and nothing else). Settings no output depends on (``schema.NOT_OUTPUT``: loader and render processes) may
-differ."""
+change and nothing else), or keep its stages up to one and add their own after it (a candidate that extends the
+default). Settings no output depends on (``schema.NOT_OUTPUT``: loader and render processes) may differ."""
 
 from __future__ import annotations
 
@@ -52,15 +52,25 @@ def test_a_candidate_that_extends_the_default_starts_as_it(name: str) -> None:
 
 def test_the_empty_fine_tune_renders_the_defaults_scenes_and_tunes_its_student() -> None:
     shipped = {s.name: s for s in parse_recipe(find_recipe("fastlinknet_ctx")).stages}
-    tune = {s.name: s for s in parse_recipe(CANDIDATES / "fastlinknet_ctx_empty_tune.toml").stages}
+    stages = parse_recipe(CANDIDATES / "fastlinknet_ctx_empty_tune.toml").stages
+    assert [(s.kind, s.name) for s in stages][6:] == [
+        *(("render", f"e{i}") for i in range(1, 5)), ("merge", "all_empty"), ("train", "tuned"),
+        ("threshold", "operating"), ("export", "onnx"), ("export", "onnx-int8")]
+    tune = {s.name: s for s in stages}
+
+    def differ(ours: str, theirs: str) -> dict:
+        mine, default = tune[ours].output_settings(), shipped[theirs].output_settings()
+        assert set(mine) == set(default), ours
+        return {k: v for k, v in mine.items() if default[k] != v}
+
     for i in range(1, 5):  # the default's renders with a tenth of scenes empty: the other frames byte for byte
-        mine, default = tune[f"e{i}"].output_settings(), shipped[f"r{i}"].output_settings()
-        assert {k: v for k, v in mine.items() if default[k] != v} == {"empty_prob": 0.1}
+        assert differ(f"e{i}", f"r{i}") == {"empty_prob": 0.1}
     assert tune["all_empty"].settings["sources"] == ["e1", "e2", "e3", "e4"]
-    mine, student = tune["tuned"].output_settings(), shipped["student"].output_settings()
-    assert {k: v for k, v in mine.items() if student.get(k) != v} == {
-        "init": "student", "data": "all_empty", "epochs": 4, "lr": 0.0005}
-    assert tune["operating"].settings["model"] == "tuned" and tune["operating"].settings["data"] == "all_empty"
+    assert differ("tuned", "student") == {"init": "student", "data": "all_empty", "epochs": 4, "lr": 0.0005}
+    assert differ("operating", "operating") == {"model": "tuned", "data": "all_empty",
+                                                "presences": [0.9, 0.95, 0.99, 0.995, 0.999]}
+    assert differ("onnx", "onnx") == {}
+    assert differ("onnx-int8", "onnx-int8") == {"calib": "all_empty"}
 
 
 @pytest.mark.parametrize("name", sorted(CHANGES))
