@@ -6,10 +6,11 @@ default). Settings no output depends on (``schema.NOT_OUTPUT``: loader and rende
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from footseg.recipe.schema import find_recipe, parse_recipe
+from footseg.recipe.schema import Stage, find_recipe, parse_recipe
 
 CANDIDATES = Path(__file__).resolve().parents[2] / "benchmarks" / "candidates"
 
@@ -36,6 +37,12 @@ CHANGES = {
 EXTENDS = {"fastlinknet_ctx_empty_tune.toml": "student"}
 
 
+def changed_settings(ours: Stage, theirs: Stage) -> dict[str, Any]:
+    """The output settings of ``ours`` whose value differs from ``theirs``'s (or that ``theirs`` lacks)."""
+    default = theirs.output_settings()
+    return {k: v for k, v in ours.output_settings().items() if default.get(k) != v}
+
+
 def test_every_candidate_is_listed() -> None:
     assert sorted(p.name for p in CANDIDATES.glob("*.toml")) == sorted(CHANGES | EXTENDS)
 
@@ -58,10 +65,9 @@ def test_the_empty_fine_tune_renders_the_defaults_scenes_and_tunes_its_student()
         ("threshold", "operating"), ("export", "onnx"), ("export", "onnx-int8")]
     tune = {s.name: s for s in stages}
 
-    def differ(ours: str, theirs: str) -> dict:
-        mine, default = tune[ours].output_settings(), shipped[theirs].output_settings()
-        assert set(mine) == set(default), ours
-        return {k: v for k, v in mine.items() if default[k] != v}
+    def differ(ours: str, theirs: str) -> dict[str, Any]:
+        assert set(tune[ours].output_settings()) == set(shipped[theirs].output_settings()), ours
+        return changed_settings(tune[ours], shipped[theirs])
 
     for i in range(1, 5):  # the default's renders with a tenth of scenes empty: the other frames byte for byte
         assert differ(f"e{i}", f"r{i}") == {"empty_prob": 0.1}
@@ -83,6 +89,5 @@ def test_a_candidate_changes_only_what_it_says(name: str) -> None:
     settings = {key for stage in candidate.stages for key in stage.output_settings()}
     assert set(changed) <= settings, f"{name}: no stage has {sorted(set(changed) - settings)}"
     for ours, theirs in zip(candidate.stages, shipped.stages, strict=True):
-        mine, default = ours.output_settings(), theirs.output_settings()
-        differ = {k: v for k, v in mine.items() if default.get(k) != v}
-        assert differ == {k: v for k, v in changed.items() if k in mine}, ours.name
+        mine = ours.output_settings()
+        assert changed_settings(ours, theirs) == {k: v for k, v in changed.items() if k in mine}, ours.name
