@@ -34,7 +34,10 @@ CHANGES = {
     "fastlinknet_ctx_empty_gate.toml": {"empty_prob": 0.1, "presences": [0.9, 0.95, 0.99, 0.995, 0.999]},
 }
 # candidate file -> the default's stage up to which (included) it is the default's recipe; what follows is its own.
-EXTENDS = {"fastlinknet_ctx_empty_tune.toml": "student"}
+EXTENDS = {"fastlinknet_ctx_empty_tune.toml": "student", "fastlinknet_ctx_long_tune.toml": "student"}
+# candidate file -> the settings of its second training stage (from the default's student) that differ from the student's
+TUNES = {"fastlinknet_ctx_empty_tune.toml": {"epochs": 4, "lr": 0.0005},
+         "fastlinknet_ctx_long_tune.toml": {"epochs": 16, "lr": 0.001}}
 
 
 def changed_settings(ours: Stage, theirs: Stage) -> dict[str, Any]:
@@ -57,9 +60,10 @@ def test_a_candidate_that_extends_the_default_starts_as_it(name: str) -> None:
     assert candidate.result == shipped.result
 
 
-def test_the_empty_fine_tune_renders_the_defaults_scenes_and_tunes_its_student() -> None:
+@pytest.mark.parametrize("name", sorted(TUNES))
+def test_a_fine_tune_renders_the_defaults_scenes_and_tunes_its_student(name: str) -> None:
     shipped = {s.name: s for s in parse_recipe(find_recipe("fastlinknet_ctx")).stages}
-    stages = parse_recipe(CANDIDATES / "fastlinknet_ctx_empty_tune.toml").stages
+    stages = parse_recipe(CANDIDATES / name).stages
     assert [(s.kind, s.name) for s in stages][6:] == [
         *(("render", f"e{i}") for i in range(1, 5)), ("merge", "all_empty"), ("train", "tuned"),
         ("threshold", "operating"), ("export", "onnx"), ("export", "onnx-int8")]
@@ -72,7 +76,7 @@ def test_the_empty_fine_tune_renders_the_defaults_scenes_and_tunes_its_student()
     for i in range(1, 5):  # the default's renders with a tenth of scenes empty: the other frames byte for byte
         assert differ(f"e{i}", f"r{i}") == {"empty_prob": 0.1}
     assert tune["all_empty"].settings["sources"] == ["e1", "e2", "e3", "e4"]
-    assert differ("tuned", "student") == {"init": "student", "data": "all_empty", "epochs": 4, "lr": 0.0005}
+    assert differ("tuned", "student") == {"init": "student", "data": "all_empty", **TUNES[name]}
     assert differ("operating", "operating") == {"model": "tuned", "data": "all_empty",
                                                 "presences": [0.9, 0.95, 0.99, 0.995, 0.999]}
     assert differ("onnx", "onnx") == {}
