@@ -35,7 +35,7 @@ CHANGES = {
 }
 # candidate file -> the default's stage up to which (included) it is the default's recipe; what follows is its own.
 EXTENDS = {"fastlinknet_ctx_empty_tune.toml": "student", "fastlinknet_ctx_long_tune.toml": "student"}
-# candidate file -> the settings of its second training stage (from the default's student) that differ from the student's
+# candidate file -> the settings in which its second training stage (from the default's student) differs from it
 TUNES = {"fastlinknet_ctx_empty_tune.toml": {"epochs": 4, "lr": 0.0005},
          "fastlinknet_ctx_long_tune.toml": {"epochs": 16, "lr": 0.001}}
 
