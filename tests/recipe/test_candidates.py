@@ -33,11 +33,11 @@ CHANGES = {
     "fastlinknet_ctx_empty.toml": {"empty_prob": 0.1},
     "fastlinknet_ctx_empty_gate.toml": {"empty_prob": 0.1, "presences": [0.9, 0.95, 0.99, 0.995, 0.999]},
 }
-# candidate file -> the default's stage up to which (included) it is the default's recipe; what follows is its own.
-EXTENDS = {"fastlinknet_ctx_empty_tune.toml": "student", "fastlinknet_ctx_long_tune.toml": "student"}
 # candidate file -> the settings in which its second training stage (from the default's student) differs from it
 TUNES = {"fastlinknet_ctx_empty_tune.toml": {"epochs": 4, "lr": 0.0005},
          "fastlinknet_ctx_long_tune.toml": {"epochs": 16, "lr": 0.001}}
+# candidate file -> the default's stage up to which (included) it is the default's recipe; what follows is its own.
+EXTENDS = dict.fromkeys(TUNES, "student")
 
 
 def changed_settings(ours: Stage, theirs: Stage) -> dict[str, Any]:
