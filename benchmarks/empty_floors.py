@@ -25,7 +25,7 @@ import numpy as np
 from footseg.data.io import image_files, read_image
 from footseg.data.synth.floors import SPLITS, list_photos
 from footseg.errors import FootsegError
-from footseg.eval.error_kinds import largest_region
+from footseg.eval.error_kinds import BLOB, largest_region
 from footseg.runtime.predictor import Predictor, to_mask
 
 SURE = 0.99  # a probability the region peak keeps a region for, and no threshold choice removes
@@ -37,7 +37,8 @@ def main() -> None:
     parser.add_argument("--photos", nargs="+", default=[], help="folders of photos with no foot in them")
     parser.add_argument("--floors", default=None, help="a floor photo folder, read as footseg synth reads it")
     parser.add_argument("--split", default="val", choices=SPLITS, help="the split of --floors (default val)")
-    parser.add_argument("--blob", type=float, default=0.005, help="a foot region counts as a blob above this share")
+    parser.add_argument("--blob", type=float, default=BLOB,
+                        help=f"a foot region counts as a blob above this share (default {BLOB:g})")
     parser.add_argument("--region-peak", type=float, default=None, metavar="P",
                         help="as footseg eval's (default: the model's own; 0 keeps every region)")
     parser.add_argument("--presence", type=float, default=None, metavar="P",

@@ -193,6 +193,38 @@ def test_a_presence_gate_pays_on_frames_with_no_foot(red_model, tmp_path: Path) 
     assert ious[0.0] == ious[0.5] == pytest.approx(256 / 512) and ious[0.99] == 1.0
 
 
+def test_operating_points_score_each_point_as_evaluate_and_count_blobs_as_a_live_frame_shows_them(
+        saved_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    from footseg.eval.error_kinds import BLOB, largest_region
+    from footseg.eval.evaluate import operating_points
+
+    # the tiny test split, and its photos again labelled as frames with no foot (where all the net finds is wrong)
+    data = tmp_path / "data"
+    for k, sample in enumerate(labelled_samples(tiny_dataset, "test")):
+        image, mask = read_sample(sample)
+        for stem, truth in ((f"foot{k}", mask), (f"empty{k}", np.zeros_like(mask))):
+            write_png(data / "val" / "images" / f"{stem}.png", image)
+            write_png(data / "val" / "masks" / f"{stem}.png", truth)
+    predictor = Predictor(saved_model)
+    probs = predictor.network_proba([read_sample(s)[0] for s in labelled_samples(data, "val")])
+    tops = sorted(float(p.max()) for p in probs)
+    thresholds, peaks = [0.3, 0.5, 0.7], [0.0, float(np.quantile(probs[probs > 0.5], 0.5))]
+    presences = [0.0, (tops[1] + tops[2]) / 2]
+    grid = operating_points(saved_model, data, thresholds, peaks, presences, split="val", batch_size=3)
+    assert list(grid) == [(t, p, q) for t in thresholds for p in peaks for q in presences]
+    empties = [s for s in labelled_samples(data, "val") if s.image.stem.startswith("empty")]
+    for (t, p, q), (iou, rate) in grid.items():
+        at = predictor.at_threshold(t).at_region_peak(p).at_presence(q)
+        assert iou == pytest.approx(evaluate(at, data, split="val")["iou"], abs=1e-12)
+        masks = [at.predict_mask(read_sample(s)[0]) > 0 for s in empties]
+        assert rate == sum(largest_region(m) > BLOB * m.size for m in masks) / len(empties)
+    assert len({rate for _, rate in grid.values()}) > 1 and len({iou for iou, _ in grid.values()}) > 2
+    with pytest.raises(FootsegError, match=f"{tiny_dataset}: its test split has no frame without foot"):
+        operating_points(saved_model, tiny_dataset, thresholds, peaks, presences, split="test")
+    with pytest.raises(FootsegError, match="presence must be a number between 0 and 1"):
+        operating_points(saved_model, data, thresholds, peaks, [1.0])
+
+
 def test_eval_region_peak_option(saved_model: Path, tiny_dataset: Path, tmp_path: Path,
                                  capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "scores.json"

@@ -201,6 +201,8 @@ BAD = {
                           "stage 'point': presences must be distinct numbers between 0 and 1, got [0.9, 0.9]"),
     "presence out of range": (_replace('model = "second"\n', 'model = "second"\npresences = [0.5, 1.0]\n'),
                               "stage 'point': presences must be distinct numbers between 0 and 1, got [0.5, 1.0]"),
+    "blob cap out of range": (_replace('model = "second"\n', 'model = "second"\nmax_blob_rate = 1\n'),
+                              "stage 'point': max_blob_rate must be at least 0 and below 1, got 1"),
 }
 
 
@@ -767,3 +769,80 @@ def test_a_chosen_presence_reaches_config_exports_digest_and_card(tiny_run: tupl
     card = (out / "model" / "MODEL_CARD.md").read_text()
     assert "; then the presence gate to 0.3 of: none 50.00, 0.3 60.00, 0.9 60.00, 0.999 40.00." in card
     assert "A frame shows foot only if some pixel of it exceeds 0.3." in card
+
+
+def _capped_recipe(tmp_path: Path, cap: float, empty_prob: float = 0.5) -> Path:
+    """The tiny recipe with a blob cap, its operating point chosen on a render of its own, half of it empty floors."""
+    bare = f'[[stage]]\nkind = "render"\nname = "bare"\nseed = 43\nn = 12\nsize = 64\nempty_prob = {empty_prob}\n\n'
+    text = _replace('[[stage]]\nkind = "threshold"\nname = "point"\nmodel = "second"\ndata = "synth"\n',
+                    f'{bare}[[stage]]\nkind = "threshold"\nname = "point"\nmodel = "second"\ndata = "bare"\n'
+                    f'region_peaks = [0.9]\npresences = [0.5, 0.99]\nmax_blob_rate = {cap}\n')
+    return _write(tmp_path, text)
+
+
+# a grid as operating_points returns it, (threshold, region peak, presence) -> (foot IoU, blob rate), over the
+# thresholds the stage tries: the best IoU (0.5, none, none) shows blobs on 60 % of the empty frames; two points at
+# 0.8 IoU meet a 20 % cap (the one with no gate wins the tie), one at 0.7 meets 5 %; none meets 1 %
+def _grid(thresholds: list[float], peaks: list[float], presences: list[float]) -> dict:
+    grid = {(t, p, q): (0.5, 0.9) for t in thresholds for p in peaks for q in presences}
+    grid[0.5, 0.0, 0.0] = (0.9, 0.6)
+    grid[0.6, 0.9, 0.0] = (0.8, 0.2)
+    grid[0.6, 0.9, 0.5] = (0.8, 0.1)
+    grid[0.7, 0.9, 0.99] = (0.7, 0.05)
+    grid[0.4, 0.0, 0.99] = (0.6, 0.04)
+    return grid
+
+
+@pytest.mark.parametrize(("cap", "point", "met"), [(0.2, (0.6, 0.9, None), True), (0.05, (0.7, 0.9, 0.99), True),
+                                                   (0.01, (0.4, None, 0.99), False)])
+def test_a_blob_cap_chooses_threshold_peak_and_gate_together(tiny_run: tuple[Path, Path], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture, cap: float,
+                                                             point: tuple, met: bool) -> None:
+    from footseg.eval import evaluate as evaluate_module
+
+    tried = []
+
+    def fake(model: object, data: Path, thresholds: list, peaks: list, presences: list, split: str) -> dict:
+        tried.append((list(thresholds), list(peaks), list(presences), split))
+        return _grid(list(thresholds), list(peaks), list(presences))
+
+    monkeypatch.setattr(evaluate_module, "operating_points", fake)
+    out = _without_operating_point(tiny_run, tmp_path)
+    path = _capped_recipe(tmp_path, cap)
+    assert main(["recipe", "run", str(path), "--out", str(out), "--dry-run"]) == 0
+    assert ("second's operating point: the threshold, region peak (none, 0.9), presence gate (none, 0.5, 0.99) "
+            f"together, with the best foot IoU on bare's validation split of those that show a blob on at most "
+            f"{100 * cap:g} % of its frames with no foot") in capsys.readouterr().out
+    log = _Log()
+    RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
+    assert tried == [(list(THRESHOLDS), [0.0, 0.9], [0.0, 0.5, 0.99], "val")]
+    choice = json.loads((out / "point" / "choice.json").read_text())
+    threshold, peak, presence = point
+    assert (choice["chosen"], choice["region_peak"], choice["presence"]) == point
+    assert choice["cap_met"] is met and choice["max_blob_rate"] == cap
+    assert "val_iou_by_region_peak" not in choice and "val_iou_by_presence" not in choice  # not chosen one by one
+    expected = _grid(list(THRESHOLDS), [0.0, 0.9], [0.0, 0.5, 0.99])[threshold, peak or 0.0, presence or 0.0]
+    assert (choice["val_iou_at_point"], choice["blob_rate"]) == expected
+    assert len(choice["val_points"]) == len(THRESHOLDS) * 6
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert (config["threshold"], config.get("region_peak"), config.get("presence")) == point
+    info = OnnxModel(out / "model" / "model.int8.onnx").info
+    assert (info.threshold, info.region_peak, info.presence) == point
+    card = (out / "model" / "MODEL_CARD.md").read_text()
+    words = ["none" if v is None else f"{v:g}" for v in point]
+    shown = (f"set the threshold to {words[0]}, the region peak to {words[1]} and the presence gate to {words[2]}, "
+             f"together of {len(THRESHOLDS) * 6} points: foot IoU {100 * expected[0]:.2f}, a blob on "
+             f"{100 * expected[1]:.1f} % of the validation frames")
+    assert shown in card and "(the best foot IoU of any point: 90.00, with blobs on 60.0 %)" in card
+    assert ("under the cap" if met else "none met the cap") in card
+    assert [line.strip().startswith(f"threshold {threshold:.2f}") and ("not met" in line) != met
+            for line in log if "cap" in line] == [True]
+
+
+def test_a_blob_cap_needs_frames_with_no_foot(tmp_path: Path) -> None:
+    # caught when the recipe is read, not after hours of training: no render of the tiny recipe makes empty frames
+    # (a split that drew none stops the stage with one line: test_evaluate checks operating_points' error)
+    with pytest.raises(FootsegError, match="stage 'point': max_blob_rate is measured on frames with no foot, and no "
+                                           r"render of 'bare' makes any \(give one an empty_prob above 0\)"):
+        parse_recipe(_capped_recipe(tmp_path, 0.2, empty_prob=0.0))

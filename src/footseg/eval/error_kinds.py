@@ -11,6 +11,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+# A foot region larger than this share of the frame, in a frame with no foot, is a blob: what a live camera pointed at
+# a bare floor shows as a foot (benchmarks/empty_floors.py counts them; a threshold stage can cap their rate).
+BLOB = 0.005
+
 
 @dataclass
 class ErrorKinds:

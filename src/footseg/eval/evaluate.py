@@ -15,6 +15,7 @@ from torch import nn
 
 from footseg.data.dataset import Sample, find_samples, read_sample, split_folder
 from footseg.errors import FootsegError
+from footseg.eval.error_kinds import BLOB, largest_region
 from footseg.metrics import ConfusionMeter
 from footseg.models.saved import SavedModelInfo, check_presence, check_region_peak, check_threshold
 from footseg.runtime.predictor import (
@@ -144,6 +145,68 @@ def presence_ious(
     filters = [lambda prob, level=level: prob if level is None else gate_presence(prob, level) for level in levels]
     ious = _filtered_ious(as_predictor(model).at_presence(0), data, filters, split, batch_size)
     return dict(zip(map(float, presences), ious, strict=True))
+
+
+def operating_points(
+    model: str | Path | Predictor | tuple[nn.Module, SavedModelInfo],
+    data: str | Path,
+    thresholds: Sequence[float],
+    peaks: Sequence[float],
+    presences: Sequence[float],
+    split: str = "val",
+    batch_size: int = 8,
+    blob: float = BLOB,
+) -> dict[tuple[float, float, float], tuple[float, float]]:
+    """For every (threshold, region peak, presence) of ``thresholds`` x ``peaks`` x ``presences`` (a peak or presence
+    of 0: off), the dataset-level foot IoU of ``model`` on ``data`` and its blob rate: the share of the split's frames
+    with no foot in which it marks a foot region larger than ``blob`` of the frame. From one pass over the images.
+
+    How an operating point is chosen under a cap on false foot where there is none (a threshold stage's
+    ``max_blob_rate``): the IoU alone pays little for a blob on an empty frame, which a live camera shows as a foot.
+    """
+    if batch_size < 1:
+        raise FootsegError(f"batch size must be at least 1, got {batch_size}")
+    try:
+        for t in thresholds:
+            check_threshold(t)
+        for p in peaks:
+            check_region_peak(p or None)
+        # a gate lets a frame through where some pixel exceeds it, compared in the map's float32 as gate_presence does
+        gates = np.asarray([check_presence(p or None) or 0.0 for p in presences], np.float32)
+    except ValueError as exc:
+        raise FootsegError(str(exc)) from exc
+    predictor = as_predictor(model).at_region_peak(0).at_presence(0)
+    samples = labelled_samples(data, split)
+    shape = (len(thresholds), len(peaks), len(presences))
+    inter, union, blobs = (np.zeros(shape, np.int64) for _ in range(3))
+    empty = 0
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start : start + batch_size]
+        images, masks = zip(*(read_sample(s, scaled_mask=True) for s in chunk), strict=True)
+        for prob, image, mask in zip(predictor.network_proba(images), images, masks, strict=True):
+            truth = mask > 0
+            feet = np.count_nonzero(truth)
+            empty += feet == 0
+            shown = (prob.max() > gates) | (gates == 0)  # the presences that let this frame through
+            for j, peak in enumerate(peaks):
+                # resized as predict_batch and predictions resize: to the photo, then to its mask's size
+                whole = None if peak else resize_proba(resize_proba(prob, image.shape[:2]), truth.shape)
+                for i, threshold in enumerate(thresholds):
+                    if whole is None:
+                        kept = keep_confident_regions(prob, threshold, peak)
+                        found = resize_proba(resize_proba(kept, image.shape[:2]), truth.shape) > threshold
+                    else:
+                        found = whole > threshold
+                    inter[i, j, shown] += np.count_nonzero(found & truth)
+                    union[i, j, shown] += np.count_nonzero(found | truth)
+                    union[i, j, ~shown] += feet  # a gated frame shows no foot
+                    if not feet:
+                        blobs[i, j, shown] += largest_region(found) > blob * found.size
+    if not empty:
+        raise FootsegError(f"{data}: its {split} split has no frame without foot, so no blob rate can be measured")
+    return {(float(t), float(p), float(q)): (float(inter[i, j, k] / union[i, j, k]) if union[i, j, k] else 1.0,
+                                             float(blobs[i, j, k] / empty))
+            for i, t in enumerate(thresholds) for j, p in enumerate(peaks) for k, q in enumerate(presences)}
 
 
 def _filtered_ious(predictor: Predictor, data: str | Path, filters: Sequence[Callable[[np.ndarray], np.ndarray]],

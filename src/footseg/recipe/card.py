@@ -159,12 +159,13 @@ def _choice(stage: Stage, stamp: dict) -> str:
     listed = ", ".join(f"{key} {100 * v:.2f}" for key, v in scores.items())
     if stage.kind == "select":
         return f"- `{stage.name}` kept {chosen} of: {listed}."
+    if "max_blob_rate" in stamp:
+        return _capped_choice(stage, stamp)
     if "size" not in stamp:
         line = f"- `{stage.name}` set the threshold to {chosen:g} of: {listed}"
     else:
-        curves = "; ".join(f"{size} px: " + ", ".join(f"{key} {100 * v:.2f}" for key, v in curve.items())
-                           for size, curve in stamp.get("val_iou_by_size", {}).items())
-        line = f"- `{stage.name}` set the input size to {stamp['size']} px and the threshold to {chosen:g} of: {curves}"
+        line = (f"- `{stage.name}` set the input size to {stamp['size']} px and the threshold to {chosen:g} of: "
+                + _size_curves(stamp))
     if "val_iou_by_region_peak" in stamp:
         peak = stamp.get("region_peak")
         peaks = ", ".join(f"{'none' if key == '0' else key} {100 * v:.2f}"
@@ -176,6 +177,28 @@ def _choice(stage: Stage, stamp: dict) -> str:
                            for key, v in stamp["val_iou_by_presence"].items())
         line += f"; then the presence gate to {'none' if presence is None else f'{presence:g}'} of: {levels}"
     return line + "."
+
+
+def _size_curves(stamp: dict) -> str:
+    return "; ".join(f"{size} px: " + ", ".join(f"{key} {100 * v:.2f}" for key, v in curve.items())
+                     for size, curve in stamp.get("val_iou_by_size", {}).items())
+
+
+def _capped_choice(stage: Stage, stamp: dict) -> str:
+    """A threshold stage's choice under a blob-rate cap: its point of the grid, and the best it passed over."""
+    peak, presence, cap = stamp.get("region_peak"), stamp.get("presence"), stamp["max_blob_rate"]
+    best = max(stamp["val_points"], key=lambda point: point[3])
+    line = f"- `{stage.name}` "
+    if "size" in stamp:
+        line += f"set the input size to {stamp['size']} px by foot IoU of: {_size_curves(stamp)}; then "
+    line += (f"set the threshold to {stamp['chosen']:g}, the region peak to {'none' if peak is None else f'{peak:g}'} "
+             f"and the presence gate to {'none' if presence is None else f'{presence:g}'}, together of "
+             f"{len(stamp['val_points'])} points: foot IoU {100 * stamp['val_iou_at_point']:.2f}, a blob on "
+             f"{100 * stamp['blob_rate']:.1f} % of the validation frames with no foot, "
+             + (f"under the cap of {100 * cap:g} %" if stamp["cap_met"] else
+                f"the fewest of any point: none met the cap of {100 * cap:g} %")
+             + f" (the best foot IoU of any point: {100 * best[3]:.2f}, with blobs on {100 * best[4]:.1f} %).")
+    return line
 
 
 def _mesa(info: dict) -> str | None:

@@ -112,7 +112,10 @@ KEYS: dict[str, dict[str, Key]] = {
     "threshold": {"model": Key("str", **_MODEL_REF), "data": Key("str", refs=DATA_KINDS),
                   "sizes": _optional("ints", []),  # input sides to try; none: the model's own
                   "region_peaks": _optional("floats", []),  # region peaks to try beside none; none: not tried
-                  "presences": _optional("floats", [])},  # presence levels to try beside none; none: not tried
+                  "presences": _optional("floats", []),  # presence levels to try beside none; none: not tried
+                  # the share of the validation frames with no foot that may show a blob (a foot region over 0.5 %
+                  # of the frame): threshold, region peak and presence are then chosen together under it; none: no cap
+                  "max_blob_rate": _optional("float", None)},
     "export": {
         "model": Key("str", **_MODEL_REF), "format": Key("str", choices=EXPORT_FORMATS),
         "opset": _optional("int", 17),
@@ -344,6 +347,16 @@ class _Parser:
         settings = self.values(merged, kind, where, fill=True)
         self.check_refs(where, name, kind, settings, before, all_raw)
         self.check_values(where, kind, settings)
+        if kind == "threshold" and settings["max_blob_rate"] is not None:
+            by_name = {b.name: b for b in before}
+            renders, todo = [], [settings["data"]]
+            while todo:  # the renders behind a merge (of merges)
+                stage = by_name[todo.pop()]
+                renders += [stage] if stage.kind == "render" else []
+                todo += stage.settings["sources"] if stage.kind == "merge" else []
+            if not any(r.settings["empty_prob"] > 0 for r in renders):
+                raise self.fail(where, f"max_blob_rate is measured on frames with no foot, and no render of "
+                                       f"'{settings['data']}' makes any (give one an empty_prob above 0)")
         if kind == "select":
             trained = {(b.settings["data"], b.settings["size"]) for b in before if b.name in settings["candidates"]}
             if len(trained) > 1:
@@ -401,6 +414,8 @@ class _Parser:
                     levels = s[key]
                     if any(not 0 < v < 1 for v in levels) or len(set(levels)) != len(levels):
                         raise FootsegError(f"{key} must be distinct numbers between 0 and 1, got {levels}")
+                if s["max_blob_rate"] is not None and not 0 <= s["max_blob_rate"] < 1:
+                    raise FootsegError(f"max_blob_rate must be at least 0 and below 1, got {s['max_blob_rate']}")
             elif kind == "train":
                 from footseg.models.registry import list_models
 
@@ -468,6 +483,13 @@ def describe(stage: Stage) -> str:
             what += f", then the region peak (none, {', '.join(f'{v:g}' for v in s['region_peaks'])})"
         if s["presences"]:
             what += f", then the presence gate (none, {', '.join(f'{v:g}' for v in s['presences'])})"
+        if s["max_blob_rate"] is not None:
+            levels = [f"region peak (none, {', '.join(f'{v:g}' for v in s['region_peaks'])})"] * bool(s["region_peaks"])
+            levels += [f"presence gate (none, {', '.join(f'{v:g}' for v in s['presences'])})"] * bool(s["presences"])
+            side = f"the input size ({', '.join(map(str, s['sizes']))} px) by foot IoU, then " if s["sizes"] else ""
+            return (f"{s['model']}'s operating point: {side}the threshold{''.join(', ' + v for v in levels)} "
+                    f"together, with the best foot IoU on {s['data']}'s validation split of those that show a blob "
+                    f"on at most {100 * s['max_blob_rate']:g} % of its frames with no foot")
         return f"{s['model']}'s operating point: {what} with the best foot IoU on {s['data']}'s validation split"
     if stage.kind == "train":
         start = f" from {s['init']}" if s["init"] else " from scratch"
