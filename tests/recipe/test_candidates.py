@@ -35,7 +35,10 @@ CHANGES = {
 }
 # candidate file -> the settings in which its second training stage (from the default's student) differs from it
 TUNES = {"fastlinknet_ctx_empty_tune.toml": {"epochs": 4, "lr": 0.0005},
-         "fastlinknet_ctx_long_tune.toml": {"epochs": 16, "lr": 0.001}}
+         "fastlinknet_ctx_long_tune.toml": {"epochs": 16, "lr": 0.001},
+         "fastlinknet_ctx_long_capped.toml": {"epochs": 16, "lr": 0.001}}
+# fine-tune candidate file -> what its threshold stage adds to the fine-tunes' own (none: nothing)
+CAPS = {"fastlinknet_ctx_long_capped.toml": {"max_blob_rate": 0.25}}
 # candidate file -> the default's stage up to which (included) it is the default's recipe; what follows is its own.
 EXTENDS = dict.fromkeys(TUNES, "student")
 
@@ -78,7 +81,7 @@ def test_a_fine_tune_renders_the_defaults_scenes_and_tunes_its_student(name: str
     assert tune["all_empty"].settings["sources"] == ["e1", "e2", "e3", "e4"]
     assert differ("tuned", "student") == {"init": "student", "data": "all_empty", **TUNES[name]}
     assert differ("operating", "operating") == {"model": "tuned", "data": "all_empty",
-                                                "presences": [0.9, 0.95, 0.99, 0.995, 0.999]}
+                                                "presences": [0.9, 0.95, 0.99, 0.995, 0.999], **CAPS.get(name, {})}
     assert differ("onnx", "onnx") == {}
     assert differ("onnx-int8", "onnx-int8") == {"calib": "all_empty"}
 
