@@ -36,11 +36,15 @@ CHANGES = {
 # candidate file -> the settings in which its second training stage (from the default's student) differs from it
 TUNES = {"fastlinknet_ctx_empty_tune.toml": {"epochs": 4, "lr": 0.0005},
          "fastlinknet_ctx_long_tune.toml": {"epochs": 16, "lr": 0.001},
-         "fastlinknet_ctx_long_capped.toml": {"epochs": 16, "lr": 0.001}}
+         "fastlinknet_ctx_long_capped.toml": {"epochs": 16, "lr": 0.001},
+         "fastlinknet_ctx_split40.toml": {"epochs": 16, "lr": 0.001}}
+# fine-tune candidate file -> the settings in which its student differs from the default's (none: it is the default's)
+STUDENTS = {"fastlinknet_ctx_split40.toml": {"epochs": 24}}
 # fine-tune candidate file -> what its threshold stage adds to the fine-tunes' own (none: nothing)
-CAPS = {"fastlinknet_ctx_long_capped.toml": {"max_blob_rate": 0.25}}
+CAPS = {"fastlinknet_ctx_long_capped.toml": {"max_blob_rate": 0.25},
+        "fastlinknet_ctx_split40.toml": {"max_blob_rate": 0.25}}
 # candidate file -> the default's stage up to which (included) it is the default's recipe; what follows is its own.
-EXTENDS = dict.fromkeys(TUNES, "student")
+EXTENDS = {name: "all" if name in STUDENTS else "student" for name in TUNES}
 
 
 def changed_settings(ours: Stage, theirs: Stage) -> dict[str, Any]:
@@ -79,6 +83,7 @@ def test_a_fine_tune_renders_the_defaults_scenes_and_tunes_its_student(name: str
     for i in range(1, 5):  # the default's renders with a tenth of scenes empty: the other frames byte for byte
         assert differ(f"e{i}", f"r{i}") == {"empty_prob": 0.1}
     assert tune["all_empty"].settings["sources"] == ["e1", "e2", "e3", "e4"]
+    assert differ("student", "student") == STUDENTS.get(name, {})
     assert differ("tuned", "student") == {"init": "student", "data": "all_empty", **TUNES[name]}
     assert differ("operating", "operating") == {"model": "tuned", "data": "all_empty",
                                                 "presences": [0.9, 0.95, 0.99, 0.995, 0.999], **CAPS.get(name, {})}
