@@ -210,7 +210,7 @@ def test_operating_points_score_each_point_as_evaluate_and_count_blobs_as_a_live
     tops = sorted(float(p.max()) for p in probs)
     thresholds, peaks = [0.3, 0.5, 0.7], [0.0, float(np.quantile(probs[probs > 0.5], 0.5))]
     presences = [0.0, (tops[1] + tops[2]) / 2]
-    grid = operating_points(saved_model, data, thresholds, peaks, presences, split="val", batch_size=3)
+    grid = operating_points(saved_model, data, thresholds, peaks, presences, split="val", batch_size=8)
     assert list(grid) == [(t, p, q) for t in thresholds for p in peaks for q in presences]
     empties = [s for s in labelled_samples(data, "val") if s.image.stem.startswith("empty")]
     for (t, p, q), (iou, rate) in grid.items():

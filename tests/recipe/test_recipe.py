@@ -628,6 +628,10 @@ def test_a_stamp_from_before_an_optional_setting_reads_as_its_default(tiny_run: 
     assert run.mismatch(stamp, settings, stamp["inputs"]) is None
     changed = run.mismatch(stamp, {**settings, "sizes": [64, 96]}, stamp["inputs"])
     assert "sizes [] there, [64, 96] in the recipe" in changed
+    del stamp["settings"]["max_blob_rate"]  # from before a cap existed: no cap
+    assert run.mismatch(stamp, settings, stamp["inputs"]) is None
+    capped = run.mismatch(stamp, {**settings, "max_blob_rate": 0.2}, stamp["inputs"])
+    assert "max_blob_rate null there, 0.2 in the recipe" in capped
 
 
 def _without_operating_point(tiny_run: tuple[Path, Path], tmp_path: Path) -> Path:
@@ -781,20 +785,27 @@ def _capped_recipe(tmp_path: Path, cap: float, empty_prob: float = 0.5) -> Path:
 
 
 # a grid as operating_points returns it, (threshold, region peak, presence) -> (foot IoU, blob rate), over the
-# thresholds the stage tries: the best IoU (0.5, none, none) shows blobs on 60 % of the empty frames; two points at
-# 0.8 IoU meet a 20 % cap (the one with no gate wins the tie), one at 0.7 meets 5 %; none meets 1 %
+# thresholds the stage tries: the best IoU (0.5, none, none) shows blobs on 60 % of the empty frames. Under a 20 % cap
+# five points tie at 0.8: the threshold nearest 0.5 wins (0.6 over 0.7), then of 0.4 and 0.6 (as near) the lower, then
+# no region peak over one, then no gate over one. Under 5 %, 0.7 IoU beats 0.6; nothing meets 1 %, where the fewest
+# blobs win (3 %), and of those the better IoU (0.65 over 0.55).
 def _grid(thresholds: list[float], peaks: list[float], presences: list[float]) -> dict:
     grid = {(t, p, q): (0.5, 0.9) for t in thresholds for p in peaks for q in presences}
     grid[0.5, 0.0, 0.0] = (0.9, 0.6)
-    grid[0.6, 0.9, 0.0] = (0.8, 0.2)
-    grid[0.6, 0.9, 0.5] = (0.8, 0.1)
+    grid[0.7, 0.0, 0.0] = (0.8, 0.2)
+    grid[0.6, 0.0, 0.0] = (0.8, 0.2)
+    grid[0.4, 0.9, 0.0] = (0.8, 0.2)
+    grid[0.4, 0.0, 0.5] = (0.8, 0.1)
+    grid[0.4, 0.0, 0.0] = (0.8, 0.15)
     grid[0.7, 0.9, 0.99] = (0.7, 0.05)
-    grid[0.4, 0.0, 0.99] = (0.6, 0.04)
+    grid[0.45, 0.0, 0.99] = (0.6, 0.04)
+    grid[0.3, 0.9, 0.99] = (0.55, 0.03)
+    grid[0.8, 0.9, 0.99] = (0.65, 0.03)
     return grid
 
 
-@pytest.mark.parametrize(("cap", "point", "met"), [(0.2, (0.6, 0.9, None), True), (0.05, (0.7, 0.9, 0.99), True),
-                                                   (0.01, (0.4, None, 0.99), False)])
+@pytest.mark.parametrize(("cap", "point", "met"), [(0.2, (0.4, None, None), True), (0.05, (0.7, 0.9, 0.99), True),
+                                                   (0.01, (0.8, 0.9, 0.99), False)])
 def test_a_blob_cap_chooses_threshold_peak_and_gate_together(tiny_run: tuple[Path, Path], tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch,
                                                              capsys: pytest.CaptureFixture, cap: float,
@@ -837,7 +848,8 @@ def test_a_blob_cap_chooses_threshold_peak_and_gate_together(tiny_run: tuple[Pat
     assert shown in card and "(the best foot IoU of any point: 90.00, with blobs on 60.0 %)" in card
     assert ("under the cap" if met else "none met the cap") in card
     assert [line.strip().startswith(f"threshold {threshold:.2f}") and ("not met" in line) != met
-            for line in log if "cap" in line] == [True]
+            for line in log if "blobs on" in line] == [True]
+    assert len([line for line in log if line.strip().startswith("uncapped threshold ")]) == 1  # the curve's best
 
 
 def test_a_blob_cap_needs_frames_with_no_foot(tmp_path: Path) -> None:

@@ -159,7 +159,8 @@ def operating_points(
 ) -> dict[tuple[float, float, float], tuple[float, float]]:
     """For every (threshold, region peak, presence) of ``thresholds`` x ``peaks`` x ``presences`` (a peak or presence
     of 0: off), the dataset-level foot IoU of ``model`` on ``data`` and its blob rate: the share of the split's frames
-    with no foot in which it marks a foot region larger than ``blob`` of the frame. From one pass over the images.
+    with no foot in which it marks a foot region larger than ``blob`` of the frame (at the mask's size, as it is
+    scored). From one pass over the images.
 
     How an operating point is chosen under a cap on false foot where there is none (a threshold stage's
     ``max_blob_rate``): the IoU alone pays little for a blob on an empty frame, which a live camera shows as a foot.
@@ -187,7 +188,9 @@ def operating_points(
             truth = mask > 0
             feet = np.count_nonzero(truth)
             empty += feet == 0
-            shown = (prob.max() > gates) | (gates == 0)  # the presences that let this frame through
+            # the presences that let this frame through: the gate reads the map after the region peak, whose maximum
+            # is the raw map's (keep_confident_regions never clears the most confident pixel)
+            shown = (prob.max() > gates) | (gates == 0)
             for j, peak in enumerate(peaks):
                 # resized as predict_batch and predictions resize: to the photo, then to its mask's size
                 whole = None if peak else resize_proba(resize_proba(prob, image.shape[:2]), truth.shape)

@@ -187,7 +187,7 @@ def _size_curves(stamp: dict) -> str:
 def _capped_choice(stage: Stage, stamp: dict) -> str:
     """A threshold stage's choice under a blob-rate cap: its point of the grid, and the best it passed over."""
     peak, presence, cap = stamp.get("region_peak"), stamp.get("presence"), stamp["max_blob_rate"]
-    best = max(stamp["val_points"], key=lambda point: point[3])
+    best = max(stamp["val_points"], key=lambda point: point[3])  # [threshold, peak, presence, foot IoU, blob rate]
     line = f"- `{stage.name}` "
     if "size" in stamp:
         line += f"set the input size to {stamp['size']} px by foot IoU of: {_size_curves(stamp)}; then "

@@ -404,7 +404,8 @@ class RecipeRun:
         if s["sizes"]:  # every size's curve, the chosen one's also as val_iou (what a single-size stage records)
             choice["size"] = size
             choice["val_iou_by_size"] = {str(z): {f"{t:.2f}": v for t, v in c.items()} for z, c in curves.items()}
-        self.log(f"  {f'{size} px, ' if s['sizes'] else ''}threshold {chosen:.2f}: synthetic validation foot IoU "
+        self.log(f"  {f'{size} px, ' if s['sizes'] else ''}{'uncapped ' * (s['max_blob_rate'] is not None)}"
+                 f"threshold {chosen:.2f}: synthetic validation foot IoU "
                  f"{100 * ious[chosen]:.2f} (at 0.50: {100 * ious.get(0.5, float('nan')):.2f})")
         if s["max_blob_rate"] is not None:  # the threshold again, with the region peak and gate: under the cap
             choice.update(self._capped_point(predictor.at_size(size), stage))
@@ -448,8 +449,9 @@ class RecipeRun:
         def rank(point: tuple[float, float, float]) -> tuple:
             iou, rate = grid[point]
             threshold, peak, presence = point
-            # of equals: the threshold nearest 0.5, then no region peak and no gate, then the lower (the less cleared)
-            order = (-abs(threshold - 0.5), peak == 0.0, -peak, presence == 0.0, -presence)
+            # of equals: the threshold nearest 0.5 (rounded: 0.4 and 0.6 are equally near), the lower of two such,
+            # then no region peak and no gate, then the lower (the less cleared)
+            order = (-round(abs(threshold - 0.5), 6), -threshold, peak == 0.0, -peak, presence == 0.0, -presence)
             return (iou, *order) if met else (-rate, iou, *order)
 
         threshold, peak, presence = max(met or grid, key=rank)
@@ -462,6 +464,7 @@ class RecipeRun:
                     ": not met by any point, the fewest taken)"))
         return {"chosen": threshold, "region_peak": peak or None, "presence": presence or None,
                 "max_blob_rate": cap, "cap_met": bool(met), "val_iou_at_point": iou, "blob_rate": rate,
+                # every point as [threshold, region peak, presence, foot IoU, blob rate] (0: no peak, no gate)
                 "val_points": [[*point, *grid[point]] for point in grid]}
 
     def _export(self, stage: Stage) -> None:

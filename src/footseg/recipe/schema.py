@@ -487,9 +487,9 @@ def describe(stage: Stage) -> str:
             levels = [f"region peak (none, {', '.join(f'{v:g}' for v in s['region_peaks'])})"] * bool(s["region_peaks"])
             levels += [f"presence gate (none, {', '.join(f'{v:g}' for v in s['presences'])})"] * bool(s["presences"])
             side = f"the input size ({', '.join(map(str, s['sizes']))} px) by foot IoU, then " if s["sizes"] else ""
-            return (f"{s['model']}'s operating point: {side}the threshold{''.join(', ' + v for v in levels)} "
-                    f"together, with the best foot IoU on {s['data']}'s validation split of those that show a blob "
-                    f"on at most {100 * s['max_blob_rate']:g} % of its frames with no foot")
+            return (f"{s['model']}'s operating point: {side}the threshold{''.join(', ' + v for v in levels)}"
+                    f"{' together' * bool(levels)}, with the best foot IoU on {s['data']}'s validation split of those "
+                    f"that show a blob on at most {100 * s['max_blob_rate']:g} % of its frames with no foot")
         return f"{s['model']}'s operating point: {what} with the best foot IoU on {s['data']}'s validation split"
     if stage.kind == "train":
         start = f" from {s['init']}" if s["init"] else " from scratch"
