@@ -74,6 +74,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(
             f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  miou {scores['miou']:.4f}  n {scores['n']}  "
             f"threshold {scores['threshold']:g}  {_peak_text(scores)}size {scores['input_size'][0]}"
+            + (f"  a blob on {100 * scores['blob_rate']:.1f} % of {scores['empty']} frames with no foot"
+               if scores["empty"] else "")
         )
     if args.json:
         atomic_write_text(args.json, json.dumps(scores, indent=2) + "\n")

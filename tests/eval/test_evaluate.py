@@ -194,7 +194,7 @@ def test_a_presence_gate_pays_on_frames_with_no_foot(red_model, tmp_path: Path) 
 
 
 def test_operating_points_score_each_point_as_evaluate_and_count_blobs_as_a_live_frame_shows_them(
-        saved_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+        saved_model: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from footseg.eval.error_kinds import BLOB, largest_region
     from footseg.eval.evaluate import operating_points
 
@@ -215,10 +215,17 @@ def test_operating_points_score_each_point_as_evaluate_and_count_blobs_as_a_live
     empties = [s for s in labelled_samples(data, "val") if s.image.stem.startswith("empty")]
     for (t, p, q), (iou, rate) in grid.items():
         at = predictor.at_threshold(t).at_region_peak(p).at_presence(q)
-        assert iou == pytest.approx(evaluate(at, data, split="val")["iou"], abs=1e-12)
+        scores = evaluate(at, data, split="val")
+        assert iou == pytest.approx(scores["iou"], abs=1e-12)
         masks = [at.predict_mask(read_sample(s)[0]) > 0 for s in empties]
-        assert rate == sum(largest_region(m) > BLOB * m.size for m in masks) / len(empties)
+        assert rate == sum(largest_region(m) > BLOB * m.size for m in masks) / len(empties) == scores["blob_rate"]
+        assert scores["empty"] == len(empties) == 4
     assert len({rate for _, rate in grid.values()}) > 1 and len({iou for iou, _ in grid.values()}) > 2
+    all_feet = evaluate(saved_model, tiny_dataset)
+    assert (all_feet["empty"], all_feet["blob_rate"]) == (0, None)
+    assert main(["eval", str(saved_model), "--data", str(data), "--split", "val"]) == 0
+    rate = evaluate(saved_model, data, split="val")["blob_rate"]
+    assert f"a blob on {100 * rate:.1f} % of 4 frames with no foot" in capsys.readouterr().out
     with pytest.raises(FootsegError, match=f"{tiny_dataset}: its test split has no frame without foot"):
         operating_points(saved_model, tiny_dataset, thresholds, peaks, presences, split="test")
     with pytest.raises(FootsegError, match="presence must be a number between 0 and 1"):

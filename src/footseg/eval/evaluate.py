@@ -53,7 +53,9 @@ def evaluate(
     presence: float | None = None,
 ) -> dict:
     """Scores of ``model`` on ``data``: accuracy, iou (foot), miou, n (images), threshold, region_peak, presence,
-    input_size (the side the network ran at) and per_image.
+    input_size (the side the network ran at), empty (the images with no foot), blob_rate (the share of those in which
+    it marks a foot region over ``BLOB`` of the frame, None without any: what a live camera on a bare floor shows) and
+    per_image.
 
     Accuracy and IoU are dataset-level: confusion counts are summed over every pixel of every image before dividing,
     so large photos weigh more than small ones. ``per_image`` lists {stem, iou, accuracy} for each image. A pixel is
@@ -66,15 +68,21 @@ def evaluate(
     predictor = as_predictor(model).at_threshold(threshold).at_region_peak(region_peak).at_presence(presence)
     total = ConfusionMeter()
     per_image: list[dict] = []
+    empty = blobs = 0
     for sample, prob, target in predictions(predictor, samples, batch_size):
         meter = ConfusionMeter()
-        meter.update(torch.from_numpy(to_mask(prob, predictor.threshold)), torch.from_numpy(target))
+        found = to_mask(prob, predictor.threshold)
+        meter.update(torch.from_numpy(found), torch.from_numpy(target))
         total.counts += meter.counts
+        if not target.any():
+            empty += 1
+            blobs += largest_region(found) > BLOB * found.size
         scores = meter.compute()
         per_image.append({"stem": sample.stem, "iou": scores["iou"], "accuracy": scores["accuracy"]})
     return {**total.compute(), "n": len(samples), "threshold": predictor.threshold,
             "region_peak": predictor.region_peak, "presence": predictor.presence,
-            "input_size": list(predictor.input_size), "per_image": per_image}
+            "input_size": list(predictor.input_size), "empty": empty, "blob_rate": blobs / empty if empty else None,
+            "per_image": per_image}
 
 
 def threshold_ious(
