@@ -6,7 +6,7 @@ Predictions are made at the network's input size and resized back to each mask's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,6 @@ from footseg.models.saved import SavedModelInfo, check_presence, check_region_pe
 from footseg.runtime.predictor import (
     Predictor,
     as_predictor,
-    gate_presence,
     keep_confident_regions,
     resize_proba,
     to_mask,
@@ -125,15 +124,9 @@ def region_peak_ious(
     """Dataset-level foot IoU of ``model`` on ``data`` at its own threshold with each of ``peaks`` as its
     ``region_peak`` (0: every region kept) and no presence gate, from one pass over the images; chosen on synthetic
     validation images."""
-    try:
-        levels = [check_region_peak(p or None) for p in peaks]
-    except ValueError as exc:
-        raise FootsegError(str(exc)) from exc
     predictor = as_predictor(model)
-    filters = [lambda prob, level=level: prob if level is None else
-               keep_confident_regions(prob, predictor.threshold, level) for level in levels]
-    ious = _filtered_ious(predictor.at_region_peak(0).at_presence(0), data, filters, split, batch_size)
-    return dict(zip(map(float, peaks), ious, strict=True))
+    points = operating_points(predictor, data, [predictor.threshold], peaks, [0.0], split, batch_size)
+    return {float(p): points[predictor.threshold, float(p), 0.0][0] for p in peaks}
 
 
 def presence_ious(
@@ -146,13 +139,10 @@ def presence_ious(
     """Dataset-level foot IoU of ``model`` on ``data`` at its own threshold and region peak with each of
     ``presences`` as its ``presence`` (0: no gate), from one pass over the images; chosen on synthetic validation
     images that hold frames with no foot (on frames that all hold one, a gate can only lose)."""
-    try:
-        levels = [check_presence(p or None) for p in presences]
-    except ValueError as exc:
-        raise FootsegError(str(exc)) from exc
-    filters = [lambda prob, level=level: prob if level is None else gate_presence(prob, level) for level in levels]
-    ious = _filtered_ious(as_predictor(model).at_presence(0), data, filters, split, batch_size)
-    return dict(zip(map(float, presences), ious, strict=True))
+    predictor = as_predictor(model)
+    peak = predictor.region_peak or 0.0
+    points = operating_points(predictor, data, [predictor.threshold], [peak], presences, split, batch_size)
+    return {float(q): points[predictor.threshold, peak, float(q)][0] for q in presences}
 
 
 def operating_points(
@@ -164,11 +154,11 @@ def operating_points(
     split: str = "val",
     batch_size: int = 8,
     blob: float = BLOB,
-) -> dict[tuple[float, float, float], tuple[float, float]]:
+) -> dict[tuple[float, float, float], tuple[float, float | None]]:
     """For every (threshold, region peak, presence) of ``thresholds`` x ``peaks`` x ``presences`` (a peak or presence
     of 0: off), the dataset-level foot IoU of ``model`` on ``data`` and its blob rate: the share of the split's frames
     with no foot in which it marks a foot region larger than ``blob`` of the frame (at the mask's size, as it is
-    scored). From one pass over the images.
+    scored; None where the split has no such frame). From one pass over the images.
 
     How an operating point is chosen under a cap on false foot where there is none (a threshold stage's
     ``max_blob_rate``): the IoU alone pays little for a blob on an empty frame, which a live camera shows as a foot.
@@ -213,33 +203,9 @@ def operating_points(
                     union[i, j, ~shown] += feet  # a gated frame shows no foot
                     if not feet:
                         blobs[i, j, shown] += largest_region(found) > blob * found.size
-    if not empty:
-        raise FootsegError(f"{data}: its {split} split has no frame without foot, so no blob rate can be measured")
     return {(float(t), float(p), float(q)): (float(inter[i, j, k] / union[i, j, k]) if union[i, j, k] else 1.0,
-                                             float(blobs[i, j, k] / empty))
+                                             float(blobs[i, j, k] / empty) if empty else None)
             for i, t in enumerate(thresholds) for j, p in enumerate(peaks) for k, q in enumerate(presences)}
-
-
-def _filtered_ious(predictor: Predictor, data: str | Path, filters: Sequence[Callable[[np.ndarray], np.ndarray]],
-                   split: str, batch_size: int) -> list[float]:
-    """Dataset-level foot IoU of ``predictor`` with each of ``filters`` applied to its network-size probability
-    maps (as ``Predictor.network_proba`` applies its own), from one pass over the images."""
-    if batch_size < 1:
-        raise FootsegError(f"batch size must be at least 1, got {batch_size}")
-    samples = labelled_samples(data, split)
-    inter = np.zeros(len(filters), np.int64)
-    union = np.zeros(len(filters), np.int64)
-    for start in range(0, len(samples), batch_size):
-        chunk = samples[start : start + batch_size]
-        images, masks = zip(*(read_sample(s, scaled_mask=True) for s in chunk), strict=True)
-        for prob, image, mask in zip(predictor.network_proba(images), images, masks, strict=True):
-            truth = mask > 0
-            for k, keep in enumerate(filters):
-                # resized as predict_batch and predictions resize: to the photo, then to its mask's size
-                found = resize_proba(resize_proba(keep(prob), image.shape[:2]), truth.shape) > predictor.threshold
-                inter[k] += np.count_nonzero(found & truth)
-                union[k] += np.count_nonzero(found | truth)
-    return [float(i / u) if u else 1.0 for i, u in zip(inter, union, strict=True)]
 
 
 def predictions(predictor: Predictor, samples: Sequence[Sample], batch_size: int

@@ -444,6 +444,9 @@ class RecipeRun:
         cap = s["max_blob_rate"]
         grid = operating_points(predictor, self.out / s["data"], THRESHOLDS, [0.0, *s["region_peaks"]],
                                 [0.0, *s["presences"]], split="val")
+        if any(rate is None for _, rate in grid.values()):
+            raise FootsegError(f"{self.out / s['data']}: its val split has no frame without foot, so no blob rate can "
+                               "be measured")
         met = [point for point, (_, rate) in grid.items() if rate <= cap]
 
         def rank(point: tuple[float, float, float]) -> tuple:
