@@ -60,14 +60,30 @@ def gl_strings() -> dict[str, str]:
 
 
 def device_name(device: str) -> str:
-    """The device a train stage runs on, in words."""
+    """The device a train stage runs on, in words: on a CPU its model and the instruction set PyTorch's kernels use.
+
+    The instruction set is part of what a run's weights depend on: 20 training steps of the default's network give the
+    same weights bit for bit run after run, and other weights with oneDNN held to AVX2 on the same AVX-512 machine
+    (`ONEDNN_MAX_CPU_ISA=AVX2`; benchmarks/README.md, "Scenes with no foot").
+    """
     import torch
 
     from footseg.runtime.device import resolve_device
 
     if resolve_device(device) == "cuda":
         return f"cuda ({torch.cuda.get_device_name(0)})"
-    return f"cpu ({platform.processor() or platform.machine()})"
+    return f"cpu ({cpu_model()}, {torch.backends.cpu.get_cpu_capability()})"
+
+
+def cpu_model() -> str:
+    """The CPU's model name as Linux reports it, else what the platform module knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def sha256_file(path: Path) -> str:
