@@ -476,20 +476,16 @@ def describe(stage: Stage) -> str:
     if stage.kind == "select":
         return f"the best of {', '.join(s['candidates'])} by foot IoU on synthetic validation images"
     if stage.kind == "threshold":
-        what = "the threshold"
-        if s["sizes"]:
-            what = f"the input size ({', '.join(map(str, s['sizes']))} px) and threshold"
-        if s["region_peaks"]:
-            what += f", then the region peak (none, {', '.join(f'{v:g}' for v in s['region_peaks'])})"
-        if s["presences"]:
-            what += f", then the presence gate (none, {', '.join(f'{v:g}' for v in s['presences'])})"
+        sizes = ", ".join(map(str, s["sizes"]))
+        levels = [f"region peak (none, {', '.join(f'{v:g}' for v in s['region_peaks'])})"] * bool(s["region_peaks"])
+        levels += [f"presence gate (none, {', '.join(f'{v:g}' for v in s['presences'])})"] * bool(s["presences"])
         if s["max_blob_rate"] is not None:
-            levels = [f"region peak (none, {', '.join(f'{v:g}' for v in s['region_peaks'])})"] * bool(s["region_peaks"])
-            levels += [f"presence gate (none, {', '.join(f'{v:g}' for v in s['presences'])})"] * bool(s["presences"])
-            side = f"the input size ({', '.join(map(str, s['sizes']))} px) by foot IoU, then " if s["sizes"] else ""
+            side = f"the input size ({sizes} px) by foot IoU, then " if s["sizes"] else ""
             return (f"{s['model']}'s operating point: {side}the threshold{''.join(', ' + v for v in levels)}"
                     f"{' together' * bool(levels)}, with the best foot IoU on {s['data']}'s validation split of those "
                     f"that show a blob on at most {100 * s['max_blob_rate']:g} % of its frames with no foot")
+        what = f"the input size ({sizes} px) and threshold" if s["sizes"] else "the threshold"
+        what += "".join(f", then the {v}" for v in levels)
         return f"{s['model']}'s operating point: {what} with the best foot IoU on {s['data']}'s validation split"
     if stage.kind == "train":
         start = f" from {s['init']}" if s["init"] else " from scratch"
