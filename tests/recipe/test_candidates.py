@@ -43,8 +43,13 @@ STUDENTS = {"fastlinknet_ctx_split40.toml": {"epochs": 24}}
 # fine-tune candidate file -> what its threshold stage adds to the fine-tunes' own (none: nothing)
 CAPS = {"fastlinknet_ctx_long_capped.toml": {"max_blob_rate": 0.25},
         "fastlinknet_ctx_split40.toml": {"max_blob_rate": 0.25}}
+# candidate file -> what the default's threshold stage, choosing on renders with empty scenes, adds (no second schedule)
+CAPPED_DEFAULTS = {"fastlinknet_ctx_capped.toml": {"max_blob_rate": 0.25}}
 # candidate file -> the default's stage up to which (included) it is the default's recipe; what follows is its own.
-EXTENDS = {name: "all" if name in STUDENTS else "student" for name in TUNES}
+EXTENDS = {name: "all" if name in STUDENTS else "student" for name in [*TUNES, *CAPPED_DEFAULTS]}
+EMPTY_RENDERS = [*(("render", f"e{i}") for i in range(1, 5)), ("merge", "all_empty")]
+EXPORTS = [("threshold", "operating"), ("export", "onnx"), ("export", "onnx-int8")]
+GATES = [0.9, 0.95, 0.99, 0.995, 0.999]
 
 
 def changed_settings(ours: Stage, theirs: Stage) -> dict[str, Any]:
@@ -67,28 +72,40 @@ def test_a_candidate_that_extends_the_default_starts_as_it(name: str) -> None:
     assert candidate.result == shipped.result
 
 
-@pytest.mark.parametrize("name", sorted(TUNES))
-def test_a_fine_tune_renders_the_defaults_scenes_and_tunes_its_student(name: str) -> None:
+def extension(name: str) -> tuple[list[tuple[str, str]], Any]:
+    """The candidate's stages after the default's six, and ``differ(ours, theirs)``: the settings in which its stage
+    ``ours`` differs from the default's ``theirs``; the empty renders' and the exports' differences checked."""
     shipped = {s.name: s for s in parse_recipe(find_recipe("fastlinknet_ctx")).stages}
     stages = parse_recipe(CANDIDATES / name).stages
-    assert [(s.kind, s.name) for s in stages][6:] == [
-        *(("render", f"e{i}") for i in range(1, 5)), ("merge", "all_empty"), ("train", "tuned"),
-        ("threshold", "operating"), ("export", "onnx"), ("export", "onnx-int8")]
-    tune = {s.name: s for s in stages}
+    own = {s.name: s for s in stages}
 
     def differ(ours: str, theirs: str) -> dict[str, Any]:
-        assert set(tune[ours].output_settings()) == set(shipped[theirs].output_settings()), ours
-        return changed_settings(tune[ours], shipped[theirs])
+        assert set(own[ours].output_settings()) == set(shipped[theirs].output_settings()), ours
+        return changed_settings(own[ours], shipped[theirs])
 
     for i in range(1, 5):  # the default's renders with a tenth of scenes empty: the other frames byte for byte
         assert differ(f"e{i}", f"r{i}") == {"empty_prob": 0.1}
-    assert tune["all_empty"].settings["sources"] == ["e1", "e2", "e3", "e4"]
-    assert differ("student", "student") == STUDENTS.get(name, {})
-    assert differ("tuned", "student") == {"init": "student", "data": "all_empty", **TUNES[name]}
-    assert differ("operating", "operating") == {"model": "tuned", "data": "all_empty",
-                                                "presences": [0.9, 0.95, 0.99, 0.995, 0.999], **CAPS.get(name, {})}
+    assert own["all_empty"].settings["sources"] == ["e1", "e2", "e3", "e4"]
     assert differ("onnx", "onnx") == {}
     assert differ("onnx-int8", "onnx-int8") == {"calib": "all_empty"}
+    return [(s.kind, s.name) for s in stages][6:], differ
+
+
+@pytest.mark.parametrize("name", sorted(TUNES))
+def test_a_fine_tune_renders_the_defaults_scenes_and_tunes_its_student(name: str) -> None:
+    kinds, differ = extension(name)
+    assert kinds == [*EMPTY_RENDERS, ("train", "tuned"), *EXPORTS]
+    assert differ("student", "student") == STUDENTS.get(name, {})
+    assert differ("tuned", "student") == {"init": "student", "data": "all_empty", **TUNES[name]}
+    assert differ("operating", "operating") == {"model": "tuned", "data": "all_empty", "presences": GATES,
+                                                **CAPS.get(name, {})}
+
+
+@pytest.mark.parametrize("name", sorted(CAPPED_DEFAULTS))
+def test_a_capped_default_chooses_the_defaults_operating_point_on_renders_with_empty_scenes(name: str) -> None:
+    kinds, differ = extension(name)
+    assert kinds == [*EMPTY_RENDERS, *EXPORTS]
+    assert differ("operating", "operating") == {"data": "all_empty", "presences": GATES, **CAPPED_DEFAULTS[name]}
 
 
 @pytest.mark.parametrize("name", sorted(CHANGES))
