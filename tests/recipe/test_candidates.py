@@ -5,6 +5,7 @@ default). Settings no output depends on (``schema.NOT_OUTPUT``: loader and rende
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ CANDIDATES = Path(__file__).resolve().parents[2] / "benchmarks" / "candidates"
 # file leaves it out). Every one ran before the threshold stage chose a region peak too (none tried: the default).
 SOCKS = 0.15
 NO_PEAKS: list[float] = []
+GATES = [0.9, 0.95, 0.99, 0.995, 0.999]  # the presence gates a threshold stage on empty-scene renders tries
 CHANGES = {
     "fastlinknet_ctx_own30.toml": {"own_feet_prob": 0.3, "sizes": [], "epochs": 22, "sock_prob": SOCKS,
                                    "region_peaks": NO_PEAKS},
@@ -31,7 +33,7 @@ CHANGES = {
     "fastlinknet_ctx_e40.toml": {"sock_prob": SOCKS, "region_peaks": NO_PEAKS},
     "fastlinknet_ctx_bare.toml": {"region_peaks": NO_PEAKS},
     "fastlinknet_ctx_empty.toml": {"empty_prob": 0.1},
-    "fastlinknet_ctx_empty_gate.toml": {"empty_prob": 0.1, "presences": [0.9, 0.95, 0.99, 0.995, 0.999]},
+    "fastlinknet_ctx_empty_gate.toml": {"empty_prob": 0.1, "presences": GATES},
 }
 # candidate file -> the settings in which its second training stage (from the default's student) differs from it
 TUNES = {"fastlinknet_ctx_empty_tune.toml": {"epochs": 4, "lr": 0.0005},
@@ -50,8 +52,7 @@ CAPPED_DEFAULTS = {"fastlinknet_ctx_capped.toml": {"max_blob_rate": 0.25}}
 # candidate file -> the default's stage up to which (included) it is the default's recipe; what follows is its own.
 EXTENDS = {name: "all" if name in STUDENTS else "student" for name in [*TUNES, *CAPPED_DEFAULTS]}
 EMPTY_RENDERS = [*(("render", f"e{i}") for i in range(1, 5)), ("merge", "all_empty")]
-EXPORTS = [("threshold", "operating"), ("export", "onnx"), ("export", "onnx-int8")]
-GATES = [0.9, 0.95, 0.99, 0.995, 0.999]
+FINAL_STAGES = [("threshold", "operating"), ("export", "onnx"), ("export", "onnx-int8")]
 
 
 def changed_settings(ours: Stage, theirs: Stage) -> dict[str, Any]:
@@ -74,7 +75,7 @@ def test_a_candidate_that_extends_the_default_starts_as_it(name: str) -> None:
     assert candidate.result == shipped.result
 
 
-def extension(name: str) -> tuple[list[tuple[str, str]], Any]:
+def extension(name: str) -> tuple[list[tuple[str, str]], Callable[[str, str], dict[str, Any]]]:
     """The candidate's stages after the default's six, and ``differ(ours, theirs)``: the settings in which its stage
     ``ours`` differs from the default's ``theirs``; the empty renders' and the exports' differences checked."""
     shipped = {s.name: s for s in parse_recipe(find_recipe("fastlinknet_ctx")).stages}
@@ -96,7 +97,7 @@ def extension(name: str) -> tuple[list[tuple[str, str]], Any]:
 @pytest.mark.parametrize("name", sorted(TUNES))
 def test_a_fine_tune_renders_the_defaults_scenes_and_tunes_its_student(name: str) -> None:
     kinds, differ = extension(name)
-    assert kinds == [*EMPTY_RENDERS, ("train", "tuned"), *EXPORTS]
+    assert kinds == [*EMPTY_RENDERS, ("train", "tuned"), *FINAL_STAGES]
     assert differ("student", "student") == STUDENTS.get(name, {})
     assert differ("tuned", "student") == {"init": "student", "data": "all_empty", **TUNES[name]}
     assert differ("operating", "operating") == {"model": "tuned", "data": "all_empty", "presences": GATES,
@@ -106,7 +107,7 @@ def test_a_fine_tune_renders_the_defaults_scenes_and_tunes_its_student(name: str
 @pytest.mark.parametrize("name", sorted(CAPPED_DEFAULTS))
 def test_a_capped_default_chooses_the_defaults_operating_point_on_renders_with_empty_scenes(name: str) -> None:
     kinds, differ = extension(name)
-    assert kinds == [*EMPTY_RENDERS, *EXPORTS]
+    assert kinds == [*EMPTY_RENDERS, *FINAL_STAGES]
     assert differ("operating", "operating") == {"data": "all_empty", "presences": GATES, **CAPPED_DEFAULTS[name]}
 
 
