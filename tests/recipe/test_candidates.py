@@ -41,13 +41,16 @@ TUNES = {"fastlinknet_ctx_empty_tune.toml": {"epochs": 4, "lr": 0.0005},
          "fastlinknet_ctx_long_capped.toml": {"epochs": 16, "lr": 0.001},
          "fastlinknet_ctx_split40.toml": {"epochs": 16, "lr": 0.001},
          "fastlinknet_ctx_long128.toml": {"epochs": 16, "lr": 0.001},
-         "fastlinknet_ctx_tune2.toml": {"epochs": 2, "lr": 0.001}}
+         "fastlinknet_ctx_tune2.toml": {"epochs": 2, "lr": 0.001},
+         "fastlinknet_ctx_ddp.toml": {"epochs": 10, "lr": 0.001, "procs": 2}}
 # fine-tune candidate file -> the settings in which its student differs from the default's (none: it is the default's)
-STUDENTS = {"fastlinknet_ctx_split40.toml": {"epochs": 24}, "fastlinknet_ctx_long128.toml": {"size": 128}}
+STUDENTS = {"fastlinknet_ctx_split40.toml": {"epochs": 24}, "fastlinknet_ctx_long128.toml": {"size": 128},
+            "fastlinknet_ctx_ddp.toml": {"procs": 2}}
 # fine-tune candidate file -> what its threshold stage adds to the fine-tunes' own (none: nothing)
 CAP = {"max_blob_rate": 0.25}  # a blob on at most a quarter of the validation frames with no foot
 CAPS = {name: CAP for name in ["fastlinknet_ctx_long_capped.toml", "fastlinknet_ctx_split40.toml",
-                               "fastlinknet_ctx_long128.toml", "fastlinknet_ctx_tune2.toml"]}
+                               "fastlinknet_ctx_long128.toml", "fastlinknet_ctx_tune2.toml",
+                               "fastlinknet_ctx_ddp.toml"]}
 # candidate file -> what the default's threshold stage, choosing on renders with empty scenes, adds (no second schedule)
 CAPPED_DEFAULTS = {"fastlinknet_ctx_capped.toml": CAP}
 # candidate file -> the default's stage up to which (included) it is the default's recipe; what follows is its own.

@@ -30,7 +30,7 @@ from footseg.errors import FootsegError
 from footseg.eval.evaluate import THRESHOLDS, threshold_ious
 from footseg.recipe import runner as runner_module
 from footseg.recipe.runner import RecipeRun
-from footseg.recipe.schema import KEYS, TRAIN_RUNTIME, find_recipe, parse_recipe
+from footseg.recipe.schema import KEYS, TRAIN_RUNTIME, describe, find_recipe, parse_recipe
 from footseg.runtime.onnx_model import OnnxModel
 
 TINY = """\
@@ -199,6 +199,9 @@ BAD = {
                                  "stage 'point': region_peaks must be an array of numbers, got an array"),
     "presence repeated": (_replace('model = "second"\n', 'model = "second"\npresences = [0.9, 0.9]\n'),
                           "stage 'point': presences must be distinct numbers between 0 and 1, got [0.9, 0.9]"),
+    "processes that do not split the batch": (_replace("epochs = 1\n", "epochs = 1\nprocs = 3\n"),
+                                              "stage 'first': procs must be at least 1 and divide batch_size 2 "
+                                              "(got 3)"),
     "presence out of range": (_replace('model = "second"\n', 'model = "second"\npresences = [0.5, 1.0]\n'),
                               "stage 'point': presences must be distinct numbers between 0 and 1, got [0.5, 1.0]"),
     "blob cap out of range": (_replace('model = "second"\n', 'model = "second"\nmax_blob_rate = 1\n'),
@@ -375,6 +378,32 @@ def test_workers_from_the_command_line_replace_the_recipes(tmp_path: Path, monke
         assert main(["recipe", "run", str(path), "--out", str(tmp_path / "refused"), "--workers", "0", *how]) == 2
         assert "--workers must be at least 1 (got 0)" in capsys.readouterr().err
     assert not (tmp_path / "refused").exists()
+
+def test_procs_trains_in_that_many_cpu_processes_and_a_gpu_in_one(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`procs` changes the weights (BatchNorm sees each process's share of a batch): a recipe setting, stamped, not a
+    command-line choice; on a GPU the stage runs in one process and its stamp says so."""
+    from footseg.runtime import device
+    from footseg.train import processes
+
+    path = tmp_path / "procs.toml"
+    path.write_text(_replace("epochs = 1\n", "epochs = 1\nprocs = 2\n"))
+    recipe = parse_recipe(path)
+    first = recipe.stage("first")
+    assert "batch 2" in describe(first) and describe(first).endswith("2 processes on a CPU")
+    assert "processes" not in describe(recipe.stage("second"))
+    seen: list[tuple[int, int]] = []
+    monkeypatch.setattr(processes, "train_processes", lambda cfg, procs, resume=False: seen.append((procs,
+                                                                                                  cfg.batch_size)))
+    run = RecipeRun(recipe, tmp_path / "run", device="cpu")
+    assert run.stamp_settings(first)["procs"] == 2  # what the output depends on
+    assert run._train(first)["processes"] == 2
+    assert seen == [(2, 2)]  # the step's batch: the launcher splits it
+    monkeypatch.setattr(device, "resolve_device", lambda name: "cuda")
+    monkeypatch.setattr(runner_module, "device_name", lambda name: name)
+    assert RecipeRun(recipe, tmp_path / "gpu", device="cuda", log=lambda line: None)._train(first)["processes"] == 1
+    assert seen[-1] == (1, 2)
+
 
 # --- running it ----------------------------------------------------------------------------------------------------
 

@@ -342,15 +342,20 @@ class RecipeRun:
         merge_renders(self.folder(stage), {name: self.out / name for name in stage.settings["sources"]})
 
     def _train(self, stage: Stage) -> dict:
-        from footseg.train.trainer import train
+        from footseg.runtime.device import resolve_device
+        from footseg.train.processes import train_processes
 
         s = dict(stage.settings, workers=self.workers) if self.workers else stage.settings
         folder = self.folder(stage)
         cfg = train_config(s, data=str(self.out / s["data"]), out=str(folder),
                            init=str(self.model_folder(s["init"])) if s["init"] else None,
                            teacher=str(self.model_folder(s["teacher"])) if s["teacher"] else None, device=self.device)
-        train(cfg, resume=(folder / "config.json").is_file())
-        return {"device": device_name(self.device)}
+        # a GPU trains in one process: the CPU's processes are there to use its cores
+        procs = s["procs"] if resolve_device(self.device) == "cpu" else 1
+        if procs != s["procs"]:
+            self.log(f"{stage.name}: one process on the GPU, where the recipe's {s['procs']} are for a CPU")
+        train_processes(cfg, procs, resume=(folder / "config.json").is_file())
+        return {"device": device_name(self.device), "processes": procs}
 
     def _prune(self, stage: Stage) -> None:
         from footseg.compress.prune import channel_prune, pruned_info

@@ -105,6 +105,9 @@ KEYS: dict[str, dict[str, Key]] = {
         "self_prior": Key("float"),
         "freeze_bn": _optional("bool", False),  # for networks with folded BatchNorms only
         "workers": _optional("int", 2),  # data loader processes: the model does not depend on it
+        # training processes on a CPU (DDP; footseg.train.processes): each holds batch_size / procs images of a
+        # step, and its BatchNorms normalise over those, so the weights depend on it; a GPU trains in one process
+        "procs": _optional("int", 1),
     },
     "prune": {"model": Key("str", **_MODEL_REF), "ratio": Key("float"), "multiple": Key("int"),
               "importance": Key("str", choices=IMPORTANCE)},
@@ -423,6 +426,9 @@ class _Parser:
                     raise FootsegError(f"model {s['model']!r} is not one of: {', '.join(list_models())}")
                 if s["steps_per_epoch"] < 0 or s["workers"] < 0:
                     raise FootsegError("steps_per_epoch (0: one pass) and workers must not be negative")
+                if s["procs"] < 1 or s["batch_size"] % s["procs"]:
+                    raise FootsegError(f"procs must be at least 1 and divide batch_size {s['batch_size']} (got "
+                                       f"{s['procs']})")
                 # what validation asks of the references is that they are given; the runner fills in their folders
                 train_config(s, data="-", out="-", init="-" if s["init"] else None,
                              teacher="-" if s["teacher"] else None).validate()
@@ -507,6 +513,8 @@ def describe(stage: Stage) -> str:
             parts.append("no augmentation")
         if s["freeze_bn"]:
             parts.append("frozen BatchNorms")
+        if s["procs"] > 1:
+            parts.append(f"{s['procs']} processes on a CPU")
         return ", ".join(parts)
     if stage.kind == "prune":
         return (f"{s['model']}: {_pct(s['ratio'])} of the channels of every group removed by {s['importance']}, "

@@ -1,0 +1,70 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from footseg.config import TrainConfig
+from footseg.data.procedural import make_procedural_dataset
+from footseg.errors import FootsegError
+from footseg.train.checkpoint import load_checkpoint
+from footseg.train.processes import per_process
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_each_process_gets_an_equal_share_of_the_step_batch() -> None:
+    cfg = TrainConfig(batch_size=16, data="d", out="o")
+    assert per_process(cfg, 2).batch_size == 8
+    assert per_process(cfg, 1) == cfg
+    with pytest.raises(FootsegError, match="batch size 16 does not split into 3 equal process batches"):
+        per_process(cfg, 3)
+
+
+def _start(data: Path, run: Path, resume: bool) -> subprocess.Popen:
+    cfg = dict(model="fastlinknet", width=0.25, size=64, epochs=3, batch_size=4, workers=0, data=str(data),
+               out=str(run), progress=False, device="cpu")
+    code = ("import sys; from footseg.config import TrainConfig; from footseg.train.processes import "
+            f"train_processes; train_processes(TrainConfig(**{cfg!r}), 2, resume={resume})")
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+@pytest.mark.slow
+def test_two_processes_stop_on_sigterm_to_the_launcher_and_resume(tmp_path: Path) -> None:
+    data = make_procedural_dataset(tmp_path / "data", n_train=160, n_val=4, n_test=1, size=64)
+    run = tmp_path / "run"
+    proc = _start(data, run, resume=False)
+    deadline = time.monotonic() + 180
+    while not (run / "history.json").exists():  # written when the first epoch ends
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no epoch within 180 s"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)  # to the launcher alone, as a scheduler stopping the recipe would
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "training stopped by SIGTERM at epoch 2" in err, err[-3000:]
+    assert "KeyboardInterrupt: training stopped by SIGTERM; its checkpoint is in" in err
+    assert json.loads((run / "config.json").read_text())["batch_size"] == 2  # each process's half of a step
+    stopped_at = load_checkpoint(run / "checkpoint.pt")["progress"]["global_step"]
+    assert 40 <= stopped_at < 120  # 160 images in steps of 4: 40 steps an epoch, stopped inside the second or third
+
+    resumed = _start(data, run, resume=True)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err[-3000:]
+    assert [h["epoch"] for h in json.loads((run / "history.json").read_text())] == [1, 2, 3]
+    assert load_checkpoint(run / "checkpoint.pt")["progress"]["global_step"] == 120
+    assert (run / "best" / "config.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_failed_process_is_one_error_naming_the_run(tmp_path: Path) -> None:
+    from footseg.train.processes import train_processes
+
+    cfg = TrainConfig(model="fastlinknet", data=str(tmp_path / "none"), out=str(tmp_path / "run"), batch_size=2,
+                      workers=0, device="cpu", progress=False)
+    with pytest.raises(FootsegError, match=r"run: training in 2 processes failed \(exit status 1"):
+        train_processes(cfg, 2)
