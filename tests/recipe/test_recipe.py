@@ -504,6 +504,7 @@ def test_the_card_records_recipe_versions_and_data(tiny_run: tuple[Path, Path]) 
     assert "```toml\n" + TINY in card
     assert f"| torch | {importlib.metadata.version('torch')} |" in card
     assert f"| onnxruntime | {importlib.metadata.version('onnxruntime')} |" in card
+    assert "| training processes | 1 |" in card  # the tiny recipe's train stages leave procs at its default
     gl = gl_strings()
     assert gl["GL_RENDERER"] in card and gl["GL_VERSION"] in card
     if "mesa" in gl:

@@ -1,4 +1,5 @@
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -68,3 +69,37 @@ def test_a_failed_process_is_one_error_naming_the_run(tmp_path: Path) -> None:
                       workers=0, device="cpu", progress=False)
     with pytest.raises(FootsegError, match=r"run: training in 2 processes failed \(exit status 1"):
         train_processes(cfg, 2)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc for the processes still running")
+def test_the_processes_stop_with_a_checkpoint_when_their_launcher_is_killed(tmp_path: Path) -> None:
+    data = make_procedural_dataset(tmp_path / "data", n_train=160, n_val=4, n_test=1, size=64)
+    run = tmp_path / "run"
+    proc = _start(data, run, resume=False)
+    deadline = time.monotonic() + 180
+    while not (run / "history.json").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no epoch within 180 s"
+        time.sleep(0.01)
+    proc.kill()  # SIGKILL: nothing passes a stop on; the processes notice their launcher is gone
+    proc.wait()  # reaped: a zombie launcher would still look alive to them
+    deadline = time.monotonic() + 120
+    while _running(str(run)):
+        assert time.monotonic() < deadline, "training processes still running 120 s after their launcher died"
+        time.sleep(0.1)
+    err = proc.stderr.read()  # everything they wrote, now that the last of them has ended
+    assert re.search(r"training stopped by SIGTERM at epoch [23], batch \d+; checkpoint saved", err), err[-3000:]
+    assert "exitcode: -15" not in err  # none was killed by the signal's default action
+    assert load_checkpoint(run / "checkpoint.pt")["progress"]["global_step"] > 40
+
+
+def _running(marker: str) -> bool:
+    """Whether some process's command line holds ``marker``."""
+    for path in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker in path.read_text(errors="replace"):
+                return True
+        except OSError:  # ended since the listing
+            pass
+    return False

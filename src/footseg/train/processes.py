@@ -22,12 +22,15 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from footseg.config import TrainConfig
 from footseg.errors import FootsegError
 from footseg.train import trainer
+
+LAUNCHER = "FOOTSEG_LAUNCHER_PID"  # the process that started the training processes, which end with it
 
 
 def per_process(cfg: TrainConfig, procs: int) -> TrainConfig:
@@ -55,7 +58,8 @@ def train_processes(cfg: TrainConfig, procs: int, resume: bool = False) -> Path:
     # torchrun sets one thread a process and warns about it unless told; the trainer sets the same count. Its own
     # session: a terminal's Ctrl-C reaches this process alone, which passes one SIGTERM on (torchrun would pass a
     # SIGINT on to processes that had their own already, and a second one stops them without a checkpoint).
-    child = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": str(threads)}, start_new_session=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), LAUNCHER: str(os.getpid())}
+    child = subprocess.Popen(cmd, env=env, start_new_session=True)
     stopped: list[int] = []
 
     def forward(signum: int, frame: Any) -> None:
@@ -81,11 +85,29 @@ def train_processes(cfg: TrainConfig, procs: int, resume: bool = False) -> Path:
     return Path(cfg.out) / "best"
 
 
+def _stop_when_gone(launcher: int, every_s: float = 5.0) -> None:
+    """Stop the run once ``launcher`` has ended: a launcher killed outright (SIGKILL) cannot pass a stop on, and the
+    processes, in a session of their own, would otherwise train on with nobody to take their result."""
+    while True:
+        time.sleep(every_s)
+        try:
+            os.kill(launcher, 0)
+        except ProcessLookupError:
+            # to torchrun, which passes one SIGTERM to every process, as when the launcher stops it: each saves a
+            # checkpoint after the same step (a process signalling itself could be signalled after its stop began)
+            os.kill(os.getppid(), signal.SIGTERM)
+            return
+        except PermissionError:  # a process of another user's holds the number: not gone
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m footseg.train.processes")
     parser.add_argument("config", help="a TrainConfig as JSON, batch per process")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
+    if LAUNCHER in os.environ and os.environ.get("LOCAL_RANK") == "0":  # one watcher, so torchrun is told once
+        threading.Thread(target=_stop_when_gone, args=(int(os.environ[LAUNCHER]),), daemon=True).start()
     try:
         trainer.train(TrainConfig.from_dict(json.loads(args.config)), resume=args.resume)
     except FootsegError as exc:
