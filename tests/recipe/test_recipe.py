@@ -379,6 +379,7 @@ def test_workers_from_the_command_line_replace_the_recipes(tmp_path: Path, monke
         assert "--workers must be at least 1 (got 0)" in capsys.readouterr().err
     assert not (tmp_path / "refused").exists()
 
+
 def test_procs_trains_in_that_many_cpu_processes_and_a_gpu_in_one(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """`procs` changes the weights (BatchNorm sees each process's share of a batch): a recipe setting, stamped, not a
@@ -401,8 +402,10 @@ def test_procs_trains_in_that_many_cpu_processes_and_a_gpu_in_one(tmp_path: Path
     assert seen == [(2, 2)]  # the step's batch: the launcher splits it
     monkeypatch.setattr(device, "resolve_device", lambda name: "cuda")
     monkeypatch.setattr(runner_module, "device_name", lambda name: name)
-    assert RecipeRun(recipe, tmp_path / "gpu", device="cuda", log=lambda line: None)._train(first)["processes"] == 1
+    lines: list[str] = []
+    assert RecipeRun(recipe, tmp_path / "gpu", device="cuda", log=lines.append)._train(first)["processes"] == 1
     assert seen[-1] == (1, 2)
+    assert lines == ["first: one process on the GPU, where the recipe's 2 are for a CPU"]
 
 
 # --- running it ----------------------------------------------------------------------------------------------------

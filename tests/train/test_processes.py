@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import signal
 import subprocess
@@ -11,8 +12,9 @@ import pytest
 from footseg.config import TrainConfig
 from footseg.data.procedural import make_procedural_dataset
 from footseg.errors import FootsegError
+from footseg.train import trainer
 from footseg.train.checkpoint import load_checkpoint
-from footseg.train.processes import per_process
+from footseg.train.processes import _children, per_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,11 +27,14 @@ def test_each_process_gets_an_equal_share_of_the_step_batch() -> None:
         per_process(cfg, 3)
 
 
+def _cfg(data: Path, run: Path, batch_size: int = 4) -> dict:
+    return dict(model="fastlinknet", width=0.25, size=64, epochs=3, batch_size=batch_size, workers=0, data=str(data),
+                out=str(run), progress=False, device="cpu")
+
+
 def _start(data: Path, run: Path, resume: bool) -> subprocess.Popen:
-    cfg = dict(model="fastlinknet", width=0.25, size=64, epochs=3, batch_size=4, workers=0, data=str(data),
-               out=str(run), progress=False, device="cpu")
     code = ("import sys; from footseg.config import TrainConfig; from footseg.train.processes import "
-            f"train_processes; train_processes(TrainConfig(**{cfg!r}), 2, resume={resume})")
+            f"train_processes; train_processes(TrainConfig(**{_cfg(data, run)!r}), 2, resume={resume})")
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
 
@@ -51,7 +56,10 @@ def test_two_processes_stop_on_sigterm_to_the_launcher_and_resume(tmp_path: Path
     assert "KeyboardInterrupt: training stopped by SIGTERM; its checkpoint is in" in err
     assert json.loads((run / "config.json").read_text())["batch_size"] == 2  # each process's half of a step
     stopped_at = load_checkpoint(run / "checkpoint.pt")["progress"]["global_step"]
-    assert 40 <= stopped_at < 120  # 160 images in steps of 4: 40 steps an epoch, stopped inside the second or third
+    assert 40 <= stopped_at < 80  # 160 images in steps of 4 (2 a process): 40 steps an epoch; stopped in the second
+    # one process of the same per-process batch would skip other images than the two did: refused
+    with pytest.raises(FootsegError, match="a checkpoint of training in 2 process"):
+        trainer.train(TrainConfig(**_cfg(data, run, batch_size=2)), resume=True)
 
     resumed = _start(data, run, resume=True)
     _, err = resumed.communicate(timeout=300)
@@ -73,7 +81,9 @@ def test_a_failed_process_is_one_error_naming_the_run(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc for the processes still running")
-def test_the_processes_stop_with_a_checkpoint_when_their_launcher_is_killed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("killed", ["launcher", "torchrun"])
+def test_the_processes_stop_with_a_checkpoint_when_a_process_above_them_is_killed(tmp_path: Path,
+                                                                                   killed: str) -> None:
     data = make_procedural_dataset(tmp_path / "data", n_train=160, n_val=4, n_test=1, size=64)
     run = tmp_path / "run"
     proc = _start(data, run, resume=False)
@@ -82,12 +92,18 @@ def test_the_processes_stop_with_a_checkpoint_when_their_launcher_is_killed(tmp_
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "no epoch within 180 s"
         time.sleep(0.01)
-    proc.kill()  # SIGKILL: nothing passes a stop on; the processes notice their launcher is gone
-    proc.wait()  # reaped: a zombie launcher would still look alive to them
+    # SIGKILL: nothing passes a stop on; the processes notice the tree above them broke
+    if killed == "launcher":
+        proc.kill()
+        proc.wait()
+    else:
+        (torchrun,) = _children(proc.pid)
+        os.kill(torchrun, signal.SIGKILL)
     deadline = time.monotonic() + 120
     while _running(str(run)):
-        assert time.monotonic() < deadline, "training processes still running 120 s after their launcher died"
+        assert time.monotonic() < deadline, f"training processes still running 120 s after the {killed} died"
         time.sleep(0.1)
+    proc.wait(timeout=60)
     err = proc.stderr.read()  # everything they wrote, now that the last of them has ended
     assert re.search(r"training stopped by SIGTERM at epoch [23], batch \d+; checkpoint saved", err), err[-3000:]
     assert "exitcode: -15" not in err  # none was killed by the signal's default action

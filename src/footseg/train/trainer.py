@@ -394,6 +394,11 @@ class _Trainer:
             self._log(f"{self.run}: no checkpoint yet; starting the run from the beginning")
             return
         ckpt = load_checkpoint(self.checkpoint_path)
+        made_in = ckpt.get("processes", self.env.world)  # checkpoints from before it was recorded: not checked
+        if made_in != self.env.world:
+            # each process skips its share of the batches done; another number of them would skip other images
+            raise FootsegError(f"a checkpoint of training in {made_in} process(es); resume it in as many (torchrun "
+                               f"--nproc_per_node {made_in}, or a recipe's procs = {made_in})", self.checkpoint_path)
         try:
             if ckpt.get("version") != CHECKPOINT_VERSION:
                 raise ValueError(f"version {ckpt.get('version')!r}, expected {CHECKPOINT_VERSION}")
@@ -438,6 +443,7 @@ class _Trainer:
             self.checkpoint_path,
             {
                 "version": CHECKPOINT_VERSION,
+                "processes": self.env.world,
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
