@@ -130,6 +130,8 @@ KEYS: dict[str, dict[str, Key]] = {
 INT8_ONLY = ("calib", "calib_n", "calib_method", "min_stride")
 # TrainConfig fields a train stage does not set: where it runs (the command line), and its folders (the run's).
 TRAIN_RUNTIME = ("data", "out", "device", "progress", "init", "teacher")
+# Train settings that are not TrainConfig fields: how the stage starts the trainer (footseg.train.processes).
+TRAIN_LAUNCH = ("procs",)
 # Settings that change nothing in the output: a finished stage is not redone when only they change.
 NOT_OUTPUT = ("workers",)
 
