@@ -45,7 +45,7 @@ def train_processes(cfg: TrainConfig, procs: int, resume: bool = False) -> Path:
     """Train ``cfg`` (``batch_size``: the whole step's) in ``procs`` CPU processes; returns ``RUN/best``.
 
     One process trains in this one. A stop (Ctrl-C, or SIGTERM to this process) reaches every process: they stop
-    after the same step, the first saves the run's checkpoint, and this raises KeyboardInterrupt, as the one-process
+    after the same step, process 0 saves the run's checkpoint, and this raises KeyboardInterrupt, as the one-process
     trainer does; ``resume`` continues from it. A second Ctrl-C kills them at once.
     """
     if procs == 1:
