@@ -14,7 +14,7 @@ from footseg.data.procedural import make_procedural_dataset
 from footseg.errors import FootsegError
 from footseg.train import trainer
 from footseg.train.checkpoint import load_checkpoint
-from footseg.train.processes import _children, per_process
+from footseg.train.processes import per_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,39 +75,60 @@ def test_a_failed_process_is_one_error_naming_the_run(tmp_path: Path) -> None:
 
     cfg = TrainConfig(model="fastlinknet", data=str(tmp_path / "none"), out=str(tmp_path / "run"), batch_size=2,
                       workers=0, device="cpu", progress=False)
-    with pytest.raises(FootsegError, match=r"run: training in 2 processes failed \(exit status 1"):
+    with pytest.raises(FootsegError, match=r"run: training in 2 processes failed \(exit status 2"):
         train_processes(cfg, 2)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc for the processes still running")
-@pytest.mark.parametrize("killed", ["launcher", "torchrun"])
-def test_the_processes_stop_with_a_checkpoint_when_a_process_above_them_is_killed(tmp_path: Path,
-                                                                                   killed: str) -> None:
+def test_the_processes_stop_with_a_checkpoint_when_their_launcher_is_killed(tmp_path: Path) -> None:
     data = make_procedural_dataset(tmp_path / "data", n_train=160, n_val=4, n_test=1, size=64)
     run = tmp_path / "run"
     proc = _start(data, run, resume=False)
+    _wait_for_an_epoch(proc, run)
+    proc.kill()  # SIGKILL: nothing passes a stop on; the processes notice they were handed to another parent
+    proc.wait()
+    deadline = time.monotonic() + 120
+    while _running(str(run)):
+        assert time.monotonic() < deadline, "training processes still running 120 s after their launcher died"
+        time.sleep(0.1)
+    err = proc.stderr.read()  # everything they wrote, now that the last of them has ended
+    assert re.search(r"training stopped by SIGTERM at epoch [23], batch \d+; checkpoint saved", err), err[-3000:]
+    assert load_checkpoint(run / "checkpoint.pt")["progress"]["global_step"] >= 40
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc for the processes")
+def test_one_process_killed_fails_the_run_and_ends_the_other(tmp_path: Path) -> None:
+    data = make_procedural_dataset(tmp_path / "data", n_train=160, n_val=4, n_test=1, size=64)
+    run = tmp_path / "run"
+    proc = _start(data, run, resume=False)
+    _wait_for_an_epoch(proc, run)
+    os.kill(_children(proc.pid)[-1], signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "training in 2 processes failed (exit status" in err, err[-3000:]
+    assert not _running(str(run))
+
+
+def _wait_for_an_epoch(proc: subprocess.Popen, run: Path) -> None:
     deadline = time.monotonic() + 180
     while not (run / "history.json").exists():
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "no epoch within 180 s"
         time.sleep(0.01)
-    # SIGKILL: nothing passes a stop on; the processes notice the tree above them broke
-    if killed == "launcher":
-        proc.kill()
-        proc.wait()
-    else:
-        (torchrun,) = _children(proc.pid)
-        os.kill(torchrun, signal.SIGKILL)
-    deadline = time.monotonic() + 120
-    while _running(str(run)):
-        assert time.monotonic() < deadline, f"training processes still running 120 s after the {killed} died"
-        time.sleep(0.1)
-    proc.wait(timeout=60)
-    err = proc.stderr.read()  # everything they wrote, now that the last of them has ended
-    assert re.search(r"training stopped by SIGTERM at epoch [23], batch \d+; checkpoint saved", err), err[-3000:]
-    assert "exitcode: -15" not in err  # none was killed by the signal's default action
-    assert load_checkpoint(run / "checkpoint.pt")["progress"]["global_step"] > 40
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, in order of their ids."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:  # "pid (name) state ppid ..."
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):  # ended since the listing
+            pass
+    return sorted(found)
 
 
 def _running(marker: str) -> bool:

@@ -1,4 +1,4 @@
-"""One training run as several processes on this machine's CPU: DDP, launched by torchrun.
+"""One training run as several processes on this machine's CPU: DDP over gloo, each process running the trainer.
 
 On a 2-core CPU two processes of one thread each train the default network about 1.2 times as fast as one process of
 two threads (benchmarks/README.md, "Two processes on 2 cores"): the small network's convolutions use a second thread
@@ -6,10 +6,13 @@ poorly, and each process makes its own half of the batches. Each process holds h
 normalises over that half: the weights differ from a one-process run's, and a recipe says how many processes made
 its weights (its ``procs``).
 
+The processes are started here rather than by torchrun: torchrun's rendezvous is a TCP store that listens on every
+network interface, while these meet through a file and talk to each other over loopback only.
+
     python -m footseg.train.processes CONFIG_JSON [--resume]
 
-is what each process runs (``train_processes`` starts them); CONFIG_JSON is a ``TrainConfig`` as JSON, its batch
-that of one process.
+is what each process runs (``train_processes`` starts them, with RANK and WORLD_SIZE set); CONFIG_JSON is a
+``TrainConfig`` as JSON, its batch that of one process.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,7 +35,8 @@ from footseg.config import TrainConfig
 from footseg.errors import FootsegError
 from footseg.train import trainer
 
-SHUTDOWN_TIMEOUT_S = 600  # how long torchrun waits for the processes to stop after passing a stop on
+FAILED_GRACE_S = 30  # after one process fails, how long the others get to end before they are killed
+LOOPBACK = "lo" if sys.platform.startswith("linux") else "lo0"  # gloo's sockets: on this machine only
 
 
 def per_process(cfg: TrainConfig, procs: int) -> TrainConfig:
@@ -46,55 +51,73 @@ def train_processes(cfg: TrainConfig, procs: int, resume: bool = False) -> Path:
 
     One process trains in this one. A stop (Ctrl-C, or SIGTERM to this process) reaches every process: they stop
     after the same step, process 0 saves the run's checkpoint, and this raises KeyboardInterrupt, as the one-process
-    trainer does; ``resume`` continues from it. A second Ctrl-C kills them at once.
+    trainer does; ``resume`` continues from it. A second Ctrl-C kills them at once. If one process fails, the others
+    are ended and this raises the failure.
     """
     if procs == 1:
         return trainer.train(cfg, resume)
     launched = per_process(cfg, procs)
-    threads = max(1, (os.cpu_count() or 1) // procs)
-    # torchrun kills a process still running SHUTDOWN_TIMEOUT_S after it passed a stop on (30 s unless told): a
-    # stop that arrives during a validation pass waits for its end and the checkpoint after it
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}",
-           f"--shutdown-timeout={SHUTDOWN_TIMEOUT_S}", "-m", "footseg.train.processes",
-           json.dumps(dataclasses.asdict(launched))]
-    if resume:
-        cmd.append("--resume")
+    cmd = [sys.executable, "-m", "footseg.train.processes", json.dumps(dataclasses.asdict(launched))]
+    cmd += ["--resume"] * resume
     stopped: list[int] = []
-    child: subprocess.Popen | None = None
-    code: int | None = None
+    children: list[subprocess.Popen] = []
 
     def forward(signum: int, frame: Any) -> None:
         stopped.append(signum)
-        if child is None:
-            return  # not started yet: it is not started at all
-        if len(stopped) == 1:
-            _signal(child.pid, signal.SIGTERM)  # torchrun passes it on to every process
-        elif signum == signal.SIGINT:  # a second Ctrl-C: at once, no checkpoint
-            for pid in [*_children(child.pid), child.pid]:
-                _signal(pid, signal.SIGKILL)
+        for child in children:
+            if len(stopped) == 1:
+                _signal(child.pid, signal.SIGTERM)  # the trainer's stop: they agree on the step to stop at
+            elif signum == signal.SIGINT:  # a second Ctrl-C: at once, no checkpoint
+                _signal(child.pid, signal.SIGKILL)
 
     # Before the start: a signal in between would otherwise leave the processes running with nobody to stop them.
     main_thread = threading.current_thread() is threading.main_thread()  # handlers can only be set there
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
-        if not stopped:
-            # Its own session, as torchrun gives each process its own: a terminal's Ctrl-C reaches this process
-            # alone, which passes one SIGTERM on. torchrun sets one thread a process and warns unless told.
-            child = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": str(threads)},
-                                     start_new_session=True)
-            if stopped:  # it came while the processes were being started
-                _signal(child.pid, signal.SIGTERM)
-            code = child.wait()
+        with tempfile.TemporaryDirectory(prefix="footseg-rendezvous-") as meeting:
+            env = {**os.environ, "WORLD_SIZE": str(procs), "LOCAL_WORLD_SIZE": str(procs),
+                   trainer.RENDEZVOUS_ENV: (Path(meeting) / "store").as_uri(), "GLOO_SOCKET_IFNAME": LOOPBACK,
+                   "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // procs))}
+            for rank in range(procs):
+                if stopped:  # it came while the processes were being started
+                    break
+                # Each in its own session: a terminal's Ctrl-C reaches this process alone, which passes one SIGTERM
+                # on (a second SIGINT would stop a process at once, without its checkpoint).
+                children.append(subprocess.Popen(cmd, env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)},
+                                                 start_new_session=True))
+            if stopped:
+                for child in children:
+                    _signal(child.pid, signal.SIGTERM)
+            codes = _wait(children)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    if stopped and code != 0:  # (a stop that came after the processes had finished stopped nothing)
+    failed = [code for code in codes if code != 0]
+    if stopped and (failed or len(codes) < procs):  # (a stop after they had finished stopped nothing)
         raise KeyboardInterrupt(f"training stopped by {signal.Signals(stopped[0]).name}; its checkpoint is in "
                                 f"{cfg.out}")
-    if code != 0:
-        raise FootsegError(f"training in {procs} processes failed (exit status {code}; the error is printed above)",
-                           cfg.out)
+    if failed or len(codes) < procs:
+        raise FootsegError(f"training in {procs} processes failed (exit status {failed[0] if failed else '-'}; "
+                           "the error is printed above)", cfg.out)
     return Path(cfg.out) / "best"
+
+
+def _wait(children: list[subprocess.Popen]) -> list[int]:
+    """Every child's exit status; once one fails, the others (whose collectives can no longer complete) are ended."""
+    failed_at: float | None = None
+    while True:
+        codes = [child.poll() for child in children]
+        if all(code is not None for code in codes):
+            return [int(code) for code in codes]  # type: ignore[arg-type]
+        if failed_at is None and any(code not in (None, 0) for code in codes):
+            failed_at = time.monotonic()
+            for child, code in zip(children, codes, strict=True):
+                if code is None:
+                    _signal(child.pid, signal.SIGTERM)
+        elif failed_at is not None and time.monotonic() - failed_at > FAILED_GRACE_S:
+            for child in children:
+                _signal(child.pid, signal.SIGKILL)
+        time.sleep(0.1)
 
 
 def _signal(pid: int, signum: int) -> None:
@@ -102,50 +125,20 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
 
 
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (Linux's /proc; none found elsewhere)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if _parent(stat) == pid:
-                found.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):  # ended since the listing
-            pass
-    return found
-
-
-def _parent(stat: Path) -> int:
-    # /proc/PID/stat: "pid (name) state ppid ..."; the name may hold spaces and brackets, so split after its last ')'
-    return int(stat.read_text().rsplit(")", 1)[1].split()[1])
-
-
 def _watch(every_s: float = 5.0) -> None:
-    """Stop this process's training once the process tree above it breaks: a launcher or torchrun killed outright
-    (SIGKILL) passes no stop on, and the processes, each in a session of its own, would train on with nobody to take
-    their result, beside a new run of the same recipe."""
-    torchrun = os.getppid()
-    try:
-        launcher = _parent(Path(f"/proc/{torchrun}/stat"))
-    except (OSError, ValueError, IndexError):
-        return  # no /proc: not watched
+    """Stop this process's training once its launcher is gone: a launcher killed outright (SIGKILL) passes no stop
+    on, and the processes, each in a session of its own, would train on with nobody to take their result, beside a
+    new run of the same recipe."""
+    launcher = os.getppid()
     while True:
         time.sleep(every_s)
-        if os.getppid() != torchrun:  # torchrun is gone, and with it the way a stop reaches every process
+        if os.getppid() != launcher:  # handed to another parent: the launcher has ended
             os.kill(os.getpid(), signal.SIGTERM)  # the trainer's stop: the processes agree on the step to stop at
-            return
-        try:
-            gone = _parent(Path(f"/proc/{torchrun}/stat")) != launcher  # torchrun was handed to another parent
-        except (OSError, ValueError, IndexError):
-            continue
-        if gone:
-            # One process tells torchrun, which passes one SIGTERM to each, as when the launcher stops the run.
-            if os.environ.get("LOCAL_RANK") == "0":
-                os.kill(torchrun, signal.SIGTERM)
             return
 
 
 def main(argv: list[str] | None = None) -> int:
-    """One of the training processes: ``python -m footseg.train.processes CONFIG_JSON [--resume]`` under torchrun."""
+    """One of the training processes: ``python -m footseg.train.processes CONFIG_JSON [--resume]``."""
     parser = argparse.ArgumentParser(prog="python -m footseg.train.processes")
     parser.add_argument("config", help="a TrainConfig as JSON, batch per process")
     parser.add_argument("--resume", action="store_true")

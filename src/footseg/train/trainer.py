@@ -58,6 +58,7 @@ from footseg.train.losses import Loss, build_loss
 CHECKPOINT_EVERY_STEPS = 50
 CHECKPOINT_EVERY_S = 60.0
 CHECKPOINT_VERSION = 1
+RENDEZVOUS_ENV = "FOOTSEG_RENDEZVOUS"  # an init_method for torch.distributed (unset: torchrun's env://)
 MIN_LR_FACTOR = 0.01  # the cosine ends at 1 % of the peak rate, so extending a finished run still learns
 
 
@@ -186,7 +187,10 @@ def _run(cfg: TrainConfig, resume: bool, start: nn.Module | None) -> Path | None
     if env.enabled:
         if device.type == "cpu":
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // env.local_world))
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        # torchrun's env:// rendezvous is a TCP store on every network interface; footseg's own launcher
+        # (footseg.train.processes) names a file store instead
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
+                                init_method=os.environ.get(RENDEZVOUS_ENV), rank=env.rank, world_size=env.world)
     try:
         # Every check that can refuse the job comes before any file is written or any time is spent.
         _check_inputs(run, cfg, resume, env)
