@@ -140,3 +140,32 @@ def _running(marker: str) -> bool:
         except OSError:  # ended since the listing
             pass
     return False
+
+
+def test_the_first_failure_is_reported_and_the_others_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    from footseg.train import processes
+
+    monkeypatch.setattr(processes, "FAILED_GRACE_S", 0.5)
+    deaf = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    sleeper = subprocess.Popen([sys.executable, "-c", deaf])
+    time.sleep(0.5)  # its handler in place before the other fails
+    failing = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+    assert processes._wait([sleeper, failing], stopped=[]) == 3
+    assert sleeper.returncode == -signal.SIGKILL  # deaf to SIGTERM, so killed after the grace
+
+
+def test_during_a_stop_a_process_that_ended_first_does_not_end_the_others() -> None:
+    from footseg.train import processes
+
+    saving = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])  # still writing its checkpoint
+    stopped = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(130)"])
+    assert processes._wait([saving, stopped], stopped=[signal.SIGTERM]) == 130
+    assert saving.returncode == 0
+
+
+def test_several_processes_are_refused_on_a_gpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from footseg.train import processes
+
+    monkeypatch.setattr(processes, "resolve_device", lambda name: "cuda")
+    with pytest.raises(FootsegError, match="several training processes are for a CPU; a GPU trains in one"):
+        processes.train_processes(TrainConfig(data="d", out=str(tmp_path / "run"), batch_size=4), 2)

@@ -18,7 +18,6 @@ is what each process runs (``train_processes`` starts them, with RANK and WORLD_
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import os
@@ -33,6 +32,7 @@ from typing import Any
 
 from footseg.config import TrainConfig
 from footseg.errors import FootsegError
+from footseg.runtime.device import resolve_device
 from footseg.train import trainer
 
 FAILED_GRACE_S = 30  # after one process fails, how long the others get to end before they are killed
@@ -56,6 +56,10 @@ def train_processes(cfg: TrainConfig, procs: int, resume: bool = False) -> Path:
     """
     if procs == 1:
         return trainer.train(cfg, resume)
+    if os.name != "posix":
+        raise FootsegError(f"training in {procs} processes needs a POSIX system (its signals); use procs = 1")
+    if resolve_device(cfg.device) == "cuda":
+        raise FootsegError("several training processes are for a CPU; a GPU trains in one", cfg.out)
     launched = per_process(cfg, procs)
     cmd = [sys.executable, "-m", "footseg.train.processes", json.dumps(dataclasses.asdict(launched))]
     cmd += ["--resume"] * resume
@@ -64,11 +68,11 @@ def train_processes(cfg: TrainConfig, procs: int, resume: bool = False) -> Path:
 
     def forward(signum: int, frame: Any) -> None:
         stopped.append(signum)
-        for child in children:
+        for child in children:  # (Popen's own methods: a child already reaped is left alone)
             if len(stopped) == 1:
-                _signal(child.pid, signal.SIGTERM)  # the trainer's stop: they agree on the step to stop at
+                child.terminate()  # SIGTERM, the trainer's stop: they agree on the step to stop at
             elif signum == signal.SIGINT:  # a second Ctrl-C: at once, no checkpoint
-                _signal(child.pid, signal.SIGKILL)
+                child.kill()
 
     # Before the start: a signal in between would otherwise leave the processes running with nobody to stop them.
     main_thread = threading.current_thread() is threading.main_thread()  # handlers can only be set there
@@ -76,7 +80,8 @@ def train_processes(cfg: TrainConfig, procs: int, resume: bool = False) -> Path:
     try:
         with tempfile.TemporaryDirectory(prefix="footseg-rendezvous-") as meeting:
             env = {**os.environ, "WORLD_SIZE": str(procs), "LOCAL_WORLD_SIZE": str(procs),
-                   trainer.RENDEZVOUS_ENV: (Path(meeting) / "store").as_uri(), "GLOO_SOCKET_IFNAME": LOOPBACK,
+                   # not as_uri(): torch reads the path of a file:// address without undoing its %-escapes
+                   trainer.RENDEZVOUS_ENV: f"file://{Path(meeting) / 'store'}", "GLOO_SOCKET_IFNAME": LOOPBACK,
                    "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // procs))}
             for rank in range(procs):
                 if stopped:  # it came while the processes were being started
@@ -87,42 +92,40 @@ def train_processes(cfg: TrainConfig, procs: int, resume: bool = False) -> Path:
                                                  start_new_session=True))
             if stopped:
                 for child in children:
-                    _signal(child.pid, signal.SIGTERM)
-            codes = _wait(children)
+                    child.terminate()
+            status = _wait(children, stopped)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    failed = [code for code in codes if code != 0]
-    if stopped and (failed or len(codes) < procs):  # (a stop after they had finished stopped nothing)
+    if stopped and (status != 0 or len(children) < procs):  # (a stop after they had finished stopped nothing)
         raise KeyboardInterrupt(f"training stopped by {signal.Signals(stopped[0]).name}; its checkpoint is in "
                                 f"{cfg.out}")
-    if failed or len(codes) < procs:
-        raise FootsegError(f"training in {procs} processes failed (exit status {failed[0] if failed else '-'}; "
-                           "the error is printed above)", cfg.out)
+    if status != 0:
+        raise FootsegError(f"training in {procs} processes failed (exit status {status}; the error is printed above)",
+                           cfg.out)
     return Path(cfg.out) / "best"
 
 
-def _wait(children: list[subprocess.Popen]) -> list[int]:
-    """Every child's exit status; once one fails, the others (whose collectives can no longer complete) are ended."""
-    failed_at: float | None = None
+def _wait(children: list[subprocess.Popen], stopped: list[int]) -> int:
+    """Wait for every child; returns 0, or the exit status of the first to fail. Once one has failed, the others
+    (whose collectives can no longer complete) get SIGTERM, and SIGKILL after FAILED_GRACE_S; not during a stop,
+    where each ends by itself once the checkpoint is saved (a second Ctrl-C kills them)."""
+    first, failed_at = 0, None
     while True:
         codes = [child.poll() for child in children]
+        if first == 0:
+            first = next((code for code in codes if code not in (None, 0)), 0)
         if all(code is not None for code in codes):
-            return [int(code) for code in codes]  # type: ignore[arg-type]
-        if failed_at is None and any(code not in (None, 0) for code in codes):
-            failed_at = time.monotonic()
-            for child, code in zip(children, codes, strict=True):
-                if code is None:
-                    _signal(child.pid, signal.SIGTERM)
-        elif failed_at is not None and time.monotonic() - failed_at > FAILED_GRACE_S:
-            for child in children:
-                _signal(child.pid, signal.SIGKILL)
+            return first
+        if first != 0 and not stopped:
+            if failed_at is None:
+                failed_at = time.monotonic()
+                for child in children:
+                    child.terminate()
+            elif time.monotonic() - failed_at > FAILED_GRACE_S:
+                for child in children:
+                    child.kill()
         time.sleep(0.1)
-
-
-def _signal(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):  # ended already
-        os.kill(pid, signum)
 
 
 def _watch(every_s: float = 5.0) -> None:
