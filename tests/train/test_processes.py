@@ -82,10 +82,7 @@ def test_a_failed_process_is_one_error_naming_the_run(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc for the processes still running")
 def test_the_processes_stop_with_a_checkpoint_when_their_launcher_is_killed(tmp_path: Path) -> None:
-    data = make_procedural_dataset(tmp_path / "data", n_train=160, n_val=4, n_test=1, size=64)
-    run = tmp_path / "run"
-    proc = _start(data, run, resume=False)
-    _wait_for_an_epoch(proc, run)
+    proc, run = _a_run_one_epoch_in(tmp_path)
     proc.kill()  # SIGKILL: nothing passes a stop on; the processes notice they were handed to another parent
     proc.wait()
     deadline = time.monotonic() + 120
@@ -100,15 +97,21 @@ def test_the_processes_stop_with_a_checkpoint_when_their_launcher_is_killed(tmp_
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc for the processes")
 def test_one_process_killed_fails_the_run_and_ends_the_other(tmp_path: Path) -> None:
-    data = make_procedural_dataset(tmp_path / "data", n_train=160, n_val=4, n_test=1, size=64)
-    run = tmp_path / "run"
-    proc = _start(data, run, resume=False)
-    _wait_for_an_epoch(proc, run)
+    proc, run = _a_run_one_epoch_in(tmp_path)
     os.kill(_children(proc.pid)[-1], signal.SIGKILL)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0
     assert "training in 2 processes failed (exit status" in err, err[-3000:]
     assert not _running(str(run))
+
+
+def _a_run_one_epoch_in(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """A two-process run of three epochs started in ``tmp_path``, once its first epoch has ended."""
+    data = make_procedural_dataset(tmp_path / "data", n_train=160, n_val=4, n_test=1, size=64)
+    run = tmp_path / "run"
+    proc = _start(data, run, resume=False)
+    _wait_for_an_epoch(proc, run)
+    return proc, run
 
 
 def _wait_for_an_epoch(proc: subprocess.Popen, run: Path) -> None:
