@@ -61,7 +61,7 @@ def train_processes(cfg: TrainConfig, procs: int, resume: bool = False) -> Path:
     if resolve_device(cfg.device) == "cuda":
         raise FootsegError("several training processes are for a CPU; a GPU trains in one", cfg.out)
     launched = per_process(cfg, procs)
-    cmd = [sys.executable, "-m", "footseg.train.processes", json.dumps(dataclasses.asdict(launched))]
+    cmd = [sys.executable, "-m", "footseg.train.processes", json.dumps(launched.to_dict())]
     cmd += ["--resume"] * resume
     stopped: list[int] = []
     children: list[subprocess.Popen] = []
