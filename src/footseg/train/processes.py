@@ -128,7 +128,7 @@ def _wait(children: list[subprocess.Popen], stopped: list[int]) -> int:
         time.sleep(0.1)
 
 
-def _watch(every_s: float = 5.0) -> None:
+def _watch(every_s: float = 1.0) -> None:
     """Stop this process's training once its launcher is gone: a launcher killed outright (SIGKILL) passes no stop
     on, and the processes, each in a session of its own, would train on with nobody to take their result, beside a
     new run of the same recipe."""
