@@ -44,11 +44,7 @@ def test_two_processes_stop_on_sigterm_to_the_launcher_and_resume(tmp_path: Path
     data = make_procedural_dataset(tmp_path / "data", n_train=160, n_val=4, n_test=1, size=64)
     run = tmp_path / "run"
     proc = _start(data, run, resume=False)
-    deadline = time.monotonic() + 180
-    while not (run / "history.json").exists():  # written when the first epoch ends
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no epoch within 180 s"
-        time.sleep(0.01)
+    _wait_for_an_epoch(proc, run)
     proc.send_signal(signal.SIGTERM)  # to the launcher alone, as a scheduler stopping the recipe would
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0
@@ -57,9 +53,12 @@ def test_two_processes_stop_on_sigterm_to_the_launcher_and_resume(tmp_path: Path
     assert json.loads((run / "config.json").read_text())["batch_size"] == 2  # each process's half of a step
     stopped_at = load_checkpoint(run / "checkpoint.pt")["progress"]["global_step"]
     assert 40 <= stopped_at < 80  # 160 images in steps of 4 (2 a process): 40 steps an epoch; stopped in the second
-    # one process of the same per-process batch would skip other images than the two did: refused
-    with pytest.raises(FootsegError, match="a checkpoint of training in 2 process"):
-        trainer.train(TrainConfig(**_cfg(data, run, batch_size=2)), resume=True)
+    # one process, with each process's batch or with the step's, would skip other images than the two did: refused,
+    # before the run's folder is touched
+    for batch_size in (2, 4):
+        with pytest.raises(FootsegError, match="a checkpoint of training in 2 process"):
+            trainer.train(TrainConfig(**_cfg(data, run, batch_size=batch_size, epochs=5)), resume=True)
+    assert json.loads((run / "config.json").read_text())["epochs"] == 3
 
     resumed = _start(data, run, resume=True)
     _, err = resumed.communicate(timeout=300)
@@ -154,12 +153,29 @@ def test_the_first_failure_is_reported_and_the_others_ended(monkeypatch: pytest.
     from footseg.train import processes
 
     monkeypatch.setattr(processes, "FAILED_GRACE_S", 0.5)
-    deaf = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
-    sleeper = subprocess.Popen([sys.executable, "-c", deaf])
-    time.sleep(0.5)  # its handler in place before the other fails
+    sleeper = _deaf_to_sigterm()
     failing = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
     assert processes._wait([sleeper, failing], stopped=[]) == 3
     assert sleeper.returncode == -signal.SIGKILL  # deaf to SIGTERM, so killed after the grace
+
+
+def test_during_a_stop_a_process_still_running_after_the_grace_is_killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from footseg.train import processes
+
+    monkeypatch.setattr(processes, "FAILED_GRACE_S", 0.5)
+    stuck = _deaf_to_sigterm()  # as one blocked in a collective whose other side has gone
+    stopped = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(130)"])
+    assert processes._wait([stuck, stopped], stopped=[signal.SIGTERM]) == 130
+    assert stuck.returncode == -signal.SIGKILL
+
+
+def _deaf_to_sigterm() -> subprocess.Popen:
+    """A process that ignores SIGTERM, returned once its handler is in place."""
+    code = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); "
+            "time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    return proc
 
 
 def test_during_a_stop_a_process_that_ended_first_does_not_end_the_others() -> None:
@@ -169,6 +185,29 @@ def test_during_a_stop_a_process_that_ended_first_does_not_end_the_others() -> N
     stopped = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(130)"])
     assert processes._wait([saving, stopped], stopped=[signal.SIGTERM]) == 130
     assert saving.returncode == 0
+
+
+def test_an_error_in_the_launcher_leaves_no_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from footseg.train import processes
+
+    started: list[subprocess.Popen] = []
+
+    def broken(children: list[subprocess.Popen], stopped: list[int]) -> int:
+        started.extend(children)
+        raise RuntimeError("the launcher's own error")
+
+    monkeypatch.setattr(processes, "_wait", broken)
+    cfg = TrainConfig(data=str(tmp_path / "d"), out=str(tmp_path / "run"), batch_size=4, device="cpu")
+    with pytest.raises(RuntimeError, match="the launcher's own error"):
+        processes.train_processes(cfg, 2)
+    assert len(started) == 2 and all(child.poll() is not None for child in started)
+
+
+def test_a_process_whose_launcher_died_before_it_looked_stops_at_once() -> None:
+    # the launcher's pid from its environment, not this process's parent (which would already be its new one)
+    code = ("import signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(7)); "
+            "from footseg.train.processes import _watch; _watch(launcher=-1)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=120).returncode == 7
 
 
 def test_several_processes_are_refused_on_a_gpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -128,7 +128,7 @@ def model_card(run: RecipeRun, dest: Path) -> str:
         f"| OpenGL renderer (renders) | {_by_value(renders, lambda st: _gl(st.get('opengl', {})))} |",
         f"| training device | {_by_value(trains, lambda st: st.get('device'))} |",
         # stamps from before procs existed trained in one process
-        f"| training processes | {_by_value(trains, lambda st: st.get('processes', 1) if st else None)} |",
+        f"| training processes | {_by_value(trains, lambda st: st.get('processes', 1))} |",
     ]
     earlier = [n for n, st in stamps.items() if st.get("earlier_environments")]
     if earlier:

@@ -35,7 +35,8 @@ from footseg.errors import FootsegError
 from footseg.runtime.device import resolve_device
 from footseg.train import trainer
 
-FAILED_GRACE_S = 30  # after one process fails, how long the others get to end before they are killed
+FAILED_GRACE_S = 30  # once one process has ended (failed, or stopped), how long the others get before they are killed
+LAUNCHER_ENV = "FOOTSEG_LAUNCHER_PID"  # the launcher's pid, which each process watches as its parent
 LOOPBACK = "lo" if sys.platform.startswith("linux") else "lo0"  # gloo's sockets: on this machine only
 
 
@@ -80,6 +81,7 @@ def train_processes(cfg: TrainConfig, procs: int, resume: bool = False) -> Path:
     try:
         with tempfile.TemporaryDirectory(prefix="footseg-rendezvous-") as meeting:
             env = {**os.environ, "WORLD_SIZE": str(procs), "LOCAL_WORLD_SIZE": str(procs),
+                   LAUNCHER_ENV: str(os.getpid()),
                    # not as_uri(): torch reads the path of a file:// address without undoing its %-escapes
                    trainer.RENDEZVOUS_ENV: f"file://{Path(meeting) / 'store'}", "GLOO_SOCKET_IFNAME": LOOPBACK,
                    "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // procs))}
@@ -95,11 +97,16 @@ def train_processes(cfg: TrainConfig, procs: int, resume: bool = False) -> Path:
                     child.terminate()
             status = _wait(children, stopped)
     finally:
+        for child in children:  # still running only when this is left by an error (_wait returns once all ended)
+            if child.poll() is None:
+                child.kill()
+                child.wait()
         for s, handler in previous.items():
             signal.signal(s, handler)
     if stopped and (status != 0 or len(children) < procs):  # (a stop after they had finished stopped nothing)
-        raise KeyboardInterrupt(f"training stopped by {signal.Signals(stopped[0]).name}; its checkpoint is in "
-                                f"{cfg.out}")
+        saved = (Path(cfg.out) / "checkpoint.pt").is_file()
+        raise KeyboardInterrupt(f"training stopped by {signal.Signals(stopped[0]).name}; "
+                                + (f"its checkpoint is in {cfg.out}" if saved else "before its first checkpoint"))
     if status != 0:
         raise FootsegError(f"training in {procs} processes failed (exit status {status}; the error is printed above)",
                            cfg.out)
@@ -107,37 +114,36 @@ def train_processes(cfg: TrainConfig, procs: int, resume: bool = False) -> Path:
 
 
 def _wait(children: list[subprocess.Popen], stopped: list[int]) -> int:
-    """Wait for every child; returns 0, or the exit status of the first to fail. Once one has failed, the others
-    (whose collectives can no longer complete) get SIGTERM, and SIGKILL after FAILED_GRACE_S; not during a stop,
-    where each ends by itself once the checkpoint is saved (a second Ctrl-C kills them)."""
-    first, failed_at = 0, None
+    """Wait for every child; returns 0, or the exit status of the first to end with another. Once one has failed,
+    the others (whose collectives can no longer complete) get SIGTERM; during a stop they already have it, and end by
+    themselves once the checkpoint is saved. Either way, those still running FAILED_GRACE_S after the first ended
+    are killed: one stuck in a collective would otherwise hold the launcher for good."""
+    first, ended_at = 0, None
     while True:
         codes = [child.poll() for child in children]
         if first == 0:
             first = next((code for code in codes if code not in (None, 0)), 0)
         if all(code is not None for code in codes):
             return first
-        if first != 0 and not stopped:
-            if failed_at is None:
-                failed_at = time.monotonic()
+        if first != 0 and ended_at is None:
+            ended_at = time.monotonic()
+            if not stopped:
                 for child in children:
                     child.terminate()
-            elif time.monotonic() - failed_at > FAILED_GRACE_S:
-                for child in children:
-                    child.kill()
+        elif ended_at is not None and time.monotonic() - ended_at > FAILED_GRACE_S:
+            for child in children:
+                child.kill()
         time.sleep(0.1)
 
 
-def _watch(every_s: float = 1.0) -> None:
+def _watch(launcher: int, every_s: float = 1.0) -> None:
     """Stop this process's training once its launcher is gone: a launcher killed outright (SIGKILL) passes no stop
     on, and the processes, each in a session of its own, would train on with nobody to take their result, beside a
-    new run of the same recipe."""
-    launcher = os.getppid()
-    while True:
+    new run of the same recipe. ``launcher`` comes from the launcher itself: one that died while this process was
+    still importing torch would leave ``os.getppid()`` naming its new parent already."""
+    while os.getppid() == launcher:  # handed to another parent: the launcher has ended
         time.sleep(every_s)
-        if os.getppid() != launcher:  # handed to another parent: the launcher has ended
-            os.kill(os.getpid(), signal.SIGTERM)  # the trainer's stop: the processes agree on the step to stop at
-            return
+    os.kill(os.getpid(), signal.SIGTERM)  # the trainer's stop: the processes agree on the step to stop at
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", help="a TrainConfig as JSON, batch per process")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
-    threading.Thread(target=_watch, name="watch the launcher", daemon=True).start()
+    launcher = int(os.environ.get(LAUNCHER_ENV, os.getppid()))
+    threading.Thread(target=_watch, args=(launcher,), name="watch the launcher", daemon=True).start()
     try:
         trainer.train(TrainConfig.from_dict(json.loads(args.config)), resume=args.resume)
     except FootsegError as exc:

@@ -282,7 +282,7 @@ def _check_inputs(run: Path, cfg: TrainConfig, resume: bool, env: _Dist) -> None
     error = None
     if env.main:
         try:
-            _check_run_folder(run, cfg, resume)
+            _check_run_folder(run, cfg, resume, env.world)
             if cfg.data is None:
                 raise FootsegError("training needs --data DIR, a dataset with train/ and val/ splits (render one "
                                    "with `footseg synth DIR --n 2000`)")
@@ -301,7 +301,7 @@ def _check_inputs(run: Path, cfg: TrainConfig, resume: bool, env: _Dist) -> None
             raise FootsegError(box[0])
 
 
-def _check_run_folder(run: Path, cfg: TrainConfig, resume: bool) -> None:
+def _check_run_folder(run: Path, cfg: TrainConfig, resume: bool, processes: int) -> None:
     if run.exists() and not run.is_dir():
         raise FootsegError("exists and is not a folder; choose another --out", run)
     stored_path = run / "config.json"
@@ -309,6 +309,14 @@ def _check_run_folder(run: Path, cfg: TrainConfig, resume: bool) -> None:
         return
     if not resume:
         raise FootsegError("already holds a run; pass --resume to continue it or choose another --out", run)
+    checkpoint = run / "checkpoint.pt"
+    if checkpoint.is_file():
+        # First: another number of processes also changes each one's batch, which the comparison below would name.
+        made_in = load_checkpoint(checkpoint).get("processes", processes)  # older checkpoints: not checked
+        if made_in != processes:
+            # each process skips its share of the batches done; another number of them would skip other images
+            raise FootsegError(f"a checkpoint of training in {made_in} process(es); resume it in as many (torchrun "
+                               f"--nproc_per_node {made_in}, or a recipe's procs = {made_in})", checkpoint)
     stored = TrainConfig.load(stored_path)
     differ = [
         f"{name} ({getattr(stored, name)!r} there, {getattr(cfg, name)!r} now)"
@@ -398,11 +406,6 @@ class _Trainer:
             self._log(f"{self.run}: no checkpoint yet; starting the run from the beginning")
             return
         ckpt = load_checkpoint(self.checkpoint_path)
-        made_in = ckpt.get("processes", self.env.world)  # checkpoints from before it was recorded: not checked
-        if made_in != self.env.world:
-            # each process skips its share of the batches done; another number of them would skip other images
-            raise FootsegError(f"a checkpoint of training in {made_in} process(es); resume it in as many (torchrun "
-                               f"--nproc_per_node {made_in}, or a recipe's procs = {made_in})", self.checkpoint_path)
         try:
             if ckpt.get("version") != CHECKPOINT_VERSION:
                 raise ValueError(f"version {ckpt.get('version')!r}, expected {CHECKPOINT_VERSION}")
