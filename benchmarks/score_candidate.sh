@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# A candidate for the default scored as the rules in benchmarks/README.md score it (from "The fine-tune's run judged
+# once more, on larger sets" on): foot IoU on the validation splits of the two scoring sets, third-person and
+# first-person (clauses 1 and 1b), and the empty render's frames with a blob (clause 2); reported beside them, choosing
+# nothing: the test splits, the floor photos' validation split and real-dev.
+#
+#   bash benchmarks/score_candidate.sh MODEL [SHARED]      (MODEL: a model folder or name; SHARED: default ../shared)
+#
+# The three scoring sets are rendered once, by the commands the README gives for them, into $SCORE_DATA (default
+# runs/score-data; 46,000 images, 17 minutes on 2 cores) and kept: a later call only scores (2 minutes). On the
+# default's weights (`bash benchmarks/score_candidate.sh default`, 2026-12-06) it prints the default's column of the
+# README's tables: 90.72, 81.04, 85.88, 331 (55 %), 62 / 52 / 46 %, 89.73, 82.01, 94.65. PYTHON picks the
+# interpreter (default .venv/bin/python). Everything the commands print goes to $SCORE_DATA/logs/.
+set -euo pipefail
+MODEL=${1:?usage: bash benchmarks/score_candidate.sh MODEL [SHARED]}
+SHARED=${2:-../shared}
+DATA=${SCORE_DATA:-runs/score-data}
+PY=${PYTHON:-.venv/bin/python}
+TAG=$(basename "$MODEL")
+LOGS=$DATA/logs/$TAG
+mkdir -p "$LOGS"
+
+# render NAME SYNTH_OPTIONS...: a scoring set, bare feet, made or completed (--resume keeps what is there)
+render() {
+    local name=$1
+    shift
+    "$PY" -m footseg synth "$DATA/$name" --resume --no-progress --floors "$SHARED/data/floors" \
+        --find "$SHARED/assets/find" --sock-prob 0 "$@" > "$DATA/logs/synth-$name.log" 2>&1
+}
+render tpv20k_nosock --n 20000 --seed 1985 --own-feet-prob 0
+render ofe_own20k_nosock --n 20000 --seed 1983 --own-feet-prob 1
+render empty409 --n 6000 --seed 409 --empty-prob 1
+
+# score NAME DATA [SPLIT]: footseg eval's scores of MODEL, as JSON in $LOGS/NAME.json
+score() {
+    "$PY" -m footseg eval "$MODEL" --data "$2" ${3:+--split "$3"} --json "$LOGS/$1.json" > "$LOGS/$1.log"
+}
+for set in tpv20k_nosock ofe_own20k_nosock; do
+    score "$set.val" "$DATA/$set" val
+    score "$set.test" "$DATA/$set" test
+done
+score real-dev "$SHARED/data/real-dev"
+"$PY" benchmarks/empty_floors.py "$MODEL" --photos "$DATA/empty409/val/images" --floors "$SHARED/data/floors" \
+    > "$LOGS/empty.log"
+
+"$PY" - "$LOGS" <<'EOF'
+import json, re, sys
+from pathlib import Path
+
+logs = Path(sys.argv[1])
+iou = {p.stem: 100 * json.loads(p.read_text())["iou"] for p in logs.glob("*.json")}
+tp, fp = iou["tpv20k_nosock.val"], iou["ofe_own20k_nosock.val"]
+print(f"tpv20k_nosock val (1b)      {tp:.2f}")
+print(f"ofe_own20k_nosock val       {fp:.2f}")
+print(f"mean of the two (1)         {(tp + fp) / 2:.2f}")
+for line in (logs / "empty.log").read_text().splitlines()[1:]:  # empty409 (2), then carpet, tiles, wood
+    name = line.split(":")[0].strip()
+    pixels, blobs = re.search(r"([\d.]+) % of pixels", line)[1], re.search(r"frame in (\d+ \(\d+ %\))", line)[1]
+    print(f"{name}: blobs {blobs}, pixels marked foot {pixels} %")
+print(f"tpv20k_nosock test          {iou['tpv20k_nosock.test']:.2f}")
+print(f"ofe_own20k_nosock test      {iou['ofe_own20k_nosock.test']:.2f}")
+print(f"real-dev (report only)      {iou['real-dev']:.2f}")
+EOF
