@@ -316,7 +316,7 @@ def _check_run_folder(run: Path, cfg: TrainConfig, resume: bool, processes: int)
         if made_in != processes:
             # each process skips its share of the batches done; another number of them would skip other images
             raise FootsegError(f"a checkpoint of training in {made_in} process(es); resume it in as many (torchrun "
-                               f"--nproc_per_node {made_in}, or a recipe's procs = {made_in})", checkpoint)
+                               f"--nproc_per_node {made_in}, or a recipe's procs = {made_in} on a CPU)", checkpoint)
     stored = TrainConfig.load(stored_path)
     differ = [
         f"{name} ({getattr(stored, name)!r} there, {getattr(cfg, name)!r} now)"
