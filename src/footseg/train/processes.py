@@ -141,7 +141,7 @@ def _watch(launcher: int, every_s: float = 1.0) -> None:
     on, and the processes, each in a session of its own, would train on with nobody to take their result, beside a
     new run of the same recipe. ``launcher`` comes from the launcher itself: one that died while this process was
     still importing torch would leave ``os.getppid()`` naming its new parent already."""
-    while os.getppid() == launcher:  # handed to another parent: the launcher has ended
+    while os.getppid() == launcher:  # until handed to another parent: the launcher has ended
         time.sleep(every_s)
     os.kill(os.getpid(), signal.SIGTERM)  # the trainer's stop: the processes agree on the step to stop at
 
