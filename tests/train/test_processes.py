@@ -41,10 +41,7 @@ def _start(data: Path, run: Path, resume: bool, epochs: int = 3) -> subprocess.P
 
 @pytest.mark.slow
 def test_two_processes_stop_on_sigterm_to_the_launcher_and_resume(tmp_path: Path) -> None:
-    data = make_procedural_dataset(tmp_path / "data", n_train=160, n_val=4, n_test=1, size=64)
-    run = tmp_path / "run"
-    proc = _start(data, run, resume=False)
-    _wait_for_an_epoch(proc, run)
+    proc, run = _a_run_one_epoch_in(tmp_path, epochs=3)
     proc.send_signal(signal.SIGTERM)  # to the launcher alone, as a scheduler stopping the recipe would
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0
@@ -57,10 +54,10 @@ def test_two_processes_stop_on_sigterm_to_the_launcher_and_resume(tmp_path: Path
     # before the run's folder is touched
     for batch_size in (2, 4):
         with pytest.raises(FootsegError, match="a checkpoint of training in 2 process"):
-            trainer.train(TrainConfig(**_cfg(data, run, batch_size=batch_size, epochs=5)), resume=True)
+            trainer.train(TrainConfig(**_cfg(tmp_path / "data", run, batch_size=batch_size, epochs=5)), resume=True)
     assert json.loads((run / "config.json").read_text())["epochs"] == 3
 
-    resumed = _start(data, run, resume=True)
+    resumed = _start(tmp_path / "data", run, resume=True)
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err[-3000:]
     assert [h["epoch"] for h in json.loads((run / "history.json").read_text())] == [1, 2, 3]
@@ -109,16 +106,11 @@ def test_one_process_killed_fails_the_run_and_ends_the_other(tmp_path: Path) -> 
 LONG_RUN_EPOCHS = 1000
 
 
-def _a_run_one_epoch_in(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
-    """A two-process run of LONG_RUN_EPOCHS started in ``tmp_path``, once its first epoch has ended."""
+def _a_run_one_epoch_in(tmp_path: Path, epochs: int = LONG_RUN_EPOCHS) -> tuple[subprocess.Popen, Path]:
+    """A two-process run of ``epochs`` on ``tmp_path/data``, into ``tmp_path/run``, once its first epoch has ended."""
     data = make_procedural_dataset(tmp_path / "data", n_train=160, n_val=4, n_test=1, size=64)
     run = tmp_path / "run"
-    proc = _start(data, run, resume=False, epochs=LONG_RUN_EPOCHS)
-    _wait_for_an_epoch(proc, run)
-    return proc, run
-
-
-def _wait_for_an_epoch(proc: subprocess.Popen, run: Path) -> None:
+    proc = _start(data, run, resume=False, epochs=epochs)
     deadline = time.monotonic() + 180
     while not (run / "history.json").exists():
         assert proc.poll() is None, proc.communicate()
