@@ -116,6 +116,7 @@ def _a_run_one_epoch_in(tmp_path: Path, epochs: int = LONG_RUN_EPOCHS) -> tuple[
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "no epoch within 180 s"
         time.sleep(0.01)
+    return proc, run
 
 
 def _children(pid: int) -> list[int]:
