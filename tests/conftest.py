@@ -9,7 +9,7 @@ roughly 0.5-0.9): real activation ranges and real masks to compare, on the image
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,15 @@ from footseg.models import SavedModelInfo, create_model, save_model
 from footseg.train.losses import build_loss
 
 torch.set_num_threads(1)  # the suite runs on 2 cores next to data-loader workers; extra threads only contend
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The suite's own cache folder (training records the datasets that passed its check there), for every test and
+    the processes they start."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 @pytest.fixture(scope="session")

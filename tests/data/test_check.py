@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -8,7 +9,8 @@ import pytest
 from PIL import Image
 
 from footseg.cli import main
-from footseg.data.check import check_dataset, require_valid
+from footseg.data import check
+from footseg.data.check import check_dataset, passed_record, require_valid
 from footseg.data.io import write_jpeg, write_png
 from footseg.errors import FootsegError
 
@@ -164,6 +166,52 @@ def test_require_valid(tiny_dataset: Path, tmp_path: Path) -> None:
     assert f"(and 1 more; run `footseg check {root}`)" in text
     with pytest.raises(FootsegError, match="missing test/ split"):
         require_valid(root, ("test",))
+
+
+def _files_of(root: Path) -> list[Path]:
+    return sorted(root.rglob("*"))
+
+
+def test_require_valid_decodes_a_split_again_only_when_its_files_changed(tmp_path: Path, monkeypatch) -> None:
+    root = tmp_path / "d"
+    for split in ("train", "val"):
+        _good(root / split)
+    before = _files_of(root)
+    assert require_valid(root).counts == {"train": 2, "val": 2}
+    assert passed_record(root / "train").is_file() and passed_record(root / "val").is_file()
+    assert _files_of(root) == before  # recorded outside the dataset
+
+    decoded: list[Path] = []
+    real_check_pair = check._check_pair
+
+    def counting_check_pair(image: Path, mask: Path | None):
+        decoded.append(image)
+        return real_check_pair(image, mask)
+
+    monkeypatch.setattr(check, "_check_pair", counting_check_pair)
+    assert require_valid(root).counts == {"train": 2, "val": 2}
+    assert decoded == []  # nothing changed: nothing decoded
+
+    (root / "train" / "masks" / "a.png").write_bytes(b"not a png")
+    with pytest.raises(FootsegError, match=str(root / "train" / "masks" / "a.png")):
+        require_valid(root)
+    assert sorted(p.name for p in decoded) == ["a.jpg", "b.jpg"]  # only the changed split, and every file of it
+    assert check_dataset(root).problems  # the failed split was not recorded as passed
+    _mask(root / "train" / "masks" / "a.png")
+    (root / "train" / "images" / "c.jpg").write_bytes((root / "train" / "images" / "a.jpg").read_bytes())
+    with pytest.raises(FootsegError, match="mask missing"):  # a file added changes the fingerprint too
+        require_valid(root)
+
+
+def test_footseg_check_decodes_everything_even_where_training_would_not(tmp_path: Path) -> None:
+    root = _good(tmp_path / "flat")
+    require_valid(root, ("train",))
+    image = root / "images" / "a.jpg"
+    stat = image.stat()
+    image.write_bytes(b"\0" * stat.st_size)  # damaged in place: same size, and the same time set back
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert require_valid(root, ("train",)).counts == {"": 2}  # the fingerprint cannot see it
+    assert [p.path for p in check_dataset(root).problems] == [image]
 
 
 def test_cli_check_exit_codes_and_problem_lines(tiny_dataset: Path, tmp_path: Path, capsys) -> None:

@@ -3,11 +3,17 @@
 Each image and mask is really decoded (a truncated JPEG only fails when its pixels are read), sizes are compared
 after EXIF orientation (the way training sees them), and masks must hold at most two values, one of them 0.
 A clip dataset (folders of frames, ``clips.py``) gets the same checks on every clip, whose frames must also all
-have one size.
+have one size. Training checks its splits on every start (``require_valid``); a split that passed is recorded with a
+fingerprint of its files in the user's cache folder (never in the dataset, which may be shared or read-only), so a
+resume or another run on the same files skips the decoding (51 s of a start on 48,000 renders on 2 cores, README.md).
+``footseg check`` always decodes everything.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from footseg.atomic import atomic_write_text
 from footseg.data.clips import clip_folders, is_clip_dataset
 from footseg.data.dataset import SPLITS, has_splits
 from footseg.data.io import IMAGE_EXTENSIONS, MASK_EXTENSION, read_image, read_mask
@@ -143,6 +150,44 @@ def _check_folder(folder: Path, pool: ThreadPoolExecutor, empty: str = "empty sp
     return problems, len(images)
 
 
+def _fingerprint(folder: Path) -> str:
+    """A digest of the name, size and modification time of every file in ``folder``'s images/ and masks/: adding,
+    removing, replacing or rewriting one changes it."""
+    digest = hashlib.sha256()
+    for sub in ("images", "masks"):
+        with os.scandir(folder / sub) as entries:
+            stats = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries)
+        digest.update(json.dumps([sub, stats]).encode())
+    return digest.hexdigest()
+
+
+def passed_record(folder: Path) -> Path:
+    """Where the fingerprint of ``folder``'s files is kept once they pass: ``$XDG_CACHE_HOME/footseg/checked/`` (by
+    default ``~/.cache``), a file per folder named by a digest of its absolute path."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "footseg" / "checked" / f"{hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:32]}.json"
+
+
+def _passed_before(folder: Path) -> tuple[str | None, int | None]:
+    """The folder's fingerprint now, and its number of images if it passed a check with the same fingerprint."""
+    if not (folder / "images").is_dir() or not (folder / "masks").is_dir():
+        return None, None
+    fingerprint = _fingerprint(folder)
+    try:
+        stored = json.loads(passed_record(folder).read_text())
+        if stored["fingerprint"] == fingerprint:
+            return fingerprint, int(stored["images"])
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError):
+        pass  # no record (or no home folder), or a damaged one: check the files
+    return fingerprint, None
+
+
+def _record_pass(folder: Path, fingerprint: str, images: int) -> None:
+    record = {"folder": str(folder.resolve()), "fingerprint": fingerprint, "images": images}
+    with contextlib.suppress(OSError, RuntimeError):  # nowhere to write: the next start checks in full again
+        atomic_write_text(passed_record(folder), json.dumps(record) + "\n")
+
+
 def _check_clip(folder: Path, pool: ThreadPoolExecutor) -> tuple[list[Problem], int]:
     """Problems of one clip (a folder in the dataset format whose images are its frames), and its number of frames.
     Frames of a video all have one size: any frame of another size than most is reported."""
@@ -178,11 +223,13 @@ def _check_clip_folder(folder: Path, pool: ThreadPoolExecutor) -> tuple[list[Pro
     return problems, len(clips), frames
 
 
-def check_dataset(root: Path, splits: Sequence[str] | None = None) -> CheckResult:
+def check_dataset(root: Path, splits: Sequence[str] | None = None, remember: bool = False) -> CheckResult:
     """Check a dataset with train/val/test splits, or a flat folder, and collect every problem by file.
 
     ``splits`` names the splits that must be there (each is checked as ``split_folder`` would resolve it, so a flat
-    folder stands for any split); by default every split folder present is checked.
+    folder stands for any split); by default every split folder present is checked. With ``remember``, a folder of
+    images (not clips) whose files are as they were when it last passed is not decoded again, and one that passes
+    is recorded (``passed_record``).
     """
     root = Path(root)
     if not root.is_dir():
@@ -201,7 +248,13 @@ def check_dataset(root: Path, splits: Sequence[str] | None = None) -> CheckResul
             if clips:
                 problems, result.clips[name], count = _check_clip_folder(folder, pool)
             else:
-                problems, count = _check_folder(folder, pool)
+                fingerprint, count = _passed_before(folder) if remember else (None, None)
+                if count is None:
+                    problems, count = _check_folder(folder, pool)
+                    if fingerprint is not None and not problems:
+                        _record_pass(folder, fingerprint, count)
+                else:
+                    problems = []
             if name and not folder.is_dir():
                 problems = [Problem(folder, f"missing {name}/ split")]
             result.problems.extend(sorted(problems))
@@ -210,8 +263,9 @@ def check_dataset(root: Path, splits: Sequence[str] | None = None) -> CheckResul
 
 
 def require_valid(root: Path, splits: Sequence[str] = ("train", "val")) -> CheckResult:
-    """Raise FootsegError naming the first problem if the given splits of ``root`` are not valid."""
-    result = check_dataset(root, splits)
+    """Raise FootsegError naming the first problem if the given splits of ``root`` are not valid; splits whose files
+    passed before and have not changed since are not decoded again."""
+    result = check_dataset(root, splits, remember=True)
     if result.problems:
         first, more = result.problems[0], len(result.problems) - 1
         hint = f"and {more} more; " if more else ""
