@@ -181,11 +181,11 @@ def test_require_valid_decodes_a_split_again_only_when_its_files_changed(tmp_pat
     assert passed_record(root / "train").is_file() and passed_record(root / "val").is_file()
     assert _files_of(root) == before  # recorded outside the dataset
 
-    decoded: list[Path] = []
+    decoded: list[str] = []
     real_check_pair = check._check_pair
 
     def counting_check_pair(image: Path, mask: Path | None):
-        decoded.append(image)
+        decoded.append(f"{image.parent.parent.name}/{image.name}")
         return real_check_pair(image, mask)
 
     monkeypatch.setattr(check, "_check_pair", counting_check_pair)
@@ -193,25 +193,37 @@ def test_require_valid_decodes_a_split_again_only_when_its_files_changed(tmp_pat
     assert decoded == []  # nothing changed: nothing decoded
 
     (root / "train" / "masks" / "a.png").write_bytes(b"not a png")
-    with pytest.raises(FootsegError, match=str(root / "train" / "masks" / "a.png")):
-        require_valid(root)
-    assert sorted(p.name for p in decoded) == ["a.jpg", "b.jpg"]  # only the changed split, and every file of it
-    assert check_dataset(root).problems  # the failed split was not recorded as passed
-    _mask(root / "train" / "masks" / "a.png")
-    (root / "train" / "images" / "c.jpg").write_bytes((root / "train" / "images" / "a.jpg").read_bytes())
-    with pytest.raises(FootsegError, match="mask missing"):  # a file added changes the fingerprint too
-        require_valid(root)
+    for _ in range(2):  # a split that failed is not recorded: checked in full again, and refused again
+        with pytest.raises(FootsegError, match=str(root / "train" / "masks" / "a.png")):
+            require_valid(root)
+    assert decoded == ["train/a.jpg", "train/b.jpg"] * 2  # only the changed split, every file of it
+
+    decoded.clear()
+    (root / "val" / "images" / "c.jpg").write_bytes((root / "val" / "images" / "a.jpg").read_bytes())
+    with pytest.raises(FootsegError, match="mask missing"):  # a file added to a split that passed
+        require_valid(root, ("val",))
+    assert decoded == ["val/a.jpg", "val/b.jpg", "val/c.jpg"]
 
 
-def test_footseg_check_decodes_everything_even_where_training_would_not(tmp_path: Path) -> None:
+def test_a_file_damaged_in_place_with_its_size_and_time_kept_is_checked_again(tmp_path: Path) -> None:
     root = _good(tmp_path / "flat")
-    require_valid(root, ("train",))
+    assert require_valid(root, ("train",)).counts == {"": 2}
     image = root / "images" / "a.jpg"
     stat = image.stat()
-    image.write_bytes(b"\0" * stat.st_size)  # damaged in place: same size, and the same time set back
+    image.write_bytes(b"\0" * stat.st_size)  # as a copy that keeps the old modification time
     os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert require_valid(root, ("train",)).counts == {"": 2}  # the fingerprint cannot see it
-    assert [p.path for p in check_dataset(root).problems] == [image]
+    with pytest.raises(FootsegError, match=str(image)):  # the change time gives it away
+        require_valid(root, ("train",))
+
+
+def test_require_valid_falls_back_to_the_full_check_where_it_cannot_fingerprint(tmp_path: Path, monkeypatch) -> None:
+    root = _good(tmp_path / "flat")
+    (root / "images" / ".gone").symlink_to(tmp_path / "nowhere")  # a dangling link: its stat fails
+    assert require_valid(root, ("train",)).counts == {"": 2}
+    assert not passed_record(root).exists()
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")  # not a cache folder by the XDG spec: ~/.cache is used
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert passed_record(root).is_relative_to(tmp_path / "home" / ".cache" / "footseg")
 
 
 def test_cli_check_exit_codes_and_problem_lines(tiny_dataset: Path, tmp_path: Path, capsys) -> None:

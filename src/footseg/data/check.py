@@ -5,7 +5,7 @@ after EXIF orientation (the way training sees them), and masks must hold at most
 A clip dataset (folders of frames, ``clips.py``) gets the same checks on every clip, whose frames must also all
 have one size. Training checks its splits on every start (``require_valid``); a split that passed is recorded with a
 fingerprint of its files in the user's cache folder (never in the dataset, which may be shared or read-only), so a
-resume or another run on the same files skips the decoding (51 s of a start on 48,000 renders on 2 cores, README.md).
+resume or another run on the same files skips the decoding (53 s of a start on 48,000 renders on 2 cores, README.md).
 ``footseg check`` always decodes everything.
 """
 
@@ -150,29 +150,39 @@ def _check_folder(folder: Path, pool: ThreadPoolExecutor, empty: str = "empty sp
     return problems, len(images)
 
 
+CHECKS_VERSION = 1  # part of every fingerprint: raise it when the checks change, so that what passed is checked again
+
+
 def _fingerprint(folder: Path) -> str:
-    """A digest of the name, size and modification time of every file in ``folder``'s images/ and masks/: adding,
-    removing, replacing or rewriting one changes it."""
-    digest = hashlib.sha256()
+    """A digest of the name, size, modification and change times of every file in ``folder``'s images/ and masks/:
+    adding, removing, replacing or rewriting one changes it (the change time, too, where a copy kept the old
+    modification time). Raises OSError if a file vanishes while it is read."""
+    digest = hashlib.sha256(f"footseg checks {CHECKS_VERSION}".encode())
     for sub in ("images", "masks"):
+        stats = []
         with os.scandir(folder / sub) as entries:
-            stats = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries)
-        digest.update(json.dumps([sub, stats]).encode())
+            for entry in entries:
+                stat = entry.stat()
+                stats.append((entry.name, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
+        digest.update(json.dumps([sub, sorted(stats)]).encode())
     return digest.hexdigest()
 
 
 def passed_record(folder: Path) -> Path:
     """Where the fingerprint of ``folder``'s files is kept once they pass: ``$XDG_CACHE_HOME/footseg/checked/`` (by
-    default ``~/.cache``), a file per folder named by a digest of its absolute path."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    default, or where that is not an absolute path, ``~/.cache``), a file per folder named by a digest of its path."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    cache = Path(xdg) if Path(xdg).is_absolute() else Path.home() / ".cache"
     return cache / "footseg" / "checked" / f"{hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:32]}.json"
 
 
 def _passed_before(folder: Path) -> tuple[str | None, int | None]:
-    """The folder's fingerprint now, and its number of images if it passed a check with the same fingerprint."""
-    if not (folder / "images").is_dir() or not (folder / "masks").is_dir():
+    """The folder's fingerprint now (None where it cannot be taken), and its number of images if it passed a check
+    with the same fingerprint."""
+    try:
+        fingerprint = _fingerprint(folder)
+    except OSError:  # no images/ or masks/, a dangling link, a file gone: the full check says what is wrong
         return None, None
-    fingerprint = _fingerprint(folder)
     try:
         stored = json.loads(passed_record(folder).read_text())
         if stored["fingerprint"] == fingerprint:
@@ -183,8 +193,11 @@ def _passed_before(folder: Path) -> tuple[str | None, int | None]:
 
 
 def _record_pass(folder: Path, fingerprint: str, images: int) -> None:
-    record = {"folder": str(folder.resolve()), "fingerprint": fingerprint, "images": images}
-    with contextlib.suppress(OSError, RuntimeError):  # nowhere to write: the next start checks in full again
+    """Record that ``folder`` passed, if its files are still those fingerprinted before they were decoded."""
+    with contextlib.suppress(OSError, RuntimeError):  # a file gone, or nowhere to write: the next start checks again
+        if _fingerprint(folder) != fingerprint:
+            return
+        record = {"folder": str(folder.resolve()), "fingerprint": fingerprint, "images": images}
         atomic_write_text(passed_record(folder), json.dumps(record) + "\n")
 
 
