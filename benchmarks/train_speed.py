@@ -1,13 +1,15 @@
 """How fast each network trains here, in PyTorch's two memory layouts: NCHW (the default) and channels-last (NHWC).
 
     .venv/bin/python benchmarks/train_speed.py [--models fastlinknet_ctx,enet] [--size 192] [--batch 16] \
-        [--steps 10] [--rounds 3]
+        [--steps 10] [--rounds 3] [--compile]
 
 One step is what the trainer does per batch: forward, cross entropy, backward, AdamW. Every model in each layout is
 timed in `--rounds` interleaved rounds of `--steps` steps (footseg.bench.cost.interleaved, footseg's one timing path),
 after 3 warm-up steps; the table gives the median step's milliseconds and images per second, with the threads torch
 uses (the trainer uses all cores). The trainer
-runs channels-last on a CPU (footseg/train/trainer.py) because of this table; run it on a quiet CPU.
+runs channels-last on a CPU (footseg/train/trainer.py) because of this table; run it on a quiet CPU. `--compile` adds
+channels-last under `torch.compile` (Inductor; its first step compiles, a minute or more a network, inside the
+warm-up): the trainer does not compile, because of that column (benchmarks/README.md, "Training speed").
 
 A second table checks that the layout changes only the order of the sums: one training step's output and gradients
 (cross entropy, batch 2 at 96x96, dropout off) in each layout against the same step in float64, as relative errors
@@ -30,16 +32,17 @@ from footseg.runtime.timing import time_runs
 LAYOUTS = {"nchw": torch.contiguous_format, "channels-last": torch.channels_last}
 
 
-def _step_sampler(name: str, layout: torch.memory_format, size: int, batch: int) -> Sampler:
+def _step_sampler(name: str, layout: torch.memory_format, size: int, batch: int, compiled: bool = False) -> Sampler:
     torch.manual_seed(0)
     model = create_model(name, num_classes=2).to(memory_format=layout).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    forward = torch.compile(model) if compiled else model
     images = torch.randn(batch, 3, size, size).contiguous(memory_format=layout)
     masks = torch.randint(0, 2, (batch, size, size))
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(model(images), masks).backward()
+        F.cross_entropy(forward(images), masks).backward()
         optimizer.step()
 
     return lambda runs, warmup, min_time: time_runs(step, runs=runs, warmup=warmup, min_time=min_time)
@@ -82,19 +85,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=10, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="also time channels-last under torch.compile")
     args = parser.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    keys = [(m, lay) for m in models for lay in LAYOUTS]
-    samplers = [_step_sampler(m, LAYOUTS[lay], args.size, args.batch) for m, lay in keys]
+    variants = [*LAYOUTS, *(["compiled"] if args.compile else [])]
+    keys = [(m, v) for m in models for v in variants]
+    samplers = [_step_sampler(m, LAYOUTS.get(v, torch.channels_last), args.size, args.batch, v == "compiled")
+                for m, v in keys]
     samples = interleaved(samplers, rounds=args.rounds, runs=args.rounds * args.steps, warmup=3, min_time=0.0)
     times = dict(zip(keys, samples, strict=True))
     print(f"training step, batch {args.batch} at {args.size}x{args.size}, {torch.get_num_threads()} threads, "
           f"median of {args.rounds} interleaved rounds of {args.steps} steps")
-    print(f"{'model':<18}{'NCHW ms':>10}{'img/s':>8}{'NHWC ms':>10}{'img/s':>8}{'speed-up':>10}")
+    compiled_head = f"{'compiled ms':>12}{'img/s':>8}{'vs NHWC':>9}" if args.compile else ""
+    print(f"{'model':<18}{'NCHW ms':>10}{'img/s':>8}{'NHWC ms':>10}{'img/s':>8}{'speed-up':>10}{compiled_head}")
     for m in models:
         nchw, nhwc = (statistics.median(times[(m, lay)]) for lay in LAYOUTS)
-        print(f"{m:<18}{nchw:>10.0f}{args.batch * 1000 / nchw:>8.1f}{nhwc:>10.0f}{args.batch * 1000 / nhwc:>8.1f}"
-              f"{nchw / nhwc:>9.2f}x")
+        row = (f"{m:<18}{nchw:>10.0f}{args.batch * 1000 / nchw:>8.1f}{nhwc:>10.0f}{args.batch * 1000 / nhwc:>8.1f}"
+               f"{nchw / nhwc:>9.2f}x")
+        if args.compile:
+            comp = statistics.median(times[(m, "compiled")])
+            row += f"{comp:>12.0f}{args.batch * 1000 / comp:>8.1f}{nhwc / comp:>8.2f}x"
+        print(row)
     print("\none training step against float64 (relative error)")
     print(f"{'model':<18}{'NCHW out':>10}{'grads':>9}{'NHWC out':>10}{'grads':>9}")
     for m in models:
