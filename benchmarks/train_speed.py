@@ -1,4 +1,5 @@
-"""How fast each network trains here, in PyTorch's two memory layouts: NCHW (the default) and channels-last (NHWC).
+"""How fast each network trains here, in PyTorch's two memory layouts: NCHW (the default) and channels-last (NHWC);
+with `--compile`, also channels-last under `torch.compile`.
 
     .venv/bin/python benchmarks/train_speed.py [--models fastlinknet_ctx,enet] [--size 192] [--batch 16] \
         [--steps 10] [--rounds 3] [--compile]
@@ -8,8 +9,10 @@ timed in `--rounds` interleaved rounds of `--steps` steps (footseg.bench.cost.in
 after 3 warm-up steps; the table gives the median step's milliseconds and images per second, with the threads torch
 uses (the trainer uses all cores). The trainer
 runs channels-last on a CPU (footseg/train/trainer.py) because of this table; run it on a quiet CPU. `--compile` adds
-channels-last under `torch.compile` (Inductor; its first step compiles, a minute or more a network, inside the
-warm-up): the trainer does not compile, because of that column (benchmarks/README.md, "Training speed").
+a column: the channels-last network under `torch.compile` (forward and backward, Inductor's default mode; AdamW stays
+eager), compiled by its first warm-up step (a minute or more a network here the first time; Inductor's cache
+shortens later runs). The trainer does not compile, because of that
+column (benchmarks/README.md, "Training speed: channels-last").
 
 A second table checks that the layout changes only the order of the sums: one training step's output and gradients
 (cross entropy, batch 2 at 96x96, dropout off) in each layout against the same step in float64, as relative errors
