@@ -7,12 +7,11 @@ with `--compile`, also channels-last under `torch.compile`.
 One step is what the trainer does per batch: forward, cross entropy, backward, AdamW. Every model in each layout is
 timed in `--rounds` interleaved rounds of `--steps` steps (footseg.bench.cost.interleaved, footseg's one timing path),
 after 3 warm-up steps; the table gives the median step's milliseconds and images per second, with the threads torch
-uses (the trainer uses all cores). The trainer
-runs channels-last on a CPU (footseg/train/trainer.py) because of this table; run it on a quiet CPU. `--compile` adds
-a column: the channels-last network under `torch.compile` (forward and backward, Inductor's default mode; AdamW stays
-eager), compiled by its first warm-up step (a minute or more a network here the first time; Inductor's cache
-shortens later runs). The trainer does not compile, because of that
-column (benchmarks/README.md, "Training speed: channels-last").
+uses (the trainer uses all cores). The trainer runs channels-last on a CPU (footseg/train/trainer.py) because of
+this table; run it on a quiet CPU. `--compile` adds a column: the channels-last network under `torch.compile`
+(forward and backward, Inductor's default mode; AdamW stays eager), compiled by its first warm-up step (a minute or
+more a network here the first time; Inductor's cache shortens later runs). The trainer does not compile, because of
+that column (benchmarks/README.md, "Training speed: channels-last").
 
 A second table checks that the layout changes only the order of the sums: one training step's output and gradients
 (cross entropy, batch 2 at 96x96, dropout off) in each layout against the same step in float64, as relative errors
