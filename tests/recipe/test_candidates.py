@@ -54,7 +54,12 @@ CAPS = {name: CAP for name in ["fastlinknet_ctx_long_capped.toml", "fastlinknet_
 # candidate file -> what the default's threshold stage, choosing on renders with empty scenes, adds (no second schedule)
 CAPPED_DEFAULTS = {"fastlinknet_ctx_capped.toml": CAP}
 # candidate file -> the default's stage up to which (included) it is the default's recipe; what follows is its own.
-EXTENDS = {name: "all" if name in STUDENTS else "student" for name in [*TUNES, *CAPPED_DEFAULTS]}
+# fine-tune candidate file -> the settings in which its second training stage differs from the default's student, where
+# it tunes on the default's four renders merged with one render of empty scenes instead of rendering them again
+EMPTY_RENDER_TUNES = {"fastlinknet_ctx_tune4.toml": {"epochs": 4, "lr": 0.001}}
+EMPTY_RENDER = {"seed": 411, "n": 6000, "empty_prob": 1.0}  # the empty render's differences from the default's r1
+EXTENDS = {name: "all" if name in STUDENTS else "student"
+           for name in [*TUNES, *CAPPED_DEFAULTS, *EMPTY_RENDER_TUNES]}
 EMPTY_RENDERS = [*(("render", f"e{i}") for i in range(1, 5)), ("merge", "all_empty")]
 FINAL_STAGES = [("threshold", "operating"), ("export", "onnx"), ("export", "onnx-int8")]
 
@@ -79,9 +84,12 @@ def test_a_candidate_that_extends_the_default_starts_as_it(name: str) -> None:
     assert candidate.result == shipped.result
 
 
-def extension(name: str) -> tuple[list[tuple[str, str]], Callable[[str, str], dict[str, Any]]]:
+def extension(
+    name: str, calib: str = "all_empty"
+) -> tuple[list[tuple[str, str]], Callable[[str, str], dict[str, Any]]]:
     """The candidate's stages after the default's six, and ``differ(ours, theirs)``: the settings in which its stage
-    ``ours`` differs from the default's ``theirs``; the empty renders' and the exports' differences checked."""
+    ``ours`` differs from the default's ``theirs``; the exports' differences checked (int8 calibrated on ``calib``),
+    and with ``calib`` "all_empty" the four renders with empty scenes that merge into it."""
     shipped = {s.name: s for s in parse_recipe(find_recipe("fastlinknet_ctx")).stages}
     stages = parse_recipe(CANDIDATES / name).stages
     own = {s.name: s for s in stages}
@@ -90,11 +98,12 @@ def extension(name: str) -> tuple[list[tuple[str, str]], Callable[[str, str], di
         assert set(own[ours].output_settings()) == set(shipped[theirs].output_settings()), ours
         return changed_settings(own[ours], shipped[theirs])
 
-    for i in range(1, 5):  # the default's renders with a tenth of scenes empty: the other frames byte for byte
-        assert differ(f"e{i}", f"r{i}") == {"empty_prob": 0.1}
-    assert own["all_empty"].settings["sources"] == ["e1", "e2", "e3", "e4"]
+    if calib == "all_empty":
+        for i in range(1, 5):  # the default's renders with a tenth of scenes empty: the other frames byte for byte
+            assert differ(f"e{i}", f"r{i}") == {"empty_prob": 0.1}
+        assert own["all_empty"].settings["sources"] == ["e1", "e2", "e3", "e4"]
     assert differ("onnx", "onnx") == {}
-    assert differ("onnx-int8", "onnx-int8") == {"calib": "all_empty"}
+    assert differ("onnx-int8", "onnx-int8") == {"calib": calib}
     return [(s.kind, s.name) for s in stages][6:], differ
 
 
@@ -106,6 +115,29 @@ def test_a_fine_tune_renders_the_defaults_scenes_and_tunes_its_student(name: str
     assert differ("tuned", "student") == {"init": "student", "data": "all_empty", **TUNES[name]}
     assert differ("operating", "operating") == {"model": "tuned", "data": "all_empty", "presences": GATES,
                                                 **CAPS.get(name, {})}
+
+
+@pytest.mark.parametrize("name", sorted(EMPTY_RENDER_TUNES))
+def test_a_fine_tune_on_one_empty_render_merges_it_with_the_defaults_renders(name: str) -> None:
+    kinds, differ = extension(name, calib="all_plus_empty")
+    assert kinds == [("render", "e5"), ("merge", "all_plus_empty"), ("train", "tuned"), *FINAL_STAGES]
+    assert differ("e5", "r1") == EMPTY_RENDER
+    merge = {s.name: s for s in parse_recipe(CANDIDATES / name).stages}["all_plus_empty"]
+    assert merge.settings["sources"] == ["r1", "r2", "r3", "r4", "e5"]
+    assert differ("student", "student") == {}
+    assert differ("tuned", "student") == {"init": "student", "data": "all_plus_empty", **EMPTY_RENDER_TUNES[name]}
+    assert differ("operating", "operating") == {"model": "tuned", "data": "all_plus_empty", "presences": GATES, **CAP}
+
+
+def test_the_empty_renders_seed_is_no_other_renders() -> None:
+    """Scenes drawn from one seed would repeat across the merge (and seed 409 would repeat the scoring set's)."""
+    seeds = {name: [s.settings["seed"] for s in parse_recipe(CANDIDATES / name).stages if s.kind == "render"]
+             for name in sorted(CHANGES | EXTENDS)}
+    seeds["fastlinknet_ctx"] = [s.settings["seed"] for s in parse_recipe(find_recipe("fastlinknet_ctx")).stages
+                                if s.kind == "render"]
+    used = {seed for name, own in seeds.items() if name not in EMPTY_RENDER_TUNES for seed in own} | {409}
+    for name in EMPTY_RENDER_TUNES:
+        assert EMPTY_RENDER["seed"] in seeds[name] and EMPTY_RENDER["seed"] not in used
 
 
 @pytest.mark.parametrize("name", sorted(CAPPED_DEFAULTS))
