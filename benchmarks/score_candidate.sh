@@ -16,16 +16,23 @@ MODEL=${1:?usage: bash benchmarks/score_candidate.sh MODEL [SHARED]}
 SHARED=${2:-../shared}
 DATA=${SCORE_DATA:-runs/score-data}
 PY=${PYTHON:-.venv/bin/python}
-TAG=$(basename "$MODEL")
+TAG=$(printf %s "$MODEL" | sed 's#^[./]*##; s#/#_#g')  # runs/cand_a/model and runs/cand_b/model: two folders of logs
 LOGS=$DATA/logs/$TAG
 mkdir -p "$LOGS"
+
+# logged LOG COMMAND...: COMMAND's output into LOG; where it fails, say so with LOG's last lines, and stop
+logged() {
+    local log=$1
+    shift
+    "$@" > "$log" 2>&1 || { echo "score_candidate.sh: failed, see $log:" >&2; tail -n 3 "$log" >&2; exit 1; }
+}
 
 # render NAME SYNTH_OPTIONS...: a scoring set, bare feet, made or completed (--resume keeps what is there)
 render() {
     local name=$1
     shift
-    "$PY" -m footseg synth "$DATA/$name" --resume --no-progress --floors "$SHARED/data/floors" \
-        --find "$SHARED/assets/find" --sock-prob 0 "$@" > "$DATA/logs/synth-$name.log" 2>&1
+    logged "$DATA/logs/synth-$name.log" "$PY" -m footseg synth "$DATA/$name" --resume --no-progress \
+        --floors "$SHARED/data/floors" --find "$SHARED/assets/find" --sock-prob 0 "$@"
 }
 render tpv20k_nosock --n 20000 --seed 1985 --own-feet-prob 0
 render ofe_own20k_nosock --n 20000 --seed 1983 --own-feet-prob 1
@@ -33,15 +40,15 @@ render empty409 --n 6000 --seed 409 --empty-prob 1
 
 # score NAME DATA [SPLIT]: footseg eval's scores of MODEL, as JSON in $LOGS/NAME.json
 score() {
-    "$PY" -m footseg eval "$MODEL" --data "$2" ${3:+--split "$3"} --json "$LOGS/$1.json" > "$LOGS/$1.log"
+    logged "$LOGS/$1.log" "$PY" -m footseg eval "$MODEL" --data "$2" ${3:+--split "$3"} --json "$LOGS/$1.json"
 }
 for set in tpv20k_nosock ofe_own20k_nosock; do
     score "$set.val" "$DATA/$set" val
     score "$set.test" "$DATA/$set" test
 done
 score real-dev "$SHARED/data/real-dev"
-"$PY" benchmarks/empty_floors.py "$MODEL" --photos "$DATA/empty409/val/images" --floors "$SHARED/data/floors" \
-    > "$LOGS/empty.log"
+logged "$LOGS/empty.log" "$PY" benchmarks/empty_floors.py "$MODEL" --photos "$DATA/empty409/val/images" \
+    --floors "$SHARED/data/floors"
 
 "$PY" - "$LOGS" <<'EOF'
 import json, re, sys

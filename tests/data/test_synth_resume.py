@@ -85,3 +85,22 @@ def test_settings_added_later_declare_their_old_value() -> None:
     undeclared = sorted(name for name in later if ABSENT_IN_OLD_MANIFESTS not in
                         next(f.metadata for f in fields(SynthSettings) if f.name == name))
     assert not undeclared, f"say in field metadata what an old manifest without {undeclared} was rendered with"
+
+
+def test_one_folder_spelt_two_ways_is_one_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--floors ../shared/data/floors`` resumes a render made with ``--floors /work/shared/data/floors``."""
+    from dataclasses import asdict
+
+    from footseg.data.synth.engine import same_folder, setting_differences
+
+    floors, other = tmp_path / "shared" / "floors", tmp_path / "other"
+    floors.mkdir(parents=True)
+    other.mkdir()
+    (tmp_path / "main").mkdir()
+    monkeypatch.chdir(tmp_path / "main")
+    stored = json.loads(json.dumps(asdict(SynthSettings(n=4, floors=str(floors)))))
+    assert setting_differences(stored, SynthSettings(n=4, floors="../shared/floors")) == []
+    assert [d.split()[0] for d in setting_differences(stored, SynthSettings(n=4, floors=str(other)))] == ["floors"]
+    assert [d.split()[0] for d in setting_differences(stored, SynthSettings(n=4))] == ["floors"]
+    assert not same_folder(str(tmp_path / "gone"), str(tmp_path / "gone/../gone2"))
+    assert same_folder(None, None) and not same_folder(str(floors), None)

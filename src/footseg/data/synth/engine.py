@@ -127,7 +127,7 @@ class SynthSettings:
             raise FootsegError(f"empty_prob must be between 0 and 1 (got {self.empty_prob})")
         if not self.clothes and self.sock_prob not in (0.0, SynthSettings.sock_prob):
             raise FootsegError(f"sock_prob {self.sock_prob} asks for socks, but clothes are left out (no socks at all)")
-        for name in ("floors", "find", "meshes", "cutouts"):
+        for name in FOLDER_SETTINGS:
             value = getattr(self, name)
             if value is not None and not Path(value).is_dir():
                 raise FootsegError("folder not found", value)
@@ -427,6 +427,20 @@ def stored_settings(stored: dict, kind: type[SynthSettings] = SynthSettings) -> 
     return out
 
 
+FOLDER_SETTINGS = ("floors", "find", "meshes", "cutouts")  # settings that name a folder of assets
+
+
+def same_folder(old: object, new: object) -> bool:
+    """Whether two folder settings name one folder: ``../shared/data/floors`` and ``/work/shared/data/floors`` from
+    /work/main are one setting (a resume then checks the files it plans from, not their spelling)."""
+    if old == new or not (isinstance(old, str) and isinstance(new, str)):
+        return old == new
+    try:
+        return os.path.samefile(old, new)
+    except OSError:  # one of them is gone: not known to be the same
+        return False
+
+
 def setting_differences(stored: object, s: SynthSettings) -> list[str]:
     """Where a manifest's settings differ from ``s``: one ``"name was X, now Y"`` each; empty when they agree."""
     if not isinstance(stored, dict):
@@ -439,7 +453,7 @@ def setting_differences(stored: object, s: SynthSettings) -> list[str]:
             out.append(f"{name} was {json.dumps(old[name])}, unknown to this footseg")
         elif name not in old:  # in every manifest ever written: a damaged manifest, not an old one
             out.append(f"{name} missing from the manifest, now {json.dumps(new[name])}")
-        elif old[name] != new[name]:
+        elif old[name] != new[name] and not (name in FOLDER_SETTINGS and same_folder(old[name], new[name])):
             predates = " (not in the manifest, which predates it)" if name not in stored else ""
             out.append(f"{name} was {json.dumps(old[name])}{predates}, now {json.dumps(new[name])}")
     return out
@@ -520,6 +534,9 @@ def render_units(out: Path, s: SynthSettings, kind: type[Worker], workers: int =
             hint = _without_hint(stored, s) if isinstance(stored, dict) else ""
             raise FootsegError(f"holds a dataset made with other settings: {'; '.join(differences)}. "
                                f"Use another output folder{hint}", mpath)
+        for name in FOLDER_SETTINGS:  # the folder as the manifest spelt it, so its digest does not change with the cwd
+            if name in stored:
+                manifest["settings"][name] = stored[name]
         if resume or shard != (0, 1):  # images of the earlier run stay: so does the record of their code
             if changed := plan_differences(old.get("splits"), manifest["splits"]):
                 raise FootsegError(f"holds images planned from other files than this footseg plans from ({changed}): "
