@@ -58,8 +58,11 @@ CAPPED_DEFAULTS = {"fastlinknet_ctx_capped.toml": CAP}
 # it tunes on the default's four renders merged with one render of empty scenes instead of rendering them again
 EMPTY_RENDER_TUNES = {"fastlinknet_ctx_tune4.toml": {"epochs": 4, "lr": 0.001}}
 EMPTY_RENDER = {"seed": 411, "n": 6000, "empty_prob": 1.0}  # the empty render's differences from the default's r1
+# candidate file -> what its threshold stage changes, choosing the side on a render at 768 px (its only other change)
+DETAILED_SIDES = {"fastlinknet_ctx_side288.toml": {"data": "hr", "sizes": [192, 224, 256, 288]}}
+DETAILED_RENDER = {"seed": 413, "n": 6000, "size": 768}  # the render's differences from the default's r1
 EXTENDS = {name: "all" if name in STUDENTS else "student"
-           for name in [*TUNES, *CAPPED_DEFAULTS, *EMPTY_RENDER_TUNES]}
+           for name in [*TUNES, *CAPPED_DEFAULTS, *EMPTY_RENDER_TUNES, *DETAILED_SIDES]}
 EMPTY_RENDERS = [*(("render", f"e{i}") for i in range(1, 5)), ("merge", "all_empty")]
 FINAL_STAGES = [("threshold", "operating"), ("export", "onnx"), ("export", "onnx-int8")]
 
@@ -85,10 +88,11 @@ def test_a_candidate_that_extends_the_default_starts_as_it(name: str) -> None:
 
 
 def extension(
-    name: str, calib: str = "all_empty"
+    name: str, calib: str | None = "all_empty"
 ) -> tuple[list[tuple[str, str]], Callable[[str, str], dict[str, Any]]]:
     """The candidate's stages after the default's six, and ``differ(ours, theirs)``: the settings in which its stage
-    ``ours`` differs from the default's ``theirs``; the exports' differences checked (int8 calibrated on ``calib``),
+    ``ours`` differs from the default's ``theirs``; the exports' differences checked (int8 calibrated on ``calib``, or
+    None: on the default's),
     and with ``calib`` "all_empty" the four renders with empty scenes that merge into it."""
     shipped = {s.name: s for s in parse_recipe(find_recipe("fastlinknet_ctx")).stages}
     stages = parse_recipe(CANDIDATES / name).stages
@@ -103,7 +107,7 @@ def extension(
             assert differ(f"e{i}", f"r{i}") == {"empty_prob": 0.1}
         assert own["all_empty"].settings["sources"] == ["e1", "e2", "e3", "e4"]
     assert differ("onnx", "onnx") == {}
-    assert differ("onnx-int8", "onnx-int8") == {"calib": calib}
+    assert differ("onnx-int8", "onnx-int8") == ({"calib": calib} if calib else {})
     return [(s.kind, s.name) for s in stages][6:], differ
 
 
@@ -129,15 +133,24 @@ def test_a_fine_tune_on_one_empty_render_merges_it_with_the_defaults_renders(nam
     assert differ("operating", "operating") == {"model": "tuned", "data": "all_plus_empty", "presences": GATES, **CAP}
 
 
-def test_the_empty_renders_seed_is_no_other_renders() -> None:
-    """Scenes drawn from one seed would repeat across the merge (and seed 409 would repeat the scoring set's)."""
+@pytest.mark.parametrize("name", sorted(DETAILED_SIDES))
+def test_a_side_chosen_on_detailed_frames_adds_one_render_and_changes_only_the_choice(name: str) -> None:
+    kinds, differ = extension(name, calib=None)
+    assert kinds == [("render", "hr"), *FINAL_STAGES]
+    assert differ("hr", "r1") == DETAILED_RENDER
+    assert differ("operating", "operating") == DETAILED_SIDES[name]
+
+
+def test_an_added_renders_seed_is_no_other_renders() -> None:
+    """Scenes drawn from one seed would repeat another render's (and seed 409 would repeat the scoring set's)."""
     seeds = {name: [s.settings["seed"] for s in parse_recipe(CANDIDATES / name).stages if s.kind == "render"]
              for name in sorted(CHANGES | EXTENDS)}
     seeds["fastlinknet_ctx"] = [s.settings["seed"] for s in parse_recipe(find_recipe("fastlinknet_ctx")).stages
                                 if s.kind == "render"]
-    used = {seed for name, own in seeds.items() if name not in EMPTY_RENDER_TUNES for seed in own} | {409}
-    for name in EMPTY_RENDER_TUNES:
-        assert EMPTY_RENDER["seed"] in seeds[name] and EMPTY_RENDER["seed"] not in used
+    for name, seed in [*((n, EMPTY_RENDER["seed"]) for n in EMPTY_RENDER_TUNES),
+                       *((n, DETAILED_RENDER["seed"]) for n in DETAILED_SIDES)]:
+        used = {s for other, own in seeds.items() if other != name for s in own} | {409}
+        assert seed in seeds[name] and seed not in used
 
 
 @pytest.mark.parametrize("name", sorted(CAPPED_DEFAULTS))
