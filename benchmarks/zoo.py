@@ -3,13 +3,13 @@
     .venv/bin/python benchmarks/zoo.py --synth DIR [--own-feet DIR] [--real ../shared/data/real-dev] \
         [--models fastlinknet] [--rounds 5] [--min-time 10] [--json zoo.json]
 
-Cost is `footseg bench MODELS --runtimes onnx-int8 --threads 1 --size 256 --peer` in one run: every model's int8
-export and MediaPipe's network alone in its own TFLite runtime timed in the same interleaved rounds, so "x MediaPipe"
-is the cost ratio footseg's targets are stated in (at 256x256, like the peer). Accuracy is `footseg eval` of the
-PyTorch weights, at the model's own input size, on the test split of each dataset given: `--synth` (a render: the
-synthetic test set; its train split calibrates int8), `--own-feet` (a render with `--own-feet-prob 1`: first-person
-scenes), `--real` (real photos; reported, never used to choose). Without .venv-bench (`make bench`) the peer row is
-missing and stderr says why. The library part is footseg.bench.zoo.
+Cost is `footseg bench MODELS --runtimes onnx-int8 --threads 1 --peer` in one run: every model's int8 export and
+MediaPipe's network alone in its own TFLite runtime timed in the same interleaved rounds, so "x MediaPipe" is the cost
+ratio footseg's targets are stated in (each model at its own input size, the `side` column; the peer at 256x256, its
+own). Accuracy is `footseg eval` of the PyTorch weights, at the model's own input size, on the test split of each
+dataset given: `--synth` (a render: the synthetic test set; its train split calibrates int8), `--own-feet` (a render
+with `--own-feet-prob 1`: first-person scenes), `--real` (real photos; reported, never used to choose). Without
+.venv-bench (`make bench`) the peer row is missing and stderr says why. The library part is footseg.bench.zoo.
 """
 
 from __future__ import annotations

@@ -489,7 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runtimes", default="torch", help="comma-separated: torch, onnx, onnx-int8 (default: torch)")
     s.add_argument("--threads", default=None,
                    help="comma-separated thread counts; 'all' = every usable core (default: 1; --browser: 1,all)")
-    s.add_argument("--size", type=int, default=256, help="input side for PyTorch models (an .onnx file has its own)")
+    s.add_argument("--size", type=int, default=None,
+                   help="input side for PyTorch models (default: a saved model's own input size, 256 for an "
+                        "untrained architecture; MediaPipe's peer at 256); an .onnx file has its own")
     s.add_argument("--runs", type=int, default=20, help="at least this many timed runs per row (after warm-up)")
     s.add_argument("--min-time", type=float, default=2.0, help="and keep timing for at least this many seconds")
     s.add_argument("--warmup", type=int, default=5, help="untimed runs before timing")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -12,9 +13,19 @@ import pytest
 import torch
 from torch import nn
 
-from footseg.bench import cost, peer
+from footseg.bench import cost, peer, table
 from footseg.bench.cost import measure_model, parse_threads
-from footseg.bench.table import RUNTIMES, benchmark, format_table, parse_runtimes
+from footseg.bench.table import (
+    PEER_SIDE,
+    RUNTIMES,
+    UNTRAINED_SIDE,
+    Target,
+    benchmark,
+    format_table,
+    parse_runtimes,
+    resolve_target,
+    target_side,
+)
 from footseg.cli import main
 from footseg.deploy.export import export_onnx
 from footseg.deploy.quantize import export_int8
@@ -94,6 +105,7 @@ def test_table_has_one_section_per_thread_count(grid: list[dict]) -> None:
     assert table.count("| model | runtime | params | GFLOPs |") == 2 and "IoU |" in table
     assert "2 FLOPs" in table and "torch.mm" in table and "intra_op_num_threads" in table
     assert "x MediaPipe" not in table  # no peer in the run, nothing to compare with
+    assert "| side |" not in table and "on one 1xCx64x64 input" in table  # one side for every row: said once
 
 
 def test_onnx_files_run_in_their_own_runtime(saved_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
@@ -116,9 +128,11 @@ def test_default_cli_is_torch_at_one_thread(tmp_path: Path, capsys: pytest.Captu
     rows = json.loads(out.read_text())
     assert [(r["model"], r["runtime"], r["threads"]) for r in rows] == [("fastlinknet", "torch", 1)]
     assert set(rows[0]) >= REQUIRED | ADDED and rows[0]["iou"] is None
-    shipped, _ = load_network("fastlinknet")  # the name means the shipped weights (and widths, if pruned)
+    shipped, info = load_network("fastlinknet")  # the name means the shipped weights (and widths, if pruned)
     assert rows[0]["weights"] == "shipped" and rows[0]["params"] == sum(p.numel() for p in shipped.parameters())
-    assert rows[0]["gflops"] == pytest.approx(cost.count_flops(shipped, 256) / 1e9) and rows[0]["gflops"] < 0.3
+    side = info.input_size[0]  # without --size, a shipped model is timed at the side it runs at
+    assert rows[0]["size"] == side
+    assert rows[0]["gflops"] == pytest.approx(cost.count_flops(shipped, side) / 1e9) and rows[0]["gflops"] < 0.3
     assert rows[0]["latency_ms"] > 0
     out_text = capsys.readouterr().out
     assert "| fastlinknet" in out_text and "### 1 thread" in out_text and "IoU" not in out_text.split("\n- ")[0]
@@ -179,6 +193,60 @@ def test_peer_rows_join_their_thread_count(
     assert rows[2]["x_peer"] == pytest.approx(rows[2]["latency_ms"] / 8.0)
     table = capsys.readouterr().out
     assert "| peer | litert |" in table and "x MediaPipe |" in table and "litert row's" in table
+
+
+def _record_peer(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A stand-in for ``peer_rows`` that records the side it is asked for and, like benchmarks/mediapipe_peer.py,
+    reports one litert row per call at MediaPipe's own 256x256 whatever that side."""
+    asked: list[int] = []
+
+    def fake(threads: list[int], size: int, runs: int, warmup: int, min_time: float) -> tuple[list[dict], None]:
+        asked.append(size)
+        return [{"model": "peer", "runtime": "litert", "threads": threads[0], "size": 256, "weights": "trained",
+                 "params": 10, "gflops": 0.1, "size_mb": 0.25, "latency_ms": 5.0, "p90_ms": 5.0, "fps": 200.0,
+                 "iou": None, "samples_ms": [5.0]}], None
+
+    monkeypatch.setattr(table, "peer_rows", fake)
+    return asked
+
+
+@pytest.mark.parametrize(("size", "model_side", "peer_side"), [(None, 64, PEER_SIDE), (32, 32, 32)])
+def test_models_run_at_their_own_side_and_the_peer_at_256(
+    size: int | None, model_side: int, peer_side: int, saved_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = _record_peer(monkeypatch)
+    rows, why = benchmark([str(saved_model)], size=size, runs=1, warmup=0, min_time=0.0, peer=True)
+    assert why is None and asked and set(asked) == {peer_side}  # an explicit size is every row's, the peer's too
+    ours, mediapipe = rows
+    network, _ = load_network(saved_model)
+    assert ours["size"] == model_side  # saved_model's config.json says 64x64
+    assert ours["gflops"] == pytest.approx(cost.count_flops(network, model_side) / 1e9)
+    assert mediapipe["runtime"] == "litert" and ours["x_peer"] == pytest.approx(ours["latency_ms"] / 5.0)
+    text = format_table(rows)  # rows at two sides: each says its own, and the FLOPs note names no single one
+    name = saved_model.parent.name
+    assert "| model | runtime | side | params |" in text
+    assert f"| {name} | torch | {model_side} | " in text and "| peer | litert | 256 | " in text
+    assert "on one 1xCxSxS input, S the row's side" in text and f"{model_side}/256" not in text
+
+
+def test_side_of_each_kind_of_model(saved_model: Path, tmp_path: Path) -> None:
+    untrained = resolve_target("enet")
+    assert untrained.weights == "random" and target_side(untrained) == UNTRAINED_SIDE
+    assert target_side(resolve_target(str(saved_model))) == 64
+    assert target_side(untrained, 96) == target_side(resolve_target(str(saved_model)), 96) == 96
+    assert target_side(Target(name="net.onnx", weights="trained", onnx_file=tmp_path / "net.onnx"), 96) is None
+
+
+def test_a_non_square_model_is_refused_before_preparing(
+    saved_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wide = shutil.copytree(saved_model, tmp_path / "wide")
+    config = json.loads((wide / "config.json").read_text())
+    (wide / "config.json").write_text(json.dumps({**config, "input_size": [64, 96]}))
+    monkeypatch.setattr(table, "_prepare", lambda *a, **k: pytest.fail("prepared before checking the side"))
+    with pytest.raises(FootsegError, match=r"wide: .*square input size, got 64x96"):
+        benchmark([str(wide)], runs=1, warmup=0)
+    assert target_side(resolve_target(str(wide)), 64) == 64  # an explicit size needs no side of the model's own
 
 
 def test_a_failing_peer_is_reported_not_fatal(

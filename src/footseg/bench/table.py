@@ -44,6 +44,10 @@ from footseg.runtime.timing import WARMUP_RUNS, latency_stats
 
 RUNTIMES = ("torch", "onnx", "onnx-int8")
 PEER_REFERENCE = "litert"  # MediaPipe's network alone in its own runtime: what a footseg row is compared with
+# The side the cost target is stated at (issue 4/12: "ONNX Runtime against its TFLite network, 256x256, 1 thread"),
+# which is also MediaPipe's own: the peer runs here unless a side is asked for, whatever side the models run at.
+PEER_SIDE = 256
+UNTRAINED_SIDE = 256  # an architecture without weights has no side of its own; the peer's keeps it comparable
 
 
 def parse_runtimes(spec: str | Sequence[str]) -> list[str]:
@@ -81,6 +85,22 @@ def resolve_target(ref: str) -> Target:
         return Target(name=resolved.name, weights=weights, onnx_file=resolved.path)
     module, info = resolved.load()
     return Target(name=resolved.name, weights=weights, module=module, info=info)
+
+
+def target_side(target: Target, size: int | None = None) -> int | None:
+    """The side ``target`` is prepared and timed at: ``size`` where given, else a saved or shipped model's own input
+    size (what it costs per frame where it is used), ``UNTRAINED_SIDE`` for an untrained architecture; None for an
+    ``.onnx`` file, which always runs at the size it was exported at."""
+    if target.onnx_file is not None:
+        return None
+    if size is not None:
+        return size
+    if target.weights == "random" or target.info is None:
+        return UNTRAINED_SIDE
+    h, w = target.info.input_size
+    if h != w:  # the timing and FLOP count take one side
+        raise FootsegError(f"benchmark needs a square input size, got {h}x{w}; give one with --size", target.name)
+    return int(h)
 
 
 def _onnx_params(path: Path) -> int:
@@ -133,7 +153,7 @@ class _Prepared:
 
 
 def _prepare(
-    target: Target, runtimes: Sequence[str], size: int, data: Path | None, calib: Path | None, workdir: Path,
+    target: Target, runtimes: Sequence[str], size: int | None, data: Path | None, calib: Path | None, workdir: Path,
     calib_n: int,
 ) -> list[_Prepared]:
     """Export and quantize as the runtimes need, and score each variant on ``data`` (IoU does not depend on threads)."""
@@ -188,7 +208,7 @@ def _sampler(p: _Prepared, threads: int) -> Sampler:
 
 def benchmark(
     models: list[str] | None = None,
-    size: int = 256,
+    size: int | None = None,
     threads: int | Sequence[int] = 1,
     runs: int = 20,
     runtimes: Sequence[str] = ("torch",),
@@ -205,6 +225,10 @@ def benchmark(
     ``.onnx`` files; all registered models by default. With ``data``, each row also has the foot IoU on its test
     split (or the flat folder); int8 rows need it to have a train split, which they are calibrated on.
 
+    ``size`` is the input side of every PyTorch model and of the peer. Without it each model runs at its own side
+    (``target_side``: a saved model's input size, ``UNTRAINED_SIDE`` for an architecture) and the peer at
+    ``PEER_SIDE``, so each row is the per-frame cost where the model is used; an ``.onnx`` file always has its own.
+
     Timing is interleaved: in each of ``rounds`` rounds every row (and, with ``peer``, MediaPipe's selfie
     segmenter) is timed for ``min_time / rounds`` seconds and at least ``runs / rounds`` forwards, and a row's
     median is taken over all its samples. A burst of load on a shared machine then slows every row a little instead
@@ -215,18 +239,20 @@ def benchmark(
     names = list(models) if models else list_models()
     runtimes = parse_runtimes(runtimes)
     thread_counts = parse_threads(threads)
-    if size < 32 or size % 32:
+    if size is not None and (size < 32 or size % 32):
         raise FootsegError(f"--size {size} is not a multiple of 32")
     data = Path(data) if data is not None else None
     if data is not None and not data.is_dir():
         raise FootsegError("dataset folder not found", data)
     targets = [resolve_target(name) for name in names]  # fail on a bad name before timing anything
+    sides = [target_side(target, size) for target in targets]  # and on a side that cannot be timed
+    peer_side = PEER_SIDE if size is None else size
     calib = calibration_data(data, runtimes, targets)
     with tempfile.TemporaryDirectory(prefix="footseg-bench-") as tmp:
         prepared = [
             p
-            for i, target in enumerate(targets)
-            for p in _prepare(target, runtimes, size, data, calib, Path(tmp) / str(i), calib_n)
+            for i, (target, side) in enumerate(zip(targets, sides, strict=True))
+            for p in _prepare(target, runtimes, side, data, calib, Path(tmp) / str(i), calib_n)
         ]
         for count in thread_counts:
             peak_gflops(count)  # measured before the models, on the same quiet-as-possible machine
@@ -240,7 +266,7 @@ def benchmark(
             def time_peer(share_runs: int, share_time: float, count: int = count) -> None:  # between footseg's rounds
                 nonlocal why
                 if peer and why is None:
-                    got, why = peer_rows([count], size, share_runs, warmup, share_time)
+                    got, why = peer_rows([count], peer_side, share_runs, warmup, share_time)
                     for row in got:
                         peers.setdefault((count, row["runtime"]), {**row, "samples_ms": []})["samples_ms"] += (
                             row["samples_ms"])
@@ -298,6 +324,12 @@ def format_table(rows: list[dict]) -> str:
     with_iou = any(r.get("iou") is not None for r in rows)
     header = "| model | runtime | params | GFLOPs | size (MB) | latency (ms) | p90 (ms) | FPS | GFLOP/s | % of peak |"
     rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    sides = sorted({r.get("size", PEER_SIDE) for r in rows})
+    # Rows at different sides (each model at its own, the peer at 256) are not one setting: each says its side
+    with_side = len(sides) > 1
+    if with_side:
+        header = header.replace("| runtime |", "| runtime | side |", 1)
+        rule = rule.replace("|---|---|", "|---|---|---:|", 1)
     with_ratio = any(r.get("x_peer") is not None for r in rows)
     if with_ratio:
         header, rule = header + " x MediaPipe |", rule + "---:|"
@@ -317,6 +349,7 @@ def format_table(rows: list[dict]) -> str:
             cells = [
                 name,
                 r.get("runtime", "torch"),
+                *([format_cell(r.get("size", PEER_SIDE), "d")] if with_side else []),
                 format_cell(r.get("params"), ","),
                 format_cell(r.get("gflops"), ".3f"),
                 format_cell(r.get("size_mb"), ".3f"),
@@ -332,10 +365,9 @@ def format_table(rows: list[dict]) -> str:
                 cells.append(format_cell(r.get("iou"), ".4f"))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    sizes = sorted({r.get("size", 256) for r in rows})
-    side = "/".join(str(s) for s in sizes)
+    shape = "SxS input, S the row's side" if with_side else f"{sides[0]}x{sides[0]} input"
     notes = [
-        f"FLOPs: torch.utils.flop_counter.FlopCounterMode on one 1xCx{side}x{side} input (C: 3, or 4 with a prior), "
+        f"FLOPs: torch.utils.flop_counter.FlopCounterMode on one 1xCx{shape} (C: 3, or 4 with a prior), "
         "1 multiply-add = 2 FLOPs (convolutions and matmuls only).",
         "Latency: median and 90th percentile of batch-1 forwards after warm-up, with the thread count pinned "
         "(torch.set_num_threads; ONNX Runtime intra_op_num_threads, inter_op 1); FPS = 1000 / median. "
