@@ -8,15 +8,16 @@
 #
 # The three scoring sets are rendered once, by the commands the README gives for them, into $SCORE_DATA (default
 # runs/score-data; 46,000 images, 17 minutes on 2 cores) and kept: a later call only scores (2 minutes). On the
-# default's weights (`bash benchmarks/score_candidate.sh default`, 2026-12-06) it prints the default's column of the
-# README's tables: 90.72, 81.04, 85.88, 331 (55 %), 62 / 52 / 46 %, 89.73, 82.01, 94.65. PYTHON picks the
+# default's weights (`bash benchmarks/score_candidate.sh default`, 2026-12-06, the 288 px default) it prints 90.71,
+# 82.20, 86.46, 341 (57 %), 62 / 52 / 50 %, 89.56, 82.96, 94.74; the weights before it, the default's column of the
+# README's tables until then: 90.72, 81.04, 85.88, 331 (55 %), 62 / 52 / 46 %, 89.73, 82.01, 94.65. PYTHON picks the
 # interpreter (default .venv/bin/python). Everything the commands print goes to $SCORE_DATA/logs/.
 set -euo pipefail
 MODEL=${1:?usage: bash benchmarks/score_candidate.sh MODEL [SHARED]}
 SHARED=${2:-../shared}
 DATA=${SCORE_DATA:-runs/score-data}
 PY=${PYTHON:-.venv/bin/python}
-TAG=$(printf %s "$MODEL" | sed 's#^[./]*##; s#/#_#g')  # runs/cand_a/model and runs/cand_b/model: two folders of logs
+TAG=$(printf %s "$MODEL" | sed 's#^[./]*##; s#/#_#g')  # the model's path: runs/cand_a/model, runs/cand_b/model apart
 LOGS=$DATA/logs/$TAG
 mkdir -p "$LOGS"
 
@@ -60,7 +61,8 @@ tp, fp = iou["tpv20k_nosock.val"], iou["ofe_own20k_nosock.val"]
 print(f"tpv20k_nosock val (1b)      {tp:.2f}")
 print(f"ofe_own20k_nosock val       {fp:.2f}")
 print(f"mean of the two (1)         {(tp + fp) / 2:.2f}")
-for line in (logs / "empty.log").read_text().splitlines()[1:]:  # empty409 (2), then carpet, tiles, wood
+# empty409 (2), then carpet, tiles, wood; other lines (a header, a library's warning) are not rows
+for line in (l for l in (logs / "empty.log").read_text().splitlines() if "% of pixels" in l):
     name = line.split(":")[0].strip()
     pixels, blobs = re.search(r"([\d.]+) % of pixels", line)[1], re.search(r"frame in (\d+ \(\d+ %\))", line)[1]
     print(f"{name}: blobs {blobs}, pixels marked foot {pixels} %")

@@ -45,7 +45,7 @@ from footseg.runtime.timing import WARMUP_RUNS, latency_stats
 RUNTIMES = ("torch", "onnx", "onnx-int8")
 PEER_REFERENCE = "litert"  # MediaPipe's network alone in its own runtime: what a footseg row is compared with
 # The side the cost target is stated at (issue 4/12: "ONNX Runtime against its TFLite network, 256x256, 1 thread"),
-# which is also MediaPipe's own: the peer runs here unless a side is asked for, whatever side the models run at.
+# which is also MediaPipe's network's own, fixed in its file: the peer always runs at it, whatever side the models do.
 PEER_SIDE = 256
 UNTRAINED_SIDE = 256  # an architecture without weights has no side of its own; the peer's keeps it comparable
 
@@ -156,7 +156,8 @@ def _prepare(
     target: Target, runtimes: Sequence[str], size: int | None, data: Path | None, calib: Path | None, workdir: Path,
     calib_n: int,
 ) -> list[_Prepared]:
-    """Export and quantize as the runtimes need, and score each variant on ``data`` (IoU does not depend on threads)."""
+    """Export and quantize as the runtimes need, and score each variant on ``data`` (IoU does not depend on threads).
+    ``size``: the side of a PyTorch model (``target_side``'s); None only for an ``.onnx`` file, which has its own."""
     if target.onnx_file is not None:  # an exported file runs in its own runtime at its own input size
         onnx_model = OnnxModel(target.onnx_file)
         info = onnx_model.info
@@ -178,6 +179,8 @@ def _prepare(
             )
         ]
 
+    if size is None:
+        raise ValueError(f"{target.name}: a PyTorch model needs a side")  # target_side gives every one of them one
     module = target.module.eval()
     info = replace(target.info, input_size=(size, size))
     params, gflops = count_params(module), count_flops(module, size) / 1e9
@@ -225,9 +228,9 @@ def benchmark(
     ``.onnx`` files; all registered models by default. With ``data``, each row also has the foot IoU on its test
     split (or the flat folder); int8 rows need it to have a train split, which they are calibrated on.
 
-    ``size`` is the input side of every PyTorch model and of the peer. Without it each model runs at its own side
-    (``target_side``: a saved model's input size, ``UNTRAINED_SIDE`` for an architecture) and the peer at
-    ``PEER_SIDE``, so each row is the per-frame cost where the model is used; an ``.onnx`` file always has its own.
+    ``size`` is the input side of every PyTorch model. Without it each model runs at its own side (``target_side``: a
+    saved model's input size, ``UNTRAINED_SIDE`` for an architecture), so each row is the per-frame cost where the
+    model is used; an ``.onnx`` file always has its own, and the peer ``PEER_SIDE``.
 
     Timing is interleaved: in each of ``rounds`` rounds every row (and, with ``peer``, MediaPipe's selfie
     segmenter) is timed for ``min_time / rounds`` seconds and at least ``runs / rounds`` forwards, and a row's
@@ -246,7 +249,6 @@ def benchmark(
         raise FootsegError("dataset folder not found", data)
     targets = [resolve_target(name) for name in names]  # fail on a bad name before timing anything
     sides = [target_side(target, size) for target in targets]  # and on a side that cannot be timed
-    peer_side = PEER_SIDE if size is None else size
     calib = calibration_data(data, runtimes, targets)
     with tempfile.TemporaryDirectory(prefix="footseg-bench-") as tmp:
         prepared = [
@@ -266,7 +268,7 @@ def benchmark(
             def time_peer(share_runs: int, share_time: float, count: int = count) -> None:  # between footseg's rounds
                 nonlocal why
                 if peer and why is None:
-                    got, why = peer_rows([count], peer_side, share_runs, warmup, share_time)
+                    got, why = peer_rows([count], PEER_SIDE, share_runs, warmup, share_time)
                     for row in got:
                         peers.setdefault((count, row["runtime"]), {**row, "samples_ms": []})["samples_ms"] += (
                             row["samples_ms"])
