@@ -104,3 +104,27 @@ def test_one_folder_spelt_two_ways_is_one_setting(tmp_path: Path, monkeypatch: p
     assert [d.split()[0] for d in setting_differences(stored, SynthSettings(n=4))] == ["floors"]
     assert not same_folder(str(tmp_path / "gone"), str(tmp_path / "gone/../gone2"))
     assert same_folder(None, None) and not same_folder(str(floors), None)
+
+
+def test_a_resume_by_another_spelling_completes_the_render_and_keeps_the_manifests(
+    egl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from footseg.data.io import write_jpeg
+
+    floors = tmp_path / "shared" / "floors"
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        write_jpeg(floors / split / f"{split}.jpg", rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
+    (tmp_path / "main").mkdir()
+    monkeypatch.chdir(tmp_path / "main")
+    out = tmp_path / "render"
+    synthesize(out, SynthSettings(n=4, size=32, seed=3, floors=str(floors)), progress=False)
+    rendered = _images(out)
+    missing = sorted((out / "train" / "images").glob("*.jpg"))[-1]
+    missing.unlink()
+
+    synthesize(out, SynthSettings(n=4, size=32, seed=3, floors="../shared/floors"), resume=True, progress=False)
+    assert _images(out) == rendered  # the same folder: the same images, the missing one made again
+    assert json.loads((out / "manifest.json").read_text())["settings"]["floors"] == str(floors)
