@@ -45,14 +45,17 @@ SCORING_SEEDS = {409, 1983, 1985}  # benchmarks/score_candidate.sh's renders
 BEFORE_SIDE288 = {"data": "all", "sizes": [192, 224, 256]}
 
 
-def default_recipe(name: str) -> Recipe:
-    """The default's recipe as candidate ``name`` was written against it."""
+def recipe_before_side288() -> Recipe:
+    """The default's recipe as it stood before fastlinknet_ctx_side288 was adopted."""
     shipped = parse_recipe(find_recipe("fastlinknet_ctx"))
-    if name in ADOPTED:
-        return shipped
     before = [dataclasses.replace(s, settings={**s.settings, **BEFORE_SIDE288}) if s.name == "operating" else s
               for s in shipped.stages if s.name != "hr"]
     return dataclasses.replace(shipped, stages=before)
+
+
+def default_recipe(name: str) -> Recipe:
+    """The default's recipe as candidate ``name`` was written against it."""
+    return parse_recipe(find_recipe("fastlinknet_ctx")) if name in ADOPTED else recipe_before_side288()
 
 # candidate file -> the settings in which its second training stage (from the default's student) differs from it
 TUNES = {"fastlinknet_ctx_empty_tune.toml": {"epochs": 4, "lr": 0.0005},
@@ -72,11 +75,11 @@ CAPS = {name: CAP for name in ["fastlinknet_ctx_long_capped.toml", "fastlinknet_
                                "fastlinknet_ctx_ddp.toml"]}
 # candidate file -> what the default's threshold stage, choosing on renders with empty scenes, adds (no second schedule)
 CAPPED_DEFAULTS = {"fastlinknet_ctx_capped.toml": CAP}
-# candidate file -> the default's stage up to which (included) it is the default's recipe; what follows is its own.
 # fine-tune candidate file -> the settings in which its second training stage differs from the default's student, where
 # it tunes on the default's four renders merged with one render of empty scenes instead of rendering them again
 EMPTY_RENDER_TUNES = {"fastlinknet_ctx_tune4.toml": {"epochs": 4, "lr": 0.001}}
 EMPTY_RENDER = {"seed": 411, "n": 6000, "empty_prob": 1.0}  # the empty render's differences from the default's r1
+# candidate file -> the default's stage up to which (included) it is the default's recipe; what follows is its own.
 EXTENDS = {name: "all" if name in STUDENTS else "student"
            for name in [*TUNES, *CAPPED_DEFAULTS, *EMPTY_RENDER_TUNES]}
 EMPTY_RENDERS = [*(("render", f"e{i}") for i in range(1, 5)), ("merge", "all_empty")]
@@ -150,7 +153,7 @@ def test_a_fine_tune_on_one_empty_render_merges_it_with_the_defaults_renders(nam
 
 def test_the_default_chooses_its_side_on_detailed_frames_where_it_chose_on_its_training_renders() -> None:
     """What adopting fastlinknet_ctx_side288 changed: one render at 768 px, and the threshold stage's data and sides."""
-    now, before = default_recipe("fastlinknet_ctx_side288.toml"), default_recipe("")
+    now, before = parse_recipe(find_recipe("fastlinknet_ctx")), recipe_before_side288()
     assert [s.name for s in now.stages] == [*(s.name for s in before.stages[:6]), "hr",
                                             *(s.name for s in before.stages[6:])]
     assert changed_settings(now.stage("hr"), before.stage("r1")) == {"seed": 413, "n": 6000, "size": 768}
