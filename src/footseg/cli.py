@@ -433,6 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add attention transfer from the teacher's encoder stages with this weight (e.g. 1000)")
     s.add_argument("--no-augment", action="store_true",
                    help="train on the images as they are (no warp, flip or colour noise): only to check a model fits")
+    s.add_argument("--antialias", action="store_true",
+                   help="shrink each image with an area filter before a warp that shrinks it (renders made at several "
+                        "times --size)")
     s.add_argument("--prior", action="store_true",
                    help="train a prior-mask network for video: a 4th input, the previous frame's mask (faked from "
                         "each image's mask); with --init a still-image model gets that input added")

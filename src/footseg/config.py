@@ -44,6 +44,9 @@ class TrainConfig:
     # The thesis's grid warp, flips and colour noise on training images; off only to test that a network can fit
     # its data at all (a run without it memorises, it does not generalise).
     augment: bool = True
+    # The warp shrinks a source larger than its output with an area filter first (AugmentConfig.antialias): for
+    # renders made at several times the training side, whose detail a bilinear warp would alias.
+    antialias: bool = False
     # A prior-mask network for video: a 4th input, the previous frame's mask, faked from each image's own mask.
     prior: bool = False
     # Share of training images whose prior is the network's own (detached) output for them, slightly moved: it learns
@@ -84,7 +87,7 @@ class TrainConfig:
     IDENTITY = ("model", "data", "width", "num_classes", "size", "loss", "seed", "batch_size", "lr", "weight_decay",
                 "init", "ema",
                 "teacher", "distill_weight", "distill_temperature", "distill_anneal", "attention_weight",
-                "steps_per_epoch", "freeze_bn", "prior", "self_prior", "augment")
+                "steps_per_epoch", "freeze_bn", "prior", "self_prior", "augment", "antialias")
 
     @property
     def in_channels(self) -> int:

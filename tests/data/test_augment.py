@@ -128,3 +128,35 @@ def test_each_photometric_step_changes_the_image(step: dict) -> None:
     assert out.shape == image.shape and out.dtype == np.uint8
     assert np.abs(out.astype(int) - image.astype(int)).mean() > 0.2
     assert np.array_equal(photometric(image, np.random.default_rng(0), AugmentConfig(**_no_photometric())), image)
+
+
+def _still(antialias: bool) -> AugmentConfig:
+    return AugmentConfig(rotate_p=0.0, flip_p=0.0, antialias=antialias, **_no_photometric())
+
+
+def test_antialias_shrinks_fine_detail_by_area_where_a_bilinear_warp_aliases() -> None:
+    stripes = np.zeros((192, 192, 3), np.uint8)
+    stripes[:, ::2] = 255  # one-pixel stripes: at a quarter of the size, grey by area
+    mask = np.zeros((192, 192), np.uint8)
+    plain, _ = ThesisAugment(48, _still(False))(stripes, mask, np.random.default_rng(3))
+    smooth, _ = ThesisAugment(48, _still(True))(stripes, mask, np.random.default_rng(3))
+    assert plain.std() > 40  # bilinear samples land on the stripes: moire
+    assert smooth.std() < 0.5 * plain.std() and abs(smooth.mean() - 127.5) < 20
+
+
+def test_antialias_moves_the_warp_with_the_shrunk_image() -> None:
+    image, mask = _pair(192, 256)
+    image = cv2.GaussianBlur(image, (0, 0), 6)  # no detail to alias: both warps must show the same picture
+    for seed in range(4):
+        plain_img, plain_mask = ThesisAugment(48, _still(False))(image, mask, np.random.default_rng(seed))
+        img, msk = ThesisAugment(48, _still(True))(image, mask, np.random.default_rng(seed))
+        assert np.abs(img.astype(int) - plain_img.astype(int)).mean() < 2.0
+        assert set(np.unique(msk)) <= {0, 255} and np.mean(msk != plain_mask) < 0.03
+
+
+def test_antialias_leaves_a_warp_that_enlarges_alone() -> None:
+    image, mask = _pair()
+    for seed in range(4):
+        plain = ThesisAugment(96, _still(False))(image, mask, np.random.default_rng(seed))
+        smooth = ThesisAugment(96, _still(True))(image, mask, np.random.default_rng(seed))
+        assert all(np.array_equal(a, b) for a, b in zip(plain, smooth, strict=True))

@@ -40,7 +40,7 @@ CHANGES = {
 # The default's recipe gained a render at 768 px (`hr`) on 2026-12-06, and its threshold stage chose the side among
 # 192-288 px on it (fastlinknet_ctx_side288, adopted). Every candidate but that one was written against the recipe as
 # it stood before: without `hr`, the side chosen among these on `all`.
-ADOPTED = {"fastlinknet_ctx_side288.toml"}  # a candidate written against today's recipe joins this set
+ADOPTED = {"fastlinknet_ctx_side288.toml", "fastlinknet_ctx_hrtune.toml"}  # written against today's recipe
 SCORING_SEEDS = {409, 1983, 1985}  # benchmarks/score_candidate.sh's renders
 BEFORE_SIDE288 = {"data": "all", "sizes": [192, 224, 256]}
 
@@ -80,8 +80,12 @@ CAPPED_DEFAULTS = {"fastlinknet_ctx_capped.toml": CAP}
 EMPTY_RENDER_TUNES = {"fastlinknet_ctx_tune4.toml": {"epochs": 4, "lr": 0.001}}
 EMPTY_RENDER = {"seed": 411, "n": 6000, "empty_prob": 1.0}  # the empty render's differences from the default's r1
 # candidate file -> the default's stage up to which (included) it is the default's recipe; what follows is its own.
-EXTENDS = {name: "all" if name in STUDENTS else "student"
-           for name in [*TUNES, *CAPPED_DEFAULTS, *EMPTY_RENDER_TUNES]}
+# fine-tune candidate file -> the settings in which its second schedule, at the side the default runs at on the render
+# at 768 px, differs from the default's student
+SIDE_TUNES = {"fastlinknet_ctx_hrtune.toml": {"size": 288, "epochs": 3, "steps_per_epoch": 500, "lr": 0.0005,
+                                              "ema": 0.995, "antialias": True}}
+EXTENDS = {**{name: "all" if name in STUDENTS else "student"
+              for name in [*TUNES, *CAPPED_DEFAULTS, *EMPTY_RENDER_TUNES]}, **dict.fromkeys(SIDE_TUNES, "hr")}
 EMPTY_RENDERS = [*(("render", f"e{i}") for i in range(1, 5)), ("merge", "all_empty")]
 FINAL_STAGES = [("threshold", "operating"), ("export", "onnx"), ("export", "onnx-int8")]
 
@@ -149,6 +153,19 @@ def test_a_fine_tune_on_one_empty_render_merges_it_with_the_defaults_renders(nam
     assert differ("student", "student") == {}
     assert differ("tuned", "student") == {"init": "student", "data": "all_plus_empty", **EMPTY_RENDER_TUNES[name]}
     assert differ("operating", "operating") == {"model": "tuned", "data": "all_plus_empty", "presences": GATES, **CAP}
+
+
+@pytest.mark.parametrize("name", sorted(SIDE_TUNES))
+def test_a_tune_at_the_defaults_side_trains_on_its_detailed_render_and_chooses_as_it(name: str) -> None:
+    shipped = {s.name: s for s in default_recipe(name).stages}
+    stages = parse_recipe(CANDIDATES / name).stages
+    own = {s.name: s for s in stages}
+    after = [(s.kind, s.name) for s in stages][[s.name for s in stages].index("hr") + 1:]
+    assert after == [("train", "tuned"), *FINAL_STAGES]
+    assert changed_settings(own["tuned"], shipped["student"]) == {"init": "student", "data": "hr", **SIDE_TUNES[name]}
+    assert changed_settings(own["operating"], shipped["operating"]) == {"model": "tuned"}
+    for export in ("onnx", "onnx-int8"):
+        assert changed_settings(own[export], shipped[export]) == {}
 
 
 def test_the_default_chooses_its_side_on_detailed_frames_where_it_chose_on_its_training_renders() -> None:

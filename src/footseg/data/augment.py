@@ -40,6 +40,9 @@ class AugmentConfig:
     noise_std: tuple[float, float] = (2.0, 10.0)  # in 0..255 units
     jpeg_p: float = 0.3
     jpeg_quality: tuple[int, int] = (30, 95)
+    # Shrink the source with an area filter before a warp that would shrink it (for renders made at several times
+    # the training side, which a bilinear warp would alias, where inference shrinks frames with an area filter).
+    antialias: bool = False
 
 
 def corner_points(height: int, width: int, rng: np.random.Generator, config: AugmentConfig | None = None) -> np.ndarray:
@@ -106,6 +109,22 @@ def photometric(image: np.ndarray, rng: np.random.Generator, config: AugmentConf
     return out
 
 
+def shrink_to_warp(image: np.ndarray, mask: np.ndarray, points: np.ndarray, size: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The image and mask shrunk (area filter; nearest for labels) by the factor the warp of ``points`` to a
+    ``size`` square shrinks them on average, and the points moved with them; unchanged where the warp enlarges."""
+    sides = np.linalg.norm(points - np.roll(points, -1, axis=0), axis=1)
+    factor = (size - 1) / float(sides.mean())
+    if factor >= 1.0:
+        return image, mask, points
+    h, w = image.shape[:2]
+    new_w, new_h = max(1, round(w * factor)), max(1, round(h * factor))
+    image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    mask = cv2.resize(mask, (new_w, new_h), interpolation=cv2.INTER_NEAREST)
+    scale = np.array([new_w / w, new_h / h], np.float32)
+    return image, mask, ((points + 0.5) * scale - 0.5).astype(np.float32)  # pixel centres stay on pixel centres
+
+
 class ThesisAugment:
     """``(image, mask, rng) -> (image, mask)``: warp to size x size, maybe flip, then photometric noise on the image."""
 
@@ -115,7 +134,10 @@ class ThesisAugment:
 
     def __call__(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         h, w = image.shape[:2]
-        matrix = warp_matrix(corner_points(h, w, rng, self.config), self.size)
+        points = corner_points(h, w, rng, self.config)
+        if self.config.antialias:
+            image, mask, points = shrink_to_warp(image, mask, points, self.size)
+        matrix = warp_matrix(points, self.size)
         img, msk = warp(image, mask, matrix, self.size)
         if rng.random() < self.config.flip_p:
             img, msk = img[:, ::-1], msk[:, ::-1]

@@ -39,6 +39,7 @@ from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
 from footseg.config import TrainConfig
+from footseg.data.augment import AugmentConfig
 from footseg.data.check import require_valid
 from footseg.data.dataset import SegmentationDataset, has_splits, make_loader, split_folder
 from footseg.data.prior import PriorDataset
@@ -353,7 +354,7 @@ class _Trainer:
         torch.manual_seed(cfg.seed)
 
         self.train_set: Dataset = SegmentationDataset(split_folder(data, "train"), cfg.size, augment=cfg.augment,
-                                                      seed=cfg.seed)
+                                                      seed=cfg.seed, config=AugmentConfig(antialias=cfg.antialias))
         val_set: Dataset = SegmentationDataset(split_folder(data, "val"), cfg.size, augment=False)
         if cfg.prior:  # a fake previous-frame mask as 4th channel; validation's are the same every epoch
             self.train_set, val_set = PriorDataset(self.train_set, cfg.seed), PriorDataset(val_set, cfg.seed)
