@@ -176,13 +176,13 @@ def test_train_options_reach_the_run_config(monkeypatch: pytest.MonkeyPatch, tmp
     argv = ["train", "--data", "d", "--out", str(tmp_path / "run"), "--size", "128", "--epochs", "3",
             "--batch-size", "4", "--lr", "0.01", "--ema", "0.99", "--teacher", "fastlinknet", "--distill-weight", "0.3",
             "--distill-temperature", "2", "--no-distill-anneal", "--attention-weight", "500", "--no-progress",
-            "--no-augment"]
+            "--no-augment", "--antialias"]
     assert main(argv) == 0
     cfg = seen[0]
     assert (cfg.out, cfg.size, cfg.epochs, cfg.batch_size, cfg.lr) == (str(tmp_path / "run"), 128, 3, 4, 0.01)
     assert (cfg.ema, cfg.teacher, cfg.distill_weight, cfg.distill_temperature) == (0.99, "fastlinknet", 0.3, 2.0)
     assert (cfg.distill_anneal, cfg.attention_weight, cfg.progress, cfg.augment) == (False, 500.0, False, False)
-    assert (cfg.model, cfg.data, cfg.init) == ("fastlinknet", "d", None)
+    assert (cfg.model, cfg.data, cfg.init, cfg.antialias) == ("fastlinknet", "d", None, True)
 
 
 def test_sigterm_stops_a_render_cleanly_and_it_resumes(tmp_path: Path) -> None:

@@ -297,6 +297,15 @@ def test_sigterm_mid_epoch_saves_a_checkpoint_and_resume_matches_an_uninterrupte
     assert _history_matches(run, reference)
 
 
+def test_antialias_reaches_the_training_warp(tiny_dataset: Path, tmp_path: Path) -> None:
+    # 64 px images warped to 32 px: the warp shrinks them, so an area filter first changes what the network sees
+    runs = {flag: tmp_path / f"antialias-{flag}" for flag in (False, True)}
+    for flag, run in runs.items():
+        trainer.train(_cfg(tiny_dataset, run, size=32, epochs=1, antialias=flag))
+    assert not _same(_weights(runs[True]), _weights(runs[False]))
+    assert json.loads((runs[True] / "config.json").read_text())["antialias"] is True
+
+
 def test_the_weights_do_not_depend_on_the_number_of_workers_even_across_a_resume(
     tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
