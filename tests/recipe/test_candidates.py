@@ -40,7 +40,8 @@ CHANGES = {
 # The default's recipe gained a render at 768 px (`hr`) on 2026-12-06, and its threshold stage chose the side among
 # 192-288 px on it (fastlinknet_ctx_side288, adopted). Every candidate but that one was written against the recipe as
 # it stood before: without `hr`, the side chosen among these on `all`.
-ADOPTED = {"fastlinknet_ctx_side288.toml", "fastlinknet_ctx_hrtune.toml"}  # written against today's recipe
+ADOPTED = {"fastlinknet_ctx_side288.toml", "fastlinknet_ctx_hrtune.toml",  # written against today's recipe
+           "fastlinknet_ctx_hrtune2.toml"}
 SCORING_SEEDS = {409, 1983, 1985}  # benchmarks/score_candidate.sh's renders
 BEFORE_SIDE288 = {"data": "all", "sizes": [192, 224, 256]}
 
@@ -82,8 +83,10 @@ EMPTY_RENDER = {"seed": 411, "n": 6000, "empty_prob": 1.0}  # the empty render's
 # candidate file -> the default's stage up to which (included) it is the default's recipe; what follows is its own.
 # fine-tune candidate file -> the settings in which its second schedule, at the side the default runs at on the render
 # at 768 px, differs from the default's student
-SIDE_TUNES = {"fastlinknet_ctx_hrtune.toml": {"size": 288, "epochs": 3, "steps_per_epoch": 500, "lr": 0.0005,
-                                              "ema": 0.995, "antialias": True}}
+SIDE_TUNE = {"size": 288, "epochs": 3, "steps_per_epoch": 500, "lr": 0.0005, "ema": 0.995, "antialias": True}
+SIDE_TUNES = {"fastlinknet_ctx_hrtune.toml": SIDE_TUNE, "fastlinknet_ctx_hrtune2.toml": SIDE_TUNE}
+# side-tune candidate file -> the seeds of its renders at 768 px added after the default's `hr` (none: it tunes on hr)
+MORE_HR = {"fastlinknet_ctx_hrtune2.toml": [415]}
 EXTENDS = {**{name: "all" if name in STUDENTS else "student"
               for name in [*TUNES, *CAPPED_DEFAULTS, *EMPTY_RENDER_TUNES]}, **dict.fromkeys(SIDE_TUNES, "hr")}
 EMPTY_RENDERS = [*(("render", f"e{i}") for i in range(1, 5)), ("merge", "all_empty")]
@@ -161,8 +164,15 @@ def test_a_tune_at_the_defaults_side_trains_on_its_detailed_render_and_chooses_a
     stages = parse_recipe(CANDIDATES / name).stages
     own = {s.name: s for s in stages}
     after = [(s.kind, s.name) for s in stages][[s.name for s in stages].index("hr") + 1:]
-    assert after == [("train", "tuned"), *FINAL_STAGES]
-    assert changed_settings(own["tuned"], shipped["student"]) == {"init": "student", "data": "hr", **SIDE_TUNES[name]}
+    added = [f"hr{i}" for i in range(2, 2 + len(MORE_HR.get(name, [])))]
+    data = "hr_all" if added else "hr"
+    assert after == [*(("render", r) for r in added), *([("merge", data)] if added else []), ("train", "tuned"),
+                     *FINAL_STAGES]
+    for render, seed in zip(added, MORE_HR.get(name, []), strict=True):
+        assert changed_settings(own[render], shipped["hr"]) == {"seed": seed}
+    if added:
+        assert own[data].settings["sources"] == ["hr", *added]
+    assert changed_settings(own["tuned"], shipped["student"]) == {"init": "student", "data": data, **SIDE_TUNES[name]}
     assert changed_settings(own["operating"], shipped["operating"]) == {"model": "tuned"}
     for export in ("onnx", "onnx-int8"):
         assert changed_settings(own[export], shipped[export]) == {}
@@ -184,9 +194,11 @@ def test_an_added_renders_seed_is_no_other_renders() -> None:
              for name in sorted(CHANGES | EXTENDS)}
     seeds["fastlinknet_ctx"] = [s.settings["seed"] for s in parse_recipe(find_recipe("fastlinknet_ctx")).stages
                                 if s.kind == "render"]
-    for name, seed in [*((n, EMPTY_RENDER["seed"]) for n in EMPTY_RENDER_TUNES), ("fastlinknet_ctx", 413)]:
-        # the adopted candidate is the default's recipe: its seeds are the default's own
-        used = {s for other, own in seeds.items() if other not in (name, *ADOPTED) for s in own} | SCORING_SEEDS
+    added = [(n, seed) for n, seeds_added in MORE_HR.items() for seed in seeds_added]
+    for name, seed in [*((n, EMPTY_RENDER["seed"]) for n in EMPTY_RENDER_TUNES), ("fastlinknet_ctx", 413), *added]:
+        # a candidate written against today's recipe holds the default's renders: those seeds are the default's own
+        used = {s for other, own in seeds.items() if other != name for s in own
+                if not (other in ADOPTED and s in seeds["fastlinknet_ctx"])} | SCORING_SEEDS
         assert seed in seeds[name] and seed not in used
 
 
