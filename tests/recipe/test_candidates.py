@@ -41,7 +41,7 @@ CHANGES = {
 # 192-288 px on it (fastlinknet_ctx_side288, adopted). Every candidate but that one was written against the recipe as
 # it stood before: without `hr`, the side chosen among these on `all`.
 ADOPTED = {"fastlinknet_ctx_side288.toml", "fastlinknet_ctx_hrtune.toml",  # written against today's recipe
-           "fastlinknet_ctx_hrtune2.toml"}
+           "fastlinknet_ctx_hrtune2.toml", "fastlinknet_ctx_hrtune3.toml"}
 SCORING_SEEDS = {409, 1983, 1985}  # benchmarks/score_candidate.sh's renders
 BEFORE_SIDE288 = {"data": "all", "sizes": [192, 224, 256]}
 
@@ -84,9 +84,10 @@ EMPTY_RENDER = {"seed": 411, "n": 6000, "empty_prob": 1.0}  # the empty render's
 # fine-tune candidate file -> the settings in which its second schedule, at the side the default runs at on the render
 # at 768 px, differs from the default's student
 SIDE_TUNE = {"size": 288, "epochs": 3, "steps_per_epoch": 500, "lr": 0.0005, "ema": 0.995, "antialias": True}
-SIDE_TUNES = {"fastlinknet_ctx_hrtune.toml": SIDE_TUNE, "fastlinknet_ctx_hrtune2.toml": SIDE_TUNE}
+SIDE_TUNES = {"fastlinknet_ctx_hrtune.toml": SIDE_TUNE, "fastlinknet_ctx_hrtune2.toml": SIDE_TUNE,
+              "fastlinknet_ctx_hrtune3.toml": {**SIDE_TUNE, "epochs": 2}}
 # side-tune candidate file -> the seeds of its renders at 768 px added after the default's `hr` (none: it tunes on hr)
-MORE_HR = {"fastlinknet_ctx_hrtune2.toml": [415]}
+MORE_HR = {"fastlinknet_ctx_hrtune2.toml": [415], "fastlinknet_ctx_hrtune3.toml": [415]}
 EXTENDS = {**{name: "all" if name in STUDENTS else "student"
               for name in [*TUNES, *CAPPED_DEFAULTS, *EMPTY_RENDER_TUNES]}, **dict.fromkeys(SIDE_TUNES, "hr")}
 EMPTY_RENDERS = [*(("render", f"e{i}") for i in range(1, 5)), ("merge", "all_empty")]
