@@ -38,25 +38,37 @@ CHANGES = {
     "fastlinknet_ctx_side288.toml": {},  # adopted on 2026-12-06: the default's recipe since
 }
 # The default's recipe gained a render at 768 px (`hr`) on 2026-12-06, and its threshold stage chose the side among
-# 192-288 px on it (fastlinknet_ctx_side288, adopted). Every candidate but that one was written against the recipe as
-# it stood before: without `hr`, the side chosen among these on `all`.
-ADOPTED = {"fastlinknet_ctx_side288.toml", "fastlinknet_ctx_hrtune.toml",  # written against today's recipe
-           "fastlinknet_ctx_hrtune2.toml", "fastlinknet_ctx_hrtune3.toml"}
+# 192-288 px on it (fastlinknet_ctx_side288, adopted). That evening it gained a second render at 768 px (`hr2`), their
+# merge and a second schedule at 288 px on it, which its threshold stage chooses on (fastlinknet_ctx_hrtune3, adopted).
+# The side-tune candidates were written against the recipe between the two; every earlier one against the recipe as it
+# stood before side288: without `hr`, the side chosen among these on `all`.
+BETWEEN = {"fastlinknet_ctx_side288.toml", "fastlinknet_ctx_hrtune.toml", "fastlinknet_ctx_hrtune2.toml",
+           "fastlinknet_ctx_hrtune3.toml"}  # side288 became that recipe; hrtune3 became today's
+ADOPTED_LAST = "fastlinknet_ctx_hrtune3.toml"
 SCORING_SEEDS = {409, 1983, 1985}  # benchmarks/score_candidate.sh's renders
 BEFORE_SIDE288 = {"data": "all", "sizes": [192, 224, 256]}
+HRTUNE_STAGES = ("hr2", "hr_all", "tuned")
+
+
+def recipe_before_hrtune3() -> Recipe:
+    """The default's recipe from fastlinknet_ctx_side288's adoption to fastlinknet_ctx_hrtune3's."""
+    shipped = parse_recipe(find_recipe("fastlinknet_ctx"))
+    before = [dataclasses.replace(s, settings={**s.settings, "model": "student"}) if s.name == "operating" else s
+              for s in shipped.stages if s.name not in HRTUNE_STAGES]
+    return dataclasses.replace(shipped, stages=before)
 
 
 def recipe_before_side288() -> Recipe:
     """The default's recipe as it stood before fastlinknet_ctx_side288 was adopted."""
-    shipped = parse_recipe(find_recipe("fastlinknet_ctx"))
+    between = recipe_before_hrtune3()
     before = [dataclasses.replace(s, settings={**s.settings, **BEFORE_SIDE288}) if s.name == "operating" else s
-              for s in shipped.stages if s.name != "hr"]
-    return dataclasses.replace(shipped, stages=before)
+              for s in between.stages if s.name != "hr"]
+    return dataclasses.replace(between, stages=before)
 
 
 def default_recipe(name: str) -> Recipe:
     """The default's recipe as candidate ``name`` was written against it."""
-    return parse_recipe(find_recipe("fastlinknet_ctx")) if name in ADOPTED else recipe_before_side288()
+    return recipe_before_hrtune3() if name in BETWEEN else recipe_before_side288()
 
 # candidate file -> the settings in which its second training stage (from the default's student) differs from it
 TUNES = {"fastlinknet_ctx_empty_tune.toml": {"epochs": 4, "lr": 0.0005},
@@ -179,9 +191,16 @@ def test_a_tune_at_the_defaults_side_trains_on_its_detailed_render_and_chooses_a
         assert changed_settings(own[export], shipped[export]) == {}
 
 
+def test_the_default_is_the_adopted_side_tune() -> None:
+    now, adopted = parse_recipe(find_recipe("fastlinknet_ctx")), parse_recipe(CANDIDATES / ADOPTED_LAST)
+    assert [(s.kind, s.name, s.output_settings()) for s in now.stages] == [
+        (s.kind, s.name, s.output_settings()) for s in adopted.stages]
+    assert now.result == adopted.result
+
+
 def test_the_default_chooses_its_side_on_detailed_frames_where_it_chose_on_its_training_renders() -> None:
     """What adopting fastlinknet_ctx_side288 changed: one render at 768 px, and the threshold stage's data and sides."""
-    now, before = parse_recipe(find_recipe("fastlinknet_ctx")), recipe_before_side288()
+    now, before = recipe_before_hrtune3(), recipe_before_side288()
     assert [s.name for s in now.stages] == [*(s.name for s in before.stages[:6]), "hr",
                                             *(s.name for s in before.stages[6:])]
     assert changed_settings(now.stage("hr"), before.stage("r1")) == {"seed": 413, "n": 6000, "size": 768}
@@ -196,12 +215,13 @@ def test_an_added_renders_seed_is_no_other_renders() -> None:
     seeds["fastlinknet_ctx"] = [s.settings["seed"] for s in parse_recipe(find_recipe("fastlinknet_ctx")).stages
                                 if s.kind == "render"]
     added = [(n, seed) for n, seeds_added in MORE_HR.items() for seed in seeds_added]
+    shared = {**MORE_HR, "fastlinknet_ctx": MORE_HR[ADOPTED_LAST]}  # the default adopted hrtune3's hr2
     for name, seed in [*((n, EMPTY_RENDER["seed"]) for n in EMPTY_RENDER_TUNES), ("fastlinknet_ctx", 413), *added]:
-        # a candidate written against today's recipe holds the default's renders: those seeds are the default's own;
-        # side-tune variants share their added render at 768 px (the same settings: checked above)
+        # a candidate written since side288 holds the default's renders: those seeds are the default's own; side-tune
+        # variants and the default share their added render at 768 px (the same settings: checked above)
         used = {s for other, own in seeds.items() if other != name for s in own
-                if not (other in ADOPTED and s in seeds["fastlinknet_ctx"])
-                and not (s in MORE_HR.get(other, []) and s in MORE_HR.get(name, []))} | SCORING_SEEDS
+                if not (other in BETWEEN and s in seeds["fastlinknet_ctx"])
+                and not (s in shared.get(other, []) and s in shared.get(name, []))} | SCORING_SEEDS
         assert seed in seeds[name] and seed not in used
 
 
