@@ -44,8 +44,8 @@ class TrainConfig:
     # The thesis's grid warp, flips and colour noise on training images; off only to test that a network can fit
     # its data at all (a run without it memorises, it does not generalise).
     augment: bool = True
-    # The warp shrinks a source larger than its output with an area filter first (AugmentConfig.antialias): for
-    # renders made at several times the training side, whose detail a bilinear warp would alias.
+    # Where the warp shrinks its source on average, shrink it by area to that scale first (AugmentConfig.antialias):
+    # for renders made at several times the training side, whose detail a bilinear warp would alias.
     antialias: bool = False
     # A prior-mask network for video: a 4th input, the previous frame's mask, faked from each image's own mask.
     prior: bool = False
@@ -78,6 +78,8 @@ class TrainConfig:
             raise FootsegError(f"--attention-weight must not be negative, got {self.attention_weight}")
         if not 0.0 <= self.self_prior <= 1.0 or (self.self_prior > 0 and not self.prior):
             raise FootsegError(f"--self-prior is a share in [0, 1] and needs --prior, got {self.self_prior}")
+        if self.antialias and not self.augment:
+            raise FootsegError("--antialias shapes the augmentation's warp; it needs augmentation on")
         if self.attention_weight > 0 and self.teacher is None:
             raise FootsegError("--attention-weight needs a --teacher to transfer attention from")
 

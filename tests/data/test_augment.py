@@ -145,13 +145,19 @@ def test_antialias_shrinks_fine_detail_by_area_where_a_bilinear_warp_aliases() -
 
 
 def test_antialias_moves_the_warp_with_the_shrunk_image() -> None:
-    image, mask = _pair(192, 256)
-    image = cv2.GaussianBlur(image, (0, 0), 6)  # no detail to alias: both warps must show the same picture
+    # A ramp (x in red, y in green) shows the warp's geometry and no detail to alias: both warps must show the same
+    # picture, to within a fraction of a level. Scaling the points without the pixel-centre shift is off by about 1.
+    y, x = np.mgrid[0:192, 0:256].astype(np.float32)
+    image = np.dstack([x, 1.3 * y, np.full_like(x, 128)]).astype(np.uint8)
+    mask = ((x - 128) ** 2 + (y - 96) ** 2 < 70**2).astype(np.uint8) * 255  # a disc most warps keep in view
     for seed in range(4):
         plain_img, plain_mask = ThesisAugment(48, _still(False))(image, mask, np.random.default_rng(seed))
         img, msk = ThesisAugment(48, _still(True))(image, mask, np.random.default_rng(seed))
-        assert np.abs(img.astype(int) - plain_img.astype(int)).mean() < 2.0
-        assert set(np.unique(msk)) <= {0, 255} and np.mean(msk != plain_mask) < 0.03
+        inner = (slice(8, 40), slice(8, 40))  # away from the reflected border
+        assert np.abs(img[inner].astype(int) - plain_img[inner].astype(int)).mean() < 0.5
+        # labels by nearest neighbour: within a shrunk pixel of the image's (resize_mask's half-pixel offset)
+        assert set(np.unique(msk)) <= {0, 255} and 0.05 < np.mean(plain_mask > 0)
+        assert np.mean(msk != plain_mask) < 0.06
 
 
 def test_antialias_leaves_a_warp_that_enlarges_alone() -> None:

@@ -301,7 +301,7 @@ def test_the_default_models_recipe_made_its_weights() -> None:
     assert trained["size"] == config["input_size"][0] == 288 and trained["antialias"]
     assert final["init"] is not None and recipe.stage(final["init"]).settings["size"] == 192
     for key in ("model", "width", "num_classes", "size", "epochs", "batch_size", "lr", "weight_decay", "loss",
-                "seed", "steps_per_epoch", "ema", "augment", "prior"):
+                "seed", "steps_per_epoch", "ema", "augment", "antialias", "prior"):
         assert final[key] == trained[key], key
     assert final["teacher"] is None and trained["data"].endswith(f"/{final['data']}")
     first = final  # a fine-tune's chain goes back to a network trained from scratch, on no shipped model

@@ -304,6 +304,8 @@ def test_antialias_reaches_the_training_warp(tiny_dataset: Path, tmp_path: Path)
         trainer.train(_cfg(tiny_dataset, run, size=32, epochs=1, antialias=flag))
     assert not _same(_weights(runs[True]), _weights(runs[False]))
     assert json.loads((runs[True] / "config.json").read_text())["antialias"] is True
+    with pytest.raises(FootsegError, match="needs augmentation"):
+        _cfg(tiny_dataset, tmp_path / "x", antialias=True, augment=False).validate()
 
 
 def test_the_weights_do_not_depend_on_the_number_of_workers_even_across_a_resume(

@@ -2,8 +2,9 @@
 
 The warp picks one random point inside each corner cell of a 3x3 grid over the source image and maps those four
 points to the corners of the square output. One perspective matrix therefore gives random zoom (up to 3x), shear,
-translation and aspect change at once, and the image is resampled only once. Rotating the point set first lets the
-network see feet at every orientation, since a phone can be held any way round.
+translation and aspect change at once, and the image is resampled only once (twice with ``antialias``: a shrink by
+area first, where the warp would shrink it). Rotating the point set first lets the network see feet at every
+orientation, since a phone can be held any way round.
 
 Everything random comes from the ``np.random.Generator`` passed in, so a sample's augmentation is reproducible from
 (seed, epoch, index) no matter which worker process produces it.
@@ -16,10 +17,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from footseg.data.transforms import resize_image, resize_mask
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Probabilities and ranges of each augmentation step; the defaults are the ones used for training."""
+    """Probabilities and ranges of each augmentation step; the defaults are what training uses (``antialias`` is a
+    training setting of its own, on for a stage that trains on renders made at several times its side)."""
 
     # geometry
     rotate_p: float = 1.0  # rotate the four source points about their centre
@@ -40,8 +44,8 @@ class AugmentConfig:
     noise_std: tuple[float, float] = (2.0, 10.0)  # in 0..255 units
     jpeg_p: float = 0.3
     jpeg_quality: tuple[int, int] = (30, 95)
-    # Shrink the source with an area filter before a warp that would shrink it (for renders made at several times
-    # the training side, which a bilinear warp would alias, where inference shrinks frames with an area filter).
+    # Where the warp shrinks the source on average, shrink it by area to that scale first: a bilinear warp of a render
+    # made at several times the training side aliases its detail, where inference shrinks frames by area.
     antialias: bool = False
 
 
@@ -119,14 +123,16 @@ def shrink_to_warp(image: np.ndarray, mask: np.ndarray, points: np.ndarray, size
         return image, mask, points
     h, w = image.shape[:2]
     new_w, new_h = max(1, round(w * factor)), max(1, round(h * factor))
-    image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    mask = cv2.resize(mask, (new_w, new_h), interpolation=cv2.INTER_NEAREST)
+    # The mask by nearest neighbour, as resize_mask does everywhere: its labels land up to half a shrunk pixel from
+    # the image's, in a direction the warp's rotation and flip then spread (the shipped default trained so).
+    image, mask = resize_image(image, (new_h, new_w)), resize_mask(mask, (new_h, new_w))
     scale = np.array([new_w / w, new_h / h], np.float32)
     return image, mask, ((points + 0.5) * scale - 0.5).astype(np.float32)  # pixel centres stay on pixel centres
 
 
 class ThesisAugment:
-    """``(image, mask, rng) -> (image, mask)``: warp to size x size, maybe flip, then photometric noise on the image."""
+    """``(image, mask, rng) -> (image, mask)``: warp to size x size (with ``antialias``, after a shrink by area where
+    the warp shrinks), maybe flip, then photometric noise on the image."""
 
     def __init__(self, size: int = 256, config: AugmentConfig | None = None):
         self.size = size

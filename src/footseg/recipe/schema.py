@@ -103,7 +103,7 @@ KEYS: dict[str, dict[str, Key]] = {
         "seed": Key("int"), "ema": Key("float"), "distill_weight": Key("float"), "distill_temperature": Key("float"),
         "distill_anneal": Key("bool"), "attention_weight": Key("float"), "augment": Key("bool"), "prior": Key("bool"),
         "self_prior": Key("float"),
-        "antialias": _optional("bool", False),  # area-filter the source before a warp that shrinks it (hi-res renders)
+        "antialias": _optional("bool", False),  # shrink by area before a warp that shrinks (hi-res renders)
         "freeze_bn": _optional("bool", False),  # for networks with folded BatchNorms only
         "workers": _optional("int", 2),  # data loader processes: the model does not depend on it
         # training processes on a CPU (DDP; footseg.train.processes): each holds batch_size / procs images of a
