@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from footseg.data.transforms import resize_image, resize_mask
+from footseg.data.transforms import resize_image
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,19 @@ def warp_matrix(points: np.ndarray, size: int) -> np.ndarray:
     return cv2.getPerspectiveTransform(np.asarray(points, dtype=np.float32), dst)
 
 
+def warp_image(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """A perspective matrix applied to an image (bilinear), borders reflected."""
+    return cv2.warpPerspective(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def warp_mask(mask: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """A perspective matrix applied to a label map (nearest, so no new label values appear), borders reflected."""
+    return cv2.warpPerspective(mask, matrix, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
+
+
 def warp(image: np.ndarray, mask: np.ndarray, matrix: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Apply one perspective matrix to image (bilinear) and mask (nearest, so no new label values appear)."""
-    img = cv2.warpPerspective(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    msk = cv2.warpPerspective(mask, matrix, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
-    return img, msk
+    """Apply one perspective matrix to image (bilinear) and mask (nearest)."""
+    return warp_image(image, matrix, size), warp_mask(mask, matrix, size)
 
 
 def photometric(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig | None = None) -> np.ndarray:
@@ -113,21 +121,19 @@ def photometric(image: np.ndarray, rng: np.random.Generator, config: AugmentConf
     return out
 
 
-def shrink_to_warp(image: np.ndarray, mask: np.ndarray, points: np.ndarray, size: int
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The image and mask shrunk (area filter; nearest for labels) by the factor the warp of ``points`` to a
-    ``size`` square shrinks them on average, and the points moved with them; unchanged where the warp enlarges."""
+def shrink_to_warp(image: np.ndarray, points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The image shrunk by area by the factor the warp of ``points`` to a ``size`` square shrinks it on average, and
+    the points moved with it; unchanged where the warp enlarges. Only the image: the mask is warped from its own
+    resolution with the points as drawn (a label map shrunk by nearest neighbour would land beside the image's)."""
     sides = np.linalg.norm(points - np.roll(points, -1, axis=0), axis=1)
     factor = (size - 1) / float(sides.mean())
     if factor >= 1.0:
-        return image, mask, points
+        return image, points
     h, w = image.shape[:2]
     new_w, new_h = max(1, round(w * factor)), max(1, round(h * factor))
-    # The mask by nearest neighbour, as resize_mask does everywhere: its labels land up to half a shrunk pixel from
-    # the image's, in a direction the warp's rotation and flip then spread (the shipped default trained so).
-    image, mask = resize_image(image, (new_h, new_w)), resize_mask(mask, (new_h, new_w))
     scale = np.array([new_w / w, new_h / h], np.float32)
-    return image, mask, ((points + 0.5) * scale - 0.5).astype(np.float32)  # pixel centres stay on pixel centres
+    shrunk = resize_image(image, (new_h, new_w))
+    return shrunk, ((points + 0.5) * scale - 0.5).astype(np.float32)  # pixel centres stay on pixel centres
 
 
 class ThesisAugment:
@@ -141,10 +147,12 @@ class ThesisAugment:
     def __call__(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         h, w = image.shape[:2]
         points = corner_points(h, w, rng, self.config)
-        if self.config.antialias:
-            image, mask, points = shrink_to_warp(image, mask, points, self.size)
         matrix = warp_matrix(points, self.size)
-        img, msk = warp(image, mask, matrix, self.size)
+        source, source_matrix = image, matrix
+        if self.config.antialias:
+            source, moved = shrink_to_warp(image, points, self.size)
+            source_matrix = warp_matrix(moved, self.size)
+        img, msk = warp_image(source, source_matrix, self.size), warp_mask(mask, matrix, self.size)
         if rng.random() < self.config.flip_p:
             img, msk = img[:, ::-1], msk[:, ::-1]
         img = photometric(np.ascontiguousarray(img), rng, self.config)
