@@ -4,7 +4,15 @@ import cv2
 import numpy as np
 import pytest
 
-from footseg.data.augment import AugmentConfig, ThesisAugment, corner_points, photometric, warp, warp_matrix
+from footseg.data.augment import (
+    AugmentConfig,
+    ThesisAugment,
+    corner_points,
+    photometric,
+    warp_image,
+    warp_mask,
+    warp_matrix,
+)
 
 
 def _pair(h: int = 48, w: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +87,8 @@ def test_warp_moves_a_marked_pixel_to_the_corner() -> None:
     image[10, 12] = 255
     mask[10, 12] = 1
     pts = np.array([[12, 10], [50, 8], [52, 49], [9, 51]], np.float32)
-    img, msk = warp(image, mask, warp_matrix(pts, 32), 32)
+    matrix = warp_matrix(pts, 32)
+    img, msk = warp_image(image, matrix, 32), warp_mask(mask, matrix, 32)
     assert msk[0, 0] == 1 and img[0, 0].max() > 200
     assert msk.sum() <= 4  # one source pixel covers at most a couple of output pixels
 
@@ -103,7 +112,7 @@ def test_without_photometric_the_image_is_just_warped() -> None:
     config = AugmentConfig(flip_p=0.0, **_no_photometric())
     out, _ = ThesisAugment(32, config)(image, mask, np.random.default_rng(2))
     rng = np.random.default_rng(2)
-    expected, _ = warp(image, mask, warp_matrix(corner_points(48, 64, rng, config), 32), 32)
+    expected = warp_image(image, warp_matrix(corner_points(48, 64, rng, config), 32), 32)
     assert np.array_equal(out, expected)
 
 

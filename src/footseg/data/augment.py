@@ -84,11 +84,6 @@ def warp_mask(mask: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     return cv2.warpPerspective(mask, matrix, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
 
 
-def warp(image: np.ndarray, mask: np.ndarray, matrix: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Apply one perspective matrix to image (bilinear) and mask (nearest)."""
-    return warp_image(image, matrix, size), warp_mask(mask, matrix, size)
-
-
 def photometric(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig | None = None) -> np.ndarray:
     """Colour, blur, noise and JPEG artefacts on an (H, W, 3) uint8 RGB image; the mask is never touched."""
     config = config or AugmentConfig()
