@@ -46,7 +46,10 @@ CHANGES = {
 BETWEEN = {"fastlinknet_ctx_side288.toml", "fastlinknet_ctx_hrtune.toml", "fastlinknet_ctx_hrtune2.toml",
            "fastlinknet_ctx_hrtune3.toml"}  # side288 became that recipe; hrtune3 became today's
 ADOPTED_LAST = "fastlinknet_ctx_hrtune3.toml"
-TODAYS = {"fastlinknet_ctx_hrtune4.toml"}  # written against the recipe as it stands
+# candidate file -> {stage: the settings it tries there}, written against the recipe as it stands; every other
+# stage and setting matches
+STAGE_CHANGES = {"fastlinknet_ctx_hrown.toml": {"hr2": {"own_feet_prob": 0.6}}}
+TODAYS = {"fastlinknet_ctx_hrtune4.toml", *STAGE_CHANGES}  # written against the recipe as it stands
 SCORING_SEEDS = {409, 1983, 1985}  # benchmarks/score_candidate.sh's renders
 BEFORE_SIDE288 = {"data": "all", "sizes": [192, 224, 256]}
 HRTUNE_STAGES = ("hr2", "hr_all", "tuned")
@@ -117,7 +120,7 @@ def changed_settings(ours: Stage, theirs: Stage) -> dict[str, Any]:
 
 
 def test_every_candidate_is_listed() -> None:
-    assert sorted(p.name for p in CANDIDATES.glob("*.toml")) == sorted(CHANGES | EXTENDS)
+    assert sorted(p.name for p in CANDIDATES.glob("*.toml")) == sorted(CHANGES | EXTENDS | STAGE_CHANGES)
 
 
 @pytest.mark.parametrize("name", sorted(EXTENDS))
@@ -215,7 +218,7 @@ def test_the_default_chooses_its_side_on_detailed_frames_where_it_chose_on_its_t
 def test_an_added_renders_seed_is_no_other_renders() -> None:
     """Scenes drawn from one seed would repeat another render's (and seed 409 would repeat the scoring set's)."""
     seeds = {name: [s.settings["seed"] for s in parse_recipe(CANDIDATES / name).stages if s.kind == "render"]
-             for name in sorted(CHANGES | EXTENDS)}
+             for name in sorted(CHANGES | EXTENDS | STAGE_CHANGES)}
     seeds["fastlinknet_ctx"] = [s.settings["seed"] for s in parse_recipe(find_recipe("fastlinknet_ctx")).stages
                                 if s.kind == "render"]
     added = [(n, seed) for n, seeds_added in MORE_HR.items() for seed in seeds_added]
@@ -248,3 +251,13 @@ def test_a_candidate_changes_only_what_it_says(name: str) -> None:
     for ours, theirs in zip(candidate.stages, shipped.stages, strict=True):
         mine = ours.output_settings()
         assert changed_settings(ours, theirs) == {k: v for k, v in changed.items() if k in mine}, ours.name
+
+
+@pytest.mark.parametrize("name", sorted(STAGE_CHANGES))
+def test_a_candidate_changes_only_the_stages_it_says(name: str) -> None:
+    shipped, candidate = default_recipe(name), parse_recipe(CANDIDATES / name)
+    assert candidate.result == shipped.result
+    assert [(s.kind, s.name) for s in candidate.stages] == [(s.kind, s.name) for s in shipped.stages]
+    for ours, theirs in zip(candidate.stages, shipped.stages, strict=True):
+        assert set(ours.output_settings()) == set(theirs.output_settings()), ours.name
+        assert changed_settings(ours, theirs) == STAGE_CHANGES[name].get(ours.name, {}), ours.name
