@@ -48,7 +48,8 @@ BETWEEN = {"fastlinknet_ctx_side288.toml", "fastlinknet_ctx_hrtune.toml", "fastl
 ADOPTED_LAST = "fastlinknet_ctx_hrtune3.toml"
 # candidate file -> {stage: the settings it tries there}, written against the recipe as it stands; every other
 # stage and setting matches
-STAGE_CHANGES = {"fastlinknet_ctx_hrown.toml": {"hr2": {"own_feet_prob": 0.6}}}
+STAGE_CHANGES = {"fastlinknet_ctx_hrown.toml": {"hr2": {"own_feet_prob": 0.6}},
+                 "fastlinknet_ctx_hrown100.toml": {"hr2": {"own_feet_prob": 1.0}}}
 TODAYS = {"fastlinknet_ctx_hrtune4.toml", *STAGE_CHANGES}  # written against the recipe as it stands
 SCORING_SEEDS = {409, 1983, 1985}  # benchmarks/score_candidate.sh's renders
 BEFORE_SIDE288 = {"data": "all", "sizes": [192, 224, 256]}
