@@ -41,19 +41,31 @@ CHANGES = {
 # The default's recipe gained a render at 768 px (`hr`) on 2026-12-06, and its threshold stage chose the side among
 # 192-288 px on it (fastlinknet_ctx_side288, adopted). That evening it gained a second render at 768 px (`hr2`), their
 # merge and a second schedule at 288 px on it, which its threshold stage chooses on (fastlinknet_ctx_hrtune3, adopted).
-# The side-tune candidates were written against the recipe between the two; every earlier one against the recipe as it
-# stood before side288: without `hr`, the side chosen among these on `all`.
+# That night `hr2` became all first-person (fastlinknet_ctx_hrown100, adopted). The side-tune candidates were written
+# against the recipe between the first two; every earlier one against the recipe as it stood before side288: without
+# `hr`, the side chosen among these on `all`; the latest against hrtune3's recipe.
 BETWEEN = {"fastlinknet_ctx_side288.toml", "fastlinknet_ctx_hrtune.toml", "fastlinknet_ctx_hrtune2.toml",
            "fastlinknet_ctx_hrtune3.toml"}  # side288 became that recipe; hrtune3 became today's
-ADOPTED_LAST = "fastlinknet_ctx_hrtune3.toml"
+ADOPTED_SIDE_TUNE = "fastlinknet_ctx_hrtune3.toml"
+ADOPTED_LAST = "fastlinknet_ctx_hrown100.toml"
 # candidate file -> {stage: the settings it tries there}, written against the recipe as it stands; every other
 # stage and setting matches
 STAGE_CHANGES = {"fastlinknet_ctx_hrown.toml": {"hr2": {"own_feet_prob": 0.6}},
                  "fastlinknet_ctx_hrown100.toml": {"hr2": {"own_feet_prob": 1.0}}}
-TODAYS = {"fastlinknet_ctx_hrtune4.toml", *STAGE_CHANGES}  # written against the recipe as it stands
+SINCE_HRTUNE3 = {"fastlinknet_ctx_hrtune4.toml", *STAGE_CHANGES}  # written against hrtune3's recipe
 SCORING_SEEDS = {409, 1983, 1985}  # benchmarks/score_candidate.sh's renders
 BEFORE_SIDE288 = {"data": "all", "sizes": [192, 224, 256]}
 HRTUNE_STAGES = ("hr2", "hr_all", "tuned")
+
+
+def recipe_before_hrown100() -> Recipe:
+    """The default's recipe from fastlinknet_ctx_hrtune3's adoption to fastlinknet_ctx_hrown100's: the same stages with
+    ``hr2`` of the other renders' first-person share."""
+    shipped = parse_recipe(find_recipe("fastlinknet_ctx"))
+    share = {"own_feet_prob": shipped.stage("hr").settings["own_feet_prob"]}
+    before = [dataclasses.replace(s, settings={**s.settings, **share}) if s.name == "hr2" else s
+              for s in shipped.stages]
+    return dataclasses.replace(shipped, stages=before)
 
 
 def recipe_before_hrtune3() -> Recipe:
@@ -74,8 +86,8 @@ def recipe_before_side288() -> Recipe:
 
 def default_recipe(name: str) -> Recipe:
     """The default's recipe as candidate ``name`` was written against it."""
-    if name in TODAYS:
-        return parse_recipe(find_recipe("fastlinknet_ctx"))
+    if name in SINCE_HRTUNE3:
+        return recipe_before_hrown100()
     return recipe_before_hrtune3() if name in BETWEEN else recipe_before_side288()
 
 # candidate file -> the settings in which its second training stage (from the default's student) differs from it
@@ -199,11 +211,13 @@ def test_a_tune_at_the_defaults_side_trains_on_its_detailed_render_and_chooses_a
         assert changed_settings(own[export], shipped[export]) == {}
 
 
-def test_the_default_is_the_adopted_side_tune() -> None:
-    now, adopted = parse_recipe(find_recipe("fastlinknet_ctx")), parse_recipe(CANDIDATES / ADOPTED_LAST)
+@pytest.mark.parametrize(("recipe", "adopted"), [(recipe_before_hrown100, ADOPTED_SIDE_TUNE),
+                                                 (lambda: parse_recipe(find_recipe("fastlinknet_ctx")), ADOPTED_LAST)])
+def test_the_default_was_and_is_the_adopted_candidate(recipe: Callable[[], Recipe], adopted: str) -> None:
+    now, candidate = recipe(), parse_recipe(CANDIDATES / adopted)
     assert [(s.kind, s.name, s.output_settings()) for s in now.stages] == [
-        (s.kind, s.name, s.output_settings()) for s in adopted.stages]
-    assert now.result == adopted.result
+        (s.kind, s.name, s.output_settings()) for s in candidate.stages]
+    assert now.result == candidate.result
 
 
 def test_the_default_chooses_its_side_on_detailed_frames_where_it_chose_on_its_training_renders() -> None:
@@ -223,12 +237,12 @@ def test_an_added_renders_seed_is_no_other_renders() -> None:
     seeds["fastlinknet_ctx"] = [s.settings["seed"] for s in parse_recipe(find_recipe("fastlinknet_ctx")).stages
                                 if s.kind == "render"]
     added = [(n, seed) for n, seeds_added in MORE_HR.items() for seed in seeds_added]
-    shared = {**MORE_HR, "fastlinknet_ctx": MORE_HR[ADOPTED_LAST]}  # the default adopted hrtune3's hr2
+    shared = {**MORE_HR, "fastlinknet_ctx": MORE_HR[ADOPTED_SIDE_TUNE]}  # the default adopted hrtune3's hr2
     for name, seed in [*((n, EMPTY_RENDER["seed"]) for n in EMPTY_RENDER_TUNES), ("fastlinknet_ctx", 413), *added]:
         # a candidate written since side288 holds the default's renders: those seeds are the default's own; side-tune
         # variants and the default share their added render at 768 px (the same settings: checked above)
         used = {s for other, own in seeds.items() if other != name for s in own
-                if not (other in BETWEEN | TODAYS and s in seeds["fastlinknet_ctx"])
+                if not (other in BETWEEN | SINCE_HRTUNE3 and s in seeds["fastlinknet_ctx"])
                 and not (s in shared.get(other, []) and s in shared.get(name, []))} | SCORING_SEEDS
         assert seed in seeds[name] and seed not in used
 
