@@ -36,7 +36,7 @@ CHANGES = {
     "fastlinknet_ctx_empty.toml": {"empty_prob": 0.1},
     "fastlinknet_ctx_empty_gate.toml": {"empty_prob": 0.1, "presences": GATES},
     "fastlinknet_ctx_side288.toml": {},  # adopted on 2026-12-06: the default's recipe since
-    "fastlinknet_ctx_hrtune4.toml": {},  # today's recipe, run with a fix in the code of its augmentation
+    "fastlinknet_ctx_hrtune4.toml": {},  # hrtune3's recipe, run with a fix in the code of its augmentation
 }
 # The default's recipe gained a render at 768 px (`hr`) on 2026-12-06, and its threshold stage chose the side among
 # 192-288 px on it (fastlinknet_ctx_side288, adopted). That evening it gained a second render at 768 px (`hr2`), their
@@ -45,11 +45,11 @@ CHANGES = {
 # against the recipe between the first two; every earlier one against the recipe as it stood before side288: without
 # `hr`, the side chosen among these on `all`; the latest against hrtune3's recipe.
 BETWEEN = {"fastlinknet_ctx_side288.toml", "fastlinknet_ctx_hrtune.toml", "fastlinknet_ctx_hrtune2.toml",
-           "fastlinknet_ctx_hrtune3.toml"}  # side288 became that recipe; hrtune3 became today's
+           "fastlinknet_ctx_hrtune3.toml"}  # side288 became that recipe; hrtune3 became the next
 ADOPTED_SIDE_TUNE = "fastlinknet_ctx_hrtune3.toml"
 ADOPTED_LAST = "fastlinknet_ctx_hrown100.toml"
-# candidate file -> {stage: the settings it tries there}, written against the recipe as it stands; every other
-# stage and setting matches
+# candidate file -> {stage: the settings it tries there}, written against hrtune3's recipe; every other stage and
+# setting matches
 STAGE_CHANGES = {"fastlinknet_ctx_hrown.toml": {"hr2": {"own_feet_prob": 0.6}},
                  "fastlinknet_ctx_hrown100.toml": {"hr2": {"own_feet_prob": 1.0}}}
 SINCE_HRTUNE3 = {"fastlinknet_ctx_hrtune4.toml", *STAGE_CHANGES}  # written against hrtune3's recipe
@@ -212,7 +212,8 @@ def test_a_tune_at_the_defaults_side_trains_on_its_detailed_render_and_chooses_a
 
 
 @pytest.mark.parametrize(("recipe", "adopted"), [(recipe_before_hrown100, ADOPTED_SIDE_TUNE),
-                                                 (lambda: parse_recipe(find_recipe("fastlinknet_ctx")), ADOPTED_LAST)])
+                                                 (lambda: parse_recipe(find_recipe("fastlinknet_ctx")), ADOPTED_LAST)],
+                         ids=["was", "is"])
 def test_the_default_was_and_is_the_adopted_candidate(recipe: Callable[[], Recipe], adopted: str) -> None:
     now, candidate = recipe(), parse_recipe(CANDIDATES / adopted)
     assert [(s.kind, s.name, s.output_settings()) for s in now.stages] == [
