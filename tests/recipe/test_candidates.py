@@ -36,7 +36,6 @@ CHANGES = {
     "fastlinknet_ctx_empty.toml": {"empty_prob": 0.1},
     "fastlinknet_ctx_empty_gate.toml": {"empty_prob": 0.1, "presences": GATES},
     "fastlinknet_ctx_side288.toml": {},  # adopted on 2026-12-06: the default's recipe since
-    "fastlinknet_ctx_hrtune4.toml": {},  # hrtune3's recipe, run with a fix in the code of its augmentation
 }
 # The default's recipe gained a render at 768 px (`hr`) on 2026-12-06, and its threshold stage chose the side among
 # 192-288 px on it (fastlinknet_ctx_side288, adopted). That evening it gained a second render at 768 px (`hr2`), their
@@ -50,9 +49,9 @@ ADOPTED_SIDE_TUNE = "fastlinknet_ctx_hrtune3.toml"
 ADOPTED_LAST = "fastlinknet_ctx_hrown100.toml"
 # candidate file -> {stage: the settings it tries there}, written against hrtune3's recipe; every other stage and
 # setting matches
-STAGE_CHANGES = {"fastlinknet_ctx_hrown.toml": {"hr2": {"own_feet_prob": 0.6}},
+STAGE_CHANGES = {"fastlinknet_ctx_hrtune4.toml": {},  # hrtune3's recipe, run with a fix in the code of its augmentation
+                 "fastlinknet_ctx_hrown.toml": {"hr2": {"own_feet_prob": 0.6}},
                  "fastlinknet_ctx_hrown100.toml": {"hr2": {"own_feet_prob": 1.0}}}
-SINCE_HRTUNE3 = {"fastlinknet_ctx_hrtune4.toml", *STAGE_CHANGES}  # written against hrtune3's recipe
 SCORING_SEEDS = {409, 1983, 1985}  # benchmarks/score_candidate.sh's renders
 BEFORE_SIDE288 = {"data": "all", "sizes": [192, 224, 256]}
 HRTUNE_STAGES = ("hr2", "hr_all", "tuned")
@@ -86,7 +85,7 @@ def recipe_before_side288() -> Recipe:
 
 def default_recipe(name: str) -> Recipe:
     """The default's recipe as candidate ``name`` was written against it."""
-    if name in SINCE_HRTUNE3:
+    if name in STAGE_CHANGES:
         return recipe_before_hrown100()
     return recipe_before_hrtune3() if name in BETWEEN else recipe_before_side288()
 
@@ -243,7 +242,7 @@ def test_an_added_renders_seed_is_no_other_renders() -> None:
         # a candidate written since side288 holds the default's renders: those seeds are the default's own; side-tune
         # variants and the default share their added render at 768 px (the same settings: checked above)
         used = {s for other, own in seeds.items() if other != name for s in own
-                if not (other in BETWEEN | SINCE_HRTUNE3 and s in seeds["fastlinknet_ctx"])
+                if not (other in BETWEEN | STAGE_CHANGES.keys() and s in seeds["fastlinknet_ctx"])
                 and not (s in shared.get(other, []) and s in shared.get(name, []))} | SCORING_SEEDS
         assert seed in seeds[name] and seed not in used
 
