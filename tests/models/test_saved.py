@@ -10,7 +10,7 @@ import torch
 from footseg.errors import FootsegError
 from footseg.models import SavedModelInfo, create_model, load_model, save_model
 from footseg.models import saved as saved_module
-from footseg.models.saved import info_from_dict, pretrained_models, read_info
+from footseg.models.saved import WEIGHTS_NAME, info_from_dict, pretrained_models, read_info
 
 
 def _save_tiny(folder: Path) -> torch.nn.Module:
@@ -30,6 +30,14 @@ def test_round_trip_gives_identical_outputs_and_readable_files(tmp_path: Path) -
     for name in ("config.json", "model.safetensors"):
         assert (tmp_path / "m" / name).stat().st_mode & stat.S_IRGRP  # not the 0600 of a temp file
     assert not list((tmp_path / "m").glob("*.tmp"))
+
+
+def test_the_same_weights_save_to_the_same_bytes(tmp_path: Path) -> None:
+    """A rebuilt model's weights hash as the shipped ones do (a recipe's card records the sha256)."""
+    model = create_model("fastlinknet", width=0.25)
+    info = SavedModelInfo(model="fastlinknet", width=0.25, input_size=(64, 64))
+    saved = {(save_model(model, tmp_path / str(i), info) / WEIGHTS_NAME).read_bytes() for i in range(8)}
+    assert len(saved) == 1
 
 
 def test_load_model_takes_a_folder_not_a_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -124,7 +124,9 @@ def save_model(model: nn.Module, folder: str | Path, info: SavedModelInfo) -> Pa
     # Both files are complete on disk before either replaces its old self: a crash never pairs new weights with an
     # old config (a pruned network's shapes live in the config).
     with atomic_path(folder / WEIGHTS_NAME) as weights, atomic_path(folder / CONFIG_NAME) as config:
-        save_file(state, str(weights), metadata={"format": "pt", "model": info.model})
+        # One metadata key: safetensors writes its metadata map in a random order (safetensors#584), so with two the
+        # same weights saved twice could differ byte for byte, and so would their sha256 in a recipe's card.
+        save_file(state, str(weights), metadata={"format": "pt"})
         config.write_text(_info_json(info))
     return folder
 
