@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,38 @@ def test_plain_items_are_resized_masks(tiny_dataset: Path) -> None:
     _, mask = ds[0]
     assert torch.equal(mask, torch.from_numpy((raw > 0).astype(np.int64)))  # 64 -> 64: no resampling at all
     assert ds[0][0].shape == (3, 64, 64) and image.shape == (64, 64, 3)
+
+
+def _copy_split(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize("size", [32, 64])  # 64: the renders' own size, so the kept arrays are the decoded ones
+def test_kept_items_are_read_once_and_stay_the_same(tiny_dataset: Path, tmp_path: Path, size: int) -> None:
+    folder = _copy_split(tiny_dataset / "val", tmp_path / "val")
+    fresh = SegmentationDataset(folder, size=size)
+    kept = SegmentationDataset(folder, size=size, keep_bytes=len(fresh) * size * size * 4)  # just fits
+    first = [kept[i] for i in range(len(kept))]
+    shutil.rmtree(folder)  # a second pass reads no file
+    for i, (image, mask) in enumerate(first):
+        again = kept[i]
+        assert torch.equal(again[0], image) and torch.equal(again[1], mask)
+        assert again[0].data_ptr() != image.data_ptr()  # a new tensor each time: a caller may change it in place
+    expected = [SegmentationDataset(tiny_dataset / "val", size=size)[i] for i in range(len(first))]
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, expected, strict=True))
+
+
+def test_items_over_the_budget_or_augmented_are_read_every_time(tiny_dataset: Path, tmp_path: Path) -> None:
+    folder = _copy_split(tiny_dataset / "val", tmp_path / "val")
+    n = len(find_samples(folder))
+    over = SegmentationDataset(folder, size=32, keep_bytes=n * 32 * 32 * 4 - 1)
+    augmented = SegmentationDataset(folder, size=32, augment=True, keep_bytes=1 << 30)
+    over[0], augmented[0]
+    (folder / "images" / find_samples(folder)[0].image.name).unlink()
+    for ds in (over, augmented):
+        with pytest.raises(FootsegError, match="file not found"):
+            ds[0]
 
 
 def _epoch_batches(loader, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -60,3 +60,20 @@ def test_a_truncated_image_names_the_file(tmp_path: Path) -> None:
     assert str(path) in str(err.value)
     with pytest.raises(FootsegError, match="file not found"):
         read_mask(tmp_path / "missing.png")
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_images_and_masks_come_upright_as_their_exif_orientation_says(tmp_path: Path, suffix: str) -> None:
+    stored = np.zeros((24, 32, 3), np.uint8)
+    stored[:8, :8] = 255  # a white corner, top left as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise: portrait 24 wide, 32 high, the corner top right
+    Image.fromarray(stored).save(tmp_path / f"p{suffix}", exif=exif)
+    image = read_image(tmp_path / f"p{suffix}")
+    assert image.shape == (32, 24, 3) and image.flags.c_contiguous
+    assert image[:8, -8:].mean() > 200 and image[-8:, :8].mean() < 50
+    np.testing.assert_array_equal(read_image(tmp_path / f"p{suffix}"), image)  # the same every read
+    if suffix == ".png":
+        Image.fromarray(stored[..., 0]).save(tmp_path / "m.png", exif=exif)
+        mask = read_mask(tmp_path / "m.png")
+        assert mask.shape == (32, 24) and mask[:8, -8:].min() == 255 and mask[-8:, :8].max() == 0

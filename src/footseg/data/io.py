@@ -50,14 +50,17 @@ def _open(path: Path) -> Image.Image:
     try:
         with Image.open(path) as im:
             im.load()  # decode fully now so a truncated file fails here, not in a worker later
-            return ImageOps.exif_transpose(im)
+            # In place: the copy exif_transpose otherwise makes of an upright image was a third of reading a render.
+            ImageOps.exif_transpose(im, in_place=True)
+            return im
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise FootsegError(f"unreadable or truncated image ({exc})", path) from exc
 
 
 def read_image(path: str | Path) -> np.ndarray:
     """Read a photo as (H, W, 3) uint8 RGB with EXIF orientation applied."""
-    return np.asarray(_open(Path(path)).convert("RGB"))
+    im = _open(Path(path))
+    return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))  # convert() copies even an RGB image
 
 
 def read_mask(path: str | Path) -> np.ndarray:
