@@ -136,6 +136,7 @@ def test_kept_items_are_read_once_and_stay_the_same(tiny_dataset: Path, tmp_path
     folder = _copy_split(tiny_dataset / "val", tmp_path / "val")
     fresh = SegmentationDataset(folder, size=size)
     kept = SegmentationDataset(folder, size=size, keep_bytes=len(fresh) * size * size * 4)  # just fits
+    assert kept.keeps and not fresh.keeps
     first = [kept[i] for i in range(len(kept))]
     shutil.rmtree(folder)  # a second pass reads no file
     for i, (image, mask) in enumerate(first):
@@ -151,6 +152,7 @@ def test_items_over_the_budget_or_augmented_are_read_every_time(tiny_dataset: Pa
     n = len(find_samples(folder))
     over = SegmentationDataset(folder, size=32, keep_bytes=n * 32 * 32 * 4 - 1)
     augmented = SegmentationDataset(folder, size=32, augment=True, keep_bytes=1 << 30)
+    assert not over.keeps and not augmented.keeps
     over[0], augmented[0]
     (folder / "images" / find_samples(folder)[0].image.name).unlink()
     for ds in (over, augmented):

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from footseg.config import TrainConfig
+from footseg.data import dataset as dataset_module
 from footseg.data.dataset import SegmentationDataset
 from footseg.data.procedural import make_procedural_dataset
 from footseg.errors import FootsegError
@@ -116,6 +117,26 @@ def test_training_and_validation_run_channels_last(
     assert {training for training, _, _ in layouts} == {True, False}  # training batches and validation batches
     assert all(batch and weight for _, batch, weight in layouts)
     load_model(best)  # safetensors stores contiguous tensors only: the saved copy is made so
+
+
+@pytest.mark.parametrize("budget", [trainer.KEPT_VALIDATION_BYTES, 0])
+def test_validation_images_are_read_once_where_they_fit_in_memory(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int
+) -> None:
+    reads: list[str] = []
+    real_read_sample = dataset_module.read_sample
+
+    def counting(sample: dataset_module.Sample, scaled_mask: bool = False) -> tuple[object, object]:
+        reads.append(sample.image.parent.parent.name)  # the split
+        return real_read_sample(sample, scaled_mask)
+
+    monkeypatch.setattr(dataset_module, "read_sample", counting)
+    monkeypatch.setattr(trainer, "KEPT_VALIDATION_BYTES", budget)
+    trainer.train(_cfg(tiny_dataset, tmp_path / "run", epochs=3))
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    val_images = len(list((tiny_dataset / "val" / "images").iterdir()))
+    assert reads.count("val") == val_images * (1 if budget else 3)
+    assert reads.count("train") == 3 * 8 and len(history) == 3
 
 
 def test_finetune_hands_the_network_back_in_the_default_layout(tiny_dataset: Path, tmp_path: Path) -> None:

@@ -136,6 +136,11 @@ class SegmentationDataset(Dataset):
         return len(self.samples)
 
     @property
+    def keeps(self) -> bool:
+        """Whether items are held in memory after their first load (``keep_bytes``)."""
+        return self._kept is not None
+
+    @property
     def epoch(self) -> int:
         return int(self._epoch[0])
 
