@@ -102,7 +102,8 @@ def test_model_folder_with_wrong_weights(model_dir: Path, photos: Path, tmp_path
     shutil.copytree(model_dir, wrong)
     config = json.loads((wrong / "config.json").read_text())
     (wrong / "config.json").write_text(json.dumps({**config, "width": 0.5}))  # weights are for width 0.25
-    _fails(["eval", wrong, "--data", photos], capsys, wrong / "model.safetensors")
+    err = _fails(["eval", wrong, "--data", photos], capsys, wrong / "model.safetensors")
+    assert "size mismatch for " in err  # which tensor, not only torch's header line
 
 
 def test_model_folder_with_garbage_weights(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:
@@ -110,6 +111,52 @@ def test_model_folder_with_garbage_weights(model_dir: Path, photos: Path, tmp_pa
     shutil.copytree(model_dir, wrong)
     (wrong / "model.safetensors").write_bytes(b"\x00" * 64)
     _fails(["eval", wrong, "--data", photos], capsys, wrong / "model.safetensors")
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_any_work(
+    model_dir: Path, photos: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    afile, adir = tmp_path / "afile", tmp_path / "adir"
+    afile.write_text("")
+    adir.mkdir()
+    import footseg.eval.evaluate
+
+    def no_work(*args: object, **kw: object) -> None:
+        raise AssertionError("scored before its output was checked")
+
+    monkeypatch.setattr(footseg.eval.evaluate, "evaluate", no_work)
+    assert "is a file" in _fails(["eval", model_dir, "--data", photos, "--json", afile / "x.json"], capsys, afile)
+    assert "is a folder" in _fails(["eval", model_dir, "--data", photos, "--json", adir], capsys, adir)
+    _fails(["eval", model_dir, "--data", photos, "--worst-figure", adir], capsys, adir)
+    assert "is a folder" in _fails(["export", model_dir, "--out", adir], capsys, adir)
+    assert "not a folder" in _fails(["report", model_dir, "--out", afile], capsys, afile)
+
+
+def test_what_the_system_refuses_is_one_line_naming_the_path(model_dir: Path, photos: Path, tmp_path: Path,
+                                                            capsys) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    _fails(["predict", model_dir, photos / "images", "--out", afile / "sub"], capsys, afile)  # NotADirectoryError
+    assert "exists and is not a folder" in _fails(["video", model_dir, photos / "images", "--out", afile], capsys,
+                                                  afile)
+
+
+def test_eval_options_that_do_not_go_together(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:
+    assert "not both" in _fails(["eval", model_dir, "--data", photos, "--clips", photos], capsys)
+    assert "--data, not --clips" in _fails(["eval", model_dir, "--clips", photos, "--worst-figure", tmp_path / "w.png"],
+                                           capsys)
+    assert "at least 1" in _fails(["eval", model_dir, "--data", photos, "--worst-figure", tmp_path / "w.png",
+                                   "--worst", "0"], capsys)
+    assert "onnx-int8" in _fails(["export", model_dir, "--format", "onnx", "--precision", "int8", "--out",
+                                  tmp_path / "m.onnx"], capsys)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("port", ["-1", "65536", "http"])
+def test_serve_refuses_a_port_that_is_not_one(port: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--port", port])
+    assert exit_.value.code == 2 and "--port" in capsys.readouterr().err
 
 
 def test_unknown_model_name(tmp_path: Path, capsys) -> None:

@@ -47,9 +47,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _writable(path: str | Path, folder: bool = False) -> None:
+    """Refuse an output path before any work is spent on what goes there: a file where a folder must be (or the
+    other way round), or a path under a file or in a folder this user cannot write."""
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        raise FootsegError("exists and is not a folder" if folder else "is a folder; name a file", path)
+    existing = path if path.exists() else path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise FootsegError(f"cannot be made: {existing} is a file", path)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise FootsegError(f"cannot be written: no write permission in {existing}", path)
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
-    if (args.data is None) == (args.clips is None):
+    if args.data is not None and args.clips is not None:
+        raise FootsegError("eval takes one of --data DIR (photos) and --clips DIR (video clips), not both")
+    if args.data is None and args.clips is None:
         raise FootsegError("eval needs one of --data DIR (photos) or --clips DIR (video clips)")
+    if args.worst_figure is not None:
+        if args.clips is not None:
+            raise FootsegError("--worst-figure draws photos: it goes with --data, not --clips")
+        if args.worst < 1:
+            raise FootsegError(f"--worst must be at least 1, got {args.worst}")
+        _writable(args.worst_figure)
+    if args.json:
+        _writable(args.json)
     if args.size is not None or args.region_peak is not None or args.presence is not None:
         from footseg.runtime.predictor import Predictor
 
@@ -199,9 +224,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
                            "`footseg synth` render), to calibrate activation ranges on")
     keep = [name for group in args.keep_fp32 for name in group.split(",") if name]
     int8 = args.format == "onnx-int8" or (args.format == "web" and args.precision == "int8")
+    if args.precision != "fp32" and args.format != "web":
+        raise FootsegError(f"--precision is the web page's; for an int8 {args.format} file give --format onnx-int8"
+                           if args.format == "onnx" else f"--precision is the web page's, not --format {args.format}'s")
     if (keep or args.min_stride is not None) and not int8:
         raise FootsegError("--min-stride and --keep-fp32 shape an int8 file: give --format onnx-int8, or --format web "
                            "--precision int8")
+    if args.out is not None and args.format != "web":  # a web site's folder is checked by export_web
+        _writable(args.out)
     from footseg.runtime.resolve import resolve_model
 
     model = resolve_model(args.model).at_size(args.size)
@@ -280,6 +310,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from footseg.report import write_report
 
     real = Path(args.real) if args.real else None
+    _writable(args.out, folder=True)
     out = write_report(args.runs, Path(args.out), test_data=args.data, real_data=real)
     print(f"report: {out}")
     return 0
@@ -551,7 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="serve the web page to a browser (localhost) or, with --lan, to a phone (HTTPS)")
     s.add_argument("target", nargs="?", default=None, metavar="DIR|MODEL",
                    help=f"a folder from `footseg export --format web`, or a model to build one for ({MODEL_HELP})")
-    s.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free one)")
+    s.add_argument("--port", type=_port, default=8000, help="port to listen on (0: any free one)")
     s.add_argument("--lan", action="store_true",
                    help="listen on this machine's LAN address over HTTPS (self-signed certificate) and print a QR "
                         "code for a phone; default: 127.0.0.1 only")
@@ -661,6 +692,27 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # `kill PID` stops a verb as Ctrl-C does: cleanly, and the same command continues
 
 
+def _port(text: str) -> int:
+    """argparse type of --port: a TCP port number, 0 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535 (0: any free one), got {port}")
+    return port
+
+
+def _os_error_line(exc: OSError) -> str:
+    """``PATH: what the system said`` (both paths of a rename or link), as FootsegError's lines read."""
+    if exc.filename is None:
+        return str(exc)
+    paths = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else str(exc.filename)
+    if isinstance(exc, FileExistsError):  # what mkdir says of a file where a folder was to go
+        return f"{paths}: exists and is not a folder"
+    return f"{paths}: {exc.strerror or exc}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
@@ -669,6 +721,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except FootsegError as exc:
         print(f"footseg: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # what the system refused, e.g. an --out under a file or in a read-only folder
+        print(f"footseg: error: {_os_error_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("footseg: interrupted", file=sys.stderr)

@@ -77,3 +77,11 @@ def test_images_and_masks_come_upright_as_their_exif_orientation_says(tmp_path: 
         Image.fromarray(stored[..., 0]).save(tmp_path / "m.png", exif=exif)
         mask = read_mask(tmp_path / "m.png")
         assert mask.shape == (32, 24) and mask[:8, -8:].min() == 255 and mask[-8:, :8].max() == 0
+
+
+def test_an_image_over_pils_pixel_limit_is_refused_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "huge.jpg")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # refused at twice that: 400 pixels stand for 20000 x 20000
+    with pytest.raises(FootsegError, match="image too large to read") as err:
+        read_image(tmp_path / "huge.jpg")
+    assert str(tmp_path / "huge.jpg") in str(err.value)

@@ -119,6 +119,18 @@ def test_training_and_validation_run_channels_last(
     load_model(best)  # safetensors stores contiguous tensors only: the saved copy is made so
 
 
+@pytest.mark.parametrize("bad", [{"init": "no/such/model"}, {"teacher": "no/such/model"}])
+def test_a_refused_start_writes_nothing_and_the_corrected_command_runs(
+    tiny_dataset: Path, tmp_path: Path, bad: dict[str, str]
+) -> None:
+    run = tmp_path / "run"
+    with pytest.raises(FootsegError):
+        trainer.train(_cfg(tiny_dataset, run, epochs=1, **bad))
+    assert not run.exists()  # no config.json left to call the corrected command's run "a different run"
+    trainer.train(_cfg(tiny_dataset, run, epochs=1))
+    assert (run / "best" / "config.json").is_file()
+
+
 @pytest.mark.parametrize("budget", [trainer.KEPT_VALIDATION_BYTES, 0])
 def test_validation_images_are_read_once_where_they_fit_in_memory(
     tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int

@@ -55,6 +55,8 @@ def _open(path: Path) -> Image.Image:
             return im
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise FootsegError(f"unreadable or truncated image ({exc})", path) from exc
+    except Image.DecompressionBombError as exc:  # PIL refuses over twice its MAX_IMAGE_PIXELS (179 megapixels)
+        raise FootsegError(f"image too large to read ({exc})", path) from exc
 
 
 def read_image(path: str | Path) -> np.ndarray:

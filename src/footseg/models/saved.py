@@ -182,8 +182,13 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> tuple[
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise FootsegError(f"weights do not match model '{info.model}' (width {info.width}): {first}", weights) from exc
+        # torch's message is a header line, then one line per kind of mismatch: the first of those says which
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0] if lines else type(exc).__name__
+        if len(detail) > 300:
+            detail = detail[:300] + "..."
+        raise FootsegError(f"weights do not match model '{info.model}' (width {info.width}): {detail}",
+                           weights) from exc
     return model.to(device).eval(), info
 
 

@@ -194,14 +194,17 @@ def _run(cfg: TrainConfig, resume: bool, start: nn.Module | None) -> Path | None
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
                                 init_method=os.environ.get(RENDEZVOUS_ENV), rank=env.rank, world_size=env.world)
     try:
-        # Every check that can refuse the job comes before any file is written or any time is spent.
+        # Every check that can refuse the job comes before any file is written or any time is spent: the folders
+        # here, the network, --init and --teacher as the trainer is built. A refused start leaves no config.json
+        # behind that would make the corrected command's run "a different run".
         _check_inputs(run, cfg, resume, env)
+        job = _Trainer(cfg, run, Path(cfg.data), device, env, resume, start)
         if env.main:
             run.mkdir(parents=True, exist_ok=True)
             cfg.save(run / "config.json")
         if env.enabled:
             dist.barrier()
-        best = _Trainer(cfg, run, Path(cfg.data), device, env, resume, start).fit()
+        best = job.fit()
         if env.enabled:
             dist.barrier()
         return best
@@ -224,7 +227,7 @@ def _initial_model(cfg: TrainConfig) -> tuple[nn.Module, dict]:
     if (info.model, info.width, info.num_classes) != (cfg.model, cfg.width, cfg.num_classes):
         raise FootsegError(
             f"--init holds {info.model} width {info.width} with {info.num_classes} classes, but this run trains "
-            f"{cfg.model} width {cfg.width} with {cfg.num_classes}", ref.path)
+            f"{cfg.model} width {cfg.width} with {cfg.num_classes} classes", ref.path)
     if cfg.prior and info.in_channels == 3:
         start, info = add_prior_input(start, info)
     if info.in_channels != cfg.in_channels:
