@@ -353,6 +353,11 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     else:
         settings = SynthSettings(n=args.n, **common)
     settings.remove(args.without.split(",") if args.without else [])
+    if settings.n < 10:  # said before the render, not after: such a dataset cannot train (no val split)
+        unit = "clips" if args.clips is not None else "images"
+        empty = "val and test" if settings.n < 9 else "test"
+        print(f"footseg: note: {settings.n} {unit} leave {empty} empty (unit i goes to train, val or test by i % 10, "
+              "8/1/1); training needs a val split, so give at least 10", file=sys.stderr)
     run = synthesize_clips if args.clips is not None else synthesize
     manifest = run(Path(args.out), settings, workers=args.workers, resume=args.resume,
                    shard=parse_shard(args.shard), progress=not args.no_progress)

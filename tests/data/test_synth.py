@@ -199,11 +199,24 @@ def test_bad_arguments() -> None:
         synthesize(Path("/tmp/unused"), SynthSettings(n=2, floors="/nonexistent/floors"))
 
 
+def test_a_folder_that_is_not_a_render_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    write_jpeg(photos / "images" / "a.jpg", np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(FootsegError, match=r"not a footseg render \(images; no manifest.json\)"):
+        synthesize(photos, SynthSettings(n=2, size=32))
+    assert sorted(p.name for p in photos.iterdir()) == ["images"]
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(FootsegError, match="exists and is not a folder"):
+        synthesize(tmp_path / "afile", SynthSettings(n=2, size=32))
+
+
 def test_cli_synth(egl, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from footseg.cli import main
 
     assert main(["synth", str(tmp_path / "c"), "--n", "3", "--size", "32", "--no-progress"]) == 0
-    assert "train 3" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert "train 3" in said.out
+    assert "leave val and test empty" in said.err  # said before the render: such a dataset cannot train
     assert main(["synth", str(tmp_path / "c"), "--n", "3", "--shard", "3/2"]) == 2
 
 

@@ -33,6 +33,17 @@ def test_runs_a_saved_model_folder(saved_model: Path, make_blob_folder, tmp_path
     assert read_mask(tmp_path / "out" / "blob0_mask.png").shape == (48, 80)
 
 
+def test_a_folder_predicted_into_itself_again_skips_its_own_outputs(red_model, make_blob_folder, tmp_path: Path
+                                                                    ) -> None:
+    photos = make_blob_folder(tmp_path / "d", [(48, 80), (40, 40)]) / "images"
+    assert predict(red_model, [photos], photos).done == 2
+    assert predict(red_model, [photos], photos).done == 2  # not 6: blob0_mask.png is no photo
+    assert sorted(p.name for p in photos.iterdir()) == [
+        "blob0.png", "blob0_mask.png", "blob0_overlay.jpg", "blob1.png", "blob1_mask.png", "blob1_overlay.jpg"]
+    elsewhere = tmp_path / "out"
+    assert predict(red_model, [photos], elsewhere).done == 6  # named as input from another folder, they are photos
+
+
 def test_overlay_tints_only_the_foot(make_photo) -> None:
     image = make_photo(100, 120)[0]
     mask = np.zeros((100, 120), dtype=np.uint8)

@@ -31,6 +31,9 @@ def overlay_mask(
     return out
 
 
+OUTPUT_SUFFIXES = ("_mask.png", "_overlay.jpg")  # what predict writes for each photo, after its stem
+
+
 def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
     """Image files named by ``inputs``: files as given; a folder gives its images (or those of its images/ folder)."""
     if not inputs:
@@ -81,9 +84,12 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
     A photo that cannot be read is reported in the result and skipped; the others are still written, so one bad
     file in a folder of hundreds costs that file, not the run.
     """
-    paths = collect_images(inputs)  # all problems with the inputs as named surface before the model is loaded
-    predictor = as_predictor(model)
     out = Path(out)
+    paths = collect_images(inputs)  # all problems with the inputs as named surface before the model is loaded
+    if out.is_dir():  # a folder predicted into itself: its masks and overlays from before are not photos
+        ours = out.resolve()
+        paths = [p for p in paths if not (p.parent.resolve() == ours and p.name.endswith(OUTPUT_SUFFIXES))]
+    predictor = as_predictor(model)
     out.mkdir(parents=True, exist_ok=True)
     result = PredictResult()
     for start in range(0, len(paths), _BATCH):
@@ -92,7 +98,7 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
         images = [image for _, image in chunk]
         for (path, image), prob in zip(chunk, predictor.predict_batch(images), strict=True):
             mask = to_mask(prob, predictor.threshold)
-            write_png(out / f"{path.stem}_mask.png", mask * 255)
-            write_jpeg(out / f"{path.stem}_overlay.jpg", overlay_mask(image, mask))
+            write_png(out / f"{path.stem}{OUTPUT_SUFFIXES[0]}", mask * 255)
+            write_jpeg(out / f"{path.stem}{OUTPUT_SUFFIXES[1]}", overlay_mask(image, mask))
             result.done += 1
     return result

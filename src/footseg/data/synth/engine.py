@@ -522,7 +522,17 @@ def render_units(out: Path, s: SynthSettings, kind: type[Worker], workers: int =
     # manifest without it resumes as before, and a resume by other code is recorded rather than refused.
     manifest["code"] = code_version()
     mpath = out / MANIFEST
-    if (old := read_manifest(mpath)) is not None:
+    if out.is_file():
+        raise FootsegError("exists and is not a folder; choose another output folder", out)
+    old = read_manifest(mpath)
+    if old is None and out.is_dir():
+        # a folder of someone's photos, say: renders added beside them would make it neither dataset
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in (MANIFEST, _PARTIAL, *SPLITS))
+        if foreign:
+            raise FootsegError(f"holds files that are not a footseg render ({', '.join(foreign[:3])}"
+                               f"{', ...' if len(foreign) > 3 else ''}; no {MANIFEST}): choose another output folder",
+                               out)
+    if old is not None:
         # manifests have always named their format; a folder of still images never takes clips, nor the reverse
         fmt = old.get("format", FORMAT)
         if fmt != manifest["format"]:
