@@ -85,3 +85,12 @@ def test_an_image_over_pils_pixel_limit_is_refused_in_one_line(tmp_path: Path, m
     with pytest.raises(FootsegError, match="image too large to read") as err:
         read_image(tmp_path / "huge.jpg")
     assert str(tmp_path / "huge.jpg") in str(err.value)
+
+
+def test_a_16_bit_grey_photo_reads_as_its_grey_levels_not_as_white(tmp_path: Path) -> None:
+    levels = (np.arange(48 * 64).reshape(48, 64) * 21).astype(np.uint16)  # 0 to 64,491
+    Image.fromarray(levels).save(tmp_path / "g16.png")
+    image = read_image(tmp_path / "g16.png")
+    assert image.shape == (48, 64, 3) and image.dtype == np.uint8
+    np.testing.assert_array_equal(image[..., 1], (levels >> 8).astype(np.uint8))
+    assert (image == 255).mean() < 0.01  # PIL's convert("RGB") made nearly all of it white

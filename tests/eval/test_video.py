@@ -92,6 +92,21 @@ def test_frame_folder_in_a_clip_keeps_the_frame_names_and_writes_30_fps(tmp_path
     assert (n, fps) == (3, 30.0) and shape == (46, 68)
 
 
+def test_masks_are_never_written_over_a_masks_folder_there_before(tmp_path: Path, red_predictor) -> None:
+    clip = tmp_path / "clip"
+    for k in (1, 2):
+        frame, truth = moving_blob(k, 32, 32)
+        write_png(clip / "images" / f"frame{k}.png", frame)
+        write_png(clip / "masks" / f"frame{k}.png", truth.astype(np.uint8) * 255)
+    before = {p.name: p.read_bytes() for p in (clip / "masks").iterdir()}
+    with pytest.raises(FootsegError, match="already holds masks/") as err:
+        segment_video(red_predictor, clip, clip, masks=True, progress=False)  # --out the clip itself
+    assert str(clip / "masks") in str(err.value)
+    assert {p.name: p.read_bytes() for p in (clip / "masks").iterdir()} == before
+    assert not (clip / "overlay.mp4").exists()
+    assert segment_video(red_predictor, clip, clip, progress=False).frames == 2  # the overlay alone: nothing to mix
+
+
 def test_frames_of_another_size_are_fitted_to_the_first(tmp_path: Path) -> None:
     with VideoWriter(tmp_path / "v.mp4", fps=10) as writer:
         writer.write(moving_blob(0, 64, 96)[0])

@@ -62,6 +62,11 @@ def _open(path: Path) -> Image.Image:
 def read_image(path: str | Path) -> np.ndarray:
     """Read a photo as (H, W, 3) uint8 RGB with EXIF orientation applied."""
     im = _open(Path(path))
+    if im.mode.startswith("I"):  # 16-bit grey (PNG): PIL's convert would clip every value over 255 to white
+        values = np.asarray(im).astype(np.int64)
+        if im.mode.startswith("I;16") or values.max(initial=0) > 255:
+            values >>= 8
+        return np.repeat(np.clip(values, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
     return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))  # convert() copies even an RGB image
 
 

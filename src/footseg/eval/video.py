@@ -71,6 +71,12 @@ def segment_video(
     ``progress`` shows a progress bar (default: when stderr is a terminal).
     """
     reader = open_frames(source)  # a bad input is reported before the model is loaded
+    earlier = Path(out) / MASKS_DIR
+    if masks and earlier.is_dir() and any(earlier.iterdir()):
+        reader.close()
+        # Masks of two runs would mix where this one stops early, and a clip's own masks/ are its ground truth.
+        raise FootsegError(f"already holds {MASKS_DIR}/ (an earlier run's, or a dataset's own): choose another --out, "
+                           "or delete it", earlier)
     try:
         segmenter = VideoSegmenter(as_predictor(model), mode, ratio)
         rate = fps if fps is not None else reader.fps or DEFAULT_FPS
