@@ -114,14 +114,18 @@ def test_frames_of_another_size_are_fitted_to_the_first(tmp_path: Path) -> None:
     assert count_frames(tmp_path / "v.mp4") == (2, 10.0, (64, 96))
 
 
-def test_truncated_mp4_is_refused_in_one_line_naming_the_file(tmp_path: Path, red_predictor) -> None:
+def test_truncated_mp4_is_refused_in_one_line_naming_the_file(tmp_path: Path, red_predictor,
+                                                              capfd: pytest.CaptureFixture[str]) -> None:
     video = write_video(tmp_path / "cut.mp4")
     data = video.read_bytes()
     video.write_bytes(data[: len(data) // 2])  # MP4 keeps its index at the end: FFmpeg cannot open what is left
+    capfd.readouterr()
     with pytest.raises(FootsegError) as err:
         segment_video(red_predictor, video, tmp_path / "out", masks=True, progress=False)
     message = str(err.value)
     assert "\n" not in message and str(video) in message and "cannot decode video" in message
+    native = capfd.readouterr().err  # FFmpeg and OpenCV write to the process's stderr themselves
+    assert "moov atom" not in native and "WARN" not in native, native
 
 
 def test_truncated_avi_keeps_the_frames_before_the_cut(tmp_path: Path, red_predictor) -> None:

@@ -12,6 +12,7 @@ it; web browsers do not (they need H.264, VP8/9 or AV1).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +26,11 @@ from footseg.errors import FootsegError
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".avi", ".mkv")
 DEFAULT_FPS = 30.0  # a frame folder carries no frame rate; phones record at 30
 FOURCC = "mp4v"
+AV_LOG_QUIET = -8  # FFmpeg's log level that prints nothing
+# A bad file is footseg's one line (and a damaged frame shows in the overlay): FFmpeg's own lines about it would come
+# first. OpenCV reads this once, when its FFmpeg backend first opens a file, so it is set before any reader or writer;
+# a value the user set is kept.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", str(AV_LOG_QUIET))
 
 
 class FrameReader:
@@ -66,9 +72,15 @@ class VideoReader(FrameReader):
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        # CAP_FFMPEG alone: the default backend list would also try CAP_IMAGES, which reads a '%' in a file name as
-        # a frame-number pattern.
-        self.capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        # A bad file is footseg's one line below: OpenCV's own warning about it would come first.
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        try:
+            # CAP_FFMPEG alone: the default backend list would also try CAP_IMAGES, which reads a '%' in a file name
+            # as a frame-number pattern.
+            self.capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         if not self.capture.isOpened():
             raise FootsegError("cannot decode video: FFmpeg cannot open it (corrupt, cut off before its index, or "
                                "an unsupported format)", self.path)
