@@ -245,3 +245,11 @@ def test_real_dev_photos_pass() -> None:
     result = check_dataset(REAL_DEV)
     assert result.ok, [str(p) for p in result.problems]
     assert result.counts[""] == 20
+
+
+def test_a_file_given_as_the_dataset_is_called_a_file(tmp_path: Path) -> None:
+    (tmp_path / "photo.jpg").write_bytes(b"")
+    with pytest.raises(FootsegError, match="is a file, not a dataset folder"):
+        check_dataset(tmp_path / "photo.jpg")
+    with pytest.raises(FootsegError, match="dataset folder not found"):
+        check_dataset(tmp_path / "missing")

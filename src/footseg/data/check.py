@@ -246,7 +246,7 @@ def check_dataset(root: Path, splits: Sequence[str] | None = None, remember: boo
     """
     root = Path(root)
     if not root.is_dir():
-        raise FootsegError("dataset folder not found", root)
+        raise FootsegError("is a file, not a dataset folder" if root.exists() else "dataset folder not found", root)
     result = CheckResult(root)
     if has_splits(root):
         folders = {s: root / s for s in (splits or [s for s in SPLITS if (root / s).is_dir()])}
