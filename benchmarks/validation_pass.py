@@ -51,7 +51,7 @@ def main() -> None:
     print(f"{len(kept)} images at {args.size} px; the kept split's first pass (reads and fills): "
           f"{_pass(kept, None)[0]:.2f} s")
     seconds: dict[str, list[float]] = {}
-    scores = set()
+    scores: set[float | None] = set()
     for _ in range(args.rounds):
         for name, dataset in (("read", read), ("kept", kept)):
             seconds.setdefault(f"{name}, loader", []).append(_pass(dataset, None)[0])

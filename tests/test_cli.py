@@ -132,6 +132,14 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(
     assert "not a folder" in _fails(["report", model_dir, "--out", afile], capsys, afile)
 
 
+def test_an_output_file_there_before_is_written_again(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:
+    scores = tmp_path / "scores.json"
+    for _ in range(2):  # the second run replaces the first's file, as a re-run should
+        assert main(["eval", str(model_dir), "--data", str(photos), "--json", str(scores)]) == 0
+    assert json.loads(scores.read_text())["n"] == 2
+    capsys.readouterr()
+
+
 def test_what_the_system_refuses_is_one_line_naming_the_path(model_dir: Path, photos: Path, tmp_path: Path,
                                                             capsys) -> None:
     afile = tmp_path / "afile"

@@ -53,7 +53,8 @@ def _writable(path: str | Path, folder: bool = False) -> None:
     path = Path(path)
     if path.exists() and path.is_dir() != folder:
         raise FootsegError("exists and is not a folder" if folder else "is a folder; name a file", path)
-    existing = path if path.exists() else path.parent
+    # A file is written beside itself and renamed over (footseg.atomic): its folder is what must be writable.
+    existing = path if folder and path.is_dir() else path.parent
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
@@ -353,11 +354,11 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     else:
         settings = SynthSettings(n=args.n, **common)
     settings.remove(args.without.split(",") if args.without else [])
-    if settings.n < 10:  # said before the render, not after: such a dataset cannot train (no val split)
+    if settings.n < 10:  # said before the render, not after: without a val split the dataset cannot train
         unit = "clips" if args.clips is not None else "images"
         empty = "val and test" if settings.n < 9 else "test"
         print(f"footseg: note: {settings.n} {unit} leave {empty} empty (unit i goes to train, val or test by i % 10, "
-              "8/1/1); training needs a val split, so give at least 10", file=sys.stderr)
+              f"8/1/1){'; training needs a val split, so give at least 9' if settings.n < 9 else ''}", file=sys.stderr)
     run = synthesize_clips if args.clips is not None else synthesize
     manifest = run(Path(args.out), settings, workers=args.workers, resume=args.resume,
                    shard=parse_shard(args.shard), progress=not args.no_progress)
@@ -430,7 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"the model ({MODEL_HELP}), then one video (.mp4 .mov .webm .avi .mkv) or folder of frames "
                         "(images in name order, or a clip folder with images/)")
     s.add_argument("--out", required=True, help="output folder: overlay.mp4, and masks/ with --masks")
-    s.add_argument("--masks", action="store_true", help="also write OUT/masks/<frame>.png (0/255) per frame")
+    s.add_argument("--masks", action="store_true",
+                   help="also write OUT/masks/<frame>.png (0/255) per frame, into an OUT/masks/ that is empty or new "
+                        "(never over masks there before)")
     s.add_argument("--mode", default=None, choices=video_modes, help=mode_help)
     s.add_argument("--smooth", type=float, default=None, metavar="R",
                    help="mode smooth with ratio R in [0, 1] (default ratio 1.0)")
@@ -713,7 +716,7 @@ def _os_error_line(exc: OSError) -> str:
     if exc.filename is None:
         return str(exc)
     paths = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else str(exc.filename)
-    if isinstance(exc, FileExistsError):  # what mkdir says of a file where a folder was to go
+    if isinstance(exc, FileExistsError) and Path(exc.filename).is_file():  # mkdir, of a file where a folder goes
         return f"{paths}: exists and is not a folder"
     return f"{paths}: {exc.strerror or exc}"
 

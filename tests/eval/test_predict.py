@@ -42,6 +42,8 @@ def test_a_folder_predicted_into_itself_again_skips_its_own_outputs(red_model, m
         "blob0.png", "blob0_mask.png", "blob0_overlay.jpg", "blob1.png", "blob1_mask.png", "blob1_overlay.jpg"]
     elsewhere = tmp_path / "out"
     assert predict(red_model, [photos], elsewhere).done == 6  # named as input from another folder, they are photos
+    (photos / "blob1.png").unlink()  # a mask whose photo is gone could be anyone's photo now: it is segmented
+    assert predict(red_model, [photos], photos).done == 3  # blob0, blob1_mask.png, blob1_overlay.jpg
 
 
 def test_overlay_tints_only_the_foot(make_photo) -> None:

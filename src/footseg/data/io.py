@@ -64,6 +64,7 @@ def read_image(path: str | Path) -> np.ndarray:
     im = _open(Path(path))
     if im.mode.startswith("I"):  # 16-bit grey (PNG): PIL's convert would clip every value over 255 to white
         values = np.asarray(im).astype(np.int64)
+        # "I;16" says its depth; plain "I" does not, so values over 255 are taken as 16-bit (a best guess)
         if im.mode.startswith("I;16") or values.max(initial=0) > 255:
             values >>= 8
         return np.repeat(np.clip(values, 0, 255).astype(np.uint8)[..., None], 3, axis=2)

@@ -86,9 +86,10 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
     """
     out = Path(out)
     paths = collect_images(inputs)  # all problems with the inputs as named surface before the model is loaded
-    if out.is_dir():  # a folder predicted into itself: its masks and overlays from before are not photos
-        ours = out.resolve()
-        paths = [p for p in paths if not (p.parent.resolve() == ours and p.name.endswith(OUTPUT_SUFFIXES))]
+    if out.is_dir():  # a folder predicted into itself: X_mask.png and X_overlay.jpg beside photo X are its outputs
+        ours, stems = out.resolve(), {p.stem for p in paths}
+        paths = [p for p in paths if not (p.parent.resolve() == ours and any(
+            p.name.endswith(suffix) and p.name[: -len(suffix)] in stems for suffix in OUTPUT_SUFFIXES))]
     predictor = as_predictor(model)
     out.mkdir(parents=True, exist_ok=True)
     result = PredictResult()
