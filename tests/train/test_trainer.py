@@ -151,6 +151,19 @@ def test_validation_images_are_read_once_where_they_fit_in_memory(
     assert reads.count("train") == 3 * 8 and len(history) == 3
 
 
+def test_kept_validation_in_a_loader_process_scores_as_read_from_files(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each persistent loader process keeps the batches it loads; which ones it gets must not change between epochs.
+    runs, kept = {}, trainer.KEPT_VALIDATION_BYTES
+    for budget in (kept, 0):
+        monkeypatch.setattr(trainer, "KEPT_VALIDATION_BYTES", budget)
+        run = tmp_path / f"kept{budget}"
+        trainer.train(_cfg(tiny_dataset, run, epochs=3, workers=1))
+        runs[budget] = [(e["val_iou"], e["val_accuracy"]) for e in json.loads((run / "history.json").read_text())]
+    assert runs[kept] == runs[0] and len(runs) == 2 and len(runs[0]) == 3
+
+
 def test_finetune_hands_the_network_back_in_the_default_layout(tiny_dataset: Path, tmp_path: Path) -> None:
     # Its callers time and export it next (compression's rows): a channels-last network fed NCHW frames would time
     # another path than the rows beside it.
