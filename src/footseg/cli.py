@@ -339,6 +339,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from footseg.data.synth import SynthSettings, synthesize
     from footseg.data.synth.clips import ClipSettings, synthesize_clips
     from footseg.data.synth.engine import parse_shard
+    from footseg.data.synth.floors import SPLITS, split_of
 
     if args.merge is not None:
         return _cmd_synth_merge(args)
@@ -354,11 +355,11 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     else:
         settings = SynthSettings(n=args.n, **common)
     settings.remove(args.without.split(",") if args.without else [])
-    if settings.n < 10:  # said before the render, not after: without a val split the dataset cannot train
+    empty = [sp for sp in SPLITS if all(split_of(i) != sp for i in range(settings.n))]
+    if empty:  # said before the render, not after: without a val split the dataset cannot train
         unit = "clips" if args.clips is not None else "images"
-        empty = "val and test" if settings.n < 9 else "test"
-        print(f"footseg: note: {settings.n} {unit} leave {empty} empty (unit i goes to train, val or test by i % 10, "
-              f"8/1/1){'; training needs a val split, so give at least 9' if settings.n < 9 else ''}", file=sys.stderr)
+        print(f"footseg: note: {settings.n} {unit} leave {' and '.join(empty)} empty (each split gets every tenth "
+              f"{unit[:-1]} or more){'; training needs a val split' if 'val' in empty else ''}", file=sys.stderr)
     run = synthesize_clips if args.clips is not None else synthesize
     manifest = run(Path(args.out), settings, workers=args.workers, resume=args.resume,
                    shard=parse_shard(args.shard), progress=not args.no_progress)
