@@ -155,6 +155,7 @@ def test_eval_options_that_do_not_go_together(model_dir: Path, photos: Path, tmp
                                            capsys)
     assert "at least 1" in _fails(["eval", model_dir, "--data", photos, "--worst-figure", tmp_path / "w.png",
                                    "--worst", "0"], capsys)
+    assert "no split folders" in _fails(["eval", model_dir, "--data", photos, "--split", "val"], capsys, photos)
     assert "onnx-int8" in _fails(["export", model_dir, "--format", "onnx", "--precision", "int8", "--out",
                                   tmp_path / "m.onnx"], capsys)
     assert not (tmp_path / "m.onnx").exists()

@@ -76,6 +76,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         _writable(args.worst_figure)
     if args.json:
         _writable(args.json)
+    if args.split is None:
+        args.split = "test"
+    else:
+        from footseg.data.dataset import has_splits
+
+        root = Path(args.data if args.data is not None else args.clips)
+        if root.is_dir() and not has_splits(root):  # a missing folder is named by the scoring itself
+            raise FootsegError(f"--split {args.split}: this dataset has no split folders (train/, val/, test/); it is "
+                               "scored whole without --split", root)
     if args.size is not None or args.region_peak is not None or args.presence is not None:
         from footseg.runtime.predictor import Predictor
 
@@ -494,7 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mode", default=None, choices=video_modes, help=f"video mode for --clips: {mode_help}")
     s.add_argument("--smooth", type=float, default=None, metavar="R",
                    help="video mode smooth: MediaPipe's uncertainty-weighted blend with ratio R in [0, 1]")
-    s.add_argument("--split", default="test", help="split to use when the dataset has splits")
+    s.add_argument("--split", default=None,
+                   help="split to score, of a dataset with train/ val/ test/ folders (default: test); a dataset "
+                        "without them is scored whole")
     s.add_argument("--batch-size", type=int, default=8)
     s.add_argument("--threshold", type=float, default=None, metavar="T",
                    help="foot where the probability exceeds T (default: the model's own, from its config.json)")
