@@ -15,7 +15,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "footseg"
 
 # The layers, lowest first. A part may import its own modules and any part of a lower layer, nothing else.
 LAYERS: list[set[str]] = [
-    {"__init__", "errors", "atomic"},  # footseg/__init__.py holds only the version
+    {"__init__", "errors"},  # footseg/__init__.py holds only the version
+    {"atomic"},  # where and how footseg writes: its refusals are FootsegErrors
     {"config", "metrics", "provenance"},
     {"data", "models"},
     {"runtime"},  # resolve a model, run it: what eval, video and the web page all sit on

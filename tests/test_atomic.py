@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from footseg.atomic import atomic_copy, atomic_path, atomic_write_text
+from footseg.atomic import atomic_copy, atomic_path, atomic_write_text, check_writable
+from footseg.errors import FootsegError
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
@@ -30,3 +31,17 @@ def test_written_files_follow_the_umask_not_mkstemps_0600(tmp_path: Path) -> Non
     for name in ("a.txt", "b.txt"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
     assert (tmp_path / "b.txt").read_text() == "x"
+
+
+def test_check_writable_refuses_what_could_not_be_written_and_passes_the_rest(tmp_path: Path) -> None:
+    afile, adir = tmp_path / "afile", tmp_path / "adir"
+    afile.write_text("")
+    adir.mkdir()
+    for ok, folder in [(afile, False), (tmp_path / "new" / "deeper" / "x.json", False), (adir, True),
+                       (tmp_path / "new" / "run", True)]:
+        check_writable(ok, folder=folder)  # an existing file is written again; missing folders are made
+    for bad, folder, message in [(adir, False, "is a folder; name a file"), (afile, True, "exists and is not a folder"),
+                                 (afile / "x.json", False, "cannot be made: .* is a file")]:
+        with pytest.raises(FootsegError, match=f"{message}; choose another --out"):
+            check_writable(bad, folder=folder, hint="choose another --out")
+    assert not (tmp_path / "new").exists()  # a check writes nothing

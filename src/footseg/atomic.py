@@ -13,6 +13,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from footseg.errors import FootsegError
+
+
+def check_writable(path: str | Path, folder: bool = False, hint: str = "") -> None:
+    """Refuse, before any work is spent on what goes there, an output path footseg could not write: a file where a
+    folder must be (or the other way round), a path under a file, or one in a folder this user cannot write. ``hint``
+    (say, "choose another --out") ends each message."""
+    end = f"; {hint}" if hint else ""
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        raise FootsegError(("exists and is not a folder" if folder else "is a folder; name a file") + end, path)
+    # A file is written beside itself and renamed over (atomic_path): its folder is what must be writable.
+    existing = path if folder and path.is_dir() else path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise FootsegError(f"cannot be made: {existing} is a file{end}", path)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise FootsegError(f"cannot be written: no write permission in {existing}{end}", path)
+
 
 def _umask() -> int:
     mask = os.umask(0)

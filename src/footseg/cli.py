@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from footseg.atomic import atomic_write_text
+from footseg.atomic import atomic_write_text, check_writable
 from footseg.errors import FootsegError
 
 
@@ -47,22 +47,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _writable(path: str | Path, folder: bool = False) -> None:
-    """Refuse an output path before any work is spent on what goes there: a file where a folder must be (or the
-    other way round), or a path under a file or in a folder this user cannot write."""
-    path = Path(path)
-    if path.exists() and path.is_dir() != folder:
-        raise FootsegError("exists and is not a folder" if folder else "is a folder; name a file", path)
-    # A file is written beside itself and renamed over (footseg.atomic): its folder is what must be writable.
-    existing = path if folder and path.is_dir() else path.parent
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise FootsegError(f"cannot be made: {existing} is a file", path)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise FootsegError(f"cannot be written: no write permission in {existing}", path)
-
-
 def _cmd_eval(args: argparse.Namespace) -> int:
     if args.data is not None and args.clips is not None:
         raise FootsegError("eval takes one of --data DIR (photos) and --clips DIR (video clips), not both")
@@ -73,9 +57,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             raise FootsegError("--worst-figure draws photos: it goes with --data, not --clips")
         if args.worst < 1:
             raise FootsegError(f"--worst must be at least 1, got {args.worst}")
-        _writable(args.worst_figure)
+        check_writable(args.worst_figure)
     if args.json:
-        _writable(args.json)
+        check_writable(args.json)
     if args.split is None:
         args.split = "test"
     else:
@@ -241,7 +225,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise FootsegError("--min-stride and --keep-fp32 shape an int8 file: give --format onnx-int8, or --format web "
                            "--precision int8")
     if args.out is not None and args.format != "web":  # a web site's folder is checked by export_web
-        _writable(args.out)
+        check_writable(args.out)
     from footseg.runtime.resolve import resolve_model
 
     model = resolve_model(args.model).at_size(args.size)
@@ -320,7 +304,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from footseg.report import write_report
 
     real = Path(args.real) if args.real else None
-    _writable(args.out, folder=True)
+    check_writable(args.out, folder=True)
     out = write_report(args.runs, Path(args.out), test_data=args.data, real_data=real)
     print(f"report: {out}")
     return 0

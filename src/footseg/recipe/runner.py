@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from footseg.atomic import atomic_copy, atomic_write_text
+from footseg.atomic import atomic_copy, atomic_write_text, check_writable
 from footseg.data.synth.engine import MANIFEST, image_paths, read_manifest, setting_differences, stored_settings
 from footseg.errors import FootsegError
 from footseg.recipe.environment import device_name, gl_strings, sha256_file, versions
@@ -110,8 +110,7 @@ class RecipeRun:
         from footseg.runtime.device import resolve_device
 
         resolve_device(self.device)  # an unknown name or a missing CUDA device fails before any stage runs
-        if self.out.exists() and not self.out.is_dir():
-            raise FootsegError("exists and is not a folder; choose another --out", self.out)
+        check_writable(self.out, folder=True, hint="choose another --out")
 
     def stamp_settings(self, stage: Stage) -> dict[str, Any]:
         """What a stage's output depends on besides its inputs: its settings, and a render's input folders."""

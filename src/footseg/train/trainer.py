@@ -38,6 +38,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
+from footseg.atomic import check_writable
 from footseg.config import TrainConfig
 from footseg.data.augment import AugmentConfig
 from footseg.data.check import require_valid
@@ -307,8 +308,7 @@ def _check_inputs(run: Path, cfg: TrainConfig, resume: bool, env: _Dist) -> None
 
 
 def _check_run_folder(run: Path, cfg: TrainConfig, resume: bool, processes: int) -> None:
-    if run.exists() and not run.is_dir():
-        raise FootsegError("exists and is not a folder; choose another --out", run)
+    check_writable(run, folder=True, hint="choose another --out")
     stored_path = run / "config.json"
     if not stored_path.is_file():
         return

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from footseg.atomic import atomic_write_text
+from footseg.atomic import atomic_write_text, check_writable
 from footseg.data.io import write_jpeg, write_mask, write_png
 from footseg.data.synth.floors import (
     SPLITS,
@@ -522,8 +522,7 @@ def render_units(out: Path, s: SynthSettings, kind: type[Worker], workers: int =
     # manifest without it resumes as before, and a resume by other code is recorded rather than refused.
     manifest["code"] = code_version()
     mpath = out / MANIFEST
-    if out.is_file():
-        raise FootsegError("exists and is not a folder; choose another output folder", out)
+    check_writable(out, folder=True, hint="choose another output folder")
     old = read_manifest(mpath)
     if old is None and out.is_dir():
         # a folder of someone's photos, say: renders added beside them would make it neither dataset
