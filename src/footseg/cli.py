@@ -192,16 +192,21 @@ def _cmd_bench_browser(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from footseg.bench.table import benchmark, format_table
+    from footseg.bench.table import benchmark, default_runtimes, format_table
 
     if args.browser:
         return _cmd_bench_browser(args)
+    runtimes = args.runtimes
+    if runtimes is None:
+        runtimes, left_out = default_runtimes(args.peer, args.data)
+        if left_out:
+            print(f"footseg bench: {left_out}", file=sys.stderr)
     rows, why = benchmark(
         args.models or None,
         size=args.size,
         threads=args.threads or "1",
         runs=args.runs,
-        runtimes=args.runtimes,
+        runtimes=runtimes,
         warmup=args.warmup,
         min_time=args.min_time,
         data=args.data,
@@ -524,7 +529,10 @@ def build_parser() -> argparse.ArgumentParser:
         "models", nargs="*",
         help=f"models ({MODEL_HELP}), or architecture names (untrained, cost only); default: every architecture",
     )
-    s.add_argument("--runtimes", default="torch", help="comma-separated: torch, onnx, onnx-int8 (default: torch)")
+    s.add_argument("--runtimes", default=None,
+                   help="comma-separated: torch, onnx, onnx-int8 (default: torch; with --peer the runtimes footseg "
+                        "deploys with, as MediaPipe runs in its own: onnx, and onnx-int8 where --data has a train "
+                        "split)")
     s.add_argument("--threads", default=None,
                    help="comma-separated thread counts; 'all' = every usable core (default: 1; --browser: 1,all)")
     s.add_argument("--size", type=int, default=None,

@@ -144,7 +144,26 @@ def test_peer_without_its_venv_prints_the_hint(
     monkeypatch.setattr(peer, "PEER_VENV", tmp_path / "no-venv")
     out = tmp_path / "bench.json"
     assert main(["bench", str(saved_model), "--size", "64", *QUICK, "--peer", "--json", str(out)]) == 0
-    assert "make bench" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "make bench" in err
+    # against the peer the rows are the runtimes footseg deploys with; int8 needs a train split, and says so
+    assert "onnx-int8 rows left out" in err and "--data" in err
+    assert [r["runtime"] for r in json.loads(out.read_text())] == ["onnx"]
+
+
+def test_peer_with_data_times_both_deployed_runtimes(
+    saved_model: Path, tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(peer, "PEER_VENV", tmp_path / "no-venv")
+    out = tmp_path / "bench.json"
+    args = ["bench", str(saved_model), "--size", "64", *QUICK, "--peer", "--data", str(tiny_dataset), "--calib-n",
+            "4", "--json", str(out)]
+    assert main(args) == 0
+    assert "left out" not in capsys.readouterr().err
+    assert [r["runtime"] for r in json.loads(out.read_text())] == ["onnx", "onnx-int8"]
+    # a runtime named on the command line is timed as named, peer or not
+    assert main([*args[:-2], "--runtimes", "torch", "--json", str(out)]) == 0
     assert [r["runtime"] for r in json.loads(out.read_text())] == ["torch"]
 
 
@@ -255,7 +274,7 @@ def test_a_failing_peer_is_reported_not_fatal(
     _fake_peer(tmp_path, monkeypatch, "raise SystemExit('no module named mediapipe')\n")
     assert main(["bench", str(saved_model), "--size", "64", *QUICK, "--peer"]) == 0
     captured = capsys.readouterr()
-    assert "no module named mediapipe" in captured.err and f"| {saved_model.parent.name} | torch |" in captured.out
+    assert "no module named mediapipe" in captured.err and f"| {saved_model.parent.name} | onnx |" in captured.out
 
 
 def test_thread_and_runtime_lists() -> None:

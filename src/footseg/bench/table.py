@@ -50,6 +50,21 @@ PEER_SIDE = 256
 UNTRAINED_SIDE = 256  # an architecture without weights has no side of its own; the peer's keeps it comparable
 
 
+def default_runtimes(peer: bool, data: str | Path | None) -> tuple[list[str], str | None]:
+    """The runtimes timed when none are named, and a note on one left out.
+
+    Alone, PyTorch (quick: the cost of a network as trained). Against the peer, the runtimes footseg deploys with,
+    as MediaPipe is timed in its own (issue 12's target: "ONNX Runtime against its TFLite network"): ONNX fp32, and
+    int8 where ``data`` has a train split to calibrate on; PyTorch eager is no on-device runtime to compare.
+    """
+    if not peer:
+        return ["torch"], None
+    if data is not None and Path(data).is_dir() and has_splits(Path(data)):
+        return ["onnx", "onnx-int8"], None
+    return ["onnx"], ("onnx-int8 rows left out: they need --data DIR with a train/ split to calibrate on (render one "
+                      "with `footseg synth DIR --n 200`)")
+
+
 def parse_runtimes(spec: str | Sequence[str]) -> list[str]:
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     for name in names:
