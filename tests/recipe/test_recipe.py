@@ -334,8 +334,11 @@ def test_dry_run_prints_the_stages_and_does_nothing(tmp_path: Path, capsys: pyte
 
 def test_missing_input_folders_are_refused_before_anything_runs(tmp_path: Path) -> None:
     recipe = parse_recipe(_write(tmp_path, _replace("seed = 41\n", "seed = 41\nfloors = true\n")))
-    with pytest.raises(FootsegError, match=r"renders synth read --floors DIR \(floor photos\)"):
+    with pytest.raises(FootsegError, match=r"renders synth read --floors DIR \(floor photos\): give it to `footseg "
+                       r"recipe run`"):
         RecipeRun(recipe, tmp_path / "run").run()
+    with pytest.raises(FootsegError, match="give it to `footseg study`"):  # the verb the user typed
+        RecipeRun(recipe, tmp_path / "run", verb="footseg study").run()
     with pytest.raises(FootsegError, match="folder not found"):
         RecipeRun(recipe, tmp_path / "run", floors=tmp_path / "nowhere").run()
     assert not (tmp_path / "run").exists()

@@ -103,8 +103,8 @@ class RecipeRun:
             given = self.inputs[key]
             if given is None:
                 what = "floor photos" if key == "floors" else "the FIND foot model"
-                raise FootsegError(f"renders {', '.join(renders)} read --{key} DIR ({what}): give it to `footseg "
-                                   "recipe run`", self.recipe.path)
+                raise FootsegError(f"renders {', '.join(renders)} read --{key} DIR ({what}): give it to "
+                                   f"`{self.verb}`", self.recipe.path)
             if not Path(given).is_dir():
                 raise FootsegError(f"--{key}: folder not found", given)
         from footseg.runtime.device import resolve_device
