@@ -30,6 +30,7 @@ from footseg.deploy import web
 from footseg.deploy.quantize import export_int8
 from footseg.deploy.serve import SiteServer, running
 from footseg.errors import FootsegError
+from footseg.eval.predict import FOOT_COLOUR
 from footseg.runtime.onnx_model import OnnxModel
 from footseg.runtime.predictor import gate_presence, keep_confident_regions
 from footseg.runtime.temporal import smooth
@@ -346,6 +347,37 @@ def test_the_page_keeps_the_regions_footseg_keeps(camera_browser: Browser, serve
             want = prob if presence is None else gate_presence(prob, presence)
             np.testing.assert_array_equal(got.reshape(h, w), want)
     assert not gate_presence(edges, 0.995).any() and gate_presence(edges, 0.99) is edges  # 0.995 is the edge's max
+    page.context.close()
+
+
+PIXEL_LOOPS = """async ([prob, threshold]) => {
+  const { toInput, paintMask } = await import('./view.js');
+  const bytes = Uint8Array.from({ length: 256 * 4 }, (_, i) => (i % 4 === 3 ? 255 : i >> 2));
+  const words = new Uint8Array(prob.length * 4);  // a 4-aligned buffer: painted a word per pixel
+  const shifted = new Uint8Array(prob.length * 4 + 1).subarray(1);  // not aligned: painted a byte at a time
+  const masks = [paintMask(Float32Array.from(prob), words, threshold),
+                 paintMask(Float32Array.from(prob), shifted, threshold)];
+  return { input: Array.from(toInput(bytes, 256, 1)), words: Array.from(words), bytes: Array.from(shifted),
+           masks: masks.map((m) => Array.from(m)) };
+}"""
+
+
+def test_the_pages_pixel_loops_give_footsegs_numbers(camera_browser: Browser, server: SiteServer) -> None:
+    """The page's input is to_tensor's to the last bit (a lookup table, not a division per channel), and the overlay
+    painted a word per pixel is the one painted a byte per channel."""
+    from footseg.data.transforms import to_tensor
+
+    page, _ = open_page(camera_browser, server.url)
+    prob = np.random.default_rng(0).random(97).astype(np.float32)
+    prob[:3] = [0.0, 1.0, 0.7]
+    got = page.evaluate(PIXEL_LOOPS, [prob.tolist(), 0.7])
+    grey = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)  # one row of every byte value
+    want = to_tensor(grey).numpy()
+    np.testing.assert_array_equal(np.asarray(got["input"], np.float32).reshape(3, 1, 256), want)
+    words = np.asarray(got["words"], np.uint8).reshape(-1, 4)
+    np.testing.assert_array_equal(words, np.asarray(got["bytes"], np.uint8).reshape(-1, 4))
+    assert (words[:, :3] == FOOT_COLOUR).all() and words[1, 3] == round(255 * 0.55)
+    assert got["masks"][0] == got["masks"][1] == (prob > np.float32(0.7)).astype(int).tolist()
     page.context.close()
 
 

@@ -30,23 +30,39 @@ export async function startCamera(video) {
   return stream;
 }
 
+// A byte's value in [0, 1] as float32, looked up: the same numbers as dividing each time (v / 255 rounded to float32),
+// without a division per channel of every pixel (half the time of this loop).
+const UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+
 // (h*w*4) RGBA bytes -> (3, h, w) float32 RGB in [0, 1], as footseg.data.transforms.to_tensor.
 export function toInput(rgba, width, height) {
   const plane = width * height;
   const out = new Float32Array(3 * plane);
   for (let i = 0, j = 0; i < plane; i += 1, j += 4) {
-    out[i] = rgba[j] / 255;
-    out[plane + i] = rgba[j + 1] / 255;
-    out[2 * plane + i] = rgba[j + 2] / 255;
+    out[i] = UNIT[rgba[j]];
+    out[plane + i] = UNIT[rgba[j + 1]];
+    out[2 * plane + i] = UNIT[rgba[j + 2]];
   }
   return out;
 }
+
+// An RGBA pixel as one 32-bit word where the platform is little-endian (every phone): one store per pixel, not four.
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const FOOT_WORD = FOOT_RGB[0] | (FOOT_RGB[1] << 8) | (FOOT_RGB[2] << 16);
 
 // The foot probability as a green tint whose opacity is the probability (into `rgba`, an ImageData's bytes of the
 // same size), and the 0/1 mask: foot above the model's threshold, as footseg's Predictor decides.
 export function paintMask(prob, rgba, threshold) {
   const bound = Math.fround(threshold); // numpy compares the float32 map with a float32 threshold
   const mask = new Uint8Array(prob.length);
+  if (LITTLE_ENDIAN && rgba.byteOffset % 4 === 0) {
+    const words = new Uint32Array(rgba.buffer, rgba.byteOffset, prob.length);
+    for (let i = 0; i < prob.length; i += 1) {
+      mask[i] = prob[i] > bound ? 1 : 0;
+      words[i] = FOOT_WORD | (Math.round(255 * MAX_ALPHA * prob[i]) << 24);
+    }
+    return mask;
+  }
   for (let i = 0, j = 0; i < prob.length; i += 1, j += 4) {
     mask[i] = prob[i] > bound ? 1 : 0;
     rgba[j] = FOOT_RGB[0];
