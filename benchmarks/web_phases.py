@@ -26,6 +26,7 @@ from footseg.bench.browser import BASE_ARGS, CHROMIUM
 from footseg.deploy.serve import SiteServer
 from footseg.deploy.web import export_web
 
+SKIPPED = 5  # first frames left out of the medians: ONNX Runtime's and the JIT's warm-up
 PHASES = ("draw", "read", "toInput", "run", "sigmoid", "peak", "smooth", "paint", "put", "step")
 
 TIME_PHASES = r"""
@@ -74,7 +75,7 @@ async ([frames]) => {
     await timed('put', () => octx.putImageData(overlay, 0, 0));
     await timed('step', () => s.step(pixels));
   }
-  return { times, size: [h, w], mode };
+  return { times, size: [h, w], mode, threads: ort.env.wasm.numThreads };
 }
 """
 
@@ -90,7 +91,9 @@ def time_phases(site: Path, frames: int) -> dict:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=[*BASE_ARGS, "--deny-permission-prompts"])
             try:
                 page = browser.new_page()
-                page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+                # ONNX Runtime Web takes its thread count once per page, from the page's own start (app.js): ask it
+                # there, or the timings are of as many threads as the page would use
+                page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html?threads=1")
                 return page.evaluate(TIME_PHASES, [frames])
             finally:
                 browser.close()
@@ -105,17 +108,21 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.frames <= SKIPPED:
+        parser.error(f"--frames must be more than the {SKIPPED} frames of warm-up left out")
     with tempfile.TemporaryDirectory(prefix="footseg-web-phases-") as tmp:
         site = args.site or export_web(args.model, Path(tmp) / "site")
         result = time_phases(site, args.frames)
-    medians = {name: statistics.median(result["times"][name][5:]) for name in PHASES}
+    medians = {name: statistics.median(result["times"][name][SKIPPED:]) for name in PHASES}
     h, w = result["size"]
-    print(f"{w}x{h}, mode {result['mode']}, 1 thread, median of {args.frames - 5} frames (ms)")
+    print(f"{w}x{h}, mode {result['mode']}, {result['threads']} thread(s), median of {args.frames - SKIPPED} frames "
+          "(ms)")
     print(" ".join(f"{name} {medians[name]:.2f}" for name in PHASES))
     outside = sum(medians[name] for name in PHASES if name not in ("run", "step"))
     print(f"outside the network: {outside:.2f} ms; the network: {medians['run']:.2f} ms")
     if args.json:
-        args.json.write_text(json.dumps({"size": [h, w], "mode": result["mode"], "median_ms": medians}, indent=1))
+        args.json.write_text(json.dumps({"size": [h, w], "mode": result["mode"], "threads": result["threads"],
+                                         "median_ms": medians}, indent=1))
 
 
 if __name__ == "__main__":

@@ -196,11 +196,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     if args.browser:
         return _cmd_bench_browser(args)
-    runtimes = args.runtimes
+    runtimes, left_out = args.runtimes, None
     if runtimes is None:
         runtimes, left_out = default_runtimes(args.peer, args.data)
-        if left_out:
-            print(f"footseg bench: {left_out}", file=sys.stderr)
+        if args.models and all(m.endswith(".onnx") for m in args.models):
+            left_out = None  # an .onnx file runs in its own runtime, int8 or not
     rows, why = benchmark(
         args.models or None,
         size=args.size,
@@ -214,6 +214,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         rounds=args.rounds,
         peer=args.peer,
     )
+    if left_out:
+        print(f"footseg bench: {left_out}", file=sys.stderr)
     return _bench_output(rows, why, format_table(rows), args.json)
 
 

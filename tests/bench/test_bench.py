@@ -162,6 +162,12 @@ def test_peer_with_data_times_both_deployed_runtimes(
     assert main(args) == 0
     assert "left out" not in capsys.readouterr().err
     assert [r["runtime"] for r in json.loads(out.read_text())] == ["onnx", "onnx-int8"]
+    # a dataset without a train split still scores (its test split), but int8 has nothing to calibrate on
+    only_test = tmp_path / "only_test"
+    shutil.copytree(tiny_dataset / "test", only_test / "test")
+    assert main([*args[:-2], "--data", str(only_test), "--json", str(out)]) == 0  # the later --data wins
+    assert "onnx-int8 rows left out" in capsys.readouterr().err
+    assert [(r["runtime"], r["iou"] is not None) for r in json.loads(out.read_text())] == [("onnx", True)]
     # a runtime named on the command line is timed as named, peer or not
     assert main([*args[:-2], "--runtimes", "torch", "--json", str(out)]) == 0
     assert [r["runtime"] for r in json.loads(out.read_text())] == ["torch"]

@@ -24,10 +24,9 @@ def test_it_times_every_step_of_the_page(trained_dir: Path, tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     side = json.loads((trained_dir / "config.json").read_text())["input_size"]
     result = json.loads(out.read_text())
-    assert result["size"] == side and result["mode"] == "smooth"
+    assert result["size"] == side and result["mode"] == "smooth" and result["threads"] == 1
     medians = result["median_ms"]
     assert set(medians) == {"draw", "read", "toInput", "run", "sigmoid", "peak", "smooth", "paint", "put", "step"}
     assert all(v >= 0 for v in medians.values()) and medians["run"] > 0
-    assert medians["step"] >= medians["run"] * 0.5  # the page's own step runs the same network
     found = re.search(r"outside the network: ([\d.]+) ms; the network: ([\d.]+) ms", done.stdout)
     assert found and float(found.group(2)) == pytest.approx(medians["run"], abs=0.006), done.stdout

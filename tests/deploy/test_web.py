@@ -351,13 +351,14 @@ def test_the_page_keeps_the_regions_footseg_keeps(camera_browser: Browser, serve
 
 
 PIXEL_LOOPS = """async ([prob, threshold]) => {
-  const { toInput, paintMask } = await import('./view.js');
+  const { toInput, paintMask, LITTLE_ENDIAN } = await import('./view.js');
   const bytes = Uint8Array.from({ length: 256 * 4 }, (_, i) => (i % 4 === 3 ? 255 : i >> 2));
   const words = new Uint8Array(prob.length * 4);  // a 4-aligned buffer: painted a word per pixel
   const shifted = new Uint8Array(prob.length * 4 + 1).subarray(1);  // not aligned: painted a byte at a time
   const masks = [paintMask(Float32Array.from(prob), words, threshold),
                  paintMask(Float32Array.from(prob), shifted, threshold)];
-  return { input: Array.from(toInput(bytes, 256, 1)), words: Array.from(words), bytes: Array.from(shifted),
+  return { littleEndian: LITTLE_ENDIAN, input: Array.from(toInput(bytes, 256, 1)), words: Array.from(words),
+           bytes: Array.from(shifted),
            masks: masks.map((m) => Array.from(m)) };
 }"""
 
@@ -374,6 +375,7 @@ def test_the_pages_pixel_loops_give_footsegs_numbers(camera_browser: Browser, se
     grey = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)  # one row of every byte value
     want = to_tensor(grey).numpy()
     np.testing.assert_array_equal(np.asarray(got["input"], np.float32).reshape(3, 1, 256), want)
+    assert got["littleEndian"] is True  # x86 and ARM alike: the word path is the one taken
     words = np.asarray(got["words"], np.uint8).reshape(-1, 4)
     np.testing.assert_array_equal(words, np.asarray(got["bytes"], np.uint8).reshape(-1, 4))
     assert (words[:, :3] == FOOT_COLOUR).all() and words[1, 3] == round(255 * 0.55)

@@ -30,7 +30,6 @@ from footseg.bench.cost import (
     torch_sampler,
 )
 from footseg.bench.peer import PEER_RUNTIMES, peer_rows
-from footseg.data.dataset import has_splits
 from footseg.deploy.export import export_onnx
 from footseg.deploy.quantize import export_int8
 from footseg.errors import FootsegError
@@ -59,7 +58,7 @@ def default_runtimes(peer: bool, data: str | Path | None) -> tuple[list[str], st
     """
     if not peer:
         return ["torch"], None
-    if data is not None and Path(data).is_dir() and has_splits(Path(data)):
+    if data is not None and (Path(data) / "train").is_dir():
         return ["onnx", "onnx-int8"], None
     return ["onnx"], ("onnx-int8 rows left out: they need --data DIR with a train/ split to calibrate on (render one "
                       "with `footseg synth DIR --n 200`)")
@@ -145,7 +144,7 @@ def calibration_data(data: Path | None, runtimes: Sequence[str], targets: Sequen
     """The dataset int8 rows are calibrated on: ``data``'s train split, which int8 needs (and IoU does not)."""
     if "onnx-int8" not in runtimes or all(t.onnx_file is not None for t in targets):
         return None
-    if data is None or not has_splits(data):
+    if data is None or not (data / "train").is_dir():
         raise FootsegError("onnx-int8 rows need --data DIR with a train/ split to calibrate on (render one with "
                            "`footseg synth DIR --n 200`); real photos only judge, so they are no calibration set")
     return data

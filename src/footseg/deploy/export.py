@@ -245,7 +245,8 @@ def export_module(
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning)  # the TorchScript exporter is chosen
             # ENet's zero-channel padding (F.pad) exports as a reversed Slice, which the exporter leaves unfolded and
-            # says so three times; the graph is correct (tests/deploy check ONNX against PyTorch) and the note is noise
+            # says so at every pass, for every such layer; the graph is correct (tests/deploy check ONNX against
+            # PyTorch) and the note is noise
             warnings.filterwarnings("ignore", message="Constant folding - Only steps=1", category=UserWarning)
             torch.onnx.export(
                 model,

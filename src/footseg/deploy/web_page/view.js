@@ -47,7 +47,7 @@ export function toInput(rgba, width, height) {
 }
 
 // An RGBA pixel as one 32-bit word where the platform is little-endian (every phone): one store per pixel, not four.
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+export const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const FOOT_WORD = FOOT_RGB[0] | (FOOT_RGB[1] << 8) | (FOOT_RGB[2] << 16);
 
 // The foot probability as a green tint whose opacity is the probability (into `rgba`, an ImageData's bytes of the
@@ -55,7 +55,7 @@ const FOOT_WORD = FOOT_RGB[0] | (FOOT_RGB[1] << 8) | (FOOT_RGB[2] << 16);
 export function paintMask(prob, rgba, threshold) {
   const bound = Math.fround(threshold); // numpy compares the float32 map with a float32 threshold
   const mask = new Uint8Array(prob.length);
-  if (LITTLE_ENDIAN && rgba.byteOffset % 4 === 0) {
+  if (LITTLE_ENDIAN && rgba.byteOffset % 4 === 0 && rgba.length >= 4 * prob.length) {
     const words = new Uint32Array(rgba.buffer, rgba.byteOffset, prob.length);
     for (let i = 0; i < prob.length; i += 1) {
       mask[i] = prob[i] > bound ? 1 : 0;
