@@ -198,9 +198,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return _cmd_bench_browser(args)
     runtimes, left_out = args.runtimes, None
     if runtimes is None:
-        runtimes, left_out = default_runtimes(args.peer, args.data)
-        if args.models and all(m.endswith(".onnx") for m in args.models):
-            left_out = None  # an .onnx file runs in its own runtime, int8 or not
+        runtimes, left_out = default_runtimes(args.peer, args.data, args.models, args.size)
     rows, why = benchmark(
         args.models or None,
         size=args.size,
@@ -220,9 +218,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    if args.calib is None and args.format == "onnx-int8":
-        raise FootsegError("--format onnx-int8 needs --calib DIR: images like those the model will see (a "
-                           "`footseg synth` render), to calibrate activation ranges on")
     keep = [name for group in args.keep_fp32 for name in group.split(",") if name]
     int8 = args.format == "onnx-int8" or (args.format == "web" and args.precision == "int8")
     if args.precision != "fp32" and args.format != "web":
@@ -266,7 +261,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
             dynamic_batch=args.dynamic_batch,
             min_stride=args.min_stride,
         )
-    print(f"wrote {out} ({out.stat().st_size / 1024:.1f} KiB)")
+    made = " (the shipped recipe's own int8 file, calibrated on its renders: --calib DIR calibrates another)" if (
+        args.format == "onnx-int8" and args.calib is None) else ""
+    print(f"wrote {out} ({out.stat().st_size / 1024:.1f} KiB){made}")
     return 0
 
 

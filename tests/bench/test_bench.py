@@ -173,6 +173,26 @@ def test_peer_with_data_times_both_deployed_runtimes(
     assert [r["runtime"] for r in json.loads(out.read_text())] == ["torch"]
 
 
+def test_peer_times_a_shipped_models_own_int8_file_without_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from footseg.deploy.quantize import shipped_int8
+    from footseg.runtime.resolve import resolve_model
+
+    monkeypatch.setattr(peer, "PEER_VENV", tmp_path / "no-venv")
+    out = tmp_path / "bench.json"
+    assert main(["bench", "fastlinknet_ctx", *QUICK, "--peer", "--json", str(out)]) == 0
+    assert "left out" not in capsys.readouterr().err
+    rows = json.loads(out.read_text())
+    assert [r["runtime"] for r in rows] == ["onnx", "onnx-int8"]
+    # the recipe's own file (the one the card lists), not one calibrated here
+    assert rows[1]["size_mb"] == shipped_int8(resolve_model("fastlinknet_ctx")).stat().st_size / 1e6
+    # at another side the shipped file does not apply, and int8 needs images to calibrate on
+    assert main(["bench", "fastlinknet_ctx", "--size", "64", *QUICK, "--peer", "--json", str(out)]) == 0
+    assert "onnx-int8 rows left out" in capsys.readouterr().err
+    assert [r["runtime"] for r in json.loads(out.read_text())] == ["onnx"]
+
+
 def _fake_peer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> None:
     """A stand-in for .venv-bench (this interpreter) running ``source`` as the peer script."""
     venv = tmp_path / "venv"

@@ -65,6 +65,26 @@ def test_export_int8_without_calib_says_what_it_needs(model_copy: Path, capsys: 
     assert not (model_copy / "model.int8.onnx").exists()
 
 
+def test_a_shipped_model_exports_its_recipes_int8_file_without_calibrating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from footseg.deploy.quantize import shipped_int8
+    from footseg.runtime.resolve import resolve_model
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "--format", "onnx-int8"]) == 0
+    shipped = shipped_int8(resolve_model(None))
+    assert (tmp_path / f"{DEFAULT_MODEL}.int8.onnx").read_bytes() == shipped.read_bytes()
+    assert "recipe's own int8 file" in capsys.readouterr().out
+    # anything that would make another file asks for images to calibrate on, naming what to leave out
+    for extra in (["--min-stride", "1"], ["--size", "256"], ["--dynamic-batch"]):
+        assert main(["export", "--format", "onnx-int8", "--out", str(tmp_path / "other.onnx"), *extra]) == 2
+        assert "needs --calib DIR" in capsys.readouterr().err
+    assert not (tmp_path / "other.onnx").exists() and not list(tmp_path.glob("*256px*"))
+    assert main(["export", "fastlinknet", "--format", "onnx-int8"]) == 2  # the small tier ships no int8 file
+    assert "needs --calib DIR" in capsys.readouterr().err
+
+
 def test_export_without_a_model_exports_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # a shipped model exports into the working directory, never into the package
     assert main(["export"]) == 0

@@ -137,6 +137,18 @@ def test_export_web_int8_and_onnx_files(trained_dir: Path, tiny_dataset: Path, f
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_an_int8_page_of_a_shipped_model_gets_its_recipes_int8_file(tmp_path: Path) -> None:
+    from footseg.deploy.quantize import shipped_int8
+    from footseg.runtime.resolve import resolve_model
+
+    _skip_without_runtime()
+    site = web.export_web(None, tmp_path / "site", precision="int8")  # no --calib: nothing to calibrate
+    assert (site / "model.onnx").read_bytes() == shipped_int8(resolve_model(None)).read_bytes()
+    assert json.loads((site / "model.json").read_text())["precision"] == "int8"
+    with pytest.raises(FootsegError, match="needs --calib"):  # another int8 split is another file: it calibrates
+        web.export_web(None, tmp_path / "other", precision="int8", min_stride=1)
+
+
 def test_an_fp32_onnx_file_asked_for_as_int8_is_refused(fp32_onnx: Path, tmp_path: Path) -> None:
     # the file would be served as it is: an fp32 site where int8 was asked for, without a word
     with pytest.raises(FootsegError, match="this one is not int8"):

@@ -21,6 +21,8 @@ fed 0-255 instead of 0-1 0.18. On the real photos: fed BGR 0.41, fed 0-255 0.21.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -30,9 +32,12 @@ import torch
 
 from footseg.data.synth import SynthSettings, synthesize
 from footseg.data.synth.render import headless_gl_problem
+from footseg.deploy.quantize import INT8_NAME, shipped_int8
 from footseg.eval.evaluate import evaluate
 from footseg.models.registry import create_model
-from footseg.models.saved import SavedModelInfo, pretrained_models
+from footseg.models.saved import SavedModelInfo, pretrained_models, read_info
+from footseg.runtime.onnx_model import OnnxModel
+from footseg.runtime.resolve import resolve_model
 
 SHIPPED = "fastlinknet"
 SYNTH_FLOOR = 0.55
@@ -76,6 +81,34 @@ def test_shipped_model_segments_the_real_development_photos(name: str) -> None:
     scores = evaluate(name, REAL_DEV)
     assert scores["n"] == 20
     assert scores["iou"] > FLOORS[name][1]
+
+
+# The shipped models whose recipe's int8 export ships beside them (the small tier's weights predate its recipe).
+WITH_INT8 = ["fastlinknet_ctx"]
+
+
+def test_the_int8_files_shipped_are_the_ones_listed() -> None:
+    assert [name for name in sorted(pretrained_models()) if shipped_int8(resolve_model(name))] == WITH_INT8
+
+
+@pytest.mark.parametrize("name", WITH_INT8)
+def test_a_shipped_int8_file_is_its_recipes_export(name: str) -> None:
+    """The file is the one the card lists (its recipe's export stage made it) and carries the model's config."""
+    folder = resolve_model(name).folder
+    path = folder / INT8_NAME
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert f"Export `{INT8_NAME}`: sha256 `{digest}`" in (folder / "MODEL_CARD.md").read_text()
+    onnx_model, info = OnnxModel(path), read_info(folder)
+    assert onnx_model.precision == "int8"
+    # the recipe records the int8 split it quantized with in config.json after exporting; the rest is the same
+    own = dataclasses.replace(info, extra={k: v for k, v in info.extra.items() if k != "int8_min_stride"})
+    assert onnx_model.info == own and info.extra["int8_min_stride"] == 8
+
+
+@pytest.mark.parametrize("name", WITH_INT8)
+def test_a_shipped_int8_file_segments_a_synthetic_render(render: Path, name: str) -> None:
+    # measured 0.8165 for fastlinknet_ctx's, where its PyTorch weights score 0.8149
+    assert evaluate(str(shipped_int8(resolve_model(name))), render, split=SPLIT)["iou"] > FLOORS[name][0]
 
 
 def test_random_weights_score_far_under_the_floor(render: Path) -> None:

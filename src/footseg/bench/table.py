@@ -31,7 +31,7 @@ from footseg.bench.cost import (
 )
 from footseg.bench.peer import PEER_RUNTIMES, peer_rows
 from footseg.deploy.export import export_onnx
-from footseg.deploy.quantize import export_int8
+from footseg.deploy.quantize import export_int8, shipped_int8
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate
 from footseg.models.registry import create_model, list_models
@@ -49,19 +49,31 @@ PEER_SIDE = 256
 UNTRAINED_SIDE = 256  # an architecture without weights has no side of its own; the peer's keeps it comparable
 
 
-def default_runtimes(peer: bool, data: str | Path | None) -> tuple[list[str], str | None]:
+def default_runtimes(peer: bool, data: str | Path | None, models: Sequence[str] | None = None,
+                     size: int | None = None) -> tuple[list[str], str | None]:
     """The runtimes timed when none are named, and a note on one left out.
 
     Alone, PyTorch (quick: the cost of a network as trained). Against the peer, the runtimes footseg deploys with,
     as MediaPipe is timed in its own (issue 12's target: "ONNX Runtime against its TFLite network"): ONNX fp32, and
-    int8 where ``data`` has a train split to calibrate on; PyTorch eager is no on-device runtime to compare.
+    int8 where ``data`` has a train split to calibrate on or every model brings its int8 file (an ``.onnx`` file, or
+    a shipped model's recipe's own at its side); PyTorch eager is no on-device runtime to compare.
     """
     if not peer:
         return ["torch"], None
     if data is not None and (Path(data) / "train").is_dir():
         return ["onnx", "onnx-int8"], None
+    if size is None and all(_brings_int8(ref) for ref in (models or list_models())):
+        return ["onnx", "onnx-int8"], None
     return ["onnx"], ("onnx-int8 rows left out: they need --data DIR with a train/ split to calibrate on (render one "
                       "with `footseg synth DIR --n 200`)")
+
+
+def _brings_int8(ref: str) -> bool:
+    """Whether bench MODEL ``ref`` runs in int8 without calibrating: an .onnx file, or a shipped int8 file."""
+    if ref in list_models() and ref not in pretrained_models() and not Path(ref).exists():
+        return False  # an untrained architecture (resolve_target's case)
+    resolved = resolve_model(ref)
+    return resolved.onnx or shipped_int8(resolved) is not None
 
 
 def parse_runtimes(spec: str | Sequence[str]) -> list[str]:
@@ -83,6 +95,13 @@ class Target:
     module: nn.Module | None = None
     info: SavedModelInfo | None = None
     onnx_file: Path | None = None
+    int8_file: Path | None = None  # a shipped model's own int8 file (its recipe's), timed at its own side
+
+    def own_int8(self, side: int | None) -> Path | None:
+        """The int8 file to time at ``side`` without calibrating one: the shipped one, at the model's own side."""
+        if self.int8_file is None or self.info is None or side != self.info.input_size[0]:
+            return None
+        return self.int8_file
 
 
 def resolve_target(ref: str) -> Target:
@@ -98,7 +117,7 @@ def resolve_target(ref: str) -> Target:
     if resolved.onnx:
         return Target(name=resolved.name, weights=weights, onnx_file=resolved.path)
     module, info = resolved.load()
-    return Target(name=resolved.name, weights=weights, module=module, info=info)
+    return Target(name=resolved.name, weights=weights, module=module, info=info, int8_file=shipped_int8(resolved))
 
 
 def target_side(target: Target, size: int | None = None) -> int | None:
@@ -140,9 +159,12 @@ def _iou(model: ModelLike, data: Path) -> float:
     return float(evaluate(model, data)["iou"])
 
 
-def calibration_data(data: Path | None, runtimes: Sequence[str], targets: Sequence[Target]) -> Path | None:
-    """The dataset int8 rows are calibrated on: ``data``'s train split, which int8 needs (and IoU does not)."""
-    if "onnx-int8" not in runtimes or all(t.onnx_file is not None for t in targets):
+def calibration_data(data: Path | None, runtimes: Sequence[str], targets: Sequence[Target],
+                     sides: Sequence[int | None]) -> Path | None:
+    """The dataset int8 rows are calibrated on: ``data``'s train split, which int8 needs (and IoU does not), unless
+    every target is an ``.onnx`` file or brings its own int8 file at its side."""
+    if "onnx-int8" not in runtimes or all(t.onnx_file is not None or t.own_int8(side) is not None
+                                          for t, side in zip(targets, sides, strict=True)):
         return None
     if data is None or not (data / "train").is_dir():
         raise FootsegError("onnx-int8 rows need --data DIR with a train/ split to calibrate on (render one with "
@@ -211,7 +233,8 @@ def _prepare(
         if runtime == "onnx":
             path = export_onnx(folder, workdir / "model.onnx")
         else:
-            path = export_int8(folder, workdir / "model.int8.onnx", calib=calib, calib_n=calib_n)
+            path = target.own_int8(size) or export_int8(folder, workdir / "model.int8.onnx", calib=calib,
+                                                        calib_n=calib_n)
         iou = _iou(path, data) if data is not None else None
         prepared.append(_Prepared(**common, size_mb=path.stat().st_size / 1e6, iou=iou, onnx_file=path))
     return prepared
@@ -263,7 +286,7 @@ def benchmark(
         raise FootsegError("dataset folder not found", data)
     targets = [resolve_target(name) for name in names]  # fail on a bad name before timing anything
     sides = [target_side(target, size) for target in targets]  # and on a side that cannot be timed
-    calib = calibration_data(data, runtimes, targets)
+    calib = calibration_data(data, runtimes, targets, sides)
     with tempfile.TemporaryDirectory(prefix="footseg-bench-") as tmp:
         prepared = [
             p

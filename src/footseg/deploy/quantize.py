@@ -46,11 +46,20 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.calibrate import save_tensors_data
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from footseg.atomic import atomic_copy
 from footseg.data.dataset import Sample, find_samples, split_folder, spread
 from footseg.data.io import read_image, read_mask
 from footseg.data.prior import fake_prior
 from footseg.data.transforms import resize_image, resize_mask, to_tensor
-from footseg.deploy.export import FP32_NAME, compact_names, default_export_path, export_module, save_onnx, set_metadata
+from footseg.deploy.export import (
+    DEFAULT_OPSET,
+    FP32_NAME,
+    compact_names,
+    default_export_path,
+    export_module,
+    save_onnx,
+    set_metadata,
+)
 from footseg.errors import FootsegError
 from footseg.models.saved import SavedModelInfo
 from footseg.runtime.onnx_model import INPUT_NAME, PRECISION_KEY, PRIOR_NAME, info_from_metadata
@@ -319,6 +328,15 @@ def quantize_onnx(
     return save_onnx(proto, out)
 
 
+def shipped_int8(ref: ModelRef) -> Path | None:
+    """The int8 file a shipped model's recipe made (its export stage, calibrated on the recipe's own renders; its
+    sha256 is in the model card), where the model ships one and is asked for at its own side; else None."""
+    if not ref.shipped or ref.onnx or ref.size is not None:
+        return None
+    path = ref.folder / INT8_NAME
+    return path if path.is_file() else None
+
+
 def export_int8(
     model_dir: str | Path | ModelRef | None,
     out: str | Path | None = None,
@@ -326,7 +344,7 @@ def export_int8(
     calib_n: int = 64,
     method: str = "minmax",
     keep_fp32: Sequence[str] = (),
-    opset: int = 17,
+    opset: int = DEFAULT_OPSET,
     dynamic_batch: bool = False,
     min_stride: int | None = None,
 ) -> Path:
@@ -335,10 +353,21 @@ def export_int8(
     ``calib`` is the dataset whose images (its train split, if it has splits) calibrate the activation ranges: images
     like those the model will see, never the photos it is judged on. ``min_stride`` as in ``quantize_onnx``: 8
     keeps the high-resolution layers fp32, 1 quantizes every layer; None: the model's own (``model_min_stride``).
+    Without ``calib``, a shipped model that ships its recipe's int8 file (``shipped_int8``) gets a copy of that file,
+    where nothing else asked for would make it differ.
     """
     if calib is None:
-        raise FootsegError("int8 export needs --calib DIR, images like those the model will see (e.g. a "
-                           "`footseg synth` render), to calibrate activation ranges on")
+        ref = resolve_model(model_dir)
+        shipped = shipped_int8(ref)
+        as_made = not keep_fp32 and opset == DEFAULT_OPSET and not dynamic_batch and min_stride is None
+        if shipped is None or not as_made:
+            why = "" if shipped is None else (" (the model's own int8 file is made with the recipe's settings: leave "
+                                              "out --keep-fp32, --opset, --dynamic-batch and --min-stride to get it)")
+            raise FootsegError("int8 export needs --calib DIR, images like those the model will see (e.g. a "
+                               f"`footseg synth` render), to calibrate activation ranges on{why}")
+        out = Path(out) if out else default_export_path(ref, INT8_NAME)
+        atomic_copy(shipped, out)
+        return out
     calibration_images(calib, calib_n)  # a bad calibration set fails before the export
     ref = resolve_model(model_dir)
     model, info = ref.load()
