@@ -46,7 +46,8 @@ $(BENCH_STAMP):
 	$(BENCH_VENV)/bin/pip install --quiet mediapipe==0.10.21 ai-edge-litert==2.3.0 && touch $@ \
 		|| echo "make bench: mediapipe did not install; footseg bench will skip the peer rows"
 
-# int8 is calibrated on synthetic renders (never on the real photos that judge it): 80 images, made once.
+# int8 is calibrated on synthetic renders (never on the real photos that judge it): 80 images, made once. The default's
+# int8 rows time the file its recipe made instead (it ships beside its weights); the renders calibrate the small tier.
 BENCH_DATA := runs/bench-data
 
 bench: $(STAMP) $(BENCH_STAMP)

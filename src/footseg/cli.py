@@ -236,8 +236,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
         site = export_web(model, args.out, precision=args.precision, calib=args.calib, calib_n=args.calib_n,
                           opset=args.opset, min_stride=args.min_stride, keep_fp32=keep, method=args.calib_method)
-        print(f"wrote {site}/ ({site_size(site) / 2**20:.1f} MiB): serve it with `footseg serve {site}`, or from any "
-              "HTTPS host")
+        made = " (the model: the shipped recipe's own int8 file)" if (
+            args.precision == "int8" and args.calib is None and not model.onnx) else ""
+        print(f"wrote {site}/ ({site_size(site) / 2**20:.1f} MiB){made}: serve it with `footseg serve {site}`, or "
+              "from any HTTPS host")
         return 0
     if args.format == "onnx":
         from footseg.deploy.export import export_onnx
@@ -530,8 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--runtimes", default=None,
                    help="comma-separated: torch, onnx, onnx-int8 (default: torch; with --peer the runtimes footseg "
-                        "deploys with, as MediaPipe runs in its own: onnx, and onnx-int8 where --data has a train "
-                        "split)")
+                        "deploys with, as MediaPipe runs in its own: onnx, and onnx-int8 where every model brings "
+                        "its int8 file (the default ships its recipe's) or --data has a train split)")
     s.add_argument("--threads", default=None,
                    help="comma-separated thread counts; 'all' = every usable core (default: 1; --browser: 1,all)")
     s.add_argument("--size", type=int, default=None,
@@ -543,7 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rounds", type=int, default=5,
                    help="timing is split into this many interleaved rounds over all rows (fair under bursts of load)")
     s.add_argument("--data", default=None,
-                   help="dataset: adds the IoU on its test split; onnx-int8 needs its train/ split to calibrate on")
+                   help="dataset: adds the IoU on its test split; onnx-int8 rows calibrate on its train/ split, "
+                        "except a model's that ships its int8 file (the default's, at its own side)")
     s.add_argument("--calib-n", type=int, default=64, help="int8: number of calibration images")
     s.add_argument("--peer", action="store_true", help="add MediaPipe's selfie segmenter, run in .venv-bench")
     s.add_argument("--json", default=None, help="also write the rows to this JSON file")
@@ -567,11 +570,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "model folder, ./NAME.onnx, ./NAME.int8.onnx or ./NAME.tflite for a shipped model), or for "
                         "web a folder (default: NAME-web)")
     s.add_argument("--precision", default="fp32", choices=["fp32", "int8"],
-                   help="web: the model's precision (fp32, the default, is faster in the browser; int8 needs --calib)")
+                   help="web: the model's precision (fp32, the default, is faster in the browser; int8 needs --calib, "
+                        "except for the default, which ships its recipe's int8 file)")
     s.add_argument("--opset", type=int, default=17)
     s.add_argument("--dynamic-batch", action="store_true", help="accept any batch size instead of 1")
     s.add_argument("--calib", default=None,
-                   help="int8 (required): dataset for calibration (its train split if it has splits)")
+                   help="int8: dataset for calibration (its train split if it has splits); without it, a model that "
+                        "ships its recipe's int8 file (the default) gets a copy of that file")
     s.add_argument("--calib-n", type=int, default=64, help="int8: number of calibration images")
     s.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"])
     s.add_argument(

@@ -174,7 +174,7 @@ def test_peer_with_data_times_both_deployed_runtimes(
 
 
 def test_peer_times_a_shipped_models_own_int8_file_without_data(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from footseg.deploy.quantize import shipped_int8
     from footseg.runtime.resolve import resolve_model
@@ -187,6 +187,13 @@ def test_peer_times_a_shipped_models_own_int8_file_without_data(
     assert [r["runtime"] for r in rows] == ["onnx", "onnx-int8"]
     # the recipe's own file (the one the card lists), not one calibrated here
     assert rows[1]["size_mb"] == shipped_int8(resolve_model("fastlinknet_ctx")).stat().st_size / 1e6
+    # with --data too: the shipped file is the default's int8 model, and the data only scores it
+    assert main(["bench", "fastlinknet_ctx", *QUICK, "--runtimes", "onnx-int8", "--data", str(tiny_dataset),
+                 "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert row["size_mb"] == shipped_int8(resolve_model("fastlinknet_ctx")).stat().st_size / 1e6
+    assert row["iou"] == pytest.approx(evaluate(str(shipped_int8(resolve_model("fastlinknet_ctx"))),
+                                                tiny_dataset)["iou"])
     # at another side the shipped file does not apply, and int8 needs images to calibrate on
     assert main(["bench", "fastlinknet_ctx", "--size", "64", *QUICK, "--peer", "--json", str(out)]) == 0
     assert "onnx-int8 rows left out" in capsys.readouterr().err

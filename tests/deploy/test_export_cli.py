@@ -76,10 +76,19 @@ def test_a_shipped_model_exports_its_recipes_int8_file_without_calibrating(
     shipped = shipped_int8(resolve_model(None))
     assert (tmp_path / f"{DEFAULT_MODEL}.int8.onnx").read_bytes() == shipped.read_bytes()
     assert "recipe's own int8 file" in capsys.readouterr().out
-    # anything that would make another file asks for images to calibrate on, naming what to leave out
-    for extra in (["--min-stride", "1"], ["--size", "256"], ["--dynamic-batch"]):
+    # options that ask for what the file already is change nothing
+    for same in (["--min-stride", "8"], ["--size", "288"], ["--calib-n", "64", "--calib-method", "minmax"]):
+        assert main(["export", "--format", "onnx-int8", "--out", str(tmp_path / "same.onnx"), *same]) == 0
+        assert (tmp_path / "same.onnx").read_bytes() == shipped.read_bytes()
+    capsys.readouterr()
+    # anything that would make another file asks for images to calibrate on, naming what rules the shipped one out
+    for extra, option in ((["--min-stride", "1"], "--min-stride"), (["--size", "256"], "--size"),
+                          (["--dynamic-batch"], "--dynamic-batch"), (["--opset", "13"], "--opset"),
+                          (["--keep-fp32", "x"], "--keep-fp32"), (["--calib-n", "5"], "--calib-n"),
+                          (["--calib-method", "entropy"], "--calib-method")):
         assert main(["export", "--format", "onnx-int8", "--out", str(tmp_path / "other.onnx"), *extra]) == 2
-        assert "needs --calib DIR" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "needs --calib DIR" in err and f"made without {option} as given" in err, err
     assert not (tmp_path / "other.onnx").exists() and not list(tmp_path.glob("*256px*"))
     assert main(["export", "fastlinknet", "--format", "onnx-int8"]) == 2  # the small tier ships no int8 file
     assert "needs --calib DIR" in capsys.readouterr().err

@@ -32,10 +32,12 @@ import torch
 
 from footseg.data.synth import SynthSettings, synthesize
 from footseg.data.synth.render import headless_gl_problem
-from footseg.deploy.quantize import INT8_NAME, shipped_int8
+from footseg.deploy.export import DEFAULT_OPSET
+from footseg.deploy.quantize import INT8_NAME, SHIPPED_CALIB_N, SHIPPED_METHOD, shipped_int8, unlike_shipped
 from footseg.eval.evaluate import evaluate
 from footseg.models.registry import create_model
 from footseg.models.saved import SavedModelInfo, pretrained_models, read_info
+from footseg.recipe.schema import parse_recipe
 from footseg.runtime.onnx_model import OnnxModel
 from footseg.runtime.resolve import resolve_model
 
@@ -103,6 +105,20 @@ def test_a_shipped_int8_file_is_its_recipes_export(name: str) -> None:
     # the recipe records the int8 split it quantized with in config.json after exporting; the rest is the same
     own = dataclasses.replace(info, extra={k: v for k, v in info.extra.items() if k != "int8_min_stride"})
     assert onnx_model.info == own and info.extra["int8_min_stride"] == 8
+
+
+@pytest.mark.parametrize("name", WITH_INT8)
+def test_a_shipped_int8_file_is_made_as_export_int8_makes_one(name: str) -> None:
+    """``export_int8`` without --calib copies the shipped file only where no option differs from how it was made:
+    the recipe's int8 export stage must use the settings ``unlike_shipped`` compares with."""
+    ref = resolve_model(name)
+    stage = next(s for s in parse_recipe(ref.folder / "recipe.toml").stages
+                 if s.kind == "export" and s.settings["format"] == "onnx-int8")
+    settings = stage.settings
+    assert (settings["calib_n"], settings["calib_method"], settings["opset"]) == (
+        SHIPPED_CALIB_N, SHIPPED_METHOD, DEFAULT_OPSET)
+    assert not settings.get("keep_fp32") and unlike_shipped(ref, min_stride=settings["min_stride"]) == []
+    assert unlike_shipped(ref, min_stride=settings["min_stride"] * 2) == ["--min-stride"]
 
 
 @pytest.mark.parametrize("name", WITH_INT8)

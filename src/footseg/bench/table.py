@@ -62,18 +62,19 @@ def default_runtimes(peer: bool, data: str | Path | None, models: Sequence[str] 
         return ["torch"], None
     if data is not None and (Path(data) / "train").is_dir():
         return ["onnx", "onnx-int8"], None
-    if size is None and all(_brings_int8(ref) for ref in (models or list_models())):
+    if all(_brings_int8(ref, size) for ref in (models or list_models())):
         return ["onnx", "onnx-int8"], None
     return ["onnx"], ("onnx-int8 rows left out: they need --data DIR with a train/ split to calibrate on (render one "
                       "with `footseg synth DIR --n 200`)")
 
 
-def _brings_int8(ref: str) -> bool:
-    """Whether bench MODEL ``ref`` runs in int8 without calibrating: an .onnx file, or a shipped int8 file."""
+def _brings_int8(ref: str, size: int | None) -> bool:
+    """Whether bench MODEL ``ref`` runs in int8 at ``size`` without calibrating: an .onnx file (at its own size), or
+    a shipped model with its int8 file at its own side."""
     if ref in list_models() and ref not in pretrained_models() and not Path(ref).exists():
         return False  # an untrained architecture (resolve_target's case)
     resolved = resolve_model(ref)
-    return resolved.onnx or shipped_int8(resolved) is not None
+    return resolved.onnx or shipped_int8(resolved.at_size(size)) is not None
 
 
 def parse_runtimes(spec: str | Sequence[str]) -> list[str]:
@@ -263,7 +264,8 @@ def benchmark(
 
     ``models`` are registry names (untrained unless footseg ships weights for them), saved model folders or
     ``.onnx`` files; all registered models by default. With ``data``, each row also has the foot IoU on its test
-    split (or the flat folder); int8 rows need it to have a train split, which they are calibrated on.
+    split (or the flat folder); int8 rows need it to have a train split, which they are calibrated on, but for a
+    shipped model at its own side that ships its recipe's int8 file (``shipped_int8``), which is timed instead.
 
     ``size`` is the input side of every PyTorch model. Without it each model runs at its own side (``target_side``: a
     saved model's input size, ``UNTRAINED_SIDE`` for an architecture), so each row is the per-frame cost where the
@@ -412,7 +414,8 @@ def format_table(rows: list[dict]) -> str:
         "(torch.set_num_threads; ONNX Runtime intra_op_num_threads, inter_op 1); FPS = 1000 / median. "
         "torch = PyTorch eager, eval mode; onnx = ONNX Runtime fp32; onnx-int8 = ONNX Runtime, static int8 (QDQ, "
         "per-channel weights; layers finer than 1/16 of the input resolution stay fp32 unless the model records "
-        "its own int8_min_stride).",
+        "its own int8_min_stride); a shipped model that ships its recipe's int8 file (the default) is timed in that "
+        "file at its own side, the others calibrated on --data.",
         "Size: the file on disk (fp32 model.safetensors for torch, the .onnx file otherwise), in MB of 10^6 bytes.",
         f"Roofline: GFLOP/s = GFLOPs / median latency; % of peak divides it by the fp32 peak, the best of "
         f"{PEAK_REPEATS} torch.mm of two {PEAK_SIZE}x{PEAK_SIZE} fp32 matrices at the same thread count in the same "

@@ -61,7 +61,7 @@ from footseg.deploy.export import (
     set_metadata,
 )
 from footseg.errors import FootsegError
-from footseg.models.saved import SavedModelInfo
+from footseg.models.saved import SavedModelInfo, read_info
 from footseg.runtime.onnx_model import INPUT_NAME, PRECISION_KEY, PRIOR_NAME, info_from_metadata
 from footseg.runtime.resolve import ModelRef, resolve_model
 
@@ -328,21 +328,61 @@ def quantize_onnx(
     return save_onnx(proto, out)
 
 
+# What a shipped int8 file was made with: its recipe's export stage, at export_int8's defaults (calib_n, method,
+# opset, no --keep-fp32, the model's own min_stride); tests/models/test_shipped.py holds the recipes to them.
+SHIPPED_CALIB_N = 64
+SHIPPED_METHOD = "minmax"
+
+
 def shipped_int8(ref: ModelRef) -> Path | None:
     """The int8 file a shipped model's recipe made (its export stage, calibrated on the recipe's own renders; its
     sha256 is in the model card), where the model ships one and is asked for at its own side; else None."""
-    if not ref.shipped or ref.onnx or ref.size is not None:
+    if not ref.shipped or ref.onnx:
         return None
     path = ref.folder / INT8_NAME
-    return path if path.is_file() else None
+    if not path.is_file():
+        return None
+    if ref.size is not None and (ref.size, ref.size) != read_info(ref.folder).input_size:
+        return None
+    return path
+
+
+def unlike_shipped(ref: ModelRef, calib_n: int = SHIPPED_CALIB_N, method: str = SHIPPED_METHOD,
+                   keep_fp32: Sequence[str] = (), opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
+                   min_stride: int | None = None) -> list[str]:
+    """The options asked for that would make another int8 file than the one ``ref`` ships (``shipped_int8``)."""
+    info = read_info(ref.folder)
+    return [option for option, differs in (
+        ("--size", ref.size is not None and (ref.size, ref.size) != info.input_size),
+        ("--calib-n", calib_n != SHIPPED_CALIB_N),
+        ("--calib-method", method != SHIPPED_METHOD),
+        ("--keep-fp32", bool(keep_fp32)),
+        ("--opset", opset != DEFAULT_OPSET),
+        ("--dynamic-batch", dynamic_batch),
+        ("--min-stride", min_stride not in (None, model_min_stride(info, ref.folder))),
+    ) if differs]
+
+
+def shipped_int8_as_asked(ref: ModelRef, calib_n: int = SHIPPED_CALIB_N, method: str = SHIPPED_METHOD,
+                          keep_fp32: Sequence[str] = (), opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
+                          min_stride: int | None = None) -> Path:
+    """The int8 file ``ref`` ships, where no option asks for another; else the one-line error that int8 needs
+    images to calibrate on (naming the options that rule the shipped file out)."""
+    shipped = ref.shipped and not ref.onnx and (ref.folder / INT8_NAME).is_file()
+    unlike = unlike_shipped(ref, calib_n, method, keep_fp32, opset, dynamic_batch, min_stride) if shipped else []
+    if not shipped or unlike:
+        why = f" (the int8 file {ref.name} ships was made without {', '.join(unlike)} as given)" if unlike else ""
+        raise FootsegError("int8 export needs --calib DIR, images like those the model will see (e.g. a "
+                           f"`footseg synth` render), to calibrate activation ranges on{why}")
+    return ref.folder / INT8_NAME
 
 
 def export_int8(
     model_dir: str | Path | ModelRef | None,
     out: str | Path | None = None,
     calib: str | Path | None = None,
-    calib_n: int = 64,
-    method: str = "minmax",
+    calib_n: int = SHIPPED_CALIB_N,
+    method: str = SHIPPED_METHOD,
     keep_fp32: Sequence[str] = (),
     opset: int = DEFAULT_OPSET,
     dynamic_batch: bool = False,
@@ -354,17 +394,11 @@ def export_int8(
     like those the model will see, never the photos it is judged on. ``min_stride`` as in ``quantize_onnx``: 8
     keeps the high-resolution layers fp32, 1 quantizes every layer; None: the model's own (``model_min_stride``).
     Without ``calib``, a shipped model that ships its recipe's int8 file (``shipped_int8``) gets a copy of that file,
-    where nothing else asked for would make it differ.
+    where no option asked for would make another (``unlike_shipped``).
     """
     if calib is None:
         ref = resolve_model(model_dir)
-        shipped = shipped_int8(ref)
-        as_made = not keep_fp32 and opset == DEFAULT_OPSET and not dynamic_batch and min_stride is None
-        if shipped is None or not as_made:
-            why = "" if shipped is None else (" (the model's own int8 file is made with the recipe's settings: leave "
-                                              "out --keep-fp32, --opset, --dynamic-batch and --min-stride to get it)")
-            raise FootsegError("int8 export needs --calib DIR, images like those the model will see (e.g. a "
-                               f"`footseg synth` render), to calibrate activation ranges on{why}")
+        shipped = shipped_int8_as_asked(ref, calib_n, method, keep_fp32, opset, dynamic_batch, min_stride)
         out = Path(out) if out else default_export_path(ref, INT8_NAME)
         atomic_copy(shipped, out)
         return out

@@ -136,13 +136,6 @@ def _export_model(ref: ModelRef, out: Path, precision: str, opset: int, int8: di
         export_module(net, info, out, opset=opset)
 
 
-def _ships_int8(ref: ModelRef, min_stride: int | None, keep_fp32: Sequence[str]) -> bool:
-    """Whether ``ref`` is a shipped model whose recipe's own int8 file is what an int8 page without --calib gets."""
-    from footseg.deploy.quantize import shipped_int8
-
-    return shipped_int8(ref) is not None and min_stride is None and not keep_fp32
-
-
 def default_web_out(ref: ModelRef) -> Path:
     """Where a site goes without --out: ``<model name>-web`` in the working directory (``-<size>px-web`` at another
     side than the model's own)."""
@@ -174,9 +167,12 @@ def export_web(
         # an .onnx file is served as it is: asking for int8 would otherwise give an fp32 site without a word
         raise FootsegError("an ONNX file goes on the page as it is, and this one is not int8: export the model "
                            "folder with --precision int8, or give an int8 file", ref.path)
-    if precision == "int8" and calib is None and not ref.onnx and not _ships_int8(ref, min_stride, keep_fp32):
-        raise FootsegError("an int8 web export needs --calib DIR: images like those the model will see (a "
-                           "`footseg synth` render), to calibrate activation ranges on")
+    if precision == "int8" and calib is None and not ref.onnx:
+        from footseg.deploy.quantize import shipped_int8_as_asked
+
+        # a shipped model's own int8 file, or the error that int8 needs images to calibrate on, before any work
+        shipped_int8_as_asked(ref, calib_n=calib_n, method=method, keep_fp32=keep_fp32, opset=opset,
+                              min_stride=min_stride)
     dist = ort_dist()  # fails before the slow export
     out = Path(out) if out else default_web_out(ref)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / META_NAME).is_file())):
