@@ -91,7 +91,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         scores = evaluate(args.model, Path(args.data), split=args.split, batch_size=args.batch_size,
                           threshold=args.threshold)
         print(
-            f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  miou {scores['miou']:.4f}  n {scores['n']}  "
+            f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}{_interval_text(scores)}  "
+            f"miou {scores['miou']:.4f}  n {scores['n']}  "
             f"threshold {scores['threshold']:g}  {_peak_text(scores)}size {scores['input_size'][0]}"
             + (f"  a blob on {100 * scores['blob_rate']:.1f} % of {scores['empty']} frames with no foot"
                if scores["empty"] else "")
@@ -105,6 +106,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                                  scores=scores, threshold=args.threshold)
         print(f"the {args.worst} worst images: {out}")
     return 0
+
+
+def _interval_text(scores: dict) -> str:
+    """The foot IoU's bootstrap interval over the images, as the line prints it; nothing for a single image."""
+    interval = scores.get("iou_interval")
+    return "" if interval is None else f" (95 % interval {interval[0]:.4f}-{interval[1]:.4f} over the images)"
 
 
 def _peak_text(scores: dict) -> str:

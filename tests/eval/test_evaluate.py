@@ -12,7 +12,7 @@ from footseg.data.dataset import find_samples, read_sample, split_folder
 from footseg.data.io import read_image, read_mask, write_png
 from footseg.data.transforms import resize_mask
 from footseg.errors import FootsegError
-from footseg.eval.evaluate import evaluate, labelled_samples
+from footseg.eval.evaluate import evaluate, iou_interval, labelled_samples
 from footseg.metrics import ConfusionMeter
 from footseg.runtime.predictor import Predictor
 
@@ -103,7 +103,29 @@ def test_cli_json_holds_the_scores(saved_model: Path, blob_folder: Path, tmp_pat
     scores = json.loads(out.read_text())
     assert {"accuracy", "iou", "miou", "n"} <= set(scores) and scores["n"] == 4
     assert len(scores["per_image"]) == 4
-    assert f"iou {scores['iou']:.4f}" in capsys.readouterr().out
+    low, high = scores["iou_interval"]
+    assert low <= scores["iou"] <= high
+    assert f"iou {scores['iou']:.4f} (95 % interval {low:.4f}-{high:.4f} over the images)" in capsys.readouterr().out
+
+
+def test_the_iou_interval_is_the_bootstrap_of_the_pooled_iou() -> None:
+    rng = np.random.default_rng(1)
+    union = rng.integers(500, 2000, 30)
+    inter = (union * rng.uniform(0.6, 1.0, 30)).astype(int)
+    pooled = inter.sum() / union.sum()
+    low, high = iou_interval(inter, union)
+    assert low < pooled < high and high - low < 0.2
+    assert iou_interval(inter, union) == (low, high)  # a fixed seed: the same scores give the same interval
+    # drawn by hand: the images' sums over resampled indices, and the 2.5th and 97.5th percentiles
+    picks = np.random.default_rng(0).integers(0, 30, (2000, 30))
+    by_hand = np.quantile(inter[picks].sum(1) / union[picks].sum(1), [0.025, 0.975])
+    assert (low, high) == pytest.approx(tuple(by_hand), abs=1e-12)
+    # four times the images of the same kind narrow it about twofold; images that all score alike leave no width
+    wide = iou_interval(np.tile(inter, 4), np.tile(union, 4))
+    assert 0.3 < (wide[1] - wide[0]) / (high - low) < 0.7
+    assert iou_interval([90, 180], [100, 200]) == pytest.approx((0.9, 0.9))
+    assert iou_interval([90], [100]) is None  # one image: nothing to resample
+    assert iou_interval([0, 0], [0, 0]) == (1.0, 1.0)  # no foot anywhere and none found: a perfect score, as iou
 
 
 def test_evaluate_scores_at_the_model_s_threshold_and_threshold_ious_at_each(saved_model: Path,
