@@ -337,14 +337,18 @@ SHIPPED_METHOD = "minmax"
 def shipped_int8(ref: ModelRef) -> Path | None:
     """The int8 file a shipped model's recipe made (its export stage, calibrated on the recipe's own renders; its
     sha256 is in the model card), where the model ships one and is asked for at its own side; else None."""
+    path = _int8_beside(ref)
+    if path is None or "--size" in unlike_shipped(ref):  # asked for at another side than its own
+        return None
+    return path
+
+
+def _int8_beside(ref: ModelRef) -> Path | None:
+    """The int8 file a shipped model has beside its weights, at whatever side it is asked for; else None."""
     if not ref.shipped or ref.onnx:
         return None
     path = ref.folder / INT8_NAME
-    if not path.is_file():
-        return None
-    if ref.size is not None and (ref.size, ref.size) != read_info(ref.folder).input_size:
-        return None
-    return path
+    return path if path.is_file() else None
 
 
 def unlike_shipped(ref: ModelRef, calib_n: int = SHIPPED_CALIB_N, method: str = SHIPPED_METHOD,
@@ -368,13 +372,13 @@ def shipped_int8_as_asked(ref: ModelRef, calib_n: int = SHIPPED_CALIB_N, method:
                           min_stride: int | None = None) -> Path:
     """The int8 file ``ref`` ships, where no option asks for another; else the one-line error that int8 needs
     images to calibrate on (naming the options that rule the shipped file out)."""
-    shipped = ref.shipped and not ref.onnx and (ref.folder / INT8_NAME).is_file()
+    shipped = _int8_beside(ref)
     unlike = unlike_shipped(ref, calib_n, method, keep_fp32, opset, dynamic_batch, min_stride) if shipped else []
-    if not shipped or unlike:
+    if shipped is None or unlike:
         why = f" (the int8 file {ref.name} ships was made without {', '.join(unlike)} as given)" if unlike else ""
         raise FootsegError("int8 export needs --calib DIR, images like those the model will see (e.g. a "
                            f"`footseg synth` render), to calibrate activation ranges on{why}")
-    return ref.folder / INT8_NAME
+    return shipped
 
 
 def export_int8(
