@@ -7,12 +7,16 @@ from PIL import Image
 from footseg.data.io import image_files, natural_key, photos_folder, read_image, read_mask, write_png
 from footseg.errors import FootsegError
 
+FILES = Path(__file__).parent / "files"
+
 
 def test_image_files_lists_images_by_name_and_skips_the_rest(tmp_path: Path) -> None:
-    for name in ("b.JPG", "a.png", "c.jpeg", ".hidden.jpg", "notes.txt"):
+    for name in ("b.JPG", "a.png", "c.jpeg", "e.HEIC", "f.heif", "g.webp", "h.avif", ".hidden.jpg", "notes.txt",
+                 "i.gif"):
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "d.jpg").mkdir()
-    assert [p.name for p in image_files(tmp_path)] == ["a.png", "b.JPG", "c.jpeg"]
+    assert [p.name for p in image_files(tmp_path)] == ["a.png", "b.JPG", "c.jpeg", "e.HEIC", "f.heif", "g.webp",
+                                                      "h.avif"]
 
 
 def test_numbered_files_come_in_natural_order(tmp_path: Path) -> None:
@@ -62,13 +66,14 @@ def test_a_truncated_image_names_the_file(tmp_path: Path) -> None:
         read_mask(tmp_path / "missing.png")
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".avif"])
 def test_images_and_masks_come_upright_as_their_exif_orientation_says(tmp_path: Path, suffix: str) -> None:
     stored = np.zeros((24, 32, 3), np.uint8)
     stored[:8, :8] = 255  # a white corner, top left as stored
     exif = Image.Exif()
     exif[0x0112] = 6  # shown rotated 90 degrees clockwise: portrait 24 wide, 32 high, the corner top right
-    Image.fromarray(stored).save(tmp_path / f"p{suffix}", exif=exif)
+    lossless = {"lossless": True} if suffix == ".webp" else {}
+    Image.fromarray(stored).save(tmp_path / f"p{suffix}", exif=exif, **lossless)
     image = read_image(tmp_path / f"p{suffix}")
     assert image.shape == (32, 24, 3) and image.flags.c_contiguous
     assert image[:8, -8:].mean() > 200 and image[-8:, :8].mean() < 50
@@ -94,3 +99,20 @@ def test_a_16_bit_grey_photo_reads_as_its_grey_levels_not_as_white(tmp_path: Pat
     assert image.shape == (48, 64, 3) and image.dtype == np.uint8
     np.testing.assert_array_equal(image[..., 1], (levels >> 8).astype(np.uint8))
     assert (image == 255).mean() < 0.01  # PIL's convert("RGB") made nearly all of it white
+
+
+def test_an_iphone_heic_photo_reads_upright_and_rotated_once() -> None:
+    # files/rotated.heic: the white-corner picture above saved by pillow-heif 1.9.0 (quality 95) with EXIF
+    # orientation 6, which it stores as HEIF's own rotation; pi-heif applies it on decoding and resets the EXIF tag,
+    # so a second rotation by the tag would leave the corner bottom right or top left.
+    image = read_image(FILES / "rotated.heic")
+    assert image.shape == (32, 24, 3) and image.dtype == np.uint8
+    assert image[:8, -8:].mean() > 200 and image[-8:, :8].mean() < 50 and image[:8, :8].mean() < 50
+
+
+def test_a_broken_heic_file_is_named_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "IMG_0001.HEIC"
+    path.write_bytes((FILES / "rotated.heic").read_bytes()[:200])
+    with pytest.raises(FootsegError, match="unreadable or truncated image") as err:
+        read_image(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)

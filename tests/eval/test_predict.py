@@ -27,6 +27,13 @@ def test_files_and_folders_get_full_size_masks_and_overlays(red_model, make_blob
     assert read_mask(out / "single0_mask.png").shape == (80, 61)
 
 
+def test_a_heic_photo_gets_a_mask_the_shape_it_is_shown(red_model, tmp_path: Path) -> None:
+    photo = Path(__file__).parents[1] / "data" / "files" / "rotated.heic"  # stored 32x24, shown 24 wide, 32 high
+    assert collect_images([photo.parent]) == [photo]
+    assert predict(red_model, [photo], tmp_path / "out").done == 1
+    assert read_mask(tmp_path / "out" / "rotated_mask.png").shape == (32, 24)
+
+
 def test_runs_a_saved_model_folder(saved_model: Path, make_blob_folder, tmp_path: Path) -> None:
     folder = make_blob_folder(tmp_path / "d", [(48, 80)])
     assert predict(saved_model, [folder], tmp_path / "out").done == 1

@@ -1,8 +1,8 @@
 """Dataset folders, the torch Dataset over them, and the one way to build a DataLoader.
 
-A dataset folder holds ``images/<stem>.(jpg|jpeg|png)`` and ``masks/<stem>.png`` (0 = background, any other value =
-foot). A dataset root either has ``train/``, ``val/`` and ``test/`` folders in that format, or is itself one flat
-folder (as real photos for evaluation usually are).
+A dataset folder holds ``images/<stem>.jpg`` (or another of ``io.IMAGE_EXTENSIONS``) and ``masks/<stem>.png``
+(0 = background, any other value = foot). A dataset root either has ``train/``, ``val/`` and ``test/`` folders in
+that format, or is itself one flat folder (as real photos for evaluation usually are).
 """
 
 from __future__ import annotations

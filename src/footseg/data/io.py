@@ -1,12 +1,15 @@
 """The one place that reads and writes images and masks.
 
 Images come back as ``uint8`` RGB arrays of shape (H, W, 3) with EXIF orientation applied, so a phone photo taken
-in portrait is portrait here too. Masks come back as ``uint8`` arrays of shape (H, W) holding the raw stored values;
-callers binarise with ``mask > 0`` (0 = background, anything else = foot).
+in portrait is portrait here too. Photos may be JPEG, PNG, WebP, AVIF or HEIC/HEIF (what phones save: iPhones
+default to HEIC), the last through pi-heif, libheif's decoder as a Pillow plugin. Masks come back as ``uint8``
+arrays of shape (H, W) holding the raw stored values; callers binarise with ``mask > 0`` (0 = background, anything
+else = foot).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -16,7 +19,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from footseg.errors import FootsegError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif")
+HEIF_EXTENSIONS = (".heic", ".heif")
 MASK_EXTENSION = ".png"
 
 
@@ -43,10 +47,22 @@ def photos_folder(path: str | Path) -> Path:
     return path / "images" if (path / "images").is_dir() else path
 
 
+@functools.cache
+def _register_heif() -> None:
+    # Only when a HEIF file is read: the plugin takes a tenth of a second to import, more than reading a photo.
+    # libheif applies the file's rotation itself and pi-heif then resets the EXIF orientation to 1, so the
+    # exif_transpose below does not rotate a second time.
+    import pi_heif
+
+    pi_heif.register_heif_opener()
+
+
 def _open(path: Path) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise FootsegError("file not found", path)
+    if path.suffix.lower() in HEIF_EXTENSIONS:
+        _register_heif()
     try:
         with Image.open(path) as im:
             im.load()  # decode fully now so a truncated file fails here, not in a worker later
