@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from footseg.data.io import image_files, natural_key, photos_folder, read_image, read_mask, write_png
+from footseg.data.io import (
+    image_files,
+    is_label_mask,
+    natural_key,
+    photos_folder,
+    read_image,
+    read_mask,
+    write_png,
+)
 from footseg.errors import FootsegError
 
 FILES = Path(__file__).parent / "files"
@@ -116,3 +124,14 @@ def test_a_broken_heic_file_is_named_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(FootsegError, match="unreadable or truncated image") as err:
         read_image(path)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_label_masks_are_0_and_one_foot_value() -> None:
+    mask = np.zeros((4, 6), np.uint8)
+    assert is_label_mask(mask)  # no foot
+    mask[1:3, 2:5] = 255
+    assert is_label_mask(mask) and is_label_mask(mask // 255)  # 0/255 and 0/1
+    soft = mask.copy()
+    soft[1, 1] = 128  # an anti-aliased edge pixel
+    assert not is_label_mask(soft)
+    assert not is_label_mask(mask // 255 + 1)  # background stored as 1: all of it would be foot

@@ -79,6 +79,14 @@ def test_masks_at_another_resolution_score_as_the_full_size_ones(red_model, make
         evaluate_clips(red_model, tmp_path / "odd")
 
 
+def test_clips_with_soft_masks_are_named(red_model, make_photo, tmp_path: Path) -> None:
+    frames = [make_photo(48, 64, seed=i) for i in range(2)]
+    _clip(tmp_path / "clips" / "a", frames)
+    image, mask = frames[1]
+    _clip(tmp_path / "clips" / "b", [frames[0], (image, np.where(mask > 0, 200, 30).astype(np.uint8))])
+    assert evaluate_clips(red_model, tmp_path / "clips")["unlike_labels"] == ["b"]  # background stored as 30
+
+
 def test_a_frame_without_a_mask_is_named(red_model, make_photo, tmp_path: Path) -> None:
     clip = _clip(tmp_path / "clips" / "a", [make_photo(40, 40, seed=i) for i in range(2)])
     (clip / "masks" / "f001.png").unlink()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -95,6 +96,24 @@ def test_empty_or_missing_dataset(red_model, tmp_path: Path) -> None:
         evaluate(red_model, tmp_path / "empty")
     with pytest.raises(FootsegError, match="not found"):
         evaluate(red_model, tmp_path / "absent")
+
+
+def test_soft_masks_are_named_and_scored_as_non_zero_is_foot(red_model, saved_model: Path, make_blob_folder,
+                                                             tmp_path: Path, capsys) -> None:
+    folder = make_blob_folder(tmp_path / "d", [(40, 60), (40, 60), (40, 60)])
+    hard = evaluate(red_model, folder)
+    assert hard["unlike_labels"] == []
+    mask = read_mask(folder / "masks" / "blob1.png")
+    soft = mask.copy()
+    soft[(mask == 0) & (cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0)] = 90  # a one-pixel soft fringe
+    write_png(folder / "masks" / "blob1.png", soft)
+    scores = evaluate(red_model, folder)
+    assert scores["unlike_labels"] == ["blob1"]
+    assert scores["iou"] < hard["iou"]  # the fringe counts as foot, as the warning says
+    assert main(["eval", str(saved_model), "--data", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert "1 of 3 images have masks with values other than 0 and one foot value" in err
+    assert "masks/blob1.png" in err and str(folder) in err and err.count("\n") == 1
 
 
 def test_cli_json_holds_the_scores(saved_model: Path, blob_folder: Path, tmp_path: Path, capsys) -> None:

@@ -105,6 +105,13 @@ def read_mask(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
+def is_label_mask(mask: np.ndarray) -> bool:
+    """True for a mask of 0 and at most one other value, which ``mask > 0`` reads as it was drawn. Soft (anti-aliased
+    or resized) edges, or a background stored as other than 0, would count as foot."""
+    top = mask.max(initial=0)
+    return not np.any((mask != 0) & (mask != top))
+
+
 def write_png(path: str | Path, array: np.ndarray) -> None:
     """Write an (H, W) or (H, W, 3) uint8 array as PNG, creating parent folders."""
     path = Path(path)

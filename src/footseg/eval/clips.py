@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from footseg.data.clips import Clip, find_clips
+from footseg.data.io import is_label_mask
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
 from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, resize_proba, to_mask
@@ -63,7 +64,8 @@ def evaluate_clips(
 
     Keys: iou, accuracy, miou, flicker (percent), n_clips, n_frames, mode, latency_ms and p90_ms (one frame's full
     loop at ``threads`` threads, as ``footseg bench`` pins them: resize, network, state update, resize back; decoding
-    excluded), threshold, region_peak, presence, and per_clip ({clip, iou, flicker}).
+    excluded), threshold, region_peak, presence, unlike_labels (the clips with a mask of more than 0 and one foot value,
+    whose every non-zero pixel was scored as foot) and per_clip ({clip, iou, flicker}).
     """
     clips = find_clips(Path(data), split)
     for clip in clips:  # every problem with the data surfaces before any time is spent on the model
@@ -83,7 +85,7 @@ def evaluate_clips(
 
 def _run(segmenter: VideoSegmenter, clips: list[Clip]) -> dict:
     total, flicker, watch = ConfusionMeter(), FlickerMeter(), Stopwatch()
-    per_clip = []
+    per_clip, unlike_labels = [], []
     threshold = segmenter.predictor.threshold
     for clip in clips:
         segmenter.reset()
@@ -96,6 +98,8 @@ def _run(segmenter: VideoSegmenter, clips: list[Clip]) -> dict:
                 pred = to_mask(prob, threshold)
             if pred.shape != mask.shape:  # scored at the mask's own size, as still images are
                 pred = to_mask(resize_proba(prob, mask.shape), threshold)
+            if (not unlike_labels or unlike_labels[-1] != clip.name) and not is_label_mask(mask):
+                unlike_labels.append(clip.name)
             true = (mask > 0).astype(np.uint8)
             clip_meter.update(torch.from_numpy(pred), torch.from_numpy(true))
             flicker.update(pred, true)
@@ -114,5 +118,6 @@ def _run(segmenter: VideoSegmenter, clips: list[Clip]) -> dict:
         "presence": segmenter.predictor.presence,
         "latency_ms": timing["latency_ms"],
         "p90_ms": timing["p90_ms"],
+        "unlike_labels": unlike_labels,
         "per_clip": per_clip,
     }

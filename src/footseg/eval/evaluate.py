@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from footseg.data.dataset import Sample, find_samples, read_sample, split_folder
+from footseg.data.io import is_label_mask
 from footseg.errors import FootsegError
 from footseg.eval.error_kinds import BLOB, largest_region
 from footseg.metrics import ConfusionMeter
@@ -72,7 +73,8 @@ def evaluate(
     """Scores of ``model`` on ``data``: accuracy, iou (foot), iou_interval (its 95 % bootstrap interval over the
     images, ``iou_interval``; None for one image), miou, n (images), threshold, region_peak, presence, input_size (the
     side the network ran at), empty (the images with no foot), blob_rate (the share of those in which it marks a foot
-    region over ``BLOB`` of the frame, None without any: what a live camera on a bare floor shows) and per_image.
+    region over ``BLOB`` of the frame, None without any: what a live camera on a bare floor shows), unlike_labels (the
+    stems of masks with more than 0 and one foot value, whose every non-zero pixel was scored as foot) and per_image.
 
     Accuracy and IoU are dataset-level: confusion counts are summed over every pixel of every image before dividing,
     so large photos weigh more than small ones. ``per_image`` lists {stem, iou, accuracy} for each image. A pixel is
@@ -87,7 +89,8 @@ def evaluate(
     per_image: list[dict] = []
     inter, union = [], []
     empty = blobs = 0
-    for sample, prob, target in predictions(predictor, samples, batch_size):
+    unlike_labels: list[str] = []
+    for sample, prob, target in predictions(predictor, samples, batch_size, unlike_labels):
         meter = ConfusionMeter()
         found = to_mask(prob, predictor.threshold)
         inter.append(np.count_nonzero(found & target))
@@ -103,7 +106,7 @@ def evaluate(
             "threshold": predictor.threshold,
             "region_peak": predictor.region_peak, "presence": predictor.presence,
             "input_size": list(predictor.input_size), "empty": empty, "blob_rate": blobs / empty if empty else None,
-            "per_image": per_image}
+            "unlike_labels": unlike_labels, "per_image": per_image}
 
 
 def threshold_ious(
@@ -230,11 +233,14 @@ def operating_points(
             for i, t in enumerate(thresholds) for j, p in enumerate(peaks) for k, q in enumerate(presences)}
 
 
-def predictions(predictor: Predictor, samples: Sequence[Sample], batch_size: int
-                ) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
-    """(sample, foot probability at its mask's size, uint8 {0, 1} target) for each sample, in batches."""
+def predictions(predictor: Predictor, samples: Sequence[Sample], batch_size: int,
+                unlike_labels: list[str] | None = None) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
+    """(sample, foot probability at its mask's size, uint8 {0, 1} target) for each sample, in batches. The stems of
+    masks that are not label masks (``is_label_mask``) go into ``unlike_labels`` when given."""
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
         images, masks = zip(*(read_sample(s, scaled_mask=True) for s in chunk), strict=True)
         for sample, prob, mask in zip(chunk, predictor.predict_batch(images), masks, strict=True):
+            if unlike_labels is not None and not is_label_mask(mask):
+                unlike_labels.append(sample.stem)
             yield sample, resize_proba(prob, mask.shape[:2]), (mask > 0).astype(np.uint8)
