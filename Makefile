@@ -30,11 +30,11 @@ browser:
 	else echo "make: no /usr/bin/chromium and not root (apt-get install chromium): the browser tests will skip"; fi
 
 test: $(STAMP) $(WEB_STAMP) browser
-	$(BIN)/ruff check src tests benchmarks docs scripts
+	$(BIN)/ruff check src tests benchmarks docs scripts examples
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks docs scripts
+	$(BIN)/ruff check src tests benchmarks docs scripts examples
 
 # The speed table of issue 4, with MediaPipe's selfie segmenter as a peer. mediapipe lives in its own venv: its pins
 # (numpy<2, protobuf<5) must not reach footseg's. If it cannot be installed, the peer rows are skipped with a message.
