@@ -98,8 +98,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             + (f"  a blob on {100 * scores['blob_rate']:.1f} % of {scores['empty']} frames with no foot"
                if scores["empty"] else "")
         )
-        _warn_unlike_labels([f"masks/{stem}.png" for stem in scores["unlike_labels"]], f"{scores['n']} images",
-                            args.data)
+        _warn_unlike_labels(scores["unlike_labels"], f"{scores['n']} images", args.data)
     if args.json:
         atomic_write_text(args.json, json.dumps(scores, indent=2) + "\n")
     if args.worst_figure and args.data is not None:
@@ -112,7 +111,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _warn_unlike_labels(odd: list[str], among: str, data: str) -> None:
-    """One stderr line when masks are not 0 and one foot value: their scores count every non-zero pixel as foot."""
+    """One stderr line when masks are not 0 and one foot value (``odd``: their paths, or their clips' names): their
+    scores count every non-zero pixel as foot."""
     if odd:
         print(f"footseg: warning: {len(odd)} of {among} have masks with values other than 0 and one foot value (soft "
               f"edges?), e.g. {odd[0]}: every non-zero pixel was scored as foot (`footseg check {data}` lists them)",

@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -118,12 +120,43 @@ def test_an_iphone_heic_photo_reads_upright_and_rotated_once() -> None:
     assert image[:8, -8:].mean() > 200 and image[-8:, :8].mean() < 50 and image[:8, :8].mean() < 50
 
 
-def test_a_broken_heic_file_is_named_in_one_line(tmp_path: Path) -> None:
+def test_a_damaged_heic_file_is_named_in_one_line(tmp_path: Path) -> None:
+    data = bytearray((FILES / "rotated.heic").read_bytes())
+    start = data.index(b"mdat") + 4
+    data[start:] = bytes(len(data) - start)  # its headers intact, its coded picture zeroed
     path = tmp_path / "IMG_0001.HEIC"
-    path.write_bytes((FILES / "rotated.heic").read_bytes()[:200])
+    path.write_bytes(bytes(data))
     with pytest.raises(FootsegError, match="unreadable or truncated image") as err:
         read_image(path)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_heic_photo_named_jpg_reads_in_a_fresh_process(tmp_path: Path) -> None:
+    # some exporters name HEIC pictures .jpg; read first in a process that has read no .heic before
+    (tmp_path / "IMG_0002.jpg").write_bytes((FILES / "rotated.heic").read_bytes())
+    code = ("import sys; from footseg.data.io import read_image; "
+            f"print(read_image({str(tmp_path / 'IMG_0002.jpg')!r}).shape)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "(32, 24, 3)"
+
+
+def test_without_pi_heif_a_heic_photo_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "x.jpg").write_bytes(b"not a photo")
+    code = f"""
+import sys
+sys.modules["pi_heif"] = None  # its import fails, as where it is not installed
+from footseg.data.io import read_image
+from footseg.errors import FootsegError
+for path in ({str(FILES / "rotated.heic")!r}, {str(tmp_path / "x.jpg")!r}):
+    try:
+        read_image(path)
+    except FootsegError as exc:
+        print(exc)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert len(out) == 2
+    assert "rotated.heic" in out[0] and "needs pi-heif (pip install pi-heif)" in out[0]
+    assert "x.jpg" in out[1] and "unreadable or truncated image" in out[1]  # a broken .jpg is no HEIC question
 
 
 def test_label_masks_are_0_and_one_foot_value() -> None:

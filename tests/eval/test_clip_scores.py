@@ -79,12 +79,17 @@ def test_masks_at_another_resolution_score_as_the_full_size_ones(red_model, make
         evaluate_clips(red_model, tmp_path / "odd")
 
 
-def test_clips_with_soft_masks_are_named(red_model, make_photo, tmp_path: Path) -> None:
-    frames = [make_photo(48, 64, seed=i) for i in range(2)]
+def test_clips_with_soft_masks_are_named_once(red_model, saved_model: Path, make_photo, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    frames = [make_photo(48, 64, seed=i) for i in range(3)]
     _clip(tmp_path / "clips" / "a", frames)
-    image, mask = frames[1]
-    _clip(tmp_path / "clips" / "b", [frames[0], (image, np.where(mask > 0, 200, 30).astype(np.uint8))])
-    assert evaluate_clips(red_model, tmp_path / "clips")["unlike_labels"] == ["b"]  # background stored as 30
+    odd = [(image, np.where(mask > 0, 200, 30).astype(np.uint8)) for image, mask in frames]  # background stored as 30
+    _clip(tmp_path / "clips" / "b", [frames[0], *odd[1:]])
+    _clip(tmp_path / "clips" / "c", odd)
+    assert evaluate_clips(red_model, tmp_path / "clips")["unlike_labels"] == ["b", "c"]
+    assert main(["eval", str(saved_model), "--clips", str(tmp_path / "clips")]) == 0
+    err = capsys.readouterr().err
+    assert "2 of 3 clips have masks with values other than 0 and one foot value" in err and "e.g. b:" in err
 
 
 def test_a_frame_without_a_mask_is_named(red_model, make_photo, tmp_path: Path) -> None:

@@ -108,12 +108,21 @@ def test_soft_masks_are_named_and_scored_as_non_zero_is_foot(red_model, saved_mo
     soft[(mask == 0) & (cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0)] = 90  # a one-pixel soft fringe
     write_png(folder / "masks" / "blob1.png", soft)
     scores = evaluate(red_model, folder)
-    assert scores["unlike_labels"] == ["blob1"]
+    assert scores["unlike_labels"] == [str(folder / "masks" / "blob1.png")]
     assert scores["iou"] < hard["iou"]  # the fringe counts as foot, as the warning says
     assert main(["eval", str(saved_model), "--data", str(folder)]) == 0
     err = capsys.readouterr().err
     assert "1 of 3 images have masks with values other than 0 and one foot value" in err
-    assert "masks/blob1.png" in err and str(folder) in err and err.count("\n") == 1
+    assert f"e.g. {folder / 'masks' / 'blob1.png'}:" in err and err.count("\n") == 1
+
+
+def test_a_soft_mask_of_a_split_is_named_by_its_path(red_model, blob_dataset) -> None:
+    root = blob_dataset()
+    mask_path = sorted((root / "test" / "masks").iterdir())[1]
+    mask = read_mask(mask_path)
+    write_png(mask_path, np.where(mask > 0, 255, 1).astype(np.uint8))  # background stored as 1
+    assert evaluate(red_model, root, split="test")["unlike_labels"] == [str(mask_path)]
+    assert evaluate(red_model, root, split="val")["unlike_labels"] == []
 
 
 def test_cli_json_holds_the_scores(saved_model: Path, blob_folder: Path, tmp_path: Path, capsys) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from footseg.atomic import atomic_write_text
 from footseg.data.clips import clip_folders, is_clip_dataset
 from footseg.data.dataset import SPLITS, has_splits
-from footseg.data.io import IMAGE_EXTENSIONS, MASK_EXTENSION, read_image, read_mask
+from footseg.data.io import IMAGE_EXTENSIONS, IMAGE_HINT, MASK_EXTENSION, read_image, read_mask
 from footseg.errors import FootsegError
 
 
@@ -113,7 +113,8 @@ def _check_folder(folder: Path, pool: ThreadPoolExecutor, empty: str = "empty sp
     if not folder.is_dir():
         return [Problem(folder, "folder not found")], 0
     if not images_dir.is_dir():
-        return [Problem(images_dir, "missing images/ folder (expected images/<stem>.jpg|png and masks/<stem>.png)")], 0
+        expected = f"expected images/<stem>.{IMAGE_HINT} and masks/<stem>.png"
+        return [Problem(images_dir, f"missing images/ folder ({expected})")], 0
     problems: list[Problem] = []
     images: dict[str, Path] = {}
     for path in _visible_files(images_dir):
@@ -224,7 +225,7 @@ def _check_clip_folder(folder: Path, pool: ThreadPoolExecutor) -> tuple[list[Pro
     problems: list[Problem] = []
     for sub in sorted(folder.iterdir()):
         if sub.is_dir() and not sub.name.startswith(".") and sub not in clips:
-            problems.append(Problem(sub, "not a clip: no images/ folder (expected images/<frame>.jpg|png and "
+            problems.append(Problem(sub, f"not a clip: no images/ folder (expected images/<frame>.{IMAGE_HINT} and "
                                          "masks/<frame>.png)"))
     if not clips:
         problems.append(Problem(folder, "empty split: no clips"))

@@ -1,9 +1,9 @@
 """Clips as data: short videos stored as folders of frames, for live-video modes (per-frame IoU, flicker).
 
-A clip is a folder ``<clip>/images/<frame>.jpg|png`` + ``<clip>/masks/<frame>.png``, the dataset format of one
-folder (``dataset.find_samples``), its frames in the order of their names (so name them ``000``, ``001``, ... or
-``f000``, ...). A clip dataset is a folder of clips, or has ``train/``, ``val/``, ``test/`` folders of clips
-(``footseg synth --clips`` writes those). ``footseg check`` validates clip datasets too (``check.py``).
+A clip is a folder ``<clip>/images/<frame>.jpg`` (or another photo format) + ``<clip>/masks/<frame>.png``, the
+dataset format of one folder (``dataset.find_samples``), its frames in the order of their names (so name them
+``000``, ``001``, ... or ``f000``, ...). A clip dataset is a folder of clips, or has ``train/``, ``val/``, ``test/``
+folders of clips (``footseg synth --clips`` writes those). ``footseg check`` validates clip datasets too (``check.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from footseg.data.dataset import SPLITS, Sample, find_samples, has_splits, read_sample, split_folder
-from footseg.data.io import read_image
+from footseg.data.io import IMAGE_HINT, read_image
 from footseg.errors import FootsegError
 
 
@@ -69,6 +69,6 @@ def find_clips(root: Path, split: str = "test") -> list[Clip]:
     folder = split_folder(root, split) if has_splits(root) else root
     clips = clips_in(folder)
     if not clips:
-        raise FootsegError("no clips here (expected <clip>/images/<frame>.jpg|png and <clip>/masks/<frame>.png)",
+        raise FootsegError(f"no clips here (expected <clip>/images/<frame>.{IMAGE_HINT} and <clip>/masks/<frame>.png)",
                            folder)
     return clips

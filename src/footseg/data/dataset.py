@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from footseg.data.augment import AugmentConfig, ThesisAugment
-from footseg.data.io import MASK_EXTENSION, image_files, natural_key, read_image, read_mask
+from footseg.data.io import IMAGE_HINT, MASK_EXTENSION, image_files, natural_key, read_image, read_mask
 from footseg.data.transforms import mask_to_tensor, resize_image, resize_mask, to_tensor
 from footseg.errors import FootsegError
 
@@ -39,7 +39,7 @@ def find_samples(folder: Path) -> list[Sample]:
     folder = Path(folder)
     images_dir = folder / "images"
     if not images_dir.is_dir():
-        raise FootsegError("no images/ folder (expected images/<stem>.jpg|png and masks/<stem>.png)", folder)
+        raise FootsegError(f"no images/ folder (expected images/<stem>.{IMAGE_HINT} and masks/<stem>.png)", folder)
     masks_dir = folder / "masks"
     masks = {}
     if masks_dir.is_dir():  # listed rather than probed, so 'a.PNG' pairs with 'a.jpg' on case-sensitive file systems
@@ -47,7 +47,8 @@ def find_samples(folder: Path) -> list[Sample]:
     samples: dict[str, Sample] = {}
     for path in image_files(images_dir):
         if path.stem in samples:
-            raise FootsegError(f"two images share the stem '{path.stem}' ({samples[path.stem].image.name})", path)
+            raise FootsegError(f"two images share the stem '{path.stem}' ({samples[path.stem].image.name}): keep "
+                               "one of them (a HEIC original beside its JPEG copy, say)", path)
         samples[path.stem] = Sample(path.stem, path, masks.get(path.stem))
     return [samples[k] for k in sorted(samples, key=natural_key)]  # clip frames: frame_2 before frame_10
 

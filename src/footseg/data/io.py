@@ -9,7 +9,6 @@ else = foot).
 
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 
@@ -19,8 +18,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from footseg.errors import FootsegError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif")
-HEIF_EXTENSIONS = (".heic", ".heif")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif", ".hif")
+HEIF_EXTENSIONS = (".heic", ".heif", ".hif")
+# How messages name the photo formats: images/<stem>.jpg|png|...
+IMAGE_HINT = "|".join(ext[1:] for ext in IMAGE_EXTENSIONS if ext != ".jpeg")
 MASK_EXTENSION = ".png"
 
 
@@ -47,14 +48,30 @@ def photos_folder(path: str | Path) -> Path:
     return path / "images" if (path / "images").is_dir() else path
 
 
-@functools.cache
-def _register_heif() -> None:
-    # Only when a HEIF file is read: the plugin takes a tenth of a second to import, more than reading a photo.
-    # libheif applies the file's rotation itself and pi-heif then resets the EXIF orientation to 1, so the
-    # exif_transpose below does not rotate a second time.
-    import pi_heif
-
+def _heif_readable(path: Path, required: bool) -> bool:
+    """Whether PIL reads HEIF now, registering pi-heif's reader first if it does not; a missing pi-heif is a
+    one-line error where ``required``."""
+    # Registered when first needed: the plugin takes a tenth of a second to import, more than reading a photo.
+    # libheif applies the file's rotation itself and pi-heif then resets the EXIF orientation to 1, so
+    # exif_transpose does not rotate a second time.
+    if "HEIF" in Image.OPEN:
+        return True
+    try:
+        import pi_heif
+    except ImportError as exc:
+        if required:
+            raise FootsegError("reading HEIC/HEIF photos needs pi-heif (pip install pi-heif)", path) from exc
+        return False
     pi_heif.register_heif_opener()
+    return True
+
+
+def _decode(path: Path) -> Image.Image:
+    with Image.open(path) as im:
+        im.load()  # decode fully now so a truncated file fails here, not in a worker later
+        # In place: otherwise exif_transpose copies even an upright image (with convert's, a tenth of a read).
+        ImageOps.exif_transpose(im, in_place=True)
+        return im
 
 
 def _open(path: Path) -> Image.Image:
@@ -62,14 +79,18 @@ def _open(path: Path) -> Image.Image:
     if not path.is_file():
         raise FootsegError("file not found", path)
     if path.suffix.lower() in HEIF_EXTENSIONS:
-        _register_heif()
+        _heif_readable(path, required=True)
     try:
-        with Image.open(path) as im:
-            im.load()  # decode fully now so a truncated file fails here, not in a worker later
-            # In place: otherwise exif_transpose copies even an upright image (with convert's, a tenth of a read).
-            ImageOps.exif_transpose(im, in_place=True)
-            return im
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        try:
+            return _decode(path)
+        except UnidentifiedImageError:
+            # A HEIF photo under another name (some phones' exports call it .jpg) reads the same in every process,
+            # not only in one that happened to read a .heic before.
+            if "HEIF" in Image.OPEN or not _heif_readable(path, required=False):
+                raise
+            return _decode(path)
+    # A damaged HEIF's decoder raises EOFError or RuntimeError where PIL's own raise OSError.
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, RuntimeError) as exc:
         raise FootsegError(f"unreadable or truncated image ({exc})", path) from exc
     except Image.DecompressionBombError as exc:  # PIL refuses over twice its MAX_IMAGE_PIXELS (179 megapixels)
         raise FootsegError(f"image too large to read ({exc})", path) from exc

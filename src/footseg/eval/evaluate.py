@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from footseg.data.dataset import Sample, find_samples, read_sample, split_folder
-from footseg.data.io import is_label_mask
+from footseg.data.io import IMAGE_HINT, is_label_mask
 from footseg.errors import FootsegError
 from footseg.eval.error_kinds import BLOB, largest_region
 from footseg.metrics import ConfusionMeter
@@ -54,7 +54,7 @@ def labelled_samples(data: str | Path, split: str = "test") -> list[Sample]:
     folder = split_folder(Path(data), split)
     samples = find_samples(folder)
     if not samples:
-        raise FootsegError("no images found (expected images/*.jpg|png and masks/*.png)", folder)
+        raise FootsegError(f"no images found (expected images/*.{IMAGE_HINT} and masks/*.png)", folder)
     for sample in samples:
         if sample.mask is None:
             raise FootsegError(f"image has no mask (expected masks/{sample.stem}.png)", sample.image)
@@ -74,7 +74,7 @@ def evaluate(
     images, ``iou_interval``; None for one image), miou, n (images), threshold, region_peak, presence, input_size (the
     side the network ran at), empty (the images with no foot), blob_rate (the share of those in which it marks a foot
     region over ``BLOB`` of the frame, None without any: what a live camera on a bare floor shows), unlike_labels (the
-    stems of masks with more than 0 and one foot value, whose every non-zero pixel was scored as foot) and per_image.
+    paths of masks with more than 0 and one foot value, whose every non-zero pixel was scored as foot) and per_image.
 
     Accuracy and IoU are dataset-level: confusion counts are summed over every pixel of every image before dividing,
     so large photos weigh more than small ones. ``per_image`` lists {stem, iou, accuracy} for each image. A pixel is
@@ -235,12 +235,12 @@ def operating_points(
 
 def predictions(predictor: Predictor, samples: Sequence[Sample], batch_size: int,
                 unlike_labels: list[str] | None = None) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
-    """(sample, foot probability at its mask's size, uint8 {0, 1} target) for each sample, in batches. The stems of
+    """(sample, foot probability at its mask's size, uint8 {0, 1} target) for each sample, in batches. The paths of
     masks that are not label masks (``is_label_mask``) go into ``unlike_labels`` when given."""
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
         images, masks = zip(*(read_sample(s, scaled_mask=True) for s in chunk), strict=True)
         for sample, prob, mask in zip(chunk, predictor.predict_batch(images), masks, strict=True):
             if unlike_labels is not None and not is_label_mask(mask):
-                unlike_labels.append(sample.stem)
+                unlike_labels.append(str(sample.mask))
             yield sample, resize_proba(prob, mask.shape[:2]), (mask > 0).astype(np.uint8)

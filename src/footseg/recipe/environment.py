@@ -64,7 +64,7 @@ def device_name(device: str) -> str:
 
     The instruction set is part of what a run's weights depend on: 20 training steps of the default's network give the
     same weights bit for bit run after run, and other weights with oneDNN held to AVX2 on the same AVX-512 machine
-    (`ONEDNN_MAX_CPU_ISA=AVX2`; README.md, "Recipes").
+    (`ONEDNN_MAX_CPU_ISA=AVX2`; docs/history.md, "Recipe candidates and runs").
     """
     import torch
 

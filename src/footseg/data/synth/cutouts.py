@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from footseg.data.dataset import find_samples
-from footseg.data.io import MASK_EXTENSION, read_image, read_mask
+from footseg.data.io import IMAGE_HINT, MASK_EXTENSION, read_image, read_mask
 from footseg.data.synth.floors import by_split
 from footseg.data.synth.foot import FootPose
 from footseg.data.synth.mesh import Mesh
@@ -58,7 +58,7 @@ def list_cutouts(folder: str | Path) -> dict[str, list[Cutout]]:
         raise FootsegError("cutout folder not found", root)
     out = by_split(root, _cutouts_in, lambda c: Path(c.image))
     if not any(out.values()):
-        raise FootsegError("no cutouts found (expected images/<stem>.jpg|png with masks/<stem>.png)", root)
+        raise FootsegError(f"no cutouts found (expected images/<stem>.{IMAGE_HINT} with masks/<stem>.png)", root)
     return out
 
 

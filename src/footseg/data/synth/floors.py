@@ -20,7 +20,6 @@ from typing import TypeVar
 
 import numpy as np
 
-from footseg.data.io import IMAGE_EXTENSIONS
 from footseg.errors import FootsegError
 
 T = TypeVar("T")
@@ -234,6 +233,11 @@ def photo_floor(path: str, rng: np.random.Generator) -> Surface:
                    offset=tuple(rng.uniform(-5, 5, 2)), gloss=float(rng.uniform(0, 0.4)), photo=path)
 
 
+# The formats floor photos were taken in before footseg read WebP, AVIF and HEIC: a render's photos are listed by
+# index, so a folder's other files joining the list would change what a seed renders from that folder.
+FLOOR_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
 def list_photos(folder: Path) -> dict[str, list[str]]:
     """Floor photos of each split, as sorted absolute paths. ``folder`` has train/val/test subfolders, or is flat."""
     folder = Path(folder)
@@ -242,12 +246,12 @@ def list_photos(folder: Path) -> dict[str, list[str]]:
     def photos(split: Path) -> list[str]:
         # Sorted by text, not in natural order: renders pick photos by index, so this order is part of what a seed
         # means, and recipes' renders must stay what they were. Hidden files (macOS ._IMG.jpg) are no photos.
-        return sorted(str(p) for p in split.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        return sorted(str(p) for p in split.rglob("*") if p.is_file() and p.suffix.lower() in FLOOR_EXTENSIONS
                       and not any(part.startswith(".") for part in p.relative_to(split).parts))
 
     out = by_split(folder, photos, Path)
     if not any(out.values()):
-        raise FootsegError("no floor photos (.jpg/.jpeg/.png) found", folder)
+        raise FootsegError(f"no floor photos ({'/'.join(FLOOR_EXTENSIONS)}) found", folder)
     return out
 
 
