@@ -57,8 +57,12 @@ def test_read_sample_refuses_a_mask_of_another_size_naming_it(tmp_path: Path) ->
         read_sample(find_samples(folder)[0])
     assert read_sample(find_samples(folder)[0], scaled_mask=True)[1].shape == (20, 15)
     write_png(folder / "masks" / "a.png", np.zeros((30, 40), np.uint8))  # another shape: never stretched
-    with pytest.raises(FootsegError, match=r"a\.png: mask size 40x30 differs from image size 30x40"):
+    with pytest.raises(FootsegError, match=r"a\.png: mask size 40x30 differs from image size 30x40; drawn on the "
+                       "photo as stored, before the rotation its EXIF orientation asks for"):
         read_sample(find_samples(folder)[0], scaled_mask=True)
+    write_png(folder / "masks" / "a.png", np.zeros((30, 30), np.uint8))
+    with pytest.raises(FootsegError, match=r"mask size 30x30 differs from image size 30x40$"):  # no rotation to blame
+        read_sample(find_samples(folder)[0])
 
 
 def test_spread_takes_the_first_the_last_and_evenly_between() -> None:

@@ -65,7 +65,10 @@ def read_sample(sample: Sample, scaled_mask: bool = False) -> tuple[np.ndarray, 
     (ih, iw), (mh, mw) = image.shape[:2], mask.shape
     scaled = abs(mh - ih * mw / iw) <= 1 and abs(mw - iw * mh / ih) <= 1  # rounding of a resize moves a side by 1
     if (ih, iw) != (mh, mw) and not (scaled_mask and scaled):
-        raise FootsegError(f"mask size {mw}x{mh} differs from image size {iw}x{ih}", sample.mask)
+        # Sides swapped: an annotation tool that ignored the photo's EXIF rotation drew on the picture as stored.
+        hint = ("; drawn on the photo as stored, before the rotation its EXIF orientation asks for? footseg reads "
+                "photos upright") if (mh, mw) == (iw, ih) else ""
+        raise FootsegError(f"mask size {mw}x{mh} differs from image size {iw}x{ih}{hint}", sample.mask)
     return image, mask
 
 
