@@ -155,7 +155,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from footseg.eval.predict import predict
 
     model, inputs = _model_and_inputs(args.items)
-    result = predict(model, [Path(p) for p in inputs], Path(args.out))
+    result = predict(model, [Path(p) for p in inputs], Path(args.out), overwrite=args.overwrite)
     for path, why in result.failed:
         print(f"footseg: error: {path}: {why}", file=sys.stderr)
     print(f"wrote masks and overlays for {result.done} images to {args.out}"
@@ -534,6 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("items", nargs="+", metavar="[MODEL] INPUT",
                    help=f"the model ({MODEL_HELP}), then image files or folders")
     s.add_argument("--out", required=True)
+    s.add_argument("--overwrite", action="store_true",
+                   help="replace masks and overlays already in --out (refused without it: they may be your own)")
     s.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("live", help="segment a camera's frames live and show them in a window (needs a display)")

@@ -205,6 +205,13 @@ def test_a_folder_that_is_not_a_render_is_refused_before_anything_is_written(tmp
     with pytest.raises(FootsegError, match=r"not a footseg render \(images; no manifest.json\)"):
         synthesize(photos, SynthSettings(n=2, size=32))
     assert sorted(p.name for p in photos.iterdir()) == ["images"]
+    # a hand-made dataset with splits, whose numbered files a render would write over
+    hand = tmp_path / "hand"
+    write_jpeg(hand / "train" / "images" / "0000000.jpg", np.full((8, 8, 3), 7, np.uint8))
+    before = (hand / "train" / "images" / "0000000.jpg").read_bytes()
+    with pytest.raises(FootsegError, match=r"not a footseg render \(train/images/0000000.jpg; no manifest.json\)"):
+        synthesize(hand, SynthSettings(n=2, size=32))
+    assert (hand / "train" / "images" / "0000000.jpg").read_bytes() == before and not (hand / "manifest.json").exists()
     (tmp_path / "afile").write_text("")
     with pytest.raises(FootsegError, match="exists and is not a folder"):
         synthesize(tmp_path / "afile", SynthSettings(n=2, size=32))

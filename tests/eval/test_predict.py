@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from footseg.data.io import read_image, read_mask
+from footseg.data.io import read_image, read_mask, write_png
 from footseg.errors import FootsegError
 from footseg.eval.predict import FOOT_COLOUR, collect_images, overlay_mask, predict
 
@@ -44,13 +44,30 @@ def test_a_folder_predicted_into_itself_again_skips_its_own_outputs(red_model, m
                                                                     ) -> None:
     photos = make_blob_folder(tmp_path / "d", [(48, 80), (40, 40)]) / "images"
     assert predict(red_model, [photos], photos).done == 2
-    assert predict(red_model, [photos], photos).done == 2  # not 6: blob0_mask.png is no photo
+    assert predict(red_model, [photos], photos, overwrite=True).done == 2  # not 6: blob0_mask.png is no photo
     assert sorted(p.name for p in photos.iterdir()) == [
         "blob0.png", "blob0_mask.png", "blob0_overlay.jpg", "blob1.png", "blob1_mask.png", "blob1_overlay.jpg"]
     elsewhere = tmp_path / "out"
     assert predict(red_model, [photos], elsewhere).done == 6  # named as input from another folder, they are photos
     (photos / "blob1.png").unlink()  # a mask whose photo is gone could be anyone's photo now: it is segmented
-    assert predict(red_model, [photos], photos).done == 3  # blob0, blob1_mask.png, blob1_overlay.jpg
+    assert predict(red_model, [photos], photos, overwrite=True).done == 3  # blob0, blob1_mask.png, blob1_overlay.jpg
+
+
+def test_outputs_already_there_are_refused_unless_overwrite(red_model, make_blob_folder, tmp_path: Path,
+                                                            capsys) -> None:
+    photos = make_blob_folder(tmp_path / "d", [(48, 80), (40, 40)]) / "images"
+    out = tmp_path / "out"
+    write_png(out / "blob1_mask.png", np.full((40, 40), 7, np.uint8))  # someone's own mask, by chance so named
+    with pytest.raises(FootsegError, match="already exists: --overwrite replaces them") as err:
+        predict(red_model, [photos], out)
+    assert str(out / "blob1_mask.png") in str(err.value)
+    assert read_mask(out / "blob1_mask.png").max() == 7 and sorted(p.name for p in out.iterdir()) == ["blob1_mask.png"]
+    from footseg.cli import main
+
+    assert main(["predict", str(photos), "--out", str(out)]) == 2  # refused before the default model loads
+    assert "blob1_mask.png: already exists" in capsys.readouterr().err
+    assert predict(red_model, [photos], out, overwrite=True).done == 2
+    assert set(np.unique(read_mask(out / "blob1_mask.png"))) <= {0, 255}
 
 
 def test_overlay_tints_only_the_foot(make_photo) -> None:

@@ -78,11 +78,13 @@ def _read_or_fail(path: Path, result: PredictResult) -> np.ndarray | None:
         return None
 
 
-def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str | Path) -> PredictResult:
+def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str | Path,
+            overwrite: bool = False) -> PredictResult:
     """Write a mask and an overlay for every input image (``model`` None = the default model).
 
     A photo that cannot be read is reported in the result and skipped; the others are still written, so one bad
-    file in a folder of hundreds costs that file, not the run.
+    file in a folder of hundreds costs that file, not the run. Files already at the outputs' names are refused
+    before anything runs (they may be someone's own masks) unless ``overwrite``.
     """
     out = Path(out)
     paths = collect_images(inputs)  # all problems with the inputs as named surface before the model is loaded
@@ -90,6 +92,11 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
         ours, stems = out.resolve(), {p.stem for p in paths}
         paths = [p for p in paths if not (p.parent.resolve() == ours and any(
             p.name.endswith(suffix) and p.name[: -len(suffix)] in stems for suffix in OUTPUT_SUFFIXES))]
+        taken = [out / f"{p.stem}{suffix}" for p in paths for suffix in OUTPUT_SUFFIXES
+                 if (out / f"{p.stem}{suffix}").exists()]
+        if taken and not overwrite:
+            more = f" and {len(taken) - 1} more outputs" if len(taken) > 1 else ""
+            raise FootsegError(f"already exists{more}: --overwrite replaces them, or choose another --out", taken[0])
     predictor = as_predictor(model)
     out.mkdir(parents=True, exist_ok=True)
     result = PredictResult()

@@ -527,6 +527,10 @@ def render_units(out: Path, s: SynthSettings, kind: type[Worker], workers: int =
     if old is None and out.is_dir():
         # a folder of someone's photos, say: renders added beside them would make it neither dataset
         foreign = sorted(p.name for p in out.iterdir() if p.name not in (MANIFEST, _PARTIAL, *SPLITS))
+        # A render writes its manifest before its first image, so split folders with files and no manifest are a
+        # dataset of someone else's, whose images a render would write over (its names are numbers, as theirs may be).
+        foreign += sorted(f"{p.relative_to(out)}" for split in SPLITS if (out / split).is_dir()
+                          for p in (out / split).rglob("*") if p.is_file())[:3]
         if foreign:
             raise FootsegError(f"holds files that are not a footseg render ({', '.join(foreign[:3])}"
                                f"{', ...' if len(foreign) > 3 else ''}; no {MANIFEST}): choose another output folder",
