@@ -12,6 +12,7 @@ import torch
 from footseg.cli import main
 from footseg.compress.compressed_file import load_compressed
 from footseg.compress.pipeline import CompressSettings, compress
+from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate
 from footseg.models import load_model
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
@@ -83,6 +84,10 @@ def test_skipped_steps_and_scores_of_the_input(trained_dir: Path, tiny_dataset: 
     assert result["rows"][0]["real_iou"] is None
     assert all(r["sparsity"] == 0.0 for r in result["rows"])
     assert "real IoU" not in (tmp_path / "out" / "compress.md").read_text()
+    before = (tmp_path / "out" / "compress.md").read_text()
+    with pytest.raises(FootsegError, match="already holds files: choose another --out"):
+        compress(trained_dir, tiny_dataset, tmp_path / "out", settings=settings)  # an earlier compression's report
+    assert (tmp_path / "out" / "compress.md").read_text() == before
 
 
 def test_user_errors(trained_dir: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

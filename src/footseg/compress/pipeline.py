@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from footseg.atomic import atomic_write_text
+from footseg.atomic import atomic_write_text, check_writable
 from footseg.bench.cost import measure_model
 from footseg.compress.compressed_file import SUFFIX, load_compressed, write_compressed
 from footseg.compress.fold_bn import fold_batchnorm
@@ -131,6 +131,9 @@ def compress(
     real = Path(real) if real is not None else None
     if not has_splits(data):
         raise FootsegError("compress needs a dataset with train/, val/ (fine-tuning) and test/ (scoring) splits", data)
+    check_writable(out, folder=True, hint="choose another --out")
+    if out.is_dir() and any(out.iterdir()):  # an earlier compression's report and models, or someone's files
+        raise FootsegError("already holds files: choose another --out (or delete it)", out)
     ref = resolve_model(model_dir)
     model_dir = ref.folder
     model, info = ref.load()
