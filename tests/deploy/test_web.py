@@ -156,6 +156,24 @@ def test_an_fp32_onnx_file_asked_for_as_int8_is_refused(fp32_onnx: Path, tmp_pat
     assert not (tmp_path / "site").exists()
 
 
+@pytest.mark.parametrize("kind", ["truncated", "foreign"])
+def test_a_broken_or_foreign_onnx_file_is_named_as_given(fp32_onnx: Path, tmp_path: Path, kind: str) -> None:
+    bad = tmp_path / f"{kind}.onnx"
+    if kind == "truncated":
+        bad.write_bytes(fp32_onnx.read_bytes()[:1000])
+    else:  # a valid ONNX file that footseg did not export
+        import onnx
+
+        graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "g",
+                                       [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+                                       [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+        onnx.save(onnx.helper.make_model(graph), bad)
+    expected = "unreadable ONNX model" if kind == "truncated" else "not a footseg ONNX file"
+    with pytest.raises(FootsegError, match=expected) as err:
+        web.export_web(bad, tmp_path / "site")
+    assert str(err.value).startswith(f"{bad}: ") and not (tmp_path / "site").exists()
+
+
 def test_export_web_refuses_to_replace_a_folder_that_is_no_site(tmp_path: Path) -> None:
     _skip_without_runtime()
     (tmp_path / "mine").mkdir()

@@ -88,8 +88,12 @@ def ort_version(dist: Path) -> str | None:
 def _metadata(onnx_path: Path) -> dict[str, str]:
     """An ONNX file's metadata_props, read without its weights' external data."""
     import onnx
+    from google.protobuf.message import DecodeError
 
-    proto = onnx.load(str(onnx_path), load_external_data=False)
+    try:
+        proto = onnx.load(str(onnx_path), load_external_data=False)
+    except (DecodeError, OSError, ValueError) as exc:  # a truncated file, or no ONNX at all
+        raise FootsegError(f"unreadable ONNX model ({type(exc).__name__})", onnx_path) from exc
     return {p.key: p.value for p in proto.metadata_props}
 
 
@@ -163,6 +167,8 @@ def export_web(
     if precision not in PRECISIONS:
         raise FootsegError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
     ref = resolve_model(model)
+    if ref.onnx:  # a broken or foreign file is named as given, before any work (not as the staging copy)
+        site_meta(ref.path, None)
     if ref.onnx and precision == "int8" and _metadata(ref.path).get(PRECISION_KEY, "fp32") != "int8":
         # an .onnx file is served as it is: asking for int8 would otherwise give an fp32 site without a word
         raise FootsegError("an ONNX file goes on the page as it is, and this one is not int8: export the model "
