@@ -128,7 +128,13 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(
     assert "is a file" in _fails(["eval", model_dir, "--data", photos, "--json", afile / "x.json"], capsys, afile)
     assert "is a folder" in _fails(["eval", model_dir, "--data", photos, "--json", adir], capsys, adir)
     _fails(["eval", model_dir, "--data", photos, "--worst-figure", adir], capsys, adir)
+    assert "name a .png" in _fails(["eval", model_dir, "--data", photos, "--worst-figure", tmp_path / "w.txt"],
+                                   capsys, tmp_path / "w.txt")
     assert "is a folder" in _fails(["export", model_dir, "--out", adir], capsys, adir)
+    import footseg.bench.table
+
+    monkeypatch.setattr(footseg.bench.table, "benchmark", no_work)
+    assert "is a folder" in _fails(["bench", model_dir, "--json", adir], capsys, adir)
     assert "not a folder" in _fails(["report", model_dir, "--out", afile], capsys, afile)
 
 
@@ -203,7 +209,7 @@ def test_eval_at_another_input_size(model_dir: Path, photos: Path, tmp_path: Pat
     assert at96["iou"] == evaluate(Predictor(model_dir).at_size(96), photos)["iou"]
     assert at96["per_image"] != evaluate(model_dir, photos)["per_image"]  # not what it does at its own 64
     assert at96["input_size"] == [96, 96]
-    _fails(["eval", str(model_dir), "--data", str(photos), "--size", "90"], capsys, "multiple of 32, got 90")
+    _fails(["eval", str(model_dir), "--data", str(photos), "--size", "90"], capsys, "multiple of 32 from 32 to 4096, got 90")
     exported = tmp_path / "model.onnx"
     assert main(["export", str(model_dir), "--out", str(exported)]) == 0
     capsys.readouterr()

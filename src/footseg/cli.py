@@ -57,6 +57,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             raise FootsegError("--worst-figure draws photos: it goes with --data, not --clips")
         if args.worst < 1:
             raise FootsegError(f"--worst must be at least 1, got {args.worst}")
+        if Path(args.worst_figure).suffix.lower() not in (".png", ".jpg", ".jpeg"):  # checked before the scoring
+            raise FootsegError("--worst-figure is a picture: name a .png (or .jpg) file", args.worst_figure)
         check_writable(args.worst_figure)
     if args.json:
         check_writable(args.json)
@@ -212,6 +214,8 @@ def _cmd_bench_browser(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from footseg.bench.table import benchmark, default_runtimes, format_table
 
+    if args.json:  # before minutes of timing, not after them
+        check_writable(args.json)
     if args.browser:
         return _cmd_bench_browser(args)
     runtimes, left_out = args.runtimes, None

@@ -314,7 +314,7 @@ def test_thread_and_runtime_lists() -> None:
     cores = len(os.sched_getaffinity(0))
     assert parse_threads("1,all") == list(dict.fromkeys([1, cores]))
     assert parse_threads("2,2,1") == [2, 1]
-    for bad in ("0", "x", ""):
+    for bad in ("0", "x", "", "100000"):  # 100,000: a segmentation fault in PyTorch, where it was let through
         with pytest.raises(FootsegError):
             parse_threads(bad)
     assert parse_runtimes("onnx,torch") == ["onnx", "torch"]

@@ -108,8 +108,10 @@ def test_a_predictor_runs_its_network_at_another_size_on_request(saved_model: Pa
     assert larger.model is own.model  # the same loaded network
     assert larger.network_proba([image]).shape == (1, *larger.input_size)
     assert larger.predict_proba(image).shape == (48, 64)  # back at the photo's size, as at its own size
-    with pytest.raises(FootsegError, match="positive multiple of 32, got 50"):
+    with pytest.raises(FootsegError, match="multiple of 32 from 32 to 4096, got 50"):
         own.at_size(50)
+    with pytest.raises(FootsegError, match="multiple of 32 from 32 to 4096, got 100000"):  # 30 GB in OpenCV's hands
+        own.at_size(100000)
 
 
 def test_an_exported_file_keeps_its_size(fp32_onnx: Path) -> None:
@@ -187,3 +189,9 @@ def test_a_model_s_presence_clears_frames_it_is_unsure_of(red_net) -> None:
     assert plain.predict_mask(unsure)[40:56, 40:56].all() and not gated.predict_mask(unsure).any()
     with pytest.raises(FootsegError, match="presence must be a number between 0 and 1"):
         plain.at_presence(1.5)
+
+
+def test_a_config_with_a_side_no_network_runs_at_is_refused(red_net) -> None:
+    for side in (50, 100000):
+        with pytest.raises(FootsegError, match=f"input_size must be two multiples of 32 from 32 to 4096, got .*{side}"):
+            Predictor((red_net(), SavedModelInfo("red", input_size=(side, 64))))

@@ -50,9 +50,13 @@ def count_flops(model: nn.Module, size: int = 256) -> int:
     return int(counter.get_total_flops())
 
 
+# Far above any phone's or desktop's cores; PyTorch crashed (a segmentation fault, no message) at 100,000.
+MAX_THREADS = 256
+
+
 def check_threads(threads: int) -> None:
-    if threads < 1:
-        raise FootsegError(f"threads must be at least 1, got {threads}")
+    if not 1 <= threads <= MAX_THREADS:
+        raise FootsegError(f"threads must be 1 to {MAX_THREADS}, got {threads}")
 
 
 def measure_model(

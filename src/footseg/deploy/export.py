@@ -66,6 +66,10 @@ class MarginOutput(nn.Module):
 _HEAD_TYPES = (nn.Conv2d, nn.ConvTranspose2d)
 
 
+# torch.onnx's TorchScript exporter (dynamo=False, below) knows opsets up to 20 in torch 2.13: above, it warns and
+# then fails, or writes a file whose opset is not what was asked.
+MAX_OPSET = 20
+
 def _last_head(model: nn.Module, x: torch.Tensor) -> str | None:
     """Name of the last convolution run in ``model(x)`` that outputs two channels, or None."""
     order: list[str] = []
@@ -226,8 +230,9 @@ def export_module(
     classes, the output is the model's own logits.
     """
     out = Path(out)
-    if opset < 13:
-        raise FootsegError(f"opset must be at least 13 (per-channel quantization needs it), got {opset}")
+    if not 13 <= opset <= MAX_OPSET:
+        raise FootsegError(f"opset must be 13 to {MAX_OPSET} (per-channel quantization needs 13; torch.onnx's "
+                           f"TorchScript exporter writes at most {MAX_OPSET}), got {opset}")
     h, w = info.input_size
     model = copy.deepcopy(model).cpu().eval()  # the caller's network keeps its device and training mode
     dummy = torch.rand(1, info.in_channels, h, w)

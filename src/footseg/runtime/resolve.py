@@ -72,11 +72,16 @@ class ModelRef:
         return dataclasses.replace(self, size=size)
 
 
+# The largest side footseg runs a network at: a phone frame is 1080-4000 px, and a side of 100,000 asks OpenCV for
+# 30 GB before anything can say why.
+MAX_INPUT_SIDE = 4096
+
+
 def check_input_side(size: int) -> int:
-    """``size`` as a side a network can run at (a positive multiple of 32, as every footseg network takes); a one-line
-    ``FootsegError`` otherwise."""
-    if size <= 0 or size % 32:
-        raise FootsegError(f"input size must be a positive multiple of 32, got {size}")
+    """``size`` as a side a network can run at (a multiple of 32 up to ``MAX_INPUT_SIDE``, as every footseg network
+    takes); a one-line ``FootsegError`` otherwise."""
+    if size <= 0 or size % 32 or size > MAX_INPUT_SIDE:
+        raise FootsegError(f"input size must be a multiple of 32 from 32 to {MAX_INPUT_SIDE}, got {size}")
     return size
 
 
