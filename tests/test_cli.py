@@ -209,7 +209,8 @@ def test_eval_at_another_input_size(model_dir: Path, photos: Path, tmp_path: Pat
     assert at96["iou"] == evaluate(Predictor(model_dir).at_size(96), photos)["iou"]
     assert at96["per_image"] != evaluate(model_dir, photos)["per_image"]  # not what it does at its own 64
     assert at96["input_size"] == [96, 96]
-    _fails(["eval", str(model_dir), "--data", str(photos), "--size", "90"], capsys, "multiple of 32 from 32 to 4096, got 90")
+    _fails(["eval", str(model_dir), "--data", str(photos), "--size", "90"], capsys,
+           "multiple of 32 from 32 to 4096, got 90")
     exported = tmp_path / "model.onnx"
     assert main(["export", str(model_dir), "--out", str(exported)]) == 0
     capsys.readouterr()

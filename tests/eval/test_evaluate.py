@@ -10,7 +10,7 @@ import torch
 
 from footseg.cli import main
 from footseg.data.dataset import find_samples, read_sample, split_folder
-from footseg.data.io import read_image, read_mask, write_png
+from footseg.data.io import read_image, read_mask, write_jpeg, write_png
 from footseg.data.transforms import resize_mask
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate, iou_interval, labelled_samples
@@ -87,7 +87,10 @@ def test_missing_mask_names_the_image(red_model, blob_folder: Path) -> None:
     (blob_folder / "masks" / "blob1.png").unlink()
     with pytest.raises(FootsegError, match="no mask") as err:
         evaluate(red_model, blob_folder)
-    assert str(blob_folder / "images" / "blob1.png") in str(err.value)
+    assert str(blob_folder / "images" / "blob1.png") in str(err.value) and "is there" not in str(err.value)
+    write_jpeg(blob_folder / "masks" / "blob1.jpg", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(FootsegError, match=r"masks/blob1.jpg is there, but masks must be PNG"):
+        evaluate(red_model, blob_folder)
 
 
 def test_empty_or_missing_dataset(red_model, tmp_path: Path) -> None:
@@ -96,6 +99,9 @@ def test_empty_or_missing_dataset(red_model, tmp_path: Path) -> None:
         evaluate(red_model, tmp_path / "empty")
     with pytest.raises(FootsegError, match="not found"):
         evaluate(red_model, tmp_path / "absent")
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(FootsegError, match="is a file, not a dataset folder"):
+        evaluate(red_model, tmp_path / "afile")
 
 
 def test_soft_masks_are_named_and_scored_as_non_zero_is_foot(red_model, saved_model: Path, make_blob_folder,

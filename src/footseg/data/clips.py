@@ -65,7 +65,8 @@ def find_clips(root: Path, split: str = "test") -> list[Clip]:
     (a flat folder of clips stands for any split, as a flat dataset does)."""
     root = Path(root)
     if not root.is_dir():
-        raise FootsegError("clip dataset folder not found", root)
+        raise FootsegError("is a file, not a clip dataset folder" if root.exists() else "clip dataset folder not found",
+                           root)
     folder = split_folder(root, split) if has_splits(root) else root
     clips = clips_in(folder)
     if not clips:

@@ -89,7 +89,7 @@ def split_folder(root: Path, split: str) -> Path:
     """``root/split`` for a dataset with splits, ``root`` itself for a flat folder."""
     root = Path(root)
     if not root.is_dir():
-        raise FootsegError("dataset folder not found", root)
+        raise FootsegError("is a file, not a dataset folder" if root.exists() else "dataset folder not found", root)
     if has_splits(root):
         folder = root / split
         if not folder.is_dir():

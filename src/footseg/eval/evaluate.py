@@ -57,7 +57,10 @@ def labelled_samples(data: str | Path, split: str = "test") -> list[Sample]:
         raise FootsegError(f"no images found (expected images/*.{IMAGE_HINT} and masks/*.png)", folder)
     for sample in samples:
         if sample.mask is None:
-            raise FootsegError(f"image has no mask (expected masks/{sample.stem}.png)", sample.image)
+            others = sorted(p.name for p in (folder / "masks").glob(f"{sample.stem}.*"))
+            lossy = (f"; masks/{others[0]} is there, but masks must be PNG (JPEG changes the label values)"
+                     if others else "")
+            raise FootsegError(f"image has no mask (expected masks/{sample.stem}.png){lossy}", sample.image)
     return samples
 
 

@@ -106,7 +106,8 @@ class RecipeRun:
                 raise FootsegError(f"renders {', '.join(renders)} read --{key} DIR ({what}): give it to "
                                    f"`{self.verb}`", self.recipe.path)
             if not Path(given).is_dir():
-                raise FootsegError(f"--{key}: folder not found", given)
+                why = "is a file, not a folder" if Path(given).exists() else "folder not found"
+                raise FootsegError(f"--{key}: {why}", given)
         from footseg.runtime.device import resolve_device
 
         resolve_device(self.device)  # an unknown name or a missing CUDA device fails before any stage runs

@@ -6,6 +6,7 @@ so loading one cannot run code. Random-number-generator states are converted to 
 
 from __future__ import annotations
 
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types (pickle, zip, EOF, runtime) for a damaged file
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        # An unpickling failure's message advises loading with weights_only=False, which runs whatever the file holds:
+        # no advice to pass on for a file footseg wrote and something damaged.
+        first = ("damaged, or not a checkpoint footseg wrote" if isinstance(exc, pickle.UnpicklingError)
+                 else (str(exc).strip().splitlines() or [""])[0][:200])
         raise FootsegError(f"unreadable checkpoint ({type(exc).__name__}: {first})", path) from exc
     if not isinstance(state, dict):
         raise FootsegError(f"not a footseg checkpoint (holds a {type(state).__name__}, expected a dict)", path)

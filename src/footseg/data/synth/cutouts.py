@@ -55,7 +55,7 @@ def list_cutouts(folder: str | Path) -> dict[str, list[Cutout]]:
     crc32 of each image's relative path) or has ``train/``, ``val/``, ``test/`` dataset folders (kept as given)."""
     root = Path(folder)
     if not root.is_dir():
-        raise FootsegError("cutout folder not found", root)
+        raise FootsegError("is a file, not a cutout folder" if root.exists() else "cutout folder not found", root)
     out = by_split(root, _cutouts_in, lambda c: Path(c.image))
     if not any(out.values()):
         raise FootsegError(f"no cutouts found (expected images/<stem>.{IMAGE_HINT} with masks/<stem>.png)", root)

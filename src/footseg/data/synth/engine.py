@@ -130,7 +130,7 @@ class SynthSettings:
         for name in FOLDER_SETTINGS:
             value = getattr(self, name)
             if value is not None and not Path(value).is_dir():
-                raise FootsegError("folder not found", value)
+                raise FootsegError("is a file, not a folder" if Path(value).exists() else "folder not found", value)
 
 
 # ingredient name -> (SynthSettings field, value that switches it off)

@@ -242,7 +242,8 @@ def list_photos(folder: Path) -> dict[str, list[str]]:
     """Floor photos of each split, as sorted absolute paths. ``folder`` has train/val/test subfolders, or is flat."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FootsegError("floor photo folder not found", folder)
+        why = "is a file, not a folder of floor photos" if folder.exists() else "floor photo folder not found"
+        raise FootsegError(why, folder)
     def photos(split: Path) -> list[str]:
         # Sorted by text, not in natural order: renders pick photos by index, so this order is part of what a seed
         # means, and recipes' renders must stay what they were. Hidden files (macOS ._IMG.jpg) are no photos.
