@@ -69,3 +69,16 @@ def test_session_options_pin_threads() -> None:
     assert opts.intra_op_num_threads == 3 and opts.inter_op_num_threads == 1
     with pytest.raises(FootsegError, match="threads"):
         session_options(0)
+
+
+@pytest.mark.parametrize(("key", "value"), [("footseg.input_size", "[96, 96]"), ("footseg.in_channels", "1")])
+def test_metadata_that_the_graph_contradicts_is_refused_at_load(fp32_onnx: Path, tmp_path: Path, key: str,
+                                                                value: str) -> None:
+    model = onnx.load(fp32_onnx)
+    helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, key: value})
+    edited = tmp_path / "edited.onnx"
+    onnx.save(model, edited)
+    with pytest.raises(FootsegError, match="where its footseg metadata says float") as err:
+        OnnxModel(edited)  # not at the first frame, in ONNX Runtime's words
+    assert str(err.value).startswith(f"{edited}: ")
+    OnnxModel(fp32_onnx)  # the file as exported agrees with itself
