@@ -156,6 +156,8 @@ def _model_and_inputs(items: list[str]) -> tuple[str | None, list[str]]:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from footseg.eval.predict import predict
 
+    if not args.out.strip():  # Path("") is the working folder: not what an empty value meant
+        raise FootsegError("--out is empty: name the folder for the masks")
     model, inputs = _model_and_inputs(args.items)
     result = predict(model, [Path(p) for p in inputs], Path(args.out), overwrite=args.overwrite)
     for path, why in result.failed:
@@ -376,6 +378,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     else:
         settings = SynthSettings(n=args.n, **common)
     settings.remove(args.without.split(",") if args.without else [])
+    settings.validate()  # a bad setting is the one line printed, without the note below
     empty = [sp for sp in SPLITS if all(split_of(i) != sp for i in range(settings.n))]
     if empty:  # said before the render, not after: without a val split the dataset cannot train
         unit = "clips" if args.clips is not None else "images"

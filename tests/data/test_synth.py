@@ -225,6 +225,9 @@ def test_cli_synth(egl, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "train 3" in said.out
     assert "leave val and test empty" in said.err  # said before the render: such a dataset cannot train
     assert main(["synth", str(tmp_path / "c"), "--n", "3", "--shard", "3/2"]) == 2
+    capsys.readouterr()
+    assert main(["synth", str(tmp_path / "d"), "--n", "-1"]) == 2
+    assert capsys.readouterr().err == "footseg: error: --n must be at least 1 (got -1)\n"  # no note on -1 images first
 
 
 def _leg_top(pose) -> np.ndarray:

@@ -37,6 +37,7 @@ def site(tmp_path: Path) -> Path:
     (root / "sub").mkdir(parents=True)
     for name in FILES:
         (root / name).write_text(f"content of {name}")
+    (root / "model.json").write_text('{"file": "model.onnx"}')  # the page's config, as export_web writes it
     (root / "sub" / "inner.js").write_text("inner")
     (root / ".hidden").write_text(SECRET)
     (tmp_path / "secret.txt").write_text(SECRET)
@@ -70,7 +71,7 @@ def test_binds_to_localhost_by_default(site: Path) -> None:
 def test_serves_files_with_their_mime_types_and_isolation_headers(server: SiteServer) -> None:
     for name, mime in FILES.items():
         status, headers, body = get(server, f"/{name}")
-        assert status == 200 and body == f"content of {name}".encode()
+        assert status == 200 and body == (server.root / name).read_bytes()
         assert headers["Content-Type"] == mime, name
         for key, value in ISOLATION_HEADERS.items():
             assert headers[key] == value
@@ -225,6 +226,17 @@ def test_cli_serve_a_site_folder(site: Path, monkeypatch: pytest.MonkeyPatch,
     assert main(["serve", str(site), "--port", "0"]) == 0
     out = capsys.readouterr()
     assert "http://127.0.0.1:" in out.out and "stopped" in out.err
+
+
+@pytest.mark.parametrize("broken", ["config", "model"])
+def test_a_broken_site_is_refused_not_served(site: Path, broken: str, capsys: pytest.CaptureFixture[str]) -> None:
+    if broken == "config":
+        (site / "model.json").write_text("{bad")
+    else:
+        (site / "model.onnx").unlink()
+    assert main(["serve", str(site), "--port", "0"]) == 2  # refused before a server starts
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("unreadable web page config" if broken == "config" else "model is missing") in err
 
 
 def test_cli_serve_bad_port_is_a_usage_error(site: Path, capsys: pytest.CaptureFixture[str]) -> None:

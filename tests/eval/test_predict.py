@@ -66,6 +66,8 @@ def test_outputs_already_there_are_refused_unless_overwrite(red_model, make_blob
 
     assert main(["predict", str(photos), "--out", str(out)]) == 2  # refused before the default model loads
     assert "blob1_mask.png: already exists" in capsys.readouterr().err
+    assert main(["predict", str(photos), "--out", ""]) == 2
+    assert "--out is empty" in capsys.readouterr().err
     assert predict(red_model, [photos], out, overwrite=True).done == 2
     assert set(np.unique(read_mask(out / "blob1_mask.png"))) <= {0, 255}
 

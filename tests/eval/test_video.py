@@ -244,3 +244,9 @@ def test_live_loop_runs_on_a_fake_camera_until_the_sink_stops(red_predictor) -> 
     assert not np.array_equal(image[inside], frames[2][inside])  # the foot is tinted
     assert np.array_equal(image[~inside][:100], frames[2][~inside][:100])  # the floor is not (away from the edge)
     assert draw_fps(image, 19.5).shape == image.shape
+
+
+@pytest.mark.parametrize("fps", [0, -1, float("nan"), 1e9])
+def test_a_frame_rate_no_video_has_is_one_line(fps: float, tmp_path: Path) -> None:
+    with pytest.raises(FootsegError, match="frame rate must be a number above 0 and up to 1000"):
+        VideoWriter(tmp_path / "v.mp4", fps=fps)

@@ -20,6 +20,7 @@ import gzip
 import http.server
 import io
 import ipaddress
+import json
 import os
 import socket
 import ssl
@@ -304,7 +305,17 @@ def site_for(target: str | Path | None) -> Iterator[Path]:
     """The site folder to serve: ``target`` itself when it is one, else a site built for the model ``target``
     names (None: the default model) in a temporary folder, removed afterwards."""
     if target is not None and Path(target).is_dir() and (Path(target) / SITE_MARKER).is_file():
-        yield Path(target)
+        site = Path(target)
+        # What the page reads first: a site whose model.json or model is gone or broken is refused, not served.
+        try:
+            meta = json.loads((site / SITE_MARKER).read_text())
+            model = site / str(meta["file"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise FootsegError(f"unreadable web page config ({type(exc).__name__}): export the site again",
+                               site / SITE_MARKER) from exc
+        if not model.is_file():
+            raise FootsegError("the site's model is missing: export the site again", model)
+        yield site
         return
     from footseg.deploy.web import export_web
 

@@ -144,8 +144,8 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | Path, fps: float = DEFAULT_FPS):
-        if not (math.isfinite(fps) and fps > 0):
-            raise FootsegError(f"the frame rate must be a positive number, got {fps}")
+        if not (math.isfinite(fps) and 0 < fps <= 1000):  # above, OpenCV's writer fails with lines of its own
+            raise FootsegError(f"the frame rate must be a number above 0 and up to 1000, got {fps}")
         self.path, self.fps = Path(path), float(fps)
         self.writer: cv2.VideoWriter | None = None
         self.size: tuple[int, int] | None = None  # (width, height) of the frames as given
