@@ -157,6 +157,8 @@ def test_what_the_system_refuses_is_one_line_naming_the_path(model_dir: Path, ph
 
 def test_eval_options_that_do_not_go_together(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:
     assert "not both" in _fails(["eval", model_dir, "--data", photos, "--clips", photos], capsys)
+    assert "go with --clips" in _fails(["eval", model_dir, "--data", photos, "--smooth", "0.5"], capsys)
+    assert "go with --clips" in _fails(["eval", model_dir, "--data", photos, "--mode", "per-frame"], capsys)
     assert "--data, not --clips" in _fails(["eval", model_dir, "--clips", photos, "--worst-figure", tmp_path / "w.png"],
                                            capsys)
     assert "at least 1" in _fails(["eval", model_dir, "--data", photos, "--worst-figure", tmp_path / "w.png",

@@ -52,6 +52,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise FootsegError("eval takes one of --data DIR (photos) and --clips DIR (video clips), not both")
     if args.data is None and args.clips is None:
         raise FootsegError("eval needs one of --data DIR (photos) or --clips DIR (video clips)")
+    if args.clips is None and (args.mode is not None or args.smooth is not None):  # else silently not applied
+        raise FootsegError("--mode and --smooth pick a video mode: they go with --clips, not --data")
     if args.worst_figure is not None:
         if args.clips is not None:
             raise FootsegError("--worst-figure draws photos: it goes with --data, not --clips")
