@@ -127,7 +127,9 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(
     monkeypatch.setattr(footseg.eval.evaluate, "evaluate", no_work)
     assert "is a file" in _fails(["eval", model_dir, "--data", photos, "--json", afile / "x.json"], capsys, afile)
     assert "is a folder" in _fails(["eval", model_dir, "--data", photos, "--json", adir], capsys, adir)
-    _fails(["eval", model_dir, "--data", photos, "--worst-figure", adir], capsys, adir)
+    (tmp_path / "fig.png").mkdir()
+    assert "is a folder" in _fails(["eval", model_dir, "--data", photos, "--worst-figure", tmp_path / "fig.png"],
+                                   capsys, tmp_path / "fig.png")
     assert "name a .png" in _fails(["eval", model_dir, "--data", photos, "--worst-figure", tmp_path / "w.txt"],
                                    capsys, tmp_path / "w.txt")
     assert "is a folder" in _fails(["export", model_dir, "--out", adir], capsys, adir)

@@ -158,8 +158,6 @@ def _model_and_inputs(items: list[str]) -> tuple[str | None, list[str]]:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from footseg.eval.predict import predict
 
-    if not args.out.strip():  # Path("") is the working folder: not what an empty value meant
-        raise FootsegError("--out is empty: name the folder for the masks")
     model, inputs = _model_and_inputs(args.items)
     result = predict(model, [Path(p) for p in inputs], Path(args.out), overwrite=args.overwrite)
     for path, why in result.failed:
@@ -171,12 +169,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_video(args: argparse.Namespace) -> int:
     from footseg.eval.video import segment_video
+    from footseg.eval.video_io import MAX_FPS, is_frame_rate
     from footseg.runtime.temporal import video_mode
 
     model, inputs = _model_and_inputs(args.items)
     if len(inputs) != 1:
         raise FootsegError(f"footseg video takes one video file or folder of frames, got {len(inputs)}: "
                            + " ".join(inputs))
+    if args.fps is not None and not is_frame_rate(args.fps):  # before the model loads and --out is made
+        raise FootsegError(f"--fps must be above 0 and up to {MAX_FPS}, got {args.fps}")
     mode, ratio = video_mode(args.mode, args.smooth)
     result = segment_video(model, Path(inputs[0]), Path(args.out), masks=args.masks, mode=mode, ratio=ratio,
                            fps=args.fps)
@@ -763,6 +764,8 @@ def main(argv: list[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if main_thread else None
     try:
+        if getattr(args, "out", None) == "":  # Path("") is the working folder, which an empty value never meant
+            raise FootsegError("--out is empty: name a path, or leave --out out for the default")
         return int(args.func(args) or 0)
     except FootsegError as exc:
         print(f"footseg: error: {exc}", file=sys.stderr)

@@ -10,6 +10,14 @@ from footseg.atomic import atomic_write_text
 from footseg.errors import FootsegError
 
 LOSSES = ("ce", "iou", "ce+iou")
+# The largest side footseg trains or runs a network at: a phone frame is 1080-4000 px, and a side of 100,000 asks
+# OpenCV for 30 GB before anything can say why.
+MAX_INPUT_SIDE = 4096
+
+
+def is_input_side(size: int) -> bool:
+    """A side every footseg network can take: a multiple of 32 (five stride-2 stages) up to ``MAX_INPUT_SIDE``."""
+    return 0 < size <= MAX_INPUT_SIDE and size % 32 == 0
 
 
 @dataclass
@@ -56,8 +64,8 @@ class TrainConfig:
     def validate(self) -> None:
         if self.loss not in LOSSES:
             raise FootsegError(f"unknown loss '{self.loss}'; choose one of: {', '.join(LOSSES)}")
-        if self.size <= 0 or self.size % 32:
-            raise FootsegError(f"--size must be a positive multiple of 32, got {self.size}")
+        if not is_input_side(self.size):
+            raise FootsegError(f"--size must be a multiple of 32 from 32 to {MAX_INPUT_SIDE}, got {self.size}")
         if self.epochs < 1 or self.batch_size < 1:
             raise FootsegError("--epochs and --batch-size must be at least 1")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:

@@ -15,3 +15,11 @@ class FootsegError(Exception):
     def __init__(self, message: str, path: str | Path | None = None):
         self.path = None if path is None else Path(path)
         super().__init__(f"{path}: {message}" if path is not None else message)
+
+
+def require_folder(path: str | Path, what: str = "folder") -> Path:
+    """``path`` as a folder that exists; a one-line ``FootsegError`` saying whether it is missing or a file."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FootsegError(f"is a file, not a {what}" if path.exists() else f"{what} not found", path)
+    return path

@@ -50,7 +50,15 @@ def test_read_sample_refuses_a_mask_of_another_size_naming_it(tmp_path: Path) ->
     folder = _flat(tmp_path, ["a", "b"], ["a"])
     image, mask = read_sample(find_samples(folder)[0])
     assert image.shape == (40, 30, 3) and mask.shape == (40, 30)
-    with pytest.raises(FootsegError, match=r"b\.jpg: no mask masks/b\.png"):
+    with pytest.raises(FootsegError, match=r"b\.jpg: no mask \(expected masks/b\.png\)$"):
+        read_sample(find_samples(folder)[1])
+    odd = _flat(tmp_path / "odd", ["c[1]"], [])
+    (odd / "masks").mkdir()
+    (odd / "masks" / "c1.jpg").write_bytes(b"")  # matched by the stem "c[1]" read as a glob pattern
+    with pytest.raises(FootsegError, match=r"no mask \(expected masks/c\[1\]\.png\)$"):
+        read_sample(find_samples(odd)[0])
+    (folder / "masks" / "b.webp").write_bytes(b"")
+    with pytest.raises(FootsegError, match=r"masks/b\.webp is there, but masks must be PNG"):  # training says so too
         read_sample(find_samples(folder)[1])
     write_png(folder / "masks" / "a.png", np.zeros((20, 15), np.uint8))  # the same picture at half size
     with pytest.raises(FootsegError, match=r"a\.png: mask size 15x20 differs from image size 30x40"):

@@ -229,7 +229,12 @@ def test_cli_serve_a_site_folder(site: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 @pytest.mark.parametrize("broken", ["config", "model"])
-def test_a_broken_site_is_refused_not_served(site: Path, broken: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_broken_site_is_refused_not_served(site: Path, broken: str, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def served(self: SiteServer, *args: object, **kwargs: object) -> None:
+        raise AssertionError("served a broken site")  # rather than blocking the test run forever
+
+    monkeypatch.setattr(SiteServer, "serve_forever", served)
     if broken == "config":
         (site / "model.json").write_text("{bad")
     else:

@@ -89,7 +89,7 @@ def test_missing_mask_names_the_image(red_model, blob_folder: Path) -> None:
         evaluate(red_model, blob_folder)
     assert str(blob_folder / "images" / "blob1.png") in str(err.value) and "is there" not in str(err.value)
     write_jpeg(blob_folder / "masks" / "blob1.jpg", np.zeros((4, 4, 3), np.uint8))
-    with pytest.raises(FootsegError, match=r"masks/blob1.jpg is there, but masks must be PNG"):
+    with pytest.raises(FootsegError, match=r"masks/blob1.jpg is there, but masks must be PNG \(lossy"):
         evaluate(red_model, blob_folder)
 
 

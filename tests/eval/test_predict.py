@@ -54,7 +54,8 @@ def test_a_folder_predicted_into_itself_again_skips_its_own_outputs(red_model, m
 
 
 def test_outputs_already_there_are_refused_unless_overwrite(red_model, make_blob_folder, tmp_path: Path,
-                                                            capsys) -> None:
+                                                            capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # where an empty --out would write, were it let through
     photos = make_blob_folder(tmp_path / "d", [(48, 80), (40, 40)]) / "images"
     out = tmp_path / "out"
     write_png(out / "blob1_mask.png", np.full((40, 40), 7, np.uint8))  # someone's own mask, by chance so named
@@ -67,7 +68,7 @@ def test_outputs_already_there_are_refused_unless_overwrite(red_model, make_blob
     assert main(["predict", str(photos), "--out", str(out)]) == 2  # refused before the default model loads
     assert "blob1_mask.png: already exists" in capsys.readouterr().err
     assert main(["predict", str(photos), "--out", ""]) == 2
-    assert "--out is empty" in capsys.readouterr().err
+    assert "--out is empty" in capsys.readouterr().err  # for every verb: Path("") is the working folder
     assert predict(red_model, [photos], out, overwrite=True).done == 2
     assert set(np.unique(read_mask(out / "blob1_mask.png"))) <= {0, 255}
 

@@ -250,3 +250,10 @@ def test_live_loop_runs_on_a_fake_camera_until_the_sink_stops(red_predictor) -> 
 def test_a_frame_rate_no_video_has_is_one_line(fps: float, tmp_path: Path) -> None:
     with pytest.raises(FootsegError, match="frame rate must be a number above 0 and up to 1000"):
         VideoWriter(tmp_path / "v.mp4", fps=fps)
+
+
+def test_the_cli_refuses_a_frame_rate_before_the_model_loads(tmp_path: Path, capsys) -> None:
+    frames = tmp_path / "frames"
+    write_png(frames / "0.png", np.zeros((32, 32, 3), np.uint8))
+    assert main(["video", str(frames), "--out", str(tmp_path / "o"), "--fps", "1e9"]) == 2
+    assert "--fps must be above 0 and up to 1000" in capsys.readouterr().err and not (tmp_path / "o").exists()

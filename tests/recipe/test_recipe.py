@@ -174,7 +174,7 @@ BAD = {
     "unknown ingredient": (_replace("seed = 41\n", 'seed = 41\nwithout = ["sky"]\n'),
                            "stage 'synth': without 'sky' is not one of: distractors"),
     "bad value": (_replace("epochs = 1\n", "epochs = 1\nsize = 50\n"),
-                  "stage 'first': size must be a positive multiple of 32, got 50"),
+                  "stage 'first': size must be a multiple of 32 from 32 to 4096, got 50"),
     "unknown kind": (_replace('kind = "export"', 'kind = "bake"'), "stage 'onnx': kind 'bake' is not one of"),
     "two stages, one name": (_replace('name = "second"', 'name = "first"'), "stage 'first': two stages have this name"),
     "reserved name": (_replace('name = "onnx"', 'name = "model"'), "stage 'model': a name is letters"),
@@ -189,7 +189,8 @@ BAD = {
                        "[recipe]: result 'synth' is not a train, prune, select or threshold stage"),
     "not TOML": (TINY + "\nlr = = 3\n", "not valid TOML"),
     "size the network cannot take": (_replace('model = "second"\n', 'model = "second"\nsizes = [64, 80]\n'),
-                                     "stage 'point': sizes must be distinct positive multiples of 32, got [64, 80]"),
+                                     "stage 'point': sizes must be distinct multiples of 32 from 32 to 4096, got "
+                                     "[64, 80]"),
     "sizes not integers": (_replace('model = "second"\n', 'model = "second"\nsizes = ["64"]\n'),
                            "stage 'point': sizes must be an array of integers, got an array"),
     "region peak out of range": (_replace('model = "second"\n', 'model = "second"\nregion_peaks = [0.9, 1]\n'),
@@ -206,6 +207,11 @@ BAD = {
                               "stage 'point': presences must be distinct numbers between 0 and 1, got [0.5, 1.0]"),
     "blob cap out of range": (_replace('model = "second"\n', 'model = "second"\nmax_blob_rate = 1\n'),
                               "stage 'point': max_blob_rate must be at least 0 and below 1, got 1"),
+    # refused before any training, not at the export stage hours later
+    "opset torch cannot write": (_replace('format = "onnx"\n', 'format = "onnx"\nopset = 21\n'),
+                                 "stage 'onnx': opset must be 13 to 20"),
+    "side too large": (_replace('model = "second"\n', 'model = "second"\nsizes = [8192]\n'),
+                       "stage 'point': sizes must be distinct multiples of 32 from 32 to 4096, got [8192]"),
 }
 
 

@@ -50,13 +50,14 @@ def count_flops(model: nn.Module, size: int = 256) -> int:
     return int(counter.get_total_flops())
 
 
-# Far above any phone's or desktop's cores; PyTorch crashed (a segmentation fault, no message) at 100,000.
+# Far above a phone's or a desktop's cores; PyTorch crashed (a segmentation fault, no message) at 100,000. "all" is
+# this machine's cores, whatever their number.
 MAX_THREADS = 256
 
 
 def check_threads(threads: int) -> None:
-    if not 1 <= threads <= MAX_THREADS:
-        raise FootsegError(f"threads must be 1 to {MAX_THREADS}, got {threads}")
+    if not 1 <= threads <= max(MAX_THREADS, available_threads()):
+        raise FootsegError(f"threads must be 1 to {max(MAX_THREADS, available_threads())}, got {threads}")
 
 
 def measure_model(

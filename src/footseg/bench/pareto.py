@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from footseg.bench.cost import count_flops, count_params, interleaved, onnx_sampler, torch_sampler
+from footseg.config import MAX_INPUT_SIDE, is_input_side
 from footseg.deploy.export import export_module
 from footseg.eval.evaluate import evaluate
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
@@ -71,8 +72,8 @@ def sweep(
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
     for size in sizes:
-        if size <= 0 or size % 32:
-            raise ValueError(f"input sizes must be positive multiples of 32, got {size}")
+        if not is_input_side(size):
+            raise ValueError(f"input sizes must be multiples of 32 from 32 to {MAX_INPUT_SIDE}, got {size}")
     points, samplers = [], []
     with tempfile.TemporaryDirectory(prefix="footseg-pareto-") as tmp:
         for folder in models:

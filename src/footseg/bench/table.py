@@ -32,13 +32,13 @@ from footseg.bench.cost import (
 from footseg.bench.peer import PEER_RUNTIMES, peer_rows
 from footseg.deploy.export import export_onnx
 from footseg.deploy.quantize import export_int8, shipped_int8
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, require_folder
 from footseg.eval.evaluate import evaluate
 from footseg.models.registry import create_model, list_models
 from footseg.models.saved import WEIGHTS_NAME, SavedModelInfo, build_model, pretrained_models, save_model
 from footseg.runtime.onnx_model import OnnxModel
 from footseg.runtime.predictor import ModelLike
-from footseg.runtime.resolve import resolve_model
+from footseg.runtime.resolve import check_input_side, resolve_model
 from footseg.runtime.timing import WARMUP_RUNS, latency_stats
 
 RUNTIMES = ("torch", "onnx", "onnx-int8")
@@ -281,11 +281,11 @@ def benchmark(
     names = list(models) if models else list_models()
     runtimes = parse_runtimes(runtimes)
     thread_counts = parse_threads(threads)
-    if size is not None and (size < 32 or size % 32):
-        raise FootsegError(f"--size {size} is not a multiple of 32")
+    if size is not None:
+        check_input_side(size)
     data = Path(data) if data is not None else None
-    if data is not None and not data.is_dir():
-        raise FootsegError("dataset folder not found", data)
+    if data is not None:
+        require_folder(data, "dataset folder")
     targets = [resolve_target(name) for name in names]  # fail on a bad name before timing anything
     sides = [target_side(target, size) for target in targets]  # and on a side that cannot be timed
     calib = calibration_data(data, runtimes, targets, sides)

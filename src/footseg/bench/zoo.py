@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from footseg.bench.table import PEER_REFERENCE, benchmark, format_cell
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, require_folder
 from footseg.eval.evaluate import evaluate
 from footseg.runtime.resolve import DEFAULT_MODEL, resolve_model
 
@@ -33,8 +33,8 @@ def zoo_rows(models: list[str], synth: Path, own_feet: Path | None = None, real:
         if resolve_model(name).onnx:
             raise FootsegError("the zoo exports and scores a model's weights; give its folder or shipped name", name)
     for data in (synth, own_feet, real):
-        if data is not None and not Path(data).is_dir():
-            raise FootsegError("dataset folder not found", data)
+        if data is not None:
+            require_folder(data, "dataset folder")
     cost, why = benchmark(models, runtimes=[RUNTIME], threads=[1], size=None, data=synth, rounds=rounds,
                           min_time=min_time, peer=True)
     ours = [r for r in cost if r.get("runtime") == RUNTIME]  # in the order of ``models`` (one row each)

@@ -26,7 +26,7 @@ from footseg.atomic import atomic_write_text
 from footseg.data.clips import clip_folders, is_clip_dataset
 from footseg.data.dataset import SPLITS, has_splits
 from footseg.data.io import IMAGE_EXTENSIONS, IMAGE_HINT, MASK_EXTENSION, read_image, read_mask
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, require_folder
 
 
 @dataclass(frozen=True, order=True)
@@ -246,8 +246,7 @@ def check_dataset(root: Path, splits: Sequence[str] | None = None, remember: boo
     is recorded (``passed_record``).
     """
     root = Path(root)
-    if not root.is_dir():
-        raise FootsegError("is a file, not a dataset folder" if root.exists() else "dataset folder not found", root)
+    require_folder(root, "dataset folder")
     result = CheckResult(root)
     if has_splits(root):
         folders = {s: root / s for s in (splits or [s for s in SPLITS if (root / s).is_dir()])}

@@ -15,7 +15,7 @@ import numpy as np
 
 from footseg.data.dataset import SPLITS, Sample, find_samples, has_splits, read_sample, split_folder
 from footseg.data.io import IMAGE_HINT, read_image
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, require_folder
 
 
 @dataclass
@@ -64,9 +64,7 @@ def find_clips(root: Path, split: str = "test") -> list[Clip]:
     """The clips of a clip dataset: those of ``root/split`` when ``root`` has splits, else those of ``root`` itself
     (a flat folder of clips stands for any split, as a flat dataset does)."""
     root = Path(root)
-    if not root.is_dir():
-        raise FootsegError("is a file, not a clip dataset folder" if root.exists() else "clip dataset folder not found",
-                           root)
+    require_folder(root, "clip dataset folder")
     folder = split_folder(root, split) if has_splits(root) else root
     clips = clips_in(folder)
     if not clips:

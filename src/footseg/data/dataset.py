@@ -7,6 +7,7 @@ that format, or is itself one flat folder (as real photos for evaluation usually
 
 from __future__ import annotations
 
+import glob
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from footseg.data.augment import AugmentConfig, ThesisAugment
 from footseg.data.io import IMAGE_HINT, MASK_EXTENSION, image_files, natural_key, read_image, read_mask
 from footseg.data.transforms import mask_to_tensor, resize_image, resize_mask, to_tensor
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, require_folder
 
 SPLITS = ("train", "val", "test")
 T = TypeVar("T")
@@ -53,6 +54,15 @@ def find_samples(folder: Path) -> list[Sample]:
     return [samples[k] for k in sorted(samples, key=natural_key)]  # clip frames: frame_2 before frame_10
 
 
+def no_mask_error(sample: Sample) -> FootsegError:
+    """The one-line error for a sample without its PNG mask, naming a mask of the same stem in another format (a
+    JPEG's values are not labels) where there is one."""
+    masks = sample.image.parent.parent / "masks"
+    others = sorted(p.name for p in masks.glob(f"{glob.escape(sample.stem)}.*")) if masks.is_dir() else []
+    there = f"; masks/{others[0]} is there, but masks must be PNG (lossy formats change the labels)" if others else ""
+    return FootsegError(f"no mask (expected masks/{sample.stem}{MASK_EXTENSION}){there}", sample.image)
+
+
 def read_sample(sample: Sample, scaled_mask: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The decoded (RGB image, raw mask) of a sample, checked to be the same size.
 
@@ -60,7 +70,7 @@ def read_sample(sample: Sample, scaled_mask: bool = False) -> tuple[np.ndarray, 
     it); a mask of another shape is refused either way, never stretched to fit.
     """
     if sample.mask is None:
-        raise FootsegError(f"no mask masks/{sample.stem}.png for this image", sample.image)
+        raise no_mask_error(sample)
     image, mask = read_image(sample.image), read_mask(sample.mask)
     (ih, iw), (mh, mw) = image.shape[:2], mask.shape
     scaled = abs(mh - ih * mw / iw) <= 1 and abs(mw - iw * mh / ih) <= 1  # rounding of a resize moves a side by 1
@@ -88,8 +98,7 @@ def has_splits(root: Path) -> bool:
 def split_folder(root: Path, split: str) -> Path:
     """``root/split`` for a dataset with splits, ``root`` itself for a flat folder."""
     root = Path(root)
-    if not root.is_dir():
-        raise FootsegError("is a file, not a dataset folder" if root.exists() else "dataset folder not found", root)
+    require_folder(root, "dataset folder")
     if has_splits(root):
         folder = root / split
         if not folder.is_dir():
@@ -128,7 +137,7 @@ class SegmentationDataset(Dataset):
             raise FootsegError("no images in images/", self.folder)
         for s in self.samples:
             if s.mask is None:
-                raise FootsegError(f"no mask for this image (expected masks/{s.stem}{MASK_EXTENSION})", s.image)
+                raise no_mask_error(s)
         self.augment = ThesisAugment(size, config) if augment else None
         # index -> resized (image, raw mask): 4 bytes a pixel, where the tensors take 20 (float image, int64 mask)
         keep = not augment and len(self.samples) * size * size * 4 <= keep_bytes

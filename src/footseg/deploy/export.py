@@ -37,6 +37,9 @@ from footseg.runtime.onnx_model import INPUT_NAME, MARGIN, OUTPUT_KEY, OUTPUT_NA
 from footseg.runtime.resolve import ModelRef, resolve_model
 
 DEFAULT_OPSET = 17
+# torch.onnx's TorchScript exporter (dynamo=False, below) knows opsets up to 20 in torch 2.13: above, it warns and
+# then fails, or writes a file whose opset is not what was asked.
+MAX_OPSET = 20
 FP32_NAME = "model.onnx"
 
 
@@ -66,9 +69,6 @@ class MarginOutput(nn.Module):
 _HEAD_TYPES = (nn.Conv2d, nn.ConvTranspose2d)
 
 
-# torch.onnx's TorchScript exporter (dynamo=False, below) knows opsets up to 20 in torch 2.13: above, it warns and
-# then fails, or writes a file whose opset is not what was asked.
-MAX_OPSET = 20
 
 def _last_head(model: nn.Module, x: torch.Tensor) -> str | None:
     """Name of the last convolution run in ``model(x)`` that outputs two channels, or None."""

@@ -293,9 +293,9 @@ def quantize_onnx(
         exclude = list(dict.fromkeys([*resolve_nodes(graph, keep_fp32), *high_resolution_nodes(graph, min_stride)]))
         exclude += [n for n in fp32_resize_feeders(graph, exclude) if n not in exclude]
         if len(exclude) == len(graph.graph.node):
-            # about the option, not a file: fp32 may be a temporary export of the model asked for
-            raise FootsegError(f"--min-stride {min_stride} leaves no layer to quantize (the network's coarsest "
-                               "layers work at 1/32 of its input)")
+            # about the options, not a file: fp32 may be a temporary export of the model asked for
+            raise FootsegError(f"min_stride {min_stride} and keep_fp32 {list(keep_fp32)} leave no layer to quantize: "
+                               "give a smaller min_stride, or keep fewer layers in fp32")
         ranges = Path(tmp) / "ranges.json"
         calibrator = create_calibrator(
             prepared,

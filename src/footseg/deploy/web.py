@@ -167,9 +167,9 @@ def export_web(
     if precision not in PRECISIONS:
         raise FootsegError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
     ref = resolve_model(model)
-    if ref.onnx:  # a broken or foreign file is named as given, before any work (not as the staging copy)
-        site_meta(ref.path, None)
-    if ref.onnx and precision == "int8" and _metadata(ref.path).get(PRECISION_KEY, "fp32") != "int8":
+    # a broken or foreign file is named as given, before any work (not as the staging copy)
+    given = site_meta(ref.path, None) if ref.onnx else None
+    if given is not None and precision == "int8" and given["precision"] != "int8":
         # an .onnx file is served as it is: asking for int8 would otherwise give an fp32 site without a word
         raise FootsegError("an ONNX file goes on the page as it is, and this one is not int8: export the model "
                            "folder with --precision int8, or give an int8 file", ref.path)

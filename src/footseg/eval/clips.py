@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from footseg.data.clips import Clip, find_clips
+from footseg.data.dataset import no_mask_error
 from footseg.data.io import is_label_mask
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
@@ -73,7 +74,7 @@ def evaluate_clips(
             raise FootsegError("clip has no frames", clip.folder)
         missing = next((f for f in clip.frames if f.mask is None), None)
         if missing is not None:
-            raise FootsegError(f"frame has no mask (expected masks/{missing.stem}.png)", missing.image)
+            raise no_mask_error(missing)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)  # before the model loads: an ONNX session takes its thread count then
     try:

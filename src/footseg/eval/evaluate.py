@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from footseg.data.dataset import Sample, find_samples, read_sample, split_folder
+from footseg.data.dataset import Sample, find_samples, no_mask_error, read_sample, split_folder
 from footseg.data.io import IMAGE_HINT, is_label_mask
 from footseg.errors import FootsegError
 from footseg.eval.error_kinds import BLOB, largest_region
@@ -57,10 +57,7 @@ def labelled_samples(data: str | Path, split: str = "test") -> list[Sample]:
         raise FootsegError(f"no images found (expected images/*.{IMAGE_HINT} and masks/*.png)", folder)
     for sample in samples:
         if sample.mask is None:
-            others = sorted(p.name for p in (folder / "masks").glob(f"{sample.stem}.*"))
-            lossy = (f"; masks/{others[0]} is there, but masks must be PNG (JPEG changes the label values)"
-                     if others else "")
-            raise FootsegError(f"image has no mask (expected masks/{sample.stem}.png){lossy}", sample.image)
+            raise no_mask_error(sample)
     return samples
 
 

@@ -95,7 +95,7 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
         taken = [out / f"{p.stem}{suffix}" for p in paths for suffix in OUTPUT_SUFFIXES
                  if (out / f"{p.stem}{suffix}").exists()]
         if taken and not overwrite:
-            more = f" and {len(taken) - 1} more outputs" if len(taken) > 1 else ""
+            more = f" (as do {len(taken) - 1} more outputs)" if len(taken) > 1 else ""
             raise FootsegError(f"already exists{more}: --overwrite replaces them, or choose another --out", taken[0])
     predictor = as_predictor(model)
     out.mkdir(parents=True, exist_ok=True)

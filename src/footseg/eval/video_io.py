@@ -33,6 +33,14 @@ AV_LOG_QUIET = -8  # FFmpeg's log level that prints nothing
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", str(AV_LOG_QUIET))
 
 
+# Above this a video's stated rate is a container's placeholder, and OpenCV's writer fails with lines of its own.
+MAX_FPS = 1000
+
+
+def is_frame_rate(fps: float) -> bool:
+    return math.isfinite(fps) and 0 < fps <= MAX_FPS
+
+
 class FrameReader:
     """Frames of one clip in order, as ``(name, rgb)``. ``fps`` and ``frame_count`` are None where unknown."""
 
@@ -85,7 +93,7 @@ class VideoReader(FrameReader):
             raise FootsegError("cannot decode video: FFmpeg cannot open it (corrupt, cut off before its index, or "
                                "an unsupported format)", self.path)
         fps = self.capture.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if math.isfinite(fps) and 0 < fps <= 1000 else None
+        self.fps = fps if is_frame_rate(fps) else None
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count = count if count > 0 else None
         self.frames_read = 0
@@ -144,8 +152,8 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | Path, fps: float = DEFAULT_FPS):
-        if not (math.isfinite(fps) and 0 < fps <= 1000):  # above, OpenCV's writer fails with lines of its own
-            raise FootsegError(f"the frame rate must be a number above 0 and up to 1000, got {fps}")
+        if not is_frame_rate(fps):
+            raise FootsegError(f"the frame rate must be a number above 0 and up to {MAX_FPS}, got {fps}")
         self.path, self.fps = Path(path), float(fps)
         self.writer: cv2.VideoWriter | None = None
         self.size: tuple[int, int] | None = None  # (width, height) of the frames as given

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from footseg.atomic import atomic_copy, atomic_write_text, check_writable
 from footseg.data.synth.engine import MANIFEST, image_paths, read_manifest, setting_differences, stored_settings
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, require_folder
 from footseg.recipe.environment import device_name, gl_strings, sha256_file, versions
 from footseg.recipe.layout import CHOICE, EXPORT_FILES, RESULT, STAMPS, WEIGHTS
 from footseg.recipe.schema import KEYS, SHIPPED, Recipe, Stage, describe, synth_settings, train_config
@@ -105,9 +105,7 @@ class RecipeRun:
                 what = "floor photos" if key == "floors" else "the FIND foot model"
                 raise FootsegError(f"renders {', '.join(renders)} read --{key} DIR ({what}): give it to "
                                    f"`{self.verb}`", self.recipe.path)
-            if not Path(given).is_dir():
-                why = "is a file, not a folder" if Path(given).exists() else "folder not found"
-                raise FootsegError(f"--{key}: {why}", given)
+            require_folder(given, f"--{key} folder")
         from footseg.runtime.device import resolve_device
 
         resolve_device(self.device)  # an unknown name or a missing CUDA device fails before any stage runs

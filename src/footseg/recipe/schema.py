@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from footseg.config import LOSSES, TrainConfig
+from footseg.config import LOSSES, MAX_INPUT_SIDE, TrainConfig, is_input_side
 from footseg.data.synth.engine import INGREDIENTS, SynthSettings
 from footseg.errors import FootsegError
 
@@ -414,8 +414,9 @@ class _Parser:
                 if not s["candidates"]:
                     raise FootsegError("candidates is empty")
             elif kind == "threshold":
-                if any(v <= 0 or v % 32 for v in s["sizes"]) or len(set(s["sizes"])) != len(s["sizes"]):
-                    raise FootsegError(f"sizes must be distinct positive multiples of 32, got {s['sizes']}")
+                if not all(is_input_side(v) for v in s["sizes"]) or len(set(s["sizes"])) != len(s["sizes"]):
+                    raise FootsegError(f"sizes must be distinct multiples of 32 from 32 to {MAX_INPUT_SIDE}, got "
+                                       f"{s['sizes']}")
                 for key in ("region_peaks", "presences"):
                     levels = s[key]
                     if any(not 0 < v < 1 for v in levels) or len(set(levels)) != len(levels):
@@ -442,8 +443,10 @@ class _Parser:
             elif kind == "export":
                 if s["format"] == "onnx-int8" and s.get("calib") is None:
                     raise FootsegError("format 'onnx-int8' needs calib, a render or merge stage to calibrate on")
-                if s["opset"] < 13 or s.get("calib_n", 1) < 1 or s.get("min_stride", 1) < 1:
-                    raise FootsegError("opset must be at least 13, calib_n and min_stride at least 1")
+                from footseg.deploy.export import MAX_OPSET  # torch's, loaded only for a recipe that exports
+
+                if not 13 <= s["opset"] <= MAX_OPSET or s.get("calib_n", 1) < 1 or s.get("min_stride", 1) < 1:
+                    raise FootsegError(f"opset must be 13 to {MAX_OPSET}, calib_n and min_stride at least 1")
         except FootsegError as exc:
             raise self.fail(where, str(exc).replace("--", "")) from exc
 

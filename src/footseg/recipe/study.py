@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, require_folder
 from footseg.recipe.layout import CHOICE
 from footseg.recipe.runner import RecipeRun
 from footseg.recipe.schema import Recipe, parse_recipe
@@ -92,8 +92,8 @@ def run_study(out: str | Path, recipe: str | Path | None = None, floors: str | P
 
     parsed = parse_recipe(recipe or STUDY_RECIPE)
     # everything that can refuse the study, before hours of training
-    if real is not None and not Path(real).is_dir():
-        raise FootsegError("real photos: folder not found", real)
+    if real is not None:
+        require_folder(real, "folder of real photos")
     trains = [s for s in parsed.stages if s.kind == "train"]
     if not trains:
         raise FootsegError("a study recipe trains at least one network", parsed.path)

@@ -103,12 +103,14 @@ class OnnxModel:
         if names != wanted or any(len(i.shape) != 4 for i in inputs):
             raise FootsegError(f"expected (N, C, H, W) inputs {wanted}, found {names}", self.path)
         # The graph must take what its metadata says it takes: else ONNX Runtime fails at the first frame instead.
-        image = inputs[0]
-        fixed = [d if isinstance(d, int) else None for d in image.shape[1:]]
-        says = [3 if self.info.in_channels == 4 else self.info.in_channels, *self.info.input_size]
-        if image.type != "tensor(float)" or any(d is not None and d != w for d, w in zip(fixed, says, strict=True)):
-            raise FootsegError(f"its graph takes {image.type} {image.shape} where its footseg metadata says float "
-                               f"(N, {', '.join(map(str, says))})", self.path)
+        channels = [3, 1] if len(inputs) == 2 else [self.info.in_channels]  # a prior network's image, then prior
+        for given, c in zip(inputs, channels, strict=True):
+            says = [c, *self.info.input_size]
+            if given.type != "tensor(float)" or any(
+                    isinstance(d, int) and d != w for d, w in zip(given.shape[1:], says, strict=True)):
+                raise FootsegError(f"its graph takes {given.name} as {given.type} {given.shape} where its footseg "
+                                   f"metadata says float (N, {', '.join(map(str, says))}): export it again with "
+                                   "`footseg export`", self.path)
         self.input_names = names
         batch = inputs[0].shape[0]
         self.fixed_batch = batch if isinstance(batch, int) else None

@@ -19,10 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from footseg.config import MAX_INPUT_SIDE, is_input_side
 from footseg.data.transforms import resize_image, to_tensor
 from footseg.errors import FootsegError
 from footseg.models.saved import CONFIG_NAME, SavedModelInfo, check_presence, check_region_peak, check_threshold
-from footseg.runtime.resolve import MAX_INPUT_SIDE, ModelRef, check_input_side, resolve_model
+from footseg.runtime.resolve import ModelRef, check_input_side, resolve_model
 
 if TYPE_CHECKING:
     from footseg.runtime.onnx_model import OnnxModel
@@ -63,10 +64,10 @@ class Predictor:
                 net, info = None, self.onnx.info
             else:
                 net, info = self.ref.load(self.device)
-        if len(info.input_size) != 2 or any(s <= 0 or s % 32 or s > MAX_INPUT_SIDE for s in info.input_size):
+        if len(info.input_size) != 2 or not all(is_input_side(s) for s in info.input_size):
             raise FootsegError(
                 f"input_size must be two multiples of 32 from 32 to {MAX_INPUT_SIDE}, got {list(info.input_size)}",
-                self.ref.path / CONFIG_NAME if self.ref is not None and not self.ref.onnx else None,
+                None if self.ref is None else self.ref.path if self.ref.onnx else self.ref.path / CONFIG_NAME,
             )
         self.model = net.eval() if net is not None else None  # None: ``onnx`` runs the network
         self.info = info

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from footseg.config import MAX_INPUT_SIDE, is_input_side
 from footseg.errors import FootsegError
 from footseg.models import saved
 from footseg.models.saved import CONFIG_NAME, WEIGHTS_NAME, SavedModelInfo, load_model, pretrained_models
@@ -72,15 +73,9 @@ class ModelRef:
         return dataclasses.replace(self, size=size)
 
 
-# The largest side footseg runs a network at: a phone frame is 1080-4000 px, and a side of 100,000 asks OpenCV for
-# 30 GB before anything can say why.
-MAX_INPUT_SIDE = 4096
-
-
 def check_input_side(size: int) -> int:
-    """``size`` as a side a network can run at (a multiple of 32 up to ``MAX_INPUT_SIDE``, as every footseg network
-    takes); a one-line ``FootsegError`` otherwise."""
-    if size <= 0 or size % 32 or size > MAX_INPUT_SIDE:
+    """``size`` as a side a network can run at (``config.is_input_side``); a one-line ``FootsegError`` otherwise."""
+    if not is_input_side(size):
         raise FootsegError(f"input size must be a multiple of 32 from 32 to {MAX_INPUT_SIDE}, got {size}")
     return size
 

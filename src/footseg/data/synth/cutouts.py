@@ -30,7 +30,7 @@ from footseg.data.synth.foot import FootPose
 from footseg.data.synth.mesh import Mesh
 from footseg.data.synth.render import look_at, perspective
 from footseg.data.synth.scene import Scene
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, require_folder
 
 FOOT_LENGTH = 0.26  # metres: the size a cutout foot is given in the scene
 
@@ -54,8 +54,7 @@ def list_cutouts(folder: str | Path) -> dict[str, list[Cutout]]:
     """Cutouts of each split, sorted. ``folder`` is a dataset folder (``images/`` + ``masks/``, partitioned by a
     crc32 of each image's relative path) or has ``train/``, ``val/``, ``test/`` dataset folders (kept as given)."""
     root = Path(folder)
-    if not root.is_dir():
-        raise FootsegError("is a file, not a cutout folder" if root.exists() else "cutout folder not found", root)
+    require_folder(root, "cutout folder")
     out = by_split(root, _cutouts_in, lambda c: Path(c.image))
     if not any(out.values()):
         raise FootsegError(f"no cutouts found (expected images/<stem>.{IMAGE_HINT} with masks/<stem>.png)", root)

@@ -37,7 +37,7 @@ from footseg.data.synth.floors import (
     split_of,
 )
 from footseg.data.transforms import resize_image  # torch-free: workers never import torch
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, require_folder
 from footseg.provenance import code_version
 
 if TYPE_CHECKING:  # annotations only: workers import what they use when they use it
@@ -129,8 +129,8 @@ class SynthSettings:
             raise FootsegError(f"sock_prob {self.sock_prob} asks for socks, but clothes are left out (no socks at all)")
         for name in FOLDER_SETTINGS:
             value = getattr(self, name)
-            if value is not None and not Path(value).is_dir():
-                raise FootsegError("is a file, not a folder" if Path(value).exists() else "folder not found", value)
+            if value is not None:
+                require_folder(value)
 
 
 # ingredient name -> (SynthSettings field, value that switches it off)
@@ -530,7 +530,7 @@ def render_units(out: Path, s: SynthSettings, kind: type[Worker], workers: int =
         # A render writes its manifest before its first image, so split folders with files and no manifest are a
         # dataset of someone else's, whose images a render would write over (its names are numbers, as theirs may be).
         foreign += sorted(f"{p.relative_to(out)}" for split in SPLITS if (out / split).is_dir()
-                          for p in (out / split).rglob("*") if p.is_file())[:3]
+                          for p in (out / split).rglob("*") if p.is_file())
         if foreign:
             raise FootsegError(f"holds files that are not a footseg render ({', '.join(foreign[:3])}"
                                f"{', ...' if len(foreign) > 3 else ''}; no {MANIFEST}): choose another output folder",

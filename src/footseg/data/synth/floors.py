@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, require_folder
 
 T = TypeVar("T")
 
@@ -241,9 +241,7 @@ FLOOR_EXTENSIONS = (".jpg", ".jpeg", ".png")
 def list_photos(folder: Path) -> dict[str, list[str]]:
     """Floor photos of each split, as sorted absolute paths. ``folder`` has train/val/test subfolders, or is flat."""
     folder = Path(folder)
-    if not folder.is_dir():
-        why = "is a file, not a folder of floor photos" if folder.exists() else "floor photo folder not found"
-        raise FootsegError(why, folder)
+    require_folder(folder, "floor photo folder")
     def photos(split: Path) -> list[str]:
         # Sorted by text, not in natural order: renders pick photos by index, so this order is part of what a seed
         # means, and recipes' renders must stay what they were. Hidden files (macOS ._IMG.jpg) are no photos.
