@@ -565,7 +565,8 @@ def test_serve_builds_a_site_for_a_model_when_given_no_folder(tmp_path: Path, mo
 
     site = tmp_path / "site"  # a site's folder, as far as serving it goes: no browser needed
     site.mkdir()
-    (site / "model.json").write_text("{}")
+    (site / "model.json").write_text('{"file": "model.onnx"}')
+    (site / "model.onnx").write_bytes(b"")
 
     calls = []
     monkeypatch.setattr(web, "export_web", lambda model, out: calls.append(model) or Path(shutil.copytree(site, out)))
