@@ -250,9 +250,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.precision != "fp32" and args.format != "web":
         raise FootsegError(f"--precision is the web page's; for an int8 {args.format} file give --format onnx-int8"
                            if args.format == "onnx" else f"--precision is the web page's, not --format {args.format}'s")
-    if (keep or args.min_stride is not None) and not int8:
-        raise FootsegError("--min-stride and --keep-fp32 shape an int8 file: give --format onnx-int8, or --format web "
-                           "--precision int8")
+    if (keep or args.min_stride is not None or args.calib is not None) and not int8:  # else silently unused
+        raise FootsegError("--calib, --min-stride and --keep-fp32 shape an int8 file: give --format onnx-int8, or "
+                           "--format web --precision int8")
     if args.out is not None and args.format != "web":  # a web site's folder is checked by export_web
         check_writable(args.out)
     from footseg.runtime.resolve import resolve_model

@@ -334,6 +334,12 @@ def test_unknown_model_lists_the_valid_names() -> None:
         benchmark(["nope"], runs=1)
 
 
+def test_timing_settings_that_time_nothing_are_refused_before_any_work() -> None:
+    for bad in ({"min_time": float("nan")}, {"min_time": -1.0}, {"runs": 0}, {"warmup": -1}):
+        with pytest.raises(FootsegError, match="runs must be at least 1, warmup and min_time at least 0"):
+            benchmark(["fastlinknet"], **{"runs": 1, **bad})
+
+
 def test_size_must_be_a_side_a_network_takes() -> None:
     for size in (100, 100000):  # 100,000: a 30 GB array asked of OpenCV, where it was let through
         with pytest.raises(FootsegError, match=f"multiple of 32 from 32 to 4096, got {size}"):

@@ -111,6 +111,8 @@ def test_export_errors_name_the_file(tmp_path: Path, model_copy: Path, tiny_data
     assert main([*argv, "--calib-n", "1"]) == 2
     assert "no node named 'nope'" in capsys.readouterr().err
     assert not (model_copy / "model.int8.onnx").exists()
+    assert main(["export", str(model_copy), "--format", "onnx", "--calib", str(tiny_dataset)]) == 2  # unused otherwise
+    assert "--calib, --min-stride and --keep-fp32 shape an int8 file" in capsys.readouterr().err
 
 
 def test_predictor_eval_and_predict_accept_onnx(

@@ -7,6 +7,7 @@ then every row -- and with ``peer`` MediaPipe's selfie segmenter -- is timed in 
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -278,6 +279,9 @@ def benchmark(
     """
     if rounds < 1:
         raise FootsegError(f"rounds must be at least 1, got {rounds}")  # before the slow preparation
+    if not (math.isfinite(min_time) and min_time >= 0) or runs < 1 or warmup < 0:
+        raise FootsegError(f"runs must be at least 1, warmup and min_time at least 0 (got {runs}, {warmup}, "
+                           f"{min_time})")
     names = list(models) if models else list_models()
     runtimes = parse_runtimes(runtimes)
     thread_counts = parse_threads(threads)
