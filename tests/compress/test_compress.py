@@ -160,3 +160,11 @@ def test_fine_tuning_runs_at_the_side_the_network_was_trained_at(trained_dir: Pa
     settings = CompressSettings(prune_amount=0.5, channel_ratio=0.0, clusters=16, finetune_steps=1, runs=1)
     compress(chosen, tiny_dataset, tmp_path / "out", settings=settings)
     assert sides and set(sides) == {trained}
+
+
+def test_a_channel_step_that_prunes_nothing_is_refused_not_reported(trained_dir: Path, tiny_dataset: Path,
+                                                                   tmp_path: Path) -> None:
+    settings = CompressSettings(prune_amount=0.0, channel_ratio=0.25, channel_multiple=100000, clusters=16,
+                                finetune_steps=0, runs=1)
+    with pytest.raises(FootsegError, match="channel pruning removed nothing: --channel-multiple 100000"):
+        compress(trained_dir, tiny_dataset, tmp_path / "out", settings=settings)

@@ -162,8 +162,12 @@ def compress(
             return [row["train_loss"] for row in finetune(net, cfg)]
 
     if settings.channel_ratio > 0:
+        before = sum(p.numel() for p in model.parameters())
         channel_prune(model, settings.channel_ratio, size=size, importance=settings.importance,
                       round_to=settings.channel_multiple)
+        if sum(p.numel() for p in model.parameters()) == before:  # a row for a step that did nothing would mislead
+            raise FootsegError(f"channel pruning removed nothing: --channel-multiple {settings.channel_multiple} is "
+                               "wider than the layers it would round; give a smaller one")
         losses = tune(model)
         info = pruned_info(model, info, compressed_from=str(model_dir), channel_ratio=settings.channel_ratio)
         folder = save_model(model, out / "channel", info)
