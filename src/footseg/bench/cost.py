@@ -56,8 +56,9 @@ MAX_THREADS = 256
 
 
 def check_threads(threads: int) -> None:
-    if not 1 <= threads <= max(MAX_THREADS, available_threads()):
-        raise FootsegError(f"threads must be 1 to {max(MAX_THREADS, available_threads())}, got {threads}")
+    most = max(MAX_THREADS, available_threads())
+    if not 1 <= threads <= most:
+        raise FootsegError(f"threads must be 1 to {most}, got {threads}")
 
 
 def measure_model(

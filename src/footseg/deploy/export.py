@@ -69,7 +69,6 @@ class MarginOutput(nn.Module):
 _HEAD_TYPES = (nn.Conv2d, nn.ConvTranspose2d)
 
 
-
 def _last_head(model: nn.Module, x: torch.Tensor) -> str | None:
     """Name of the last convolution run in ``model(x)`` that outputs two channels, or None."""
     order: list[str] = []

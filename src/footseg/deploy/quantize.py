@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
 from onnxruntime.quantization import (
     CalibrationDataReader,
     CalibrationMethod,
@@ -62,7 +61,7 @@ from footseg.deploy.export import (
 )
 from footseg.errors import FootsegError
 from footseg.models.saved import SavedModelInfo, read_info
-from footseg.runtime.onnx_model import INPUT_NAME, PRECISION_KEY, PRIOR_NAME, info_from_metadata
+from footseg.runtime.onnx_model import INPUT_NAME, PRECISION_KEY, PRIOR_NAME, info_from_metadata, read_onnx
 from footseg.runtime.resolve import ModelRef, resolve_model
 
 INT8_NAME = "model.int8.onnx"
@@ -278,10 +277,7 @@ def quantize_onnx(
     fp32, out = Path(fp32), Path(out)
     if method not in CALIB_METHODS:
         raise FootsegError(f"unknown calibration method '{method}'; choose one of: {', '.join(CALIB_METHODS)}")
-    try:
-        source = onnx.load(str(fp32))
-    except (OSError, ValueError, DecodeError) as exc:
-        raise FootsegError(f"unreadable ONNX model ({type(exc).__name__})", fp32) from exc
+    source = read_onnx(fp32)
     meta = {p.key: p.value for p in source.metadata_props}
     info = info_from_metadata(meta, fp32)
     reader = ImageCalibrationReader(calibration_images(calib, calib_n), info.input_size, priors=info.in_channels == 4)

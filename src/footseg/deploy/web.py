@@ -48,6 +48,7 @@ from footseg.runtime.onnx_model import (
     PRECISION_KEY,
     PRIOR_NAME,
     info_from_metadata,
+    read_onnx,
 )
 from footseg.runtime.resolve import ModelRef, resolve_model
 from footseg.runtime.temporal import DEFAULT_RATIOS, default_mode
@@ -87,14 +88,7 @@ def ort_version(dist: Path) -> str | None:
 
 def _metadata(onnx_path: Path) -> dict[str, str]:
     """An ONNX file's metadata_props, read without its weights' external data."""
-    import onnx
-    from google.protobuf.message import DecodeError
-
-    try:
-        proto = onnx.load(str(onnx_path), load_external_data=False)
-    except (DecodeError, OSError, ValueError) as exc:  # a truncated file, or no ONNX at all
-        raise FootsegError(f"unreadable ONNX model ({type(exc).__name__})", onnx_path) from exc
-    return {p.key: p.value for p in proto.metadata_props}
+    return {p.key: p.value for p in read_onnx(onnx_path, load_external_data=False).metadata_props}
 
 
 def site_meta(onnx_path: Path, runtime_version: str | None) -> dict:

@@ -14,12 +14,16 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 
 from footseg.errors import FootsegError
 from footseg.models.saved import SavedModelInfo, info_from_dict, info_to_dict
+
+if TYPE_CHECKING:
+    import onnx
 
 INPUT_NAME = "image"
 PRIOR_NAME = "prior"  # a prior-mask network's second input: the previous frame's foot probability (N, 1, H, W)
@@ -35,6 +39,17 @@ def info_to_metadata(info: SavedModelInfo, precision: str) -> dict[str, str]:
     meta = {_PREFIX + key: json.dumps(value) for key, value in info_to_dict(info).items()}
     meta[PRECISION_KEY] = precision
     return meta
+
+
+def read_onnx(path: str | Path, load_external_data: bool = True) -> onnx.ModelProto:
+    """The ONNX graph in ``path``; a one-line ``FootsegError`` naming it for a truncated file or no ONNX at all."""
+    import onnx  # only where a graph is read or edited: running a file needs ONNX Runtime alone
+    from google.protobuf.message import DecodeError
+
+    try:
+        return onnx.load(str(path), load_external_data=load_external_data)
+    except (DecodeError, OSError, ValueError) as exc:
+        raise FootsegError(f"unreadable ONNX model ({type(exc).__name__})", path) from exc
 
 
 def info_from_metadata(meta: dict[str, str], path: str | Path) -> SavedModelInfo:
