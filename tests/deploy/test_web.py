@@ -3,7 +3,8 @@
 Chromium's fake camera plays a tiny synthetic clip (``footseg synth --clips``, written as Y4M). The page's own
 numbers (``window.footseg``) are read back: masks must flow, agree with footseg's Python ONNX Runtime on the very
 input the page fed its network, and every request must go to the site itself. The error paths (no camera,
-permission denied, no WebAssembly) must each say so on the page.
+permission denied, no WebAssembly) must each say so on the page. A photo opened on the page (Open photo) must get
+footseg's network input to the byte and Predictor's mask, with a camera and without one.
 
 One browser with the fake camera serves every camera test: a context granted the camera permission sees the clip,
 a context without it is refused (headless Chromium denies permission prompts). A second browser has no camera.
@@ -20,19 +21,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 import onnx
 import pytest
 
 from footseg.cli import main
 from footseg.data.io import read_image
+from footseg.data.transforms import resize_image, to_tensor
 from footseg.deploy import web
 from footseg.deploy.quantize import export_int8
 from footseg.deploy.serve import SiteServer, running
 from footseg.errors import FootsegError
 from footseg.eval.predict import FOOT_COLOUR
 from footseg.runtime.onnx_model import OnnxModel
-from footseg.runtime.predictor import gate_presence, keep_confident_regions
+from footseg.runtime.predictor import gate_presence, keep_confident_regions, resize_proba
 from footseg.runtime.temporal import smooth
 
 if TYPE_CHECKING:
@@ -59,7 +62,8 @@ READ_STATE = """() => {
   };
   return { input: b64(f.lastInput), prior: b64(f.lastPrior), mask: b64(f.lastMask), size: f.inputSize,
            frames: f.frames, errors: f.errors, mode: f.mode, ratio: f.ratio, threads: f.threads,
-           isolated: f.isolated, latency: f.latency, cores: navigator.hardwareConcurrency, threshold: f.threshold };
+           isolated: f.isolated, latency: f.latency, cores: navigator.hardwareConcurrency, threshold: f.threshold,
+           photo: f.photo, photos: f.photos, warnings: f.warnings };
 }"""
 
 
@@ -413,6 +417,41 @@ def test_the_pages_pixel_loops_give_footsegs_numbers(camera_browser: Browser, se
     page.context.close()
 
 
+AREA_RESIZE = """async ([rgb, sw, sh, w, h]) => {
+  const { areaResize } = await import('./segmenter.js');
+  const bytes = Uint8Array.from(atob(rgb), (c) => c.charCodeAt(0));
+  const rgba = new Uint8ClampedArray(sw * sh * 4);
+  for (let i = 0; i < sw * sh; i += 1) {
+    rgba.set(bytes.subarray(3 * i, 3 * i + 3), 4 * i);
+    rgba[4 * i + 3] = 255;
+  }
+  const out = areaResize(rgba, sw, sh, w, h);
+  let s = '';
+  for (let i = 0; i < out.length; i += 0x8000) s += String.fromCharCode.apply(null, out.subarray(i, i + 0x8000));
+  return btoa(s);
+}"""
+
+
+# OpenCV's general path (scales not both whole), its block means (2x2 rounds ties up, others to even), no change
+AREA_CASES = [((640, 480), (288, 288)), ((577, 433), (288, 288)), ((1000, 301), (256, 192)), ((288, 300), (288, 288)),
+              ((576, 432), (288, 288)), ((576, 576), (288, 288)), ((864, 640), (288, 320)), ((576, 288), (288, 288)),
+              ((900, 900), (300, 300)), ((64, 64), (64, 64))]
+
+
+@pytest.mark.parametrize(("source", "size"), AREA_CASES)
+def test_the_pages_area_resize_is_footsegs_resize_image(camera_browser: Browser, server: SiteServer,
+                                                         source: tuple[int, int], size: tuple[int, int]) -> None:
+    """A photo's input: cv2's INTER_AREA to the byte, on noise (where every rounding shows) at phone-like ratios."""
+    (sw, sh), (w, h) = source, size
+    image = np.random.default_rng(sw).integers(0, 256, (sh, sw, 3), dtype=np.uint8)
+    page, _ = open_page(camera_browser, server.url)
+    got = page.evaluate(AREA_RESIZE, [base64.b64encode(image.tobytes()).decode(), sw, sh, w, h])
+    rgba = np.frombuffer(base64.b64decode(got), np.uint8).reshape(h, w, 4)
+    assert (rgba[..., 3] == 255).all()
+    np.testing.assert_array_equal(rgba[..., :3], resize_image(image, (h, w)))
+    page.context.close()
+
+
 def test_without_isolation_headers_it_runs_on_one_thread(camera_browser: Browser, site: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """A host that cannot set COOP/COEP (plain static hosting) still gets a working page, single-threaded."""
@@ -541,7 +580,7 @@ def test_permission_denied_says_so(camera_browser: Browser, server: SiteServer) 
     page, _ = open_page(camera_browser, server.url, camera=False)
     kind, errors = message_of(page)
     assert kind == "denied" and "permission was denied" in errors[0]
-    assert page.is_visible("#message")
+    assert page.is_visible("#message") and "Open photo" in page.text_content("#message")
     page.context.close()
 
 
@@ -575,3 +614,102 @@ def test_serve_builds_a_site_for_a_model_when_given_no_folder(tmp_path: Path, mo
     assert calls == ["fastlinknet"] and not folder.exists()
     with serve.site_for(site) as folder:
         assert folder == site
+
+
+# --- a photo opened from the device ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sideways_photo(tmp_path_factory: pytest.TempPathFactory, clip: tuple[Path, list[np.ndarray]]
+                   ) -> tuple[Path, np.ndarray]:
+    """A 4:3 JPEG stored sideways with EXIF orientation 6, as phones save photos, and the upright picture footseg's
+    read_image makes of it."""
+    from PIL import Image
+
+    upright = cv2.resize(clip[1][0], (576, 432), interpolation=cv2.INTER_LINEAR)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    path = tmp_path_factory.mktemp("photo") / "my feet.jpg"
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright))).save(path, quality=95, exif=exif)
+    shown = read_image(path)
+    assert shown.shape == upright.shape and np.abs(shown.astype(float) - upright).mean() < 3
+    return path, shown
+
+
+def test_an_opened_photo_is_segmented_as_footseg_segments_it(camera_browser: Browser, server: SiteServer, site: Path,
+                                                              sideways_photo: tuple[Path, np.ndarray]) -> None:
+    path, upright = sideways_photo
+    page, requests = open_page(camera_browser, server.url + "?mode=smooth")
+    wait_for_frames(page, 3)
+    page.set_input_files("#file", str(path))
+    page.wait_for_function("window.footseg.photos >= 1", timeout=TIMEOUT_MS)
+    state = page.evaluate(READ_STATE)
+    photo = state["photo"]
+    # the photo as footseg's read_image makes it: upright
+    assert (photo["name"], photo["width"], photo["height"]) == (path.name, upright.shape[1], upright.shape[0])
+    assert photo["ms"] > 0
+    assert state["errors"] == state["warnings"] == [] and state["prior"] is None  # a photo is no video frame
+    h, w = state["size"]
+    image = decode(state, "input", np.float32, (3, h, w))
+    # the network sees the upright photo squashed to its input size by footseg's resize_image, to the byte
+    want_input = to_tensor(resize_image(upright, (h, w))).numpy()
+    np.testing.assert_array_equal(image, want_input)
+    model = OnnxModel(site / "model.onnx")
+    threshold = model.info.threshold
+    mask = decode(state, "mask", np.uint8, (h, w))
+    assert float((mask == (python_mask(model, image) > threshold)).mean()) >= AGREEMENT
+    assert 0.01 < mask.mean() < 0.99
+    assert page.is_hidden("#message") and page.text_content("#photo") == "Resume"
+    # the camera pauses while the photo is shown: no frame is segmented behind it
+    frames = page.evaluate("window.footseg.frames")
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.footseg.frames") == frames
+
+    # its mask, saved at the photo's own size, is the one footseg's Predictor steps make of the photo
+    from PIL import Image
+
+    with page.expect_download(timeout=TIMEOUT_MS) as download:
+        page.click("#save")
+    assert download.value.suggested_filename == "my feet-mask.png"
+    saved = np.asarray(Image.open(io.BytesIO(Path(download.value.path()).read_bytes())).convert("L"))
+    assert saved.shape == upright.shape[:2] and set(np.unique(saved).tolist()) == {0, 255}
+    want = resize_proba(python_mask(model, want_input), upright.shape[:2]) > threshold
+    assert float(((saved > 0) == want).mean()) >= AGREEMENT
+
+    page.click("#photo")  # Resume: the camera again
+    page.wait_for_function(f"window.footseg.frames > {frames}", timeout=TIMEOUT_MS)
+    assert page.evaluate("window.footseg.photo") is None and page.is_hidden("#save")
+    # the photo never left the page: read from memory (blob:), no request for it anywhere
+    assert all(url.startswith((server.url, "blob:")) for url in requests), requests
+    page.context.close()
+
+
+def test_without_a_camera_a_photo_can_still_be_opened(no_camera_browser: Browser, server: SiteServer,
+                                                      sideways_photo: tuple[Path, np.ndarray]) -> None:
+    page, _ = open_page(no_camera_browser, server.url)
+    kind, errors = message_of(page)
+    assert kind == "no-camera" and "No camera found" in errors[0] and "Open photo" in page.text_content("#message")
+    page.wait_for_function("window.footseg.ready", timeout=TIMEOUT_MS)
+    assert page.is_hidden("#photo") and page.is_enabled("#open") and page.is_hidden("#save")
+    page.set_input_files("#file", str(sideways_photo[0]))
+    page.wait_for_function("window.footseg.photos >= 1", timeout=TIMEOUT_MS)
+    state = page.evaluate(READ_STATE)
+    h, w = state["size"]
+    assert 0.01 < decode(state, "mask", np.uint8, (h, w)).mean() < 0.99
+    assert page.is_hidden("#message") and page.is_visible("#save") and state["frames"] == 0
+    page.context.close()
+
+
+def test_a_file_that_is_no_picture_is_named_and_stops_nothing(camera_browser: Browser, server: SiteServer,
+                                                              tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("no picture")
+    page, _ = open_page(camera_browser, server.url)
+    frames = wait_for_frames(page, 3)["frames"]
+    page.set_input_files("#file", str(notes))
+    page.wait_for_function("window.footseg.warnings.length > 0", timeout=TIMEOUT_MS)
+    assert page.get_attribute("#message", "data-kind") == "bad-photo"
+    assert page.text_content("#message").startswith("notes.txt: this browser cannot read it as a picture")
+    page.wait_for_function(f"window.footseg.frames > {frames + 3}", timeout=TIMEOUT_MS)  # the camera carries on
+    assert page.evaluate("window.footseg.errors") == [] and page.is_enabled("#open")
+    page.context.close()

@@ -1,6 +1,7 @@
-// The page: the rear camera, the foot mask over it, FPS and latency, a photo button.
+// The page: the rear camera, the foot mask over it, FPS and latency, a photo button; a photo from the phone's
+// gallery can be opened instead of the camera (and without one).
 // window.footseg exposes the page's state so that tests and benchmarks read what the page computed.
-import { MODES, Segmenter, defaultThreads } from './segmenter.js';
+import { MODES, Segmenter, areaResize, defaultThreads } from './segmenter.js';
 import { LatencyMeter, makeCanvas, paintMask, startCamera as openCamera, toInput } from './view.js';
 
 const params = new URLSearchParams(window.location.search);
@@ -10,6 +11,9 @@ const view = $('view');
 const viewCtx = view.getContext('2d');
 const stats = $('stats');
 const photoButton = $('photo');
+const openButton = $('open');
+const saveButton = $('save');
+const fileInput = $('file');
 
 const footseg = {
   ready: false,
@@ -27,6 +31,9 @@ const footseg = {
   threads: null,
   precision: null,
   threshold: null, // foot where the probability exceeds it: the model's own (model.json)
+  photos: 0, // photos opened and segmented
+  photo: null, // the opened photo shown: { name, width, height (upright, as shown), ms (input to mask) }; null: camera
+  warnings: [], // problems that stopped nothing: a file that is no picture
   isolated: window.crossOriginIsolated === true,
   onFrame: null, // set by a benchmark: called with this object after every frame
 };
@@ -41,14 +48,20 @@ const MESSAGES = {
   'denied': 'Camera permission was denied. Allow camera access for this site in the browser\'s settings, then reload.',
   'camera-busy': 'The camera could not be started: another app may be using it. Close that app and reload.',
 };
+const CAMERA_PROBLEMS = ['insecure', 'no-camera-api', 'no-camera', 'denied', 'camera-busy'];
+const PHOTO_HINT = ' A photo from this device can still be opened: Open photo, below.';
+
+function showMessage(kind, text) {
+  const box = $('message');
+  box.dataset.kind = kind;
+  box.textContent = text;
+  box.hidden = false;
+}
 
 function fail(kind, detail) {
   const text = MESSAGES[kind] ?? `Something went wrong: ${detail ?? kind}`;
   footseg.errors.push(text);
-  const box = $('message');
-  box.dataset.kind = kind in MESSAGES ? kind : 'error';
-  box.textContent = text;
-  box.hidden = false;
+  showMessage(kind in MESSAGES ? kind : 'error', text);
   stats.textContent = '';
   $('controls').hidden = true; // nothing to photograph
   // The page has stopped: let the camera go, so its light goes out and other apps can have it.
@@ -107,7 +120,7 @@ async function main() {
   }
   const base = new URL('./', import.meta.url).href;
   const [camera, model] = await Promise.allSettled([startCamera(), loadModel(base)]);
-  if (camera.status === 'rejected') {
+  if (camera.status === 'rejected' && !CAMERA_PROBLEMS.includes(camera.reason?.kind)) {
     const { kind, name, message } = camera.reason;
     fail(kind ?? 'error', `camera: ${name ?? 'Error'}: ${message ?? camera.reason}`);
     return;
@@ -116,10 +129,44 @@ async function main() {
     fail('error', `the page could not start (${model.reason?.message ?? model.reason})`);
     return;
   }
-  run(model.value);
+  if (camera.status === 'rejected') {
+    // No live picture, but the model runs: the page says why and segments photos opened from the device instead.
+    const { kind, name, message } = camera.reason;
+    footseg.errors.push(MESSAGES[kind]);
+    showMessage(kind, MESSAGES[kind] + PHOTO_HINT);
+    stats.textContent = '';
+    photoButton.hidden = true;
+    console.error(`camera: ${name ?? 'Error'}: ${message ?? camera.reason}`);
+  }
+  run(model.value, camera.status === 'fulfilled');
 }
 
-function run(segmenter) {
+// The picked file as an upright picture (browsers apply a JPEG's EXIF orientation when they decode it, as footseg's
+// read_image does), or an error that names the file.
+async function decodePhoto(file) {
+  const url = URL.createObjectURL(file);
+  const image = new Image();
+  try {
+    image.src = url;
+    await image.decode();
+  } catch {
+    throw Object.assign(new Error(`${file.name}: this browser cannot read it as a picture; open a JPEG, PNG or WebP `
+      + 'photo'), { kind: 'bad-photo' });
+  } finally {
+    URL.revokeObjectURL(url); // a decoded picture keeps its pixels
+  }
+  if (!image.naturalWidth || !image.naturalHeight) {
+    throw Object.assign(new Error(`${file.name}: the picture is empty`), { kind: 'bad-photo' });
+  }
+  return image;
+}
+
+function sizeOf(source) {
+  return source instanceof HTMLVideoElement
+    ? [source.videoWidth, source.videoHeight] : [source.naturalWidth, source.naturalHeight];
+}
+
+function run(segmenter, live) {
   const { width: w, height: h } = segmenter;
   // The network's view of the frame: squashed to its input size like footseg's resize_image; 'high' quality
   // averages when shrinking, as cv2's INTER_AREA does.
@@ -132,37 +179,70 @@ function run(segmenter) {
   const overlayPixels = overlayCtx.createImageData(w, h);
   let busy = null;
   let frozen = false;
+  let shown = live ? video : null; // what the view shows: the camera, or an opened photo
+  let photoName = null;
 
   function draw() {
-    if (view.width !== video.videoWidth || view.height !== video.videoHeight) {
-      view.width = video.videoWidth;
-      view.height = video.videoHeight;
+    const [width, height] = displaySize(...sizeOf(shown));
+    if (view.width !== width || view.height !== height) {
+      view.width = width;
+      view.height = height;
     }
-    viewCtx.drawImage(video, 0, 0, view.width, view.height);
+    viewCtx.drawImage(shown, 0, 0, view.width, view.height);
     if (footseg.lastProb === null) return;
     viewCtx.imageSmoothingEnabled = true;
     viewCtx.imageSmoothingQuality = 'low'; // bilinear
     viewCtx.drawImage(overlay, 0, 0, view.width, view.height);
   }
 
-  async function segment() {
-    const t0 = performance.now();
+  // The network's input from the camera: the canvas squashes the frame (cheap, and close to cv2's INTER_AREA).
+  function frameInput() {
     inputCtx.drawImage(video, 0, 0, w, h);
-    const pixels = toInput(inputCtx.getImageData(0, 0, w, h).data, w, h);
-    const { prob, prior } = await segmenter.step(pixels);
+    return toInput(inputCtx.getImageData(0, 0, w, h).data, w, h);
+  }
+
+  // The network's input from a photo: exactly footseg's resize_image where the photo shrinks (a photo is segmented
+  // once, so its full pixels are worth reading), the canvas's bilinear filter where it is smaller than the input.
+  function photoInput(image) {
+    const [width, height] = displaySize(image.naturalWidth, image.naturalHeight, MAX_CANVAS_AREA);
+    if (width < w || height < h) {
+      inputCtx.drawImage(image, 0, 0, w, h);
+      return toInput(inputCtx.getImageData(0, 0, w, h).data, w, h);
+    }
+    const full = makeCanvas(width, height);
+    const fullCtx = full.getContext('2d', { willReadFrequently: true });
+    fullCtx.drawImage(image, 0, 0, width, height);
+    const rgba = fullCtx.getImageData(0, 0, width, height).data;
+    full.width = 0; // a photo's canvas is tens of MB: let it go now, not at the next collection
+    return toInput(areaResize(rgba, width, height, w, h), w, h);
+  }
+
+  async function segment(source) {
+    const t0 = performance.now();
+    const still = source !== video;
+    const pixels = still ? photoInput(source) : frameInput();
+    const { prob, prior } = await (still ? segmenter.still(pixels) : segmenter.step(pixels));
     const mask = paintMask(prob, overlayPixels.data, footseg.threshold);
     overlayCtx.putImageData(overlayPixels, 0, 0);
     // Set together, so a reader sees one frame's input, prior and mask.
     Object.assign(footseg, { lastMask: mask, lastInput: pixels, lastPrior: prior, lastProb: prob });
+    const ms = performance.now() - t0;
+    if (still) {
+      const [width, height] = sizeOf(source);
+      footseg.photo = { name: photoName, width, height, ms };
+      footseg.photos += 1;
+      stats.textContent = `${photoName} · ${width}x${height} · ${ms.toFixed(0)} ms\n${footseg.precision} · photo`;
+      return;
+    }
     footseg.frames += 1;
-    record(performance.now() - t0);
+    record(ms);
     footseg.onFrame?.(footseg); // a benchmark's hook (footseg bench --browser): sees every frame, none skipped
   }
 
-  // The one way a frame is segmented (the live loop and the photo alike): never two steps at once, which would
-  // interleave the video state.
-  function segmentNow() {
-    busy = segment().finally(() => { busy = null; });
+  // The one way a picture is segmented (the live loop, the photo button and an opened photo alike): never two
+  // steps at once, which would interleave the video state.
+  function segmentNow(source = video) {
+    busy = segment(source).finally(() => { busy = null; });
     return busy;
   }
 
@@ -201,6 +281,9 @@ function run(segmenter) {
   async function photo() {
     if (frozen) {
       frozen = false;
+      shown = video;
+      footseg.photo = null;
+      saveButton.hidden = true;
       photoButton.textContent = 'Photo';
       await video.play();
       return;
@@ -215,15 +298,70 @@ function run(segmenter) {
     await download(maskPng(footseg.lastProb, w, h, video.videoWidth, video.videoHeight, footseg.threshold));
   }
 
-  photoButton.addEventListener('click', () => {
-    photoButton.disabled = true; // one photo at a time: a second tap waits for the first to be saved
-    photo()
+  photoButton.addEventListener('click', () => act(photo));
+  // An opened photo replaces the camera's picture (which pauses) until Resume; its mask is saved on request, at the
+  // photo's own size.
+  async function openPhoto(file) {
+    const image = await decodePhoto(file);
+    if (live && !frozen) {
+      frozen = true;
+      video.pause();
+      photoButton.textContent = 'Resume';
+    }
+    while (busy !== null) await busy.catch(() => {});
+    photoName = file.name;
+    shown = image;
+    await segmentNow(image);
+    $('message').hidden = true;
+    draw();
+    saveButton.hidden = false;
+  }
+
+  async function savePhotoMask() {
+    const [width, height] = displaySize(...sizeOf(shown), MAX_CANVAS_AREA);
+    const stem = photoName.replace(/\.[^.]*$/, '') || 'photo';
+    await download(maskPng(footseg.lastProb, w, h, width, height, footseg.threshold), `${stem}-mask.png`);
+  }
+
+  // One action at a time: the buttons wait while a photo is opened, segmented or saved.
+  function act(action) {
+    const buttons = [openButton, photoButton, saveButton];
+    buttons.forEach((button) => { button.disabled = true; });
+    return action()
       .catch((error) => fail('error', error?.message ?? String(error)))
-      .finally(() => { photoButton.disabled = false; });
+      .finally(() => { buttons.forEach((button) => { button.disabled = false; }); });
+  }
+
+  openButton.addEventListener('click', () => fileInput.click());
+  fileInput.addEventListener('change', () => {
+    const [file] = fileInput.files;
+    fileInput.value = ''; // the same file may be opened again
+    if (!file) return;
+    act(() => openPhoto(file).catch((error) => {
+      if (error?.kind !== 'bad-photo') throw error;
+      // A file that is no picture stops nothing: it is named, and the page carries on as it was.
+      footseg.warnings.push(error.message);
+      showMessage('bad-photo', error.message);
+    }));
   });
-  photoButton.disabled = false;
+  saveButton.addEventListener('click', () => act(savePhotoMask));
+  openButton.disabled = false;
+  if (live) {
+    photoButton.disabled = false;
+    schedule();
+  }
   footseg.ready = true;
-  schedule();
+}
+
+// Browsers refuse canvases larger than this (iOS Safari: 16,777,216 pixels), so a larger photo is shown, and its mask
+// saved, scaled down to fit: a 24-megapixel phone photo among them.
+const MAX_CANVAS_AREA = 4096 * 4096;
+// The view needs no more pixels than a screen has.
+const MAX_VIEW_AREA = 2048 * 2048;
+
+function displaySize(width, height, limit = MAX_VIEW_AREA) {
+  const scale = Math.min(1, Math.sqrt(limit / (width * height)));
+  return [Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale))];
 }
 
 // The probability resized to the frame's size (bilinear, pixel centres aligned as in cv2.resize), then thresholded
@@ -259,13 +397,13 @@ function maskPng(prob, w, h, outW, outH, threshold) {
   return new Promise((resolve) => { canvas.toBlob(resolve, 'image/png'); });
 }
 
-async function download(blobPromise) {
+async function download(blobPromise, name = `footseg-mask-${new Date().toISOString().replace(/[:.]/g, '-')}.png`) {
   const blob = await blobPromise;
   if (blob === null) throw new Error('the mask could not be encoded as PNG (out of memory?)');
   const url = URL.createObjectURL(blob);
   const link = document.createElement('a');
   link.href = url;
-  link.download = `footseg-mask-${new Date().toISOString().replace(/[:.]/g, '-')}.png`;
+  link.download = name;
   document.body.append(link);
   link.click();
   link.remove();

@@ -13,6 +13,107 @@ export function marginToProbability(margin) {
   return out;
 }
 
+// Which source pixels make each output pixel along one axis, and their weights: OpenCV's table for INTER_AREA
+// (resize.cpp, computeResizeAreaTab), scale computed as cv2.resize computes it and weights rounded to float32.
+function areaTable(sourceSize, size) {
+  const scale = 1 / (size / sourceSize);
+  const to = [];
+  const from = [];
+  const weight = [];
+  const add = (d, s, w) => { to.push(d); from.push(s); weight.push(w); };
+  for (let d = 0; d < size; d += 1) {
+    const start = d * scale;
+    const end = start + scale;
+    const cell = Math.min(scale, sourceSize - start);
+    const last = Math.min(Math.floor(end), sourceSize - 1);
+    const first = Math.min(Math.ceil(start), last);
+    if (first - start > 1e-3) add(d, first - 1, (first - start) / cell);
+    for (let s = first; s < last; s += 1) add(d, s, 1 / cell);
+    if (end - last > 1e-3) add(d, last, Math.min(Math.min(end - last, 1), cell) / cell);
+  }
+  return { to: Int32Array.from(to), from: Int32Array.from(from), weight: Float32Array.from(weight) };
+}
+
+// lrintf: to the nearest integer, ties to even, as OpenCV's saturate_cast<uchar> rounds a float.
+function roundHalfEven(value) {
+  const r = Math.round(value);
+  return r - value === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+// OpenCV's INTER_AREA where both scales are whole numbers (its "fast" path): the block's plain sum, divided as
+// OpenCV divides it (2x2 blocks round ties up, others ties to even).
+function blockMean(rgba, sourceWidth, width, height, fx, fy) {
+  const out = new Uint8ClampedArray(4 * width * height);
+  const area = fx * fy;
+  const inverse = Math.fround(1 / area);
+  const mean = area === 4 && fx === 2 ? (sum) => (sum + 2) >> 2 : (sum) => roundHalfEven(Math.fround(sum * inverse));
+  for (let y = 0; y < height; y += 1) {
+    for (let x = 0; x < width; x += 1) {
+      const k = 4 * (y * width + x);
+      for (let c = 0; c < 3; c += 1) {
+        let sum = 0;
+        for (let dy = 0; dy < fy; dy += 1) {
+          const start = 4 * ((y * fy + dy) * sourceWidth + x * fx) + c;
+          for (let dx = 0; dx < fx; dx += 1) sum += rgba[start + 4 * dx];
+        }
+        out[k + c] = mean(sum);
+      }
+      out[k + 3] = 255;
+    }
+  }
+  return out;
+}
+
+// footseg's resize_image where it shrinks (cv2.INTER_AREA): RGBA bytes (sourceWidth x sourceHeight) to RGBA bytes
+// (width x height), each output pixel the area-weighted mean of the source pixels under it, in float32 and rounded
+// as OpenCV does, to the byte. Used for photos, so that a photo opened on the page gets the network input footseg's
+// Predictor makes of it; live frames keep the canvas's own filter, which costs nothing. Both sides must shrink or
+// stay (sourceWidth >= width, sourceHeight >= height).
+export function areaResize(rgba, sourceWidth, sourceHeight, width, height) {
+  if (sourceWidth < width || sourceHeight < height) throw new Error('areaResize only shrinks');
+  if (sourceWidth % width === 0 && sourceHeight % height === 0) {
+    return blockMean(rgba, sourceWidth, width, height, sourceWidth / width, sourceHeight / height);
+  }
+  const xs = areaTable(sourceWidth, width);
+  const ys = areaTable(sourceHeight, height);
+  const row = new Float32Array(3 * width); // one source row, resized horizontally
+  const sum = new Float32Array(3 * width); // the output row being summed, source row by source row
+  const out = new Uint8ClampedArray(4 * width * height);
+  const flush = (y) => {
+    for (let x = 0; x < width; x += 1) {
+      const k = 4 * (y * width + x);
+      out[k] = roundHalfEven(sum[3 * x]);
+      out[k + 1] = roundHalfEven(sum[3 * x + 1]);
+      out[k + 2] = roundHalfEven(sum[3 * x + 2]);
+      out[k + 3] = 255;
+    }
+  };
+  let current = -1;
+  for (let j = 0; j < ys.to.length; j += 1) {
+    const y = ys.to[j];
+    const beta = ys.weight[j];
+    const base = 4 * sourceWidth * ys.from[j];
+    row.fill(0);
+    for (let k = 0; k < xs.to.length; k += 1) {
+      const s = base + 4 * xs.from[k];
+      const d = 3 * xs.to[k];
+      const alpha = xs.weight[k];
+      row[d] += Math.fround(rgba[s] * alpha);
+      row[d + 1] += Math.fround(rgba[s + 1] * alpha);
+      row[d + 2] += Math.fround(rgba[s + 2] * alpha);
+    }
+    if (y !== current) {
+      if (current >= 0) flush(current);
+      current = y;
+      for (let i = 0; i < row.length; i += 1) sum[i] = Math.fround(beta * row[i]);
+    } else {
+      for (let i = 0; i < row.length; i += 1) sum[i] += Math.fround(beta * row[i]);
+    }
+  }
+  flush(current);
+  return out;
+}
+
 // footseg.runtime.keep_confident_regions, in place: a region of foot (8-connected pixels above threshold) is cleared
 // (set to 0) unless a pixel of it exceeds peak or it holds the map's most confident pixel; peak null keeps every
 // region. Flood-filled from those pixels, which keeps exactly the regions Python's connected components keep.
@@ -144,21 +245,33 @@ export class Segmenter {
   // One frame: input (3, h, w) float32 -> { prob, prior } at the network's size; prob is the frame's output after
   // the video mode, prior what the network (prior mode) or the blend (smooth mode) was given from the frame before.
   async step(input) {
+    const prior = this.state.prior();
+    const previous = this.state.previous;
+    const prob = this.state.update(await this.probability(input, prior));
+    return { prob, prior: prior ?? (this.state.mode === 'smooth' ? previous : null) };
+  }
+
+  // A photo on its own, as footseg's Predictor segments one: the network and its clean-up, outside the video modes
+  // (the video state is neither read nor advanced; a prior-mask network sees a first frame's zeros).
+  async still(input) {
+    return { prob: await this.probability(input, null), prior: null };
+  }
+
+  // The foot probability of one input at the network's size: sigmoid of the margin, unsure regions and a failed
+  // presence gate cleared.
+  async probability(input, prior) {
     const { height: h, width: w } = this;
     const feeds = { [this.meta.inputs.image]: new ort.Tensor('float32', input, [1, 3, h, w]) };
-    const prior = this.state.prior();
     if (this.meta.inputs.prior) {
       // A prior-mask network needs its prior input in every mode; outside the prior mode it sees a first frame's
       // zeros each time, as footseg's Python runtime feeds it.
       feeds[this.meta.inputs.prior] = new ort.Tensor('float32', prior ?? new Float32Array(h * w), [1, 1, h, w]);
     }
-    const previous = this.state.previous;
     const results = await this.session.run(feeds);
     const output = results[this.meta.output.name];
-    const raw = gatePresence(keepConfidentRegions(marginToProbability(output.data), w, h, this.meta.threshold,
+    const prob = gatePresence(keepConfidentRegions(marginToProbability(output.data), w, h, this.meta.threshold,
       this.meta.region_peak), this.meta.presence);
     output.dispose?.();
-    const prob = this.state.update(raw);
-    return { prob, prior: prior ?? (this.state.mode === 'smooth' ? previous : null) };
+    return prob;
   }
 }
