@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import cv2
@@ -75,6 +76,30 @@ def test_video_file_gives_masks_that_match_the_ellipse_and_a_playable_overlay(tm
         assert iou(mask > 0, moving_blob(k)[1]) > 0.9, path.name
     assert count_frames(result.overlay) == (N, 25.0, (H, W))
     assert "12 frames" in result.summary()
+
+
+def tag_clockwise_quarter_turn(path: Path) -> Path:
+    """Mark an MP4 as phones mark a portrait video: its pixels stored sideways, its track's display matrix turning
+    them a quarter clockwise (the 'tkhd' box's matrix; version 0, as OpenCV's writer makes it)."""
+    data = bytearray(path.read_bytes())
+    box = data.find(b"tkhd")
+    assert box > 0 and data[box + 4] == 0
+    matrix = box + 4 + 4 + 4 * 5 + 8 + 8  # version/flags, times, track id, reserved, duration; reserved, layer...
+    data[matrix:matrix + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_portrait_phone_video_is_segmented_upright(tmp_path: Path, red_predictor) -> None:
+    # FFmpeg's display matrix, applied by OpenCV (CAP_PROP_ORIENTATION_AUTO): the frames, their masks and the
+    # overlay all come out as the phone showed them
+    video = tag_clockwise_quarter_turn(write_video(tmp_path / "portrait.mp4", n=3))
+    result = segment_video(red_predictor, video, tmp_path / "out", masks=True, progress=False, mode="per-frame")
+    for k, path in enumerate(sorted((tmp_path / "out" / "masks").iterdir())):
+        mask = read_mask(path) > 0
+        assert mask.shape == (W, H)
+        assert iou(mask, np.rot90(moving_blob(k)[1], -1)) > 0.9, path.name
+    assert count_frames(result.overlay)[2] == (W, H)
 
 
 def test_frame_folder_in_a_clip_keeps_the_frame_names_and_writes_30_fps(tmp_path: Path, red_predictor) -> None:
