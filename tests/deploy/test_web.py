@@ -435,7 +435,7 @@ AREA_RESIZE = """async ([rgb, sw, sh, w, h]) => {
 # OpenCV's general path (scales not both whole), its block means (2x2 rounds ties up, others to even), no change
 AREA_CASES = [((640, 480), (288, 288)), ((577, 433), (288, 288)), ((1000, 301), (256, 192)), ((288, 300), (288, 288)),
               ((576, 432), (288, 288)), ((576, 576), (288, 288)), ((864, 640), (288, 320)), ((576, 288), (288, 288)),
-              ((900, 900), (300, 300)), ((64, 64), (64, 64))]
+              ((900, 900), (300, 300)), ((64, 64), (64, 64)), ((98, 98), (2, 2))]  # 1 / (1 / 49) != 49
 
 
 @pytest.mark.parametrize(("source", "size"), AREA_CASES)
@@ -676,8 +676,11 @@ def test_an_opened_photo_is_segmented_as_footseg_segments_it(camera_browser: Bro
     want = resize_proba(python_mask(model, want_input), upright.shape[:2]) > threshold
     assert float(((saved > 0) == want).mean()) >= AGREEMENT
 
-    page.click("#photo")  # Resume: the camera again
+    # Resume: the camera again, as a new video (its first frame smoothed with nothing from before the pause)
+    page.evaluate("() => { window.footseg.onFrame = (f) => { window.firstPrior ??= f.lastPrior ? 'some' : 'none'; }; }")
+    page.click("#photo")
     page.wait_for_function(f"window.footseg.frames > {frames}", timeout=TIMEOUT_MS)
+    assert page.evaluate("window.firstPrior") == "none"
     assert page.evaluate("window.footseg.photo") is None and page.is_hidden("#save")
     # the photo never left the page: read from memory (blob:), no request for it anywhere
     assert all(url.startswith((server.url, "blob:")) for url in requests), requests
@@ -685,18 +688,55 @@ def test_an_opened_photo_is_segmented_as_footseg_segments_it(camera_browser: Bro
 
 
 def test_without_a_camera_a_photo_can_still_be_opened(no_camera_browser: Browser, server: SiteServer,
-                                                      sideways_photo: tuple[Path, np.ndarray]) -> None:
+                                                      sideways_photo: tuple[Path, np.ndarray], tmp_path: Path) -> None:
+    from PIL import Image
+
     page, _ = open_page(no_camera_browser, server.url)
     kind, errors = message_of(page)
     assert kind == "no-camera" and "No camera found" in errors[0] and "Open photo" in page.text_content("#message")
     page.wait_for_function("window.footseg.ready", timeout=TIMEOUT_MS)
     assert page.is_hidden("#photo") and page.is_enabled("#open") and page.is_hidden("#save")
+    # a file that is no picture first: named, and the page still opens the next
+    (tmp_path / "feet.jpg").write_bytes(b"not a jpeg")
+    page.set_input_files("#file", str(tmp_path / "feet.jpg"))
+    page.wait_for_function("window.footseg.warnings.length > 0", timeout=TIMEOUT_MS)
+    assert page.get_attribute("#message", "data-kind") == "bad-photo" and page.is_enabled("#open")
     page.set_input_files("#file", str(sideways_photo[0]))
     page.wait_for_function("window.footseg.photos >= 1", timeout=TIMEOUT_MS)
     state = page.evaluate(READ_STATE)
     h, w = state["size"]
     assert 0.01 < decode(state, "mask", np.uint8, (h, w)).mean() < 0.99
     assert page.is_hidden("#message") and page.is_visible("#save") and state["frames"] == 0
+    # a second photo, smaller than the network's input: scaled up by the browser, its mask saved at its own size
+    small = cv2.resize(sideways_photo[1], (w // 2, h // 3), interpolation=cv2.INTER_AREA)
+    Image.fromarray(small).save(tmp_path / "small.png")
+    page.set_input_files("#file", str(tmp_path / "small.png"))
+    page.wait_for_function("window.footseg.photos >= 2", timeout=TIMEOUT_MS)
+    with page.expect_download(timeout=TIMEOUT_MS) as download:
+        page.click("#save")
+    saved = np.asarray(Image.open(io.BytesIO(Path(download.value.path()).read_bytes())).convert("L"))
+    assert saved.shape == small.shape[:2] and page.evaluate("window.footseg.photo.name") == "small.png"
+    page.context.close()
+
+
+FIT_AREA = """async (sizes) => {
+  const { fitArea, MAX_CANVAS_AREA } = await import('./view.js');
+  return { limit: MAX_CANVAS_AREA, fitted: sizes.map(([w, h]) => fitArea(w, h)) };
+}"""
+
+
+def test_a_photo_larger_than_a_canvas_may_be_is_scaled_to_fit(camera_browser: Browser, server: SiteServer) -> None:
+    # iPhone 15's 24 MP, 48 MP, a 50 MP Android photo, a panorama, and photos that fit as they are
+    sizes = [(5712, 4284), (4284, 5712), (8064, 6048), (8160, 6120), (16000, 3000), (4032, 3024), (4096, 4096)]
+    page, _ = open_page(camera_browser, server.url)
+    got = page.evaluate(FIT_AREA, sizes)
+    assert got["limit"] == 4096 * 4096  # iOS Safari's largest canvas
+    for (w, h), (fw, fh) in zip(sizes, got["fitted"], strict=True):
+        assert fw * fh <= got["limit"], (w, h, fw, fh)
+        if w * h <= got["limit"]:
+            assert (fw, fh) == (w, h)
+        else:
+            assert fw * fh > 0.999 * got["limit"] and abs(fw / fh - w / h) < 0.01 * w / h
     page.context.close()
 
 

@@ -2,7 +2,9 @@
 // gallery can be opened instead of the camera (and without one).
 // window.footseg exposes the page's state so that tests and benchmarks read what the page computed.
 import { MODES, Segmenter, areaResize, defaultThreads } from './segmenter.js';
-import { LatencyMeter, makeCanvas, paintMask, startCamera as openCamera, toInput } from './view.js';
+import {
+  LatencyMeter, MAX_CANVAS_AREA, fitArea, freeCanvas, makeCanvas, paintMask, startCamera as openCamera, toInput,
+} from './view.js';
 
 const params = new URLSearchParams(window.location.search);
 const $ = (id) => document.getElementById(id);
@@ -48,7 +50,6 @@ const MESSAGES = {
   'denied': 'Camera permission was denied. Allow camera access for this site in the browser\'s settings, then reload.',
   'camera-busy': 'The camera could not be started: another app may be using it. Close that app and reload.',
 };
-const CAMERA_PROBLEMS = ['insecure', 'no-camera-api', 'no-camera', 'denied', 'camera-busy'];
 const PHOTO_HINT = ' A photo from this device can still be opened: Open photo, below.';
 
 function showMessage(kind, text) {
@@ -120,11 +121,6 @@ async function main() {
   }
   const base = new URL('./', import.meta.url).href;
   const [camera, model] = await Promise.allSettled([startCamera(), loadModel(base)]);
-  if (camera.status === 'rejected' && !CAMERA_PROBLEMS.includes(camera.reason?.kind)) {
-    const { kind, name, message } = camera.reason;
-    fail(kind ?? 'error', `camera: ${name ?? 'Error'}: ${message ?? camera.reason}`);
-    return;
-  }
   if (model.status === 'rejected') {
     fail('error', `the page could not start (${model.reason?.message ?? model.reason})`);
     return;
@@ -132,11 +128,13 @@ async function main() {
   if (camera.status === 'rejected') {
     // No live picture, but the model runs: the page says why and segments photos opened from the device instead.
     const { kind, name, message } = camera.reason;
-    footseg.errors.push(MESSAGES[kind]);
-    showMessage(kind, MESSAGES[kind] + PHOTO_HINT);
+    const detail = `camera: ${name ?? 'Error'}: ${message ?? camera.reason}`;
+    const text = MESSAGES[kind] ?? `The camera could not be started (${detail}).`;
+    footseg.errors.push(text);
+    showMessage(kind in MESSAGES ? kind : 'error', text + PHOTO_HINT);
     stats.textContent = '';
     photoButton.hidden = true;
-    console.error(`camera: ${name ?? 'Error'}: ${message ?? camera.reason}`);
+    console.error(detail);
   }
   run(model.value, camera.status === 'fulfilled');
 }
@@ -183,7 +181,7 @@ function run(segmenter, live) {
   let photoName = null;
 
   function draw() {
-    const [width, height] = displaySize(...sizeOf(shown));
+    const [width, height] = fitArea(...sizeOf(shown), MAX_VIEW_AREA);
     if (view.width !== width || view.height !== height) {
       view.width = width;
       view.height = height;
@@ -204,17 +202,19 @@ function run(segmenter, live) {
   // The network's input from a photo: exactly footseg's resize_image where the photo shrinks (a photo is segmented
   // once, so its full pixels are worth reading), the canvas's bilinear filter where it is smaller than the input.
   function photoInput(image) {
-    const [width, height] = displaySize(image.naturalWidth, image.naturalHeight, MAX_CANVAS_AREA);
+    const [width, height] = fitArea(image.naturalWidth, image.naturalHeight);
     if (width < w || height < h) {
       inputCtx.drawImage(image, 0, 0, w, h);
       return toInput(inputCtx.getImageData(0, 0, w, h).data, w, h);
     }
     const full = makeCanvas(width, height);
-    const fullCtx = full.getContext('2d', { willReadFrequently: true });
-    fullCtx.drawImage(image, 0, 0, width, height);
-    const rgba = fullCtx.getImageData(0, 0, width, height).data;
-    full.width = 0; // a photo's canvas is tens of MB: let it go now, not at the next collection
-    return toInput(areaResize(rgba, width, height, w, h), w, h);
+    try {
+      const fullCtx = full.getContext('2d', { willReadFrequently: true });
+      fullCtx.drawImage(image, 0, 0, width, height);
+      return toInput(areaResize(fullCtx.getImageData(0, 0, width, height).data, width, height, w, h), w, h);
+    } finally {
+      freeCanvas(full); // tens of MB for a phone photo
+    }
   }
 
   async function segment(source) {
@@ -284,7 +284,11 @@ function run(segmenter, live) {
       shown = video;
       footseg.photo = null;
       saveButton.hidden = true;
+      if ($('message').dataset.kind === 'bad-photo') $('message').hidden = true;
       photoButton.textContent = 'Photo';
+      // The camera starts again as a new video: smoothing with (or a prior from) a frame of before the pause would
+      // pull the first frames towards a picture no longer there.
+      segmenter.state.reset();
       await video.play();
       return;
     }
@@ -318,18 +322,24 @@ function run(segmenter, live) {
   }
 
   async function savePhotoMask() {
-    const [width, height] = displaySize(...sizeOf(shown), MAX_CANVAS_AREA);
+    const [width, height] = fitArea(...sizeOf(shown));
     const stem = photoName.replace(/\.[^.]*$/, '') || 'photo';
     await download(maskPng(footseg.lastProb, w, h, width, height, footseg.threshold), `${stem}-mask.png`);
   }
 
   // One action at a time: the buttons wait while a photo is opened, segmented or saved.
+  let acting = false;
   function act(action) {
+    if (acting) return Promise.resolve();
+    acting = true;
     const buttons = [openButton, photoButton, saveButton];
     buttons.forEach((button) => { button.disabled = true; });
     return action()
       .catch((error) => fail('error', error?.message ?? String(error)))
-      .finally(() => { buttons.forEach((button) => { button.disabled = false; }); });
+      .finally(() => {
+        acting = false;
+        buttons.forEach((button) => { button.disabled = false; });
+      });
   }
 
   openButton.addEventListener('click', () => fileInput.click());
@@ -353,16 +363,8 @@ function run(segmenter, live) {
   footseg.ready = true;
 }
 
-// Browsers refuse canvases larger than this (iOS Safari: 16,777,216 pixels), so a larger photo is shown, and its mask
-// saved, scaled down to fit: a 24-megapixel phone photo among them.
-const MAX_CANVAS_AREA = 4096 * 4096;
 // The view needs no more pixels than a screen has.
 const MAX_VIEW_AREA = 2048 * 2048;
-
-function displaySize(width, height, limit = MAX_VIEW_AREA) {
-  const scale = Math.min(1, Math.sqrt(limit / (width * height)));
-  return [Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale))];
-}
 
 // The probability resized to the frame's size (bilinear, pixel centres aligned as in cv2.resize), then thresholded
 // at the model's threshold, as footseg's Predictor makes a mask at the photo's own size.
@@ -394,7 +396,12 @@ function maskPng(prob, w, h, outW, outH, threshold) {
     }
   }
   ctx.putImageData(image, 0, 0);
-  return new Promise((resolve) => { canvas.toBlob(resolve, 'image/png'); });
+  return new Promise((resolve) => {
+    canvas.toBlob((blob) => {
+      freeCanvas(canvas);
+      resolve(blob);
+    }, 'image/png');
+  });
 }
 
 async function download(blobPromise, name = `footseg-mask-${new Date().toISOString().replace(/[:.]/g, '-')}.png`) {

@@ -71,8 +71,11 @@ function blockMean(rgba, sourceWidth, width, height, fx, fy) {
 // stay (sourceWidth >= width, sourceHeight >= height).
 export function areaResize(rgba, sourceWidth, sourceHeight, width, height) {
   if (sourceWidth < width || sourceHeight < height) throw new Error('areaResize only shrinks');
-  if (sourceWidth % width === 0 && sourceHeight % height === 0) {
-    return blockMean(rgba, sourceWidth, width, height, sourceWidth / width, sourceHeight / height);
+  // OpenCV's own test for its fast path: both scales, computed as it computes them, whole to the last bit (for some
+  // whole ratios, 49 among them, 1 / (1 / 49) is not 49 in doubles, and OpenCV takes the general path)
+  const [fx, fy] = [1 / (width / sourceWidth), 1 / (height / sourceHeight)];
+  if (Math.abs(fx - Math.round(fx)) < Number.EPSILON && Math.abs(fy - Math.round(fy)) < Number.EPSILON) {
+    return blockMean(rgba, sourceWidth, width, height, Math.round(fx), Math.round(fy));
   }
   const xs = areaTable(sourceWidth, width);
   const ys = areaTable(sourceHeight, height);

@@ -14,6 +14,28 @@ export function makeCanvas(width, height) {
   return canvas;
 }
 
+// Browsers refuse a canvas larger than this (iOS Safari: 16,777,216 pixels; its 2D context is then null), so a
+// larger photo is read, shown and its mask saved scaled down to fit: a 24- or 48-megapixel phone photo among them.
+export const MAX_CANVAS_AREA = 4096 * 4096;
+
+// (width, height) scaled by one factor, whole pixels, to at most `limit` pixels in all (never up).
+export function fitArea(width, height, limit = MAX_CANVAS_AREA) {
+  if (width * height <= limit) return [width, height];
+  const scale = Math.sqrt(limit / (width * height));
+  let [w, h] = [Math.max(1, Math.floor(width * scale)), Math.max(1, Math.floor(height * scale))];
+  while (w * h > limit) { // the square root's last bit
+    if (w >= h) w -= 1;
+    else h -= 1;
+  }
+  return [w, h];
+}
+
+// A canvas's memory back now, not at the next collection (iOS counts every live canvas against a budget).
+export function freeCanvas(canvas) {
+  canvas.width = 0;
+  canvas.height = 0;
+}
+
 // The rear camera into `video`, playing. 'ideal', not 'exact': a laptop's only camera faces the user and should still
 // work. getUserMedia's own errors (NotFoundError, NotAllowedError, ...) reach the caller unchanged.
 export async function startCamera(video) {
