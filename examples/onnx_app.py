@@ -69,7 +69,9 @@ def main(argv: list[str]) -> int:
         print("usage: python examples/onnx_app.py MODEL.onnx PHOTO MASK.png", file=sys.stderr)
         return 2
     model, photo, out = argv
-    bgr = cv2.imread(photo, cv2.IMREAD_COLOR)  # applies the photo's EXIF orientation, as footseg does
+    # applies the photo's EXIF orientation, as footseg does; not its colour profile, which footseg converts to sRGB
+    # (phones' wide-gamut photos: an app reading those converts them with its platform's colour management)
+    bgr = cv2.imread(photo, cv2.IMREAD_COLOR)
     if bgr is None:
         print(f"{photo}: cannot read this image", file=sys.stderr)
         return 1

@@ -179,3 +179,48 @@ def int8_onnx(trained_dir: Path, tiny_dataset: Path, tmp_path_factory: pytest.Te
     from footseg.deploy.quantize import export_int8
 
     return export_int8(trained_dir, tmp_path_factory.mktemp("int8") / "model.int8.onnx", calib=tiny_dataset, calib_n=8)
+
+
+def _icc_profile(description: str, gamma: float) -> bytes:
+    """An ICC v2 display profile with sRGB's primaries and white (D50-adapted, as sRGB's own profile has them) and a
+    plain power curve: the smallest profile that says "these RGB numbers are not sRGB" in a way with a known answer."""
+    import struct
+
+    def s15(*values: float) -> bytes:
+        return b"".join(struct.pack(">i", round(v * 65536)) for v in values)
+
+    text = description.encode("ascii") + b"\0"
+    tags = {
+        b"desc": b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text + b"\0" * 4 + b"\0" * 4 + b"\0" * 3 + b"\0" * 67,
+        b"wtpt": b"XYZ \0\0\0\0" + s15(0.9642, 1.0, 0.8249),
+        b"rXYZ": b"XYZ \0\0\0\0" + s15(0.4361, 0.2225, 0.0139),
+        b"gXYZ": b"XYZ \0\0\0\0" + s15(0.3851, 0.7169, 0.0971),
+        b"bXYZ": b"XYZ \0\0\0\0" + s15(0.1431, 0.0606, 0.7141),
+        b"cprt": b"text\0\0\0\0" + b"no copyright\0",
+    }
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
+    tags |= {b"rTRC": curve, b"gTRC": curve, b"bTRC": curve}
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = [], b""
+    for signature, data in tags.items():
+        data += b"\0" * (-len(data) % 4)
+        table.append(signature + struct.pack(">II", offset + len(body), len(data)))
+        body += data
+    size = offset + len(body)
+    header = (struct.pack(">I", size) + b"\0" * 4 + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ " + b"\0" * 12
+              + b"acsp" + b"\0" * 24 + struct.pack(">I", 0) + s15(0.9642, 1.0, 0.8249) + b"\0" * 48)
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + b"".join(table) + body
+
+
+@pytest.fixture(scope="session")
+def linear_rgb_profile() -> bytes:
+    """A colour profile for linear-light RGB (sRGB's primaries, gamma 1.0): a value v there is sRGB's encoding of
+    v / 255 in sRGB."""
+    return _icc_profile("linear RGB", 1.0)
+
+
+@pytest.fixture(scope="session")
+def srgb_named_profile() -> bytes:
+    """The same numbers under a description that names sRGB (as most cameras' embedded profiles do)."""
+    return _icc_profile("sRGB IEC61966-2.1", 1.0)

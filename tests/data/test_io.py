@@ -168,3 +168,32 @@ def test_label_masks_are_0_and_one_foot_value() -> None:
     soft[1, 1] = 128  # an anti-aliased edge pixel
     assert not is_label_mask(soft)
     assert not is_label_mask(mask // 255 + 1)  # background stored as 1: all of it would be foot
+
+
+def srgb_encoded(values: np.ndarray) -> np.ndarray:
+    """sRGB's encoding (IEC 61966-2-1) of linear light values in [0, 1], as 0-255."""
+    return 255 * np.where(values <= 0.0031308, 12.92 * values, 1.055 * values ** (1 / 2.4) - 0.055)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
+def test_a_photo_in_another_colour_profile_reads_in_srgb(tmp_path: Path, linear_rgb_profile: bytes,
+                                                         suffix: str) -> None:
+    # grey levels in linear light: each must read as sRGB encodes that light, the way a browser shows the photo
+    levels = np.repeat(np.arange(0, 256, 15, dtype=np.uint8), 8)[None, :, None].repeat(8, axis=0).repeat(3, axis=2)
+    path = tmp_path / f"wide{suffix}"
+    Image.fromarray(levels).save(path, icc_profile=linear_rgb_profile, quality=100, lossless=True)
+    image = read_image(path).astype(float)
+    want = srgb_encoded(levels[..., 0].astype(float) / 255)
+    lossy = suffix == ".jpg"
+    assert np.abs(image[..., 0] - want).max() <= (3 if lossy else 1)
+    assert np.abs(image[..., 0] - image[..., 2]).max() <= (2 if lossy else 1)  # grey stays grey
+    assert image[0, 8 * 3, 0] > levels[0, 8 * 3, 0] + 50  # 45 in linear light is 118 in sRGB
+
+
+def test_photos_in_srgb_or_a_profile_nobody_can_read_keep_their_numbers(tmp_path: Path, srgb_named_profile: bytes,
+                                                                        linear_rgb_profile: bytes) -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    broken = linear_rgb_profile[:20] + b"\xff" * (len(linear_rgb_profile) - 20)  # says RGB, then garbage
+    for name, profile in [("srgb", srgb_named_profile), ("broken", broken)]:
+        Image.fromarray(pixels).save(tmp_path / f"{name}.png", icc_profile=profile)
+        np.testing.assert_array_equal(read_image(tmp_path / f"{name}.png"), pixels)

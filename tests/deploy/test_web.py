@@ -753,3 +753,25 @@ def test_a_file_that_is_no_picture_is_named_and_stops_nothing(camera_browser: Br
     page.wait_for_function(f"window.footseg.frames > {frames + 3}", timeout=TIMEOUT_MS)  # the camera carries on
     assert page.evaluate("window.footseg.errors") == [] and page.is_enabled("#open")
     page.context.close()
+
+
+def test_a_photo_in_another_colour_profile_reads_as_footseg_reads_it(no_camera_browser: Browser, server: SiteServer,
+                                                                    site: Path, tmp_path: Path,
+                                                                    linear_rgb_profile: bytes) -> None:
+    """The browser converts a photo's colour profile to sRGB (an iPhone's Display P3 photo), and so does read_image."""
+    from PIL import Image
+
+    h, w = json.loads((site / "model.json").read_text())["input_size"]  # the input's size: no resize in the way
+    gradient = np.linspace(0, 255, w, dtype=np.float64)[None, :].repeat(h, axis=0)
+    pixels = np.stack([gradient, gradient.T[:h, :w] if h == w else gradient[::-1], np.full((h, w), 60.0)], axis=-1)
+    path = tmp_path / "wide.png"
+    Image.fromarray(pixels.astype(np.uint8)).save(path, icc_profile=linear_rgb_profile)
+    page, _ = open_page(no_camera_browser, server.url)
+    page.wait_for_function("window.footseg.ready", timeout=TIMEOUT_MS)
+    page.set_input_files("#file", str(path))
+    page.wait_for_function("window.footseg.photos >= 1", timeout=TIMEOUT_MS)
+    shown = decode(page.evaluate(READ_STATE), "input", np.float32, (3, h, w)).transpose(1, 2, 0) * 255
+    python = read_image(path).astype(np.float32)
+    assert np.abs(python - pixels).mean() > 20  # the profile changed the numbers...
+    assert np.abs(shown - python).mean() < 1 and np.abs(shown - python).max() <= 3  # ...alike in both
+    page.context.close()

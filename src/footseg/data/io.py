@@ -1,20 +1,24 @@
 """The one place that reads and writes images and masks.
 
 Images come back as ``uint8`` RGB arrays of shape (H, W, 3) with EXIF orientation applied, so a phone photo taken
-in portrait is portrait here too. Photos may be JPEG, PNG, WebP, AVIF or HEIC/HEIF (what phones save: iPhones
-default to HEIC), the last through pi-heif, libheif's decoder as a Pillow plugin. Masks come back as ``uint8``
+in portrait is portrait here too, and in sRGB: a photo with another RGB colour profile (an iPhone's Display P3, Adobe
+RGB) is converted, as browsers show it and as footseg's renders are made. Photos may be JPEG, PNG, WebP, AVIF or
+HEIC/HEIF (what phones save: iPhones default to HEIC), the last through pi-heif, libheif's decoder as a Pillow
+plugin. Masks come back as ``uint8``
 arrays of shape (H, W) holding the raw stored values; callers binarise with ``mask > 0`` (0 = background, anything
 else = foot).
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import re
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from footseg.errors import FootsegError
 
@@ -96,8 +100,23 @@ def _open(path: Path) -> Image.Image:
         raise FootsegError(f"image too large to read ({exc})", path) from exc
 
 
+@functools.lru_cache(maxsize=16)
+def _to_srgb(icc: bytes) -> ImageCms.ImageCmsTransform | None:
+    """The transform from an RGB colour profile to sRGB; None for sRGB itself, or a profile LittleCMS cannot read
+    (ignored, as browsers ignore one). Cached: a phone's photos share a handful of profiles."""
+    if icc[16:20] != b"RGB ":  # the profile's colour space (ICC header): grey and CMYK profiles are not for RGB
+        return None
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if "srgb" in ImageCms.getProfileDescription(profile).lower():
+            return None  # converting sRGB to sRGB would only round
+        return ImageCms.buildTransform(profile, ImageCms.createProfile("sRGB"), "RGB", "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return None
+
+
 def read_image(path: str | Path) -> np.ndarray:
-    """Read a photo as (H, W, 3) uint8 RGB with EXIF orientation applied."""
+    """Read a photo as (H, W, 3) uint8 RGB in sRGB, with EXIF orientation applied."""
     im = _open(Path(path))
     if im.mode.startswith("I"):  # 16-bit grey (PNG): PIL's convert would clip every value over 255 to white
         values = np.asarray(im).astype(np.int64)
@@ -105,7 +124,11 @@ def read_image(path: str | Path) -> np.ndarray:
         if im.mode.startswith("I;16") or values.max(initial=0) > 255:
             values >>= 8
         return np.repeat(np.clip(values, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
-    return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))  # convert() copies even an RGB image
+    rgb = im if im.mode == "RGB" else im.convert("RGB")  # convert() copies even an RGB image
+    icc = im.info.get("icc_profile")
+    if icc and (transform := _to_srgb(bytes(icc))):
+        rgb = ImageCms.applyTransform(rgb, transform)
+    return np.asarray(rgb)
 
 
 def read_mask(path: str | Path) -> np.ndarray:
