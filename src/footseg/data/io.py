@@ -4,9 +4,8 @@ Images come back as ``uint8`` RGB arrays of shape (H, W, 3) with EXIF orientatio
 in portrait is portrait here too, and in sRGB: a photo with another RGB colour profile (an iPhone's Display P3, Adobe
 RGB) is converted, as browsers show it and as footseg's renders are made. Photos may be JPEG, PNG, WebP, AVIF or
 HEIC/HEIF (what phones save: iPhones default to HEIC), the last through pi-heif, libheif's decoder as a Pillow
-plugin. Masks come back as ``uint8``
-arrays of shape (H, W) holding the raw stored values; callers binarise with ``mask > 0`` (0 = background, anything
-else = foot).
+plugin. Masks come back as ``uint8`` arrays of shape (H, W) holding the raw stored values; callers binarise with
+``mask > 0`` (0 = background, anything else = foot).
 """
 
 from __future__ import annotations
