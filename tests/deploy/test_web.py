@@ -775,3 +775,27 @@ def test_a_photo_in_another_colour_profile_reads_as_footseg_reads_it(no_camera_b
     assert np.abs(python - pixels).mean() > 20  # the profile changed the numbers...
     assert np.abs(shown - python).mean() < 1 and np.abs(shown - python).max() <= 3  # ...alike in both
     page.context.close()
+
+
+DROP_FILE = """async ([b64, name, type]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], name, { type }));
+  const event = new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true });
+  document.getElementById('view').dispatchEvent(event);
+  return event.defaultPrevented;
+}"""
+
+
+def test_a_photo_dropped_on_the_page_opens_as_open_photo_opens_it(no_camera_browser: Browser, server: SiteServer,
+                                                                  sideways_photo: tuple[Path, np.ndarray]) -> None:
+    path, upright = sideways_photo
+    page, _ = open_page(no_camera_browser, server.url)
+    page.wait_for_function("window.footseg.ready", timeout=TIMEOUT_MS)
+    payload = [base64.b64encode(path.read_bytes()).decode(), path.name, "image/jpeg"]
+    assert page.evaluate(DROP_FILE, payload) is True  # the browser does not open the file in place of the page
+    page.wait_for_function("window.footseg.photos >= 1", timeout=TIMEOUT_MS)
+    photo = page.evaluate("window.footseg.photo")
+    assert (photo["name"], photo["width"], photo["height"]) == (path.name, upright.shape[1], upright.shape[0])
+    assert page.url == server.url and page.is_visible("#save")
+    page.context.close()

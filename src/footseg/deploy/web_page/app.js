@@ -59,6 +59,16 @@ function showMessage(kind, text) {
   box.hidden = false;
 }
 
+// A file dropped on the page (on a computer) opens as Open photo opens it, once the page is ready; before that, and
+// for anything else dropped, it must at least not replace the page, which is what the browser would do with it.
+let openDropped = null;
+window.addEventListener('dragover', (event) => event.preventDefault());
+window.addEventListener('drop', (event) => {
+  event.preventDefault();
+  const file = event.dataTransfer?.files?.[0];
+  if (file) openDropped?.(file);
+});
+
 function fail(kind, detail) {
   const text = MESSAGES[kind] ?? `Something went wrong: ${detail ?? kind}`;
   footseg.errors.push(text);
@@ -342,19 +352,23 @@ function run(segmenter, live) {
       });
   }
 
-  openButton.addEventListener('click', () => fileInput.click());
-  fileInput.addEventListener('change', () => {
-    const [file] = fileInput.files;
-    fileInput.value = ''; // the same file may be opened again
-    if (!file) return;
+  function openFile(file) {
     act(() => openPhoto(file).catch((error) => {
       if (error?.kind !== 'bad-photo') throw error;
       // A file that is no picture stops nothing: it is named, and the page carries on as it was.
       footseg.warnings.push(error.message);
       showMessage('bad-photo', error.message);
     }));
+  }
+
+  openButton.addEventListener('click', () => fileInput.click());
+  fileInput.addEventListener('change', () => {
+    const [file] = fileInput.files;
+    fileInput.value = ''; // the same file may be opened again
+    if (file) openFile(file);
   });
   saveButton.addEventListener('click', () => act(savePhotoMask));
+  openDropped = (file) => { if (!openButton.disabled) openFile(file); };
   openButton.disabled = false;
   if (live) {
     photoButton.disabled = false;
