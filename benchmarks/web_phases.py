@@ -19,11 +19,10 @@ import argparse
 import json
 import statistics
 import tempfile
-import threading
 from pathlib import Path
 
-from footseg.bench.browser import BASE_ARGS, CHROMIUM
-from footseg.deploy.serve import SiteServer
+from footseg.bench.browser import chromium
+from footseg.deploy.serve import SiteServer, running
 from footseg.deploy.web import export_web
 
 SKIPPED = 5  # first frames left out of the medians: ONNX Runtime's and the JIT's warm-up
@@ -82,23 +81,12 @@ async ([frames]) => {
 
 def time_phases(site: Path, frames: int) -> dict:
     """Each phase's per-frame times (ms) on the page at ``site``, in headless Chromium."""
-    from playwright.sync_api import sync_playwright
-
-    server = SiteServer(site, port=0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=[*BASE_ARGS, "--deny-permission-prompts"])
-            try:
-                page = browser.new_page()
-                # ONNX Runtime Web takes its thread count once per page, from the page's own start (app.js): ask it
-                # there, or the timings are of as many threads as the page would use
-                page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html?threads=1")
-                return page.evaluate(TIME_PHASES, [frames])
-            finally:
-                browser.close()
-    finally:
-        server.shutdown()
+    with running(SiteServer(site, port=0)) as server, chromium("--deny-permission-prompts") as browser:
+        page = browser.new_page()
+        # ONNX Runtime Web takes its thread count once per page, from the page's own start (app.js): ask it there,
+        # or the timings are of as many threads as the page would use
+        page.goto(f"{server.url}index.html?threads=1")
+        return page.evaluate(TIME_PHASES, [frames])
 
 
 def main() -> None:

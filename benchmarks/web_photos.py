@@ -19,16 +19,15 @@ import io
 import json
 import statistics
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from footseg.bench.browser import BASE_ARGS, CHROMIUM
+from footseg.bench.browser import chromium
 from footseg.data.dataset import find_samples, no_mask_error, read_sample
-from footseg.deploy.serve import SiteServer
+from footseg.deploy.serve import SiteServer, running
 from footseg.deploy.web import export_web
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
@@ -40,33 +39,22 @@ TIMEOUT_MS = 120_000
 def page_masks(site: Path, photos: list[Path]) -> tuple[list[tuple[np.ndarray, float]], int]:
     """Each photo's mask as the page saves it (bool, the photo's upright size) and the page's time for it (ms), and
     the WASM threads the page ran on."""
-    from playwright.sync_api import sync_playwright
-
-    server = SiteServer(site, port=0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BASE_ARGS)
-            try:
-                page = browser.new_context(accept_downloads=True).new_page()
-                page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
-                page.wait_for_function("window.footseg && window.footseg.ready", timeout=TIMEOUT_MS)
-                masks = []
-                for i, photo in enumerate(photos, 1):
-                    page.set_input_files("#file", str(photo))
-                    page.wait_for_function(f"window.footseg.photos >= {i} || window.footseg.warnings.length > 0",
-                                           timeout=TIMEOUT_MS)
-                    if warnings := page.evaluate("window.footseg.warnings"):
-                        raise SystemExit(f"web_photos: the page could not open {photo}: {warnings[0]}")
-                    with page.expect_download(timeout=TIMEOUT_MS) as download:
-                        page.click("#save")
-                    saved = Image.open(io.BytesIO(Path(download.value.path()).read_bytes())).convert("L")
-                    masks.append((np.asarray(saved) > 0, page.evaluate("window.footseg.photo.ms")))
-                return masks, page.evaluate("window.footseg.threads")
-            finally:
-                browser.close()
-    finally:
-        server.shutdown()
+    with running(SiteServer(site, port=0)) as server, chromium() as browser:  # no camera: photos only
+        page = browser.new_context(accept_downloads=True).new_page()
+        page.goto(f"{server.url}index.html")
+        page.wait_for_function("window.footseg && window.footseg.ready", timeout=TIMEOUT_MS)
+        masks = []
+        for i, photo in enumerate(photos, 1):
+            page.set_input_files("#file", str(photo))
+            page.wait_for_function(f"window.footseg.photos >= {i} || window.footseg.warnings.length > 0",
+                                   timeout=TIMEOUT_MS)
+            if warnings := page.evaluate("window.footseg.warnings"):
+                raise SystemExit(f"web_photos: the page could not open {photo}: {warnings[0]}")
+            with page.expect_download(timeout=TIMEOUT_MS) as download:
+                page.click("#save")
+            saved = Image.open(io.BytesIO(Path(download.value.path()).read_bytes())).convert("L")
+            masks.append((np.asarray(saved) > 0, page.evaluate("window.footseg.photo.ms")))
+        return masks, page.evaluate("window.footseg.threads")
 
 
 def main() -> None:

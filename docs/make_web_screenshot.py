@@ -13,15 +13,14 @@ import tempfile
 from pathlib import Path
 
 from PIL import Image
-from playwright.sync_api import sync_playwright
 
+from footseg.bench.browser import chromium
 from footseg.cli import main as footseg
 from footseg.data.io import read_image
 from footseg.deploy.serve import SiteServer, running
 from footseg.deploy.web import export_web, write_y4m
 
 OUT = Path(__file__).with_name("web_page.png")
-CHROMIUM = "/usr/bin/chromium"
 SIDE, FRAMES = 384, 16
 VIEWPORT = {"width": 400, "height": 520}  # a phone held upright shows the square clip with room for the controls
 SETTLE_FRAMES = 40
@@ -36,12 +35,9 @@ def main() -> None:
         frames = [read_image(p) for p in sorted((root / "clip").glob("*/clip_*/images/*"))]
         clip = write_y4m(frames, root / "clip.y4m")
         site = export_web(None, root / "site")
-        args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-                "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-video-capture={clip}"]
-        with running(SiteServer(site, port=0)) as server, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=args)
+        camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                  f"--use-file-for-fake-video-capture={clip}"]
+        with running(SiteServer(site, port=0)) as server, chromium(*camera) as browser:
             page = browser.new_page(viewport=VIEWPORT)
             page.goto(server.url)
             page.wait_for_function(f"window.footseg.frames >= {SETTLE_FRAMES} || window.footseg.errors.length > 0",
@@ -50,7 +46,6 @@ def main() -> None:
             if errors:
                 raise SystemExit(f"the page reported: {errors}")
             page.screenshot(path=str(root / "shot.png"))
-            browser.close()
         # A palette keeps the picture small for the README; the page's colours survive it.
         Image.open(root / "shot.png").convert("RGB").quantize(colors=128).save(OUT, optimize=True)
     print(f"wrote {OUT} ({OUT.stat().st_size / 1024:.0f} KiB)")

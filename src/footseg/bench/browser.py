@@ -506,18 +506,24 @@ def _row(spec: RowSpec, runs: Sequence[RowRun], clips: Sequence[BrowserClip]) ->
 
 
 @contextmanager
-def camera_browser(y4m: Path) -> Iterator[Browser]:
-    """Headless Chromium whose fake camera plays ``y4m`` (looped)."""
+def chromium(*args: str) -> Iterator[Browser]:
+    """Debian's Chromium, headless, as footseg's browser benchmarks launch it: ``BASE_ARGS`` and ``args``."""
     from playwright.sync_api import sync_playwright
 
-    args = [*BASE_ARGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={y4m}",
-            "--deny-permission-prompts"]
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=[*BASE_ARGS, *args])
         try:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def camera_browser(y4m: Path) -> Iterator[Browser]:
+    """Headless Chromium whose fake camera plays ``y4m`` (looped)."""
+    with chromium("--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={y4m}",
+                  "--deny-permission-prompts") as browser:
+        yield browser
 
 
 def browser_benchmark(
