@@ -590,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("export", help="export a saved model to ONNX (fp32), int8 ONNX (static quantization), TFLite "
-                                      "or a web page (static site, live camera in the browser)")
+                                      "or a web page (static site: the camera or a photo, segmented in the browser)")
     s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
     s.add_argument("--format", default="onnx", choices=["onnx", "onnx-int8", "tflite", "web"],
                    help="tflite (fp32) needs the optional litert-torch converter: pip install 'footseg[tflite]'; web "
