@@ -799,3 +799,21 @@ def test_a_photo_dropped_on_the_page_opens_as_open_photo_opens_it(no_camera_brow
     assert (photo["name"], photo["width"], photo["height"]) == (path.name, upright.shape[1], upright.shape[0])
     assert page.url == server.url and page.is_visible("#save")
     page.context.close()
+
+
+def test_over_plain_http_the_page_says_why_there_is_no_camera_and_opens_photos(
+        playwright: Playwright, server: SiteServer, sideways_photo: tuple[Path, np.ndarray]) -> None:
+    # a name, not localhost: browsers treat http://127.0.0.1 as secure, and a phone on the LAN reaches a page by its
+    # address, where plain HTTP is not
+    args = [*BASE_ARGS, "--host-resolver-rules=MAP footseg.test 127.0.0.1"]
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+    try:
+        page, _ = open_page(browser, server.url.replace("127.0.0.1", "footseg.test"))
+        kind, errors = message_of(page)
+        assert kind == "insecure" and "HTTPS" in errors[0] and "Open photo" in page.text_content("#message")
+        assert page.evaluate("window.isSecureContext") is False
+        page.set_input_files("#file", str(sideways_photo[0]))
+        page.wait_for_function("window.footseg.photos >= 1", timeout=TIMEOUT_MS)
+        assert page.evaluate("window.footseg.threads") == 1 and page.is_visible("#save")
+    finally:
+        browser.close()
