@@ -210,7 +210,7 @@ function run(segmenter, live) {
   }
 
   // The network's input from a photo: exactly footseg's resize_image where the photo shrinks (a photo is segmented
-  // once, so its full pixels are worth reading), the canvas's bilinear filter where it is smaller than the input.
+  // once, so its full pixels are worth reading), the browser's own filter where it is smaller than the input.
   function photoInput(image) {
     const [width, height] = fitArea(image.naturalWidth, image.naturalHeight);
     if (width < w || height < h) {
@@ -312,7 +312,6 @@ function run(segmenter, live) {
     await download(maskPng(footseg.lastProb, w, h, video.videoWidth, video.videoHeight, footseg.threshold));
   }
 
-  photoButton.addEventListener('click', () => act(photo));
   // An opened photo replaces the camera's picture (which pauses) until Resume; its mask is saved on request, at the
   // photo's own size.
   async function openPhoto(file) {
@@ -361,6 +360,7 @@ function run(segmenter, live) {
     }));
   }
 
+  photoButton.addEventListener('click', () => act(photo));
   openButton.addEventListener('click', () => fileInput.click());
   fileInput.addEventListener('change', () => {
     const [file] = fileInput.files;
@@ -368,7 +368,7 @@ function run(segmenter, live) {
     if (file) openFile(file);
   });
   saveButton.addEventListener('click', () => act(savePhotoMask));
-  openDropped = (file) => { if (!openButton.disabled) openFile(file); };
+  openDropped = openFile;
   openButton.disabled = false;
   if (live) {
     photoButton.disabled = false;
