@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -86,6 +87,22 @@ def test_overlay_tints_only_the_foot(make_photo) -> None:
     inner[43:57, 33:87] = True
     green = np.array(FOOT_COLOUR, dtype=float)
     assert np.abs(out[inner] - green).mean() < 0.7 * np.abs(image[inner] - green).mean()
+
+
+@pytest.mark.parametrize(("colour", "alpha"), [(FOOT_COLOUR, 0.45), ((255, 0, 0), 0.3)])
+def test_the_tint_is_each_foot_pixel_blended_in_float32(colour: tuple[int, int, int], alpha: float) -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    mask = (rng.random((50, 70)) > 0.5).astype(np.uint8) * 255  # scattered: the outline covers some, not all
+    tinted = (image.astype(np.float32) * (1 - alpha) + np.array(colour, np.float32) * alpha).round().astype(np.uint8)
+    out = overlay_mask(image, mask, colour, alpha)
+    outline = np.zeros(mask.shape, np.uint8)
+    contours, _ = cv2.findContours((mask > 0).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(outline, contours, -1, 1, 3)  # wider than the drawn outline: its anti-aliased fringe
+    clear = outline == 0
+    foot = (mask > 0) & clear
+    assert foot.sum() > 100 and np.array_equal(out[foot], tinted[foot])
+    assert np.array_equal(out[~(mask > 0) & clear], image[~(mask > 0) & clear])
 
 
 def test_unreadable_photos_are_each_reported_and_the_rest_finished(red_model, make_blob_folder, tmp_path: Path

