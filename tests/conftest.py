@@ -214,6 +214,12 @@ def _icc_profile(description: str, gamma: float) -> bytes:
 
 
 @pytest.fixture(scope="session")
+def make_icc_profile() -> Callable[[str, float], bytes]:
+    """``make_icc_profile(description, gamma)``: a profile with sRGB's primaries and a power curve."""
+    return _icc_profile
+
+
+@pytest.fixture(scope="session")
 def linear_rgb_profile() -> bytes:
     """A colour profile for linear-light RGB (sRGB's primaries, gamma 1.0): a value v there is sRGB's encoding of
     v / 255 in sRGB."""
@@ -221,6 +227,8 @@ def linear_rgb_profile() -> bytes:
 
 
 @pytest.fixture(scope="session")
-def srgb_named_profile() -> bytes:
-    """The same numbers under a description that names sRGB (as most cameras' embedded profiles do)."""
-    return _icc_profile("sRGB IEC61966-2.1", 1.0)
+def srgb_profile() -> bytes:
+    """An sRGB profile as cameras embed one (LittleCMS's own, through Pillow)."""
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

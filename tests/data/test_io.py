@@ -190,10 +190,19 @@ def test_a_photo_in_another_colour_profile_reads_in_srgb(tmp_path: Path, linear_
     assert image[0, 8 * 3, 0] > levels[0, 8 * 3, 0] + 50  # 45 in linear light is 118 in sRGB
 
 
-def test_photos_in_srgb_or_a_profile_nobody_can_read_keep_their_numbers(tmp_path: Path, srgb_named_profile: bytes,
+def test_photos_in_srgb_or_a_profile_nobody_can_read_keep_their_numbers(tmp_path: Path, srgb_profile: bytes,
                                                                         linear_rgb_profile: bytes) -> None:
     pixels = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
     broken = linear_rgb_profile[:20] + b"\xff" * (len(linear_rgb_profile) - 20)  # says RGB, then garbage
-    for name, profile in [("srgb", srgb_named_profile), ("broken", broken)]:
+    for name, profile in [("srgb", srgb_profile), ("broken", broken)]:
         Image.fromarray(pixels).save(tmp_path / f"{name}.png", icc_profile=profile)
         np.testing.assert_array_equal(read_image(tmp_path / f"{name}.png"), pixels)
+
+
+def test_a_profile_is_judged_by_its_colours_not_its_name(tmp_path: Path, make_icc_profile) -> None:
+    grey = np.full((4, 4, 3), 60, dtype=np.uint8)
+    # sRGB by name, not by its curve; and a plain 2.2 power, near sRGB's curve but not it (a real sRGB profile keeps
+    # the numbers: the test above)
+    for name, gamma in [("Linear sRGB", 1.0), ("my camera", 2.2)]:
+        Image.fromarray(grey).save(tmp_path / "p.png", icc_profile=make_icc_profile(name, gamma))
+        assert (read_image(tmp_path / "p.png") != grey).any(), name

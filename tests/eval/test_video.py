@@ -82,7 +82,7 @@ def tag_clockwise_quarter_turn(path: Path) -> Path:
     """Mark an MP4 as phones mark a portrait video: its pixels stored sideways, its track's display matrix turning
     them a quarter clockwise (the 'tkhd' box's matrix; version 0, as OpenCV's writer makes it)."""
     data = bytearray(path.read_bytes())
-    box = data.find(b"tkhd")
+    box = data.find(b"tkhd", data.find(b"moov"))  # in the header, not by chance in the frames' bytes
     assert box > 0 and data[box + 4] == 0
     matrix = box + 4 + 4 + 4 * 5 + 8 + 8  # version/flags, times, track id, reserved, duration; reserved, layer...
     data[matrix:matrix + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)

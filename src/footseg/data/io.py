@@ -99,19 +99,24 @@ def _open(path: Path) -> Image.Image:
         raise FootsegError(f"image too large to read ({exc})", path) from exc
 
 
+# Every 17th level of each channel: colours to tell a profile that is sRGB in all but name from one that is not.
+_PROBE = Image.fromarray(np.stack(np.meshgrid(*[np.arange(0, 256, 17, dtype=np.uint8)] * 3), -1).reshape(64, 64, 3))
+
+
 @functools.lru_cache(maxsize=16)
 def _to_srgb(icc: bytes) -> ImageCms.ImageCmsTransform | None:
-    """The transform from an RGB colour profile to sRGB; None for sRGB itself, or a profile LittleCMS cannot read
-    (ignored, as browsers ignore one). Cached: a phone's photos share a handful of profiles."""
+    """The transform from an RGB colour profile to sRGB; None for a profile that is sRGB (its transform moves no probe
+    colour by more than a level: converting would only round) or one LittleCMS cannot read (ignored, as browsers
+    ignore one). Cached: a phone's photos share a handful of profiles."""
     if icc[16:20] != b"RGB ":  # the profile's colour space (ICC header): grey and CMYK profiles are not for RGB
         return None
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        if "srgb" in ImageCms.getProfileDescription(profile).lower():
-            return None  # converting sRGB to sRGB would only round
-        return ImageCms.buildTransform(profile, ImageCms.createProfile("sRGB"), "RGB", "RGB")
+        transform = ImageCms.buildTransform(profile, ImageCms.createProfile("sRGB"), "RGB", "RGB")
+        moved = np.asarray(ImageCms.applyTransform(_PROBE, transform)).astype(np.int16) - np.asarray(_PROBE)
     except (ImageCms.PyCMSError, OSError, ValueError):
         return None
+    return transform if np.abs(moved).max() > 1 else None
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -34,7 +34,7 @@ def overlay_mask(
     out = image.copy()
     # A table per byte and a masked copy: every video frame and every photo's overlay passes here, and blending the
     # foot pixels in float32 took 4 to 6 times as long on a 12-megapixel photo (the same bytes)
-    cv2.copyTo(cv2.LUT(image, _tint_table(tuple(colour), alpha)), fg, out)
+    cv2.copyTo(cv2.LUT(image, _tint_table(tuple(int(c) for c in colour), float(alpha))), fg, out)
     contours, _ = cv2.findContours(fg, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     thickness = max(1, round(max(image.shape[:2]) / 300))
     cv2.drawContours(out, contours, -1, colour, thickness, lineType=cv2.LINE_AA)
