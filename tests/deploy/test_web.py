@@ -817,3 +817,53 @@ def test_over_plain_http_the_page_says_why_there_is_no_camera_and_opens_photos(
         assert page.evaluate("window.footseg.threads") == 1 and page.is_visible("#save")
     finally:
         browser.close()
+
+
+FIRST_PRIOR_AFTER = """() => {
+  window.firstPrior = undefined;
+  window.footseg.onFrame = (f) => { window.firstPrior ??= f.lastPrior ? 'some' : 'none'; };
+}"""
+
+
+BACK_IN_VIEW_AFTER_A_FRAME = """() => {
+  window.firstPrior = undefined;
+  let back = false;
+  window.footseg.onFrame = (f) => {
+    if (!back) {
+      back = true;
+      document.dispatchEvent(new Event('visibilitychange'));
+      return;
+    }
+    window.firstPrior ??= f.lastPrior ? 'some' : 'none';
+  };
+}"""
+
+
+def test_back_in_view_the_video_starts_afresh(camera_browser: Browser, server: SiteServer) -> None:
+    page, _ = open_page(camera_browser, server.url + "?mode=smooth")
+    wait_for_frames(page, 3)
+    page.evaluate(FIRST_PRIOR_AFTER)
+    page.wait_for_function("window.firstPrior !== undefined", timeout=TIMEOUT_MS)
+    assert page.evaluate("window.firstPrior") == "some"  # smoothing: each frame blended with the one before
+    # the phone locked and unlocked (or another app in front, then this one again), as a frame finishes: the next
+    # frame is the first of a new video
+    page.evaluate(BACK_IN_VIEW_AFTER_A_FRAME)
+    page.wait_for_function("window.firstPrior !== undefined", timeout=TIMEOUT_MS)
+    assert page.evaluate("window.firstPrior") == "none"
+    assert page.evaluate("window.footseg.errors") == []
+    page.context.close()
+
+
+def test_a_camera_taken_away_is_named_and_photos_still_open(camera_browser: Browser, server: SiteServer,
+                                                            sideways_photo: tuple[Path, np.ndarray]) -> None:
+    page, _ = open_page(camera_browser, server.url)
+    wait_for_frames(page, 3)
+    page.evaluate("() => document.getElementById('camera').srcObject.getVideoTracks()[0]"
+                  ".dispatchEvent(new Event('ended'))")
+    kind, errors = message_of(page)
+    assert kind == "camera-lost" and "camera stopped" in errors[0] and "Open photo" in page.text_content("#message")
+    assert page.is_hidden("#photo") and page.is_enabled("#open")
+    page.set_input_files("#file", str(sideways_photo[0]))
+    page.wait_for_function("window.footseg.photos >= 1", timeout=TIMEOUT_MS)
+    assert page.is_visible("#save")
+    page.context.close()

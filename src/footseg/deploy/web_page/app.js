@@ -49,6 +49,8 @@ const MESSAGES = {
   'no-camera': 'No camera found. Open this page on a phone, or connect a camera, and reload.',
   'denied': 'Camera permission was denied. Allow camera access for this site in the browser\'s settings, then reload.',
   'camera-busy': 'The camera could not be started: another app may be using it. Close that app and reload.',
+  'camera-lost': 'The camera stopped: another app may have taken it, or its permission was withdrawn. Reload to start '
+    + 'it again.',
 };
 const PHOTO_HINT = ' A photo from this device can still be opened: Open photo, below.';
 
@@ -256,9 +258,15 @@ function run(segmenter, live) {
     return busy;
   }
 
+  let restart = false; // the next frame starts the video state afresh (set when the page comes back into view)
+
   function onFrame() {
     if (!frozen) {
       if (busy === null) {
+        if (restart) {
+          segmenter.state.reset(); // here, between steps: never under a step in flight
+          restart = false;
+        }
         // The frame is drawn with its own mask once that is ready (a few ms), not with the previous frame's.
         segmentNow()
           .then(() => { if (!frozen) draw(); })
@@ -371,6 +379,22 @@ function run(segmenter, live) {
   openDropped = openFile;
   openButton.disabled = false;
   if (live) {
+    // A phone that locks or switches apps stops the camera's frames. Back on the page, the next frame starts the video
+    // state afresh (a frame from minutes ago is no previous frame), and the video plays again (iOS leaves it paused).
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState !== 'visible' || frozen) return;
+      restart = true;
+      video.play().catch(() => {});
+    });
+    // The camera taken away while the page runs (another app, the permission withdrawn, a camera unplugged): the page
+    // says so instead of showing the last frame forever, and still opens photos.
+    video.srcObject.getVideoTracks().forEach((track) => track.addEventListener('ended', () => {
+      footseg.errors.push(MESSAGES['camera-lost']);
+      showMessage('camera-lost', MESSAGES['camera-lost'] + PHOTO_HINT);
+      stats.textContent = '';
+      photoButton.hidden = true;
+      saveButton.hidden = footseg.photo === null;
+    }));
     photoButton.disabled = false;
     schedule();
   }
