@@ -15,7 +15,6 @@ included).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import statistics
 import tempfile
@@ -23,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from footseg.bench.browser import chromium
 from footseg.data.dataset import find_samples, no_mask_error, read_sample
+from footseg.data.io import read_mask
 from footseg.deploy.serve import SiteServer, running
 from footseg.deploy.web import export_web
 from footseg.errors import FootsegError
@@ -52,8 +51,7 @@ def page_masks(site: Path, photos: list[Path]) -> tuple[list[tuple[np.ndarray, f
                 raise SystemExit(f"web_photos: the page could not open {photo}: {warnings[0]}")
             with page.expect_download(timeout=TIMEOUT_MS) as download:
                 page.click("#save")
-            saved = Image.open(io.BytesIO(Path(download.value.path()).read_bytes())).convert("L")
-            masks.append((np.asarray(saved) > 0, page.evaluate("window.footseg.photo.ms")))
+            masks.append((read_mask(download.value.path()) > 0, page.evaluate("window.footseg.photo.ms")))
         return masks, page.evaluate("window.footseg.threads")
 
 

@@ -27,7 +27,7 @@ import onnx
 import pytest
 
 from footseg.cli import main
-from footseg.data.io import read_image
+from footseg.data.io import read_image, read_mask
 from footseg.data.transforms import resize_image, to_tensor
 from footseg.deploy import web
 from footseg.deploy.quantize import export_int8
@@ -666,12 +666,11 @@ def test_an_opened_photo_is_segmented_as_footseg_segments_it(camera_browser: Bro
     assert page.evaluate("window.footseg.frames") == frames
 
     # its mask, saved at the photo's own size, is the one footseg's Predictor steps make of the photo
-    from PIL import Image
 
     with page.expect_download(timeout=TIMEOUT_MS) as download:
         page.click("#save")
     assert download.value.suggested_filename == "my feet-mask.png"
-    saved = np.asarray(Image.open(io.BytesIO(Path(download.value.path()).read_bytes())).convert("L"))
+    saved = read_mask(download.value.path())  # the page's PNG, read as footseg reads a mask
     assert saved.shape == upright.shape[:2] and set(np.unique(saved).tolist()) == {0, 255}
     want = resize_proba(python_mask(model, want_input), upright.shape[:2]) > threshold
     assert float(((saved > 0) == want).mean()) >= AGREEMENT
@@ -714,7 +713,7 @@ def test_without_a_camera_a_photo_can_still_be_opened(no_camera_browser: Browser
     page.wait_for_function("window.footseg.photos >= 2", timeout=TIMEOUT_MS)
     with page.expect_download(timeout=TIMEOUT_MS) as download:
         page.click("#save")
-    saved = np.asarray(Image.open(io.BytesIO(Path(download.value.path()).read_bytes())).convert("L"))
+    saved = read_mask(download.value.path())  # the page's PNG, read as footseg reads a mask
     assert saved.shape == small.shape[:2] and page.evaluate("window.footseg.photo.name") == "small.png"
     page.context.close()
 

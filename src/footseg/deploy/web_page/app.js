@@ -205,9 +205,9 @@ function run(segmenter, live) {
     viewCtx.drawImage(overlay, 0, 0, view.width, view.height);
   }
 
-  // The network's input from the camera: the canvas squashes the frame (cheap, and close to cv2's INTER_AREA).
-  function frameInput() {
-    inputCtx.drawImage(video, 0, 0, w, h);
+  // The network's input squashed by the canvas: cheap, and close to cv2's INTER_AREA (camera frames, small photos).
+  function canvasInput(source) {
+    inputCtx.drawImage(source, 0, 0, w, h);
     return toInput(inputCtx.getImageData(0, 0, w, h).data, w, h);
   }
 
@@ -215,10 +215,7 @@ function run(segmenter, live) {
   // once, so its full pixels are worth reading), the browser's own filter where it is smaller than the input.
   function photoInput(image) {
     const [width, height] = fitArea(image.naturalWidth, image.naturalHeight);
-    if (width < w || height < h) {
-      inputCtx.drawImage(image, 0, 0, w, h);
-      return toInput(inputCtx.getImageData(0, 0, w, h).data, w, h);
-    }
+    if (width < w || height < h) return canvasInput(image);
     const full = makeCanvas(width, height);
     try {
       const fullCtx = full.getContext('2d', { willReadFrequently: true });
@@ -232,7 +229,7 @@ function run(segmenter, live) {
   async function segment(source) {
     const t0 = performance.now();
     const still = source !== video;
-    const pixels = still ? photoInput(source) : frameInput();
+    const pixels = still ? photoInput(source) : canvasInput(video);
     const { prob, prior } = await (still ? segmenter.still(pixels) : segmenter.step(pixels));
     const mask = paintMask(prob, overlayPixels.data, footseg.threshold);
     overlayCtx.putImageData(overlayPixels, 0, 0);
