@@ -14,9 +14,13 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from footseg.atomic import atomic_write_text, check_writable
 from footseg.errors import FootsegError
+
+if TYPE_CHECKING:
+    from footseg.runtime.predictor import Predictor
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -73,10 +77,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if root.is_dir() and not has_splits(root):  # a missing folder is named by the scoring itself
             raise FootsegError(f"--split {args.split}: this dataset has no split folders (train/, val/, test/); it is "
                                "scored whole without --split", root)
-    if args.size is not None or args.region_peak is not None or args.presence is not None:
+    if args.size is not None or args.region_peak is not None or args.presence is not None or args.runtime != "auto":
         from footseg.runtime.predictor import Predictor
 
-        args.model = (Predictor(args.model).at_size(args.size).at_region_peak(args.region_peak)
+        args.model = (Predictor(args.model, runtime=args.runtime).at_size(args.size).at_region_peak(args.region_peak)
                       .at_presence(args.presence))
     if args.clips is not None:
         from footseg.eval.clips import evaluate_clips
@@ -88,7 +92,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  flicker {scores['flicker']:.2f}%  "
               f"clips {scores['n_clips']}  frames {scores['n_frames']}  mode {scores['mode']}  "
               f"threshold {scores['threshold']:g}  {_peak_text(scores)}"
-              f"{scores['latency_ms']:.1f} ms/frame")
+              f"{scores['latency_ms']:.1f} ms/frame  runtime {scores['runtime']}")
         _warn_unlike_labels(scores["unlike_labels"], f"{scores['n_clips']} clips", args.clips)
     else:
         from footseg.eval.evaluate import evaluate
@@ -98,7 +102,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(
             f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}{_interval_text(scores)}  "
             f"miou {scores['miou']:.4f}  n {scores['n']}  "
-            f"threshold {scores['threshold']:g}  {_peak_text(scores)}size {scores['input_size'][0]}"
+            f"threshold {scores['threshold']:g}  {_peak_text(scores)}size {scores['input_size'][0]}  "
+            f"runtime {scores['runtime']}"
             + (f"  a blob on {100 * scores['blob_rate']:.1f} % of {scores['empty']} frames with no foot"
                if scores["empty"] else "")
         )
@@ -155,11 +160,21 @@ def _model_and_inputs(items: list[str]) -> tuple[str | None, list[str]]:
     return None, items
 
 
+def _at_runtime(model: str | None, runtime: str) -> str | Predictor | None:
+    """MODEL as given, for the verb to load, or loaded in the runtime asked for (``Predictor``'s ``runtime``)."""
+    if runtime == "auto":
+        return model
+    from footseg.runtime.predictor import Predictor
+
+    return Predictor(model, runtime=runtime)
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from footseg.eval.predict import predict
 
     model, inputs = _model_and_inputs(args.items)
-    result = predict(model, [Path(p) for p in inputs], Path(args.out), overwrite=args.overwrite)
+    result = predict(_at_runtime(model, args.runtime), [Path(p) for p in inputs], Path(args.out),
+                     overwrite=args.overwrite)
     for path, why in result.failed:
         print(f"footseg: error: {path}: {why}", file=sys.stderr)
     print(f"wrote masks and overlays for {result.done} images to {args.out}"
@@ -179,8 +194,8 @@ def _cmd_video(args: argparse.Namespace) -> int:
     if args.fps is not None and not is_frame_rate(args.fps):  # before the model loads and --out is made
         raise FootsegError(f"--fps must be above 0 and up to {MAX_FPS}, got {args.fps}")
     mode, ratio = video_mode(args.mode, args.smooth)
-    result = segment_video(model, Path(inputs[0]), Path(args.out), masks=args.masks, mode=mode, ratio=ratio,
-                           fps=args.fps)
+    result = segment_video(_at_runtime(model, args.runtime), Path(inputs[0]), Path(args.out), masks=args.masks,
+                           mode=mode, ratio=ratio, fps=args.fps)
     print(result.summary())
     return 0
 
@@ -190,7 +205,7 @@ def _cmd_live(args: argparse.Namespace) -> int:
     from footseg.runtime.temporal import video_mode
 
     mode, ratio = video_mode(args.mode, args.smooth)
-    stats = live(args.model, camera=args.camera, mode=mode, ratio=ratio)
+    stats = live(_at_runtime(args.model, args.runtime), camera=args.camera, mode=mode, ratio=ratio)
     print(f"showed {stats.frames} frames in {stats.seconds:.1f} s ({stats.fps:.1f} FPS)")
     return 0
 
@@ -452,9 +467,13 @@ def build_parser() -> argparse.ArgumentParser:
     video_modes = ["per-frame", "smooth", "prior"]
     mode_help = ("per-frame (each frame alone), smooth (blend unsure pixels with the frame before) or prior (a "
                  "model trained with --prior); default: prior for such a model, else smooth")
+    runtimes = ["auto", "torch", "onnxruntime"]  # footseg.runtime.predictor.RUNTIMES, spelt out as video_modes are
+    runtime_help = ("what runs the network: onnxruntime, torch, or auto (the default): ONNX Runtime for an .onnx file "
+                    "and for a model folder holding its own export (the shipped default does; `footseg export` writes "
+                    "one), about three times as fast on a CPU, else PyTorch")
     s = sub.add_parser("video", help="segment a video file or a folder of frames: overlay video, masks per frame",
                        usage="footseg video [-h] [MODEL] INPUT --out OUT [--masks] [--mode MODE] [--smooth R] "
-                             "[--fps FPS]")
+                             "[--fps FPS] [--runtime R]")
     s.add_argument("items", nargs="+", metavar="[MODEL] INPUT",
                    help=f"the model ({MODEL_HELP}), then one video (.mp4 .mov .webm .avi .mkv) or folder of frames "
                         "(images in name order, or a clip folder with images/)")
@@ -467,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mode smooth with ratio R in [0, 1] (default ratio 1.0)")
     s.add_argument("--fps", type=float, default=None,
                    help="frame rate of overlay.mp4 (default: the video's; 30 for a folder of frames)")
+    s.add_argument("--runtime", default="auto", choices=runtimes, help=runtime_help)
     s.set_defaults(func=_cmd_video)
 
     s = sub.add_parser("check", help="validate a dataset folder and report every problem by file")
@@ -535,6 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "0 turns the gate off)")
     s.add_argument("--size", type=int, default=None, metavar="S",
                    help="run the network at SxS, not its own input size (saved PyTorch models; default: its own)")
+    s.add_argument("--runtime", default="auto", choices=runtimes, help=runtime_help)
     s.add_argument("--json", default=None, help="also write the scores to this JSON file")
     s.add_argument("--worst-figure", default=None, metavar="PNG", help="draw the worst images and their predictions")
     s.add_argument("--worst", type=int, default=5, help="how many images --worst-figure shows")
@@ -546,6 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--overwrite", action="store_true",
                    help="replace masks and overlays already in --out (refused without it: they may be your own)")
+    s.add_argument("--runtime", default="auto", choices=runtimes, help=runtime_help)
     s.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("live", help="segment a camera's frames live and show them in a window (needs a display)")
@@ -553,6 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--camera", type=int, default=0, help="camera number for OpenCV (0: the first)")
     s.add_argument("--mode", default=None, choices=video_modes, help=mode_help)
     s.add_argument("--smooth", type=float, default=None, metavar="R", help="mode smooth with ratio R in [0, 1]")
+    s.add_argument("--runtime", default="auto", choices=runtimes, help=runtime_help)
     s.set_defaults(func=_cmd_live)
 
     s = sub.add_parser("bench", help="parameters, GFLOPs, size, latency, FPS and roofline per model and runtime")

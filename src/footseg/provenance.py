@@ -8,6 +8,7 @@ virtual environment in a project's folder) must not claim that repository's comm
 from __future__ import annotations
 
 import functools
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -43,3 +44,12 @@ def code_version() -> dict[str, object]:
         if status is not None:
             out["dirty"] = bool(status)
     return out
+
+
+def sha256_file(path: str | Path) -> str:
+    """The sha256 of a file's bytes, in hex: what model cards, recipe stamps and exports name a file by."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

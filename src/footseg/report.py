@@ -302,7 +302,7 @@ def write_report(
         if data is not None:
             labelled_samples(data)
     resolved = [_resolve(r) for r in runs]
-    predictors = [Predictor(ref) for ref, _ in resolved]
+    predictors = [Predictor(ref, runtime="torch") for ref, _ in resolved]  # Table 4.1 times the PyTorch network
     labels = _labels([p.name for p in predictors], [ref for ref, _ in resolved])
     brief_paths = {Path(b).resolve() for b in brief}
     entries = [

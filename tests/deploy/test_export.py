@@ -12,6 +12,7 @@ import torch
 from footseg.deploy.export import MarginOutput, export_module, export_onnx, margin_module
 from footseg.errors import FootsegError
 from footseg.models import SavedModelInfo, create_model, list_models, load_model, save_model
+from footseg.provenance import sha256_file
 from footseg.runtime.onnx_model import OnnxModel
 
 SIZE = 64  # the input size of the conftest model
@@ -159,6 +160,14 @@ def test_metadata_round_trip(trained_dir: Path, fp32_onnx: Path) -> None:
     assert runner.info == info
     assert runner.info.extra == {"note": "deploy test", "steps": 60}
     assert runner.precision == "fp32"
+
+
+def test_an_export_names_the_weights_file_it_came_from(trained_dir: Path, fp32_onnx: Path, tmp_path: Path) -> None:
+    """A folder's export records its weights' sha256, so footseg knows it for those weights (``own_export``); a
+    network exported from memory has no file to name."""
+    assert OnnxModel(fp32_onnx).weights_sha256 == sha256_file(trained_dir / "model.safetensors")
+    net, info = load_model(trained_dir)
+    assert OnnxModel(export_module(net, info, tmp_path / "memory.onnx")).weights_sha256 is None
 
 
 def test_default_path_and_dynamic_batch(trained_dir: Path, tmp_path: Path) -> None:

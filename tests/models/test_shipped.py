@@ -27,18 +27,21 @@ import shutil
 from pathlib import Path
 
 import cv2
+import onnx
 import pytest
 import torch
 
 from footseg.data.synth import SynthSettings, synthesize
 from footseg.data.synth.render import headless_gl_problem
-from footseg.deploy.export import DEFAULT_OPSET
+from footseg.deploy.export import DEFAULT_OPSET, FP32_NAME, export_onnx
 from footseg.deploy.quantize import INT8_NAME, SHIPPED_CALIB_N, SHIPPED_METHOD, shipped_int8, unlike_shipped
 from footseg.eval.evaluate import evaluate
 from footseg.models.registry import create_model
 from footseg.models.saved import SavedModelInfo, pretrained_models, read_info
+from footseg.provenance import sha256_file
 from footseg.recipe.schema import parse_recipe
 from footseg.runtime.onnx_model import OnnxModel
+from footseg.runtime.predictor import Predictor
 from footseg.runtime.resolve import resolve_model
 
 SHIPPED = "fastlinknet"
@@ -125,6 +128,28 @@ def test_a_shipped_int8_file_is_made_as_export_int8_makes_one(name: str) -> None
 def test_a_shipped_int8_file_segments_a_synthetic_render(render: Path, name: str) -> None:
     # measured 0.8165 for fastlinknet_ctx's, where its PyTorch weights score 0.8149
     assert evaluate(str(shipped_int8(resolve_model(name))), render, split=SPLIT)["iou"] > FLOORS[name][0]
+
+
+def test_every_shipped_model_runs_its_own_fp32_export_on_a_cpu() -> None:
+    """Each ships ``model.onnx``, exported from its weights as they are: ``Predictor`` runs it in ONNX Runtime."""
+    for name in pretrained_models():
+        predictor = Predictor(name)
+        assert predictor.runtime == "onnxruntime", name
+        assert predictor.onnx.path == resolve_model(name).folder / FP32_NAME
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_a_shipped_fp32_file_is_todays_export_of_its_weights(name: str, tmp_path: Path) -> None:
+    """The graph and metadata ``footseg export`` makes of the shipped weights today, and the file the card lists: an
+    exporter change that alters the graph must ship the file again, so ``footseg export``, the web page and
+    ``Predictor`` keep running one network."""
+    folder = resolve_model(name).folder
+    shipped, fresh = onnx.load(str(folder / FP32_NAME)), onnx.load(str(export_onnx(name, tmp_path / FP32_NAME)))
+    again = f"`footseg export {name} --out src/footseg/models/pretrained/{name}/{FP32_NAME}`, and list its sha256"
+    assert shipped.graph == fresh.graph, f"the exporter makes another graph of {name} today: ship it again ({again})"
+    assert list(shipped.metadata_props) == list(fresh.metadata_props), f"{name}'s metadata changed: {again}"
+    digest = sha256_file(folder / FP32_NAME)
+    assert f"`{FP32_NAME}`, sha256 `{digest}`" in (folder / "MODEL_CARD.md").read_text()
 
 
 def test_random_weights_score_far_under_the_floor(render: Path) -> None:

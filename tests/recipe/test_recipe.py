@@ -695,7 +695,7 @@ def _without_operating_point(tiny_run: tuple[Path, Path], tmp_path: Path) -> Pat
 
 def test_a_threshold_stage_with_sizes_chooses_the_input_size_too(tiny_run: tuple[Path, Path], tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture) -> None:
-    from footseg.recipe.environment import sha256_file
+    from footseg.provenance import sha256_file
     from footseg.runtime.predictor import Predictor
 
     out = _without_operating_point(tiny_run, tmp_path)
@@ -738,7 +738,7 @@ def test_a_threshold_stage_with_region_peaks_chooses_one_after_the_threshold(tin
                                                                              tmp_path: Path,
                                                                              capsys: pytest.CaptureFixture) -> None:
     from footseg.eval.evaluate import region_peak_ious
-    from footseg.recipe.environment import sha256_file
+    from footseg.provenance import sha256_file
     from footseg.runtime.predictor import Predictor
 
     out = _without_operating_point(tiny_run, tmp_path)
@@ -802,7 +802,7 @@ def test_a_threshold_stage_with_presences_chooses_one_after_the_region_peak(tiny
 def test_a_chosen_presence_reaches_config_exports_digest_and_card(tiny_run: tuple[Path, Path], tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from footseg.eval import evaluate as evaluate_module
-    from footseg.recipe.environment import sha256_file
+    from footseg.provenance import sha256_file
 
     # The tiny renders all hold a foot, so a real curve never pays for a gate: this one does, at two levels alike
     # (the lower is taken), whatever the network.

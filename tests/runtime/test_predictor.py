@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +197,70 @@ def test_a_config_with_a_side_no_network_runs_at_is_refused(red_net) -> None:
     for side in (50, 100000):
         with pytest.raises(FootsegError, match=f"input_size must be two multiples of 32 from 32 to 4096, got .*{side}"):
             Predictor((red_net(), SavedModelInfo("red", input_size=(side, 64))))
+
+
+def _folder_with_own_export(saved_model: Path, tmp_path: Path) -> Path:
+    """A copy of ``saved_model`` (a session fixture, not to be written into) holding ``footseg export``'s file."""
+    from footseg.deploy.export import export_onnx
+
+    folder = tmp_path / "model"
+    shutil.copytree(saved_model, folder)
+    assert export_onnx(folder) == folder / "model.onnx"
+    return folder
+
+
+def test_a_folder_holding_its_own_export_runs_it_in_onnx_runtime(saved_model: Path, tmp_path: Path,
+                                                                  make_photo) -> None:
+    folder = _folder_with_own_export(saved_model, tmp_path)
+    image, _ = make_photo(48, 64)
+    fast, weights = Predictor(folder), Predictor(folder, runtime="torch")
+    assert (fast.runtime, fast.model) == ("onnxruntime", None) and fast.onnx.path == folder / "model.onnx"
+    assert weights.runtime == "torch" and weights.model is not None
+    assert fast.info == weights.info
+    # the same network: the two runtimes differ in float rounding only
+    np.testing.assert_allclose(fast.predict_proba(image), weights.predict_proba(image), atol=1e-4)
+    assert Predictor(folder, runtime="onnxruntime").runtime == "onnxruntime"
+    assert Predictor(saved_model).runtime == "torch"  # no export beside the weights
+
+
+def test_an_export_of_other_weights_or_another_config_is_not_run_in_their_place(saved_model: Path, tmp_path: Path
+                                                                                  ) -> None:
+    from footseg.models.saved import load_model, read_info, save_model, write_info
+
+    folder = _folder_with_own_export(saved_model, tmp_path)
+    net, info = load_model(folder)
+    with torch.no_grad():
+        next(net.parameters()).add_(0.01)
+    save_model(net, folder, info)  # trained again into the same folder: model.onnx is of the weights before
+    assert Predictor(folder).runtime == "torch"
+    with pytest.raises(FootsegError, match=r"holds no model\.onnx exported from its weights as they are") as err:
+        Predictor(folder, runtime="onnxruntime")
+    assert str(folder) in str(err.value)
+
+    folder = _folder_with_own_export(saved_model, tmp_path / "again")
+    write_info(folder, dataclasses.replace(read_info(folder), threshold=0.8))  # a threshold set after the export
+    assert Predictor(folder).runtime == "torch" and Predictor(folder).threshold == 0.8
+    (folder / "model.onnx").write_bytes(b"not onnx")  # a broken file never stops the weights
+    assert Predictor(folder).runtime == "torch"
+
+
+def test_runtimes_asked_for_that_cannot_run_the_model_are_refused(saved_model: Path, fp32_onnx: Path,
+                                                                  red_model) -> None:
+    with pytest.raises(FootsegError, match="unknown runtime 'tensorflow'; choose one of: auto, torch, onnxruntime"):
+        Predictor(saved_model, runtime="tensorflow")
+    with pytest.raises(FootsegError, match="runs in ONNX Runtime, not PyTorch"):
+        Predictor(fp32_onnx, runtime="torch")
+    with pytest.raises(FootsegError, match="a network in memory runs in PyTorch"):
+        Predictor(red_model, runtime="onnxruntime")
+    assert Predictor(fp32_onnx, runtime="onnxruntime").runtime == "onnxruntime"
+
+
+def test_a_folder_run_in_onnx_runtime_runs_at_another_size_in_pytorch(saved_model: Path, tmp_path: Path,
+                                                                      make_photo) -> None:
+    folder = _folder_with_own_export(saved_model, tmp_path)
+    fast = Predictor(folder).at_threshold(0.6)
+    larger = fast.at_size(96)
+    assert larger.runtime == "torch" and larger.input_size == (96, 96) and larger.threshold == 0.6
+    image, _ = make_photo(48, 64)
+    np.testing.assert_allclose(larger.predict_proba(image), Predictor(folder, runtime="torch").at_size(96)
+                               .predict_proba(image), atol=1e-6)

@@ -32,15 +32,24 @@ from torch import nn
 
 from footseg.atomic import atomic_path
 from footseg.errors import FootsegError
-from footseg.models.saved import SavedModelInfo
-from footseg.runtime.onnx_model import INPUT_NAME, MARGIN, OUTPUT_KEY, OUTPUT_NAME, PRIOR_NAME, info_to_metadata
+from footseg.models.saved import WEIGHTS_NAME, SavedModelInfo
+from footseg.provenance import sha256_file
+from footseg.runtime.onnx_model import (
+    FP32_NAME,
+    INPUT_NAME,
+    MARGIN,
+    OUTPUT_KEY,
+    OUTPUT_NAME,
+    PRIOR_NAME,
+    WEIGHTS_KEY,
+    info_to_metadata,
+)
 from footseg.runtime.resolve import ModelRef, resolve_model
 
 DEFAULT_OPSET = 17
 # torch.onnx's TorchScript exporter (dynamo=False, below) knows opsets up to 20 in torch 2.13: above, it warns and
 # then fails, or writes a file whose opset is not what was asked.
 MAX_OPSET = 20
-FP32_NAME = "model.onnx"
 
 
 class PriorInput(nn.Module):
@@ -220,13 +229,15 @@ def export_module(
     opset: int = DEFAULT_OPSET,
     dynamic_batch: bool = False,
     margin: bool = True,
+    weights_sha256: str | None = None,
 ) -> Path:
     """Export an in-memory model to fp32 ONNX at ``out``: input "image" (1 or N, 3, H, W), output "logits".
 
     A prior-mask network (``info.in_channels`` 4) has a second input, "prior" (1 or N, 1, H, W): the previous frame's
     foot probability at the network's input size, zeros on a first frame. With ``margin`` (the default) a two-class
     model's output is the one-channel foreground margin ``l1 - l0`` (see the module doc); without it, or with more
-    classes, the output is the model's own logits.
+    classes, the output is the model's own logits. ``weights_sha256``, the digest of the weights file ``model`` was
+    loaded from, goes into the file's metadata (``WEIGHTS_KEY``), so it is known for an export of those weights.
     """
     out = Path(out)
     if not 13 <= opset <= MAX_OPSET:
@@ -270,6 +281,8 @@ def export_module(
     meta = info_to_metadata(info, "fp32")
     if margin:
         meta[OUTPUT_KEY] = MARGIN
+    if weights_sha256 is not None:
+        meta[WEIGHTS_KEY] = weights_sha256
     set_metadata(proto, meta)
     return save_onnx(proto, out)
 
@@ -294,4 +307,4 @@ def export_onnx(
     ref = resolve_model(model)
     net, info = ref.load()
     out = Path(out) if out else default_export_path(ref, FP32_NAME)
-    return export_module(net, info, out, opset, dynamic_batch)
+    return export_module(net, info, out, opset, dynamic_batch, weights_sha256=sha256_file(ref.folder / WEIGHTS_NAME))

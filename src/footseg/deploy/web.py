@@ -38,7 +38,7 @@ import numpy as np
 
 from footseg import __version__
 from footseg.atomic import atomic_path
-from footseg.deploy.export import DEFAULT_OPSET, FP32_NAME, export_module
+from footseg.deploy.export import DEFAULT_OPSET, FP32_NAME, export_onnx
 from footseg.errors import FootsegError
 from footseg.runtime.onnx_model import (
     INPUT_NAME,
@@ -130,8 +130,7 @@ def _export_model(ref: ModelRef, out: Path, precision: str, opset: int, int8: di
 
         export_int8(ref, out, opset=opset, **int8)
     else:
-        net, info = ref.load()
-        export_module(net, info, out, opset=opset)
+        export_onnx(ref, out, opset=opset)  # the file `footseg export` writes, so the page runs what Python runs
 
 
 def default_web_out(ref: ModelRef) -> Path:

@@ -117,6 +117,7 @@ def _run(segmenter: VideoSegmenter, clips: list[Clip]) -> dict:
         "threshold": segmenter.predictor.threshold,
         "region_peak": segmenter.predictor.region_peak,
         "presence": segmenter.predictor.presence,
+        "runtime": segmenter.predictor.runtime,
         "latency_ms": timing["latency_ms"],
         "p90_ms": timing["p90_ms"],
         "unlike_labels": unlike_labels,

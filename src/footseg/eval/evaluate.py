@@ -105,7 +105,8 @@ def evaluate(
     return {**total.compute(), "iou_interval": iou_interval(inter, union), "n": len(samples),
             "threshold": predictor.threshold,
             "region_peak": predictor.region_peak, "presence": predictor.presence,
-            "input_size": list(predictor.input_size), "empty": empty, "blob_rate": blobs / empty if empty else None,
+            "input_size": list(predictor.input_size), "runtime": predictor.runtime,
+            "empty": empty, "blob_rate": blobs / empty if empty else None,
             "unlike_labels": unlike_labels, "per_image": per_image}
 
 

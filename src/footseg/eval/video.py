@@ -42,6 +42,7 @@ class VideoResult:
     mode: str
     overlay: Path
     masks: Path | None
+    runtime: str = "torch"  # what ran the network (``Predictor.runtime``)
 
     @property
     def fps(self) -> float:
@@ -49,7 +50,8 @@ class VideoResult:
 
     def summary(self) -> str:
         masks = f", {self.frames} masks in {self.masks}" if self.masks is not None else ""
-        return (f"segmented {self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} FPS, mode {self.mode}): "
+        return (f"segmented {self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} FPS, mode {self.mode}, "
+                f"{self.runtime}): "
                 f"{self.overlay}{masks}")
 
 
@@ -110,4 +112,5 @@ def segment_video(
         writer.close()  # finishes the MP4 index even on an error, so the partial overlay plays
         reader.close()
         bar.close()
-    return VideoResult(done, time.perf_counter() - start, describe_mode(segmenter), writer.path, mask_dir)
+    return VideoResult(done, time.perf_counter() - start, describe_mode(segmenter), writer.path, mask_dir,
+                       segmenter.predictor.runtime)

@@ -15,7 +15,7 @@ from footseg.atomic import atomic_copy, atomic_write_text
 from footseg.data.synth.engine import MANIFEST
 from footseg.deploy.quantize import MIN_STRIDE_KEY
 from footseg.models.saved import read_info, write_info
-from footseg.recipe.environment import sha256_file
+from footseg.provenance import sha256_file
 from footseg.recipe.layout import EXPORT_FILES, RESULT, WEIGHTS
 from footseg.recipe.schema import RECIPE_NAME, Stage, describe
 

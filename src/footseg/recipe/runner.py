@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from footseg.atomic import atomic_copy, atomic_write_text, check_writable
 from footseg.data.synth.engine import MANIFEST, image_paths, read_manifest, setting_differences, stored_settings
 from footseg.errors import FootsegError, require_folder
-from footseg.recipe.environment import device_name, gl_strings, sha256_file, versions
+from footseg.provenance import sha256_file
+from footseg.recipe.environment import device_name, gl_strings, versions
 from footseg.recipe.layout import CHOICE, EXPORT_FILES, RESULT, STAMPS, WEIGHTS
 from footseg.recipe.schema import KEYS, SHIPPED, Recipe, Stage, describe, synth_settings, train_config
 from footseg.train.history import best_val_iou, read_history
@@ -390,7 +391,9 @@ class RecipeRun:
 
         s = stage.settings
         source, folder = self.model_folder(s["model"]), self.folder(stage)
-        predictor = Predictor(source, device=resolve_device(self.device))
+        # the weights themselves, in PyTorch: a folder's own export (``own_export``) would change no choice, only the
+        # rounding a rerun's choices are compared under
+        predictor = Predictor(source, device=resolve_device(self.device), runtime="torch")
         own = predictor.input_size[0]
         curves = {}
         for size in s["sizes"] or [own]:

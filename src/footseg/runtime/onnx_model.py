@@ -7,6 +7,10 @@ Two-class models are exported with one output channel, the foreground margin ``m
 "margin"; files without the key output the logits themselves). ``OnnxModel.run`` returns the file's raw output;
 calling the model returns logits in either case, [0, m] for a margin file, whose softmax and argmax are those of the
 original logits.
+
+``footseg export`` of a model folder also records the sha256 of the weights file it exported (``WEIGHTS_KEY``), so a
+folder's own ``model.onnx`` can be known for an export of exactly those weights (``own_export``) and run in their
+place: ONNX Runtime runs these networks about three times as fast as PyTorch eager on a CPU.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import numpy as np
 import onnxruntime as ort
 
 from footseg.errors import FootsegError
-from footseg.models.saved import SavedModelInfo, info_from_dict, info_to_dict
+from footseg.models.saved import WEIGHTS_NAME, SavedModelInfo, info_from_dict, info_to_dict, read_info
+from footseg.provenance import sha256_file
 
 if TYPE_CHECKING:
     import onnx
@@ -32,6 +37,8 @@ _PREFIX = "footseg."
 PRECISION_KEY = _PREFIX + "precision"  # "fp32" or "int8"
 OUTPUT_KEY = _PREFIX + "output"  # MARGIN, or absent: the output is the logits
 MARGIN = "margin"
+WEIGHTS_KEY = _PREFIX + "weights_sha256"  # of the model.safetensors exported; absent for a network exported from memory
+FP32_NAME = "model.onnx"  # a model folder's fp32 export, where ``footseg export`` writes it
 
 
 def info_to_metadata(info: SavedModelInfo, precision: str) -> dict[str, str]:
@@ -104,6 +111,7 @@ class OnnxModel:
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         self.info = info_from_metadata(meta, self.path)
         self.precision = meta.get(PRECISION_KEY, "fp32")
+        self.weights_sha256 = meta.get(WEIGHTS_KEY)  # None: not known which weights file it came from
         output = meta.get(OUTPUT_KEY, "logits")
         if output not in ("logits", MARGIN) or (output == MARGIN and self.info.num_classes != 2):
             raise FootsegError(
@@ -161,3 +169,21 @@ class OnnxModel:
         if len(self.input_names) == 1:
             return {self.input_names[0]: np.ascontiguousarray(batch)}
         return {INPUT_NAME: np.ascontiguousarray(batch[:, :3]), PRIOR_NAME: np.ascontiguousarray(batch[:, 3:])}
+
+
+def own_export(folder: str | Path, threads: int = 1) -> OnnxModel | None:
+    """A model folder's ``model.onnx`` in ONNX Runtime, where ``footseg export`` made it from this folder's very
+    weights file (``WEIGHTS_KEY``) and config, in fp32; None where there is none, it came from other weights or
+    another config (a stale export after training again, or a threshold changed since), or it cannot be read: the
+    weights then run in PyTorch."""
+    folder = Path(folder)
+    path = folder / FP32_NAME
+    if not path.is_file():
+        return None
+    try:
+        model = OnnxModel(path, threads=threads)
+        own = (model.precision == "fp32" and model.weights_sha256 == sha256_file(folder / WEIGHTS_NAME)
+               and model.info == read_info(folder))
+    except (FootsegError, OSError):
+        return None
+    return model if own else None
