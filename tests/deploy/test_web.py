@@ -292,7 +292,8 @@ def python_mask(model: OnnxModel, image: np.ndarray, prior: np.ndarray | None = 
     """footseg's Python ONNX Runtime on the page's own input: the foot probability (h, w), its unsure regions
     cleared where the model has a region peak, and the frame cleared where it has a presence gate it fails."""
     batch = image[None] if prior is None else np.concatenate([image, prior[None]])[None]
-    prob = (1.0 / (1.0 + np.exp(-model.run(batch.astype(np.float32))[0, 0]))).astype(np.float32)
+    with np.errstate(over="ignore"):  # a margin far below 0 gives exp = inf, and the probability 0 it should
+        prob = (1.0 / (1.0 + np.exp(-model.run(batch.astype(np.float32))[0, 0]))).astype(np.float32)
     if model.info.region_peak is not None:
         prob = keep_confident_regions(prob, model.info.threshold, model.info.region_peak)
     return prob if model.info.presence is None else gate_presence(prob, model.info.presence)

@@ -612,6 +612,7 @@ def test_self_priors_replace_the_fake_ones_with_the_networks_own_output(tiny_dat
     mixed = run._own_priors(images, step=0)
     assert torch.equal(mixed[:, :3], images[:, :3]) and not torch.equal(mixed[:, 3], images[:, 3])
     assert float(mixed[:, 3].min()) >= 0.0 and float(mixed[:, 3].max()) <= 1.0
+    assert not mixed.requires_grad  # a constant input: the loss must not train the network through its own prior
     assert torch.equal(mixed, run._own_priors(images, step=0))  # reproducible, so a resumed run replays it
     with pytest.raises(FootsegError, match="needs --prior"):
         _cfg(tiny_dataset, tmp_path / "x", self_prior=0.5).validate()

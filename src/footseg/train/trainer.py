@@ -611,7 +611,9 @@ class _Trainer:
             return images
         was_training = self.model.training
         self.model.eval()
-        own = foot_probability(self.model(images[chosen]))
+        # an input, as the last frame's answer is at run time: no gradient may flow back through it into the network
+        with torch.no_grad():
+            own = foot_probability(self.model(images[chosen]))
         if was_training:
             self._train_mode()
         n = int(chosen.sum())
