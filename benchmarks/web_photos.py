@@ -92,12 +92,14 @@ def main() -> None:
     ious = {name: meter.compute()["iou"] for name, meter in meters.items()}
     ms = statistics.median(t for _, t in on_page)
     print(f"{len(samples)} photos, {predictor.label}: {apart} of {pixels} pixels differ between the page's masks and "
-          f"Python's ({len(photos_apart)} photos with any{': ' + ', '.join(photos_apart) if photos_apart else ''})")
+          f"Python's in {predictor.runtime} ({len(photos_apart)} photos with any"
+          f"{': ' + ', '.join(photos_apart) if photos_apart else ''})")
     print(f"foot IoU: page {ious['page']:.4f}, Python {ious['python']:.4f}; the page's time per photo: median "
           f"{ms:.0f} ms ({threads} WASM thread{'s' if threads > 1 else ''})")
     if args.json:
         args.json.write_text(json.dumps({"photos": len(samples), "model": predictor.label, "pixels_apart": apart,
                                          "pixels": pixels, "photos_apart": photos_apart, "iou": ious,
+                                         "python_runtime": predictor.runtime,
                                          "median_ms": ms, "threads": threads}, indent=1))
 
 
