@@ -203,6 +203,29 @@ def test_eval_and_predict_happy_path(model_dir: Path, photos: Path, tmp_path: Pa
     ]
 
 
+def test_eval_predict_and_video_name_the_runtime_they_ran(model_dir: Path, photos: Path, tmp_path: Path,
+                                                          capsys) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    _fails(["predict", folder, photos, "--out", tmp_path / "none", "--runtime", "onnxruntime"], capsys, folder,
+           "holds no model.onnx exported from its weights")
+    assert main(["export", str(folder)]) == 0  # writes folder/model.onnx: from now on the folder runs it
+    scores = {}
+    for runtime in ("auto", "torch"):
+        capsys.readouterr()
+        assert main(["eval", str(folder), "--data", str(photos), "--runtime", runtime,
+                     "--json", str(tmp_path / f"{runtime}.json")]) == 0
+        scores[runtime] = json.loads((tmp_path / f"{runtime}.json").read_text())
+        ran = "onnxruntime" if runtime == "auto" else "torch"
+        assert scores[runtime]["runtime"] == ran and capsys.readouterr().out.rstrip().endswith(f"runtime {ran}")
+    assert abs(scores["auto"]["iou"] - scores["torch"]["iou"]) < 1e-3
+    frames = tmp_path / "frames"
+    for k in range(3):
+        write_png(frames / f"{k:03d}.png", np.random.default_rng(k).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    assert main(["video", str(folder), str(frames), "--out", str(tmp_path / "v"), "--runtime", "torch"]) == 0
+    assert ", torch): " in capsys.readouterr().out
+
+
 def test_eval_at_another_input_size(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:
     from footseg.eval.evaluate import evaluate
     from footseg.runtime.predictor import Predictor
