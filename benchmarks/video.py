@@ -47,7 +47,8 @@ def rows_for(clips: Path, still: str, prior: str | None, ratios: list[float]) ->
     for label, model, mode, ratio in runs:
         scores = evaluate_clips(model, clips, mode=mode, ratio=ratio or 0.7)
         rows.append({"clips": str(clips), "mode": label, "model": model,
-                     **{k: scores[k] for k in ("iou", "accuracy", "flicker", "n_clips", "n_frames", "latency_ms")}})
+                     **{k: scores[k] for k in ("iou", "accuracy", "flicker", "n_clips", "n_frames", "latency_ms",
+                                               "runtime")}})
         print(f"{clips.name}: {label}: iou {scores['iou']:.4f} flicker {scores['flicker']:.2f}% "
               f"{scores['latency_ms']:.2f} ms", flush=True)
     return rows
@@ -76,11 +77,13 @@ def mode_cost(still: str, prior: str | None, frame: np.ndarray, seconds: float =
 
 
 def to_markdown(rows: list[dict]) -> str:
-    lines = ["| clips | mode | foot IoU | flicker (%) | latency (ms/frame, 1 thread) | clips x frames |",
-             "|---|---|---:|---:|---:|---|"]
+    lines = ["| clips | mode | foot IoU | flicker (%) | latency (ms/frame, 1 thread) | runtime | clips x frames |",
+             "|---|---|---:|---:|---:|---|---|"]
     for r in rows:
+        # rows written before Predictor ran folders' own exports have no runtime: PyTorch ran them
         lines.append(f"| {Path(r['clips']).name} | {r['mode']} | {100 * r['iou']:.2f} | {r['flicker']:.2f} | "
-                     f"{r['latency_ms']:.2f} | {r['n_clips']} x {r['n_frames'] // max(1, r['n_clips'])} |")
+                     f"{r['latency_ms']:.2f} | {r.get('runtime', 'torch')} | "
+                     f"{r['n_clips']} x {r['n_frames'] // max(1, r['n_clips'])} |")
     return "\n".join(lines) + "\n"
 
 

@@ -12,17 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from footseg.bench.cost import measure_model, time_onnx
-from footseg.deploy.export import export_module
+from footseg.deploy.export import FP32_NAME, export_onnx
 from footseg.eval.clips import evaluate_clips
 from footseg.eval.evaluate import evaluate
 from footseg.eval.figures import worst_cases_figure
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.models.saved import CONFIG_NAME, PRETRAINED_DIR, WEIGHTS_NAME, load_model
+from footseg.provenance import sha256_file
 
 
 def _pct(x: float) -> str:
@@ -47,11 +47,12 @@ def main() -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         shutil.copy2(best / name, dest / name)
+    # its fp32 export, which footseg runs in the weights' place on a CPU (and an older one would no longer match them)
+    exported = export_onnx(dest, dest / FP32_NAME)
 
     manifest = json.loads((args.data / "manifest.json").read_text())
     cost = measure_model(model, size=info.input_size[0], threads=1, runs=30)
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_cost = time_onnx(export_module(model, info, Path(tmp) / "model.onnx"), threads=1, runs=200, min_time=2)
+    onnx_cost = time_onnx(exported, threads=1, runs=200, min_time=2)
     shapes = info.extra.get(LAYER_SHAPES_KEY)
     synth = evaluate(dest, args.data, split="test")
     lines = [
@@ -96,6 +97,10 @@ def main() -> None:
         f"median latency at 1 thread on the machine that wrote this card: {onnx_cost['latency_ms']:.2f} ms in ONNX "
         f"Runtime fp32 (`footseg export`), {cost['latency_ms']:.1f} ms in PyTorch eager. "
         "`footseg bench` measures it at any input size and in int8.",
+        "",
+        f"Shipped beside the weights: `{FP32_NAME}`, sha256 `{sha256_file(exported)}`, the fp32 export of these "
+        "weights and config by `footseg export`, with the weights' sha256 in its metadata. On a CPU footseg runs it in "
+        "their place, in ONNX Runtime (`footseg.runtime.onnx_model.own_export`).",
         *(["", f"Channel-pruned (`footseg compress`): {len(shapes)} layers are narrower than `create_model` builds "
                "them; `config.json` records their widths (`layer_shapes`), so `load_model` rebuilds the network."]
           if shapes else []),
@@ -119,12 +124,12 @@ def main() -> None:
                   f"`scripts/ship_model.py` drew it to `{figure}`."]
     if args.clips:
         lines += ["", "## On video (its default video mode, `footseg eval --clips`)", "",
-                  "| clips | clips x frames | foot IoU (%) | flicker (%) | ms/frame (1 thread) |",
-                  "|---|---|---|---|---|"]
+                  "| clips | clips x frames | foot IoU (%) | flicker (%) | ms/frame (1 thread) | runtime |",
+                  "|---|---|---|---|---|---|"]
         for clips in args.clips:
             s = evaluate_clips(dest, clips)
             lines.append(f"| `{clips.name}` ({s['mode']}) | {s['n_clips']} x {s['n_frames'] // s['n_clips']} | "
-                         f"{_pct(s['iou'])} | {s['flicker']:.2f} | {s['latency_ms']:.1f} |")
+                         f"{_pct(s['iou'])} | {s['flicker']:.2f} | {s['latency_ms']:.1f} | {s['runtime']} |")
     (dest / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")
     print(f"shipped {best} as {dest}")
 

@@ -207,8 +207,8 @@ def test_eval_predict_and_video_name_the_runtime_they_ran(model_dir: Path, photo
                                                           capsys) -> None:
     folder = tmp_path / "model"
     shutil.copytree(model_dir, folder)
-    _fails(["predict", folder, photos, "--out", tmp_path / "none", "--runtime", "onnxruntime"], capsys, folder,
-           "holds no model.onnx exported from its weights")
+    _fails(["predict", folder, photos, "--out", tmp_path / "none", "--runtime", "onnx"], capsys, folder,
+           "holds no model.onnx: run `footseg export` on it first")
     assert main(["export", str(folder)]) == 0  # writes folder/model.onnx: from now on the folder runs it
     scores = {}
     for runtime in ("auto", "torch"):
@@ -216,7 +216,7 @@ def test_eval_predict_and_video_name_the_runtime_they_ran(model_dir: Path, photo
         assert main(["eval", str(folder), "--data", str(photos), "--runtime", runtime,
                      "--json", str(tmp_path / f"{runtime}.json")]) == 0
         scores[runtime] = json.loads((tmp_path / f"{runtime}.json").read_text())
-        ran = "onnxruntime" if runtime == "auto" else "torch"
+        ran = "onnx" if runtime == "auto" else "torch"
         assert scores[runtime]["runtime"] == ran and capsys.readouterr().out.rstrip().endswith(f"runtime {ran}")
     assert abs(scores["auto"]["iou"] - scores["torch"]["iou"]) < 1e-3
     frames = tmp_path / "frames"

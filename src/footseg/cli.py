@@ -467,10 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
     video_modes = ["per-frame", "smooth", "prior"]
     mode_help = ("per-frame (each frame alone), smooth (blend unsure pixels with the frame before) or prior (a "
                  "model trained with --prior); default: prior for such a model, else smooth")
-    runtimes = ["auto", "torch", "onnxruntime"]  # footseg.runtime.predictor.RUNTIMES, spelt out as video_modes are
-    runtime_help = ("what runs the network: onnxruntime, torch, or auto (the default): ONNX Runtime for an .onnx file "
-                    "and for a model folder holding its own export (the shipped default does; `footseg export` writes "
-                    "one), about three times as fast on a CPU, else PyTorch")
+    runtimes = ["auto", "torch", "onnx"]  # footseg.runtime.predictor.RUNTIMES, spelt out as video_modes are
+    runtime_help = ("what runs the network: onnx (ONNX Runtime), torch, or auto (the default): ONNX Runtime for an "
+                    ".onnx file and for a model folder holding its own export (both shipped models do; `footseg "
+                    "export` writes one), about three times as fast on a CPU, else PyTorch")
     s = sub.add_parser("video", help="segment a video file or a folder of frames: overlay video, masks per frame",
                        usage="footseg video [-h] [MODEL] INPUT --out OUT [--masks] [--mode MODE] [--smooth R] "
                              "[--fps FPS] [--runtime R]")

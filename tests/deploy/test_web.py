@@ -153,6 +153,19 @@ def test_an_int8_page_of_a_shipped_model_gets_its_recipes_int8_file(tmp_path: Pa
         web.export_web(None, tmp_path / "other", precision="int8", min_stride=1)
 
 
+def test_an_fp32_page_of_a_shipped_model_runs_the_file_footseg_runs(tmp_path: Path) -> None:
+    """The page, `footseg export` and Predictor run one network: the shipped model.onnx (checked against today's
+    export in tests/models/test_shipped.py), its weights' sha256 included."""
+    import onnx
+
+    from footseg.runtime.predictor import Predictor
+
+    _skip_without_runtime()
+    site = web.export_web(None, tmp_path / "site")
+    page, python = onnx.load(str(site / "model.onnx")), onnx.load(str(Predictor().onnx.path))
+    assert page.graph == python.graph and list(page.metadata_props) == list(python.metadata_props)
+
+
 def test_an_fp32_onnx_file_asked_for_as_int8_is_refused(fp32_onnx: Path, tmp_path: Path) -> None:
     # the file would be served as it is: an fp32 site where int8 was asked for, without a word
     with pytest.raises(FootsegError, match="this one is not int8"):

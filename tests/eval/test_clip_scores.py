@@ -66,6 +66,40 @@ def test_the_cli_writes_the_keys_the_issue_names(saved_model: Path, make_photo, 
     assert {"iou", "accuracy", "flicker", "n_clips", "n_frames"} <= set(scores) and scores["mode"] == "smooth"
 
 
+def test_clips_are_timed_at_one_thread_whatever_session_the_predictor_came_with(
+        saved_model: Path, make_photo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI makes its predictor before evaluate_clips pins the threads (for --region-peak and the like); an ONNX
+    session keeps the count it was made with, so the latency must still be one thread's."""
+    import shutil
+
+    import torch
+
+    from footseg.deploy.export import export_onnx
+    from footseg.eval import clips
+    from footseg.runtime.predictor import Predictor
+
+    folder = tmp_path / "model"
+    shutil.copytree(saved_model, folder)
+    export_onnx(folder)
+    _clip(tmp_path / "clips" / "a", [make_photo(40, 40, seed=i) for i in range(2)])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        predictor = Predictor(folder)
+    finally:
+        torch.set_num_threads(threads)
+    assert predictor.onnx.threads == 2
+    seen = []
+    real = clips.VideoSegmenter
+
+    def recording(predictor: Predictor, *args: object) -> object:
+        seen.append(predictor.onnx.threads)
+        return real(predictor, *args)
+
+    monkeypatch.setattr(clips, "VideoSegmenter", recording)
+    assert evaluate_clips(predictor, tmp_path / "clips")["runtime"] == "onnx" and seen == [1]
+
+
 def test_masks_at_another_resolution_score_as_the_full_size_ones(red_model, make_photo, tmp_path: Path) -> None:
     from footseg.data.transforms import resize_mask
 

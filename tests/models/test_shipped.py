@@ -134,7 +134,7 @@ def test_every_shipped_model_runs_its_own_fp32_export_on_a_cpu() -> None:
     """Each ships ``model.onnx``, exported from its weights as they are: ``Predictor`` runs it in ONNX Runtime."""
     for name in pretrained_models():
         predictor = Predictor(name)
-        assert predictor.runtime == "onnxruntime", name
+        assert predictor.runtime == "onnx", name
         assert predictor.onnx.path == resolve_model(name).folder / FP32_NAME
 
 

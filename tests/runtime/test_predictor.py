@@ -214,18 +214,17 @@ def test_a_folder_holding_its_own_export_runs_it_in_onnx_runtime(saved_model: Pa
     folder = _folder_with_own_export(saved_model, tmp_path)
     image, _ = make_photo(48, 64)
     fast, weights = Predictor(folder), Predictor(folder, runtime="torch")
-    assert (fast.runtime, fast.model) == ("onnxruntime", None) and fast.onnx.path == folder / "model.onnx"
+    assert (fast.runtime, fast.model) == ("onnx", None) and fast.onnx.path == folder / "model.onnx"
     assert weights.runtime == "torch" and weights.model is not None
     assert fast.info == weights.info
     # the same network: the two runtimes differ in float rounding only
     np.testing.assert_allclose(fast.predict_proba(image), weights.predict_proba(image), atol=1e-4)
-    assert Predictor(folder, runtime="onnxruntime").runtime == "onnxruntime"
+    assert Predictor(folder, runtime="onnx").runtime == "onnx"
     assert Predictor(saved_model).runtime == "torch"  # no export beside the weights
 
 
-def test_an_export_of_other_weights_or_another_config_is_not_run_in_their_place(saved_model: Path, tmp_path: Path
-                                                                                  ) -> None:
-    from footseg.models.saved import load_model, read_info, save_model, write_info
+def test_an_export_of_other_weights_is_not_run_in_their_place(saved_model: Path, tmp_path: Path) -> None:
+    from footseg.models.saved import load_model, save_model
 
     folder = _folder_with_own_export(saved_model, tmp_path)
     net, info = load_model(folder)
@@ -233,26 +232,58 @@ def test_an_export_of_other_weights_or_another_config_is_not_run_in_their_place(
         next(net.parameters()).add_(0.01)
     save_model(net, folder, info)  # trained again into the same folder: model.onnx is of the weights before
     assert Predictor(folder).runtime == "torch"
-    with pytest.raises(FootsegError, match=r"holds no model\.onnx exported from its weights as they are") as err:
-        Predictor(folder, runtime="onnxruntime")
+    with pytest.raises(FootsegError, match=r"its model\.onnx was exported from other weights \(trained again since\?\):"
+                                           " run `footseg export` on it first") as err:
+        Predictor(folder, runtime="onnx")
     assert str(folder) in str(err.value)
-
-    folder = _folder_with_own_export(saved_model, tmp_path / "again")
-    write_info(folder, dataclasses.replace(read_info(folder), threshold=0.8))  # a threshold set after the export
-    assert Predictor(folder).runtime == "torch" and Predictor(folder).threshold == 0.8
     (folder / "model.onnx").write_bytes(b"not onnx")  # a broken file never stops the weights
     assert Predictor(folder).runtime == "torch"
+    with pytest.raises(FootsegError, match=r"its model\.onnx cannot be run \(unreadable ONNX model"):
+        Predictor(folder, runtime="onnx")
+
+
+def test_decisions_come_from_the_config_and_an_int8_file_is_no_fp32_export(saved_model: Path, tmp_path: Path,
+                                                                            int8_onnx: Path) -> None:
+    from footseg.models.saved import read_info, write_info
+
+    folder = _folder_with_own_export(saved_model, tmp_path)
+    info = read_info(folder)
+    # as a recipe's result: a threshold and notes set after the export change nothing in the graph
+    write_info(folder, dataclasses.replace(info, threshold=0.8, region_peak=0.95, extra={**info.extra, "note": 1}))
+    fast = Predictor(folder)
+    assert fast.runtime == "onnx" and (fast.threshold, fast.region_peak) == (0.8, 0.95)
+    write_info(folder, dataclasses.replace(info, input_size=(96, 96)))  # its side changed: the export's is another
+    assert Predictor(folder).runtime == "torch"
+    with pytest.raises(FootsegError, match=r"is of another network than its config\.json describes"):
+        Predictor(folder, runtime="onnx")
+    write_info(folder, info)
+    shutil.copyfile(int8_onnx, folder / "model.onnx")
+    with pytest.raises(FootsegError, match=r"its model\.onnx is int8"):
+        Predictor(folder, runtime="onnx")
+    assert Predictor(int8_onnx).runtime == "onnx-int8"
 
 
 def test_runtimes_asked_for_that_cannot_run_the_model_are_refused(saved_model: Path, fp32_onnx: Path,
-                                                                  red_model) -> None:
-    with pytest.raises(FootsegError, match="unknown runtime 'tensorflow'; choose one of: auto, torch, onnxruntime"):
+                                                                  red_model, tmp_path: Path) -> None:
+    from footseg.runtime.resolve import resolve_model
+
+    with pytest.raises(FootsegError, match="unknown runtime 'tensorflow'; choose one of: auto, torch, onnx"):
         Predictor(saved_model, runtime="tensorflow")
     with pytest.raises(FootsegError, match="runs in ONNX Runtime, not PyTorch"):
         Predictor(fp32_onnx, runtime="torch")
     with pytest.raises(FootsegError, match="a network in memory runs in PyTorch"):
-        Predictor(red_model, runtime="onnxruntime")
-    assert Predictor(fp32_onnx, runtime="onnxruntime").runtime == "onnxruntime"
+        Predictor(red_model, runtime="onnx")
+    assert Predictor(fp32_onnx, runtime="onnx").runtime == "onnx"
+    with pytest.raises(FootsegError, match=r"holds no model\.onnx: run `footseg export` on it first"):
+        Predictor(saved_model, runtime="onnx")
+    folder = _folder_with_own_export(saved_model, tmp_path)
+    with pytest.raises(FootsegError, match="footseg runs ONNX Runtime on the CPU, not cuda"):
+        Predictor(folder, device="cuda", runtime="onnx")
+    with pytest.raises(FootsegError, match="its export runs at the size it was exported at, not 96"):
+        Predictor(resolve_model(folder).at_size(96), runtime="onnx")
+    assert Predictor(resolve_model(folder).at_size(96)).runtime == "torch"  # auto: the weights, at that side
+    with pytest.raises(FootsegError, match=r"its export runs at the size it was exported at \(64\), not 96"):
+        Predictor(folder, runtime="onnx").at_size(96)
 
 
 def test_a_folder_run_in_onnx_runtime_runs_at_another_size_in_pytorch(saved_model: Path, tmp_path: Path,
@@ -264,3 +295,12 @@ def test_a_folder_run_in_onnx_runtime_runs_at_another_size_in_pytorch(saved_mode
     image, _ = make_photo(48, 64)
     np.testing.assert_allclose(larger.predict_proba(image), Predictor(folder, runtime="torch").at_size(96)
                                .predict_proba(image), atol=1e-6)
+
+
+def test_with_threads_remakes_only_an_onnx_session(saved_model: Path, tmp_path: Path) -> None:
+    folder = _folder_with_own_export(saved_model, tmp_path)
+    weights, fast = Predictor(folder, runtime="torch"), Predictor(folder)
+    assert weights.with_threads(3) is weights
+    three = fast.with_threads(3)
+    assert three.onnx.threads == 3 and three.onnx.session.get_session_options().intra_op_num_threads == 3
+    assert three.with_threads(3) is three and fast.onnx.threads == torch.get_num_threads()  # the original kept

@@ -305,6 +305,10 @@ def export_onnx(
     """Export a model (anything ``resolve_model`` takes; None = the default) to fp32 ONNX (default
     ``MODEL/model.onnx``)."""
     ref = resolve_model(model)
+    weights = ref.folder / WEIGHTS_NAME
+    digest = sha256_file(weights)
     net, info = ref.load()
+    if sha256_file(weights) != digest:  # replaced while loading (a training run saving): the record would be false
+        raise FootsegError("changed while it was loaded for export; export it again", weights)
     out = Path(out) if out else default_export_path(ref, FP32_NAME)
-    return export_module(net, info, out, opset, dynamic_batch, weights_sha256=sha256_file(ref.folder / WEIGHTS_NAME))
+    return export_module(net, info, out, opset, dynamic_batch, weights_sha256=digest)

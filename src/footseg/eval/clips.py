@@ -78,7 +78,9 @@ def evaluate_clips(
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)  # before the model loads: an ONNX session takes its thread count then
     try:
-        segmenter = VideoSegmenter(as_predictor(model).at_threshold(threshold), mode, ratio)
+        # a predictor made before (the CLI's, for --region-peak) has its session's count: timed at ``threads`` too
+        predictor = as_predictor(model).at_threshold(threshold).with_threads(threads)
+        segmenter = VideoSegmenter(predictor, mode, ratio)
         return _run(segmenter, clips)
     finally:
         torch.set_num_threads(previous_threads)

@@ -42,7 +42,7 @@ class VideoResult:
     mode: str
     overlay: Path
     masks: Path | None
-    runtime: str = "torch"  # what ran the network (``Predictor.runtime``)
+    runtime: str  # what ran the network (``Predictor.runtime``)
 
     @property
     def fps(self) -> float:

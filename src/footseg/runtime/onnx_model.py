@@ -24,6 +24,7 @@ import numpy as np
 import onnxruntime as ort
 
 from footseg.errors import FootsegError
+from footseg.models.layer_shapes import LAYER_SHAPES_KEY
 from footseg.models.saved import WEIGHTS_NAME, SavedModelInfo, info_from_dict, info_to_dict, read_info
 from footseg.provenance import sha256_file
 
@@ -171,19 +172,36 @@ class OnnxModel:
         return {INPUT_NAME: np.ascontiguousarray(batch[:, :3]), PRIOR_NAME: np.ascontiguousarray(batch[:, 3:])}
 
 
-def own_export(folder: str | Path, threads: int = 1) -> OnnxModel | None:
-    """A model folder's ``model.onnx`` in ONNX Runtime, where ``footseg export`` made it from this folder's very
-    weights file (``WEIGHTS_KEY``) and config, in fp32; None where there is none, it came from other weights or
-    another config (a stale export after training again, or a threshold changed since), or it cannot be read: the
-    weights then run in PyTorch."""
+def own_export(folder: str | Path, threads: int = 1) -> tuple[OnnxModel | None, str]:
+    """A model folder's ``model.onnx`` in ONNX Runtime, where ``footseg export`` made it in fp32 from this folder's very
+    weights file (``WEIGHTS_KEY``) and network (``same_network``), and ""; else None and why not, in words that follow
+    the folder's name. None sends the weights to PyTorch: no export, one of weights trained again since, or an
+    unreadable one. The threshold, region peak and presence are applied outside the graph: the folder's config's count,
+    whatever the export's metadata says."""
     folder = Path(folder)
     path = folder / FP32_NAME
     if not path.is_file():
-        return None
+        return None, f"holds no {FP32_NAME}"
     try:
         model = OnnxModel(path, threads=threads)
-        own = (model.precision == "fp32" and model.weights_sha256 == sha256_file(folder / WEIGHTS_NAME)
-               and model.info == read_info(folder))
-    except (FootsegError, OSError):
-        return None
-    return model if own else None
+        info, weights = read_info(folder), sha256_file(folder / WEIGHTS_NAME)
+    except (FootsegError, OSError) as exc:
+        return None, f"its {FP32_NAME} cannot be run ({str(exc).removeprefix(f'{path}: ')})"
+    if model.precision != "fp32":
+        return None, f"its {FP32_NAME} is {model.precision}, where footseg runs an fp32 export in the weights' place"
+    if model.weights_sha256 != weights:
+        return None, (f"its {FP32_NAME} was exported from other weights (trained again since?)"
+                      if model.weights_sha256 else f"its {FP32_NAME} does not name the weights it was exported from")
+    if not same_network(model.info, info):
+        return None, f"its {FP32_NAME} is of another network than its config.json describes"
+    return model, ""
+
+
+def same_network(a: SavedModelInfo, b: SavedModelInfo) -> bool:
+    """Whether two infos describe one graph: architecture, width, classes, inputs, side and pruned layer shapes (not the
+    decisions applied to its output, nor notes such as scores)."""
+    def graph(info: SavedModelInfo) -> tuple:
+        return (info.model, info.width, info.num_classes, info.in_channels, tuple(info.input_size),
+                info.extra.get(LAYER_SHAPES_KEY))
+
+    return graph(a) == graph(b)

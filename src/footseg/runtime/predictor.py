@@ -3,7 +3,9 @@
 A photo is resized to the side the network runs at (``input_size``), the network gives a foot probability per pixel,
 and that probability map is resized back (bilinear) to the photo's own size, so a 640x480 phone photo gets a 640x480
 mask.
-Evaluation, prediction, reports and benchmarks all go through ``Predictor`` so they see exactly the same pixels.
+Evaluation, prediction, video, reports and benchmarks all go through ``Predictor`` so they feed the network exactly the
+same pixels and decide on its output the same way; what runs the network (PyTorch, or ONNX Runtime on an export of the
+same weights) differs in float rounding only.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from torch import nn
 from footseg.config import MAX_INPUT_SIDE, is_input_side
 from footseg.data.transforms import resize_image, to_tensor
 from footseg.errors import FootsegError
-from footseg.models.saved import CONFIG_NAME, SavedModelInfo, check_presence, check_region_peak, check_threshold
+from footseg.models.saved import (
+    CONFIG_NAME,
+    SavedModelInfo,
+    check_presence,
+    check_region_peak,
+    check_threshold,
+    read_info,
+)
 from footseg.runtime.resolve import ModelRef, check_input_side, resolve_model
 
 if TYPE_CHECKING:
@@ -38,9 +47,9 @@ def resize_proba(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 ModelLike = str | Path | ModelRef | tuple[nn.Module, SavedModelInfo] | None
-# auto: ONNX Runtime where the model is an exported file or a folder with its own export (``own_export``) and the
-# device is the CPU, PyTorch otherwise; torch and onnxruntime insist.
-RUNTIMES = ("auto", "torch", "onnxruntime")
+# What may run a model (``footseg bench``'s names): auto, ONNX Runtime where the model is an exported file, or on a CPU
+# a folder holding its own export (``own_export``), PyTorch otherwise; torch and onnx insist.
+RUNTIMES = ("auto", "torch", "onnx")
 
 
 class Predictor:
@@ -51,43 +60,26 @@ class Predictor:
     ``(nn.Module, SavedModelInfo)`` pair, e.g. a network still in memory after training.
 
     ``runtime`` (``RUNTIMES``): on a CPU a model folder that holds its own export (``footseg export`` of these very
-    weights; the shipped default ships one) runs it in ONNX Runtime, about three times as fast as PyTorch eager, unless
-    "torch" is asked for; ``model`` is then None. "onnxruntime" refuses a model without such a file.
+    weights; both shipped models ship one) runs it in ONNX Runtime, about three times as fast as PyTorch eager, unless
+    "torch" is asked for; ``model`` is then None (``runtime="torch"`` gives the PyTorch network). "onnx" refuses a
+    model without such a file. The threshold, region peak and presence are the folder's config's either way.
     """
 
     def __init__(self, model: ModelLike = None, device: str | torch.device = "cpu", runtime: str = "auto"):
         if runtime not in RUNTIMES:
             raise FootsegError(f"unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}")
         self.device = torch.device(device)
+        self.asked = runtime
         self.onnx: OnnxModel | None = None
         self.ref: ModelRef | None = None
         if isinstance(model, tuple):
-            if runtime == "onnxruntime":
+            if runtime == "onnx":
                 raise FootsegError("a network in memory runs in PyTorch: export it to run it in ONNX Runtime")
             net, info = model
             net = net.to(self.device)
         else:
             self.ref = resolve_model(model)
-            # onnxruntime is imported only where an exported file may run
-            if self.ref.onnx:
-                from footseg.runtime.onnx_model import OnnxModel
-
-                if runtime == "torch":
-                    raise FootsegError("an exported file runs in ONNX Runtime, not PyTorch: give the model folder",
-                                       self.ref.path)
-                self.onnx = OnnxModel(self.ref.path, threads=torch.get_num_threads())
-            elif runtime == "onnxruntime" or (runtime == "auto" and self.device.type == "cpu"
-                                               and self.ref.size is None):
-                from footseg.runtime.onnx_model import FP32_NAME, own_export
-
-                self.onnx = own_export(self.ref.folder, threads=torch.get_num_threads())
-                if self.onnx is None and runtime == "onnxruntime":
-                    raise FootsegError(f"holds no {FP32_NAME} exported from its weights as they are: run `footseg "
-                                       "export` on it first", self.ref.folder)
-            if self.onnx is not None:
-                net, info = None, self.onnx.info
-            else:
-                net, info = self.ref.load(self.device)
+            net, info = self._load(runtime)
         if len(info.input_size) != 2 or not all(is_input_side(s) for s in info.input_size):
             raise FootsegError(
                 f"input_size must be two multiples of 32 from 32 to {MAX_INPUT_SIDE}, got {list(info.input_size)}",
@@ -96,14 +88,56 @@ class Predictor:
         self.model = net.eval() if net is not None else None  # None: ``onnx`` runs the network
         self.info = info
 
+    def _load(self, runtime: str) -> tuple[nn.Module | None, SavedModelInfo]:
+        """``ref``'s network in ``runtime`` (``self.onnx`` set where ONNX Runtime runs it) and its info."""
+        ref = self.ref
+        # onnxruntime is imported only where an exported file may run
+        if ref.onnx:
+            from footseg.runtime.onnx_model import OnnxModel
+
+            if runtime == "torch":
+                raise FootsegError("an exported file runs in ONNX Runtime, not PyTorch: give the model folder",
+                                   ref.path)
+            self.onnx = OnnxModel(ref.path, threads=torch.get_num_threads())
+            return None, self.onnx.info
+        if runtime == "onnx":
+            if self.device.type != "cpu":
+                raise FootsegError(f"footseg runs ONNX Runtime on the CPU, not {self.device}: ask for the torch "
+                                   "runtime there", ref.path)
+            if ref.size is not None:
+                raise FootsegError(f"its export runs at the size it was exported at, not {ref.size}: ask for the "
+                                   "torch runtime at another side", ref.path)
+        if runtime == "onnx" or (runtime == "auto" and self.device.type == "cpu" and ref.size is None):
+            from footseg.runtime.onnx_model import own_export
+
+            self.onnx, why = own_export(ref.folder, threads=torch.get_num_threads())
+            if self.onnx is not None:
+                return None, read_info(ref.folder)  # the decisions (threshold, ...) as its config has them now
+            if runtime == "onnx":
+                raise FootsegError(f"{why}: run `footseg export` on it first", ref.folder)
+        return ref.load(self.device)
+
     @property
     def name(self) -> str:
         return self.info.model
 
     @property
     def runtime(self) -> str:
-        """What runs the network: "onnxruntime" or "torch"."""
-        return "onnxruntime" if self.onnx is not None else "torch"
+        """What runs the network, in ``footseg bench``'s words: "torch", "onnx" or "onnx-int8" (an int8 file)."""
+        if self.onnx is None:
+            return "torch"
+        return "onnx-int8" if self.onnx.precision == "int8" else "onnx"
+
+    def with_threads(self, threads: int) -> Predictor:
+        """This predictor with its ONNX session at ``threads`` threads (a session fixes its count when it is made; a
+        PyTorch network runs at the process's, ``torch.set_num_threads``); itself where nothing changes."""
+        if self.onnx is None or self.onnx.threads == threads:
+            return self
+        from footseg.runtime.onnx_model import OnnxModel
+
+        other = copy.copy(self)
+        other.onnx = OnnxModel(self.onnx.path, threads=threads)
+        return other
 
     @property
     def label(self) -> str:
@@ -161,6 +195,9 @@ class Predictor:
         if self.onnx is not None and (self.ref is None or self.ref.onnx):
             raise FootsegError(f"an exported file runs at the size it was exported at ({self.input_size[0]}), not "
                                f"{size}", self.ref.path if self.ref is not None else None)
+        if self.onnx is not None and self.asked == "onnx":
+            raise FootsegError(f"its export runs at the size it was exported at ({self.input_size[0]}), not {size}: "
+                               "ask for the torch runtime at another side", self.ref.path)
         if self.onnx is not None:
             other = Predictor(self.ref, self.device, runtime="torch")  # the decisions below stay this predictor's
             other.info = dataclasses.replace(self.info, input_size=(size, size))
