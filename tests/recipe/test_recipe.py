@@ -32,6 +32,7 @@ from footseg.recipe import runner as runner_module
 from footseg.recipe.runner import RecipeRun
 from footseg.recipe.schema import KEYS, TRAIN_LAUNCH, TRAIN_RUNTIME, describe, find_recipe, parse_recipe
 from footseg.runtime.onnx_model import OnnxModel
+from footseg.runtime.predictor import Predictor
 
 TINY = """\
 [recipe]
@@ -508,8 +509,11 @@ def test_a_run_makes_every_stage_and_the_model_folder(tiny_run: tuple[Path, Path
     weights = hashlib.sha256((out / "point" / "model.safetensors").read_bytes()).hexdigest()
     assert json.loads((out / "stamps" / "onnx.json").read_text())["inputs"]["point"] == (
         f"{weights} threshold {choice['chosen']:g}")
-    scores = threshold_ious(out / "model", out / "synth")
+    # the threshold stage scored the weights in PyTorch; the result runs its own export (made before its config got
+    # the int8 split, which changes no graph)
+    scores = threshold_ious(Predictor(out / "model", runtime="torch"), out / "synth")
     assert {f"{t:.2f}": v for t, v in scores.items()} == choice["val_iou"]
+    assert Predictor(out / "model").runtime == "onnx"
     for name in ("synth", "first", "second", "point", "onnx", "int8"):
         stamp = json.loads((out / "stamps" / f"{name}.json").read_text())
         assert stamp["state"] == "done" and stamp["environment"]["footseg"]
@@ -723,7 +727,8 @@ def test_a_threshold_stage_with_sizes_chooses_the_input_size_too(tiny_run: tuple
     assert stamp["inputs"]["point"] == f"{weights} threshold {chosen:g} size {size}x{size}"
     # what the stage measured is what the model folder does at that size, and at the other size on request
     other = 224 - size
-    assert threshold_ious(out / "model", out / "synth")[chosen] == curves[str(size)][f"{chosen:.2f}"]
+    weights_run = Predictor(out / "model", runtime="torch")  # the stage scored the weights, in PyTorch
+    assert threshold_ious(weights_run, out / "synth")[chosen] == curves[str(size)][f"{chosen:.2f}"]
     at_other = threshold_ious(Predictor(out / "model").at_size(other), out / "synth")
     assert {f"{t:.2f}": v for t, v in at_other.items()} == curves[str(other)]
     card = (out / "model" / "MODEL_CARD.md").read_text()
@@ -758,7 +763,7 @@ def test_a_threshold_stage_with_region_peaks_chooses_one_after_the_threshold(tin
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["threshold"] == choice["chosen"] and config.get("region_peak") == peak
     assert OnnxModel(out / "model" / "model.int8.onnx").info.region_peak == peak
-    again = region_peak_ious(Predictor(out / "model"), out / "synth", [0.0, 0.6, 0.9, 0.99])
+    again = region_peak_ious(Predictor(out / "model", runtime="torch"), out / "synth", [0.0, 0.6, 0.9, 0.99])
     assert {f"{p:g}": v for p, v in again.items()} == by_peak
     weights = sha256_file(out / "point" / "model.safetensors")
     digest = json.loads((out / "stamps" / "onnx.json").read_text())["inputs"]["point"]
@@ -791,7 +796,8 @@ def test_a_threshold_stage_with_presences_chooses_one_after_the_region_peak(tiny
     config = json.loads((out / "model" / "config.json").read_text())
     assert (config["threshold"], config.get("region_peak")) == (choice["chosen"], choice["region_peak"])
     assert config.get("presence") == presence  # none, most likely: the next test checks a chosen one travels
-    again = presence_ious(Predictor(out / "model").at_presence(0), out / "synth", [0.0, 0.3, 0.9, 0.999])
+    again = presence_ious(Predictor(out / "model", runtime="torch").at_presence(0), out / "synth",
+                          [0.0, 0.3, 0.9, 0.999])
     assert {f"{p:g}": v for p, v in again.items()} == by_presence
     assert len(set(by_presence.values())) > 1  # the levels clear different frames: the test can tell them apart
     card = (out / "model" / "MODEL_CARD.md").read_text()
