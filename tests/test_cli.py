@@ -226,6 +226,25 @@ def test_eval_predict_and_video_name_the_runtime_they_ran(model_dir: Path, photo
     assert ", torch): " in capsys.readouterr().out
 
 
+def test_a_stale_export_is_named_in_one_warning_line(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:
+    from footseg.models.saved import load_model, save_model
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    assert main(["export", str(folder)]) == 0
+    net, info = load_model(folder)
+    with torch.no_grad():
+        next(net.parameters()).mul_(1.01)
+    save_model(net, folder, info)  # trained again since the export
+    capsys.readouterr()
+    assert main(["eval", str(folder), "--data", str(photos)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.rstrip().endswith("runtime torch")
+    assert captured.err == (f"footseg: warning: {folder}: its model.onnx was exported from other weights (trained "
+                            "again since?): its weights run in PyTorch, about three times as slow on a CPU (`footseg "
+                            "export` on it makes the file again)\n")
+
+
 def test_eval_at_another_input_size(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:
     from footseg.eval.evaluate import evaluate
     from footseg.runtime.predictor import Predictor

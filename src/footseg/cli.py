@@ -13,11 +13,12 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from footseg.atomic import atomic_write_text, check_writable
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, FootsegWarning
 
 if TYPE_CHECKING:
     from footseg.runtime.predictor import Predictor
@@ -782,10 +783,27 @@ def _os_error_line(exc: OSError) -> str:
     return f"{paths}: {exc.strerror or exc}"
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    """A ``FootsegWarning`` as one line, as errors are; any other warning as Python shows it."""
+    if issubclass(category, FootsegWarning):
+        print(f"footseg: warning: {message}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, *args, **kwargs)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm) if main_thread else None
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _run(args, main_thread, previous)
+
+
+def _run(args: argparse.Namespace, main_thread: bool, previous: object) -> int:
     try:
         if getattr(args, "out", None) == "":  # Path("") is the working folder, which an empty value never meant
             raise FootsegError("--out is empty: name a path, or leave --out out for the default")

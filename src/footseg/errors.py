@@ -1,7 +1,8 @@
-"""The one exception type users see.
+"""The one exception type users see, and the one warning type.
 
 Every failure a user can cause (bad file, bad folder, bad name) raises ``FootsegError`` with a one-line message
 that names the file and the problem; the CLI prints it and exits non-zero instead of dumping a traceback.
+``FootsegWarning`` says the same way what went on that the user would want to know of (the CLI prints one line).
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ class FootsegError(Exception):
 
     def __init__(self, message: str, path: str | Path | None = None):
         self.path = None if path is None else Path(path)
+        super().__init__(f"{path}: {message}" if path is not None else message)
+
+
+class FootsegWarning(UserWarning):
+    """Something a user would want to know that stops nothing, e.g. a model run slower than it could be; one line."""
+
+    def __init__(self, message: str, path: str | Path | None = None):
         super().__init__(f"{path}: {message}" if path is not None else message)
 
 

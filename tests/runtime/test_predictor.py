@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, FootsegWarning
 from footseg.metrics import binary_scores
 from footseg.models import SavedModelInfo
 from footseg.runtime.predictor import Predictor, as_predictor, gate_presence, keep_confident_regions
@@ -231,13 +232,20 @@ def test_an_export_of_other_weights_is_not_run_in_their_place(saved_model: Path,
     with torch.no_grad():
         next(net.parameters()).add_(0.01)
     save_model(net, folder, info)  # trained again into the same folder: model.onnx is of the weights before
-    assert Predictor(folder).runtime == "torch"
+    stale = r"its model\.onnx was exported from other weights \(trained again since\?\): its weights run in PyTorch"
+    with pytest.warns(FootsegWarning, match=stale) as said:
+        assert Predictor(folder).runtime == "torch"
+    assert len(said) == 1 and str(said[0].message).startswith(f"{folder}: ")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # asked for, the weights run without a word
+        assert Predictor(folder, runtime="torch").runtime == "torch"
     with pytest.raises(FootsegError, match=r"its model\.onnx was exported from other weights \(trained again since\?\):"
                                            " run `footseg export` on it first") as err:
         Predictor(folder, runtime="onnx")
     assert str(folder) in str(err.value)
     (folder / "model.onnx").write_bytes(b"not onnx")  # a broken file never stops the weights
-    assert Predictor(folder).runtime == "torch"
+    with pytest.warns(FootsegWarning, match="cannot be run"):
+        assert Predictor(folder).runtime == "torch"
     with pytest.raises(FootsegError, match=r"its model\.onnx cannot be run \(unreadable ONNX model"):
         Predictor(folder, runtime="onnx")
 
@@ -253,7 +261,8 @@ def test_decisions_come_from_the_config_and_an_int8_file_is_no_fp32_export(saved
     fast = Predictor(folder)
     assert fast.runtime == "onnx" and (fast.threshold, fast.region_peak) == (0.8, 0.95)
     write_info(folder, dataclasses.replace(info, input_size=(96, 96)))  # its side changed: the export's is another
-    assert Predictor(folder).runtime == "torch"
+    with pytest.warns(FootsegWarning, match="another network"):
+        assert Predictor(folder).runtime == "torch"
     with pytest.raises(FootsegError, match=r"is of another network than its config\.json describes"):
         Predictor(folder, runtime="onnx")
     write_info(folder, info)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ from torch import nn
 
 from footseg.config import MAX_INPUT_SIDE, is_input_side
 from footseg.data.transforms import resize_image, to_tensor
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, FootsegWarning
 from footseg.models.saved import (
     CONFIG_NAME,
     SavedModelInfo,
@@ -108,13 +109,17 @@ class Predictor:
                 raise FootsegError(f"its export runs at the size it was exported at, not {ref.size}: ask for the "
                                    "torch runtime at another side", ref.path)
         if runtime == "onnx" or (runtime == "auto" and self.device.type == "cpu" and ref.size is None):
-            from footseg.runtime.onnx_model import own_export
+            from footseg.runtime.onnx_model import FP32_NAME, own_export
 
             self.onnx, why = own_export(ref.folder, threads=torch.get_num_threads())
             if self.onnx is not None:
                 return None, read_info(ref.folder)  # the decisions (threshold, ...) as its config has them now
             if runtime == "onnx":
                 raise FootsegError(f"{why}: run `footseg export` on it first", ref.folder)
+            if (ref.folder / FP32_NAME).is_file():  # an export someone made and would expect to run
+                warnings.warn(FootsegWarning(f"{why}: its weights run in PyTorch, about three times as slow on a CPU "
+                                             "(`footseg export` on it makes the file again)", ref.folder),
+                              stacklevel=2)
         return ref.load(self.device)
 
     @property
