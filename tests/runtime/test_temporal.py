@@ -113,3 +113,20 @@ def test_each_frame_s_unsure_regions_are_cleared_before_smoothing(red_net, mode:
         assert mask[8:24, 8:24].all() and not mask[40:56, 40:56].any()
     plain = VideoSegmenter(Predictor((red_net(), SavedModelInfo("red", input_size=(64, 64), threshold=0.7))), mode)
     assert plain.step_mask(image)[40:56, 40:56].all()  # without the peak the blob is foot: the test can tell
+
+
+def test_a_prior_model_folder_runs_its_own_export_frame_after_frame(tmp_path, make_photo) -> None:
+    """A prior-mask network's export has two inputs; the folder's own export runs in ONNX Runtime in prior mode and
+    follows its weights in PyTorch frame after frame (the prior fed back)."""
+    from footseg.deploy.export import export_onnx
+    from footseg.models import create_model, save_model
+
+    torch.manual_seed(0)
+    folder = save_model(create_model("fastlinknet", width=0.25, in_channels=4), tmp_path / "prior",
+                        SavedModelInfo("fastlinknet", 0.25, 2, (64, 64), in_channels=4))
+    export_onnx(folder)
+    fast, weights = VideoSegmenter(Predictor(folder)), VideoSegmenter(Predictor(folder, runtime="torch"))
+    assert (fast.predictor.runtime, weights.predictor.runtime, fast.mode) == ("onnx", "torch", "prior")
+    for seed in range(3):
+        frame = make_photo(48, 64, seed=seed)[0]
+        np.testing.assert_allclose(fast.step(frame), weights.step(frame), atol=1e-4)
