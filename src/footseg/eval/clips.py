@@ -65,8 +65,9 @@ def evaluate_clips(
 
     Keys: iou, accuracy, miou, flicker (percent), n_clips, n_frames, mode, latency_ms and p90_ms (one frame's full
     loop at ``threads`` threads, as ``footseg bench`` pins them: resize, network, state update, resize back; decoding
-    excluded), threshold, region_peak, presence, unlike_labels (the clips with a mask of more than 0 and one foot value,
-    whose every non-zero pixel was scored as foot) and per_clip ({clip, iou, flicker}).
+    excluded), runtime (what ran the network: ``Predictor.runtime``), threshold, region_peak, presence, unlike_labels
+    (the clips with a mask of more than 0 and one foot value, whose every non-zero pixel was scored as foot) and
+    per_clip ({clip, iou, flicker}).
     """
     clips = find_clips(Path(data), split)
     for clip in clips:  # every problem with the data surfaces before any time is spent on the model

@@ -72,9 +72,10 @@ def evaluate(
 ) -> dict:
     """Scores of ``model`` on ``data``: accuracy, iou (foot), iou_interval (its 95 % bootstrap interval over the
     images, ``iou_interval``; None for one image), miou, n (images), threshold, region_peak, presence, input_size (the
-    side the network ran at), empty (the images with no foot), blob_rate (the share of those in which it marks a foot
-    region over ``BLOB`` of the frame, None without any: what a live camera on a bare floor shows), unlike_labels (the
-    paths of masks with more than 0 and one foot value, whose every non-zero pixel was scored as foot) and per_image.
+    side the network ran at), runtime (what ran it: ``Predictor.runtime``), empty (the images with no foot), blob_rate
+    (the share of those in which it marks a foot region over ``BLOB`` of the frame, None without any: what a live camera
+    on a bare floor shows), unlike_labels (the paths of masks with more than 0 and one foot value, whose every non-zero
+    pixel was scored as foot) and per_image.
 
     Accuracy and IoU are dataset-level: confusion counts are summed over every pixel of every image before dividing,
     so large photos weigh more than small ones. ``per_image`` lists {stem, iou, accuracy} for each image. A pixel is
