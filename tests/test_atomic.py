@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from footseg.atomic import atomic_copy, atomic_path, atomic_write_text, check_writable
+from footseg.atomic import atomic_copy, atomic_path, atomic_paths, atomic_write_text, check_writable
 from footseg.errors import FootsegError
 
 
@@ -19,6 +19,33 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
         tmp.write_text("half")
         raise RuntimeError("killed mid-write")
     assert target.read_text() == "old" and sorted(p.name for p in target.parent.iterdir()) == ["result.json"]
+
+
+def test_files_that_belong_together_are_all_written_before_any_replaces_its_old_self(tmp_path: Path,
+                                                                                     monkeypatch) -> None:
+    weights, config = tmp_path / "model.safetensors", tmp_path / "config.json"
+    atomic_write_text(weights, "old weights")
+    atomic_write_text(config, "old config")
+    with pytest.raises(RuntimeError), atomic_paths(weights, config) as (w, c):  # a crash while the config is written
+        w.write_text("new weights")
+        c.write_text("half a con")
+        raise RuntimeError("killed mid-write")
+    assert (weights.read_text(), config.read_text()) == ("old weights", "old config")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+    replaced, real_replace = [], os.replace
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        if not replaced:  # every file is whole before the first rename
+            assert [Path(t).read_text() for t in written] == ["new weights", "new config"]
+        replaced.append(Path(dst).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with atomic_paths(weights, config) as written:
+        written[0].write_text("new weights")
+        written[1].write_text("new config")
+    assert replaced == ["model.safetensors", "config.json"]  # in the order given
+    assert (weights.read_text(), config.read_text()) == ("new weights", "new config")
 
 
 def test_written_files_follow_the_umask_not_mkstemps_0600(tmp_path: Path) -> None:

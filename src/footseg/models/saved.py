@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from footseg.atomic import atomic_path, atomic_write_text
+from footseg.atomic import atomic_paths, atomic_write_text
 from footseg.errors import FootsegError
 from footseg.models.layer_shapes import LAYER_SHAPES_KEY, apply_layer_shapes
 from footseg.models.registry import create_model
@@ -121,9 +121,9 @@ def save_model(model: nn.Module, folder: str | Path, info: SavedModelInfo) -> Pa
     folder.mkdir(parents=True, exist_ok=True)
     module = model.module if hasattr(model, "module") else model  # unwrap DDP
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    # Both files are complete on disk before either replaces its old self: a crash never pairs new weights with an
-    # old config (a pruned network's shapes live in the config).
-    with atomic_path(folder / WEIGHTS_NAME) as weights, atomic_path(folder / CONFIG_NAME) as config:
+    # Both files are complete on disk before either replaces its old self (a pruned network's shapes live in the
+    # config): only a crash between the two renames could pair new weights with the old config.
+    with atomic_paths(folder / WEIGHTS_NAME, folder / CONFIG_NAME) as (weights, config):
         # One metadata key: safetensors writes its metadata map in a random order (safetensors#584), so with two the
         # same weights saved twice could differ byte for byte, and so would their sha256 in a recipe's card.
         save_file(state, str(weights), metadata={"format": "pt"})

@@ -385,6 +385,9 @@ class _Trainer:
         self.ddp: nn.Module | None = None
         if env.enabled:
             self.ddp = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+            # Weights start equal (DDP broadcasts rank 0's); from here each process draws its own dropout masks, which
+            # the same seed everywhere would repeat on every rank's samples.
+            torch.manual_seed(cfg.seed + 1_000_003 * env.rank)
         self.ema = (
             torch.optim.swa_utils.AveragedModel(self.model, multi_avg_fn=_ema_update(cfg.ema), use_buffers=True)
             if cfg.ema > 0 else None
