@@ -479,6 +479,35 @@ def test_without_isolation_headers_it_runs_on_one_thread(camera_browser: Browser
     assert state["isolated"] is False and state["threads"] == 1
 
 
+# iOS Safari's failure of threaded WASM, in Chromium: shared memory (what WASM threads need) cannot be made, on the
+# first load only (a page already on one thread asked for no shared memory anyway).
+FAIL_SHARED_MEMORY = """
+if (!new URLSearchParams(location.search).has('threads')) {
+  const Memory = WebAssembly.Memory;
+  WebAssembly.Memory = function (descriptor) {
+    if (descriptor && descriptor.shared) throw new RangeError('Out of memory');
+    return new Memory(descriptor);
+  };
+  WebAssembly.Memory.prototype = Memory.prototype;
+}
+"""
+
+
+def test_a_browser_that_fails_wasm_threads_gets_the_page_on_one_thread(camera_browser: Browser,
+                                                                       server: SiteServer) -> None:
+    page, _ = open_page(camera_browser, server.url, init_script=FAIL_SHARED_MEMORY)
+    page.wait_for_url("**threads=1**", timeout=TIMEOUT_MS)
+    state = wait_for_frames(page)
+    assert state["isolated"] is True and state["threads"] == 1
+    page.context.close()
+    # threads asked for are not second-guessed: the failure is the page's message
+    page, _ = open_page(camera_browser, f"{server.url}?threads=2", init_script=FAIL_SHARED_MEMORY.replace(
+        "!new URLSearchParams(location.search).has('threads')", "true"))
+    page.wait_for_function("window.footseg && window.footseg.errors.length > 0", timeout=TIMEOUT_MS)
+    assert "threads=2" in page.url and "could not start" in page.evaluate("window.footseg.errors[0]")
+    page.context.close()
+
+
 def test_page_requests_only_its_own_files(camera_browser: Browser, server: SiteServer, site: Path) -> None:
     page, requests = open_page(camera_browser, server.url)
     wait_for_frames(page)

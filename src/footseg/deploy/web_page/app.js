@@ -110,7 +110,22 @@ async function loadModel(base) {
   if (!MODES.includes(mode)) throw new Error(`unknown ?mode=${mode}; choose one of: ${MODES.join(', ')}`);
   if (mode === 'prior' && !meta.prior) throw new Error('this model has no prior input; use ?mode=per-frame or smooth');
   const threads = defaultThreads(params, footseg.isolated, navigator.hardwareConcurrency);
-  const segmenter = await Segmenter.create(base, meta, { threads, mode, ratio });
+  let segmenter;
+  try {
+    segmenter = await Segmenter.create(base, meta, { threads, mode, ratio });
+  } catch (error) {
+    // iOS Safari has failed ONNX Runtime's threaded WASM ("Out of memory" for its shared memory) where one thread
+    // works, and ONNX Runtime cannot start again in the same page: once, unless threads were asked for, the page
+    // reloads itself on one thread.
+    if (threads > 1 && !params.has('threads')) {
+      console.error(`${threads} WASM threads failed (${error?.message ?? error}); reloading on one thread`);
+      const url = new URL(window.location.href);
+      url.searchParams.set('threads', '1');
+      window.location.replace(url.href);
+      return new Promise(() => {}); // the page is being replaced
+    }
+    throw error;
+  }
   Object.assign(footseg, {
     inputSize: meta.input_size, mode, ratio, threads, precision: meta.precision, threshold: meta.threshold,
   });
