@@ -508,6 +508,38 @@ def test_a_browser_that_fails_wasm_threads_gets_the_page_on_one_thread(camera_br
     page.context.close()
 
 
+# A camera whose permission prompt is still unanswered: getUserMedia settles only when the test answers for the user.
+LATE_CAMERA = """
+const ask = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+let answer;
+const answered = new Promise((resolve) => { answer = resolve; });
+window.allowCamera = () => answer();
+navigator.mediaDevices.getUserMedia = async (constraints) => { await answered; return ask(constraints); };
+"""
+
+
+def test_photos_open_while_the_camera_waits_for_an_answer_and_it_joins_behind_them(
+        camera_browser: Browser, server: SiteServer, sideways_photo: tuple[Path, np.ndarray]) -> None:
+    path, _ = sideways_photo
+    page, _ = open_page(camera_browser, server.url, init_script=LATE_CAMERA)
+    page.wait_for_function("window.footseg && window.footseg.ready", timeout=TIMEOUT_MS)
+    assert page.is_enabled("#open") and page.is_hidden("#photo")  # the model is ready; the camera is not
+    assert "Waiting for the camera" in page.text_content("#stats")
+    page.set_input_files("#file", str(path))
+    page.wait_for_function("window.footseg.photos >= 1", timeout=TIMEOUT_MS)
+    assert page.evaluate("window.footseg.frames") == 0 and page.is_visible("#save")
+    page.evaluate("() => window.allowCamera()")  # the user answers at last
+    page.wait_for_function("document.getElementById('photo').hidden === false", timeout=TIMEOUT_MS)
+    # the photo stays up, the camera waiting behind it as after Open photo: Resume brings it
+    assert page.text_content("#photo") == "Resume" and page.evaluate("window.footseg.photo") is not None
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.footseg.frames") == 0
+    page.click("#photo")
+    state = wait_for_frames(page)
+    assert state["errors"] == [] and page.evaluate("window.footseg.photo") is None
+    page.context.close()
+
+
 def test_page_requests_only_its_own_files(camera_browser: Browser, server: SiteServer, site: Path) -> None:
     page, requests = open_page(camera_browser, server.url)
     wait_for_frames(page)

@@ -147,23 +147,35 @@ async function main() {
     return;
   }
   const base = new URL('./', import.meta.url).href;
-  const [camera, model] = await Promise.allSettled([startCamera(), loadModel(base)]);
-  if (model.status === 'rejected') {
-    fail('error', `the page could not start (${model.reason?.message ?? model.reason})`);
+  // The camera waits on the user's answer to the browser's prompt, which may come late or never (a prompt ignored or
+  // dismissed leaves getUserMedia unsettled): photos open as soon as the model is ready, the camera joins when it comes.
+  let cameraSettled = false;
+  const camera = startCamera().finally(() => { cameraSettled = true; });
+  camera.catch(() => {}); // answered below, after the model
+  let segmenter;
+  try {
+    segmenter = await loadModel(base);
+  } catch (error) {
+    fail('error', `the page could not start (${error?.message ?? error})`);
+    camera.then((stream) => stream.getTracks().forEach((track) => track.stop()), () => {}); // a camera come late
     return;
   }
-  if (camera.status === 'rejected') {
+  const page = run(segmenter);
+  if (!cameraSettled) stats.textContent = 'Waiting for the camera (allow it when the browser asks)…';
+  try {
+    await camera;
+  } catch (reason) {
     // No live picture, but the model runs: the page says why and segments photos opened from the device instead.
-    const { kind, name, message } = camera.reason;
-    const detail = `camera: ${name ?? 'Error'}: ${message ?? camera.reason}`;
+    const { kind, name, message } = reason;
+    const detail = `camera: ${name ?? 'Error'}: ${message ?? reason}`;
     const text = MESSAGES[kind] ?? `The camera could not be started (${detail}).`;
     footseg.errors.push(text);
     showMessage(kind in MESSAGES ? kind : 'error', text + PHOTO_HINT);
     stats.textContent = '';
-    photoButton.hidden = true;
     console.error(detail);
+    return;
   }
-  run(model.value, camera.status === 'fulfilled');
+  page.goLive();
 }
 
 // The picked file as an upright picture (browsers apply a JPEG's EXIF orientation when they decode it, as footseg's
@@ -191,7 +203,8 @@ function sizeOf(source) {
     ? [source.videoWidth, source.videoHeight] : [source.naturalWidth, source.naturalHeight];
 }
 
-function run(segmenter, live) {
+// The page's loop and buttons for ``segmenter``: photos open at once; ``goLive()`` adds the camera once it runs.
+function run(segmenter) {
   const { width: w, height: h } = segmenter;
   // The network's view of the frame: squashed to its input size like footseg's resize_image; 'high' quality
   // averages when shrinking, as cv2's INTER_AREA does.
@@ -204,7 +217,8 @@ function run(segmenter, live) {
   const overlayPixels = overlayCtx.createImageData(w, h);
   let busy = null;
   let frozen = false;
-  let shown = live ? video : null; // what the view shows: the camera, or an opened photo
+  let live = false; // the camera runs (``goLive``)
+  let shown = null; // what the view shows: the camera, or an opened photo
   let photoName = null;
 
   function draw() {
@@ -390,7 +404,19 @@ function run(segmenter, live) {
   saveButton.addEventListener('click', () => act(savePhotoMask));
   openDropped = openFile;
   openButton.disabled = false;
-  if (live) {
+  photoButton.hidden = true; // until there is a camera to photograph
+  footseg.ready = true;
+
+  function goLive() {
+    live = true;
+    stats.textContent = '';
+    if (shown === null) {
+      shown = video;
+    } else { // a photo opened while the camera was starting stays up; the camera waits behind it, as after Open photo
+      frozen = true;
+      video.pause();
+      photoButton.textContent = 'Resume';
+    }
     // A phone that locks or switches apps stops the camera's frames. Back on the page, the next frame starts the video
     // state afresh (a frame from minutes ago is no previous frame), and the video plays again (iOS leaves it paused).
     document.addEventListener('visibilitychange', () => {
@@ -407,10 +433,11 @@ function run(segmenter, live) {
       photoButton.hidden = true;
       saveButton.hidden = footseg.photo === null;
     }));
-    photoButton.disabled = false;
+    photoButton.hidden = false;
+    photoButton.disabled = acting;
     schedule();
   }
-  footseg.ready = true;
+  return { goLive };
 }
 
 // The view needs no more pixels than a screen has.
