@@ -175,6 +175,10 @@ async function main() {
     console.error(detail);
     return;
   }
+  if (footseg.errors.length) { // the page stopped while the camera was starting (fail): let the camera go
+    video.srcObject?.getTracks?.().forEach((track) => track.stop());
+    return;
+  }
   page.goLive();
 }
 
