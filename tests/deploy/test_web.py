@@ -540,6 +540,19 @@ def test_photos_open_while_the_camera_waits_for_an_answer_and_it_joins_behind_th
     page.context.close()
 
 
+def test_a_camera_picture_the_browser_will_not_play_is_no_permission_refused(camera_browser: Browser,
+                                                                             server: SiteServer) -> None:
+    refuse_play = ("HTMLMediaElement.prototype.play = function () { return Promise.reject(new DOMException("
+                   "'play() is not allowed', 'NotAllowedError')); };")
+    page, _ = open_page(camera_browser, server.url, init_script=refuse_play)
+    kind, errors = message_of(page)
+    assert kind == "error" and "would not play its picture (NotAllowedError" in errors[0], errors
+    assert page.evaluate("document.getElementById('camera').srcObject") is None  # the camera let go
+    page.wait_for_function("window.footseg.ready", timeout=TIMEOUT_MS)
+    assert page.is_enabled("#open")  # photos still open
+    page.context.close()
+
+
 def test_page_requests_only_its_own_files(camera_browser: Browser, server: SiteServer, site: Path) -> None:
     page, requests = open_page(camera_browser, server.url)
     wait_for_frames(page)

@@ -48,7 +48,16 @@ export async function startCamera(video) {
     if (video.readyState >= 1) resolve();
     else video.addEventListener('loadedmetadata', resolve, { once: true });
   });
-  await video.play();
+  try {
+    await video.play();
+  } catch (error) {
+    // The permission was given (the stream is here): a play() refused (an autoplay policy) is no "permission denied",
+    // which its NotAllowedError would read as, and the camera is let go rather than held with its light on.
+    stream.getTracks().forEach((track) => track.stop());
+    video.srcObject = null;
+    throw Object.assign(new Error(`the browser would not play its picture (${error?.name ?? 'Error'}: `
+      + `${error?.message ?? error})`), { name: 'PlayError' });
+  }
   return stream;
 }
 
