@@ -21,7 +21,7 @@ from pathlib import Path
 
 from footseg.bench.zoo import format_zoo, zoo_rows
 from footseg.errors import FootsegError
-from footseg.models.saved import pretrained_models
+from footseg.models.info import pretrained_models
 
 
 def main(argv: list[str] | None = None) -> int:

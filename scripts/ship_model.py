@@ -20,8 +20,8 @@ from footseg.deploy.export import FP32_NAME, export_onnx
 from footseg.eval.clips import evaluate_clips
 from footseg.eval.evaluate import evaluate
 from footseg.eval.figures import worst_cases_figure
-from footseg.models.layer_shapes import LAYER_SHAPES_KEY
-from footseg.models.saved import CONFIG_NAME, PRETRAINED_DIR, WEIGHTS_NAME, load_model
+from footseg.models.info import CONFIG_NAME, LAYER_SHAPES_KEY, PRETRAINED_DIR, WEIGHTS_NAME
+from footseg.models.saved import load_model
 from footseg.provenance import sha256_file
 
 

@@ -226,6 +226,32 @@ def test_eval_predict_and_video_name_the_runtime_they_ran(model_dir: Path, photo
     assert ", torch): " in capsys.readouterr().out
 
 
+# Runs footseg's CLI with torch unimportable, as on a machine that has only what running an export needs.
+WITHOUT_TORCH = """
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError(f"{name} imported while running an export")
+sys.meta_path.insert(0, NoTorch())
+from footseg.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_predict_and_video_on_a_cpu_run_the_shipped_export_without_importing_torch(tmp_path: Path) -> None:
+    # torch's import is most of a short command's start-up (about 1.5 s of `footseg predict` on one photo)
+    frames = tmp_path / "frames"
+    for k in range(2):
+        write_png(frames / f"{k:03d}.png", np.random.default_rng(k).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    for argv in (["predict", str(frames / "000.png"), "--out", str(tmp_path / "p")],
+                 ["video", str(frames), "--out", str(tmp_path / "v")]):
+        done = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, *argv], capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "p" / "000_mask.png").is_file() and "onnx" in done.stdout
+
+
 def test_a_stale_export_is_named_in_one_warning_line(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:
     from footseg.models.saved import load_model, save_model
 

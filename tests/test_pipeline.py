@@ -8,8 +8,8 @@ import pytest
 from footseg.data.io import read_image
 from footseg.data.synth.render import headless_gl_problem
 from footseg.errors import FootsegError
+from footseg.models.info import pretrained_models
 from footseg.models.registry import THESIS_MODELS
-from footseg.models.saved import pretrained_models
 from footseg.pipeline import PLANS, REAL_DATA_ENV, STUDY_REPORT, _make_data, find_real_data, run_main
 
 

@@ -21,7 +21,7 @@ from footseg.data.synth import SynthSettings, synthesize
 from footseg.data.synth.engine import MANIFEST, read_manifest, setting_differences
 from footseg.data.synth.render import headless_gl_problem
 from footseg.errors import FootsegError
-from footseg.models.saved import PRETRAINED_DIR, pretrained_models
+from footseg.models.info import PRETRAINED_DIR, pretrained_models
 from footseg.report import read_study, write_report
 from footseg.train.trainer import train
 

@@ -18,7 +18,7 @@ from footseg.data.dataset import spread
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate, labelled_samples
 from footseg.eval.figures import prediction_grid
-from footseg.models.saved import CONFIG_NAME
+from footseg.models.info import CONFIG_NAME
 from footseg.runtime.predictor import Predictor
 from footseg.runtime.resolve import ModelRef, resolve_model
 from footseg.train.history import HISTORY, read_history

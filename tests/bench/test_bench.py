@@ -31,7 +31,7 @@ from footseg.deploy.export import export_onnx
 from footseg.deploy.quantize import export_int8
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate
-from footseg.models.saved import WEIGHTS_NAME
+from footseg.models.info import WEIGHTS_NAME
 from footseg.runtime import timing
 from footseg.runtime.resolve import load_network
 

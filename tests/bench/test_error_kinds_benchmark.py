@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from footseg.eval.evaluate import evaluate
-from footseg.models.saved import read_info, write_info
+from footseg.models.info import read_info, write_info
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARES = r"missed foot ([\d.]+) %, false foot beside it ([\d.]+) %, far from it ([\d.]+) %"

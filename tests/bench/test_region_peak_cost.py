@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from footseg.models.saved import read_info, write_info
+from footseg.models.info import read_info, write_info
 
 ROOT = Path(__file__).resolve().parents[2]
 

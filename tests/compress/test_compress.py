@@ -15,7 +15,7 @@ from footseg.compress.pipeline import CompressSettings, compress
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate
 from footseg.models import load_model
-from footseg.models.layer_shapes import LAYER_SHAPES_KEY
+from footseg.models.info import LAYER_SHAPES_KEY
 
 
 @pytest.mark.slow

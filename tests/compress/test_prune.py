@@ -23,7 +23,7 @@ from footseg.compress.prune import (
 from footseg.deploy.quantize import MIN_STRIDE_KEY
 from footseg.errors import FootsegError
 from footseg.models import SavedModelInfo, create_model, load_model, save_model
-from footseg.models.layer_shapes import LAYER_SHAPES_KEY
+from footseg.models.info import LAYER_SHAPES_KEY
 
 
 def _model(name: str = "fastlinknet", width: float = 0.5, seed: int = 0) -> nn.Module:

@@ -9,8 +9,7 @@ import torch
 
 from footseg.errors import FootsegError
 from footseg.models import SavedModelInfo, create_model, load_model, save_model
-from footseg.models import saved as saved_module
-from footseg.models.saved import WEIGHTS_NAME, info_from_dict, pretrained_models, read_info
+from footseg.models.info import PRETRAINED_DIR, WEIGHTS_NAME, info_from_dict, pretrained_models, read_info
 
 
 def _save_tiny(folder: Path) -> torch.nn.Module:
@@ -42,15 +41,15 @@ def test_the_same_weights_save_to_the_same_bytes(tmp_path: Path) -> None:
 
 def test_load_model_takes_a_folder_not_a_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # names are the runtime's job (footseg.runtime.resolve_model)
-    with pytest.raises(saved_module.FootsegError, match="not a model folder"):
+    with pytest.raises(FootsegError, match="not a model folder"):
         load_model("fastlinknet")
 
 
 @pytest.mark.parametrize("name", pretrained_models())
 def test_every_shipped_model_loads_and_has_a_model_card(name: str) -> None:
-    model, info = load_model(saved_module.PRETRAINED_DIR / name)
+    model, info = load_model(PRETRAINED_DIR / name)
     assert info.model == name
-    assert (saved_module.PRETRAINED_DIR / name / "MODEL_CARD.md").is_file()
+    assert (PRETRAINED_DIR / name / "MODEL_CARD.md").is_file()
     with torch.no_grad():
         out = model(torch.rand(1, 3, *info.input_size))
     assert out.shape == (1, info.num_classes, *info.input_size)

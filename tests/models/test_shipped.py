@@ -36,8 +36,8 @@ from footseg.data.synth.render import headless_gl_problem
 from footseg.deploy.export import DEFAULT_OPSET, FP32_NAME, export_onnx
 from footseg.deploy.quantize import INT8_NAME, SHIPPED_CALIB_N, SHIPPED_METHOD, shipped_int8, unlike_shipped
 from footseg.eval.evaluate import evaluate
+from footseg.models.info import SavedModelInfo, pretrained_models, read_info
 from footseg.models.registry import create_model
-from footseg.models.saved import SavedModelInfo, pretrained_models, read_info
 from footseg.provenance import sha256_file
 from footseg.recipe.schema import parse_recipe
 from footseg.runtime.onnx_model import OnnxModel

@@ -252,7 +252,7 @@ def test_an_export_of_other_weights_is_not_run_in_their_place(saved_model: Path,
 
 def test_decisions_come_from_the_config_and_an_int8_file_is_no_fp32_export(saved_model: Path, tmp_path: Path,
                                                                             int8_onnx: Path) -> None:
-    from footseg.models.saved import read_info, write_info
+    from footseg.models.info import read_info, write_info
 
     folder = _folder_with_own_export(saved_model, tmp_path)
     info = read_info(folder)
@@ -313,3 +313,15 @@ def test_with_threads_remakes_only_an_onnx_session(saved_model: Path, tmp_path: 
     three = fast.with_threads(3)
     assert three.onnx.threads == 3 and three.onnx.session.get_session_options().intra_op_num_threads == 3
     assert three.with_threads(3) is three and fast.onnx.threads == torch.get_num_threads()  # the original kept
+
+
+@pytest.mark.parametrize("classes", [1, 2, 3])
+def test_the_array_foot_probability_is_training_s_foot_probability(classes: int) -> None:
+    from footseg.runtime.predictor import foot_probability, foot_probability_array
+
+    logits = torch.randn(2, classes, 5, 7, generator=torch.Generator().manual_seed(classes)) * 8
+    logits[0, :, 0, 0] = torch.tensor([-200.0, 150.0, 0.0][:classes])  # far from the boundary: no inf, no nan
+    want = foot_probability(logits).numpy()
+    got = foot_probability_array(logits.numpy())
+    assert got.dtype == np.float32 and got.shape == (2, 5, 7) and np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, atol=1e-6)

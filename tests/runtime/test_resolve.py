@@ -9,7 +9,7 @@ import torch
 
 from footseg.errors import FootsegError
 from footseg.models import SavedModelInfo, create_model, save_model
-from footseg.models import saved as saved_module
+from footseg.models import info as info_module
 from footseg.runtime.resolve import DEFAULT_MODEL, load_network, resolve_model
 
 
@@ -23,7 +23,7 @@ def _save_tiny(folder: Path) -> torch.nn.Module:
 def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A package whose only shipped model is a tiny one under the default's name, and a working directory without
     model folders."""
-    monkeypatch.setattr(saved_module, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(info_module, "PRETRAINED_DIR", tmp_path / "pretrained")
     _save_tiny(tmp_path / "pretrained" / DEFAULT_MODEL)
     work = tmp_path / "work"
     work.mkdir()

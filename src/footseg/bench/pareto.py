@@ -18,7 +18,7 @@ from footseg.bench.cost import count_flops, count_params, interleaved, onnx_samp
 from footseg.config import MAX_INPUT_SIDE, is_input_side
 from footseg.deploy.export import export_module
 from footseg.eval.evaluate import evaluate
-from footseg.models.layer_shapes import LAYER_SHAPES_KEY
+from footseg.models.info import LAYER_SHAPES_KEY
 from footseg.runtime.resolve import load_network
 from footseg.runtime.timing import WARMUP_RUNS, latency_stats
 

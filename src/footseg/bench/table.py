@@ -35,8 +35,9 @@ from footseg.deploy.export import export_onnx
 from footseg.deploy.quantize import export_int8, shipped_int8
 from footseg.errors import FootsegError, require_folder
 from footseg.eval.evaluate import evaluate
+from footseg.models.info import WEIGHTS_NAME, SavedModelInfo, pretrained_models
 from footseg.models.registry import create_model, list_models
-from footseg.models.saved import WEIGHTS_NAME, SavedModelInfo, build_model, pretrained_models, save_model
+from footseg.models.saved import build_model, save_model
 from footseg.runtime.onnx_model import OnnxModel
 from footseg.runtime.predictor import ModelLike
 from footseg.runtime.resolve import check_input_side, resolve_model

@@ -29,7 +29,8 @@ from torch import nn
 from footseg.atomic import atomic_write_bytes
 from footseg.compress import huffman
 from footseg.errors import FootsegError
-from footseg.models.saved import SavedModelInfo, build_model, info_from_dict, info_to_dict
+from footseg.models.info import SavedModelInfo, info_from_dict, info_to_dict
+from footseg.models.saved import build_model
 
 MAGIC = b"FSDC\x01"
 SUFFIX = ".fsdc"

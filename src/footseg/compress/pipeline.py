@@ -44,7 +44,8 @@ from footseg.config import TrainConfig
 from footseg.data.dataset import find_samples, has_splits, split_folder
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate
-from footseg.models.saved import WEIGHTS_NAME, SavedModelInfo, save_model
+from footseg.models.info import WEIGHTS_NAME, SavedModelInfo
+from footseg.models.saved import save_model
 from footseg.runtime.resolve import ModelRef, resolve_model
 from footseg.train.trainer import finetune
 

@@ -26,9 +26,9 @@ from torch.nn.utils import prune
 
 from footseg.deploy.quantize import MIN_STRIDE_KEY
 from footseg.errors import FootsegError
-from footseg.models.layer_shapes import LAYER_SHAPES_KEY, layer_shapes
+from footseg.models.info import DEFAULT_THRESHOLD, LAYER_SHAPES_KEY, SavedModelInfo
+from footseg.models.layer_shapes import layer_shapes
 from footseg.models.registry import create_model
-from footseg.models.saved import DEFAULT_THRESHOLD, SavedModelInfo
 
 _WEIGHT_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 IMPORTANCE = ("l1", "bn")

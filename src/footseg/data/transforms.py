@@ -28,11 +28,18 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
-def to_tensor(image: np.ndarray) -> torch.Tensor:
+def to_array(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (3, H, W) float32 in [0, 1], the input every footseg model expects."""
-    import torch  # lazily: synth workers resize with this module and never need torch (seconds of start-up)
+    out = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
+    out /= np.float32(255.0)
+    return out
 
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """``to_array`` as a torch tensor (training's batches)."""
+    import torch  # lazily: synth workers and runs of an ONNX export use this module and never need torch
+
+    return torch.from_numpy(to_array(image))
 
 
 def mask_to_tensor(mask: np.ndarray) -> torch.Tensor:

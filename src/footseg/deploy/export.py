@@ -32,7 +32,7 @@ from torch import nn
 
 from footseg.atomic import atomic_path
 from footseg.errors import FootsegError
-from footseg.models.saved import WEIGHTS_NAME, SavedModelInfo
+from footseg.models.info import WEIGHTS_NAME, SavedModelInfo
 from footseg.provenance import sha256_file
 from footseg.runtime.onnx_model import (
     FP32_NAME,

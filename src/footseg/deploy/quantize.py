@@ -49,7 +49,7 @@ from footseg.atomic import atomic_copy
 from footseg.data.dataset import Sample, find_samples, split_folder, spread
 from footseg.data.io import read_image, read_mask
 from footseg.data.prior import fake_prior
-from footseg.data.transforms import resize_image, resize_mask, to_tensor
+from footseg.data.transforms import resize_image, resize_mask, to_array
 from footseg.deploy.export import (
     DEFAULT_OPSET,
     FP32_NAME,
@@ -60,7 +60,7 @@ from footseg.deploy.export import (
     set_metadata,
 )
 from footseg.errors import FootsegError
-from footseg.models.saved import SavedModelInfo, read_info
+from footseg.models.info import SavedModelInfo, read_info
 from footseg.runtime.onnx_model import INPUT_NAME, PRECISION_KEY, PRIOR_NAME, info_from_metadata, read_onnx
 from footseg.runtime.resolve import ModelRef, resolve_model
 
@@ -133,7 +133,7 @@ class ImageCalibrationReader(CalibrationDataReader):
 
     def _batches(self) -> Iterator[dict[str, np.ndarray]]:
         for index, sample in enumerate(self.samples):
-            image = to_tensor(resize_image(read_image(sample.image), self.input_size)).numpy()
+            image = to_array(resize_image(read_image(sample.image), self.input_size))
             feeds = {INPUT_NAME: image[None]}
             if self.priors:
                 feeds[PRIOR_NAME] = self._prior(sample, index)

@@ -23,7 +23,7 @@ import torch
 from footseg.atomic import atomic_path, atomic_write_text
 from footseg.deploy.export import default_export_path, margin_module
 from footseg.errors import FootsegError
-from footseg.models.saved import info_to_dict
+from footseg.models.info import info_to_dict
 from footseg.runtime.resolve import ModelRef, resolve_model
 
 TFLITE_NAME = "model.tflite"

@@ -18,7 +18,7 @@ from footseg.data.io import IMAGE_HINT, is_label_mask
 from footseg.errors import FootsegError
 from footseg.eval.error_kinds import BLOB, largest_region
 from footseg.metrics import ConfusionMeter
-from footseg.models.saved import SavedModelInfo, check_presence, check_region_peak, check_threshold
+from footseg.models.info import SavedModelInfo, check_presence, check_region_peak, check_threshold
 from footseg.runtime.predictor import (
     Predictor,
     as_predictor,

@@ -12,8 +12,7 @@ from __future__ import annotations
 from torch import nn
 
 from footseg.errors import FootsegError
-
-LAYER_SHAPES_KEY = "layer_shapes"
+from footseg.models.info import LAYER_SHAPES_KEY
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _NORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)

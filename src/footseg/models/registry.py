@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from footseg.errors import FootsegError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 # The thesis's five networks, in the order of its tables. Each has its module (importing it registers its factory and

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from footseg.atomic import atomic_copy, atomic_write_text
 from footseg.data.synth.engine import MANIFEST
 from footseg.deploy.quantize import MIN_STRIDE_KEY
-from footseg.models.saved import read_info, write_info
+from footseg.models.info import LAYER_SHAPES_KEY, WEIGHTS_NAME, read_info, write_info
 from footseg.provenance import sha256_file
-from footseg.recipe.layout import EXPORT_FILES, RESULT, WEIGHTS
+from footseg.recipe.layout import EXPORT_FILES, RESULT
 from footseg.recipe.schema import RECIPE_NAME, Stage, describe
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def write_result(run: RecipeRun) -> Path:
     dest = run.out / RESULT
     dest.mkdir(parents=True, exist_ok=True)
     source = run.model_folder(recipe.result)
-    for name in ("config.json", WEIGHTS):
+    for name in ("config.json", WEIGHTS_NAME):
         atomic_copy(source / name, dest / name)
     exports = [s for s in recipe.stages if s.kind == "export" and s.settings["model"] == recipe.result]
     int8 = [s for s in exports if s.settings["format"] == "onnx-int8"]
@@ -68,7 +68,6 @@ def _commit(env: dict) -> str | None:
 
 
 def model_card(run: RecipeRun, dest: Path) -> str:
-    from footseg.models.layer_shapes import LAYER_SHAPES_KEY
     from footseg.models.saved import load_model
 
     recipe = run.recipe

@@ -5,7 +5,5 @@ Names only, shared by the runner and the model card (so neither imports the othe
 
 STAMPS = "stamps"
 RESULT = "model"
-# models.saved.WEIGHTS_NAME, named again so that a dry run never imports torch
-WEIGHTS = "model.safetensors"
 EXPORT_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
 CHOICE = "choice.json"  # a select stage's record: every candidate's validation IoU and the one kept

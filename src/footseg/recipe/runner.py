@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 from footseg.atomic import atomic_copy, atomic_write_text, check_writable
 from footseg.data.synth.engine import MANIFEST, image_paths, read_manifest, setting_differences, stored_settings
 from footseg.errors import FootsegError, require_folder
+from footseg.models.info import PRETRAINED_DIR, WEIGHTS_NAME, read_info, write_info
 from footseg.provenance import sha256_file
 from footseg.recipe.environment import device_name, gl_strings, versions
-from footseg.recipe.layout import CHOICE, EXPORT_FILES, RESULT, STAMPS, WEIGHTS
+from footseg.recipe.layout import CHOICE, EXPORT_FILES, RESULT, STAMPS
 from footseg.recipe.schema import KEYS, SHIPPED, Recipe, Stage, describe, synth_settings, train_config
 from footseg.train.history import best_val_iou, read_history
 
@@ -83,8 +84,6 @@ class RecipeRun:
     def model_folder(self, ref: str) -> Path:
         """The saved model folder of a train, prune, select or threshold stage, or of a ``shipped:NAME`` model."""
         if ref.startswith(SHIPPED):
-            from footseg.models.saved import PRETRAINED_DIR
-
             return PRETRAINED_DIR / ref[len(SHIPPED):]
         stage = self.recipe.stage(ref)
         return self.folder(stage) / "best" if stage.kind == "train" else self.folder(stage)
@@ -123,7 +122,7 @@ class RecipeRun:
         out = {}
         for ref in stage.refs():
             if ref.startswith(SHIPPED):
-                out[ref] = sha256_file(self.model_folder(ref) / WEIGHTS)
+                out[ref] = sha256_file(self.model_folder(ref) / WEIGHTS_NAME)
             else:
                 out[ref] = self.digests[ref]
         return out
@@ -187,11 +186,11 @@ class RecipeRun:
                 history = read_history(folder) or []
             except FootsegError:
                 return False
-            return len(history) >= s["epochs"] and (folder / "best" / WEIGHTS).is_file()
+            return len(history) >= s["epochs"] and (folder / "best" / WEIGHTS_NAME).is_file()
         if stage.kind == "prune":
-            return (folder / WEIGHTS).is_file() and (folder / "config.json").is_file()
+            return (folder / WEIGHTS_NAME).is_file() and (folder / "config.json").is_file()
         if stage.kind in ("select", "threshold"):
-            return all((folder / f).is_file() for f in (WEIGHTS, "config.json", CHOICE))
+            return all((folder / f).is_file() for f in (WEIGHTS_NAME, "config.json", CHOICE))
         return self.export_file(stage).is_file()
 
     def begun(self, stage: Stage) -> bool:
@@ -245,10 +244,8 @@ class RecipeRun:
             return manifest_digest(manifest)
         if stage.kind == "export":
             return sha256_file(self.export_file(stage))
-        weights = sha256_file(self.model_folder(stage.name) / WEIGHTS)
+        weights = sha256_file(self.model_folder(stage.name) / WEIGHTS_NAME)
         if stage.kind == "threshold":  # the same weights as its model's: what it changed is the operating point
-            from footseg.models.saved import read_info
-
             info = read_info(self.folder(stage))
             size = read_info(self.model_folder(stage.settings["model"])).input_size
             # the size only where the stage changed it, so digests of runs made before sizes existed still hold
@@ -374,7 +371,7 @@ class RecipeRun:
         chosen = max(scores, key=lambda name: scores[name])  # the first of equals: the order written decides ties
         folder = self.folder(stage)
         folder.mkdir(parents=True, exist_ok=True)
-        for name in (WEIGHTS, "config.json"):
+        for name in (WEIGHTS_NAME, "config.json"):
             atomic_copy(self.model_folder(chosen) / name, folder / name)
         atomic_write_text(folder / CHOICE, json.dumps({"chosen": chosen, "val_iou": scores}, indent=1) + "\n")
         self.log(f"  chose {chosen} (synthetic validation foot IoU "
@@ -385,7 +382,6 @@ class RecipeRun:
         import dataclasses
 
         from footseg.eval.evaluate import presence_ious, region_peak_ious, threshold_ious
-        from footseg.models.saved import read_info, write_info
         from footseg.runtime.device import resolve_device
         from footseg.runtime.predictor import Predictor
 
@@ -434,7 +430,7 @@ class RecipeRun:
                          f"{100 * by_level[best]:.2f} (none: {100 * by_level[0.0]:.2f})")
                 at = setter(at, best)
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_copy(source / WEIGHTS, folder / WEIGHTS)
+        atomic_copy(source / WEIGHTS_NAME, folder / WEIGHTS_NAME)
         write_info(folder, dataclasses.replace(read_info(source), threshold=chosen, input_size=(size, size),
                                                region_peak=choice.get("region_peak"), presence=choice.get("presence")))
         atomic_write_text(folder / CHOICE, json.dumps(choice, indent=1) + "\n")

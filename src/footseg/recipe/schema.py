@@ -181,7 +181,7 @@ def find_recipe(ref: str | Path) -> Path:
     path = Path(ref)
     if path.is_file():
         return path
-    from footseg.models.saved import PRETRAINED_DIR
+    from footseg.models.info import PRETRAINED_DIR
 
     shipped = PRETRAINED_DIR / str(ref) / RECIPE_NAME
     if len(path.parts) == 1 and not path.suffix and shipped.is_file():
@@ -380,7 +380,7 @@ class _Parser:
                 continue
             for ref in value if isinstance(value, list) else [value]:
                 if spec.shipped and ref.startswith(SHIPPED):
-                    from footseg.models.saved import pretrained_models
+                    from footseg.models.info import pretrained_models
 
                     shipped = pretrained_models()
                     if ref[len(SHIPPED):] not in shipped:

@@ -24,8 +24,7 @@ import numpy as np
 import onnxruntime as ort
 
 from footseg.errors import FootsegError
-from footseg.models.layer_shapes import LAYER_SHAPES_KEY
-from footseg.models.saved import WEIGHTS_NAME, SavedModelInfo, info_from_dict, info_to_dict, read_info
+from footseg.models.info import LAYER_SHAPES_KEY, WEIGHTS_NAME, SavedModelInfo, info_from_dict, info_to_dict, read_info
 from footseg.provenance import sha256_file
 
 if TYPE_CHECKING:
@@ -77,9 +76,10 @@ def info_from_metadata(meta: dict[str, str], path: str | Path) -> SavedModelInfo
 
 
 def session_options(threads: int = 1) -> ort.SessionOptions:
-    """Pinned thread counts (one model call never fans out beyond ``threads``) and full graph optimisation."""
-    if threads < 1:
-        raise FootsegError(f"threads must be at least 1, got {threads}")
+    """Pinned thread counts (one model call never fans out beyond ``threads``; 0: ONNX Runtime's default, one per
+    physical core) and full graph optimisation."""
+    if threads < 0:
+        raise FootsegError(f"threads must be at least 1 (or 0 for ONNX Runtime's default), got {threads}")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1

@@ -15,17 +15,15 @@ import dataclasses
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import cv2
 import numpy as np
-import torch
-from torch import nn
 
 from footseg.config import MAX_INPUT_SIDE, is_input_side
-from footseg.data.transforms import resize_image, to_tensor
+from footseg.data.transforms import resize_image, to_array
 from footseg.errors import FootsegError, FootsegWarning
-from footseg.models.saved import (
+from footseg.models.info import (
     CONFIG_NAME,
     SavedModelInfo,
     check_presence,
@@ -33,9 +31,13 @@ from footseg.models.saved import (
     check_threshold,
     read_info,
 )
+from footseg.runtime.device import cpu_threads
 from footseg.runtime.resolve import ModelRef, check_input_side, resolve_model
 
 if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
     from footseg.runtime.onnx_model import OnnxModel
 
 
@@ -47,7 +49,8 @@ def resize_proba(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-ModelLike = str | Path | ModelRef | tuple[nn.Module, SavedModelInfo] | None
+# A string, so that naming torch's module type costs no torch import (running an export never needs torch).
+ModelLike: TypeAlias = "str | Path | ModelRef | tuple[nn.Module, SavedModelInfo] | None"
 # What may run a model (``footseg bench``'s names): auto, ONNX Runtime where the model is an exported file, or on a CPU
 # a folder holding its own export (``own_export``), PyTorch otherwise; torch and onnx insist.
 RUNTIMES = ("auto", "torch", "onnx")
@@ -69,7 +72,7 @@ class Predictor:
     def __init__(self, model: ModelLike = None, device: str | torch.device = "cpu", runtime: str = "auto"):
         if runtime not in RUNTIMES:
             raise FootsegError(f"unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}")
-        self.device = torch.device(device)
+        self.device = str(device)  # "cpu", "cuda", "cuda:1": torch takes the name where the network runs in it
         self.asked = runtime
         self.onnx: OnnxModel | None = None
         self.ref: ModelRef | None = None
@@ -99,19 +102,19 @@ class Predictor:
             if runtime == "torch":
                 raise FootsegError("an exported file runs in ONNX Runtime, not PyTorch: give the model folder",
                                    ref.path)
-            self.onnx = OnnxModel(ref.path, threads=torch.get_num_threads())
+            self.onnx = OnnxModel(ref.path, threads=cpu_threads())
             return None, self.onnx.info
         if runtime == "onnx":
-            if self.device.type != "cpu":
+            if self.device != "cpu":
                 raise FootsegError(f"footseg runs ONNX Runtime on the CPU, not {self.device}: ask for the torch "
                                    "runtime there", ref.path)
             if ref.size is not None:
                 raise FootsegError(f"its export runs at the size it was exported at, not {ref.size}: ask for the "
                                    "torch runtime at another side", ref.path)
-        if runtime == "onnx" or (runtime == "auto" and self.device.type == "cpu" and ref.size is None):
+        if runtime == "onnx" or (runtime == "auto" and self.device == "cpu" and ref.size is None):
             from footseg.runtime.onnx_model import FP32_NAME, own_export
 
-            self.onnx, why = own_export(ref.folder, threads=torch.get_num_threads())
+            self.onnx, why = own_export(ref.folder, threads=cpu_threads())
             if self.onnx is not None:
                 return None, read_info(ref.folder)  # the decisions (threshold, ...) as its config has them now
             if runtime == "onnx":
@@ -233,21 +236,22 @@ class Predictor:
         for image in images:
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
                 raise ValueError(f"expected (H, W, 3) uint8 RGB images, got {image.shape} {image.dtype}")
-        batch = torch.stack([to_tensor(resize_image(image, self.input_size)) for image in images])
+        batch = np.stack([to_array(resize_image(image, self.input_size)) for image in images])
         if self.takes_prior:
             given = list(priors) if priors is not None else [None] * len(images)
-            planes = [torch.zeros(self.input_size) if p is None else torch.from_numpy(np.asarray(p, np.float32))
+            planes = [np.zeros(self.input_size, np.float32) if p is None else np.asarray(p, np.float32)
                       for p in given]
-            batch = torch.cat([batch, torch.stack(planes)[:, None]], dim=1)
+            batch = np.concatenate([batch, np.stack(planes)[:, None]], axis=1)
         elif priors is not None and any(p is not None for p in priors):
             raise FootsegError(f"{self.label} takes no previous-frame mask (it has no prior input)")
-        with torch.inference_mode():
-            if self.onnx is not None:
-                # A margin file's one channel m = l1 - l0 is the foot logit: sigmoid(m) = softmax([l0, l1])[1].
-                logits = torch.from_numpy(self.onnx.run(batch.numpy()))
-            else:
-                logits = self.model(batch.to(self.device))
-            probs = foot_probability(logits).float().cpu().numpy()
+        if self.onnx is not None:
+            logits = self.onnx.run(batch)
+        else:
+            import torch  # only where PyTorch runs the network: an export runs without it
+
+            with torch.inference_mode():
+                logits = self.model(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
+        probs = foot_probability_array(logits)
         if self.region_peak is not None:
             for k, prob in enumerate(probs):
                 probs[k] = keep_confident_regions(prob, self.threshold, self.region_peak)
@@ -280,11 +284,23 @@ def foot_probability(logits: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) logits -> (N, H, W) probability of foot, i.e. of any class but background (class 0).
 
     Losses and metrics count every non-zero class as foot, so inference must too. One channel is a foreground
-    margin (an exported two-class file): sigmoid(m) = softmax([0, m])[1].
+    margin (an exported two-class file): sigmoid(m) = softmax([0, m])[1]. Differentiable: training's losses use it;
+    ``foot_probability_array`` is the same on the arrays a ``Predictor`` gets from either runtime.
     """
     if logits.shape[1] == 1:
-        return torch.sigmoid(logits[:, 0])
-    return 1.0 - torch.softmax(logits, dim=1)[:, 0]
+        return logits[:, 0].sigmoid()
+    return 1.0 - logits.softmax(dim=1)[:, 0]
+
+
+def foot_probability_array(logits: np.ndarray) -> np.ndarray:
+    """``foot_probability`` for a float32 NumPy array of logits, as (N, H, W) float32: the one post-processing of both
+    runtimes, so they differ in the network's arithmetic only."""
+    logits = np.asarray(logits, np.float32)
+    with np.errstate(over="ignore"):  # exp overflows to inf far from the boundary, where the answer is 0 or 1 anyway
+        if logits.shape[1] == 1:
+            return (1.0 / (1.0 + np.exp(-logits[:, 0]))).astype(np.float32)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (1.0 - shifted[:, 0] / shifted.sum(axis=1)).astype(np.float32)
 
 
 def keep_confident_regions(prob: np.ndarray, threshold: float, peak: float) -> np.ndarray:

@@ -18,14 +18,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from footseg.config import MAX_INPUT_SIDE, is_input_side
 from footseg.errors import FootsegError
-from footseg.models import saved
-from footseg.models.saved import CONFIG_NAME, WEIGHTS_NAME, SavedModelInfo, load_model, pretrained_models
+from footseg.models import info as model_info
+from footseg.models.info import CONFIG_NAME, WEIGHTS_NAME, SavedModelInfo, pretrained_models
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 DEFAULT_NAME = "default"
 DEFAULT_MODEL = "fastlinknet_ctx"  # the shipped model that ``default`` and an omitted MODEL mean
@@ -54,6 +56,8 @@ class ModelRef:
 
     def load(self, device: str | torch.device = "cpu") -> tuple[nn.Module, SavedModelInfo]:
         """The PyTorch network in eval mode and its info (its ``input_size`` ``size`` x ``size`` where one is set)."""
+        from footseg.models.saved import load_model  # torch, only where a network runs in it
+
         net, info = load_model(self.folder, device=device)
         if self.size is not None:
             info = dataclasses.replace(info, input_size=(self.size, self.size))
@@ -94,7 +98,7 @@ def resolve_model(ref: str | Path | ModelRef | None = None) -> ModelRef:
     if path.is_dir():
         if (path / WEIGHTS_NAME).is_file():
             name = path.parent.name if path.name == "best" else path.name
-            return ModelRef(path=path, name=name, shipped=path.resolve().parent == saved.PRETRAINED_DIR.resolve())
+            return ModelRef(path=path, name=name, shipped=path.resolve().parent == model_info.PRETRAINED_DIR.resolve())
         if (path / "best" / WEIGHTS_NAME).is_file():
             return ModelRef(path=path / "best", name=path.name)
         if (path / CONFIG_NAME).is_file():
@@ -106,7 +110,7 @@ def resolve_model(ref: str | Path | ModelRef | None = None) -> ModelRef:
         raise FootsegError("not a model: expected a saved model folder, a run folder or an .onnx file", path)
     shipped = pretrained_models()
     if str(ref) in shipped:
-        return ModelRef(path=saved.PRETRAINED_DIR / str(ref), name=str(ref), shipped=True)
+        return ModelRef(path=model_info.PRETRAINED_DIR / str(ref), name=str(ref), shipped=True)
     if len(path.parts) > 1 or path.suffix:  # meant as a path: say which file is missing, first
         raise FootsegError("model not found (no such file or folder)", path)
     raise FootsegError(

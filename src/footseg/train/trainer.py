@@ -46,9 +46,9 @@ from footseg.data.dataset import SegmentationDataset, has_splits, make_loader, s
 from footseg.data.prior import PriorDataset
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
-from footseg.models.layer_shapes import LAYER_SHAPES_KEY
+from footseg.models.info import LAYER_SHAPES_KEY, SavedModelInfo
 from footseg.models.registry import create_model
-from footseg.models.saved import SavedModelInfo, add_prior_input, save_model
+from footseg.models.saved import add_prior_input, save_model
 from footseg.runtime.device import resolve_device
 from footseg.runtime.predictor import foot_probability
 from footseg.runtime.resolve import resolve_model
