@@ -498,6 +498,39 @@ def test_ddp_on_two_cpu_processes(tiny_dataset: Path, tmp_path: Path) -> None:
     assert done.stdout.count("epoch 1/2") == 1  # only rank 0 prints
 
 
+@pytest.mark.slow
+def test_ddp_stopped_mid_epoch_resumes_as_if_never_stopped(tmp_path: Path) -> None:
+    # Each rank resumes its own generators (ENet's dropout draws on them) and its own share of the epoch's running
+    # sums: the stopped and resumed run ends with the uninterrupted run's weights and reports its train loss and IoU.
+    data = make_procedural_dataset(tmp_path / "data", n_train=240, n_val=4, n_test=1, size=64)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "footseg",
+           "train", "--data", str(data), "--model", "enet", "--width", "0.25", "--size", "64", "--epochs", "1",
+           "--batch-size", "1", "--workers", "0", "--device", "cpu", "--no-progress"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    whole, run = tmp_path / "whole", tmp_path / "run"
+    done = subprocess.run([*cmd, "--out", str(whole)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    proc = subprocess.Popen([*cmd, "--out", str(run)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not (run / "checkpoint.pt").exists():  # the first one comes at batch 50 of 120
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.communicate(timeout=300)
+    step = load_checkpoint(run / "checkpoint.pt")["progress"]["step"]
+    assert 50 <= step < 120
+    resumed = subprocess.run([*cmd, "--out", str(run), "--resume"], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming at epoch 1, batch {step}" in resumed.stdout
+    assert _same(_weights(run), _weights(whole))
+    want, got = (json.loads((r / "history.json").read_text())[0] for r in (whole, run))
+    for key in ("train_loss", "train_iou", "val_iou"):
+        assert got[key] == pytest.approx(want[key], rel=1e-9), key
+
+
 def test_learning_rate_warms_up_then_follows_a_cosine_to_the_floor() -> None:
     factors = [trainer._lr_factor(step, total=100, warmup=5) for step in range(101)]
     assert factors[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])

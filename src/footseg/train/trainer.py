@@ -442,6 +442,8 @@ class _Trainer:
                 seconds=float(p["seconds"]),
             )
             set_rng_state(ckpt["rng"])
+            if self.env.enabled:
+                self._restore_own_share(ckpt)
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
             first = (str(exc).strip().splitlines() or [""])[0][:200]
             raise FootsegError(
@@ -452,10 +454,30 @@ class _Trainer:
         best = f" (best val IoU so far {s.best_iou:.4f})" if s.history else ""
         self._log(f"{self.run}: resuming at {where}{best}")
 
+    def _restore_own_share(self, ckpt: dict[str, Any]) -> None:
+        """Under DDP: this rank's generators and running sums, as ``_save_checkpoint`` gathered them."""
+        if "ranks" not in ckpt:  # written before checkpoints held every rank's share: rank 0's sums count once
+            if not self.env.main:
+                s = self.state
+                s.loss_sum, s.images, s.counts = 0.0, 0, torch.zeros_like(s.counts)
+            return
+        own = ckpt["ranks"][self.env.rank]
+        set_rng_state(own["rng"])
+        s = self.state
+        s.loss_sum, s.images, s.counts = float(own["loss_sum"]), int(own["images"]), own["counts"].to(torch.int64)
+
     def _save_checkpoint(self) -> None:
+        """Write checkpoint.pt (rank 0 writes). Under DDP every rank calls it together: each one's generators and its
+        share of the epoch's running sums go in, so that each resumes its own (rank 0's alone, restored everywhere,
+        would repeat its dropout masks on every rank and count its share of the epoch once per rank)."""
+        s = self.state
+        own = {"rng": rng_state(), "loss_sum": s.loss_sum, "images": s.images, "counts": s.counts.clone()}
+        ranks: list[Any] = [own]
+        if self.env.enabled:
+            ranks = [None] * self.env.world
+            dist.all_gather_object(ranks, own)
         if not self.env.main:
             return
-        s = self.state
         save_checkpoint(
             self.checkpoint_path,
             {
@@ -475,7 +497,8 @@ class _Trainer:
                     "counts": s.counts.clone(),
                     "seconds": s.seconds,
                 },
-                "rng": rng_state(),
+                "rng": own["rng"],
+                **({"ranks": ranks} if self.env.enabled else {}),
                 **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
             },
         )
@@ -511,15 +534,19 @@ class _Trainer:
         return best
 
     def _stop_requested(self, stop: _StopRequest) -> bool:
-        flag = stop.signum is not None
+        return self._agree(stop)[0]
+
+    def _agree(self, stop: _StopRequest, save_due: bool = False) -> tuple[bool, bool]:
+        """Whether to stop, and whether to save a checkpoint, after this step, the same on every rank: ranks may get
+        the signal at different steps and each keeps its own clock, and both stopping and saving are collective."""
+        stopping, saving = stop.signum is not None, save_due
         if self.env.enabled:
-            # Ranks may receive the signal at different steps; they must all stop after the same one.
-            t = torch.tensor([int(flag)], device=self.device)
+            t = torch.tensor([int(stopping), int(saving)], device=self.device)
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
-            flag = bool(t.item())
-            if flag and stop.signum is None:
+            stopping, saving = (bool(v) for v in t.tolist())
+            if stopping and stop.signum is None:
                 stop.signum = signal.SIGTERM
-        return flag
+        return stopping, saving
 
     def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of the current epoch not yet trained on, in the same order as an uninterrupted run."""
@@ -588,11 +615,13 @@ class _Trainer:
                     refresh=False,
                 )
                 bar.update(1)
-                if self._stop_requested(stop):
-                    raise _StopError
-                if s.step < self.steps_per_epoch and (
+                due = s.step < self.steps_per_epoch and (
                     s.step % CHECKPOINT_EVERY_STEPS == 0 or time.monotonic() - last_save > CHECKPOINT_EVERY_S
-                ):
+                )
+                stopping, saving = self._agree(stop, due)
+                if stopping:
+                    raise _StopError
+                if saving:
                     self._save_checkpoint()
                     last_save = time.monotonic()
 
