@@ -644,6 +644,63 @@ def test_a_page_that_cannot_start_lets_the_camera_go(camera_browser: Browser, se
     page.context.close()
 
 
+# A slow phone: each live frame's input takes 150 ms to read, so the camera moves on while the frame is segmented.
+SLOW_INPUT = """
+const getImageData = CanvasRenderingContext2D.prototype.getImageData;
+CanvasRenderingContext2D.prototype.getImageData = function (...args) {
+  const until = performance.now() + 150;
+  while (performance.now() < until) { /* busy: the camera goes on */ }
+  return getImageData.apply(this, args);
+};
+"""
+
+READ_VIEW = """() => {
+  const view = document.getElementById('view');
+  const pixels = view.getContext('2d').getImageData(0, 0, view.width, view.height).data;
+  const f = window.footseg;
+  return { view: Array.from(pixels), size: [view.height, view.width], input: Array.from(f.lastInput),
+           prob: Array.from(f.lastProb) };
+}"""
+
+
+def test_a_slow_phone_shows_each_frame_under_its_own_mask(camera_browser: Browser, server: SiteServer,
+                                                         clip: tuple[Path, list[np.ndarray]]) -> None:
+    page, _ = open_page(camera_browser, server.url, init_script=SLOW_INPUT)
+    state = wait_for_frames(page, 4)
+    got = page.evaluate(READ_VIEW)  # live, between two frames' steps
+    page.context.close()
+    h, w = state["size"]
+    assert got["size"] == [h, w]  # the clip's frames are at the network's side: the view is the input's grid
+    view = np.asarray(got["view"], np.float32).reshape(h, w, 4)[..., :3] / 255
+    image = np.asarray(got["input"], np.float32).reshape(3, h, w).transpose(1, 2, 0)
+    clear = np.asarray(got["prob"], np.float32).reshape(h, w) < 0.002  # no overlay drawn there
+    assert clear.mean() > 0.3
+    # The view is the segmented frame (the one its mask belongs to), not the camera's picture of later
+    assert float(np.abs(view - image)[clear].mean()) < 0.005
+
+
+def test_without_video_frame_callbacks_the_page_steps_once_per_camera_frame(
+        playwright: Playwright, server: SiteServer, clip: tuple[Path, list[np.ndarray]], tmp_path: Path) -> None:
+    # A camera slower than the display (and than the network): the display's refreshes must not step the video state
+    # on the same camera frame again.
+    slow = web.write_y4m(clip[1], tmp_path / "slow.y4m", fps=4)
+    args = [*BASE_ARGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={slow}"]
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+    try:
+        page, _ = open_page(browser, server.url,
+                            init_script="delete HTMLVideoElement.prototype.requestVideoFrameCallback;")
+        wait_for_frames(page, 2)
+        count = ("[window.footseg.frames, "
+                 "document.getElementById('camera').getVideoPlaybackQuality().totalVideoFrames]")
+        steps0, frames0 = page.evaluate(count)
+        page.wait_for_timeout(3000)
+        steps1, frames1 = page.evaluate(count)
+    finally:
+        browser.close()
+    assert frames1 - frames0 >= 6  # the camera ran at about 4 FPS
+    assert 0 < steps1 - steps0 <= frames1 - frames0 + 1
+
+
 def test_photo_button_downloads_the_mask(camera_browser: Browser, server: SiteServer) -> None:
     from PIL import Image
 

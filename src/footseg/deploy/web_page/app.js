@@ -219,6 +219,10 @@ function run(segmenter) {
   const overlay = makeCanvas(w, h);
   const overlayCtx = overlay.getContext('2d');
   const overlayPixels = overlayCtx.createImageData(w, h);
+  // The camera frame being segmented, kept: the view shows each frame with its own mask. The video itself has moved on
+  // by the time a slow phone's mask is ready, and a mask drawn over a later frame trails a moving foot.
+  const frame = makeCanvas(1, 1);
+  const frameCtx = frame.getContext('2d');
   let busy = null;
   let frozen = false;
   let live = false; // the camera runs (``goLive``)
@@ -231,7 +235,7 @@ function run(segmenter) {
       view.width = width;
       view.height = height;
     }
-    viewCtx.drawImage(shown, 0, 0, view.width, view.height);
+    viewCtx.drawImage(shown === video ? frame : shown, 0, 0, view.width, view.height);
     if (footseg.lastProb === null) return;
     viewCtx.imageSmoothingEnabled = true;
     viewCtx.imageSmoothingQuality = 'low'; // bilinear
@@ -242,6 +246,17 @@ function run(segmenter) {
   function canvasInput(source) {
     inputCtx.drawImage(source, 0, 0, w, h);
     return toInput(inputCtx.getImageData(0, 0, w, h).data, w, h);
+  }
+
+  // The camera's current frame into ``frame`` (at its own size, up to the view's most).
+  function grabFrame() {
+    const [width, height] = fitArea(video.videoWidth, video.videoHeight, MAX_VIEW_AREA);
+    if (frame.width !== width || frame.height !== height) {
+      frame.width = width;
+      frame.height = height;
+    }
+    frameCtx.drawImage(video, 0, 0, width, height);
+    return frame;
   }
 
   // The network's input from a photo: exactly footseg's resize_image where the photo shrinks (a photo is segmented
@@ -262,7 +277,7 @@ function run(segmenter) {
   async function segment(source) {
     const t0 = performance.now();
     const still = source !== video;
-    const pixels = still ? photoInput(source) : canvasInput(video);
+    const pixels = still ? photoInput(source) : canvasInput(grabFrame());
     const { prob, prior } = await (still ? segmenter.still(pixels) : segmenter.step(pixels));
     const mask = paintMask(prob, overlayPixels.data, footseg.threshold);
     overlayCtx.putImageData(overlayPixels, 0, 0);
@@ -297,26 +312,31 @@ function run(segmenter) {
           segmenter.state.reset(); // here, between steps: never under a step in flight
           restart = false;
         }
-        // The frame is drawn with its own mask once that is ready (a few ms), not with the previous frame's.
+        // The frame is drawn with its own mask once that is ready. Where inference is slower than the camera, the
+        // frames that come meanwhile are skipped: the view shows fewer frames, each under its own mask.
         segmentNow()
           .then(() => { if (!frozen) draw(); })
           .catch((error) => fail('error', `segmentation failed (${error?.message ?? error})`));
-      } else {
-        draw(); // inference is slower than the camera: this frame shows the latest mask
       }
     }
     schedule();
   }
 
   // Without requestVideoFrameCallback the display's refresh (often 60 Hz) drives the loop; only a new camera frame
-  // counts as a frame, so the video state steps once per camera frame, as footseg's Python runtime steps it.
-  let shownTime = -1;
+  // counts as a frame, so the video state steps once per camera frame, as footseg's Python runtime steps it. A camera's
+  // currentTime runs on with the clock between its frames (Chromium): the count of frames the video has had says
+  // when one came, where the browser keeps it.
+  let shownFrame = -1;
+  function frameMark() {
+    return video.getVideoPlaybackQuality?.().totalVideoFrames || video.currentTime;
+  }
   function onDisplayFrame() {
-    if (video.currentTime === shownTime) {
+    const mark = frameMark();
+    if (mark === shownFrame) {
       schedule();
       return;
     }
-    shownTime = video.currentTime;
+    shownFrame = mark;
     onFrame();
   }
 
