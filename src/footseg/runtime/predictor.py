@@ -73,6 +73,7 @@ class Predictor:
         if runtime not in RUNTIMES:
             raise FootsegError(f"unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}")
         self.device = str(device)  # "cpu", "cuda", "cuda:1": torch takes the name where the network runs in it
+        self.on_cpu = self.device.partition(":")[0] == "cpu"
         self.asked = runtime
         self.onnx: OnnxModel | None = None
         self.ref: ModelRef | None = None
@@ -105,13 +106,13 @@ class Predictor:
             self.onnx = OnnxModel(ref.path, threads=cpu_threads())
             return None, self.onnx.info
         if runtime == "onnx":
-            if self.device != "cpu":
+            if not self.on_cpu:
                 raise FootsegError(f"footseg runs ONNX Runtime on the CPU, not {self.device}: ask for the torch "
                                    "runtime there", ref.path)
             if ref.size is not None:
                 raise FootsegError(f"its export runs at the size it was exported at, not {ref.size}: ask for the "
                                    "torch runtime at another side", ref.path)
-        if runtime == "onnx" or (runtime == "auto" and self.device == "cpu" and ref.size is None):
+        if runtime == "onnx" or (runtime == "auto" and self.on_cpu and ref.size is None):
             from footseg.runtime.onnx_model import FP32_NAME, own_export
 
             self.onnx, why = own_export(ref.folder, threads=cpu_threads())
