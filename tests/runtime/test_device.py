@@ -50,6 +50,11 @@ def test_cpu_threads_follow_torch_where_it_is_loaded_else_omp_num_threads(monkey
     monkeypatch.delitem(sys.modules, "torch")  # as in a process that never imported it (put back after the test)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert cpu_threads() == 3
+    monkeypatch.setenv("MKL_NUM_THREADS", "2")
+    assert cpu_threads() == 3  # OMP's first, as torch reads them
     for unset in ("", "0", "lots"):
         monkeypatch.setenv("OMP_NUM_THREADS", unset)
+        monkeypatch.setenv("MKL_NUM_THREADS", unset)
         assert cpu_threads() == 0  # ONNX Runtime's own default: one thread per physical core
+    monkeypatch.setenv("MKL_NUM_THREADS", "2")
+    assert cpu_threads() == 2

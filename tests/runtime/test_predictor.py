@@ -222,6 +222,8 @@ def test_a_folder_holding_its_own_export_runs_it_in_onnx_runtime(saved_model: Pa
     np.testing.assert_allclose(fast.predict_proba(image), weights.predict_proba(image), atol=1e-4)
     assert Predictor(folder, runtime="onnx").runtime == "onnx"
     assert Predictor(folder, device=torch.device("cpu", 0)).runtime == "onnx"  # "cpu:0" is the CPU too
+    with pytest.raises(FootsegError, match="unknown device 'gpu'"):
+        Predictor(folder, device="gpu")
     assert Predictor(saved_model).runtime == "torch"  # no export beside the weights
 
 

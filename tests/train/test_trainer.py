@@ -321,6 +321,35 @@ def _build_loss_killed_at(call: int):
     return build_loss_that_gets_killed
 
 
+@pytest.mark.parametrize("loader_fails", [False, True])
+def test_only_a_stop_every_rank_agreed_on_saves_together(tiny_dataset: Path, tmp_path: Path, loader_fails: bool,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under DDP a save gathers every rank's state: a rank whose own loader failed on the signal (its workers caught it)
+    # must not wait in that gather for ranks still training.
+    killed = _build_loss_killed_at(2)
+
+    def build_loss(name: str) -> trainer.Loss:
+        loss_fn, calls = killed(name), [0]
+
+        def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            value = loss_fn(logits, target)  # the second call sends SIGTERM
+            calls[0] += 1
+            if loader_fails and calls[0] == 2:
+                raise RuntimeError("DataLoader worker (pid 1) is killed by signal: Terminated")
+            return value
+
+        return loss
+
+    saves: list[bool] = []
+    real_save = trainer._Trainer._save_checkpoint
+    monkeypatch.setattr(trainer._Trainer, "_save_checkpoint",
+                        lambda self, together=True: saves.append(together) or real_save(self, together))
+    monkeypatch.setattr(trainer, "build_loss", build_loss)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(_cfg(tiny_dataset, tmp_path / "run", epochs=1))
+    assert saves == [not loader_fails]
+
+
 def test_sigterm_mid_epoch_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(
     tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -44,10 +44,14 @@ def _torch_version() -> str:
 
 def cpu_threads() -> int:
     """The threads a network runs on a CPU unless told otherwise, as PyTorch would run it: torch's own count where
-    torch is loaded (a caller may have set it), else ``OMP_NUM_THREADS`` where it is set, else 0, which ONNX Runtime
-    reads as its own default, one thread per physical core (PyTorch's default too)."""
+    torch is loaded (a caller may have set it), else ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` where set (as torch
+    reads them), else 0, which ONNX Runtime reads as its own default, one thread per physical core (PyTorch's default
+    too)."""
     torch = sys.modules.get("torch")
     if torch is not None:
         return torch.get_num_threads()
-    value = os.environ.get("OMP_NUM_THREADS", "").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else 0
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 0

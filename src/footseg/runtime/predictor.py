@@ -74,6 +74,13 @@ class Predictor:
             raise FootsegError(f"unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}")
         self.device = str(device)  # "cpu", "cuda", "cuda:1": torch takes the name where the network runs in it
         self.on_cpu = self.device.partition(":")[0] == "cpu"
+        if not self.on_cpu:  # torch runs the network there: it checks the name now, not at the first frame
+            import torch
+
+            try:
+                torch.device(self.device)
+            except RuntimeError as exc:
+                raise FootsegError(f"unknown device '{self.device}' ({exc})") from exc
         self.asked = runtime
         self.onnx: OnnxModel | None = None
         self.ref: ModelRef | None = None
@@ -232,7 +239,7 @@ class Predictor:
 
         ``priors`` (prior-mask networks only): per image the previous frame's probability at ``input_size``, or None
         for a first frame (an empty prior, as in training). Kept small on purpose: the video runner keeps its state
-        at this resolution and the backends (PyTorch, ONNX Runtime) differ only in one line here.
+        at this resolution and the backends (PyTorch, ONNX Runtime) differ only in what runs the network here.
         """
         for image in images:
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:

@@ -456,7 +456,7 @@ class _Trainer:
 
     def _restore_own_share(self, ckpt: dict[str, Any]) -> None:
         """Under DDP: this rank's generators and running sums, as ``_save_checkpoint`` gathered them."""
-        if "ranks" not in ckpt:  # written before checkpoints held every rank's share: rank 0's sums count once
+        if "ranks" not in ckpt:  # rank 0's alone (a rank stopped on its own, or an older footseg): its sums count once
             if not self.env.main:
                 s = self.state
                 s.loss_sum, s.images, s.counts = 0.0, 0, torch.zeros_like(s.counts)
@@ -466,14 +466,15 @@ class _Trainer:
         s = self.state
         s.loss_sum, s.images, s.counts = float(own["loss_sum"]), int(own["images"]), own["counts"].to(torch.int64)
 
-    def _save_checkpoint(self) -> None:
-        """Write checkpoint.pt (rank 0 writes). Under DDP every rank calls it together: each one's generators and its
-        share of the epoch's running sums go in, so that each resumes its own (rank 0's alone, restored everywhere,
-        would repeat its dropout masks on every rank and count its share of the epoch once per rank)."""
+    def _save_checkpoint(self, together: bool = True) -> None:
+        """Write checkpoint.pt (rank 0 writes). Under DDP every rank calls it ``together``: each one's generators and
+        its share of the epoch's running sums go in, so that each resumes its own (rank 0's alone, restored everywhere,
+        would repeat its dropout masks on every rank and count its share of the epoch once per rank). Not together
+        (a rank stopped on its own), rank 0 writes its own state, which a resume takes as the best there is."""
         s = self.state
         own = {"rng": rng_state(), "loss_sum": s.loss_sum, "images": s.images, "counts": s.counts.clone()}
         ranks: list[Any] = [own]
-        if self.env.enabled:
+        if self.env.enabled and together:
             ranks = [None] * self.env.world
             dist.all_gather_object(ranks, own)
         if not self.env.main:
@@ -498,7 +499,7 @@ class _Trainer:
                     "seconds": s.seconds,
                 },
                 "rng": own["rng"],
-                **({"ranks": ranks} if self.env.enabled else {}),
+                **({"ranks": ranks} if self.env.enabled and together else {}),
                 **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
             },
         )
@@ -517,7 +518,9 @@ class _Trainer:
                 # A DataLoader whose workers caught the same Ctrl-C fails with its own error: still a stop.
                 if stop.signum is None:
                     raise
-                self._save_checkpoint()
+                # Every rank stops after the same step (``_agree``) and saves together; a rank stopped by its own
+                # loader's error alone must not wait on the others in a gather they never join.
+                self._save_checkpoint(together=isinstance(exc, _StopError))
                 s = self.state
                 message = (
                     f"training stopped by {stop.name} at epoch {s.epoch + 1}, batch {s.step}; "

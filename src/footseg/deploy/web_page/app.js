@@ -230,7 +230,8 @@ function run(segmenter) {
   let photoName = null;
 
   function draw() {
-    const [width, height] = fitArea(...sizeOf(shown), MAX_VIEW_AREA);
+    // the camera's picture is the frame segmented, at the size it had then (a phone turned since has another)
+    const [width, height] = shown === video ? [frame.width, frame.height] : fitArea(...sizeOf(shown), MAX_VIEW_AREA);
     if (view.width !== width || view.height !== height) {
       view.width = width;
       view.height = height;
