@@ -1,8 +1,9 @@
 """``footseg export --format web``: a static site that segments feet live from a phone's camera, in the browser.
 
-The folder holds the page (``index.html``, ``style.css`` and three plain ES modules, no bundler: ``app.js`` draws,
+The folder holds the page (``index.html``, ``style.css`` and four plain ES modules, no bundler: ``app.js`` draws,
 ``segmenter.js`` mirrors footseg's pre-processing and ``footseg.runtime.temporal``, ``view.js`` holds the camera,
-canvas and latency helpers it shares with the MediaPipe peer's page), the model (``model.onnx``,
+canvas and latency helpers it shares with the MediaPipe peer's page, ``png.js`` writes a mask as PNG at a photo's own
+size), the model (``model.onnx``,
 exported by ``export_module`` or ``export_int8`` with its one-channel foreground margin), ``model.json`` (what the
 page needs to know about it) and ONNX Runtime Web's WASM backend: its ES module API, the Emscripten loader and the
 SIMD + threads ``.wasm`` (the same binary runs on one thread where the page is not cross-origin isolated). Nothing
@@ -54,7 +55,7 @@ from footseg.runtime.resolve import ModelRef, resolve_model
 from footseg.runtime.temporal import DEFAULT_RATIOS, default_mode
 
 PAGE_DIR = Path(__file__).resolve().parent / "web_page"
-PAGE_FILES = ("index.html", "style.css", "app.js", "segmenter.js", "view.js")
+PAGE_FILES = ("index.html", "style.css", "app.js", "segmenter.js", "view.js", "png.js")
 # ONNX Runtime Web's WASM backend and nothing else: the API module, the Emscripten loader it imports and its binary.
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 ORT_LICENSE = "LICENSE"

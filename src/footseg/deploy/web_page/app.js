@@ -1,9 +1,10 @@
 // The page: the rear camera, the foot mask over it, FPS and latency, a photo button; a photo from the phone's
 // gallery can be opened instead of the camera (and without one).
 // window.footseg exposes the page's state so that tests and benchmarks read what the page computed.
+import { maskPng } from './png.js';
 import { MODES, Segmenter, areaResize, defaultThreads } from './segmenter.js';
 import {
-  LatencyMeter, MAX_CANVAS_AREA, fitArea, freeCanvas, makeCanvas, paintMask, startCamera as openCamera, toInput,
+  LatencyMeter, fitArea, freeCanvas, makeCanvas, paintMask, startCamera as openCamera, toInput,
 } from './view.js';
 
 const params = new URLSearchParams(window.location.search);
@@ -390,7 +391,7 @@ function run(segmenter) {
   }
 
   async function savePhotoMask() {
-    const [width, height] = fitArea(...sizeOf(shown));
+    const [width, height] = sizeOf(shown); // the photo's own size, however large: no canvas holds the mask
     const stem = photoName.replace(/\.[^.]*$/, '') || 'photo';
     await download(maskPng(footseg.lastProb, w, h, width, height, footseg.threshold), `${stem}-mask.png`);
   }
@@ -467,44 +468,6 @@ function run(segmenter) {
 
 // The view needs no more pixels than a screen has.
 const MAX_VIEW_AREA = 2048 * 2048;
-
-// The probability resized to the frame's size (bilinear, pixel centres aligned as in cv2.resize), then thresholded
-// at the model's threshold, as footseg's Predictor makes a mask at the photo's own size.
-function maskPng(prob, w, h, outW, outH, threshold) {
-  const canvas = makeCanvas(outW, outH);
-  const ctx = canvas.getContext('2d');
-  const image = ctx.createImageData(outW, outH);
-  const bound = Math.fround(threshold); // as numpy compares a float32 map
-  const sx = w / outW;
-  const sy = h / outH;
-  for (let y = 0; y < outH; y += 1) {
-    const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), h - 1);
-    const y0 = Math.floor(fy);
-    const y1 = Math.min(y0 + 1, h - 1);
-    const wy = fy - y0;
-    for (let x = 0; x < outW; x += 1) {
-      const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), w - 1);
-      const x0 = Math.floor(fx);
-      const x1 = Math.min(x0 + 1, w - 1);
-      const wx = fx - x0;
-      const top = prob[y0 * w + x0] * (1 - wx) + prob[y0 * w + x1] * wx;
-      const bottom = prob[y1 * w + x0] * (1 - wx) + prob[y1 * w + x1] * wx;
-      const value = top * (1 - wy) + bottom * wy > bound ? 255 : 0;
-      const k = 4 * (y * outW + x);
-      image.data[k] = value;
-      image.data[k + 1] = value;
-      image.data[k + 2] = value;
-      image.data[k + 3] = 255;
-    }
-  }
-  ctx.putImageData(image, 0, 0);
-  return new Promise((resolve) => {
-    canvas.toBlob((blob) => {
-      freeCanvas(canvas);
-      resolve(blob);
-    }, 'image/png');
-  });
-}
 
 async function download(blobPromise, name = `footseg-mask-${new Date().toISOString().replace(/[:.]/g, '-')}.png`) {
   const blob = await blobPromise;
