@@ -16,6 +16,7 @@ import torch
 
 from footseg.cli import main
 from footseg.data.io import write_png
+from footseg.errors import FootsegError
 from footseg.models import SavedModelInfo, create_model, save_model
 
 REAL_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-dev"
@@ -250,6 +251,20 @@ def test_predict_and_video_on_a_cpu_run_the_shipped_export_without_importing_tor
                               timeout=300)
         assert done.returncode == 0, done.stderr
     assert (tmp_path / "p" / "000_mask.png").is_file() and "onnx" in done.stdout
+
+
+def test_the_default_s_web_page_is_made_without_importing_torch(tmp_path: Path) -> None:
+    # `footseg serve --lan` builds it at each start: the shipped export goes on the page as it is
+    from footseg.deploy import web
+
+    try:
+        web.ort_dist()
+    except FootsegError:
+        pytest.skip("web/node_modules is missing (npm ci --prefix web; `make test` does it)")
+    argv = ["export", "--format", "web", "--out", str(tmp_path / "site")]
+    done = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, *argv], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "site" / "model.json").is_file()
 
 
 def test_a_stale_export_is_named_in_one_warning_line(model_dir: Path, photos: Path, tmp_path: Path, capsys) -> None:

@@ -107,6 +107,31 @@ def _skip_without_runtime() -> None:
         pytest.skip("web/node_modules is missing (npm ci --prefix web; `make test` does it)")
 
 
+def test_a_folder_s_own_export_goes_on_the_page_as_it_is_where_export_would_write_it(
+        trained_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from footseg.deploy import export
+    from footseg.models.info import read_info, write_info
+
+    _skip_without_runtime()
+    folder = tmp_path / "model"
+    shutil.copytree(trained_dir, folder)
+    assert main(["export", str(folder)]) == 0  # folder/model.onnx: the file Predictor runs in the weights' place
+    own = (folder / "model.onnx").read_bytes()
+    traced = []
+    real_export_onnx = export.export_onnx
+    monkeypatch.setattr(export, "export_onnx", lambda *a, **k: traced.append(k) or real_export_onnx(*a, **k))
+    site = web.export_web(folder, tmp_path / "as-is")
+    assert (site / "model.onnx").read_bytes() == own and traced == []  # copied: no network traced again
+    # another opset, or a config changed since the export (the page reads the threshold from the file): made anew
+    site = web.export_web(folder, tmp_path / "opset18", opset=18)
+    assert (site / "model.onnx").read_bytes() != own and traced == [{"opset": 18}]
+    write_info(folder, dataclasses.replace(read_info(folder), threshold=0.6))
+    site = web.export_web(folder, tmp_path / "threshold")
+    assert json.loads((site / "model.json").read_text())["threshold"] == 0.6 and len(traced) == 2
+
+
 def _ops(path: Path) -> list[str]:
     return [node.op_type for node in onnx.load(str(path)).graph.node]
 

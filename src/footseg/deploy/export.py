@@ -35,6 +35,7 @@ from footseg.errors import FootsegError
 from footseg.models.info import WEIGHTS_NAME, SavedModelInfo
 from footseg.provenance import sha256_file
 from footseg.runtime.onnx_model import (
+    DEFAULT_OPSET,
     FP32_NAME,
     INPUT_NAME,
     MARGIN,
@@ -46,7 +47,6 @@ from footseg.runtime.onnx_model import (
 )
 from footseg.runtime.resolve import ModelRef, resolve_model
 
-DEFAULT_OPSET = 17
 # torch.onnx's TorchScript exporter (dynamo=False, below) knows opsets up to 20 in torch 2.13: above, it warns and
 # then fails, or writes a file whose opset is not what was asked.
 MAX_OPSET = 20

@@ -39,6 +39,7 @@ OUTPUT_KEY = _PREFIX + "output"  # MARGIN, or absent: the output is the logits
 MARGIN = "margin"
 WEIGHTS_KEY = _PREFIX + "weights_sha256"  # of the model.safetensors exported; absent for a network exported from memory
 FP32_NAME = "model.onnx"  # a model folder's fp32 export, where ``footseg export`` writes it
+DEFAULT_OPSET = 17  # what ``footseg export`` writes unless asked
 
 
 def info_to_metadata(info: SavedModelInfo, precision: str) -> dict[str, str]:
