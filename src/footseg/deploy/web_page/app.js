@@ -4,7 +4,7 @@
 import { maskPng } from './png.js';
 import { MODES, Segmenter, areaResize, defaultThreads } from './segmenter.js';
 import {
-  LatencyMeter, fitArea, freeCanvas, makeCanvas, paintMask, startCamera as openCamera, toInput,
+  LatencyMeter, MAX_CANVAS_AREA, fitArea, freeCanvas, makeCanvas, paintMask, startCamera as openCamera, toInput,
 } from './view.js';
 
 const params = new URLSearchParams(window.location.search);
@@ -262,17 +262,31 @@ function run(segmenter) {
   }
 
   // The network's input from a photo: exactly footseg's resize_image where the photo shrinks (a photo is segmented
-  // once, so its full pixels are worth reading), the browser's own filter where it is smaller than the input.
+  // once, so its full pixels are worth reading), the browser's own filter where it is smaller than the input. Its
+  // pixels are read a strip of rows at a time, each strip as large as a canvas may be: a 24-megapixel iPhone photo is
+  // larger than iOS allows one canvas to be.
   function photoInput(image) {
-    const [width, height] = fitArea(image.naturalWidth, image.naturalHeight);
+    const [width, height] = [image.naturalWidth, image.naturalHeight];
     if (width < w || height < h) return canvasInput(image);
-    const full = makeCanvas(width, height);
+    const rows = Math.min(height, Math.max(1, Math.floor(MAX_CANVAS_AREA / width)));
+    const strip = makeCanvas(width, rows);
     try {
-      const fullCtx = full.getContext('2d', { willReadFrequently: true });
-      fullCtx.drawImage(image, 0, 0, width, height);
-      return toInput(areaResize(fullCtx.getImageData(0, 0, width, height).data, width, height, w, h), w, h);
+      const stripCtx = strip.getContext('2d', { willReadFrequently: true });
+      let first = 0;
+      let pixels = null;
+      const rowAt = (y) => {
+        if (pixels === null || y < first || y >= first + rows) {
+          first = y;
+          const n = Math.min(rows, height - y);
+          stripCtx.clearRect(0, 0, width, rows);
+          stripCtx.drawImage(image, 0, y, width, n, 0, 0, width, n); // 1:1, upright: rows y to y + n of the photo
+          pixels = stripCtx.getImageData(0, 0, width, n).data;
+        }
+        return [pixels, 4 * width * (y - first)];
+      };
+      return toInput(areaResize(rowAt, width, height, w, h), w, h);
     } finally {
-      freeCanvas(full); // tens of MB for a phone photo
+      freeCanvas(strip); // tens of MB for a phone photo
     }
   }
 

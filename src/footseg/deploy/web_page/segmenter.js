@@ -42,22 +42,30 @@ function roundHalfEven(value) {
 
 // OpenCV's INTER_AREA where both scales are whole numbers (its "fast" path): the block's plain sum, divided as
 // OpenCV divides it (2x2 blocks round ties up, others ties to even).
-function blockMean(rgba, sourceWidth, width, height, fx, fy) {
+function blockMean(rowAt, width, height, fx, fy) {
   const out = new Uint8ClampedArray(4 * width * height);
   const area = fx * fy;
   const inverse = Math.fround(1 / area);
   const mean = area === 4 && fx === 2 ? (sum) => (sum + 2) >> 2 : (sum) => roundHalfEven(Math.fround(sum * inverse));
+  const sums = new Int32Array(3 * width); // whole numbers: the order they are added in changes nothing
   for (let y = 0; y < height; y += 1) {
+    sums.fill(0);
+    for (let dy = 0; dy < fy; dy += 1) { // source rows in order: a photo comes a strip at a time
+      const [rgba, offset] = rowAt(y * fy + dy);
+      for (let x = 0; x < width; x += 1) {
+        const start = offset + 4 * x * fx;
+        for (let dx = 0; dx < fx; dx += 1) {
+          sums[3 * x] += rgba[start + 4 * dx];
+          sums[3 * x + 1] += rgba[start + 4 * dx + 1];
+          sums[3 * x + 2] += rgba[start + 4 * dx + 2];
+        }
+      }
+    }
     for (let x = 0; x < width; x += 1) {
       const k = 4 * (y * width + x);
-      for (let c = 0; c < 3; c += 1) {
-        let sum = 0;
-        for (let dy = 0; dy < fy; dy += 1) {
-          const start = 4 * ((y * fy + dy) * sourceWidth + x * fx) + c;
-          for (let dx = 0; dx < fx; dx += 1) sum += rgba[start + 4 * dx];
-        }
-        out[k + c] = mean(sum);
-      }
+      out[k] = mean(sums[3 * x]);
+      out[k + 1] = mean(sums[3 * x + 1]);
+      out[k + 2] = mean(sums[3 * x + 2]);
       out[k + 3] = 255;
     }
   }
@@ -68,14 +76,16 @@ function blockMean(rgba, sourceWidth, width, height, fx, fy) {
 // (width x height), each output pixel the area-weighted mean of the source pixels under it, in float32 and rounded
 // as OpenCV does, to the byte. Used for photos, so that a photo opened on the page gets the network input footseg's
 // Predictor makes of it; live frames keep the canvas's own filter, which costs nothing. Both sides must shrink or
-// stay (sourceWidth >= width, sourceHeight >= height).
-export function areaResize(rgba, sourceWidth, sourceHeight, width, height) {
+// stay (sourceWidth >= width, sourceHeight >= height). `rowAt(y)` gives source row y as [bytes, offset of its first
+// pixel]; rows are asked for in order (never an earlier one after a later), so a photo larger than any canvas may be
+// is read a strip at a time.
+export function areaResize(rowAt, sourceWidth, sourceHeight, width, height) {
   if (sourceWidth < width || sourceHeight < height) throw new Error('areaResize only shrinks');
   // OpenCV's own test for its fast path: both scales, computed as it computes them, whole to the last bit (for some
   // whole ratios, 49 among them, 1 / (1 / 49) is not 49 in doubles, and OpenCV takes the general path)
   const [fx, fy] = [1 / (width / sourceWidth), 1 / (height / sourceHeight)];
   if (Math.abs(fx - Math.round(fx)) < Number.EPSILON && Math.abs(fy - Math.round(fy)) < Number.EPSILON) {
-    return blockMean(rgba, sourceWidth, width, height, Math.round(fx), Math.round(fy));
+    return blockMean(rowAt, width, height, Math.round(fx), Math.round(fy));
   }
   const xs = areaTable(sourceWidth, width);
   const ys = areaTable(sourceHeight, height);
@@ -95,7 +105,7 @@ export function areaResize(rgba, sourceWidth, sourceHeight, width, height) {
   for (let j = 0; j < ys.to.length; j += 1) {
     const y = ys.to[j];
     const beta = ys.weight[j];
-    const base = 4 * sourceWidth * ys.from[j];
+    const [rgba, base] = rowAt(ys.from[j]);
     row.fill(0);
     for (let k = 0; k < xs.to.length; k += 1) {
       const s = base + 4 * xs.from[k];

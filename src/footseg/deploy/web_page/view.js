@@ -15,8 +15,8 @@ export function makeCanvas(width, height) {
 }
 
 // Browsers refuse a canvas larger than this (iOS Safari: 16,777,216 pixels; its 2D context is then null), so a
-// larger photo is read and shown scaled down to fit: a 24- or 48-megapixel phone photo among them (its mask is still
-// saved at its own size, without a canvas: png.js).
+// larger photo is shown scaled down to fit (a 24- or 48-megapixel phone photo among them), read a strip of rows at a
+// time (app.js) and its mask written without a canvas (png.js).
 export const MAX_CANVAS_AREA = 4096 * 4096;
 
 // (width, height) scaled by one factor, whole pixels, to at most `limit` pixels in all (never up).
