@@ -162,6 +162,14 @@ def test_metadata_round_trip(trained_dir: Path, fp32_onnx: Path) -> None:
     assert runner.precision == "fp32"
 
 
+def test_an_export_names_footseg_and_its_version_as_its_producer(fp32_onnx: Path, int8_onnx: Path) -> None:
+    import footseg
+
+    for path in (fp32_onnx, int8_onnx):  # not torch's exporter's version, nor ONNX Runtime's quantizer's
+        proto = onnx.load(str(path))
+        assert (proto.producer_name, proto.producer_version) == ("footseg", footseg.__version__), path
+
+
 def test_an_export_names_the_weights_file_it_came_from(trained_dir: Path, fp32_onnx: Path, tmp_path: Path) -> None:
     """A folder's export records its weights' sha256, so footseg knows it for those weights (``own_export``); a
     network exported from memory has no file to name."""

@@ -30,6 +30,7 @@ import torch
 from onnx import helper, numpy_helper
 from torch import nn
 
+from footseg import __version__
 from footseg.atomic import atomic_path
 from footseg.errors import FootsegError
 from footseg.models.info import WEIGHTS_NAME, SavedModelInfo
@@ -277,7 +278,7 @@ def export_module(
         proto = onnx.load(str(raw))
     drop_initializer_identities(proto)
     unblock_output_resize(proto)
-    proto.producer_name = "footseg"
+    proto.producer_name, proto.producer_version = "footseg", __version__  # not torch's version, which it had
     meta = info_to_metadata(info, "fp32")
     if margin:
         meta[OUTPUT_KEY] = MARGIN

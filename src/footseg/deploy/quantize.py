@@ -45,6 +45,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.calibrate import save_tensors_data
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from footseg import __version__
 from footseg.atomic import atomic_copy
 from footseg.data.dataset import Sample, find_samples, split_folder, spread
 from footseg.data.io import read_image, read_mask
@@ -322,7 +323,7 @@ def quantize_onnx(
     compact_names(proto)
     meta[PRECISION_KEY] = "int8"
     set_metadata(proto, meta)
-    proto.producer_name = "footseg"
+    proto.producer_name, proto.producer_version = "footseg", __version__  # not ONNX Runtime's quantizer's
     return save_onnx(proto, out)
 
 
