@@ -857,9 +857,21 @@ def test_an_opened_photo_is_segmented_as_footseg_segments_it(camera_browser: Bro
     page.context.close()
 
 
+# An engine that measures drawImage's source rectangle on the stored, sideways picture (older ones did): here, one
+# whose crops of a picture draw nothing, which the page's probe takes the same way.
+CROPS_WRONGLY = """
+const drawImage = CanvasRenderingContext2D.prototype.drawImage;
+CanvasRenderingContext2D.prototype.drawImage = function (...args) {
+  if (args.length === 9 && args[0] instanceof HTMLImageElement) return undefined;
+  return drawImage.apply(this, args);
+};
+"""
+
+
+@pytest.mark.parametrize("crops", ["upright", "wrongly"])
 def test_a_photo_larger_than_a_canvas_may_be_is_segmented_as_footseg_segments_it(
         no_camera_browser: Browser, server: SiteServer, site: Path, sideways_photo: tuple[Path, np.ndarray],
-        tmp_path: Path) -> None:
+        tmp_path: Path, crops: str) -> None:
     from PIL import Image
 
     # an iPhone's 24-megapixel photo (over the 16.7 megapixels of iOS Safari's largest canvas), stored sideways
@@ -868,7 +880,8 @@ def test_a_photo_larger_than_a_canvas_may_be_is_segmented_as_footseg_segments_it
     exif[0x0112] = 6
     Image.fromarray(np.ascontiguousarray(np.rot90(big))).save(tmp_path / "big.jpg", quality=90, exif=exif)
     upright = read_image(tmp_path / "big.jpg")
-    page, _ = open_page(no_camera_browser, server.url, camera=False)
+    page, _ = open_page(no_camera_browser, server.url, camera=False,
+                        init_script=CROPS_WRONGLY if crops == "wrongly" else None)
     page.wait_for_function("window.footseg.ready", timeout=TIMEOUT_MS)
     page.set_input_files("#file", str(tmp_path / "big.jpg"))
     page.wait_for_function("window.footseg.photos >= 1", timeout=TIMEOUT_MS)
@@ -879,14 +892,20 @@ def test_a_photo_larger_than_a_canvas_may_be_is_segmented_as_footseg_segments_it
     saved = read_mask(download.value.path())
     page.context.close()
     # read a strip at a time, upright: the network's input is footseg's resize_image of the whole photo, to the byte
+    # (where the browser crops wrongly, the photo scaled to fit one canvas first: close, not to the byte)
     h, w = state["size"]
     want_input = to_tensor(resize_image(upright, (h, w))).numpy()
-    np.testing.assert_array_equal(decode(state, "input", np.float32, (3, h, w)), want_input)
+    got_input = decode(state, "input", np.float32, (3, h, w))
+    if crops == "upright":
+        np.testing.assert_array_equal(got_input, want_input)
+    else:
+        apart = np.abs(got_input - want_input)
+        assert float(apart.max()) > 0 and float(apart.mean()) < 0.01
     # its mask at the photo's own size, no canvas in between
     assert saved.shape == upright.shape[:2] == (4284, 5712) and set(np.unique(saved).tolist()) == {0, 255}
     model = OnnxModel(site / "model.onnx")
     want = resize_proba(python_mask(model, want_input), upright.shape[:2]) > model.info.threshold
-    assert float(((saved > 0) == want).mean()) >= AGREEMENT
+    assert float(((saved > 0) == want).mean()) >= (AGREEMENT if crops == "upright" else 0.99)
 
 
 def test_without_a_camera_a_photo_can_still_be_opened(no_camera_browser: Browser, server: SiteServer,
@@ -927,7 +946,8 @@ FIT_AREA = """async (sizes) => {
 }"""
 
 
-def test_a_photo_larger_than_a_canvas_may_be_is_scaled_to_fit(camera_browser: Browser, server: SiteServer) -> None:
+def test_fit_area_scales_a_photo_to_the_largest_canvas_there_may_be(camera_browser: Browser,
+                                                                    server: SiteServer) -> None:
     # iPhone 15's 24 MP, 48 MP, a 50 MP Android photo, a panorama, and photos that fit as they are
     sizes = [(5712, 4284), (4284, 5712), (8064, 6048), (8160, 6120), (16000, 3000), (4032, 3024), (4096, 4096)]
     page, _ = open_page(camera_browser, server.url)

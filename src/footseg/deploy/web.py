@@ -142,16 +142,18 @@ def _export_model(ref: ModelRef, out: Path, precision: str, opset: int, int8: di
 
 
 def _own_export_as_is(ref: ModelRef, opset: int) -> Path | None:
-    """A model folder's own export (``own_export``: both shipped models ship one) where it is what ``export_onnx``
-    would write for the page: at the model's side and ``opset``, its metadata the folder's config as it is now (the page
-    reads the threshold and the rest from the file). The page then runs the very file Python runs, and the site is made
-    without tracing the network again (nor importing torch: ``footseg serve`` starts in about a second)."""
+    """A model folder's own export (``own_export``: both shipped models ship one) where it is the network
+    ``export_onnx`` would write for the page: at the model's side and ``opset``, its metadata the folder's config as it
+    is now (the page reads the threshold and the rest from the file; a batch left dynamic changes nothing there). The
+    page then runs the very file Python runs, and the site is made without tracing the network again (nor importing
+    torch: ``footseg serve`` starts in about a second)."""
     if ref.size is not None:
         return None
     model, _ = own_export(ref.folder)
     if model is None or info_to_dict(model.info) != info_to_dict(read_info(ref.folder)):
         return None
-    opsets = [o.version for o in read_onnx(model.path).opset_import if o.domain in ("", "ai.onnx")]
+    opsets = [o.version for o in read_onnx(model.path, load_external_data=False).opset_import
+              if o.domain in ("", "ai.onnx")]
     return model.path if opsets == [opset] else None
 
 

@@ -208,6 +208,27 @@ function sizeOf(source) {
     ? [source.videoWidth, source.videoHeight] : [source.naturalWidth, source.naturalHeight];
 }
 
+// A photo stored turned (EXIF orientation 6, as phones store them) is read a strip at a time through drawImage's source
+// rectangle, which browsers measure on the upright picture, as the spec says; engines that once measured it on the
+// stored one are caught here, once: an 8x16 picture, white above black, stored 16x8.
+const TURNED_PROBE = 'data:image/jpeg;base64,/9j/4AAQSkZJRgABAQAAAQABAAD/4QAiRXhpZgAATU0AKgAAAAgAAQESAAMAAAABAAYAAAAAAAD/2wBDAAMCAgMCAgMDAwMEAwMEBQgFBQQEBQoHBwYIDAoMDAsKCwsNDhIQDQ4RDgsLEBYQERMUFRUVDA8XGBYUGBIUFRT/2wBDAQMEBAUEBQkFBQkUDQsNFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBT/wAARCAAIABADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwD9U6/lXoooA//Z';
+let uprightCrops = null;
+
+function cropsUpright() {
+  uprightCrops ??= (async () => {
+    const probe = new Image();
+    probe.src = TURNED_PROBE;
+    await probe.decode();
+    const canvas = makeCanvas(1, 1);
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(probe, 0, 12, 1, 1, 0, 0, 1, 1); // the upright picture's lower half: black
+    const [red, , , alpha] = ctx.getImageData(0, 0, 1, 1).data;
+    freeCanvas(canvas);
+    return alpha === 255 && red < 128;
+  })().catch(() => false);
+  return uprightCrops;
+}
+
 // The page's loop and buttons for ``segmenter``: photos open at once; ``goLive()`` adds the camera once it runs.
 function run(segmenter) {
   const { width: w, height: h } = segmenter;
@@ -265,10 +286,11 @@ function run(segmenter) {
   // once, so its full pixels are worth reading), the browser's own filter where it is smaller than the input. Its
   // pixels are read a strip of rows at a time, each strip as large as a canvas may be: a 24-megapixel iPhone photo is
   // larger than iOS allows one canvas to be.
-  function photoInput(image) {
+  async function photoInput(image) {
     const [width, height] = [image.naturalWidth, image.naturalHeight];
     if (width < w || height < h) return canvasInput(image);
     const rows = Math.min(height, Math.max(1, Math.floor(MAX_CANVAS_AREA / width)));
+    if (rows < height && !(await cropsUpright())) return scaledPhotoInput(image);
     const strip = makeCanvas(width, rows);
     try {
       const stripCtx = strip.getContext('2d', { willReadFrequently: true });
@@ -279,7 +301,8 @@ function run(segmenter) {
           first = y;
           const n = Math.min(rows, height - y);
           stripCtx.clearRect(0, 0, width, rows);
-          stripCtx.drawImage(image, 0, y, width, n, 0, 0, width, n); // 1:1, upright: rows y to y + n of the photo
+          if (n === height) stripCtx.drawImage(image, 0, 0); // the whole photo, upright
+          else stripCtx.drawImage(image, 0, y, width, n, 0, 0, width, n); // rows y to y + n of the upright photo
           pixels = stripCtx.getImageData(0, 0, width, n).data;
         }
         return [pixels, 4 * width * (y - first)];
@@ -290,10 +313,25 @@ function run(segmenter) {
     }
   }
 
+  // Where the browser crops a turned photo wrongly: the photo scaled to fit one canvas, then shrunk (close to
+  // footseg's input, not to the byte).
+  function scaledPhotoInput(image) {
+    const [width, height] = fitArea(image.naturalWidth, image.naturalHeight);
+    const full = makeCanvas(width, height);
+    try {
+      const fullCtx = full.getContext('2d', { willReadFrequently: true });
+      fullCtx.drawImage(image, 0, 0, width, height);
+      const pixels = fullCtx.getImageData(0, 0, width, height).data;
+      return toInput(areaResize((y) => [pixels, 4 * width * y], width, height, w, h), w, h);
+    } finally {
+      freeCanvas(full);
+    }
+  }
+
   async function segment(source) {
     const t0 = performance.now();
     const still = source !== video;
-    const pixels = still ? photoInput(source) : canvasInput(grabFrame());
+    const pixels = still ? await photoInput(source) : canvasInput(grabFrame());
     const { prob, prior } = await (still ? segmenter.still(pixels) : segmenter.step(pixels));
     const mask = paintMask(prob, overlayPixels.data, footseg.threshold);
     overlayCtx.putImageData(overlayPixels, 0, 0);
@@ -485,7 +523,6 @@ const MAX_VIEW_AREA = 2048 * 2048;
 
 async function download(blobPromise, name = `footseg-mask-${new Date().toISOString().replace(/[:.]/g, '-')}.png`) {
   const blob = await blobPromise;
-  if (blob === null) throw new Error('the mask could not be encoded as PNG (out of memory?)');
   const url = URL.createObjectURL(blob);
   const link = document.createElement('a');
   link.href = url;

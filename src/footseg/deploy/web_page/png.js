@@ -39,13 +39,19 @@ export async function greyPng(width, height, row) {
   const writer = deflate.writable.getWriter();
   const stride = width + 1; // each row starts with its filter type: 0, none
   const rows = Math.max(1, Math.floor(BLOCK_BYTES / stride));
-  for (let y = 0; y < height; y += rows) {
-    const n = Math.min(rows, height - y);
-    const block = new Uint8Array(n * stride);
-    for (let k = 0; k < n; k += 1) row(y + k, block.subarray(k * stride + 1, (k + 1) * stride));
-    await writer.write(block);
+  try {
+    for (let y = 0; y < height; y += rows) {
+      const n = Math.min(rows, height - y);
+      const block = new Uint8Array(n * stride);
+      for (let k = 0; k < n; k += 1) row(y + k, block.subarray(k * stride + 1, (k + 1) * stride));
+      await writer.write(block);
+    }
+    await writer.close();
+  } catch (error) {
+    writer.abort(error).catch(() => {}); // the stream let go; its reader's rejection is this error, raised here
+    compressed.catch(() => {});
+    throw error;
   }
-  await writer.close();
   const header = new Uint8Array(13);
   const fields = new DataView(header.buffer);
   fields.setUint32(0, width);

@@ -14,9 +14,9 @@ export function makeCanvas(width, height) {
   return canvas;
 }
 
-// Browsers refuse a canvas larger than this (iOS Safari: 16,777,216 pixels; its 2D context is then null), so a
-// larger photo is shown scaled down to fit (a 24- or 48-megapixel phone photo among them), read a strip of rows at a
-// time (app.js) and its mask written without a canvas (png.js).
+// Browsers refuse a canvas larger than this (iOS Safari: 16,777,216 pixels; its 2D context is then null): a larger
+// photo (a 24- or 48-megapixel phone photo among them) is read a strip of rows at a time (app.js; scaled to fit one
+// canvas where the browser crops a turned picture wrongly) and its mask written without a canvas (png.js).
 export const MAX_CANVAS_AREA = 4096 * 4096;
 
 // (width, height) scaled by one factor, whole pixels, to at most `limit` pixels in all (never up).
