@@ -20,7 +20,7 @@ import torch
 
 from footseg.bench.cost import interleaved
 from footseg.data.io import read_image
-from footseg.data.transforms import resize_image, to_tensor
+from footseg.data.transforms import resize_image, to_array
 from footseg.eval.evaluate import labelled_samples
 from footseg.runtime.onnx_model import OnnxModel
 from footseg.runtime.predictor import Predictor, keep_confident_regions
@@ -42,7 +42,7 @@ def main() -> None:
     onnx = OnnxModel(args.onnx or predictor.ref.folder / "model.int8.onnx", threads=1)
     images = [read_image(s.image) for s in labelled_samples(args.data, args.split)[: args.n]]
     maps = list(predictor.at_region_peak(0).at_presence(0).network_proba(images))
-    inputs = [to_tensor(resize_image(image, predictor.input_size))[None].numpy() for image in images]
+    inputs = [to_array(resize_image(image, predictor.input_size))[None] for image in images]
     net_next, map_next = itertools.cycle(inputs).__next__, itertools.cycle(maps).__next__
     t, peak = predictor.threshold, predictor.region_peak
     net, regions = interleaved(
