@@ -75,17 +75,18 @@ function run(segmenter) {
   let overlayCtx = null;
   let overlayPixels = null;
   let lastTimestamp = -1;
-  let busy = false;
 
-  function draw() {
+  // ``shown``: the picture segmented last (the video, or its copy in ``frame`` while recording), under its mask.
+  function draw(shown) {
     if (view.width !== video.videoWidth || view.height !== video.videoHeight) {
       view.width = video.videoWidth;
       view.height = video.videoHeight;
     }
-    viewCtx.drawImage(video, 0, 0, view.width, view.height);
+    viewCtx.drawImage(shown, 0, 0, view.width, view.height);
     if (overlay !== null) viewCtx.drawImage(overlay, 0, 0, view.width, view.height);
   }
 
+  // Segments the camera's current frame (synchronously: MediaPipe's VIDEO mode blocks); returns the picture it read.
   function segment() {
     let source = video;
     let input = null;
@@ -121,19 +122,16 @@ function run(segmenter) {
     footseg.frames += 1;
     record(performance.now() - t0);
     footseg.onFrame?.(footseg);
+    return source;
   }
 
+  // The frame is drawn after it is segmented, under its own mask, as footseg's page draws it (app.js), not under the
+  // previous frame's.
   function onFrame() {
-    draw();
-    if (!busy) {
-      busy = true;
-      try {
-        segment();
-      } catch (error) {
-        fail(`segmentation failed (${error?.message ?? error})`);
-      } finally {
-        busy = false;
-      }
+    try {
+      draw(segment());
+    } catch (error) {
+      fail(`segmentation failed (${error?.message ?? error})`);
     }
     if (!footseg.errors.length) video.requestVideoFrameCallback(onFrame);
   }
