@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -130,6 +131,42 @@ def test_masks_are_never_written_over_a_masks_folder_there_before(tmp_path: Path
     assert {p.name: p.read_bytes() for p in (clip / "masks").iterdir()} == before
     assert not (clip / "overlay.mp4").exists()
     assert segment_video(red_predictor, clip, clip, progress=False).frames == 2  # the overlay alone: nothing to mix
+
+
+def test_overlay_is_h264_with_its_index_first_and_plays_in_a_browser(tmp_path: Path) -> None:
+    import av
+
+    frames = [moving_blob(k, 47, 65)[0] for k in range(9)]  # odd sides: padded to even
+    with VideoWriter(tmp_path / "v.mp4", fps=30000 / 1001) as writer:
+        for frame in frames:
+            writer.write(frame)
+    data = (tmp_path / "v.mp4").read_bytes()
+    assert -1 < data.find(b"moov") < data.find(b"mdat")  # faststart: a browser plays it while it downloads
+    with av.open(str(tmp_path / "v.mp4")) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.codec_context.pix_fmt) == ("h264", "yuv420p")
+        assert stream.average_rate == Fraction(30000, 1001)
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    assert len(decoded) == 9 and decoded[0].shape == (48, 66, 3)
+    for got, sent in zip(decoded, frames, strict=True):  # in colour and place (the frames' pixel noise aside)
+        blur = [cv2.GaussianBlur(f.astype(np.float32), (0, 0), 2) for f in (got[:47, :65], sent)]
+        assert np.abs(blur[0] - blur[1]).mean() < 2
+
+    from footseg.bench.browser import browser_problem, chromium
+
+    if problem := browser_problem():
+        pytest.skip(problem)
+    (tmp_path / "play.html").write_text("<video muted src='v.mp4'></video>")
+    with chromium("--allow-file-access-from-files") as browser:
+        page = browser.new_page()
+        page.goto((tmp_path / "play.html").as_uri())
+        got = page.evaluate("""() => new Promise((resolve) => {
+          const video = document.querySelector('video');
+          if (video.readyState >= 2) resolve([video.videoWidth, video.videoHeight]);
+          video.onloadeddata = () => resolve([video.videoWidth, video.videoHeight]);
+          video.onerror = () => resolve(`error ${video.error?.code}`);
+        })""")
+    assert got == [66, 48]  # MPEG-4 Part 2 ('mp4v', what OpenCV's wheels write): error 4, not supported
 
 
 def test_frames_of_another_size_are_fitted_to_the_first(tmp_path: Path) -> None:
