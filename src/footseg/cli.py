@@ -178,8 +178,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                      overwrite=args.overwrite)
     for path, why in result.failed:
         print(f"footseg: error: {path}: {why}", file=sys.stderr)
-    print(f"wrote masks and overlays for {result.done} images to {args.out}"
-          + (f"; {len(result.failed)} could not be read" if result.failed else ""))
+    print(f"wrote masks and overlays for {result.done} image{'s' * (result.done != 1)} to {args.out}"
+          + (f"; {len(result.failed)} could not be read" if result.failed else "")
+          + (f"; left out {result.skipped} masks and overlays of an earlier run, beside their photos"
+             if result.skipped else ""))
     return 1 if result.failed else 0
 
 

@@ -41,15 +41,17 @@ def test_runs_a_saved_model_folder(saved_model: Path, make_blob_folder, tmp_path
     assert read_mask(tmp_path / "out" / "blob0_mask.png").shape == (48, 80)
 
 
-def test_a_folder_predicted_into_itself_again_skips_its_own_outputs(red_model, make_blob_folder, tmp_path: Path
+def test_a_folder_predicted_again_skips_its_own_outputs(red_model, make_blob_folder, tmp_path: Path
                                                                     ) -> None:
     photos = make_blob_folder(tmp_path / "d", [(48, 80), (40, 40)]) / "images"
     assert predict(red_model, [photos], photos).done == 2
     assert predict(red_model, [photos], photos, overwrite=True).done == 2  # not 6: blob0_mask.png is no photo
     assert sorted(p.name for p in photos.iterdir()) == [
         "blob0.png", "blob0_mask.png", "blob0_overlay.jpg", "blob1.png", "blob1_mask.png", "blob1_overlay.jpg"]
-    elsewhere = tmp_path / "out"
-    assert predict(red_model, [photos], elsewhere).done == 6  # named as input from another folder, they are photos
+    elsewhere = predict(red_model, [photos], tmp_path / "out")  # the folder segmented again into another
+    assert (elsewhere.done, elsewhere.skipped) == (2, 4)  # not blob0_mask_mask.png and blob0_overlay_overlay.jpg
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "blob0_mask.png", "blob0_overlay.jpg", "blob1_mask.png", "blob1_overlay.jpg"]
     (photos / "blob1.png").unlink()  # a mask whose photo is gone could be anyone's photo now: it is segmented
     assert predict(red_model, [photos], photos, overwrite=True).done == 3  # blob0, blob1_mask.png, blob1_overlay.jpg
 
@@ -150,3 +152,14 @@ def test_two_inputs_with_one_name_are_refused(make_blob_folder, tmp_path: Path) 
     with pytest.raises(FootsegError, match="overwrite"):
         collect_images([a, b])
     assert collect_images([a, a / "images" / "blob0.png"]) == [a / "images" / "blob0.png"]
+
+
+def test_cli_predict_says_what_it_left_out(saved_model: Path, make_blob_folder, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from footseg.cli import main
+
+    photos = make_blob_folder(tmp_path / "d", [(40, 48)]) / "images"
+    assert main(["predict", str(saved_model), str(photos), "--out", str(photos)]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote masks and overlays for 1 image to {photos}\n")
+    assert main(["predict", str(saved_model), str(photos), "--out", str(tmp_path / "again")]) == 0
+    assert "for 1 image to" in (out := capsys.readouterr().out) and "left out 2 masks and overlays" in out

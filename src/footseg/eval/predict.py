@@ -71,12 +71,23 @@ def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
     return list(seen.values())
 
 
+def drop_own_outputs(paths: Sequence[Path]) -> tuple[list[Path], int]:
+    """``paths`` without footseg's outputs of an earlier run, and how many those were: X_mask.png and X_overlay.jpg
+    beside a photo X that is itself an input (a folder predicted into itself, or segmented again elsewhere)."""
+    photos = {(p.parent.resolve(), p.stem) for p in paths}
+    kept = [p for p in paths if not any(
+        p.name.endswith(suffix) and (p.parent.resolve(), p.name[: -len(suffix)]) in photos
+        for suffix in OUTPUT_SUFFIXES)]
+    return kept, len(paths) - len(kept)
+
+
 @dataclass
 class PredictResult:
     """How a batch prediction went: images written, and each photo that could not be read with the reason."""
 
     done: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: int = 0  # masks and overlays of an earlier run beside their photos: outputs, not photos
 
 
 def _read_or_fail(path: Path, result: PredictResult) -> np.ndarray | None:
@@ -98,10 +109,8 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
     """
     out = Path(out)
     paths = collect_images(inputs)  # all problems with the inputs as named surface before the model is loaded
-    if out.is_dir():  # a folder predicted into itself: X_mask.png and X_overlay.jpg beside photo X are its outputs
-        ours, stems = out.resolve(), {p.stem for p in paths}
-        paths = [p for p in paths if not (p.parent.resolve() == ours and any(
-            p.name.endswith(suffix) and p.name[: -len(suffix)] in stems for suffix in OUTPUT_SUFFIXES))]
+    paths, skipped = drop_own_outputs(paths)
+    if out.is_dir():
         taken = [out / f"{p.stem}{suffix}" for p in paths for suffix in OUTPUT_SUFFIXES
                  if (out / f"{p.stem}{suffix}").exists()]
         if taken and not overwrite:
@@ -109,7 +118,7 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
             raise FootsegError(f"already exists{more}: --overwrite replaces them, or choose another --out", taken[0])
     predictor = as_predictor(model)
     out.mkdir(parents=True, exist_ok=True)
-    result = PredictResult()
+    result = PredictResult(skipped=skipped)
     for start in range(0, len(paths), _BATCH):
         read = [(p, _read_or_fail(p, result)) for p in paths[start : start + _BATCH]]
         chunk = [(p, image) for p, image in read if image is not None]
