@@ -81,3 +81,22 @@ def test_quick_main_job_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     run_main(tmp_path / "main", quick=True)
     after = {n: (tmp_path / "main" / "runs" / n / "best" / "model.safetensors").stat().st_mtime_ns for n in PLANS}
     assert before == after
+    again = capsys.readouterr().out  # and says so
+    assert ("rendered before" in again) == (headless_gl_problem() is None)  # else: procedural images, made again
+    assert again.count(": trained before, all") == len(PLANS)
+    assert "rendering" not in again and "resuming" not in again
+
+
+def test_a_stopped_main_job_says_the_same_command_continues(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from footseg import pipeline
+    from footseg.cli import main
+
+    def stopped(out: Path, quick: bool = False) -> Path:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "run_main", stopped)
+    assert main(["run", "--out", str(tmp_path / "m"), "--quick"]) == 130
+    assert f"`footseg run --out {tmp_path / 'm'} --quick` continues where it stopped" in capsys.readouterr().err
+    assert main(["run"]) == 130  # make run's folder
+    assert "`footseg run --out runs/main` (or `make run`) continues" in capsys.readouterr().err

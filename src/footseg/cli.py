@@ -46,7 +46,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         distill_anneal=not args.no_distill_anneal,
         augment=not args.no_augment,
     )
-    best = train(cfg, resume=args.resume)
+    try:
+        best = train(cfg, resume=args.resume)
+    except KeyboardInterrupt:
+        if os.environ.get("RANK", "0") == "0" and (Path(cfg.out) / "checkpoint.pt").is_file():
+            print(f"footseg train: continue with: footseg train --out {cfg.out} --resume (and the same options)",
+                  file=sys.stderr)
+        raise
     if os.environ.get("RANK", "0") == "0":  # under torchrun every process returns here; say it once
         print(f"best model: {best}")
     return 0
@@ -450,9 +456,18 @@ def _cmd_study(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from footseg.pipeline import run_main
 
-    report = run_main(Path(args.out), quick=args.quick)
+    try:
+        report = run_main(Path(args.out), quick=args.quick)
+    except KeyboardInterrupt:
+        command = f"footseg run --out {args.out}" + (" --quick" if args.quick else "")
+        again = " (or `make run`)" if args.out == RUN_OUT and not args.quick else ""
+        print(f"footseg run: stopped; `{command}`{again} continues where it stopped", file=sys.stderr)
+        raise
     print(f"report: {report}")
     return 0
+
+
+RUN_OUT = "runs/main"  # footseg run's folder, as `make run` names it
 
 
 MODEL_HELP = ("a saved model folder, a run folder (its best/), an exported .onnx file, a shipped model's name, or "
@@ -754,7 +769,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_study)
 
     s = sub.add_parser("run", help="the main job: synthetic data, train all five models, benchmark, report")
-    s.add_argument("--out", default="runs/main")
+    s.add_argument("--out", default=RUN_OUT, help=f"the job's folder: data/, runs/ and report/ (default {RUN_OUT})")
     s.add_argument("--quick", action="store_true", help="tiny settings, for smoke tests")
     s.set_defaults(func=_cmd_run)
     return p

@@ -115,7 +115,9 @@ def _make_data(folder: Path, quick: bool, started: float) -> Path:
             _say(f"{folder / 'synth'} was rendered with other settings; rendering it afresh and retraining", started)
             shutil.rmtree(folder / "synth")
             shutil.rmtree(folder.parent / "runs", ignore_errors=True)
-        _say(f"rendering {n} synthetic images (footseg synth) in {folder / 'synth'}", started)
+        again = old is not None and not setting_differences(old.get("settings"), settings)
+        _say(f"{n} synthetic images in {folder / 'synth'}: rendered before (any missing are made now)" if again
+             else f"rendering {n} synthetic images (footseg synth) in {folder / 'synth'}", started)
         synthesize(folder / "synth", settings, workers=1 if quick else 2, resume=True, progress=sys.stderr.isatty())
         return folder / "synth"
     _say(f"no headless OpenGL ({problem}); making {n} procedural images in {folder / 'procedural'}", started)

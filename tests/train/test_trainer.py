@@ -678,3 +678,23 @@ def test_self_priors_replace_the_fake_ones_with_the_networks_own_output(tiny_dat
     assert torch.equal(mixed, run._own_priors(images, step=0))  # reproducible, so a resumed run replays it
     with pytest.raises(FootsegError, match="needs --prior"):
         _cfg(tiny_dataset, tmp_path / "x", self_prior=0.5).validate()
+
+
+def test_a_stopped_cli_train_says_how_to_continue_and_a_finished_run_is_not_trained_again(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from footseg.cli import main
+
+    run = tmp_path / "run"
+    argv = ["train", "--model", "fastlinknet", "--width", "0.25", "--size", "64", "--epochs", "2", "--batch-size", "2",
+            "--workers", "0", "--no-progress", "--data", str(tiny_dataset), "--out", str(run)]
+    real_build_loss = trainer.build_loss
+    monkeypatch.setattr(trainer, "build_loss", _build_loss_killed_at(3))
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert f"continue with: footseg train --out {run} --resume" in err and "footseg: interrupted" in err
+    monkeypatch.setattr(trainer, "build_loss", real_build_loss)
+    assert main([*argv, "--resume"]) == 0
+    assert main([*argv, "--resume"]) == 0  # finished: says so, and trains no epoch 3 of 2
+    out = capsys.readouterr().out.split("best model:")[-2]  # what the second resume said
+    assert f"{run}: trained before, all 2 epochs (best val IoU" in out and "epoch 3" not in out

@@ -450,6 +450,9 @@ class _Trainer:
                 f"checkpoint does not fit this run ({type(exc).__name__}: {first})", self.checkpoint_path
             ) from exc
         s = self.state
+        if s.epoch >= self.cfg.epochs:  # a finished run asked to resume: nothing is trained again
+            self._log(f"{self.run}: trained before, all {self.cfg.epochs} epochs (best val IoU {s.best_iou:.4f})")
+            return
         where = f"epoch {s.epoch + 1}, batch {s.step}" if s.step else f"the start of epoch {s.epoch + 1}"
         best = f" (best val IoU so far {s.best_iou:.4f})" if s.history else ""
         self._log(f"{self.run}: resuming at {where}{best}")
@@ -522,11 +525,9 @@ class _Trainer:
                 # loader's error alone must not wait on the others in a gather they never join.
                 self._save_checkpoint(together=isinstance(exc, _StopError))
                 s = self.state
-                message = (
-                    f"training stopped by {stop.name} at epoch {s.epoch + 1}, batch {s.step}; "
-                    f"checkpoint saved to {self.checkpoint_path}. Continue with: "
-                    f"footseg train --out {self.run} --resume (and the same options)"
-                )
+                # How to continue is the caller's to say: `footseg train --resume`, or a larger job run again
+                message = (f"training stopped by {stop.name} at epoch {s.epoch + 1}, batch {s.step}; "
+                           f"checkpoint saved to {self.checkpoint_path}")
                 self._log(message, err=True)
                 raise KeyboardInterrupt(message) from exc
         if not self.keep_best:
