@@ -50,8 +50,10 @@ def test_tables_figures_and_json_cover_every_model(runs: list[Path], tiny_datase
     for m in report["models"]:
         assert m["params"] > 0 and m["latency_ms"] > 0 and m["gflops"] > 0
         assert m["test"]["n"] == 4 and m["real"]["n"] == 4
+        assert "iou_interval" in m["test"] and "iou_interval" in m["real"]
         assert f"{100 * m['test']['iou']:.1f}" in text
     assert report["models"][0]["history"]["best_epoch"] == 2 and report["models"][1]["history"] is None
+    assert f"Test: `{tiny_dataset}` (4 images)" in text and f"Real: `{blob_folder}` (4 images)" in text
 
     for name, cols in (("figure_4_1.png", 4), ("figure_4_1_real.png", 4)):
         figure = read_image(out / name)
@@ -75,7 +77,7 @@ def test_shown_from_names_the_folders_under_it_relative_to_it(runs: list[Path], 
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert [m["folder"] for m in report["models"]] == ["runs/fast/best", "enet-model"]
     assert report["test_data"] == str(tiny_dataset)  # outside it: as given
-    assert f"Test: `{tiny_dataset}`." in readme.read_text()
+    assert f"Test: `{tiny_dataset}` (4 images)." in readme.read_text()
 
 
 def test_two_runs_of_one_model_get_told_apart(runs: list[Path], tmp_path: Path) -> None:
@@ -137,8 +139,19 @@ def test_labels_mark_shipped_models_and_tell_same_named_runs_apart() -> None:
     shipped = ModelRef(path=Path("pretrained/fastlinknet"), name="fastlinknet", shipped=True)
     run = ModelRef(path=Path("r/fastlinknet/best"), name="fastlinknet")
     assert _labels(["fastlinknet", "fastlinknet"], [run, shipped]) == ["fastlinknet", "fastlinknet (shipped)"]
+    assert _labels(["fastlinknet"], [shipped], [True]) == ["fastlinknet (shipped, pruned)"]
     a, b = ModelRef(path=Path("a/best"), name="a"), ModelRef(path=Path("b"), name="b")
     assert _labels(["enet", "enet"], [a, b]) == ["enet (a)", "enet (b)"]
+    kd = ModelRef(path=Path("r/fastlinknet_kd/best"), name="fastlinknet_kd")
+    assert _labels(["fastlinknet", "fastlinknet"], [run, kd]) == ["fastlinknet", "fastlinknet (fastlinknet_kd)"]
+
+
+def test_a_study_quoted_from_an_older_report_names_its_plain_run_plainly() -> None:
+    from footseg.report import _plain_label
+
+    assert _plain_label("fastlinknet (fastlinknet)") == "fastlinknet"
+    assert _plain_label("fastlinknet (fastlinknet_kd)") == "fastlinknet (fastlinknet_kd)"
+    assert _plain_label("enet") == "enet"
 
 
 def test_briefly_trained_runs_stay_out_of_the_thesis_tables(runs: list[Path], tiny_dataset: Path,

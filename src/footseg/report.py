@@ -18,7 +18,7 @@ from footseg.data.dataset import spread
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate, labelled_samples
 from footseg.eval.figures import prediction_grid
-from footseg.models.info import CONFIG_NAME
+from footseg.models.info import CONFIG_NAME, LAYER_SHAPES_KEY
 from footseg.runtime.predictor import Predictor
 from footseg.runtime.resolve import ModelRef, resolve_model
 from footseg.train.history import HISTORY, read_history
@@ -68,7 +68,8 @@ def _history_summary(run: Path) -> dict | None:
 
 
 def _scores(scores: dict | None) -> dict | None:
-    return None if scores is None else {k: scores[k] for k in ("accuracy", "iou", "miou", "n", "per_image")}
+    return None if scores is None else {k: scores[k] for k in ("accuracy", "iou", "iou_interval", "miou", "n",
+                                                              "per_image")}
 
 
 def _pct(scores: dict | None, key: str) -> str:
@@ -92,14 +93,24 @@ def _figure(entries: list[_Entry], data: Path, split: str, title: str, out: Path
 # --- report -----------------------------------------------------------------------------------------------------
 
 
-def _labels(models: list[str], refs: list[ModelRef]) -> list[str]:
-    """Model names; a shipped model is "name (shipped)", and runs sharing a name get their run folder's name."""
+def _labels(models: list[str], refs: list[ModelRef], pruned: list[bool] | None = None) -> list[str]:
+    """Model names; a shipped model is "name (shipped)" ("name (shipped, pruned)" where its channels were pruned, so
+    that its parameters differ from the network's), and runs sharing a name get their run folder's name where it
+    says something (not "fastlinknet (fastlinknet)")."""
     trained = [name for name, ref in zip(models, refs, strict=True) if not ref.shipped]
     out = []
-    for name, ref in zip(models, refs, strict=True):
-        where = "shipped" if ref.shipped else ref.name
-        out.append(f"{name} ({where})" if ref.shipped or trained.count(name) > 1 else name)
+    for name, ref, cut in zip(models, refs, pruned or [False] * len(refs), strict=True):
+        if ref.shipped:
+            out.append(f"{name} (shipped{', pruned' if cut else ''})")
+        else:
+            out.append(f"{name} ({ref.name})" if trained.count(name) > 1 and ref.name != name else name)
     return out
+
+
+def _plain_label(label: str) -> str:
+    """A label as ``_labels`` writes it now: "fastlinknet (fastlinknet)", which an older report wrote, is the name."""
+    name, _, where = label.partition(" (")
+    return name if where == f"{name})" else label
 
 
 def _images_seen(e: _Entry) -> str:
@@ -125,8 +136,8 @@ def _brief_section(entries: list[_Entry], figure: str | None) -> list[str]:
         "scores show that it works end to end; they do not say how the architectures compare at a real training "
         "budget (the thesis's tables and figure hold only fully trained models).",
         "",
-        _table(["Model", "Training images seen", "Input", "Params", "CPU latency (ms, 1 thread)", "Test IoU (%)",
-                "Real IoU (%)"], rows),
+        _table(["Model", "Training images seen", "Input", "Params", "PyTorch CPU latency (ms, 1 thread)",
+                "Test IoU (%)", "Real IoU (%)"], rows),
         "",
         *([f"![their predictions on test images]({figure})", ""] if figure else []),
     ]
@@ -143,7 +154,7 @@ def read_study(path: Path) -> dict:
         if not about.get("budget"):
             raise ValueError("it states no training budget")
         models = [{k: m[k] for k in ("label", "input_size", "params", "gflops", "latency_ms", "test", "real")}
-                  for m in study["models"] if not m.get("brief")]
+                  | {"label": _plain_label(m["label"])} for m in study["models"] if not m.get("brief")]
         return {"source": "/".join(path.resolve().parts[-3:]), "created": str(study["created"])[:10],
                 "command": about["command"], "budget": about["budget"], "real_data": study.get("real_data"),
                 "pending": list(about.get("pending") or []), "models": models}
@@ -160,15 +171,21 @@ def _quoted_section(study: dict) -> list[str]:
         "",
         f"Not measured in this run: quoted from `{study['source']}` in the repository (made {study['created']} by "
         f"`{study['command']}`). Budget: {study['budget']}. Test: that study's synthetic test split; real: {real}. "
-        "Latency: that machine's CPU, one thread."
+        "Latency: that machine's CPU, one thread, PyTorch."
         + (f" That study had not finished: stages {', '.join(study['pending'])} still to run; the networks "
            "among them have no rows."
            if study["pending"] else ""),
         "",
-        _table(["Model", "Input", "Params", "GFLOPs", "CPU latency (ms, 1 thread)", "Test IoU (%)", "Real IoU (%)"],
-               rows),
+        _table(["Model", "Input", "Params", "GFLOPs", "PyTorch CPU latency (ms, 1 thread)", "Test IoU (%)",
+                "Real IoU (%)"], rows),
         "",
     ]
+
+
+def _count(entries: list[_Entry], which: str) -> str:
+    """ " (N images)" that the models were scored on in ``which`` ("test" or "real"), or "" where none was."""
+    n = {(getattr(e, which) or {}).get("n") for e in entries} - {None}
+    return f" ({n.pop()} images)" if len(n) == 1 else ""
 
 
 def _shown(path: Path, root: str | Path | None) -> str:
@@ -214,17 +231,22 @@ def _markdown(entries: list[_Entry], test_data: str | None, real_data: str | Non
         "",
         "Measured on this machine's CPU with one thread, at the size each model runs at (Input: its config's "
         "input_size, which a recipe's threshold stage may have set above the size it was trained at). "
-        "Params: trainable weights; GFLOPs: multiply-adds x2 for one image; Size: weights on disk (float32).",
+        "Params: trainable weights; GFLOPs: multiply-adds x2 for one image; Size: the float32 weights (parameters "
+        "and buffers, 4 bytes each; a model.safetensors adds its header). Latency: one image in PyTorch (eager, "
+        "float32), as the thesis timed its networks; the shipped models run in ONNX Runtime, faster (int8 too): "
+        "`footseg bench MODEL --runtimes torch,onnx,onnx-int8` times each runtime.",
         "",
-        _table(["Model", "Input", "Params", "GFLOPs", "Size (MB)", "CPU latency (ms, 1 thread)"], cost_rows),
+        _table(["Model", "Input", "Params", "GFLOPs", "Size (MB)", "PyTorch CPU latency (ms, 1 thread)"], cost_rows),
         "",
         "## Table 4.2 — segmentation quality (%)",
         "",
         "Accuracy: share of pixels labelled correctly. IoU: overlap of predicted and true foot area divided by "
         "their union (the stricter score: 100 is perfect, and a model that predicts no foot at all scores 0). "
         "Scores are over all pixels of all images, at each photo's own resolution. "
-        f"Test: {f'`{test_data}`' if test_data else 'not given'}. "
-        f"Real: {f'`{real_data}`' if real_data else 'not given'}. {_DASH} = dataset not given.",
+        f"Test: {f'`{test_data}`' if test_data else 'not given'}{_count(entries, 'test')}. "
+        f"Real: {f'`{real_data}`' if real_data else 'not given'}{_count(entries, 'real')}. "
+        f"{_DASH} = dataset not given. report.json holds each IoU's 95 % bootstrap interval over the images "
+        "(`iou_interval`): a few dozen photos pin a score down to a few points.",
         "",
         _table(["Model", "Test accuracy", "Test IoU", "Real accuracy", "Real IoU"], quality_rows),
         "",
@@ -303,7 +325,8 @@ def write_report(
             labelled_samples(data)
     resolved = [_resolve(r) for r in runs]
     predictors = [Predictor(ref, runtime="torch") for ref, _ in resolved]  # Table 4.1 times the PyTorch network
-    labels = _labels([p.name for p in predictors], [ref for ref, _ in resolved])
+    labels = _labels([p.name for p in predictors], [ref for ref, _ in resolved],
+                     [LAYER_SHAPES_KEY in p.info.extra for p in predictors])
     brief_paths = {Path(b).resolve() for b in brief}
     entries = [
         _Entry(label=label, folder=ref.folder, run=run, predictor=p,

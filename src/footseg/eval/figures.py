@@ -25,18 +25,24 @@ _BG = (255, 255, 255)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
+def _fit_box(h: int, w: int, side: int = _TILE) -> tuple[int, int, int, int]:
+    """Where ``_fit`` puts an h x w image in its tile: (x, y, width, height)."""
+    scale = side / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    return (side - nw) // 2, (side - nh) // 2, nw, nh
+
+
 def _fit(image: np.ndarray, side: int = _TILE) -> np.ndarray:
     """Scale an image (or a mask) to fit a side x side tile, keeping its aspect ratio, centred on white (or 0)."""
     h, w = image.shape[:2]
     scale = side / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    x, y, nw, nh = _fit_box(h, w, side)
     if image.ndim == 2:  # label map: nearest, so no new values; the letterbox is background
         small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_NEAREST)
         tile = np.zeros((side, side), dtype=image.dtype)
     else:
         small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         tile = np.full((side, side, 3), _BG, dtype=np.uint8)
-    y, x = (side - nh) // 2, (side - nw) // 2
     tile[y : y + nh, x : x + nw] = small
     return tile
 
@@ -50,12 +56,14 @@ def _text(canvas: np.ndarray, text: str, x: int, y: int, scale: float = 0.5, bol
     cv2.putText(canvas, text, (x, y), _FONT, scale, (0, 0, 0), 2 if bold else 1, cv2.LINE_AA)
 
 
-def _caption(tile: np.ndarray, text: str) -> None:
-    """A small white label in the tile's bottom-left corner (e.g. the IoU of that prediction)."""
+def _caption(tile: np.ndarray, text: str, box: tuple[int, int, int, int] | None = None) -> None:
+    """A small white label in the bottom-left corner of the picture (``box``, as ``_fit_box`` gives it; default the
+    whole tile), e.g. the IoU of that prediction: on the photo, not in the margin beside a portrait one."""
+    x, y, _, h = box or (0, 0, tile.shape[1], tile.shape[0])
     (tw, th), base = cv2.getTextSize(text, _FONT, 0.45, 1)
-    y0 = tile.shape[0] - th - base - 6
-    cv2.rectangle(tile, (0, y0), (tw + 8, tile.shape[0]), (255, 255, 255), -1)
-    cv2.putText(tile, text, (4, tile.shape[0] - base - 3), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    bottom = y + h
+    cv2.rectangle(tile, (x, bottom - th - base - 6), (x + tw + 8, bottom), (255, 255, 255), -1)
+    cv2.putText(tile, text, (x + 4, bottom - base - 3), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
 
 
 def prediction_grid(models: list[tuple[str, Predictor]], samples: list, title: str, out: Path) -> Path:
@@ -72,7 +80,8 @@ def prediction_grid(models: list[tuple[str, Predictor]], samples: list, title: s
         for image, mask, prob in zip(images, masks, predictor.predict_batch(images), strict=True):
             pred = to_mask(resize_proba(prob, mask.shape), predictor.threshold)
             tile = _overlay_tile(image, pred)
-            _caption(tile, f"IoU {100 * binary_scores(torch.from_numpy(pred), torch.from_numpy(mask))['iou']:.0f}%")
+            _caption(tile, f"IoU {100 * binary_scores(torch.from_numpy(pred), torch.from_numpy(mask))['iou']:.0f}%",
+                     _fit_box(*mask.shape))
             tiles.append(tile)
         rows.append((label, tiles))
 
