@@ -204,7 +204,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
         raise FootsegError(f"--fps must be above 0 and up to {MAX_FPS}, got {args.fps}")
     mode, ratio = video_mode(args.mode, args.smooth)
     result = segment_video(_at_runtime(model, args.runtime), Path(inputs[0]), Path(args.out), masks=args.masks,
-                           mode=mode, ratio=ratio, fps=args.fps)
+                           mode=mode, ratio=ratio, fps=args.fps, overwrite=args.overwrite)
     print(result.summary())
     return 0
 
@@ -491,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "export` writes one), about three times as fast on a CPU, else PyTorch")
     s = sub.add_parser("video", help="segment a video file or a folder of frames: overlay video, masks per frame",
                        usage="footseg video [-h] [MODEL] INPUT --out OUT [--masks] [--mode MODE] [--smooth R] "
-                             "[--fps FPS] [--runtime R]")
+                             "[--fps FPS] [--overwrite] [--runtime R]")
     s.add_argument("items", nargs="+", metavar="[MODEL] INPUT",
                    help=f"the model ({MODEL_HELP}), then one video (.mp4 .mov .webm .avi .mkv) or folder of frames "
                         "(images in name order, or a clip folder with images/)")
@@ -504,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mode smooth with ratio R in [0, 1] (default ratio 1.0)")
     s.add_argument("--fps", type=float, default=None,
                    help="frame rate of overlay.mp4 (default: the video's; 30 for a folder of frames)")
+    s.add_argument("--overwrite", action="store_true",
+                   help="replace an overlay.mp4 already in --out (refused without it; masks/ never is)")
     s.add_argument("--runtime", default="auto", choices=runtimes, help=runtime_help)
     s.set_defaults(func=_cmd_video)
 

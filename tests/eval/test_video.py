@@ -133,6 +133,18 @@ def test_masks_are_never_written_over_a_masks_folder_there_before(tmp_path: Path
     assert segment_video(red_predictor, clip, clip, progress=False).frames == 2  # the overlay alone: nothing to mix
 
 
+def test_an_overlay_there_before_is_replaced_only_with_overwrite(tmp_path: Path, red_predictor) -> None:
+    video = write_video(tmp_path / "walk.mp4", n=3)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "overlay.mp4").write_bytes(b"someone's recording")
+    with pytest.raises(FootsegError, match="already exists: --overwrite replaces it") as err:
+        segment_video(red_predictor, video, tmp_path / "out", progress=False)
+    assert str(tmp_path / "out" / "overlay.mp4") in str(err.value)
+    assert (tmp_path / "out" / "overlay.mp4").read_bytes() == b"someone's recording"
+    assert segment_video(red_predictor, video, tmp_path / "out", progress=False, overwrite=True).frames == 3
+    assert count_frames(tmp_path / "out" / "overlay.mp4")[0] == 3
+
+
 def test_overlay_is_h264_with_its_index_first_and_plays_in_a_browser(tmp_path: Path) -> None:
     import av
 
@@ -274,7 +286,7 @@ def test_live_without_a_gui_or_display_says_so_in_one_line(monkeypatch: pytest.M
 def test_display_problem_names_the_missing_piece(monkeypatch: pytest.MonkeyPatch) -> None:
     assert gui_backend("  GUI:                           NONE\n") == "NONE"
     monkeypatch.setattr(live_module, "gui_backend", lambda: "NONE")
-    assert "pip install opencv-python" in display_problem()
+    assert "pip uninstall opencv-python-headless && pip install opencv-python" in display_problem()
     monkeypatch.setattr(live_module, "gui_backend", lambda: "GTK3")
     monkeypatch.setattr(live_module.sys, "platform", "linux")
     monkeypatch.delenv("DISPLAY", raising=False)

@@ -43,7 +43,8 @@ def display_problem() -> str | None:
     """Why no window can be shown here, in one line, or None when it looks possible."""
     if gui_backend().upper() == "NONE":
         return ("footseg live needs a window, and this OpenCV has no GUI support (opencv-python-headless, which "
-                "footseg installs): pip install opencv-python for one, or segment a recording with footseg video")
+                "footseg installs): `pip uninstall opencv-python-headless && pip install opencv-python` (one cv2 "
+                "package at a time) gives it, or segment a recording with footseg video")
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return ("footseg live needs a display, and there is none (neither DISPLAY nor WAYLAND_DISPLAY is set): run it "
                 "on a desktop session, or segment a recording with footseg video")

@@ -65,14 +65,20 @@ def segment_video(
     ratio: float | None = None,
     fps: float | None = None,
     progress: bool | None = None,
+    overwrite: bool = False,
 ) -> VideoResult:
     """Segment the video file or frame folder ``source`` into the folder ``out`` (see the module doc).
 
     ``model`` is a ``Predictor`` or anything it takes (None = the default model); ``mode`` and ``ratio`` go to
     ``VideoSegmenter``; ``fps`` overrides the overlay's frame rate (default: the video's, 30 for a frame folder);
-    ``progress`` shows a progress bar (default: when stderr is a terminal).
+    ``progress`` shows a progress bar (default: when stderr is a terminal). An ``overlay.mp4`` already in ``out`` is
+    refused unless ``overwrite``, as ``footseg predict`` refuses its outputs: it may be a recording worth keeping.
     """
     reader = open_frames(source)  # a bad input is reported before the model is loaded
+    overlay = Path(out) / OVERLAY_NAME
+    if overlay.exists() and not overwrite:
+        reader.close()
+        raise FootsegError("already exists: --overwrite replaces it, or choose another --out", overlay)
     earlier = Path(out) / MASKS_DIR
     if masks and earlier.is_dir() and any(earlier.iterdir()):
         reader.close()
