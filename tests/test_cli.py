@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import signal
@@ -353,3 +354,17 @@ def test_sigterm_stops_a_render_cleanly_and_it_resumes(tmp_path: Path) -> None:
     done = subprocess.run([*argv, "--resume"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert len(list(out.glob("*/images/*"))) == 400
+
+
+def test_every_option_of_every_verb_says_what_it_does() -> None:
+    from footseg.cli import build_parser
+    from footseg.models.registry import list_models
+
+    parser = build_parser()
+    verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    bare = {verb: [a.option_strings[-1] if a.option_strings else a.dest for a in sub._actions if a.help is None]
+            for verb, sub in verbs.items()}
+    assert not {verb: names for verb, names in bare.items() if names}
+    model_help = next(a.help for a in verbs["train"]._actions if "--model" in a.option_strings)
+    assert all(name in model_help for name in list_models())
+    assert list(verbs)[:3] == ["predict", "video", "live"]  # a user's first verbs first

@@ -489,6 +489,15 @@ def build_parser() -> argparse.ArgumentParser:
     runtime_help = ("what runs the network: onnx (ONNX Runtime), torch, or auto (the default): ONNX Runtime for an "
                     ".onnx file and for a model folder holding its own export (both shipped models do; `footseg "
                     "export` writes one), about three times as fast on a CPU, else PyTorch")
+    s = sub.add_parser("predict", help="write masks and overlays for images or folders of images")
+    s.add_argument("items", nargs="+", metavar="[MODEL] INPUT",
+                   help=f"the model ({MODEL_HELP}), then image files or folders")
+    s.add_argument("--out", required=True, help="folder for <stem>_mask.png (0 and 255) and <stem>_overlay.jpg")
+    s.add_argument("--overwrite", action="store_true",
+                   help="replace masks and overlays already in --out (refused without it: they may be your own)")
+    s.add_argument("--runtime", default="auto", choices=runtimes, help=runtime_help)
+    s.set_defaults(func=_cmd_predict)
+
     s = sub.add_parser("video", help="segment a video file or a folder of frames: overlay video, masks per frame",
                        usage="footseg video [-h] [MODEL] INPUT --out OUT [--masks] [--mode MODE] [--smooth R] "
                              "[--fps FPS] [--overwrite] [--runtime R]")
@@ -509,49 +518,59 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runtime", default="auto", choices=runtimes, help=runtime_help)
     s.set_defaults(func=_cmd_video)
 
-    s = sub.add_parser("check", help="validate a dataset folder and report every problem by file")
-    s.add_argument("data", help="dataset folder (with train/val/test splits, or flat images/ + masks/)")
-    s.set_defaults(func=_cmd_check)
+    s = sub.add_parser("live", help="segment a camera's frames live and show them in a window (needs a display)")
+    s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
+    s.add_argument("--camera", type=int, default=0, help="camera number for OpenCV (0: the first)")
+    s.add_argument("--mode", default=None, choices=video_modes, help=mode_help)
+    s.add_argument("--smooth", type=float, default=None, metavar="R", help="mode smooth with ratio R in [0, 1]")
+    s.add_argument("--runtime", default="auto", choices=runtimes, help=runtime_help)
+    s.set_defaults(func=_cmd_live)
 
-    s = sub.add_parser("train", help="train a model (single process, or under torchrun for DDP)")
-    s.add_argument("--model", default="fastlinknet")
-    s.add_argument("--data", required=True, help="dataset with train/ and val/ splits (e.g. from footseg synth)")
-    s.add_argument("--out", required=True, help="run folder; RUN/best/ holds the best model")
-    s.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
-    s.add_argument("--size", type=int, default=256, help="training image side, a multiple of 32")
-    s.add_argument("--epochs", type=int, default=10)
-    s.add_argument("--batch-size", type=int, default=8, help="per process")
-    s.add_argument("--lr", type=float, default=2e-3)
-    s.add_argument("--loss", default="ce+iou", choices=["ce", "iou", "ce+iou"])
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--workers", type=int, default=2, help="data loader worker processes")
-    s.add_argument("--steps-per-epoch", type=int, default=None)
-    s.add_argument("--init", default=None, metavar="MODEL",
-                   help="start from a saved model's weights (folder or shipped name, e.g. fastlinknet): fine-tune")
-    s.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
-                   help="validate and save a moving average of the weights with this decay per step, e.g. 0.999")
-    s.add_argument("--teacher", default=None, metavar="MODEL",
-                   help="distil from this saved model (folder or shipped name): Hinton's softened outputs")
-    s.add_argument("--distill-weight", type=float, default=0.5,
-                   help="share of the distillation term in the loss at the first step (FitNets: falls to 0)")
-    s.add_argument("--distill-temperature", type=float, default=4.0, help="softmax temperature T of the teacher")
-    s.add_argument("--no-distill-anneal", action="store_true", help="keep --distill-weight constant all run")
-    s.add_argument("--attention-weight", type=float, default=0.0, metavar="BETA",
-                   help="add attention transfer from the teacher's encoder stages with this weight (e.g. 1000)")
-    s.add_argument("--no-augment", action="store_true",
-                   help="train on the images as they are (no warp, flip or colour noise): only to check a model fits")
-    s.add_argument("--antialias", action="store_true",
-                   help="shrink each image with an area filter before a warp that shrinks it (renders made at several "
-                        "times --size)")
-    s.add_argument("--prior", action="store_true",
-                   help="train a prior-mask network for video: a 4th input, the previous frame's mask (faked from "
-                        "each image's mask); with --init a still-image model gets that input added")
-    s.add_argument("--self-prior", type=float, default=0.0, metavar="SHARE",
-                   help="with --prior: this share of images gets the network's own output as prior (e.g. 0.5)")
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
-    s.set_defaults(func=_cmd_train)
+    s = sub.add_parser("serve", help="serve the web page to a browser (localhost) or, with --lan, to a phone (HTTPS)")
+    s.add_argument("target", nargs="?", default=None, metavar="DIR|MODEL",
+                   help=f"a folder from `footseg export --format web`, or a model to build one for ({MODEL_HELP})")
+    s.add_argument("--port", type=_port, default=8000, help="port to listen on (0: any free one)")
+    s.add_argument("--lan", action="store_true",
+                   help="listen on this machine's LAN address over HTTPS (self-signed certificate) and print a QR "
+                        "code for a phone; default: 127.0.0.1 only")
+    s.set_defaults(func=_cmd_serve)
+
+    s = sub.add_parser("export", help="export a saved model to ONNX (fp32), int8 ONNX (static quantization), TFLite "
+                                      "or a web page (static site: the camera or a photo, segmented in the browser)")
+    s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
+    s.add_argument("--format", default="onnx", choices=["onnx", "onnx-int8", "tflite", "web"],
+                   help="tflite (fp32) needs the optional litert-torch converter: pip install 'footseg[tflite]'; web "
+                        "needs onnxruntime-web (npm ci --prefix web)")
+    s.add_argument("--out", default=None,
+                   help="output file (default: MODEL/model.onnx, MODEL/model.int8.onnx or MODEL/model.tflite for a "
+                        "model folder, ./NAME.onnx, ./NAME.int8.onnx or ./NAME.tflite for a shipped model), or for "
+                        "web a folder (default: NAME-web)")
+    s.add_argument("--precision", default="fp32", choices=["fp32", "int8"],
+                   help="web: the model's precision (fp32, the default, is faster in the browser; int8 needs --calib, "
+                        "except for the default, which ships its recipe's int8 file)")
+    s.add_argument("--opset", type=int, default=17, help="ONNX opset of the export (default 17)")
+    s.add_argument("--dynamic-batch", action="store_true", help="accept any batch size instead of 1")
+    s.add_argument("--calib", default=None,
+                   help="int8: dataset for calibration (its train split if it has splits); without it, a model that "
+                        "ships its recipe's int8 file (the default) gets a copy of that file")
+    s.add_argument("--calib-n", type=int, default=64, help="int8: number of calibration images")
+    s.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"],
+                   help="int8: how ONNX Runtime's calibrator sets each tensor's range (default minmax)")
+    s.add_argument(
+        "--keep-fp32",
+        action="append",
+        default=[],
+        metavar="NODES",
+        help="int8: comma-separated node names left in fp32; first-conv and last-conv name the first and last conv",
+    )
+    s.add_argument("--min-stride", type=int, default=None, metavar="S",
+                   help="int8: layers finer than 1/S of the input resolution stay fp32 (default: the model's own, "
+                        "else 16: fastest on x86 without VNNI); 1 quantizes every layer (for CPUs with fast int8, "
+                        "e.g. ARM dot-product)")
+    s.add_argument("--size", type=int, default=None, metavar="S",
+                   help="the side the exported network takes, S x S, a multiple of 32 (default: the model's own, its "
+                        "config's input_size); smaller is faster, and the threshold stays the model's own")
+    s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("eval", help="score a model on photos (accuracy, IoU, mIoU) or video clips (also flicker)")
     s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
@@ -564,7 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", default=None,
                    help="split to score, of a dataset with train/ val/ test/ folders (default: test); a dataset "
                         "without them is scored whole")
-    s.add_argument("--batch-size", type=int, default=8)
+    s.add_argument("--batch-size", type=int, default=8, help="photos run through the network at once")
     s.add_argument("--threshold", type=float, default=None, metavar="T",
                    help="foot where the probability exceeds T (default: the model's own, from its config.json)")
     s.add_argument("--region-peak", type=float, default=None, metavar="P",
@@ -580,23 +599,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--worst-figure", default=None, metavar="PNG", help="draw the worst images and their predictions")
     s.add_argument("--worst", type=int, default=5, help="how many images --worst-figure shows")
     s.set_defaults(func=_cmd_eval)
-
-    s = sub.add_parser("predict", help="write masks and overlays for images or folders of images")
-    s.add_argument("items", nargs="+", metavar="[MODEL] INPUT",
-                   help=f"the model ({MODEL_HELP}), then image files or folders")
-    s.add_argument("--out", required=True)
-    s.add_argument("--overwrite", action="store_true",
-                   help="replace masks and overlays already in --out (refused without it: they may be your own)")
-    s.add_argument("--runtime", default="auto", choices=runtimes, help=runtime_help)
-    s.set_defaults(func=_cmd_predict)
-
-    s = sub.add_parser("live", help="segment a camera's frames live and show them in a window (needs a display)")
-    s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
-    s.add_argument("--camera", type=int, default=0, help="camera number for OpenCV (0: the first)")
-    s.add_argument("--mode", default=None, choices=video_modes, help=mode_help)
-    s.add_argument("--smooth", type=float, default=None, metavar="R", help="mode smooth with ratio R in [0, 1]")
-    s.add_argument("--runtime", default="auto", choices=runtimes, help=runtime_help)
-    s.set_defaults(func=_cmd_live)
 
     s = sub.add_parser("bench", help="parameters, GFLOPs, size, latency, FPS and roofline per model and runtime")
     s.add_argument(
@@ -632,74 +634,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-clips", type=int, default=None, metavar="N", help="--browser: the first N clips only")
     s.set_defaults(func=_cmd_bench)
 
-    s = sub.add_parser("export", help="export a saved model to ONNX (fp32), int8 ONNX (static quantization), TFLite "
-                                      "or a web page (static site: the camera or a photo, segmented in the browser)")
-    s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
-    s.add_argument("--format", default="onnx", choices=["onnx", "onnx-int8", "tflite", "web"],
-                   help="tflite (fp32) needs the optional litert-torch converter: pip install 'footseg[tflite]'; web "
-                        "needs onnxruntime-web (npm ci --prefix web)")
-    s.add_argument("--out", default=None,
-                   help="output file (default: MODEL/model.onnx, MODEL/model.int8.onnx or MODEL/model.tflite for a "
-                        "model folder, ./NAME.onnx, ./NAME.int8.onnx or ./NAME.tflite for a shipped model), or for "
-                        "web a folder (default: NAME-web)")
-    s.add_argument("--precision", default="fp32", choices=["fp32", "int8"],
-                   help="web: the model's precision (fp32, the default, is faster in the browser; int8 needs --calib, "
-                        "except for the default, which ships its recipe's int8 file)")
-    s.add_argument("--opset", type=int, default=17)
-    s.add_argument("--dynamic-batch", action="store_true", help="accept any batch size instead of 1")
-    s.add_argument("--calib", default=None,
-                   help="int8: dataset for calibration (its train split if it has splits); without it, a model that "
-                        "ships its recipe's int8 file (the default) gets a copy of that file")
-    s.add_argument("--calib-n", type=int, default=64, help="int8: number of calibration images")
-    s.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"])
-    s.add_argument(
-        "--keep-fp32",
-        action="append",
-        default=[],
-        metavar="NODES",
-        help="int8: comma-separated node names left in fp32; first-conv and last-conv name the first and last conv",
-    )
-    s.add_argument("--min-stride", type=int, default=None, metavar="S",
-                   help="int8: layers finer than 1/S of the input resolution stay fp32 (default: the model's own, "
-                        "else 16: fastest on x86 without VNNI); 1 quantizes every layer (for CPUs with fast int8, "
-                        "e.g. ARM dot-product)")
-    s.add_argument("--size", type=int, default=None, metavar="S",
-                   help="the side the exported network takes, S x S, a multiple of 32 (default: the model's own, its "
-                        "config's input_size); smaller is faster, and the threshold stays the model's own")
-    s.set_defaults(func=_cmd_export)
-
-    s = sub.add_parser("serve", help="serve the web page to a browser (localhost) or, with --lan, to a phone (HTTPS)")
-    s.add_argument("target", nargs="?", default=None, metavar="DIR|MODEL",
-                   help=f"a folder from `footseg export --format web`, or a model to build one for ({MODEL_HELP})")
-    s.add_argument("--port", type=_port, default=8000, help="port to listen on (0: any free one)")
-    s.add_argument("--lan", action="store_true",
-                   help="listen on this machine's LAN address over HTTPS (self-signed certificate) and print a QR "
-                        "code for a phone; default: 127.0.0.1 only")
-    s.set_defaults(func=_cmd_serve)
-
-    s = sub.add_parser("compress", help="channel/magnitude pruning, weight sharing and Huffman coding, step by step")
-    s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
-    s.add_argument("--data", required=True, help="dataset with train/, val/ (fine-tuning) and test/ (scoring) splits")
-    s.add_argument("--real", default=None, help="flat folder of real photos with masks, also scored")
-    s.add_argument("--out", default=None, help="output folder (default: MODEL-compressed next to MODEL)")
-    s.add_argument("--prune-amount", type=float, default=0.5, help="fraction of weights zeroed (0 skips)")
-    s.add_argument("--channel-ratio", type=float, default=0.25, help="fraction of channels removed (0 skips)")
-    s.add_argument("--clusters", type=int, default=16, help="shared weight values per layer (16 = 4 bits)")
-    s.add_argument("--finetune-steps", type=int, default=100,
-                   help="fine-tuning steps after each step (at least; the trainer runs whole epochs)")
-    s.add_argument("--importance", default="l1", choices=["l1", "bn"], help="channel score: L1 norm or BN |gamma|")
-    s.add_argument("--channel-multiple", type=int, default=8,
-                   help="kept channel counts are multiples of this (8: full SIMD blocks; 1: exact ratio)")
-    s.add_argument("--workers", type=int, default=0, help="data loader worker processes for fine-tuning")
-    s.set_defaults(func=_cmd_compress)
-
-    s = sub.add_parser("report", help="thesis tables 4.1 and 4.2 and a prediction grid from trained runs")
-    s.add_argument("runs", nargs="+", help="run folders (each with best/), saved model folders or shipped names")
-    s.add_argument("--out", required=True)
-    s.add_argument("--data", default=None, help="synthetic dataset with a test split")
-    s.add_argument("--real", default=None, help="flat folder of real photos with masks")
-    s.set_defaults(func=_cmd_report)
-
     s = sub.add_parser("synth", help="render a synthetic dataset: 3D feet on floors seen by a phone camera")
     s.add_argument("out", help="output folder (train/val/test splits + manifest.json)")
     how_many = s.add_mutually_exclusive_group(required=True)
@@ -711,7 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="render nothing: merge these renders into OUT, each split the union of theirs (hard "
                                "links, stems prefixed NAME_; NAME defaults to the folder's name)")
     s.add_argument("--frames", type=int, default=None, metavar="F", help="frames per clip with --clips (default 24)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="the render's seed: the same seed, the same images")
     s.add_argument("--size", type=int, default=256, help="square output side in pixels")
     s.add_argument("--workers", type=int, default=1, help="worker processes, one OpenGL context each")
     s.add_argument("--resume", action="store_true", help="keep images already written, make the missing ones")
@@ -739,9 +673,54 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_synth)
 
+    s = sub.add_parser("train", help="train a model (single process, or under torchrun for DDP)")
+    s.add_argument("--model", default="fastlinknet",
+                   help="the architecture: enet, linknet, mobileseg, fastlinknet, fastlinknet_ctx or emilseg "
+                        "(default fastlinknet)")
+    s.add_argument("--data", required=True, help="dataset with train/ and val/ splits (e.g. from footseg synth)")
+    s.add_argument("--out", required=True, help="run folder; RUN/best/ holds the best model")
+    s.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
+    s.add_argument("--size", type=int, default=256, help="training image side, a multiple of 32")
+    s.add_argument("--epochs", type=int, default=10, help="epochs of --steps-per-epoch batches (default 10)")
+    s.add_argument("--batch-size", type=int, default=8, help="per process")
+    s.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the cosine schedule (default 2e-3)")
+    s.add_argument("--loss", default="ce+iou", choices=["ce", "iou", "ce+iou"],
+                   help="cross entropy, soft IoU, or their sum (the default)")
+    s.add_argument("--seed", type=int, default=0, help="initial weights, image order and augmentation")
+    s.add_argument("--workers", type=int, default=2, help="data loader worker processes")
+    s.add_argument("--steps-per-epoch", type=int, default=None,
+                   help="batches per epoch, at most one pass over the training split (the default)")
+    s.add_argument("--init", default=None, metavar="MODEL",
+                   help="start from a saved model's weights (folder or shipped name, e.g. fastlinknet): fine-tune")
+    s.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="validate and save a moving average of the weights with this decay per step, e.g. 0.999")
+    s.add_argument("--teacher", default=None, metavar="MODEL",
+                   help="distil from this saved model (folder or shipped name): Hinton's softened outputs")
+    s.add_argument("--distill-weight", type=float, default=0.5,
+                   help="share of the distillation term in the loss at the first step (FitNets: falls to 0)")
+    s.add_argument("--distill-temperature", type=float, default=4.0, help="softmax temperature T of the teacher")
+    s.add_argument("--no-distill-anneal", action="store_true", help="keep --distill-weight constant all run")
+    s.add_argument("--attention-weight", type=float, default=0.0, metavar="BETA",
+                   help="add attention transfer from the teacher's encoder stages with this weight (e.g. 1000)")
+    s.add_argument("--no-augment", action="store_true",
+                   help="train on the images as they are (no warp, flip or colour noise): only to check a model fits")
+    s.add_argument("--antialias", action="store_true",
+                   help="shrink each image with an area filter before a warp that shrinks it (renders made at several "
+                        "times --size)")
+    s.add_argument("--prior", action="store_true",
+                   help="train a prior-mask network for video: a 4th input, the previous frame's mask (faked from "
+                        "each image's mask); with --init a still-image model gets that input added")
+    s.add_argument("--self-prior", type=float, default=0.0, metavar="SHARE",
+                   help="with --prior: this share of images gets the network's own output as prior (e.g. 0.5)")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where training runs (auto: a CUDA GPU where there is one)")
+    s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    s.set_defaults(func=_cmd_train)
+
     s = sub.add_parser("recipe", help="make a model from nothing as its recipe file says: renders, training stages, "
                                       "pruning, export")
-    actions = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = s.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do with the recipe")
     r = actions.add_parser("run", help="run a recipe's stages into a folder, resuming where an earlier run stopped")
     r.add_argument("recipe", help="a recipe file (TOML), or the name of a shipped model (its recipe.toml)")
     r.add_argument("--out", default=None, help="output folder: one subfolder per stage, the result in OUT/model")
@@ -769,6 +748,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--report-only", action="store_true", help="train nothing: write OUT/report from the networks "
                                                               "finished so far, naming the stages still to run")
     s.set_defaults(func=_cmd_study)
+
+    s = sub.add_parser("compress", help="channel/magnitude pruning, weight sharing and Huffman coding, step by step")
+    s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
+    s.add_argument("--data", required=True, help="dataset with train/, val/ (fine-tuning) and test/ (scoring) splits")
+    s.add_argument("--real", default=None, help="flat folder of real photos with masks, also scored")
+    s.add_argument("--out", default=None, help="output folder (default: MODEL-compressed next to MODEL)")
+    s.add_argument("--prune-amount", type=float, default=0.5, help="fraction of weights zeroed (0 skips)")
+    s.add_argument("--channel-ratio", type=float, default=0.25, help="fraction of channels removed (0 skips)")
+    s.add_argument("--clusters", type=int, default=16, help="shared weight values per layer (16 = 4 bits)")
+    s.add_argument("--finetune-steps", type=int, default=100,
+                   help="fine-tuning steps after each step (at least; the trainer runs whole epochs)")
+    s.add_argument("--importance", default="l1", choices=["l1", "bn"], help="channel score: L1 norm or BN |gamma|")
+    s.add_argument("--channel-multiple", type=int, default=8,
+                   help="kept channel counts are multiples of this (8: full SIMD blocks; 1: exact ratio)")
+    s.add_argument("--workers", type=int, default=0, help="data loader worker processes for fine-tuning")
+    s.set_defaults(func=_cmd_compress)
+
+    s = sub.add_parser("check", help="validate a dataset folder and report every problem by file")
+    s.add_argument("data", help="dataset folder (with train/val/test splits, or flat images/ + masks/)")
+    s.set_defaults(func=_cmd_check)
+
+    s = sub.add_parser("report", help="thesis tables 4.1 and 4.2 and a prediction grid from trained runs")
+    s.add_argument("runs", nargs="+", help="run folders (each with best/), saved model folders or shipped names")
+    s.add_argument("--out", required=True, help="folder for README.md, report.json and the figures")
+    s.add_argument("--data", default=None, help="synthetic dataset with a test split")
+    s.add_argument("--real", default=None, help="flat folder of real photos with masks")
+    s.set_defaults(func=_cmd_report)
 
     s = sub.add_parser("run", help="the main job: synthetic data, train all five models, benchmark, report")
     s.add_argument("--out", default=RUN_OUT, help=f"the job's folder: data/, runs/ and report/ (default {RUN_OUT})")
