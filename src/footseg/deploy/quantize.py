@@ -374,7 +374,7 @@ def shipped_int8_as_asked(ref: ModelRef, calib_n: int = SHIPPED_CALIB_N, method:
     shipped = _int8_beside(ref)
     unlike = unlike_shipped(ref, calib_n, method, keep_fp32, opset, dynamic_batch, min_stride) if shipped else []
     if shipped is None or unlike:
-        why = f" (the int8 file {ref.name} ships was made without {', '.join(unlike)} as given)" if unlike else ""
+        why = f" (the int8 file {ref.name} ships does not match the {', '.join(unlike)} given)" if unlike else ""
         raise FootsegError("int8 export needs --calib DIR, images like those the model will see (e.g. a "
                            f"`footseg synth` render), to calibrate activation ranges on{why}")
     return shipped
