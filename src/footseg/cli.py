@@ -186,7 +186,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(f"footseg: error: {path}: {why}", file=sys.stderr)
     print(f"wrote masks and overlays for {result.done} image{'s' * (result.done != 1)} to {args.out}"
           + (f"; {len(result.failed)} could not be read" if result.failed else "")
-          + (f"; left out {result.skipped} masks and overlays of an earlier run, beside their photos"
+          + (f"; left out an earlier run's masks and overlays beside their photos ({result.skipped} files)"
              if result.skipped else ""))
     return 1 if result.failed else 0
 

@@ -164,21 +164,48 @@ def test_overlay_is_h264_with_its_index_first_and_plays_in_a_browser(tmp_path: P
         blur = [cv2.GaussianBlur(f.astype(np.float32), (0, 0), 2) for f in (got[:47, :65], sent)]
         assert np.abs(blur[0] - blur[1]).mean() < 2
 
-    from footseg.bench.browser import browser_problem, chromium
+    from footseg.bench.browser import CHROMIUM, chromium
 
-    if problem := browser_problem():
-        pytest.skip(problem)
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no {CHROMIUM} (apt-get install chromium)")
     (tmp_path / "play.html").write_text("<video muted src='v.mp4'></video>")
     with chromium("--allow-file-access-from-files") as browser:
         page = browser.new_page()
         page.goto((tmp_path / "play.html").as_uri())
         got = page.evaluate("""() => new Promise((resolve) => {
           const video = document.querySelector('video');
-          if (video.readyState >= 2) resolve([video.videoWidth, video.videoHeight]);
-          video.onloadeddata = () => resolve([video.videoWidth, video.videoHeight]);
-          video.onerror = () => resolve(`error ${video.error?.code}`);
+          const done = () => resolve(video.error ? `error ${video.error.code}` : [video.videoWidth, video.videoHeight]);
+          if (video.readyState >= 2 || video.error) done();
+          video.onloadeddata = done;
+          video.onerror = done;
+          setTimeout(() => resolve('neither loaded nor failed in 20 s'), 20000);
         })""")
-    assert got == [66, 48]  # MPEG-4 Part 2 ('mp4v', what OpenCV's wheels write): error 4, not supported
+    assert got == [66, 48]  # MPEG-4 Part 2 ('mp4v', what OpenCV's wheels write): "error 4", not supported
+
+
+def test_what_the_encoder_refuses_is_one_line_naming_the_file_and_leaves_no_file(tmp_path: Path) -> None:
+    out = tmp_path / "v.mp4"
+    writer = VideoWriter(out, fps=10)
+    with pytest.raises(FootsegError, match="cannot write video") as err:
+        writer.write(np.zeros((2, 16386, 3), np.uint8))  # wider than H.264 allows
+    assert err.value.path == out
+    writer.close()  # after the failure: nothing to finish, no second error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_overlay_is_at_its_name_only_once_finished(tmp_path: Path) -> None:
+    with VideoWriter(tmp_path / "v.mp4", fps=10) as writer:
+        writer.write(moving_blob(0)[0])
+        assert not (tmp_path / "v.mp4").exists()  # being written beside it
+    assert count_frames(tmp_path / "v.mp4")[0] == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+@pytest.mark.parametrize(("fps", "stored"), [(29.97002997, Fraction(30000, 1001)), (25.0, Fraction(25)),
+                                             (0.5, Fraction(1, 2)), (0.0004, Fraction(1, 2500)), (1000, 1000)])
+def test_the_frame_rate_is_stored_as_the_fraction_it_is(fps: float, stored: Fraction) -> None:
+    from footseg.eval.video_io import frame_rate_fraction
+
+    assert frame_rate_fraction(fps) == stored
 
 
 def test_frames_of_another_size_are_fitted_to_the_first(tmp_path: Path) -> None:

@@ -108,15 +108,17 @@ def segment_video(
             done += 1
             bar.update()
     except FootsegError as exc:
-        if not done:
+        if not done or exc.path == writer.path:  # nothing made yet, or the overlay itself cannot be written
             raise
         # One line still, but saying that the run was not wasted: what came before the bad frame is on disk.
         reason = str(exc).removeprefix(f"{exc.path}: ") if exc.path is not None else str(exc)
         raise FootsegError(f"{reason}; the output of the {done} frames before that is kept in {out}",
                            exc.path) from exc
     finally:
-        writer.close()  # finishes the MP4 index even on an error, so the partial overlay plays
-        reader.close()
-        bar.close()
+        try:
+            writer.close()  # finishes the MP4 index even on an error, so the partial overlay plays
+        finally:
+            reader.close()
+            bar.close()
     return VideoResult(done, time.perf_counter() - start, describe_mode(segmenter), writer.path, mask_dir,
                        segmenter.predictor.runtime)

@@ -11,19 +11,24 @@ PyAV's wheels carry libx264.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-import av
 import cv2
 import numpy as np
 
+from footseg.atomic import check_writable
 from footseg.data.io import IMAGE_EXTENSIONS, image_files, photos_folder, read_image
 from footseg.errors import FootsegError
+
+if TYPE_CHECKING:  # PyAV is loaded when a video is written, not by the readers' users
+    import av
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".avi", ".mkv")
 DEFAULT_FPS = 30.0  # a frame folder carries no frame rate; phones record at 30
@@ -40,12 +45,21 @@ AV_LOG_QUIET = -8  # FFmpeg's log level that prints nothing
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", str(AV_LOG_QUIET))
 
 
-# Above this a video's stated rate is a container's placeholder, and OpenCV's writer fails with lines of its own.
+# Above this a video's stated rate is a container's placeholder, not a camera's.
 MAX_FPS = 1000
 
 
 def is_frame_rate(fps: float) -> bool:
     return math.isfinite(fps) and 0 < fps <= MAX_FPS
+
+
+def frame_rate_fraction(fps: float) -> Fraction:
+    """``fps`` as the fraction an MP4 stores: a phone video's 29.97002997 (OpenCV's reading of 30000/1001) is
+    30000/1001 again; a rate no fraction over 1001 holds (say one frame an hour) keeps a finer one."""
+    rate = Fraction(fps).limit_denominator(1001)
+    if rate == 0 or abs(rate - Fraction(fps)) > Fraction(fps) * Fraction(1, 10**6):
+        rate = Fraction(fps).limit_denominator(10**7)
+    return rate
 
 
 class FrameReader:
@@ -154,55 +168,80 @@ class VideoWriter:
     """Writes RGB frames to an H.264 MP4 at ``fps``; the frame size is set by the first frame.
 
     Later frames of another size are resized to it, and odd sides are padded by one edge pixel (4:2:0 video needs even
-    sides). Use it as a context manager, or call ``close()``: only a closed writer leaves a playable file (the encoder
-    holds frames back, and the MP4 index is written last), so close it on errors too.
+    sides). Use it as a context manager, or call ``close()``: the encoder holds frames back and the MP4 index is
+    written last, so the file is made beside ``path`` and renamed to it only once closed, playable. What the encoder or
+    the disk refuses is footseg's one-line error naming ``path``, and leaves no half-written file there.
     """
 
     def __init__(self, path: str | Path, fps: float = DEFAULT_FPS):
         if not is_frame_rate(fps):
             raise FootsegError(f"the frame rate must be a number above 0 and up to {MAX_FPS}, got {fps}")
         self.path, self.fps = Path(path), float(fps)
+        check_writable(self.path, hint="choose another --out")  # before any frame is segmented
+        self.partial = self.path.with_name(f"{self.path.name}.part")
         self.container: av.container.OutputContainer | None = None
         self.stream: av.video.stream.VideoStream | None = None
         self.size: tuple[int, int] | None = None  # (width, height) of the frames as given
         self.frames = 0
 
     def _open(self, width: int, height: int) -> None:
+        import av
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # faststart: the index before the frames, so a browser plays the file while it downloads
-            container = av.open(str(self.path), mode="w", format="mp4", options={"movflags": "+faststart"})
-        except OSError as exc:
-            raise FootsegError(f"cannot write video ({exc.strerror or exc})", self.path) from exc
-        # The rate as a fraction: a phone video's 29.97002997 (OpenCV's reading of 30000/1001) stays 30000/1001
-        stream = container.add_stream(CODEC, rate=Fraction(self.fps).limit_denominator(1001), options=ENCODER_OPTIONS)
-        stream.width, stream.height = width + width % 2, height + height % 2
-        stream.pix_fmt = PIXEL_FORMAT
-        self.container, self.stream = container, stream
+        # faststart: the index before the frames, so a browser plays the file while it downloads
+        self.container = av.open(str(self.partial), mode="w", format="mp4", options={"movflags": "+faststart"})
+        self.stream = self.container.add_stream(CODEC, rate=frame_rate_fraction(self.fps), options=ENCODER_OPTIONS)
+        self.stream.width, self.stream.height = width + width % 2, height + height % 2
+        self.stream.pix_fmt = PIXEL_FORMAT
 
     def write(self, frame: np.ndarray) -> None:
         """Append one (H, W, 3) uint8 RGB frame."""
+        import av
+
         h, w = frame.shape[:2]
-        if self.container is None:
-            self.size = (w, h)
-            self._open(w, h)
-        elif (w, h) != self.size:
-            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
-            h, w = frame.shape[:2]
-        if w % 2 or h % 2:
-            frame = cv2.copyMakeBorder(frame, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
-        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        self.container.mux(self.stream.encode(picture))
+        try:
+            if self.container is None:
+                self.size = (w, h)
+                self._open(w, h)
+            elif (w, h) != self.size:
+                frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+                h, w = frame.shape[:2]
+            if w % 2 or h % 2:
+                frame = cv2.copyMakeBorder(frame, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            self.container.mux(self.stream.encode(picture))
+        except (av.FFmpegError, OSError) as exc:
+            self._abandon()
+            raise self._error(exc) from exc
         self.frames += 1
 
     def close(self) -> None:
-        """Finish the file (the frames the encoder holds, then the MP4 index); safe to call twice."""
-        if self.container is not None:
-            container, self.container = self.container, None
-            try:
-                container.mux(self.stream.encode(None))
-            finally:
+        """Finish the file (the frames the encoder holds, then the MP4 index) and put it at ``path``; safe to call
+        twice, and after a failed ``write``."""
+        import av
+
+        if self.container is None:
+            return
+        try:
+            self.container.mux(self.stream.encode(None))
+            self.container.close()
+            self.container = None
+            os.replace(self.partial, self.path)
+        except (av.FFmpegError, OSError) as exc:
+            self._abandon()
+            raise self._error(exc) from exc
+
+    def _abandon(self) -> None:
+        """Drop the file being written (what an encoder or disk error leaves there does not play)."""
+        container, self.container = self.container, None
+        if container is not None:
+            with contextlib.suppress(Exception):  # the error being reported is the first one
                 container.close()
+        self.partial.unlink(missing_ok=True)
+
+    def _error(self, exc: BaseException) -> FootsegError:
+        # FFmpeg's own log, which would say more, is off in PyAV: its error's text is what there is
+        return FootsegError(f"cannot write video ({getattr(exc, 'strerror', None) or exc})", self.path)
 
     def __enter__(self) -> VideoWriter:
         return self

@@ -451,7 +451,9 @@ class _Trainer:
             ) from exc
         s = self.state
         if s.epoch >= self.cfg.epochs:  # a finished run asked to resume: nothing is trained again
-            self._log(f"{self.run}: trained before, all {self.cfg.epochs} epochs (best val IoU {s.best_iou:.4f})")
+            done = f"all {s.epoch} epochs" if s.epoch == self.cfg.epochs else \
+                f"{s.epoch} epochs, more than --epochs {self.cfg.epochs}"
+            self._log(f"{self.run}: trained before, {done} (best val IoU {s.best_iou:.4f})")
             return
         where = f"epoch {s.epoch + 1}, batch {s.step}" if s.step else f"the start of epoch {s.epoch + 1}"
         best = f" (best val IoU so far {s.best_iou:.4f})" if s.history else ""
