@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -308,6 +309,17 @@ def test_a_failing_peer_is_reported_not_fatal(
     assert main(["bench", str(saved_model), "--size", "64", *QUICK, "--peer"]) == 0
     captured = capsys.readouterr()
     assert "no module named mediapipe" in captured.err and f"| {saved_model.parent.name} | onnx |" in captured.out
+
+
+def test_more_threads_than_cores_are_timed_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    from footseg.errors import FootsegWarning
+
+    monkeypatch.setattr(cost, "available_threads", lambda: 2)
+    with pytest.warns(FootsegWarning, match="^7 threads on 2 cores: threads beyond the cores take turns"):
+        assert parse_threads("1,7,all") == [1, 7, 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert parse_threads("1,2") == [1, 2]
 
 
 def test_thread_and_runtime_lists() -> None:

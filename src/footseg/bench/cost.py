@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, FootsegWarning
 from footseg.runtime.timing import WARMUP_RUNS, latency_stats, time_runs
 
 PEAK_SIZE = 2048  # side of the square fp32 matmul whose speed stands for the CPU's peak
@@ -152,6 +153,10 @@ def parse_threads(spec: str | int | Sequence[int | str]) -> list[int]:
         counts.append(count)
     if not counts:
         raise FootsegError("no thread count given")
+    cores = available_threads()
+    if over := sorted({c for c in counts if c > cores}):
+        warnings.warn(FootsegWarning(f"{', '.join(map(str, over))} threads on {cores} cores: threads beyond the cores "
+                                     "take turns on them, so such a row times their contention"), stacklevel=2)
     return list(dict.fromkeys(counts))
 
 
