@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from footseg.atomic import check_writable
+from footseg.atomic import atomic_path, check_writable
 from footseg.data.io import IMAGE_EXTENSIONS, image_files, photos_folder, read_image
 from footseg.errors import FootsegError
 
@@ -178,7 +178,7 @@ class VideoWriter:
             raise FootsegError(f"the frame rate must be a number above 0 and up to {MAX_FPS}, got {fps}")
         self.path, self.fps = Path(path), float(fps)
         check_writable(self.path, hint="choose another --out")  # before any frame is segmented
-        self.partial = self.path.with_name(f"{self.path.name}.part")
+        self.file = contextlib.ExitStack()  # the temporary file beside ``path`` (atomic_path) while it is written
         self.container: av.container.OutputContainer | None = None
         self.stream: av.video.stream.VideoStream | None = None
         self.size: tuple[int, int] | None = None  # (width, height) of the frames as given
@@ -187,9 +187,9 @@ class VideoWriter:
     def _open(self, width: int, height: int) -> None:
         import av
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.file.enter_context(atomic_path(self.path))
         # faststart: the index before the frames, so a browser plays the file while it downloads
-        self.container = av.open(str(self.partial), mode="w", format="mp4", options={"movflags": "+faststart"})
+        self.container = av.open(str(partial), mode="w", format="mp4", options={"movflags": "+faststart"})
         self.stream = self.container.add_stream(CODEC, rate=frame_rate_fraction(self.fps), options=ENCODER_OPTIONS)
         self.stream.width, self.stream.height = width + width % 2, height + height % 2
         self.stream.pix_fmt = PIXEL_FORMAT
@@ -226,7 +226,7 @@ class VideoWriter:
             self.container.mux(self.stream.encode(None))
             self.container.close()
             self.container = None
-            os.replace(self.partial, self.path)
+            self.file.close()  # complete: it replaces ``path``
         except (av.FFmpegError, OSError) as exc:
             self._abandon()
             raise self._error(exc) from exc
@@ -237,7 +237,8 @@ class VideoWriter:
         if container is not None:
             with contextlib.suppress(Exception):  # the error being reported is the first one
                 container.close()
-        self.partial.unlink(missing_ok=True)
+        abandoned = RuntimeError("video abandoned")
+        self.file.__exit__(RuntimeError, abandoned, None)  # as on an error in its block: removed, not renamed
 
     def _error(self, exc: BaseException) -> FootsegError:
         # FFmpeg's own log, which would say more, is off in PyAV: its error's text is what there is
