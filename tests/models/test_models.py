@@ -18,6 +18,12 @@ def test_all_five_architectures_are_registered() -> None:
     assert set(ARCHITECTURES) <= set(list_models())
 
 
+def test_the_names_known_without_torch_are_the_registered_ones() -> None:
+    from footseg.models import registry
+
+    assert tuple(list_models()) == registry.ARCHITECTURES
+
+
 @pytest.mark.parametrize("name", REGISTERED)
 @pytest.mark.parametrize("shape", [(1, 3, 64, 64), (2, 3, 64, 96), (1, 3, 96, 32)])
 def test_output_is_logits_at_input_size(name: str, shape: tuple[int, ...]) -> None:

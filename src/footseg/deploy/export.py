@@ -40,6 +40,7 @@ from footseg.runtime.onnx_model import (
     FP32_NAME,
     INPUT_NAME,
     MARGIN,
+    MAX_OPSET,
     OUTPUT_KEY,
     OUTPUT_NAME,
     PRIOR_NAME,
@@ -47,10 +48,6 @@ from footseg.runtime.onnx_model import (
     info_to_metadata,
 )
 from footseg.runtime.resolve import ModelRef, resolve_model
-
-# torch.onnx's TorchScript exporter (dynamo=False, below) knows opsets up to 20 in torch 2.13: above, it warns and
-# then fails, or writes a file whose opset is not what was asked.
-MAX_OPSET = 20
 
 
 class PriorInput(nn.Module):

@@ -40,6 +40,8 @@ from typing import Any
 from footseg.config import LOSSES, MAX_INPUT_SIDE, TrainConfig, is_input_side
 from footseg.data.synth.engine import INGREDIENTS, SynthSettings
 from footseg.errors import FootsegError
+from footseg.models.registry import ARCHITECTURES
+from footseg.runtime.onnx_model import MAX_OPSET
 
 KINDS = ("render", "merge", "train", "prune", "select", "threshold", "export")
 MODEL_KINDS = ("train", "prune", "select", "threshold")  # stages whose output is a saved model
@@ -424,10 +426,8 @@ class _Parser:
                 if s["max_blob_rate"] is not None and not 0 <= s["max_blob_rate"] < 1:
                     raise FootsegError(f"max_blob_rate must be at least 0 and below 1, got {s['max_blob_rate']}")
             elif kind == "train":
-                from footseg.models.registry import list_models
-
-                if s["model"] not in list_models():
-                    raise FootsegError(f"model {s['model']!r} is not one of: {', '.join(list_models())}")
+                if s["model"] not in ARCHITECTURES:
+                    raise FootsegError(f"model {s['model']!r} is not one of: {', '.join(ARCHITECTURES)}")
                 if s["steps_per_epoch"] < 0 or s["workers"] < 0:
                     raise FootsegError("steps_per_epoch (0: one pass) and workers must not be negative")
                 if s["procs"] < 1 or s["batch_size"] % s["procs"]:
@@ -443,8 +443,6 @@ class _Parser:
             elif kind == "export":
                 if s["format"] == "onnx-int8" and s.get("calib") is None:
                     raise FootsegError("format 'onnx-int8' needs calib, a render or merge stage to calibrate on")
-                from footseg.deploy.export import MAX_OPSET  # torch's, loaded only for a recipe that exports
-
                 if not 13 <= s["opset"] <= MAX_OPSET or s.get("calib_n", 1) < 1 or s.get("min_stride", 1) < 1:
                     raise FootsegError(f"opset must be 13 to {MAX_OPSET}, calib_n and min_stride at least 1")
         except FootsegError as exc:

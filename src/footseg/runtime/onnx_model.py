@@ -40,6 +40,9 @@ MARGIN = "margin"
 WEIGHTS_KEY = _PREFIX + "weights_sha256"  # of the model.safetensors exported; absent for a network exported from memory
 FP32_NAME = "model.onnx"  # a model folder's fp32 export, where ``footseg export`` writes it
 DEFAULT_OPSET = 17  # what ``footseg export`` writes unless asked
+# torch.onnx's TorchScript exporter (dynamo=False) knows opsets up to 20 in torch 2.13: above, it warns and then fails,
+# or writes a file whose opset is not what was asked. Here, not in deploy.export, so a recipe is checked without torch.
+MAX_OPSET = 20
 
 
 def info_to_metadata(info: SavedModelInfo, precision: str) -> dict[str, str]:
