@@ -193,6 +193,19 @@ def test_what_the_encoder_refuses_is_one_line_naming_the_file_and_leaves_no_file
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_pyav_without_the_encoder_is_one_line_and_leaves_no_file(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from footseg.eval import video_io
+
+    monkeypatch.setattr(video_io, "CODEC", "libx264-that-this-pyav-lacks")  # a distro's PyAV, built without it
+    writer = VideoWriter(tmp_path / "v.mp4", fps=10)
+    with pytest.raises(FootsegError, match="cannot write video") as err:
+        writer.write(moving_blob(0)[0])
+    assert err.value.path == tmp_path / "v.mp4"
+    writer.close()
+    assert list(tmp_path.iterdir()) == []  # its temporary file too
+
+
 def test_an_overlay_is_at_its_name_only_once_finished(tmp_path: Path) -> None:
     with VideoWriter(tmp_path / "v.mp4", fps=10) as writer:
         writer.write(moving_blob(0)[0])

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from footseg.bench.cost import parse_threads
+from footseg.bench.cost import parse_threads, warn_oversubscribed
 from footseg.bench.peer import PEER_SCRIPT, PEER_VENV, peer_hint
 from footseg.bench.table import format_cell
 from footseg.data.clips import Clip, clips_in, find_clips
@@ -550,6 +550,7 @@ def browser_benchmark(
     if max_clips is not None and max_clips < 1:
         raise FootsegError(f"--max-clips must be at least 1 (got {max_clips})")
     counts = parse_threads(threads)
+    warn_oversubscribed(counts)
     ref = resolve_model(model)  # a bad name fails before anything slow
     say = log or (lambda _message: None)
     why: str | None = None

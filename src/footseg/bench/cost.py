@@ -153,11 +153,16 @@ def parse_threads(spec: str | int | Sequence[int | str]) -> list[int]:
         counts.append(count)
     if not counts:
         raise FootsegError("no thread count given")
+    return list(dict.fromkeys(counts))
+
+
+def warn_oversubscribed(counts: Sequence[int]) -> None:
+    """One warning line for thread counts beyond this machine's cores (said once per benchmark, by its entry point)."""
     cores = available_threads()
     if over := sorted({c for c in counts if c > cores}):
-        warnings.warn(FootsegWarning(f"{', '.join(map(str, over))} threads on {cores} cores: threads beyond the cores "
-                                     "take turns on them, so such a row times their contention"), stacklevel=2)
-    return list(dict.fromkeys(counts))
+        warnings.warn(FootsegWarning(f"{', '.join(map(str, over))} threads on {cores} core{'s' * (cores != 1)}: "
+                                     "threads beyond the cores take turns on them, so such a row times their "
+                                     "contention"), stacklevel=2)
 
 
 Sampler = Callable[[int, int, float], list[float]]  # (runs, warmup, min_time) -> latencies in ms

@@ -29,6 +29,7 @@ from footseg.bench.cost import (
     parse_threads,
     peak_gflops,
     torch_sampler,
+    warn_oversubscribed,
 )
 from footseg.bench.peer import PEER_RUNTIMES, peer_rows
 from footseg.deploy.export import export_onnx
@@ -286,6 +287,7 @@ def benchmark(
     names = list(models) if models else list_models()
     runtimes = parse_runtimes(runtimes)
     thread_counts = parse_threads(threads)
+    warn_oversubscribed(thread_counts)
     if size is not None:
         check_input_side(size)
     data = Path(data) if data is not None else None

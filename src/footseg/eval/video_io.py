@@ -179,7 +179,7 @@ class VideoWriter:
             raise FootsegError(f"the frame rate must be a number above 0 and up to {MAX_FPS}, got {fps}")
         self.path, self.fps = Path(path), float(fps)
         check_writable(self.path, hint="choose another --out")  # before any frame is segmented
-        self.file = contextlib.ExitStack()  # the temporary file beside ``path`` (atomic_path) while it is written
+        self.temp = contextlib.ExitStack()  # the temporary file beside ``path`` (atomic_path) while it is written
         self.container: av.container.OutputContainer | None = None
         self.stream: av.video.stream.VideoStream | None = None
         self.size: tuple[int, int] | None = None  # (width, height) of the frames as given
@@ -188,12 +188,20 @@ class VideoWriter:
     def _open(self, width: int, height: int) -> None:
         import av
 
-        partial = self.file.enter_context(atomic_path(self.path))
-        # faststart: the index before the frames, so a browser plays the file while it downloads
-        self.container = av.open(str(partial), mode="w", format="mp4", options={"movflags": "+faststart"})
-        self.stream = self.container.add_stream(CODEC, rate=frame_rate_fraction(self.fps), options=ENCODER_OPTIONS)
-        self.stream.width, self.stream.height = width + width % 2, height + height % 2
-        self.stream.pix_fmt = PIXEL_FORMAT
+        try:
+            partial = self.temp.enter_context(atomic_path(self.path))
+            # faststart: the index before the frames, so a browser plays the file while it downloads
+            self.container = av.open(str(partial), mode="w", format="mp4", options={"movflags": "+faststart"})
+            self.stream = self.container.add_stream(CODEC, rate=frame_rate_fraction(self.fps),
+                                                    options=ENCODER_OPTIONS)
+            self.stream.width, self.stream.height = width + width % 2, height + height % 2
+            self.stream.pix_fmt = PIXEL_FORMAT
+        except BaseException as exc:
+            self._abandon(exc)
+            # ValueError: a PyAV built without libx264 (UnknownCodecError), say
+            if isinstance(exc, av.FFmpegError | OSError | ValueError):
+                raise self._error(exc) from exc
+            raise
 
     def write(self, frame: np.ndarray) -> None:
         """Append one (H, W, 3) uint8 RGB frame."""
@@ -212,7 +220,7 @@ class VideoWriter:
             picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             self.container.mux(self.stream.encode(picture))
         except (av.FFmpegError, OSError) as exc:
-            self._abandon()
+            self._abandon(exc)
             raise self._error(exc) from exc
         self.frames += 1
 
@@ -227,19 +235,18 @@ class VideoWriter:
             self.container.mux(self.stream.encode(None))
             self.container.close()
             self.container = None
-            self.file.close()  # complete: it replaces ``path``
+            self.temp.close()  # complete: it replaces ``path``
         except (av.FFmpegError, OSError) as exc:
-            self._abandon()
+            self._abandon(exc)
             raise self._error(exc) from exc
 
-    def _abandon(self) -> None:
-        """Drop the file being written (what an encoder or disk error leaves there does not play)."""
+    def _abandon(self, exc: BaseException) -> None:
+        """Drop the file being written on ``exc`` (what an encoder or disk error leaves there does not play)."""
         container, self.container = self.container, None
         if container is not None:
             with contextlib.suppress(Exception):  # the error being reported is the first one
                 container.close()
-        abandoned = RuntimeError("video abandoned")
-        self.file.__exit__(RuntimeError, abandoned, None)  # as on an error in its block: removed, not renamed
+        self.temp.__exit__(type(exc), exc, exc.__traceback__)  # as on an error in its block: removed, not renamed
 
     def _error(self, exc: BaseException) -> FootsegError:
         # FFmpeg's own log, which would say more, is off in PyAV: its error's text is what there is

@@ -21,7 +21,7 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 # any variants, e.g. fastlinknet_ctx); the main job and the study train these five.
 THESIS_MODELS = ("enet", "linknet", "mobileseg", "fastlinknet", "emilseg")
 # Every name those modules register, known without importing them (and so without PyTorch): what a recipe's dry run
-# checks its model names against. tests/models/test_registry.py holds it to what the modules register.
+# checks its model names against. tests/models/test_models.py holds it to what the modules register.
 ARCHITECTURES = (*THESIS_MODELS, "fastlinknet_ctx")
 
 
