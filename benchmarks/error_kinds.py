@@ -19,7 +19,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from footseg.data.dataset import has_splits
+from footseg.data.samples import has_splits
 from footseg.eval.error_kinds import ErrorKinds, error_kinds, iou, largest_region
 from footseg.eval.evaluate import labelled_samples, predictions
 from footseg.runtime.predictor import Predictor

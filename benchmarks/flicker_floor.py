@@ -40,8 +40,8 @@ import numpy as np
 import torch
 
 from footseg.data.clips import find_clips
-from footseg.data.dataset import has_splits
 from footseg.data.io import read_mask
+from footseg.data.samples import has_splits
 from footseg.data.transforms import resize_image
 from footseg.errors import FootsegError
 from footseg.eval.clips import FlickerMeter, _run, evaluate_clips

@@ -17,7 +17,8 @@ import time
 
 import torch
 
-from footseg.data.dataset import SegmentationDataset, make_loader, split_folder
+from footseg.data.dataset import SegmentationDataset, make_loader
+from footseg.data.samples import split_folder
 from footseg.metrics import ConfusionMeter
 from footseg.runtime.resolve import resolve_model
 from footseg.train.trainer import KEPT_VALIDATION_BYTES, memory_format

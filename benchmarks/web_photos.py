@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from footseg.bench.browser import chromium
-from footseg.data.dataset import find_samples, no_mask_error, read_sample
 from footseg.data.io import read_mask
+from footseg.data.samples import find_samples, no_mask_error, read_sample
 from footseg.deploy.serve import SiteServer, running
 from footseg.deploy.web import export_web
 from footseg.errors import FootsegError

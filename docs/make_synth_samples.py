@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from footseg.data.dataset import find_samples
 from footseg.data.io import read_image, read_mask, write_jpeg
+from footseg.data.samples import find_samples
 from footseg.data.synth import SynthSettings, synthesize
 
 OUT = Path(__file__).with_name("synth_samples.jpg")

@@ -17,9 +17,10 @@ import pytest
 import torch
 from torch import nn
 
-from footseg.data.dataset import SegmentationDataset, find_samples, split_folder
+from footseg.data.dataset import SegmentationDataset
 from footseg.data.io import read_image, write_jpeg, write_png
 from footseg.data.procedural import make_procedural_dataset
+from footseg.data.samples import find_samples, split_folder
 from footseg.data.transforms import resize_image, to_tensor
 from footseg.models import SavedModelInfo, create_model, save_model
 from footseg.train.losses import build_loss

@@ -78,7 +78,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.split is None:
         args.split = "test"
     else:
-        from footseg.data.dataset import has_splits
+        from footseg.data.samples import has_splits
 
         root = Path(args.data if args.data is not None else args.clips)
         if root.is_dir() and not has_splits(root):  # a missing folder is named by the scoring itself

@@ -1,30 +1,40 @@
 """Segmentation scores from a binary confusion matrix, accumulated over a whole dataset.
 
-Counts are summed over all pixels of all images before dividing (the standard dataset-level IoU), and they live in
-one int64 tensor so that DDP ranks can ``all_reduce`` them.
+Counts are summed over all pixels of all images before dividing (the standard dataset-level IoU), in one int64 array
+(DDP ranks ``all_reduce`` it as a tensor). Label maps may be numpy arrays or torch tensors; no torch import here, so
+scoring an ONNX export never loads PyTorch.
 """
 
 from __future__ import annotations
 
-import torch
+from typing import Any
+
+import numpy as np
+
+
+def _foot(labels: Any) -> np.ndarray:
+    """A flat boolean foot map of a numpy array or a torch tensor on any device (any non-zero label is foot)."""
+    if hasattr(labels, "detach"):  # a torch tensor: to host memory, where numpy reads it without a copy
+        labels = labels.detach().cpu().numpy()
+    return np.asarray(labels).reshape(-1) > 0
 
 
 class ConfusionMeter:
     """Accumulates true/false positives/negatives of the foreground class (label 1)."""
 
     def __init__(self) -> None:
-        self.counts = torch.zeros(4, dtype=torch.int64)  # tp, fp, fn, tn
+        self.counts = np.zeros(4, dtype=np.int64)  # tp, fp, fn, tn
 
-    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
-        """``pred`` and ``target``: integer label maps of the same shape; any non-zero label counts as foot."""
-        if pred.shape != target.shape:
+    def update(self, pred: Any, target: Any) -> None:
+        """``pred`` and ``target``: label maps of the same shape (numpy arrays or torch tensors); any non-zero label
+        counts as foot."""
+        if tuple(pred.shape) != tuple(target.shape):
             raise ValueError(f"prediction shape {tuple(pred.shape)} != target shape {tuple(target.shape)}")
-        p = pred.detach().reshape(-1).cpu() > 0
-        t = target.detach().reshape(-1).cpu() > 0
-        tp = int((p & t).sum())
-        fp = int((p & ~t).sum())
-        fn = int((~p & t).sum())
-        self.counts += torch.tensor([tp, fp, fn, p.numel() - tp - fp - fn], dtype=torch.int64)
+        p, t = _foot(pred), _foot(target)
+        tp = np.count_nonzero(p & t)
+        fp = np.count_nonzero(p) - tp
+        fn = np.count_nonzero(t) - tp
+        self.counts += np.array([tp, fp, fn, p.size - tp - fp - fn], dtype=np.int64)
 
     def compute(self) -> dict[str, float]:
         tp, fp, fn, tn = (float(c) for c in self.counts)
@@ -41,7 +51,7 @@ class ConfusionMeter:
         }
 
 
-def binary_scores(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+def binary_scores(pred: Any, target: Any) -> dict[str, float]:
     """Scores of a single prediction (e.g. one image), for per-image tables."""
     meter = ConfusionMeter()
     meter.update(pred, target)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from footseg.atomic import atomic_write_text
 from footseg.bench.cost import measure_model
-from footseg.data.dataset import spread
+from footseg.data.samples import spread
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate, labelled_samples
 from footseg.eval.figures import prediction_grid

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from footseg.data.check import check_dataset
-from footseg.data.dataset import find_samples
 from footseg.data.io import read_image, read_mask
 from footseg.data.procedural import make_procedural_dataset, render_sample
+from footseg.data.samples import find_samples
 from footseg.errors import FootsegError
 
 

@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, numpy_helper
 
-from footseg.data.dataset import Sample
+from footseg.data.samples import Sample
 from footseg.deploy.quantize import (
     DEFAULT_MIN_STRIDE,
     MIN_STRIDE_KEY,

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from footseg.cli import main
-from footseg.data.dataset import find_samples, read_sample, split_folder
 from footseg.data.io import read_image, read_mask, write_jpeg, write_png
+from footseg.data.samples import find_samples, read_sample, split_folder
 from footseg.data.transforms import resize_mask
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate, iou_interval, labelled_samples

@@ -19,6 +19,7 @@ from footseg.config import TrainConfig
 from footseg.data import dataset as dataset_module
 from footseg.data.dataset import SegmentationDataset
 from footseg.data.procedural import make_procedural_dataset
+from footseg.data.samples import Sample
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
 from footseg.models.saved import load_model
@@ -138,7 +139,7 @@ def test_validation_images_are_read_once_where_they_fit_in_memory(
     reads: list[str] = []
     real_read_sample = dataset_module.read_sample
 
-    def counting(sample: dataset_module.Sample, scaled_mask: bool = False) -> tuple[object, object]:
+    def counting(sample: Sample, scaled_mask: bool = False) -> tuple[object, object]:
         reads.append(sample.image.parent.parent.name)  # the split
         return real_read_sample(sample, scaled_mask)
 

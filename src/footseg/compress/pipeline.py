@@ -41,7 +41,7 @@ from footseg.compress.prune import (
 )
 from footseg.compress.weight_sharing import finish_sharing, share_weights
 from footseg.config import TrainConfig
-from footseg.data.dataset import find_samples, has_splits, split_folder
+from footseg.data.samples import find_samples, has_splits, split_folder
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate
 from footseg.models.info import WEIGHTS_NAME, SavedModelInfo

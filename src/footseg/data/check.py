@@ -24,8 +24,8 @@ import numpy as np
 
 from footseg.atomic import atomic_write_text
 from footseg.data.clips import clip_folders, is_clip_dataset
-from footseg.data.dataset import SPLITS, has_splits
 from footseg.data.io import IMAGE_EXTENSIONS, IMAGE_HINT, MASK_EXTENSION, read_image, read_mask
+from footseg.data.samples import SPLITS, has_splits
 from footseg.errors import FootsegError, require_folder
 
 

@@ -1,7 +1,7 @@
 """Clips as data: short videos stored as folders of frames, for live-video modes (per-frame IoU, flicker).
 
 A clip is a folder ``<clip>/images/<frame>.jpg`` (or another photo format) + ``<clip>/masks/<frame>.png``, the
-dataset format of one folder (``dataset.find_samples``), its frames in the order of their names (so name them
+dataset format of one folder (``samples.find_samples``), its frames in the order of their names (so name them
 ``000``, ``001``, ... or ``f000``, ...). A clip dataset is a folder of clips, or has ``train/``, ``val/``, ``test/``
 folders of clips (``footseg synth --clips`` writes those). ``footseg check`` validates clip datasets too (``check.py``).
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from footseg.data.dataset import SPLITS, Sample, find_samples, has_splits, read_sample, split_folder
 from footseg.data.io import IMAGE_HINT, read_image
+from footseg.data.samples import SPLITS, Sample, find_samples, has_splits, read_sample, split_folder
 from footseg.errors import FootsegError, require_folder
 
 

@@ -47,9 +47,9 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from footseg import __version__
 from footseg.atomic import atomic_copy
-from footseg.data.dataset import Sample, find_samples, split_folder, spread
 from footseg.data.io import read_image, read_mask
 from footseg.data.prior import fake_prior
+from footseg.data.samples import Sample, find_samples, split_folder, spread
 from footseg.data.transforms import resize_image, resize_mask, to_array
 from footseg.deploy.export import (
     DEFAULT_OPSET,

@@ -12,11 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from footseg.data.clips import Clip, find_clips
-from footseg.data.dataset import no_mask_error
 from footseg.data.io import is_label_mask
+from footseg.data.samples import no_mask_error
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
 from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, resize_proba, to_mask
@@ -76,12 +75,16 @@ def evaluate_clips(
         missing = next((f for f in clip.frames if f.mask is None), None)
         if missing is not None:
             raise no_mask_error(missing)
+    # an ONNX session is made at ``threads`` (a predictor made before, the CLI's for --region-peak, too)
+    predictor = as_predictor(model).at_threshold(threshold).with_threads(threads)
+    segmenter = VideoSegmenter(predictor, mode, ratio)
+    if predictor.onnx is not None:
+        return _run(segmenter, clips)
+    import torch  # PyTorch runs the network, at the process's thread count: pinned for the run
+
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)  # before the model loads: an ONNX session takes its thread count then
+    torch.set_num_threads(threads)
     try:
-        # a predictor made before (the CLI's, for --region-peak) has its session's count: timed at ``threads`` too
-        predictor = as_predictor(model).at_threshold(threshold).with_threads(threads)
-        segmenter = VideoSegmenter(predictor, mode, ratio)
         return _run(segmenter, clips)
     finally:
         torch.set_num_threads(previous_threads)
@@ -105,7 +108,7 @@ def _run(segmenter: VideoSegmenter, clips: list[Clip]) -> dict:
             if (not unlike_labels or unlike_labels[-1] != clip.name) and not is_label_mask(mask):
                 unlike_labels.append(clip.name)
             true = (mask > 0).astype(np.uint8)
-            clip_meter.update(torch.from_numpy(pred), torch.from_numpy(true))
+            clip_meter.update(pred, true)
             flicker.update(pred, true)
             clip_flicker.update(pred, true)
         total.counts += clip_meter.counts

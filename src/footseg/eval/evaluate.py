@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
-from footseg.data.dataset import Sample, find_samples, no_mask_error, read_sample, split_folder
 from footseg.data.io import IMAGE_HINT, is_label_mask
+from footseg.data.samples import Sample, find_samples, no_mask_error, read_sample, split_folder
 from footseg.errors import FootsegError
 from footseg.eval.error_kinds import BLOB, largest_region
 from footseg.metrics import ConfusionMeter
@@ -26,6 +25,9 @@ from footseg.runtime.predictor import (
     resize_proba,
     to_mask,
 )
+
+if TYPE_CHECKING:
+    from torch import nn
 
 # The operating points a threshold stage tries: 0.10 to 0.90 in steps of 0.05.
 THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(2, 19))
@@ -96,7 +98,7 @@ def evaluate(
         found = to_mask(prob, predictor.threshold)
         inter.append(np.count_nonzero(found & target))
         union.append(np.count_nonzero(found | target))
-        meter.update(torch.from_numpy(found), torch.from_numpy(target))
+        meter.update(found, target)
         total.counts += meter.counts
         if not target.any():
             empty += 1

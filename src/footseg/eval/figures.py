@@ -8,10 +8,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
-from footseg.data.dataset import read_sample
 from footseg.data.io import write_png
+from footseg.data.samples import read_sample
 from footseg.eval.evaluate import evaluate, labelled_samples
 from footseg.eval.predict import overlay_mask
 from footseg.metrics import binary_scores
@@ -80,7 +79,7 @@ def prediction_grid(models: list[tuple[str, Predictor]], samples: list, title: s
         for image, mask, prob in zip(images, masks, predictor.predict_batch(images), strict=True):
             pred = to_mask(resize_proba(prob, mask.shape), predictor.threshold)
             tile = _overlay_tile(image, pred)
-            _caption(tile, f"IoU {100 * binary_scores(torch.from_numpy(pred), torch.from_numpy(mask))['iou']:.0f}%",
+            _caption(tile, f"IoU {100 * binary_scores(pred, mask)['iou']:.0f}%",
                      _fit_box(*mask.shape))
             tiles.append(tile)
         rows.append((label, tiles))

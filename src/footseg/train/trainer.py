@@ -42,8 +42,9 @@ from footseg.atomic import check_writable
 from footseg.config import TrainConfig
 from footseg.data.augment import AugmentConfig
 from footseg.data.check import require_valid
-from footseg.data.dataset import SegmentationDataset, has_splits, make_loader, split_folder
+from footseg.data.dataset import SegmentationDataset, make_loader
 from footseg.data.prior import PriorDataset
+from footseg.data.samples import has_splits, split_folder
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
 from footseg.models.info import LAYER_SHAPES_KEY, SavedModelInfo
@@ -578,7 +579,7 @@ class _Trainer:
         net = self.ddp if self.ddp is not None else self.model
         self._train_mode()
         meter = ConfusionMeter()
-        meter.counts = s.counts.clone()
+        meter.counts = s.counts.numpy().copy()
         bar = tqdm(
             total=self.steps_per_epoch,
             initial=s.step,
@@ -609,7 +610,7 @@ class _Trainer:
                 s.loss_sum += loss.item() * n
                 s.images += n
                 meter.update(logits.argmax(1), masks)
-                s.counts = meter.counts.clone()
+                s.counts = torch.from_numpy(meter.counts.copy())
                 s.step += 1
                 s.global_step += 1
                 now = time.perf_counter()
@@ -710,9 +711,9 @@ class _Trainer:
             logits = net(images.to(self.device, non_blocking=True, memory_format=self.layout))
             meter.update(logits.argmax(1), masks)
         if self.env.enabled:
-            counts = meter.counts.to(self.device)
+            counts = torch.from_numpy(meter.counts).to(self.device)
             dist.all_reduce(counts)
-            meter.counts = counts.cpu()
+            meter.counts = counts.cpu().numpy()
         return meter.compute()
 
     def _end_epoch(self) -> None:
@@ -725,7 +726,7 @@ class _Trainer:
             dist.all_reduce(counts)
             train_sums, train_counts = sums.cpu(), counts.cpu()
         train_meter = ConfusionMeter()
-        train_meter.counts = train_counts
+        train_meter.counts = train_counts.numpy()
         loss_sum, images, _ = train_sums.tolist()
         val = self._validate()
         entry = {

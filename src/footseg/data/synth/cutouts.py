@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from footseg.data.dataset import find_samples
 from footseg.data.io import IMAGE_HINT, MASK_EXTENSION, read_image, read_mask
+from footseg.data.samples import find_samples
 from footseg.data.synth.floors import by_split
 from footseg.data.synth.foot import FootPose
 from footseg.data.synth.mesh import Mesh
