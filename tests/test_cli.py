@@ -387,3 +387,12 @@ def test_every_option_of_every_verb_says_what_it_does() -> None:
     model_help = next(a.help for a in verbs["train"]._actions if "--model" in a.option_strings)
     assert all(name in model_help for name in list_models())
     assert list(verbs)[:3] == ["predict", "video", "live"]  # a user's first verbs first
+
+
+def test_output_cut_short_by_its_reader_stops_quietly() -> None:
+    # `footseg recipe run R --dry-run | head -3`: no "error: [Errno 32] Broken pipe" after the lines asked for
+    proc = subprocess.Popen([sys.executable, "-m", "footseg", "recipe", "run", "fastlinknet_ctx", "--dry-run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command has started writing: every line it writes meets a closed pipe
+    _, err = proc.communicate(timeout=300)
+    assert (proc.returncode, err.decode()) == (141, "")

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import os
+import select
 import signal
 import sys
 import threading
@@ -819,6 +820,16 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: object
 _python_show_warning = warnings.showwarning
 
 
+def _stdout_gone() -> bool:
+    """Whether standard output is a pipe whose reader has closed it (the write end then polls as an error)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no file descriptor (a test's captured output), or no poll
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     main_thread = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
@@ -836,6 +847,13 @@ def _run(args: argparse.Namespace, main_thread: bool, previous: object) -> int:
     except FootsegError as exc:
         print(f"footseg: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError as exc:
+        if not _stdout_gone():
+            print(f"footseg: error: {_os_error_line(exc)}", file=sys.stderr)
+            return 2
+        # what reads the output stopped (`footseg recipe run R --dry-run | head -3`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so Python's exit flushes nowhere
+        return 128 + signal.SIGPIPE
     except OSError as exc:  # what the system refused, e.g. an --out under a file or in a read-only folder
         print(f"footseg: error: {_os_error_line(exc)}", file=sys.stderr)
         return 2

@@ -66,8 +66,10 @@ class TrainConfig:
             raise FootsegError(f"unknown loss '{self.loss}'; choose one of: {', '.join(LOSSES)}")
         if not is_input_side(self.size):
             raise FootsegError(f"--size must be a multiple of 32 from 32 to {MAX_INPUT_SIDE}, got {self.size}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise FootsegError("--epochs and --batch-size must be at least 1")
+        if self.epochs < 1:
+            raise FootsegError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise FootsegError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise FootsegError(f"--steps-per-epoch must be at least 1, got {self.steps_per_epoch}")
         if not self.lr >= 0 or self.weight_decay < 0:  # lr 0 leaves the weights as they start (BN still adapts)

@@ -210,7 +210,16 @@ BAD = {
                               "stage 'point': max_blob_rate must be at least 0 and below 1, got 1"),
     # refused before any training, not at the export stage hours later
     "opset torch cannot write": (_replace('format = "onnx"\n', 'format = "onnx"\nopset = 21\n'),
-                                 "stage 'onnx': opset must be 13 to 20"),
+                                 "stage 'onnx': opset must be 13 to 20, got 21"),
+    "no calibration images": (_replace("calib_n = 4", "calib_n = 0"),
+                              "stage 'int8': calib_n must be at least 1, got 0"),
+    # named as the recipe names it, not as `footseg train` does (--batch-size)
+    "batch of none": (_replace("batch_size = 2", "batch_size = 0"),
+                      "stage 'first': batch_size must be at least 1, got 0"),
+    # a shrunk recipe: found before any stage runs, not when training first validates
+    "render without a val split": (_replace("n = 12", "n = 8"),
+                                   "stage 'first': data 'synth' would have no val images: a render's val split gets "
+                                   "every tenth image, from image 9 on (synth: n 8); give a render n of at least 9"),
     "side too large": (_replace('model = "second"\n', 'model = "second"\nsizes = [8192]\n'),
                        "stage 'point': sizes must be distinct multiples of 32 from 32 to 4096, got [8192]"),
 }
@@ -233,8 +242,11 @@ def test_errors_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"footseg: error: {path}: {BAD['unknown key'][1]}")
     assert not (tmp_path / "run").exists()
-    assert main(["recipe", "run", str(tmp_path / "missing.toml"), "--dry-run"]) == 2
-    assert "recipe not found" in capsys.readouterr().err
+    assert main(["recipe", "run", "fastlinknet_cxt", "--dry-run"]) == 2  # a typo: the names it could have meant
+    assert "recipe not found (a .toml file, or the name of a shipped model with a recipe: fastlinknet, " \
+           "fastlinknet_ctx)" in capsys.readouterr().err
+    assert main(["recipe", "run", str(tmp_path), "--dry-run"]) == 2
+    assert f"{tmp_path}: is a folder: give the recipe's .toml file" in capsys.readouterr().err
 
 
 def test_every_training_setting_is_a_recipe_key() -> None:
@@ -509,8 +521,14 @@ def test_a_run_makes_every_stage_and_the_model_folder(tiny_run: tuple[Path, Path
     weights = hashlib.sha256((out / "point" / "model.safetensors").read_bytes()).hexdigest()
     assert json.loads((out / "stamps" / "onnx.json").read_text())["inputs"]["point"] == (
         f"{weights} threshold {choice['chosen']:g}")
-    # the threshold stage scored the weights in PyTorch; the result runs its own export (made before its config got
-    # the int8 split, which changes no graph)
+    # the result's exports carry the folder's config, int8 split included (the export stages ran before it had it): its
+    # model.onnx is what `footseg export` makes of the folder, byte for byte, so the card's sha256 holds after one
+    from footseg.deploy.export import export_onnx
+
+    again = export_onnx(out / "model", out.parent / "again.onnx")
+    assert again.read_bytes() == (out / "model" / "model.onnx").read_bytes()
+    assert OnnxModel(out / "model" / "model.int8.onnx").info.extra[MIN_STRIDE_KEY] == config["extra"][MIN_STRIDE_KEY]
+    # the threshold stage scored the weights in PyTorch; the result runs its own export
     scores = threshold_ious(Predictor(out / "model", runtime="torch"), out / "synth")
     assert {f"{t:.2f}": v for t, v in scores.items()} == choice["val_iou"]
     assert Predictor(out / "model").runtime == "onnx"
@@ -592,12 +610,23 @@ def test_a_deleted_output_is_made_again(tiny_run: tuple[Path, Path]) -> None:
 def test_a_stage_made_otherwise_is_refused(tiny_run: tuple[Path, Path], tmp_path: Path) -> None:
     _, out = tiny_run
     changed = parse_recipe(_write(tmp_path, _replace("lr = 0.001", "lr = 0.0005")))
+    # every folder the change invalidates is named at once, not one per run
     with pytest.raises(FootsegError, match=r"second: made with other settings \(lr 0.001 there, 0.0005 in the "
-                                           r"recipe\): delete this folder"):
+                                           r"recipe\): delete this folder and those of the stages that read it "
+                                           r"\(point, onnx, int8\) to redo them$"):
         RecipeRun(changed, out, device="cpu", log=_Log()).run()
     plan = RecipeRun(changed, out).plan()
     assert [line.endswith("[made with other settings: a run refuses it until its folder is deleted]")
             for line in plan[1:]] == [False, False, True, False, False, False]
+    assert plan[4].endswith("[reads second, made otherwise: a run refuses it until its folder is deleted]")
+    assert [line.endswith("[done]") for line in plan[1:]] == [True, True, False, False, False, False]
+    copy = tmp_path / "copy"  # the fixture's run stays as it is for the tests after this one
+    shutil.copytree(out, copy, symlinks=True)
+    for name in ("second", "point", "onnx", "int8"):  # as the error says: then one run redoes them
+        shutil.rmtree(copy / name)
+    log = _Log()
+    RecipeRun(changed, copy, device="cpu", log=log).run()
+    assert log.of("first") == ["done before, skipped"] and log.of("int8")[-1].startswith("done in")
     (out / "stray").mkdir()
     (out / "stray" / "x").write_text("")
     stray = parse_recipe(_write(tmp_path, TINY + '\n[[stage]]\nkind = "merge"\nname = "stray"\nsources = ["synth"]\n',

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from footseg.atomic import atomic_copy, atomic_write_text
 from footseg.data.synth.engine import MANIFEST
 from footseg.deploy.quantize import MIN_STRIDE_KEY
-from footseg.models.info import LAYER_SHAPES_KEY, WEIGHTS_NAME, read_info, write_info
+from footseg.models.info import LAYER_SHAPES_KEY, WEIGHTS_NAME, SavedModelInfo, read_info, write_info
 from footseg.provenance import sha256_file
 from footseg.recipe.layout import EXPORT_FILES, RESULT
 from footseg.recipe.schema import RECIPE_NAME, Stage, describe
@@ -41,12 +41,32 @@ def write_result(run: RecipeRun) -> Path:
         info.extra[MIN_STRIDE_KEY] = int8[-1].settings["min_stride"]
         write_info(dest, info)
     for stage in exports:
-        atomic_copy(run.export_file(stage), dest / EXPORT_FILES[stage.settings["format"]])
+        target = dest / EXPORT_FILES[stage.settings["format"]]
+        atomic_copy(run.export_file(stage), target)
+        if int8:
+            _carry_config(target, read_info(dest))
     for name in set(EXPORT_FILES.values()) - {EXPORT_FILES[s.settings["format"]] for s in exports}:
         (dest / name).unlink(missing_ok=True)  # an export the recipe no longer makes
     atomic_write_text(dest / RECIPE_NAME, recipe.text)
     atomic_write_text(dest / CARD_NAME, model_card(run, dest))
     return dest
+
+
+def _carry_config(path: Path, info: SavedModelInfo) -> None:
+    """Give an export in ``DIR/model`` the metadata of the folder's config.json, which gained the int8 export's
+    ``min_stride`` after the export stages ran: so the folder's ``model.onnx`` is what `footseg export` makes of the
+    folder, byte for byte, and an int8 export of that file quantizes as the recipe did."""
+    from footseg.deploy.export import save_onnx, set_metadata
+    from footseg.runtime.onnx_model import OUTPUT_KEY, PRECISION_KEY, WEIGHTS_KEY, info_to_metadata, read_onnx
+
+    proto = read_onnx(path)
+    had = {p.key: p.value for p in proto.metadata_props}
+    # in the order export_module writes them
+    meta = {**info_to_metadata(info, had.get(PRECISION_KEY, "fp32")),
+            **{key: had[key] for key in (OUTPUT_KEY, WEIGHTS_KEY) if key in had}}
+    if any(had.get(key) != value for key, value in meta.items()):
+        set_metadata(proto, meta)
+        save_onnx(proto, path)
 
 
 def _by_value(stamps: dict[str, dict], get: Callable[[dict], object]) -> str:

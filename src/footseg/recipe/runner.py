@@ -212,16 +212,32 @@ class RecipeRun:
                                ".json): delete it or choose another --out", folder)
         why = self.mismatch(stamp, self.stamp_settings(stage), self.input_digests(stage))
         if why:
-            raise FootsegError(f"{why}: delete this folder, and those of the stages that read it, to redo them",
-                               folder)
+            raise FootsegError(f"{why}: {self.what_to_delete(stage)}", folder)
         if stamp.get("state") != "done" or not self.complete(stage):
             return False
         digest = self.output_digest(stage)
         if stamp.get("output", digest) != digest:  # e.g. a finished run trained on by hand since
-            raise FootsegError("its output changed after the stage finished (not what the recipe made): delete this "
-                               "folder, and those of the stages that read it, to redo them", folder)
+            raise FootsegError(f"its output changed after the stage finished (not what the recipe made): "
+                               f"{self.what_to_delete(stage)}", folder)
         self.digests[stage.name] = digest
         return True
+
+    def readers(self, stage: Stage) -> list[Stage]:
+        """The later stages that read ``stage``'s output, directly or through other stages, in recipe order."""
+        read, out = {stage.name}, []
+        for later in self.recipe.stages[stage.index:]:
+            if read.intersection(later.refs()):
+                read.add(later.name)
+                out.append(later)
+        return out
+
+    def what_to_delete(self, stage: Stage) -> str:
+        """What a refused stage's error asks for: its folder and, all at once, the folders of the stages that read
+        it (each would be refused in turn, its input made otherwise)."""
+        begun = [s.name for s in self.readers(stage) if self.begun(s)]
+        if not begun:
+            return "delete this folder to redo the stage"
+        return f"delete this folder and those of the stages that read it ({', '.join(begun)}) to redo them"
 
     def finished_stages(self) -> list[str]:
         """The stages a run would skip as done, in recipe order, without running any: a stage that reads one still
@@ -426,8 +442,9 @@ class RecipeRun:
                 best = max(by_level, key=lambda p, by_level=by_level: (by_level[p], p == 0.0, -p))
                 choice[key] = best or None
                 choice[f"val_iou_by_{key}"] = {f"{p:g}": v for p, v in by_level.items()}
+                against = f" (none: {100 * by_level[0.0]:.2f})" if best else ""
                 self.log(f"  {key.replace('_', ' ')} {f'{best:g}' if best else 'none'}: synthetic validation foot IoU "
-                         f"{100 * by_level[best]:.2f} (none: {100 * by_level[0.0]:.2f})")
+                         f"{100 * by_level[best]:.2f}{against}")
                 at = setter(at, best)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_copy(source / WEIGHTS_NAME, folder / WEIGHTS_NAME)
@@ -504,6 +521,7 @@ class RecipeRun:
         kinds = max(len(s.kind) for s in self.recipe.stages)
         lines = [f"recipe {self.recipe.name!r} ({self.recipe.path}): {len(self.recipe.stages)} stages into "
                  f"{self.out}, result {self.recipe.result!r} -> {self.out / RESULT}"]
+        changed: list[str] = []  # stages whose output a run makes otherwise: their readers are refused too
         for stage in self.recipe.stages:
             state = ""
             if self.has_out and self.folder(stage).exists():
@@ -514,6 +532,11 @@ class RecipeRun:
                 # settings only: whether its inputs changed is known once the stages before it have run
                 if stamp and self.mismatch(stamp, self.stamp_settings(stage), stamp.get("inputs", {})):
                     state = "  [made with other settings: a run refuses it until its folder is deleted]"
+                    changed.append(stage.name)
+                elif stamp and (reads := [r for r in stage.refs() if r in changed]):
+                    state = (f"  [reads {', '.join(reads)}, made otherwise: a run refuses it until its folder is "
+                             "deleted]")
+                    changed.append(stage.name)
             lines.append(f"{stage.index:>3}. {stage.kind:<{kinds}} {stage.name:<{width}}  {describe(stage)}{state}")
         for key, renders in self.recipe.inputs().items():
             if renders:

@@ -39,6 +39,7 @@ from typing import Any
 
 from footseg.config import LOSSES, MAX_INPUT_SIDE, TrainConfig, is_input_side
 from footseg.data.synth.engine import INGREDIENTS, SynthSettings
+from footseg.data.synth.floors import split_of
 from footseg.errors import FootsegError
 from footseg.models.registry import ARCHITECTURES
 from footseg.runtime.onnx_model import MAX_OPSET
@@ -188,7 +189,11 @@ def find_recipe(ref: str | Path) -> Path:
     shipped = PRETRAINED_DIR / str(ref) / RECIPE_NAME
     if len(path.parts) == 1 and not path.suffix and shipped.is_file():
         return shipped
-    raise FootsegError("recipe not found (a .toml file, or the name of a shipped model with a recipe)", path)
+    if path.is_dir():
+        raise FootsegError("is a folder: give the recipe's .toml file", path)
+    names = sorted(p.parent.name for p in PRETRAINED_DIR.glob(f"*/{RECIPE_NAME}"))
+    raise FootsegError(f"recipe not found (a .toml file, or the name of a shipped model with a recipe: "
+                       f"{', '.join(names) or 'none ship one'})", path)
 
 
 def parse_recipe(path: str | Path) -> Recipe:
@@ -355,6 +360,7 @@ class _Parser:
         settings = self.values(merged, kind, where, fill=True)
         self.check_refs(where, name, kind, settings, before, all_raw)
         self.check_values(where, kind, settings)
+        self.check_splits(where, kind, settings, before)
         if kind == "threshold" and settings["max_blob_rate"] is not None:
             by_name = {b.name: b for b in before}
             renders, todo = [], [settings["data"]]
@@ -403,6 +409,30 @@ class _Parser:
             if isinstance(value, list) and len(set(value)) != len(value):
                 raise self.fail(where, f"{key} names a stage twice")
 
+    def check_splits(self, where: str, kind: str, settings: dict, before: list[Stage]) -> None:
+        """A stage's dataset must hold the splits it reads (training: train and val; a threshold stage: val; int8
+        calibration: train): a render of n images has every tenth in val and test, so a small one leaves them
+        empty, which would otherwise surface only when the stage runs."""
+        needs = {"train": [("data", ("train", "val"))], "threshold": [("data", ("val",))],
+                 "export": [("calib", ("train",))]}.get(kind, [])
+        by_name = {b.name: b for b in before}
+        for key, splits in needs:
+            if settings.get(key) is None:
+                continue
+            renders, todo = [], [settings[key]]
+            while todo:  # the renders behind a merge (of merges)
+                stage = by_name[todo.pop()]
+                renders += [stage] if stage.kind == "render" else []
+                todo += stage.settings["sources"] if stage.kind == "merge" else []
+            made = {split_of(i) for r in renders for i in range(min(r.settings["n"], 10))}
+            for split in splits:
+                if split not in made:
+                    least = next(i for i in range(10) if split_of(i) == split) + 1
+                    sizes = ", ".join(f"{r.name}: n {r.settings['n']}" for r in sorted(renders, key=lambda r: r.index))
+                    raise self.fail(where, f"{key} '{settings[key]}' would have no {split} images: a render's "
+                                           f"{split} split gets every tenth image, from image {least} on ({sizes}); "
+                                           f"give a render n of at least {least}")
+
     def check_values(self, where: str, kind: str, s: dict) -> None:
         try:
             if kind == "render":
@@ -443,10 +473,14 @@ class _Parser:
             elif kind == "export":
                 if s["format"] == "onnx-int8" and s.get("calib") is None:
                     raise FootsegError("format 'onnx-int8' needs calib, a render or merge stage to calibrate on")
-                if not 13 <= s["opset"] <= MAX_OPSET or s.get("calib_n", 1) < 1 or s.get("min_stride", 1) < 1:
-                    raise FootsegError(f"opset must be 13 to {MAX_OPSET}, calib_n and min_stride at least 1")
+                if not 13 <= s["opset"] <= MAX_OPSET:
+                    raise FootsegError(f"opset must be 13 to {MAX_OPSET}, got {s['opset']}")
+                for key in ("calib_n", "min_stride"):
+                    if s.get(key, 1) < 1:
+                        raise FootsegError(f"{key} must be at least 1, got {s[key]}")
         except FootsegError as exc:
-            raise self.fail(where, str(exc).replace("--", "")) from exc
+            # the training config's checks speak of command-line options: --batch-size is batch_size here
+            raise self.fail(where, re.sub(r"--([a-z][a-z0-9-]*)", lambda m: m[1].replace("-", "_"), str(exc))) from exc
 
 
 def synth_settings(s: dict, floors: str | None, find: str | None) -> SynthSettings:
