@@ -144,6 +144,10 @@ def test_labels_mark_shipped_models_and_tell_same_named_runs_apart() -> None:
     assert _labels(["enet", "enet"], [a, b]) == ["enet (a)", "enet (b)"]
     kd = ModelRef(path=Path("r/fastlinknet_kd/best"), name="fastlinknet_kd")
     assert _labels(["fastlinknet", "fastlinknet"], [run, kd]) == ["fastlinknet", "fastlinknet (fastlinknet_kd)"]
+    # two runs of one name in two folders: their folders, as far back as tells them apart
+    other = ModelRef(path=Path("q/fastlinknet/best"), name="fastlinknet")
+    assert _labels(["fastlinknet"] * 3, [run, other, kd]) == [
+        "fastlinknet (r/fastlinknet)", "fastlinknet (q/fastlinknet)", "fastlinknet (fastlinknet_kd)"]
 
 
 def test_a_study_quoted_from_an_older_report_names_its_plain_run_plainly() -> None:

@@ -96,7 +96,7 @@ def _figure(entries: list[_Entry], data: Path, split: str, title: str, out: Path
 def _labels(models: list[str], refs: list[ModelRef], pruned: list[bool] | None = None) -> list[str]:
     """Model names; a shipped model is "name (shipped)" ("name (shipped, pruned)" where its channels were pruned, so
     that its parameters differ from the network's), and runs sharing a name get their run folder's name where it
-    says something (not "fastlinknet (fastlinknet)")."""
+    says something (not "fastlinknet (fastlinknet)"), or as much of its path as tells it from the others."""
     trained = [name for name, ref in zip(models, refs, strict=True) if not ref.shipped]
     out = []
     for name, ref, cut in zip(models, refs, pruned or [False] * len(refs), strict=True):
@@ -104,6 +104,15 @@ def _labels(models: list[str], refs: list[ModelRef], pruned: list[bool] | None =
             out.append(f"{name} (shipped{', pruned' if cut else ''})")
         else:
             out.append(f"{name} ({ref.name})" if trained.count(name) > 1 and ref.name != name else name)
+    # still the same (a/fastlinknet and b/fastlinknet): as much of each run folder as tells them apart
+    for label in set(out):
+        same = [i for i, other in enumerate(out) if other == label]
+        if len(same) > 1:
+            folders = [refs[i].path.parent if refs[i].path.name == "best" else refs[i].path for i in same]
+            depth = next((k for k in range(1, 64) if len({f.parts[-k:] for f in folders}) == len(folders)), None)
+            if depth is not None:
+                for i, folder in zip(same, folders, strict=True):
+                    out[i] = f"{models[i]} ({'/'.join(folder.parts[-depth:])})"
     return out
 
 
