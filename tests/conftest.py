@@ -105,6 +105,23 @@ def make_blob_folder() -> Callable[..., Path]:
     return write_blob_folder
 
 
+def write_flat_folder(root: Path, stems: list[str], masks: list[str]) -> Path:
+    """A flat dataset folder: a 30x40 JPEG photo per stem of ``stems``, a PNG mask per stem of ``masks``."""
+    rng = np.random.default_rng(0)
+    for s in stems:
+        write_jpeg(root / "images" / f"{s}.jpg", rng.integers(0, 255, (40, 30, 3), dtype=np.uint8))
+    for s in masks:
+        m = np.zeros((40, 30), np.uint8)
+        m[10:30, 5:20] = 255
+        write_png(root / "masks" / f"{s}.png", m)
+    return root
+
+
+@pytest.fixture
+def make_flat_folder() -> Callable[..., Path]:
+    return write_flat_folder
+
+
 @pytest.fixture
 def red_model() -> tuple[RedIsFoot, SavedModelInfo]:
     return RedIsFoot(), SavedModelInfo(model="red-is-foot", input_size=(64, 64))

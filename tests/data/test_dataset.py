@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -8,24 +9,12 @@ import pytest
 import torch
 
 from footseg.data.dataset import SegmentationDataset, make_loader
-from footseg.data.io import write_jpeg, write_png
 from footseg.data.samples import find_samples
 from footseg.errors import FootsegError
 
 
-def _flat(tmp_path: Path, stems: list[str], masks: list[str]) -> Path:
-    rng = np.random.default_rng(0)
-    for s in stems:
-        write_jpeg(tmp_path / "images" / f"{s}.jpg", rng.integers(0, 255, (40, 30, 3), dtype=np.uint8))
-    for s in masks:
-        m = np.zeros((40, 30), np.uint8)
-        m[10:30, 5:20] = 255
-        write_png(tmp_path / "masks" / f"{s}.png", m)
-    return tmp_path
-
-
-def test_dataset_requires_masks(tmp_path: Path) -> None:
-    folder = _flat(tmp_path, ["a", "b"], ["a"])
+def test_dataset_requires_masks(tmp_path: Path, make_flat_folder: Callable[..., Path]) -> None:
+    folder = make_flat_folder(tmp_path, ["a", "b"], ["a"])
     with pytest.raises(FootsegError, match=r"b\.jpg: no mask"):
         SegmentationDataset(folder, size=32)
 

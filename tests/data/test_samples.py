@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from footseg.data.io import write_jpeg, write_png
+from footseg.data.io import write_png
 from footseg.data.samples import find_samples, has_splits, read_sample, split_folder, spread
 from footseg.errors import FootsegError
 
 
-def _flat(tmp_path: Path, stems: list[str], masks: list[str]) -> Path:
-    rng = np.random.default_rng(0)
-    for s in stems:
-        write_jpeg(tmp_path / "images" / f"{s}.jpg", rng.integers(0, 255, (40, 30, 3), dtype=np.uint8))
-    for s in masks:
-        m = np.zeros((40, 30), np.uint8)
-        m[10:30, 5:20] = 255
-        write_png(tmp_path / "masks" / f"{s}.png", m)
-    return tmp_path
-
-
-def test_find_samples_pairs_masks_and_sorts(tmp_path: Path) -> None:
-    folder = _flat(tmp_path, ["b", "a", "c"], ["a", "b"])
+def test_find_samples_pairs_masks_and_sorts(tmp_path: Path, make_flat_folder: Callable[..., Path]) -> None:
+    folder = make_flat_folder(tmp_path, ["b", "a", "c"], ["a", "b"])
     samples = find_samples(folder)
     assert [s.stem for s in samples] == ["a", "b", "c"]
     assert samples[0].mask == folder / "masks" / "a.png"
@@ -33,18 +23,20 @@ def test_find_samples_pairs_masks_and_sorts(tmp_path: Path) -> None:
     assert find_samples(folder)[2].mask == folder / "masks" / "c.PNG"
 
 
-def test_clip_frames_pair_in_natural_order(tmp_path: Path) -> None:
-    folder = _flat(tmp_path, ["f10", "f9", "f1"], ["f10", "f9", "f1"])
+def test_clip_frames_pair_in_natural_order(tmp_path: Path, make_flat_folder: Callable[..., Path]) -> None:
+    folder = make_flat_folder(tmp_path, ["f10", "f9", "f1"], ["f10", "f9", "f1"])
     assert [s.stem for s in find_samples(folder)] == ["f1", "f9", "f10"]
 
 
-def test_read_sample_refuses_a_mask_of_another_size_naming_it(tmp_path: Path) -> None:
-    folder = _flat(tmp_path, ["a", "b"], ["a"])
+def test_read_sample_refuses_a_mask_of_another_size_naming_it(
+    tmp_path: Path, make_flat_folder: Callable[..., Path]
+) -> None:
+    folder = make_flat_folder(tmp_path, ["a", "b"], ["a"])
     image, mask = read_sample(find_samples(folder)[0])
     assert image.shape == (40, 30, 3) and mask.shape == (40, 30)
     with pytest.raises(FootsegError, match=r"b\.jpg: no mask \(expected masks/b\.png\)$"):
         read_sample(find_samples(folder)[1])
-    odd = _flat(tmp_path / "odd", ["c[1]"], [])
+    odd = make_flat_folder(tmp_path / "odd", ["c[1]"], [])
     (odd / "masks").mkdir()
     (odd / "masks" / "c1.jpg").write_bytes(b"")  # matched by the stem "c[1]" read as a glob pattern
     with pytest.raises(FootsegError, match=r"no mask \(expected masks/c\[1\]\.png\)$"):
@@ -71,8 +63,10 @@ def test_spread_takes_the_first_the_last_and_evenly_between() -> None:
     assert spread([1, 2], 5) == [1, 2]
 
 
-def test_find_samples_rejects_duplicate_stems_and_missing_images_folder(tmp_path: Path) -> None:
-    folder = _flat(tmp_path / "d", ["a"], ["a"])
+def test_find_samples_rejects_duplicate_stems_and_missing_images_folder(
+    tmp_path: Path, make_flat_folder: Callable[..., Path]
+) -> None:
+    folder = make_flat_folder(tmp_path / "d", ["a"], ["a"])
     write_png(folder / "images" / "a.png", np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(FootsegError, match="share the stem"):
         find_samples(folder)
@@ -80,11 +74,11 @@ def test_find_samples_rejects_duplicate_stems_and_missing_images_folder(tmp_path
         find_samples(tmp_path / "empty")
 
 
-def test_splits(tiny_dataset: Path, tmp_path: Path) -> None:
+def test_splits(tiny_dataset: Path, tmp_path: Path, make_flat_folder: Callable[..., Path]) -> None:
     assert has_splits(tiny_dataset)
     assert split_folder(tiny_dataset, "val") == tiny_dataset / "val"
     assert [len(find_samples(tiny_dataset / s)) for s in ("train", "val", "test")] == [8, 4, 4]
-    flat = _flat(tmp_path / "flat", ["a"], ["a"])
+    flat = make_flat_folder(tmp_path / "flat", ["a"], ["a"])
     assert not has_splits(flat)
     assert split_folder(flat, "test") == flat
     with pytest.raises(FootsegError, match="not a dataset"):
