@@ -739,12 +739,22 @@ def test_photo_button_downloads_the_mask(camera_browser: Browser, server: SiteSe
     values = np.unique(np.asarray(png.convert("L")))
     assert set(values.tolist()) <= {0, 255} and len(values) == 2
     assert page.text_content("#photo") == "Resume"
+    # what the figures say of a frozen frame: no live speed
+    assert page.text_content("#stats").startswith(f"Photo · its mask saved ({size[0]}x{size[1]})")
     page.context.close()
 
 
 def message_of(page: Page) -> tuple[str | None, list[str]]:
     page.wait_for_function("window.footseg && window.footseg.errors.length > 0", timeout=TIMEOUT_MS)
     return page.get_attribute("#message", "data-kind"), page.evaluate("window.footseg.errors")
+
+
+def test_a_bad_ratio_is_named_without_reloading_on_one_thread(camera_browser: Browser, server: SiteServer) -> None:
+    page, _ = open_page(camera_browser, server.url + "?ratio=2")
+    kind, errors = message_of(page)
+    assert kind == "error" and "?ratio=2: the smoothing strength is a number from 0 to 1" in errors[0]
+    assert "threads=1" not in page.url  # (an error while ONNX Runtime starts reloads the page on one thread)
+    page.context.close()
 
 
 def test_permission_denied_says_so(camera_browser: Browser, server: SiteServer) -> None:
@@ -812,8 +822,13 @@ def test_an_opened_photo_is_segmented_as_footseg_segments_it(camera_browser: Bro
     path, upright = sideways_photo
     page, requests = open_page(camera_browser, server.url + "?mode=smooth")
     wait_for_frames(page, 3)
+    page.evaluate("() => { window.said = []; new MutationObserver(() => window.said.push("
+                  "document.getElementById('stats').textContent)).observe(document.getElementById('stats'), "
+                  "{ childList: true, characterData: true, subtree: true }); }")
     page.set_input_files("#file", str(path))
     page.wait_for_function("window.footseg.photos >= 1", timeout=TIMEOUT_MS)
+    # a phone's photo takes a second or more: the page says so before it starts
+    assert f"Segmenting {path.name} · {upright.shape[1]}x{upright.shape[0]}…" in page.evaluate("window.said")
     state = page.evaluate(READ_STATE)
     photo = state["photo"]
     # the photo as footseg's read_image makes it: upright
@@ -974,7 +989,51 @@ def test_a_file_that_is_no_picture_is_named_and_stops_nothing(camera_browser: Br
     assert page.text_content("#message").startswith("notes.txt: this browser cannot read it as a picture")
     page.wait_for_function(f"window.footseg.frames > {frames + 3}", timeout=TIMEOUT_MS)  # the camera carries on
     assert page.evaluate("window.footseg.errors") == [] and page.is_enabled("#open")
+    page.click("#message")  # it stopped nothing: a tap puts it away
+    assert page.is_hidden("#message")
     page.context.close()
+
+
+def test_a_transparent_photo_shows_and_segments_nothing_of_the_picture_before_it(
+        camera_browser: Browser, server: SiteServer, tmp_path: Path) -> None:
+    # footseg reads a PNG's colour without its alpha: stored black where transparent, as here
+    path = tmp_path / "clear.png"
+    cv2.imwrite(str(path), np.zeros((30, 40, 4), np.uint8))
+    page, _ = open_page(camera_browser, server.url)
+    wait_for_frames(page, 3)
+    page.set_input_files("#file", str(path))
+    page.wait_for_function("window.footseg.photos >= 1", timeout=TIMEOUT_MS)
+    state = page.evaluate(READ_STATE)
+    h, w = state["size"]
+    want = to_tensor(resize_image(read_image(path), (h, w))).numpy()
+    np.testing.assert_array_equal(decode(state, "input", np.float32, (3, h, w)), want)  # not the camera's frame
+    assert decode(state, "mask", np.uint8, (h, w)).max() == 0
+    shown = page.evaluate("(v => Array.from(v.getContext('2d').getImageData(0, 0, v.width, v.height).data))"
+                          "(document.getElementById('view'))")
+    # the view: the faint tint of a low foot probability at most, where the camera's opaque picture was
+    assert max(shown[3::4]) < 128
+    page.context.close()
+
+
+# Where object-fit: contain draws the picture in the view element: its left and right edges.
+PICTURE_EDGES = """(v => {
+  const r = v.getBoundingClientRect();
+  const s = Math.min(r.width / v.width, r.height / v.height);
+  return [r.left + (r.width - s * v.width) / 2, r.left + (r.width + s * v.width) / 2];
+})(document.getElementById('view'))"""
+
+
+def test_a_landscape_phone_has_its_buttons_beside_the_picture(camera_browser: Browser, server: SiteServer) -> None:
+    context = camera_browser.new_context(permissions=["camera"], viewport={"width": 844, "height": 390},
+                                         is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(server.url)
+    wait_for_frames(page, 3)
+    left, right = page.evaluate(PICTURE_EDGES)
+    for button in ("#open", "#photo"):
+        box = page.locator(button).bounding_box()
+        assert box["x"] >= right or box["x"] + box["width"] <= left, (button, box, left, right)
+    context.close()
 
 
 def test_a_photo_in_another_colour_profile_reads_as_footseg_reads_it(no_camera_browser: Browser, server: SiteServer,
@@ -1080,10 +1139,15 @@ def test_a_camera_taken_away_is_named_and_photos_still_open(camera_browser: Brow
                                                             sideways_photo: tuple[Path, np.ndarray]) -> None:
     page, _ = open_page(camera_browser, server.url)
     wait_for_frames(page, 3)
-    page.evaluate("() => document.getElementById('camera').srcObject.getVideoTracks()[0]"
-                  ".dispatchEvent(new Event('ended'))")
+    # taken away at a camera frame, after the page's own callback: while that frame is being segmented
+    page.evaluate("() => { const v = document.getElementById('camera'); v.requestVideoFrameCallback(() => "
+                  "v.srcObject.getVideoTracks()[0].dispatchEvent(new Event('ended'))); }")
     kind, errors = message_of(page)
     assert kind == "camera-lost" and "camera stopped" in errors[0] and "Open photo" in page.text_content("#message")
+    frames = page.evaluate("window.footseg.frames")
+    page.wait_for_timeout(1000)
+    # the frame in flight ends unseen: no speed written over the message, no black picture drawn
+    assert page.text_content("#stats") == "" and page.evaluate("window.footseg.frames") == frames
     assert page.is_hidden("#photo") and page.is_enabled("#open")
     page.set_input_files("#file", str(sideways_photo[0]))
     page.wait_for_function("window.footseg.photos >= 1", timeout=TIMEOUT_MS)

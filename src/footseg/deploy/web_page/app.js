@@ -55,11 +55,27 @@ const MESSAGES = {
 };
 const PHOTO_HINT = ' A photo from this device can still be opened: Open photo, below.';
 
+// Kinds of message that stop nothing: a tap on the message puts it away.
+const PASSING = ['bad-photo'];
+
 function showMessage(kind, text) {
   const box = $('message');
   box.dataset.kind = kind;
-  box.textContent = text;
+  box.textContent = PASSING.includes(kind) ? `${text} (Tap to close.)` : text;
   box.hidden = false;
+}
+
+$('message').addEventListener('click', () => {
+  if (PASSING.includes($('message').dataset.kind)) $('message').hidden = true;
+});
+
+// Resolves once the browser has painted what was just changed (a long computation would otherwise hide it), or after
+// 100 ms where it paints nothing (a page out of view).
+function painted() {
+  return new Promise((resolve) => {
+    requestAnimationFrame(() => setTimeout(resolve, 0));
+    setTimeout(resolve, 100);
+  });
 }
 
 // A file dropped on the page (on a computer) opens as Open photo opens it, once the page is ready; before that, and
@@ -110,6 +126,10 @@ async function loadModel(base) {
   const ratio = params.has('ratio') ? Number.parseFloat(params.get('ratio')) : (meta.default_ratios[mode] ?? 0);
   if (!MODES.includes(mode)) throw new Error(`unknown ?mode=${mode}; choose one of: ${MODES.join(', ')}`);
   if (mode === 'prior' && !meta.prior) throw new Error('this model has no prior input; use ?mode=per-frame or smooth');
+  // checked here, not by the segmenter: an error while ONNX Runtime starts is taken for one of its threads
+  if (!(ratio >= 0 && ratio <= 1)) {
+    throw new Error(`?ratio=${params.get('ratio')}: the smoothing strength is a number from 0 to 1`);
+  }
   const threads = defaultThreads(params, footseg.isolated, navigator.hardwareConcurrency);
   let segmenter;
   try {
@@ -249,17 +269,20 @@ function run(segmenter) {
   let frozen = false;
   let live = false; // the camera runs (``goLive``)
   let shown = null; // what the view shows: the camera, or an opened photo
+  let lost = false; // the camera was taken away
   let photoName = null;
 
-  function draw() {
+  // ``mask`` false: the picture alone (a photo being segmented, whose mask is not there yet).
+  function draw(mask = true) {
     // the camera's picture is the frame segmented, at the size it had then (a phone turned since has another)
     const [width, height] = shown === video ? [frame.width, frame.height] : fitArea(...sizeOf(shown), MAX_VIEW_AREA);
     if (view.width !== width || view.height !== height) {
       view.width = width;
       view.height = height;
     }
+    viewCtx.clearRect(0, 0, view.width, view.height); // a transparent photo shows nothing of the picture before it
     viewCtx.drawImage(shown === video ? frame : shown, 0, 0, view.width, view.height);
-    if (footseg.lastProb === null) return;
+    if (footseg.lastProb === null || !mask) return;
     viewCtx.imageSmoothingEnabled = true;
     viewCtx.imageSmoothingQuality = 'low'; // bilinear
     viewCtx.drawImage(overlay, 0, 0, view.width, view.height);
@@ -267,6 +290,8 @@ function run(segmenter) {
 
   // The network's input squashed by the canvas: cheap, and close to cv2's INTER_AREA (camera frames, small photos).
   function canvasInput(source) {
+    // transparent pixels read as black, as footseg reads them where a PNG stores them black, never as the picture before
+    inputCtx.clearRect(0, 0, w, h);
     inputCtx.drawImage(source, 0, 0, w, h);
     return toInput(inputCtx.getImageData(0, 0, w, h).data, w, h);
   }
@@ -333,6 +358,7 @@ function run(segmenter) {
     const still = source !== video;
     const pixels = still ? await photoInput(source) : canvasInput(grabFrame());
     const { prob, prior } = await (still ? segmenter.still(pixels) : segmenter.step(pixels));
+    if (!still && lost) return; // the camera went while this frame was segmented: its picture may be black
     const mask = paintMask(prob, overlayPixels.data, footseg.threshold);
     overlayCtx.putImageData(overlayPixels, 0, 0);
     // Set together, so a reader sees one frame's input, prior and mask.
@@ -369,7 +395,7 @@ function run(segmenter) {
         // The frame is drawn with its own mask once that is ready. Where inference is slower than the camera, the
         // frames that come meanwhile are skipped: the view shows fewer frames, each under its own mask.
         segmentNow()
-          .then(() => { if (!frozen) draw(); })
+          .then(() => { if (!frozen && !lost) draw(); })
           .catch((error) => fail('error', `segmentation failed (${error?.message ?? error})`));
       }
     }
@@ -422,12 +448,21 @@ function run(segmenter) {
     await segmentNow();
     draw();
     await download(maskPng(footseg.lastProb, w, h, video.videoWidth, video.videoHeight, footseg.threshold));
+    stats.textContent = `Photo · its mask saved (${video.videoWidth}x${video.videoHeight})\nResume for the camera`;
   }
 
   // An opened photo replaces the camera's picture (which pauses) until Resume; its mask is saved on request, at the
   // photo's own size.
   async function openPhoto(file) {
-    const image = await decodePhoto(file);
+    const before = stats.textContent; // (the camera's frames rewrite it while it runs)
+    stats.textContent = `Opening ${file.name}…`;
+    let image;
+    try {
+      image = await decodePhoto(file);
+    } catch (error) {
+      stats.textContent = before;
+      throw error;
+    }
     if (live && !frozen) {
       frozen = true;
       video.pause();
@@ -436,6 +471,11 @@ function run(segmenter) {
     while (busy !== null) await busy.catch(() => {});
     photoName = file.name;
     shown = image;
+    // Reading a phone's photo at full size takes a second or more (48 megapixels: 1.4 s on a laptop's CPU), in which
+    // the page cannot paint: the photo and what is happening are shown first.
+    stats.textContent = `Segmenting ${file.name} · ${image.naturalWidth}x${image.naturalHeight}…`;
+    draw(false);
+    await painted();
     await segmentNow(image);
     $('message').hidden = true;
     draw();
@@ -505,6 +545,7 @@ function run(segmenter) {
     // The camera taken away while the page runs (another app, the permission withdrawn, a camera unplugged): the page
     // says so instead of showing the last frame forever, and still opens photos.
     video.srcObject.getVideoTracks().forEach((track) => track.addEventListener('ended', () => {
+      lost = true;
       footseg.errors.push(MESSAGES['camera-lost']);
       showMessage('camera-lost', MESSAGES['camera-lost'] + PHOTO_HINT);
       stats.textContent = '';
