@@ -124,7 +124,7 @@ def floor_rows(data: Path, split: str) -> list[dict]:
             true = (read_mask(frame.mask) > 0).astype(np.uint8)
             for k, (confusion, flicker) in meters.items():
                 pred = cv2.dilate(true, kernels[k]) if k > 0 else cv2.erode(true, kernels[k])
-                confusion.update(torch.from_numpy(pred), torch.from_numpy(true))
+                confusion.update(pred, true)
                 flicker.update(pred, true)
     n_frames = sum(len(c) for c in clips)
     return [{"row": f"floor: truth {label}", "kind": "floor", "offset_px": k, "iou": meters[k][0].compute()["iou"],

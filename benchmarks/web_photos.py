@@ -21,7 +21,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from footseg.bench.browser import chromium
 from footseg.data.io import read_mask
@@ -86,9 +85,8 @@ def main() -> None:
         pixels += python_mask.size
         if differ:
             photos_apart.append(sample.stem)
-        target = torch.from_numpy(truth.astype(np.int64))
-        meters["page"].update(torch.from_numpy(page_mask.astype(np.int64)), target)
-        meters["python"].update(torch.from_numpy(python_mask.astype(np.int64)), target)
+        meters["page"].update(page_mask, truth)
+        meters["python"].update(python_mask, truth)
     ious = {name: meter.compute()["iou"] for name, meter in meters.items()}
     ms = statistics.median(t for _, t in on_page)
     print(f"{len(samples)} photos, {predictor.label}: {apart} of {pixels} pixels differ between the page's masks and "

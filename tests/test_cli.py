@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -391,8 +392,10 @@ def test_every_option_of_every_verb_says_what_it_does() -> None:
 
 def test_output_cut_short_by_its_reader_stops_quietly() -> None:
     # `footseg recipe run R --dry-run | head -3`: no "error: [Errno 32] Broken pipe" after the lines asked for
+    # buffered, as a pipe's output is unless PYTHONUNBUFFERED is set: written as the command ends
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     proc = subprocess.Popen([sys.executable, "-m", "footseg", "recipe", "run", "fastlinknet_ctx", "--dry-run"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     proc.stdout.close()  # before the command has started writing: every line it writes meets a closed pipe
     _, err = proc.communicate(timeout=300)
     assert (proc.returncode, err.decode()) == (141, "")

@@ -3,6 +3,7 @@ oracle, so it is pinned here by arithmetic, not by itself)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -34,3 +35,17 @@ def test_empty_classes_and_no_pixels() -> None:
     assert ConfusionMeter().compute()["accuracy"] == 0.0
     with pytest.raises(ValueError, match="shape"):
         ConfusionMeter().update(torch.zeros(2, 2), torch.zeros(4))
+
+
+def test_numpy_arrays_and_tensors_count_alike() -> None:
+    # evaluation gives NumPy masks (no torch import to score an export), training gives tensors
+    pred = np.array([[1, 1, 0], [0, 2, 0]])
+    target = np.array([[1, 0, 0], [1, 1, 0]], np.uint8)
+    counts = []
+    for p, t in ((pred, target), (torch.from_numpy(pred), torch.from_numpy(target)),
+                 (torch.from_numpy(pred).to(torch.bfloat16), target), (pred > 0, torch.from_numpy(target))):
+        meter = ConfusionMeter()
+        meter.update(p, t)
+        assert meter.counts.dtype == np.int64
+        counts.append(meter.counts.tolist())
+    assert counts == [[2, 1, 1, 2]] * 4

@@ -821,11 +821,12 @@ _python_show_warning = warnings.showwarning
 
 
 def _stdout_gone() -> bool:
-    """Whether standard output is a pipe whose reader has closed it (the write end then polls as an error)."""
+    """Whether standard output is a pipe whose reader has closed it (its write end then polls as an error on Linux,
+    as hung up on the BSDs and macOS)."""
     try:
         poller = select.poll()
         poller.register(sys.stdout.fileno(), select.POLLOUT)
-        return any(events & select.POLLERR for _, events in poller.poll(0))
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
     except (AttributeError, OSError, ValueError):  # no file descriptor (a test's captured output), or no poll
         return False
 
@@ -843,7 +844,9 @@ def _run(args: argparse.Namespace, main_thread: bool, previous: object) -> int:
     try:
         if getattr(args, "out", None) == "":  # Path("") is the working folder, which an empty value never meant
             raise FootsegError("--out is empty: name a path, or leave --out out for the default")
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, where a reader gone is caught: output to a pipe waits in a buffer until the exit
+        return code
     except FootsegError as exc:
         print(f"footseg: error: {exc}", file=sys.stderr)
         return 2

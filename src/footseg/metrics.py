@@ -14,8 +14,8 @@ import numpy as np
 
 def _foot(labels: Any) -> np.ndarray:
     """A flat boolean foot map of a numpy array or a torch tensor on any device (any non-zero label is foot)."""
-    if hasattr(labels, "detach"):  # a torch tensor: to host memory, where numpy reads it without a copy
-        labels = labels.detach().cpu().numpy()
+    if hasattr(labels, "detach"):  # a torch tensor: compared where it is (any dtype), one byte a pixel to the host
+        return (labels.detach() > 0).reshape(-1).cpu().numpy()
     return np.asarray(labels).reshape(-1) > 0
 
 

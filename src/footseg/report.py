@@ -105,10 +105,11 @@ def _labels(models: list[str], refs: list[ModelRef], pruned: list[bool] | None =
         else:
             out.append(f"{name} ({ref.name})" if trained.count(name) > 1 and ref.name != name else name)
     # still the same (a/fastlinknet and b/fastlinknet): as much of each run folder as tells them apart
-    for label in set(out):
+    for label in dict.fromkeys(out):
         same = [i for i, other in enumerate(out) if other == label]
         if len(same) > 1:
-            folders = [refs[i].path.parent if refs[i].path.name == "best" else refs[i].path for i in same]
+            paths = [refs[i].path.resolve() for i in same]
+            folders = [path.parent if path.name == "best" else path for path in paths]
             depth = next((k for k in range(1, 64) if len({f.parts[-k:] for f in folders}) == len(folders)), None)
             if depth is not None:
                 for i, folder in zip(same, folders, strict=True):

@@ -618,11 +618,20 @@ def test_a_stage_made_otherwise_is_refused(tiny_run: tuple[Path, Path], tmp_path
     plan = RecipeRun(changed, out).plan()
     assert [line.endswith("[made with other settings: a run refuses it until its folder is deleted]")
             for line in plan[1:]] == [False, False, True, False, False, False]
-    assert plan[4].endswith("[reads second, made otherwise: a run refuses it until its folder is deleted]")
+    assert plan[4].endswith("[reads second, which a run makes otherwise now: a run refuses it until its folder is "
+                            "deleted]")
     assert [line.endswith("[done]") for line in plan[1:]] == [True, True, False, False, False, False]
     copy = tmp_path / "copy"  # the fixture's run stays as it is for the tests after this one
     shutil.copytree(out, copy, symlinks=True)
-    for name in ("second", "point", "onnx", "int8"):  # as the error says: then one run redoes them
+    # the changed stage's folder deleted alone: its readers are refused before it is trained again, not after
+    shutil.rmtree(copy / "second")
+    with pytest.raises(FootsegError, match=r"point: reads second, which a run makes otherwise now: delete this folder "
+                                           r"and those of the stages that read it \(onnx, int8\) to redo them$"):
+        RecipeRun(changed, copy, device="cpu", log=_Log()).run()
+    assert not (copy / "second").exists()
+    assert RecipeRun(changed, copy).plan()[4].endswith("[reads second, which a run makes otherwise now: a run "
+                                                       "refuses it until its folder is deleted]")
+    for name in ("point", "onnx", "int8"):  # as the error says: then one run redoes them
         shutil.rmtree(copy / name)
     log = _Log()
     RecipeRun(changed, copy, device="cpu", log=log).run()

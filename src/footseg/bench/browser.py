@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from footseg.bench.cost import parse_threads, warn_oversubscribed
 from footseg.bench.peer import PEER_SCRIPT, PEER_VENV, peer_hint
@@ -444,7 +443,7 @@ def score_masks(clips: Sequence[BrowserClip], found: Sequence[dict[int, np.ndarr
             if pred is None:
                 flicker.reset()
                 continue
-            total.update(torch.from_numpy(pred), torch.from_numpy(true))
+            total.update(pred, true)
             flicker.update(pred, true)
             scored += 1
     if not scored:

@@ -110,6 +110,25 @@ class RecipeRun:
 
         resolve_device(self.device)  # an unknown name or a missing CUDA device fails before any stage runs
         check_writable(self.out, folder=True, hint="choose another --out")
+        # a folder the run would refuse on the settings alone, refused now, not after the stages before it ran
+        remade = self.remade()
+        doomed = next((s for s in self.recipe.stages if s.name in remade and self.begun(s)), None)
+        if doomed is not None:
+            raise FootsegError(f"{remade[doomed.name]}: {self.what_to_delete(doomed)}", self.folder(doomed))
+
+    def remade(self) -> dict[str, str]:
+        """The stages whose output a run would make otherwise than their stamps say, foretold by settings alone, each
+        with why: made with other settings (a folder a run refuses, or makes again where it was deleted), or reading
+        such a stage, directly or through others."""
+        out: dict[str, str] = {}
+        for stage in self.recipe.stages:
+            stamp = self.read_stamp(stage)  # also of a folder deleted since
+            why = stamp and self.mismatch(stamp, self.stamp_settings(stage), stamp.get("inputs", {}))
+            if why:
+                out[stage.name] = why
+            elif reads := [r for r in stage.refs() if r in out]:
+                out[stage.name] = f"reads {', '.join(reads)}, which a run makes otherwise now"
+        return out
 
     def stamp_settings(self, stage: Stage) -> dict[str, Any]:
         """What a stage's output depends on besides its inputs: its settings, and a render's input folders."""
@@ -521,7 +540,7 @@ class RecipeRun:
         kinds = max(len(s.kind) for s in self.recipe.stages)
         lines = [f"recipe {self.recipe.name!r} ({self.recipe.path}): {len(self.recipe.stages)} stages into "
                  f"{self.out}, result {self.recipe.result!r} -> {self.out / RESULT}"]
-        changed: list[str] = []  # stages whose output a run makes otherwise: their readers are refused too
+        remade = self.remade() if self.has_out else {}
         for stage in self.recipe.stages:
             state = ""
             if self.has_out and self.folder(stage).exists():
@@ -530,13 +549,11 @@ class RecipeRun:
                 if stamp and stamp.get("state") == "done" and not self.complete(stage):
                     state = "  [done, but its folder lacks some of what it made: a run continues it]"
                 # settings only: whether its inputs changed is known once the stages before it have run
-                if stamp and self.mismatch(stamp, self.stamp_settings(stage), stamp.get("inputs", {})):
+                why = remade.get(stage.name, "") if stamp else ""
+                if why.startswith("made with other settings"):
                     state = "  [made with other settings: a run refuses it until its folder is deleted]"
-                    changed.append(stage.name)
-                elif stamp and (reads := [r for r in stage.refs() if r in changed]):
-                    state = (f"  [reads {', '.join(reads)}, made otherwise: a run refuses it until its folder is "
-                             "deleted]")
-                    changed.append(stage.name)
+                elif why:
+                    state = f"  [{why}: a run refuses it until its folder is deleted]"
             lines.append(f"{stage.index:>3}. {stage.kind:<{kinds}} {stage.name:<{width}}  {describe(stage)}{state}")
         for key, renders in self.recipe.inputs().items():
             if renders:

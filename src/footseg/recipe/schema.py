@@ -361,16 +361,10 @@ class _Parser:
         self.check_refs(where, name, kind, settings, before, all_raw)
         self.check_values(where, kind, settings)
         self.check_splits(where, kind, settings, before)
-        if kind == "threshold" and settings["max_blob_rate"] is not None:
-            by_name = {b.name: b for b in before}
-            renders, todo = [], [settings["data"]]
-            while todo:  # the renders behind a merge (of merges)
-                stage = by_name[todo.pop()]
-                renders += [stage] if stage.kind == "render" else []
-                todo += stage.settings["sources"] if stage.kind == "merge" else []
-            if not any(r.settings["empty_prob"] > 0 for r in renders):
-                raise self.fail(where, f"max_blob_rate is measured on frames with no foot, and no render of "
-                                       f"'{settings['data']}' makes any (give one an empty_prob above 0)")
+        if kind == "threshold" and settings["max_blob_rate"] is not None and not any(
+                r.settings["empty_prob"] > 0 for r in renders_of(settings["data"], before)):
+            raise self.fail(where, f"max_blob_rate is measured on frames with no foot, and no render of "
+                                   f"'{settings['data']}' makes any (give one an empty_prob above 0)")
         if kind == "select":
             trained = {(b.settings["data"], b.settings["size"]) for b in before if b.name in settings["candidates"]}
             if len(trained) > 1:
@@ -415,15 +409,10 @@ class _Parser:
         empty, which would otherwise surface only when the stage runs."""
         needs = {"train": [("data", ("train", "val"))], "threshold": [("data", ("val",))],
                  "export": [("calib", ("train",))]}.get(kind, [])
-        by_name = {b.name: b for b in before}
         for key, splits in needs:
             if settings.get(key) is None:
                 continue
-            renders, todo = [], [settings[key]]
-            while todo:  # the renders behind a merge (of merges)
-                stage = by_name[todo.pop()]
-                renders += [stage] if stage.kind == "render" else []
-                todo += stage.settings["sources"] if stage.kind == "merge" else []
+            renders = renders_of(settings[key], before)
             made = {split_of(i) for r in renders for i in range(min(r.settings["n"], 10))}
             for split in splits:
                 if split not in made:
@@ -481,6 +470,17 @@ class _Parser:
         except FootsegError as exc:
             # the training config's checks speak of command-line options: --batch-size is batch_size here
             raise self.fail(where, re.sub(r"--([a-z][a-z0-9-]*)", lambda m: m[1].replace("-", "_"), str(exc))) from exc
+
+
+def renders_of(name: str, before: list[Stage]) -> list[Stage]:
+    """The render stages behind the dataset stage ``name`` of ``before``: itself, or a merge's (of merges)."""
+    by_name = {b.name: b for b in before}
+    renders, todo = [], [name]
+    while todo:
+        stage = by_name[todo.pop()]
+        renders += [stage] if stage.kind == "render" else []
+        todo += stage.settings["sources"] if stage.kind == "merge" else []
+    return renders
 
 
 def synth_settings(s: dict, floors: str | None, find: str | None) -> SynthSettings:
