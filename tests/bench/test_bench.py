@@ -109,6 +109,24 @@ def test_table_has_one_section_per_thread_count(grid: list[dict]) -> None:
     assert "| side |" not in table and "on one 1xCx64x64 input" in table  # one side for every row: said once
 
 
+def test_onnx_rows_are_timed_in_a_fresh_process_each_round(saved_model: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # a process's own speed here differs by a third (benchmarks/README.md, "A process's own speed"): each round draws
+    # anew, as the peer's does, instead of one process's luck for every round
+    from footseg.bench import onnx_timing
+
+    fp32 = export_onnx(saved_model, tmp_path / "net.onnx")
+    started: list[list[str]] = []
+    run = onnx_timing.subprocess.run
+    monkeypatch.setattr(onnx_timing.subprocess, "run",
+                        lambda command, **kw: started.append(command) or run(command, **kw))
+    rows, _ = benchmark([str(fp32)], runs=3, warmup=1, rounds=3, runtimes=["onnx"])
+    assert len(started) == 3 and all(c[1:3] == ["-m", "footseg.bench.onnx_timing"] for c in started)
+    assert rows[0]["runs"] == 3 and rows[0]["latency_ms"] > 0
+    with pytest.raises(FootsegError, match=r"nope\.onnx: timing it in a fresh process failed \(exit 2\): .*not found"):
+        onnx_timing.fresh_process_sampler(tmp_path / "nope.onnx", 1)(1, 0, 0.0)
+
+
 def test_onnx_files_run_in_their_own_runtime(saved_model: Path, tiny_dataset: Path, tmp_path: Path) -> None:
     fp32 = export_onnx(saved_model, tmp_path / "net.onnx")
     int8 = export_int8(saved_model, tmp_path / "net.int8.onnx", calib=tiny_dataset, calib_n=2)

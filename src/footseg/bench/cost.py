@@ -18,11 +18,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from footseg.bench import onnx_timing
+from footseg.bench.onnx_timing import Sampler
 from footseg.errors import FootsegError, FootsegWarning
 from footseg.runtime.timing import WARMUP_RUNS, latency_stats, time_runs
 
@@ -165,7 +166,6 @@ def warn_oversubscribed(counts: Sequence[int]) -> None:
                                      "contention"), stacklevel=2)
 
 
-Sampler = Callable[[int, int, float], list[float]]  # (runs, warmup, min_time) -> latencies in ms
 
 
 def torch_sampler(model: nn.Module, size: int, threads: int) -> Sampler:
@@ -173,17 +173,12 @@ def torch_sampler(model: nn.Module, size: int, threads: int) -> Sampler:
     return lambda runs, warmup, min_time: _torch_samples(model, size, threads, runs, warmup, min_time)
 
 
-def onnx_sampler(path: str | Path, threads: int) -> Sampler:
-    """Times ONNX Runtime forwards of the exported ``path`` on one input of its own size; one session for all calls."""
-    from footseg.runtime.onnx_model import OnnxModel  # onnxruntime is loaded only when an ONNX row is timed
-
+def onnx_sampler(path: str | Path, threads: int, fresh_process: bool = False) -> Sampler:
+    """Times ONNX Runtime forwards of the exported ``path`` on one input of its own size: one session for all calls,
+    or with ``fresh_process`` a new process for each call (``footseg.bench.onnx_timing``: how ``footseg bench`` times
+    its rows, as MediaPipe's peer is timed)."""
     check_threads(threads)
-    session = OnnxModel(path, threads=threads)
-    h, w = session.info.input_size
-    x = np.random.default_rng(0).random((1, session.info.in_channels, h, w), dtype=np.float32)
-    feeds = session.feeds(x)  # built once: a prior-mask model's split inputs are not part of a forward's cost
-    return lambda runs, warmup, min_time: time_runs(lambda: session.session.run(None, feeds), runs=runs,
-                                                    warmup=warmup, min_time=min_time)
+    return (onnx_timing.fresh_process_sampler if fresh_process else onnx_timing.onnx_sampler)(path, threads)
 
 
 def interleaved(
@@ -197,9 +192,10 @@ def interleaved(
         raise FootsegError(f"rounds must be at least 1, got {rounds}")
     share_runs, share_time = -(-runs // rounds), min_time / rounds
     samples: list[list[float]] = [[] for _ in samplers]
-    for r in range(rounds):
+    for _ in range(rounds):
         for i, sample in enumerate(samplers):
-            samples[i] += sample(share_runs, warmup if r == 0 else 1, share_time)
+            # each round warmed as the first: a sampler may start afresh each round (a new process, as the peer's)
+            samples[i] += sample(share_runs, warmup, share_time)
         if between is not None:
             between(share_runs, share_time)
     return samples

@@ -247,7 +247,7 @@ def _prepare(
 def _sampler(p: _Prepared, threads: int) -> Sampler:
     if p.module is not None:
         return torch_sampler(p.module, p.size, threads)
-    return onnx_sampler(p.onnx_file, threads)
+    return onnx_sampler(p.onnx_file, threads, fresh_process=True)  # as the peer: each round in a new process
 
 
 def benchmark(
