@@ -615,11 +615,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--size", type=int, default=None,
                    help="input side for PyTorch models (default: a saved model's own input size, 256 for an "
                         "untrained architecture; MediaPipe's peer at 256); an .onnx file has its own")
-    s.add_argument("--runs", type=int, default=20, help="at least this many timed runs per row (after warm-up)")
-    s.add_argument("--min-time", type=float, default=2.0, help="and keep timing for at least this many seconds")
-    s.add_argument("--warmup", type=int, default=5, help="untimed runs before timing")
+    s.add_argument("--runs", type=int, default=20,
+                   help="at least this many timed runs per row (after warm-up; default 20)")
+    s.add_argument("--min-time", type=float, default=2.0,
+                   help="and keep timing for at least this many seconds (default 2)")
+    s.add_argument("--warmup", type=int, default=5, help="untimed runs before timing, in each round (default 5)")
     s.add_argument("--rounds", type=int, default=5,
-                   help="timing is split into this many interleaved rounds over all rows (fair under bursts of load)")
+                   help="timing is split into this many interleaved rounds over all rows, each ONNX row and the "
+                        "peer in a fresh process each round (fair under bursts of load; default 5)")
     s.add_argument("--data", default=None,
                    help="dataset: adds the IoU on its test split; onnx-int8 rows calibrate on its train/ split, "
                         "except a model's that ships its int8 file (the default's, at its own side)")

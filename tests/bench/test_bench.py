@@ -107,6 +107,10 @@ def test_table_has_one_section_per_thread_count(grid: list[dict]) -> None:
     assert "2 FLOPs" in table and "torch.mm" in table and "intra_op_num_threads" in table
     assert "x MediaPipe" not in table  # no peer in the run, nothing to compare with
     assert "| side |" not in table and "on one 1xCx64x64 input" in table  # one side for every row: said once
+    # where it ran: a judge comparing runs of two machines needs it (the JSON has no machine either)
+    from footseg.runtime.device import cpu_model
+
+    assert f"- Measured on: {cpu_model()}, " in table
 
 
 def test_onnx_rows_are_timed_in_a_fresh_process_each_round(saved_model: Path, tmp_path: Path,

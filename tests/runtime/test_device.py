@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from footseg.errors import FootsegError
+from footseg.runtime import device
 from footseg.runtime.device import cpu_threads, resolve_device
 
 
@@ -58,3 +60,16 @@ def test_cpu_threads_follow_torch_where_it_is_loaded_else_omp_num_threads(monkey
         assert cpu_threads() == 0  # ONNX Runtime's own default: one thread per physical core
     monkeypatch.setenv("MKL_NUM_THREADS", "2")
     assert cpu_threads() == 2
+
+
+def test_the_cpu_model_comes_from_proc_cpuinfo_else_the_platform(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Some CPU @ 2.0GHz\nflags\t: fpu\n")
+    real_path = device.Path
+    monkeypatch.setattr(device, "Path", lambda p: info if p == "/proc/cpuinfo" else real_path(p))
+    assert device.cpu_model() == "Some CPU @ 2.0GHz"
+    monkeypatch.setattr(device, "Path", lambda p: tmp_path / "missing")
+    monkeypatch.setattr(device.platform, "processor", lambda: "")
+    monkeypatch.setattr(device.platform, "machine", lambda: "x86_64")
+    assert device.cpu_model() == "x86_64"

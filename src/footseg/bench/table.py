@@ -22,6 +22,7 @@ from footseg.bench.cost import (
     PEAK_SIZE,
     Sampler,
     add_roofline,
+    available_threads,
     count_flops,
     count_params,
     interleaved,
@@ -39,6 +40,7 @@ from footseg.eval.evaluate import evaluate
 from footseg.models.info import WEIGHTS_NAME, SavedModelInfo, pretrained_models
 from footseg.models.registry import create_model, list_models
 from footseg.models.saved import build_model, save_model
+from footseg.runtime.device import cpu_model
 from footseg.runtime.onnx_model import OnnxModel
 from footseg.runtime.predictor import ModelLike
 from footseg.runtime.resolve import check_input_side, resolve_model
@@ -427,6 +429,9 @@ def format_table(rows: list[dict]) -> str:
         f"Roofline: GFLOP/s = GFLOPs / median latency; % of peak divides it by the fp32 peak, the best of "
         f"{PEAK_REPEATS} torch.mm of two {PEAK_SIZE}x{PEAK_SIZE} fp32 matrices at the same thread count in the same "
         "run (int8 rows are compared with that fp32 peak too).",
+        f"Measured on: {cpu_model()}, {available_threads()} usable core{'s' * (available_threads() != 1)}; each "
+        "ONNX row in a fresh process each round, as MediaPipe's peer (a process's own speed differs by up to a "
+        "third here: benchmarks/README.md, \"A process's own speed\").",
     ]
     if any(r.get("runtime") in PEER_RUNTIMES for r in rows):
         notes.append(
@@ -438,7 +443,9 @@ def format_table(rows: list[dict]) -> str:
     if any(r.get("weights") == "random" for r in rows):
         notes.append("* untrained weights (a registry name without shipped weights): cost only, IoU meaningless.")
     if with_ratio:
-        notes.append(f"x MediaPipe: latency over the {PEER_REFERENCE} row's at the same thread count, same run.")
+        notes.append(f"x MediaPipe: latency over the {PEER_REFERENCE} row's at the same thread count, same run: the "
+                     "networks alone (a model's region peak adds 3 to 9 % a frame, benchmarks/README.md \"Region "
+                     "peak\").")
     if with_iou:
         notes.append("IoU: foreground IoU on the --data test split (or flat folder), at the benchmarked input size.")
     return "\n".join(lines + [f"- {note}" for note in notes])

@@ -10,9 +10,9 @@ import platform
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from footseg.provenance import code_version
+from footseg.runtime.device import cpu_model
 
 
 def _package_version(name: str) -> str | None:
@@ -67,19 +67,8 @@ def device_name(device: str) -> str:
     """
     import torch
 
-    from footseg.runtime.device import resolve_device
+    from footseg.runtime.device import resolve_device  # (its torch import waits for a device to be named)
 
     if resolve_device(device) == "cuda":
         return f"cuda ({torch.cuda.get_device_name(0)})"
     return f"cpu ({cpu_model()}, {torch.backends.cpu.get_cpu_capability()})"
-
-
-def cpu_model() -> str:
-    """The CPU's model name as Linux reports it, else what the platform module knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

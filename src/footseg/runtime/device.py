@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import platform
 import sys
+from pathlib import Path
 
 from footseg.errors import FootsegError
 
@@ -55,3 +57,14 @@ def cpu_threads() -> int:
         if value.isdigit() and int(value) > 0:
             return int(value)
     return 0
+
+
+def cpu_model() -> str:
+    """The CPU's model name as Linux reports it, else what the platform module knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
