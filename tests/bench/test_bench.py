@@ -205,8 +205,11 @@ def test_peer_times_a_shipped_models_own_int8_file_without_data(
     monkeypatch.setattr(peer, "PEER_VENV", tmp_path / "no-venv")
     out = tmp_path / "bench.json"
     assert main(["bench", "fastlinknet_ctx", *QUICK, "--peer", "--json", str(out)]) == 0
-    assert "left out" not in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert "left out" not in printed.err
+    assert "| fastlinknet_ctx (default) | onnx |" in printed.out  # the table names it as the README does
     rows = json.loads(out.read_text())
+    assert rows[0]["model"] == "fastlinknet_ctx"  # the JSON keeps the model's name
     assert [r["runtime"] for r in rows] == ["onnx", "onnx-int8"]
     # the recipe's own file (the one the card lists), not one calibrated here
     assert rows[1]["size_mb"] == shipped_int8(resolve_model("fastlinknet_ctx")).stat().st_size / 1e6

@@ -43,7 +43,7 @@ from footseg.models.saved import build_model, save_model
 from footseg.runtime.device import cpu_model
 from footseg.runtime.onnx_model import OnnxModel
 from footseg.runtime.predictor import ModelLike
-from footseg.runtime.resolve import check_input_side, resolve_model
+from footseg.runtime.resolve import DEFAULT_MODEL, check_input_side, resolve_model
 from footseg.runtime.timing import WARMUP_RUNS, latency_stats
 
 RUNTIMES = ("torch", "onnx", "onnx-int8")
@@ -395,6 +395,8 @@ def format_table(rows: list[dict]) -> str:
         lines += [title, "", header, rule]
         for r in group:
             name = r["model"] + ("*" if r.get("weights") == "random" else "")
+            if r["model"] == DEFAULT_MODEL and r.get("weights") == "shipped":
+                name += " (default)"  # what `footseg bench default` names, and what the README calls it
             fraction = r.get("roofline_fraction")
             cells = [
                 name,
