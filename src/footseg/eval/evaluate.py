@@ -96,9 +96,10 @@ def evaluate(
     for sample, prob, target in predictions(predictor, samples, batch_size, unlike_labels):
         meter = ConfusionMeter()
         found = to_mask(prob, predictor.threshold)
-        inter.append(np.count_nonzero(found & target))
-        union.append(np.count_nonzero(found | target))
         meter.update(found, target)
+        tp, fp, fn, _ = meter.counts.tolist()  # the image's own counts: its intersection and union for the interval
+        inter.append(tp)
+        union.append(tp + fp + fn)
         total.counts += meter.counts
         if not target.any():
             empty += 1

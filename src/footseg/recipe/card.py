@@ -36,15 +36,15 @@ def write_result(run: RecipeRun) -> Path:
         atomic_copy(source / name, dest / name)
     exports = [s for s in recipe.stages if s.kind == "export" and s.settings["model"] == recipe.result]
     int8 = [s for s in exports if s.settings["format"] == "onnx-int8"]
+    info = read_info(dest)
     if int8:  # later int8 exports of the model (footseg export, the web page, bench) then make the recipe's file
-        info = read_info(dest)
         info.extra[MIN_STRIDE_KEY] = int8[-1].settings["min_stride"]
         write_info(dest, info)
     for stage in exports:
         target = dest / EXPORT_FILES[stage.settings["format"]]
         atomic_copy(run.export_file(stage), target)
-        if int8:
-            _carry_config(target, read_info(dest))
+        if int8:  # the config changed after the export stages ran
+            _carry_config(target, info)
     for name in set(EXPORT_FILES.values()) - {EXPORT_FILES[s.settings["format"]] for s in exports}:
         (dest / name).unlink(missing_ok=True)  # an export the recipe no longer makes
     atomic_write_text(dest / RECIPE_NAME, recipe.text)
