@@ -726,7 +726,7 @@ def test_without_video_frame_callbacks_the_page_steps_once_per_camera_frame(
     assert 0 < steps1 - steps0 <= frames1 - frames0 + 1
 
 
-def test_photo_button_downloads_the_mask(camera_browser: Browser, server: SiteServer) -> None:
+def test_photo_button_downloads_the_mask_and_save_mask_saves_it_again(camera_browser: Browser, server: SiteServer) -> None:
     from PIL import Image
 
     page, _ = open_page(camera_browser, server.url)
@@ -741,6 +741,15 @@ def test_photo_button_downloads_the_mask(camera_browser: Browser, server: SiteSe
     assert page.text_content("#photo") == "Resume"
     # what the figures say of a frozen frame: no live speed
     assert page.text_content("#stats").startswith(f"Photo · its mask saved ({size[0]}x{size[1]})")
+    # a download the browser blocked or the user dismissed is not lost: Save mask saves the same mask again
+    assert page.is_visible("#save")
+    with page.expect_download(timeout=TIMEOUT_MS) as again:
+        page.click("#save")
+    assert again.value.suggested_filename == download.value.suggested_filename
+    assert Path(again.value.path()).read_bytes() == Path(download.value.path()).read_bytes()
+    page.click("#photo")  # Resume: the camera again, nothing to save
+    page.wait_for_function("document.getElementById('photo').textContent === 'Photo'", timeout=TIMEOUT_MS)
+    assert page.is_hidden("#save")
     page.context.close()
 
 

@@ -447,7 +447,10 @@ function run(segmenter) {
     // The frozen frame gets its own mask, so the photo and its mask are the same instant.
     await segmentNow();
     draw();
-    await download(maskPng(footseg.lastProb, w, h, video.videoWidth, video.videoHeight, footseg.threshold));
+    // Saved at once, and again with Save mask (a download the browser blocked or the user dismissed is not lost).
+    photoName = `footseg-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    await savePhotoMask();
+    saveButton.hidden = false;
     stats.textContent = `Photo · its mask saved (${video.videoWidth}x${video.videoHeight})\nResume for the camera`;
   }
 
@@ -562,7 +565,7 @@ function run(segmenter) {
 // The view needs no more pixels than a screen has.
 const MAX_VIEW_AREA = 2048 * 2048;
 
-async function download(blobPromise, name = `footseg-mask-${new Date().toISOString().replace(/[:.]/g, '-')}.png`) {
+async function download(blobPromise, name) {
   const blob = await blobPromise;
   const url = URL.createObjectURL(blob);
   const link = document.createElement('a');
