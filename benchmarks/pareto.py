@@ -3,9 +3,10 @@
     python benchmarks/pareto.py MODEL [MODEL ...] [--sizes 128,160,192,256] [--budget 10] [--out DIR]
     python benchmarks/pareto.py --train fastlinknet,mobileseg --data SYNTH --widths 0.5,1.0 --epochs 2
 
-Points are scored on ``../shared/data/real-dev`` when it exists (or ``--real``), else on the test split of
-``--data`` (a ``footseg synth`` render). ``--train`` first trains each model at each width briefly
-(into OUT/runs/) and uses those. Writes OUT/pareto.png, pareto.json and pareto.md (default OUT:
+Points are scored on the validation split of ``--data`` (a ``footseg synth`` render), where the recommended point
+(the most accurate within ``--budget``) may choose a model and side; or, with ``--real DIR``, on real photos, which
+report and never choose: that plot marks no recommended point. ``--train`` first trains each model at each width
+briefly (into OUT/runs/) and uses those. Writes OUT/pareto.png, pareto.json and pareto.md (default OUT:
 benchmarks/results/pareto). The library part is footseg.bench.pareto.
 """
 
@@ -21,7 +22,6 @@ import torch
 from footseg.bench.pareto import format_points, plot_pareto, recommend, sweep
 from footseg.config import TrainConfig
 from footseg.errors import FootsegError
-from footseg.pipeline import find_real_data
 from footseg.train.trainer import train
 
 RUNTIME_NAMES = {"onnx": "ONNX Runtime fp32", "torch": "PyTorch eager"}
@@ -40,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("models", nargs="*", help="models: saved or run folders, shipped names")
     p.add_argument("--sizes", type=_ints, default=[128, 160, 192, 256], help="input sides, multiples of 32")
     p.add_argument("--budget", type=float, default=10.0, help="latency budget (ms) for the recommended point")
-    p.add_argument("--data", default=None, help="dataset with a test split (and train/val splits for --train)")
-    p.add_argument("--real", default=None, help="flat folder of real photos with masks (default: real-dev if found)")
+    p.add_argument("--data", default=None, help="a render with splits: points are scored on its val split (--train "
+                   "trains on its train split)")
+    p.add_argument("--real", default=None, help="score on this flat folder of real photos with masks instead: a "
+                   "report, with no recommended point (real photos never choose)")
     p.add_argument(
         "--train",
         type=lambda s: [v for v in s.split(",") if v],
@@ -61,11 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     out = Path(args.out)
     try:
-        real = Path(args.real) if args.real else find_real_data()
+        real = Path(args.real) if args.real else None
         data = Path(args.data) if args.data else None
         if data is None and (args.train or real is None):
-            raise FootsegError("--data DIR is needed (a `footseg synth` render) to train on or, without real photos, "
-                               "to score on")
+            raise FootsegError("--data DIR is needed (a `footseg synth` render) to train on or, without --real, to "
+                               "score on")
         models = list(args.models)
         for name in args.train:
             for width in args.widths:
@@ -85,16 +87,17 @@ def main(argv: list[str] | None = None) -> int:
             raise FootsegError("give model folders, or --train model names to train first")
         scored_on = real if real is not None else data
         torch.set_num_threads(args.threads)
-        points = sweep(models, scored_on, args.sizes, threads=args.threads, runs=args.runs, runtime=args.runtime,
-                       min_time=args.min_time)
+        points = sweep(models, scored_on, args.sizes, split="test" if real is not None else "val", threads=args.threads,
+                       runs=args.runs, runtime=args.runtime, min_time=args.min_time)
     except FootsegError as exc:
         print(f"pareto: error: {exc}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    where = "real photos" if real is not None else "synthetic test split"
+    where = "real photos, report only" if real is not None else "synthetic validation split"
     title = f"foot IoU ({where}) vs {args.threads}-thread {RUNTIME_NAMES[args.runtime]} latency"
-    plot_pareto(points, out / "pareto.png", budget_ms=args.budget, title=title)
-    best = recommend(points, args.budget)
+    budget = None if real is not None else args.budget  # real photos report; they never recommend
+    plot_pareto(points, out / "pareto.png", budget_ms=budget, title=title)
+    best = recommend(points, budget) if budget is not None else None
     result = {
         "scored_on": str(scored_on),
         "threads": args.threads,
@@ -103,11 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         "recommended": points[best] if best is not None else None,
     }
     (out / "pareto.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = format_points(points, args.budget)
+    table = format_points(points, budget)
     note = (
         f"\nIoU on {scored_on} ({where}); latency: {RUNTIME_NAMES[args.runtime]}, batch 1, {args.threads} "
-        f"thread(s), median of at least {args.runs} runs and {args.min_time:g} s; recommended: most accurate point "
-        f"within {args.budget:g} ms.\n"
+        f"thread(s), median of at least {args.runs} runs and {args.min_time:g} s; "
+        + (f"recommended: most accurate point within {budget:g} ms.\n" if budget is not None
+           else "no recommended point: real photos never choose.\n")
     )
     (out / "pareto.md").write_text("# Accuracy against latency\n\n" + table + note)
     print(table + note)

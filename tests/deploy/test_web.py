@@ -726,7 +726,7 @@ def test_without_video_frame_callbacks_the_page_steps_once_per_camera_frame(
     assert 0 < steps1 - steps0 <= frames1 - frames0 + 1
 
 
-def test_photo_button_downloads_the_mask_and_save_mask_saves_it_again(camera_browser: Browser, server: SiteServer) -> None:
+def test_photo_downloads_the_mask_and_save_mask_saves_it_again(camera_browser: Browser, server: SiteServer) -> None:
     from PIL import Image
 
     page, _ = open_page(camera_browser, server.url)

@@ -159,6 +159,9 @@ def model_card(run: RecipeRun, dest: Path) -> str:
         st = stamps[stage.name]
         lines.append(f"| {stage.index} | {stage.name} | {stage.kind} | {describe(stage)} | "
                      f"{st.get('finished', '-')} | {st.get('seconds', '-')} |")
+    lines += ["", "Seconds: each stage's wall time, summed over the runs that made it (time stopped not counted), on a "
+                  "CPU other jobs may have shared: what this run took, not what the recipe needs (README.md, \"What a "
+                  "run reproduces, and how long it takes\")."]
     choices = [_choice(stage, stamps[stage.name]) for stage in recipe.stages if stage.kind in ("select", "threshold")]
     if choices:
         lines += ["", "## Choices", "", "Made on synthetic validation images only (foot IoU, %):", "", *choices]
