@@ -356,6 +356,49 @@ def test_train_options_reach_the_run_config(monkeypatch: pytest.MonkeyPatch, tmp
     assert (cfg.model, cfg.data, cfg.init, cfg.antialias) == ("fastlinknet", "d", None, True)
 
 
+def test_train_from_init_takes_its_network_and_defaults_stay_trainconfigs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from footseg.config import TrainConfig
+    from footseg.train import trainer
+
+    seen: list[TrainConfig] = []
+    monkeypatch.setattr(trainer, "train", lambda cfg, resume=False: seen.append(cfg) or tmp_path / "best")
+    init = save_model(create_model("mobileseg", width=0.5), tmp_path / "init",
+                      SavedModelInfo("mobileseg", 0.5, 2, (96, 96)))
+    # a fine-tune is of the model it starts from, at the side it runs at, unless told otherwise
+    assert main(["train", "--data", "d", "--out", str(tmp_path / "a"), "--init", str(init)]) == 0
+    assert (seen[-1].model, seen[-1].width, seen[-1].size) == ("mobileseg", 0.5, 96)
+    assert f"--init {init}: --model mobileseg --width 0.5 --size 96" in capsys.readouterr().out
+    assert main(["train", "--data", "d", "--out", str(tmp_path / "b"), "--init", str(init), "--size", "64"]) == 0
+    assert (seen[-1].model, seen[-1].size) == ("mobileseg", 64)
+    # without --init, the options left out are TrainConfig's defaults
+    assert main(["train", "--data", "d", "--out", str(tmp_path / "c")]) == 0
+    defaults = TrainConfig(data="d", out=str(tmp_path / "c"))
+    assert seen[-1] == defaults
+
+
+def test_train_resume_needs_only_the_run_folder(tiny_dataset: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(tiny_dataset), "--out", str(run), "--model", "fastlinknet", "--width", "0.25",
+            "--size", "64", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--workers", "0",
+            "--lr", "0.004", "--no-progress"]
+    assert main(argv) == 0
+    # the run's options are its own config.json's; one given replaces it (a larger --epochs trains on)
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2"]) == 0
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    stored = json.loads((run / "config.json").read_text())
+    assert (stored["lr"], stored["size"], stored["width"], stored["epochs"]) == (0.004, 64, 0.25, 2)
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume", "--lr", "0.1"]) == 2
+    assert "cannot resume with another lr (0.004 there, 0.1 now)" in capsys.readouterr().err
+    # no run there to continue: the data must be named
+    assert main(["train", "--out", str(tmp_path / "new"), "--resume"]) == 2
+    assert "training needs --data DIR" in capsys.readouterr().err
+
+
 def test_sigterm_stops_a_render_cleanly_and_it_resumes(tmp_path: Path) -> None:
     from footseg.data.synth.render import headless_gl_problem
 

@@ -23,3 +23,26 @@ def test_the_python_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.
     assert names["mask"].shape == (32, 24) and names["mask"].dtype == np.uint8
     assert names["foot"].shape == (32, 24) and names["foot"].dtype == np.float32
     assert [m.shape for m in names["masks"]] == [(32, 24)] * 2
+
+
+def test_the_fine_tuning_commands_run_as_written(tiny_dataset: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from footseg.cli import main
+    from footseg.models.info import read_info
+    from footseg.runtime.resolve import DEFAULT_MODEL, resolve_model
+
+    section = README.read_text().split("**Fine-tuning the default on your own photos.**", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    commands = [line.split("#")[0].split() for line in block.splitlines() if line.strip()]
+    assert [c[:2] for c in commands] == [[".venv/bin/footseg", verb] for verb in ("check", "train", "eval", "export")]
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_dataset, tmp_path / "mine")
+    for command in commands:
+        argv = command[1:]
+        if argv[0] == "train":  # one step of a batch of two: the command, not the training, is what is checked
+            argv += ["--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--workers", "0", "--no-progress"]
+        assert main(argv) == 0, command
+    tuned, default = read_info(tmp_path / "runs" / "mine" / "best"), read_info(resolve_model(DEFAULT_MODEL).folder)
+    assert (tuned.model, tuned.input_size, tuned.threshold, tuned.region_peak) == (
+        default.model, default.input_size, default.threshold, default.region_peak)
+    assert (tmp_path / "runs" / "mine" / "best" / "model.onnx").is_file()

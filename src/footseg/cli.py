@@ -39,24 +39,52 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from footseg.config import TrainConfig
     from footseg.train.trainer import train
 
-    # Every train option named like a TrainConfig field sets it; the two --no-* switches are negated.
+    # Only the options given are in ``args`` (the parser's defaults are suppressed): each named like a TrainConfig field
+    # sets it, the --no-* switches negated. The rest come from the run's own config.json where --resume continues
+    # one (so `footseg train --out RUN --resume` is the whole command), else from --init's model for the network
+    # (architecture, width, side), else TrainConfig's defaults.
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    cfg = TrainConfig(
-        **{k: v for k, v in vars(args).items() if k in names},
-        progress=not args.no_progress,
-        distill_anneal=not args.no_distill_anneal,
-        augment=not args.no_augment,
-    )
+    given = {k: v for k, v in vars(args).items() if k in names}
+    for switch, name in (("no_progress", "progress"), ("no_distill_anneal", "distill_anneal"),
+                         ("no_augment", "augment")):
+        if getattr(args, switch, False):
+            given[name] = False
+    resume = getattr(args, "resume", False)
+    stored = Path(args.out) / "config.json"
+    if resume and stored.is_file():
+        cfg = dataclasses.replace(TrainConfig.load(stored), **given)
+    else:
+        cfg = TrainConfig(**{**_network_of_init(given), **given})
     try:
-        best = train(cfg, resume=args.resume)
+        best = train(cfg, resume=resume)
     except KeyboardInterrupt:
         if os.environ.get("RANK", "0") == "0" and (Path(cfg.out) / "checkpoint.pt").is_file():
-            print(f"footseg train: continue with: footseg train --out {cfg.out} --resume (and the same options)",
-                  file=sys.stderr)
+            print(f"footseg train: continue with: footseg train --out {cfg.out} --resume", file=sys.stderr)
         raise
     if os.environ.get("RANK", "0") == "0":  # under torchrun every process returns here; say it once
         print(f"best model: {best}")
     return 0
+
+
+def _network_of_init(given: dict) -> dict:
+    """The network of ``--init``'s model (architecture, width, side) for those of --model, --width and --size not
+    given: a fine-tune is of the model it starts from, at the side it runs at, unless told otherwise."""
+    if given.get("init") is None or {"model", "width", "size"} <= given.keys():
+        return {}
+    from footseg.models.info import read_info
+    from footseg.runtime.resolve import resolve_model
+
+    ref = resolve_model(given["init"])
+    if ref.onnx:  # refused by the trainer, which names the problem
+        return {}
+    info = read_info(ref.folder)
+    height, width = info.input_size
+    network = {"model": info.model, "width": info.width, **({"size": height} if height == width else {})}
+    filled = {k: v for k, v in network.items() if k not in given}
+    if filled and os.environ.get("RANK", "0") == "0":
+        print(f"footseg train: --init {given['init']}: " + " ".join(f"--{k} {v:g}" if isinstance(v, float) else
+                                                                 f"--{k} {v}" for k, v in filled.items()))
+    return filled
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -677,35 +705,42 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_synth)
 
-    s = sub.add_parser("train", help="train a model (single process, or under torchrun for DDP)")
-    s.add_argument("--model", default="fastlinknet",
+    # Defaults are TrainConfig's, left out of ``args`` so that _cmd_train knows what was given (see there).
+    s = sub.add_parser("train", help="train a model (single process, or under torchrun for DDP)",
+                       argument_default=argparse.SUPPRESS)
+    s.add_argument("--model",
                    help="the architecture: enet, linknet, mobileseg, fastlinknet, fastlinknet_ctx or emilseg "
-                        "(default fastlinknet)")
-    s.add_argument("--data", required=True, help="dataset with train/ and val/ splits (e.g. from footseg synth)")
+                        "(default fastlinknet, or --init's)")
+    s.add_argument("--data", help="dataset with train/ and val/ splits (e.g. from footseg synth); with --resume, the "
+                                  "run's")
     s.add_argument("--out", required=True, help="run folder; RUN/best/ holds the best model")
-    s.add_argument("--width", type=float, default=1.0, help="channel width multiplier")
-    s.add_argument("--size", type=int, default=256, help="training image side, a multiple of 32")
-    s.add_argument("--epochs", type=int, default=10, help="epochs of --steps-per-epoch batches (default 10)")
-    s.add_argument("--batch-size", type=int, default=8, help="per process")
-    s.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the cosine schedule (default 2e-3)")
-    s.add_argument("--loss", default="ce+iou", choices=["ce", "iou", "ce+iou"],
+    s.add_argument("--width", type=float, help="channel width multiplier (default 1, or --init's)")
+    s.add_argument("--size", type=int, help="training image side, a multiple of 32; the side the model runs at "
+                                            "(default 256, or the side --init's model runs at)")
+    s.add_argument("--epochs", type=int, help="epochs of --steps-per-epoch batches (default 10)")
+    s.add_argument("--batch-size", type=int, help="per process (default 8)")
+    s.add_argument("--lr", type=float, help="peak learning rate of the cosine schedule (default 2e-3)")
+    s.add_argument("--loss", choices=["ce", "iou", "ce+iou"],
                    help="cross entropy, soft IoU, or their sum (the default)")
-    s.add_argument("--seed", type=int, default=0, help="initial weights, image order and augmentation")
-    s.add_argument("--workers", type=int, default=2, help="data loader worker processes")
-    s.add_argument("--steps-per-epoch", type=int, default=None,
+    s.add_argument("--seed", type=int, help="initial weights, image order and augmentation (default 0)")
+    s.add_argument("--workers", type=int, help="data loader worker processes (default 2)")
+    s.add_argument("--steps-per-epoch", type=int,
                    help="batches per epoch, at most one pass over the training split (the default)")
-    s.add_argument("--init", default=None, metavar="MODEL",
+    s.add_argument("--init", metavar="MODEL",
                    help="start from a saved model's weights (folder or shipped name, e.g. fastlinknet): fine-tune")
-    s.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
-                   help="validate and save a moving average of the weights with this decay per step, e.g. 0.999")
-    s.add_argument("--teacher", default=None, metavar="MODEL",
+    s.add_argument("--ema", type=float, metavar="DECAY",
+                   help="validate and save a moving average of the weights with this decay per step, e.g. 0.999 "
+                        "(default 0: off)")
+    s.add_argument("--teacher", metavar="MODEL",
                    help="distil from this saved model (folder or shipped name): Hinton's softened outputs")
-    s.add_argument("--distill-weight", type=float, default=0.5,
-                   help="share of the distillation term in the loss at the first step (FitNets: falls to 0)")
-    s.add_argument("--distill-temperature", type=float, default=4.0, help="softmax temperature T of the teacher")
+    s.add_argument("--distill-weight", type=float,
+                   help="share of the distillation term in the loss at the first step (default 0.5; FitNets: falls "
+                        "to 0)")
+    s.add_argument("--distill-temperature", type=float, help="softmax temperature T of the teacher (default 4)")
     s.add_argument("--no-distill-anneal", action="store_true", help="keep --distill-weight constant all run")
-    s.add_argument("--attention-weight", type=float, default=0.0, metavar="BETA",
-                   help="add attention transfer from the teacher's encoder stages with this weight (e.g. 1000)")
+    s.add_argument("--attention-weight", type=float, metavar="BETA",
+                   help="add attention transfer from the teacher's encoder stages with this weight (e.g. 1000; "
+                        "default 0: off)")
     s.add_argument("--no-augment", action="store_true",
                    help="train on the images as they are (no warp, flip or colour noise): only to check a model fits")
     s.add_argument("--antialias", action="store_true",
@@ -714,11 +749,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prior", action="store_true",
                    help="train a prior-mask network for video: a 4th input, the previous frame's mask (faked from "
                         "each image's mask); with --init a still-image model gets that input added")
-    s.add_argument("--self-prior", type=float, default=0.0, metavar="SHARE",
-                   help="with --prior: this share of images gets the network's own output as prior (e.g. 0.5)")
-    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+    s.add_argument("--self-prior", type=float, metavar="SHARE",
+                   help="with --prior: this share of images gets the network's own output as prior (e.g. 0.5; "
+                        "default 0)")
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"],
                    help="where training runs (auto: a CUDA GPU where there is one)")
-    s.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    s.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint, with its options (those given here "
+                        "replace them: a larger --epochs trains on)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     s.set_defaults(func=_cmd_train)
 

@@ -258,6 +258,49 @@ def test_init_from_a_channel_pruned_model_trains_the_pruned_network(tiny_dataset
     assert pruned_info(model, at_other_side).input_size == info.trained_size == tuple(info.input_size)
 
 
+def test_a_fine_tune_keeps_its_inits_operating_point_and_scores_the_init_first(
+    tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from footseg.models.info import read_info, write_info
+
+    first = trainer.train(_cfg(tiny_dataset, tmp_path / "first", epochs=1, steps_per_epoch=1))
+    info = read_info(first)
+    write_info(first, dataclasses.replace(info, threshold=0.7, region_peak=0.98,
+                                          extra={**info.extra, "int8_min_stride": 8}))
+    capsys.readouterr()
+    run = tmp_path / "tuned"
+    # lr 0 and frozen BatchNorms: the network stays the --init's, so its epoch scores what it scored before the first
+    # step
+    best = trainer.train(_cfg(tiny_dataset, run, epochs=1, steps_per_epoch=1, lr=0.0, weight_decay=0.0,
+                              freeze_bn=True, init=str(first)))
+    tuned = read_info(best)
+    assert (tuned.threshold, tuned.region_peak, tuned.extra["int8_min_stride"]) == (0.7, 0.98, 8)
+    out = capsys.readouterr()
+    assert f"{run / 'best'} keeps its threshold 0.7, region peak 0.98 and int8 min stride 8" in out.out
+    init_iou = load_checkpoint(run / "checkpoint.pt")["progress"]["init_iou"]
+    assert f"as it is: val iou {init_iou:.4f}" in out.out
+    assert init_iou == json.loads((run / "history.json").read_text())[0]["val_iou"]
+    assert "no epoch beat" not in out.err
+    # a model trained from nothing keeps nothing: it decides at the argmax, and there is no init to beat
+    fresh = read_info(trainer.train(_cfg(tiny_dataset, tmp_path / "fresh", epochs=1, steps_per_epoch=1)))
+    assert (fresh.threshold, fresh.region_peak, "int8_min_stride" in fresh.extra) == (0.5, None, False)
+    assert load_checkpoint(tmp_path / "fresh" / "checkpoint.pt")["progress"]["init_iou"] is None
+
+
+def test_a_fine_tune_that_never_beats_its_init_says_so(
+    tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = trainer.train(_cfg(tiny_dataset, tmp_path / "first", epochs=1, steps_per_epoch=1))
+    scores = iter([0.9, 0.5, 0.6])  # the init as it is, then two epochs worse than it
+    real_validate = trainer._Trainer._validate
+    monkeypatch.setattr(trainer._Trainer, "_validate",
+                        lambda self: {**real_validate(self), "iou": next(scores)})
+    capsys.readouterr()
+    trainer.train(_cfg(tiny_dataset, tmp_path / "tuned", epochs=2, steps_per_epoch=1, init=str(first)))
+    err = capsys.readouterr().err
+    assert "warning: no epoch beat --init" in err and "(val iou 0.6000 at best, 0.9000 before the first step)" in err
+
+
 def test_init_from_another_architecture_is_a_user_error(tiny_dataset: Path, tmp_path: Path) -> None:
     first = trainer.train(_cfg(tiny_dataset, tmp_path / "first", epochs=1, steps_per_epoch=1))
     with pytest.raises(FootsegError, match=r"first/best: --init holds fastlinknet width 0\.25 .* this run trains "

@@ -24,9 +24,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from footseg.deploy.quantize import MIN_STRIDE_KEY
 from footseg.errors import FootsegError
-from footseg.models.info import DEFAULT_THRESHOLD, LAYER_SHAPES_KEY, SavedModelInfo
+from footseg.models.info import DEFAULT_THRESHOLD, LAYER_SHAPES_KEY, MIN_STRIDE_KEY, SavedModelInfo
 from footseg.models.layer_shapes import layer_shapes
 from footseg.models.registry import create_model
 

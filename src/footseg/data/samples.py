@@ -99,7 +99,8 @@ def split_folder(root: Path, split: str) -> Path:
     if has_splits(root):
         folder = root / split
         if not folder.is_dir():
-            raise FootsegError(f"dataset has no '{split}' split", root)
+            present = [name for name in SPLITS if (root / name).is_dir()]
+            raise FootsegError(f"dataset has no '{split}' split (it has {', '.join(present)})", root)
         return folder
     if (root / "images").is_dir():
         return root

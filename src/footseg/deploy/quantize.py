@@ -61,7 +61,7 @@ from footseg.deploy.export import (
     set_metadata,
 )
 from footseg.errors import FootsegError
-from footseg.models.info import SavedModelInfo, read_info
+from footseg.models.info import MIN_STRIDE_KEY, SavedModelInfo, read_info
 from footseg.runtime.onnx_model import INPUT_NAME, PRECISION_KEY, PRIOR_NAME, info_from_metadata, read_onnx
 from footseg.runtime.resolve import ModelRef, resolve_model
 
@@ -87,7 +87,7 @@ DEFAULT_MIN_STRIDE = 16
 # A model whose int8 export wants another setting records it in its config.json ``extra`` (a recipe's result gets its
 # onnx-int8 export stage's), so every int8 export of it -- footseg export, the web page, bench -- quantizes the same
 # layers. Pruning drops it (the setting was chosen for the unpruned widths); quantize_onnx on a file does not read it.
-MIN_STRIDE_KEY = "int8_min_stride"
+# Its key, ``MIN_STRIDE_KEY``, is config.json's (``footseg.models.info``).
 
 
 def model_min_stride(info: SavedModelInfo, folder: Path | None = None) -> int:

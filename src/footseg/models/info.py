@@ -20,6 +20,8 @@ PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 DEFAULT_THRESHOLD = 0.5
 # ``extra``'s record of a channel-pruned network's layer widths (``footseg.models.layer_shapes``)
 LAYER_SHAPES_KEY = "layer_shapes"
+# The layers an int8 export quantizes: from this fraction of the input resolution on (``footseg.deploy.quantize``).
+MIN_STRIDE_KEY = "int8_min_stride"
 
 
 def pretrained_models() -> list[str]:

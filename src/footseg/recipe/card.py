@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 from footseg.atomic import atomic_copy, atomic_write_text
 from footseg.data.synth.engine import MANIFEST
-from footseg.deploy.quantize import MIN_STRIDE_KEY
-from footseg.models.info import LAYER_SHAPES_KEY, WEIGHTS_NAME, SavedModelInfo, read_info, write_info
+from footseg.models.info import LAYER_SHAPES_KEY, MIN_STRIDE_KEY, WEIGHTS_NAME, SavedModelInfo, read_info, write_info
 from footseg.provenance import sha256_file
 from footseg.recipe.layout import EXPORT_FILES, RESULT
 from footseg.recipe.schema import RECIPE_NAME, Stage, describe

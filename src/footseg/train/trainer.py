@@ -47,7 +47,7 @@ from footseg.data.prior import PriorDataset
 from footseg.data.samples import has_splits, split_folder
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
-from footseg.models.info import LAYER_SHAPES_KEY, SavedModelInfo
+from footseg.models.info import DEFAULT_THRESHOLD, LAYER_SHAPES_KEY, MIN_STRIDE_KEY, SavedModelInfo
 from footseg.models.registry import create_model
 from footseg.models.saved import add_prior_input, save_model
 from footseg.runtime.device import resolve_device
@@ -104,6 +104,7 @@ class _Progress:
     step: int = 0  # batches of that epoch already trained
     global_step: int = 0
     best_iou: float = -1.0
+    init_iou: float | None = None  # the --init model's validation foot IoU before any step: what a fine-tune must beat
     history: list[dict[str, Any]] = field(default_factory=list)
     # Running sums of the epoch in progress, so a resumed epoch reports the same train loss as an uninterrupted one.
     loss_sum: float = 0.0
@@ -215,15 +216,16 @@ def _run(cfg: TrainConfig, resume: bool, start: nn.Module | None) -> Path | None
             dist.destroy_process_group()
 
 
-def _initial_model(cfg: TrainConfig) -> tuple[nn.Module, dict]:
-    """The network a run starts from and its layer widths that differ from a fresh one's (``layer_shapes``).
+def _initial_model(cfg: TrainConfig) -> tuple[nn.Module, dict, dict]:
+    """The network a run starts from, its layer widths that differ from a fresh one's (``layer_shapes``), and the
+    decisions its saved models carry over (``carried_decisions``).
 
     A fresh ``create_model`` network, or with ``--init`` the saved model itself: the same architecture, width and
     classes, possibly channel-pruned (narrower layers), which is how a pruned network is fine-tuned at length. With
     ``--prior`` a still-image ``--init`` model gets its prior input added, with zero weights (``add_prior_input``).
     """
     if cfg.init is None:
-        return create_model(cfg.model, cfg.width, cfg.num_classes, in_channels=cfg.in_channels), {}
+        return create_model(cfg.model, cfg.width, cfg.num_classes, in_channels=cfg.in_channels), {}, {}
     ref = resolve_model(cfg.init)
     start, info = ref.load()
     if (info.model, info.width, info.num_classes) != (cfg.model, cfg.width, cfg.num_classes):
@@ -234,7 +236,28 @@ def _initial_model(cfg: TrainConfig) -> tuple[nn.Module, dict]:
         start, info = add_prior_input(start, info)
     if info.in_channels != cfg.in_channels:
         raise FootsegError("--init has a prior input but this run trains without --prior", ref.path)
-    return start.train(), dict(info.extra.get(LAYER_SHAPES_KEY, {}))
+    return start.train(), dict(info.extra.get(LAYER_SHAPES_KEY, {})), carried_decisions(info)
+
+
+def carried_decisions(info: SavedModelInfo) -> dict[str, Any]:
+    """What a fine-tune of ``info``'s model keeps of it beyond the weights: its operating point (threshold, region
+    peak, presence gate) and its int8 split, where it has them.
+
+    They were chosen for the starting weights, and a fine-tune moves those: kept, they are the nearest guess for the new
+    ones (the default decides at 0.70, where a network trained with ce+iou is too sure of foot at the argmax's 0.5);
+    dropped, a fine-tuned default would quietly decide as no shipped model does. A recipe's threshold stage chooses
+    them anew; ``footseg eval --threshold T --region-peak P`` scores others. Pruning, which makes other widths, drops
+    them (``footseg.compress.prune.pruned_info``)."""
+    kept: dict[str, Any] = {}
+    if info.threshold != DEFAULT_THRESHOLD:
+        kept["threshold"] = info.threshold
+    if info.region_peak is not None:
+        kept["region_peak"] = info.region_peak
+    if info.presence is not None:
+        kept["presence"] = info.presence
+    if MIN_STRIDE_KEY in info.extra:
+        kept[MIN_STRIDE_KEY] = info.extra[MIN_STRIDE_KEY]
+    return kept
 
 
 def _ema_update(decay: float):
@@ -374,9 +397,18 @@ class _Trainer:
         self.val_loader = make_loader(val_shard, cfg.batch_size, shuffle=False, workers=cfg.workers, seed=cfg.seed)
         self.steps_per_epoch = len(self.train_loader)
         if cfg.steps_per_epoch is not None:
+            if cfg.steps_per_epoch > self.steps_per_epoch:
+                self._log(f"--steps-per-epoch {cfg.steps_per_epoch}: an epoch is at most one pass over the training "
+                          f"split, here {self.steps_per_epoch} batches of {cfg.batch_size}"
+                          + (" per process" if env.enabled else ""))
             self.steps_per_epoch = max(1, min(self.steps_per_epoch, cfg.steps_per_epoch))
 
-        self.model, self.layer_shapes = _initial_model(cfg) if start is None else (start, {})
+        self.model, self.layer_shapes, self.carried = _initial_model(cfg) if start is None else (start, {}, {})
+        if self.carried:
+            kept = [f"{k.replace('_', ' ')} {v:g}" for k, v in self.carried.items()]
+            kept_text = ", ".join(kept[:-1]) + " and " + kept[-1] if len(kept) > 1 else kept[0]
+            self._log(f"--init {cfg.init}: {run / 'best'} keeps its {kept_text}, chosen for the weights it starts "
+                      f"from (`footseg eval {run} --data DIR --split val --threshold T --region-peak P` scores others)")
         self.layout = memory_format(device)
         self.model = self.model.to(device, memory_format=self.layout)
         # With frozen BatchNorms their scales stay out of the optimiser and their statistics out of training mode.
@@ -436,6 +468,7 @@ class _Trainer:
                 step=int(p["step"]),
                 global_step=int(p["global_step"]),
                 best_iou=float(p["best_iou"]),
+                init_iou=p.get("init_iou"),  # None in checkpoints from before it was kept
                 history=list(p["history"]),
                 loss_sum=float(p["loss_sum"]),
                 images=int(p["images"]),
@@ -498,6 +531,7 @@ class _Trainer:
                     "step": s.step,
                     "global_step": s.global_step,
                     "best_iou": s.best_iou,
+                    "init_iou": s.init_iou,
                     "history": s.history,
                     "loss_sum": s.loss_sum,
                     "images": s.images,
@@ -513,6 +547,11 @@ class _Trainer:
     # --- the loop ----------------------------------------------------------------------------------------------
 
     def fit(self) -> Path | None:
+        s = self.state
+        if self.cfg.init is not None and s.init_iou is None and s.epoch == 0 and s.step == 0:
+            # what the fine-tune must beat, scored as every epoch is (the loaders' own generators: no step changes)
+            s.init_iou = self._validate()["iou"]
+            self._log(f"--init {self.cfg.init} as it is: val iou {s.init_iou:.4f}")
         with _StopRequest() as stop:
             try:
                 while self.state.epoch < self.cfg.epochs:
@@ -533,6 +572,11 @@ class _Trainer:
                            f"checkpoint saved to {self.checkpoint_path}")
                 self._log(message, err=True)
                 raise KeyboardInterrupt(message) from exc
+        s = self.state
+        if s.init_iou is not None and s.best_iou < s.init_iou:
+            self._log(f"warning: no epoch beat --init {self.cfg.init} as it was (val iou {s.best_iou:.4f} at best, "
+                      f"{s.init_iou:.4f} before the first step): {self.run / 'best'} scores lower on this validation "
+                      "split than the model it started from", err=True)
         if not self.keep_best:
             return None
         best = self.run / "best"
@@ -753,9 +797,14 @@ class _Trainer:
                     input_size=(cfg.size, cfg.size),
                     in_channels=cfg.in_channels,
                     extra={"val_iou": val["iou"], "epoch": s.epoch + 1, "train_config": cfg.to_dict()},
+                    threshold=self.carried.get("threshold", DEFAULT_THRESHOLD),
+                    region_peak=self.carried.get("region_peak"),
+                    presence=self.carried.get("presence"),
                 )
                 if self.layer_shapes:
                     info.extra[LAYER_SHAPES_KEY] = self.layer_shapes
+                if MIN_STRIDE_KEY in self.carried:
+                    info.extra[MIN_STRIDE_KEY] = self.carried[MIN_STRIDE_KEY]
                 save_model(self._kept_model, self.run / "best", info)
         s.start_epoch(s.epoch + 1)
         if self.env.main:
