@@ -78,8 +78,9 @@ def _network_of_init(given: dict) -> dict:
     if ref.onnx:  # refused by the trainer, which names the problem
         return {}
     info = read_info(ref.folder)
-    height, width = info.input_size
-    network = {"model": info.model, "width": info.width, **({"size": height} if height == width else {})}
+    # a side it runs at, or, for a hand-made config that is not square, the side it was trained at
+    side = info.input_size[0] if info.input_size[0] == info.input_size[1] else max(info.trained_size)
+    network = {"model": info.model, "width": info.width, "size": side}
     filled = {k: v for k, v in network.items() if k not in given}
     if filled and os.environ.get("RANK", "0") == "0":
         print(f"footseg train: --init {given['init']}: " + " ".join(f"--{k} {v:g}" if isinstance(v, float) else
@@ -755,8 +756,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", choices=["auto", "cpu", "cuda"],
                    help="where training runs (auto: a CUDA GPU where there is one)")
     s.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last checkpoint, with its options (those given here "
-                        "replace them: a larger --epochs trains on)")
+                   help="continue the run in --out from its last checkpoint, with its options: those that define the "
+                        "run (--data, --lr, --size, ...) must match if given; a larger --epochs trains on, and "
+                        "--workers, --device and --no-progress may change")
     s.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     s.set_defaults(func=_cmd_train)
 

@@ -49,13 +49,12 @@ def test_good_datasets_pass(tiny_dataset: Path, tmp_path: Path) -> None:
     assert result.summary() == "ok: train 8, val 4, test 4 images"
     flat = check_dataset(_good(tmp_path))
     # fit for scoring, not training: check says so, before train refuses it
-    assert flat.ok and flat.summary() == ("ok: 2 images (eval and predict take it; `footseg train` needs train/ and "
-                                          "val/ splits)")
+    assert flat.ok and flat.summary() == "ok: 2 images (`footseg train` needs train/ and val/ splits)"
     no_val = tmp_path / "no_val"
     shutil.copytree(tiny_dataset, no_val)
     shutil.rmtree(no_val / "val")
-    assert check_dataset(no_val).summary().endswith("images (eval and predict take it; `footseg train` needs "
-                                                          "train/ and val/ splits)")
+    assert check_dataset(no_val).summary() == ("ok: train 8, test 4 images (`footseg train` needs train/ and val/ "
+                                               "splits)")
 
 
 def test_truncated_jpeg(tmp_path: Path) -> None:

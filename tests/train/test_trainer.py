@@ -281,6 +281,12 @@ def test_a_fine_tune_keeps_its_inits_operating_point_and_scores_the_init_first(
     assert f"as it is: val iou {init_iou:.4f}" in out.out
     assert init_iou == json.loads((run / "history.json").read_text())[0]["val_iou"]
     assert "no epoch beat" not in out.err
+    # what the run keeps is its own from its start: a resume carries the same, whatever the --init's config says now
+    write_info(first, info)
+    trainer.train(_cfg(tiny_dataset, run, epochs=2, steps_per_epoch=1, lr=0.0, weight_decay=0.0, freeze_bn=True,
+                       init=str(first)), resume=True)
+    assert load_checkpoint(run / "checkpoint.pt")["progress"]["carried"] == {
+        "threshold": 0.7, "region_peak": 0.98, "int8_min_stride": 8}
     # a model trained from nothing keeps nothing: it decides at the argmax, and there is no init to beat
     fresh = read_info(trainer.train(_cfg(tiny_dataset, tmp_path / "fresh", epochs=1, steps_per_epoch=1)))
     assert (fresh.threshold, fresh.region_peak, "int8_min_stride" in fresh.extra) == (0.5, None, False)
@@ -298,7 +304,8 @@ def test_a_fine_tune_that_never_beats_its_init_says_so(
     capsys.readouterr()
     trainer.train(_cfg(tiny_dataset, tmp_path / "tuned", epochs=2, steps_per_epoch=1, init=str(first)))
     err = capsys.readouterr().err
-    assert "warning: no epoch beat --init" in err and "(val iou 0.6000 at best, 0.9000 before the first step)" in err
+    assert "warning: no epoch beat --init" in err
+    assert "(val iou 0.6000 at best, 0.9000 before the first step, both at the argmax)" in err
 
 
 def test_init_from_another_architecture_is_a_user_error(tiny_dataset: Path, tmp_path: Path) -> None:

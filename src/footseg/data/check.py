@@ -56,9 +56,8 @@ class CheckResult:
         if self.clips is not None:
             parts = [f"{split} {n} clips, {self.counts[split]} frames".lstrip() for split, n in self.clips.items()]
             return "ok: " + "; ".join(parts)
-        # what it is fit for: every verb scores or segments any of it; training needs images to choose epochs on
-        trains = "" if {"train", "val"} <= self.counts.keys() else \
-            " (eval and predict take it; `footseg train` needs train/ and val/ splits)"
+        # training needs images to learn from and others to choose epochs on, which check alone would not say
+        trains = "" if {"train", "val"} <= self.counts.keys() else " (`footseg train` needs train/ and val/ splits)"
         if list(self.counts) == [""]:
             return f"ok: {self.counts['']} images{trains}"
         return "ok: " + ", ".join(f"{split} {n}" for split, n in self.counts.items()) + f" images{trains}"

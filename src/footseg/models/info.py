@@ -41,7 +41,8 @@ class SavedModelInfo:
     in_channels: int = 3  # 4: a prior-mask network, whose 4th input is the previous frame's foot probability
     # A pixel is foot where its foot probability exceeds this: the model's operating point, chosen on synthetic
     # validation images (a recipe's threshold stage); 0.5 is the argmax of two classes. It belongs to these weights:
-    # training and pruning make new ones, which start at 0.5 (training validates and picks epochs at the argmax).
+    # training from scratch and pruning make new ones, which start at 0.5 (training validates and picks epochs at the
+    # argmax); a fine-tune (--init) keeps its start's, the nearest guess (``footseg.train.trainer.carried_decisions``).
     threshold: float = DEFAULT_THRESHOLD
     # Where set, a region of foot (pixels above ``threshold``, 8-connected, at the network's resolution) is kept only
     # if its most confident pixel exceeds this, or it is the frame's most confident region: floor blobs the network

@@ -105,6 +105,7 @@ class _Progress:
     global_step: int = 0
     best_iou: float = -1.0
     init_iou: float | None = None  # the --init model's validation foot IoU before any step: what a fine-tune must beat
+    carried: dict[str, Any] = field(default_factory=dict)  # what best/ keeps of the --init model (carried_decisions)
     history: list[dict[str, Any]] = field(default_factory=list)
     # Running sums of the epoch in progress, so a resumed epoch reports the same train loss as an uninterrupted one.
     loss_sum: float = 0.0
@@ -404,11 +405,6 @@ class _Trainer:
             self.steps_per_epoch = max(1, min(self.steps_per_epoch, cfg.steps_per_epoch))
 
         self.model, self.layer_shapes, self.carried = _initial_model(cfg) if start is None else (start, {}, {})
-        if self.carried:
-            kept = [f"{k.replace('_', ' ')} {v:g}" for k, v in self.carried.items()]
-            kept_text = ", ".join(kept[:-1]) + " and " + kept[-1] if len(kept) > 1 else kept[0]
-            self._log(f"--init {cfg.init}: {run / 'best'} keeps its {kept_text}, chosen for the weights it starts "
-                      f"from (`footseg eval {run} --data DIR --split val --threshold T --region-peak P` scores others)")
         self.layout = memory_format(device)
         self.model = self.model.to(device, memory_format=self.layout)
         # With frozen BatchNorms their scales stay out of the optimiser and their statistics out of training mode.
@@ -438,9 +434,15 @@ class _Trainer:
         # LambdaLR stores no function in its state_dict, so the checkpoint stays weights_only-loadable; the
         # schedule is rebuilt from cfg on resume (more epochs stretch the cosine).
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: _lr_factor(step, total, warmup))
-        self.state = _Progress()
+        self.state = _Progress(carried=self.carried)
         if resume:
             self._restore()
+            self.carried = self.state.carried  # as the run began: its --init's config may have changed since
+        if self.carried:
+            kept = [f"{k.replace('_', ' ')} {v:g}" for k, v in self.carried.items()]
+            kept_text = ", ".join(kept[:-1]) + " and " + kept[-1] if len(kept) > 1 else kept[0]
+            self._log(f"--init {cfg.init}: {run / 'best'} keeps its {kept_text}, chosen for the weights it starts "
+                      f"from (`footseg eval {run} --data DIR --split val --threshold T --region-peak P` scores others)")
 
     # --- checkpoints -------------------------------------------------------------------------------------------
 
@@ -469,6 +471,7 @@ class _Trainer:
                 global_step=int(p["global_step"]),
                 best_iou=float(p["best_iou"]),
                 init_iou=p.get("init_iou"),  # None in checkpoints from before it was kept
+                carried=dict(p.get("carried", self.carried)),  # (from before it was kept: the --init's config now)
                 history=list(p["history"]),
                 loss_sum=float(p["loss_sum"]),
                 images=int(p["images"]),
@@ -532,6 +535,7 @@ class _Trainer:
                     "global_step": s.global_step,
                     "best_iou": s.best_iou,
                     "init_iou": s.init_iou,
+                    "carried": dict(s.carried),
                     "history": s.history,
                     "loss_sum": s.loss_sum,
                     "images": s.images,
@@ -547,13 +551,15 @@ class _Trainer:
     # --- the loop ----------------------------------------------------------------------------------------------
 
     def fit(self) -> Path | None:
-        s = self.state
-        if self.cfg.init is not None and s.init_iou is None and s.epoch == 0 and s.step == 0:
-            # what the fine-tune must beat, scored as every epoch is (the loaders' own generators: no step changes)
-            s.init_iou = self._validate()["iou"]
-            self._log(f"--init {self.cfg.init} as it is: val iou {s.init_iou:.4f}")
         with _StopRequest() as stop:
             try:
+                s = self.state
+                if self.cfg.init is not None and s.init_iou is None and s.epoch == 0 and s.step == 0:
+                    # what the fine-tune must beat, scored as every epoch is, at the argmax (the loaders' own
+                    # generators: no step changes); a stop asked for meanwhile comes after the first step
+                    s.init_iou = self._validate()["iou"]
+                    self._log(f"--init {self.cfg.init} as it is: val iou {s.init_iou:.4f} (at the argmax, as each "
+                              "epoch is scored)")
                 while self.state.epoch < self.cfg.epochs:
                     self._train_epoch(stop)
                     self._end_epoch()
@@ -575,8 +581,8 @@ class _Trainer:
         s = self.state
         if s.init_iou is not None and s.best_iou < s.init_iou:
             self._log(f"warning: no epoch beat --init {self.cfg.init} as it was (val iou {s.best_iou:.4f} at best, "
-                      f"{s.init_iou:.4f} before the first step): {self.run / 'best'} scores lower on this validation "
-                      "split than the model it started from", err=True)
+                      f"{s.init_iou:.4f} before the first step, both at the argmax): {self.run / 'best'} scores lower "
+                      "on this validation split than the model it started from", err=True)
         if not self.keep_best:
             return None
         best = self.run / "best"

@@ -553,7 +553,7 @@ function run(segmenter) {
       showMessage('camera-lost', MESSAGES['camera-lost'] + PHOTO_HINT);
       stats.textContent = '';
       photoButton.hidden = true;
-      saveButton.hidden = footseg.photo === null;
+      saveButton.hidden = !frozen && footseg.photo === null; // a photo taken or opened keeps its mask to save
     }));
     photoButton.hidden = false;
     photoButton.disabled = acting;
