@@ -1144,6 +1144,22 @@ def test_back_in_view_the_video_starts_afresh(camera_browser: Browser, server: S
     page.context.close()
 
 
+def test_a_photo_taken_keeps_save_mask_when_the_camera_goes(camera_browser: Browser, server: SiteServer) -> None:
+    page, _ = open_page(camera_browser, server.url)
+    wait_for_frames(page, 3)
+    with page.expect_download(timeout=TIMEOUT_MS):
+        page.click("#photo")
+    page.evaluate("document.getElementById('camera').srcObject.getVideoTracks()[0].dispatchEvent(new Event('ended'))")
+    kind, _ = message_of(page)
+    assert kind == "camera-lost" and page.is_hidden("#photo")
+    # the frozen frame's mask is still there to save
+    assert page.is_visible("#save")
+    with page.expect_download(timeout=TIMEOUT_MS) as again:
+        page.click("#save")
+    assert again.value.suggested_filename.endswith("-mask.png")
+    page.context.close()
+
+
 def test_a_camera_taken_away_is_named_and_photos_still_open(camera_browser: Browser, server: SiteServer,
                                                             sideways_photo: tuple[Path, np.ndarray]) -> None:
     page, _ = open_page(camera_browser, server.url)
