@@ -9,7 +9,8 @@
 # The three scoring sets are rendered once, by the commands the README gives for them, into $SCORE_DATA (default
 # runs/score-data; 46,000 images, 17 minutes on 2 cores) and kept: a later call only scores (2 minutes). On the
 # default's weights (`bash benchmarks/score_candidate.sh default`, 2026-12-06 night, tuned at 288 px with a
-# first-person second render) it prints 90.01, 84.16, 87.08, 246 (41 %), 52 / 31 / 32 %, 89.08, 84.42, 94.91; that
+# first-person second render) it prints 90.01, 84.16, 87.08, 246 (41 %), 52 / 31 / 32 %, 89.08, 84.42, 94.91 (the same
+# on 2026-12-07 on an Intel Xeon, every set rendered anew: 26 minutes beside other jobs); that
 # evening's 90.48, 82.51, 86.49, 279 (46 %), 48 / 38 / 39 %, 89.58, 82.71, 95.18 (hrtune3's an hour before: 90.51, 82.28,
 # 86.39, 279 (46 %), 45 / 34 / 39 %, 89.45, 82.48, 95.18); that morning's 288 px default 90.71, 82.20,
 # 86.46, 341 (57 %), 62 / 52 / 50 %, 89.56, 82.96, 94.74; the 256 px weights before it, the default's column of the
