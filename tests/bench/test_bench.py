@@ -226,6 +226,32 @@ def test_peer_times_a_shipped_models_own_int8_file_without_data(
     assert [r["runtime"] for r in json.loads(out.read_text())] == ["onnx"]
 
 
+def test_a_model_folders_own_int8_export_is_timed_while_its_weights_are_its(
+    saved_model: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from footseg.deploy.quantize import INT8_NAME, own_int8
+    from footseg.runtime.resolve import resolve_model
+
+    folder = tmp_path / "model"
+    shutil.copytree(saved_model, folder)
+    main_args = ["bench", str(folder), *QUICK, "--runtimes", "onnx-int8"]
+    assert own_int8(resolve_model(str(folder))) is None  # no export yet: int8 rows need images to calibrate on
+    assert main(main_args) == 2 and "onnx-int8 rows need --data" in capsys.readouterr().err
+    export_int8(folder, calib=tiny_dataset, calib_n=4)  # `footseg export FOLDER --format onnx-int8 --calib DIR`
+    assert own_int8(resolve_model(str(folder))) == folder / INT8_NAME
+    out = tmp_path / "bench.json"
+    assert main([*main_args, "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert row["runtime"] == "onnx-int8" and row["size_mb"] == (folder / INT8_NAME).stat().st_size / 1e6
+    # weights trained again since the export: the file is no longer theirs, and is not timed as theirs
+    weights = folder / WEIGHTS_NAME
+    weights.write_bytes(weights.read_bytes() + b" ")
+    assert own_int8(resolve_model(str(folder))) is None
+    # at another side than its own either
+    weights.write_bytes(weights.read_bytes()[:-1])
+    assert own_int8(resolve_model(str(folder)).at_size(96)) is None
+
+
 def _fake_peer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> None:
     """A stand-in for .venv-bench (this interpreter) running ``source`` as the peer script."""
     venv = tmp_path / "venv"

@@ -34,7 +34,7 @@ from footseg.bench.cost import (
 )
 from footseg.bench.peer import PEER_RUNTIMES, peer_rows
 from footseg.deploy.export import export_onnx
-from footseg.deploy.quantize import export_int8, shipped_int8
+from footseg.deploy.quantize import export_int8, own_int8
 from footseg.errors import FootsegError, require_folder
 from footseg.eval.evaluate import evaluate
 from footseg.models.info import WEIGHTS_NAME, SavedModelInfo, pretrained_models
@@ -61,7 +61,7 @@ def default_runtimes(peer: bool, data: str | Path | None, models: Sequence[str] 
     Alone, PyTorch (quick: the cost of a network as trained). Against the peer, the runtimes footseg deploys with,
     as MediaPipe is timed in its own (issue 12's target: "ONNX Runtime against its TFLite network"): ONNX fp32, and
     int8 where ``data`` has a train split to calibrate on or every model brings its int8 file (an ``.onnx`` file, or
-    a shipped model's recipe's own at its side); PyTorch eager is no on-device runtime to compare.
+    a model's own at its side: ``own_int8``); PyTorch eager is no on-device runtime to compare.
     """
     if not peer:
         return ["torch"], None
@@ -75,11 +75,11 @@ def default_runtimes(peer: bool, data: str | Path | None, models: Sequence[str] 
 
 def _brings_int8(ref: str, size: int | None) -> bool:
     """Whether bench MODEL ``ref`` runs in int8 at ``size`` without calibrating: an .onnx file (at its own size), or
-    a shipped model with its int8 file at its own side."""
+    a model with its own int8 file at its own side (``own_int8``: a shipped model's, or a folder's current export)."""
     if ref in list_models() and ref not in pretrained_models() and not Path(ref).exists():
         return False  # an untrained architecture (resolve_target's case)
     resolved = resolve_model(ref)
-    return resolved.onnx or shipped_int8(resolved.at_size(size)) is not None
+    return resolved.onnx or own_int8(resolved.at_size(size)) is not None
 
 
 def parse_runtimes(spec: str | Sequence[str]) -> list[str]:
@@ -101,10 +101,10 @@ class Target:
     module: nn.Module | None = None
     info: SavedModelInfo | None = None
     onnx_file: Path | None = None
-    int8_file: Path | None = None  # a shipped model's own int8 file (its recipe's), timed at its own side
+    int8_file: Path | None = None  # the model's own int8 file (``own_int8``), timed at its own side
 
     def own_int8(self, side: int | None) -> Path | None:
-        """The int8 file to time at ``side`` without calibrating one: the shipped one, at the model's own side."""
+        """The int8 file to time at ``side`` without calibrating one: its own, at the model's own side."""
         if self.int8_file is None or self.info is None or side != self.info.input_size[0]:
             return None
         return self.int8_file
@@ -123,7 +123,7 @@ def resolve_target(ref: str) -> Target:
     if resolved.onnx:
         return Target(name=resolved.name, weights=weights, onnx_file=resolved.path)
     module, info = resolved.load()
-    return Target(name=resolved.name, weights=weights, module=module, info=info, int8_file=shipped_int8(resolved))
+    return Target(name=resolved.name, weights=weights, module=module, info=info, int8_file=own_int8(resolved))
 
 
 def target_side(target: Target, size: int | None = None) -> int | None:
@@ -270,7 +270,8 @@ def benchmark(
     ``models`` are registry names (untrained unless footseg ships weights for them), saved model folders or
     ``.onnx`` files; all registered models by default. With ``data``, each row also has the foot IoU on its test
     split (or the flat folder); int8 rows need it to have a train split, which they are calibrated on, but for a
-    shipped model at its own side that ships its recipe's int8 file (``shipped_int8``), which is timed instead.
+    model at its own side with its own int8 file (``own_int8``: the default's recipe's, or a model folder's export of
+    its current weights), which is timed instead.
 
     ``size`` is the input side of every PyTorch model. Without it each model runs at its own side (``target_side``: a
     saved model's input size, ``UNTRAINED_SIDE`` for an architecture), so each row is the per-frame cost where the
@@ -425,8 +426,9 @@ def format_table(rows: list[dict]) -> str:
         "(torch.set_num_threads; ONNX Runtime intra_op_num_threads, inter_op 1); FPS = 1000 / median. "
         "torch = PyTorch eager, eval mode; onnx = ONNX Runtime fp32; onnx-int8 = ONNX Runtime, static int8 (QDQ, "
         "per-channel weights; layers finer than 1/16 of the input resolution stay fp32 unless the model records "
-        "its own int8_min_stride); a shipped model that ships its recipe's int8 file (the default) is timed in that "
-        "file at its own side, the others calibrated on --data.",
+        "its own int8_min_stride); a model with its own int8 file (the default's recipe's, a model folder's "
+        "`footseg export` of its current weights) is timed in that file at its own side, the others calibrated on "
+        "--data.",
         "Size: the file on disk (fp32 model.safetensors for torch, the .onnx file otherwise), in MB of 10^6 bytes.",
         f"Roofline: GFLOP/s = GFLOPs / median latency; % of peak divides it by the fp32 peak, the best of "
         f"{PEAK_REPEATS} torch.mm of two {PEAK_SIZE}x{PEAK_SIZE} fp32 matrices at the same thread count in the same "

@@ -61,8 +61,17 @@ from footseg.deploy.export import (
     set_metadata,
 )
 from footseg.errors import FootsegError
-from footseg.models.info import MIN_STRIDE_KEY, SavedModelInfo, read_info
-from footseg.runtime.onnx_model import INPUT_NAME, PRECISION_KEY, PRIOR_NAME, info_from_metadata, read_onnx
+from footseg.models.info import MIN_STRIDE_KEY, WEIGHTS_NAME, SavedModelInfo, read_info
+from footseg.provenance import sha256_file
+from footseg.runtime.onnx_model import (
+    INPUT_NAME,
+    PRECISION_KEY,
+    PRIOR_NAME,
+    WEIGHTS_KEY,
+    info_from_metadata,
+    read_onnx,
+    same_network,
+)
 from footseg.runtime.resolve import ModelRef, resolve_model
 
 INT8_NAME = "model.int8.onnx"
@@ -342,6 +351,28 @@ def shipped_int8(ref: ModelRef) -> Path | None:
     return path
 
 
+def own_int8(ref: ModelRef) -> Path | None:
+    """The int8 file that runs ``ref`` at its own side without calibrating one: a shipped model's recipe file
+    (``shipped_int8``), or a model folder's ``model.int8.onnx`` that ``footseg export`` made from the folder's very
+    weights file (its ``WEIGHTS_KEY``) and network, as a folder's ``model.onnx`` runs in its weights' place; else None
+    (no such file, one of weights trained again since, or ``ref`` asked for at another side)."""
+    if ref.shipped or ref.onnx:
+        return shipped_int8(ref)
+    path = ref.folder / INT8_NAME
+    if not path.is_file():
+        return None
+    try:
+        info = read_info(ref.folder)
+        if ref.size is not None and (ref.size, ref.size) != tuple(info.input_size):
+            return None
+        meta = {p.key: p.value for p in read_onnx(path, load_external_data=False).metadata_props}
+        current = (meta.get(PRECISION_KEY) == "int8" and meta.get(WEIGHTS_KEY) == sha256_file(ref.folder / WEIGHTS_NAME)
+                   and same_network(info_from_metadata(meta, path), info))
+    except (FootsegError, OSError):  # unreadable: one made anew from the weights serves instead
+        return None
+    return path if current else None
+
+
 def _int8_beside(ref: ModelRef) -> Path | None:
     """The int8 file a shipped model has beside its weights, at whatever side it is asked for; else None."""
     if not ref.shipped or ref.onnx:
@@ -407,10 +438,15 @@ def export_int8(
         return out
     calibration_images(calib, calib_n)  # a bad calibration set fails before the export
     ref = resolve_model(model_dir)
+    weights = ref.folder / WEIGHTS_NAME
+    digest = sha256_file(weights)  # recorded as an fp32 export records it: the file is then known for these weights
     model, info = ref.load()
+    if sha256_file(weights) != digest:  # replaced while loading (a training run saving): the record would be false
+        raise FootsegError("changed while it was loaded for export; export it again", weights)
     out = Path(out) if out else default_export_path(ref, INT8_NAME)
     with tempfile.TemporaryDirectory() as tmp:
-        fp32 = export_module(model, info, Path(tmp) / FP32_NAME, opset=opset, dynamic_batch=dynamic_batch)
+        fp32 = export_module(model, info, Path(tmp) / FP32_NAME, opset=opset, dynamic_batch=dynamic_batch,
+                             weights_sha256=digest)
         return quantize_onnx(
             fp32, out, Path(calib), calib_n=calib_n, method=method, keep_fp32=keep_fp32,
             min_stride=model_min_stride(info, ref.folder) if min_stride is None else min_stride,
