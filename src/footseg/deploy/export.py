@@ -303,10 +303,17 @@ def export_onnx(
     """Export a model (anything ``resolve_model`` takes; None = the default) to fp32 ONNX (default
     ``MODEL/model.onnx``)."""
     ref = resolve_model(model)
+    net, info, digest = load_for_export(ref)
+    out = Path(out) if out else default_export_path(ref, FP32_NAME)
+    return export_module(net, info, out, opset, dynamic_batch, weights_sha256=digest)
+
+
+def load_for_export(ref: ModelRef) -> tuple[nn.Module, SavedModelInfo, str]:
+    """``ref``'s network, its info and the sha256 of the weights file it was loaded from, which an export records
+    (``WEIGHTS_KEY``) so that the file is known for those weights."""
     weights = ref.folder / WEIGHTS_NAME
     digest = sha256_file(weights)
     net, info = ref.load()
     if sha256_file(weights) != digest:  # replaced while loading (a training run saving): the record would be false
         raise FootsegError("changed while it was loaded for export; export it again", weights)
-    out = Path(out) if out else default_export_path(ref, FP32_NAME)
-    return export_module(net, info, out, opset, dynamic_batch, weights_sha256=digest)
+    return net, info, digest

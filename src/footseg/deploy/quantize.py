@@ -57,6 +57,7 @@ from footseg.deploy.export import (
     compact_names,
     default_export_path,
     export_module,
+    load_for_export,
     save_onnx,
     set_metadata,
 )
@@ -438,11 +439,7 @@ def export_int8(
         return out
     calibration_images(calib, calib_n)  # a bad calibration set fails before the export
     ref = resolve_model(model_dir)
-    weights = ref.folder / WEIGHTS_NAME
-    digest = sha256_file(weights)  # recorded as an fp32 export records it: the file is then known for these weights
-    model, info = ref.load()
-    if sha256_file(weights) != digest:  # replaced while loading (a training run saving): the record would be false
-        raise FootsegError("changed while it was loaded for export; export it again", weights)
+    model, info, digest = load_for_export(ref)  # the weights' digest recorded, as an fp32 export records it
     out = Path(out) if out else default_export_path(ref, INT8_NAME)
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_module(model, info, Path(tmp) / FP32_NAME, opset=opset, dynamic_batch=dynamic_batch,

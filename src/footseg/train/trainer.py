@@ -404,7 +404,7 @@ class _Trainer:
                           + (" per process" if env.enabled else ""))
             self.steps_per_epoch = max(1, min(self.steps_per_epoch, cfg.steps_per_epoch))
 
-        self.model, self.layer_shapes, self.carried = _initial_model(cfg) if start is None else (start, {}, {})
+        self.model, self.layer_shapes, carried = _initial_model(cfg) if start is None else (start, {}, {})
         self.layout = memory_format(device)
         self.model = self.model.to(device, memory_format=self.layout)
         # With frozen BatchNorms their scales stay out of the optimiser and their statistics out of training mode.
@@ -434,12 +434,11 @@ class _Trainer:
         # LambdaLR stores no function in its state_dict, so the checkpoint stays weights_only-loadable; the
         # schedule is rebuilt from cfg on resume (more epochs stretch the cosine).
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: _lr_factor(step, total, warmup))
-        self.state = _Progress(carried=self.carried)
+        self.state = _Progress(carried=carried)
         if resume:
-            self._restore()
-            self.carried = self.state.carried  # as the run began: its --init's config may have changed since
-        if self.carried:
-            kept = [f"{k.replace('_', ' ')} {v:g}" for k, v in self.carried.items()]
+            self._restore()  # what the run began with: its --init's config may have changed since
+        if self.state.carried:
+            kept = [f"{k.replace('_', ' ')} {v:g}" for k, v in self.state.carried.items()]
             kept_text = ", ".join(kept[:-1]) + " and " + kept[-1] if len(kept) > 1 else kept[0]
             self._log(f"--init {cfg.init}: {run / 'best'} keeps its {kept_text}, chosen for the weights it starts "
                       f"from (`footseg eval {run} --data DIR --split val --threshold T --region-peak P` scores others)")
@@ -471,7 +470,7 @@ class _Trainer:
                 global_step=int(p["global_step"]),
                 best_iou=float(p["best_iou"]),
                 init_iou=p.get("init_iou"),  # None in checkpoints from before it was kept
-                carried=dict(p.get("carried", self.carried)),  # (from before it was kept: the --init's config now)
+                carried=dict(p.get("carried", self.state.carried)),  # (from before it was kept: the --init's now)
                 history=list(p["history"]),
                 loss_sum=float(p["loss_sum"]),
                 images=int(p["images"]),
@@ -803,14 +802,14 @@ class _Trainer:
                     input_size=(cfg.size, cfg.size),
                     in_channels=cfg.in_channels,
                     extra={"val_iou": val["iou"], "epoch": s.epoch + 1, "train_config": cfg.to_dict()},
-                    threshold=self.carried.get("threshold", DEFAULT_THRESHOLD),
-                    region_peak=self.carried.get("region_peak"),
-                    presence=self.carried.get("presence"),
+                    threshold=s.carried.get("threshold", DEFAULT_THRESHOLD),
+                    region_peak=s.carried.get("region_peak"),
+                    presence=s.carried.get("presence"),
                 )
                 if self.layer_shapes:
                     info.extra[LAYER_SHAPES_KEY] = self.layer_shapes
-                if MIN_STRIDE_KEY in self.carried:
-                    info.extra[MIN_STRIDE_KEY] = self.carried[MIN_STRIDE_KEY]
+                if MIN_STRIDE_KEY in s.carried:
+                    info.extra[MIN_STRIDE_KEY] = s.carried[MIN_STRIDE_KEY]
                 save_model(self._kept_model, self.run / "best", info)
         s.start_epoch(s.epoch + 1)
         if self.env.main:
