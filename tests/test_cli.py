@@ -353,7 +353,8 @@ def test_train_options_reach_the_run_config(monkeypatch: pytest.MonkeyPatch, tmp
     assert (cfg.out, cfg.size, cfg.epochs, cfg.batch_size, cfg.lr) == (str(tmp_path / "run"), 128, 3, 4, 0.01)
     assert (cfg.ema, cfg.teacher, cfg.distill_weight, cfg.distill_temperature) == (0.99, "fastlinknet", 0.3, 2.0)
     assert (cfg.distill_anneal, cfg.attention_weight, cfg.progress, cfg.augment) == (False, 500.0, False, False)
-    assert (cfg.model, cfg.data, cfg.init, cfg.antialias) == ("fastlinknet", "d", None, True)
+    # the dataset kept as where it is, so a resume finds it from any working folder
+    assert (cfg.model, cfg.data, cfg.init, cfg.antialias) == ("fastlinknet", str(Path("d").absolute()), None, True)
 
 
 def test_train_from_init_takes_its_network_and_defaults_stay_trainconfigs(
@@ -374,12 +375,12 @@ def test_train_from_init_takes_its_network_and_defaults_stay_trainconfigs(
     assert (seen[-1].model, seen[-1].size) == ("mobileseg", 64)
     # without --init, the options left out are TrainConfig's defaults
     assert main(["train", "--data", "d", "--out", str(tmp_path / "c")]) == 0
-    defaults = TrainConfig(data="d", out=str(tmp_path / "c"))
+    defaults = TrainConfig(data=str(Path("d").absolute()), out=str(tmp_path / "c"))
     assert seen[-1] == defaults
 
 
-def test_train_resume_needs_only_the_run_folder(tiny_dataset: Path, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_resume_needs_only_the_run_folder(tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     run = tmp_path / "run"
     argv = ["train", "--data", str(tiny_dataset), "--out", str(run), "--model", "fastlinknet", "--width", "0.25",
             "--size", "64", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--workers", "0",
@@ -397,6 +398,17 @@ def test_train_resume_needs_only_the_run_folder(tiny_dataset: Path, tmp_path: Pa
     # no run there to continue: the data must be named
     assert main(["train", "--out", str(tmp_path / "new"), "--resume"]) == 2
     assert "training needs --data DIR" in capsys.readouterr().err
+    # a run started with a relative --data resumes from another working folder
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    monkeypatch.chdir(tiny_dataset.parent)
+    relative = ["train", "--data", tiny_dataset.name, "--out", str(tmp_path / "rel"), "--model", "fastlinknet",
+                "--width", "0.25", "--size", "64", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2",
+                "--workers", "0", "--no-progress"]
+    assert main(relative) == 0
+    monkeypatch.chdir(other)
+    assert main(["train", "--out", str(tmp_path / "rel"), "--resume", "--epochs", "2"]) == 0
+    assert len(json.loads((tmp_path / "rel" / "history.json").read_text())) == 2
 
 
 def test_sigterm_stops_a_render_cleanly_and_it_resumes(tmp_path: Path) -> None:
@@ -442,3 +454,19 @@ def test_output_cut_short_by_its_reader_stops_quietly() -> None:
     proc.stdout.close()  # before the command has started writing: every line it writes meets a closed pipe
     _, err = proc.communicate(timeout=300)
     assert (proc.returncode, err.decode()) == (141, "")
+
+
+def test_a_command_to_run_next_is_named_as_footseg_was_started(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    from footseg import cli
+
+    installed = tmp_path / "bin" / "footseg"
+    installed.parent.mkdir()
+    installed.write_text("")
+    monkeypatch.setattr(sys, "argv", [str(installed)])
+    monkeypatch.setattr(shutil, "which", lambda name: str(installed))
+    assert cli._command() == "footseg"  # on PATH: the short name works
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert cli._command() == str(installed)  # not on PATH (.venv/bin/footseg): the path typed
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "footseg" / "__main__.py")])
+    assert cli._command() == "python -m footseg"

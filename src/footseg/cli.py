@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import select
+import shutil
 import signal
 import sys
 import threading
@@ -49,6 +50,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                          ("no_augment", "augment")):
         if getattr(args, switch, False):
             given[name] = False
+    if given.get("data"):  # kept as where it is, so `--resume` finds it from any working folder
+        given["data"] = str(Path(given["data"]).absolute())
     resume = getattr(args, "resume", False)
     stored = Path(args.out) / "config.json"
     if resume and stored.is_file():
@@ -59,11 +62,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
         best = train(cfg, resume=resume)
     except KeyboardInterrupt:
         if os.environ.get("RANK", "0") == "0" and (Path(cfg.out) / "checkpoint.pt").is_file():
-            print(f"footseg train: continue with: footseg train --out {cfg.out} --resume", file=sys.stderr)
+            print(f"footseg train: continue with: {_command()} train --out {cfg.out} --resume", file=sys.stderr)
         raise
     if os.environ.get("RANK", "0") == "0":  # under torchrun every process returns here; say it once
         print(f"best model: {best}")
     return 0
+
+
+def _command() -> str:
+    """How this footseg was started, to name in a command to run next: `footseg` where that is on PATH, else the
+    path typed (`.venv/bin/footseg`), else `python -m footseg`."""
+    typed = sys.argv[0]
+    if Path(typed).name != "footseg":
+        return "python -m footseg"
+    on_path = shutil.which("footseg")
+    return "footseg" if on_path and Path(on_path).resolve() == Path(typed).resolve() else typed
 
 
 def _network_of_init(given: dict) -> dict:

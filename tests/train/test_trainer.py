@@ -5,6 +5,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -310,10 +311,35 @@ def test_a_fine_tune_that_never_beats_its_init_says_so(
 
 def test_init_from_another_architecture_is_a_user_error(tiny_dataset: Path, tmp_path: Path) -> None:
     first = trainer.train(_cfg(tiny_dataset, tmp_path / "first", epochs=1, steps_per_epoch=1))
-    with pytest.raises(FootsegError, match=r"first/best: --init holds fastlinknet width 0\.25 .* this run trains "
-                                           r"mobileseg"):
+    with pytest.raises(FootsegError, match=r"first/best is fastlinknet width 0\.25 .* this run trains mobileseg width "
+                                           r"0\.25 .*: a fine-tune trains the network it starts from \(leave --model"):
         trainer.train(_cfg(tiny_dataset, tmp_path / "run", epochs=1, steps_per_epoch=1, model="mobileseg",
                            init=str(first)))
+
+
+def test_a_run_resumes_whatever_its_datasets_folder_is_called(tiny_dataset: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tiny_dataset.parent)
+    run = tmp_path / "run"
+    trainer.train(_cfg(Path(tiny_dataset.name), run, epochs=1, steps_per_epoch=1))
+    # the same folder, spelled otherwise: the same run
+    trainer.train(_cfg(Path(f"./{tiny_dataset.name}/"), run, epochs=2, steps_per_epoch=1), resume=True)
+    trainer.train(_cfg(tiny_dataset, run, epochs=3, steps_per_epoch=1), resume=True)
+    assert [h["epoch"] for h in json.loads((run / "history.json").read_text())] == [1, 2, 3]
+    # another folder: another run
+    other = tmp_path / "other"
+    shutil.copytree(tiny_dataset, other)
+    with pytest.raises(FootsegError, match="cannot resume with another data"):
+        trainer.train(_cfg(other, run, epochs=4, steps_per_epoch=1), resume=True)
+
+
+def test_a_dataset_without_val_is_refused_as_such(tiny_dataset: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    shutil.rmtree(data / "val")
+    with pytest.raises(FootsegError, match=r"data: training needs train/ and val/ split folders; this dataset has no "
+                                           r"val/$"):
+        trainer.train(_cfg(data, tmp_path / "run", epochs=1, steps_per_epoch=1))
 
 
 def test_a_dataset_failing_the_check_is_refused_before_anything_is_written(tiny_dataset: Path, tmp_path: Path) -> None:
@@ -741,9 +767,12 @@ def test_a_stopped_cli_train_says_how_to_continue_and_a_finished_run_is_not_trai
             "--workers", "0", "--no-progress", "--data", str(tiny_dataset), "--out", str(run)]
     real_build_loss = trainer.build_loss
     monkeypatch.setattr(trainer, "build_loss", _build_loss_killed_at(3))
+    monkeypatch.setattr(sys, "argv", [".venv/bin/footseg", *argv])  # as the README runs it, not on PATH
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     assert main(argv) == 130
     err = capsys.readouterr().err
-    assert f"continue with: footseg train --out {run} --resume" in err and "footseg: interrupted" in err
+    # the command to copy is the one that was typed
+    assert f"continue with: .venv/bin/footseg train --out {run} --resume" in err and "footseg: interrupted" in err
     monkeypatch.setattr(trainer, "build_loss", real_build_loss)
     assert main([*argv, "--resume"]) == 0
     assert main([*argv, "--resume"]) == 0  # finished: says so, and trains no epoch 3 of 2

@@ -47,6 +47,10 @@ from footseg.runtime.resolve import DEFAULT_MODEL, check_input_side, resolve_mod
 from footseg.runtime.timing import WARMUP_RUNS, latency_stats
 
 RUNTIMES = ("torch", "onnx", "onnx-int8")
+# What int8 rows can run without --data, in the words of the refusal: a file of the model's own (``own_int8``)
+CALIBRATION_HINT = ("(a render, `footseg synth DIR --n 200`, or the photos a model was trained on), or the model "
+                    "folder's own int8 file, exported from its weights as they are: `footseg export MODEL --format "
+                    "onnx-int8 --calib DIR`")
 PEER_REFERENCE = "litert"  # MediaPipe's network alone in its own runtime: what a footseg row is compared with
 # The side the cost target is stated at (issue 4/12: "ONNX Runtime against its TFLite network, 256x256, 1 thread"),
 # which is also MediaPipe's network's own, fixed in its file: the peer always runs at it, whatever side the models do.
@@ -69,8 +73,8 @@ def default_runtimes(peer: bool, data: str | Path | None, models: Sequence[str] 
         return ["onnx", "onnx-int8"], None
     if all(_brings_int8(ref, size) for ref in (models or list_models())):
         return ["onnx", "onnx-int8"], None
-    return ["onnx"], ("onnx-int8 rows left out: they need --data DIR with a train/ split to calibrate on (render one "
-                      "with `footseg synth DIR --n 200`)")
+    return ["onnx"], ("onnx-int8 rows left out: they need --data DIR with a train/ split to calibrate on "
+                      f"{CALIBRATION_HINT}")
 
 
 def _brings_int8(ref: str, size: int | None) -> bool:
@@ -173,8 +177,8 @@ def calibration_data(data: Path | None, runtimes: Sequence[str], targets: Sequen
                                           for t, side in zip(targets, sides, strict=True)):
         return None
     if data is None or not (data / "train").is_dir():
-        raise FootsegError("onnx-int8 rows need --data DIR with a train/ split to calibrate on (render one with "
-                           "`footseg synth DIR --n 200`); real photos only judge, so they are no calibration set")
+        raise FootsegError(f"onnx-int8 rows need --data DIR with a train/ split to calibrate on {CALIBRATION_HINT}; "
+                           "photos kept to judge a model are no calibration set")
     return data
 
 

@@ -231,8 +231,9 @@ def _initial_model(cfg: TrainConfig) -> tuple[nn.Module, dict, dict]:
     start, info = ref.load()
     if (info.model, info.width, info.num_classes) != (cfg.model, cfg.width, cfg.num_classes):
         raise FootsegError(
-            f"--init holds {info.model} width {info.width} with {info.num_classes} classes, but this run trains "
-            f"{cfg.model} width {cfg.width} with {cfg.num_classes} classes", ref.path)
+            f"--init {cfg.init} is {info.model} width {info.width:g} with {info.num_classes} classes, but this run "
+            f"trains {cfg.model} width {cfg.width:g} with {cfg.num_classes} classes: a fine-tune trains the network it "
+            "starts from (leave --model and --width out)")
     if cfg.prior and info.in_channels == 3:
         start, info = add_prior_input(start, info)
     if info.in_channels != cfg.in_channels:
@@ -320,6 +321,10 @@ def _check_inputs(run: Path, cfg: TrainConfig, resume: bool, env: _Dist) -> None
             if Path(cfg.data).is_dir() and not has_splits(Path(cfg.data)):
                 # a flat folder would serve as both splits: the best epoch would be chosen on training images
                 raise FootsegError("training needs train/ and val/ split folders, not one flat folder", cfg.data)
+            missing = [split for split in ("train", "val") if not (Path(cfg.data) / split).is_dir()]
+            if Path(cfg.data).is_dir() and missing:
+                raise FootsegError(f"training needs train/ and val/ split folders; this dataset has no "
+                                   f"{' or '.join(f'{m}/' for m in missing)}", cfg.data)
             require_valid(Path(cfg.data), ("train", "val"))
         except FootsegError as exc:
             if not env.enabled:
@@ -351,10 +356,15 @@ def _check_run_folder(run: Path, cfg: TrainConfig, resume: bool, processes: int)
     differ = [
         f"{name} ({getattr(stored, name)!r} there, {getattr(cfg, name)!r} now)"
         for name in TrainConfig.IDENTITY
-        if getattr(stored, name) != getattr(cfg, name)
+        if getattr(stored, name) != getattr(cfg, name) and not (name == "data" and _same_folder(stored.data, cfg.data))
     ]
     if differ:
         raise FootsegError(f"holds a different run; cannot resume with another {', '.join(differ)}", run)
+
+
+def _same_folder(a: str | None, b: str | None) -> bool:
+    """Whether two spellings of a dataset name one folder (``mine``, ``./mine/``, its absolute path)."""
+    return a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
 
 
 def _pick_device(name: str, env: _Dist) -> torch.device:
