@@ -62,16 +62,15 @@ from footseg.deploy.export import (
     set_metadata,
 )
 from footseg.errors import FootsegError
-from footseg.models.info import MIN_STRIDE_KEY, WEIGHTS_NAME, SavedModelInfo, read_info
-from footseg.provenance import sha256_file
+from footseg.models.info import MIN_STRIDE_KEY, SavedModelInfo, read_info
 from footseg.runtime.onnx_model import (
     INPUT_NAME,
     PRECISION_KEY,
     PRIOR_NAME,
     WEIGHTS_KEY,
     info_from_metadata,
+    not_current_export,
     read_onnx,
-    same_network,
 )
 from footseg.runtime.resolve import ModelRef, resolve_model
 
@@ -363,15 +362,14 @@ def own_int8(ref: ModelRef) -> Path | None:
     if not path.is_file():
         return None
     try:
-        info = read_info(ref.folder)
-        if ref.size is not None and (ref.size, ref.size) != tuple(info.input_size):
+        if ref.size is not None and (ref.size, ref.size) != tuple(read_info(ref.folder).input_size):
             return None
         meta = {p.key: p.value for p in read_onnx(path, load_external_data=False).metadata_props}
-        current = (meta.get(PRECISION_KEY) == "int8" and meta.get(WEIGHTS_KEY) == sha256_file(ref.folder / WEIGHTS_NAME)
-                   and same_network(info_from_metadata(meta, path), info))
+        why = not_current_export(ref.folder, path, "int8", meta.get(PRECISION_KEY, "fp32"), meta.get(WEIGHTS_KEY),
+                                 info_from_metadata(meta, path))
     except (FootsegError, OSError):  # unreadable: one made anew from the weights serves instead
         return None
-    return path if current else None
+    return None if why else path
 
 
 def _int8_beside(ref: ModelRef) -> Path | None:

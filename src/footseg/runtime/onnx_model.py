@@ -188,17 +188,24 @@ def own_export(folder: str | Path, threads: int = 1) -> tuple[OnnxModel | None, 
         return None, f"holds no {FP32_NAME}"
     try:
         model = OnnxModel(path, threads=threads)
-        info, weights = read_info(folder), sha256_file(folder / WEIGHTS_NAME)
+        why = not_current_export(folder, path, "fp32", model.precision, model.weights_sha256, model.info)
     except (FootsegError, OSError) as exc:
         return None, f"its {FP32_NAME} cannot be run ({str(exc).removeprefix(f'{path}: ')})"
-    if model.precision != "fp32":
-        return None, f"its {FP32_NAME} is {model.precision}, where footseg runs an fp32 export in the weights' place"
-    if model.weights_sha256 != weights:
-        return None, (f"its {FP32_NAME} was exported from other weights (trained again since?)"
-                      if model.weights_sha256 else f"its {FP32_NAME} does not name the weights it was exported from")
-    if not same_network(model.info, info):
-        return None, f"its {FP32_NAME} is of another network than its config.json describes"
-    return model, ""
+    return (None, why) if why else (model, "")
+
+
+def not_current_export(folder: Path, path: Path, wanted: str, precision: str, weights_sha256: str | None,
+                       info: SavedModelInfo) -> str:
+    """Why the export ``path`` (of ``precision``, naming ``weights_sha256``, describing ``info``) is not the
+    ``wanted``-precision export of ``folder``'s weights file and network as they are now; "" where it is."""
+    if precision != wanted:
+        return f"its {path.name} is {precision}, where footseg runs an {wanted} export in the weights' place"
+    if weights_sha256 != sha256_file(folder / WEIGHTS_NAME):
+        return (f"its {path.name} was exported from other weights (trained again since?)"
+                if weights_sha256 else f"its {path.name} does not name the weights it was exported from")
+    if not same_network(info, read_info(folder)):
+        return f"its {path.name} is of another network than its config.json describes"
+    return ""
 
 
 def same_network(a: SavedModelInfo, b: SavedModelInfo) -> bool:
