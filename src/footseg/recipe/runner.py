@@ -20,20 +20,17 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from footseg.atomic import atomic_copy, atomic_write_text, check_writable
 from footseg.data.synth.engine import MANIFEST, image_paths, read_manifest, setting_differences, stored_settings
 from footseg.errors import FootsegError, require_folder
-from footseg.models.info import PRETRAINED_DIR, WEIGHTS_NAME, read_info, write_info
+from footseg.models.info import PRETRAINED_DIR, WEIGHTS_NAME, read_info
 from footseg.provenance import sha256_file
 from footseg.recipe.environment import device_name, gl_strings, versions
 from footseg.recipe.layout import CHOICE, EXPORT_FILES, RESULT, STAMPS
 from footseg.recipe.schema import KEYS, SHIPPED, Recipe, Stage, describe, synth_settings, train_config
 from footseg.train.history import best_val_iou, read_history
-
-if TYPE_CHECKING:  # the runtime imports torch: loaded where a stage needs it
-    from footseg.runtime.predictor import Predictor
 
 STAMP_VERSION = 1
 # How often a running stage's stamp is rewritten with the seconds it has spent: a run killed outright (SIGKILL, the
@@ -414,99 +411,21 @@ class RecipeRun:
         return {"chosen": chosen, "val_iou": scores}
 
     def _threshold(self, stage: Stage) -> dict:
-        import dataclasses
-
-        from footseg.eval.evaluate import presence_ious, region_peak_ious, threshold_ious
+        from footseg.eval.operating_point import PointSearch, choose_operating_point, save_at_operating_point
         from footseg.runtime.device import resolve_device
         from footseg.runtime.predictor import Predictor
 
         s = stage.settings
-        source, folder = self.model_folder(s["model"]), self.folder(stage)
+        source = self.model_folder(s["model"])
         # the weights themselves, in PyTorch: a folder's own export (``own_export``) would change no choice, only the
         # rounding a rerun's choices are compared under
         predictor = Predictor(source, device=resolve_device(self.device), runtime="torch")
-        own = predictor.input_size[0]
-        curves = {}
-        for size in s["sizes"] or [own]:
-            curves[size] = threshold_ious(predictor.at_size(size), self.out / s["data"], split="val")
-            if s["sizes"]:
-                self.log(f"  {size} px: best {100 * max(curves[size].values()):.2f} (at 0.50: "
-                         f"{100 * curves[size].get(0.5, float('nan')):.2f})")
-        # the best IoU; of equals, the model's own side, else the smaller (cheaper), then the threshold nearest 0.5
-        # (the two-class argmax), so a flat curve changes nothing
-        size, chosen = max(((z, t) for z, ious in curves.items() for t in ious),
-                           key=lambda zt: (curves[zt[0]][zt[1]], zt[0] == own, -zt[0], -abs(zt[1] - 0.5)))
-        ious = curves[size]
-        choice: dict[str, Any] = {"chosen": chosen, "val_iou": {f"{t:.2f}": v for t, v in ious.items()}}
-        if s["sizes"]:  # every size's curve, the chosen one's also as val_iou (what a single-size stage records)
-            choice["size"] = size
-            choice["val_iou_by_size"] = {str(z): {f"{t:.2f}": v for t, v in c.items()} for z, c in curves.items()}
-        self.log(f"  {f'{size} px, ' if s['sizes'] else ''}{'uncapped ' * (s['max_blob_rate'] is not None)}"
-                 f"threshold {chosen:.2f}: synthetic validation foot IoU "
-                 f"{100 * ious[chosen]:.2f} (at 0.50: {100 * ious.get(0.5, float('nan')):.2f})")
-        if s["max_blob_rate"] is not None:  # the threshold again, with the region peak and gate: under the cap
-            choice.update(self._capped_point(predictor.at_size(size), stage))
-            chosen = choice["chosen"]
-        else:
-            # Then the region peak at the chosen side and threshold, then the presence gate on the regions that peak
-            # keeps: each scored at what the steps before it chose, and a step not tried is off, as the folder
-            # records it.
-            at = predictor.at_size(size).at_threshold(chosen).at_region_peak(0).at_presence(0)
-            for key, scores_of, setter in (("region_peak", region_peak_ious, Predictor.at_region_peak),
-                                           ("presence", presence_ious, Predictor.at_presence)):
-                if not s[f"{key}s"]:
-                    continue
-                by_level = scores_of(at, self.out / s["data"], [0.0, *s[f"{key}s"]], split="val")
-                # the best IoU; of equals, none (nothing cleared), then the lower level (the less it clears)
-                best = max(by_level, key=lambda p, by_level=by_level: (by_level[p], p == 0.0, -p))
-                choice[key] = best or None
-                choice[f"val_iou_by_{key}"] = {f"{p:g}": v for p, v in by_level.items()}
-                against = f" (none: {100 * by_level[0.0]:.2f})" if best else ""
-                self.log(f"  {key.replace('_', ' ')} {f'{best:g}' if best else 'none'}: synthetic validation foot IoU "
-                         f"{100 * by_level[best]:.2f}{against}")
-                at = setter(at, best)
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_copy(source / WEIGHTS_NAME, folder / WEIGHTS_NAME)
-        write_info(folder, dataclasses.replace(read_info(source), threshold=chosen, input_size=(size, size),
-                                               region_peak=choice.get("region_peak"), presence=choice.get("presence")))
-        atomic_write_text(folder / CHOICE, json.dumps(choice, indent=1) + "\n")
+        search = PointSearch(sizes=s["sizes"], region_peaks=s["region_peaks"], presences=s["presences"],
+                             max_blob_rate=s["max_blob_rate"])
+        size, choice = choose_operating_point(predictor, self.out / s["data"], search, log=self.log,
+                                              scores="synthetic validation")
+        save_at_operating_point(source, self.folder(stage), size, choice)
         return choice
-
-    def _capped_point(self, predictor: Predictor, stage: Stage) -> dict[str, Any]:
-        """The threshold, region peak and presence, tried together at the chosen side, with the best foot IoU of those
-        that mark a blob on at most ``max_blob_rate`` of the validation frames with no foot; where none does, the
-        fewest blobs (the run goes on, and the record says the cap was not met)."""
-        from footseg.eval.evaluate import THRESHOLDS, operating_points
-
-        s = stage.settings
-        cap = s["max_blob_rate"]
-        grid = operating_points(predictor, self.out / s["data"], THRESHOLDS, [0.0, *s["region_peaks"]],
-                                [0.0, *s["presences"]], split="val")
-        if any(rate is None for _, rate in grid.values()):
-            raise FootsegError(f"{self.out / s['data']}: its val split has no frame without foot, so no blob rate can "
-                               "be measured")
-        met = [point for point, (_, rate) in grid.items() if rate <= cap]
-
-        def rank(point: tuple[float, float, float]) -> tuple:
-            iou, rate = grid[point]
-            threshold, peak, presence = point
-            # of equals: the threshold nearest 0.5 (rounded: 0.4 and 0.6 are equally near), the lower of two such,
-            # then no region peak and no gate, then the lower (the less cleared)
-            order = (-round(abs(threshold - 0.5), 6), -threshold, peak == 0.0, -peak, presence == 0.0, -presence)
-            return (iou, *order) if met else (-rate, iou, *order)
-
-        threshold, peak, presence = max(met or grid, key=rank)
-        iou, rate = grid[threshold, peak, presence]
-        best = max(grid, key=lambda point: grid[point][0])
-        self.log(f"  threshold {threshold:.2f}, region peak {f'{peak:g}' if peak else 'none'}, presence "
-                 f"{f'{presence:g}' if presence else 'none'}: synthetic validation foot IoU {100 * iou:.2f}, blobs on "
-                 f"{100 * rate:.1f} % of its frames with no foot (cap {100 * cap:g} %"
-                 + (f"; the best IoU, {100 * grid[best][0]:.2f}, has {100 * grid[best][1]:.1f} %)" if met else
-                    ": not met by any point, the fewest taken)"))
-        return {"chosen": threshold, "region_peak": peak or None, "presence": presence or None,
-                "max_blob_rate": cap, "cap_met": bool(met), "val_iou_at_point": iou, "blob_rate": rate,
-                # every point as [threshold, region peak, presence, foot IoU, blob rate] (0: no peak, no gate)
-                "val_points": [[*point, *grid[point]] for point in grid]}
 
     def _export(self, stage: Stage) -> None:
         s = stage.settings

@@ -1,0 +1,129 @@
+"""Choosing a model's operating point on a dataset's validation split: the threshold, and where asked the input side,
+the region peak and the presence gate. What a recipe's threshold stage and ``footseg threshold`` both do.
+
+The choice is made on validation images the model was not trained on (synthetic ones for a shipped model; real photos
+only report) and saved as a model folder: the same weights, a config with the chosen point, and ``choice.json``, every
+score it was chosen from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from footseg.atomic import atomic_copy, atomic_write_text
+from footseg.errors import FootsegError
+from footseg.eval import evaluate
+from footseg.models.info import WEIGHTS_NAME, read_info, write_info
+from footseg.runtime.predictor import Predictor
+
+CHOICE = "choice.json"  # beside the weights: the scores the point was chosen from
+
+
+@dataclass(frozen=True)
+class PointSearch:
+    """What to try beside the thresholds (``evaluate.THRESHOLDS``): input sides (none: the model's own), region
+    peaks and presence levels beside none (none listed: that step is not tried, and the model runs without it), and
+    ``max_blob_rate``, a cap on the share of the validation frames with no foot that may show a blob; with a cap,
+    threshold, region peak and presence are chosen together under it, else one after the other."""
+
+    sizes: Sequence[int] = ()
+    region_peaks: Sequence[float] = ()
+    presences: Sequence[float] = ()
+    max_blob_rate: float | None = None
+
+
+def choose_operating_point(predictor: Predictor, data: Path, search: PointSearch,
+                           log: Callable[[str], None] = print, split: str = "val",
+                           scores: str = "validation") -> tuple[int, dict[str, Any]]:
+    """The input side and the choice record (``chosen``, the threshold; ``region_peak`` and ``presence``, None for
+    none; every score measured) for ``predictor`` on ``data``'s ``split``, each step logged in one line that calls
+    the IoU ``scores`` foot IoU."""
+    own = predictor.input_size[0]
+    curves = {}
+    for size in search.sizes or [own]:
+        curves[size] = evaluate.threshold_ious(predictor.at_size(size), data, split=split)
+        if search.sizes:
+            log(f"  {size} px: best {100 * max(curves[size].values()):.2f} (at 0.50: "
+                f"{100 * curves[size].get(0.5, float('nan')):.2f})")
+    # the best IoU; of equals, the model's own side, else the smaller (cheaper), then the threshold nearest 0.5
+    # (the two-class argmax), so a flat curve changes nothing
+    size, chosen = max(((z, t) for z, ious in curves.items() for t in ious),
+                       key=lambda zt: (curves[zt[0]][zt[1]], zt[0] == own, -zt[0], -abs(zt[1] - 0.5)))
+    ious = curves[size]
+    choice: dict[str, Any] = {"chosen": chosen, "val_iou": {f"{t:.2f}": v for t, v in ious.items()}}
+    if search.sizes:  # every size's curve, the chosen one's also as val_iou (what a single-size choice records)
+        choice["size"] = size
+        choice["val_iou_by_size"] = {str(z): {f"{t:.2f}": v for t, v in c.items()} for z, c in curves.items()}
+    log(f"  {f'{size} px, ' if search.sizes else ''}{'uncapped ' * (search.max_blob_rate is not None)}"
+        f"threshold {chosen:.2f}: {scores} foot IoU {100 * ious[chosen]:.2f} (at 0.50: "
+        f"{100 * ious.get(0.5, float('nan')):.2f})")
+    if search.max_blob_rate is not None:  # the threshold again, with the region peak and gate: under the cap
+        choice.update(_capped_point(predictor.at_size(size), data, search, log, split, scores))
+        return size, choice
+    # Then the region peak at the chosen side and threshold, then the presence gate on the regions that peak keeps:
+    # each scored at what the steps before it chose, and a step not tried is off, as the folder records it.
+    at = predictor.at_size(size).at_threshold(chosen).at_region_peak(0).at_presence(0)
+    for key, levels, scores_of, setter in (
+            ("region_peak", search.region_peaks, evaluate.region_peak_ious, Predictor.at_region_peak),
+            ("presence", search.presences, evaluate.presence_ious, Predictor.at_presence)):
+        if not levels:
+            continue
+        by_level = scores_of(at, data, [0.0, *levels], split=split)
+        # the best IoU; of equals, none (nothing cleared), then the lower level (the less it clears)
+        best = max(by_level, key=lambda p, by_level=by_level: (by_level[p], p == 0.0, -p))
+        choice[key] = best or None
+        choice[f"val_iou_by_{key}"] = {f"{p:g}": v for p, v in by_level.items()}
+        against = f" (none: {100 * by_level[0.0]:.2f})" if best else ""
+        log(f"  {key.replace('_', ' ')} {f'{best:g}' if best else 'none'}: {scores} foot IoU "
+            f"{100 * by_level[best]:.2f}{against}")
+        at = setter(at, best)
+    return size, choice
+
+
+def _capped_point(predictor: Predictor, data: Path, search: PointSearch, log: Callable[[str], None],
+                  split: str, scores: str) -> dict[str, Any]:
+    """The threshold, region peak and presence, tried together at the chosen side, with the best foot IoU of those
+    that mark a blob on at most ``max_blob_rate`` of the validation frames with no foot; where none does, the fewest
+    blobs (the run goes on, and the record says the cap was not met)."""
+    cap = search.max_blob_rate
+    grid = evaluate.operating_points(predictor, data, evaluate.THRESHOLDS, [0.0, *search.region_peaks],
+                                     [0.0, *search.presences], split=split)
+    if any(rate is None for _, rate in grid.values()):
+        raise FootsegError(f"{data}: its {split} split has no frame without foot, so no blob rate can be measured")
+    met = [point for point, (_, rate) in grid.items() if rate <= cap]
+
+    def rank(point: tuple[float, float, float]) -> tuple:
+        iou, rate = grid[point]
+        threshold, peak, presence = point
+        # of equals: the threshold nearest 0.5 (rounded: 0.4 and 0.6 are equally near), the lower of two such,
+        # then no region peak and no gate, then the lower (the less cleared)
+        order = (-round(abs(threshold - 0.5), 6), -threshold, peak == 0.0, -peak, presence == 0.0, -presence)
+        return (iou, *order) if met else (-rate, iou, *order)
+
+    threshold, peak, presence = max(met or grid, key=rank)
+    iou, rate = grid[threshold, peak, presence]
+    best = max(grid, key=lambda point: grid[point][0])
+    log(f"  threshold {threshold:.2f}, region peak {f'{peak:g}' if peak else 'none'}, presence "
+        f"{f'{presence:g}' if presence else 'none'}: {scores} foot IoU {100 * iou:.2f}, blobs on "
+        f"{100 * rate:.1f} % of its frames with no foot (cap {100 * cap:g} %"
+        + (f"; the best IoU, {100 * grid[best][0]:.2f}, has {100 * grid[best][1]:.1f} %)" if met else
+           ": not met by any point, the fewest taken)"))
+    return {"chosen": threshold, "region_peak": peak or None, "presence": presence or None,
+            "max_blob_rate": cap, "cap_met": bool(met), "val_iou_at_point": iou, "blob_rate": rate,
+            # every point as [threshold, region peak, presence, foot IoU, blob rate] (0: no peak, no gate)
+            "val_points": [[*point, *grid[point]] for point in grid]}
+
+
+def save_at_operating_point(source: Path, folder: Path, size: int, choice: dict[str, Any]) -> None:
+    """``source``'s weights into ``folder`` with the chosen point in its config (the side it runs at, threshold,
+    region peak, presence; the rest as ``source``'s) and the choice record beside them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_copy(source / WEIGHTS_NAME, folder / WEIGHTS_NAME)
+    write_info(folder, dataclasses.replace(read_info(source), threshold=choice["chosen"], input_size=(size, size),
+                                           region_peak=choice.get("region_peak"), presence=choice.get("presence")))
+    atomic_write_text(folder / CHOICE, json.dumps(choice, indent=1) + "\n")
