@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -34,7 +35,8 @@ def test_the_fine_tuning_commands_run_as_written(tiny_dataset: Path, tmp_path: P
     section = README.read_text().split("**Fine-tuning the default on your own photos.**", 1)[1]
     block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
     commands = [line.split("#")[0].split() for line in block.splitlines() if line.strip()]
-    assert [c[:2] for c in commands] == [[".venv/bin/footseg", verb] for verb in ("check", "train", "eval", "export")]
+    verbs = ("check", "train", "threshold", "eval", "export")
+    assert [c[:2] for c in commands] == [[".venv/bin/footseg", verb] for verb in verbs]
     monkeypatch.chdir(tmp_path)
     shutil.copytree(tiny_dataset, tmp_path / "mine")
     for command in commands:
@@ -45,4 +47,9 @@ def test_the_fine_tuning_commands_run_as_written(tiny_dataset: Path, tmp_path: P
     tuned, default = read_info(tmp_path / "runs" / "mine" / "best"), read_info(resolve_model(DEFAULT_MODEL).folder)
     assert (tuned.model, tuned.input_size, tuned.threshold, tuned.region_peak) == (
         default.model, default.input_size, default.threshold, default.region_peak)
-    assert (tmp_path / "runs" / "mine" / "best" / "model.onnx").is_file()
+    # the point chosen on val/ for the weights as trained, saved beside them with its export
+    point = read_info(tmp_path / "runs" / "mine-point")
+    choice = json.loads((tmp_path / "runs" / "mine-point" / "choice.json").read_text())
+    assert (point.model, point.input_size, point.threshold) == (tuned.model, tuned.input_size, choice["chosen"])
+    assert point.region_peak == choice["region_peak"] and "val_iou_by_region_peak" in choice
+    assert (tmp_path / "runs" / "mine-point" / "model.onnx").is_file()

@@ -1,5 +1,5 @@
-"""``footseg`` command line: one verb per job (check, train, eval, predict, video, live, bench, export, serve,
-compress, report, synth, recipe, study, run).
+"""``footseg`` command line: one verb per job (check, train, eval, threshold, predict, video, live, bench, export,
+serve, compress, report, synth, recipe, study, run).
 
 Heavy imports happen inside each verb so ``footseg --help`` is instant.
 """
@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -363,6 +364,29 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_threshold(args: argparse.Namespace) -> int:
+    from footseg.eval.operating_point import PointSearch, threshold_model
+
+    search = PointSearch(sizes=args.sizes, region_peaks=args.region_peaks, presences=args.presences,
+                         max_blob_rate=args.max_blob_rate)
+    out, _ = threshold_model(args.model, args.data, args.out, search)
+    print(f"`{_command()} eval {out} --data {args.data}` scores it on test/; `{_command()} export {out}` writes its "
+          "ONNX file")
+    return 0
+
+
+def _levels(kind: type) -> Callable[[str], list]:
+    """A comma-separated list of ``kind`` (``none``: an empty list), for argparse."""
+    def parse(text: str) -> list:
+        if text.strip().lower() == "none":
+            return []
+        try:
+            return [kind(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a comma-separated list of {kind.__name__}s: {text!r}") from None
+    return parse
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from footseg.deploy.serve import serve
 
@@ -642,6 +666,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--worst-figure", default=None, metavar="PNG", help="draw the worst images and their predictions")
     s.add_argument("--worst", type=int, default=5, help="how many images --worst-figure shows")
     s.set_defaults(func=_cmd_eval)
+
+    s = sub.add_parser("threshold", help="choose a model's threshold (and region peak, side, presence gate) on a "
+                                         "dataset's val split and save the model with it")
+    s.add_argument("model", nargs="?", default=None, help=MODEL_HELP + "; its weights, in PyTorch")
+    s.add_argument("--data", required=True, help="dataset with val/ (where the point is chosen) and test/ (where "
+                                                 "`footseg eval` then judges it) splits")
+    s.add_argument("--out", required=True, help="new model folder: MODEL's weights with the chosen point in its "
+                                                "config.json, and choice.json, every score it was chosen from")
+    s.add_argument("--sizes", type=_levels(int), default=[], metavar="S,S,...",
+                   help="input sides to try, multiples of 32 (default: the model's own only)")
+    s.add_argument("--region-peaks", type=_levels(float), default=[0.95, 0.98, 0.99, 0.995], metavar="P,P,...|none",
+                   help="region peaks to try beside none, after the threshold (default: the default model's recipe's "
+                        "0.95,0.98,0.99,0.995; none: no region peak)")
+    s.add_argument("--presences", type=_levels(float), default=[], metavar="P,P,...",
+                   help="presence gates to try beside none, after the region peak (default: none tried; a gate pays "
+                        "only on frames with no foot)")
+    s.add_argument("--max-blob-rate", type=float, default=None, metavar="R",
+                   help="choose threshold, region peak and gate together: the best IoU of those marking a foot "
+                        "region on at most this share of val's frames with no foot (it needs some)")
+    s.set_defaults(func=_cmd_threshold)
 
     s = sub.add_parser("bench", help="parameters, GFLOPs, size, latency, FPS and roofline per model and runtime")
     s.add_argument(

@@ -18,7 +18,7 @@ from typing import Any
 from footseg.atomic import atomic_copy, atomic_write_text
 from footseg.errors import FootsegError
 from footseg.eval import evaluate
-from footseg.models.info import WEIGHTS_NAME, read_info, write_info
+from footseg.models.info import WEIGHTS_NAME, check_presence, check_region_peak, read_info, write_info
 from footseg.runtime.predictor import Predictor
 
 CHOICE = "choice.json"  # beside the weights: the scores the point was chosen from
@@ -127,3 +127,67 @@ def save_at_operating_point(source: Path, folder: Path, size: int, choice: dict[
     write_info(folder, dataclasses.replace(read_info(source), threshold=choice["chosen"], input_size=(size, size),
                                            region_peak=choice.get("region_peak"), presence=choice.get("presence")))
     atomic_write_text(folder / CHOICE, json.dumps(choice, indent=1) + "\n")
+
+
+def threshold_model(model: str | Path | None, data: str | Path, out: str | Path, search: PointSearch,
+                    log: Callable[[str], None] = print) -> tuple[Path, dict[str, Any]]:
+    """``footseg threshold``: ``model``'s operating point chosen on ``data``'s val split and saved into ``out``, a
+    new model folder (the weights are ``model``'s; an ``out`` holding files is refused, so nothing is overwritten).
+    The point is chosen on val/ so that test/ still judges it: a dataset without splits is refused."""
+    from footseg.data.samples import has_splits
+    from footseg.runtime.resolve import resolve_model
+
+    ref = resolve_model(model)
+    source, out, data = ref.folder, Path(out), Path(data)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FootsegError("already holds files: choose another --out (or delete it)", out)
+    if data.is_dir() and not has_splits(data):  # a missing folder is named by the scoring itself
+        raise FootsegError("has no split folders: the operating point is chosen on val/ and judged on test/ (a folder "
+                           "that chose it would flatter it)", data)
+    _check(search)
+    before = read_info(source)
+    predictor = Predictor(source, runtime="torch")  # the weights themselves, as a recipe's threshold stage scores them
+    tried = [f"thresholds {min(evaluate.THRESHOLDS):.2f} to {max(evaluate.THRESHOLDS):.2f}"]
+    for what, levels in (("sides", search.sizes), ("region peaks", search.region_peaks),
+                         ("presence gates", search.presences)):
+        if levels:
+            tried.append(f"{what} " + ", ".join(f"{v:g}" for v in levels))
+    cap = "" if search.max_blob_rate is None else (
+        f", together, under a blob on at most {100 * search.max_blob_rate:g} % of its frames with no foot")
+    log(f"{ref.name}'s operating point on {data}'s val split: {'; '.join(tried)}{cap}")
+    scores = f"{data.name or data} val"
+    size, choice = choose_operating_point(predictor, data, search, log=log, scores=scores)
+    # the point it had, scored as the chosen one is: what the choice is worth (on a small val/ a point can win by
+    # chance, and then test/ says so)
+    had = evaluate.evaluate(predictor, data, split="val")["iou"]
+    at = (predictor.at_size(size).at_threshold(choice["chosen"]).at_region_peak(choice.get("region_peak") or 0)
+          .at_presence(choice.get("presence") or 0))  # 0: off, as the saved config's none
+    now = evaluate.evaluate(at, data, split="val")["iou"]
+    choice["val_iou_before"], choice["val_iou_after"] = had, now
+    save_at_operating_point(source, out, size, choice)
+    was = _point_text(before.input_size[0], before.threshold, before.region_peak, before.presence)
+    log(f"saved {out}: {_point_text(size, choice['chosen'], choice.get('region_peak'), choice.get('presence'))}, "
+        f"{scores} foot IoU {100 * now:.2f}; at its point before ({was}) {100 * had:.2f}")
+    return out, choice
+
+
+def _check(search: PointSearch) -> None:
+    """Every level a valid one, before a pass over the images is spent."""
+    from footseg.runtime.resolve import check_input_side
+
+    for size in search.sizes:
+        check_input_side(size)
+    try:
+        for peak in search.region_peaks:
+            check_region_peak(peak)
+        for presence in search.presences:
+            check_presence(presence)
+    except ValueError as exc:
+        raise FootsegError(str(exc)) from exc
+    if search.max_blob_rate is not None and not 0.0 <= search.max_blob_rate <= 1.0:
+        raise FootsegError(f"max blob rate must be a share between 0 and 1, got {search.max_blob_rate:g}")
+
+
+def _point_text(size: int, threshold: float, peak: float | None, presence: float | None) -> str:
+    return (f"{size} px, threshold {threshold:g}, region peak {'none' if peak is None else f'{peak:g}'}, presence "
+            f"{'none' if presence is None else f'{presence:g}'}")

@@ -1,0 +1,97 @@
+"""``footseg threshold``: a model's operating point chosen on a dataset's val split and saved as a new model folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from footseg.cli import main
+from footseg.eval.evaluate import THRESHOLDS, evaluate, region_peak_ious, threshold_ious
+from footseg.provenance import sha256_file
+from footseg.runtime.predictor import Predictor
+
+
+def test_threshold_saves_the_weights_at_the_best_val_point_and_says_what_it_was_worth(
+        saved_model: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "chosen"
+    assert main(["threshold", str(saved_model), "--data", str(tiny_dataset), "--out", str(out),
+                 "--region-peaks", "0.6,0.9"]) == 0
+    printed = capsys.readouterr().out
+    assert sha256_file(out / "model.safetensors") == sha256_file(saved_model / "model.safetensors")
+    choice = json.loads((out / "choice.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    # the best of the val curve, each threshold scored as evaluate scores it
+    curve = threshold_ious(saved_model, tiny_dataset, split="val")
+    assert choice["val_iou"] == {f"{t:.2f}": v for t, v in curve.items()} and list(curve) == list(THRESHOLDS)
+    assert len(set(curve.values())) > 1  # an untrained network's probabilities spread: the choice is a real one
+    assert curve[choice["chosen"]] == max(curve.values()) and config["threshold"] == choice["chosen"]
+    # then the region peak at that threshold: the best of none, 0.6 and 0.9 (of equals, none, then the lower)
+    peaks = region_peak_ious(Predictor(saved_model).at_threshold(choice["chosen"]), tiny_dataset, [0.0, 0.6, 0.9])
+    best = max(peaks, key=lambda p: (peaks[p], p == 0.0, -p))
+    assert choice["val_iou_by_region_peak"] == {f"{p:g}": v for p, v in peaks.items()}
+    assert config.get("region_peak") == (best or None) == choice["region_peak"]
+    # what the saved folder scores on val is what the verb said, beside the point it had
+    after = evaluate(out, tiny_dataset, split="val")["iou"]
+    before = evaluate(saved_model, tiny_dataset, split="val")["iou"]
+    assert (choice["val_iou_after"], choice["val_iou_before"]) == (after, before)
+    assert after >= before  # the point it had (0.5, no peak) is one of those tried
+    assert f"data val foot IoU {100 * after:.2f}; at its point before (64 px, threshold 0.5, region peak none, " \
+           f"presence none) {100 * before:.2f}" in printed
+    assert f"eval {out} --data {tiny_dataset}` scores it on test/" in printed
+
+
+def test_threshold_region_peaks_none_tries_none_and_sizes_choose_the_side(saved_model: Path, tiny_dataset: Path,
+                                                                         tmp_path: Path) -> None:
+    out = tmp_path / "chosen"
+    assert main(["threshold", str(saved_model), "--data", str(tiny_dataset), "--out", str(out),
+                 "--region-peaks", "none", "--sizes", "64,96"]) == 0
+    choice = json.loads((out / "choice.json").read_text())
+    config = json.loads((out / "config.json").read_text())
+    assert "val_iou_by_region_peak" not in choice and config.get("region_peak") is None
+    curves = choice["val_iou_by_size"]
+    assert list(curves) == ["64", "96"]
+    assert curves["96"] == {f"{t:.2f}": v for t, v in threshold_ious(
+        Predictor(saved_model).at_size(96), tiny_dataset, split="val").items()}
+    best = max(v for c in curves.values() for v in c.values())
+    assert curves[str(choice["size"])][f"{choice['chosen']:.2f}"] == best
+    assert config["input_size"] == [choice["size"]] * 2
+
+
+def test_threshold_refuses_what_it_cannot_do_well_before_a_pass_over_the_images(
+        saved_model: Path, tiny_dataset: Path, fp32_onnx: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from footseg.eval import evaluate as evaluate_module
+
+    def no_pass(*args: object, **kwargs: object) -> None:
+        raise AssertionError("scored images before refusing")
+
+    monkeypatch.setattr(evaluate_module, "threshold_ious", no_pass)
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "note.txt").write_text("mine")
+    flat = shutil.copytree(tiny_dataset / "val", tmp_path / "flat")
+    model, data, new = str(saved_model), str(tiny_dataset), str(tmp_path / "new")
+    cases = [
+        ([model, "--data", data, "--out", str(full)], f"{full}: already holds files: choose another --out"),
+        ([model, "--data", data, "--out", model], f"{saved_model}: already holds files"),
+        ([model, "--data", str(flat), "--out", new],
+         f"{flat}: has no split folders: the operating point is chosen on val/ and judged on test/"),
+        ([model, "--data", data, "--out", new, "--sizes", "100"], "input size must be a multiple of 32"),
+        ([model, "--data", data, "--out", new, "--region-peaks", "0.9,1.5"],
+         "region_peak must be a number between 0 and 1 (or absent), got 1.5"),
+        ([model, "--data", data, "--out", new, "--presences", "0"], "presence must be a number between 0 and 1"),
+        ([model, "--data", data, "--out", new, "--max-blob-rate", "2"],
+         "max blob rate must be a share between 0 and 1, got 2"),
+        ([str(fp32_onnx), "--data", data, "--out", new], "an exported ONNX file has no PyTorch weights"),
+    ]
+    for args, message in cases:
+        assert main(["threshold", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, (args, err)
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(SystemExit):  # argparse's own refusal
+        main(["threshold", model, "--data", data, "--out", new, "--sizes", "a"])
+    assert "not a comma-separated list of ints: 'a'" in capsys.readouterr().err
