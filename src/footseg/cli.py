@@ -25,6 +25,7 @@ from footseg.errors import FootsegError, FootsegWarning
 
 if TYPE_CHECKING:
     from footseg.runtime.predictor import Predictor
+    from footseg.runtime.resolve import ModelRef
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -331,7 +332,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
         site = export_web(model, args.out, precision=args.precision, calib=args.calib, calib_n=args.calib_n,
                           opset=args.opset, min_stride=args.min_stride, keep_fp32=keep, method=args.calib_method)
-        made = " (the model: the shipped recipe's own int8 file)" if (
+        made = f" (the model: {_own_int8_words(model)})" if (
             args.precision == "int8" and args.calib is None and not model.onnx) else ""
         print(f"wrote {site}/ ({site_size(site) / 2**20:.1f} MiB){made}: serve it with `footseg serve {site}`, or "
               "from any HTTPS host")
@@ -358,10 +359,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
             dynamic_batch=args.dynamic_batch,
             min_stride=args.min_stride,
         )
-    made = " (the shipped recipe's own int8 file, calibrated on its renders: --calib DIR calibrates another)" if (
+    made = f" ({_own_int8_words(model)}: --calib DIR calibrates another)" if (
         args.format == "onnx-int8" and args.calib is None) else ""
     print(f"wrote {out} ({out.stat().st_size / 1024:.1f} KiB){made}")
     return 0
+
+
+def _own_int8_words(model: ModelRef) -> str:
+    """Which int8 file an export without --calib took (``own_int8_as_asked``)."""
+    return ("the shipped recipe's own int8 file, calibrated on its renders" if model.shipped else
+            "the folder's own int8 export, as it is")
 
 
 def _cmd_threshold(args: argparse.Namespace) -> int:
@@ -370,8 +377,9 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
     search = PointSearch(sizes=args.sizes, region_peaks=args.region_peaks, presences=args.presences,
                          max_blob_rate=args.max_blob_rate)
     out, _ = threshold_model(args.model, args.data, args.out, search)
-    print(f"`{_command()} eval {out} --data {args.data}` scores it on test/; `{_command()} export {out}` writes its "
-          "ONNX file")
+    judge = f"`{_command()} eval {out} --data {args.data}` scores it on test/; " if (
+        Path(args.data) / "test").is_dir() else ""
+    print(f"{judge}`{_command()} export {out}` writes its ONNX file")
     return 0
 
 
@@ -614,12 +622,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "web a folder (default: NAME-web)")
     s.add_argument("--precision", default="fp32", choices=["fp32", "int8"],
                    help="web: the model's precision (fp32, the default, is faster in the browser; int8 needs --calib, "
-                        "except for the default, which ships its recipe's int8 file)")
+                        "but for a model with an int8 file of its own, as --calib says)")
     s.add_argument("--opset", type=int, default=17, help="ONNX opset of the export (default 17)")
     s.add_argument("--dynamic-batch", action="store_true", help="accept any batch size instead of 1")
     s.add_argument("--calib", default=None,
-                   help="int8: dataset for calibration (its train split if it has splits); without it, a model that "
-                        "ships its recipe's int8 file (the default) gets a copy of that file")
+                   help="int8: dataset for calibration (its train split if it has splits); without it, a model with "
+                        "an int8 file of its own gets that file: the default's, which ships, or a model folder's "
+                        "current model.int8.onnx")
     s.add_argument("--calib-n", type=int, default=64, help="int8: number of calibration images")
     s.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"],
                    help="int8: how ONNX Runtime's calibrator sets each tensor's range (default minmax)")
@@ -669,13 +678,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("threshold", help="choose a model's threshold (and region peak, side, presence gate) on a "
                                          "dataset's val split and save the model with it")
-    s.add_argument("model", nargs="?", default=None, help=MODEL_HELP + "; its weights, in PyTorch")
-    s.add_argument("--data", required=True, help="dataset with val/ (where the point is chosen) and test/ (where "
-                                                 "`footseg eval` then judges it) splits")
+    s.add_argument("model", nargs="?", default=None,
+                   help="a saved model folder, a run folder (its best/), a shipped model's name, or 'default' (also "
+                        "what an omitted MODEL means): its weights, run in PyTorch")
+    s.add_argument("--data", required=True, help="dataset with a val/ split, where the point is chosen (and a test/ "
+                                                 "split, where `footseg eval` can then judge it)")
     s.add_argument("--out", required=True, help="new model folder: MODEL's weights with the chosen point in its "
                                                 "config.json, and choice.json, every score it was chosen from")
     s.add_argument("--sizes", type=_levels(int), default=[], metavar="S,S,...",
-                   help="input sides to try, multiples of 32 (default: the model's own only)")
+                   help="input sides to try, multiples of 32 (default: the model's own only; listed, its own is "
+                        "tried only if it is listed)")
     s.add_argument("--region-peaks", type=_levels(float), default=[0.95, 0.98, 0.99, 0.995], metavar="P,P,...|none",
                    help="region peaks to try beside none, after the threshold (default: the default model's recipe's "
                         "0.95,0.98,0.99,0.995; none: no region peak)")

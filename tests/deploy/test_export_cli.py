@@ -65,6 +65,47 @@ def test_export_int8_without_calib_says_what_it_needs(model_copy: Path, capsys: 
     assert not (model_copy / "model.int8.onnx").exists()
 
 
+def test_a_folders_own_int8_export_serves_where_no_option_asks_for_another(
+    model_copy: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import torch
+
+    from footseg.models.saved import save_model
+    from footseg.runtime.resolve import resolve_model
+
+    own = model_copy / "model.int8.onnx"
+    argv = ["export", str(model_copy), "--format", "onnx-int8", "--calib", str(tiny_dataset), "--calib-n", "3"]
+    assert main(argv) == 0
+    made = own.read_bytes()
+    capsys.readouterr()
+    # without --calib: a copy of that file (where it is, nothing written), and the web page's int8 model is it
+    assert main(["export", str(model_copy), "--format", "onnx-int8"]) == 0
+    assert own.read_bytes() == made and "the folder's own int8 export, as it is" in capsys.readouterr().out
+    assert main(["export", str(model_copy), "--format", "onnx-int8", "--out", str(tmp_path / "copy.onnx")]) == 0
+    assert (tmp_path / "copy.onnx").read_bytes() == made
+    site = tmp_path / "site"
+    assert main(["export", str(model_copy), "--format", "web", "--precision", "int8", "--out", str(site)]) == 0
+    assert (site / "model.onnx").read_bytes() == made
+    assert json.loads((site / "model.json").read_text())["precision"] == "int8"
+    capsys.readouterr()
+    # it was calibrated with options it does not record: any option given asks for images to calibrate on
+    assert main(["export", str(model_copy), "--format", "onnx-int8", "--calib-n", "3", "--out",
+                 str(tmp_path / "other.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "needs --calib DIR" in err and "made with options it does not record, so the --calib-n given" in err
+    # weights trained again since: the file is of other weights, so it serves no more
+    model, info = resolve_model(model_copy).load()
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    save_model(model, model_copy, info)
+    assert main(["export", str(model_copy), "--format", "web", "--precision", "int8", "--out", str(site)]) == 2
+    err = capsys.readouterr().err
+    assert "needs --calib DIR" in err and "options" not in err
+    assert (site / "model.onnx").read_bytes() == made  # the earlier site is left as it was
+
+
 def test_a_shipped_model_exports_its_recipes_int8_file_without_calibrating(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -37,7 +39,7 @@ def test_threshold_saves_the_weights_at_the_best_val_point_and_says_what_it_was_
     after = evaluate(out, tiny_dataset, split="val")["iou"]
     before = evaluate(saved_model, tiny_dataset, split="val")["iou"]
     assert (choice["val_iou_after"], choice["val_iou_before"]) == (after, before)
-    assert after >= before  # the point it had (0.5, no peak) is one of those tried
+    assert after >= before  # the point it had (0.5 at 64 px, no peak) is one of those tried: never worse
     assert f"data val foot IoU {100 * after:.2f}; at its point before (64 px, threshold 0.5, region peak none, " \
            f"presence none) {100 * before:.2f}" in printed
     assert f"eval {out} --data {tiny_dataset}` scores it on test/" in printed
@@ -60,6 +62,55 @@ def test_threshold_region_peaks_none_tries_none_and_sizes_choose_the_side(saved_
     assert config["input_size"] == [choice["size"]] * 2
 
 
+@pytest.fixture
+def model_copy(saved_model: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(saved_model, tmp_path / "model"))
+
+
+def test_threshold_warns_where_the_point_saved_is_worse_than_the_models_own(
+        model_copy: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from footseg.models.info import read_info, write_info
+
+    own = threshold_ious(model_copy, tiny_dataset, split="val")
+    best = max(own, key=lambda t: own[t])
+    write_info(model_copy, dataclasses.replace(read_info(model_copy), threshold=best))  # its own point: the best
+    at_32 = threshold_ious(Predictor(model_copy).at_size(32), tiny_dataset, split="val")
+    assert max(at_32.values()) < own[best]  # what makes the search below a worse one: 32 px only
+    assert main(["threshold", str(model_copy), "--data", str(tiny_dataset), "--out", str(tmp_path / "p"),
+                 "--sizes", "32"]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warning) == 1 and re.search(
+        rf"footseg: warning: {tmp_path / 'p'}: scores below the point model had on val/ \(.* against "
+        rf"{100 * own[best]:.2f}\): the search left that point out; model serves better", warning[0]), warning
+    choice = json.loads((tmp_path / "p" / "choice.json").read_text())
+    assert choice["val_iou_after"] == pytest.approx(evaluate(tmp_path / "p", tiny_dataset, split="val")["iou"])
+    assert choice["val_iou_before"] == own[best]
+
+
+def test_threshold_under_a_blob_cap_chooses_the_point_together(model_copy: Path, tiny_dataset: Path,
+                                                               tmp_path: Path) -> None:
+    import numpy as np
+
+    from footseg.data.io import read_mask, write_png
+
+    data = Path(shutil.copytree(tiny_dataset, tmp_path / "data"))
+    for mask in sorted((data / "val" / "masks").iterdir())[:2]:  # two frames of no foot to count blobs on
+        write_png(mask, np.zeros_like(read_mask(mask)))
+    out = tmp_path / "capped"
+    assert main(["threshold", str(model_copy), "--data", str(data), "--out", str(out), "--region-peaks", "0.9",
+                 "--presences", "0.6", "--max-blob-rate", "0.5"]) == 0
+    choice = json.loads((out / "choice.json").read_text())
+    assert choice["max_blob_rate"] == 0.5 and len(choice["val_points"]) == len(THRESHOLDS) * 4
+    point = (choice["chosen"], choice["region_peak"] or 0.0, choice["presence"] or 0.0)
+    rows = {tuple(row[:3]): row[3:] for row in choice["val_points"]}
+    assert rows[point] == [choice["val_iou_at_point"], choice["blob_rate"]]
+    if choice["cap_met"]:  # the best IoU of the points under the cap
+        assert choice["val_iou_at_point"] == max(iou for iou, rate in rows.values() if rate <= 0.5)
+    scored = evaluate(out, data, split="val")
+    assert choice["val_iou_after"] == choice["val_iou_at_point"] == pytest.approx(scored["iou"])
+    assert scored["blob_rate"] == choice["blob_rate"]
+
+
 def test_threshold_refuses_what_it_cannot_do_well_before_a_pass_over_the_images(
         saved_model: Path, tiny_dataset: Path, fp32_onnx: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,24 +125,34 @@ def test_threshold_refuses_what_it_cannot_do_well_before_a_pass_over_the_images(
     (full / "note.txt").write_text("mine")
     flat = shutil.copytree(tiny_dataset / "val", tmp_path / "flat")
     model, data, new = str(saved_model), str(tiny_dataset), str(tmp_path / "new")
+    (tmp_path / "file").write_text("x")
+    no_val = Path(shutil.copytree(tiny_dataset, tmp_path / "no_val", ignore=shutil.ignore_patterns("val")))
     cases = [
         ([model, "--data", data, "--out", str(full)], f"{full}: already holds files: choose another --out"),
-        ([model, "--data", data, "--out", model], f"{saved_model}: already holds files"),
+        ([model, "--data", data, "--out", str(tmp_path / "file")], f"{tmp_path / 'file'}: is a file"),
+        ([model, "--data", data, "--out", str(saved_model / "sub")],
+         f"{saved_model / 'sub'}: is inside the model's folder {saved_model}"),
         ([model, "--data", str(flat), "--out", new],
          f"{flat}: has no split folders: the operating point is chosen on val/ and judged on test/"),
-        ([model, "--data", data, "--out", new, "--sizes", "100"], "input size must be a multiple of 32"),
+        ([model, "--data", str(no_val), "--out", new], "dataset has no 'val' split (it has train, test)"),
+        ([model, "--data", str(tmp_path / "none"), "--out", new], f"{tmp_path / 'none'}: dataset folder not found"),
+        ([model, "--data", data, "--out", new, "--max-blob-rate", "0.2"],
+         "its val split has no frame without foot, so --max-blob-rate has nothing to count"),
+        ([model, "--data", data, "--out", new, "--sizes", "100"],
+         "--sizes must be distinct multiples of 32 from 32 to 4096, got [100]"),
+        ([model, "--data", data, "--out", new, "--sizes", "64,64"], "--sizes must be distinct"),
         ([model, "--data", data, "--out", new, "--region-peaks", "0.9,1.5"],
-         "region_peak must be a number between 0 and 1 (or absent), got 1.5"),
-        ([model, "--data", data, "--out", new, "--presences", "0"], "presence must be a number between 0 and 1"),
+         "--region-peaks must be distinct numbers between 0 and 1, got [0.9, 1.5]"),
+        ([model, "--data", data, "--out", new, "--presences", "0"], "--presences must be distinct numbers"),
         ([model, "--data", data, "--out", new, "--max-blob-rate", "2"],
-         "max blob rate must be a share between 0 and 1, got 2"),
+         "--max-blob-rate must be at least 0 and below 1, got 2"),
         ([str(fp32_onnx), "--data", data, "--out", new], "an exported ONNX file has no PyTorch weights"),
     ]
     for args, message in cases:
         assert main(["threshold", *args]) == 2, args
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, (args, err)
-    assert not (tmp_path / "new").exists()
+    assert not (tmp_path / "new").exists() and not (saved_model / "sub").exists()
     with pytest.raises(SystemExit):  # argparse's own refusal
         main(["threshold", model, "--data", data, "--out", new, "--sizes", "a"])
     assert "not a comma-separated list of ints: 'a'" in capsys.readouterr().err

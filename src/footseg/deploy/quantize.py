@@ -396,18 +396,23 @@ def unlike_shipped(ref: ModelRef, calib_n: int = SHIPPED_CALIB_N, method: str = 
     ) if differs]
 
 
-def shipped_int8_as_asked(ref: ModelRef, calib_n: int = SHIPPED_CALIB_N, method: str = SHIPPED_METHOD,
-                          keep_fp32: Sequence[str] = (), opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
-                          min_stride: int | None = None) -> Path:
-    """The int8 file ``ref`` ships, where no option asks for another; else the one-line error that int8 needs
-    images to calibrate on (naming the options that rule the shipped file out)."""
-    shipped = _int8_beside(ref)
-    unlike = unlike_shipped(ref, calib_n, method, keep_fp32, opset, dynamic_batch, min_stride) if shipped else []
-    if shipped is None or unlike:
-        why = f" (the int8 file {ref.name} ships does not match the {', '.join(unlike)} given)" if unlike else ""
+def own_int8_as_asked(ref: ModelRef, calib_n: int = SHIPPED_CALIB_N, method: str = SHIPPED_METHOD,
+                      keep_fp32: Sequence[str] = (), opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
+                      min_stride: int | None = None) -> Path:
+    """The int8 file ``ref`` has of its own where no option asks for another (``unlike_shipped``): the one a shipped
+    model ships, or a model folder's current ``footseg export --format onnx-int8`` (``own_int8``; what it was
+    calibrated with is not recorded, so any option given rules it out); else the one-line error that int8 needs
+    images to calibrate on, naming the options that rule the file out."""
+    own = _int8_beside(ref) if ref.shipped else own_int8(ref)
+    unlike = unlike_shipped(ref, calib_n, method, keep_fp32, opset, dynamic_batch, min_stride) if own else []
+    if own is None or unlike:
+        given = ", ".join(unlike)
+        why = "" if not unlike else (f" (the int8 file {ref.name} ships does not match the {given} given)"
+                                     if ref.shipped else f" (the folder's own {INT8_NAME} was made with options it "
+                                                         f"does not record, so the {given} given rule it out)")
         raise FootsegError("int8 export needs --calib DIR, images like those the model will see (e.g. a "
                            f"`footseg synth` render), to calibrate activation ranges on{why}")
-    return shipped
+    return own
 
 
 def export_int8(
@@ -426,14 +431,15 @@ def export_int8(
     ``calib`` is the dataset whose images (its train split, if it has splits) calibrate the activation ranges: images
     like those the model will see, never the photos it is judged on. ``min_stride`` as in ``quantize_onnx``: 8
     keeps the high-resolution layers fp32, 1 quantizes every layer; None: the model's own (``model_min_stride``).
-    Without ``calib``, a shipped model that ships its recipe's int8 file (``shipped_int8``) gets a copy of that file,
-    where no option asked for would make another (``unlike_shipped``).
+    Without ``calib``, a model with an int8 file of its own (``own_int8_as_asked``: a shipped model's recipe file, or
+    a model folder's current int8 export) gets a copy of that file, where no option asked for would make another.
     """
     if calib is None:
         ref = resolve_model(model_dir)
-        shipped = shipped_int8_as_asked(ref, calib_n, method, keep_fp32, opset, dynamic_batch, min_stride)
+        own = own_int8_as_asked(ref, calib_n, method, keep_fp32, opset, dynamic_batch, min_stride)
         out = Path(out) if out else default_export_path(ref, INT8_NAME)
-        atomic_copy(shipped, out)
+        if out.resolve() != own.resolve():  # a folder's own file, asked for where it is: already written
+            atomic_copy(own, out)
         return out
     calibration_images(calib, calib_n)  # a bad calibration set fails before the export
     ref = resolve_model(model_dir)

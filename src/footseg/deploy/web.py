@@ -177,9 +177,10 @@ def export_web(
 ) -> Path:
     """Write the static site for ``model`` (anything ``resolve_model`` takes) to ``out`` and return that folder.
 
-    ``precision`` "int8" needs ``calib``; ``min_stride``, ``keep_fp32`` and ``method`` are ``export_int8``'s (None:
-    the model's own ``min_stride``). An ``.onnx`` MODEL is copied as it is. An existing ``out`` is replaced only when it
-    is an earlier site (it has ``model.json``) or empty.
+    ``precision`` "int8" needs ``calib``, but for a model with an int8 file of its own (``own_int8_as_asked``);
+    ``min_stride``, ``keep_fp32`` and ``method`` are ``export_int8``'s (None: the model's own ``min_stride``). An
+    ``.onnx`` MODEL is copied as it is. An existing ``out`` is replaced only when it is an earlier site (it has
+    ``model.json``) or empty.
     """
     if precision not in PRECISIONS:
         raise FootsegError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
@@ -191,11 +192,11 @@ def export_web(
         raise FootsegError("an ONNX file goes on the page as it is, and this one is not int8: export the model "
                            "folder with --precision int8, or give an int8 file", ref.path)
     if precision == "int8" and calib is None and not ref.onnx:
-        from footseg.deploy.quantize import shipped_int8_as_asked
+        from footseg.deploy.quantize import own_int8_as_asked
 
-        # a shipped model's own int8 file, or the error that int8 needs images to calibrate on, before any work
-        shipped_int8_as_asked(ref, calib_n=calib_n, method=method, keep_fp32=keep_fp32, opset=opset,
-                              min_stride=min_stride)
+        # the model's own int8 file (shipped, or a folder's current export), or the error that int8 needs images
+        # to calibrate on, before any work
+        own_int8_as_asked(ref, calib_n=calib_n, method=method, keep_fp32=keep_fp32, opset=opset, min_stride=min_stride)
     dist = ort_dist()  # fails before the slow export
     out = Path(out) if out else default_web_out(ref)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / META_NAME).is_file())):

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from footseg.atomic import atomic_copy, atomic_write_text
-from footseg.errors import FootsegError
-from footseg.eval import evaluate
-from footseg.models.info import WEIGHTS_NAME, check_presence, check_region_peak, read_info, write_info
-from footseg.runtime.predictor import Predictor
+from footseg.config import MAX_INPUT_SIDE, is_input_side
+from footseg.errors import FootsegError, FootsegWarning
+from footseg.models.info import CHOICE_NAME, WEIGHTS_NAME, read_info, write_info
 
-CHOICE = "choice.json"  # beside the weights: the scores the point was chosen from
+if TYPE_CHECKING:  # what scores runs a network: loaded where a choice is made, so a recipe's checks stay light
+    from footseg.runtime.predictor import Predictor
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,19 @@ class PointSearch:
     presences: Sequence[float] = ()
     max_blob_rate: float | None = None
 
+    def check(self, name: Callable[[str], str] = str) -> None:
+        """A one-line ``FootsegError`` for a search that cannot be run, before any image is scored; each setting
+        called ``name(field)`` (a recipe's key, or a command line's option)."""
+        if not all(is_input_side(v) for v in self.sizes) or len(set(self.sizes)) != len(self.sizes):
+            raise FootsegError(f"{name('sizes')} must be distinct multiples of 32 from 32 to {MAX_INPUT_SIDE}, got "
+                               f"{list(self.sizes)}")
+        for key in ("region_peaks", "presences"):
+            levels = list(getattr(self, key))
+            if any(not 0 < v < 1 for v in levels) or len(set(levels)) != len(levels):  # NaN fails 0 < v
+                raise FootsegError(f"{name(key)} must be distinct numbers between 0 and 1, got {levels}")
+        if self.max_blob_rate is not None and not 0 <= self.max_blob_rate < 1:
+            raise FootsegError(f"{name('max_blob_rate')} must be at least 0 and below 1, got {self.max_blob_rate:g}")
+
 
 def choose_operating_point(predictor: Predictor, data: Path, search: PointSearch,
                            log: Callable[[str], None] = print, split: str = "val",
@@ -43,6 +57,8 @@ def choose_operating_point(predictor: Predictor, data: Path, search: PointSearch
     """The input side and the choice record (``chosen``, the threshold; ``region_peak`` and ``presence``, None for
     none; every score measured) for ``predictor`` on ``data``'s ``split``, each step logged in one line that calls
     the IoU ``scores`` foot IoU."""
+    from footseg.eval import evaluate
+
     own = predictor.input_size[0]
     curves = {}
     for size in search.sizes or [own]:
@@ -69,8 +85,8 @@ def choose_operating_point(predictor: Predictor, data: Path, search: PointSearch
     # each scored at what the steps before it chose, and a step not tried is off, as the folder records it.
     at = predictor.at_size(size).at_threshold(chosen).at_region_peak(0).at_presence(0)
     for key, levels, scores_of, setter in (
-            ("region_peak", search.region_peaks, evaluate.region_peak_ious, Predictor.at_region_peak),
-            ("presence", search.presences, evaluate.presence_ious, Predictor.at_presence)):
+            ("region_peak", search.region_peaks, evaluate.region_peak_ious, lambda p, v: p.at_region_peak(v)),
+            ("presence", search.presences, evaluate.presence_ious, lambda p, v: p.at_presence(v))):
         if not levels:
             continue
         by_level = scores_of(at, data, [0.0, *levels], split=split)
@@ -90,6 +106,8 @@ def _capped_point(predictor: Predictor, data: Path, search: PointSearch, log: Ca
     """The threshold, region peak and presence, tried together at the chosen side, with the best foot IoU of those
     that mark a blob on at most ``max_blob_rate`` of the validation frames with no foot; where none does, the fewest
     blobs (the run goes on, and the record says the cap was not met)."""
+    from footseg.eval import evaluate
+
     cap = search.max_blob_rate
     grid = evaluate.operating_points(predictor, data, evaluate.THRESHOLDS, [0.0, *search.region_peaks],
                                      [0.0, *search.presences], split=split)
@@ -126,25 +144,38 @@ def save_at_operating_point(source: Path, folder: Path, size: int, choice: dict[
     atomic_copy(source / WEIGHTS_NAME, folder / WEIGHTS_NAME)
     write_info(folder, dataclasses.replace(read_info(source), threshold=choice["chosen"], input_size=(size, size),
                                            region_peak=choice.get("region_peak"), presence=choice.get("presence")))
-    atomic_write_text(folder / CHOICE, json.dumps(choice, indent=1) + "\n")
+    atomic_write_text(folder / CHOICE_NAME, json.dumps(choice, indent=1) + "\n")
 
 
 def threshold_model(model: str | Path | None, data: str | Path, out: str | Path, search: PointSearch,
                     log: Callable[[str], None] = print) -> tuple[Path, dict[str, Any]]:
     """``footseg threshold``: ``model``'s operating point chosen on ``data``'s val split and saved into ``out``, a
-    new model folder (the weights are ``model``'s; an ``out`` holding files is refused, so nothing is overwritten).
-    The point is chosen on val/ so that test/ still judges it: a dataset without splits is refused."""
+    new model folder (the weights are ``model``'s; an ``out`` holding files, or inside ``model``'s folder, is refused,
+    so nothing is overwritten). The point is chosen on val/ so that test/ can still judge it: a dataset without
+    splits is refused. Warns where the point saved scores below the model's own on val/ (a search that left the
+    model's own point out), or where no point met ``max_blob_rate``."""
+    from footseg.data.io import read_mask
     from footseg.data.samples import has_splits
+    from footseg.eval import evaluate
+    from footseg.runtime.predictor import Predictor
     from footseg.runtime.resolve import resolve_model
 
+    search.check(lambda key: "--" + key.replace("_", "-"))
     ref = resolve_model(model)
     source, out, data = ref.folder, Path(out), Path(data)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and not out.is_dir():
+        raise FootsegError("is a file: --out is a new model folder", out)
+    if out.resolve().is_relative_to(source.resolve()):
+        raise FootsegError(f"is inside the model's folder {source}: choose a folder of its own", out)
+    if out.is_dir() and any(out.iterdir()):
         raise FootsegError("already holds files: choose another --out (or delete it)", out)
-    if data.is_dir() and not has_splits(data):  # a missing folder is named by the scoring itself
+    if data.is_dir() and not has_splits(data):
         raise FootsegError("has no split folders: the operating point is chosen on val/ and judged on test/ (a folder "
                            "that chose it would flatter it)", data)
-    _check(search)
+    samples = evaluate.labelled_samples(data, "val")  # a missing or empty val/, or a missing mask, named now
+    if search.max_blob_rate is not None and all(read_mask(s.mask).any() for s in samples):
+        raise FootsegError("its val split has no frame without foot, so --max-blob-rate has nothing to count",
+                           data / "val")
     before = read_info(source)
     predictor = Predictor(source, runtime="torch")  # the weights themselves, as a recipe's threshold stage scores them
     tried = [f"thresholds {min(evaluate.THRESHOLDS):.2f} to {max(evaluate.THRESHOLDS):.2f}"]
@@ -157,35 +188,32 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
     log(f"{ref.name}'s operating point on {data}'s val split: {'; '.join(tried)}{cap}")
     scores = f"{data.name or data} val"
     size, choice = choose_operating_point(predictor, data, search, log=log, scores=scores)
-    # the point it had, scored as the chosen one is: what the choice is worth (on a small val/ a point can win by
-    # chance, and then test/ says so)
+    # the point it had, scored as the chosen one was: what the choice is worth
     had = evaluate.evaluate(predictor, data, split="val")["iou"]
-    at = (predictor.at_size(size).at_threshold(choice["chosen"]).at_region_peak(choice.get("region_peak") or 0)
-          .at_presence(choice.get("presence") or 0))  # 0: off, as the saved config's none
-    now = evaluate.evaluate(at, data, split="val")["iou"]
+    now = chosen_iou(choice)
     choice["val_iou_before"], choice["val_iou_after"] = had, now
     save_at_operating_point(source, out, size, choice)
     was = _point_text(before.input_size[0], before.threshold, before.region_peak, before.presence)
     log(f"saved {out}: {_point_text(size, choice['chosen'], choice.get('region_peak'), choice.get('presence'))}, "
         f"{scores} foot IoU {100 * now:.2f}; at its point before ({was}) {100 * had:.2f}")
+    if now < had:
+        warnings.warn(FootsegWarning(f"{out}: scores below the point {ref.name} had on val/ ({100 * now:.2f} against "
+                                     f"{100 * had:.2f}): the search left that point out; {ref.name} serves better"),
+                      stacklevel=2)
+    if choice.get("cap_met") is False:
+        warnings.warn(FootsegWarning(f"{out}: no point met --max-blob-rate {search.max_blob_rate:g}; the one with "
+                                     f"the fewest blobs was saved ({100 * choice['blob_rate']:.1f} %)"), stacklevel=2)
     return out, choice
 
 
-def _check(search: PointSearch) -> None:
-    """Every level a valid one, before a pass over the images is spent."""
-    from footseg.runtime.resolve import check_input_side
-
-    for size in search.sizes:
-        check_input_side(size)
-    try:
-        for peak in search.region_peaks:
-            check_region_peak(peak)
-        for presence in search.presences:
-            check_presence(presence)
-    except ValueError as exc:
-        raise FootsegError(str(exc)) from exc
-    if search.max_blob_rate is not None and not 0.0 <= search.max_blob_rate <= 1.0:
-        raise FootsegError(f"max blob rate must be a share between 0 and 1, got {search.max_blob_rate:g}")
+def chosen_iou(choice: dict[str, Any]) -> float:
+    """The validation foot IoU at the point a choice record chose: its last step's score there."""
+    if "val_iou_at_point" in choice:  # chosen together, under a blob cap
+        return choice["val_iou_at_point"]
+    for key in ("presence", "region_peak"):  # the step chosen last, where it was tried
+        if f"val_iou_by_{key}" in choice:
+            return choice[f"val_iou_by_{key}"][f"{choice[key] or 0:g}"]
+    return choice["val_iou"][f"{choice['chosen']:.2f}"]
 
 
 def _point_text(size: int, threshold: float, peak: float | None, presence: float | None) -> str:

@@ -15,6 +15,7 @@ from footseg.errors import FootsegError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+CHOICE_NAME = "choice.json"  # beside a chosen model's weights: every score it was chosen from (select, threshold)
 # Models shipped inside the package, each a saved model folder named after its architecture, with a MODEL_CARD.md.
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 DEFAULT_THRESHOLD = 0.5

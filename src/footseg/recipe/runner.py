@@ -25,10 +25,10 @@ from typing import Any
 from footseg.atomic import atomic_copy, atomic_write_text, check_writable
 from footseg.data.synth.engine import MANIFEST, image_paths, read_manifest, setting_differences, stored_settings
 from footseg.errors import FootsegError, require_folder
-from footseg.models.info import PRETRAINED_DIR, WEIGHTS_NAME, read_info
+from footseg.models.info import CHOICE_NAME, PRETRAINED_DIR, WEIGHTS_NAME, read_info
 from footseg.provenance import sha256_file
 from footseg.recipe.environment import device_name, gl_strings, versions
-from footseg.recipe.layout import CHOICE, EXPORT_FILES, RESULT, STAMPS
+from footseg.recipe.layout import EXPORT_FILES, RESULT, STAMPS
 from footseg.recipe.schema import KEYS, SHIPPED, Recipe, Stage, describe, synth_settings, train_config
 from footseg.train.history import best_val_iou, read_history
 
@@ -206,7 +206,7 @@ class RecipeRun:
         if stage.kind == "prune":
             return (folder / WEIGHTS_NAME).is_file() and (folder / "config.json").is_file()
         if stage.kind in ("select", "threshold"):
-            return all((folder / f).is_file() for f in (WEIGHTS_NAME, "config.json", CHOICE))
+            return all((folder / f).is_file() for f in (WEIGHTS_NAME, "config.json", CHOICE_NAME))
         return self.export_file(stage).is_file()
 
     def begun(self, stage: Stage) -> bool:
@@ -405,7 +405,7 @@ class RecipeRun:
         folder.mkdir(parents=True, exist_ok=True)
         for name in (WEIGHTS_NAME, "config.json"):
             atomic_copy(self.model_folder(chosen) / name, folder / name)
-        atomic_write_text(folder / CHOICE, json.dumps({"chosen": chosen, "val_iou": scores}, indent=1) + "\n")
+        atomic_write_text(folder / CHOICE_NAME, json.dumps({"chosen": chosen, "val_iou": scores}, indent=1) + "\n")
         self.log(f"  chose {chosen} (synthetic validation foot IoU "
                  + ", ".join(f"{n} {100 * v:.2f}" for n, v in scores.items()) + ")")
         return {"chosen": chosen, "val_iou": scores}

@@ -37,10 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from footseg.config import LOSSES, MAX_INPUT_SIDE, TrainConfig, is_input_side
+from footseg.config import LOSSES, TrainConfig
 from footseg.data.synth.engine import INGREDIENTS, SynthSettings
 from footseg.data.synth.floors import split_of
 from footseg.errors import FootsegError
+from footseg.eval.operating_point import PointSearch
 from footseg.models.registry import ARCHITECTURES
 from footseg.runtime.onnx_model import MAX_OPSET
 
@@ -435,15 +436,8 @@ class _Parser:
                 if not s["candidates"]:
                     raise FootsegError("candidates is empty")
             elif kind == "threshold":
-                if not all(is_input_side(v) for v in s["sizes"]) or len(set(s["sizes"])) != len(s["sizes"]):
-                    raise FootsegError(f"sizes must be distinct multiples of 32 from 32 to {MAX_INPUT_SIDE}, got "
-                                       f"{s['sizes']}")
-                for key in ("region_peaks", "presences"):
-                    levels = s[key]
-                    if any(not 0 < v < 1 for v in levels) or len(set(levels)) != len(levels):
-                        raise FootsegError(f"{key} must be distinct numbers between 0 and 1, got {levels}")
-                if s["max_blob_rate"] is not None and not 0 <= s["max_blob_rate"] < 1:
-                    raise FootsegError(f"max_blob_rate must be at least 0 and below 1, got {s['max_blob_rate']}")
+                PointSearch(sizes=s["sizes"], region_peaks=s["region_peaks"], presences=s["presences"],
+                            max_blob_rate=s["max_blob_rate"]).check()
             elif kind == "train":
                 if s["model"] not in ARCHITECTURES:
                     raise FootsegError(f"model {s['model']!r} is not one of: {', '.join(ARCHITECTURES)}")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from footseg.errors import FootsegError, require_folder
-from footseg.recipe.layout import CHOICE
+from footseg.models.info import CHOICE_NAME
 from footseg.recipe.runner import RecipeRun
 from footseg.recipe.schema import Recipe, parse_recipe
 
@@ -55,7 +55,7 @@ def _preface(run: RecipeRun, pending: list[str]) -> str:
                      "then rewrites this report); the tables hold the networks that finished their whole budget.")
     for stage in recipe.stages:
         if stage.kind == "select" and stage.name not in pending:
-            choice = json.loads((run.folder(stage) / CHOICE).read_text())
+            choice = json.loads((run.folder(stage) / CHOICE_NAME).read_text())
             scores = ", ".join(f"{name} {100 * v:.2f}" for name, v in choice["val_iou"].items())
             parts.append(f"\nStage `{stage.name}` chose **{choice['chosen']}** by best foot IoU on the synthetic "
                          f"validation split ({scores}).")
