@@ -143,6 +143,12 @@ def test_onnx_files_run_in_their_own_runtime(saved_model: Path, tiny_dataset: Pa
         assert 0 < row["params"] <= torch_row["params"]  # BatchNorm is folded into the convolutions
     assert [r["iou"] for r in rows] == [pytest.approx(evaluate(f, tiny_dataset)["iou"]) for f in (fp32, int8)]
     assert rows[0]["size_mb"] == pytest.approx(fp32.stat().st_size / 1e6)
+    # two files of one name, from two folders: each row is named as it was typed, so the table tells them apart
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copyfile(fp32, other / "net.onnx")
+    rows, _ = benchmark([str(fp32), str(other / "net.onnx")], runs=1, warmup=0, runtimes=["onnx"])
+    assert [r["model"] for r in rows] == [str(fp32), str(other / "net.onnx")]
 
 
 def test_default_cli_is_torch_at_one_thread(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -230,6 +236,7 @@ def test_a_model_folders_own_int8_export_is_timed_while_its_weights_are_its(
     saved_model: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from footseg.deploy.quantize import INT8_NAME, own_int8
+    from footseg.models.saved import save_model
     from footseg.runtime.resolve import resolve_model
 
     folder = tmp_path / "model"
@@ -250,6 +257,14 @@ def test_a_model_folders_own_int8_export_is_timed_while_its_weights_are_its(
     # at another side than its own either
     weights.write_bytes(weights.read_bytes()[:-1])
     assert own_int8(resolve_model(str(folder)).at_size(96)) is None
+    # trained again for real: the refusal says why the file there does not serve
+    network, info = resolve_model(str(folder)).load()
+    with torch.no_grad():
+        next(network.parameters()).add_(1.0)
+    save_model(network, folder, info)
+    assert main(main_args) == 2
+    err = capsys.readouterr().err
+    assert f"(model: its {INT8_NAME} was exported from other weights (trained again since?))" in err, err
 
 
 def _fake_peer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> None:

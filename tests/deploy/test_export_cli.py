@@ -103,6 +103,7 @@ def test_a_folders_own_int8_export_serves_where_no_option_asks_for_another(
     assert main(["export", str(model_copy), "--format", "web", "--precision", "int8", "--out", str(site)]) == 2
     err = capsys.readouterr().err
     assert "needs --calib DIR" in err and "options" not in err
+    assert f"({model_copy}: its model.int8.onnx was exported from other weights (trained again since?))" in err
     assert (site / "model.onnx").read_bytes() == made  # the earlier site is left as it was
 
 

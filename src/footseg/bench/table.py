@@ -34,7 +34,7 @@ from footseg.bench.cost import (
 )
 from footseg.bench.peer import PEER_RUNTIMES, peer_rows
 from footseg.deploy.export import export_onnx
-from footseg.deploy.quantize import export_int8, own_int8
+from footseg.deploy.quantize import export_int8, own_int8, own_int8_or_why
 from footseg.errors import FootsegError, require_folder
 from footseg.eval.evaluate import evaluate
 from footseg.models.info import WEIGHTS_NAME, SavedModelInfo, pretrained_models
@@ -106,6 +106,7 @@ class Target:
     info: SavedModelInfo | None = None
     onnx_file: Path | None = None
     int8_file: Path | None = None  # the model's own int8 file (``own_int8``), timed at its own side
+    int8_stale: str = ""  # why a folder's int8 file is not its own (``own_int8_or_why``), for a refusal to name
 
     def own_int8(self, side: int | None) -> Path | None:
         """The int8 file to time at ``side`` without calibrating one: its own, at the model's own side."""
@@ -127,7 +128,9 @@ def resolve_target(ref: str) -> Target:
     if resolved.onnx:
         return Target(name=resolved.name, weights=weights, onnx_file=resolved.path)
     module, info = resolved.load()
-    return Target(name=resolved.name, weights=weights, module=module, info=info, int8_file=own_int8(resolved))
+    int8_file, int8_stale = own_int8_or_why(resolved)
+    return Target(name=resolved.name, weights=weights, module=module, info=info, int8_file=int8_file,
+                  int8_stale=int8_stale)
 
 
 def target_side(target: Target, size: int | None = None) -> int | None:
@@ -177,8 +180,9 @@ def calibration_data(data: Path | None, runtimes: Sequence[str], targets: Sequen
                                           for t, side in zip(targets, sides, strict=True)):
         return None
     if data is None or not (data / "train").is_dir():
+        stale = "".join(f" ({t.name}: {t.int8_stale})" for t in targets if t.int8_stale)
         raise FootsegError(f"onnx-int8 rows need --data DIR with a train/ split to calibrate on {CALIBRATION_HINT}; "
-                           "photos kept to judge a model are no calibration set")
+                           f"photos kept to judge a model are no calibration set{stale}")
     return data
 
 
@@ -301,6 +305,10 @@ def benchmark(
     if data is not None:
         require_folder(data, "dataset folder")
     targets = [resolve_target(name) for name in names]  # fail on a bad name before timing anything
+    shared = {t.name for t in targets if sum(u.name == t.name for u in targets) > 1}
+    for target, given in zip(targets, names, strict=True):
+        if target.name in shared:  # two folders' model.onnx: each row named as it was typed
+            target.name = str(given)
     sides = [target_side(target, size) for target in targets]  # and on a side that cannot be timed
     calib = calibration_data(data, runtimes, targets, sides)
     with tempfile.TemporaryDirectory(prefix="footseg-bench-") as tmp:

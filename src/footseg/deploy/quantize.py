@@ -356,20 +356,27 @@ def own_int8(ref: ModelRef) -> Path | None:
     (``shipped_int8``), or a model folder's ``model.int8.onnx`` that ``footseg export`` made from the folder's very
     weights file (its ``WEIGHTS_KEY``) and network, as a folder's ``model.onnx`` runs in its weights' place; else None
     (no such file, one of weights trained again since, or ``ref`` asked for at another side)."""
+    return own_int8_or_why(ref)[0]
+
+
+def own_int8_or_why(ref: ModelRef) -> tuple[Path | None, str]:
+    """``own_int8``'s file, or None and why a model folder's ``model.int8.onnx`` is not its own, in words to follow
+    the folder's path (the weights were trained again since, ...); "" where there is no such file, or where ``ref``
+    is asked for at another side (which no file of its own serves)."""
     if ref.shipped or ref.onnx:
-        return shipped_int8(ref)
+        return shipped_int8(ref), ""
     path = ref.folder / INT8_NAME
     if not path.is_file():
-        return None
+        return None, ""
     try:
         if ref.size is not None and (ref.size, ref.size) != tuple(read_info(ref.folder).input_size):
-            return None
+            return None, ""
         meta = {p.key: p.value for p in read_onnx(path, load_external_data=False).metadata_props}
         why = not_current_export(ref.folder, path, "int8", meta.get(PRECISION_KEY, "fp32"), meta.get(WEIGHTS_KEY),
                                  info_from_metadata(meta, path))
     except (FootsegError, OSError):  # unreadable: one made anew from the weights serves instead
-        return None
-    return None if why else path
+        return None, f"its {INT8_NAME} cannot be read"
+    return (None, why) if why else (path, "")
 
 
 def _int8_beside(ref: ModelRef) -> Path | None:
@@ -403,13 +410,14 @@ def own_int8_as_asked(ref: ModelRef, calib_n: int = SHIPPED_CALIB_N, method: str
     model ships, or a model folder's current ``footseg export --format onnx-int8`` (``own_int8``; what it was
     calibrated with is not recorded, so any option given rules it out); else the one-line error that int8 needs
     images to calibrate on, naming the options that rule the file out."""
-    own = _int8_beside(ref) if ref.shipped else own_int8(ref)
+    own, stale = (_int8_beside(ref), "") if ref.shipped else own_int8_or_why(ref)
     unlike = unlike_shipped(ref, calib_n, method, keep_fp32, opset, dynamic_batch, min_stride) if own else []
     if own is None or unlike:
         given = ", ".join(unlike)
-        why = "" if not unlike else (f" (the int8 file {ref.name} ships does not match the {given} given)"
-                                     if ref.shipped else f" (the folder's own {INT8_NAME} was made with options it "
-                                                         f"does not record, so the {given} given rule it out)")
+        why = f" ({ref.folder}: {stale})" if stale else "" if not unlike else (
+            f" (the int8 file {ref.name} ships does not match the {given} given)" if ref.shipped else
+            f" (the folder's own {INT8_NAME} was made with options it does not record, so the {given} given rule it "
+            "out)")
         raise FootsegError("int8 export needs --calib DIR, images like those the model will see (e.g. a "
                            f"`footseg synth` render), to calibrate activation ranges on{why}")
     return own
