@@ -372,26 +372,37 @@ def _own_int8_words(model: ModelRef) -> str:
 
 
 def _cmd_threshold(args: argparse.Namespace) -> int:
+    from footseg.deploy.carry import carry_exports
     from footseg.eval.operating_point import PointSearch, threshold_model
+    from footseg.runtime.resolve import resolve_model
 
     search = PointSearch(sizes=args.sizes, region_peaks=args.region_peaks, presences=args.presences,
                          max_blob_rate=args.max_blob_rate)
     out, _ = threshold_model(args.model, args.data, args.out, search)
-    judge = f"`{_command()} eval {out} --data {args.data}` scores it on test/; " if (
+    carried = carry_exports(resolve_model(args.model), out)
+    if carried:
+        print(f"carried {' and '.join(p.name for p in carried)}, with the new point: it runs in ONNX Runtime")
+    judge = f"`{_command()} eval {out} --data {args.data}` scores it on test/" if (
         Path(args.data) / "test").is_dir() else ""
-    print(f"{judge}`{_command()} export {out}` writes its ONNX file")
+    export = "" if any(p.name == "model.onnx" for p in carried) else f"`{_command()} export {out}` writes its ONNX file"
+    if judge or export:
+        print("; ".join(filter(None, (judge, export))))
     return 0
 
 
-def _levels(kind: type) -> Callable[[str], list]:
-    """A comma-separated list of ``kind`` (``none``: an empty list), for argparse."""
+def _levels(kind: type, none: bool = False) -> Callable[[str], list]:
+    """A comma-separated list of ``kind`` for argparse (with ``none``, the word none: an empty list)."""
     def parse(text: str) -> list:
-        if text.strip().lower() == "none":
+        if none and text.strip().lower() == "none":
             return []
         try:
-            return [kind(part) for part in text.split(",") if part.strip()]
+            values = [kind(part) for part in text.split(",")]
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a comma-separated list of {kind.__name__}s: {text!r}") from None
+            values = []
+        if not values:
+            raise argparse.ArgumentTypeError(f"not a comma-separated list of {kind.__name__}s"
+                                             f"{' (or none)' if none else ''}: {text!r}")
+        return values
     return parse
 
 
@@ -688,7 +699,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sizes", type=_levels(int), default=[], metavar="S,S,...",
                    help="input sides to try, multiples of 32 (default: the model's own only; listed, its own is "
                         "tried only if it is listed)")
-    s.add_argument("--region-peaks", type=_levels(float), default=[0.95, 0.98, 0.99, 0.995], metavar="P,P,...|none",
+    s.add_argument("--region-peaks", type=_levels(float, none=True), default=[0.95, 0.98, 0.99, 0.995],
+                   metavar="P,P,...|none",
                    help="region peaks to try beside none, after the threshold (default: the default model's recipe's "
                         "0.95,0.98,0.99,0.995; none: no region peak)")
     s.add_argument("--presences", type=_levels(float), default=[], metavar="P,P,...",

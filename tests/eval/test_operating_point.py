@@ -43,6 +43,12 @@ def test_threshold_saves_the_weights_at_the_best_val_point_and_says_what_it_was_
     assert f"data val foot IoU {100 * after:.2f}; at its point before (64 px, threshold 0.5, region peak none, " \
            f"presence none) {100 * before:.2f}" in printed
     assert f"eval {out} --data {tiny_dataset}` scores it on test/" in printed
+    assert f"on {tiny_dataset}'s val split (4 images): thresholds 0.10 to 0.90; region peaks 0.6, 0.9" in printed
+    # what it was chosen for and on
+    assert (choice["model"], choice["data"], choice["val_images"]) == (str(saved_model), str(tiny_dataset), 4)
+    # each step's line has what it passed over beside it: none where a level was kept, else the best level
+    kept, shown = ("(none: ", f"{best:g}") if best else ("(the best level, ", "none")
+    assert f"  region peak {shown}: data val foot IoU {100 * peaks[best]:.2f} {kept}" in printed
 
 
 def test_threshold_region_peaks_none_tries_none_and_sizes_choose_the_side(saved_model: Path, tiny_dataset: Path,
@@ -80,8 +86,8 @@ def test_threshold_warns_where_the_point_saved_is_worse_than_the_models_own(
                  "--sizes", "32"]) == 0
     warning = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert len(warning) == 1 and re.search(
-        rf"footseg: warning: {tmp_path / 'p'}: scores below the point model had on val/ \(.* against "
-        rf"{100 * own[best]:.2f}\): the search left that point out; model serves better", warning[0]), warning
+        rf"footseg: warning: {tmp_path / 'p'}: scores below the point {model_copy} had on val/ \(.* against "
+        rf"{100 * own[best]:.2f}\): the search left that point out; {model_copy} serves better", warning[0]), warning
     choice = json.loads((tmp_path / "p" / "choice.json").read_text())
     assert choice["val_iou_after"] == pytest.approx(evaluate(tmp_path / "p", tiny_dataset, split="val")["iou"])
     assert choice["val_iou_before"] == own[best]
@@ -129,6 +135,7 @@ def test_threshold_refuses_what_it_cannot_do_well_before_a_pass_over_the_images(
     no_val = Path(shutil.copytree(tiny_dataset, tmp_path / "no_val", ignore=shutil.ignore_patterns("val")))
     cases = [
         ([model, "--data", data, "--out", str(full)], f"{full}: already holds files: choose another --out"),
+        ([model, "--data", data, "--out", model], f"{saved_model}: is the model's folder itself"),
         ([model, "--data", data, "--out", str(tmp_path / "file")], f"{tmp_path / 'file'}: is a file"),
         ([model, "--data", data, "--out", str(saved_model / "sub")],
          f"{saved_model / 'sub'}: is inside the model's folder {saved_model}"),
@@ -148,6 +155,10 @@ def test_threshold_refuses_what_it_cannot_do_well_before_a_pass_over_the_images(
          "--max-blob-rate must be at least 0 and below 1, got 2"),
         ([str(fp32_onnx), "--data", data, "--out", new], "an exported ONNX file has no PyTorch weights"),
     ]
+    bad = Path(shutil.copytree(tiny_dataset, tmp_path / "bad"))
+    for mask in sorted((bad / "val" / "masks").iterdir())[:2]:
+        mask.write_bytes(b"not a png")
+    cases.append(([model, "--data", str(bad), "--out", new], f"(and 1 more; run `footseg check {bad}`)"))
     for args, message in cases:
         assert main(["threshold", *args]) == 2, args
         err = capsys.readouterr().err

@@ -69,7 +69,8 @@ DEFAULT_PRECISION = "fp32"  # faster in the browser; see the module doc and WEB_
 WEB_TIMINGS = {"fp32": 4.6, "int8": 5.2, "int8-every-layer": 10.5}
 ENV_DIST = "FOOTSEG_ORT_DIST"
 REPO_WEB = Path(__file__).resolve().parents[3] / "web"
-NPM_HINT = "run `npm ci --prefix web` in the footseg repository (or `make test`, which does it)"
+NPM_HINT = ("run `npm ci --prefix web` in the footseg repository (or `make test`, which does it), or name an "
+            f"onnxruntime-web dist/ folder in {ENV_DIST}")
 
 
 def ort_dist() -> Path:

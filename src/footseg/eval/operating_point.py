@@ -94,7 +94,10 @@ def choose_operating_point(predictor: Predictor, data: Path, search: PointSearch
         best = max(by_level, key=lambda p, by_level=by_level: (by_level[p], p == 0.0, -p))
         choice[key] = best or None
         choice[f"val_iou_by_{key}"] = {f"{p:g}": v for p, v in by_level.items()}
-        against = f" (none: {100 * by_level[0.0]:.2f})" if best else ""
+        others = max((p for p in by_level if p), key=lambda p, by_level=by_level: by_level[p])
+        # beside it, the best of what was passed over: none, or the best level where none was kept
+        against = (f" (none: {100 * by_level[0.0]:.2f})" if best else
+                   f" (the best level, {others:g}: {100 * by_level[others]:.2f})")
         log(f"  {key.replace('_', ' ')} {f'{best:g}' if best else 'none'}: {scores} foot IoU "
             f"{100 * by_level[best]:.2f}{against}")
         at = setter(at, best)
@@ -154,6 +157,7 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
     so nothing is overwritten). The point is chosen on val/ so that test/ can still judge it: a dataset without
     splits is refused. Warns where the point saved scores below the model's own on val/ (a search that left the
     model's own point out), or where no point met ``max_blob_rate``."""
+    from footseg.data.check import require_valid
     from footseg.data.io import read_mask
     from footseg.data.samples import has_splits
     from footseg.eval import evaluate
@@ -166,13 +170,16 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
     if out.exists() and not out.is_dir():
         raise FootsegError("is a file: --out is a new model folder", out)
     if out.resolve().is_relative_to(source.resolve()):
-        raise FootsegError(f"is inside the model's folder {source}: choose a folder of its own", out)
+        inside = "is the model's folder itself" if out.resolve() == source.resolve() else (
+            f"is inside the model's folder {source}")
+        raise FootsegError(f"{inside}: choose a folder of its own", out)
     if out.is_dir() and any(out.iterdir()):
         raise FootsegError("already holds files: choose another --out (or delete it)", out)
     if data.is_dir() and not has_splits(data):
         raise FootsegError("has no split folders: the operating point is chosen on val/ and judged on test/ (a folder "
                            "that chose it would flatter it)", data)
-    samples = evaluate.labelled_samples(data, "val")  # a missing or empty val/, or a missing mask, named now
+    samples = evaluate.labelled_samples(data, "val")  # a missing or empty val/ named now
+    require_valid(data, ("val",))  # every unreadable file or missing mask counted, with `footseg check` to list them
     if search.max_blob_rate is not None and all(read_mask(s.mask).any() for s in samples):
         raise FootsegError("its val split has no frame without foot, so --max-blob-rate has nothing to count",
                            data / "val")
@@ -185,24 +192,32 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
             tried.append(f"{what} " + ", ".join(f"{v:g}" for v in levels))
     cap = "" if search.max_blob_rate is None else (
         f", together, under a blob on at most {100 * search.max_blob_rate:g} % of its frames with no foot")
-    log(f"{ref.name}'s operating point on {data}'s val split: {'; '.join(tried)}{cap}")
+    log(f"{ref.name}'s operating point on {data}'s val split ({len(samples)} images): {'; '.join(tried)}{cap}")
     scores = f"{data.name or data} val"
     size, choice = choose_operating_point(predictor, data, search, log=log, scores=scores)
     # the point it had, scored as the chosen one was: what the choice is worth
     had = evaluate.evaluate(predictor, data, split="val")["iou"]
     now = chosen_iou(choice)
     choice["val_iou_before"], choice["val_iou_after"] = had, now
+    # what it was chosen for and on, which a recipe's stamp records for its stages
+    choice.update(model=str(source), data=str(data.absolute()), val_images=len(samples))
     save_at_operating_point(source, out, size, choice)
     was = _point_text(before.input_size[0], before.threshold, before.region_peak, before.presence)
     log(f"saved {out}: {_point_text(size, choice['chosen'], choice.get('region_peak'), choice.get('presence'))}, "
         f"{scores} foot IoU {100 * now:.2f}; at its point before ({was}) {100 * had:.2f}")
     if now < had:
-        warnings.warn(FootsegWarning(f"{out}: scores below the point {ref.name} had on val/ ({100 * now:.2f} against "
-                                     f"{100 * had:.2f}): the search left that point out; {ref.name} serves better"),
+        warnings.warn(FootsegWarning(f"{out}: scores below the point {source} had on val/ ({100 * now:.2f} against "
+                                     f"{100 * had:.2f}): the search left that point out; {source} serves better"),
                       stacklevel=2)
+    if choice["chosen"] in (min(evaluate.THRESHOLDS), max(evaluate.THRESHOLDS)):
+        warnings.warn(FootsegWarning(f"{out}: threshold {choice['chosen']:g} is at the end of the range tried "
+                                     f"({min(evaluate.THRESHOLDS):.2f} to {max(evaluate.THRESHOLDS):.2f}): the best "
+                                     "point may lie beyond it"), stacklevel=2)
     if choice.get("cap_met") is False:
+        more = "" if search.presences else " (a presence gate, --presences 0.99,0.999, clears whole frames)"
         warnings.warn(FootsegWarning(f"{out}: no point met --max-blob-rate {search.max_blob_rate:g}; the one with "
-                                     f"the fewest blobs was saved ({100 * choice['blob_rate']:.1f} %)"), stacklevel=2)
+                                     f"the fewest blobs was saved ({100 * choice['blob_rate']:.1f} %){more}"),
+                      stacklevel=2)
     return out, choice
 
 

@@ -51,7 +51,10 @@ class ModelRef:
     def folder(self) -> Path:
         """The saved model folder; a ``FootsegError`` for an ONNX file, which has no PyTorch weights."""
         if self.onnx:
-            raise FootsegError("an exported ONNX file has no PyTorch weights; pass a saved model folder", self.path)
+            beside = self.path.parent
+            where = f" (its folder {beside} is one)" if (beside / WEIGHTS_NAME).is_file() else ""
+            raise FootsegError(f"an exported ONNX file has no PyTorch weights; pass a saved model folder{where}",
+                               self.path)
         return self.path
 
     def load(self, device: str | torch.device = "cpu") -> tuple[nn.Module, SavedModelInfo]:

@@ -451,7 +451,7 @@ class _Trainer:
             kept = [f"{k.replace('_', ' ')} {v:g}" for k, v in self.state.carried.items()]
             kept_text = ", ".join(kept[:-1]) + " and " + kept[-1] if len(kept) > 1 else kept[0]
             self._log(f"--init {cfg.init}: {run / 'best'} keeps its {kept_text}, chosen for the weights it starts "
-                      f"from (`footseg eval {run} --data DIR --split val --threshold T --region-peak P` scores others)")
+                      f"from (`footseg threshold {run} --data DIR --out FOLDER` chooses them for its own on val/)")
 
     # --- checkpoints -------------------------------------------------------------------------------------------
 

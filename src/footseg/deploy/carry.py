@@ -1,0 +1,64 @@
+"""A model's exports carried to a model folder of the same weights and network with other decisions (threshold,
+region peak, presence gate: what ``footseg threshold`` changes), so that folder runs in ONNX Runtime and keeps the
+default's recipe-made int8 file without exporting or calibrating anything again.
+
+The threshold, region peak and presence are applied outside the graph, so an export serves every such folder; its
+metadata is rewritten to the folder's config, which an app reading the file alone (``examples/onnx_app.py``) applies,
+and names the folder's weights, by which footseg knows it for theirs (``not_current_export``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from footseg.deploy.export import save_onnx
+from footseg.deploy.quantize import INT8_NAME, own_int8
+from footseg.errors import FootsegError
+from footseg.models.info import WEIGHTS_NAME, read_info
+from footseg.provenance import sha256_file
+from footseg.runtime.onnx_model import (
+    FP32_NAME,
+    OUTPUT_KEY,
+    PRECISION_KEY,
+    WEIGHTS_KEY,
+    info_from_metadata,
+    info_to_metadata,
+    own_export,
+    read_onnx,
+    same_network,
+)
+from footseg.runtime.resolve import ModelRef
+
+_FOOTSEG_KEYS = "footseg."  # the prefix of every key info_to_metadata writes
+
+
+def carry_exports(source: ModelRef, folder: Path) -> list[Path]:
+    """``source``'s own exports (its current ``model.onnx``; its int8 file, ``own_int8``) written into ``folder``,
+    which holds the same weights file and network with other decisions: each with ``folder``'s config and weights'
+    sha256 as its metadata. An export of another side than ``folder``'s (an export fixes its side) is not carried.
+    Returns the files written."""
+    digest = sha256_file(folder / WEIGHTS_NAME)
+    if digest != sha256_file(source.folder / WEIGHTS_NAME):
+        raise FootsegError(f"holds other weights than {source.folder}: exports are carried only between folders of "
+                           "one weights file", folder)
+    info = read_info(folder)
+    exports = [(path, "fp32") for path in [source.folder / FP32_NAME] if own_export(source.folder)[0] is not None]
+    exports += [(path, "int8") for path in [own_int8(source)] if path is not None]
+    carried = []
+    for path, precision in exports:
+        proto = read_onnx(path)
+        meta = {p.key: p.value for p in proto.metadata_props}
+        if meta.get(PRECISION_KEY) != precision or not same_network(info_from_metadata(meta, path), info):
+            continue
+        wanted = info_to_metadata(info, precision)
+        wanted[WEIGHTS_KEY] = digest
+        if OUTPUT_KEY in meta:
+            wanted[OUTPUT_KEY] = meta[OUTPUT_KEY]
+        # every footseg key replaced, so a decision the folder does not make (a region peak of none) is not left over
+        kept = [p for p in proto.metadata_props if not p.key.startswith(_FOOTSEG_KEYS)]
+        del proto.metadata_props[:]
+        proto.metadata_props.extend(kept)
+        for key, value in wanted.items():
+            proto.metadata_props.add(key=key, value=value)
+        carried.append(save_onnx(proto, folder / (FP32_NAME if precision == "fp32" else INT8_NAME)))
+    return carried
