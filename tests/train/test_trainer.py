@@ -778,3 +778,23 @@ def test_a_stopped_cli_train_says_how_to_continue_and_a_finished_run_is_not_trai
     assert main([*argv, "--resume"]) == 0  # finished: says so, and trains no epoch 3 of 2
     out = capsys.readouterr().out.split("best model:")[-2]  # what the second resume said
     assert f"{run}: trained before, all 2 epochs (best val IoU" in out and "epoch 3" not in out
+
+
+def test_a_stop_asked_for_while_the_last_epoch_is_saved_finishes_the_run(tiny_dataset: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    # Ctrl-C as the last epoch is scored and saved: the run is complete, and says so, instead of a stop to resume
+    real_end_epoch = trainer._Trainer._end_epoch
+
+    def end_epoch_then_ctrl_c(self: trainer._Trainer) -> None:
+        real_end_epoch(self)
+        if self.state.epoch == self.cfg.epochs:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(trainer._Trainer, "_end_epoch", end_epoch_then_ctrl_c)
+    run = tmp_path / "run"
+    best = trainer.train(_cfg(tiny_dataset, run, steps_per_epoch=1))
+    assert best == run / "best" and (best / "config.json").is_file()
+    err = capsys.readouterr().err
+    assert "SIGINT came after the last epoch: the run is complete" in err and "stopped by" not in err
+    assert load_checkpoint(run / "checkpoint.pt")["progress"]["epoch"] == 2

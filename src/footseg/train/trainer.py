@@ -572,7 +572,8 @@ class _Trainer:
                 while self.state.epoch < self.cfg.epochs:
                     self._train_epoch(stop)
                     self._end_epoch()
-                    if self._stop_requested(stop):
+                    # a stop asked for while the last epoch was scored and saved comes after the end: nothing to stop
+                    if self.state.epoch < self.cfg.epochs and self._stop_requested(stop):
                         raise _StopError
             except Exception as exc:
                 # A DataLoader whose workers caught the same Ctrl-C fails with its own error: still a stop.
@@ -588,6 +589,8 @@ class _Trainer:
                 self._log(message, err=True)
                 raise KeyboardInterrupt(message) from exc
         s = self.state
+        if stop.signum is not None:
+            self._log(f"{stop.name} came after the last epoch: the run is complete", err=True)
         if s.init_iou is not None and s.best_iou < s.init_iou:
             self._log(f"warning: no epoch beat --init {self.cfg.init} as it was (val iou {s.best_iou:.4f} at best, "
                       f"{s.init_iou:.4f} before the first step, both at the argmax): {self.run / 'best'} scores lower "
