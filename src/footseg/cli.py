@@ -40,7 +40,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from footseg.config import TrainConfig
-    from footseg.train.trainer import train
+    from footseg.train.trainer import StopAfterTheRun, train
 
     # Only the options given are in ``args`` (the parser's defaults are suppressed): each named like a TrainConfig field
     # sets it, the --no-* switches negated. The rest come from the run's own config.json where --resume continues
@@ -62,6 +62,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cfg = TrainConfig(**{**_network_of_init(given), **given})
     try:
         best = train(cfg, resume=resume)
+    except StopAfterTheRun:
+        raise  # complete: nothing to continue
     except KeyboardInterrupt:
         if os.environ.get("RANK", "0") == "0" and (Path(cfg.out) / "checkpoint.pt").is_file():
             print(f"footseg train: continue with: {_command()} train --out {cfg.out} --resume", file=sys.stderr)

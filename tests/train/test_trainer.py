@@ -783,7 +783,10 @@ def test_a_stopped_cli_train_says_how_to_continue_and_a_finished_run_is_not_trai
 def test_a_stop_asked_for_while_the_last_epoch_is_saved_finishes_the_run(tiny_dataset: Path, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch,
                                                                           capsys: pytest.CaptureFixture) -> None:
-    # Ctrl-C as the last epoch is scored and saved: the run is complete, and says so, instead of a stop to resume
+    # Ctrl-C as the last epoch is scored and saved: the run is complete and says so, not a stop to resume; the stop
+    # still stops what called it (a recipe's next stage)
+    from footseg.cli import main
+
     real_end_epoch = trainer._Trainer._end_epoch
 
     def end_epoch_then_ctrl_c(self: trainer._Trainer) -> None:
@@ -793,8 +796,14 @@ def test_a_stop_asked_for_while_the_last_epoch_is_saved_finishes_the_run(tiny_da
 
     monkeypatch.setattr(trainer._Trainer, "_end_epoch", end_epoch_then_ctrl_c)
     run = tmp_path / "run"
-    best = trainer.train(_cfg(tiny_dataset, run, steps_per_epoch=1))
-    assert best == run / "best" and (best / "config.json").is_file()
-    err = capsys.readouterr().err
-    assert "SIGINT came after the last epoch: the run is complete" in err and "stopped by" not in err
+    with pytest.raises(trainer.StopAfterTheRun, match="SIGINT came after the last epoch: the run is complete"):
+        trainer.train(_cfg(tiny_dataset, run, steps_per_epoch=1))
+    assert (run / "best" / "config.json").is_file()
     assert load_checkpoint(run / "checkpoint.pt")["progress"]["epoch"] == 2
+    assert "stopped by" not in capsys.readouterr().err
+    argv = ["train", "--data", str(tiny_dataset), "--out", str(tmp_path / "cli"), "--model", "fastlinknet", "--width",
+            "0.25", "--size", "64", "--epochs", "1", "--batch-size", "2", "--steps-per-epoch", "1", "--workers", "0",
+            "--no-progress"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "the run is complete" in err and "--resume" not in err and "footseg: interrupted" in err

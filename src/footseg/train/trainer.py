@@ -162,6 +162,11 @@ class _StopError(Exception):
     """Raised between steps once a stop was requested."""
 
 
+class StopAfterTheRun(KeyboardInterrupt):
+    """A stop asked for as the last epoch was scored and saved: the run is complete (nothing to resume), and the stop
+    still stops its caller, as any stop does."""
+
+
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Train ``cfg.model`` into the run folder ``cfg.out`` and return the folder of the best model, ``RUN/best``."""
     best = _run(cfg, resume, start=None)
@@ -589,18 +594,18 @@ class _Trainer:
                 self._log(message, err=True)
                 raise KeyboardInterrupt(message) from exc
         s = self.state
-        if stop.signum is not None:
-            self._log(f"{stop.name} came after the last epoch: the run is complete", err=True)
         if s.init_iou is not None and s.best_iou < s.init_iou:
             self._log(f"warning: no epoch beat --init {self.cfg.init} as it was (val iou {s.best_iou:.4f} at best, "
                       f"{s.init_iou:.4f} before the first step, both at the argmax): {self.run / 'best'} scores lower "
                       "on this validation split than the model it started from", err=True)
-        if not self.keep_best:
-            return None
         best = self.run / "best"
-        if not (best / "config.json").is_file():
+        if self.keep_best and not (best / "config.json").is_file():
             raise FootsegError("run finished without a best model (was best/ deleted?)", best)
-        return best
+        if stop.signum is not None:  # the run is complete; what was to follow it (a recipe's next stage) stops
+            message = f"{stop.name} came after the last epoch: the run is complete"
+            self._log(message, err=True)
+            raise StopAfterTheRun(message)
+        return best if self.keep_best else None
 
     def _stop_requested(self, stop: _StopRequest) -> bool:
         return self._agree(stop)[0]
