@@ -155,6 +155,11 @@ def test_export_errors_name_the_file(tmp_path: Path, model_copy: Path, tiny_data
     assert not (model_copy / "model.int8.onnx").exists()
     assert main(["export", str(model_copy), "--format", "onnx", "--calib", str(tiny_dataset)]) == 2  # unused otherwise
     assert "--calib, --min-stride and --keep-fp32 shape an int8 file" in capsys.readouterr().err
+    for out, fmt in (("m.txt", "onnx"), ("m.onnx.tmp", "onnx-int8"), ("m.onnx", "tflite")):
+        assert main(["export", str(model_copy), "--format", fmt, "--out", str(tmp_path / out)]) == 2
+        suffix = ".tflite" if fmt == "tflite" else ".onnx"
+        assert f"{tmp_path / out}: --format {fmt} writes a {suffix} file: name --out so" in capsys.readouterr().err
+        assert not (tmp_path / out).exists()
 
 
 def test_predictor_eval_and_predict_accept_onnx(
