@@ -325,10 +325,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise FootsegError("--calib, --min-stride and --keep-fp32 shape an int8 file: give --format onnx-int8, or "
                            "--format web --precision int8")
     if args.out is not None and args.format != "web":  # a web site's folder is checked by export_web
+        check_writable(args.out)
         suffix = ".tflite" if args.format == "tflite" else ".onnx"
         if Path(args.out).suffix.lower() != suffix:  # a file named for what it is not would be opened as that
             raise FootsegError(f"--format {args.format} writes a {suffix} file: name --out so", args.out)
-        check_writable(args.out)
     from footseg.runtime.resolve import resolve_model
 
     model = resolve_model(args.model).at_size(args.size)
