@@ -87,10 +87,46 @@ def test_threshold_warns_where_the_point_saved_is_worse_than_the_models_own(
     warning = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert len(warning) == 1 and re.search(
         rf"footseg: warning: {tmp_path / 'p'}: scores below the point {model_copy} had on val/ \(.* against "
-        rf"{100 * own[best]:.2f}\): the search left that point out; {model_copy} serves better", warning[0]), warning
+        rf"{100 * own[best]:.2f}\): the sides tried leave its own out", warning[0]), warning
     choice = json.loads((tmp_path / "p" / "choice.json").read_text())
     assert choice["val_iou_after"] == pytest.approx(evaluate(tmp_path / "p", tiny_dataset, split="val")["iou"])
     assert choice["val_iou_before"] == own[best]
+
+
+def test_threshold_keeps_the_models_own_point_where_the_search_passed_it_by(
+        model_copy: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # one step after another, a search can pass by a better pair (a threshold chosen without the region peak that
+    # then comes: the default on a first-person render); the own point scoring higher stands in for that here
+    from footseg.eval import evaluate as evaluate_module
+    from footseg.models.info import read_info, write_info
+
+    write_info(model_copy, dataclasses.replace(read_info(model_copy), threshold=0.45, region_peak=0.7))
+    real_evaluate = evaluate_module.evaluate
+
+    def own_scores_best(model: object, data: Path, split: str = "test", **kw: object) -> dict:
+        return {**real_evaluate(model, data, split=split, **kw), "iou": 0.99}
+
+    monkeypatch.setattr(evaluate_module, "evaluate", own_scores_best)
+    out = tmp_path / "p"
+    assert main(["threshold", str(model_copy), "--data", str(tiny_dataset), "--out", str(out), "--region-peaks",
+                 "0.6,0.9"]) == 0
+    printed = capsys.readouterr()
+    choice = json.loads((out / "choice.json").read_text())
+    config = read_info(out)
+    assert (config.input_size, config.threshold, config.region_peak, config.presence) == ((64, 64), 0.45, 0.7, None)
+    assert (choice["chosen"], choice["region_peak"], choice["val_iou_after"]) == (0.45, 0.7, 0.99)
+    searched = choice["searched_point"]
+    curve = choice["val_iou"]  # the search's own point is recorded beside: the best of its curve
+    assert curve[f"{searched['threshold']:.2f}"] == max(curve.values()) and searched["val_iou"] < 0.99
+    assert "(64 px, threshold 0.45, region peak 0.7, presence none) scores 99.00, the search's (64 px, threshold " \
+           f"{float(searched['threshold']):g}" in printed.out and ": its own kept" in printed.out
+    assert "warning" not in printed.err
+    # asked for other sides only, its own is no candidate: the search's point is saved, with the warning
+    assert main(["threshold", str(model_copy), "--data", str(tiny_dataset), "--out", str(tmp_path / "q"), "--sizes",
+                 "96"]) == 0
+    assert read_info(tmp_path / "q").input_size == (96, 96)
+    assert "the sides tried leave its own out" in capsys.readouterr().err
 
 
 def test_threshold_under_a_blob_cap_chooses_the_point_together(model_copy: Path, tiny_dataset: Path,

@@ -155,8 +155,11 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
     """``footseg threshold``: ``model``'s operating point chosen on ``data``'s val split and saved into ``out``, a
     new model folder (the weights are ``model``'s; an ``out`` holding files, or inside ``model``'s folder, is refused,
     so nothing is overwritten). The point is chosen on val/ so that test/ can still judge it: a dataset without
-    splits is refused. Warns where the point saved scores below the model's own on val/ (a search that left the
-    model's own point out), or where no point met ``max_blob_rate``."""
+    splits is refused. The model's own point is one of the candidates where its side is among those tried (and it
+    meets ``max_blob_rate``): one step after another, the search can pass it by (a threshold chosen without the region
+    peak that then comes), and where the own point scores at least as well on val/ it is kept. Warns where the point
+    saved scores below the model's own (its side not tried, or its blobs over the cap), or where no point met
+    ``max_blob_rate``."""
     from footseg.data.check import require_valid
     from footseg.data.io import read_mask
     from footseg.data.samples import has_splits
@@ -195,9 +198,26 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
     log(f"{ref.name}'s operating point on {data}'s val split ({len(samples)} images): {'; '.join(tried)}{cap}")
     scores = f"{data.name or data} val"
     size, choice = choose_operating_point(predictor, data, search, log=log, scores=scores)
-    # the point it had, scored as the chosen one was: what the choice is worth
-    had = evaluate.evaluate(predictor, data, split="val")["iou"]
-    now = chosen_iou(choice)
+    # the point it had, scored as the chosen one was: what the choice is worth, and a candidate of its own
+    own = evaluate.evaluate(predictor, data, split="val")
+    had, now = own["iou"], chosen_iou(choice)
+    own_point = (before.input_size[0], before.threshold, before.region_peak, before.presence)
+    searched = (size, choice["chosen"], choice.get("region_peak"), choice.get("presence"))
+    own_side_tried = before.input_size[0] == before.input_size[1] and (
+        before.input_size[0] in search.sizes or not search.sizes)
+    within_cap = search.max_blob_rate is None or (own["blob_rate"] or 0.0) <= search.max_blob_rate
+    why_not_own = "" if own_side_tried and within_cap else (
+        "the sides tried leave its own out" if not own_side_tried else
+        f"its own shows blobs on {100 * own['blob_rate']:.1f} % of the frames with no foot, over the cap")
+    if searched != own_point and had >= now and not why_not_own:
+        log(f"  its own point ({_point_text(*own_point)}) scores {100 * had:.2f}, the search's "
+            f"({_point_text(*searched)}) {100 * now:.2f}: its own kept")
+        choice["searched_point"] = dict(zip(("size", "threshold", "region_peak", "presence"), searched, strict=True),
+                                        val_iou=now)
+        size, now = own_point[0], had
+        choice.update(chosen=own_point[1], region_peak=own_point[2], presence=own_point[3])
+        if "size" in choice:
+            choice["size"] = size
     choice["val_iou_before"], choice["val_iou_after"] = had, now
     # what it was chosen for and on, which a recipe's stamp records for its stages
     choice.update(model=str(source), data=str(data.absolute()), val_images=len(samples))
@@ -207,8 +227,7 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
         f"{scores} foot IoU {100 * now:.2f}; at its point before ({was}) {100 * had:.2f}")
     if now < had:
         warnings.warn(FootsegWarning(f"{out}: scores below the point {source} had on val/ ({100 * now:.2f} against "
-                                     f"{100 * had:.2f}): the search left that point out; {source} serves better"),
-                      stacklevel=2)
+                                     f"{100 * had:.2f}): {why_not_own}"), stacklevel=2)
     if choice["chosen"] in (min(evaluate.THRESHOLDS), max(evaluate.THRESHOLDS)):
         warnings.warn(FootsegWarning(f"{out}: threshold {choice['chosen']:g} is at the end of the range tried "
                                      f"({min(evaluate.THRESHOLDS):.2f} to {max(evaluate.THRESHOLDS):.2f}): the best "
@@ -232,5 +251,6 @@ def chosen_iou(choice: dict[str, Any]) -> float:
 
 
 def _point_text(size: int, threshold: float, peak: float | None, presence: float | None) -> str:
+    """An operating point in words: side, threshold, region peak and presence gate."""
     return (f"{size} px, threshold {threshold:g}, region peak {'none' if peak is None else f'{peak:g}'}, presence "
             f"{'none' if presence is None else f'{presence:g}'}")
