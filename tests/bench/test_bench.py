@@ -264,7 +264,7 @@ def test_a_model_folders_own_int8_export_is_timed_while_its_weights_are_its(
     save_model(network, folder, info)
     assert main(main_args) == 2
     err = capsys.readouterr().err
-    assert f"(model: its {INT8_NAME} was exported from other weights (trained again since?))" in err, err
+    assert f"({folder}: its {INT8_NAME} was exported from other weights (trained again since?))" in err, err
 
 
 def _fake_peer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> None:

@@ -130,7 +130,8 @@ def test_threshold_keeps_the_models_own_point_where_the_search_passed_it_by(
 
 
 def test_threshold_under_a_blob_cap_chooses_the_point_together(model_copy: Path, tiny_dataset: Path,
-                                                               tmp_path: Path) -> None:
+                                                               tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
 
     from footseg.data.io import read_mask, write_png
@@ -146,17 +147,51 @@ def test_threshold_under_a_blob_cap_chooses_the_point_together(model_copy: Path,
     point = (choice["chosen"], choice["region_peak"] or 0.0, choice["presence"] or 0.0)
     rows = {tuple(row[:3]): row[3:] for row in choice["val_points"]}
     assert rows[point] == [choice["val_iou_at_point"], choice["blob_rate"]]
-    if choice["cap_met"]:  # the best IoU of the points under the cap
-        assert choice["val_iou_at_point"] == max(iou for iou, rate in rows.values() if rate <= 0.5)
+    assert choice["cap_met"]  # the best IoU of the points under the cap
+    assert choice["val_iou_at_point"] == max(iou for iou, rate in rows.values() if rate <= 0.5)
     scored = evaluate(out, data, split="val")
     assert choice["val_iou_after"] == choice["val_iou_at_point"] == pytest.approx(scored["iou"])
+    capsys.readouterr()
+    # a cap no point meets (each shows blobs on 30 % or 40 % of the empty frames): the fewest blobs, said so, with
+    # the lever not tried
+    from footseg.eval import evaluate as evaluate_module
+
+    def blobby(model: object, data: Path, thresholds: tuple, peaks: list, presences: list, split: str) -> dict:
+        return {(t, p, q): (0.9, 0.3 if t == 0.8 else 0.4) for t in thresholds for p in peaks for q in presences}
+
+    monkeypatch.setattr(evaluate_module, "operating_points", blobby)
+    assert main(["threshold", str(model_copy), "--data", str(data), "--out", str(tmp_path / "strict"),
+                 "--max-blob-rate", "0.1"]) == 0
+    strict = json.loads((tmp_path / "strict" / "choice.json").read_text())
+    assert (strict["cap_met"], strict["chosen"], strict["blob_rate"]) == (False, 0.8, 0.3)
+    err = capsys.readouterr().err
+    assert (f"{tmp_path / 'strict'}: no point met --max-blob-rate 0.1; the one with the fewest blobs was saved "
+            "(30.0 %) (a presence gate, --presences 0.99,0.999, clears whole frames)") in err
     assert scored["blob_rate"] == choice["blob_rate"]
+
+
+def test_threshold_says_where_the_point_is_at_the_end_of_the_range(model_copy: Path, tiny_dataset: Path,
+                                                                   tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from footseg.eval import evaluate as evaluate_module
+
+    def rising(model: object, data: Path, thresholds: tuple = THRESHOLDS, split: str = "val") -> dict:
+        return {t: t / 2 for t in thresholds}  # the higher the better: the best is the last tried
+
+    monkeypatch.setattr(evaluate_module, "threshold_ious", rising)
+    out = tmp_path / "p"
+    assert main(["threshold", str(model_copy), "--data", str(tiny_dataset), "--out", str(out), "--region-peaks",
+                 "none"]) == 0
+    assert json.loads((out / "choice.json").read_text())["chosen"] == 0.9
+    assert (f"{out}: threshold 0.9 is at the end of the range tried (0.10 to 0.90): the best point may lie beyond "
+            "it") in capsys.readouterr().err
 
 
 def test_threshold_refuses_what_it_cannot_do_well_before_a_pass_over_the_images(
         saved_model: Path, tiny_dataset: Path, fp32_onnx: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
     from footseg.eval import evaluate as evaluate_module
+    from footseg.models.info import read_info, write_info
 
     def no_pass(*args: object, **kwargs: object) -> None:
         raise AssertionError("scored images before refusing")
@@ -195,6 +230,10 @@ def test_threshold_refuses_what_it_cannot_do_well_before_a_pass_over_the_images(
     for mask in sorted((bad / "val" / "masks").iterdir())[:2]:
         mask.write_bytes(b"not a png")
     cases.append(([model, "--data", str(bad), "--out", new], f"(and 1 more; run `footseg check {bad}`)"))
+    square = Path(shutil.copytree(saved_model, tmp_path / "tall"))
+    write_info(square, dataclasses.replace(read_info(square), input_size=(96, 64)))
+    cases.append(([str(square), "--data", data, "--out", new],
+                  f"{square}: runs at 64x96, not square: give --sizes, the square sides to choose among"))
     for args, message in cases:
         assert main(["threshold", *args]) == 2, args
         err = capsys.readouterr().err

@@ -106,7 +106,7 @@ class Target:
     info: SavedModelInfo | None = None
     onnx_file: Path | None = None
     int8_file: Path | None = None  # the model's own int8 file (``own_int8``), timed at its own side
-    int8_stale: str = ""  # why a folder's int8 file is not its own (``own_int8_or_why``), for a refusal to name
+    int8_stale: str = ""  # its folder and why its int8 file is not its own (``own_int8_or_why``), for a refusal
 
     def own_int8(self, side: int | None) -> Path | None:
         """The int8 file to time at ``side`` without calibrating one: its own, at the model's own side."""
@@ -128,9 +128,9 @@ def resolve_target(ref: str) -> Target:
     if resolved.onnx:
         return Target(name=resolved.name, weights=weights, onnx_file=resolved.path)
     module, info = resolved.load()
-    int8_file, int8_stale = own_int8_or_why(resolved)
+    int8_file, why = own_int8_or_why(resolved)
     return Target(name=resolved.name, weights=weights, module=module, info=info, int8_file=int8_file,
-                  int8_stale=int8_stale)
+                  int8_stale=f"{resolved.folder}: {why}" if why else "")
 
 
 def target_side(target: Target, size: int | None = None) -> int | None:
@@ -180,7 +180,7 @@ def calibration_data(data: Path | None, runtimes: Sequence[str], targets: Sequen
                                           for t, side in zip(targets, sides, strict=True)):
         return None
     if data is None or not (data / "train").is_dir():
-        stale = "".join(f" ({t.name}: {t.int8_stale})" for t in targets if t.int8_stale)
+        stale = "".join(f" ({t.int8_stale})" for t in targets if t.int8_stale)
         raise FootsegError(f"onnx-int8 rows need --data DIR with a train/ split to calibrate on {CALIBRATION_HINT}; "
                            f"photos kept to judge a model are no calibration set{stale}")
     return data
@@ -307,7 +307,9 @@ def benchmark(
     targets = [resolve_target(name) for name in names]  # fail on a bad name before timing anything
     shared = {t.name for t in targets if sum(u.name == t.name for u in targets) > 1}
     for target, given in zip(targets, names, strict=True):
-        if target.name in shared:  # two folders' model.onnx: each row named as it was typed
+        # any two of one name (two folders' model.onnx): each named as it was typed, but a shipped model, whose name
+        # is the one the table marks as the default
+        if target.name in shared and target.weights != "shipped":
             target.name = str(given)
     sides = [target_side(target, size) for target in targets]  # and on a side that cannot be timed
     calib = calibration_data(data, runtimes, targets, sides)

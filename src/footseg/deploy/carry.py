@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from footseg.deploy.export import save_onnx
+from footseg.deploy.export import save_onnx, set_metadata
 from footseg.deploy.quantize import INT8_NAME, own_int8
 from footseg.errors import FootsegError
 from footseg.models.info import WEIGHTS_NAME, read_info
@@ -20,7 +20,6 @@ from footseg.runtime.onnx_model import (
     FP32_NAME,
     OUTPUT_KEY,
     PRECISION_KEY,
-    WEIGHTS_KEY,
     info_from_metadata,
     info_to_metadata,
     own_export,
@@ -28,8 +27,6 @@ from footseg.runtime.onnx_model import (
     same_network,
 )
 from footseg.runtime.resolve import ModelRef
-
-_FOOTSEG_KEYS = "footseg."  # the prefix of every key info_to_metadata writes
 
 
 def carry_exports(source: ModelRef, folder: Path) -> list[Path]:
@@ -42,23 +39,15 @@ def carry_exports(source: ModelRef, folder: Path) -> list[Path]:
         raise FootsegError(f"holds other weights than {source.folder}: exports are carried only between folders of "
                            "one weights file", folder)
     info = read_info(folder)
-    exports = [(path, "fp32") for path in [source.folder / FP32_NAME] if own_export(source.folder)[0] is not None]
-    exports += [(path, "int8") for path in [own_int8(source)] if path is not None]
+    exports = [(source.folder / FP32_NAME, "fp32")] if own_export(source.folder)[0] is not None else []
+    if (int8 := own_int8(source)) is not None:
+        exports.append((int8, "int8"))
     carried = []
     for path, precision in exports:
         proto = read_onnx(path)
-        meta = {p.key: p.value for p in proto.metadata_props}
-        if meta.get(PRECISION_KEY) != precision or not same_network(info_from_metadata(meta, path), info):
+        had = {p.key: p.value for p in proto.metadata_props}
+        if had.get(PRECISION_KEY) != precision or not same_network(info_from_metadata(had, path), info):
             continue
-        wanted = info_to_metadata(info, precision)
-        wanted[WEIGHTS_KEY] = digest
-        if OUTPUT_KEY in meta:
-            wanted[OUTPUT_KEY] = meta[OUTPUT_KEY]
-        # every footseg key replaced, so a decision the folder does not make (a region peak of none) is not left over
-        kept = [p for p in proto.metadata_props if not p.key.startswith(_FOOTSEG_KEYS)]
-        del proto.metadata_props[:]
-        proto.metadata_props.extend(kept)
-        for key, value in wanted.items():
-            proto.metadata_props.add(key=key, value=value)
+        set_metadata(proto, info_to_metadata(info, precision, had.get(OUTPUT_KEY), digest))
         carried.append(save_onnx(proto, folder / (FP32_NAME if precision == "fp32" else INT8_NAME)))
     return carried

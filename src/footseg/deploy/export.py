@@ -39,12 +39,11 @@ from footseg.runtime.onnx_model import (
     DEFAULT_OPSET,
     FP32_NAME,
     INPUT_NAME,
+    KEY_PREFIX,
     MARGIN,
     MAX_OPSET,
-    OUTPUT_KEY,
     OUTPUT_NAME,
     PRIOR_NAME,
-    WEIGHTS_KEY,
     info_to_metadata,
 )
 from footseg.runtime.resolve import ModelRef, resolve_model
@@ -131,8 +130,9 @@ def margin_module(model: nn.Module, example: torch.Tensor) -> nn.Module:
 
 
 def set_metadata(model: onnx.ModelProto, meta: dict[str, str]) -> None:
-    """Replace the footseg entries of ``model.metadata_props`` with ``meta``."""
-    kept = [p for p in model.metadata_props if p.key not in meta]
+    """Replace the footseg entries of ``model.metadata_props`` with ``meta`` (every one: a decision ``meta`` leaves
+    out, a region peak of none, is not left over from before)."""
+    kept = [p for p in model.metadata_props if not p.key.startswith(KEY_PREFIX)]
     del model.metadata_props[:]
     model.metadata_props.extend(kept)
     for key, value in meta.items():
@@ -276,12 +276,7 @@ def export_module(
     drop_initializer_identities(proto)
     unblock_output_resize(proto)
     proto.producer_name, proto.producer_version = "footseg", __version__  # not torch's version, which it had
-    meta = info_to_metadata(info, "fp32")
-    if margin:
-        meta[OUTPUT_KEY] = MARGIN
-    if weights_sha256 is not None:
-        meta[WEIGHTS_KEY] = weights_sha256
-    set_metadata(proto, meta)
+    set_metadata(proto, info_to_metadata(info, "fp32", MARGIN if margin else None, weights_sha256))
     return save_onnx(proto, out)
 
 

@@ -187,6 +187,9 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
         raise FootsegError("its val split has no frame without foot, so --max-blob-rate has nothing to count",
                            data / "val")
     before = read_info(source)
+    if before.input_size[0] != before.input_size[1] and not search.sizes:  # the search tries square sides
+        raise FootsegError(f"runs at {before.input_size[1]}x{before.input_size[0]}, not square: give --sizes, the "
+                           "square sides to choose among", source)
     predictor = Predictor(source, runtime="torch")  # the weights themselves, as a recipe's threshold stage scores them
     tried = [f"thresholds {min(evaluate.THRESHOLDS):.2f} to {max(evaluate.THRESHOLDS):.2f}"]
     for what, levels in (("sides", search.sizes), ("region peaks", search.region_peaks),
@@ -204,7 +207,7 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
     own_point = (before.input_size[0], before.threshold, before.region_peak, before.presence)
     searched = (size, choice["chosen"], choice.get("region_peak"), choice.get("presence"))
     own_side_tried = before.input_size[0] == before.input_size[1] and (
-        before.input_size[0] in search.sizes or not search.sizes)
+        before.input_size[0] in search.sizes or not search.sizes)  # a model not square is refused without sizes
     within_cap = search.max_blob_rate is None or (own["blob_rate"] or 0.0) <= search.max_blob_rate
     why_not_own = "" if own_side_tried and within_cap else (
         "the sides tried leave its own out" if not own_side_tried else
@@ -220,7 +223,7 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
             choice["size"] = size
     choice["val_iou_before"], choice["val_iou_after"] = had, now
     # what it was chosen for and on, which a recipe's stamp records for its stages
-    choice.update(model=str(source), data=str(data.absolute()), val_images=len(samples))
+    choice.update(model=str(source.absolute()), data=str(data.absolute()), val_images=len(samples))
     save_at_operating_point(source, out, size, choice)
     was = _point_text(before.input_size[0], before.threshold, before.region_peak, before.presence)
     log(f"saved {out}: {_point_text(size, choice['chosen'], choice.get('region_peak'), choice.get('presence'))}, "

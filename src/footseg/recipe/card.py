@@ -56,14 +56,19 @@ def _carry_config(path: Path, info: SavedModelInfo) -> None:
     ``min_stride`` after the export stages ran: so the folder's ``model.onnx`` is what `footseg export` makes of the
     folder, byte for byte, and an int8 export of that file quantizes as the recipe did."""
     from footseg.deploy.export import save_onnx, set_metadata
-    from footseg.runtime.onnx_model import OUTPUT_KEY, PRECISION_KEY, WEIGHTS_KEY, info_to_metadata, read_onnx
+    from footseg.runtime.onnx_model import (
+        KEY_PREFIX,
+        OUTPUT_KEY,
+        PRECISION_KEY,
+        WEIGHTS_KEY,
+        info_to_metadata,
+        read_onnx,
+    )
 
     proto = read_onnx(path)
-    had = {p.key: p.value for p in proto.metadata_props}
-    # in the order export_module writes them
-    meta = {**info_to_metadata(info, had.get(PRECISION_KEY, "fp32")),
-            **{key: had[key] for key in (OUTPUT_KEY, WEIGHTS_KEY) if key in had}}
-    if any(had.get(key) != value for key, value in meta.items()):
+    had = {p.key: p.value for p in proto.metadata_props if p.key.startswith(KEY_PREFIX)}
+    meta = info_to_metadata(info, had.get(PRECISION_KEY, "fp32"), had.get(OUTPUT_KEY), had.get(WEIGHTS_KEY))
+    if had != meta:
         set_metadata(proto, meta)
         save_onnx(proto, path)
 

@@ -33,11 +33,11 @@ if TYPE_CHECKING:
 INPUT_NAME = "image"
 PRIOR_NAME = "prior"  # a prior-mask network's second input: the previous frame's foot probability (N, 1, H, W)
 OUTPUT_NAME = "logits"
-_PREFIX = "footseg."
-PRECISION_KEY = _PREFIX + "precision"  # "fp32" or "int8"
-OUTPUT_KEY = _PREFIX + "output"  # MARGIN, or absent: the output is the logits
+KEY_PREFIX = "footseg."  # of every metadata key footseg writes
+PRECISION_KEY = KEY_PREFIX + "precision"  # "fp32" or "int8"
+OUTPUT_KEY = KEY_PREFIX + "output"  # MARGIN, or absent: the output is the logits
 MARGIN = "margin"
-WEIGHTS_KEY = _PREFIX + "weights_sha256"  # of the model.safetensors exported; absent for a network exported from memory
+WEIGHTS_KEY = KEY_PREFIX + "weights_sha256"  # of the model.safetensors exported; absent for one exported from memory
 FP32_NAME = "model.onnx"  # a model folder's fp32 export, where ``footseg export`` writes it
 DEFAULT_OPSET = 17  # what ``footseg export`` writes unless asked
 # torch.onnx's TorchScript exporter (dynamo=False) knows opsets up to 20 in torch 2.13: above, it warns and then fails,
@@ -45,10 +45,17 @@ DEFAULT_OPSET = 17  # what ``footseg export`` writes unless asked
 MAX_OPSET = 20
 
 
-def info_to_metadata(info: SavedModelInfo, precision: str) -> dict[str, str]:
-    """The ``metadata_props`` an exported file carries (ONNX metadata values are strings)."""
-    meta = {_PREFIX + key: json.dumps(value) for key, value in info_to_dict(info).items()}
+def info_to_metadata(info: SavedModelInfo, precision: str, output: str | None = None,
+                     weights_sha256: str | None = None) -> dict[str, str]:
+    """The ``metadata_props`` an exported file carries (ONNX metadata values are strings), in the order an export
+    writes them: ``info``, its ``precision``, its ``output`` (``MARGIN``) and the ``weights_sha256`` it was exported
+    from, where given."""
+    meta = {KEY_PREFIX + key: json.dumps(value) for key, value in info_to_dict(info).items()}
     meta[PRECISION_KEY] = precision
+    if output is not None:
+        meta[OUTPUT_KEY] = output
+    if weights_sha256 is not None:
+        meta[WEIGHTS_KEY] = weights_sha256
     return meta
 
 
@@ -65,10 +72,11 @@ def read_onnx(path: str | Path, load_external_data: bool = True) -> onnx.ModelPr
 
 def info_from_metadata(meta: dict[str, str], path: str | Path) -> SavedModelInfo:
     """Rebuild the ``SavedModelInfo`` stored by ``info_to_metadata``; ``FootsegError`` naming ``path`` if absent."""
-    if _PREFIX + "model" not in meta:
+    if KEY_PREFIX + "model" not in meta:
         raise FootsegError("not a footseg ONNX file (no footseg metadata; export it with `footseg export`)", path)
     try:
-        raw = {f.name: json.loads(meta[_PREFIX + f.name]) for f in fields(SavedModelInfo) if _PREFIX + f.name in meta}
+        raw = {f.name: json.loads(meta[KEY_PREFIX + f.name])
+               for f in fields(SavedModelInfo) if KEY_PREFIX + f.name in meta}
         if "input_size" not in raw:  # no default size for an exported file: it fixes what the network is fed
             raise KeyError("input_size")
         info = info_from_dict(raw)

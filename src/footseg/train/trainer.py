@@ -565,6 +565,7 @@ class _Trainer:
     # --- the loop ----------------------------------------------------------------------------------------------
 
     def fit(self) -> Path | None:
+        stopping = False
         with _StopRequest() as stop:
             try:
                 s = self.state
@@ -577,8 +578,10 @@ class _Trainer:
                 while self.state.epoch < self.cfg.epochs:
                     self._train_epoch(stop)
                     self._end_epoch()
-                    # a stop asked for while the last epoch was scored and saved comes after the end: nothing to stop
-                    if self.state.epoch < self.cfg.epochs and self._stop_requested(stop):
+                    # asked on every rank after every epoch, the last too (a collective: ranks agree); a stop asked
+                    # for while the last epoch was scored and saved comes after the end, with nothing left to stop
+                    stopping = self._stop_requested(stop)
+                    if stopping and self.state.epoch < self.cfg.epochs:
                         raise _StopError
             except Exception as exc:
                 # A DataLoader whose workers caught the same Ctrl-C fails with its own error: still a stop.
@@ -601,7 +604,9 @@ class _Trainer:
         best = self.run / "best"
         if self.keep_best and not (best / "config.json").is_file():
             raise FootsegError("run finished without a best model (was best/ deleted?)", best)
-        if stop.signum is not None:  # the run is complete; what was to follow it (a recipe's next stage) stops
+        # The run is complete; what was to follow it (a recipe's next stage) stops. Under DDP only as every rank agreed,
+        # so that none leaves for the barrier after fit while another stops; alone, a signal after the last check too.
+        if stopping or (stop.signum is not None and not self.env.enabled):
             message = f"{stop.name} came after the last epoch: the run is complete"
             self._log(message, err=True)
             raise StopAfterTheRun(message)
