@@ -386,7 +386,8 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
     out, _ = threshold_model(args.model, args.data, args.out, search)
     carried = carry_exports(resolve_model(args.model), out)
     if carried:
-        print(f"carried {' and '.join(p.name for p in carried)}, with the new point: it runs in ONNX Runtime")
+        print(f"carried {' and '.join(p.name for p in carried)}, their metadata the point saved: it runs in ONNX "
+              "Runtime")
     judge = f"`{_command()} eval {out} --data {args.data}` scores it on test/" if (
         Path(args.data) / "test").is_dir() else ""
     export = "" if any(p.name == "model.onnx" for p in carried) else f"`{_command()} export {out}` writes its ONNX file"

@@ -36,7 +36,7 @@ def test_threshold_carries_a_folders_exports_with_the_new_point_in_their_metadat
     assert main(["threshold", str(exported), "--data", str(tiny_dataset), "--out", str(out),
                  "--region-peaks", "none"]) == 0
     printed = capsys.readouterr().out
-    assert "carried model.onnx and model.int8.onnx, with the new point: it runs in ONNX Runtime" in printed
+    assert "carried model.onnx and model.int8.onnx, their metadata the point saved: it runs in ONNX Runtime" in printed
     assert "writes its ONNX file" not in printed  # nothing left to export
     config = read_info(out)
     assert config.region_peak is None and config.threshold == json.loads((out / "choice.json").read_text())["chosen"]
