@@ -381,7 +381,8 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
     from footseg.eval.operating_point import PointSearch, threshold_model
     from footseg.runtime.resolve import resolve_model
 
-    search = PointSearch(sizes=args.sizes, region_peaks=args.region_peaks, presences=args.presences,
+    peaks = _recipe_region_peaks() if args.region_peaks is None else args.region_peaks
+    search = PointSearch(sizes=args.sizes, region_peaks=peaks, presences=args.presences,
                          max_blob_rate=args.max_blob_rate)
     out, _ = threshold_model(args.model, args.data, args.out, search)
     carried = carry_exports(resolve_model(args.model), out)
@@ -394,6 +395,16 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
     if judge or export:
         print("; ".join(filter(None, (judge, export))))
     return 0
+
+
+def _recipe_region_peaks() -> list[float]:
+    """The region peaks the default model's recipe tries, read from it: `footseg threshold`'s, so they never drift."""
+    from footseg.models.info import PRETRAINED_DIR
+    from footseg.recipe.schema import RECIPE_NAME, parse_recipe
+    from footseg.runtime.resolve import DEFAULT_MODEL
+
+    recipe = parse_recipe(PRETRAINED_DIR / DEFAULT_MODEL / RECIPE_NAME)
+    return [peak for stage in recipe.stages if stage.kind == "threshold" for peak in stage.settings["region_peaks"]]
 
 
 def _levels(kind: type, none: bool = False) -> Callable[[str], list]:
@@ -705,10 +716,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sizes", type=_levels(int), default=[], metavar="S,S,...",
                    help="input sides to try, multiples of 32 (default: the model's own only; listed, its own is "
                         "tried only if it is listed)")
-    s.add_argument("--region-peaks", type=_levels(float, none=True), default=[0.95, 0.98, 0.99, 0.995],
-                   metavar="P,P,...|none",
-                   help="region peaks to try beside none, after the threshold (default: the default model's recipe's "
-                        "0.95,0.98,0.99,0.995; none: no region peak)")
+    s.add_argument("--region-peaks", type=_levels(float, none=True), default=None, metavar="P,P,...|none",
+                   help="region peaks to try beside none, after the threshold (default: those the default model's "
+                        "recipe tries; none: no region peak)")
     s.add_argument("--presences", type=_levels(float), default=[], metavar="P,P,...",
                    help="presence gates to try beside none, after the region peak (default: none tried; a gate pays "
                         "only on frames with no foot)")

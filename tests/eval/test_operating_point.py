@@ -51,6 +51,20 @@ def test_threshold_saves_the_weights_at_the_best_val_point_and_says_what_it_was_
     assert f"  region peak {shown}: data val foot IoU {100 * peaks[best]:.2f} {kept}" in printed
 
 
+def test_threshold_tries_the_region_peaks_the_default_models_recipe_tries(saved_model: Path, tiny_dataset: Path,
+                                                                         tmp_path: Path) -> None:
+    from footseg.models.info import PRETRAINED_DIR
+    from footseg.recipe.schema import RECIPE_NAME, parse_recipe
+    from footseg.runtime.resolve import DEFAULT_MODEL
+
+    recipe = parse_recipe(PRETRAINED_DIR / DEFAULT_MODEL / RECIPE_NAME)
+    (stage,) = [stage for stage in recipe.stages if stage.kind == "threshold"]
+    out = tmp_path / "chosen"
+    assert main(["threshold", str(saved_model), "--data", str(tiny_dataset), "--out", str(out)]) == 0
+    tried = json.loads((out / "choice.json").read_text())["val_iou_by_region_peak"]
+    assert list(tried) == ["0", *(f"{p:g}" for p in stage.settings["region_peaks"])] and len(tried) > 1
+
+
 def test_threshold_region_peaks_none_tries_none_and_sizes_choose_the_side(saved_model: Path, tiny_dataset: Path,
                                                                          tmp_path: Path) -> None:
     out = tmp_path / "chosen"
