@@ -160,9 +160,6 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
     peak that then comes), and where the own point scores at least as well on val/ it is kept. Warns where the point
     saved scores below the model's own (its side not tried, or its blobs over the cap), or where no point met
     ``max_blob_rate``."""
-    from footseg.data.check import require_valid
-    from footseg.data.io import read_mask
-    from footseg.data.samples import has_splits
     from footseg.eval import evaluate
     from footseg.runtime.predictor import Predictor
     from footseg.runtime.resolve import resolve_model
@@ -170,35 +167,10 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
     search.check(lambda key: "--" + key.replace("_", "-"))
     ref = resolve_model(model)
     source, out, data = ref.folder, Path(out), Path(data)
-    if out.exists() and not out.is_dir():
-        raise FootsegError("is a file: --out is a new model folder", out)
-    if out.resolve().is_relative_to(source.resolve()):
-        inside = "is the model's folder itself" if out.resolve() == source.resolve() else (
-            f"is inside the model's folder {source}")
-        raise FootsegError(f"{inside}: choose a folder of its own", out)
-    if out.is_dir() and any(out.iterdir()):
-        raise FootsegError("already holds files: choose another --out (or delete it)", out)
-    if data.is_dir() and not has_splits(data):
-        raise FootsegError("has no split folders: the operating point is chosen on val/ and judged on test/ (a folder "
-                           "that chose it would flatter it)", data)
-    samples = evaluate.labelled_samples(data, "val")  # a missing or empty val/ named now
-    require_valid(data, ("val",))  # every unreadable file or missing mask counted, with `footseg check` to list them
-    if search.max_blob_rate is not None and all(read_mask(s.mask).any() for s in samples):
-        raise FootsegError("its val split has no frame without foot, so --max-blob-rate has nothing to count",
-                           data / "val")
+    samples = _checked_request(source, out, data, search)
     before = read_info(source)
-    if before.input_size[0] != before.input_size[1] and not search.sizes:  # the search tries square sides
-        raise FootsegError(f"runs at {before.input_size[1]}x{before.input_size[0]}, not square: give --sizes, the "
-                           "square sides to choose among", source)
     predictor = Predictor(source, runtime="torch")  # the weights themselves, as a recipe's threshold stage scores them
-    tried = [f"thresholds {min(evaluate.THRESHOLDS):.2f} to {max(evaluate.THRESHOLDS):.2f}"]
-    for what, levels in (("sides", search.sizes), ("region peaks", search.region_peaks),
-                         ("presence gates", search.presences)):
-        if levels:
-            tried.append(f"{what} " + ", ".join(f"{v:g}" for v in levels))
-    cap = "" if search.max_blob_rate is None else (
-        f", together, under a blob on at most {100 * search.max_blob_rate:g} % of its frames with no foot")
-    log(f"{ref.name}'s operating point on {data}'s val split ({len(samples)} images): {'; '.join(tried)}{cap}")
+    log(f"{ref.name}'s operating point on {data}'s val split ({len(samples)} images): {_tried_text(search)}")
     scores = f"{data.name or data} val"
     size, choice = choose_operating_point(predictor, data, search, log=log, scores=scores)
     # the point it had, scored as the chosen one was: what the choice is worth, and a candidate of its own
@@ -206,12 +178,10 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
     had, now = own["iou"], chosen_iou(choice)
     own_point = (before.input_size[0], before.threshold, before.region_peak, before.presence)
     searched = (size, choice["chosen"], choice.get("region_peak"), choice.get("presence"))
-    own_side_tried = before.input_size[0] == before.input_size[1] and (
-        before.input_size[0] in search.sizes or not search.sizes)  # a model not square is refused without sizes
-    within_cap = search.max_blob_rate is None or (own["blob_rate"] or 0.0) <= search.max_blob_rate
-    why_not_own = "" if own_side_tried and within_cap else (
-        "the sides tried leave its own out" if not own_side_tried else
-        f"its own shows blobs on {100 * own['blob_rate']:.1f} % of the frames with no foot, over the cap")
+    why_not_own = (  # a model that is not square was refused without sizes
+        "the sides tried leave its own out" if search.sizes and own_point[0] not in search.sizes else
+        f"its own shows blobs on {100 * own['blob_rate']:.1f} % of the frames with no foot, over the cap"
+        if search.max_blob_rate is not None and (own["blob_rate"] or 0.0) > search.max_blob_rate else "")
     if searched != own_point and had >= now and not why_not_own:
         log(f"  its own point ({_point_text(*own_point)}) scores {100 * had:.2f}, the search's "
             f"({_point_text(*searched)}) {100 * now:.2f}: its own kept")
@@ -221,13 +191,14 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
         choice.update(chosen=own_point[1], region_peak=own_point[2], presence=own_point[3])
         if "size" in choice:
             choice["size"] = size
+        if search.max_blob_rate is not None:  # the point saved is under the cap: the record says its own numbers
+            choice.update(cap_met=True, val_iou_at_point=had, blob_rate=own["blob_rate"])
     choice["val_iou_before"], choice["val_iou_after"] = had, now
     # what it was chosen for and on, which a recipe's stamp records for its stages
     choice.update(model=str(source.absolute()), data=str(data.absolute()), val_images=len(samples))
     save_at_operating_point(source, out, size, choice)
-    was = _point_text(before.input_size[0], before.threshold, before.region_peak, before.presence)
     log(f"saved {out}: {_point_text(size, choice['chosen'], choice.get('region_peak'), choice.get('presence'))}, "
-        f"{scores} foot IoU {100 * now:.2f}; at its point before ({was}) {100 * had:.2f}")
+        f"{scores} foot IoU {100 * now:.2f}; at its point before ({_point_text(*own_point)}) {100 * had:.2f}")
     if now < had:
         warnings.warn(FootsegWarning(f"{out}: scores below the point {source} had on val/ ({100 * now:.2f} against "
                                      f"{100 * had:.2f}): {why_not_own}"), stacklevel=2)
@@ -241,6 +212,51 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
                                      f"the fewest blobs was saved ({100 * choice['blob_rate']:.1f} %){more}"),
                       stacklevel=2)
     return out, choice
+
+
+def _checked_request(source: Path, out: Path, data: Path, search: PointSearch) -> list:
+    """The val samples of ``data``, once everything that would make the request fail has been refused: before any
+    image is scored, each in one line naming its path."""
+    from footseg.data.check import require_valid
+    from footseg.data.io import read_mask
+    from footseg.data.samples import has_splits
+    from footseg.eval.evaluate import labelled_samples
+
+    if out.exists() and not out.is_dir():
+        raise FootsegError("is a file: --out is a new model folder", out)
+    if out.resolve().is_relative_to(source.resolve()):
+        inside = "is the model's folder itself" if out.resolve() == source.resolve() else (
+            f"is inside the model's folder {source}")
+        raise FootsegError(f"{inside}: choose a folder of its own", out)
+    if out.is_dir() and any(out.iterdir()):
+        raise FootsegError("already holds files: choose another --out (or delete it)", out)
+    if data.is_dir() and not has_splits(data):
+        raise FootsegError("has no split folders: the operating point is chosen on val/ and judged on test/ (a folder "
+                           "that chose it would flatter it)", data)
+    samples = labelled_samples(data, "val")  # a missing or empty val/
+    require_valid(data, ("val",))  # every unreadable file or missing mask counted, with `footseg check` to list them
+    if search.max_blob_rate is not None and all(read_mask(s.mask).any() for s in samples):
+        raise FootsegError("its val split has no frame without foot, so --max-blob-rate has nothing to count",
+                           data / "val")
+    side = read_info(source).input_size
+    if side[0] != side[1] and not search.sizes:  # the search tries square sides
+        raise FootsegError(f"runs at {side[1]}x{side[0]}, not square: give --sizes, the square sides to choose among",
+                           source)
+    return samples
+
+
+def _tried_text(search: PointSearch) -> str:
+    """What a search tries, in words."""
+    from footseg.eval.evaluate import THRESHOLDS
+
+    tried = [f"thresholds {min(THRESHOLDS):.2f} to {max(THRESHOLDS):.2f}"]
+    for what, levels in (("sides", search.sizes), ("region peaks", search.region_peaks),
+                         ("presence gates", search.presences)):
+        if levels:
+            tried.append(f"{what} " + ", ".join(f"{v:g}" for v in levels))
+    cap = "" if search.max_blob_rate is None else (
+        f", together, under a blob on at most {100 * search.max_blob_rate:g} % of its frames with no foot")
+    return "; ".join(tried) + cap
 
 
 def chosen_iou(choice: dict[str, Any]) -> float:
