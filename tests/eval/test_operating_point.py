@@ -170,6 +170,8 @@ def test_threshold_under_a_blob_cap_chooses_the_point_together(model_copy: Path,
     # the lever not tried
     from footseg.eval import evaluate as evaluate_module
 
+    real_evaluate = evaluate_module.evaluate
+
     def blobby(model: object, data: Path, thresholds: tuple, peaks: list, presences: list, split: str) -> dict:
         return {(t, p, q): (0.9, 0.3 if t == 0.8 else 0.4) for t in thresholds for p in peaks for q in presences}
 
@@ -181,6 +183,18 @@ def test_threshold_under_a_blob_cap_chooses_the_point_together(model_copy: Path,
     err = capsys.readouterr().err
     assert (f"{tmp_path / 'strict'}: no point met --max-blob-rate 0.1; the one with the fewest blobs was saved "
             "(30.0 %) (a presence gate, --presences 0.99,0.999, clears whole frames)") in err
+    # the model's own point under the cap, scoring above every point of the search: kept, with its own numbers
+    own = real_evaluate(model_copy, data, split="val")
+    assert own["blob_rate"] <= 0.5 and own["iou"] > 0.002  # what makes its own the better candidate below
+    monkeypatch.setattr(evaluate_module, "operating_points", lambda model, data, thresholds, peaks, presences, split: {
+        (t, p, q): (0.002 if t == 0.6 else 0.001, 0.3) for t in thresholds for p in peaks for q in presences})
+    assert main(["threshold", str(model_copy), "--data", str(data), "--out", str(tmp_path / "own"),
+                 "--max-blob-rate", "0.5"]) == 0
+    kept = json.loads((tmp_path / "own" / "choice.json").read_text())
+    assert (kept["chosen"], kept["cap_met"], kept["blob_rate"]) == (0.5, True, own["blob_rate"])
+    assert kept["val_iou_at_point"] == kept["val_iou_after"] == own["iou"]
+    assert (kept["searched_point"]["threshold"], kept["searched_point"]["val_iou"]) == (0.6, 0.002)
+    assert "warning" not in capsys.readouterr().err
     assert scored["blob_rate"] == choice["blob_rate"]
 
 
