@@ -11,7 +11,7 @@ from PIL import Image
 from footseg.cli import main
 from footseg.data import check
 from footseg.data.check import check_dataset, passed_record, require_valid
-from footseg.data.io import write_jpeg, write_png
+from footseg.data.io import read_mask, write_jpeg, write_png
 from footseg.errors import FootsegError
 
 REAL_DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real-dev"
@@ -55,6 +55,16 @@ def test_good_datasets_pass(tiny_dataset: Path, tmp_path: Path) -> None:
     shutil.rmtree(no_val / "val")
     assert check_dataset(no_val).summary() == ("ok: train 8, test 4 images (`footseg train` needs train/ and val/ "
                                                "splits)")
+    # frames with no foot, what a blob rate is counted on, are said where there are any
+    bare = shutil.copytree(tiny_dataset, tmp_path / "bare")
+    for split, n in (("val", 2), ("test", 1)):
+        for mask in sorted((bare / split / "masks").iterdir())[:n]:
+            write_png(mask, np.zeros_like(read_mask(mask)))
+    assert check_dataset(bare).summary() == "ok: train 8, val 4, test 4 images (train 0, val 2, test 1 with no foot)"
+    for mask in (tmp_path / "masks").iterdir():  # the flat folder's
+        write_png(mask, np.zeros_like(read_mask(mask)))
+    assert check_dataset(tmp_path).summary() == (
+        "ok: 2 images (2 with no foot) (`footseg train` needs train/ and val/ splits)")
 
 
 def test_truncated_jpeg(tmp_path: Path) -> None:

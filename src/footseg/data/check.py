@@ -43,6 +43,8 @@ class CheckResult:
     root: Path
     problems: list[Problem] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # images (frames) per split; key "" for a flat folder
+    # of those, the images whose mask has no foot, per split decoded by this check (what a blob rate is measured on)
+    empty: dict[str, int] = field(default_factory=dict)
     clips: dict[str, int] | None = None  # clips per split, for a clip dataset
 
     @property
@@ -58,9 +60,11 @@ class CheckResult:
             return "ok: " + "; ".join(parts)
         # training needs images to learn from and others to choose epochs on, which check alone would not say
         trains = "" if {"train", "val"} <= self.counts.keys() else " (`footseg train` needs train/ and val/ splits)"
+        bare = f" ({', '.join(f'{split} {n}'.lstrip() for split, n in self.empty.items())} with no foot)" if any(
+            self.empty.values()) else ""
         if list(self.counts) == [""]:
-            return f"ok: {self.counts['']} images{trains}"
-        return "ok: " + ", ".join(f"{split} {n}" for split, n in self.counts.items()) + f" images{trains}"
+            return f"ok: {self.counts['']} images{bare}{trains}"
+        return "ok: " + ", ".join(f"{split} {n}" for split, n in self.counts.items()) + f" images{bare}{trains}"
 
 
 def _message(exc: FootsegError) -> str:
@@ -74,8 +78,9 @@ def _visible_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def _check_pair(image: Path, mask: Path | None) -> tuple[list[Problem], tuple[int, int] | None]:
-    """Decode one image (and its mask): what is wrong with them, and the image's (width, height) if it decoded."""
+def _check_pair(image: Path, mask: Path | None) -> tuple[list[Problem], tuple[int, int] | None, bool]:
+    """Decode one image (and its mask): what is wrong with them, the image's (width, height) if it decoded, and
+    whether its mask decoded and shows no foot."""
     problems = []
     try:
         img = read_image(image)
@@ -84,11 +89,11 @@ def _check_pair(image: Path, mask: Path | None) -> tuple[list[Problem], tuple[in
         problems.append(Problem(image, _message(exc)))
     size = None if img is None else (img.shape[1], img.shape[0])
     if mask is None:
-        return problems, size
+        return problems, size, False
     try:
         msk = read_mask(mask)
     except FootsegError as exc:
-        return [*problems, Problem(mask, _message(exc))], size
+        return [*problems, Problem(mask, _message(exc))], size, False
     values = np.unique(msk)
     if len(values) > 2:
         shown = ", ".join(str(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
@@ -104,19 +109,19 @@ def _check_pair(image: Path, mask: Path | None) -> tuple[list[Problem], tuple[in
                 "(width x height, after EXIF orientation)",
             )
         )
-    return problems, size
+    return problems, size, not msk.any()
 
 
 def _check_folder(folder: Path, pool: ThreadPoolExecutor, empty: str = "empty split: no images",
-                  sizes: dict[Path, tuple[int, int]] | None = None) -> tuple[list[Problem], int]:
-    """Problems of one folder in the dataset format, and its number of images; the (width, height) of each image that
-    decodes goes into ``sizes`` when given."""
+                  sizes: dict[Path, tuple[int, int]] | None = None) -> tuple[list[Problem], int, int]:
+    """Problems of one folder in the dataset format, its number of images and of those whose mask shows no foot; the
+    (width, height) of each image that decodes goes into ``sizes`` when given."""
     images_dir, masks_dir = folder / "images", folder / "masks"
     if not folder.is_dir():
-        return [Problem(folder, "folder not found")], 0
+        return [Problem(folder, "folder not found")], 0, 0
     if not images_dir.is_dir():
         expected = f"expected images/<stem>.{IMAGE_HINT} and masks/<stem>.png"
-        return [Problem(images_dir, f"missing images/ folder ({expected})")], 0
+        return [Problem(images_dir, f"missing images/ folder ({expected})")], 0, 0
     problems: list[Problem] = []
     images: dict[str, Path] = {}
     for path in _visible_files(images_dir):
@@ -145,12 +150,14 @@ def _check_folder(folder: Path, pool: ThreadPoolExecutor, empty: str = "empty sp
             if stem not in masks:
                 problems.append(Problem(image, f"mask missing (expected masks/{stem}{MASK_EXTENSION})"))
     stems = sorted(images)
-    for stem, (found, size) in zip(stems, pool.map(lambda s: _check_pair(images[s], masks.get(s)), stems),
-                                   strict=True):
+    bare = 0
+    for stem, (found, size, no_foot) in zip(stems, pool.map(lambda s: _check_pair(images[s], masks.get(s)), stems),
+                                            strict=True):
         problems.extend(found)
+        bare += no_foot
         if sizes is not None and size is not None:
             sizes[images[stem]] = size
-    return problems, len(images)
+    return problems, len(images), bare
 
 
 CHECKS_VERSION = 1  # part of every fingerprint: raise it when the checks change, so that what passed is checked again
@@ -208,7 +215,7 @@ def _check_clip(folder: Path, pool: ThreadPoolExecutor) -> tuple[list[Problem], 
     """Problems of one clip (a folder in the dataset format whose images are its frames), and its number of frames.
     Frames of a video all have one size: any frame of another size than most is reported."""
     sizes: dict[Path, tuple[int, int]] = {}
-    problems, count = _check_folder(folder, pool, empty="empty clip: no frames", sizes=sizes)
+    problems, count, _ = _check_folder(folder, pool, empty="empty clip: no frames", sizes=sizes)
     if sizes:
         values = list(sizes.values())
         common = max(set(values), key=lambda v: (values.count(v), v))
@@ -265,7 +272,7 @@ def check_dataset(root: Path, splits: Sequence[str] | None = None, remember: boo
             else:
                 fingerprint, count = _passed_before(folder) if remember else (None, None)
                 if count is None:
-                    problems, count = _check_folder(folder, pool)
+                    problems, count, result.empty[name] = _check_folder(folder, pool)
                     if fingerprint is not None and not problems:
                         _record_pass(folder, fingerprint, count)
                 else:
