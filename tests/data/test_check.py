@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -269,3 +270,24 @@ def test_a_file_given_as_the_dataset_is_called_a_file(tmp_path: Path) -> None:
         check_dataset(tmp_path / "photo.jpg")
     with pytest.raises(FootsegError, match="dataset folder not found"):
         check_dataset(tmp_path / "missing")
+
+
+def test_a_split_that_passed_before_keeps_its_count_of_frames_with_no_foot(tmp_path: Path, monkeypatch) -> None:
+    root = tmp_path / "d"
+    for split in ("train", "val"):
+        _good(root / split)
+    mask = root / "val" / "masks" / "a.png"
+    write_png(mask, np.zeros_like(read_mask(mask)))
+    assert require_valid(root).empty == {"train": 0, "val": 1}  # decoded
+
+    def no_decoding(image: Path, mask: Path | None) -> None:
+        raise AssertionError(f"decoded {image} again")
+
+    monkeypatch.setattr(check, "_check_pair", no_decoding)
+    assert require_valid(root).empty == {"train": 0, "val": 1}  # from the record of the pass
+    record = passed_record(root / "val")
+    stored = json.loads(record.read_text())
+    del stored["empty"]  # a record from before the count was kept: the split is checked again
+    record.write_text(json.dumps(stored))
+    with pytest.raises(AssertionError, match="decoded"):
+        require_valid(root, ("val",))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -305,7 +306,7 @@ def benchmark(
     if data is not None:
         require_folder(data, "dataset folder")
     targets = [resolve_target(name) for name in names]  # fail on a bad name before timing anything
-    shared = {t.name for t in targets if sum(u.name == t.name for u in targets) > 1}
+    shared = {name for name, n in Counter(t.name for t in targets).items() if n > 1}
     for target, given in zip(targets, names, strict=True):
         # any two of one name (two folders' model.onnx): each named as it was typed, but a shipped model, whose name
         # is the one the table marks as the default

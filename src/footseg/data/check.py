@@ -43,7 +43,7 @@ class CheckResult:
     root: Path
     problems: list[Problem] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # images (frames) per split; key "" for a flat folder
-    # of those, the images whose mask has no foot, per split decoded by this check (what a blob rate is measured on)
+    # of those, the images whose mask has no foot, per split of images (what a blob rate is measured on)
     empty: dict[str, int] = field(default_factory=dict)
     clips: dict[str, int] | None = None  # clips per split, for a clip dataset
 
@@ -186,28 +186,28 @@ def passed_record(folder: Path) -> Path:
     return cache / "footseg" / "checked" / f"{hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:32]}.json"
 
 
-def _passed_before(folder: Path) -> tuple[str | None, int | None]:
-    """The folder's fingerprint now (None where it cannot be taken), and its number of images if it passed a check
-    with the same fingerprint."""
+def _passed_before(folder: Path) -> tuple[str | None, tuple[int, int] | None]:
+    """The folder's fingerprint now (None where it cannot be taken), and its numbers of images and of those with no
+    foot if it passed a check with the same fingerprint."""
     try:
         fingerprint = _fingerprint(folder)
     except OSError:  # no images/ or masks/, a dangling link, a file gone: the full check says what is wrong
         return None, None
     try:
         stored = json.loads(passed_record(folder).read_text())
-        if stored["fingerprint"] == fingerprint:
-            return fingerprint, int(stored["images"])
+        if stored["fingerprint"] == fingerprint:  # a record from before "empty" was kept: checked again
+            return fingerprint, (int(stored["images"]), int(stored["empty"]))
     except (OSError, RuntimeError, ValueError, KeyError, TypeError):
         pass  # no record (or no home folder), or a damaged one: check the files
     return fingerprint, None
 
 
-def _record_pass(folder: Path, fingerprint: str, images: int) -> None:
+def _record_pass(folder: Path, fingerprint: str, images: int, empty: int) -> None:
     """Record that ``folder`` passed, if its files are still those fingerprinted before they were decoded."""
     with contextlib.suppress(OSError, RuntimeError):  # a file gone, or nowhere to write: the next start checks again
         if _fingerprint(folder) != fingerprint:
             return
-        record = {"folder": str(folder.resolve()), "fingerprint": fingerprint, "images": images}
+        record = {"folder": str(folder.resolve()), "fingerprint": fingerprint, "images": images, "empty": empty}
         atomic_write_text(passed_record(folder), json.dumps(record) + "\n")
 
 
@@ -270,13 +270,13 @@ def check_dataset(root: Path, splits: Sequence[str] | None = None, remember: boo
             if clips:
                 problems, result.clips[name], count = _check_clip_folder(folder, pool)
             else:
-                fingerprint, count = _passed_before(folder) if remember else (None, None)
-                if count is None:
+                fingerprint, passed = _passed_before(folder) if remember else (None, None)
+                if passed is None:
                     problems, count, result.empty[name] = _check_folder(folder, pool)
                     if fingerprint is not None and not problems:
-                        _record_pass(folder, fingerprint, count)
+                        _record_pass(folder, fingerprint, count, result.empty[name])
                 else:
-                    problems = []
+                    problems, (count, result.empty[name]) = [], passed
             if name and not folder.is_dir():
                 problems = [Problem(folder, f"missing {name}/ split")]
             result.problems.extend(sorted(problems))

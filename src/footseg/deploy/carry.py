@@ -20,9 +20,10 @@ from footseg.runtime.onnx_model import (
     FP32_NAME,
     OUTPUT_KEY,
     PRECISION_KEY,
+    WEIGHTS_KEY,
     info_from_metadata,
     info_to_metadata,
-    own_export,
+    not_current_export,
     read_onnx,
     same_network,
 )
@@ -39,14 +40,21 @@ def carry_exports(source: ModelRef, folder: Path) -> list[Path]:
         raise FootsegError(f"holds other weights than {source.folder}: exports are carried only between folders of "
                            "one weights file", folder)
     info = read_info(folder)
-    exports = [(source.folder / FP32_NAME, "fp32")] if own_export(source.folder)[0] is not None else []
-    if (int8 := own_int8(source)) is not None:
+    fp32 = source.folder / FP32_NAME
+    exports = [(fp32, "fp32")] if fp32.is_file() else []
+    if (int8 := own_int8(source)) is not None:  # a shipped model's, or a folder's current export
         exports.append((int8, "int8"))
     carried = []
     for path, precision in exports:
-        proto = read_onnx(path)
-        had = {p.key: p.value for p in proto.metadata_props}
-        if had.get(PRECISION_KEY) != precision or not same_network(info_from_metadata(had, path), info):
+        try:  # each read once: its metadata says whether it is the source's, its graph is what is written
+            proto = read_onnx(path)
+            had = {p.key: p.value for p in proto.metadata_props}
+            exported = info_from_metadata(had, path)
+        except FootsegError:  # unreadable: a later `footseg export` of the folder makes it anew
+            continue
+        stale = precision == "fp32" and not_current_export(source.folder, path, "fp32", had.get(PRECISION_KEY, "fp32"),
+                                                           had.get(WEIGHTS_KEY), exported)
+        if stale or had.get(PRECISION_KEY) != precision or not same_network(exported, info):
             continue
         set_metadata(proto, info_to_metadata(info, precision, had.get(OUTPUT_KEY), digest))
         carried.append(save_onnx(proto, folder / (FP32_NAME if precision == "fp32" else INT8_NAME)))

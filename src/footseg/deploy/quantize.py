@@ -414,10 +414,15 @@ def own_int8_as_asked(ref: ModelRef, calib_n: int = SHIPPED_CALIB_N, method: str
     unlike = unlike_shipped(ref, calib_n, method, keep_fp32, opset, dynamic_batch, min_stride) if own else []
     if own is None or unlike:
         given = ", ".join(unlike)
-        why = f" ({ref.folder}: {stale})" if stale else "" if not unlike else (
-            f" (the int8 file {ref.name} ships does not match the {given} given)" if ref.shipped else
-            f" (the folder's own {INT8_NAME} was made with options it does not record, so the {given} given rule it "
-            "out)")
+        if stale:
+            why = f" ({ref.folder}: {stale})"
+        elif not unlike:
+            why = ""
+        elif ref.shipped:
+            why = f" (the int8 file {ref.name} ships does not match the {given} given)"
+        else:
+            why = (f" (the folder's own {INT8_NAME} was made with options it does not record, so the {given} given "
+                   "rule it out)")
         raise FootsegError("int8 export needs --calib DIR, images like those the model will see (e.g. a "
                            f"`footseg synth` render), to calibrate activation ranges on{why}")
     return own

@@ -218,7 +218,6 @@ def _checked_request(source: Path, out: Path, data: Path, search: PointSearch) -
     """The val samples of ``data``, once everything that would make the request fail has been refused: before any
     image is scored, each in one line naming its path."""
     from footseg.data.check import require_valid
-    from footseg.data.io import read_mask
     from footseg.data.samples import has_splits
     from footseg.eval.evaluate import labelled_samples
 
@@ -234,8 +233,9 @@ def _checked_request(source: Path, out: Path, data: Path, search: PointSearch) -
         raise FootsegError("has no split folders: the operating point is chosen on val/ and judged on test/ (a folder "
                            "that chose it would flatter it)", data)
     samples = labelled_samples(data, "val")  # a missing or empty val/
-    require_valid(data, ("val",))  # every unreadable file or missing mask counted, with `footseg check` to list them
-    if search.max_blob_rate is not None and all(read_mask(s.mask).any() for s in samples):
+    # every unreadable file or missing mask counted, with `footseg check` to list them; and the frames with no foot
+    checked = require_valid(data, ("val",))
+    if search.max_blob_rate is not None and not checked.empty["val"]:
         raise FootsegError("its val split has no frame without foot, so --max-blob-rate has nothing to count",
                            data / "val")
     side = read_info(source).input_size
