@@ -209,3 +209,42 @@ def test_several_processes_are_refused_on_a_gpu(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(processes, "resolve_device", lambda name: "cuda")
     with pytest.raises(FootsegError, match="several training processes are for a CPU; a GPU trains in one"):
         processes.train_processes(TrainConfig(data="d", out=str(tmp_path / "run"), batch_size=4), 2)
+
+
+@pytest.mark.parametrize(("status", "complete"), [(3, True), (130, False)])
+def test_a_stop_after_every_process_finished_the_last_epoch_says_the_run_is_complete(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, status: int, complete: bool) -> None:
+    # processes that stop the launcher (as a Ctrl-C would) and end as the trainer's processes do: having finished the
+    # last epoch (processes.STOPPED_COMPLETE), or with a checkpoint to resume from (130)
+    from footseg.train import processes
+
+    assert processes.STOPPED_COMPLETE == 3
+    ready = tmp_path / "rank 1 ready"  # (the stop reaches each process as SIGTERM, which the trainer's handle)
+    fake = ("import os, pathlib, signal, sys, time\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            f"ready = pathlib.Path({str(ready)!r})\n"
+            "if os.environ['RANK'] == '1': ready.touch()\n"
+            "while not ready.exists(): time.sleep(0.01)\n"
+            f"if os.environ['RANK'] == '0': os.kill(int(os.environ['{processes.LAUNCHER_ENV}']), signal.SIGINT)\n"
+            f"time.sleep(0.5); sys.exit({status})")
+    real_popen = subprocess.Popen
+    monkeypatch.setattr(subprocess, "Popen", lambda cmd, **kw: real_popen([sys.executable, "-c", fake], **kw))
+    cfg = TrainConfig(data=str(tmp_path / "d"), out=str(tmp_path / "run"), batch_size=4, device="cpu")
+    with pytest.raises(KeyboardInterrupt) as stop:
+        processes.train_processes(cfg, 2)
+    assert isinstance(stop.value, trainer.StopAfterTheRun) is complete
+    expected = "SIGINT came after the last epoch: the run is complete" if complete else "training stopped by SIGINT"
+    assert str(stop.value).startswith(expected)
+
+
+def test_a_process_that_finished_the_run_before_its_stop_exits_with_its_own_status(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from footseg.train import processes
+
+    def stopped_after_the_run(cfg: TrainConfig, resume: bool) -> Path:
+        raise trainer.StopAfterTheRun("SIGTERM came after the last epoch: the run is complete")
+
+    monkeypatch.setattr(trainer, "train", stopped_after_the_run)
+    monkeypatch.setattr(processes.threading, "Thread", lambda **kw: type("T", (), {"start": lambda self: None})())
+    config = json.dumps(TrainConfig(data="d", out="o").to_dict())
+    assert processes.main([config]) == processes.STOPPED_COMPLETE

@@ -38,6 +38,7 @@ from footseg.train import trainer
 FAILED_GRACE_S = 30  # once one process has ended (failed, or stopped), how long the others get before they are killed
 LAUNCHER_ENV = "FOOTSEG_LAUNCHER_PID"  # the launcher's pid, which each process watches as its parent
 LOOPBACK = "lo" if sys.platform.startswith("linux") else "lo0"  # gloo's sockets: on this machine only
+STOPPED_COMPLETE = 3  # a process's exit status for a stop that came after the last epoch: the run is complete
 
 
 def per_process(cfg: TrainConfig, procs: int) -> TrainConfig:
@@ -52,7 +53,8 @@ def train_processes(cfg: TrainConfig, procs: int, resume: bool = False) -> Path:
 
     One process trains in this one. A stop (Ctrl-C, or SIGTERM to this process) reaches every process: they stop
     after the same step, process 0 saves the run's checkpoint, and this raises KeyboardInterrupt, as the one-process
-    trainer does; ``resume`` continues from it. A second Ctrl-C kills them at once. If one process fails, the others
+    trainer does; ``resume`` continues from it (``trainer.StopAfterTheRun`` where they all finished the last epoch:
+    nothing is left to continue). A second Ctrl-C kills them at once. If one process fails, the others
     are ended and this raises the failure.
     """
     if procs == 1:
@@ -103,6 +105,9 @@ def train_processes(cfg: TrainConfig, procs: int, resume: bool = False) -> Path:
                 child.wait()
         for s, handler in previous.items():
             signal.signal(s, handler)
+    if stopped and len(children) == procs and all(c.returncode == STOPPED_COMPLETE for c in children):
+        raise trainer.StopAfterTheRun(f"{signal.Signals(stopped[0]).name} came after the last epoch: the run is "
+                                      "complete")
     if stopped and (status != 0 or len(children) < procs):  # (a stop after they had finished stopped nothing)
         saved = (Path(cfg.out) / "checkpoint.pt").is_file()
         raise KeyboardInterrupt(f"training stopped by {signal.Signals(stopped[0]).name}; "
@@ -159,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     except FootsegError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except trainer.StopAfterTheRun:  # (the processes agree on it: each asks the others after every epoch)
+        return STOPPED_COMPLETE
     except KeyboardInterrupt:
         return 130
     return 0
