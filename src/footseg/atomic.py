@@ -1,7 +1,9 @@
 """Atomic file writes: a crash at any moment leaves either the old file or the new one, never half of one.
 
 Every file footseg writes that a later run reads back (checkpoints, weights, configs, histories, exports) goes
-through ``atomic_path``: write to a temporary name in the same folder, fsync, then ``os.replace``.
+through ``atomic_path``: write to a temporary name in the same folder, fsync, then ``os.replace``. Outputs made again
+in a moment where lost (masks and overlays) skip the fsync (``durable=False``): a stop still leaves no half file, and a
+folder of photos is not slowed by a disk flush per file.
 """
 
 from __future__ import annotations
@@ -41,14 +43,14 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; when the block succeeds it replaces ``path``, else it is removed."""
-    with atomic_paths(path) as (tmp,):
+    with atomic_paths(path, durable=durable) as (tmp,):
         yield tmp
 
 
 @contextmanager
-def atomic_paths(*paths: str | Path) -> Iterator[tuple[Path, ...]]:
+def atomic_paths(*paths: str | Path, durable: bool = True) -> Iterator[tuple[Path, ...]]:
     """``atomic_path`` for files that belong together (weights and their config): every temporary file is complete
     and on disk before the first replaces its path, and they replace theirs in the order given, so a crash pairs a
     new file with an old one only between two renames, never while one is still being written."""
@@ -62,8 +64,9 @@ def atomic_paths(*paths: str | Path) -> Iterator[tuple[Path, ...]]:
             temps.append(Path(tmp_name))
         yield tuple(temps)
         for tmp in temps:
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
+            if durable:
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results should be as readable as any other
         for tmp, path in zip(temps, targets, strict=True):
             os.replace(tmp, path)
@@ -72,8 +75,8 @@ def atomic_paths(*paths: str | Path) -> Iterator[tuple[Path, ...]]:
             tmp.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
+def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> None:
+    with atomic_path(path, durable) as tmp:
         tmp.write_bytes(data)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from footseg.atomic import atomic_write_text, check_writable
-from footseg.errors import FootsegError, FootsegWarning
+from footseg.errors import FootsegError, FootsegWarning, Interrupted
 
 if TYPE_CHECKING:
     from footseg.runtime.predictor import Predictor
@@ -233,6 +233,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(f"footseg: error: {path}: {why}", file=sys.stderr)
     print(f"wrote masks and overlays for {result.done} image{'s' * (result.done != 1)} to {args.out}"
           + (f"; {len(result.failed)} could not be read" if result.failed else "")
+          + (f"; kept the {result.kept} a stopped run of this model had finished" if result.kept else "")
           + (f"; left out an earlier run's masks and overlays beside their photos ({result.skipped} files)"
              if result.skipped else ""))
     return 1 if result.failed else 0
@@ -1000,6 +1001,9 @@ def _run(args: argparse.Namespace, main_thread: bool, previous: object) -> int:
     except OSError as exc:  # what the system refused, e.g. an --out under a file or in a read-only folder
         print(f"footseg: error: {_os_error_line(exc)}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"footseg: interrupted: {exc}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("footseg: interrupted", file=sys.stderr)
         return 130

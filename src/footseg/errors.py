@@ -18,6 +18,10 @@ class FootsegError(Exception):
         super().__init__(f"{path}: {message}" if path is not None else message)
 
 
+class Interrupted(KeyboardInterrupt):
+    """A stop (Ctrl-C) with a line saying what was kept and how to go on, which the CLI prints after "interrupted"."""
+
+
 class FootsegWarning(UserWarning):
     """Something a user would want to know that stops nothing, e.g. a model run slower than it could be; one line."""
 

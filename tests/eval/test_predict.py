@@ -165,3 +165,55 @@ def test_cli_predict_says_what_it_left_out(saved_model: Path, make_blob_folder, 
     out = capsys.readouterr().out
     assert "for 1 image to" in out
     assert "left out an earlier run's masks and overlays beside their photos (2 files)" in out
+
+
+def test_a_stopped_run_continues_where_it_stopped(red_model, make_blob_folder, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from footseg.eval import predict as predict_module
+    from footseg.runtime.predictor import Predictor
+
+    photos = make_blob_folder(tmp_path / "d", [(48, 80), (40, 40), (30, 50)]) / "images"
+    out = tmp_path / "out"
+    monkeypatch.setattr(predict_module, "_BATCH", 1)
+    real_batch = Predictor.predict_batch
+    calls = []
+
+    def ctrl_c_at_the_second_photo(self: Predictor, images: list) -> list:
+        calls.append(len(images))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_batch(self, images)
+
+    monkeypatch.setattr(Predictor, "predict_batch", ctrl_c_at_the_second_photo)
+    with pytest.raises(KeyboardInterrupt, match=f"1 of 3 photos done, their masks and overlays in {out}; the same "
+                                                "command continues"):
+        predict(red_model, [photos], out)
+    assert sorted(p.name for p in out.iterdir()) == [".footseg-predict.json", "blob0_mask.png", "blob0_overlay.jpg"]
+    first = (out / "blob0_mask.png").stat().st_mtime_ns
+    # another model (or operating point) would mix its masks with the stopped run's: refused, as anyone's files are
+    with pytest.raises(FootsegError, match=r"blob0_mask.png: already exists \(as do 1 more output\): a stopped run "
+                                           "of another model or setting wrote them"):
+        predict(Predictor(red_model).at_threshold(0.9), [photos], out)
+    again = predict(red_model, [photos], out)  # the same command
+    assert (again.kept, again.done) == (1, 2) and calls[2:] == [1, 1]  # blob0 not segmented again
+    assert (out / "blob0_mask.png").stat().st_mtime_ns == first
+    assert sorted(p.name for p in out.iterdir()) == [f"blob{i}_{kind}" for i in range(3)
+                                                    for kind in ("mask.png", "overlay.jpg")]  # the record gone
+    with pytest.raises(FootsegError, match="already exists"):  # a finished run's outputs are refused again
+        predict(red_model, [photos], out)
+
+
+def test_cli_says_what_a_stopped_run_kept(make_blob_folder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys) -> None:
+    from footseg.cli import main
+    from footseg.errors import Interrupted
+    from footseg.eval import predict as predict_module
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise Interrupted("1 of 3 photos done, their masks and overlays in out; the same command continues")
+
+    monkeypatch.setattr(predict_module, "predict", stopped)
+    photos = make_blob_folder(tmp_path / "d", [(48, 80)]) / "images"
+    assert main(["predict", str(photos), "--out", str(tmp_path / "out")]) == 130
+    assert capsys.readouterr().err.endswith("footseg: interrupted: 1 of 3 photos done, their masks and overlays in "
+                                            "out; the same command continues\n")

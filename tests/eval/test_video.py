@@ -371,3 +371,30 @@ def test_the_cli_refuses_a_frame_rate_before_the_model_loads(tmp_path: Path, cap
     write_png(frames / "0.png", np.zeros((32, 32, 3), np.uint8))
     assert main(["video", str(frames), "--out", str(tmp_path / "o"), "--fps", "1e9"]) == 2
     assert "--fps must be above 0 and up to 1000" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_a_stopped_run_leaves_partial_outputs_that_the_same_command_replaces(tmp_path: Path, red_predictor,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    video = write_video(tmp_path / "walk.mp4")
+    out = tmp_path / "out"
+    real_step = VideoSegmenter.step_mask
+    steps = []
+
+    def ctrl_c_at_the_fifth_frame(self: VideoSegmenter, frame: np.ndarray) -> np.ndarray:
+        steps.append(1)
+        if len(steps) == 5:
+            raise KeyboardInterrupt
+        return real_step(self, frame)
+
+    monkeypatch.setattr(VideoSegmenter, "step_mask", ctrl_c_at_the_fifth_frame)
+    with pytest.raises(KeyboardInterrupt, match=rf"after 4 of {N} frames \({out / 'overlay.partial.mp4'} and "
+                                                rf"{out / 'masks.partial'}/\); the same command starts again"):
+        segment_video(red_predictor, video, out, masks=True, progress=False)
+    # not under the names of finished outputs, which a rerun would refuse (masks/ of a dataset are its truth)
+    assert sorted(p.name for p in out.iterdir()) == ["masks.partial", "overlay.partial.mp4"]
+    assert count_frames(out / "overlay.partial.mp4")[0] == 4  # finished properly: it plays
+    assert len(list((out / "masks.partial").iterdir())) == 4
+    result = segment_video(red_predictor, video, out, masks=True, progress=False)  # the same command
+    assert (result.overlay, result.masks, result.frames) == (out / "overlay.mp4", out / "masks", N)
+    assert sorted(p.name for p in out.iterdir()) == ["masks", "overlay.mp4"]
+    assert count_frames(out / "overlay.mp4")[0] == N and len(list((out / "masks").iterdir())) == N

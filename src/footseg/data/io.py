@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from footseg.atomic import atomic_write_bytes
 from footseg.errors import FootsegError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif", ".hif")
@@ -174,12 +175,11 @@ def write_mask(path: str | Path, mask: np.ndarray) -> None:
                            [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
     if not ok:
         raise FootsegError("cannot encode the mask as PNG", path)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png.tobytes())
+    atomic_write_bytes(path, png.tobytes(), durable=False)  # a stop leaves no half mask for a continued run to keep
 
 
 def write_jpeg(path: str | Path, array: np.ndarray, quality: int = 92) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.ascontiguousarray(array)).save(path, quality=quality)
+    """Write an (H, W, 3) uint8 RGB array as JPEG, whole or not at all (as ``write_mask``)."""
+    encoded = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(encoded, format="JPEG", quality=quality)
+    atomic_write_bytes(path, encoded.getvalue(), durable=False)

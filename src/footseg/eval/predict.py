@@ -1,8 +1,13 @@
-"""Masks and overlays for photos: ``out/<stem>_mask.png`` (0/255) and ``out/<stem>_overlay.jpg``, full resolution."""
+"""Masks and overlays for photos: ``out/<stem>_mask.png`` (0/255) and ``out/<stem>_overlay.jpg``, full resolution.
+
+A run stopped part way continues where it stopped: while it runs, ``out/.footseg-predict.json`` says what makes its
+outputs (model, runtime, side, operating point), and the same command run again keeps the photos it finished.
+"""
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,12 +15,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from footseg.atomic import atomic_write_text
 from footseg.data.io import IMAGE_EXTENSIONS, image_files, photos_folder, read_image, write_jpeg, write_mask
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, Interrupted
 from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mask
 
 FOOT_COLOUR = (40, 220, 60)  # RGB green: readable on skin, wood, tiles and paper alike
 _BATCH = 8
+UNFINISHED_NAME = ".footseg-predict.json"  # in --out while a run is under way; removed when it ends
 
 
 @functools.lru_cache(maxsize=4)
@@ -88,6 +95,7 @@ class PredictResult:
     done: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
     skipped: int = 0  # masks and overlays of an earlier run beside their photos: outputs, not photos
+    kept: int = 0  # photos whose outputs a stopped run of the same model had written, left as they were
 
 
 def _read_or_fail(path: Path, result: PredictResult) -> np.ndarray | None:
@@ -105,27 +113,63 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
 
     A photo that cannot be read is reported in the result and skipped; the others are still written, so one bad
     file in a folder of hundreds costs that file, not the run. Files already at the outputs' names are refused
-    before anything runs (they may be someone's own masks) unless ``overwrite``.
+    before anything runs (they may be someone's own masks) unless ``overwrite``, or unless a stopped run of the same
+    model (as ``out``'s ``UNFINISHED_NAME`` records) wrote them: then the photos it finished are kept, not made again.
     """
     out = Path(out)
     paths = collect_images(inputs)  # all problems with the inputs as named surface before the model is loaded
     paths, skipped = drop_own_outputs(paths)
-    if out.is_dir():
-        taken = [out / f"{p.stem}{suffix}" for p in paths for suffix in OUTPUT_SUFFIXES
-                 if (out / f"{p.stem}{suffix}").exists()]
-        if taken and not overwrite:
-            more = f" (as do {len(taken) - 1} more outputs)" if len(taken) > 1 else ""
-            raise FootsegError(f"already exists{more}: --overwrite replaces them, or choose another --out", taken[0])
+    taken = [out / f"{p.stem}{suffix}" for p in paths for suffix in OUTPUT_SUFFIXES
+             if (out / f"{p.stem}{suffix}").exists()] if out.is_dir() else []
+    stopped_run = _unfinished(out) if taken and not overwrite else None
+    if taken and not overwrite and stopped_run is None:
+        raise _taken_error(taken, "--overwrite replaces them, or choose another --out")
     predictor = as_predictor(model)
-    out.mkdir(parents=True, exist_ok=True)
+    maker = _maker(predictor)
+    if stopped_run is not None and stopped_run != maker:
+        raise _taken_error(taken, f"a stopped run of another model or setting wrote them ({stopped_run}; this run: "
+                                  f"{maker}): --overwrite replaces them, or choose another --out")
     result = PredictResult(skipped=skipped)
-    for start in range(0, len(paths), _BATCH):
-        read = [(p, _read_or_fail(p, result)) for p in paths[start : start + _BATCH]]
-        chunk = [(p, image) for p, image in read if image is not None]
-        images = [image for _, image in chunk]
-        for (path, image), prob in zip(chunk, predictor.predict_batch(images), strict=True):
-            mask = to_mask(prob, predictor.threshold)
-            write_mask(out / f"{path.stem}{OUTPUT_SUFFIXES[0]}", mask * 255)
-            write_jpeg(out / f"{path.stem}{OUTPUT_SUFFIXES[1]}", overlay_mask(image, mask))
-            result.done += 1
+    if stopped_run is not None:  # the photos that run finished (each output is written whole or not at all)
+        todo = [p for p in paths if not all((out / f"{p.stem}{suffix}").is_file() for suffix in OUTPUT_SUFFIXES)]
+        result.kept, paths = len(paths) - len(todo), todo
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / UNFINISHED_NAME, json.dumps(maker) + "\n")
+    try:
+        for start in range(0, len(paths), _BATCH):
+            read = [(p, _read_or_fail(p, result)) for p in paths[start : start + _BATCH]]
+            chunk = [(p, image) for p, image in read if image is not None]
+            images = [image for _, image in chunk]
+            for (path, image), prob in zip(chunk, predictor.predict_batch(images), strict=True):
+                mask = to_mask(prob, predictor.threshold)
+                write_mask(out / f"{path.stem}{OUTPUT_SUFFIXES[0]}", mask * 255)
+                write_jpeg(out / f"{path.stem}{OUTPUT_SUFFIXES[1]}", overlay_mask(image, mask))
+                result.done += 1
+    except KeyboardInterrupt as exc:
+        raise Interrupted(f"{result.kept + result.done} of {result.kept + len(paths)} photos done, their masks and "
+                          f"overlays in {out}; the same command continues") from exc
+    (out / UNFINISHED_NAME).unlink()
     return result
+
+
+def _maker(predictor: Predictor) -> dict[str, object]:
+    """What decides the outputs of ``predictor``: a run continued by another would mix two models' masks."""
+    where = predictor.ref.path.resolve() if predictor.ref is not None else None
+    return {"model": str(where or predictor.label), "runtime": predictor.runtime,
+            "size": list(predictor.input_size), "threshold": predictor.threshold,
+            "region_peak": predictor.region_peak, "presence": predictor.presence}
+
+
+def _unfinished(out: Path) -> dict[str, object] | None:
+    """What made the outputs of a stopped run in ``out``, or None where no run stopped there (or its record is
+    unreadable: then its outputs are not known to be footseg's, and are refused as anyone's files are)."""
+    try:
+        made = json.loads((out / UNFINISHED_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return made if isinstance(made, dict) else None
+
+
+def _taken_error(taken: list[Path], hint: str) -> FootsegError:
+    more = f" (as do {len(taken) - 1} more output{'s' * (len(taken) > 2)})" if len(taken) > 1 else ""
+    return FootsegError(f"already exists{more}: {hint}", taken[0])

@@ -4,13 +4,16 @@ Writes ``OUT/overlay.mp4`` (the frames with the foot tinted and outlined, at the
 ``OUT/masks/<frame>.png`` (0/255, at each frame's size; ``f00000.png``, ... for a video, the image's stem for a
 folder). Frames run through ``VideoSegmenter`` in order, so ``smooth`` and ``prior`` see the frame before.
 
-Outputs are written as each frame is done: when a video turns out to be truncated or corrupt part way, the error
-names the file, and the masks and the overlay of every frame before it stay (the overlay is finished properly, so
-it plays).
+Outputs are written as each frame is done, under names that say they are not finished (``overlay.partial.mp4``,
+``masks.partial/``), and take their own names when the last frame is done. When a video turns out to be truncated or
+corrupt part way, the error names the file, and the masks and the overlay of every frame before it take their names
+(all the video gives; the overlay is finished properly, so it plays). A run stopped part way (Ctrl-C) leaves its
+partial outputs, the overlay playable, and the same command starts again, replacing them.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from footseg.data.io import write_mask
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, Interrupted
 from footseg.eval.predict import overlay_mask
 from footseg.eval.video_io import DEFAULT_FPS, VideoWriter, open_frames
 from footseg.runtime.predictor import ModelLike, Predictor, as_predictor
@@ -27,6 +30,8 @@ from footseg.runtime.temporal import VideoSegmenter
 
 OVERLAY_NAME = "overlay.mp4"
 MASKS_DIR = "masks"
+PARTIAL_OVERLAY_NAME = "overlay.partial.mp4"  # the outputs' names until the last frame is done
+PARTIAL_MASKS_DIR = "masks.partial"
 
 
 def describe_mode(segmenter: VideoSegmenter) -> str:
@@ -49,10 +54,9 @@ class VideoResult:
         return self.frames / self.seconds if self.seconds > 0 else float("inf")
 
     def summary(self) -> str:
-        masks = f", {self.frames} masks in {self.masks}" if self.masks is not None else ""
-        return (f"segmented {self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} FPS, mode {self.mode}, "
-                f"{self.runtime}): "
-                f"{self.overlay}{masks}")
+        masks = f", {self.frames} mask{'s' * (self.frames != 1)} in {self.masks}" if self.masks is not None else ""
+        return (f"segmented {self.frames} frame{'s' * (self.frames != 1)} in {self.seconds:.1f} s ({self.fps:.1f} "
+                f"FPS, mode {self.mode}, {self.runtime}): {self.overlay}{masks}")
 
 
 def segment_video(
@@ -90,11 +94,13 @@ def segment_video(
         rate = fps if fps is not None else reader.fps or DEFAULT_FPS
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        writer = VideoWriter(out / OVERLAY_NAME, rate)
+        writer = VideoWriter(out / PARTIAL_OVERLAY_NAME, rate)
+        mask_dir = out / PARTIAL_MASKS_DIR if masks else None
+        if mask_dir is not None and mask_dir.is_dir():  # a stopped run's: this one starts again
+            shutil.rmtree(mask_dir)
     except BaseException:
         reader.close()
         raise
-    mask_dir = out / MASKS_DIR if masks else None
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=reader.frame_count, desc=Path(source).name, unit="frame", disable=not show, leave=False)
     done = 0
@@ -112,13 +118,38 @@ def segment_video(
             raise
         # One line still, but saying that the run was not wasted: what came before the bad frame is on disk.
         reason = str(exc).removeprefix(f"{exc.path}: ") if exc.path is not None else str(exc)
+        _name_finished(writer, mask_dir)
         raise FootsegError(f"{reason}; the output of the {done} frames before that is kept in {out}",
                            exc.path) from exc
+    except KeyboardInterrupt as exc:
+        writer.close()  # before the message names it: finished, so the partial overlay plays
+        of = f" of {reader.frame_count}" if reader.frame_count else ""
+        made = "nothing kept"
+        if done:
+            made = f"{writer.path}" + (f" and {mask_dir}/" if mask_dir is not None else "")
+        raise Interrupted(f"after {done}{of} frames ({made}); the same command starts again") from exc
     finally:
         try:
             writer.close()  # finishes the MP4 index even on an error, so the partial overlay plays
         finally:
             reader.close()
             bar.close()
-    return VideoResult(done, time.perf_counter() - start, describe_mode(segmenter), writer.path, mask_dir,
+    overlay, mask_dir = _name_finished(writer, mask_dir)
+    return VideoResult(done, time.perf_counter() - start, describe_mode(segmenter), overlay, mask_dir,
                        segmenter.predictor.runtime)
+
+
+def _name_finished(writer: VideoWriter, mask_dir: Path | None) -> tuple[Path, Path | None]:
+    """Give a run's outputs their own names (checked free, or ``overwrite``'s, before the first frame)."""
+    writer.close()
+    overlay = writer.path.with_name(OVERLAY_NAME)
+    if writer.path.is_file():  # (no frame, no file)
+        writer.path.replace(overlay)
+    if mask_dir is None:
+        return overlay, None
+    final = mask_dir.with_name(MASKS_DIR)
+    if final.is_dir():
+        final.rmdir()  # empty: one holding masks was refused
+    if mask_dir.is_dir():
+        mask_dir.rename(final)
+    return overlay, final
