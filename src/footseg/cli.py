@@ -138,13 +138,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                       .at_presence(args.presence))
     if args.clips is not None:
         from footseg.eval.clips import evaluate_clips
-        from footseg.runtime.temporal import video_mode
+        from footseg.runtime.temporal import describe_mode, video_mode
 
         mode, ratio = video_mode(args.mode, args.smooth)
         scores = evaluate_clips(args.model, Path(args.clips), split=args.split, mode=mode, ratio=ratio,
                                 threshold=args.threshold)
         print(f"accuracy {scores['accuracy']:.4f}  iou {scores['iou']:.4f}  flicker {scores['flicker']:.2f}%  "
-              f"clips {scores['n_clips']}  frames {scores['n_frames']}  mode {scores['mode']}  "
+              f"clips {scores['n_clips']}  frames {scores['n_frames']}  "
+              f"mode {describe_mode(scores['mode'], scores['ratio'])}  "
               f"threshold {scores['threshold']:g}  {_peak_text(scores)}"
               f"{scores['latency_ms']:.1f} ms/frame  runtime {scores['runtime']}")
         _warn_unlike_labels(scores["unlike_labels"], f"{scores['n_clips']} clips", args.clips)

@@ -70,6 +70,14 @@ def test_find_clips_flat_and_split(clips: Path, tmp_path: Path) -> None:
         find_clips(tmp_path / "missing")
 
 
+def test_one_clip_is_a_clip_dataset_of_one(clips: Path) -> None:
+    # as `footseg video CLIP` takes it; its images/ folder is named as what it is
+    [walk] = find_clips(clips / "walk")
+    assert (walk.name, walk.folder, len(walk)) == ("walk", clips / "walk", 3)
+    with pytest.raises(FootsegError, match=r"this is a clip's images/ folder: name the clip, its parent"):
+        find_clips(clips / "walk" / "images")
+
+
 def test_still_datasets_are_not_clip_datasets(tiny_dataset: Path, tmp_path: Path) -> None:
     assert not is_clip_dataset(tiny_dataset)
     assert not is_clip_dataset(tiny_dataset / "train")

@@ -57,13 +57,15 @@ def test_scores_pool_every_frame_of_every_clip(red_model, make_photo, tmp_path: 
     assert scores["flicker"] < 20 and scores["latency_ms"] > 0
 
 
-def test_the_cli_writes_the_keys_the_issue_names(saved_model: Path, make_photo, tmp_path: Path) -> None:
+def test_the_cli_writes_the_keys_the_issue_names(saved_model: Path, make_photo, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
     _clip(tmp_path / "clips" / "a", [make_photo(40, 40, seed=i) for i in range(2)])
     out = tmp_path / "scores.json"
     assert main(["eval", str(saved_model), "--clips", str(tmp_path / "clips"), "--smooth", "0.5",
                  "--json", str(out)]) == 0
     scores = json.loads(out.read_text())
     assert {"iou", "accuracy", "flicker", "n_clips", "n_frames"} <= set(scores) and scores["mode"] == "smooth"
+    assert scores["ratio"] == 0.5 and "mode smooth 0.5  " in capsys.readouterr().out  # runs of two ratios differ
 
 
 def test_clips_are_timed_at_one_thread_whatever_session_the_predictor_came_with(

@@ -62,12 +62,15 @@ def clips_in(folder: Path) -> list[Clip]:
 
 def find_clips(root: Path, split: str = "test") -> list[Clip]:
     """The clips of a clip dataset: those of ``root/split`` when ``root`` has splits, else those of ``root`` itself
-    (a flat folder of clips stands for any split, as a flat dataset does)."""
+    (a flat folder of clips stands for any split, as a flat dataset does); ``root`` a clip itself: that one clip."""
     root = Path(root)
     require_folder(root, "clip dataset folder")
+    if (root / "images").is_dir() and not has_splits(root):  # one clip, as `footseg video` takes it
+        return [Clip(root.name, root, find_samples(root))]
     folder = split_folder(root, split) if has_splits(root) else root
     clips = clips_in(folder)
     if not clips:
-        raise FootsegError(f"no clips here (expected <clip>/images/<frame>.{IMAGE_HINT} and <clip>/masks/<frame>.png)",
-                           folder)
+        inside = " (this is a clip's images/ folder: name the clip, its parent)" if root.name == "images" else ""
+        raise FootsegError(f"no clips here (expected <clip>/images/<frame>.{IMAGE_HINT} and <clip>/masks/<frame>.png)"
+                           + inside, folder)
     return clips

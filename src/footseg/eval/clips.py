@@ -120,6 +120,7 @@ def _run(segmenter: VideoSegmenter, clips: list[Clip]) -> dict:
         "n_clips": len(clips),
         "n_frames": sum(len(c) for c in clips),
         "mode": segmenter.mode,
+        "ratio": segmenter.ratio,  # (of smoothing: in smooth mode, how much of the frame before is kept)
         "threshold": segmenter.predictor.threshold,
         "region_peak": segmenter.predictor.region_peak,
         "presence": segmenter.predictor.presence,

@@ -26,16 +26,12 @@ from footseg.errors import FootsegError, Interrupted
 from footseg.eval.predict import overlay_mask
 from footseg.eval.video_io import DEFAULT_FPS, VideoWriter, open_frames
 from footseg.runtime.predictor import ModelLike, Predictor, as_predictor
-from footseg.runtime.temporal import VideoSegmenter
+from footseg.runtime.temporal import VideoSegmenter, describe_mode
 
 OVERLAY_NAME = "overlay.mp4"
 MASKS_DIR = "masks"
 PARTIAL_OVERLAY_NAME = "overlay.partial.mp4"  # the outputs' names until the last frame is done
 PARTIAL_MASKS_DIR = "masks.partial"
-
-
-def describe_mode(segmenter: VideoSegmenter) -> str:
-    return f"smooth {segmenter.ratio:g}" if segmenter.mode == "smooth" else segmenter.mode
 
 
 @dataclass
@@ -135,8 +131,8 @@ def segment_video(
             reader.close()
             bar.close()
     overlay, mask_dir = _name_finished(writer, mask_dir)
-    return VideoResult(done, time.perf_counter() - start, describe_mode(segmenter), overlay, mask_dir,
-                       segmenter.predictor.runtime)
+    return VideoResult(done, time.perf_counter() - start, describe_mode(segmenter.mode, segmenter.ratio), overlay,
+                       mask_dir, segmenter.predictor.runtime)
 
 
 def _name_finished(writer: VideoWriter, mask_dir: Path | None) -> tuple[Path, Path | None]:

@@ -55,6 +55,11 @@ def smooth(new: np.ndarray, previous: np.ndarray, ratio: float) -> np.ndarray:
     return (new + (previous - new) * (entropy * entropy * ratio)).astype(np.float32)
 
 
+def describe_mode(mode: str, ratio: float) -> str:
+    """A video mode as a report names it: "smooth 0.7" (its ratio says how much), "per-frame", "prior"."""
+    return f"smooth {ratio:g}" if mode == "smooth" else mode
+
+
 class VideoSegmenter:
     """Foot probability for each frame of one video, in order; ``reset()`` before the next video.
 
