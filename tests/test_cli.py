@@ -206,6 +206,17 @@ def test_eval_and_predict_happy_path(model_dir: Path, photos: Path, tmp_path: Pa
     ]
 
 
+def test_a_first_item_that_is_neither_a_model_nor_a_file_is_named_as_either(photos: Path, tmp_path: Path,
+                                                                           capsys) -> None:
+    # a mistyped folder of photos, or a mistyped model: one message that fits both, before anything is made
+    for typo in ("phtoos", "defualt"):
+        assert main(["predict", typo, str(photos), "--out", str(tmp_path / "out")]) == 2
+        assert capsys.readouterr().err == (f"footseg: error: {typo}: no such file or folder, and no shipped model so "
+                                           "named (fastlinknet, fastlinknet_ctx, default): MODEL, where given, "
+                                           "comes first, then the inputs\n")
+    assert not (tmp_path / "out").exists()
+
+
 def test_eval_predict_and_video_name_the_runtime_they_ran(model_dir: Path, photos: Path, tmp_path: Path,
                                                           capsys) -> None:
     folder = tmp_path / "model"

@@ -199,7 +199,8 @@ def _model_and_inputs(items: list[str]) -> tuple[str | None, list[str]]:
     """``[MODEL] INPUT...``: the first item is the model when more follow and it names one, else all are inputs."""
     from footseg.data.io import IMAGE_EXTENSIONS
     from footseg.eval.video_io import VIDEO_EXTENSIONS
-    from footseg.runtime.resolve import resolve_model
+    from footseg.models.info import pretrained_models
+    from footseg.runtime.resolve import DEFAULT_NAME, resolve_model
 
     if len(items) > 1:
         first = Path(items[0])
@@ -210,8 +211,12 @@ def _model_and_inputs(items: list[str]) -> tuple[str | None, list[str]]:
             # A typo in a model name, or a broken model folder, is reported as such, not as a missing image; a
             # missing file named like an image or a video is an input and reported as one.
             named_like_input = first.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
-            if (not first.exists() and not named_like_input) or (first / "config.json").is_file():
+            if (first / "config.json").is_file():
                 raise
+            if not first.exists() and not named_like_input:  # a mistyped model, or a mistyped folder of photos
+                shipped = ", ".join([*pretrained_models(), DEFAULT_NAME])
+                raise FootsegError(f"no such file or folder, and no shipped model so named ({shipped}): MODEL, "
+                                   "where given, comes first, then the inputs", first) from None
     return None, items
 
 
@@ -225,6 +230,7 @@ def _at_runtime(model: str | None, runtime: str) -> str | Predictor | None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from footseg.data.io import IMAGE_EXTENSIONS
     from footseg.eval.predict import predict
 
     model, inputs = _model_and_inputs(args.items)
@@ -235,6 +241,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     print(f"wrote masks and overlays for {result.done} image{'s' * (result.done != 1)} to {args.out}"
           + (f"; {len(result.failed)} could not be read" if result.failed else "")
           + (f"; kept the {result.kept} a stopped run of this model had finished" if result.kept else "")
+          + (f"; left out {result.not_photos} other file{'s' * (result.not_photos != 1)} in the folders (not "
+             f"{', '.join(IMAGE_EXTENSIONS)})" if result.not_photos else "")
           + (f"; left out an earlier run's masks and overlays beside their photos ({result.skipped} files)"
              if result.skipped else ""))
     return 1 if result.failed else 0

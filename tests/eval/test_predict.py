@@ -165,6 +165,20 @@ def test_cli_predict_says_what_it_left_out(saved_model: Path, make_blob_folder, 
     out = capsys.readouterr().out
     assert "for 1 image to" in out
     assert "left out an earlier run's masks and overlays beside their photos (2 files)" in out
+    (photos / "notes.txt").write_text("shot on a Pixel")
+    write_png(photos / "scan.png", np.zeros((8, 8), np.uint8))
+    cv2.imwrite(str(photos / "scan.bmp"), np.zeros((8, 8, 3), np.uint8))  # a photo in a type footseg does not read
+    assert main(["predict", str(saved_model), str(photos), "--out", str(tmp_path / "third")]) == 0
+    out = capsys.readouterr().out
+    assert "for 2 images to" in out and "; left out 2 other files in the folders (not .jpg, .jpeg, .png" in out
+
+
+def test_a_photo_of_a_type_footseg_does_not_read_is_named_with_its_type(tmp_path: Path) -> None:
+    for name, kind in (("scan.bmp", ".bmp"), ("IMG_0042", "no suffix")):
+        (tmp_path / name).write_bytes(b"\xff\xd8\xff")
+        with pytest.raises(FootsegError, match=rf"{name}: not a photo file type footseg reads \({kind}; it reads "
+                                               r"\.jpg, \.jpeg, \.png"):
+            collect_images([tmp_path / name])
 
 
 def test_a_stopped_run_continues_where_it_stopped(red_model, make_blob_folder, tmp_path: Path,

@@ -398,3 +398,12 @@ def test_a_stopped_run_leaves_partial_outputs_that_the_same_command_replaces(tmp
     assert (result.overlay, result.masks, result.frames) == (out / "overlay.mp4", out / "masks", N)
     assert sorted(p.name for p in out.iterdir()) == ["masks", "overlay.mp4"]
     assert count_frames(out / "overlay.mp4")[0] == N and len(list((out / "masks").iterdir())) == N
+
+
+def test_an_m4v_from_a_phone_is_a_video(tmp_path: Path, red_predictor) -> None:
+    video = write_video(tmp_path / "walk.mp4").rename(tmp_path / "walk.m4v")  # MP4 by another name (iOS, iTunes)
+    assert segment_video(red_predictor, video, tmp_path / "out", progress=False).frames == N
+    (tmp_path / "walk.gif").write_bytes(b"GIF89a")
+    with pytest.raises(FootsegError, match=r"walk.gif: not a video file type footseg reads \(\.gif; it reads \.mp4, "
+                                           r"\.m4v"):
+        segment_video(red_predictor, tmp_path / "walk.gif", tmp_path / "out2", progress=False)

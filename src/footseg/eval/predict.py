@@ -67,7 +67,8 @@ def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
         elif not path.exists():
             raise FootsegError("file not found", path)
         elif path.suffix.lower() not in IMAGE_EXTENSIONS:
-            raise FootsegError(f"not an image (expected {', '.join(IMAGE_EXTENSIONS)})", path)
+            raise FootsegError(f"not a photo file type footseg reads ({path.suffix.lower() or 'no suffix'}; it reads "
+                               f"{', '.join(IMAGE_EXTENSIONS)})", path)
         else:
             found.append(path)
     seen: dict[str, Path] = {}
@@ -96,6 +97,7 @@ class PredictResult:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     skipped: int = 0  # masks and overlays of an earlier run beside their photos: outputs, not photos
     kept: int = 0  # photos whose outputs a stopped run of the same model had written, left as they were
+    not_photos: int = 0  # other files in the folders given (a .bmp, notes): not read, and not to be missed
 
 
 def _read_or_fail(path: Path, result: PredictResult) -> np.ndarray | None:
@@ -129,7 +131,7 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
     if stopped_run is not None and stopped_run != maker:
         raise _taken_error(taken, f"a stopped run of another model or setting wrote them ({stopped_run}; this run: "
                                   f"{maker}): --overwrite replaces them, or choose another --out")
-    result = PredictResult(skipped=skipped)
+    result = PredictResult(skipped=skipped, not_photos=_not_photos(inputs))
     if stopped_run is not None:  # the photos that run finished (each output is written whole or not at all)
         todo = [p for p in paths if not all((out / f"{p.stem}{suffix}").is_file() for suffix in OUTPUT_SUFFIXES)]
         result.kept, paths = len(paths) - len(todo), todo
@@ -150,6 +152,13 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
                           f"overlays in {out}; the same command continues") from exc
     (out / UNFINISHED_NAME).unlink()
     return result
+
+
+def _not_photos(inputs: Sequence[str | Path]) -> int:
+    """How many files in the folders among ``inputs`` are not photos footseg reads (hidden ones aside)."""
+    folders = {photos_folder(p).resolve() for p in map(Path, inputs) if p.is_dir()}
+    return sum(1 for folder in folders for p in folder.iterdir()
+               if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in IMAGE_EXTENSIONS)
 
 
 def _maker(predictor: Predictor) -> dict[str, object]:

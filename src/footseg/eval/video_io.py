@@ -30,7 +30,7 @@ from footseg.errors import FootsegError
 if TYPE_CHECKING:  # PyAV is loaded when a video is written, not by the readers' users
     import av
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".avi", ".mkv")
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".avi", ".mkv")
 DEFAULT_FPS = 30.0  # a frame folder carries no frame rate; phones record at 30
 CODEC = "libx264"
 # x264's default quality (CRF 23) at its fastest preset, so that a phone's 1080x1920 video is encoded as fast as
@@ -159,7 +159,8 @@ def open_frames(path: str | Path) -> FrameReader:
     if suffix in IMAGE_EXTENSIONS:
         raise FootsegError("a single image, not a video: pass the folder of frames, or use footseg predict", path)
     if suffix not in VIDEO_EXTENSIONS:
-        raise FootsegError(f"not a video (expected {', '.join(VIDEO_EXTENSIONS)}, or a folder of frames)", path)
+        raise FootsegError(f"not a video file type footseg reads ({suffix or 'no suffix'}; it reads "
+                           f"{', '.join(VIDEO_EXTENSIONS)}, or a folder of frames)", path)
     if not path.is_file():
         raise FootsegError("not a file", path)
     return VideoReader(path)
