@@ -73,6 +73,7 @@ def test_serves_files_with_their_mime_types_and_isolation_headers(server: SiteSe
         status, headers, body = get(server, f"/{name}")
         assert status == 200 and body == (server.root / name).read_bytes()
         assert headers["Content-Type"] == mime, name
+        assert headers["Server"] == "footseg", name  # not the Python version
         for key, value in ISOLATION_HEADERS.items():
             assert headers[key] == value
         assert headers["X-Content-Type-Options"] == "nosniff"

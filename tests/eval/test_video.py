@@ -125,7 +125,7 @@ def test_masks_are_never_written_over_a_masks_folder_there_before(tmp_path: Path
         write_png(clip / "images" / f"frame{k}.png", frame)
         write_png(clip / "masks" / f"frame{k}.png", truth.astype(np.uint8) * 255)
     before = {p.name: p.read_bytes() for p in (clip / "masks").iterdir()}
-    with pytest.raises(FootsegError, match="already holds masks/") as err:
+    with pytest.raises(FootsegError, match=r"already holds masks \(an earlier run") as err:
         segment_video(red_predictor, clip, clip, masks=True, progress=False)  # --out the clip itself
     assert str(clip / "masks") in str(err.value)
     assert {p.name: p.read_bytes() for p in (clip / "masks").iterdir()} == before
@@ -222,10 +222,15 @@ def test_the_frame_rate_is_stored_as_the_fraction_it_is(fps: float, stored: Frac
 
 
 def test_frames_of_another_size_are_fitted_to_the_first(tmp_path: Path) -> None:
-    with VideoWriter(tmp_path / "v.mp4", fps=10) as writer:
+    from footseg.errors import FootsegWarning
+
+    warned = pytest.warns(FootsegWarning, match=r"frame 2 is 40x40, the first 96x64: frames of another size")
+    with warned as said, VideoWriter(tmp_path / "v.mp4", fps=10) as writer:
         writer.write(moving_blob(0, 64, 96)[0])
         writer.write(moving_blob(1, 40, 40)[0])  # OpenCV's encoder would silently drop it
-    assert count_frames(tmp_path / "v.mp4") == (2, 10.0, (64, 96))
+        writer.write(moving_blob(2, 40, 40)[0])
+    assert len(said) == 1  # once, not per frame
+    assert count_frames(tmp_path / "v.mp4") == (3, 10.0, (64, 96))
 
 
 def test_truncated_mp4_is_refused_in_one_line_naming_the_file(tmp_path: Path, red_predictor,
@@ -407,3 +412,4 @@ def test_an_m4v_from_a_phone_is_a_video(tmp_path: Path, red_predictor) -> None:
     with pytest.raises(FootsegError, match=r"walk.gif: not a video file type footseg reads \(\.gif; it reads \.mp4, "
                                            r"\.m4v"):
         segment_video(red_predictor, tmp_path / "walk.gif", tmp_path / "out2", progress=False)
+

@@ -82,9 +82,11 @@ class SiteHandler(http.server.BaseHTTPRequestHandler):
 
     server: SiteServer
     server_version = "footseg"
-    sys_version = ""
     protocol_version = "HTTP/1.1"
     timeout = 30  # seconds an idle keep-alive connection keeps its thread
+
+    def version_string(self) -> str:
+        return self.server_version  # the Server header: not the Python version (nor a space where it was left out)
 
     def do_GET(self) -> None:
         self._serve(body=True)

@@ -83,8 +83,8 @@ def segment_video(
     if masks and earlier.is_dir() and any(earlier.iterdir()):
         reader.close()
         # Masks of two runs would mix where this one stops early, and a clip's own masks/ are its ground truth.
-        raise FootsegError(f"already holds {MASKS_DIR}/ (an earlier run's, or a dataset's own): choose another --out, "
-                           "or delete it", earlier)
+        raise FootsegError("already holds masks (an earlier run's, or a dataset's own): choose another --out, or "
+                           "delete them", earlier)
     try:
         segmenter = VideoSegmenter(as_predictor(model), mode, ratio)
         rate = fps if fps is not None else reader.fps or DEFAULT_FPS

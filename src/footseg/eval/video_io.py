@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 
 from footseg.atomic import atomic_path, check_writable
 from footseg.data.io import IMAGE_EXTENSIONS, image_files, photos_folder, read_image
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, FootsegWarning
 
 if TYPE_CHECKING:  # PyAV is loaded when a video is written, not by the readers' users
     import av
@@ -169,10 +170,11 @@ def open_frames(path: str | Path) -> FrameReader:
 class VideoWriter:
     """Writes RGB frames to an H.264 MP4 at ``fps``; the frame size is set by the first frame.
 
-    Later frames of another size are resized to it, and odd sides are padded by one edge pixel (4:2:0 video needs even
-    sides). Use it as a context manager, or call ``close()``: the encoder holds frames back and the MP4 index is
-    written last, so the file is made beside ``path`` and renamed to it only once closed, playable. What the encoder or
-    the disk refuses is footseg's one-line error naming ``path``, and leaves no half-written file there.
+    Later frames of another size are resized to it (said once, in a warning), and odd sides are padded by one edge
+    pixel (4:2:0 video needs even sides). Use it as a context manager, or call ``close()``: the encoder holds frames
+    back and the MP4 index is written last, so the file is made beside ``path`` and renamed to it only once closed,
+    playable. What the encoder or the disk refuses is footseg's one-line error naming ``path``, and leaves no
+    half-written file there.
     """
 
     def __init__(self, path: str | Path, fps: float = DEFAULT_FPS):
@@ -185,6 +187,7 @@ class VideoWriter:
         self.stream: av.video.stream.VideoStream | None = None
         self.size: tuple[int, int] | None = None  # (width, height) of the frames as given
         self.frames = 0
+        self.resized = False  # whether a frame of another size than the first has come (and been warned of)
 
     def _open(self, width: int, height: int) -> None:
         import av
@@ -214,6 +217,12 @@ class VideoWriter:
                 self.size = (w, h)
                 self._open(w, h)
             elif (w, h) != self.size:
+                if not self.resized:  # a folder of frames from two cameras, say: the overlay squashes some
+                    warnings.warn(FootsegWarning(f"frame {self.frames + 1} is {w}x{h}, the first "
+                                                 f"{self.size[0]}x{self.size[1]}: frames of another size than the "
+                                                 "first are resized to it in the overlay (their masks keep their "
+                                                 "own size)", self.path), stacklevel=2)
+                    self.resized = True
                 frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
                 h, w = frame.shape[:2]
             if w % 2 or h % 2:
