@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import json
 import os
 import select
@@ -282,7 +283,16 @@ def _bench_output(rows: list[dict], why: str | None, table: str, json_path: str 
         print(f"footseg bench: {why}", file=sys.stderr)
     print(table)
     if json_path:
-        atomic_write_text(json_path, json.dumps(rows, indent=2) + "\n")
+        from footseg.bench.cost import available_threads
+        from footseg.provenance import versions
+        from footseg.runtime.device import cpu_model
+
+        # each row with where and when it was measured: rows of several runs, put together, still say
+        measured_on = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+                       "cpu": cpu_model(), "cores": available_threads(), **versions()}
+        atomic_write_text(json_path, json.dumps([{**row, "measured_on": measured_on} for row in rows], indent=2)
+                          + "\n")
+        print(f"wrote {len(rows)} row{'s' * (len(rows) != 1)} to {json_path}", file=sys.stderr)
     return 0
 
 

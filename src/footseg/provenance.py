@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
+import platform
 import subprocess
 from pathlib import Path
 
@@ -44,6 +46,19 @@ def code_version() -> dict[str, object]:
         if status is not None:
             out["dirty"] = bool(status)
     return out
+
+
+def versions() -> dict[str, object]:
+    """footseg (version, commit, dirty), torch, onnxruntime, Python and the platform, without importing torch."""
+    return {**code_version(), "torch": _package_version("torch"), "onnxruntime": _package_version("onnxruntime"),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def sha256_file(path: str | Path) -> str:

@@ -157,13 +157,17 @@ def test_default_cli_is_torch_at_one_thread(tmp_path: Path, capsys: pytest.Captu
     rows = json.loads(out.read_text())
     assert [(r["model"], r["runtime"], r["threads"]) for r in rows] == [("fastlinknet", "torch", 1)]
     assert set(rows[0]) >= REQUIRED | ADDED and rows[0]["iou"] is None
+    measured = rows[0]["measured_on"]  # where and when, with each row: rows of two runs put together still say
+    assert {"date", "cpu", "cores", "footseg", "torch", "onnxruntime"} <= set(measured) and measured["cores"] >= 1
+    said = capsys.readouterr()
+    assert f"wrote 1 row to {out}" in said.err
     shipped, info = load_network("fastlinknet")  # the name means the shipped weights (and widths, if pruned)
     assert rows[0]["weights"] == "shipped" and rows[0]["params"] == sum(p.numel() for p in shipped.parameters())
     side = info.input_size[0]  # without --size, a shipped model is timed at the side it runs at
     assert rows[0]["size"] == side
     assert rows[0]["gflops"] == pytest.approx(cost.count_flops(shipped, side) / 1e9) and rows[0]["gflops"] < 0.3
     assert rows[0]["latency_ms"] > 0
-    out_text = capsys.readouterr().out
+    out_text = said.out
     assert "| fastlinknet" in out_text and "### 1 thread" in out_text and "IoU" not in out_text.split("\n- ")[0]
 
 

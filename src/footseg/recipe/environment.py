@@ -1,32 +1,15 @@
-"""What a recipe stage ran on: footseg's version and commit, torch, ONNX Runtime, Python, and for renders the
-OpenGL driver (Mesa's llvmpipe on a CPU machine), whose version can change the rendered pixels."""
+"""What a recipe stage ran on beyond the code and package versions (``provenance.versions``): the device, and for
+renders the OpenGL driver (Mesa's llvmpipe on a CPU machine), whose version can change the rendered pixels."""
 
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import json
-import platform
 import re
 import subprocess
 import sys
 
-from footseg.provenance import code_version
 from footseg.runtime.device import cpu_model
-
-
-def _package_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def versions() -> dict[str, object]:
-    """footseg (version, commit, dirty), torch, onnxruntime, Python and the platform, without importing torch."""
-    return {**code_version(), "torch": _package_version("torch"), "onnxruntime": _package_version("onnxruntime"),
-            "python": platform.python_version(), "platform": platform.platform()}
-
 
 _GL_PROBE = """
 import json, moderngl

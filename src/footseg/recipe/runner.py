@@ -26,8 +26,8 @@ from footseg.atomic import atomic_copy, atomic_write_text, check_writable
 from footseg.data.synth.engine import MANIFEST, image_paths, read_manifest, setting_differences, stored_settings
 from footseg.errors import FootsegError, require_folder
 from footseg.models.info import CHOICE_NAME, PRETRAINED_DIR, WEIGHTS_NAME, read_info
-from footseg.provenance import sha256_file
-from footseg.recipe.environment import device_name, gl_strings, versions
+from footseg.provenance import sha256_file, versions
+from footseg.recipe.environment import device_name, gl_strings
 from footseg.recipe.layout import EXPORT_FILES, RESULT, STAMPS
 from footseg.recipe.schema import KEYS, SHIPPED, Recipe, Stage, describe, synth_settings, train_config
 from footseg.train.history import best_val_iou, read_history
