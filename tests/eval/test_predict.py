@@ -173,6 +173,19 @@ def test_cli_predict_says_what_it_left_out(saved_model: Path, make_blob_folder, 
     assert "for 2 images to" in out and "; left out 2 other files in the folders (not .jpg, .jpeg, .png" in out
 
 
+def test_photos_without_colour_are_named_in_a_warning(saved_model: Path, make_blob_folder, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from footseg.cli import main
+
+    photos = make_blob_folder(tmp_path / "d", [(40, 48), (40, 48)]) / "images"
+    grey = read_image(photos / "blob1.png").mean(axis=2, keepdims=True).astype(np.uint8)
+    cv2.imwrite(str(photos / "blob1.png"), grey[..., 0])  # a one-channel PNG, read as RGB with R = G = B
+    assert main(["predict", str(saved_model), str(photos), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert f"footseg: warning: 1 photo without colour ({photos / 'blob1.png'}): the models learnt" in err
+    assert "blob0" not in err
+
+
 def test_a_photo_of_a_type_footseg_does_not_read_is_named_with_its_type(tmp_path: Path) -> None:
     for name, kind in (("scan.bmp", ".bmp"), ("IMG_0042", "no suffix")):
         (tmp_path / name).write_bytes(b"\xff\xd8\xff")

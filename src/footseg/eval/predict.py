@@ -98,6 +98,7 @@ class PredictResult:
     skipped: int = 0  # masks and overlays of an earlier run beside their photos: outputs, not photos
     kept: int = 0  # photos whose outputs a stopped run of the same model had written, left as they were
     not_photos: int = 0  # other files in the folders given (a .bmp, notes): not read, and not to be missed
+    grey: list[Path] = field(default_factory=list)  # photos without colour, which the models segment far worse
 
 
 def _read_or_fail(path: Path, result: PredictResult) -> np.ndarray | None:
@@ -143,6 +144,8 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
             chunk = [(p, image) for p, image in read if image is not None]
             images = [image for _, image in chunk]
             for (path, image), prob in zip(chunk, predictor.predict_batch(images), strict=True):
+                if is_grey(image):
+                    result.grey.append(path)
                 mask = to_mask(prob, predictor.threshold)
                 write_mask(out / f"{path.stem}{OUTPUT_SUFFIXES[0]}", mask * 255)
                 write_jpeg(out / f"{path.stem}{OUTPUT_SUFFIXES[1]}", overlay_mask(image, mask))
@@ -152,6 +155,11 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
                           f"overlays in {out}; the same command continues") from exc
     (out / UNFINISHED_NAME).unlink()
     return result
+
+
+def is_grey(image: np.ndarray) -> bool:
+    """Whether an RGB photo has no colour (a greyscale file, or a night or infrared camera's frame)."""
+    return bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2]))
 
 
 def _not_photos(inputs: Sequence[str | Path]) -> int:
