@@ -214,6 +214,11 @@ def test_a_first_item_that_is_neither_a_model_nor_a_file_is_named_as_either(phot
         assert capsys.readouterr().err == (f"footseg: error: {typo}: no such file or folder, and no shipped model so "
                                            "named (fastlinknet, fastlinknet_ctx, default): MODEL, where given, "
                                            "comes first, then the inputs\n")
+    said = {"runs/r1/model.onnx": "ONNX file not found",  # a path names what is missing, and no shipped models
+            "runs/r1": "no such file or folder, and no model there: MODEL, where given, comes first, then the inputs"}
+    for path, line in said.items():
+        assert main(["predict", path, str(photos), "--out", str(tmp_path / "out")]) == 2
+        assert capsys.readouterr().err == f"footseg: error: {path}: {line}\n"
     assert not (tmp_path / "out").exists()
 
 

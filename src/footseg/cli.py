@@ -212,12 +212,13 @@ def _model_and_inputs(items: list[str]) -> tuple[str | None, list[str]]:
             # A typo in a model name, or a broken model folder, is reported as such, not as a missing image; a
             # missing file named like an image or a video is an input and reported as one.
             named_like_input = first.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
-            if (first / "config.json").is_file():
+            if (first / "config.json").is_file() or first.suffix.lower() == ".onnx":
                 raise
             if not first.exists() and not named_like_input:  # a mistyped model, or a mistyped folder of photos
                 shipped = ", ".join([*pretrained_models(), DEFAULT_NAME])
-                raise FootsegError(f"no such file or folder, and no shipped model so named ({shipped}): MODEL, "
-                                   "where given, comes first, then the inputs", first) from None
+                model = f"no shipped model so named ({shipped})" if len(first.parts) == 1 else "no model there"
+                raise FootsegError(f"no such file or folder, and {model}: MODEL, where given, comes first, then the "
+                                   "inputs", first) from None
     return None, items
 
 

@@ -168,3 +168,4 @@ def test_real_dev_clips_pass(tmp_path: Path) -> None:
     write_png(one / "masks" / "005.png", mask[:-2])
     problems = check_dataset(tmp_path / "one").problems
     assert [p.path for p in problems] == [one / "images" / "005.jpg"]
+

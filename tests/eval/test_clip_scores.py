@@ -139,3 +139,12 @@ def test_a_frame_without_a_mask_is_named(red_model, make_photo, tmp_path: Path) 
 def test_eval_wants_photos_or_clips(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval"]) == 2
     assert "one of --data DIR (photos) or --clips DIR" in capsys.readouterr().err
+
+
+def test_a_folder_of_photos_of_several_sizes_given_as_a_clip_is_one_line(red_model, make_photo, tmp_path: Path
+                                                                          ) -> None:
+    photos = tmp_path / "photos"  # a dataset of still photos, as real-dev is: some upright, some turned
+    _clip(photos, [make_photo(24, 32, seed=0), make_photo(32, 24, seed=1)])
+    with pytest.raises(FootsegError, match=r"photos/images/\w+.png: 24x32, the clip's first frame 32x24: a clip's "
+                                           r"frames are one video's, of one size \(photos are scored with --data\)"):
+        evaluate_clips(red_model, photos)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+import os
+import time
 from pathlib import Path
 
 import cv2
@@ -194,33 +197,48 @@ def test_a_photo_of_a_type_footseg_does_not_read_is_named_with_its_type(tmp_path
             collect_images([tmp_path / name])
 
 
+def _stopping_at_call(monkeypatch: pytest.MonkeyPatch, stop_at: int) -> list[int]:
+    """Predictor.predict_batch raising KeyboardInterrupt (a Ctrl-C) at its ``stop_at``-th call; the calls' sizes."""
+    from footseg.eval import predict as predict_module
+    from footseg.runtime.predictor import Predictor
+
+    monkeypatch.setattr(predict_module, "_BATCH", 1)
+    real_batch = Predictor.predict_batch
+    calls: list[int] = []
+
+    def batch(self: Predictor, images: list) -> list:
+        calls.append(len(images))
+        if len(calls) == stop_at:
+            raise KeyboardInterrupt
+        return real_batch(self, images)
+
+    monkeypatch.setattr(Predictor, "predict_batch", batch)
+    return calls
+
+
 def test_a_stopped_run_continues_where_it_stopped(red_model, make_blob_folder, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from footseg.eval import predict as predict_module
     from footseg.runtime.predictor import Predictor
 
     photos = make_blob_folder(tmp_path / "d", [(48, 80), (40, 40), (30, 50)]) / "images"
     out = tmp_path / "out"
-    monkeypatch.setattr(predict_module, "_BATCH", 1)
-    real_batch = Predictor.predict_batch
-    calls = []
-
-    def ctrl_c_at_the_second_photo(self: Predictor, images: list) -> list:
-        calls.append(len(images))
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_batch(self, images)
-
-    monkeypatch.setattr(Predictor, "predict_batch", ctrl_c_at_the_second_photo)
+    calls = _stopping_at_call(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt, match=f"1 of 3 photos done, their masks and overlays in {out}; the same "
                                                 "command continues"):
         predict(red_model, [photos], out)
     assert sorted(p.name for p in out.iterdir()) == [".footseg-predict.json", "blob0_mask.png", "blob0_overlay.jpg"]
     first = (out / "blob0_mask.png").stat().st_mtime_ns
-    # another model (or operating point) would mix its masks with the stopped run's: refused, as anyone's files are
+    # another operating point would mix its masks with the stopped run's: refused, naming what differs
     with pytest.raises(FootsegError, match=r"blob0_mask.png: already exists \(as do 1 more output\): a stopped run "
-                                           "of another model or setting wrote them"):
+                                           r"with another threshold 0.5 \(now 0.9\) wrote them: --overwrite"):
         predict(Predictor(red_model).at_threshold(0.9), [photos], out)
+    # a file at the name of a photo that run was not given is someone's: refused, and left alone
+    elsewhere = make_blob_folder(tmp_path / "e", [(20, 20)], prefix="mine") / "images"
+    write_png(out / "mine0_mask.png", np.full((20, 20), 7, np.uint8))
+    with pytest.raises(FootsegError, match=r"mine0_mask.png: already exists: --overwrite replaces them"):
+        predict(red_model, [photos, elsewhere], out)
+    assert read_mask(out / "mine0_mask.png").max() == 7
+    (out / "mine0_mask.png").unlink()
     again = predict(red_model, [photos], out)  # the same command
     assert (again.kept, again.done) == (1, 2) and calls[2:] == [1, 1]  # blob0 not segmented again
     assert (out / "blob0_mask.png").stat().st_mtime_ns == first
@@ -230,17 +248,46 @@ def test_a_stopped_run_continues_where_it_stopped(red_model, make_blob_folder, t
         predict(red_model, [photos], out)
 
 
-def test_cli_says_what_a_stopped_run_kept(make_blob_folder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                          capsys) -> None:
+def test_a_stopped_overwrite_continues_and_a_changed_photo_is_segmented_again(
+        red_model, make_blob_folder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    photos = make_blob_folder(tmp_path / "d", [(48, 80), (40, 40), (30, 50)]) / "images"
+    out = tmp_path / "out"
+    assert predict(red_model, [photos], out).done == 3  # an earlier run's outputs, which --overwrite replaces
+    for output in out.iterdir():  # made a minute ago: older than the next run's start by more than any clock's slack
+        os.utime(output, ns=(time.time_ns() - 60 * 10**9,) * 2)
+    calls = _stopping_at_call(monkeypatch, 3)
+    with pytest.raises(KeyboardInterrupt, match="2 of 3 photos done"):
+        predict(red_model, [photos], out, overwrite=True)
+    # blob2's outputs are the earlier run's, older than the stopped one: not kept; blob1's photo changed since
+    write_png(photos / "blob1.png", read_image(photos / "blob1.png")[::-1].copy())
+    again = predict(red_model, [photos], out, overwrite=True)
+    assert (again.kept, again.done) == (1, 2) and calls[3:] == [1, 1]
+
+
+def test_a_run_still_writing_is_not_taken_for_a_stopped_one(red_model, make_blob_folder, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    photos = make_blob_folder(tmp_path / "d", [(48, 80), (40, 40)]) / "images"
+    out = tmp_path / "out"
+    _stopping_at_call(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        predict(red_model, [photos], out)
+    record = json.loads((out / ".footseg-predict.json").read_text())
+    (out / ".footseg-predict.json").write_text(json.dumps({**record, "pid": os.getppid()}))  # a live process
+    with pytest.raises(FootsegError, match=rf"out: a footseg predict \(pid {os.getppid()}\) is writing here now"):
+        predict(red_model, [photos], out)
+
+
+def test_cli_says_what_a_stopped_run_kept(saved_model: Path, make_blob_folder, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     from footseg.cli import main
-    from footseg.errors import Interrupted
-    from footseg.eval import predict as predict_module
 
-    def stopped(*args: object, **kwargs: object) -> None:
-        raise Interrupted("1 of 3 photos done, their masks and overlays in out; the same command continues")
-
-    monkeypatch.setattr(predict_module, "predict", stopped)
-    photos = make_blob_folder(tmp_path / "d", [(48, 80)]) / "images"
-    assert main(["predict", str(photos), "--out", str(tmp_path / "out")]) == 130
-    assert capsys.readouterr().err.endswith("footseg: interrupted: 1 of 3 photos done, their masks and overlays in "
-                                            "out; the same command continues\n")
+    photos = make_blob_folder(tmp_path / "d", [(48, 80), (40, 40), (30, 50)]) / "images"
+    out = tmp_path / "out"
+    argv = ["predict", str(saved_model), str(photos), "--out", str(out)]
+    _stopping_at_call(monkeypatch, 3)
+    assert main(argv) == 130
+    assert capsys.readouterr().err.endswith(f"footseg: interrupted: 2 of 3 photos done, their masks and overlays in "
+                                            f"{out}; the same command continues\n")
+    assert main(argv) == 0
+    assert capsys.readouterr().out == (f"wrote masks and overlays for 1 image to {out}; kept the 2 a stopped run of "
+                                       "this model had finished\n")

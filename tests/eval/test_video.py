@@ -18,7 +18,7 @@ from footseg.eval.live import display_problem, draw_fps, gui_backend, live, run_
 from footseg.eval.video import segment_video
 from footseg.eval.video_io import VideoWriter, open_frames
 from footseg.runtime.predictor import Predictor
-from footseg.runtime.temporal import MODES, VideoSegmenter, video_mode
+from footseg.runtime.temporal import MODES, VideoSegmenter, describe_mode, video_mode
 
 H, W, N = 96, 128, 12
 
@@ -413,3 +413,37 @@ def test_an_m4v_from_a_phone_is_a_video(tmp_path: Path, red_predictor) -> None:
                                            r"\.m4v"):
         segment_video(red_predictor, tmp_path / "walk.gif", tmp_path / "out2", progress=False)
 
+
+
+def test_masks_whose_name_is_taken_during_the_run_keep_the_partial_names(tmp_path: Path, red_predictor,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    video = write_video(tmp_path / "walk.mp4", n=3)
+    out = tmp_path / "out"
+    (out / "masks").mkdir(parents=True)
+    (out / "masks.partial").mkdir()  # a stopped run's
+    (out / "masks.partial" / "f00007.png").write_bytes(b"stale")
+    real_step = VideoSegmenter.step_mask
+
+    def someone_writes_masks_meanwhile(self: VideoSegmenter, frame: np.ndarray) -> np.ndarray:
+        (out / "masks" / "theirs.png").write_bytes(b"someone's")
+        return real_step(self, frame)
+
+    monkeypatch.setattr(VideoSegmenter, "step_mask", someone_writes_masks_meanwhile)
+    with pytest.raises(FootsegError, match=rf"{out / 'masks'}: cannot take this name \(.*\): this run's masks are in "
+                                           rf"{out / 'masks.partial'}, its overlay in {out / 'overlay.partial.mp4'}"):
+        segment_video(red_predictor, video, out, masks=True, progress=False)
+    assert sorted(p.name for p in (out / "masks.partial").iterdir()) == ["f00000.png", "f00001.png", "f00002.png"]
+    assert (out / "overlay.partial.mp4").is_file() and not (out / "overlay.mp4").exists()
+    monkeypatch.setattr(VideoSegmenter, "step_mask", real_step)
+    assert segment_video(red_predictor, video, out, progress=False).masks is None  # without --masks: partial ones go
+    assert sorted(p.name for p in out.iterdir()) == ["masks", "overlay.mp4"]
+    (tmp_path / "out2").mkdir()
+    (tmp_path / "out2" / "masks").write_text("a file")  # refused before the first frame, not after the last
+    with pytest.raises(FootsegError, match="out2/masks: is a file, where --masks writes a folder"):
+        segment_video(red_predictor, video, tmp_path / "out2", masks=True, progress=False)
+
+
+def test_a_mode_is_described_with_its_smoothing() -> None:
+    # runs at two ratios must not read the same: a prior network's output is smoothed too
+    assert [describe_mode(*m) for m in (("smooth", 0.7), ("prior", 1.0), ("prior", 0.0), ("per-frame", 0.0))] == [
+        "smooth 0.7", "prior, smooth 1", "prior, smooth 0", "per-frame"]

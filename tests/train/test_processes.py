@@ -218,7 +218,6 @@ def test_a_stop_after_every_process_finished_the_last_epoch_says_the_run_is_comp
     # last epoch (processes.STOPPED_COMPLETE), or with a checkpoint to resume from (130)
     from footseg.train import processes
 
-    assert processes.STOPPED_COMPLETE == 3
     ready = tmp_path / "rank 1 ready"  # (the stop reaches each process as SIGTERM, which the trainer's handle)
     fake = ("import os, pathlib, signal, sys, time\n"
             "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"

@@ -98,8 +98,14 @@ def _run(segmenter: VideoSegmenter, clips: list[Clip]) -> dict:
         segmenter.reset()
         flicker.reset()
         clip_meter, clip_flicker = ConfusionMeter(), FlickerMeter()
+        first: tuple[int, ...] | None = None
         for index in range(len(clip)):
             image, mask = clip.read(index)
+            first = first or image.shape
+            if image.shape != first:  # flicker compares each frame with the one before, pixel for pixel
+                raise FootsegError(f"{image.shape[1]}x{image.shape[0]}, the clip's first frame {first[1]}x{first[0]}: "
+                                   "a clip's frames are one video's, of one size (photos are scored with --data)",
+                                   clip.frames[index].image)
             with watch:  # what a frame costs: its mask at the frame's size
                 prob = segmenter.step(image)
                 pred = to_mask(prob, threshold)

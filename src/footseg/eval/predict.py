@@ -1,13 +1,17 @@
 """Masks and overlays for photos: ``out/<stem>_mask.png`` (0/255) and ``out/<stem>_overlay.jpg``, full resolution.
 
-A run stopped part way continues where it stopped: while it runs, ``out/.footseg-predict.json`` says what makes its
-outputs (model, runtime, side, operating point), and the same command run again keeps the photos it finished.
+A run stopped part way continues where it stopped: until it ends, ``out/.footseg-predict.json`` records what makes
+its outputs (model, runtime, side, operating point), when it started and the photos it was given, and the same command
+run again keeps the photos it finished (outputs written since it started, of photos unchanged since).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
+import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +26,8 @@ from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mas
 
 FOOT_COLOUR = (40, 220, 60)  # RGB green: readable on skin, wood, tiles and paper alike
 _BATCH = 8
-UNFINISHED_NAME = ".footseg-predict.json"  # in --out while a run is under way; removed when it ends
+UNFINISHED_NAME = ".footseg-predict.json"  # in --out from a run's start until it has written every photo
+MTIME_SLACK_NS = 2_000_000_000  # file systems that keep times to 2 s (FAT) date an output before the clock's start
 
 
 @functools.lru_cache(maxsize=4)
@@ -116,28 +121,45 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
 
     A photo that cannot be read is reported in the result and skipped; the others are still written, so one bad
     file in a folder of hundreds costs that file, not the run. Files already at the outputs' names are refused
-    before anything runs (they may be someone's own masks) unless ``overwrite``, or unless a stopped run of the same
-    model (as ``out``'s ``UNFINISHED_NAME`` records) wrote them: then the photos it finished are kept, not made again.
+    before anything runs (they may be someone's own masks) unless ``overwrite``, or unless they are the outputs of
+    a run that stopped (Ctrl-C, an error) before it ended, of the same model and settings, for the same photos
+    unchanged since: ``out``'s ``UNFINISHED_NAME`` records them. Then the photos that run finished are kept.
     """
     out = Path(out)
     paths = collect_images(inputs)  # all problems with the inputs as named surface before the model is loaded
     paths, skipped = drop_own_outputs(paths)
-    taken = [out / f"{p.stem}{suffix}" for p in paths for suffix in OUTPUT_SUFFIXES
-             if (out / f"{p.stem}{suffix}").exists()] if out.is_dir() else []
-    stopped_run = _unfinished(out) if taken and not overwrite else None
-    if taken and not overwrite and stopped_run is None:
-        raise _taken_error(taken, "--overwrite replaces them, or choose another --out")
+    stamps = {p: _stamp(p) for p in paths}
+    record = _unfinished(out)
+    if record is not None and _still_running(record):
+        raise FootsegError(f"a footseg predict (pid {record['pid']}) is writing here now: wait for it, or choose "
+                           f"another --out (if it has ended, delete {UNFINISHED_NAME} here)", out)
+    listed = record["photos"] if record is not None else {}
+    ours = {p for p in paths if listed.get(str(p.resolve())) == stamps[p]}  # the stopped run's photos, unchanged
+    taken = [o for p in paths for o in _outputs(out, p) if o.exists()] if out.is_dir() else []
+    foreign = [o for p in paths if p not in ours for o in _outputs(out, p) if o.exists()] if out.is_dir() else []
+    if foreign and not overwrite:
+        raise _taken_error(foreign, "--overwrite replaces them, or choose another --out")
     predictor = as_predictor(model)
     maker = _maker(predictor)
-    if stopped_run is not None and stopped_run != maker:
-        raise _taken_error(taken, f"a stopped run of another model or setting wrote them ({stopped_run}; this run: "
-                                  f"{maker}): --overwrite replaces them, or choose another --out")
+    if record is not None and record["maker"] != maker:
+        if taken and not overwrite:
+            differ = ", ".join(f"{key} {record['maker'].get(key)} (now {value})" for key, value in maker.items()
+                               if record["maker"].get(key) != value)
+            raise _taken_error(taken, f"a stopped run with another {differ} wrote them: --overwrite replaces them, "
+                                      "or choose another --out")
+        record = None  # its outputs are replaced: this run starts afresh
     result = PredictResult(skipped=skipped, not_photos=_not_photos(inputs))
-    if stopped_run is not None:  # the photos that run finished (each output is written whole or not at all)
-        todo = [p for p in paths if not all((out / f"{p.stem}{suffix}").is_file() for suffix in OUTPUT_SUFFIXES)]
+    if record is not None:  # the photos the stopped run finished (each output is written whole or not at all)
+        since = record["started_ns"] - MTIME_SLACK_NS
+        todo = [p for p in paths if p not in ours or not all(
+            o.is_file() and o.stat().st_mtime_ns >= since for o in _outputs(out, p))]
         result.kept, paths = len(paths) - len(todo), todo
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / UNFINISHED_NAME, json.dumps(maker) + "\n")
+    atomic_write_text(out / UNFINISHED_NAME, json.dumps({
+        "maker": maker, "pid": os.getpid(), "host": socket.gethostname(),
+        "started_ns": record["started_ns"] if record is not None else time.time_ns(),
+        "photos": {**(listed if record is not None else {}), **{str(p.resolve()): stamps[p] for p in stamps}},
+    }) + "\n")
     try:
         for start in range(0, len(paths), _BATCH):
             read = [(p, _read_or_fail(p, result)) for p in paths[start : start + _BATCH]]
@@ -147,14 +169,39 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
                 if is_grey(image):
                     result.grey.append(path)
                 mask = to_mask(prob, predictor.threshold)
-                write_mask(out / f"{path.stem}{OUTPUT_SUFFIXES[0]}", mask * 255)
-                write_jpeg(out / f"{path.stem}{OUTPUT_SUFFIXES[1]}", overlay_mask(image, mask))
+                mask_path, overlay_path = _outputs(out, path)
+                write_mask(mask_path, mask * 255)
+                write_jpeg(overlay_path, overlay_mask(image, mask))
                 result.done += 1
     except KeyboardInterrupt as exc:
         raise Interrupted(f"{result.kept + result.done} of {result.kept + len(paths)} photos done, their masks and "
                           f"overlays in {out}; the same command continues") from exc
-    (out / UNFINISHED_NAME).unlink()
+    # (left in place by an error, which the same command continues from as from a stop)
+    (out / UNFINISHED_NAME).unlink(missing_ok=True)
     return result
+
+
+def _outputs(out: Path, photo: Path) -> list[Path]:
+    return [out / f"{photo.stem}{suffix}" for suffix in OUTPUT_SUFFIXES]
+
+
+def _stamp(photo: Path) -> list[int]:
+    """A photo's size and modification time: one changed since a run stopped is segmented again."""
+    info = photo.stat()
+    return [info.st_size, info.st_mtime_ns]
+
+
+def _still_running(record: dict) -> bool:
+    """Whether the run a record names is alive (on this machine: a pid elsewhere says nothing here)."""
+    if record.get("host") != socket.gethostname() or record.get("pid") in (None, os.getpid()):
+        return False
+    try:
+        os.kill(int(record["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):  # another user's process by that number: someone's
+        return True
+    return True
 
 
 def is_grey(image: np.ndarray) -> bool:
@@ -177,14 +224,17 @@ def _maker(predictor: Predictor) -> dict[str, object]:
             "region_peak": predictor.region_peak, "presence": predictor.presence}
 
 
-def _unfinished(out: Path) -> dict[str, object] | None:
-    """What made the outputs of a stopped run in ``out``, or None where no run stopped there (or its record is
-    unreadable: then its outputs are not known to be footseg's, and are refused as anyone's files are)."""
+def _unfinished(out: Path) -> dict | None:
+    """The record of a run in ``out`` that has not ended, or None where there is none (or it is unreadable: then its
+    outputs are not known to be footseg's, and are refused as anyone's files are)."""
     try:
-        made = json.loads((out / UNFINISHED_NAME).read_text())
+        record = json.loads((out / UNFINISHED_NAME).read_text())
     except (OSError, ValueError):
         return None
-    return made if isinstance(made, dict) else None
+    keys = {"maker": dict, "photos": dict, "started_ns": int}
+    if not isinstance(record, dict) or not all(isinstance(record.get(k), kind) for k, kind in keys.items()):
+        return None
+    return record
 
 
 def _taken_error(taken: list[Path], hint: str) -> FootsegError:

@@ -80,6 +80,9 @@ def segment_video(
         reader.close()
         raise FootsegError("already exists: --overwrite replaces it, or choose another --out", overlay)
     earlier = Path(out) / MASKS_DIR
+    if masks and earlier.exists() and not earlier.is_dir():
+        reader.close()
+        raise FootsegError("is a file, where --masks writes a folder of masks: choose another --out", earlier)
     if masks and earlier.is_dir() and any(earlier.iterdir()):
         reader.close()
         # Masks of two runs would mix where this one stops early, and a clip's own masks/ are its ground truth.
@@ -90,10 +93,10 @@ def segment_video(
         rate = fps if fps is not None else reader.fps or DEFAULT_FPS
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        writer = VideoWriter(out / PARTIAL_OVERLAY_NAME, rate)
+        writer = VideoWriter(out / PARTIAL_OVERLAY_NAME, rate, named=overlay)
+        if (out / PARTIAL_MASKS_DIR).is_dir():  # a stopped run's: this one starts again
+            shutil.rmtree(out / PARTIAL_MASKS_DIR)
         mask_dir = out / PARTIAL_MASKS_DIR if masks else None
-        if mask_dir is not None and mask_dir.is_dir():  # a stopped run's: this one starts again
-            shutil.rmtree(mask_dir)
     except BaseException:
         reader.close()
         raise
@@ -136,16 +139,20 @@ def segment_video(
 
 
 def _name_finished(writer: VideoWriter, mask_dir: Path | None) -> tuple[Path, Path | None]:
-    """Give a run's outputs their own names (checked free, or ``overwrite``'s, before the first frame)."""
+    """Give a run's outputs their own names (checked free, or ``overwrite``'s, before the first frame); the masks
+    first, whose name can have been taken meanwhile, so that the outputs of a run that cannot finish keep the names
+    of a partial run."""
     writer.close()
+    final = mask_dir.with_name(MASKS_DIR) if mask_dir is not None else None
+    if mask_dir is not None and mask_dir.is_dir():
+        try:
+            if final.is_dir() and not any(final.iterdir()):
+                final.rmdir()
+            mask_dir.rename(final)
+        except OSError as exc:  # files put there while this run wrote its own
+            raise FootsegError(f"cannot take this name ({exc.strerror}): this run's masks are in {mask_dir}, its "
+                               f"overlay in {writer.path}", final) from exc
     overlay = writer.path.with_name(OVERLAY_NAME)
     if writer.path.is_file():  # (no frame, no file)
         writer.path.replace(overlay)
-    if mask_dir is None:
-        return overlay, None
-    final = mask_dir.with_name(MASKS_DIR)
-    if final.is_dir():
-        final.rmdir()  # empty: one holding masks was refused
-    if mask_dir.is_dir():
-        mask_dir.rename(final)
     return overlay, final

@@ -177,10 +177,11 @@ class VideoWriter:
     half-written file there.
     """
 
-    def __init__(self, path: str | Path, fps: float = DEFAULT_FPS):
+    def __init__(self, path: str | Path, fps: float = DEFAULT_FPS, named: str | Path | None = None):
         if not is_frame_rate(fps):
             raise FootsegError(f"the frame rate must be a number above 0 and up to {MAX_FPS}, got {fps}")
         self.path, self.fps = Path(path), float(fps)
+        self.named = Path(named) if named is not None else self.path  # what its warnings call it: its final name
         check_writable(self.path, hint="choose another --out")  # before any frame is segmented
         self.temp = contextlib.ExitStack()  # the temporary file beside ``path`` (atomic_path) while it is written
         self.container: av.container.OutputContainer | None = None
@@ -221,7 +222,7 @@ class VideoWriter:
                     warnings.warn(FootsegWarning(f"frame {self.frames + 1} is {w}x{h}, the first "
                                                  f"{self.size[0]}x{self.size[1]}: frames of another size than the "
                                                  "first are resized to it in the overlay (their masks keep their "
-                                                 "own size)", self.path), stacklevel=2)
+                                                 "own size)", self.named), stacklevel=2)
                     self.resized = True
                 frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
                 h, w = frame.shape[:2]

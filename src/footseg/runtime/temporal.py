@@ -56,8 +56,11 @@ def smooth(new: np.ndarray, previous: np.ndarray, ratio: float) -> np.ndarray:
 
 
 def describe_mode(mode: str, ratio: float) -> str:
-    """A video mode as a report names it: "smooth 0.7" (its ratio says how much), "per-frame", "prior"."""
-    return f"smooth {ratio:g}" if mode == "smooth" else mode
+    """A video mode as a report names it: "smooth 0.7" (its ratio says how much), "prior, smooth 1" (a prior
+    network's output smoothed too), "per-frame"."""
+    if mode == "per-frame":
+        return mode
+    return f"smooth {ratio:g}" if mode == "smooth" else f"{mode}, smooth {ratio:g}"
 
 
 class VideoSegmenter:
