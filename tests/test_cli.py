@@ -55,7 +55,7 @@ def _fails(argv: list[str], capsys: pytest.CaptureFixture[str], *names: str | Pa
 def test_corrupt_image(model_dir: Path, tmp_path: Path, capsys) -> None:
     bad = tmp_path / "cut.png"
     good = tmp_path / "whole.png"
-    write_png(good, np.zeros((40, 40, 3), dtype=np.uint8))
+    write_png(good, np.full((40, 40, 3), (150, 110, 90), dtype=np.uint8))  # (in colour: no warning of a grey photo)
     bad.write_bytes(good.read_bytes()[:60])  # a truncated PNG
     # a batch predict reports each unreadable photo and exits 1 once the rest are written
     assert main([str(a) for a in ["predict", model_dir, bad, good, "--out", tmp_path / "out"]]) == 1
