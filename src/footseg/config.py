@@ -55,6 +55,9 @@ class TrainConfig:
     # Where the warp shrinks its source on average, shrink it by area to that scale first (AugmentConfig.antialias):
     # for renders made at several times the training side, whose detail a bilinear warp would alias.
     antialias: bool = False
+    # Colour casts of cameras' white balance in the augmentation (AugmentConfig.white_balance): red and blue gains up
+    # to 1 + this each way; 0 = off, as the thesis's augmentation.
+    white_balance: float = 0.0
     # A prior-mask network for video: a 4th input, the previous frame's mask, faked from each image's own mask.
     prior: bool = False
     # Share of training images whose prior is the network's own (detached) output for them, slightly moved: it learns
@@ -90,6 +93,9 @@ class TrainConfig:
             raise FootsegError(f"--self-prior is a share in [0, 1] and needs --prior, got {self.self_prior}")
         if self.antialias and not self.augment:
             raise FootsegError("--antialias shapes the augmentation's warp; it needs augmentation on")
+        if not 0.0 <= self.white_balance <= 1.0 or (self.white_balance > 0 and not self.augment):
+            raise FootsegError(f"--white-balance is a gain range in [0, 1] (0 = off) and needs augmentation on, got "
+                               f"{self.white_balance}")
         if self.attention_weight > 0 and self.teacher is None:
             raise FootsegError("--attention-weight needs a --teacher to transfer attention from")
 
@@ -99,7 +105,7 @@ class TrainConfig:
     IDENTITY = ("model", "data", "width", "num_classes", "size", "loss", "seed", "batch_size", "lr", "weight_decay",
                 "init", "ema",
                 "teacher", "distill_weight", "distill_temperature", "distill_anneal", "attention_weight",
-                "steps_per_epoch", "freeze_bn", "prior", "self_prior", "augment", "antialias")
+                "steps_per_epoch", "freeze_bn", "prior", "self_prior", "augment", "antialias", "white_balance")
 
     @property
     def in_channels(self) -> int:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 import cv2
 import numpy as np
 import pytest
@@ -174,3 +176,22 @@ def test_antialias_leaves_a_warp_that_enlarges_alone() -> None:
         plain = ThesisAugment(96, _still(False))(image, mask, np.random.default_rng(seed))
         smooth = ThesisAugment(96, _still(True))(image, mask, np.random.default_rng(seed))
         assert all(np.array_equal(a, b) for a, b in zip(plain, smooth, strict=True))
+
+
+def test_the_thesis_augmentation_is_unchanged_by_white_balance_off() -> None:
+    # runs made before white balance existed (a recipe's shipped model) augment as they did: no draw is spent on it
+    img = np.random.default_rng(5).integers(0, 255, (40, 56, 3), dtype=np.uint8)
+    outs = [photometric(img, np.random.default_rng(s)) for s in range(8)]
+    digest = hashlib.sha256(b"".join(o.tobytes() for o in outs)).hexdigest()
+    assert digest == "a3709474d366c5ac9d8598794fea589a7081828a320b8e0c4bfa0af80cfcadc9"
+
+
+def test_white_balance_casts_red_and_blue_within_its_range() -> None:
+    grey = np.full((8, 8, 3), 128, np.uint8)
+    off = dict(contrast_p=0, brightness_p=0, saturation_p=0, hue_p=0, blur_p=0, noise_p=0, jpeg_p=0)
+    config = AugmentConfig(white_balance=0.25, white_balance_p=1.0, **off)
+    gains = np.array([photometric(grey, np.random.default_rng(s), config)[0, 0] / 128.0 for s in range(300)])
+    assert np.all(gains[:, 1] == 1.0)  # green kept
+    for channel in (0, 2):
+        assert 1 / 1.25 - 0.01 <= gains[:, channel].min() < 0.85 and 1.15 < gains[:, channel].max() <= 1.25 + 0.01
+    assert abs(np.corrcoef(gains[:, 0], gains[:, 2])[0, 1]) < 0.2  # each its own: warm, cool, magenta and green casts

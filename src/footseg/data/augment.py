@@ -38,6 +38,10 @@ class AugmentConfig:
     saturation: float = 0.4  # factor in [1 - s, 1 + s]
     hue_p: float = 0.5
     hue: float = 0.04  # shift, fraction of the hue circle (skin tones must stay plausible)
+    # A camera's white balance: red and blue gains each in [1 / (1 + w), 1 + w] (log-uniform), green kept. 0 = off,
+    # the thesis's augmentation, which draws nothing for it (so runs without it augment as they always did).
+    white_balance_p: float = 0.8
+    white_balance: float = 0.0
     blur_p: float = 0.2
     blur_sigma: tuple[float, float] = (0.3, 1.5)
     noise_p: float = 0.3
@@ -88,6 +92,9 @@ def photometric(image: np.ndarray, rng: np.random.Generator, config: AugmentConf
     """Colour, blur, noise and JPEG artefacts on an (H, W, 3) uint8 RGB image; the mask is never touched."""
     config = config or AugmentConfig()
     img = image.astype(np.float32)
+    if config.white_balance > 0 and rng.random() < config.white_balance_p:
+        red, blue = np.exp(rng.uniform(-1, 1, 2) * np.log1p(config.white_balance))
+        img = img * np.array([red, 1.0, blue], dtype=np.float32)
     if rng.random() < config.contrast_p:
         factor = rng.uniform(1 - config.contrast, 1 + config.contrast)
         img = (img - img.mean()) * factor + img.mean()

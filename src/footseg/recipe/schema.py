@@ -108,6 +108,7 @@ KEYS: dict[str, dict[str, Key]] = {
         "distill_anneal": Key("bool"), "attention_weight": Key("float"), "augment": Key("bool"), "prior": Key("bool"),
         "self_prior": Key("float"),
         "antialias": _optional("bool", False),  # shrink by area before a warp that shrinks (hi-res renders)
+        "white_balance": _optional("float", 0.0),  # colour casts in the augmentation (0: none, as before it existed)
         "freeze_bn": _optional("bool", False),  # for networks with folded BatchNorms only
         "workers": _optional("int", 2),  # data loader processes: the model does not depend on it
         # training processes on a CPU (DDP; footseg.train.processes): each holds batch_size / procs images of a

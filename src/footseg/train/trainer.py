@@ -397,8 +397,9 @@ class _Trainer:
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
 
+        augmentation = AugmentConfig(antialias=cfg.antialias, white_balance=cfg.white_balance)
         self.train_set: Dataset = SegmentationDataset(split_folder(data, "train"), cfg.size, augment=cfg.augment,
-                                                      seed=cfg.seed, config=AugmentConfig(antialias=cfg.antialias))
+                                                      seed=cfg.seed, config=augmentation)
         # Scored every epoch, decoded once: 4,800 validation renders were 8 s of each of the default's 40 epochs.
         val_set: Dataset = SegmentationDataset(split_folder(data, "val"), cfg.size, augment=False,
                                                keep_bytes=KEPT_VALIDATION_BYTES)
