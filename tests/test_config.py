@@ -23,6 +23,8 @@ def test_the_defaults_are_valid() -> None:
     ({"batch_size": 0}, "--batch-size"),
     ({"size": 100}, "--size"),
     ({"ema": 1.0}, "--ema"),
+    ({"white_balance": -0.1}, "--white-balance"),
+    ({"white_balance": 0.2, "augment": False}, "--white-balance"),
 ])
 def test_a_setting_out_of_range_names_its_option(setting: dict, option: str) -> None:
     with pytest.raises(FootsegError, match=option):

@@ -281,6 +281,7 @@ def test_the_shipped_recipe_says_what_its_card_says() -> None:
                 "seed", "steps_per_epoch", "ema", "distill_weight", "distill_temperature", "distill_anneal",
                 "attention_weight"):
         assert final[key] == trained[key], key
+    assert final["white_balance"] == trained.get("white_balance", 0.0) == 0.0  # (a setting of later recipes)
     assert final["teacher"] is None and recipe.stage(final["init"]).name == "seat"
     renders = {s.name: s.settings for s in recipe.stages if s.kind == "render"}
     assert {n: (s["seed"], s["n"]) for n, s in renders.items()} == {
@@ -322,6 +323,7 @@ def test_the_default_models_recipe_made_its_weights() -> None:
     for key in ("model", "width", "num_classes", "size", "epochs", "batch_size", "lr", "weight_decay", "loss",
                 "seed", "steps_per_epoch", "ema", "augment", "antialias", "prior"):
         assert final[key] == trained[key], key
+    assert final["white_balance"] == trained.get("white_balance", 0.0) == 0.0  # (a setting of later recipes)
     assert final["teacher"] is None and trained["data"].endswith(f"/{final['data']}")
     first = final  # a fine-tune's chain goes back to a network trained from scratch, on no shipped model
     while first["init"] is not None:

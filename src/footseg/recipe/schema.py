@@ -546,6 +546,8 @@ def describe(stage: Stage) -> str:
             parts.append("no augmentation")
         elif s["antialias"]:
             parts.append("antialiased warp")
+        if s["white_balance"]:
+            parts.append(f"white balance casts up to x{1 + s['white_balance']:g}")
         if s["freeze_bn"]:
             parts.append("frozen BatchNorms")
         if s["procs"] > 1:
