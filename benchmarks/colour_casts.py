@@ -4,7 +4,8 @@
     .venv/bin/footseg eval --data OUT/warm          # and so on, beside `footseg eval --data OUT/clean`
 
 DIR holds photos with masks as ``footseg eval --data`` reads them (a flat folder, or the ``--split`` of one with
-splits: choose on a synthetic val split, report on real photos). The first ``N`` photos in name order are read as
+splits: choose on a synthetic val split, report on real photos). The first ``N`` photos in natural name order (as
+``footseg eval`` lists them) are read as
 footseg reads them (``read_image``: EXIF rotation, colour profile) and written to ``OUT/<cast>/images/<stem>.png``,
 lossless, with a copy of each mask in ``OUT/<cast>/masks/``; ``clean`` is the photos as read, written the same way, so
 every variant differs from it by its cast alone. The casts (rounded to the nearest level, clipped to 0..255):
@@ -13,7 +14,7 @@ every variant differs from it by its cast alone. The casts (rounded to the neare
 - ``warm``: red x1.15, blue x0.8 (tungsten light, a white balance set for daylight);
 - ``cool``: red x0.85, blue x1.15 (shade, a white balance set for tungsten);
 - ``sat50``, ``sat25``: colour halfway, three quarters of the way to grey (a washed-out camera, mist, haze);
-- ``dark``: every channel x0.6 (an exposure two thirds of a stop short).
+- ``dark``: every channel x0.6 (40 % less light, about three quarters of a stop under).
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ def write_casts(data: Path, out: Path, casts: list[str], split: str = "val", n: 
     samples = find_samples(folder)[:n]
     if not samples:
         raise FootsegError("no photos with masks here", folder)
+    unlabelled = next((sample for sample in samples if sample.mask is None), None)
+    if unlabelled is not None:  # before anything is written: a half-written --out is refused on the next try
+        raise no_mask_error(unlabelled)
     for sample in samples:
-        if sample.mask is None:
-            raise no_mask_error(sample)
         rgb = read_image(sample.image).astype(np.float32)
         for name in casts:
             write_png(out / name / "images" / f"{sample.stem}.png",
@@ -81,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if unknown or not casts:
             raise FootsegError(f"unknown cast {', '.join(unknown) or '(none given)'}; choose of: {', '.join(CASTS)}")
-        if args.out.exists() and any(args.out.iterdir()):
+        if args.n is not None and args.n < 1:
+            raise FootsegError(f"--n must be at least 1, got {args.n}")
+        if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
             raise FootsegError("holds files: choose another --out", args.out)
         n = write_casts(args.data, args.out, casts, args.split, args.n)
     except FootsegError as exc:

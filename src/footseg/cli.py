@@ -871,8 +871,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shrink each image with an area filter before a warp that shrinks it (renders made at several "
                         "times --size)")
     s.add_argument("--white-balance", type=float, metavar="W",
-                   help="colour casts in the augmentation: red and blue gains each up to 1 + W either way, as "
-                        "cameras' white balance differs (e.g. 0.25; default 0: off)")
+                   help="colour casts in the augmentation, on 80%% of the images: red and blue gains each up to "
+                        "1 + W either way, as cameras' white balance differs (W in [0, 1], e.g. 0.25; default 0: off)")
     s.add_argument("--prior", action="store_true",
                    help="train a prior-mask network for video: a 4th input, the previous frame's mask (faked from "
                         "each image's mask); with --init a still-image model gets that input added")

@@ -41,3 +41,17 @@ def test_an_unknown_cast_or_an_out_with_files_is_one_line(tiny_dataset: Path, tm
     (tmp_path / "c" / "x").write_text("mine")
     done = _run("--data", str(tiny_dataset), "--out", str(tmp_path / "c"))
     assert done.returncode == 2 and "c: holds files: choose another --out" in done.stdout
+
+
+def test_a_photo_without_its_mask_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    from footseg.data.io import write_png
+
+    photos = tmp_path / "photos"
+    for stem in ("a", "b"):
+        write_png(photos / "images" / f"{stem}.png", np.full((8, 8, 3), 90, np.uint8))
+    write_png(photos / "masks" / "a.png", np.zeros((8, 8), np.uint8))  # b has none
+    done = _run("--data", str(photos), "--out", str(tmp_path / "c"))
+    assert done.returncode == 2 and "b.png: no mask (expected masks/b.png)" in done.stdout
+    assert not (tmp_path / "c").exists()
+    done = _run("--data", str(photos), "--out", str(tmp_path / "c"), "--n", "0")
+    assert done.returncode == 2 and "--n must be at least 1, got 0" in done.stdout
