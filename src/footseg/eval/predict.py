@@ -135,8 +135,9 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
                            f"another --out (if it has ended, delete {UNFINISHED_NAME} here)", out)
     listed = record["photos"] if record is not None else {}
     ours = {p for p in paths if listed.get(str(p.resolve())) == stamps[p]}  # the stopped run's photos, unchanged
-    taken = [o for p in paths for o in _outputs(out, p) if o.exists()] if out.is_dir() else []
-    foreign = [o for p in paths if p not in ours for o in _outputs(out, p) if o.exists()] if out.is_dir() else []
+    there = {p: [o for o in _outputs(out, p) if o.exists()] for p in paths} if out.is_dir() else {}
+    taken = [o for outputs in there.values() for o in outputs]
+    foreign = [o for p, outputs in there.items() if p not in ours for o in outputs]
     if foreign and not overwrite:
         raise _taken_error(foreign, "--overwrite replaces them, or choose another --out")
     predictor = as_predictor(model)
