@@ -36,7 +36,9 @@ CHANGES = {
     "fastlinknet_ctx_empty.toml": {"empty_prob": 0.1},
     "fastlinknet_ctx_empty_gate.toml": {"empty_prob": 0.1, "presences": GATES},
     "fastlinknet_ctx_side288.toml": {},  # adopted on 2026-12-06: the default's recipe since
+    "fastlinknet_ctx_wb25.toml": {"white_balance": 0.25},  # written against the default's recipe as it ships
 }
+AGAINST_THE_SHIPPED = {"fastlinknet_ctx_wb25.toml"}
 # The default's recipe gained a render at 768 px (`hr`) on 2026-12-06, and its threshold stage chose the side among
 # 192-288 px on it (fastlinknet_ctx_side288, adopted). That evening it gained a second render at 768 px (`hr2`), their
 # merge and a second schedule at 288 px on it, which its threshold stage chooses on (fastlinknet_ctx_hrtune3, adopted).
@@ -85,6 +87,8 @@ def recipe_before_side288() -> Recipe:
 
 def default_recipe(name: str) -> Recipe:
     """The default's recipe as candidate ``name`` was written against it."""
+    if name in AGAINST_THE_SHIPPED:
+        return parse_recipe(find_recipe("fastlinknet_ctx"))
     if name in STAGE_CHANGES:
         return recipe_before_hrown100()
     return recipe_before_hrtune3() if name in BETWEEN else recipe_before_side288()
@@ -242,7 +246,7 @@ def test_an_added_renders_seed_is_no_other_renders() -> None:
         # a candidate written since side288 holds the default's renders: those seeds are the default's own; side-tune
         # variants and the default share their added render at 768 px (the same settings: checked above)
         used = {s for other, own in seeds.items() if other != name for s in own
-                if not (other in BETWEEN | STAGE_CHANGES.keys() and s in seeds["fastlinknet_ctx"])
+                if not (other in BETWEEN | STAGE_CHANGES.keys() | AGAINST_THE_SHIPPED and s in seeds["fastlinknet_ctx"])
                 and not (s in shared.get(other, []) and s in shared.get(name, []))} | SCORING_SEEDS
         assert seed in seeds[name] and seed not in used
 
