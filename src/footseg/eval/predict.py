@@ -194,13 +194,13 @@ def _stamp(photo: Path) -> list[int]:
 
 def _still_running(record: dict) -> bool:
     """Whether the run a record names is alive (on this machine: a pid elsewhere says nothing here)."""
-    if record.get("host") != socket.gethostname() or record.get("pid") in (None, os.getpid()):
+    if record["host"] != socket.gethostname() or record["pid"] == os.getpid():
         return False
     try:
-        os.kill(int(record["pid"]), 0)
-    except ProcessLookupError:
+        os.kill(record["pid"], 0)
+    except (ProcessLookupError, OverflowError):  # (a number no process can have)
         return False
-    except (PermissionError, OverflowError, ValueError):  # another user's process by that number: someone's
+    except PermissionError:  # another user's process by that number: someone's
         return True
     return True
 
@@ -235,7 +235,7 @@ def _unfinished(out: Path) -> dict | None:
         record = json.loads((out / UNFINISHED_NAME).read_text())
     except (OSError, ValueError):
         return None
-    keys = {"maker": dict, "photos": dict, "started_ns": int}
+    keys = {"maker": dict, "photos": dict, "started_ns": int, "pid": int, "host": str}
     if not isinstance(record, dict) or not all(isinstance(record.get(k), kind) for k, kind in keys.items()):
         return None
     return record

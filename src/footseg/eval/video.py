@@ -120,8 +120,7 @@ def segment_video(
         _name_finished(writer, mask_dir)
         raise FootsegError(f"{reason}; the output of the {done} frames before that is kept in {out}",
                            exc.path) from exc
-    except KeyboardInterrupt as exc:
-        writer.close()  # before the message names it: finished, so the partial overlay plays
+    except KeyboardInterrupt as exc:  # (the partial overlay is finished below, so it plays)
         of = f" of {reader.frame_count}" if reader.frame_count else ""
         made = "nothing kept"
         if done:
