@@ -17,6 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "footseg"
 LAYERS: list[set[str]] = [
     {"__init__", "errors"},  # footseg/__init__.py holds only the version
     {"atomic"},  # where and how footseg writes: its refusals are FootsegErrors
+    {"one_writer"},  # one job at a time writes a folder
     {"config", "metrics", "provenance"},
     {"data", "models"},
     {"runtime"},  # resolve a model, run it: what eval, video and the web page all sit on

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from footseg.data.io import read_image, read_mask, write_png
 from footseg.errors import FootsegError
 from footseg.eval.predict import FOOT_COLOUR, collect_images, overlay_mask, predict
+from footseg.one_writer import one_writer
 
 
 def test_files_and_folders_get_full_size_masks_and_overlays(red_model, make_blob_folder, tmp_path: Path) -> None:
@@ -271,10 +271,12 @@ def test_a_run_still_writing_is_not_taken_for_a_stopped_one(red_model, make_blob
     _stopping_at_call(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         predict(red_model, [photos], out)
-    record = json.loads((out / ".footseg-predict.json").read_text())
-    (out / ".footseg-predict.json").write_text(json.dumps({**record, "pid": os.getppid()}))  # a live process
-    with pytest.raises(FootsegError, match=rf"out: a footseg predict \(pid {os.getppid()}\) is writing here now"):
+    before = sorted(p.name for p in out.iterdir())
+    busy = rf"out: another footseg job \(pid {os.getpid()}\) is writing here now"
+    with one_writer(out), pytest.raises(FootsegError, match=busy):  # held as a predict still writing holds it
         predict(red_model, [photos], out)
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert predict(red_model, [photos], out).kept == 1  # once it has ended, a stopped run's record is what it is
 
 
 def test_cli_says_what_a_stopped_run_kept(saved_model: Path, make_blob_folder, tmp_path: Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +18,7 @@ from footseg.eval import live as live_module
 from footseg.eval.live import display_problem, draw_fps, gui_backend, live, run_live
 from footseg.eval.video import segment_video
 from footseg.eval.video_io import VideoWriter, open_frames
+from footseg.one_writer import one_writer
 from footseg.runtime.predictor import Predictor
 from footseg.runtime.temporal import MODES, VideoSegmenter, describe_mode, video_mode
 
@@ -143,6 +145,17 @@ def test_an_overlay_there_before_is_replaced_only_with_overwrite(tmp_path: Path,
     assert (tmp_path / "out" / "overlay.mp4").read_bytes() == b"someone's recording"
     assert segment_video(red_predictor, video, tmp_path / "out", progress=False, overwrite=True).frames == 3
     assert count_frames(tmp_path / "out" / "overlay.mp4")[0] == 3
+
+
+def test_a_folder_another_job_writes_is_refused_and_left_as_it_is(tmp_path: Path, red_predictor) -> None:
+    video = write_video(tmp_path / "walk.mp4", n=3)
+    out = tmp_path / "out"
+    busy = rf"out: another footseg job \(pid {os.getpid()}\) is writing here now: .*, or choose another --out$"
+    with one_writer(out):  # as a video into the same --out, still writing its partial overlay, holds it
+        (out / "overlay.partial.mp4").write_bytes(b"the other run's frames")
+        with pytest.raises(FootsegError, match=busy):
+            segment_video(red_predictor, video, out, progress=False)
+        assert (out / "overlay.partial.mp4").read_bytes() == b"the other run's frames"
 
 
 def test_overlay_is_h264_with_its_index_first_and_plays_in_a_browser(tmp_path: Path) -> None:

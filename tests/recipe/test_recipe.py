@@ -13,6 +13,7 @@ import hashlib
 import importlib.metadata
 import itertools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ from footseg.config import TrainConfig
 from footseg.deploy.quantize import MIN_STRIDE_KEY
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import THRESHOLDS, threshold_ious
+from footseg.one_writer import one_writer
 from footseg.recipe import runner as runner_module
 from footseg.recipe.runner import RecipeRun
 from footseg.recipe.schema import KEYS, TRAIN_LAUNCH, TRAIN_RUNTIME, describe, find_recipe, parse_recipe
@@ -573,6 +575,15 @@ def test_a_second_run_skips_every_stage(tiny_run: tuple[Path, Path]) -> None:
     RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
     assert [line.split(": ")[1] for line in log] == ["done before, skipped"] * 6
     assert weights.stat().st_mtime_ns == before
+
+
+def test_a_folder_another_run_is_writing_is_refused_before_a_stage_runs(tiny_run: tuple[Path, Path]) -> None:
+    path, out = tiny_run
+    log = _Log()
+    busy = rf"run: another footseg job \(pid {os.getpid()}\) is writing here now: .*choose another --out$"
+    with one_writer(out), pytest.raises(FootsegError, match=busy):  # as the same command in another terminal would
+        RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
+    assert log == []
 
 
 def test_other_workers_redo_no_finished_stage(tiny_run: tuple[Path, Path]) -> None:

@@ -12,6 +12,7 @@ import pytest
 from footseg.config import TrainConfig
 from footseg.data.procedural import make_procedural_dataset
 from footseg.errors import FootsegError
+from footseg.one_writer import one_writer
 from footseg.train import trainer
 from footseg.train.checkpoint import load_checkpoint
 from footseg.train.processes import per_process
@@ -196,6 +197,19 @@ def test_an_error_in_the_launcher_leaves_no_process(monkeypatch: pytest.MonkeyPa
     assert len(started) == 2 and all(child.poll() is not None for child in started)
 
 
+def test_a_run_folder_another_job_writes_is_refused_before_a_process_starts(monkeypatch: pytest.MonkeyPatch,
+                                                                            tmp_path: Path) -> None:
+    from footseg.train import processes
+
+    started: list[object] = []
+    monkeypatch.setattr(processes.subprocess, "Popen", lambda *a, **k: started.append(a))
+    run = tmp_path / "run"
+    cfg = TrainConfig(data=str(tmp_path / "d"), out=str(run), batch_size=4, device="cpu")
+    with one_writer(run), pytest.raises(FootsegError, match=r"run: another footseg job \(pid \d+\) is writing here"):
+        processes.train_processes(cfg, 2)
+    assert started == [] and not run.exists()
+
+
 def test_a_process_whose_launcher_died_before_it_looked_stops_at_once() -> None:
     # the launcher's pid from its environment, not this process's parent (which would already be its new one)
     code = ("import signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(7)); "
@@ -224,7 +238,7 @@ def test_a_stop_after_every_process_finished_the_last_epoch_says_the_run_is_comp
             f"ready = pathlib.Path({str(ready)!r})\n"
             "if os.environ['RANK'] == '1': ready.touch()\n"
             "while not ready.exists(): time.sleep(0.01)\n"
-            f"if os.environ['RANK'] == '0': os.kill(int(os.environ['{processes.LAUNCHER_ENV}']), signal.SIGINT)\n"
+            f"if os.environ['RANK'] == '0': os.kill(int(os.environ['{trainer.LAUNCHER_ENV}']), signal.SIGINT)\n"
             f"time.sleep(0.5); sys.exit({status})")
     real_popen = subprocess.Popen
     monkeypatch.setattr(subprocess, "Popen", lambda cmd, **kw: real_popen([sys.executable, "-c", fake], **kw))

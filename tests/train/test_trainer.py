@@ -24,6 +24,7 @@ from footseg.data.samples import Sample
 from footseg.errors import FootsegError
 from footseg.metrics import ConfusionMeter
 from footseg.models.saved import load_model
+from footseg.one_writer import one_writer
 from footseg.train import trainer
 from footseg.train.checkpoint import load_checkpoint
 
@@ -131,6 +132,15 @@ def test_a_refused_start_writes_nothing_and_the_corrected_command_runs(
     assert not run.exists()  # no config.json left to call the corrected command's run "a different run"
     trainer.train(_cfg(tiny_dataset, run, epochs=1))
     assert (run / "best" / "config.json").is_file()
+
+
+def test_a_run_folder_another_job_writes_is_refused_before_anything_is_written(tiny_dataset: Path,
+                                                                               tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    busy = rf"run: another footseg job \(pid {os.getpid()}\) is writing here now"
+    with one_writer(run), pytest.raises(FootsegError, match=busy):  # as a training of the run started earlier would
+        trainer.train(_cfg(tiny_dataset, run, epochs=1, steps_per_epoch=1), resume=True)
+    assert not run.exists()
 
 
 @pytest.mark.parametrize("budget", [trainer.KEPT_VALIDATION_BYTES, 0])

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ import numpy as np
 from footseg.atomic import atomic_write_text
 from footseg.data.io import IMAGE_EXTENSIONS, image_files, photos_folder, read_image, write_jpeg, write_mask
 from footseg.errors import FootsegError, Interrupted
+from footseg.one_writer import one_writer
 from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mask
 
 FOOT_COLOUR = (40, 220, 60)  # RGB green: readable on skin, wood, tiles and paper alike
@@ -129,10 +128,13 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
     paths = collect_images(inputs)  # all problems with the inputs as named surface before the model is loaded
     paths, skipped = drop_own_outputs(paths)
     stamps = {p: _stamp(p) for p in paths}
+    with one_writer(out, hint="choose another --out"):  # a record found below is then a stopped run's
+        return _predict_held(model, paths, stamps, inputs, out, skipped, overwrite)
+
+
+def _predict_held(model: ModelLike | Predictor, paths: list[Path], stamps: dict[Path, list[int]],
+                  inputs: Sequence[str | Path], out: Path, skipped: int, overwrite: bool) -> PredictResult:
     record = _unfinished(out)
-    if record is not None and _still_running(record):
-        raise FootsegError(f"a footseg predict (pid {record['pid']}) is writing here now: wait for it, or choose "
-                           f"another --out (if it has ended, delete {UNFINISHED_NAME} here)", out)
     listed = record["photos"] if record is not None else {}
     ours = {p for p in paths if listed.get(str(p.resolve())) == stamps[p]}  # the stopped run's photos, unchanged
     there = {p: [o for o in _outputs(out, p) if o.exists()] for p in paths} if out.is_dir() else {}
@@ -155,9 +157,8 @@ def predict(model: ModelLike | Predictor, inputs: Sequence[str | Path], out: str
         todo = [p for p in paths if p not in ours or not all(
             o.is_file() and o.stat().st_mtime_ns >= since for o in _outputs(out, p))]
         result.kept, paths = len(paths) - len(todo), todo
-    out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / UNFINISHED_NAME, json.dumps({
-        "maker": maker, "pid": os.getpid(), "host": socket.gethostname(),
+        "maker": maker,
         "started_ns": record["started_ns"] if record is not None else time.time_ns(),
         "photos": {**(listed if record is not None else {}), **{str(p.resolve()): stamps[p] for p in stamps}},
     }) + "\n")
@@ -192,19 +193,6 @@ def _stamp(photo: Path) -> list[int]:
     return [info.st_size, info.st_mtime_ns]
 
 
-def _still_running(record: dict) -> bool:
-    """Whether the run a record names is alive (on this machine: a pid elsewhere says nothing here)."""
-    if record["host"] != socket.gethostname() or record["pid"] == os.getpid():
-        return False
-    try:
-        os.kill(record["pid"], 0)
-    except (ProcessLookupError, OverflowError):  # (a number no process can have)
-        return False
-    except PermissionError:  # another user's process by that number: someone's
-        return True
-    return True
-
-
 def is_grey(image: np.ndarray) -> bool:
     """Whether an RGB photo has no colour (a greyscale file, or a night or infrared camera's frame)."""
     for pixels in (image[::16, ::16], image):  # a colour photo shows it in a sparse grid: no full pass for it
@@ -235,7 +223,7 @@ def _unfinished(out: Path) -> dict | None:
         record = json.loads((out / UNFINISHED_NAME).read_text())
     except (OSError, ValueError):
         return None
-    keys = {"maker": dict, "photos": dict, "started_ns": int, "pid": int, "host": str}
+    keys = {"maker": dict, "photos": dict, "started_ns": int}
     if not isinstance(record, dict) or not all(isinstance(record.get(k), kind) for k, kind in keys.items()):
         return None
     return record

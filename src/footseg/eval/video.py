@@ -24,7 +24,8 @@ from tqdm import tqdm
 from footseg.data.io import write_mask
 from footseg.errors import FootsegError, Interrupted
 from footseg.eval.predict import overlay_mask
-from footseg.eval.video_io import DEFAULT_FPS, VideoWriter, open_frames
+from footseg.eval.video_io import DEFAULT_FPS, FrameReader, VideoWriter, open_frames
+from footseg.one_writer import one_writer
 from footseg.runtime.predictor import ModelLike, Predictor, as_predictor
 from footseg.runtime.temporal import VideoSegmenter, describe_mode
 
@@ -75,11 +76,21 @@ def segment_video(
     refused unless ``overwrite``, as ``footseg predict`` refuses its outputs: it may be a recording worth keeping.
     """
     reader = open_frames(source)  # a bad input is reported before the model is loaded
-    overlay = Path(out) / OVERLAY_NAME
+    try:
+        with one_writer(out, hint="choose another --out"):
+            return _segment(reader, model, source, Path(out), masks, mode, ratio, fps, progress, overwrite)
+    finally:
+        reader.close()  # (where _segment has closed it already, a second release does nothing)
+
+
+def _segment(reader: FrameReader, model: ModelLike | Predictor, source: str | Path, out: Path, masks: bool,
+             mode: str | None, ratio: float | None, fps: float | None, progress: bool | None,
+             overwrite: bool) -> VideoResult:
+    overlay = out / OVERLAY_NAME
     if overlay.exists() and not overwrite:
         reader.close()
         raise FootsegError("already exists: --overwrite replaces it, or choose another --out", overlay)
-    earlier = Path(out) / MASKS_DIR
+    earlier = out / MASKS_DIR
     if masks and earlier.exists() and not earlier.is_dir():
         reader.close()
         raise FootsegError("is a file, where --masks writes a folder of masks: choose another --out", earlier)
@@ -91,8 +102,6 @@ def segment_video(
     try:
         segmenter = VideoSegmenter(as_predictor(model), mode, ratio)
         rate = fps if fps is not None else reader.fps or DEFAULT_FPS
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
         writer = VideoWriter(out / PARTIAL_OVERLAY_NAME, rate, named=overlay)
         if (out / PARTIAL_MASKS_DIR).is_dir():  # a stopped run's: this one starts again
             shutil.rmtree(out / PARTIAL_MASKS_DIR)

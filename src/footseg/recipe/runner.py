@@ -26,6 +26,7 @@ from footseg.atomic import atomic_copy, atomic_write_text, check_writable
 from footseg.data.synth.engine import MANIFEST, image_paths, read_manifest, setting_differences, stored_settings
 from footseg.errors import FootsegError, require_folder
 from footseg.models.info import CHOICE_NAME, PRETRAINED_DIR, WEIGHTS_NAME, read_info
+from footseg.one_writer import one_writer
 from footseg.provenance import sha256_file, versions
 from footseg.recipe.environment import device_name, gl_strings
 from footseg.recipe.layout import EXPORT_FILES, RESULT, STAMPS
@@ -291,19 +292,19 @@ class RecipeRun:
 
     def run(self) -> Path:
         """Run every stage not yet done, then write ``DIR/model``; returns that folder."""
-        self.preflight()
-        self.out.mkdir(parents=True, exist_ok=True)
-        n = len(self.recipe.stages)
-        for stage in self.recipe.stages:
-            where = f"[{stage.index}/{n}] {stage.kind} {stage.name}"
-            try:
-                self.run_stage(stage, where)
-            except KeyboardInterrupt:
-                self.log(f"{where}: stopped; the same `{self.verb}` command continues from here")
-                raise
         from footseg.recipe.card import write_result
 
-        return write_result(self)
+        self.preflight()
+        with one_writer(self.out, hint="choose another --out"):
+            n = len(self.recipe.stages)
+            for stage in self.recipe.stages:
+                where = f"[{stage.index}/{n}] {stage.kind} {stage.name}"
+                try:
+                    self.run_stage(stage, where)
+                except KeyboardInterrupt:
+                    self.log(f"{where}: stopped; the same `{self.verb}` command continues from here")
+                    raise
+            return write_result(self)
 
     def run_stage(self, stage: Stage, where: str) -> None:
         if self.done_before(stage):

@@ -32,11 +32,11 @@ from typing import Any
 
 from footseg.config import TrainConfig
 from footseg.errors import FootsegError
+from footseg.one_writer import one_writer
 from footseg.runtime.device import resolve_device
 from footseg.train import trainer
 
 FAILED_GRACE_S = 30  # once one process has ended (failed, or stopped), how long the others get before they are killed
-LAUNCHER_ENV = "FOOTSEG_LAUNCHER_PID"  # the launcher's pid, which each process watches as its parent
 LOOPBACK = "lo" if sys.platform.startswith("linux") else "lo0"  # gloo's sockets: on this machine only
 STOPPED_COMPLETE = 3  # a process's exit status for a stop that came after the last epoch: the run is complete
 
@@ -77,34 +77,36 @@ def train_processes(cfg: TrainConfig, procs: int, resume: bool = False) -> Path:
             elif signum == signal.SIGINT:  # a second Ctrl-C: at once, no checkpoint
                 child.kill()
 
-    # Before the start: a signal in between would otherwise leave the processes running with nobody to stop them.
-    main_thread = threading.current_thread() is threading.main_thread()  # handlers can only be set there
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
-    try:
-        with tempfile.TemporaryDirectory(prefix="footseg-rendezvous-") as meeting:
-            env = {**os.environ, "WORLD_SIZE": str(procs), "LOCAL_WORLD_SIZE": str(procs),
-                   LAUNCHER_ENV: str(os.getpid()),
-                   # not as_uri(): torch reads the path of a file:// address without undoing its %-escapes
-                   trainer.RENDEZVOUS_ENV: f"file://{Path(meeting) / 'store'}", "GLOO_SOCKET_IFNAME": LOOPBACK,
-                   "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // procs))}
-            for rank in range(procs):
-                if stopped:  # it came while the processes were being started
-                    break
-                # Each in its own session: a terminal's Ctrl-C reaches this process alone, which passes one SIGTERM
-                # on (a second SIGINT would stop a process at once, without its checkpoint).
-                children.append(subprocess.Popen(cmd, env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)},
-                                                 start_new_session=True))
-            if stopped:
-                for child in children:
-                    child.terminate()
-            status = _wait(children, stopped)
-    finally:
-        for child in children:  # still running only when this is left by an error (_wait returns once all ended)
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    # the run folder is held here for the processes (which leave it to their launcher) as one job writing it
+    with one_writer(cfg.out, hint="choose another --out"):
+        # Before the start: a signal in between would otherwise leave the processes running with nobody to stop them.
+        main_thread = threading.current_thread() is threading.main_thread()  # handlers can only be set there
+        previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+        try:
+            with tempfile.TemporaryDirectory(prefix="footseg-rendezvous-") as meeting:
+                env = {**os.environ, "WORLD_SIZE": str(procs), "LOCAL_WORLD_SIZE": str(procs),
+                       trainer.LAUNCHER_ENV: str(os.getpid()),
+                       # not as_uri(): torch reads the path of a file:// address without undoing its %-escapes
+                       trainer.RENDEZVOUS_ENV: f"file://{Path(meeting) / 'store'}", "GLOO_SOCKET_IFNAME": LOOPBACK,
+                       "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // procs))}
+                for rank in range(procs):
+                    if stopped:  # it came while the processes were being started
+                        break
+                    # Each in its own session: a terminal's Ctrl-C reaches this process alone, which passes one SIGTERM
+                    # on (a second SIGINT would stop a process at once, without its checkpoint).
+                    children.append(subprocess.Popen(cmd, env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)},
+                                                     start_new_session=True))
+                if stopped:
+                    for child in children:
+                        child.terminate()
+                status = _wait(children, stopped)
+        finally:
+            for child in children:  # still running only when this is left by an error (_wait returns once all ended)
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
     if stopped and len(children) == procs and all(c.returncode == STOPPED_COMPLETE for c in children):
         raise trainer.StopAfterTheRun(f"{signal.Signals(stopped[0]).name} came after the last epoch: the run is "
                                       "complete")
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", help="a TrainConfig as JSON, batch per process")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
-    launcher = int(os.environ.get(LAUNCHER_ENV, os.getppid()))
+    launcher = int(os.environ.get(trainer.LAUNCHER_ENV, os.getppid()))  # watched as this process's parent
     threading.Thread(target=_watch, args=(launcher,), name="watch the launcher", daemon=True).start()
     try:
         trainer.train(TrainConfig.from_dict(json.loads(args.config)), resume=args.resume)

@@ -50,6 +50,7 @@ from footseg.metrics import ConfusionMeter
 from footseg.models.info import DEFAULT_THRESHOLD, LAYER_SHAPES_KEY, MIN_STRIDE_KEY, SavedModelInfo
 from footseg.models.registry import create_model
 from footseg.models.saved import add_prior_input, save_model
+from footseg.one_writer import one_writer
 from footseg.runtime.device import resolve_device
 from footseg.runtime.predictor import foot_probability
 from footseg.runtime.resolve import resolve_model
@@ -62,6 +63,7 @@ CHECKPOINT_EVERY_STEPS = 50
 CHECKPOINT_EVERY_S = 60.0
 CHECKPOINT_VERSION = 1
 RENDEZVOUS_ENV = "FOOTSEG_RENDEZVOUS"  # an init_method for torch.distributed (unset: torchrun's env://)
+LAUNCHER_ENV = "FOOTSEG_LAUNCHER_PID"  # set in processes that footseg.train.processes started: their launcher's pid
 KEPT_VALIDATION_BYTES = 1 << 30  # a validation split is held in memory (resized, uint8) up to this size
 MIN_LR_FACTOR = 0.01  # the cosine ends at 1 % of the peak rate, so extending a finished run still learns
 
@@ -195,6 +197,15 @@ def _run(cfg: TrainConfig, resume: bool, start: nn.Module | None) -> Path | None
     run = Path(cfg.out)
     env = _Dist.from_environ()
     device = _pick_device(cfg.device, env)
+    # One process holds the run folder against a second job writing it: this one, process 0 under torchrun, or
+    # footseg's own launcher for the processes it started
+    holds = env.main and LAUNCHER_ENV not in os.environ
+    with one_writer(run, hint="choose another --out") if holds else contextlib.nullcontext():
+        return _run_held(cfg, run, env, device, resume, start)
+
+
+def _run_held(cfg: TrainConfig, run: Path, env: _Dist, device: torch.device, resume: bool,
+              start: nn.Module | None) -> Path | None:
     if env.enabled:
         if device.type == "cpu":
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // env.local_world))
