@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from footseg.data.synth.render import headless_gl_problem
 from footseg.errors import FootsegError
 from footseg.models.info import pretrained_models
 from footseg.models.registry import THESIS_MODELS
+from footseg.one_writer import one_writer
 from footseg.pipeline import PLANS, REAL_DATA_ENV, STUDY_REPORT, _make_data, find_real_data, run_main
 
 
@@ -100,3 +102,11 @@ def test_a_stopped_main_job_says_the_same_command_continues(tmp_path: Path, monk
     assert f"`footseg run --out {tmp_path / 'm'} --quick` continues where it stopped" in capsys.readouterr().err
     assert main(["run"]) == 130  # make run's folder
     assert "`footseg run --out runs/main` (or `make run`) continues" in capsys.readouterr().err
+
+
+def test_a_second_main_job_into_the_same_folder_is_refused_before_it_renders(tmp_path: Path) -> None:
+    out = tmp_path / "main"
+    busy = rf"main: another footseg job \(pid {os.getpid()}\) is writing here now"
+    with one_writer(out), pytest.raises(FootsegError, match=busy):  # as `make run` in another terminal holds it
+        run_main(out, quick=True)
+    assert not out.exists()

@@ -22,6 +22,7 @@ from footseg.data.synth.engine import MANIFEST, read_manifest, setting_differenc
 from footseg.data.synth.render import headless_gl_problem
 from footseg.errors import FootsegError
 from footseg.models.info import PRETRAINED_DIR, pretrained_models
+from footseg.one_writer import one_writer
 from footseg.report import read_study, write_report
 from footseg.train.trainer import train
 
@@ -149,6 +150,11 @@ def run_main(out: str | Path, quick: bool = False) -> Path:
     quote = STUDY_REPORT if STUDY_REPORT.is_file() else None
     if quote is not None:
         read_study(quote)  # a broken committed study fails now, not after minutes of training
+    with one_writer(out, hint="choose another --out"):  # a second `make run` beside this one is refused
+        return _run_main_held(out, quick, real, quote, started)
+
+
+def _run_main_held(out: Path, quick: bool, real: Path | None, quote: Path | None, started: float) -> Path:
     data = _make_data(out / "data", quick, started)
 
     runs = []
