@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -106,7 +105,7 @@ def test_a_stopped_main_job_says_the_same_command_continues(tmp_path: Path, monk
 
 def test_a_second_main_job_into_the_same_folder_is_refused_before_it_renders(tmp_path: Path) -> None:
     out = tmp_path / "main"
-    busy = rf"main: another footseg job \(pid {os.getpid()}\) is writing here now"
+    busy = r"main: another footseg job( \(pid \d+\))? is writing here now"
     with one_writer(out), pytest.raises(FootsegError, match=busy):  # as `make run` in another terminal holds it
         run_main(out, quick=True)
     assert not out.exists()

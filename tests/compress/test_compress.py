@@ -16,6 +16,7 @@ from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate
 from footseg.models import load_model
 from footseg.models.info import LAYER_SHAPES_KEY
+from footseg.one_writer import one_writer
 
 
 @pytest.mark.slow
@@ -88,6 +89,15 @@ def test_skipped_steps_and_scores_of_the_input(trained_dir: Path, tiny_dataset: 
     with pytest.raises(FootsegError, match="already holds files: choose another --out"):
         compress(trained_dir, tiny_dataset, tmp_path / "out", settings=settings)  # an earlier compression's report
     assert (tmp_path / "out" / "compress.md").read_text() == before
+
+
+def test_a_folder_another_job_writes_is_refused_before_the_model_loads(trained_dir: Path, tiny_dataset: Path,
+                                                                        tmp_path: Path) -> None:
+    settings = CompressSettings(prune_amount=0.0, channel_ratio=0.0, clusters=32, finetune_steps=0, runs=1)
+    busy = r"out: another footseg job( \(pid \d+\))? is writing here now"
+    with one_writer(tmp_path / "out"), pytest.raises(FootsegError, match=busy):  # a compression started before
+        compress(trained_dir, tiny_dataset, tmp_path / "out", settings=settings)
+    assert not (tmp_path / "out").exists()
 
 
 def test_user_errors(trained_dir: Path, tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -272,7 +272,7 @@ def test_a_run_still_writing_is_not_taken_for_a_stopped_one(red_model, make_blob
     with pytest.raises(KeyboardInterrupt):
         predict(red_model, [photos], out)
     before = sorted(p.name for p in out.iterdir())
-    busy = rf"out: another footseg job \(pid {os.getpid()}\) is writing here now"
+    busy = r"out: another footseg job( \(pid \d+\))? is writing here now"
     with one_writer(out), pytest.raises(FootsegError, match=busy):  # held as a predict still writing holds it
         predict(red_model, [photos], out)
     assert sorted(p.name for p in out.iterdir()) == before

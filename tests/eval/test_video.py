@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import struct
 from fractions import Fraction
 from pathlib import Path
@@ -150,7 +149,7 @@ def test_an_overlay_there_before_is_replaced_only_with_overwrite(tmp_path: Path,
 def test_a_folder_another_job_writes_is_refused_and_left_as_it_is(tmp_path: Path, red_predictor) -> None:
     video = write_video(tmp_path / "walk.mp4", n=3)
     out = tmp_path / "out"
-    busy = rf"out: another footseg job \(pid {os.getpid()}\) is writing here now: .*, or choose another --out$"
+    busy = r"out: another footseg job( \(pid \d+\))? is writing here now: .*, or choose another --out$"
     with one_writer(out):  # as a video into the same --out, still writing its partial overlay, holds it
         (out / "overlay.partial.mp4").write_bytes(b"the other run's frames")
         with pytest.raises(FootsegError, match=busy):

@@ -13,7 +13,6 @@ import hashlib
 import importlib.metadata
 import itertools
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -580,7 +579,7 @@ def test_a_second_run_skips_every_stage(tiny_run: tuple[Path, Path]) -> None:
 def test_a_folder_another_run_is_writing_is_refused_before_a_stage_runs(tiny_run: tuple[Path, Path]) -> None:
     path, out = tiny_run
     log = _Log()
-    busy = rf"run: another footseg job \(pid {os.getpid()}\) is writing here now: .*choose another --out$"
+    busy = r"run: another footseg job( \(pid \d+\))? is writing here now: .*choose another --out$"
     with one_writer(out), pytest.raises(FootsegError, match=busy):  # as the same command in another terminal would
         RecipeRun(parse_recipe(path), out, device="cpu", log=log).run()
     assert log == []

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from footseg.atomic import atomic_write_text, check_writable
+from footseg.atomic import atomic_write_text
 from footseg.bench.cost import measure_model
 from footseg.compress.compressed_file import SUFFIX, load_compressed, write_compressed
 from footseg.compress.fold_bn import fold_batchnorm
@@ -46,6 +46,7 @@ from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate
 from footseg.models.info import WEIGHTS_NAME, SavedModelInfo
 from footseg.models.saved import save_model
+from footseg.one_writer import one_writer
 from footseg.runtime.resolve import ModelRef, resolve_model
 from footseg.train.trainer import finetune
 
@@ -132,14 +133,18 @@ def compress(
     real = Path(real) if real is not None else None
     if not has_splits(data):
         raise FootsegError("compress needs a dataset with train/, val/ (fine-tuning) and test/ (scoring) splits", data)
-    check_writable(out, folder=True, hint="choose another --out")
-    if out.is_dir() and any(out.iterdir()):  # an earlier compression's report and models, or someone's files
-        raise FootsegError("already holds files: choose another --out (or delete it)", out)
+    with one_writer(out, hint="choose another --out"):
+        if any(out.iterdir()):  # an earlier compression's report and models, or someone's files
+            raise FootsegError("already holds files: choose another --out (or delete it)", out)
+        return _compress_held(model_dir, data, out, real, settings)
+
+
+def _compress_held(model_dir: str | Path | ModelRef | None, data: Path, out: Path, real: Path | None,
+                   settings: CompressSettings) -> dict:
     ref = resolve_model(model_dir)
     model_dir = ref.folder
     model, info = ref.load()
     size = int(info.input_size[0])
-    out.mkdir(parents=True, exist_ok=True)
     baseline_bytes = (model_dir / WEIGHTS_NAME).stat().st_size
     report = _Reporter(data, real, size, baseline_bytes, settings)
     report.add("fp32 input model", model, info, model_dir / WEIGHTS_NAME, baseline_bytes)

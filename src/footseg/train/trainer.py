@@ -198,8 +198,8 @@ def _run(cfg: TrainConfig, resume: bool, start: nn.Module | None) -> Path | None
     env = _Dist.from_environ()
     device = _pick_device(cfg.device, env)
     # One process holds the run folder against a second job writing it: this one, process 0 under torchrun, or
-    # footseg's own launcher for the processes it started
-    holds = env.main and LAUNCHER_ENV not in os.environ
+    # footseg's own launcher for the processes it started (their parent, which names itself in their environment)
+    holds = env.main and os.environ.get(LAUNCHER_ENV) != str(os.getppid())
     with one_writer(run, hint="choose another --out") if holds else contextlib.nullcontext():
         return _run_held(cfg, run, env, device, resume, start)
 
