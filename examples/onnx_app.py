@@ -11,6 +11,7 @@ Android, iOS or the web. footseg's own runtime (``footseg.runtime.predictor``) g
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import cv2
@@ -71,13 +72,23 @@ def main(argv: list[str]) -> int:
     model, photo, out = argv
     # applies the photo's EXIF orientation, as footseg does; not its colour profile, which footseg converts to sRGB
     # (phones' wide-gamut photos: an app reading those converts them with its platform's colour management)
-    bgr = cv2.imread(photo, cv2.IMREAD_COLOR)
+    bgr = cv2.imread(photo, cv2.IMREAD_COLOR) if os.path.isfile(photo) else None  # (no OpenCV warning besides)
     if bgr is None:
         print(f"{photo}: cannot read this image", file=sys.stderr)
         return 1
-    session, settings = load(model)
+    try:
+        session, settings = load(model)
+    except Exception as error:  # ONNX Runtime's own kinds: a missing file, one that is not a model
+        print(f"{model}: cannot load it as an ONNX model ({str(error).splitlines()[0]})", file=sys.stderr)
+        return 1
     mask = foot_mask(session, settings, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    cv2.imwrite(out, mask.astype(np.uint8) * 255)
+    try:
+        written = cv2.imwrite(out, mask.astype(np.uint8) * 255)
+    except cv2.error:  # a name OpenCV has no writer for
+        written = False
+    if not written:  # (imwrite says so by its result, not an exception: a missing folder, no permission)
+        print(f"{out}: cannot write the mask there (a PNG in an existing folder, say)", file=sys.stderr)
+        return 1
     print(f"{out}: {mask.mean():.1%} of the frame is foot")
     return 0
 

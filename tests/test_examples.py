@@ -92,3 +92,18 @@ def test_the_script_writes_the_mask(app, default_file: Path, make_photo, tmp_pat
     assert "of the frame is foot" in capsys.readouterr().out
     assert app.main([str(default_file), str(tmp_path / "missing.jpg"), str(tmp_path / "m.png")]) == 1
     assert "missing.jpg: cannot read this image" in capsys.readouterr().err
+
+
+def test_what_the_script_cannot_load_or_write_is_one_line_and_a_failure(app, default_file: Path, make_photo,
+                                                                       tmp_path: Path, capsys) -> None:
+    image, _ = make_photo(90, 120, seed=7)
+    write_png(tmp_path / "photo.png", image)
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    for model in (tmp_path / "missing.onnx", tmp_path / "bad.onnx"):
+        assert app.main([str(model), str(tmp_path / "photo.png"), str(tmp_path / "m.png")]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"{model}: cannot load it as an ONNX model (") and err.count("\n") == 1
+    for out in (tmp_path / "no" / "such" / "m.png", tmp_path / "m.jpeg2"):
+        assert app.main([str(default_file), str(tmp_path / "photo.png"), str(out)]) == 1
+        assert capsys.readouterr().err == f"{out}: cannot write the mask there (a PNG in an existing folder, say)\n"
+        assert not out.exists()

@@ -91,6 +91,20 @@ def test_skipped_steps_and_scores_of_the_input(trained_dir: Path, tiny_dataset: 
     assert (tmp_path / "out" / "compress.md").read_text() == before
 
 
+def test_every_row_is_scored_at_the_argmax_the_input_too(trained_dir: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(trained_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "threshold": 0.9}))  # an operating point of its own
+    settings = CompressSettings(prune_amount=0.0, channel_ratio=0.0, clusters=256, finetune_steps=0, runs=1)
+    result = compress(model, tiny_dataset, tmp_path / "out", settings=settings)
+    at_argmax = evaluate(trained_dir, tiny_dataset)["iou"]
+    assert evaluate(model, tiny_dataset)["iou"] != pytest.approx(at_argmax)  # (else this test could not fail)
+    assert result["rows"][0]["test_iou"] == pytest.approx(at_argmax)
+    assert json.loads((tmp_path / "out" / "shared" / "config.json").read_text())["threshold"] == 0.5
+    assert "every row at the argmax" in (tmp_path / "out" / "compress.md").read_text()
+
+
 def test_a_folder_another_job_writes_is_refused_before_the_model_loads(trained_dir: Path, tiny_dataset: Path,
                                                                         tmp_path: Path) -> None:
     settings = CompressSettings(prune_amount=0.0, channel_ratio=0.0, clusters=32, finetune_steps=0, runs=1)

@@ -32,6 +32,7 @@ from footseg.bench.cost import measure_model
 from footseg.compress.compressed_file import SUFFIX, load_compressed, write_compressed
 from footseg.compress.fold_bn import fold_batchnorm
 from footseg.compress.prune import (
+    at_argmax,
     channel_prune,
     magnitude_prune,
     make_permanent,
@@ -147,7 +148,8 @@ def _compress_held(model_dir: str | Path | ModelRef | None, data: Path, out: Pat
     size = int(info.input_size[0])
     baseline_bytes = (model_dir / WEIGHTS_NAME).stat().st_size
     report = _Reporter(data, real, size, baseline_bytes, settings)
-    report.add("fp32 input model", model, info, model_dir / WEIGHTS_NAME, baseline_bytes)
+    # scored as every step is, at the argmax: the steps' weights have no operating point of their own (pruned_info)
+    report.add("fp32 input model", model, at_argmax(info), model_dir / WEIGHTS_NAME, baseline_bytes)
 
     # Fine-tuning goes through the trainer: whole epochs of at most one pass each, enough for finetune_steps steps.
     batches = max(1, math.ceil(len(find_samples(split_folder(data, "train"))) / settings.batch_size))
@@ -286,6 +288,12 @@ def format_report(result: dict) -> str:
         f"safetensors file for the input and the channel-pruned model, the `.fsdc` file for the others); ratio "
         f"against the input's fp32 safetensors. GFLOPs and latency: PyTorch eager, dense weights, 1x3x{h}x{w}, "
         f"{s['threads']} thread(s), median of {s['runs']} runs -- sparsity and sharing shrink the file, not the "
-        f"dense compute. IoU: foot IoU on the test split" + (f" and on {result['real']}." if real else "."),
+        f"dense compute. IoU: foot IoU on the test split" + (f" and on {result['real']}" if real else "")
+        + ", every row at the argmax (threshold 0.5, no region peak or presence gate), the input's own operating point "
+        "left aside: the steps' weights have none until `footseg threshold` chooses one for them. The `.fsdc` files "
+        "are storage, the thesis's measure of size (`footseg.compress.compressed_file.load_compressed` decodes one); "
+        "the folders `channel/`, `magnitude/` and `shared/` (of the steps that ran) hold their weights as model "
+        "folders, which `footseg export` and every other verb take (an export stores every weight whole: 32-bit, or "
+        "8-bit in int8).",
     ]
     return "\n".join(lines) + "\n"

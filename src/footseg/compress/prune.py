@@ -133,8 +133,12 @@ def pruned_info(model: nn.Module, info: SavedModelInfo, **extra: object) -> Save
     new_extra.update(extra)
     if shapes:
         new_extra[LAYER_SHAPES_KEY] = shapes
-    # new weights: the operating point chosen for the old ones (side, threshold, region peak, presence) no longer
-    # holds: they start from the side the network was trained at, the argmax and every region and frame kept (see
-    # SavedModelInfo.threshold)
-    return dataclasses.replace(info, input_size=info.trained_size, extra=new_extra, threshold=DEFAULT_THRESHOLD,
-                               region_peak=None, presence=None)
+    return dataclasses.replace(at_argmax(info), extra=new_extra)
+
+
+def at_argmax(info: SavedModelInfo) -> SavedModelInfo:
+    """``info`` without an operating point: the side the network was trained at, the argmax, every region and frame
+    kept (see SavedModelInfo.threshold). New weights start from it, since the point chosen for the old ones (side,
+    threshold, region peak, presence) no longer holds."""
+    return dataclasses.replace(info, input_size=info.trained_size, threshold=DEFAULT_THRESHOLD, region_peak=None,
+                               presence=None)
