@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -72,3 +73,18 @@ def test_check_writable_refuses_what_could_not_be_written_and_passes_the_rest(tm
         with pytest.raises(FootsegError, match=f"{message}; choose another --out"):
             check_writable(bad, folder=folder, hint="choose another --out")
     assert not (tmp_path / "new").exists()  # a check writes nothing
+
+
+def test_what_cannot_be_written_is_named_by_its_own_path_not_a_temporary_one(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(FootsegError, match=rf"^{tmp_path / 'file' / 'x.json'}: cannot be written: "):
+        atomic_write_text(tmp_path / "file" / "x.json", "{}")
+
+    def full(self: Path, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(FootsegError, match=rf"^{tmp_path / 'y.json'}: cannot be written: No space left on device$"):
+        atomic_write_text(tmp_path / "y.json", "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # and no temporary left behind

@@ -58,8 +58,11 @@ def atomic_paths(*paths: str | Path, durable: bool = True) -> Iterator[tuple[Pat
     temps: list[Path] = []
     try:
         for path in targets:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            except OSError as exc:  # named by the file asked for, not by a temporary name the user never gave
+                raise FootsegError(f"cannot be written: {exc.strerror or exc}", path) from exc
             os.close(fd)
             temps.append(Path(tmp_name))
         yield tuple(temps)
@@ -77,7 +80,10 @@ def atomic_paths(*paths: str | Path, durable: bool = True) -> Iterator[tuple[Pat
 
 def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> None:
     with atomic_path(path, durable) as tmp:
-        tmp.write_bytes(data)
+        try:
+            tmp.write_bytes(data)
+        except OSError as exc:  # a full disk, say: named by the file asked for
+            raise FootsegError(f"cannot be written: {exc.strerror or exc}", path) from exc
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
