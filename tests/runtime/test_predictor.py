@@ -263,9 +263,11 @@ def test_decisions_come_from_the_config_and_an_int8_file_is_no_fp32_export(saved
     write_info(folder, dataclasses.replace(info, threshold=0.8, region_peak=0.95, extra={**info.extra, "note": 1}))
     fast = Predictor(folder)
     assert fast.runtime == "onnx" and (fast.threshold, fast.region_peak) == (0.8, 0.95)
+    side = "x".join(map(str, info.input_size))
     write_info(folder, dataclasses.replace(info, input_size=(96, 96)))  # its side changed: the export's is another
-    with pytest.warns(FootsegWarning, match="another network"):
+    with pytest.warns(FootsegWarning, match=rf"its model\.onnx takes {side} frames where its config\.json says 96x96"):
         assert Predictor(folder).runtime == "torch"
+    write_info(folder, dataclasses.replace(info, width=info.width * 2))  # another network altogether
     with pytest.raises(FootsegError, match=r"is of another network than its config\.json describes"):
         Predictor(folder, runtime="onnx")
     write_info(folder, info)

@@ -15,6 +15,7 @@ place: ONNX Runtime runs these networks about three times as fast as PyTorch eag
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import fields
 from pathlib import Path
@@ -211,7 +212,11 @@ def not_current_export(folder: Path, path: Path, wanted: str, precision: str, we
     if weights_sha256 != sha256_file(folder / WEIGHTS_NAME):
         return (f"its {path.name} was exported from other weights (trained again since?)"
                 if weights_sha256 else f"its {path.name} does not name the weights it was exported from")
-    if not same_network(info, read_info(folder)):
+    own = read_info(folder)
+    if not same_network(info, own):
+        if same_network(dataclasses.replace(info, input_size=own.input_size), own):
+            side, ours = "x".join(map(str, info.input_size)), "x".join(map(str, own.input_size))
+            return f"its {path.name} takes {side} frames where its config.json says {ours}"
         return f"its {path.name} is of another network than its config.json describes"
     return ""
 
