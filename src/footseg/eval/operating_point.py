@@ -24,6 +24,10 @@ from footseg.models.info import CHOICE_NAME, WEIGHTS_NAME, read_info, write_info
 if TYPE_CHECKING:  # what scores runs a network: loaded where a choice is made, so a recipe's checks stay light
     from footseg.runtime.predictor import Predictor
 
+# Fewer validation images than this and `footseg threshold` warns: thresholds a few hundredths apart differ by less
+# than such a set's noise, so the point chosen is a draw among near-equals that another set would not repeat.
+FEW_VAL_IMAGES = 100
+
 
 @dataclass(frozen=True)
 class PointSearch:
@@ -202,6 +206,10 @@ def threshold_model(model: str | Path | None, data: str | Path, out: str | Path,
     if now < had:
         warnings.warn(FootsegWarning(f"{out}: scores below the point {source} had on val/ ({100 * now:.2f} against "
                                      f"{100 * had:.2f}): {why_not_own}"), stacklevel=2)
+    if len(samples) < FEW_VAL_IMAGES:
+        warnings.warn(FootsegWarning(f"{out}: chosen on {len(samples)} validation image{'s' * (len(samples) != 1)}, "
+                                     f"too few to tell points apart (the default's was chosen on 600): more images "
+                                     "in val/ give a point that holds on others"), stacklevel=2)
     if choice["chosen"] in (min(evaluate.THRESHOLDS), max(evaluate.THRESHOLDS)):
         warnings.warn(FootsegWarning(f"{out}: threshold {choice['chosen']:g} is at the end of the range tried "
                                      f"({min(evaluate.THRESHOLDS):.2f} to {max(evaluate.THRESHOLDS):.2f}): the best "
