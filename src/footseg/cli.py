@@ -338,6 +338,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     )
     if left_out:
         print(f"footseg bench: {left_out}", file=sys.stderr)
+    asked = [option for option, value in (("--runtimes", args.runtimes), ("--size", args.size)) if value is not None]
+    for model in (m for m in args.models or () if asked and Path(m).suffix.lower() == ".onnx"):
+        print(f"footseg bench: {model} runs as it was exported, in its own precision and at its own side: "
+              f"{' and '.join(asked)} apply to models with weights", file=sys.stderr)
     return _bench_output(rows, why, format_table(rows), args.json)
 
 

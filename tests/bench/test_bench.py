@@ -151,6 +151,16 @@ def test_onnx_files_run_in_their_own_runtime(saved_model: Path, tiny_dataset: Pa
     assert [r["model"] for r in rows] == [str(fp32), str(other / "net.onnx")]
 
 
+def test_the_cli_says_an_onnx_file_keeps_its_own_runtime_and_side(saved_model: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    fp32 = export_onnx(saved_model, tmp_path / "net.onnx")
+    assert main(["bench", str(fp32), *QUICK]) == 0
+    assert "runs as it was exported" not in capsys.readouterr().err  # nothing asked that it leaves aside
+    assert main(["bench", str(fp32), "--runtimes", "onnx-int8", "--size", "96", *QUICK]) == 0
+    assert (f"footseg bench: {fp32} runs as it was exported, in its own precision and at its own side: --runtimes "
+            "and --size apply to models with weights\n") in capsys.readouterr().err
+
+
 def test_default_cli_is_torch_at_one_thread(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "sub" / "bench.json"
     assert main(["bench", "fastlinknet", *QUICK, "--json", str(out)]) == 0
