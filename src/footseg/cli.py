@@ -687,7 +687,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="int8: dataset for calibration (its train split if it has splits); without it, a model with "
                         "an int8 file of its own gets that file: the default's, which ships, or a model folder's "
                         "current model.int8.onnx")
-    s.add_argument("--calib-n", type=int, default=64, help="int8: number of calibration images")
+    s.add_argument("--calib-n", type=int, default=64,
+                   help="int8: number of calibration images (default 64, or all there are where fewer)")
     s.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"],
                    help="int8: how ONNX Runtime's calibrator sets each tensor's range (default minmax)")
     s.add_argument(
@@ -782,7 +783,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default=None,
                    help="dataset: adds the IoU on its test split; onnx-int8 rows calibrate on its train/ split, "
                         "except a model's that ships its int8 file (the default's, at its own side)")
-    s.add_argument("--calib-n", type=int, default=64, help="int8: number of calibration images")
+    s.add_argument("--calib-n", type=int, default=64,
+                   help="int8: number of calibration images (default 64, or all there are where fewer)")
     s.add_argument("--peer", action="store_true", help="add MediaPipe's selfie segmenter, run in .venv-bench")
     s.add_argument("--json", default=None, help="also write the rows to this JSON file")
     s.add_argument("--browser", action="store_true",
@@ -927,16 +929,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", nargs="?", default=None, help=MODEL_HELP)
     s.add_argument("--data", required=True, help="dataset with train/, val/ (fine-tuning) and test/ (scoring) splits")
     s.add_argument("--real", default=None, help="flat folder of real photos with masks, also scored")
-    s.add_argument("--out", default=None, help="output folder (default: MODEL-compressed next to MODEL)")
-    s.add_argument("--prune-amount", type=float, default=0.5, help="fraction of weights zeroed (0 skips)")
-    s.add_argument("--channel-ratio", type=float, default=0.25, help="fraction of channels removed (0 skips)")
-    s.add_argument("--clusters", type=int, default=16, help="shared weight values per layer (16 = 4 bits)")
+    s.add_argument("--out", default=None,
+                   help="output folder (default: MODEL-compressed beside MODEL's folder; for a shipped model, "
+                   "in the working folder)")
+    s.add_argument("--prune-amount", type=float, default=0.5, help="fraction of weights zeroed (0 skips; default 0.5)")
+    s.add_argument("--channel-ratio", type=float, default=0.25,
+                   help="fraction of channels removed (0 skips; default 0.25)")
+    s.add_argument("--clusters", type=int, default=16, help="shared weight values per layer (default 16 = 4 bits)")
     s.add_argument("--finetune-steps", type=int, default=100,
-                   help="fine-tuning steps after each step (at least; the trainer runs whole epochs)")
-    s.add_argument("--importance", default="l1", choices=["l1", "bn"], help="channel score: L1 norm or BN |gamma|")
+                   help="fine-tuning steps after each step (at least; the trainer runs whole epochs; default 100; "
+                        "without them, pruning and sharing lose most of the network's IoU)")
+    s.add_argument("--importance", default="l1", choices=["l1", "bn"],
+                   help="channel score: L1 norm or BN |gamma| (default l1)")
     s.add_argument("--channel-multiple", type=int, default=8,
-                   help="kept channel counts are multiples of this (8: full SIMD blocks; 1: exact ratio)")
-    s.add_argument("--workers", type=int, default=0, help="data loader worker processes for fine-tuning")
+                   help="kept channel counts are multiples of this (default 8: full SIMD blocks; 1: exact ratio)")
+    s.add_argument("--workers", type=int, default=0, help="data loader worker processes for fine-tuning (default 0)")
     s.set_defaults(func=_cmd_compress)
 
     s = sub.add_parser("check", help="validate a dataset folder and report every problem by file")
