@@ -138,6 +138,13 @@ def test_empty_split_and_missing_images_folder(tiny_dataset: Path, tmp_path: Pat
     assert result.counts == {"train": 8, "val": 0, "test": 0}
 
 
+def test_a_datasets_images_folder_given_as_the_dataset_names_the_folder_to_check(tiny_dataset: Path) -> None:
+    images = tiny_dataset / "train" / "images"
+    (problem,) = check_dataset(images).problems
+    assert (problem.path, problem.message) == (
+        images / "images", f"missing images/ folder (this is a dataset's images/ folder: check {images.parent})")
+
+
 def test_duplicate_stems_and_stray_files(tmp_path: Path) -> None:
     folder = _good(tmp_path)
     _image(folder / "images" / "a.png")

@@ -121,6 +121,8 @@ def _check_folder(folder: Path, pool: ThreadPoolExecutor, empty: str = "empty sp
         return [Problem(folder, "folder not found")], 0, 0
     if not images_dir.is_dir():
         expected = f"expected images/<stem>.{IMAGE_HINT} and masks/<stem>.png"
+        if folder.name in ("images", "masks") and (folder.parent / "images").is_dir():  # one level too deep
+            expected = f"this is a dataset's {folder.name}/ folder: check {folder.parent}"
         return [Problem(images_dir, f"missing images/ folder ({expected})")], 0, 0
     problems: list[Problem] = []
     images: dict[str, Path] = {}
