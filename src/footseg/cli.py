@@ -470,6 +470,7 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         prune_amount=args.prune_amount,
         channel_ratio=args.channel_ratio,
         clusters=args.clusters,
+        channel_scales=not args.layer_codebooks,
         finetune_steps=args.finetune_steps,
         importance=args.importance,
         channel_multiple=args.channel_multiple,
@@ -936,6 +937,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--channel-ratio", type=float, default=0.25,
                    help="fraction of channels removed (0 skips; default 0.25)")
     s.add_argument("--clusters", type=int, default=16, help="shared weight values per layer (default 16 = 4 bits)")
+    s.add_argument("--layer-codebooks", action="store_true",
+                   help="share weights as the paper did, one plain codebook per layer, instead of in units of each "
+                        "output channel's scale (one float per channel; without them one channel's range can leave "
+                        "the others two or three values)")
     s.add_argument("--finetune-steps", type=int, default=100,
                    help="fine-tuning steps after each step (at least; the trainer runs whole epochs; default 100; "
                         "without them, pruning and sharing lose most of the network's IoU)")

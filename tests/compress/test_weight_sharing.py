@@ -18,14 +18,15 @@ from footseg.errors import FootsegError
 from footseg.models import SavedModelInfo, create_model
 
 
-def _pruned_shared_model(clusters: int = 16) -> tuple[torch.nn.Module, dict, SavedModelInfo]:
+def _pruned_shared_model(clusters: int = 16, channel_scales: bool = True) -> tuple[torch.nn.Module, dict,
+                                                                                     SavedModelInfo]:
     torch.manual_seed(0)
     model = create_model("fastlinknet", width=0.5).eval()
     channel_prune(model, 0.25)
     magnitude_prune(model, 0.5)
     make_permanent(model)
     fold_batchnorm(model)  # as compress does: BN gammas and statistics become constant tensors ("fill" records)
-    share_weights(model, clusters)
+    share_weights(model, clusters, channel_scales=channel_scales)
     shared = finish_sharing(model)
     info = pruned_info(model, SavedModelInfo("fastlinknet", 0.5, 2, (64, 64)))
     return model, shared, info
@@ -51,13 +52,14 @@ def test_every_weight_sits_on_its_nearest_centroid() -> None:
     assert torch.equal(centroids[labels], centroids[nearest])
 
 
-def test_sharing_leaves_at_most_k_values_per_layer_and_keeps_zeros(tune) -> None:
+@pytest.mark.parametrize("channel_scales", [False, True])
+def test_sharing_leaves_at_most_k_values_per_layer_and_keeps_zeros(tune, channel_scales: bool) -> None:
     torch.manual_seed(0)
     model = create_model("fastlinknet", width=0.25).eval()
     magnitude_prune(model, 0.5)
     make_permanent(model)
     zeros = {name: m.weight == 0 for name, m in weight_layers(model)}
-    names = share_weights(model, 4)
+    names = share_weights(model, 4, channel_scales=channel_scales)
     assert len(names) == len(weight_layers(model))
     before = {k: v.detach().clone() for k, v in model.state_dict().items() if k.endswith("original")}
     tune(model, steps=2)
@@ -67,9 +69,35 @@ def test_sharing_leaves_at_most_k_values_per_layer_and_keeps_zeros(tune) -> None
     for name, m in weight_layers(model):
         assert not hasattr(m, "parametrizations")
         assert bool((m.weight[zeros[name]] == 0).all())
-        codebook, indices = shared[f"{name}.weight"]
-        assert torch.equal(m.weight[~zeros[name]], codebook[indices][~zeros[name]])
-    assert max(distinct_values(model).values()) <= 4
+        codebook, indices, scales = shared[f"{name}.weight"]
+        assert (scales is not None) == channel_scales
+        unit = torch.ones(len(m.weight)) if scales is None else scales
+        values = codebook[indices] * unit.reshape(-1, *[1] * (m.weight.dim() - 1))
+        assert torch.equal(m.weight[~zeros[name]], values[~zeros[name]])
+        for channel in range(len(m.weight)):  # each channel: its scale times at most k values
+            kept = m.weight[channel][~zeros[name][channel]] / unit[channel]
+            assert torch.unique(kept).numel() <= 4
+    if not channel_scales:
+        assert max(distinct_values(model).values()) <= 4
+
+
+def test_one_channels_range_does_not_take_the_other_channels_values() -> None:
+    # A BatchNorm of near-zero variance folded into a convolution makes one channel's weights hundreds of times the
+    # others' (the default network's dec1: 264 against about 1): a plain layer codebook spends its centroids there.
+    torch.manual_seed(0)
+    layer = torch.nn.Conv2d(8, 4, 3, bias=False)
+    with torch.no_grad():
+        layer.weight[0] *= 300
+    ordinary = layer.weight[1:].detach().clone()
+    errors = {}
+    for channel_scales in (False, True):
+        net = torch.nn.Sequential(torch.nn.Conv2d(8, 4, 3, bias=False))
+        net[0].weight.data.copy_(layer.weight.detach())
+        share_weights(net, 16, channel_scales=channel_scales)
+        finish_sharing(net)
+        errors[channel_scales] = float((net[0].weight.detach()[1:] - ordinary).abs().max() / ordinary.abs().max())
+    assert errors[False] > 0.5  # the ordinary channels lost their weights to the large one's range
+    assert errors[True] < 0.1  # with a scale each, within about half a step of 16 values over their own range
 
 
 def test_relative_index_round_trip_with_long_gaps() -> None:
@@ -81,9 +109,9 @@ def test_relative_index_round_trip_with_long_gaps() -> None:
     assert relative_index(np.zeros(5, dtype=bool), 8).size == 0
 
 
-@pytest.mark.parametrize("use_huffman", [False, True])
-def test_file_decodes_to_exactly_the_shared_weights(tmp_path: Path, use_huffman: bool) -> None:
-    model, shared, info = _pruned_shared_model()
+@pytest.mark.parametrize(("use_huffman", "channel_scales"), [(False, True), (True, True), (True, False)])
+def test_file_decodes_to_exactly_the_shared_weights(tmp_path: Path, use_huffman: bool, channel_scales: bool) -> None:
+    model, shared, info = _pruned_shared_model(channel_scales=channel_scales)
     state = model.state_dict()
     weights = {f"{name}.weight" for name, _ in weight_layers(model)}
     written = write(tmp_path / "m.fsdc", state, info, shared=shared, sparse=weights, use_huffman=use_huffman)
@@ -115,14 +143,16 @@ def test_huffman_beats_fixed_width_and_the_dense_file(tmp_path: Path) -> None:
     assert fixed["bits"]["indices"] == 4 * nonzero  # 16 clusters: 4 bits per surviving weight
     # The conv weights themselves: half of them zero, the rest ~4 coded bits plus a short gap, against 32 bits each.
     weight_bits = coded["bits"]["positions"] + coded["bits"]["indices"] + coded["bits"]["codebooks"]
+    channels = sum(len(m.weight) for _, m in weight_layers(model))
+    assert coded["bits"]["scales"] == 16 * channels  # beside them, a float16 scale per output channel
     assert weight_bits < sum(32 * state[k].numel() for k in weights) / 8
 
 
 def test_a_mismatched_codebook_is_refused(tmp_path: Path) -> None:
     model, shared, info = _pruned_shared_model()
     name = next(iter(shared))
-    codebook, indices = shared[name]
-    shared[name] = (codebook + 1.0, indices)
+    codebook, indices, scales = shared[name]
+    shared[name] = (codebook + 1.0, indices, scales)
     with pytest.raises(ValueError, match="codebook"):
         write(tmp_path / "m.fsdc", model.state_dict(), info, shared=shared)
 

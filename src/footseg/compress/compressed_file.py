@@ -9,7 +9,8 @@ of the state dict:
 - ``sparse``: the non-zero positions as a relative index (Han et al. 2016: the gap to the previous non-zero in
   ``index_bits``-bit symbols; the largest symbol means "skip that many positions and keep going", so gaps of any
   length fit), omitted when the tensor has no zeros, and the non-zero values either as float32 or as cluster indices
-  into a per-tensor float32 codebook (weight sharing). Each symbol stream is stored with a fixed bit width or
+  into a per-tensor float32 codebook (weight sharing), each times its output channel's float16 scale where the record
+  has ``scales`` (``footseg.compress.weight_sharing``). Each symbol stream is stored with a fixed bit width or
   Huffman-coded (``footseg.compress.huffman``), whichever ``huffman`` asks for.
 
 ``read_compressed`` decodes a file back to exactly the tensors it was written from.
@@ -106,22 +107,23 @@ def write_compressed(
     path: str | Path,
     state: dict[str, torch.Tensor],
     info: SavedModelInfo,
-    shared: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    shared: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] | None = None,
     sparse: set[str] | None = None,
     use_huffman: bool = True,
     index_bits: int = INDEX_BITS,
 ) -> dict:
     """Write ``state`` to ``path``; returns a summary (bytes on disk and bits per kind of data).
 
-    ``shared`` maps tensor names to ``(codebook (k,), indices (same shape, int))`` for weight-shared tensors (their
-    zeros are the pruned positions: zero entries in ``state``); ``sparse`` names the other tensors stored as sparse
+    ``shared`` maps tensor names to ``(codebook (k,), indices (same shape, int), scales (one per output channel) or
+    None)`` for weight-shared tensors (their zeros are the pruned positions: zero entries in ``state``); ``sparse``
+    names the other tensors stored as sparse
     float32. Every other tensor is stored raw.
     """
     shared = shared or {}
     sparse = set(sparse or ()) - set(shared)
     writer = _Writer()
     records = []
-    bits = {"raw": 0, "positions": 0, "indices": 0, "codebooks": 0, "values": 0}
+    bits = {"raw": 0, "positions": 0, "indices": 0, "codebooks": 0, "scales": 0, "values": 0}
     for name, tensor in state.items():
         t = tensor.detach().cpu().contiguous()
         record: dict = {"name": name, "shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
@@ -139,10 +141,19 @@ def write_compressed(
                 record["index_bits"] = index_bits
                 bits["positions"] += record["positions"]["bits"]
             if name in shared:
-                codebook, indices = shared[name]
+                codebook, indices, scales = shared[name]
                 codebook = codebook.detach().cpu().to(torch.float32).numpy()
                 idx = indices.detach().cpu().numpy().ravel()[mask].astype(np.int64)
-                if not np.array_equal(codebook[idx], flat[mask]):
+                values = codebook[idx]
+                if scales is not None:
+                    scales = scales.detach().cpu().to(torch.float32).numpy()
+                    stored = scales.astype(np.float16)
+                    if not np.array_equal(stored.astype(np.float32), scales):
+                        raise ValueError(f"the scales of {name} are not float16 values")
+                    values = values * scales[_channels(np.flatnonzero(mask), t.shape)]
+                    record["scales"] = writer.add(stored.tobytes())
+                    bits["scales"] += 16 * len(scales)
+                if not np.array_equal(values, flat[mask]):
                     raise ValueError(f"tensor {name} does not equal its codebook entries")
                 record["codebook"] = writer.add(codebook.tobytes())
                 record["codebook"]["k"] = len(codebook)
@@ -221,11 +232,25 @@ def _decode_tensor(payload: bytes, rec: dict) -> torch.Tensor:
     if "codebook" in rec:
         cb = rec["codebook"]
         codebook = np.frombuffer(payload[cb["offset"] : cb["offset"] + cb["nbytes"]], dtype=np.float32)
-        flat[positions] = codebook[_read_stream(payload, rec["indices"])]
+        values = codebook[_read_stream(payload, rec["indices"])]
+        if "scales" in rec:
+            sc = rec["scales"]
+            scales = np.frombuffer(payload[sc["offset"] : sc["offset"] + sc["nbytes"]], dtype=np.float16)
+            scales = scales.astype(np.float32)
+            if len(scales) != shape[0]:
+                raise ValueError(f"scales of {rec['name']} do not match its channels")
+            values = values * scales[_channels(positions, shape)]
+        flat[positions] = values
     else:
         v = rec["values"]
         flat[positions] = np.frombuffer(payload[v["offset"] : v["offset"] + v["nbytes"]], dtype=np.float32)
     return torch.from_numpy(flat).reshape(shape)
+
+
+def _channels(positions: np.ndarray, shape: tuple[int, ...] | torch.Size) -> np.ndarray:
+    """The output channel (first dimension) of each flat position in a tensor of ``shape``."""
+    per_channel = int(np.prod(shape[1:], dtype=np.int64))
+    return positions // max(per_channel, 1)
 
 
 def load_compressed(path: str | Path) -> tuple[nn.Module, SavedModelInfo]:

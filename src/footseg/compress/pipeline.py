@@ -6,8 +6,9 @@ The steps build on each other, and each is fine-tuned with the training loss bef
    first because fine-tuning a narrower dense network afterwards is ordinary training, while zeros from step 2
    would have to be kept masked through it;
 2. magnitude pruning (unstructured), stored as sparse float32 weights with an 8-bit relative index;
-3. weight sharing: BatchNorms folded into the convs (``footseg.compress.fold_bn``), then k-means codebooks per layer,
-   cluster indices at a fixed log2(k) bits, centroids fine-tuned with the BatchNorm statistics frozen;
+3. weight sharing: BatchNorms folded into the convs (``footseg.compress.fold_bn``), then k-means codebooks per layer
+   in units of each output channel's scale (``--layer-codebooks``: plain, as the paper), cluster indices at a fixed
+   log2(k) bits, centroids fine-tuned with the BatchNorm statistics frozen;
 4. Huffman coding of the cluster indices and of the relative index (steps 2-4 are Han et al.'s deep compression).
 
 Every step reports the bytes of the artefact it writes (a safetensors model folder for step 1, a ``.fsdc`` file for
@@ -57,6 +58,7 @@ class CompressSettings:
     prune_amount: float = 0.5  # fraction of conv/linear weights set to zero (0 skips the step)
     channel_ratio: float = 0.25  # fraction of channels removed from every prunable group (0 skips the step)
     clusters: int = 16  # shared values per layer (16 = 4-bit indices)
+    channel_scales: bool = True  # shared in units of each output channel's scale (weight_sharing's doc); False: plain
     finetune_steps: int = 100  # at least this many training steps after each step (whole epochs of the trainer)
     importance: str = "l1"  # channel importance: "l1" or "bn"
     # Kept channel counts are multiples of this: ORT (NCHWc) and XNNPACK work in blocks of 8 channels, so 12 channels
@@ -208,7 +210,7 @@ def _compress_held(model_dir: str | Path | ModelRef | None, data: Path, out: Pat
         )
 
     folded = fold_batchnorm(model)  # cluster the weights the network really multiplies by; BNs become biases
-    share_weights(model, settings.clusters)
+    share_weights(model, settings.clusters, channel_scales=settings.channel_scales)
     losses = tune(model, freeze_bn=True)  # codebooks and biases train; indices, zeros and the fold stay fixed
     shared = finish_sharing(model)
     info = pruned_info(model, info, clusters=settings.clusters)
@@ -217,7 +219,8 @@ def _compress_held(model_dir: str | Path | ModelRef | None, data: Path, out: Pat
     written = write_compressed(path, model.state_dict(), info, shared=shared, sparse=weight_names, use_huffman=False)
     bits = max(1, (settings.clusters - 1).bit_length())
     report.add(
-        f"weight sharing ({settings.clusters} clusters, {bits}-bit indices, BN folded)",
+        f"weight sharing ({settings.clusters} clusters, {bits}-bit indices, "
+        f"{'per-channel scales' if settings.channel_scales else 'one codebook per layer'}, BN folded)",
         model,
         info,
         path,

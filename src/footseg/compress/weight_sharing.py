@@ -5,6 +5,14 @@ between the smallest and largest weight, which the paper found keeps the rare la
 weight then stores only its cluster index (log2 k bits) and the layer one float32 codebook. Zeros left by pruning stay
 zero and are not clustered: the file stores their positions separately.
 
+By default each output channel's weights are first divided by their largest magnitude, its scale (one float16 per
+channel, as per-channel int8 has a scale each): the codebook is shared by the layer's channels in that unit, and a
+weight is its channel's scale times its centroid. Without scales one channel's range sets every channel's: a BatchNorm
+folded into a convolution scales each channel by gamma / sqrt(var + eps), and in the default network one channel of
+``dec1.spatial.0``, of variance 7.6e-7, reaches weights of 264 against about 1 for the others, so evenly spaced
+centroids leave the ordinary weights two or three values (benchmarks/weight_sharing.py measures what each way keeps of
+a network's masks). ``channel_scales=False`` is the paper's plain per-layer codebook.
+
 During fine-tuning the weights are a parametrisation ``codebook[index]`` of a trainable codebook, so the gradient of
 each centroid is the sum of the gradients of its weights, exactly as in the paper, and the sharing survives training.
 """
@@ -50,23 +58,28 @@ def kmeans_1d(values: torch.Tensor, k: int, iters: int = 30) -> tuple[torch.Tens
 
 
 class SharedWeight(nn.Module):
-    """Parametrisation ``weight = codebook[indices]`` (zero where pruned); the stored parameter is the codebook."""
+    """Parametrisation ``weight = codebook[indices] * scales`` (zero where pruned; ``scales`` one per output channel, or
+    None for none); the stored parameter is the codebook."""
 
-    def __init__(self, codebook: torch.Tensor, indices: torch.Tensor, mask: torch.Tensor):
+    def __init__(self, codebook: torch.Tensor, indices: torch.Tensor, mask: torch.Tensor,
+                 scales: torch.Tensor | None = None):
         super().__init__()
         self.register_buffer("indices", indices)
         self.register_buffer("mask", mask)
+        self.register_buffer("scales", None if scales is None else scales.reshape(-1, *[1] * (indices.dim() - 1)))
         self._initial = codebook.detach().clone()
 
     def forward(self, codebook: torch.Tensor) -> torch.Tensor:
-        return torch.where(self.mask, codebook[self.indices], torch.zeros((), dtype=codebook.dtype))
+        values = codebook[self.indices] if self.scales is None else codebook[self.indices] * self.scales
+        return torch.where(self.mask, values, torch.zeros((), dtype=codebook.dtype))
 
     def right_inverse(self, weight: torch.Tensor) -> torch.Tensor:
         return self._initial.clone()
 
 
-def share_weights(model: nn.Module, clusters: int, iters: int = 30) -> list[str]:
-    """Cluster the weights of every conv/linear layer of ``model`` into ``clusters`` shared values, in place.
+def share_weights(model: nn.Module, clusters: int, iters: int = 30, channel_scales: bool = True) -> list[str]:
+    """Cluster the weights of every conv/linear layer of ``model`` into ``clusters`` shared values, in place (in units
+    of each output channel's largest magnitude where ``channel_scales``; the module doc says why).
 
     Registers a ``SharedWeight`` parametrisation on each layer (the codebook becomes the trainable parameter);
     call ``finish_sharing`` after any fine-tuning. Returns the names of the shared layers.
@@ -81,18 +94,28 @@ def share_weights(model: nn.Module, clusters: int, iters: int = 30) -> list[str]
         mask = weight != 0
         if not mask.any():
             continue  # a layer pruned away entirely has nothing to share
+        scales = None
+        if channel_scales:  # a pruned-away channel keeps scale 1: it has no weights to share
+            scales = weight.abs().flatten(1).amax(1)
+            scales = torch.where(scales > 0, scales, torch.ones_like(scales))
+            # stored as float16 (half the bytes: 7 KB for the default's 3,474 channels), so used as float16 values;
+            # the smallest normal float16 keeps a tiny channel's scale from going subnormal
+            scales = scales.clamp(min=2.0**-14, max=float(torch.finfo(torch.float16).max)).half().float()
+            weight = weight / scales.reshape(-1, *[1] * (weight.dim() - 1))
         codebook, labels = kmeans_1d(weight[mask], clusters, iters)
         indices = torch.zeros(weight.shape, dtype=torch.int64)
         indices[mask] = labels
-        parametrize.register_parametrization(module, "weight", SharedWeight(codebook, indices, mask))
+        parametrize.register_parametrization(module, "weight", SharedWeight(codebook, indices, mask, scales))
         names.append(name)
     return names
 
 
-def finish_sharing(model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Remove the sharing parametrisations, leaving plain weights equal to ``codebook[index]`` (0 where pruned).
+def finish_sharing(model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    """Remove the sharing parametrisations, leaving plain weights equal to ``codebook[index] * scale`` (0 where
+    pruned).
 
-    Returns ``{state-dict name of the weight: (codebook, indices)}``, what ``write_compressed`` stores.
+    Returns ``{state-dict name of the weight: (codebook, indices, per-channel scales or None)}``, what
+    ``write_compressed`` stores.
     """
     shared = {}
     for name, module in model.named_modules():
@@ -103,12 +126,14 @@ def finish_sharing(model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tens
         codebook = param.original.detach().clone()
         parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
         key = f"{name}.weight" if name else "weight"
-        shared[key] = (codebook, sharing.indices.clone())
+        scales = None if sharing.scales is None else sharing.scales.flatten().clone()
+        shared[key] = (codebook, sharing.indices.clone(), scales)
     return shared
 
 
 def distinct_values(model: nn.Module) -> dict[str, int]:
-    """Number of distinct non-zero weight values per conv/linear layer (at most k after sharing)."""
+    """Number of distinct non-zero weight values per conv/linear layer (at most k after sharing without channel
+    scales; with them, at most k per output channel)."""
     counts = {}
     for name, m in weight_layers(model):
         w = m.weight.detach()
