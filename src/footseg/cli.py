@@ -354,6 +354,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if (keep or args.min_stride is not None or args.calib is not None) and not int8:  # else silently unused
         raise FootsegError("--calib, --min-stride and --keep-fp32 shape an int8 file: give --format onnx-int8, or "
                            "--format web --precision int8")
+    if args.out is not None and args.format == "web" and Path(args.out).suffix.lower() in (".onnx", ".tflite"):
+        raise FootsegError("--format web writes a folder (the page and its model): name --out so", args.out)
     if args.out is not None and args.format != "web":  # a web site's folder is checked by export_web
         check_writable(args.out)
         suffix = ".tflite" if args.format == "tflite" else ".onnx"

@@ -160,6 +160,10 @@ def test_export_errors_name_the_file(tmp_path: Path, model_copy: Path, tiny_data
         suffix = ".tflite" if fmt == "tflite" else ".onnx"
         assert f"{tmp_path / out}: --format {fmt} writes a {suffix} file: name --out so" in capsys.readouterr().err
         assert not (tmp_path / out).exists()
+    assert main(["export", str(model_copy), "--format", "web", "--out", str(tmp_path / "site.onnx")]) == 2
+    assert (f"{tmp_path / 'site.onnx'}: --format web writes a folder (the page and its model): name --out so"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "site.onnx").exists()
 
 
 def test_predictor_eval_and_predict_accept_onnx(
