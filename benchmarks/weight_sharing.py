@@ -58,17 +58,27 @@ def agreement(model: str | None, data: str, clusters: list[int], split: str = "v
     return rows
 
 
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 2:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers of at least 2: {text!r}")
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", nargs="?", default=None, help="a model footseg takes (default: the default model)")
     parser.add_argument("--data", required=True, help="photos with masks, or a dataset with splits")
     parser.add_argument("--split", default="val")
     parser.add_argument("--n", type=int, default=100, help="photos scored (the first N by name)")
-    parser.add_argument("--clusters", default="16,256", help="comma-separated numbers of shared values")
+    parser.add_argument("--clusters", default=[16, 256], type=_counts, help="comma-separated numbers of shared values")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     try:
-        rows = agreement(args.model, args.data, [int(k) for k in args.clusters.split(",")], args.split, args.n)
+        rows = agreement(args.model, args.data, args.clusters, args.split, args.n)
     except FootsegError as exc:
         print(f"weight_sharing.py: error: {exc}")
         return 2

@@ -78,7 +78,8 @@ def test_check_writable_refuses_what_could_not_be_written_and_passes_the_rest(tm
 def test_what_cannot_be_written_is_named_by_its_own_path_not_a_temporary_one(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "file").write_text("")
-    with pytest.raises(FootsegError, match=rf"^{tmp_path / 'file' / 'x.json'}: cannot be written: "):
+    under_a_file = rf"^{tmp_path / 'file' / 'x.json'}: cannot be made: {tmp_path / 'file'} is a file$"
+    with pytest.raises(FootsegError, match=under_a_file):
         atomic_write_text(tmp_path / "file" / "x.json", "{}")
 
     def full(self: Path, data: bytes) -> int:

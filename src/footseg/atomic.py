@@ -61,29 +61,45 @@ def atomic_paths(*paths: str | Path, durable: bool = True) -> Iterator[tuple[Pat
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            except OSError as exc:  # named by the file asked for, not by a temporary name the user never gave
-                raise FootsegError(f"cannot be written: {exc.strerror or exc}", path) from exc
+            except OSError as exc:
+                raise _unwritable(path, exc) from exc
             os.close(fd)
             temps.append(Path(tmp_name))
         yield tuple(temps)
-        for tmp in temps:
-            if durable:
-                with open(tmp, "rb") as f:
-                    os.fsync(f.fileno())
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results should be as readable as any other
         for tmp, path in zip(temps, targets, strict=True):
-            os.replace(tmp, path)
+            try:
+                if durable:
+                    with open(tmp, "rb") as f:
+                        os.fsync(f.fileno())  # (where a full disk may show first)
+                os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results should be as readable as any
+            except OSError as exc:
+                raise _unwritable(path, exc) from exc
+        for tmp, path in zip(temps, targets, strict=True):
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise _unwritable(path, exc) from exc
     finally:
         for tmp in temps:
             tmp.unlink(missing_ok=True)
+
+
+def _unwritable(path: Path, exc: OSError) -> FootsegError:
+    """The error for ``path`` that the system refused: named by the file asked for, not by a temporary name the user
+    never gave, and saying which folder above it is a file where one is."""
+    try:
+        check_writable(path)
+    except FootsegError as clearer:
+        return clearer
+    return FootsegError(f"cannot be written: {exc.strerror or exc}", path)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes, durable: bool = True) -> None:
     with atomic_path(path, durable) as tmp:
         try:
             tmp.write_bytes(data)
-        except OSError as exc:  # a full disk, say: named by the file asked for
-            raise FootsegError(f"cannot be written: {exc.strerror or exc}", path) from exc
+        except OSError as exc:  # a full disk, say
+            raise _unwritable(Path(path), exc) from exc
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -12,6 +12,7 @@ import torch
 from footseg.cli import main
 from footseg.compress.compressed_file import load_compressed
 from footseg.compress.pipeline import CompressSettings, compress
+from footseg.compress.prune import weight_layers
 from footseg.errors import FootsegError
 from footseg.eval.evaluate import evaluate
 from footseg.models import load_model
@@ -73,6 +74,8 @@ def test_compress_cli_end_to_end(
         if isinstance(module, torch.nn.Conv2d):  # each channel: its scale times one of the 8 shared values
             for channel in module.weight.detach():
                 assert torch.unique(channel[channel != 0]).numel() <= 8, name
+    channels = sum(len(m.weight) for _, m in weight_layers(decoded))
+    assert shared["bits"]["scales"] == 16 * channels  # the default shares in units of a scale per channel
     table = (out / "compress.md").read_text()
     assert table.count("\n| ") == 6 and "real IoU" in table  # header + five steps
 
@@ -102,8 +105,19 @@ def test_every_row_is_scored_at_the_argmax_the_input_too(trained_dir: Path, tiny
     at_argmax = evaluate(trained_dir, tiny_dataset)["iou"]
     assert evaluate(model, tiny_dataset)["iou"] != pytest.approx(at_argmax)  # (else this test could not fail)
     assert result["rows"][0]["test_iou"] == pytest.approx(at_argmax)
-    assert json.loads((tmp_path / "out" / "shared" / "config.json").read_text())["threshold"] == 0.5
     assert "every row at the argmax" in (tmp_path / "out" / "compress.md").read_text()
+
+
+def test_layer_codebooks_share_as_the_paper_did(trained_dir: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    plain = CompressSettings(prune_amount=0.0, channel_ratio=0.0, clusters=4, finetune_steps=0, runs=1,
+                             channel_scales=False)
+    rows = compress(trained_dir, tiny_dataset, tmp_path / "out", settings=plain)["rows"]
+    assert rows[1]["step"] == "weight sharing (4 clusters, 2-bit indices, one codebook per layer, BN folded)"
+    assert rows[1]["bits"]["scales"] == 0 and (tmp_path / "out" / "model.fsdc").read_bytes()[:5] == b"FSDC\x01"
+    shared, _ = load_model(tmp_path / "out" / "shared")
+    for name, module in shared.named_modules():
+        if isinstance(module, torch.nn.Conv2d):  # four values in the whole layer
+            assert torch.unique(module.weight[module.weight != 0]).numel() <= 4, name
 
 
 def test_a_folder_another_job_writes_is_refused_before_the_model_loads(trained_dir: Path, tiny_dataset: Path,

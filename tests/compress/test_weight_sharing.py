@@ -116,6 +116,8 @@ def test_file_decodes_to_exactly_the_shared_weights(tmp_path: Path, use_huffman:
     weights = {f"{name}.weight" for name, _ in weight_layers(model)}
     written = write(tmp_path / "m.fsdc", state, info, shared=shared, sparse=weights, use_huffman=use_huffman)
     assert written["bytes"] == (tmp_path / "m.fsdc").stat().st_size
+    # a file with scales is of a version a reader from before them refuses, rather than decode without them
+    assert (tmp_path / "m.fsdc").read_bytes()[:5] == (b"FSDC\x02" if channel_scales else b"FSDC\x01")
     # Folded BatchNorms keep one informative vector (the bias) of four; the constant ones cost one value each.
     other_bits = sum(8 * v.numel() * v.element_size() for k, v in state.items() if k not in weights)
     assert written["bits"]["raw"] < 0.3 * other_bits

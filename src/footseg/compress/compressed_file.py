@@ -33,7 +33,8 @@ from footseg.errors import FootsegError
 from footseg.models.info import SavedModelInfo, info_from_dict, info_to_dict
 from footseg.models.saved import build_model
 
-MAGIC = b"FSDC\x01"
+MAGIC = b"FSDC\x01"  # files without per-channel scales, which every reader decodes
+MAGIC_SCALES = b"FSDC\x02"  # files with them: a reader from before them refuses these rather than misread them
 SUFFIX = ".fsdc"
 INDEX_BITS = 8  # relative-index width, as deep compression used for conv layers
 
@@ -147,6 +148,8 @@ def write_compressed(
                 values = codebook[idx]
                 if scales is not None:
                     scales = scales.detach().cpu().to(torch.float32).numpy()
+                    if len(scales) != t.shape[0]:
+                        raise ValueError(f"tensor {name} has {t.shape[0]} channels and {len(scales)} scales")
                     stored = scales.astype(np.float16)
                     if not np.array_equal(stored.astype(np.float32), scales):
                         raise ValueError(f"the scales of {name} are not float16 values")
@@ -176,7 +179,8 @@ def write_compressed(
         records.append(record)
     text = json.dumps({"info": info_to_dict(info), "tensors": records}, separators=(",", ":"))
     header = zlib.compress(text.encode(), 9)
-    blob = MAGIC + struct.pack("<I", len(header)) + header + b"".join(writer.chunks)
+    magic = MAGIC_SCALES if any("scales" in record for record in records) else MAGIC
+    blob = magic + struct.pack("<I", len(header)) + header + b"".join(writer.chunks)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, blob)
@@ -190,7 +194,7 @@ def read_compressed(path: str | Path) -> tuple[dict[str, torch.Tensor], SavedMod
         blob = path.read_bytes()
     except OSError as exc:
         raise FootsegError(f"cannot read compressed model ({exc.strerror})", path) from exc
-    if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 4:
+    if not blob.startswith((MAGIC, MAGIC_SCALES)) or len(blob) < len(MAGIC) + 4:
         raise FootsegError("not a footseg compressed model (bad magic bytes)", path)
     try:
         (n,) = struct.unpack_from("<I", blob, len(MAGIC))
@@ -248,7 +252,8 @@ def _decode_tensor(payload: bytes, rec: dict) -> torch.Tensor:
 
 
 def _channels(positions: np.ndarray, shape: tuple[int, ...] | torch.Size) -> np.ndarray:
-    """The output channel (first dimension) of each flat position in a tensor of ``shape``."""
+    """The channel of each flat position in a tensor of ``shape``: its first dimension (a conv's output channels, a
+    transposed conv's input channels)."""
     per_channel = int(np.prod(shape[1:], dtype=np.int64))
     return positions // max(per_channel, 1)
 

@@ -147,7 +147,7 @@ def _compress_held(model_dir: str | Path | ModelRef | None, data: Path, out: Pat
     ref = resolve_model(model_dir)
     model_dir = ref.folder
     model, info = ref.load()
-    size = int(info.input_size[0])
+    size = int(info.trained_size[0])  # every row is timed and scored at the side the network was trained at
     baseline_bytes = (model_dir / WEIGHTS_NAME).stat().st_size
     report = _Reporter(data, real, size, baseline_bytes, settings)
     # scored as every step is, at the argmax: the steps' weights have no operating point of their own (pruned_info)

@@ -5,13 +5,14 @@ between the smallest and largest weight, which the paper found keeps the rare la
 weight then stores only its cluster index (log2 k bits) and the layer one float32 codebook. Zeros left by pruning stay
 zero and are not clustered: the file stores their positions separately.
 
-By default each output channel's weights are first divided by their largest magnitude, its scale (one float16 per
-channel, as per-channel int8 has a scale each): the codebook is shared by the layer's channels in that unit, and a
-weight is its channel's scale times its centroid. Without scales one channel's range sets every channel's: a BatchNorm
-folded into a convolution scales each channel by gamma / sqrt(var + eps), and in the default network one channel of
-``dec1.spatial.0``, of variance 7.6e-7, reaches weights of 264 against about 1 for the others, so evenly spaced
-centroids leave the ordinary weights two or three values (benchmarks/weight_sharing.py measures what each way keeps of
-a network's masks). ``channel_scales=False`` is the paper's plain per-layer codebook.
+By default each output channel's weights (a tensor's first dimension: a transposed conv's input channels) are first
+divided by their largest magnitude, its scale (one float16 per channel, as per-channel int8 has a scale each): the
+codebook is shared by the layer's channels in that unit, and a weight is its channel's scale times its centroid.
+Without scales one channel's range sets every channel's: a BatchNorm folded into a convolution scales each channel
+by gamma / sqrt(var + eps), and in the default network one channel of ``dec1.spatial.0``, of variance 7.6e-7,
+reaches weights of 264 against about 1 for the others, so evenly spaced centroids leave the ordinary weights two or
+three values (benchmarks/weight_sharing.py measures what each way keeps of a network's masks).
+``channel_scales=False`` is the paper's plain per-layer codebook.
 
 During fine-tuning the weights are a parametrisation ``codebook[index]`` of a trainable codebook, so the gradient of
 each centroid is the sum of the gradients of its weights, exactly as in the paper, and the sharing survives training.
@@ -99,7 +100,9 @@ def share_weights(model: nn.Module, clusters: int, iters: int = 30, channel_scal
             scales = weight.abs().flatten(1).amax(1)
             scales = torch.where(scales > 0, scales, torch.ones_like(scales))
             # stored as float16 (half the bytes: 7 KB for the default's 3,474 channels), so used as float16 values;
-            # the smallest normal float16 keeps a tiny channel's scale from going subnormal
+            # the smallest normal float16 keeps a tiny channel's scale from going subnormal. Outside float16's normal
+            # range (max |w| under 6e-5 or over 65504; the default's run 0.016 to 264) a channel's units are not
+            # its own: such a channel shares as coarsely as without scales.
             scales = scales.clamp(min=2.0**-14, max=float(torch.finfo(torch.float16).max)).half().float()
             weight = weight / scales.reshape(-1, *[1] * (weight.dim() - 1))
         codebook, labels = kmeans_1d(weight[mask], clusters, iters)
