@@ -80,7 +80,7 @@ def segment_video(
         with one_writer(out, hint="choose another --out"):
             return _segment(reader, model, source, Path(out), masks, mode, ratio, fps, progress, overwrite)
     finally:
-        reader.close()  # (where _segment has closed it already, a second release does nothing)
+        reader.close()  # however _segment ends: it leaves the reader to this
 
 
 def _segment(reader: FrameReader, model: ModelLike | Predictor, source: str | Path, out: Path, masks: bool,
@@ -88,27 +88,20 @@ def _segment(reader: FrameReader, model: ModelLike | Predictor, source: str | Pa
              overwrite: bool) -> VideoResult:
     overlay = out / OVERLAY_NAME
     if overlay.exists() and not overwrite:
-        reader.close()
         raise FootsegError("already exists: --overwrite replaces it, or choose another --out", overlay)
     earlier = out / MASKS_DIR
     if masks and earlier.exists() and not earlier.is_dir():
-        reader.close()
         raise FootsegError("is a file, where --masks writes a folder of masks: choose another --out", earlier)
     if masks and earlier.is_dir() and any(earlier.iterdir()):
-        reader.close()
         # Masks of two runs would mix where this one stops early, and a clip's own masks/ are its ground truth.
         raise FootsegError("already holds masks (an earlier run's, or a dataset's own): choose another --out, or "
                            "delete them", earlier)
-    try:
-        segmenter = VideoSegmenter(as_predictor(model), mode, ratio)
-        rate = fps if fps is not None else reader.fps or DEFAULT_FPS
-        writer = VideoWriter(out / PARTIAL_OVERLAY_NAME, rate, named=overlay)
-        if (out / PARTIAL_MASKS_DIR).is_dir():  # a stopped run's: this one starts again
-            shutil.rmtree(out / PARTIAL_MASKS_DIR)
-        mask_dir = out / PARTIAL_MASKS_DIR if masks else None
-    except BaseException:
-        reader.close()
-        raise
+    segmenter = VideoSegmenter(as_predictor(model), mode, ratio)
+    rate = fps if fps is not None else reader.fps or DEFAULT_FPS
+    writer = VideoWriter(out / PARTIAL_OVERLAY_NAME, rate, named=overlay)
+    if (out / PARTIAL_MASKS_DIR).is_dir():  # a stopped run's: this one starts again
+        shutil.rmtree(out / PARTIAL_MASKS_DIR)
+    mask_dir = out / PARTIAL_MASKS_DIR if masks else None
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=reader.frame_count, desc=Path(source).name, unit="frame", disable=not show, leave=False)
     done = 0
@@ -139,7 +132,6 @@ def _segment(reader: FrameReader, model: ModelLike | Predictor, source: str | Pa
         try:
             writer.close()  # finishes the MP4 index even on an error, so the partial overlay plays
         finally:
-            reader.close()
             bar.close()
     overlay, mask_dir = _name_finished(writer, mask_dir)
     return VideoResult(done, time.perf_counter() - start, describe_mode(segmenter.mode, segmenter.ratio), overlay,
