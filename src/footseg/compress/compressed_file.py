@@ -97,8 +97,13 @@ class _Writer:
         return {**record, "coding": "fixed", "width": bits, "count": len(symbols), "bits": bits * len(symbols)}
 
 
+def _chunk(payload: bytes, record: dict) -> bytes:
+    """The bytes a ``_Writer.add`` record names."""
+    return payload[record["offset"] : record["offset"] + record["nbytes"]]
+
+
 def _read_stream(payload: bytes, record: dict) -> np.ndarray:
-    data = payload[record["offset"] : record["offset"] + record["nbytes"]]
+    data = _chunk(payload, record)
     if record["coding"] == "huffman":
         return huffman.decode(data, np.asarray(record["lengths"]), record["count"])
     return _unpack_fixed(data, record["width"], record["count"])
@@ -219,7 +224,7 @@ def _decode_tensor(payload: bytes, rec: dict) -> torch.Tensor:
         raise ValueError(f"tensor {rec['name']}: unknown dtype {rec['dtype']!r}")
     shape = tuple(rec["shape"])
     if rec["kind"] in ("raw", "fill"):
-        chunk = payload[rec["data"]["offset"] : rec["data"]["offset"] + rec["data"]["nbytes"]]
+        chunk = _chunk(payload, rec["data"])
         if not chunk:
             return torch.empty(shape, dtype=dtype)
         np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
@@ -234,20 +239,16 @@ def _decode_tensor(payload: bytes, rec: dict) -> torch.Tensor:
     if len(positions) != rec["nnz"] or (len(positions) and positions[-1] >= numel):
         raise ValueError(f"position stream of {rec['name']} does not match its shape")
     if "codebook" in rec:
-        cb = rec["codebook"]
-        codebook = np.frombuffer(payload[cb["offset"] : cb["offset"] + cb["nbytes"]], dtype=np.float32)
+        codebook = np.frombuffer(_chunk(payload, rec["codebook"]), dtype=np.float32)
         values = codebook[_read_stream(payload, rec["indices"])]
         if "scales" in rec:
-            sc = rec["scales"]
-            scales = np.frombuffer(payload[sc["offset"] : sc["offset"] + sc["nbytes"]], dtype=np.float16)
-            scales = scales.astype(np.float32)
+            scales = np.frombuffer(_chunk(payload, rec["scales"]), dtype=np.float16).astype(np.float32)
             if len(scales) != shape[0]:
                 raise ValueError(f"scales of {rec['name']} do not match its channels")
             values = values * scales[_channels(positions, shape)]
         flat[positions] = values
     else:
-        v = rec["values"]
-        flat[positions] = np.frombuffer(payload[v["offset"] : v["offset"] + v["nbytes"]], dtype=np.float32)
+        flat[positions] = np.frombuffer(_chunk(payload, rec["values"]), dtype=np.float32)
     return torch.from_numpy(flat).reshape(shape)
 
 

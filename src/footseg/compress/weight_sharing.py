@@ -59,15 +59,15 @@ def kmeans_1d(values: torch.Tensor, k: int, iters: int = 30) -> tuple[torch.Tens
 
 
 class SharedWeight(nn.Module):
-    """Parametrisation ``weight = codebook[indices] * scales`` (zero where pruned; ``scales`` one per output channel, or
-    None for none); the stored parameter is the codebook."""
+    """Parametrisation ``weight = codebook[indices] * scales`` (zero where pruned; ``scales`` one per output channel,
+    shaped to broadcast over the weight, or None for none); the stored parameter is the codebook."""
 
     def __init__(self, codebook: torch.Tensor, indices: torch.Tensor, mask: torch.Tensor,
                  scales: torch.Tensor | None = None):
         super().__init__()
         self.register_buffer("indices", indices)
         self.register_buffer("mask", mask)
-        self.register_buffer("scales", None if scales is None else scales.reshape(-1, *[1] * (indices.dim() - 1)))
+        self.register_buffer("scales", scales)
         self._initial = codebook.detach().clone()
 
     def forward(self, codebook: torch.Tensor) -> torch.Tensor:
@@ -104,7 +104,8 @@ def share_weights(model: nn.Module, clusters: int, iters: int = 30, channel_scal
             # range (max |w| under 6e-5 or over 65504; the default's run 0.016 to 264) a channel's units are not
             # its own: such a channel shares as coarsely as without scales.
             scales = scales.clamp(min=2.0**-14, max=float(torch.finfo(torch.float16).max)).half().float()
-            weight = weight / scales.reshape(-1, *[1] * (weight.dim() - 1))
+            scales = scales.reshape(-1, *[1] * (weight.dim() - 1))  # one per output channel, over its weights
+            weight = weight / scales
         codebook, labels = kmeans_1d(weight[mask], clusters, iters)
         indices = torch.zeros(weight.shape, dtype=torch.int64)
         indices[mask] = labels
