@@ -338,11 +338,25 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     )
     if left_out:
         print(f"footseg bench: {left_out}", file=sys.stderr)
-    asked = [option for option, value in (("--runtimes", args.runtimes), ("--size", args.size)) if value is not None]
-    for model in (m for m in args.models or () if asked and Path(m).suffix.lower() == ".onnx"):
-        print(f"footseg bench: {model} runs as it was exported, in its own precision and at its own side: "
-              f"{' and '.join(asked)} apply to models with weights", file=sys.stderr)
+    for model in (m for m in args.models or () if Path(m).suffix.lower() == ".onnx"):
+        _say_what_an_onnx_file_leaves_aside(Path(model), args.runtimes, args.size)
     return _bench_output(rows, why, format_table(rows), args.json)
+
+
+def _say_what_an_onnx_file_leaves_aside(path: Path, runtimes: str | None, size: int | None) -> None:
+    """An exported file is timed as it was exported: a line where ``--runtimes`` or ``--size`` asked for something
+    else of it (its row differs from what was asked), none where they name its own precision and side."""
+    from footseg.bench.table import parse_runtimes
+    from footseg.runtime.onnx_model import PRECISION_KEY, info_from_metadata, read_onnx
+
+    meta = {p.key: p.value for p in read_onnx(path, load_external_data=False).metadata_props}
+    runtime = "onnx-int8" if meta.get(PRECISION_KEY) == "int8" else "onnx"
+    side = info_from_metadata(meta, path).input_size[0]
+    aside = ([f"--runtimes {runtimes}"] if runtimes is not None and runtime not in parse_runtimes(runtimes) else []) + (
+        [f"--size {size}"] if size is not None and size != side else [])
+    if aside:
+        print(f"footseg bench: {path} runs as it was exported, {runtime} at {side} px: {' and '.join(aside)} "
+              f"appl{'y' if len(aside) > 1 else 'ies'} to models with weights", file=sys.stderr)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

@@ -156,9 +156,14 @@ def test_the_cli_says_an_onnx_file_keeps_its_own_runtime_and_side(saved_model: P
     fp32 = export_onnx(saved_model, tmp_path / "net.onnx")
     assert main(["bench", str(fp32), *QUICK]) == 0
     assert "runs as it was exported" not in capsys.readouterr().err  # nothing asked that it leaves aside
+    assert main(["bench", str(fp32), "--runtimes", "onnx", "--size", "64", *QUICK]) == 0
+    assert "runs as it was exported" not in capsys.readouterr().err  # asked for what it is
     assert main(["bench", str(fp32), "--runtimes", "onnx-int8", "--size", "96", *QUICK]) == 0
-    assert (f"footseg bench: {fp32} runs as it was exported, in its own precision and at its own side: --runtimes "
-            "and --size apply to models with weights\n") in capsys.readouterr().err
+    assert (f"footseg bench: {fp32} runs as it was exported, onnx at 64 px: --runtimes onnx-int8 and --size 96 "
+            "apply to models with weights\n") in capsys.readouterr().err
+    assert main(["bench", str(fp32), "--runtimes", "torch,onnx", "--size", "96", *QUICK]) == 0
+    assert (f"footseg bench: {fp32} runs as it was exported, onnx at 64 px: --size 96 applies to models with "
+            "weights\n") in capsys.readouterr().err
 
 
 def test_default_cli_is_torch_at_one_thread(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
