@@ -267,14 +267,21 @@ def test_truncated_avi_keeps_the_frames_before_the_cut(tmp_path: Path, red_predi
     with pytest.raises(FootsegError) as err:
         segment_video(red_predictor, video, out, masks=True, progress=False)
     message = str(err.value)
-    kept = sorted((out / "masks").iterdir())
+    kept = sorted((out / "masks.partial").iterdir())  # a run that did not finish: a stopped run's names
     assert 0 < len(kept) < N
     assert "\n" not in message and message.startswith(f"{video}: video ended after {len(kept)} frames of the {N}")
-    assert str(out) in message
+    assert message.endswith(f"kept in {out / 'overlay.partial.mp4'} and {out / 'masks.partial'}/, which the same "
+                            "command replaces")
+    assert not (out / "overlay.mp4").exists() and not (out / "masks").exists()
     # The last one kept is the frame the cut goes through: FFmpeg decodes the part of it that is there.
     for k, path in enumerate(kept[:-1]):
         assert iou(read_mask(path) > 0, moving_blob(k)[1]) > 0.9, path.name
-    assert count_frames(out / "overlay.mp4")[0] == len(kept)  # finished properly: it plays
+    assert count_frames(out / "overlay.partial.mp4")[0] == len(kept)  # finished properly: it plays
+    # The input mended, the same command runs again over the partial output, which a finished name would refuse.
+    write_video(video, fourcc="MJPG")
+    result = segment_video(red_predictor, video, out, masks=True, progress=False)
+    assert result.frames == N and len(list((out / "masks").iterdir())) == N
+    assert not (out / "overlay.partial.mp4").exists() and not (out / "masks.partial").exists()
 
 
 def test_inputs_that_are_not_videos_are_refused(tmp_path: Path, red_predictor) -> None:

@@ -5,10 +5,11 @@ Writes ``OUT/overlay.mp4`` (the frames with the foot tinted and outlined, at the
 folder). Frames run through ``VideoSegmenter`` in order, so ``smooth`` and ``prior`` see the frame before.
 
 Outputs are written as each frame is done, under names that say they are not finished (``overlay.partial.mp4``,
-``masks.partial/``), and take their own names when the last frame is done. When a video turns out to be truncated or
-corrupt part way, the error names the file, and the masks and the overlay of every frame before it take their names
-(all the video gives; the overlay is finished properly, so it plays). A run stopped part way (Ctrl-C) leaves its
-partial outputs, the overlay playable, and the same command starts again, replacing them.
+``masks.partial/``), and take their own names when the last frame is done. A run that does not get there leaves its
+partial outputs, the overlay finished properly so that it plays, and the same command starts again, replacing them:
+one stopped (Ctrl-C), and one whose video turns out to be truncated or corrupt part way or whose folder holds a bad
+frame, where the error names the file and what was kept (a finished name would look done and refuse the command
+again once the input is mended).
 """
 
 from __future__ import annotations
@@ -117,11 +118,13 @@ def _segment(reader: FrameReader, model: ModelLike | Predictor, source: str | Pa
     except FootsegError as exc:
         if not done or exc.path == writer.path:  # nothing made yet, or the overlay itself cannot be written
             raise
-        # One line still, but saying that the run was not wasted: what came before the bad frame is on disk.
+        # One line still, but saying that the run was not wasted: what came before the bad frame is on disk, under
+        # the partial names, as a stopped run's: the run did not finish, and the same command replaces them once the
+        # input is mended (finished names would refuse it: already exists).
         reason = str(exc).removeprefix(f"{exc.path}: ") if exc.path is not None else str(exc)
-        _name_finished(writer, mask_dir)
-        raise FootsegError(f"{reason}; the output of the {done} frames before that is kept in {out}",
-                           exc.path) from exc
+        kept = f"{writer.path}" + (f" and {mask_dir}/" if mask_dir is not None else "")
+        raise FootsegError(f"{reason}; the output of the {done} frames before that is kept in {kept}, which the "
+                           "same command replaces", exc.path) from exc
     except KeyboardInterrupt as exc:  # (the partial overlay is finished below, so it plays)
         of = f" of {reader.frame_count}" if reader.frame_count else ""
         made = "nothing kept"
