@@ -766,6 +766,14 @@ def test_a_bad_ratio_is_named_without_reloading_on_one_thread(camera_browser: Br
     page.context.close()
 
 
+@pytest.mark.parametrize("threads", ["abc", "0", "2.5"])
+def test_a_bad_thread_count_is_named(camera_browser: Browser, server: SiteServer, threads: str) -> None:
+    page, _ = open_page(camera_browser, f"{server.url}?threads={threads}")
+    kind, errors = message_of(page)
+    assert kind == "error" and f"?threads={threads}: the number of threads is a whole number from 1" in errors[0]
+    page.context.close()
+
+
 def test_permission_denied_says_so(camera_browser: Browser, server: SiteServer) -> None:
     page, _ = open_page(camera_browser, server.url, camera=False)
     kind, errors = message_of(page)

@@ -2,7 +2,7 @@
 // gallery can be opened instead of the camera (and without one).
 // window.footseg exposes the page's state so that tests and benchmarks read what the page computed.
 import { maskPng } from './png.js';
-import { MODES, Segmenter, areaResize, defaultThreads } from './segmenter.js';
+import { MAX_THREADS, MODES, Segmenter, areaResize, defaultThreads } from './segmenter.js';
 import {
   LatencyMeter, MAX_CANVAS_AREA, fitArea, freeCanvas, makeCanvas, paintMask, startCamera as openCamera, toInput,
 } from './view.js';
@@ -129,6 +129,10 @@ async function loadModel(base) {
   // checked here, not by the segmenter: an error while ONNX Runtime starts is taken for one of its threads
   if (!(ratio >= 0 && ratio <= 1)) {
     throw new Error(`?ratio=${params.get('ratio')}: the smoothing strength is a number from 0 to 1`);
+  }
+  if (params.has('threads') && !/^[1-9][0-9]*$/.test(params.get('threads'))) {
+    throw new Error(`?threads=${params.get('threads')}: the number of threads is a whole number from 1 (at most `
+      + `${MAX_THREADS} are used)`);
   }
   const threads = defaultThreads(params, footseg.isolated, navigator.hardwareConcurrency);
   let segmenter;

@@ -222,12 +222,14 @@ export class VideoState {
   }
 }
 
+export const MAX_THREADS = 16; // what ?threads= is capped at
+
 // Threads share memory through SharedArrayBuffer, which browsers give only to cross-origin isolated pages: elsewhere
 // ONNX Runtime runs on one thread whatever it is asked, so that is what is reported.
 export function defaultThreads(params, isolated, cores) {
   if (!isolated) return 1;
   const asked = Number.parseInt(params.get('threads') ?? '', 10);
-  if (Number.isFinite(asked) && asked >= 1) return Math.min(asked, 16);
+  if (Number.isFinite(asked) && asked >= 1) return Math.min(asked, MAX_THREADS);
   return Math.max(1, Math.min(4, cores || 1));
 }
 
