@@ -221,6 +221,17 @@ BAD = {
     "render without a val split": (_replace("n = 12", "n = 8"),
                                    "stage 'first': data 'synth' would have no val images: a render's val split gets "
                                    "every tenth image, from image 9 on (synth: n 8); give a render n of at least 9"),
+    # a fine-tune of another network, refused before the stages before it run (the trainer refuses it only then)
+    "fine-tune of another network": (_replace("init = \"first\"\n", "init = \"first\"\nwidth = 0.5\n"),
+                                     "stage 'second': init 'first' is fastlinknet width 0.25 with 2 classes, where "
+                                     "the stage trains fastlinknet width 0.5 with 2 classes"),
+    "fine-tune of a shipped model of another network": (
+        _replace('init = "first"', 'init = "shipped:fastlinknet_ctx"'),
+        "stage 'second': init 'shipped:fastlinknet_ctx' is fastlinknet_ctx width 1 with 2 classes, where the stage "
+        "trains fastlinknet width 0.25"),
+    "two exports of one file": (_replace('format = "onnx"\n', 'format = "onnx"\n\n[[stage]]\nkind = "export"\n'
+                                         'name = "onnx18"\nmodel = "point"\nformat = "onnx"\nopset = 18\n'),
+                                "stage 'onnx18': stage 'onnx' exports 'point' as onnx already"),
     "side too large": (_replace('model = "second"\n', 'model = "second"\nsizes = [8192]\n'),
                        "stage 'point': sizes must be distinct multiples of 32 from 32 to 4096, got [8192]"),
 }

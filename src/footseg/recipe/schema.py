@@ -367,6 +367,20 @@ class _Parser:
                 r.settings["empty_prob"] > 0 for r in renders_of(settings["data"], before)):
             raise self.fail(where, f"max_blob_rate is measured on frames with no foot, and no render of "
                                    f"'{settings['data']}' makes any (give one an empty_prob above 0)")
+        if kind == "train" and settings["init"] is not None:
+            # the trainer refuses it too, but only when the stage runs: hours in, after the stages before it
+            starts = network_of(settings["init"], before)
+            trains = (settings["model"], settings["width"], settings["num_classes"])
+            if starts is not None and starts != trains:
+                raise self.fail(where, f"init '{settings['init']}' is {_network_words(starts)}, where the stage "
+                                       f"trains {_network_words(trains)}: a fine-tune trains the network it starts "
+                                       "from (set model, width and num_classes to its)")
+        if kind == "export":
+            twin = next((b for b in before if b.kind == "export" and b.settings["model"] == settings["model"]
+                         and b.settings["format"] == settings["format"]), None)
+            if twin is not None:  # one file of each format in the model's folder: the second would replace the first
+                raise self.fail(where, f"stage '{twin.name}' exports '{settings['model']}' as {settings['format']} "
+                                       "already (a model folder holds one file of each format)")
         if kind == "select":
             trained = {(b.settings["data"], b.settings["size"]) for b in before if b.name in settings["candidates"]}
             if len(trained) > 1:
@@ -465,6 +479,28 @@ class _Parser:
         except FootsegError as exc:
             # the training config's checks speak of command-line options: --batch-size is batch_size here
             raise self.fail(where, re.sub(r"--([a-z][a-z0-9-]*)", lambda m: m[1].replace("-", "_"), str(exc))) from exc
+
+
+def network_of(ref: str, before: list[Stage]) -> tuple[str, float, int] | None:
+    """The architecture, width and classes of the model an earlier stage (or ``shipped:NAME``) makes; None where only
+    its run will tell (a select stage between candidates of different networks)."""
+    if ref.startswith(SHIPPED):
+        from footseg.models.info import PRETRAINED_DIR, read_info
+
+        info = read_info(PRETRAINED_DIR / ref[len(SHIPPED):])
+        return info.model, info.width, info.num_classes
+    stage = next(s for s in before if s.name == ref)
+    if stage.kind == "train":
+        return stage.settings["model"], stage.settings["width"], stage.settings["num_classes"]
+    if stage.kind == "select":
+        networks = {network_of(c, before) for c in stage.settings["candidates"]}
+        return networks.pop() if len(networks) == 1 else None
+    return network_of(stage.settings["model"], before)  # a prune or threshold stage: its model's network
+
+
+def _network_words(network: tuple[str, float, int]) -> str:
+    model, width, classes = network
+    return f"{model} width {width:g} with {classes} classes"
 
 
 def renders_of(name: str, before: list[Stage]) -> list[Stage]:
