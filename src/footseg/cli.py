@@ -915,7 +915,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "pruning, export")
     actions = s.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do with the recipe")
     r = actions.add_parser("run", help="run a recipe's stages into a folder, resuming where an earlier run stopped")
-    r.add_argument("recipe", help="a recipe file (TOML), or the name of a shipped model (its recipe.toml)")
+    r.add_argument("recipe", help="a recipe file (TOML), or the name of a shipped model (its recipe.toml; "
+                                  "'default': the default model's)")
     r.add_argument("--out", default=None, help="output folder: one subfolder per stage, the result in OUT/model")
     r.add_argument("--floors", default=None, metavar="DIR", help="floor photos, for renders with floors = true")
     r.add_argument("--find", default=None, metavar="DIR", help="the FIND foot model, for renders with find = true")

@@ -21,6 +21,8 @@ import time
 import types
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from footseg.cli import main
@@ -256,7 +258,7 @@ def test_errors_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert not (tmp_path / "run").exists()
     assert main(["recipe", "run", "fastlinknet_cxt", "--dry-run"]) == 2  # a typo: the names it could have meant
     assert "recipe not found (a .toml file, or the name of a shipped model with a recipe: fastlinknet, " \
-           "fastlinknet_ctx)" in capsys.readouterr().err
+           "fastlinknet_ctx; default: fastlinknet_ctx's)" in capsys.readouterr().err
     assert main(["recipe", "run", str(tmp_path), "--dry-run"]) == 2
     assert f"{tmp_path}: is a folder: give the recipe's .toml file" in capsys.readouterr().err
 
@@ -316,6 +318,7 @@ def test_the_shipped_recipe_says_what_its_card_says() -> None:
 def test_the_default_models_recipe_made_its_weights() -> None:
     # fastlinknet_ctx's weights are its recipe's result: config.json records the settings the recipe trained with.
     path = find_recipe("fastlinknet_ctx")
+    assert find_recipe("default") == path  # as every verb takes the default model
     recipe = parse_recipe(path)
     config = json.loads((path.parent / "config.json").read_text())
     result = recipe.stage(recipe.result)  # the trained network at the operating point chosen on validation images
@@ -374,6 +377,21 @@ def test_missing_input_folders_are_refused_before_anything_runs(tmp_path: Path) 
         RecipeRun(recipe, tmp_path / "run", verb="footseg study").run()
     with pytest.raises(FootsegError, match="folder not found"):
         RecipeRun(recipe, tmp_path / "run", floors=tmp_path / "nowhere").run()
+    # folders that hold the wrong things (the two swapped): refused before a render fails on them and leaves a folder
+    # that the corrected command would refuse as made with other settings
+    floors, find = tmp_path / "floors", tmp_path / "find"
+    (floors / "train").mkdir(parents=True)
+    find.mkdir()
+    (find / "template.obj").write_text("v 0 0 0\n")
+    with pytest.raises(FootsegError) as caught:
+        RecipeRun(recipe, tmp_path / "run", floors=find).run()
+    assert str(caught.value) == f"{find}: --floors folder: no floor photos (.jpg/.jpeg/.png) found"
+    both = parse_recipe(_write(tmp_path, _replace("seed = 41\n", "seed = 41\nfloors = true\nfind = true\n"),
+                               name="both.toml"))
+    cv2.imwrite(str(floors / "train" / "wood.jpg"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(FootsegError) as caught:
+        RecipeRun(both, tmp_path / "run", floors=floors, find=floors).run()
+    assert str(caught.value) == f"{floors}: --find folder: FIND model folder lacks template.obj"
     assert not (tmp_path / "run").exists()
 
 

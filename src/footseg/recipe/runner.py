@@ -24,6 +24,8 @@ from typing import Any
 
 from footseg.atomic import atomic_copy, atomic_write_text, check_writable
 from footseg.data.synth.engine import MANIFEST, image_paths, read_manifest, setting_differences, stored_settings
+from footseg.data.synth.find import check_find_folder
+from footseg.data.synth.floors import list_photos
 from footseg.errors import FootsegError, require_folder
 from footseg.models.info import CHOICE_NAME, PRETRAINED_DIR, WEIGHTS_NAME, read_info
 from footseg.one_writer import one_writer
@@ -104,6 +106,14 @@ class RecipeRun:
                 raise FootsegError(f"renders {', '.join(renders)} read --{key} DIR ({what}): give it to "
                                    f"`{self.verb}`", self.recipe.path)
             require_folder(given, f"--{key} folder")
+            # what it holds too: a render that fails on it leaves a folder a run given the right one then refuses
+            try:
+                if key == "floors":
+                    list_photos(Path(given))
+                else:
+                    check_find_folder(given)
+            except FootsegError as exc:
+                raise FootsegError(f"--{key} folder: {str(exc).removeprefix(f'{given}: ')}", given) from exc
         from footseg.runtime.device import resolve_device
 
         resolve_device(self.device)  # an unknown name or a missing CUDA device fails before any stage runs

@@ -182,20 +182,21 @@ class Recipe:
 
 
 def find_recipe(ref: str | Path) -> Path:
-    """A recipe file, or the name of a shipped model whose folder holds one."""
+    """A recipe file, or the name of a shipped model whose folder holds one (``default``: the default model's)."""
     path = Path(ref)
     if path.is_file():
         return path
     from footseg.models.info import PRETRAINED_DIR
+    from footseg.runtime.resolve import DEFAULT_MODEL, DEFAULT_NAME
 
-    shipped = PRETRAINED_DIR / str(ref) / RECIPE_NAME
+    shipped = PRETRAINED_DIR / (DEFAULT_MODEL if str(ref) == DEFAULT_NAME else str(ref)) / RECIPE_NAME
     if len(path.parts) == 1 and not path.suffix and shipped.is_file():
         return shipped
     if path.is_dir():
         raise FootsegError("is a folder: give the recipe's .toml file", path)
     names = sorted(p.parent.name for p in PRETRAINED_DIR.glob(f"*/{RECIPE_NAME}"))
     raise FootsegError(f"recipe not found (a .toml file, or the name of a shipped model with a recipe: "
-                       f"{', '.join(names) or 'none ship one'})", path)
+                       f"{', '.join(names) or 'none ship one'}; {DEFAULT_NAME}: {DEFAULT_MODEL}'s)", path)
 
 
 def parse_recipe(path: str | Path) -> Recipe:

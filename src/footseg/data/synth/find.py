@@ -145,6 +145,18 @@ def _split_decoder(
     return base, head, biases
 
 
+FIND_FILES = ("template.obj", "model.onnx", "latents.json")
+
+
+def check_find_folder(folder: str | Path) -> Path:
+    """``folder`` as a FIND model folder (``FIND_FILES`` in it); a one-line ``FootsegError`` naming what it lacks."""
+    folder = Path(folder)
+    for name in FIND_FILES:
+        if not (folder / name).is_file():
+            raise FootsegError(f"FIND model folder lacks {name}", folder)
+    return folder
+
+
 class FindModel:
     """The FIND decoder: a random shape/texture/pose code per identity -> a textured foot + ankle mesh."""
 
@@ -152,10 +164,7 @@ class FindModel:
         import onnx
         import onnxruntime as ort
 
-        folder = Path(folder)
-        for name in ("template.obj", "model.onnx", "latents.json"):
-            if not (folder / name).is_file():
-                raise FootsegError(f"FIND model folder lacks {name}", folder)
+        folder = check_find_folder(folder)
         self.template, _, self.faces = load_mesh_file(folder / "template.obj")
         self.latents = json.loads((folder / "latents.json").read_text())
         opts = ort.SessionOptions()
