@@ -587,11 +587,10 @@ def _cmd_recipe(args: argparse.Namespace) -> int:
 
 def _cmd_study(args: argparse.Namespace) -> int:
     from footseg.recipe.runner import RecipeRun
-    from footseg.recipe.schema import parse_recipe
-    from footseg.recipe.study import STUDY_RECIPE, budget, run_study
+    from footseg.recipe.study import budget, run_study, study_recipe
 
     if args.dry_run:
-        recipe = parse_recipe(args.recipe or STUDY_RECIPE)
+        recipe = study_recipe(args.recipe)
         print("\n".join(RecipeRun(recipe, args.out, floors=args.floors, find=args.find).plan()))
         print(f"budget: {budget(recipe)}")
         return 0

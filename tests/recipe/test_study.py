@@ -19,7 +19,7 @@ from footseg.cli import main
 from footseg.data.io import write_jpeg
 from footseg.errors import FootsegError
 from footseg.recipe.runner import RecipeRun
-from footseg.recipe.schema import parse_recipe
+from footseg.recipe.schema import find_recipe, parse_recipe
 from footseg.recipe.study import STUDY_RECIPE, budget, run_study
 from footseg.train.history import best_val_iou, write_history
 
@@ -109,6 +109,13 @@ def test_dry_run_prints_the_stages_and_the_budget(capsys: pytest.CaptureFixture)
     out = capsys.readouterr().out
     assert "select strongest" in out and "by foot IoU on synthetic validation images" in out
     assert f"budget: {budget(parse_recipe(STUDY_RECIPE))}" in out
+
+
+def test_dry_run_refuses_what_the_run_refuses(capsys: pytest.CaptureFixture) -> None:
+    shipped = find_recipe("fastlinknet_ctx")  # trains its student and its tune on two datasets
+    assert main(["study", "--recipe", str(shipped), "--dry-run"]) == 2
+    assert capsys.readouterr().err == (f"footseg: error: {shipped}: a study trains every network on one dataset (its "
+                                       "test split scores them all)\n")
 
 
 def test_a_select_stage_takes_only_train_stages(tmp_path: Path) -> None:

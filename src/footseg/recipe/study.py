@@ -21,6 +21,19 @@ STUDY_RECIPE = Path(__file__).with_name("study.toml")
 REPORT = "report"
 
 
+def study_recipe(recipe: str | Path | None = None) -> Recipe:
+    """The recipe a study runs (None: ``STUDY_RECIPE``), refused where it is not one: no network trained, networks
+    trained on different data, a budget not stated in steps. ``--dry-run`` refuses what the run would."""
+    parsed = parse_recipe(recipe or STUDY_RECIPE)
+    trains = [s for s in parsed.stages if s.kind == "train"]
+    if not trains:
+        raise FootsegError("a study recipe trains at least one network", parsed.path)
+    if len({s.settings["data"] for s in trains}) > 1:
+        raise FootsegError("a study trains every network on one dataset (its test split scores them all)", parsed.path)
+    budget(parsed)
+    return parsed
+
+
 def budget(recipe: Recipe) -> str:
     """One line per distinct training budget of the recipe's train stages: images seen and input size."""
     lines: dict[str, list[str]] = {}
@@ -32,7 +45,8 @@ def budget(recipe: Recipe) -> str:
             raise FootsegError(f"stage '{stage.name}': a study states its budget in steps (steps_per_epoch > 0)",
                                recipe.path)
         seen = s["epochs"] * s["steps_per_epoch"] * s["batch_size"]
-        key = (f"{seen:,} training images seen ({s['epochs']} epochs x {s['steps_per_epoch']} steps x batch "
+        key = (f"{seen:,} training images seen ({s['epochs']} epoch{'s' * (s['epochs'] != 1)} x "
+               f"{s['steps_per_epoch']} steps x batch "
                f"{s['batch_size']}) at {s['size']}x{s['size']}")
         lines.setdefault(key, []).append(stage.name)
     if len(lines) == 1:
@@ -90,15 +104,11 @@ def run_study(out: str | Path, recipe: str | Path | None = None, floors: str | P
     """
     from footseg.report import write_report
 
-    parsed = parse_recipe(recipe or STUDY_RECIPE)
     # everything that can refuse the study, before hours of training
+    parsed = study_recipe(recipe)
     if real is not None:
         require_folder(real, "folder of real photos")
     trains = [s for s in parsed.stages if s.kind == "train"]
-    if not trains:
-        raise FootsegError("a study recipe trains at least one network", parsed.path)
-    if len({s.settings["data"] for s in trains}) > 1:
-        raise FootsegError("a study trains every network on one dataset (its test split scores them all)", parsed.path)
     stated = budget(parsed)
     run = RecipeRun(parsed, out, floors=floors, find=find, device=device, log=log, verb="footseg study",
                     workers=workers)
