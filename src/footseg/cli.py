@@ -651,8 +651,8 @@ def build_parser() -> argparse.ArgumentParser:
                        usage="footseg video [-h] [MODEL] INPUT --out OUT [--masks] [--mode MODE] [--smooth R] "
                              "[--fps FPS] [--overwrite] [--runtime R]")
     s.add_argument("items", nargs="+", metavar="[MODEL] INPUT",
-                   help=f"the model ({MODEL_HELP}), then one video (.mp4 .mov .webm .avi .mkv) or folder of frames "
-                        "(images in name order, or a clip folder with images/)")
+                   help=f"the model ({MODEL_HELP}), then one video (.mp4 .m4v .mov .webm .avi .mkv) or folder of "
+                        "frames (images in name order, or a clip folder with images/)")
     s.add_argument("--out", required=True, help="output folder: overlay.mp4, and masks/ with --masks")
     s.add_argument("--masks", action="store_true",
                    help="also write OUT/masks/<frame>.png (0/255) per frame, into an OUT/masks/ that is empty or new "

@@ -16,7 +16,7 @@ from footseg.errors import FootsegError
 from footseg.eval import live as live_module
 from footseg.eval.live import display_problem, draw_fps, gui_backend, live, run_live
 from footseg.eval.video import segment_video
-from footseg.eval.video_io import VideoWriter, open_frames
+from footseg.eval.video_io import VIDEO_EXTENSIONS, VideoWriter, open_frames
 from footseg.one_writer import one_writer
 from footseg.runtime.predictor import Predictor
 from footseg.runtime.temporal import MODES, VideoSegmenter, describe_mode, video_mode
@@ -466,3 +466,10 @@ def test_a_mode_is_described_with_its_smoothing() -> None:
     # runs at two ratios must not read the same: a prior network's output is smoothed too
     assert [describe_mode(*m) for m in (("smooth", 0.7), ("prior", 1.0), ("prior", 0.0), ("per-frame", 0.0))] == [
         "smooth 0.7", "prior, smooth 1", "prior, smooth 0", "per-frame"]
+
+
+def test_the_help_names_every_kind_of_video_it_reads(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["video", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"one video ({' '.join(VIDEO_EXTENSIONS)})" in said
