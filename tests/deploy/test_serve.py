@@ -229,6 +229,14 @@ def test_cli_serve_a_site_folder(site: Path, monkeypatch: pytest.MonkeyPatch,
     assert "http://127.0.0.1:" in out.out and "stopped" in out.err
 
 
+def test_a_web_page_that_is_no_footseg_site_is_named_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "index.html").write_text("<p>my own page</p>")
+    assert main(["serve", str(tmp_path), "--port", "0"]) == 2
+    assert capsys.readouterr().err == (f"footseg: error: {tmp_path}: not a footseg web site (no model.json) nor a "
+                                       "model: serve a folder made by `footseg export MODEL --format web --out DIR`, "
+                                       "or a model\n")
+
+
 @pytest.mark.parametrize("broken", ["config", "model"])
 def test_a_broken_site_is_refused_not_served(site: Path, broken: str, capsys: pytest.CaptureFixture[str],
                                              monkeypatch: pytest.MonkeyPatch) -> None:

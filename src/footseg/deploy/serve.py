@@ -319,6 +319,9 @@ def site_for(target: str | Path | None) -> Iterator[Path]:
             raise FootsegError("the site's model is missing: export the site again", model)
         yield site
         return
+    if target is not None and (Path(target) / "index.html").is_file():  # a page, but no footseg site: not a model
+        raise FootsegError(f"not a footseg web site (no {SITE_MARKER}) nor a model: serve a folder made by `footseg "
+                           "export MODEL --format web --out DIR`, or a model", target)
     from footseg.deploy.web import export_web
 
     with tempfile.TemporaryDirectory(prefix="footseg-web-") as tmp:
@@ -357,8 +360,8 @@ def serve(target: str | Path | None = None, port: int = DEFAULT_PORT, lan: bool 
         with server:
             print(f"serving {site} at {server.url}  (Ctrl+C stops)", file=out)
             if lan:
-                print("open it on a phone on the same network (scan the code); accept the self-signed certificate "
-                      "once:", file=out)
+                print("open it on a phone on the same network (scan the code); accept its self-signed certificate "
+                      "(a new one each time footseg serve --lan starts):", file=out)
                 print(qr_text(server.url), file=out)
             out.flush()
             server.serve_forever()
