@@ -231,6 +231,10 @@ BAD = {
         _replace('init = "first"', 'init = "shipped:fastlinknet_ctx"'),
         "stage 'second': init 'shipped:fastlinknet_ctx' is fastlinknet_ctx width 1 with 2 classes, where the stage "
         "trains fastlinknet width 0.25"),
+    # the trainer would cap it at one pass, and the plan and the card state a schedule that was not trained
+    "more steps than one pass": (_replace("epochs = 1\n", "epochs = 1\nsteps_per_epoch = 6\n"),
+                                 "stage 'first': steps_per_epoch 6 is more than one pass over 'synth''s 10 training "
+                                 "images (5 batches of 2): an epoch is at most one pass; set it to at most 5, or 0"),
     "two exports of one file": (_replace('format = "onnx"\n', 'format = "onnx"\n\n[[stage]]\nkind = "export"\n'
                                          'name = "onnx18"\nmodel = "point"\nformat = "onnx"\nopset = 18\n'),
                                 "stage 'onnx18': stage 'onnx' exports 'point' as onnx already"),

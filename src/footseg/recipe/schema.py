@@ -31,6 +31,7 @@ unknown or later stage).
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -364,6 +365,8 @@ class _Parser:
         self.check_refs(where, name, kind, settings, before, all_raw)
         self.check_values(where, kind, settings)
         self.check_splits(where, kind, settings, before)
+        if kind == "train":
+            self.check_steps(where, settings, before)
         if kind == "threshold" and settings["max_blob_rate"] is not None and not any(
                 r.settings["empty_prob"] > 0 for r in renders_of(settings["data"], before)):
             raise self.fail(where, f"max_blob_rate is measured on frames with no foot, and no render of "
@@ -438,6 +441,19 @@ class _Parser:
                     raise self.fail(where, f"{key} '{settings[key]}' would have no {split} images: a render's "
                                            f"{split} split gets every tenth image, from image {least} on ({sizes}); "
                                            f"give a render n of at least {least}")
+
+    def check_steps(self, where: str, settings: dict, before: list[Stage]) -> None:
+        """A train stage's epoch is at most one pass over its training split (the trainer caps it, and says so only in
+        its log): more steps than that would have the plan and the card state a schedule the run does not train."""
+        renders = renders_of(settings["data"], before)
+        images = sum(sum(split_of(i) == "train" for i in range(r.settings["n"])) for r in renders)
+        procs, batch = settings["procs"], settings["batch_size"]
+        per_process = math.ceil(images / procs)  # what a DistributedSampler gives each process (padded)
+        one_pass = math.ceil(per_process / (batch // procs))
+        if settings["steps_per_epoch"] > one_pass:
+            raise self.fail(where, f"steps_per_epoch {settings['steps_per_epoch']} is more than one pass over "
+                                   f"'{settings['data']}''s {images} training images ({one_pass} batches of {batch}): "
+                                   f"an epoch is at most one pass; set it to at most {one_pass}, or 0 (one pass)")
 
     def check_values(self, where: str, kind: str, s: dict) -> None:
         try:
