@@ -637,6 +637,18 @@ def test_a_finished_stage_whose_output_changed_since_is_refused(tiny_run: tuple[
     assert str(out / "first") in str(err.value)
 
 
+def test_a_result_before_the_last_stage_carries_only_its_own_choices(tiny_run: tuple[Path, Path],
+                                                                    tmp_path: Path) -> None:
+    _, shared_out = tiny_run
+    out = shutil.copytree(shared_out, tmp_path / "out", symlinks=True)
+    earlier = parse_recipe(_write(tmp_path, _replace('description = "', 'result = "second"\ndescription = "')))
+    RecipeRun(earlier, out, device="cpu", log=_Log()).run()  # every stage done: the model folder and card written
+    card = (out / "model" / "MODEL_CARD.md").read_text()
+    assert "This folder holds the model of stage `second` (train)" in card
+    assert "## Choices" not in card and "`point` set the threshold" not in card  # a later stage's, not this model's
+    assert not list((out / "model").glob("*.onnx"))  # the exports are the threshold stage's
+
+
 def test_a_deleted_output_is_made_again(tiny_run: tuple[Path, Path]) -> None:
     path, out = tiny_run
     shutil.rmtree(out / "onnx")

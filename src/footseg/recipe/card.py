@@ -16,7 +16,7 @@ from footseg.data.synth.engine import MANIFEST
 from footseg.models.info import LAYER_SHAPES_KEY, MIN_STRIDE_KEY, WEIGHTS_NAME, SavedModelInfo, read_info, write_info
 from footseg.provenance import sha256_file
 from footseg.recipe.layout import EXPORT_FILES, RESULT
-from footseg.recipe.schema import RECIPE_NAME, Stage, describe
+from footseg.recipe.schema import RECIPE_NAME, SHIPPED, Stage, describe
 
 if TYPE_CHECKING:
     from footseg.recipe.runner import RecipeRun
@@ -166,7 +166,15 @@ def model_card(run: RecipeRun, dest: Path) -> str:
     lines += ["", "Seconds: each stage's wall time, summed over the runs that made it (time stopped not counted), on a "
                   "CPU other jobs may have shared: what this run took, not what the recipe needs (README.md, \"What a "
                   "run reproduces, and how long it takes\")."]
-    choices = [_choice(stage, stamps[stage.name]) for stage in recipe.stages if stage.kind in ("select", "threshold")]
+    # the choices this model carries: those of the stages it comes from, not of a later stage it is not
+    lineage, reading = set(), [result.name]
+    while reading:
+        name = reading.pop()
+        if name not in lineage and not name.startswith(SHIPPED):
+            lineage.add(name)
+            reading += recipe.stage(name).refs()
+    choices = [_choice(stage, stamps[stage.name]) for stage in recipe.stages
+               if stage.kind in ("select", "threshold") and stage.name in lineage]
     if choices:
         lines += ["", "## Choices", "", "Made on synthetic validation images only (foot IoU, %):", "", *choices]
     lines += ["", "## Data", "", "sha256 of each dataset's `manifest.json` (the file, as written):", "",
