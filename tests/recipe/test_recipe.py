@@ -366,6 +366,11 @@ def test_dry_run_prints_the_stages_and_does_nothing(tmp_path: Path, capsys: pyte
     assert "teacher v3 (T 4, weight 0.5 annealed)" in text and "12 epochs x 200 steps" in text
     assert "v3: 25% of the channels" in text and "calibrated on synthv4" in text
     assert "--floors: not given (read by synth10k" in text
+    assert main(["recipe", "run", "fastlinknet", "--dry-run", "--floors", str(tmp_path / "flors"), "--find",
+                 str(tmp_path)]) == 0  # a plan shows what a run would refuse
+    text = capsys.readouterr().out
+    assert f"--floors: {tmp_path / 'flors'} (no such folder: a run refuses it) (read by synth10k" in text
+    assert f"--find: {tmp_path} (read by" in text
     assert not out.exists()
     assert main(["recipe", "run", "fastlinknet", "--dry-run"]) == 0  # no --out needed to look
     assert main(["recipe", "run", "fastlinknet"]) == 2

@@ -488,5 +488,7 @@ class RecipeRun:
         for key, renders in self.recipe.inputs().items():
             if renders:
                 where = given[key] or (f"not given; made with {self.inputs[key]}" if self.inputs[key] else "not given")
+                if given[key] and not Path(given[key]).is_dir():
+                    where += " (no such folder: a run refuses it)"
                 lines.append(f"--{key}: {where} (read by {', '.join(renders)})")
         return lines
