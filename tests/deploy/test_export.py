@@ -225,3 +225,34 @@ def test_a_prior_mask_network_exports_with_image_and_prior_inputs(tmp_path: Path
     assert np.abs((got[:, 1] - got[:, 0]) - (expected[:, 1] - expected[:, 0])).max() < 1e-4
     int8 = OnnxModel(export_int8(folder, tmp_path / "prior.int8.onnx", calib=tiny_dataset, calib_n=4))
     assert int8.precision == "int8" and int8(x.numpy()).shape == (2, 2, 64, 64)
+
+
+def test_an_export_already_made_is_copied_not_traced_again(trained_dir: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default ships the file `footseg export` writes of it: exporting it copies that file (seconds, not a
+    trace); another opset, batch or side, or a config changed since, are exported anew."""
+    import dataclasses
+
+    from footseg.deploy import export
+    from footseg.models.info import read_info, write_info
+
+    shipped = Path(export.__file__).parents[1] / "models" / "pretrained" / "fastlinknet_ctx" / "model.onnx"
+    traced = []
+    real = export.export_module
+    monkeypatch.setattr(export, "export_module", lambda *a, **k: traced.append(k) or real(*a, **k))
+    assert export_onnx("default", tmp_path / "d.onnx").read_bytes() == shipped.read_bytes() and traced == []
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for f in trained_dir.iterdir():
+        if f.name != "model.onnx":
+            (folder / f.name).write_bytes(f.read_bytes())
+    own = export_onnx(folder)  # folder/model.onnx, traced
+    assert len(traced) == 1
+    assert export_onnx(folder, tmp_path / "again.onnx").read_bytes() == own.read_bytes() and len(traced) == 1
+    assert export_onnx(folder) == own and len(traced) == 1  # itself: nothing to do
+    export_onnx(folder, tmp_path / "dyn.onnx", dynamic_batch=True)
+    export_onnx(folder, tmp_path / "o18.onnx", opset=18)
+    assert len(traced) == 3
+    write_info(folder, dataclasses.replace(read_info(folder), threshold=0.6))
+    assert OnnxModel(export_onnx(folder, tmp_path / "t.onnx")).info.threshold == 0.6 and len(traced) == 4

@@ -31,7 +31,7 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from footseg import __version__
-from footseg.atomic import atomic_path
+from footseg.atomic import atomic_copy, atomic_path
 from footseg.errors import FootsegError
 from footseg.models.info import WEIGHTS_NAME, SavedModelInfo
 from footseg.provenance import sha256_file
@@ -45,6 +45,7 @@ from footseg.runtime.onnx_model import (
     OUTPUT_NAME,
     PRIOR_NAME,
     info_to_metadata,
+    own_export_as_is,
 )
 from footseg.runtime.resolve import ModelRef, resolve_model
 
@@ -298,8 +299,14 @@ def export_onnx(
     """Export a model (anything ``resolve_model`` takes; None = the default) to fp32 ONNX (default
     ``MODEL/model.onnx``)."""
     ref = resolve_model(model)
-    net, info, digest = load_for_export(ref)
     out = Path(out) if out else default_export_path(ref, FP32_NAME)
+    if not ref.onnx and ref.size is None and (
+            own := own_export_as_is(ref.folder, opset, None if dynamic_batch else 1)) is not None:
+        # the file this export would write, already made (a shipped model's ships): copied, not traced again
+        if out.resolve() != own.resolve():
+            atomic_copy(own, out)
+        return out
+    net, info, digest = load_for_export(ref)
     return export_module(net, info, out, opset, dynamic_batch, weights_sha256=digest)
 
 

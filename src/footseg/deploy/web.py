@@ -40,7 +40,6 @@ import numpy as np
 from footseg import __version__
 from footseg.atomic import atomic_path
 from footseg.errors import FootsegError
-from footseg.models.info import info_to_dict, read_info
 from footseg.runtime.onnx_model import (
     DEFAULT_OPSET,
     FP32_NAME,
@@ -51,7 +50,7 @@ from footseg.runtime.onnx_model import (
     PRECISION_KEY,
     PRIOR_NAME,
     info_from_metadata,
-    own_export,
+    own_export_as_is,
     read_onnx,
 )
 from footseg.runtime.resolve import ModelRef, resolve_model
@@ -134,28 +133,14 @@ def _export_model(ref: ModelRef, out: Path, precision: str, opset: int, int8: di
         from footseg.deploy.quantize import export_int8
 
         export_int8(ref, out, opset=opset, **int8)
-    elif (own := _own_export_as_is(ref, opset)) is not None:
+    elif ref.size is None and (own := own_export_as_is(ref.folder, opset)) is not None:
+        # the very file Python runs, without tracing the network again (nor importing torch: `footseg serve` starts
+        # in about a second); a batch left dynamic changes nothing on the page
         shutil.copyfile(own, out)
     else:
         from footseg.deploy.export import export_onnx  # torch: tracing the network
 
         export_onnx(ref, out, opset=opset)  # the file `footseg export` writes, so the page runs what Python runs
-
-
-def _own_export_as_is(ref: ModelRef, opset: int) -> Path | None:
-    """A model folder's own export (``own_export``: both shipped models ship one) where it is the network
-    ``export_onnx`` would write for the page: at the model's side and ``opset``, its metadata the folder's config as it
-    is now (the page reads the threshold and the rest from the file; a batch left dynamic changes nothing there). The
-    page then runs the very file Python runs, and the site is made without tracing the network again (nor importing
-    torch: ``footseg serve`` starts in about a second)."""
-    if ref.size is not None:
-        return None
-    model, _ = own_export(ref.folder)
-    if model is None or info_to_dict(model.info) != info_to_dict(read_info(ref.folder)):
-        return None
-    opsets = [o.version for o in read_onnx(model.path, load_external_data=False).opset_import
-              if o.domain in ("", "ai.onnx")]
-    return model.path if opsets == [opset] else None
 
 
 def default_web_out(ref: ModelRef) -> Path:

@@ -203,6 +203,21 @@ def own_export(folder: str | Path, threads: int = 1) -> tuple[OnnxModel | None, 
     return (None, why) if why else (model, "")
 
 
+def own_export_as_is(folder: str | Path, opset: int, batch: int | str | None = "any") -> Path | None:
+    """A model folder's own ``model.onnx`` (``own_export``: both shipped models ship one) where it is the file
+    ``footseg export`` would write of the folder now: at its side and ``opset``, its metadata the folder's config as it
+    is (the threshold and the rest), and, unless ``batch`` is "any", with that fixed batch (None: a dynamic one). An
+    export then copies it rather than tracing the network again in PyTorch; else None."""
+    model, _ = own_export(folder)
+    if model is None or info_to_dict(model.info) != info_to_dict(read_info(folder)):
+        return None
+    if batch != "any" and model.fixed_batch != batch:
+        return None
+    opsets = [o.version for o in read_onnx(model.path, load_external_data=False).opset_import
+              if o.domain in ("", "ai.onnx")]
+    return model.path if opsets == [opset] else None
+
+
 def not_current_export(folder: Path, path: Path, wanted: str, precision: str, weights_sha256: str | None,
                        info: SavedModelInfo) -> str:
     """Why the export ``path`` (of ``precision``, naming ``weights_sha256``, describing ``info``) is not the
