@@ -245,13 +245,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(f"footseg: warning: {len(result.grey)} photo{'s' * (len(result.grey) != 1)} without colour ({named}): "
               "the models learnt foot from colour, and their masks of grey photos are far less accurate",
               file=sys.stderr)
-    print(f"wrote masks and overlays for {result.done} image{'s' * (result.done != 1)} to {args.out}"
+    print((f"wrote masks and overlays for {result.done} image{'s' * (result.done != 1)} to {args.out}" if result.done
+           else "wrote no masks")
           + (f"; {len(result.failed)} could not be read" if result.failed else "")
           + (f"; kept the {result.kept} a stopped run of this model had finished" if result.kept else "")
           + (f"; left out {result.not_photos} other file{'s' * (result.not_photos != 1)} in the folders (not "
              f"{', '.join(IMAGE_EXTENSIONS)})" if result.not_photos else "")
           + (f"; left out an earlier run's masks and overlays beside their photos ({result.skipped} files)"
-             if result.skipped else ""))
+             if result.skipped else "")
+          + (f"; did not look into {result.subfolders} subfolder{'s' * (result.subfolders != 1)} with photos (give "
+             f"{'them' if result.subfolders != 1 else 'it'} too)" if result.subfolders else ""))
     return 1 if result.failed else 0
 
 

@@ -102,6 +102,23 @@ def test_an_image_over_pils_pixel_limit_is_refused_in_one_line(tmp_path: Path, m
     assert str(tmp_path / "huge.jpg") in str(err.value)
 
 
+def test_a_phone_s_largest_photos_read_without_pils_warning_and_larger_ones_are_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recwarn: pytest.WarningsRecorder) -> None:
+    from footseg.data import io as io_module
+
+    assert io_module.MAX_PHOTO_PIXELS >= 12240 * 16320  # a 200-megapixel phone photo
+    assert Image.MAX_IMAGE_PIXELS >= io_module.MAX_PHOTO_PIXELS  # PIL warns only above footseg's limit
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "big.jpg")
+    monkeypatch.setattr(io_module, "MAX_PHOTO_PIXELS", 600)  # 600 pixels stand for 16384 x 16384
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 600)
+    assert read_image(tmp_path / "big.jpg").shape == (20, 30, 3) and not recwarn.list  # at the limit: read, silently
+    monkeypatch.setattr(io_module, "MAX_PHOTO_PIXELS", 599)
+    with pytest.raises(FootsegError) as err:
+        read_image(tmp_path / "big.jpg")
+    assert str(err.value) == (f"{tmp_path / 'big.jpg'}: image too large to read (30x20, 0 megapixels; footseg reads "
+                              "up to 0)")
+
+
 def test_a_16_bit_grey_photo_reads_as_its_grey_levels_not_as_white(tmp_path: Path) -> None:
     levels = (np.arange(48 * 64).reshape(48, 64) * 21).astype(np.uint16)  # 0 to 64,491
     Image.fromarray(levels).save(tmp_path / "g16.png")

@@ -157,6 +157,34 @@ def test_two_inputs_with_one_name_are_refused(make_blob_folder, tmp_path: Path) 
     assert collect_images([a, a / "images" / "blob0.png"]) == [a / "images" / "blob0.png"]
 
 
+def test_every_pair_of_photos_with_one_name_is_named_at_once(tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for name in ("IMG_1.HEIC", "IMG_1.JPG", "IMG_2.jpg", "IMG_2.png", "IMG_3.jpg"):
+        (folder / name).write_bytes(b"")  # a phone's export: a HEIC and a JPEG of each photo
+    with pytest.raises(FootsegError) as err:
+        collect_images([folder])
+    assert str(err.value) == (f"{folder / 'IMG_1.JPG'}: same name as {folder / 'IMG_1.HEIC'}; their outputs would "
+                              "overwrite each other (so would 1 more pair: IMG_2.png and IMG_2.jpg): give one of each "
+                              "pair, or move it to another folder")
+
+
+def test_photos_in_subfolders_are_said_not_searched(saved_model: Path, make_blob_folder, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from footseg.cli import main
+
+    dcim = tmp_path / "DCIM"
+    make_blob_folder(dcim / "100APPLE" / "x", [(32, 32)])  # photos two levels down
+    with pytest.raises(FootsegError) as err:
+        collect_images([dcim])
+    assert str(err.value).endswith("; its subfolders hold some (100APPLE): give them, which are not searched")
+    photos = make_blob_folder(tmp_path / "d", [(32, 32)]) / "images"
+    make_blob_folder(photos / "more", [(32, 32)])
+    (photos / "empty").mkdir()
+    assert main(["predict", str(saved_model), str(photos), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.endswith("; did not look into 1 subfolder with photos (give it too)\n")
+
+
 def test_cli_predict_says_what_it_left_out(saved_model: Path, make_blob_folder, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     from footseg.cli import main
@@ -293,3 +321,13 @@ def test_cli_says_what_a_stopped_run_kept(saved_model: Path, make_blob_folder, t
     assert main(argv) == 0
     assert capsys.readouterr().out == (f"wrote masks and overlays for 1 image to {out}; kept the 2 a stopped run of "
                                        "this model had finished\n")
+
+
+def test_a_run_that_wrote_nothing_says_so(saved_model: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from footseg.cli import main
+
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    assert main(["predict", str(saved_model), str(bad), "--out", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().out == "wrote no masks; 1 could not be read\n"

@@ -70,8 +70,18 @@ def _heif_readable(path: Path, required: bool) -> bool:
     return True
 
 
+# The largest photo footseg reads: 16384 x 16384, above the 200-megapixel modes of phones (12240 x 16320). PIL's own
+# guard against decompression bombs warns from 89 and refuses from 179 megapixels, which such a photo passes; footseg
+# checks the size itself (below) before decoding, so PIL's guard moves up to this limit.
+MAX_PHOTO_PIXELS = 16384 * 16384
+Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_PHOTO_PIXELS)
+
+
 def _decode(path: Path) -> Image.Image:
     with Image.open(path) as im:
+        if im.width * im.height > MAX_PHOTO_PIXELS:  # before decoding: it would take gigabytes
+            raise FootsegError(f"image too large to read ({im.width}x{im.height}, {im.width * im.height / 1e6:.0f} "
+                               f"megapixels; footseg reads up to {MAX_PHOTO_PIXELS / 1e6:.0f})", path)
         im.load()  # decode fully now so a truncated file fails here, not in a worker later
         # In place: otherwise exif_transpose copies even an upright image (with convert's, a tenth of a read).
         ImageOps.exif_transpose(im, in_place=True)
@@ -96,7 +106,7 @@ def _open(path: Path) -> Image.Image:
     # A damaged HEIF's decoder raises EOFError or RuntimeError where PIL's own raise OSError.
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, RuntimeError) as exc:
         raise FootsegError(f"unreadable or truncated image ({exc})", path) from exc
-    except Image.DecompressionBombError as exc:  # PIL refuses over twice its MAX_IMAGE_PIXELS (179 megapixels)
+    except Image.DecompressionBombError as exc:  # PIL refuses over twice MAX_PHOTO_PIXELS before footseg looks
         raise FootsegError(f"image too large to read ({exc})", path) from exc
 
 

@@ -18,7 +18,15 @@ import cv2
 import numpy as np
 
 from footseg.atomic import atomic_write_text
-from footseg.data.io import IMAGE_EXTENSIONS, image_files, photos_folder, read_image, write_jpeg, write_mask
+from footseg.data.io import (
+    IMAGE_EXTENSIONS,
+    image_files,
+    natural_key,
+    photos_folder,
+    read_image,
+    write_jpeg,
+    write_mask,
+)
 from footseg.errors import FootsegError, Interrupted
 from footseg.one_writer import one_writer
 from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mask
@@ -66,7 +74,11 @@ def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
             folder = photos_folder(path)
             images = image_files(folder)
             if not images:
-                raise FootsegError(f"folder has no images ({', '.join(IMAGE_EXTENSIONS)})", folder)
+                inside = _subfolders_with_photos(folder)
+                raise FootsegError(f"folder has no images ({', '.join(IMAGE_EXTENSIONS)})" + (
+                    f"; its subfolders hold some ({', '.join(p.name for p in inside[:3])}"
+                    f"{', ...' if len(inside) > 3 else ''}): give them, which are not searched" if inside else ""),
+                    folder)
             found.extend(images)
         elif not path.exists():
             raise FootsegError("file not found", path)
@@ -76,10 +88,17 @@ def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
         else:
             found.append(path)
     seen: dict[str, Path] = {}
+    clashes: list[tuple[Path, Path]] = []
     for path in found:
         if path.stem in seen and seen[path.stem].resolve() != path.resolve():
-            raise FootsegError(f"same name as {seen[path.stem]}; their outputs would overwrite each other", path)
-        seen[path.stem] = path
+            clashes.append((path, seen[path.stem]))
+        seen.setdefault(path.stem, path)
+    if clashes:  # all at once (a phone's export puts IMG_0042.HEIC beside IMG_0042.JPG): not one a run
+        (path, first), more = clashes[0], clashes[1:]
+        others = "; ".join(f"{a.name} and {b.name}" for a, b in more[:3]) + ("; ..." if len(more) > 3 else "")
+        raise FootsegError(f"same name as {first}; their outputs would overwrite each other"
+                           + (f" (so would {len(more)} more pair{'s' * (len(more) > 1)}: {others})" if more else "")
+                           + ": give one of each pair, or move it to another folder", path)
     return list(seen.values())
 
 
@@ -102,6 +121,7 @@ class PredictResult:
     skipped: int = 0  # masks and overlays of an earlier run beside their photos: outputs, not photos
     kept: int = 0  # photos whose outputs a stopped run of the same model had written, left as they were
     not_photos: int = 0  # other files in the folders given (a .bmp, notes): not read, and not to be missed
+    subfolders: int = 0  # folders inside the folders given that hold photos: not searched, and not to be missed
     grey: list[Path] = field(default_factory=list)  # photos without colour, which the models segment far worse
 
 
@@ -151,7 +171,8 @@ def _predict_held(model: ModelLike | Predictor, paths: list[Path], stamps: dict[
             raise _taken_error(taken, f"a stopped run with another {differ} wrote them: --overwrite replaces them, "
                                       "or choose another --out")
         record = None  # its outputs are replaced: this run starts afresh
-    result = PredictResult(skipped=skipped, not_photos=_not_photos(inputs))
+    result = PredictResult(skipped=skipped, not_photos=_not_photos(inputs), subfolders=sum(
+        len(_subfolders_with_photos(photos_folder(p))) for p in {Path(i).resolve() for i in inputs} if p.is_dir()))
     if record is not None:  # the photos the stopped run finished (each output is written whole or not at all)
         since = record["started_ns"] - MTIME_SLACK_NS
         todo = [p for p in paths if p not in ours or not all(
@@ -199,6 +220,15 @@ def is_grey(image: np.ndarray) -> bool:
         if not (np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 1], pixels[..., 2])):
             return False
     return True
+
+
+def _subfolders_with_photos(folder: Path) -> list[Path]:
+    """The folders directly inside ``folder`` (hidden ones aside) that hold photos at any depth: a folder given is
+    read, not searched, and what it leaves out is said."""
+    return [sub for sub in sorted(folder.iterdir(), key=lambda p: natural_key(p.name))
+            if sub.is_dir() and not sub.name.startswith(".") and any(
+                p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+                for p in sub.rglob("*"))]
 
 
 def _not_photos(inputs: Sequence[str | Path]) -> int:
