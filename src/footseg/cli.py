@@ -164,6 +164,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                if scores["empty"] else "")
         )
         _warn_unlike_labels(scores["unlike_labels"], f"{scores['n']} images", args.data)
+        _warn_grey(scores["grey"])
     if args.json:
         atomic_write_text(args.json, json.dumps(scores, indent=2) + "\n")
     if args.worst_figure and args.data is not None:
@@ -173,6 +174,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                                  scores=scores, threshold=args.threshold)
         print(f"the {args.worst} worst images: {out}")
     return 0
+
+
+def _warn_grey(grey: list) -> None:
+    """One stderr line naming photos without colour (``is_grey``), whose masks are far less accurate."""
+    if grey:  # real-dev's 20 photos made grey: foot IoU 0.13, against 0.95 in colour (`footseg eval`, default)
+        named = ", ".join(str(p) for p in grey[:3]) + (", ..." if len(grey) > 3 else "")
+        print(f"footseg: warning: {len(grey)} photo{'s' * (len(grey) != 1)} without colour ({named}): the models "
+              "learnt foot from colour, and their masks of grey photos are far less accurate", file=sys.stderr)
 
 
 def _warn_unlike_labels(odd: list[str], among: str, data: str) -> None:
@@ -240,11 +249,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                      overwrite=args.overwrite)
     for path, why in result.failed:
         print(f"footseg: error: {path}: {why}", file=sys.stderr)
-    if result.grey:  # real-dev's 20 photos made grey: foot IoU 0.13, against 0.95 in colour (`footseg eval`, default)
-        named = ", ".join(str(p) for p in result.grey[:3]) + (", ..." if len(result.grey) > 3 else "")
-        print(f"footseg: warning: {len(result.grey)} photo{'s' * (len(result.grey) != 1)} without colour ({named}): "
-              "the models learnt foot from colour, and their masks of grey photos are far less accurate",
-              file=sys.stderr)
+    _warn_grey(result.grey)
     print((f"wrote masks and overlays for {result.done} image{'s' * (result.done != 1)} to {args.out}" if result.done
            else "wrote no masks")
           + (f"; {len(result.failed)} could not be read" if result.failed else "")

@@ -215,6 +215,10 @@ def test_photos_without_colour_are_named_in_a_warning(saved_model: Path, make_bl
     err = capsys.readouterr().err
     assert f"footseg: warning: 1 photo without colour ({photos / 'blob1.png'}): the models learnt" in err
     assert "blob0" not in err
+    # and where their score is measured: eval names them too (its masks are the blob folder's own)
+    assert main(["eval", str(saved_model), "--data", str(photos.parent)]) == 0
+    assert f"footseg: warning: 1 photo without colour ({photos / 'blob1.png'}): the models learnt" in (
+        capsys.readouterr().err)
 
 
 def test_a_photo_of_a_type_footseg_does_not_read_is_named_with_its_type(tmp_path: Path) -> None:
@@ -257,7 +261,7 @@ def test_a_stopped_run_continues_where_it_stopped(red_model, make_blob_folder, t
     assert sorted(p.name for p in out.iterdir()) == [".footseg-predict.json", "blob0_mask.png", "blob0_overlay.jpg"]
     first = (out / "blob0_mask.png").stat().st_mtime_ns
     # another operating point would mix its masks with the stopped run's: refused, naming what differs
-    with pytest.raises(FootsegError, match=r"blob0_mask.png: already exists \(as do 1 more output\): a stopped run "
+    with pytest.raises(FootsegError, match=r"blob0_mask.png: already exists \(as does 1 more output\): a stopped run "
                                            r"with another threshold 0.5 \(now 0.9\) wrote them: --overwrite"):
         predict(Predictor(red_model).at_threshold(0.9), [photos], out)
     # a file at the name of a photo that run was not given is someone's: refused, and left alone

@@ -146,6 +146,15 @@ def read_image(path: str | Path) -> np.ndarray:
     return np.asarray(rgb)
 
 
+def is_grey(image: np.ndarray) -> bool:
+    """Whether an RGB photo has no colour (a greyscale file, or a night or infrared camera's frame): the models learnt
+    foot from colour, and segment such photos far worse (real-dev made grey: foot IoU 0.13 against 0.95)."""
+    for pixels in (image[::16, ::16], image):  # a colour photo shows it in a sparse grid: no full pass for it
+        if not (np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 1], pixels[..., 2])):
+            return False
+    return True
+
+
 def read_mask(path: str | Path) -> np.ndarray:
     """Read a mask as (H, W) uint8 with its raw values (palette indices for 'P' images)."""
     im = _open(Path(path))

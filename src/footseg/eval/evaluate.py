@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from footseg.data.io import IMAGE_HINT, is_label_mask
+from footseg.data.io import IMAGE_HINT, is_grey, is_label_mask
 from footseg.data.samples import Sample, find_samples, no_mask_error, read_sample, split_folder
 from footseg.errors import FootsegError
 from footseg.eval.error_kinds import BLOB, largest_region
@@ -77,7 +77,7 @@ def evaluate(
     side the network ran at), runtime (what ran it: ``Predictor.runtime``), empty (the images with no foot), blob_rate
     (the share of those in which it marks a foot region over ``BLOB`` of the frame, None without any: what a live camera
     on a bare floor shows), unlike_labels (the paths of masks with more than 0 and one foot value, whose every non-zero
-    pixel was scored as foot) and per_image.
+    pixel was scored as foot), grey (the paths of photos without colour, ``is_grey``) and per_image.
 
     Accuracy and IoU are dataset-level: confusion counts are summed over every pixel of every image before dividing,
     so large photos weigh more than small ones. ``per_image`` lists {stem, iou, accuracy} for each image. A pixel is
@@ -93,7 +93,8 @@ def evaluate(
     inter, union = [], []
     empty = blobs = 0
     unlike_labels: list[str] = []
-    for sample, prob, target in predictions(predictor, samples, batch_size, unlike_labels):
+    grey: list[str] = []
+    for sample, prob, target in predictions(predictor, samples, batch_size, unlike_labels, grey):
         meter = ConfusionMeter()
         found = to_mask(prob, predictor.threshold)
         meter.update(found, target)
@@ -111,7 +112,7 @@ def evaluate(
             "region_peak": predictor.region_peak, "presence": predictor.presence,
             "input_size": list(predictor.input_size), "runtime": predictor.runtime,
             "empty": empty, "blob_rate": blobs / empty if empty else None,
-            "unlike_labels": unlike_labels, "per_image": per_image}
+            "unlike_labels": unlike_labels, "grey": grey, "per_image": per_image}
 
 
 def threshold_ious(
@@ -239,12 +240,16 @@ def operating_points(
 
 
 def predictions(predictor: Predictor, samples: Sequence[Sample], batch_size: int,
-                unlike_labels: list[str] | None = None) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
+                unlike_labels: list[str] | None = None,
+                grey: list[str] | None = None) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
     """(sample, foot probability at its mask's size, uint8 {0, 1} target) for each sample, in batches. The paths of
-    masks that are not label masks (``is_label_mask``) go into ``unlike_labels`` when given."""
+    masks that are not label masks (``is_label_mask``) go into ``unlike_labels``, and those of photos without colour
+    (``is_grey``) into ``grey``, when given."""
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
         images, masks = zip(*(read_sample(s, scaled_mask=True) for s in chunk), strict=True)
+        if grey is not None:
+            grey += [str(s.image) for s, image in zip(chunk, images, strict=True) if is_grey(image)]
         for sample, prob, mask in zip(chunk, predictor.predict_batch(images), masks, strict=True):
             if unlike_labels is not None and not is_label_mask(mask):
                 unlike_labels.append(str(sample.mask))

@@ -21,6 +21,7 @@ from footseg.atomic import atomic_write_text
 from footseg.data.io import (
     IMAGE_EXTENSIONS,
     image_files,
+    is_grey,
     natural_key,
     photos_folder,
     read_image,
@@ -214,14 +215,6 @@ def _stamp(photo: Path) -> list[int]:
     return [info.st_size, info.st_mtime_ns]
 
 
-def is_grey(image: np.ndarray) -> bool:
-    """Whether an RGB photo has no colour (a greyscale file, or a night or infrared camera's frame)."""
-    for pixels in (image[::16, ::16], image):  # a colour photo shows it in a sparse grid: no full pass for it
-        if not (np.array_equal(pixels[..., 0], pixels[..., 1]) and np.array_equal(pixels[..., 1], pixels[..., 2])):
-            return False
-    return True
-
-
 def _subfolders_with_photos(folder: Path) -> list[Path]:
     """The folders directly inside ``folder`` (hidden ones aside) that hold photos at any depth: a folder given is
     read, not searched, and what it leaves out is said."""
@@ -260,5 +253,6 @@ def _unfinished(out: Path) -> dict | None:
 
 
 def _taken_error(taken: list[Path], hint: str) -> FootsegError:
-    more = f" (as do {len(taken) - 1} more output{'s' * (len(taken) > 2)})" if len(taken) > 1 else ""
+    more = (f" (as do{'es' * (len(taken) == 2)} {len(taken) - 1} more output{'s' * (len(taken) > 2)})"
+            if len(taken) > 1 else "")
     return FootsegError(f"already exists{more}: {hint}", taken[0])
