@@ -192,6 +192,22 @@ def test_require_valid(tiny_dataset: Path, tmp_path: Path) -> None:
         require_valid(root, ("test",))
 
 
+def test_an_unfinished_render_is_a_problem_that_training_refuses(tiny_dataset: Path, tmp_path: Path) -> None:
+    from footseg.data.synth.engine import FORMAT
+
+    root = shutil.copytree(tiny_dataset, tmp_path / "render")
+    manifest = {"format": FORMAT, "counts": {"train": 8, "val": 4, "test": 4}}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    assert require_valid(root).counts == {"train": 8, "val": 4}  # a render its manifest says is whole
+    manifest["counts"]["train"] = 20  # stopped at 8 of 20, and not resumed
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(FootsegError) as info:
+        require_valid(root)  # as `footseg train` checks its data at every start
+    assert str(info.value).startswith(f"{root / 'train'}: an unfinished render: 8 of the 20 images its manifest plans "
+                                      "here (finish it with `footseg synth ... --resume`, or render its other shards)")
+    assert check_dataset(root, ("val",)).problems == []  # its val split is whole
+
+
 def _files_of(root: Path) -> list[Path]:
     return sorted(root.rglob("*"))
 

@@ -9,9 +9,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from footseg.data.synth.engine import SynthSettings, synthesize
 from footseg.data.synth.find import FindModel
+from footseg.errors import FootsegError
 
 N, F, C, H = 6, 8, 4, 5  # template vertices, point features, code length, hidden width
 
@@ -67,3 +70,26 @@ def test_split_decoder_matches_the_whole_graph(tmp_path: Path) -> None:
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     foot = model.foot(np.random.default_rng(2))
     assert foot.verts.shape == (N, 3)
+
+
+@pytest.mark.parametrize("broken", ["model.onnx", "latents.json", "template.obj", "missing"])
+def test_a_find_folder_that_is_not_find_is_refused_before_a_render_writes(tmp_path: Path, broken: str) -> None:
+    """A wrong or damaged --find is one line naming the file, and leaves no folder behind: a render that failed on it
+    left one that the corrected command refused as made with other settings."""
+    find = tmp_path / "find"
+    find.mkdir()
+    _fake_find(find)
+    if broken == "missing":
+        (find / "model.onnx").unlink()
+    elif broken == "latents.json":
+        (find / broken).write_text(json.dumps({"shape": 1}))
+    else:
+        (find / broken).write_bytes(b"\x08\x96\xff\xff garbage")
+    out = tmp_path / "render"
+    with pytest.raises(FootsegError) as caught:
+        synthesize(out, SynthSettings(n=4, size=64, find=str(find)), progress=False)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(str(find)), message
+    assert {"missing": "FIND model folder lacks model.onnx", "latents.json": "not FIND's latent codes",
+            "model.onnx": "not FIND's ONNX decoder", "template.obj": "mesh has no usable triangles"}[broken] in message
+    assert not out.exists()

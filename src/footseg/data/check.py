@@ -281,9 +281,27 @@ def check_dataset(root: Path, splits: Sequence[str] | None = None, remember: boo
                     problems, (count, result.empty[name]) = [], passed
             if name and not folder.is_dir():
                 problems = [Problem(folder, f"missing {name}/ split")]
+            elif name and (short := _unfinished_render(root, name, count)):
+                problems = [Problem(folder, short), *problems]
             result.problems.extend(sorted(problems))
             result.counts[name] = count
     return result
+
+
+def _unfinished_render(root: Path, split: str, count: int) -> str:
+    """Why a split of a `footseg synth` render holds fewer images than its manifest plans (a render stopped and not
+    resumed, or a shard still to render), else "": every image it holds is fine, and a training on it would not say
+    it trained on part of the render."""
+    from footseg.data.synth.engine import FORMAT, MANIFEST, read_manifest
+
+    manifest = read_manifest(root / MANIFEST)
+    if manifest is None or manifest.get("format") != FORMAT:
+        return ""
+    planned = manifest.get("counts", {}).get(split)
+    if not isinstance(planned, int) or count >= planned:
+        return ""
+    return (f"an unfinished render: {count} of the {planned} images its manifest plans here (finish it with "
+            "`footseg synth ... --resume`, or render its other shards)")
 
 
 def require_valid(root: Path, splits: Sequence[str] = ("train", "val")) -> CheckResult:

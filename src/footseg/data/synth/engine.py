@@ -131,6 +131,10 @@ class SynthSettings:
             value = getattr(self, name)
             if value is not None:
                 require_folder(value)
+        if self.find is not None:  # what it holds too, before a render writes anything
+            from footseg.data.synth.find import check_find_folder
+
+            check_find_folder(self.find)
 
 
 # ingredient name -> (SynthSettings field, value that switches it off)

@@ -146,14 +146,32 @@ def _split_decoder(
 
 
 FIND_FILES = ("template.obj", "model.onnx", "latents.json")
+LATENT_NAMES = ("shape", "tex", "pose")
 
 
 def check_find_folder(folder: str | Path) -> Path:
-    """``folder`` as a FIND model folder (``FIND_FILES`` in it); a one-line ``FootsegError`` naming what it lacks."""
+    """``folder`` as a FIND model folder: ``FIND_FILES`` in it, each readable as what it is. A one-line
+    ``FootsegError`` names what it lacks or the file that is not what it should be, before a render writes anything
+    (a render that failed on it would leave a folder made with other settings)."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
     folder = Path(folder)
     for name in FIND_FILES:
         if not (folder / name).is_file():
             raise FootsegError(f"FIND model folder lacks {name}", folder)
+    load_mesh_file(folder / "template.obj")  # its own one-line errors
+    try:
+        latents = json.loads((folder / "latents.json").read_text())
+        for name in LATENT_NAMES:  # what FindModel._code reads
+            for key in ("mean", "stddev", "V"):
+                np.asarray(latents[name][key], dtype=np.float64)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise FootsegError(f"not FIND's latent codes ({type(exc).__name__}: {exc})", folder / "latents.json") from exc
+    try:
+        onnx.load(str(folder / "model.onnx"))
+    except (DecodeError, OSError, ValueError) as exc:
+        raise FootsegError(f"not FIND's ONNX decoder ({type(exc).__name__})", folder / "model.onnx") from exc
     return folder
 
 
