@@ -539,7 +539,8 @@ def _cmd_synth_merge(args: argparse.Namespace) -> int:
         raise FootsegError(f"--merge renders nothing, so it takes no {', '.join(given)}")
     manifest = merge_renders(Path(args.out), parse_sources(args.merge))
     counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
-    print(f"merged {len(manifest['sources'])} renders into {args.out} ({counts})")
+    print(f"merged {len(manifest['sources'])} render{'s' * (len(manifest['sources']) != 1)} into {args.out} "
+          f"({counts})")
     return 0
 
 
@@ -566,15 +567,25 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     settings.validate()  # a bad setting is the one line printed, without the note below
     empty = [sp for sp in SPLITS if all(split_of(i) != sp for i in range(settings.n))]
     if empty:  # said before the render, not after: without a val split the dataset cannot train
-        unit = "clips" if args.clips is not None else "images"
-        print(f"footseg: note: {settings.n} {unit} leave {' and '.join(empty)} empty (each split gets every tenth "
-              f"{unit[:-1]} or more){'; training needs a val split' if 'val' in empty else ''}", file=sys.stderr)
+        unit = "clip" if args.clips is not None else "image"
+        print(f"footseg: note: {settings.n} {unit}{'s' * (settings.n != 1)} leave{'s' * (settings.n == 1)} "
+              f"{' and '.join(empty)} empty (each split gets every tenth {unit} or more)"
+              f"{'; training needs a val split' if 'val' in empty else ''}", file=sys.stderr)
     run = synthesize_clips if args.clips is not None else synthesize
-    manifest = run(Path(args.out), settings, workers=args.workers, resume=args.resume,
-                   shard=parse_shard(args.shard), progress=not args.no_progress)
+    shard = parse_shard(args.shard)
+    try:
+        manifest = run(Path(args.out), settings, workers=args.workers, resume=args.resume, shard=shard,
+                       progress=not args.no_progress)
+    except KeyboardInterrupt:
+        again = "the same command" + ("" if args.resume else " with --resume")
+        print(f"footseg synth: stopped; {again} renders what is missing, the images made are kept", file=sys.stderr)
+        raise
     counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
     what = f"clips of {manifest['frames']} frames" if args.clips is not None else "dataset"
-    print(f"synthetic {what} in {args.out} ({counts}; shard {args.shard})")
+    if shard == (0, 1):
+        print(f"synthetic {what} in {args.out} ({counts})")
+    else:  # its share: every shard-th unit from the shard's index on
+        print(f"shard {shard[0]}/{shard[1]} of the synthetic {what} in {args.out} ({counts} in all its shards)")
     return 0
 
 

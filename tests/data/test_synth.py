@@ -222,8 +222,13 @@ def test_cli_synth(egl, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
     assert main(["synth", str(tmp_path / "c"), "--n", "3", "--size", "32", "--no-progress"]) == 0
     said = capsys.readouterr()
-    assert "train 3" in said.out
-    assert "leave val and test empty" in said.err  # said before the render: such a dataset cannot train
+    assert said.out == f"synthetic dataset in {tmp_path / 'c'} (train 3, val 0, test 0)\n"
+    assert "3 images leave val and test empty (each split gets every tenth image or more)" in said.err
+    assert main(["synth", str(tmp_path / "s"), "--n", "4", "--size", "32", "--no-progress", "--shard", "1/2"]) == 0
+    said = capsys.readouterr()  # what this shard wrote is its share; the counts are the dataset's
+    assert said.out == (f"shard 1/2 of the synthetic dataset in {tmp_path / 's'} (train 4, val 0, test 0 in all its "
+                        "shards)\n")
+    assert "1 image leaves" not in said.err and "4 images leave val and test empty" in said.err
     assert main(["synth", str(tmp_path / "c"), "--n", "3", "--shard", "3/2"]) == 2
     capsys.readouterr()
     assert main(["synth", str(tmp_path / "d"), "--n", "-1"]) == 2
@@ -269,3 +274,17 @@ def test_a_seated_scene_seats_every_foot() -> None:
             floor = procedural_floor(np.random.default_rng(i))
             scene_module.sample_scene(np.random.default_rng(i), 64, recorded, floor, seated_prob=share)
         assert leans and all(check(a) for a in leans)
+
+
+def test_a_stopped_synth_says_how_to_continue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from footseg.cli import main
+    from footseg.data import synth as synth_package
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C part way
+
+    monkeypatch.setattr(synth_package, "synthesize", stopped)
+    assert main(["synth", str(tmp_path / "r"), "--n", "20", "--size", "32"]) == 130
+    assert ("footseg synth: stopped; the same command with --resume renders what is missing, the images made are "
+            "kept\n") in capsys.readouterr().err

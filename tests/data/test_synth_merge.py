@@ -22,7 +22,7 @@ from footseg.data.check import check_dataset
 from footseg.data.synth import SynthSettings, synthesize
 from footseg.data.synth.floors import SPLITS
 from footseg.data.synth.merge import check_split_discipline, merge_renders, merged_is_complete, parse_sources
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, FootsegWarning
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +107,22 @@ def test_merge_refuses_what_would_be_wrong(renders: dict[str, Path], tmp_path: P
         merge_renders(tmp_path / "m2", {"a": renders["a"], "u": unfinished})
     with pytest.raises(FootsegError, match=r"no manifest\.json"):
         merge_renders(tmp_path / "m3", {"x": tmp_path / "full"})
+    with pytest.raises(FootsegError, match="render folder not found"):
+        merge_renders(tmp_path / "m4", {"x": tmp_path / "nowhere"})
+    added = shutil.copytree(renders["b"], tmp_path / "added")  # a pair of files put into a finished render
+    for kind, suffix in (("images", ".jpg"), ("masks", ".png")):
+        shutil.copy(next((added / "train" / kind).iterdir()), added / "train" / kind / f"extra{suffix}")
+    with pytest.raises(FootsegError) as err:  # not "incomplete", which --resume would never mend
+        merge_renders(tmp_path / "m5", {"a": renders["a"], "x": added})
+    assert str(err.value) == (f"{added}: its train split holds 11 images where the render made 10: files were added "
+                              "to it since (take them out, or render them as a source of their own)")
+
+
+def test_merging_two_renders_of_one_seed_warns_that_scenes_repeat(renders: dict[str, Path], tmp_path: Path) -> None:
+    socks = SynthSettings(n=12, size=32, seed=1, sock_prob=1.0)  # renders["a"]'s scenes, feet in socks
+    synthesize(tmp_path / "socks", socks, progress=False)
+    with pytest.warns(FootsegWarning, match="sources 'a' and 'socks' share seed 1: their scenes are drawn from the"):
+        merge_renders(tmp_path / "m", {"a": renders["a"], "socks": tmp_path / "socks"})
 
 
 def test_cli_merge(renders: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

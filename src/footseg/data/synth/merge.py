@@ -21,13 +21,14 @@ import json
 import os
 import re
 import shutil
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from footseg.atomic import atomic_write_text
 from footseg.data.synth.engine import FORMAT, MANIFEST, MERGE_FORMAT, read_manifest, stored_settings
 from footseg.data.synth.floors import SPLITS
-from footseg.errors import FootsegError
+from footseg.errors import FootsegError, FootsegWarning, require_folder
 from footseg.provenance import code_version
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -60,6 +61,7 @@ def manifest_digest(manifest: Mapping) -> str:
 
 
 def _read_source(name: str, folder: Path) -> tuple[dict, bytes]:
+    require_folder(folder, "render folder")
     path = folder / MANIFEST
     try:
         raw = path.read_bytes()
@@ -76,9 +78,12 @@ def _read_source(name: str, folder: Path) -> tuple[dict, bytes]:
     for split in SPLITS:
         have = len(_pairs(folder, split))
         want = manifest["counts"][split]
-        if have != want:
+        if have < want:
             raise FootsegError(f"incomplete render: its {split} split has {have} of {want} images (finish it with "
-                               "`footseg synth ... --resume`)", folder)
+                               "`footseg synth ... --resume`, or render its other shards)", folder)
+        if have > want:  # files put there since: the merge would pass them off as the render's
+            raise FootsegError(f"its {split} split holds {have} images where the render made {want}: files were "
+                               "added to it since (take them out, or render them as a source of their own)", folder)
     return manifest, raw
 
 
@@ -132,6 +137,7 @@ def _check_compatible(manifests: Mapping[str, dict]) -> None:
         raise FootsegError(f"the sources have different image sizes ({', '.join(map(str, sorted(sizes)))}): render "
                            "them at one --size")
     seen: dict[str, str] = {}
+    seeds: dict[int, str] = {}
     for name, m in manifests.items():
         # Same seed and settings (n aside) means image i is the same image in both: the merge would hold it twice.
         key = json.dumps({k: v for k, v in stored_settings(m["settings"]).items() if k != "n"} | {"seed": m["seed"]},
@@ -140,6 +146,12 @@ def _check_compatible(manifests: Mapping[str, dict]) -> None:
             raise FootsegError(f"sources {seen[key]!r} and {name!r} are the same render (seed {m['seed']}, same "
                                "settings): the merge would hold their images twice")
         seen[key] = name
+        if m["seed"] in seeds:  # other settings: a deliberate pair of versions of one set of scenes, or a slip
+            warnings.warn(FootsegWarning(
+                f"sources {seeds[m['seed']]!r} and {name!r} share seed {m['seed']}: their scenes are drawn from the "
+                "same random numbers, so where their settings do not change a scene it is in the merge twice (give "
+                "each render its own seed, unless two versions of one set of scenes are what you want)"), stacklevel=3)
+        seeds.setdefault(m["seed"], name)
 
 
 def _link(src: Path, dst: Path) -> str:
