@@ -204,7 +204,8 @@ def test_an_unfinished_render_is_a_problem_that_training_refuses(tiny_dataset: P
     with pytest.raises(FootsegError) as info:
         require_valid(root)  # as `footseg train` checks its data at every start
     assert str(info.value).startswith(f"{root / 'train'}: an unfinished render: 8 of the 20 images its manifest plans "
-                                      "here (finish it with `footseg synth ... --resume`, or render its other shards)")
+                                      "here (finish it with `footseg synth ... --resume`, or render its other shards; "
+                                      "images taken out on purpose: delete its manifest.json")
     assert check_dataset(root, ("val",)).problems == []  # its val split is whole
 
 

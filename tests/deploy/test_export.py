@@ -250,9 +250,14 @@ def test_an_export_already_made_is_copied_not_traced_again(trained_dir: Path, tm
     own = export_onnx(folder)  # folder/model.onnx, traced
     assert len(traced) == 1
     assert export_onnx(folder, tmp_path / "again.onnx").read_bytes() == own.read_bytes() and len(traced) == 1
-    assert export_onnx(folder) == own and len(traced) == 1  # itself: nothing to do
+    assert export_onnx(folder) == own and len(traced) == 2  # the file itself: traced again (how it is made anew)
+    assert own.read_bytes() == (tmp_path / "again.onnx").read_bytes()  # and the copy is what a trace writes
     export_onnx(folder, tmp_path / "dyn.onnx", dynamic_batch=True)
     export_onnx(folder, tmp_path / "o18.onnx", opset=18)
-    assert len(traced) == 3
+    assert len(traced) == 4
     write_info(folder, dataclasses.replace(read_info(folder), threshold=0.6))
-    assert OnnxModel(export_onnx(folder, tmp_path / "t.onnx")).info.threshold == 0.6 and len(traced) == 4
+    assert OnnxModel(export_onnx(folder, tmp_path / "t.onnx")).info.threshold == 0.6 and len(traced) == 5
+    # an export from before margins (two-class logits out): today's export is another graph, so it is traced
+    export_module(*load_model(folder), own, margin=False, weights_sha256=sha256_file(folder / "model.safetensors"))
+    assert not OnnxModel(own).margin
+    assert OnnxModel(export_onnx(folder, tmp_path / "m.onnx")).margin and len(traced) == 6

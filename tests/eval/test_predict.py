@@ -177,11 +177,15 @@ def test_photos_in_subfolders_are_said_not_searched(saved_model: Path, make_blob
     make_blob_folder(dcim / "100APPLE" / "x", [(32, 32)])  # photos two levels down
     with pytest.raises(FootsegError) as err:
         collect_images([dcim])
-    assert str(err.value).endswith("; its subfolders hold some (100APPLE): give them, which are not searched")
+    assert str(err.value).endswith("; its subfolders hold some (100APPLE/x): give them, which are not searched")
     photos = make_blob_folder(tmp_path / "d", [(32, 32)]) / "images"
     make_blob_folder(photos / "more", [(32, 32)])
     (photos / "empty").mkdir()
     assert main(["predict", str(saved_model), str(photos), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.endswith("; did not look into 1 subfolder with photos (give it too)\n")
+    # its own outputs are no photos to give: neither a folder of them nor the --out inside the folder given
+    assert main(["predict", str(saved_model), str(photos), "--out", str(photos / "masks")]) == 0
+    assert main(["predict", str(saved_model), str(photos), "--out", str(photos / "masks"), "--overwrite"]) == 0
     assert capsys.readouterr().out.endswith("; did not look into 1 subfolder with photos (give it too)\n")
 
 

@@ -237,7 +237,7 @@ BAD = {
                                  "images (5 batches of 2): an epoch is at most one pass; set it to at most 5, or 0"),
     "two exports of one file": (_replace('format = "onnx"\n', 'format = "onnx"\n\n[[stage]]\nkind = "export"\n'
                                          'name = "onnx18"\nmodel = "point"\nformat = "onnx"\nopset = 18\n'),
-                                "stage 'onnx18': stage 'onnx' exports 'point' as onnx already"),
+                                "stage 'onnx18': stage 'onnx' exports the result 'point' as onnx already"),
     "side too large": (_replace('model = "second"\n', 'model = "second"\nsizes = [8192]\n'),
                        "stage 'point': sizes must be distinct multiples of 32 from 32 to 4096, got [8192]"),
 }
@@ -252,6 +252,14 @@ def test_each_error_is_one_line_naming_the_file_and_the_problem(case: str, tmp_p
     message = str(caught.value)
     assert message.startswith(f"{path}: ") and "\n" not in message
     assert problem in message, message
+
+
+def test_two_exports_of_a_model_that_is_not_the_result_are_two_files(tmp_path: Path) -> None:
+    # each export stage writes its own folder; only the result's go into one model folder
+    text = TINY + '\n[[stage]]\nkind = "export"\nname = "s17"\nmodel = "second"\nformat = "onnx"\n' \
+                  '\n[[stage]]\nkind = "export"\nname = "s18"\nmodel = "second"\nformat = "onnx"\nopset = 18\n'
+    recipe = parse_recipe(_write(tmp_path, text))
+    assert [s.settings["opset"] for s in recipe.stages if s.name in ("s17", "s18")] == [17, 18]
 
 
 def test_errors_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

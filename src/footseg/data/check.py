@@ -301,7 +301,8 @@ def _unfinished_render(root: Path, split: str, count: int) -> str:
     if not isinstance(planned, int) or count >= planned:
         return ""
     return (f"an unfinished render: {count} of the {planned} images its manifest plans here (finish it with "
-            "`footseg synth ... --resume`, or render its other shards)")
+            "`footseg synth ... --resume`, or render its other shards; images taken out on purpose: delete its "
+            "manifest.json, which no longer describes it)")
 
 
 def require_valid(root: Path, splits: Sequence[str] = ("train", "val")) -> CheckResult:

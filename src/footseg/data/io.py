@@ -70,11 +70,12 @@ def _heif_readable(path: Path, required: bool) -> bool:
     return True
 
 
-# The largest photo footseg reads: 16384 x 16384, above the 200-megapixel modes of phones (12240 x 16320). PIL's own
-# guard against decompression bombs warns from 89 and refuses from 179 megapixels, which such a photo passes; footseg
-# checks the size itself (below) before decoding, so PIL's guard moves up to this limit.
+# The largest photo footseg reads: 268 megapixels (16384 x 16384), above the 200-megapixel modes of phones (12240 x
+# 16320). PIL's own guard against decompression bombs warns from 89 and refuses from 179 megapixels, which such a photo
+# passes; footseg checks the size itself (below) before decoding, so PIL's guard moves up to this limit.
 MAX_PHOTO_PIXELS = 16384 * 16384
-Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_PHOTO_PIXELS)
+if Image.MAX_IMAGE_PIXELS is not None:  # None: a program using footseg turned PIL's guard off, and keeps it off
+    Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS, MAX_PHOTO_PIXELS)
 
 
 def _decode(path: Path) -> Image.Image:

@@ -300,11 +300,11 @@ def export_onnx(
     ``MODEL/model.onnx``)."""
     ref = resolve_model(model)
     out = Path(out) if out else default_export_path(ref, FP32_NAME)
-    if not ref.onnx and ref.size is None and (
-            own := own_export_as_is(ref.folder, opset, None if dynamic_batch else 1)) is not None:
-        # the file this export would write, already made (a shipped model's ships): copied, not traced again
-        if out.resolve() != own.resolve():
-            atomic_copy(own, out)
+    if not ref.onnx and ref.size is None and (own := own_export_as_is(ref.folder, opset, None if dynamic_batch else 1)
+                                               ) is not None and out.resolve() != own.resolve():
+        # the file this export would write, already made (a shipped model's ships): copied, not traced again; an
+        # export to that file itself traces it again, which is how a folder's own export is made anew
+        atomic_copy(own, out)
         return out
     net, info, digest = load_for_export(ref)
     return export_module(net, info, out, opset, dynamic_batch, weights_sha256=digest)

@@ -77,7 +77,7 @@ def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
             if not images:
                 inside = _subfolders_with_photos(folder)
                 raise FootsegError(f"folder has no images ({', '.join(IMAGE_EXTENSIONS)})" + (
-                    f"; its subfolders hold some ({', '.join(p.name for p in inside[:3])}"
+                    f"; its subfolders hold some ({', '.join(str(p.relative_to(folder)) for p in inside[:3])}"
                     f"{', ...' if len(inside) > 3 else ''}): give them, which are not searched" if inside else ""),
                     folder)
             found.extend(images)
@@ -173,7 +173,8 @@ def _predict_held(model: ModelLike | Predictor, paths: list[Path], stamps: dict[
                                       "or choose another --out")
         record = None  # its outputs are replaced: this run starts afresh
     result = PredictResult(skipped=skipped, not_photos=_not_photos(inputs), subfolders=sum(
-        len(_subfolders_with_photos(photos_folder(p))) for p in {Path(i).resolve() for i in inputs} if p.is_dir()))
+        len(_subfolders_with_photos(photos_folder(p), out)) for p in {Path(i).resolve() for i in inputs}
+        if p.is_dir()))
     if record is not None:  # the photos the stopped run finished (each output is written whole or not at all)
         since = record["started_ns"] - MTIME_SLACK_NS
         todo = [p for p in paths if p not in ours or not all(
@@ -215,13 +216,23 @@ def _stamp(photo: Path) -> list[int]:
     return [info.st_size, info.st_mtime_ns]
 
 
-def _subfolders_with_photos(folder: Path) -> list[Path]:
-    """The folders directly inside ``folder`` (hidden ones aside) that hold photos at any depth: a folder given is
-    read, not searched, and what it leaves out is said."""
-    return [sub for sub in sorted(folder.iterdir(), key=lambda p: natural_key(p.name))
-            if sub.is_dir() and not sub.name.startswith(".") and any(
-                p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-                for p in sub.rglob("*"))]
+def _subfolders_with_photos(folder: Path, out: Path | None = None) -> list[Path]:
+    """The folders below ``folder``, at any depth, that hold photos themselves (hidden ones, ``out`` and footseg's own
+    masks and overlays aside), in name order: a folder given is read, not searched, and what it leaves out is said,
+    by the folders to give."""
+    skip = out.resolve() if out is not None else None
+    found = []
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: [natural_key(q) for q in p.parts]):
+        if any(part.startswith(".") for part in sub.relative_to(folder).parts) or sub.resolve() == skip:
+            continue
+        if sub.name == "masks" and (sub.parent / "images").is_dir():  # a dataset's masks: no photos
+            continue
+        if any(p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+               and not p.name.endswith(OUTPUT_SUFFIXES) for p in sub.iterdir()):
+            given = sub.parent if sub.name == "images" else sub  # a dataset or clip is given by its folder
+            if given != folder and given not in found:
+                found.append(given)
+    return found
 
 
 def _not_photos(inputs: Sequence[str | Path]) -> int:

@@ -166,13 +166,15 @@ def model_card(run: RecipeRun, dest: Path) -> str:
     lines += ["", "Seconds: each stage's wall time, summed over the runs that made it (time stopped not counted), on a "
                   "CPU other jobs may have shared: what this run took, not what the recipe needs (README.md, \"What a "
                   "run reproduces, and how long it takes\")."]
-    # the choices this model carries: those of the stages it comes from, not of a later stage it is not
+    # the choices this model carries: those of the stages it comes from, not of a later stage it is not, nor of a
+    # teacher it learnt from (whose own operating point it does not carry)
     lineage, reading = set(), [result.name]
     while reading:
         name = reading.pop()
         if name not in lineage and not name.startswith(SHIPPED):
             lineage.add(name)
-            reading += recipe.stage(name).refs()
+            stage = recipe.stage(name)
+            reading += [r for r in stage.refs() if r != stage.settings.get("teacher")]
     choices = [_choice(stage, stamps[stage.name]) for stage in recipe.stages
                if stage.kind in ("select", "threshold") and stage.name in lineage]
     if choices:

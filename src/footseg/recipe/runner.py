@@ -112,8 +112,9 @@ class RecipeRun:
                     list_photos(Path(given))
                 else:
                     check_find_folder(given)
-            except FootsegError as exc:
-                raise FootsegError(f"--{key} folder: {str(exc).removeprefix(f'{given}: ')}", given) from exc
+            except FootsegError as exc:  # named by the file in it that is wrong, where one is
+                reason = str(exc).removeprefix(f"{exc.path}: ") if exc.path is not None else str(exc)
+                raise FootsegError(f"--{key} folder: {reason}", exc.path or given) from exc
         from footseg.runtime.device import resolve_device
 
         resolve_device(self.device)  # an unknown name or a missing CUDA device fails before any stage runs

@@ -335,6 +335,14 @@ class _Parser:
             result = made[-1]
         elif result not in made:
             raise self.fail("[recipe]", f"result '{result}' is not a train, prune, select or threshold stage")
+        exports: dict[str, str] = {}
+        for stage in stages:  # the result's exports go into its model folder, one file of each format
+            if stage.kind != "export" or stage.settings["model"] != result:
+                continue
+            if (twin := exports.setdefault(stage.settings["format"], stage.name)) != stage.name:
+                raise self.fail(f"stage '{stage.name}'", f"stage '{twin}' exports the result '{result}' as "
+                                                         f"{stage.settings['format']} already (its model folder "
+                                                         "holds one file of each format)")
         return Recipe(self.path, self.text, head["name"], head.get("description", ""), result, stages)
 
     def stage(self, index: int, raw: dict, defaults: dict[str, dict], before: list[Stage],
@@ -379,12 +387,6 @@ class _Parser:
                 raise self.fail(where, f"init '{settings['init']}' is {_network_words(starts)}, where the stage "
                                        f"trains {_network_words(trains)}: a fine-tune trains the network it starts "
                                        "from (set model, width and num_classes to its)")
-        if kind == "export":
-            twin = next((b for b in before if b.kind == "export" and b.settings["model"] == settings["model"]
-                         and b.settings["format"] == settings["format"]), None)
-            if twin is not None:  # one file of each format in the model's folder: the second would replace the first
-                raise self.fail(where, f"stage '{twin.name}' exports '{settings['model']}' as {settings['format']} "
-                                       "already (a model folder holds one file of each format)")
         if kind == "select":
             trained = {(b.settings["data"], b.settings["size"]) for b in before if b.name in settings["candidates"]}
             if len(trained) > 1:
