@@ -339,3 +339,21 @@ def test_a_run_that_wrote_nothing_says_so(saved_model: Path, tmp_path: Path,
     bad.write_bytes(b"not a jpeg")
     assert main(["predict", str(saved_model), str(bad), "--out", str(tmp_path / "out")]) == 1
     assert capsys.readouterr().out == "wrote no masks; 1 could not be read\n"
+
+
+def test_photos_are_read_in_batches_of_a_count_and_a_pixel_budget(make_blob_folder, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from footseg.eval import predict as predict_module
+
+    folder = make_blob_folder(tmp_path / "d", [(40, 50), (40, 50), (40, 50), (80, 100)]) / "images"
+    paths = sorted(folder.iterdir())
+    (folder / "broken.jpg").write_bytes(b"not a photo")
+    paths.insert(1, folder / "broken.jpg")
+    result = predict_module.PredictResult()
+    monkeypatch.setattr(predict_module, "_BATCH_PIXELS", 4000)  # two 2,000-pixel photos, or one of 8,000
+    batches = [[p.name for p, _ in chunk] for chunk in predict_module._read_in_batches(paths, result)]
+    assert batches == [["blob0.png", "blob1.png"], ["blob2.png"], ["blob3.png"]]
+    assert [p.name for p, _ in result.failed] == ["broken.jpg"]
+    monkeypatch.setattr(predict_module, "_BATCH", 3)
+    monkeypatch.setattr(predict_module, "_BATCH_PIXELS", 10**9)
+    assert [len(c) for c in predict_module._read_in_batches(paths, predict_module.PredictResult())] == [3, 1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,9 @@ from footseg.runtime.predictor import ModelLike, Predictor, as_predictor, to_mas
 
 FOOT_COLOUR = (40, 220, 60)  # RGB green: readable on skin, wood, tiles and paper alike
 _BATCH = 8
+# and at most about this many pixels read at once (8 phone photos of 12 megapixels): 200-megapixel photos, 600 MB each
+# in RGB, go one at a time rather than eight
+_BATCH_PIXELS = 100_000_000
 UNFINISHED_NAME = ".footseg-predict.json"  # in --out from a run's start until it has written every photo
 MTIME_SLACK_NS = 2_000_000_000  # file systems that keep times to 2 s (FAT) date an output before the clock's start
 
@@ -186,9 +189,7 @@ def _predict_held(model: ModelLike | Predictor, paths: list[Path], stamps: dict[
         "photos": {**(listed if record is not None else {}), **{str(p.resolve()): stamps[p] for p in stamps}},
     }) + "\n")
     try:
-        for start in range(0, len(paths), _BATCH):
-            read = [(p, _read_or_fail(p, result)) for p in paths[start : start + _BATCH]]
-            chunk = [(p, image) for p, image in read if image is not None]
+        for chunk in _read_in_batches(paths, result):
             images = [image for _, image in chunk]
             for (path, image), prob in zip(chunk, predictor.predict_batch(images), strict=True):
                 if is_grey(image):
@@ -204,6 +205,27 @@ def _predict_held(model: ModelLike | Predictor, paths: list[Path], stamps: dict[
     # (left in place by an error, which the same command continues from as from a stop)
     (out / UNFINISHED_NAME).unlink(missing_ok=True)
     return result
+
+
+def _read_in_batches(paths: Sequence[Path], result: PredictResult) -> Iterator[list[tuple[Path, np.ndarray]]]:
+    """The readable photos of ``paths`` in order, a batch at a time: up to ``_BATCH`` of them and ``_BATCH_PIXELS``
+    (a photo larger than that alone). An unreadable one goes into ``result``."""
+    chunk: list[tuple[Path, np.ndarray]] = []
+    pixels = 0
+    for path in paths:
+        if (image := _read_or_fail(path, result)) is None:
+            continue
+        size = image.shape[0] * image.shape[1]
+        if chunk and pixels + size > _BATCH_PIXELS:  # the photos before it go first, a large one alone
+            yield chunk
+            chunk, pixels = [], 0
+        chunk.append((path, image))
+        pixels += size
+        if len(chunk) == _BATCH or pixels >= _BATCH_PIXELS:
+            yield chunk
+            chunk, pixels = [], 0
+    if chunk:
+        yield chunk
 
 
 def _outputs(out: Path, photo: Path) -> list[Path]:
