@@ -352,15 +352,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _say_what_an_onnx_file_leaves_aside(path: Path, runtimes: str | None, size: int | None) -> None:
-    """An exported file is timed as it was exported: a line where ``--runtimes`` or ``--size`` asked for something
-    else of it (its row differs from what was asked), none where they name its own precision and side."""
+    """An exported file is timed as it was exported: a line naming the ``--runtimes`` other than its own and a
+    ``--size`` other than its side, which it leaves to models with weights; none where they name only its own."""
     from footseg.bench.table import parse_runtimes
     from footseg.runtime.onnx_model import PRECISION_KEY, info_from_metadata, read_onnx
 
     meta = {p.key: p.value for p in read_onnx(path, load_external_data=False).metadata_props}
     runtime = "onnx-int8" if meta.get(PRECISION_KEY) == "int8" else "onnx"
     side = info_from_metadata(meta, path).input_size[0]
-    aside = ([f"--runtimes {runtimes}"] if runtimes is not None and runtime not in parse_runtimes(runtimes) else []) + (
+    others = [r for r in parse_runtimes(runtimes) if r != runtime] if runtimes is not None else []
+    aside = ([f"--runtimes {','.join(others)}"] if others else []) + (
         [f"--size {size}"] if size is not None and size != side else [])
     if aside:
         print(f"footseg bench: {path} runs as it was exported, {runtime} at {side} px: {' and '.join(aside)} "

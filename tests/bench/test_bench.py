@@ -161,8 +161,8 @@ def test_the_cli_says_an_onnx_file_keeps_its_own_runtime_and_side(saved_model: P
     assert main(["bench", str(fp32), "--runtimes", "onnx-int8", "--size", "96", *QUICK]) == 0
     assert (f"footseg bench: {fp32} runs as it was exported, onnx at 64 px: --runtimes onnx-int8 and --size 96 "
             "apply to models with weights\n") in capsys.readouterr().err
-    assert main(["bench", str(fp32), "--runtimes", "torch,onnx", "--size", "96", *QUICK]) == 0
-    assert (f"footseg bench: {fp32} runs as it was exported, onnx at 64 px: --size 96 applies to models with "
+    assert main(["bench", str(fp32), "--runtimes", "torch,onnx", "--size", "64", *QUICK]) == 0
+    assert (f"footseg bench: {fp32} runs as it was exported, onnx at 64 px: --runtimes torch applies to models with "
             "weights\n") in capsys.readouterr().err
 
 
