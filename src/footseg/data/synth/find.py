@@ -149,6 +149,14 @@ FIND_FILES = ("template.obj", "model.onnx", "latents.json")
 LATENT_NAMES = ("shape", "tex", "pose")
 
 
+def _find_files(folder: str | Path) -> Path:
+    folder = Path(folder)
+    for name in FIND_FILES:
+        if not (folder / name).is_file():
+            raise FootsegError(f"FIND model folder lacks {name}", folder)
+    return folder
+
+
 def check_find_folder(folder: str | Path) -> Path:
     """``folder`` as a FIND model folder: ``FIND_FILES`` in it, each readable as what it is. A one-line
     ``FootsegError`` names what it lacks or the file that is not what it should be, before a render writes anything
@@ -156,10 +164,7 @@ def check_find_folder(folder: str | Path) -> Path:
     import onnx
     from google.protobuf.message import DecodeError
 
-    folder = Path(folder)
-    for name in FIND_FILES:
-        if not (folder / name).is_file():
-            raise FootsegError(f"FIND model folder lacks {name}", folder)
+    folder = _find_files(folder)
     load_mesh_file(folder / "template.obj")  # its own one-line errors
     try:
         latents = json.loads((folder / "latents.json").read_text())
@@ -182,7 +187,7 @@ class FindModel:
         import onnx
         import onnxruntime as ort
 
-        folder = check_find_folder(folder)
+        folder = _find_files(folder)  # what they hold was checked before the render began (check_find_folder)
         self.template, _, self.faces = load_mesh_file(folder / "template.obj")
         self.latents = json.loads((folder / "latents.json").read_text())
         opts = ort.SessionOptions()

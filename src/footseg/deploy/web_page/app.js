@@ -492,7 +492,8 @@ function run(segmenter) {
   async function savePhotoMask() {
     const [width, height] = sizeOf(shown); // the photo's own size, however large: no canvas holds the mask
     const stem = photoName.replace(/\.[^.]*$/, '') || 'photo';
-    await download(maskPng(footseg.lastProb, w, h, width, height, footseg.threshold), `${stem}_mask.png`); // as footseg predict names it
+    // named as footseg predict names a photo's mask
+    await download(maskPng(footseg.lastProb, w, h, width, height, footseg.threshold), `${stem}_mask.png`);
   }
 
   // One action at a time: the buttons wait while a photo is opened, segmented or saved.
