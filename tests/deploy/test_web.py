@@ -731,8 +731,11 @@ def test_photo_downloads_the_mask_and_save_mask_saves_it_again(camera_browser: B
 
     page, _ = open_page(camera_browser, server.url)
     wait_for_frames(page, 3)
+    live = page.locator("#photo").bounding_box()
     with page.expect_download(timeout=TIMEOUT_MS) as download:
         page.click("#photo")
+    # Resume is where Photo was, under the thumb that tapped it: Save mask comes in beside it, moving nothing
+    assert page.locator("#photo").bounding_box() == live
     png = Image.open(io.BytesIO(Path(download.value.path()).read_bytes()))
     size = page.evaluate("(v => [v.videoWidth, v.videoHeight])(document.getElementById('camera'))")
     assert download.value.suggested_filename.endswith(".png") and list(png.size) == size
