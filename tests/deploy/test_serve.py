@@ -97,6 +97,24 @@ def test_compressible_files_go_gzipped_to_browsers_that_accept_it(site: Path, se
     assert "Content-Encoding" not in headers
 
 
+def test_a_reload_of_an_unchanged_file_gets_304_and_no_body(site: Path, server: SiteServer) -> None:
+    wasm = bytes(range(256)) * 4096
+    (site / "runtime.wasm").write_bytes(wasm)
+    gz = {"Accept-Encoding": "gzip"}
+    status, headers, body = get(server, "/runtime.wasm", headers=gz)
+    etag = headers["ETag"]
+    assert status == 200 and gzip.decompress(body) == wasm and headers["Cache-Control"] == "no-cache"
+    status, again, body = get(server, "/runtime.wasm", headers={**gz, "If-None-Match": etag})
+    assert (status, body, again["ETag"], again["Vary"]) == (304, b"", etag, "Accept-Encoding")
+    assert again["Cross-Origin-Embedder-Policy"] == "require-corp"  # a 304 keeps the page isolated
+    # the plain bytes are another representation: their tag is not the gzipped one's
+    status, plain, body = get(server, "/runtime.wasm", headers={"If-None-Match": etag})
+    assert status == 200 and body == wasm and plain["ETag"] != etag
+    (site / "runtime.wasm").write_bytes(wasm[::-1])  # exported again: a new file, sent whole
+    status, headers, body = get(server, "/runtime.wasm", headers={**gz, "If-None-Match": etag})
+    assert status == 200 and gzip.decompress(body) == wasm[::-1] and headers["ETag"] != etag
+
+
 def test_head_has_headers_and_no_body(server: SiteServer) -> None:
     status, headers, body = get(server, "/model.onnx", method="HEAD")
     assert status == 200 and body == b"" and headers["Content-Length"] == str(len("content of model.onnx"))
