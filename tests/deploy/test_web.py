@@ -679,6 +679,27 @@ CanvasRenderingContext2D.prototype.getImageData = function (...args) {
 };
 """
 
+def test_opening_a_photo_is_said_while_the_camera_runs(camera_browser: Browser, server: SiteServer,
+                                                       tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.full((480, 640, 3), 128, np.uint8)).save(tmp_path / "feet.jpg")
+    page, _ = open_page(camera_browser, server.url, init_script=SLOW_INPUT)  # a live frame takes 150 ms or more
+    wait_for_frames(page, 2)
+    page.evaluate("""() => {
+      window.said = [];
+      new MutationObserver(() => window.said.push(document.getElementById('stats').textContent))
+        .observe(document.getElementById('stats'), { childList: true, characterData: true, subtree: true });
+    }""")
+    page.set_input_files("#file", str(tmp_path / "feet.jpg"))
+    page.wait_for_function("window.footseg.photos === 1", timeout=TIMEOUT_MS)
+    said = page.evaluate("window.said")
+    page.context.close()
+    opened = next(i for i, text in enumerate(said) if text.startswith("Opening feet.jpg"))
+    # from "Opening" on, the photo's lines only: no live frame's figures in between
+    assert not any("FPS" in text for text in said[opened:]), said
+
+
 READ_VIEW = """() => {
   const view = document.getElementById('view');
   const pixels = view.getContext('2d').getImageData(0, 0, view.width, view.height).data;

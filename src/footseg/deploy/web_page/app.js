@@ -159,8 +159,10 @@ async function loadModel(base) {
 
 const meter = new LatencyMeter();
 
-function record(ms) {
+// `show` false: the frame is counted, and the figures leave what the page says meanwhile (a photo being opened).
+function record(ms, show = true) {
   Object.assign(footseg, meter.record(ms));
+  if (!show) return;
   stats.textContent = `${footseg.fps} FPS · ${ms.toFixed(0)} ms (median ${footseg.latency.median.toFixed(0)}, `
     + `p90 ${footseg.latency.p90.toFixed(0)})\n${footseg.threads} thread${footseg.threads > 1 ? 's' : ''} · `
     + `${footseg.precision} · ${footseg.mode}`;
@@ -275,6 +277,7 @@ function run(segmenter) {
   let shown = null; // what the view shows: the camera, or an opened photo
   let lost = false; // the camera was taken away
   let photoName = null;
+  let opening = false; // a photo is being decoded: what the page says of it stays
 
   // ``mask`` false: the picture alone (a photo being segmented, whose mask is not there yet).
   function draw(mask = true) {
@@ -376,7 +379,7 @@ function run(segmenter) {
       return;
     }
     footseg.frames += 1;
-    record(ms);
+    record(ms, !opening);
     footseg.onFrame?.(footseg); // a benchmark's hook (footseg bench --browser): sees every frame, none skipped
   }
 
@@ -461,21 +464,27 @@ function run(segmenter) {
   // An opened photo replaces the camera's picture (which pauses) until Resume; its mask is saved on request, at the
   // photo's own size.
   async function openPhoto(file) {
-    const before = stats.textContent; // (the camera's frames rewrite it while it runs)
+    const before = stats.textContent;
     stats.textContent = `Opening ${file.name}…`;
     let image;
+    // The camera's frames go on while the photo decodes, and the one in flight ends after it: they leave this line.
+    opening = true;
     try {
-      image = await decodePhoto(file);
-    } catch (error) {
-      stats.textContent = before;
-      throw error;
+      try {
+        image = await decodePhoto(file);
+      } catch (error) {
+        stats.textContent = before;
+        throw error;
+      }
+      if (live && !frozen) {
+        frozen = true;
+        video.pause();
+        photoButton.textContent = 'Resume';
+      }
+      while (busy !== null) await busy.catch(() => {});
+    } finally {
+      opening = false;
     }
-    if (live && !frozen) {
-      frozen = true;
-      video.pause();
-      photoButton.textContent = 'Resume';
-    }
-    while (busy !== null) await busy.catch(() => {});
     photoName = file.name;
     shown = image;
     // Reading a phone's photo at full size takes a second or more (48 megapixels: 1.4 s on a laptop's CPU), in which
